@@ -90,7 +90,7 @@ int util_read_s64(const char *path, int64_t *ret)
 
 int util_write_attr(const char *path, const char *value)
 {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         size_t len = strlen(value);

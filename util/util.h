@@ -87,8 +87,9 @@ int util_read_line(const char *path, char **ret);
 int util_read_u64(const char *path, uint64_t *ret);
 int util_read_s64(const char *path, int64_t *ret);
 
-/* Write a string to an existing file (a sysfs attribute): no create, no truncate
- * semantics beyond what the file gives, one write(2), short writes are -EIO. */
+/* Write a string to an existing file (a sysfs attribute): never creates it; O_TRUNC so a
+ * plain file in a generated tree holds exactly the value (sysfs ignores it); one
+ * write(2), a short write is -EIO. */
 int util_write_attr(const char *path, const char *value);
 
 /* Durably replace path with data: write a temporary file in the same directory, fsync
