@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport-independent part of a virtio device: feature negotiation, device status
+ * (virtio 1.2 §2.1, §3.1.1), reset (§2.4), and the loop that serves a queue. Transports
+ * call in here; devices only see their ops being called.
+ */
+#include "vmm/virtio/virtio.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <linux/virtio_config.h>
+
+#include "util/util.h"
+
+/* Chains served per call before the caller gets the thread back (it calls again), so a
+ * guest that keeps the ring full cannot keep a device lock forever. */
+#define PROCESS_BUDGET 256u
+
+/* Features every device offers: the modern interface, indirect tables, event index. */
+#define COMMON_FEATURES                                                                            \
+        ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |                    \
+         (1ull << VIRTIO_RING_F_EVENT_IDX))
+
+int virtio_dev_new(const struct iov_virtio_dev_ops *ops, uint64_t device_features,
+                   const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret)
+{
+        _cleanup_free_ struct iov_virtio_dev *dev = calloc(1, sizeof(*dev));
+        if (!dev)
+                return -ENOMEM;
+        dev->queues = calloc(ops->num_queues, sizeof(*dev->queues));
+        dev->req = malloc(sizeof(*dev->req));
+        if (!dev->queues || !dev->req) {
+                free(dev->queues);
+                free(dev->req);
+                return -ENOMEM;
+        }
+        dev->ops = ops;
+        dev->mem = mem;
+        dev->host_features = device_features | COMMON_FEATURES;
+        dev->backend_fd = -1;
+        for (unsigned q = 0; q < ops->num_queues; q++)
+                dev->queues[q].size = ops->queue_max_size;
+        *ret = TAKE_PTR(dev);
+        return 0;
+}
+
+void virtio_dev_free(struct iov_virtio_dev *dev)
+{
+        if (!dev)
+                return;
+        if (dev->ops->destroy)
+                dev->ops->destroy(dev);
+        free(dev->queues);
+        free(dev->req);
+        free(dev);
+}
+
+bool virtio_dev_has_feature(const struct iov_virtio_dev *dev, unsigned bit)
+{
+        return bit < 64 && (dev->guest_features & (1ull << bit));
+}
+
+bool virtio_dev_queue_ready(const struct iov_virtio_dev *dev, unsigned q)
+{
+        return q < dev->ops->num_queues && dev->queues[q].enabled;
+}
+
+void virtio_dev_reset(struct iov_virtio_dev *dev)
+{
+        for (unsigned q = 0; q < dev->ops->num_queues; q++) {
+                struct iov_virtq *vq = &dev->queues[q];
+                virtq_disable(vq);
+                *vq = (struct iov_virtq){.size = dev->ops->queue_max_size};
+        }
+        dev->status = 0;
+        dev->guest_features = 0;
+        dev->isr = 0;
+        if (dev->ops->reset)
+                dev->ops->reset(dev);
+}
+
+/* §2.2.1: the device accepts no feature it did not offer; §6.1: a modern device needs
+ * VERSION_1. Ring features are copied into the queues here, where they become final. */
+static bool features_accept(struct iov_virtio_dev *dev)
+{
+        if (dev->guest_features & ~dev->host_features)
+                return false;
+        if (!virtio_dev_has_feature(dev, VIRTIO_F_VERSION_1))
+                return false;
+        for (unsigned q = 0; q < dev->ops->num_queues; q++) {
+                dev->queues[q].event_idx = virtio_dev_has_feature(dev, VIRTIO_RING_F_EVENT_IDX);
+                dev->queues[q].indirect_desc =
+                        virtio_dev_has_feature(dev, VIRTIO_RING_F_INDIRECT_DESC);
+        }
+        return true;
+}
+
+void virtio_dev_set_status(struct iov_virtio_dev *dev, uint8_t status)
+{
+        uint8_t old = dev->status;
+
+        if (status == 0) {
+                virtio_dev_reset(dev);
+                return;
+        }
+        if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK) &&
+            !features_accept(dev))
+                /* §3.1.1 step 6: the driver re-reads status and sees FEATURES_OK clear. */
+                status &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+        /* DEVICE_NEEDS_RESET is the device's to set; only a reset clears it. */
+        dev->status = status | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
+
+        if ((status & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK) &&
+            dev->ops->activate && dev->ops->activate(dev) < 0)
+                virtio_dev_set_needs_reset(dev);
+}
+
+void virtio_dev_set_needs_reset(struct iov_virtio_dev *dev)
+{
+        if (dev->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+                return;
+        dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+        /* §2.1.2: with DRIVER_OK set, the device sends a config change notification. */
+        if ((dev->status & VIRTIO_CONFIG_S_DRIVER_OK) && dev->transport.signal_config)
+                dev->transport.signal_config(dev);
+}
+
+static bool dev_running(const struct iov_virtio_dev *dev)
+{
+        return (dev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+               !(dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static int dev_check_result(struct iov_virtio_dev *dev, int r)
+{
+        if (r == -EBADMSG)
+                virtio_dev_set_needs_reset(dev);
+        return r;
+}
+
+int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q)
+{
+        if (q >= dev->ops->num_queues)
+                return -EINVAL;
+        if (!dev_running(dev) || !dev->queues[q].enabled)
+                return 0;
+        dev->stats.notifications++;
+        return dev_check_result(dev, dev->ops->queue_notify(dev, q));
+}
+
+int virtio_dev_backend_ready(struct iov_virtio_dev *dev)
+{
+        if (!dev_running(dev) || !dev->ops->backend_ready)
+                return 0;
+        return dev_check_result(dev, dev->ops->backend_ready(dev));
+}
+
+void virtio_dev_signal_used(struct iov_virtio_dev *dev, unsigned q)
+{
+        if (!virtq_should_notify(&dev->queues[q]))
+                return;
+        dev->stats.interrupts++;
+        if (dev->transport.signal_queue)
+                dev->transport.signal_queue(dev, q);
+}
+
+int virtio_dev_process_queue(struct iov_virtio_dev *dev, unsigned q,
+                             virtio_request_handler_t handle)
+{
+        struct iov_virtq *vq = &dev->queues[q];
+        unsigned served = 0;
+        int r = 0;
+
+        for (;;) {
+                while (served < PROCESS_BUDGET && (r = virtq_pop(vq, dev->req)) > 0) {
+                        uint32_t written = 0;
+                        r = handle(dev, q, dev->req, &written);
+                        if (r == -EAGAIN) {
+                                /* The backend has nothing for this buffer yet. */
+                                virtq_unpop(vq);
+                                r = 0;
+                                goto out;
+                        }
+                        if (r < 0)
+                                goto out;
+                        r = virtq_push(vq, dev->req->head, written);
+                        if (r < 0)
+                                goto out;
+                        served++;
+                }
+                if (r < 0)
+                        goto out;
+                if (served >= PROCESS_BUDGET) {
+                        r = 1;
+                        goto out;
+                }
+                if (!virtq_enable_notify(vq))
+                        break;
+        }
+out:
+        if (served > 0)
+                virtio_dev_signal_used(dev, q);
+        return r;
+}

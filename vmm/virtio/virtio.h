@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio: paravirtual devices for iovd-vmm (virtio 1.2).
+ *
+ * Three layers, each unaware of the one above it:
+ *  - the split-virtqueue core (virtq.c): walks descriptor chains the guest wrote into
+ *    its own memory and publishes used buffers. Every index, length and address in the
+ *    rings is untrusted; a violation marks the queue broken and the device NEEDS_RESET.
+ *  - devices (console.c, blk.c, net.c, rng.c): fill a struct iov_virtio_dev_ops and only
+ *    ever see requests (chains of host iovecs) and their own config space.
+ *  - transports (pci.c): map the device onto a bus, negotiate features, deliver
+ *    notifications and interrupts.
+ *
+ * Guest memory is reached through struct iov_virtio_mem only, which maps to the VMM's
+ * bounds-checked accessor (or to a plain buffer in the unit tests and fuzzers).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <linux/virtio_ring.h>
+
+/* The rings are little-endian (virtio 1.2 §2.7); the structures are read in place. */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "virtio rings are little-endian; add byte swapping for this host"
+#endif
+
+/* ---- guest memory --------------------------------------------------------------------- */
+
+struct iov_virtio_mem {
+        /* Host pointer to [gpa, gpa + len) or NULL if any byte is outside guest RAM. */
+        void *(*ptr)(void *opaque, uint64_t gpa, uint64_t len);
+        void *opaque;
+};
+
+static inline void *virtio_mem_ptr(const struct iov_virtio_mem *mem, uint64_t gpa, uint64_t len)
+{
+        if (len == 0 || gpa + len < gpa)
+                return NULL;
+        return mem->ptr(mem->opaque, gpa, len);
+}
+
+/* ---- split virtqueue (virtio 1.2 §2.7) ------------------------------------------------ */
+
+#define IOV_VIRTQ_MAX_SIZE 1024u /* largest queue size a device offers */
+#define IOV_VIRTQ_MAX_SEGS 1024u /* descriptors per chain, direct plus indirect */
+
+struct iov_virtq {
+        /* Set by the transport before virtq_enable(). */
+        uint16_t size;
+        uint64_t desc_gpa, avail_gpa, used_gpa;
+        bool event_idx;     /* VIRTIO_F_EVENT_IDX negotiated */
+        bool indirect_desc; /* VIRTIO_F_INDIRECT_DESC negotiated */
+
+        /* Owned by the core. */
+        const struct iov_virtio_mem *mem;
+        bool enabled;
+        bool broken;
+        struct vring_desc *desc;
+        struct vring_avail *avail;
+        struct vring_used *used;
+        uint16_t last_avail; /* next avail ring slot to consume */
+        uint16_t used_idx;   /* our copy of used->idx */
+        uint16_t signalled_used;
+        bool signalled_used_valid;
+};
+
+/* One request: a chain split into what the device reads (out) and writes (in). */
+struct iov_virtq_req {
+        uint16_t head;
+        unsigned n_out, n_in;
+        uint64_t out_len, in_len;
+        struct iovec out[IOV_VIRTQ_MAX_SEGS];
+        struct iovec in[IOV_VIRTQ_MAX_SEGS];
+};
+
+/* Map the rings; -EINVAL for a bad size, -EFAULT for rings outside RAM. */
+int virtq_enable(struct iov_virtq *vq, const struct iov_virtio_mem *mem);
+void virtq_disable(struct iov_virtq *vq);
+
+/* Take the next available chain: 1 and *req filled, 0 when the ring is empty, -EBADMSG
+ * when the guest broke the protocol (the queue stays broken until reset). */
+int virtq_pop(struct iov_virtq *vq, struct iov_virtq_req *req);
+/* Give the last popped chain back (a backend had nothing to put in it yet). */
+void virtq_unpop(struct iov_virtq *vq);
+/* Return a chain with written bytes in its device-writable part. */
+int virtq_push(struct iov_virtq *vq, uint16_t head, uint32_t written);
+/* After a batch of pushes: does the driver want an interrupt (§2.7.7, §2.7.10)? */
+bool virtq_should_notify(struct iov_virtq *vq);
+/* Before sleeping: ask for a notification on the next avail entry. Returns true when
+ * entries arrived meanwhile, so the caller must poll once more. */
+bool virtq_enable_notify(struct iov_virtq *vq);
+bool virtq_has_avail(struct iov_virtq *vq);
+
+/* Copy between iovecs and flat buffers; return bytes copied. */
+size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
+size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len);
+
+/* ---- devices -------------------------------------------------------------------------- */
+
+struct iov_virtio_dev;
+
+struct iov_virtio_dev_ops {
+        const char *name;   /* "virtio-blk", used in stats and errors */
+        uint16_t device_id; /* virtio 1.2 §5: net 1, blk 2, console 3, rng 4 */
+        unsigned num_queues;
+        uint16_t queue_max_size;
+        size_t config_size;
+        /* Device config space; reads and writes are bounds-checked by the caller. */
+        void (*config_read)(struct iov_virtio_dev *dev, size_t offset, void *buf, size_t len);
+        void (*config_write)(struct iov_virtio_dev *dev, size_t offset, const void *buf,
+                             size_t len);
+        /* The driver set DRIVER_OK; queues are enabled. */
+        int (*activate)(struct iov_virtio_dev *dev);
+        /* Queue q has new buffers. Return -EBADMSG when the guest broke the protocol. */
+        int (*queue_notify)(struct iov_virtio_dev *dev, unsigned q);
+        /* The backend fd (dev->backend_fd) is readable. */
+        int (*backend_ready)(struct iov_virtio_dev *dev);
+        /* Back to the state after creation (device reset, §2.4). */
+        void (*reset)(struct iov_virtio_dev *dev);
+        void (*destroy)(struct iov_virtio_dev *dev);
+};
+
+/* What a transport provides to the device layer. */
+struct iov_virtio_transport {
+        /* Interrupt for a used buffer on queue q / for a config change. */
+        void (*signal_queue)(struct iov_virtio_dev *dev, unsigned q);
+        void (*signal_config)(struct iov_virtio_dev *dev);
+        void *opaque;
+};
+
+struct iov_virtio_stats {
+        uint64_t requests_read, requests_written;
+        uint64_t bytes_read, bytes_written; /* from the guest's point of view */
+        uint64_t requests_failed;
+        uint64_t notifications, interrupts;
+};
+
+struct iov_virtio_dev {
+        const struct iov_virtio_dev_ops *ops;
+        void *priv;
+        const struct iov_virtio_mem *mem;
+        struct iov_virtio_transport transport;
+        uint64_t host_features;
+        uint64_t guest_features;
+        uint8_t status;
+        uint8_t isr;
+        uint32_t config_generation;
+        int backend_fd; /* -1 when the device has no input to poll */
+        struct iov_virtq *queues;
+        struct iov_virtq_req *req; /* scratch for the device's current request */
+        struct iov_virtio_stats stats;
+};
+
+/* Allocate the generic part; the device fills priv and backend_fd. */
+int virtio_dev_new(const struct iov_virtio_dev_ops *ops, uint64_t device_features,
+                   const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret);
+void virtio_dev_free(struct iov_virtio_dev *dev);
+static inline void virtio_dev_freep(struct iov_virtio_dev **p)
+{
+        virtio_dev_free(*p);
+}
+
+bool virtio_dev_has_feature(const struct iov_virtio_dev *dev, unsigned bit);
+/* Driver status writes (§2.1, §3.1.1): 0 resets; FEATURES_OK is refused (bit stays
+ * clear) when the driver took features we do not offer or left out VERSION_1. */
+void virtio_dev_set_status(struct iov_virtio_dev *dev, uint8_t status);
+void virtio_dev_reset(struct iov_virtio_dev *dev);
+/* The guest broke the protocol: set DEVICE_NEEDS_RESET and tell the driver (§2.1.2). */
+void virtio_dev_set_needs_reset(struct iov_virtio_dev *dev);
+/* Dispatch a queue notification; a protocol violation ends in NEEDS_RESET. */
+int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q);
+int virtio_dev_backend_ready(struct iov_virtio_dev *dev);
+/* Device side: interrupt the driver for queue q if it asked for one. */
+void virtio_dev_signal_used(struct iov_virtio_dev *dev, unsigned q);
+bool virtio_dev_queue_ready(const struct iov_virtio_dev *dev, unsigned q);
+
+/* Serve one request: fill *ret_written with the bytes put into req->in. Return 0, -EAGAIN
+ * to give the chain back (nothing to put in it yet), or -EBADMSG for a protocol
+ * violation. A request the device cannot honour is completed with an error status and 0. */
+typedef int (*virtio_request_handler_t)(struct iov_virtio_dev *dev, unsigned q,
+                                        struct iov_virtq_req *req, uint32_t *ret_written);
+/* Pop, serve and push every available chain of queue q, re-arm notifications, interrupt
+ * the driver if it asked. Returns 1 when the budget ran out and work is left (call
+ * again), 0 when the ring is drained, -EBADMSG on a protocol violation. */
+int virtio_dev_process_queue(struct iov_virtio_dev *dev, unsigned q,
+                             virtio_request_handler_t handle);
+
+/* ---- device constructors -------------------------------------------------------------- */
+
+/* virtio-console, port 0 only: guest output goes to out_fd, input comes from in_fd (-1:
+ * none). The fds stay owned by the caller. */
+int virtio_console_new(const struct iov_virtio_mem *mem, int in_fd, int out_fd,
+                       struct iov_virtio_dev **ret);
+
+struct iov_virtio_blk_options {
+        const char *path;
+        bool read_only;
+        char serial[20]; /* GET_ID answer, NUL-padded (virtio 1.2 §5.2.6) */
+};
+/* Largest data transfer of one request; larger ones fail with IOERR. */
+#define IOV_VIRTIO_BLK_MAX_REQUEST (4u << 20)
+int virtio_blk_new(const struct iov_virtio_mem *mem, const struct iov_virtio_blk_options *opts,
+                   struct iov_virtio_dev **ret);
+
+struct iov_virtio_net_options {
+        const char *tap_name; /* existing or new TAP interface; NULL: use tap_fd */
+        int tap_fd;           /* an open TAP fd (IFF_NO_PI | IFF_VNET_HDR), taken over */
+        uint8_t mac[6];
+};
+int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
+                   struct iov_virtio_dev **ret);
+
+/* Bytes of entropy handed out per request at most. */
+#define IOV_VIRTIO_RNG_MAX_REQUEST 4096u
+int virtio_rng_new(const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret);
