@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PCI host bridge at 00:00.0 with configuration mechanism #1 (0xCF8 address, 0xCFC data;
+ * PCI r3.0 §3.2.2.3.2) and ECAM for bus 0 (PCIe r5 §7.2.2: offset = bus << 20 |
+ * device << 15 | function << 12 | register).
+ */
+#include "util/util.h"
+#include "vmm/pci-host.h"
+#include "vmm/pci.h"
+
+#define PCI_CONFIG_ADDRESS_PORT 0xcf8
+#define PCI_CONFIG_DATA_PORT    0xcfc
+#define PCI_CONFIG_ENABLE       0x80000000u
+
+int vmm_pci_host_attach(struct iov_pci_host *host, struct iov_pci_device *dev)
+{
+        int r = -ENOSPC;
+        pthread_mutex_lock(&host->lock);
+        for (unsigned slot = 0; slot < IOV_PCI_MAX_DEVICES; slot++) {
+                if (host->devices[slot])
+                        continue;
+                dev->slot = (uint8_t)slot;
+                host->devices[slot] = dev;
+                r = 0;
+                break;
+        }
+        pthread_mutex_unlock(&host->lock);
+        return r;
+}
+
+int vmm_pci_host_allocate(struct iov_pci_host *host, bool io, uint64_t size, uint64_t *ret_addr)
+{
+        int r = 0;
+        pthread_mutex_lock(&host->lock);
+        uint64_t *next = io ? &host->next_io : &host->next_mmio;
+        uint64_t end = io ? IOV_PCI_IO_WINDOW_END : IOV_MEM_PCI_MMIO_END;
+        uint64_t addr = (*next + size - 1) & ~(size - 1);
+        if (addr < *next || addr > end || size > end - addr)
+                r = -ENOSPC;
+        else
+                *next = addr + size;
+        pthread_mutex_unlock(&host->lock);
+        if (r == 0)
+                *ret_addr = addr;
+        return r;
+}
+
+struct iov_pci_device *vmm_pci_host_device(struct iov_pci_host *host, unsigned slot)
+{
+        if (slot >= IOV_PCI_MAX_DEVICES)
+                return NULL;
+        pthread_mutex_lock(&host->lock);
+        struct iov_pci_device *dev = host->devices[slot];
+        pthread_mutex_unlock(&host->lock);
+        return dev;
+}
+
+/* One config access to bus 0: slot and function from the address; nothing answers for
+ * other buses or functions > 0 (reads all ones: "no device", PCI r3.0 §6.1). */
+static void host_config_access(struct iov_pci_host *host, unsigned bus, unsigned slot,
+                               unsigned function, uint32_t offset, uint8_t *data, uint32_t len,
+                               bool is_write)
+{
+        struct iov_pci_device *dev = NULL;
+        if (bus == 0 && function == 0)
+                dev = vmm_pci_host_device(host, slot);
+        if (!dev) {
+                if (!is_write)
+                        memset(data, 0xff, len);
+                return;
+        }
+        vmm_pci_config_access(dev, offset, data, len, is_write);
+}
+
+static void host_address_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+                              bool is_write)
+{
+        struct iov_pci_host *host = opaque;
+        /* Only a 32-bit access at 0xCF8 is the address register; byte accesses to
+         * 0xCF8..0xCFB belong to other chipset registers we do not model. */
+        if (offset != 0 || len != 4) {
+                if (!is_write)
+                        memset(data, 0xff, len);
+                return;
+        }
+        pthread_mutex_lock(&host->lock);
+        if (is_write)
+                memcpy(&host->config_address, data, 4);
+        else
+                memcpy(data, &host->config_address, 4);
+        pthread_mutex_unlock(&host->lock);
+}
+
+static void host_data_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+                           bool is_write)
+{
+        struct iov_pci_host *host = opaque;
+        pthread_mutex_lock(&host->lock);
+        uint32_t address = host->config_address;
+        pthread_mutex_unlock(&host->lock);
+
+        if (!(address & PCI_CONFIG_ENABLE) || offset + len > 4) {
+                if (!is_write)
+                        memset(data, 0xff, len);
+                return;
+        }
+        unsigned bus = (address >> 16) & 0xff, slot = (address >> 11) & 0x1f,
+                 function = (address >> 8) & 0x7;
+        uint32_t reg = (address & 0xfc) + (uint32_t)offset;
+        host_config_access(host, bus, slot, function, reg, data, len, is_write);
+}
+
+static void host_ecam(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+        struct iov_pci_host *host = opaque;
+        unsigned bus = (unsigned)(offset >> 20) & 0xff, slot = (unsigned)(offset >> 15) & 0x1f,
+                 function = (unsigned)(offset >> 12) & 0x7;
+        uint32_t reg = (uint32_t)(offset & 0xfff);
+        /* An access must not cross a function's 4 KiB (PCIe r5 §7.2.2.2). */
+        if (reg + len > IOV_PCI_CONFIG_SIZE) {
+                if (!is_write)
+                        memset(data, 0xff, len);
+                return;
+        }
+        host_config_access(host, bus, slot, function, reg, data, len, is_write);
+}
+
+static void host_free(void *data)
+{
+        struct iov_pci_host *host = data;
+        pthread_mutex_destroy(&host->lock);
+        free(host);
+}
+
+static int pci_host_init(struct iov_vm *vm)
+{
+        struct iov_pci_host *host = calloc(1, sizeof(*host));
+        if (!host)
+                return -ENOMEM;
+        host->vm = vm;
+        pthread_mutex_init(&host->lock, NULL);
+        host->next_mmio = IOV_MEM_PCI_MMIO_START;
+        host->next_io = IOV_PCI_IO_WINDOW_START;
+        int r = vmm_vm_add_cleanup(vm, host_free, host);
+        if (r < 0) {
+                host_free(host);
+                return r;
+        }
+
+        r = vmm_bus_register(&vm->pio, PCI_CONFIG_ADDRESS_PORT, 4, host_address_port, host,
+                             "pci-config");
+        if (r >= 0)
+                r = vmm_bus_register(&vm->pio, PCI_CONFIG_DATA_PORT, 4, host_data_port, host,
+                                     "pci-config");
+        if (r >= 0)
+                r = vmm_bus_register(&vm->mmio, IOV_MEM_ECAM_START, IOV_MEM_ECAM_SIZE, host_ecam,
+                                     host, "pci-ecam");
+        if (r < 0)
+                return r;
+        vm->pci = host;
+
+        /* 00:00.0, class 06.00.00 "host bridge", with the generic PCIe host bridge id
+         * 1b36:0008 that Linux binds no driver to. */
+        vmm_pci_device_init(&host->bridge, "pci-host", 0x1b36, 0x0008, 0x060000, 0);
+        host->bridge.vm = vm;
+        return vmm_pci_host_attach(host, &host->bridge);
+}
+
+IOV_VMM_DEVICE("pci-host", IOV_DEVICE_ORDER_CORE, pci_host_init)

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/* The vCPU threads and their run loop. */
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+
+#include "util/util.h"
+#include "vmm/vcpu.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static const char *const exit_names[] = {
+        [KVM_EXIT_UNKNOWN] = "unknown",
+        [KVM_EXIT_EXCEPTION] = "exception",
+        [KVM_EXIT_IO] = "io",
+        [KVM_EXIT_HYPERCALL] = "hypercall",
+        [KVM_EXIT_DEBUG] = "debug",
+        [KVM_EXIT_HLT] = "hlt",
+        [KVM_EXIT_MMIO] = "mmio",
+        [KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
+        [KVM_EXIT_SHUTDOWN] = "shutdown",
+        [KVM_EXIT_FAIL_ENTRY] = "fail_entry",
+        [KVM_EXIT_INTR] = "intr",
+        [KVM_EXIT_SET_TPR] = "set_tpr",
+        [KVM_EXIT_TPR_ACCESS] = "tpr_access",
+        [KVM_EXIT_NMI] = "nmi",
+        [KVM_EXIT_INTERNAL_ERROR] = "internal_error",
+        [KVM_EXIT_SYSTEM_EVENT] = "system_event",
+};
+
+const char *vmm_exit_reason_name(unsigned reason)
+{
+        if (reason < ARRAY_SIZE(exit_names) && exit_names[reason])
+                return exit_names[reason];
+        return "other";
+}
+
+static void vcpu_crash(struct iov_vcpu *vcpu, const char *what, uint64_t detail)
+{
+        char reason[160];
+        snprintf(reason, sizeof(reason), "vCPU %u: %s (0x%llx)", vcpu->id, what,
+                 (unsigned long long)detail);
+        vmm_vm_request_stop(vcpu->vm, true, 3, reason);
+}
+
+static void vcpu_handle_io(struct iov_vcpu *vcpu)
+{
+        struct kvm_run *run = vcpu->run;
+        uint8_t *data = (uint8_t *)run + run->io.data_offset;
+        bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+        /* String instructions with a rep prefix come as count accesses back to back. */
+        for (uint32_t i = 0; i < run->io.count; i++)
+                vmm_bus_access(&vcpu->vm->pio, run->io.port, data + i * run->io.size, run->io.size,
+                               is_write);
+}
+
+static void vcpu_handle_system_event(struct iov_vcpu *vcpu)
+{
+        switch (vcpu->run->system_event.type) {
+        case KVM_SYSTEM_EVENT_SHUTDOWN:
+        case KVM_SYSTEM_EVENT_RESET:
+                vmm_vm_request_stop(vcpu->vm, false, 0, "guest shut down (system event)");
+                break;
+        default:
+                vcpu_crash(vcpu, "guest crash system event", vcpu->run->system_event.type);
+                break;
+        }
+}
+
+/* One exit. Returns false when the vCPU must stop. */
+static bool vcpu_handle_exit(struct iov_vcpu *vcpu)
+{
+        struct kvm_run *run = vcpu->run;
+        if (run->exit_reason < IOV_VM_EXIT_REASONS)
+                atomic_fetch_add_explicit(&vcpu->exits[run->exit_reason], 1, memory_order_relaxed);
+
+        switch (run->exit_reason) {
+        case KVM_EXIT_IO:
+                vcpu_handle_io(vcpu);
+                return true;
+        case KVM_EXIT_MMIO:
+                vmm_bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+                               run->mmio.is_write);
+                return true;
+        case KVM_EXIT_INTR:
+                return true;
+        case KVM_EXIT_HLT:
+                /* Only without an in-kernel local APIC; we always have one. */
+                vmm_vm_request_stop(vcpu->vm, false, 0, "guest halted");
+                return false;
+        case KVM_EXIT_SHUTDOWN:
+                vcpu_crash(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)", 0);
+                return false;
+        case KVM_EXIT_FAIL_ENTRY:
+                vcpu_crash(vcpu, "VM entry failed, hardware reason",
+                           run->fail_entry.hardware_entry_failure_reason);
+                return false;
+        case KVM_EXIT_INTERNAL_ERROR:
+                vcpu_crash(vcpu, "KVM internal error, suberror", run->internal.suberror);
+                return false;
+        case KVM_EXIT_SYSTEM_EVENT:
+                vcpu_handle_system_event(vcpu);
+                return false;
+        default:
+                vcpu_crash(vcpu, "unexpected exit reason", run->exit_reason);
+                return false;
+        }
+}
+
+/* A state change is pending: wait while paused; false when the VM stops. */
+static bool vcpu_attend(struct iov_vcpu *vcpu)
+{
+        struct iov_vm *vm = vcpu->vm;
+        bool keep_running;
+
+        pthread_mutex_lock(&vm->state_lock);
+        while (vm->state == IOV_VM_PAUSED)
+                pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+        keep_running = vm->state == IOV_VM_RUNNING;
+        pthread_mutex_unlock(&vm->state_lock);
+        return keep_running;
+}
+
+static void *vcpu_thread(void *arg)
+{
+        struct iov_vcpu *vcpu = arg;
+        char name[16];
+        snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
+        pthread_setname_np(pthread_self(), name);
+
+        for (;;) {
+                vcpu->run->immediate_exit = 0;
+                if (atomic_load_explicit(&vcpu->vm->attention, memory_order_acquire) &&
+                    !vcpu_attend(vcpu))
+                        break;
+                if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+                        if (errno == EINTR || errno == EAGAIN)
+                                continue;
+                        vcpu_crash(vcpu, "KVM_RUN failed, errno", (uint64_t)errno);
+                        break;
+                }
+                if (!vcpu_handle_exit(vcpu))
+                        break;
+        }
+        return NULL;
+}
+
+static void vcpu_kick_handler(int sig)
+{
+        (void)sig; /* Only there so the signal interrupts KVM_RUN with EINTR. */
+}
+
+int vmm_vcpus_start(struct iov_vm *vm)
+{
+        struct sigaction sa = {.sa_handler = vcpu_kick_handler};
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+                return -errno;
+
+        for (unsigned i = 0; i < vm->n_vcpus; i++) {
+                struct iov_vcpu *vcpu = vm->vcpus[i];
+                int r = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+                if (r > 0)
+                        return -r;
+                vcpu->thread_started = true;
+        }
+        return 0;
+}
+
+void vmm_vcpus_kick(struct iov_vm *vm)
+{
+        atomic_store_explicit(&vm->attention, true, memory_order_release);
+        for (unsigned i = 0; i < vm->n_vcpus; i++) {
+                struct iov_vcpu *vcpu = vm->vcpus[i];
+                if (!vcpu || !vcpu->thread_started)
+                        continue;
+                /* immediate_exit covers a kick that lands just before KVM_RUN. */
+                vcpu->run->immediate_exit = 1;
+                pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+        }
+}
+
+void vmm_vcpus_join(struct iov_vm *vm)
+{
+        for (unsigned i = 0; i < vm->n_vcpus; i++) {
+                struct iov_vcpu *vcpu = vm->vcpus[i];
+                if (!vcpu || !vcpu->thread_started)
+                        continue;
+                pthread_join(vcpu->thread, NULL);
+                vcpu->thread_started = false;
+        }
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* VM lifecycle requests and boot-progress markers, shared by every thread. */
+#include <signal.h>
+#include <stdio.h>
+
+#include "util/util.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+void vmm_vm_request_stop(struct iov_vm *vm, bool crashed, int status, const char *reason)
+{
+        pthread_mutex_lock(&vm->state_lock);
+        if (vm->state != IOV_VM_STOPPED && vm->state != IOV_VM_CRASHED) {
+                vm->state = crashed ? IOV_VM_CRASHED : IOV_VM_STOPPED;
+                vm->exit_status = status;
+                snprintf(vm->exit_reason, sizeof(vm->exit_reason), "%s", reason);
+        }
+        pthread_cond_broadcast(&vm->state_cond);
+        pthread_mutex_unlock(&vm->state_lock);
+        /* Kick every vCPU out of KVM_RUN. */
+        vmm_vcpus_kick(vm);
+}
+
+bool vmm_vm_stopping(struct iov_vm *vm)
+{
+        pthread_mutex_lock(&vm->state_lock);
+        bool stopping = vm->state == IOV_VM_STOPPED || vm->state == IOV_VM_CRASHED;
+        pthread_mutex_unlock(&vm->state_lock);
+        return stopping;
+}
+
+void vmm_vm_record_marker(struct iov_vm *vm, uint32_t value)
+{
+        uint64_t usec = util_now_usec() - vm->start_usec;
+
+        pthread_mutex_lock(&vm->marker_lock);
+        struct iov_boot_marker *m = NULL;
+        for (unsigned i = 0; i < vm->n_markers; i++)
+                if (vm->markers[i].value == value)
+                        m = &vm->markers[i];
+        if (!m && vm->n_markers < IOV_VM_MAX_MARKERS) {
+                m = &vm->markers[vm->n_markers++];
+                *m = (struct iov_boot_marker){.value = value};
+        }
+        /* Keep the last time a marker was written, and how often. */
+        if (m) {
+                m->usec = usec;
+                m->count++;
+        }
+        pthread_mutex_unlock(&vm->marker_lock);
+}
