@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# The lab machine: QEMU q35 under TCG, an emulated Intel IOMMU with interrupt remapping
+# (unless LAB_IOMMU=0), LAB_NVME SR-IOV NVMe physical functions behind their own PCIe root
+# ports, each offering LAB_MAX_VFS virtual functions, LAB_NICS e1000e NICs on a private hub,
+# LAB_MEMORY MiB and LAB_CPUS vCPUs. The ICH9 LPC + SATA + SMBus functions q35 always has
+# share one IOMMU group: the multi-device group. Sourced by tests/lab/lab.
+#
+# lab_qemu_command WORKDIR INITRD MODE fills the array LAB_QEMU_CMD. MODE "run": the
+# console (ttyS0) goes to WORKDIR/console.log; MODE "shell": to this terminal. ttyS1
+# always goes to WORKDIR/tap.log: the scenario's TAP channel, kept apart from kernel
+# messages.
+
+: "${LAB_NVME:=1}" "${LAB_MAX_VFS:=4}" "${LAB_NICS:=1}" "${LAB_MEMORY:=1024}" "${LAB_CPUS:=1}"
+: "${LAB_IOMMU:=1}"
+
+lab_qemu_nvme_args() {
+  local work=$1 i
+  for ((i = 0; i < LAB_NVME; i++)); do
+    truncate -s 16M "$work/nvme$i.img"
+    # QEMU's NVMe controller offers SR-IOV only inside an NVM subsystem; its VFs share
+    # the PF's flexible queue and interrupt resources (sriov_vq/vi_flexible).
+    LAB_QEMU_CMD+=(
+      -device "pcie-root-port,id=rp$i,bus=pcie.0,chassis=$((i + 1))"
+      -device "nvme-subsys,id=subsys$i"
+      -drive "file=$work/nvme$i.img,if=none,id=nv$i,format=raw"
+      -device "nvme,id=nvme$i,serial=lab$i,subsys=subsys$i,bus=rp$i,sriov_max_vfs=$LAB_MAX_VFS,sriov_vq_flexible=$((2 * LAB_MAX_VFS)),sriov_vi_flexible=$LAB_MAX_VFS,max_ioqpairs=$((2 * LAB_MAX_VFS + 4)),msix_qsize=$((LAB_MAX_VFS + 4))"
+      -device "nvme-ns,drive=nv$i,bus=nvme$i,shared=false"
+    )
+  done
+}
+
+lab_qemu_nic_args() {
+  local i
+  # Connected only to each other through hub 0: nothing leaves the lab.
+  for ((i = 0; i < LAB_NICS; i++)); do
+    LAB_QEMU_CMD+=(-netdev "hubport,id=net$i,hubid=0" -device "e1000e,netdev=net$i")
+  done
+}
+
+lab_qemu_command() {
+  local work=$1 initrd=$2 mode=$3
+  local append="console=ttyS0 panic=-1 quiet intel_iommu=on iommu=pt lab.mode=$mode"
+  LAB_QEMU_CMD=(
+    qemu-system-x86_64 -machine q35,kernel-irqchip=split -accel tcg -cpu max
+    -smp "$LAB_CPUS" -m "$LAB_MEMORY" -no-reboot -display none -nic none
+  )
+  if [ "$mode" = shell ]; then
+    LAB_QEMU_CMD+=(-serial mon:stdio)
+  else
+    LAB_QEMU_CMD+=(-monitor none -serial "file:$work/console.log")
+  fi
+  LAB_QEMU_CMD+=(-serial "file:$work/tap.log")
+  [ "$LAB_IOMMU" = 1 ] && LAB_QEMU_CMD+=(-device intel-iommu,intremap=on,caching-mode=on)
+  lab_qemu_nvme_args "$work"
+  lab_qemu_nic_args
+  LAB_QEMU_CMD+=(-kernel "$LAB_KERNEL_IMAGE" -initrd "$initrd" -append "$append")
+}
