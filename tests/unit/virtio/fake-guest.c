@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/virtio_config.h>
 
 static void *fake_mem_ptr(void *opaque, uint64_t gpa, uint64_t len)
 {
@@ -147,4 +148,20 @@ uint16_t fake_ring_avail_event(struct fake_ring *r)
 void fake_ring_set_avail_flags(struct fake_ring *r, uint16_t flags)
 {
         ring_avail(r)->flags = flags;
+}
+
+uint8_t fake_dev_start(struct iov_virtio_dev *dev, struct fake_guest *g, struct fake_ring *rings,
+                       uint16_t queue_size)
+{
+        virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+        dev->guest_features = dev->host_features;
+        virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+                                           VIRTIO_CONFIG_S_FEATURES_OK);
+        for (unsigned q = 0; q < dev->ops->num_queues; q++) {
+                fake_ring_init(&rings[q], g, &dev->queues[q], queue_size, 0x1000 + q * 0x10000);
+                if (virtq_enable(&dev->queues[q], &g->mem) < 0)
+                        return 0;
+        }
+        virtio_dev_set_status(dev, dev->status | VIRTIO_CONFIG_S_DRIVER_OK);
+        return dev->status;
 }

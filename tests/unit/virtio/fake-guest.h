@@ -59,3 +59,9 @@ int fake_ring_get_used(struct fake_ring *r, uint32_t *ret_id, uint32_t *ret_len)
 void fake_ring_set_used_event(struct fake_ring *r, uint16_t event);
 uint16_t fake_ring_avail_event(struct fake_ring *r);
 void fake_ring_set_avail_flags(struct fake_ring *r, uint16_t flags);
+
+/* Drive dev through the driver's init sequence (§3.1.1) with the common features, lay
+ * out each queue's rings (queue q at 0x1000 + q * 0x10000), enable them, set DRIVER_OK.
+ * rings[] gets one entry per queue. Returns the final status. */
+uint8_t fake_dev_start(struct iov_virtio_dev *dev, struct fake_guest *g, struct fake_ring *rings,
+                       uint16_t queue_size);
