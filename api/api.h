@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api: the REST/JSON edge of iovd. One route table, filled by the resource files
+ * themselves: a resource (api/devices.c, api/pools.c, ...) declares its routes with
+ * API_ROUTE() and nothing else has to change but the build. The server (api/server.c)
+ * matches the method and path, reads and strictly parses the body, and calls the handler.
+ *
+ * Every connection runs in its own thread (libmicrohttpd thread-per-connection), so a
+ * handler may take the daemon's locks and a stream may block waiting for data without
+ * holding up any other request.
+ *
+ * Handlers return 0 when they filled the response, or a negative errno: when the response
+ * was already filled (api_error, api_body_check) it is sent as is, otherwise the client
+ * gets 500 "internal_error" naming the errno.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util/util.h"
+
+struct iov_daemon;
+
+/* Request bodies above this size get 413 before they are read. */
+#define IOV_API_BODY_MAX    (1024 * 1024)
+#define IOV_API_MAX_PARAMS  4
+#define IOV_API_MAX_QUERY   16
+#define IOV_API_JSON_TYPE   "application/json"
+#define IOV_API_NDJSON_TYPE "application/x-ndjson"
+
+struct iov_api_param {
+        const char *name; /* points into the route pattern or the query */
+        char *value;      /* percent-decoded; may hold '/' ("%2f"), never NUL: validate */
+};
+
+struct iov_api_request {
+        const char *method; /* "GET", "POST", "PUT", "DELETE" */
+        const char *path;   /* as received, still percent-encoded */
+        const char *route;  /* the pattern that matched, e.g. "/v1/devices/{address}" */
+        struct iov_api_param params[IOV_API_MAX_PARAMS];
+        size_t n_params;
+        struct iov_api_param query[IOV_API_MAX_QUERY];
+        size_t n_query;
+        struct json_object *body; /* strictly parsed; NULL when the request had no body */
+};
+
+/* A path capture ("address" for "{address}"); NULL when the route has no such name. */
+const char *api_request_param(const struct iov_api_request *req, const char *name);
+/* A query parameter; NULL when absent. Repeated parameters are refused by the server. */
+const char *api_request_query(const struct iov_api_request *req, const char *name);
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+/* A streamed body (events, a VM console). read() runs in the connection's own thread and
+ * may block, but at most about a second at a time so shutdown and dropped clients are
+ * noticed: it returns the number of bytes written to buf (at most max), 0 when nothing
+ * arrived yet (it is called again), IOV_API_STREAM_END to finish the response cleanly
+ * or IOV_API_STREAM_ERROR to cut the connection. free() runs once when the connection
+ * ends, however it ends. */
+#define IOV_API_STREAM_END   ((ssize_t)-1)
+#define IOV_API_STREAM_ERROR ((ssize_t)-2)
+
+struct iov_api_stream_ops {
+        ssize_t (*read)(void *userdata, char *buf, size_t max);
+        void (*free)(void *userdata);
+};
+
+struct iov_api_response {
+        unsigned status;          /* 0 until a reply function ran */
+        struct json_object *json; /* owned */
+        char *text;               /* owned; a non-JSON body (metrics) */
+        const char *content_type; /* static string */
+        char *allow;              /* owned; the Allow header of a 405 */
+        const struct iov_api_stream_ops *stream_ops;
+        void *stream_userdata;
+};
+
+/* Each takes ownership of what it is given (also on failure) and returns 0. */
+int api_reply_json(struct iov_api_response *resp, unsigned status, struct json_object *json);
+int api_reply_text(struct iov_api_response *resp, unsigned status, const char *content_type,
+                   char *text);
+int api_reply_stream(struct iov_api_response *resp, const char *content_type,
+                     const struct iov_api_stream_ops *ops, void *userdata);
+
+/* The one error shape: status plus {"error": {"code": code, "message": ...}}. Codes are
+ * stable snake_case identifiers clients may branch on. Returns -EBADMSG so a handler can
+ * `return api_error(...)` and have the reply sent as is. */
+int api_error(struct iov_api_response *resp, unsigned status, const char *code, const char *fmt,
+              ...) _printf_(4, 5);
+
+void api_response_clear(struct iov_api_response *resp);
+
+/* ---- strict request bodies ------------------------------------------------------------ */
+
+/* One accepted body field. Integer fields refuse doubles; nullable fields also take null. */
+struct iov_api_field {
+        const char *name;
+        enum json_type type;
+        bool required;
+        bool nullable;
+};
+
+/* Check req->body against a table: a JSON object (400 "invalid_body"; "missing_body"
+ * when absent), no field outside the table (400 "unknown_field"), each of the right type
+ * (400 "wrong_type"), every required one present (400 "missing_field"). Messages name the
+ * field. Returns 0, or -EBADMSG with resp filled. Duplicate keys, malformed JSON and
+ * trailing text never reach a handler: the server refuses them (400 "duplicate_key",
+ * "malformed_json", "trailing_garbage"). */
+int api_body_check(const struct iov_api_request *req, struct iov_api_response *resp,
+                   const struct iov_api_field *fields, size_t n_fields);
+
+/* Refuse query parameters outside allowed (NULL-terminated): 400 "unknown_parameter".
+ * Returns 0, or -EBADMSG with resp filled. */
+int api_query_check(const struct iov_api_request *req, struct iov_api_response *resp,
+                    const char *const *allowed);
+
+/* Strictly parse a whole JSON text: one value, no duplicate keys, nothing after it but
+ * white space. On failure returns -EBADMSG and, when ret_code/ret_message are given, a
+ * static code and an allocated message. */
+int api_json_parse_strict(const char *text, size_t size, struct json_object **ret,
+                          const char **ret_code, char **ret_message);
+
+/* ---- the route table ------------------------------------------------------------------ */
+
+typedef int (*iov_api_handler)(struct iov_daemon *d, const struct iov_api_request *req,
+                               struct iov_api_response *resp);
+
+struct iov_api_route {
+        const char *method;
+        const char *pattern; /* "/v1/devices/{address}": {name} captures one segment */
+        iov_api_handler handler;
+        struct iov_api_route *next;
+};
+
+void api_route_register(struct iov_api_route *route);
+
+/* Declare a route from a resource file; runs before main(). Libraries holding resources
+ * are linked whole (see daemon/meson.build) so no route is dropped by the linker. */
+#define API_ROUTE(id, method_, pattern_, handler_)                                                 \
+        static struct iov_api_route api_route_##id = {                                             \
+                .method = (method_),                                                               \
+                .pattern = (pattern_),                                                             \
+                .handler = (handler_),                                                             \
+        };                                                                                         \
+        __attribute__((constructor)) static void api_route_register_##id(void)                     \
+        {                                                                                          \
+                api_route_register(&api_route_##id);                                               \
+        }
+
+/* Routing result for one method and path. */
+enum iov_api_match {
+        IOV_API_MATCH_FOUND,
+        IOV_API_MATCH_NO_METHOD, /* the path exists for other methods: 405 */
+        IOV_API_MATCH_NO_PATH,   /* 404 */
+        IOV_API_MATCH_BAD_PATH,  /* empty segment, bad escape or a decoded NUL: 400 */
+};
+
+/* Match method and raw path against the table. On FOUND fills req->route and
+ * req->params; on NO_METHOD *ret_allow lists the allowed methods ("GET, POST"). */
+enum iov_api_match api_route_match(const char *method, const char *path,
+                                   struct iov_api_request *req, const struct iov_api_route **ret,
+                                   char **ret_allow);
+
+/* Percent-decode in place; plus_is_space for query strings. -EINVAL on a bad escape or a
+ * decoded NUL. */
+int api_percent_decode(char *s, bool plus_is_space);
+
+/* Free what api_route_match and the query parser put into req. */
+void api_request_clear(struct iov_api_request *req);
+
+/* ---- the HTTP server ------------------------------------------------------------------ */
+
+struct iov_api_server;
+
+/* One listener: "unix:PATH" (mode 0660; a stale socket nobody listens on is replaced) or
+ * "tcp:HOST:PORT" (every request needs "Authorization: Bearer TOKEN"). */
+int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
+                     struct iov_api_server **ret);
+void api_server_stop(struct iov_api_server *server);

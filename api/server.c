@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server: libmicrohttpd glue. One MHD instance per listener, thread per connection (so
+ * streams and slow handlers never hold up other clients). A request goes: authenticate
+ * (TCP only), refuse oversized bodies from Content-Length before reading them, collect
+ * the body, route, check Content-Type, parse strictly, call the handler, count it.
+ */
+#include <microhttpd.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "api/listen.h"
+#include "daemon/daemon.h"
+
+#define CONNECTION_LIMIT 256
+/* A client sending a chunked body past the cap is read (and dropped) this far, then cut. */
+#define DISCARD_LIMIT (16 * IOV_API_BODY_MAX)
+
+struct iov_api_server {
+        struct iov_daemon *d;
+        struct MHD_Daemon *mhd;
+        char *unix_path; /* removed at stop */
+        char *token;     /* TCP listeners only */
+};
+
+struct connection_ctx {
+        char *body;
+        size_t size;
+        size_t discarded;
+        bool too_large;
+};
+
+/* MHD would decode %2f before routing; the router decodes each segment itself. */
+static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
+{
+        (void)cls;
+        (void)c;
+        return strlen(s);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const char *route,
+                             struct iov_api_server *server, struct iov_api_response *resp);
+
+static int send_error(struct iov_api_server *server, struct MHD_Connection *c, const char *method,
+                      unsigned status, const char *code, const char *message)
+{
+        struct iov_api_response resp = {0};
+        api_error(&resp, status, code, "%s", message);
+        return queue(c, method, NULL, server, &resp);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+        struct iov_api_response *resp = cls;
+        (void)pos;
+        ssize_t n = resp->stream_ops->read(resp->stream_userdata, buf, max);
+        if (n == IOV_API_STREAM_END)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        return n;
+}
+
+static void stream_free(void *cls)
+{
+        struct iov_api_response *resp = cls;
+        api_response_clear(resp);
+        free(resp);
+}
+
+static struct MHD_Response *response_build(struct iov_api_response *resp)
+{
+        if (resp->stream_ops) {
+                struct iov_api_response *owned = malloc(sizeof(*owned));
+                if (!owned)
+                        return NULL;
+                *owned = *resp;
+                *resp = (struct iov_api_response){0};
+                return MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, owned,
+                                                         stream_free);
+        }
+        if (resp->text)
+                return MHD_create_response_from_buffer(strlen(resp->text), resp->text,
+                                                       MHD_RESPMEM_MUST_COPY);
+        if (!resp->json) {
+                resp->status = 500;
+                return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        }
+        size_t len;
+        const char *s = json_object_to_json_string_length(
+                resp->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        _cleanup_free_ char *text = util_strdup_printf("%s\n", s);
+        if (!text)
+                return NULL;
+        return MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_COPY);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const char *route,
+                             struct iov_api_server *server, struct iov_api_response *resp)
+{
+        const char *content_type = resp->content_type;
+        struct MHD_Response *r = response_build(resp);
+        unsigned status = resp->status ? resp->status : 500;
+
+        if (!r) {
+                api_response_clear(resp);
+                return MHD_NO;
+        }
+        if (content_type)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        if (resp->allow)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+        if (status == 401)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        enum MHD_Result ret = MHD_queue_response(c, status, r);
+        MHD_destroy_response(r);
+        daemon_metrics_count_request(server->d, method, route ? route : "unmatched", status);
+        api_response_clear(resp);
+        return ret;
+}
+
+static bool authorized(struct iov_api_server *server, struct MHD_Connection *c)
+{
+        if (!server->token)
+                return true;
+        const char *h =
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!h || strncmp(h, "Bearer ", 7) != 0)
+                return false;
+        return util_consttime_equal(h + 7, strlen(h + 7), server->token, strlen(server->token));
+}
+
+struct query_ctx {
+        struct iov_api_request *req;
+        int error;  /* -E2BIG, -EEXIST, -EINVAL */
+        char *name; /* the offending parameter */
+};
+
+static enum MHD_Result query_add(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+        struct query_ctx *q = cls;
+        (void)kind;
+        _cleanup_free_ char *k = strdup(key), *v = strdup(value ? value : "");
+        if (!k || !v) {
+                q->error = -ENOMEM;
+                return MHD_NO;
+        }
+        if (api_percent_decode(k, true) < 0 || api_percent_decode(v, true) < 0)
+                q->error = -EINVAL;
+        else if (api_request_query(q->req, k))
+                q->error = -EEXIST;
+        else if (q->req->n_query == IOV_API_MAX_QUERY)
+                q->error = -E2BIG;
+        if (q->error < 0) {
+                q->name = TAKE_PTR(k);
+                return MHD_NO;
+        }
+        q->req->query[q->req->n_query].name = TAKE_PTR(k);
+        q->req->query[q->req->n_query].value = TAKE_PTR(v);
+        q->req->n_query++;
+        return MHD_YES;
+}
+
+/* 0, or -EBADMSG with resp filled. */
+static int request_parse_query(struct MHD_Connection *c, struct iov_api_request *req,
+                               struct iov_api_response *resp)
+{
+        struct query_ctx q = {.req = req};
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_add, &q);
+        _cleanup_free_ char *name = q.name;
+        switch (q.error) {
+        case 0:
+                return 0;
+        case -EEXIST:
+                return api_error(resp, 400, "duplicate_parameter",
+                                 "query parameter \"%s\" given twice", name);
+        case -E2BIG:
+                return api_error(resp, 400, "too_many_parameters", "more than %d query parameters",
+                                 IOV_API_MAX_QUERY);
+        case -EINVAL:
+                return api_error(resp, 400, "invalid_parameter",
+                                 "bad percent-encoding in query parameter \"%s\"", name);
+        default:
+                return api_error(resp, 500, "internal_error", "out of memory");
+        }
+}
+
+static bool content_type_is_json(struct MHD_Connection *c)
+{
+        const char *h =
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        size_t n = strlen(IOV_API_JSON_TYPE);
+        if (!h || strncasecmp(h, IOV_API_JSON_TYPE, n) != 0)
+                return false;
+        return h[n] == 0 || h[n] == ';' || h[n] == ' ';
+}
+
+/* 0, or -EBADMSG with resp filled. */
+static int request_parse_body(struct MHD_Connection *c, struct connection_ctx *ctx,
+                              struct iov_api_request *req, struct iov_api_response *resp)
+{
+        if (ctx->too_large)
+                return api_error(resp, 413, "body_too_large", "request body above %d bytes",
+                                 IOV_API_BODY_MAX);
+        if (ctx->size == 0)
+                return 0;
+        if (!content_type_is_json(c))
+                return api_error(resp, 415, "unsupported_media_type",
+                                 "request bodies must be sent as %s", IOV_API_JSON_TYPE);
+        const char *code = NULL;
+        _cleanup_free_ char *message = NULL;
+        int r = api_json_parse_strict(ctx->body, ctx->size, &req->body, &code, &message);
+        if (r == -EBADMSG)
+                return api_error(resp, 400, code, "%s", message ? message : code);
+        if (r < 0)
+                return api_error(resp, 500, "internal_error", "parsing the body: %s", strerror(-r));
+        return 0;
+}
+
+static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MHD_Connection *c,
+                                        const char *url, const char *method,
+                                        struct connection_ctx *ctx)
+{
+        struct iov_api_request req = {.method = method, .path = url};
+        struct iov_api_response resp = {0};
+        const struct iov_api_route *route = NULL;
+        _cleanup_free_ char *allow = NULL;
+
+        switch (api_route_match(method, url, &req, &route, &allow)) {
+        case IOV_API_MATCH_NO_PATH:
+                return send_error(server, c, method, 404, "not_found", "no such resource");
+        case IOV_API_MATCH_BAD_PATH:
+                return send_error(server, c, method, 400, "invalid_path",
+                                  "the path has an empty segment or a bad escape");
+        case IOV_API_MATCH_NO_METHOD:
+                api_error(&resp, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)",
+                          method, allow ? allow : "");
+                resp.allow = TAKE_PTR(allow);
+                return queue(c, method, NULL, server, &resp);
+        case IOV_API_MATCH_FOUND:
+                break;
+        }
+
+        int r = request_parse_query(c, &req, &resp);
+        if (r >= 0)
+                r = request_parse_body(c, ctx, &req, &resp);
+        if (r >= 0) {
+                r = route->handler(server->d, &req, &resp);
+                if (r < 0 && resp.status == 0)
+                        api_error(&resp, 500, "internal_error", "%s", strerror(-r));
+        }
+        if (resp.status >= 500)
+                log_error("%s %s: %d", method, url, resp.status);
+        else
+                log_debug("%s %s: %d", method, url, resp.status);
+        enum MHD_Result ret = queue(c, method, route->pattern, server, &resp);
+        api_request_clear(&req);
+        return ret;
+}
+
+/* First call of a request: headers only. Refuse early what must not be read at all. */
+static enum MHD_Result request_begin(struct iov_api_server *server, struct MHD_Connection *c,
+                                     const char *method, void **con_cls)
+{
+        if (!authorized(server, c))
+                return send_error(server, c, method, 401, "unauthorized",
+                                  "missing or wrong bearer token");
+        const char *len =
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        uint64_t n;
+        if (len && util_parse_u64(len, 10, &n) == 0 && n > IOV_API_BODY_MAX)
+                return send_error(server, c, method, 413, "body_too_large",
+                                  "request body above the limit");
+        struct connection_ctx *ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+                return MHD_NO;
+        *con_cls = ctx;
+        return MHD_YES;
+}
+
+static enum MHD_Result body_append(struct connection_ctx *ctx, const char *data, size_t *size)
+{
+        if (ctx->too_large || ctx->size + *size > IOV_API_BODY_MAX) {
+                ctx->too_large = true;
+                ctx->discarded += *size;
+                *size = 0;
+                return ctx->discarded > DISCARD_LIMIT ? MHD_NO : MHD_YES;
+        }
+        char *p = realloc(ctx->body, ctx->size + *size + 1);
+        if (!p)
+                return MHD_NO;
+        memcpy(p + ctx->size, data, *size);
+        ctx->size += *size;
+        p[ctx->size] = 0;
+        ctx->body = p;
+        *size = 0;
+        return MHD_YES;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+        struct iov_api_server *server = cls;
+        (void)version;
+
+        if (!*con_cls)
+                return request_begin(server, c, method, con_cls);
+        if (*upload_data_size > 0)
+                return body_append(*con_cls, upload_data, upload_data_size);
+        return request_dispatch(server, c, url, method, *con_cls);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+        struct connection_ctx *ctx = *con_cls;
+        (void)cls;
+        (void)c;
+        (void)toe;
+        if (ctx) {
+                free(ctx->body);
+                free(ctx);
+                *con_cls = NULL;
+        }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        _cleanup_free_ char *text = NULL;
+        (void)cls;
+        if (vasprintf(&text, fmt, ap) >= 0)
+                log_debug("microhttpd: %s", text);
+}
+
+int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
+                     struct iov_api_server **ret)
+{
+        bool tcp;
+        const char *rest;
+        int fd = -1;
+
+        int r = api_listen_parse(listen, &tcp, &rest);
+        if (r < 0)
+                return r;
+        if (tcp && !token)
+                return -EPERM;
+        r = tcp ? api_listen_tcp(rest, &fd) : api_listen_unix(rest, &fd);
+        if (r < 0)
+                return r;
+
+        struct iov_api_server *s = calloc(1, sizeof(*s));
+        if (!s) {
+                close(fd);
+                return -ENOMEM;
+        }
+        s->d = d;
+        s->unix_path = tcp ? NULL : strdup(rest);
+        s->token = tcp ? strdup(token) : NULL;
+        s->mhd = MHD_start_daemon(
+                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0,
+                NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+                MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_LIMIT,
+                (unsigned)CONNECTION_LIMIT, MHD_OPTION_END);
+        if (!s->mhd)
+                close(fd);
+        if (!s->mhd || (tcp ? !s->token : !s->unix_path)) {
+                api_server_stop(s);
+                return -EIO;
+        }
+        *ret = s;
+        return 0;
+}
+
+void api_server_stop(struct iov_api_server *server)
+{
+        if (!server)
+                return;
+        if (server->mhd)
+                MHD_stop_daemon(server->mhd); /* closes the listening socket */
+        if (server->unix_path)
+                unlink(server->unix_path);
+        free(server->unix_path);
+        free(server->token);
+        free(server);
+}

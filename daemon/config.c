@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config: iovd's command line (DESIGN.md lists the options; the defaults are the
+ * production ones).
+ */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "daemon/daemon.h"
+
+static const char usage_text[] =
+        "Usage: iovd [OPTIONS]\n"
+        "\n"
+        "Host daemon for I/O virtualization on Linux/KVM: PCI, SR-IOV and IOMMU inventory,\n"
+        "VF allocation through vfio-pci, served as REST/JSON.\n"
+        "\n"
+        "  --listen unix:PATH         listen on a Unix socket (mode 0660); repeatable\n"
+        "                             (default unix:/run/iovd/iovd.sock)\n"
+        "  --listen tcp:HOST:PORT     listen on TCP; needs --token-file, clients send\n"
+        "                             \"Authorization: Bearer TOKEN\"\n"
+        "  --token-file FILE          the bearer token for TCP listeners\n"
+        "  --state-dir DIR            durable state (default /var/lib/iovd)\n"
+        "  --run-dir DIR              runtime files (default /run/iovd)\n"
+        "  --sysfs-root DIR           read hardware below DIR instead of /sys\n"
+        "  --dev-root DIR             device nodes below DIR instead of /dev\n"
+        "  --allow-unsafe-interrupts  allow passthrough without an IOMMU or without\n"
+        "                             interrupt remapping (UNSAFE: a device may reach\n"
+        "                             host memory or other VMs' interrupts)\n"
+        "  --log-level LEVEL          err, warning, notice, info (default) or debug\n"
+        "  --help                     show this text\n"
+        "  --version                  show the version\n";
+
+enum {
+        OPT_LISTEN = 0x100,
+        OPT_TOKEN_FILE,
+        OPT_STATE_DIR,
+        OPT_RUN_DIR,
+        OPT_SYSFS_ROOT,
+        OPT_DEV_ROOT,
+        OPT_ALLOW_UNSAFE,
+        OPT_LOG_LEVEL,
+        OPT_HELP,
+        OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"run-dir", required_argument, NULL, OPT_RUN_DIR},
+        {"sysfs-root", required_argument, NULL, OPT_SYSFS_ROOT},
+        {"dev-root", required_argument, NULL, OPT_DEV_ROOT},
+        {"allow-unsafe-interrupts", no_argument, NULL, OPT_ALLOW_UNSAFE},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {0},
+};
+
+int daemon_config_init(struct iov_daemon_config *config)
+{
+        *config = (struct iov_daemon_config){
+                .state_dir = strdup("/var/lib/iovd"),
+                .run_dir = strdup("/run/iovd"),
+                .sysfs_root = strdup("/sys"),
+                .dev_root = strdup("/dev"),
+                .log_level = UTIL_LOG_INFO,
+        };
+        if (!config->state_dir || !config->run_dir || !config->sysfs_root || !config->dev_root) {
+                daemon_config_clear(config);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void daemon_config_clear(struct iov_daemon_config *config)
+{
+        for (size_t i = 0; i < config->n_listen; i++)
+                free(config->listen[i]);
+        free(config->token_file);
+        free(config->state_dir);
+        free(config->run_dir);
+        free(config->sysfs_root);
+        free(config->dev_root);
+        *config = (struct iov_daemon_config){0};
+}
+
+static int log_level_parse(const char *s, int *ret)
+{
+        static const struct {
+                const char *name;
+                int level;
+        } levels[] = {
+                {"err", UTIL_LOG_ERR},       {"error", UTIL_LOG_ERR}, {"warning", UTIL_LOG_WARNING},
+                {"notice", UTIL_LOG_NOTICE}, {"info", UTIL_LOG_INFO}, {"debug", UTIL_LOG_DEBUG},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(levels); i++)
+                if (streq(s, levels[i].name)) {
+                        *ret = levels[i].level;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int set_string(char **field, const char *value)
+{
+        char *copy = strdup(value);
+        if (!copy)
+                return -ENOMEM;
+        free(*field);
+        *field = copy;
+        return 0;
+}
+
+/* Paths must be absolute: the daemon may chdir and systemd gives no useful cwd. */
+static int set_dir(char **field, const char *option, const char *value)
+{
+        if (value[0] != '/') {
+                fprintf(stderr, "iovd: %s needs an absolute path, not \"%s\"\n", option, value);
+                return -EINVAL;
+        }
+        return set_string(field, value);
+}
+
+static int add_listen(struct iov_daemon_config *config, const char *value)
+{
+        bool unix_ok = strncmp(value, "unix:/", 6) == 0;
+        bool tcp_ok = strncmp(value, "tcp:", 4) == 0 && strchr(value + 4, ':');
+        if (!unix_ok && !tcp_ok) {
+                fprintf(stderr,
+                        "iovd: --listen takes unix:/ABSOLUTE/PATH or tcp:HOST:PORT, "
+                        "not \"%s\"\n",
+                        value);
+                return -EINVAL;
+        }
+        if (config->n_listen == IOV_DAEMON_MAX_LISTEN) {
+                fprintf(stderr, "iovd: at most %d --listen options\n", IOV_DAEMON_MAX_LISTEN);
+                return -EINVAL;
+        }
+        config->listen[config->n_listen] = strdup(value);
+        if (!config->listen[config->n_listen])
+                return -ENOMEM;
+        config->n_listen++;
+        return 0;
+}
+
+static int config_check(struct iov_daemon_config *config)
+{
+        bool tcp = false;
+        for (size_t i = 0; i < config->n_listen; i++)
+                tcp = tcp || strncmp(config->listen[i], "tcp:", 4) == 0;
+        if (tcp && !config->token_file) {
+                fprintf(stderr, "iovd: --listen tcp: needs --token-file (TCP clients must "
+                                "authenticate)\n");
+                return -EINVAL;
+        }
+        if (config->n_listen == 0)
+                return add_listen(config, "unix:/run/iovd/iovd.sock");
+        return 0;
+}
+
+static int option_apply(struct iov_daemon_config *config, int c, const char *arg)
+{
+        switch (c) {
+        case OPT_LISTEN:
+                return add_listen(config, arg);
+        case OPT_TOKEN_FILE:
+                return set_string(&config->token_file, arg);
+        case OPT_STATE_DIR:
+                return set_dir(&config->state_dir, "--state-dir", arg);
+        case OPT_RUN_DIR:
+                return set_dir(&config->run_dir, "--run-dir", arg);
+        case OPT_SYSFS_ROOT:
+                return set_dir(&config->sysfs_root, "--sysfs-root", arg);
+        case OPT_DEV_ROOT:
+                return set_dir(&config->dev_root, "--dev-root", arg);
+        case OPT_ALLOW_UNSAFE:
+                config->allow_unsafe_interrupts = true;
+                return 0;
+        case OPT_LOG_LEVEL:
+                if (log_level_parse(arg, &config->log_level) < 0) {
+                        fprintf(stderr, "iovd: unknown log level \"%s\"\n", arg);
+                        return -EINVAL;
+                }
+                return 0;
+        default:
+                fprintf(stderr, "Try 'iovd --help'.\n");
+                return -EINVAL;
+        }
+}
+
+int daemon_config_parse(struct iov_daemon_config *config, int argc, char **argv)
+{
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "", long_options, NULL)) >= 0) {
+                if (c == OPT_HELP) {
+                        fputs(usage_text, stdout);
+                        return 1;
+                }
+                if (c == OPT_VERSION) {
+                        printf("iovd %s\n", IOVD_VERSION);
+                        return 1;
+                }
+                int r = option_apply(config, c, optarg);
+                if (r < 0)
+                        return r;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "iovd: unexpected argument \"%s\"\n", argv[optind]);
+                return -EINVAL;
+        }
+        return config_check(config);
+}

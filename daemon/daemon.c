@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon: the life of iovd. Start: lock the state dir, read the token, scan the
+ * hardware, start the modules (state restore and reconcile), listen, watch udev, and only
+ * then READY=1. Stop: STOPPING=1, close listeners (which ends every connection), stop the
+ * modules in reverse order.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "daemon/runtime.h"
+
+static struct iov_daemon_module *modules;
+
+/* Keep the list sorted by order, so start runs low to high and stop the reverse. */
+void daemon_module_register(struct iov_daemon_module *module)
+{
+        struct iov_daemon_module **p = &modules;
+        while (*p && (*p)->order <= module->order)
+                p = &(*p)->next;
+        module->next = *p;
+        *p = module;
+}
+
+int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret)
+{
+        struct iov_daemon *d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->rt = calloc(1, sizeof(*d->rt));
+        if (!d->rt) {
+                free(d);
+                return -ENOMEM;
+        }
+        d->config = *config;
+        *config = (struct iov_daemon_config){0};
+        d->rt->lock_fd = -1;
+        pthread_mutex_init(&d->state_lock, NULL);
+        pthread_mutex_init(&d->rt->snapshot_lock, NULL);
+        pthread_mutex_init(&d->rt->rescan_lock, NULL);
+        daemon_events_init(&d->rt->events);
+        daemon_metrics_init(&d->rt->metrics);
+        *ret = d;
+        return 0;
+}
+
+void daemon_free(struct iov_daemon *d)
+{
+        if (!d)
+                return;
+        daemon_stop(d);
+        daemon_inventory_clear(d);
+        daemon_events_clear(&d->rt->events);
+        daemon_metrics_clear(&d->rt->metrics);
+        pthread_mutex_destroy(&d->rt->snapshot_lock);
+        pthread_mutex_destroy(&d->rt->rescan_lock);
+        pthread_mutex_destroy(&d->state_lock);
+        if (d->rt->lock_fd >= 0)
+                close(d->rt->lock_fd);
+        free(d->rt);
+        free(d->token);
+        daemon_config_clear(&d->config);
+        free(d);
+}
+
+/* flock on STATE_DIR/iovd.lock: released by the kernel when the process dies, so a crash
+ * never leaves a lock behind, and a second daemon finds it held. */
+static int state_dir_lock(struct iov_daemon *d)
+{
+        int r = util_mkdir_p(d->config.state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create state dir %s: %m", d->config.state_dir);
+        _cleanup_free_ char *path = util_path_join(d->config.state_dir, "iovd.lock", NULL);
+        if (!path)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK)
+                        return log_error_errno(EBUSY,
+                                               "Another iovd is running on state dir %s "
+                                               "(%s is locked)",
+                                               d->config.state_dir, path);
+                return log_error_errno(errno, "Cannot lock %s: %m", path);
+        }
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        if (ftruncate(fd, 0) < 0 || write(fd, pid, (size_t)n) != n)
+                log_debug("could not record the pid in %s", path);
+        d->rt->lock_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int token_load(struct iov_daemon *d)
+{
+        struct stat st;
+        const char *path = d->config.token_file;
+
+        if (!path)
+                return 0;
+        int r = util_read_line(path, &d->token);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read token file %s: %m", path);
+        if (!d->token[0])
+                return log_error_errno(EINVAL, "Token file %s is empty", path);
+        if (stat(path, &st) == 0 && (st.st_mode & 0077))
+                log_warning("Token file %s is readable by other users (mode %03o)", path,
+                            st.st_mode & 0777);
+        return 0;
+}
+
+static int modules_start(struct iov_daemon *d)
+{
+        for (struct iov_daemon_module *m = modules; m; m = m->next) {
+                int r = m->start ? m->start(d) : 0;
+                if (r < 0)
+                        return log_error_errno(r, "Starting %s failed: %m", m->name);
+                log_debug("module %s started", m->name);
+        }
+        d->rt->modules_started = true;
+        return 0;
+}
+
+/* Reverse order: walk the sorted list recursively. */
+static void modules_stop(struct iov_daemon *d, struct iov_daemon_module *m)
+{
+        if (!m)
+                return;
+        modules_stop(d, m->next);
+        if (m->stop)
+                m->stop(d);
+}
+
+static int listeners_start(struct iov_daemon *d)
+{
+        for (size_t i = 0; i < d->config.n_listen; i++) {
+                const char *spec = d->config.listen[i];
+                int r = api_server_start(d, spec, d->token, &d->rt->servers[d->rt->n_servers]);
+                if (r == -EADDRINUSE)
+                        return log_error_errno(r,
+                                               "Cannot listen on %s: another process "
+                                               "listens there",
+                                               spec);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot listen on %s: %m", spec);
+                d->rt->n_servers++;
+                log_info("Listening on %s", spec);
+        }
+        return 0;
+}
+
+static void log_unsafe_switch(struct iov_daemon *d)
+{
+        if (d->config.allow_unsafe_interrupts)
+                log_warning("--allow-unsafe-interrupts is set: devices may be passed through "
+                            "without an IOMMU or without interrupt remapping; a guest can "
+                            "then reach host memory or inject interrupts. Do not use this in "
+                            "production.");
+}
+
+int daemon_start(struct iov_daemon *d)
+{
+        int r = state_dir_lock(d);
+        if (r < 0)
+                return r;
+        r = util_mkdir_p(d->config.run_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create run dir %s: %m", d->config.run_dir);
+        r = token_load(d);
+        if (r < 0)
+                return r;
+        log_unsafe_switch(d);
+        r = daemon_inventory_init(d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the PCI inventory below %s: %m",
+                                       d->config.sysfs_root);
+        r = modules_start(d);
+        if (r < 0)
+                return r;
+        r = listeners_start(d);
+        if (r < 0)
+                return r;
+        r = daemon_udev_start(d, &d->rt->udev);
+        if (r < 0)
+                log_warning_errno(r, "No udev monitor, use POST /v1/rescan after changes: %m");
+        r = daemon_notify("READY=1");
+        if (r < 0)
+                log_warning_errno(r, "Cannot notify the service manager: %m");
+        log_info("iovd ready");
+        return 0;
+}
+
+void daemon_stop(struct iov_daemon *d)
+{
+        if (d->rt->stopped)
+                return;
+        d->rt->stopped = true;
+        daemon_notify("STOPPING=1");
+        daemon_udev_stop(TAKE_PTR(d->rt->udev));
+        daemon_events_shutdown(&d->rt->events);
+        for (size_t i = d->rt->n_servers; i > 0; i--)
+                api_server_stop(d->rt->servers[i - 1]);
+        d->rt->n_servers = 0;
+        if (d->rt->modules_started)
+                modules_stop(d, modules);
+        d->rt->modules_started = false;
+}
+
+int daemon_wait_for_signal(struct iov_daemon *d)
+{
+        sigset_t set;
+        int sig;
+        (void)d;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        int r = sigwait(&set, &sig);
+        if (r != 0)
+                return -r;
+        log_info("Received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        return 0;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon: the core of iovd shared by the iovd binary and its tests: configuration, the
+ * inventory snapshot, event publication, metrics and the start/stop sequence. The REST
+ * resources (api/) and the state store (daemon/state.c, pools, allocations) work on one
+ * struct iov_daemon.
+ *
+ * Threads: every HTTP connection has its own thread, the udev monitor has one. Anything
+ * that changes durable state (allocations, pools, VF counts) holds state_lock.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "iommu/iommu.h"
+#include "pci/pci.h"
+#include "util/util.h"
+
+#define IOV_DAEMON_MAX_LISTEN 8
+
+struct iov_daemon;
+
+struct iov_daemon_config {
+        char *listen[IOV_DAEMON_MAX_LISTEN]; /* "unix:PATH" or "tcp:HOST:PORT" */
+        size_t n_listen;
+        char *token_file; /* required for tcp listeners */
+        char *state_dir;
+        char *run_dir;
+        char *sysfs_root;
+        char *dev_root;
+        bool allow_unsafe_interrupts; /* the explicit, logged switch: passthrough without
+                                       * an IOMMU or without interrupt remapping */
+        int log_level;
+};
+
+/* Fill config with the production defaults (DESIGN.md). */
+int daemon_config_init(struct iov_daemon_config *config);
+void daemon_config_clear(struct iov_daemon_config *config);
+
+/* Parse argv. Returns 0 to run, 1 when --help or --version printed and the process should
+ * exit 0, -EINVAL after printing a usage error to stderr. */
+int daemon_config_parse(struct iov_daemon_config *config, int argc, char **argv);
+
+/* ---- inventory snapshots -------------------------------------------------------------- */
+
+/* An immutable, reference-counted view of the hardware. Readers take one and keep it as
+ * long as they need; a rescan builds a new one and swaps it in. */
+struct iov_snapshot {
+        unsigned refs; /* atomic */
+        uint64_t generation;
+        struct iov_pci_inventory *pci;
+        struct iov_iommu_group *groups; /* sorted by id */
+        size_t n_groups;
+};
+
+struct iov_snapshot *daemon_snapshot_get(struct iov_daemon *d);
+void daemon_snapshot_unref(struct iov_snapshot *snapshot);
+DEFINE_CLEANUP_FUNC(struct iov_snapshot, daemon_snapshot_unref)
+#define _cleanup_snapshot_ _cleanup_(daemon_snapshot_unrefp)
+
+/* Group by id in a snapshot; NULL when absent. */
+const struct iov_iommu_group *daemon_snapshot_find_group(const struct iov_snapshot *snapshot,
+                                                         unsigned id);
+
+/* Read the hardware again, swap the snapshot in, and publish device_added /
+ * device_removed / vfs_changed / driver_changed events for what differs. */
+int daemon_rescan(struct iov_daemon *d);
+
+/* ---- events --------------------------------------------------------------------------- */
+
+/* Publish {"seq": N, "time_usec": T, "type": type, "data": data} to every events
+ * subscriber. Takes ownership of data (may be NULL). Never blocks: a subscriber whose
+ * queue is full is dropped. */
+void daemon_event_publish(struct iov_daemon *d, const char *type, struct json_object *data);
+
+struct iov_event_subscriber;
+int daemon_event_subscribe(struct iov_daemon *d, struct iov_event_subscriber **ret);
+/* Wait at most timeout_ms for the next event line (newline-terminated). 0 with *ret set,
+ * -EAGAIN on timeout, -EPIPE when the subscriber was dropped (its queue overflowed),
+ * -ESHUTDOWN when the daemon is stopping. */
+int daemon_event_next(struct iov_event_subscriber *s, unsigned timeout_ms, char **ret);
+void daemon_event_unsubscribe(struct iov_event_subscriber *s);
+
+/* ---- metrics -------------------------------------------------------------------------- */
+
+void daemon_metrics_count_request(struct iov_daemon *d, const char *method, const char *route,
+                                  unsigned status);
+/* Prometheus text exposition of every counter and gauge. */
+int daemon_metrics_render(struct iov_daemon *d, char **ret);
+
+/* ---- hooks for the state store -------------------------------------------------------- */
+
+/* Filled by the allocations module from its start(); every hook may be NULL. */
+struct iov_daemon_hooks {
+        /* The allocation holding this device as JSON (new reference), or NULL. */
+        struct json_object *(*device_allocation)(struct iov_daemon *d,
+                                                 const struct iov_pci_address *address);
+        /* The owner of an IOMMU group as JSON (new reference, usually a string), or NULL. */
+        struct json_object *(*group_owner)(struct iov_daemon *d, unsigned group_id);
+        /* Extra Prometheus lines (allocations, pools) appended to /metrics. */
+        void (*metrics)(struct iov_daemon *d, FILE *out);
+        /* Extra counts for GET /v1/host "counts" (e.g. "allocations"). */
+        void (*host_counts)(struct iov_daemon *d, struct json_object *counts);
+};
+
+/* A part of the daemon with a start (state restore, reconcile) that must finish before
+ * READY=1 and a stop run at shutdown in reverse order. Registered with DAEMON_MODULE(). */
+struct iov_daemon_module {
+        const char *name;
+        int order; /* lower starts first */
+        int (*start)(struct iov_daemon *d);
+        void (*stop)(struct iov_daemon *d);
+        struct iov_daemon_module *next;
+};
+
+void daemon_module_register(struct iov_daemon_module *module);
+
+#define DAEMON_MODULE(id, order_, start_, stop_)                                                   \
+        static struct iov_daemon_module daemon_module_##id = {                                     \
+                .name = #id,                                                                       \
+                .order = (order_),                                                                 \
+                .start = (start_),                                                                 \
+                .stop = (stop_),                                                                   \
+        };                                                                                         \
+        __attribute__((constructor)) static void daemon_module_register_##id(void)                 \
+        {                                                                                          \
+                daemon_module_register(&daemon_module_##id);                                       \
+        }
+
+/* ---- the daemon ----------------------------------------------------------------------- */
+
+struct iov_state;          /* daemon/state.c */
+struct iov_daemon_runtime; /* private to daemon/ */
+
+struct iov_daemon {
+        struct iov_daemon_config config;
+        char *token; /* contents of token_file, NULL without one */
+
+        /* Serializes every change of durable state and of device bindings. */
+        pthread_mutex_t state_lock;
+        struct iov_state *state;
+        struct iov_daemon_hooks hooks;
+
+        struct iov_daemon_runtime *rt; /* snapshot, events, metrics, listeners */
+};
+
+/* Allocate a daemon for config (taken over: config is left empty). Reads nothing yet. */
+int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret);
+void daemon_free(struct iov_daemon *d);
+DEFINE_CLEANUP_FUNC(struct iov_daemon, daemon_free)
+
+/* Lock the state dir, scan the hardware, start every module, open every listener, start
+ * the udev monitor, then send READY=1. Logs what failed. */
+int daemon_start(struct iov_daemon *d);
+/* STOPPING=1, close listeners, wake streams, stop modules. Idempotent. */
+void daemon_stop(struct iov_daemon *d);
+/* Block until SIGTERM or SIGINT (which must be blocked in every thread). */
+int daemon_wait_for_signal(struct iov_daemon *d);
+
+/* Send a datagram to $NOTIFY_SOCKET ("READY=1", "STOPPING=1"); 0 when the variable is
+ * unset (not run by systemd). */
+int daemon_notify(const char *state);

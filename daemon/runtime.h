@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime: the private half of struct iov_daemon, shared by the files of daemon/. */
+#pragma once
+
+#include <pthread.h>
+
+#include "api/api.h"
+#include "daemon/daemon.h"
+
+struct iov_event_broker {
+        pthread_mutex_t lock;
+        struct iov_event_subscriber *subscribers;
+        size_t n_subscribers;
+        uint64_t seq;
+        uint64_t published;
+        uint64_t dropped; /* subscribers cut for being too slow */
+        bool stopping;
+};
+
+struct iov_request_counter {
+        char *method;
+        char *route;
+        unsigned status;
+        uint64_t count;
+};
+
+struct iov_metrics {
+        pthread_mutex_t lock;
+        struct iov_request_counter *counters;
+        size_t n_counters;
+        uint64_t rescans;
+        uint64_t last_rescan_usec; /* duration of the last scan */
+};
+
+struct iov_udev_monitor;
+
+struct iov_daemon_runtime {
+        pthread_mutex_t snapshot_lock; /* guards the pointer swap only */
+        struct iov_snapshot *snapshot;
+        pthread_mutex_t rescan_lock; /* one scan at a time, so diffs are in order */
+
+        struct iov_event_broker events;
+        struct iov_metrics metrics;
+
+        struct iov_api_server *servers[IOV_DAEMON_MAX_LISTEN];
+        size_t n_servers;
+        struct iov_udev_monitor *udev;
+        int lock_fd;
+        bool modules_started;
+        bool stopped;
+};
+
+int daemon_events_init(struct iov_event_broker *b);
+/* Wake every subscriber: their next read ends the stream. */
+void daemon_events_shutdown(struct iov_event_broker *b);
+void daemon_events_clear(struct iov_event_broker *b);
+
+int daemon_metrics_init(struct iov_metrics *m);
+void daemon_metrics_clear(struct iov_metrics *m);
+void daemon_metrics_count_rescan(struct iov_daemon *d, uint64_t duration_usec);
+
+/* Build the first snapshot (no events). */
+int daemon_inventory_init(struct iov_daemon *d);
+void daemon_inventory_clear(struct iov_daemon *d);
+
+/* udev: PCI add/remove from the kernel's uevents trigger a rescan. */
+int daemon_udev_start(struct iov_daemon *d, struct iov_udev_monitor **ret);
+void daemon_udev_stop(struct iov_udev_monitor *m);
