@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iovctl output: aligned tables for people (column widths from the data, "-" for
+ * null), the API's own JSON for scripts, and the one error line format.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+struct iov_cli_table {
+        size_t n_columns;
+        bool has_header;
+        char **cells;  /* row-major, the headers (if any) are row 0; NULL prints as "-" */
+        size_t n_rows; /* including the header row */
+};
+
+struct iov_cli_table *cli_table_new(size_t n_columns, const char *const *headers)
+{
+        struct iov_cli_table *t = calloc(1, sizeof(*t));
+        if (!t)
+                return NULL;
+        t->n_columns = n_columns;
+        t->has_header = headers != NULL;
+        if (headers && cli_table_add_row(t, headers) < 0) {
+                cli_table_free(t);
+                return NULL;
+        }
+        return t;
+}
+
+void cli_table_free(struct iov_cli_table *t)
+{
+        if (!t)
+                return;
+        for (size_t i = 0; i < t->n_rows * t->n_columns; i++)
+                free(t->cells[i]);
+        free(t->cells);
+        free(t);
+}
+
+int cli_table_add_row(struct iov_cli_table *t, const char *const *cells)
+{
+        size_t base = t->n_rows * t->n_columns;
+        char **p = realloc(t->cells, (base + t->n_columns) * sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        t->cells = p;
+        for (size_t c = 0; c < t->n_columns; c++) {
+                p[base + c] = NULL;
+                if (cells[c] && !(p[base + c] = strdup(cells[c]))) {
+                        for (size_t k = 0; k < c; k++)
+                                free(p[base + k]);
+                        return -ENOMEM;
+                }
+        }
+        t->n_rows++;
+        return 0;
+}
+
+size_t cli_table_rows(const struct iov_cli_table *t)
+{
+        return t->n_rows - (t->has_header ? 1 : 0);
+}
+
+static const char *table_cell(const struct iov_cli_table *t, size_t row, size_t column)
+{
+        const char *s = t->cells[row * t->n_columns + column];
+        return s ? s : "-";
+}
+
+int cli_table_print(const struct iov_cli_table *t, FILE *f)
+{
+        _cleanup_free_ size_t *width = calloc(t->n_columns, sizeof(*width));
+        if (!width)
+                return -ENOMEM;
+        for (size_t r = 0; r < t->n_rows; r++)
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        size_t w = strlen(table_cell(t, r, c));
+                        if (w > width[c])
+                                width[c] = w;
+                }
+        for (size_t r = 0; r < t->n_rows; r++) {
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        const char *s = table_cell(t, r, c);
+                        if (c + 1 == t->n_columns)
+                                fputs(s, f);
+                        else
+                                fprintf(f, "%-*s  ", (int)width[c], s);
+                }
+                fputc('\n', f);
+        }
+        return ferror(f) ? -EIO : 0;
+}
+
+static char *json_array_join(struct json_object *array)
+{
+        size_t n = json_object_array_length(array), len = 0;
+        char *joined = strdup("");
+
+        for (size_t i = 0; joined && i < n; i++) {
+                _cleanup_free_ char *item = cli_json_cell(json_object_array_get_idx(array, i));
+                const char *s = item ? item : "-";
+                char *p = realloc(joined, len + strlen(s) + 2);
+                if (!p) {
+                        free(joined);
+                        return NULL;
+                }
+                joined = p;
+                len += (size_t)sprintf(joined + len, "%s%s", i > 0 ? "," : "", s);
+        }
+        return joined;
+}
+
+char *cli_json_cell(struct json_object *value)
+{
+        switch (json_object_get_type(value)) {
+        case json_type_null:
+                return NULL;
+        case json_type_boolean:
+                return strdup(json_object_get_boolean(value) ? "yes" : "no");
+        case json_type_int:
+                return util_strdup_printf("%" PRId64, json_object_get_int64(value));
+        case json_type_double:
+                return util_strdup_printf("%g", json_object_get_double(value));
+        case json_type_string:
+                return strdup(json_object_get_string(value));
+        case json_type_array:
+                return json_object_array_length(value) > 0 ? json_array_join(value) : NULL;
+        case json_type_object:
+                return strdup(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));
+        }
+        return NULL;
+}
+
+char *cli_json_field(struct json_object *obj, const char *key)
+{
+        struct json_object *v = NULL;
+        if (!obj || !json_object_is_type(obj, json_type_object) ||
+            !json_object_object_get_ex(obj, key, &v))
+                return NULL;
+        return cli_json_cell(v);
+}
+
+int cli_json_print(struct json_object *obj, FILE *f)
+{
+        const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
+                                                                    JSON_C_TO_STRING_SPACED |
+                                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+        fprintf(f, "%s\n", s);
+        return ferror(f) ? -EIO : 0;
+}
+
+char *cli_error_format(const struct iov_cli_response *r)
+{
+        struct json_object *error = NULL, *code = NULL, *message = NULL;
+
+        if (r->json && json_object_object_get_ex(r->json, "error", &error) &&
+            json_object_object_get_ex(error, "code", &code) &&
+            json_object_is_type(code, json_type_string)) {
+                if (json_object_object_get_ex(error, "message", &message) &&
+                    json_object_is_type(message, json_type_string))
+                        return util_strdup_printf("error: %s: %s", json_object_get_string(code),
+                                                  json_object_get_string(message));
+                return util_strdup_printf("error: %s", json_object_get_string(code));
+        }
+        /* Not our error shape (a proxy, a crash): say what came back. */
+        return util_strdup_printf("error: http_%ld: unexpected answer from iovd%s%.200s", r->status,
+                                  r->size > 0 ? ": " : "", r->body ? r->body : "");
+}
+
+/* Flatten nested objects into dotted keys ("kvm.available") so a detail view follows
+ * whatever fields the API returns. */
+static int table_add_flattened(struct iov_cli_table *t, const char *prefix, struct json_object *obj)
+{
+        json_object_object_foreach (obj, key, value) {
+                _cleanup_free_ char *name =
+                        prefix ? util_strdup_printf("%s.%s", prefix, key) : strdup(key);
+                if (!name)
+                        return -ENOMEM;
+                if (json_object_is_type(value, json_type_object) &&
+                    json_object_object_length(value) > 0) {
+                        int r = table_add_flattened(t, name, value);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                _cleanup_free_ char *cell = cli_json_cell(value);
+                const char *row[] = {name, cell};
+                int r = cli_table_add_row(t, row);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int cli_print_object(struct iov_cli *cli, struct json_object *obj)
+{
+        _cleanup_table_ struct iov_cli_table *t = cli_table_new(2, NULL);
+        if (!t)
+                return -ENOMEM;
+        if (json_object_is_type(obj, json_type_object)) {
+                int r = table_add_flattened(t, NULL, obj);
+                if (r < 0)
+                        return r;
+        }
+        return cli_table_print(t, cli->out);
+}
