@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Handing out an IOMMU group and taking it back. Every decision is made under
+ * d->state_lock together with the binding and the save, so two requests can never both
+ * see a group as free. The order of each step is chosen so that a crash anywhere leaves
+ * a record that start-up reconciliation can finish (see allocations.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "daemon/allocations.h"
+#include "daemon/state.h"
+
+#define PCI_CLASS_BRIDGE_PCI 0x0604 /* base class 06, subclass 04 (PCI Code and ID r1.x) */
+
+int problem_set(struct iov_problem *p, unsigned status, const char *code, const char *fmt, ...)
+{
+        va_list ap;
+        p->status = status;
+        p->code = code;
+        va_start(ap, fmt);
+        vsnprintf(p->message, sizeof(p->message), fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
+void problem_clear(struct iov_problem *p)
+{
+        json_object_put(p->blockers);
+        p->blockers = NULL;
+}
+
+/* No IOMMU or no interrupt remapping: refuse unless the operator said otherwise. */
+static int check_host(struct iov_daemon *d, struct iov_problem *p)
+{
+        struct iov_iommu_status st;
+        int r = iommu_status_read(d->config.sysfs_root, &st);
+        if (r < 0)
+                return problem_set(p, 500, "iommu_status_failed",
+                                   "cannot read the IOMMU status: %s", strerror(-r));
+        bool unsafe = d->config.allow_unsafe_interrupts;
+        if (!st.enabled && !unsafe)
+                return problem_set(p, 409, "iommu_unavailable",
+                                   "no IOMMU is enabled on this host: passthrough would let the "
+                                   "device DMA anywhere (start iovd with "
+                                   "--allow-unsafe-interrupts to override)");
+        if (st.interrupt_remapping != IOV_YES && !unsafe)
+                return problem_set(p, 409, "interrupt_remapping_unavailable",
+                                   "interrupt remapping is %s: a passed-through device could "
+                                   "inject arbitrary interrupts (start iovd with "
+                                   "--allow-unsafe-interrupts to override)",
+                                   st.interrupt_remapping == IOV_NO ? "off" : "unknown");
+        if (!st.enabled || st.interrupt_remapping != IOV_YES)
+                log_warning("allocating without %s because --allow-unsafe-interrupts is set",
+                            st.enabled ? "interrupt remapping" : "an IOMMU");
+        if (!st.vfio_pci_loaded)
+                return problem_set(p, 409, "vfio_pci_unavailable",
+                                   "the vfio-pci driver is not loaded (modprobe vfio-pci)");
+        return 0;
+}
+
+static int check_member_free(struct iov_registry *reg, const struct iov_pci_address *address,
+                             struct iov_problem *p)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        struct iov_allocation *a = registry_find_by_device(reg, address);
+        if (a)
+                return problem_set(p, 409, "device_allocated", "%s is held by allocation %s (%s)",
+                                   pci_address_format(address, buf), a->id,
+                                   allocation_state_to_string(a->state));
+        struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
+        if (q)
+                return problem_set(p, 409, "device_quarantined", "%s is quarantined: %s",
+                                   pci_address_format(address, buf), q->reason);
+        return 0;
+}
+
+static struct json_object *blockers_to_json(const struct iov_group_blocker *b, size_t n)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        struct json_object *arr = json_object_new_array();
+        for (size_t i = 0; arr && i < n; i++) {
+                struct json_object *o = json_object_new_object();
+                json_object_object_add(
+                        o, "address",
+                        json_object_new_string(pci_address_format(&b[i].address, buf)));
+                json_object_object_add(o, "driver",
+                                       b[i].driver ? json_object_new_string(b[i].driver) : NULL);
+                json_object_array_add(arr, o);
+        }
+        return arr;
+}
+
+static int check_viable(struct iov_daemon *d, unsigned group, struct iov_problem *p)
+{
+        struct iov_group_blocker *blockers = NULL;
+        size_t n = 0;
+        int r = iommu_group_check_viable(d->config.sysfs_root, group, &blockers, &n);
+        if (r < 0)
+                return problem_set(p, 500, "iommu_group_unreadable",
+                                   "cannot check IOMMU group %u: %s", group, strerror(-r));
+        if (r > 0)
+                return 0;
+        char list[160] = "", buf[IOV_PCI_ADDRESS_MAX];
+        for (size_t i = 0; i < n; i++) {
+                size_t used = strlen(list);
+                snprintf(list + used, sizeof(list) - used, "%s%s (%s)", i ? ", " : "",
+                         pci_address_format(&blockers[i].address, buf),
+                         blockers[i].driver ? blockers[i].driver : "no driver");
+        }
+        p->blockers = blockers_to_json(blockers, n);
+        iommu_group_blockers_free(blockers, n);
+        return problem_set(p, 409, "group_not_viable",
+                           "IOMMU group %u has members bound to host drivers: %s", group, list);
+}
+
+/* The device exists, has a group, and no member of that group is held or quarantined. */
+static int check_device(struct iov_daemon *d, struct iov_registry *reg,
+                        const struct iov_pci_address *address, struct iov_iommu_group *ret_group,
+                        struct iov_problem *p)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        struct iov_pci_device dev = {0};
+        int r = pci_device_read(d->config.sysfs_root, address, &dev);
+        if (r == -ENOENT)
+                return problem_set(p, 404, "device_not_found", "no PCI function %s",
+                                   pci_address_format(address, buf));
+        if (r < 0)
+                return problem_set(p, 500, "device_unreadable", "cannot read %s: %s",
+                                   pci_address_format(address, buf), strerror(-r));
+        int group = dev.iommu_group;
+        pci_device_clear(&dev);
+        if (group < 0)
+                return problem_set(p, 409, "no_iommu_group",
+                                   "%s is in no IOMMU group; VFIO cannot hand it out",
+                                   pci_address_format(address, buf));
+        r = iommu_group_read(d->config.sysfs_root, (unsigned)group, ret_group);
+        if (r < 0)
+                return problem_set(p, 500, "iommu_group_unreadable",
+                                   "cannot read IOMMU group %d: %s", group, strerror(-r));
+        for (size_t i = 0; i < ret_group->n_devices; i++) {
+                r = check_member_free(reg, &ret_group->devices[i], p);
+                if (r < 0) {
+                        iommu_group_clear(ret_group);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/* What each member is bound to now, saved before binding so a crash can be undone. */
+static int build_intent(struct iov_daemon *d, const struct iov_iommu_group *group,
+                        struct iov_allocation *a)
+{
+        a->members = calloc(group->n_devices, sizeof(*a->members));
+        if (!a->members)
+                return -ENOMEM;
+        for (size_t i = 0; i < group->n_devices; i++) {
+                struct iov_bind_record *m = &a->members[a->n_members];
+                struct iov_pci_device dev = {0};
+                int r = pci_device_read(d->config.sysfs_root, &group->devices[i], &dev);
+                if (r < 0)
+                        return r;
+                m->address = group->devices[i];
+                m->is_bridge = (dev.class_code >> 8) == PCI_CLASS_BRIDGE_PCI;
+                m->original_driver = TAKE_PTR(dev.driver);
+                m->original_override = TAKE_PTR(dev.driver_override);
+                a->n_members++;
+                pci_device_clear(&dev);
+        }
+        a->iommu_group = group->id;
+        return 0;
+}
+
+static int bind_problem(int r, unsigned group, struct iov_problem *p)
+{
+        if (r == -ENOENT || r == -ENODEV)
+                return problem_set(p, 409, "device_vanished",
+                                   "a member of IOMMU group %u vanished while it was being "
+                                   "bound to vfio-pci; the others were given back",
+                                   group);
+        return problem_set(p, 500, "bind_failed",
+                           "binding IOMMU group %u to vfio-pci failed (%s); every member was "
+                           "given back to its driver",
+                           group, strerror(-r));
+}
+
+/* pending (saved) -> bind -> active (saved). On failure the record goes away again. */
+static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
+                           struct iov_problem *p)
+{
+        int r = registry_save_allocations(reg, d->state);
+        if (r < 0) {
+                registry_remove_allocation(reg, a);
+                return problem_set(p, 500, "state_write_failed", "cannot save state: %s",
+                                   strerror(-r));
+        }
+        struct iov_bind_record *records = NULL;
+        size_t n = 0;
+        r = iommu_group_bind_vfio(d->config.sysfs_root, a->iommu_group, IOV_BIND_TIMEOUT_MS,
+                                  &records, &n);
+        if (r < 0) {
+                bind_problem(r, a->iommu_group, p);
+                registry_remove_allocation(reg, a);
+                (void)registry_save_allocations(reg, d->state); /* a stale intent is harmless */
+                return -EBADMSG;
+        }
+        pthread_rwlock_wrlock(&reg->lock);
+        iommu_bind_records_free(a->members, a->n_members);
+        a->members = records;
+        a->n_members = n;
+        a->state = IOV_ALLOCATION_ACTIVE;
+        pthread_rwlock_unlock(&reg->lock);
+        r = registry_save_allocations(reg, d->state);
+        if (r < 0) {
+                (void)iommu_group_restore(d->config.sysfs_root, records, n, IOV_BIND_TIMEOUT_MS);
+                registry_remove_allocation(reg, a);
+                (void)registry_save_allocations(reg, d->state);
+                return problem_set(p, 500, "state_write_failed",
+                                   "cannot save the allocation (%s); the group was given back",
+                                   strerror(-r));
+        }
+        return 0;
+}
+
+static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
+                          const struct iov_iommu_group *group, const char *owner, const char *pool,
+                          struct iov_allocation **ret, struct iov_problem *p)
+{
+        _cleanup_(allocation_freep) struct iov_allocation *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->owner = strdup(owner);
+        a->pool = pool ? strdup(pool) : NULL;
+        a->created_usec = util_realtime_usec();
+        a->state = IOV_ALLOCATION_PENDING;
+        if (!a->owner || (pool && !a->pool))
+                return -ENOMEM;
+        int r = allocation_new_id(a->id);
+        if (r < 0)
+                return r;
+        r = build_intent(d, group, a);
+        if (r < 0)
+                return problem_set(p, r == -ENOENT ? 409 : 500,
+                                   r == -ENOENT ? "device_vanished" : "device_unreadable",
+                                   "cannot read a member of IOMMU group %u: %s", group->id,
+                                   strerror(-r));
+        struct iov_allocation *added = TAKE_PTR(a);
+        r = registry_add_allocation(reg, added);
+        if (r < 0)
+                return r;
+        r = bind_and_commit(d, reg, added, p);
+        if (r < 0)
+                return r;
+        *ret = added;
+        return 0;
+}
+
+/* The first matching device, in address order, whose whole group can be handed out. */
+static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const char *name,
+                          struct iov_iommu_group *ret_group, struct iov_problem *p)
+{
+        struct iov_pool *pool = registry_find_pool(reg, name);
+        if (!pool)
+                return problem_set(p, 404, "pool_not_found", "no pool named %s", name);
+        _cleanup_snapshot_ struct iov_snapshot *snap = daemon_snapshot_get(d);
+        size_t matching = 0;
+        for (size_t i = 0; snap && i < snap->pci->n_devices; i++) {
+                const struct iov_pci_device *dev = &snap->pci->devices[i];
+                if (registry_find_by_device(reg, &dev->address) ||
+                    registry_find_quarantined(reg, &dev->address) || dev->iommu_group < 0 ||
+                    !pool_selector_match(&pool->selector, dev, dev->driver))
+                        continue;
+                matching++;
+                struct iov_problem ignored = {0};
+                if (check_device(d, reg, &dev->address, ret_group, &ignored) < 0) {
+                        problem_clear(&ignored);
+                        continue;
+                }
+                if (check_viable(d, ret_group->id, &ignored) < 0) {
+                        iommu_group_clear(ret_group);
+                        problem_clear(&ignored);
+                        continue;
+                }
+                return 0;
+        }
+        return problem_set(p, 409, "pool_exhausted",
+                           "pool %s has no free device whose IOMMU group can be handed out "
+                           "(%zu unallocated matching devices)",
+                           name, matching);
+}
+
+int allocations_create(struct iov_daemon *d, const struct iov_allocation_request *req,
+                       struct json_object **ret, struct iov_problem *p)
+{
+        struct iov_registry *reg = registry_get(d);
+        struct iov_iommu_group group = {0};
+        struct iov_allocation *a = NULL;
+
+        pthread_mutex_lock(&d->state_lock);
+        int r = check_host(d, p);
+        if (r == 0)
+                r = req->pool ? pick_from_pool(d, reg, req->pool, &group, p)
+                              : check_device(d, reg, &req->device, &group, p);
+        if (r == 0 && !req->pool)
+                r = check_viable(d, group.id, p);
+        if (r == 0)
+                r = allocate_group(d, reg, &group, req->owner, req->pool, &a, p);
+        struct json_object *json = NULL;
+        if (r == 0 && a) {
+                json = allocation_to_api_json(a, d->config.dev_root);
+                daemon_event_publish(d, "allocation_created",
+                                     allocation_to_api_json(a, d->config.dev_root));
+                log_info("allocation %s: IOMMU group %u to %s", a->id, a->iommu_group, a->owner);
+        }
+        pthread_mutex_unlock(&d->state_lock);
+        iommu_group_clear(&group);
+        if (r < 0)
+                return r;
+        (void)daemon_rescan(d); /* drivers changed; the inventory shows it at once */
+        if (!json)
+                return -ENOMEM;
+        *ret = json;
+        return 0;
+}

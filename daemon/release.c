@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Taking a group back: reset each device while vfio-pci still holds it (no host driver
+ * sees it mid-reset), quarantine what cannot be reset, give the rest back to the drivers
+ * they had. Also the start-up reconciliation and the check that marks allocations lost.
+ */
+#include <stdio.h>
+
+#include "daemon/allocations.h"
+#include "daemon/state.h"
+
+#define VFIO_PCI "vfio-pci"
+
+/* What the device is bound to now; -ENOENT when it vanished. */
+static int read_binding(struct iov_daemon *d, const struct iov_pci_address *address,
+                        char **ret_driver, char **ret_override)
+{
+        struct iov_pci_device dev = {0};
+        int r = pci_device_read(d->config.sysfs_root, address, &dev);
+        if (r < 0)
+                return r;
+        *ret_driver = TAKE_PTR(dev.driver);
+        *ret_override = TAKE_PTR(dev.driver_override);
+        pci_device_clear(&dev);
+        return 0;
+}
+
+static bool needs_restore(struct iov_daemon *d, const struct iov_bind_record *m)
+{
+        _cleanup_free_ char *driver = NULL, *override = NULL;
+        if (m->is_bridge || read_binding(d, &m->address, &driver, &override) < 0)
+                return false;
+        return !streq_ptr(driver, m->original_driver) || !streq_ptr(override, m->original_override);
+}
+
+static int quarantine(struct iov_registry *reg, const struct iov_pci_address *address,
+                      struct json_object *report, const char *what, int error)
+{
+        char buf[IOV_PCI_ADDRESS_MAX], reason[160];
+        snprintf(reason, sizeof(reason), "%s (%s)", what, strerror(-error));
+        pci_address_format(address, buf);
+        log_warning("%s quarantined: %s", buf, reason);
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "address", json_object_new_string(buf));
+        json_object_object_add(o, "reason", json_object_new_string(reason));
+        json_object_array_add(report, o);
+        return registry_add_quarantine(reg, address, reason);
+}
+
+/* Reset the members still on vfio-pci; move the ones that reset (or need none) into
+ * restore[]. Devices that cannot be reset stay on vfio-pci, quarantined. */
+static size_t reset_members(struct iov_daemon *d, struct iov_registry *reg,
+                            const struct iov_allocation *a, bool reset,
+                            struct iov_bind_record *restore, struct json_object *quarantined)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct iov_bind_record *m = &a->members[i];
+                _cleanup_free_ char *driver = NULL, *override = NULL;
+                if (m->is_bridge || read_binding(d, &m->address, &driver, &override) < 0)
+                        continue; /* bridges were never moved; vanished ones are gone */
+                if (reset && streq_ptr(driver, VFIO_PCI)) {
+                        int r = pci_device_reset(d->config.sysfs_root, &m->address);
+                        if (r < 0) {
+                                quarantine(reg, &m->address, quarantined,
+                                           r == -ENOTTY ? "no reset method" : "reset failed", r);
+                                continue;
+                        }
+                }
+                if (needs_restore(d, m))
+                        restore[n++] = *m; /* shallow: strings stay owned by a */
+        }
+        return n;
+}
+
+/* Give members back; one whose driver did not come back is quarantined. */
+static void restore_members(struct iov_daemon *d, struct iov_registry *reg,
+                            const struct iov_bind_record *restore, size_t n,
+                            struct json_object *quarantined)
+{
+        if (n == 0)
+                return;
+        int r = iommu_group_restore(d->config.sysfs_root, restore, n, IOV_BIND_TIMEOUT_MS);
+        if (r == 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (needs_restore(d, &restore[i]))
+                        quarantine(reg, &restore[i].address, quarantined,
+                                   "its original driver could not be restored", r);
+}
+
+/* Hardware part of a release; returns the quarantined devices as JSON. */
+static struct json_object *release_members(struct iov_daemon *d, struct iov_registry *reg,
+                                           const struct iov_allocation *a, bool reset)
+{
+        struct json_object *quarantined = json_object_new_array();
+        _cleanup_free_ struct iov_bind_record *restore = calloc(a->n_members + 1, sizeof(*restore));
+        if (!quarantined || !restore) {
+                json_object_put(quarantined);
+                return NULL;
+        }
+        size_t n = reset_members(d, reg, a, reset, restore, quarantined);
+        restore_members(d, reg, restore, n, quarantined);
+        return quarantined;
+}
+
+static struct json_object *released_devices(const struct iov_allocation *a,
+                                            struct json_object *quarantined)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        struct json_object *arr = json_object_new_array();
+        for (size_t i = 0; arr && i < a->n_members; i++) {
+                if (a->members[i].is_bridge)
+                        continue;
+                pci_address_format(&a->members[i].address, buf);
+                bool held = false;
+                for (size_t j = 0; j < json_object_array_length(quarantined); j++) {
+                        struct json_object *q = json_object_array_get_idx(quarantined, j);
+                        held |= streq(buf,
+                                      json_object_get_string(json_object_object_get(q, "address")));
+                }
+                if (!held)
+                        json_object_array_add(arr, json_object_new_string(buf));
+        }
+        return arr;
+}
+
+static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
+                          struct json_object **ret, struct iov_problem *p)
+{
+        registry_set_state(reg, a, IOV_ALLOCATION_RELEASING, NULL);
+        int r = registry_save_allocations(reg, d->state);
+        if (r < 0)
+                return problem_set(p, 500, "state_write_failed", "cannot save state: %s",
+                                   strerror(-r));
+        struct json_object *quarantined = release_members(d, reg, a, true);
+        if (!quarantined)
+                return -ENOMEM;
+        struct json_object *out = json_object_new_object();
+        json_object_object_add(out, "id", json_object_new_string(a->id));
+        json_object_object_add(out, "released", released_devices(a, quarantined));
+        json_object_object_add(out, "quarantined", quarantined);
+        if (json_object_array_length(quarantined) > 0)
+                (void)registry_save_quarantine(reg, d->state);
+        registry_remove_allocation(reg, a);
+        r = registry_save_allocations(reg, d->state);
+        if (r < 0)
+                log_warning_errno(r, "cannot save state after a release: %m; the next start "
+                                     "finishes it");
+        *ret = out;
+        return 0;
+}
+
+int allocations_release(struct iov_daemon *d, const char *id, struct json_object **ret,
+                        struct iov_problem *p)
+{
+        struct iov_registry *reg = registry_get(d);
+        struct json_object *out = NULL;
+        pthread_mutex_lock(&d->state_lock);
+        struct iov_allocation *a = registry_find_allocation(reg, id);
+        int r = a ? release_locked(d, reg, a, &out, p)
+                  : problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
+        if (r == 0) {
+                daemon_event_publish(d, "allocation_released", json_object_get(out));
+                log_info("allocation %s released", id);
+        }
+        pthread_mutex_unlock(&d->state_lock);
+        if (r < 0)
+                return r;
+        (void)daemon_rescan(d);
+        *ret = out;
+        return 0;
+}
+
+/* ---- reconciliation ------------------------------------------------------------------- */
+
+/* Why an active allocation no longer holds its group, or NULL when it still does. */
+static char *lost_reason(struct iov_daemon *d, const struct iov_allocation *a)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct iov_bind_record *m = &a->members[i];
+                _cleanup_free_ char *driver = NULL, *override = NULL;
+                if (m->is_bridge)
+                        continue;
+                pci_address_format(&m->address, buf);
+                int r = read_binding(d, &m->address, &driver, &override);
+                if (r == -ENOENT)
+                        return util_strdup_printf("%s vanished", buf);
+                if (r < 0)
+                        return util_strdup_printf("%s cannot be read: %s", buf, strerror(-r));
+                if (!streq_ptr(driver, VFIO_PCI))
+                        return util_strdup_printf("%s is bound to %s, not vfio-pci", buf,
+                                                  driver ? driver : "no driver");
+        }
+        return NULL;
+}
+
+static int mark_lost(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
+                     const char *reason)
+{
+        log_warning("allocation %s (owner %s) is lost: %s", a->id, a->owner, reason);
+        registry_set_state(reg, a, IOV_ALLOCATION_LOST, reason);
+        daemon_event_publish(d, "allocation_lost", allocation_to_api_json(a, d->config.dev_root));
+        return 1;
+}
+
+int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg)
+{
+        int changed = 0;
+        for (size_t i = 0; i < reg->n_allocations;) {
+                struct iov_allocation *a = reg->allocations[i];
+                if (a->state == IOV_ALLOCATION_PENDING || a->state == IOV_ALLOCATION_RELEASING) {
+                        /* A crash mid-bind or mid-release: no client holds the group. */
+                        log_notice("allocation %s was %s when iovd stopped; giving its devices "
+                                   "back",
+                                   a->id, allocation_state_to_string(a->state));
+                        json_object_put(
+                                release_members(d, reg, a, a->state == IOV_ALLOCATION_RELEASING));
+                        registry_remove_allocation(reg, a);
+                        changed++;
+                        continue;
+                }
+                _cleanup_free_ char *reason = NULL;
+                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a)))
+                        changed += mark_lost(d, reg, a, reason);
+                i++;
+        }
+        if (changed == 0)
+                return 0;
+        (void)registry_save_quarantine(reg, d->state);
+        int r = registry_save_allocations(reg, d->state);
+        return r < 0 ? r : changed;
+}
+
+int allocations_check_active(struct iov_daemon *d)
+{
+        struct iov_registry *reg = registry_get(d);
+        int changed = 0;
+        pthread_mutex_lock(&d->state_lock);
+        for (size_t i = 0; reg && i < reg->n_allocations; i++) {
+                struct iov_allocation *a = reg->allocations[i];
+                _cleanup_free_ char *reason = NULL;
+                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a)))
+                        changed += mark_lost(d, reg, a, reason);
+        }
+        int r = changed ? registry_save_allocations(reg, d->state) : 0;
+        pthread_mutex_unlock(&d->state_lock);
+        if (r < 0)
+                return log_error_errno(r, "cannot save lost allocations: %m");
+        return changed;
+}
