@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pci: one function's sysfs attributes: driver, override, IOMMU group, NUMA node and the
+ * SR-IOV topology (sriov_* on PFs, virtfnN and physfn links; sysfs-bus-pci ABI).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+
+#include "pci/pci-internal.h"
+#include "util/util.h"
+
+static int read_optional_link(int dir_fd, const char *name, char **ret)
+{
+        char buf[256];
+        int r = pci_link_basename_at(dir_fd, name, buf, sizeof(buf));
+        if (r == -ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        *ret = strdup(buf);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* "(null)" is how the kernel prints an unset override. */
+static int read_override(int dir_fd, char **ret)
+{
+        char buf[256];
+        ssize_t n = pci_attr_read_at(dir_fd, "driver_override", buf, sizeof(buf));
+        if (n == -ENOENT || (n >= 0 && (n == 0 || streq(buf, "(null)")))) {
+                *ret = NULL;
+                return 0;
+        }
+        if (n < 0)
+                return (int)n;
+        *ret = strdup(buf);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int read_group(int dir_fd, int *ret)
+{
+        char buf[32];
+        uint64_t id;
+        int r = pci_link_basename_at(dir_fd, "iommu_group", buf, sizeof(buf));
+        if (r == -ENOENT) {
+                *ret = -1;
+                return 0;
+        }
+        if (r == 0)
+                r = util_parse_u64(buf, 10, &id);
+        if (r == 0 && id > INT32_MAX)
+                r = -ERANGE;
+        if (r == 0)
+                *ret = (int)id;
+        return r;
+}
+
+static int read_vfs(int dir_fd, struct iov_pci_device *d)
+{
+        size_t allocated = 0;
+        for (unsigned n = 0;; n++) {
+                char link[32], buf[64];
+                snprintf(link, sizeof(link), "virtfn%u", n);
+                int r = pci_link_basename_at(dir_fd, link, buf, sizeof(buf));
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0)
+                        return r;
+                if (d->n_vfs == allocated) {
+                        allocated = allocated ? allocated * 2 : 8;
+                        struct iov_pci_address *v = realloc(d->vfs, allocated * sizeof(*v));
+                        if (!v)
+                                return -ENOMEM;
+                        d->vfs = v;
+                }
+                r = pci_address_parse(buf, &d->vfs[d->n_vfs]);
+                if (r < 0)
+                        return r;
+                d->n_vfs++;
+        }
+}
+
+/* A PF has sriov_totalvfs (PCIe r5 §9.3.3.6 TotalVFs, as the kernel exports it). */
+static int read_sriov(int dir_fd, struct iov_pci_device *d)
+{
+        uint64_t total, num, offset, stride, vf_device, autoprobe;
+        int r = pci_attr_read_u64_at(dir_fd, "sriov_totalvfs", 10, &total);
+        if (r == -ENOENT)
+                return 0;
+        if (r == 0)
+                r = pci_attr_read_u64_at(dir_fd, "sriov_numvfs", 10, &num);
+        if (r == 0)
+                r = pci_attr_read_u64_at(dir_fd, "sriov_offset", 10, &offset);
+        if (r == 0)
+                r = pci_attr_read_u64_at(dir_fd, "sriov_stride", 10, &stride);
+        if (r == 0)
+                r = pci_attr_read_u64_at(dir_fd, "sriov_vf_device", 16, &vf_device);
+        if (r == 0)
+                r = pci_attr_read_u64_at(dir_fd, "sriov_drivers_autoprobe", 10, &autoprobe);
+        if (r < 0)
+                return r;
+        d->is_pf = true;
+        d->total_vfs = (unsigned)total;
+        d->num_vfs = (unsigned)num;
+        d->vf_offset = (unsigned)offset;
+        d->vf_stride = (unsigned)stride;
+        d->vf_device_id = (uint16_t)vf_device;
+        d->drivers_autoprobe = autoprobe != 0;
+        return read_vfs(dir_fd, d);
+}
+
+static int read_ids(int dir_fd, bool ids, struct iov_pci_device *d)
+{
+        uint64_t v[5] = {0};
+        static const char *const names[] = {"subsystem_vendor", "subsystem_device", "class",
+                                            "vendor", "device"};
+        for (size_t i = 0; i < (ids ? 5u : 3u); i++) {
+                int r = pci_attr_read_u64_at(dir_fd, names[i], 16, &v[i]);
+                /* Old kernels and some bridges lack subsystem ids: 0 means "none". */
+                if (r < 0 && !(r == -ENOENT && i < 2))
+                        return r;
+        }
+        d->subsystem_vendor_id = (uint16_t)v[0];
+        d->subsystem_device_id = (uint16_t)v[1];
+        d->class_code = (uint32_t)v[2] & 0xffffff;
+        if (ids) {
+                d->vendor_id = (uint16_t)v[3];
+                d->device_id = (uint16_t)v[4];
+        }
+        return 0;
+}
+
+static int read_topology(int dir_fd, struct iov_pci_device *d)
+{
+        char buf[64];
+        /* A VF is never a PF itself (PCIe r5 §9.1), so the physfn test saves a probe. */
+        int r = pci_link_basename_at(dir_fd, "physfn", buf, sizeof(buf));
+        if (r == 0) {
+                d->is_vf = true;
+                return pci_address_parse(buf, &d->physfn);
+        }
+        if (r != -ENOENT)
+                return r;
+        return read_sriov(dir_fd, d);
+}
+
+int pci_device_read_at(int dir_fd, const struct iov_pci_address *address, bool ids,
+                       struct iov_pci_device *ret)
+{
+        struct iov_pci_device d = {.address = *address, .numa_node = -1};
+        pci_address_format(address, d.name);
+        if (!ids) {
+                d.vendor_id = ret->vendor_id;
+                d.device_id = ret->device_id;
+        }
+        int r = read_ids(dir_fd, ids, &d);
+        if (r == 0)
+                r = read_optional_link(dir_fd, "driver", &d.driver);
+        if (r == 0)
+                r = read_override(dir_fd, &d.driver_override);
+        if (r == 0)
+                r = read_group(dir_fd, &d.iommu_group);
+        if (r == 0) {
+                r = pci_attr_read_int_at(dir_fd, "numa_node", &d.numa_node);
+                if (r == -ENOENT) /* no NUMA support in the kernel */
+                        r = 0;
+        }
+        if (r == 0)
+                r = read_topology(dir_fd, &d);
+        if (r == 0)
+                r = pci_names_lookup(d.vendor_id, d.device_id, &d.vendor_name, &d.device_name);
+        if (r < 0) {
+                pci_device_clear(&d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+int pci_device_read(const char *sysfs_root, const struct iov_pci_address *address,
+                    struct iov_pci_device *ret)
+{
+        _cleanup_free_ char *dir = pci_device_sysfs_path(sysfs_root, address, NULL);
+        if (!dir)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = pci_device_read_at(fd, address, true, ret);
+        /* Attributes vanishing under us mean the device went away mid-read. */
+        return r == -ENOENT && faccessat(fd, ".", F_OK, 0) < 0 ? -ENOENT : r;
+}
+
+void pci_device_clear(struct iov_pci_device *device)
+{
+        if (!device)
+                return;
+        free(device->vendor_name);
+        free(device->device_name);
+        free(device->driver);
+        free(device->driver_override);
+        free(device->vfs);
+        *device = (struct iov_pci_device){.iommu_group = -1, .numa_node = -1};
+}
