@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 
@@ -20,18 +21,28 @@ struct events_state {
         long long remaining; /* -1: follow for ever */
 };
 
-/* Append " key=value" for every field but the ones shown in front. */
+/* Shown in front of the line, or not at all (seq orders events; the line order does). */
+static bool event_key_is_header(const char *key)
+{
+        return streq(key, "type") || streq(key, "time") || streq(key, "time_usec") ||
+               streq(key, "seq");
+}
+
+/* Append " key=value" for every field; nested objects as dotted keys, except the
+ * event's "data" whose fields are the event's own. */
 static int event_append_fields(char **text, const char *prefix, struct json_object *obj)
 {
         json_object_object_foreach (obj, key, value) {
-                if (!prefix && (streq(key, "type") || streq(key, "time")))
+                if (!prefix && event_key_is_header(key))
                         continue;
+                bool is_object = json_object_is_type(value, json_type_object);
                 _cleanup_free_ char *name =
                         prefix ? util_strdup_printf("%s.%s", prefix, key) : strdup(key);
                 if (!name)
                         return -ENOMEM;
-                if (json_object_is_type(value, json_type_object)) {
-                        int r = event_append_fields(text, name, value);
+                if (is_object) {
+                        bool is_data = !prefix && streq(key, "data");
+                        int r = event_append_fields(text, is_data ? NULL : name, value);
                         if (r < 0)
                                 return r;
                         continue;
@@ -46,12 +57,31 @@ static int event_append_fields(char **text, const char *prefix, struct json_obje
         return 0;
 }
 
+/* "time" as the daemon wrote it, or "time_usec" (wall clock) as UTC ISO 8601. */
+static char *event_time(struct json_object *event)
+{
+        struct json_object *usec = NULL;
+        char buf[64];
+        struct tm tm;
+
+        if (json_object_object_get_ex(event, "time", NULL))
+                return cli_json_field(event, "time");
+        if (!json_object_object_get_ex(event, "time_usec", &usec) ||
+            !json_object_is_type(usec, json_type_int))
+                return NULL;
+        uint64_t v = json_object_get_uint64(usec);
+        time_t t = (time_t)(v / 1000000);
+        if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+                return NULL;
+        return util_strdup_printf("%s.%03uZ", buf, (unsigned)(v % 1000000 / 1000));
+}
+
 char *cli_event_format(const char *line)
 {
         _cleanup_json_ struct json_object *event = json_tokener_parse(line);
         if (!event || !json_object_is_type(event, json_type_object))
                 return NULL;
-        _cleanup_free_ char *time = cli_json_field(event, "time");
+        _cleanup_free_ char *time = event_time(event);
         _cleanup_free_ char *type = cli_json_field(event, "type");
         _cleanup_free_ char *text =
                 util_strdup_printf("%s%s%s", time ? time : "", time ? " " : "", type ? type : "-");

@@ -153,6 +153,44 @@ int cli_json_print(struct json_object *obj, FILE *f)
         return ferror(f) ? -EIO : 0;
 }
 
+/* An element of an error detail list: scalars as they are, objects as "k=v k=v". */
+static char *error_detail_item(struct json_object *item)
+{
+        if (!json_object_is_type(item, json_type_object))
+                return cli_json_cell(item);
+        _cleanup_free_ char *text = strdup("");
+        json_object_object_foreach (item, key, value) {
+                _cleanup_free_ char *cell = cli_json_cell(value);
+                char *next = text ? util_strdup_printf("%s%s%s=%s", text, text[0] ? " " : "", key,
+                                                       cell ? cell : "-")
+                                  : NULL;
+                free(text);
+                text = next;
+        }
+        return TAKE_PTR(text);
+}
+
+/* Members of the error object besides code and message (the devices that block an
+ * allocation, say): one "  key: value" line each, one per element for lists. */
+static char *error_details(struct json_object *error, char *line)
+{
+        json_object_object_foreach (error, key, value) {
+                if (!line || streq(key, "code") || streq(key, "message"))
+                        continue;
+                bool list = json_object_is_type(value, json_type_array);
+                size_t n = list ? json_object_array_length(value) : 1;
+                for (size_t i = 0; line && i < n; i++) {
+                        _cleanup_free_ char *item = error_detail_item(
+                                list ? json_object_array_get_idx(value, i) : value);
+                        char *next =
+                                util_strdup_printf("%s\n  %s: %s", line, key, item ? item : "-");
+                        free(line);
+                        line = next;
+                }
+        }
+        return line;
+}
+
 char *cli_error_format(const struct iov_cli_response *r)
 {
         struct json_object *error = NULL, *code = NULL, *message = NULL;
@@ -160,11 +198,14 @@ char *cli_error_format(const struct iov_cli_response *r)
         if (r->json && json_object_object_get_ex(r->json, "error", &error) &&
             json_object_object_get_ex(error, "code", &code) &&
             json_object_is_type(code, json_type_string)) {
+                char *line;
                 if (json_object_object_get_ex(error, "message", &message) &&
                     json_object_is_type(message, json_type_string))
-                        return util_strdup_printf("error: %s: %s", json_object_get_string(code),
+                        line = util_strdup_printf("error: %s: %s", json_object_get_string(code),
                                                   json_object_get_string(message));
-                return util_strdup_printf("error: %s", json_object_get_string(code));
+                else
+                        line = util_strdup_printf("error: %s", json_object_get_string(code));
+                return error_details(error, line);
         }
         /* Not our error shape (a proxy, a crash): say what came back. */
         return util_strdup_printf("error: http_%ld: unexpected answer from iovd%s%.200s", r->status,

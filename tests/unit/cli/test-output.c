@@ -123,6 +123,19 @@ Test(cli_json, error_lines)
         free(line);
         json_object_put(r.json);
 
+        r.json = json_tokener_parse(
+                "{\"error\": {\"code\": \"group_not_viable\", \"message\": \"group 2 in use\", "
+                "\"blockers\": [{\"address\": \"0000:00:1f.2\", \"driver\": \"ahci\"}, "
+                "{\"address\": \"0000:00:1f.3\", \"driver\": null}]}}");
+        line = cli_error_format(&r);
+        cr_assert_str_eq(line,
+                         "error: group_not_viable: group 2 in use\n"
+                         "  blockers: address=0000:00:1f.2 driver=ahci\n"
+                         "  blockers: address=0000:00:1f.3 driver=-",
+                         "%s", line);
+        free(line);
+        json_object_put(r.json);
+
         char oops[] = "oops";
         struct iov_cli_response plain = {.status = 500, .body = oops, .size = 4};
         line = cli_error_format(&plain);
@@ -184,6 +197,14 @@ Test(cli_event, format_puts_time_and_type_first)
                 cli_event_format("{\"address\": \"0000:01:00.0\", \"type\": \"device_removed\","
                                  " \"time\": 12, \"vf\": {\"count\": 2}}");
         cr_assert_str_eq(line, "12 device_removed address=0000:01:00.0 vf.count=2", "%s", line);
+        free(line);
+        line = cli_event_format("{\"seq\": 4, \"time_usec\": 1763755262123456, \"type\": "
+                                "\"allocation_created\", \"data\": {\"id\": \"a1\", "
+                                "\"devices\": [\"0000:01:02.0\"], \"x\": {\"y\": null}}}");
+        cr_assert_str_eq(line,
+                         "2025-11-21T20:01:02.123Z allocation_created id=a1 devices=0000:01:02.0 "
+                         "x.y=-",
+                         "%s", line);
         free(line);
         cr_assert_null(cli_event_format("not json"), "non-JSON line formatted");
 }
