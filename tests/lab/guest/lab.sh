@@ -43,7 +43,7 @@ tap_not_ok() {
 }
 
 # tap_check DESCRIPTION COMMAND [ARGS...]: ok when the command succeeds; otherwise not ok
-# with the command and its output as diagnostics.
+# with the command and its output as diagnostics. Returns the verdict.
 tap_check() {
   desc=$1
   shift
@@ -51,15 +51,30 @@ tap_check() {
     tap_ok "$desc"
   else
     tap_not_ok "$desc" "command: $*" "$out"
+    return 1
   fi
 }
 
-# tap_is DESCRIPTION GOT EXPECTED
+# tap_check_here: the same, but the command runs in this shell (it may set variables or
+# start background processes this shell must know about).
+tap_check_here() {
+  desc=$1
+  shift
+  if "$@" >/tmp/tap-check.out 2>&1; then
+    tap_ok "$desc"
+  else
+    tap_not_ok "$desc" "command: $*" "$(cat /tmp/tap-check.out)"
+    return 1
+  fi
+}
+
+# tap_is DESCRIPTION GOT EXPECTED; returns the verdict.
 tap_is() {
   if [ "$2" = "$3" ]; then
     tap_ok "$1"
   else
     tap_not_ok "$1" "got:      '$2'" "expected: '$3'"
+    return 1
   fi
 }
 
@@ -128,15 +143,17 @@ api() {
   esac
 }
 
-# api_expect DESCRIPTION STATUS METHOD PATH [BODY]: one TAP line on the HTTP status.
+# api_expect DESCRIPTION STATUS METHOD PATH [BODY]: one TAP line on the HTTP status;
+# STATUS may list several accepted ones ("200 204").
 api_expect() {
   desc=$1 want=$2
   shift 2
   api "$@"
-  if [ "$API_STATUS" = "$want" ]; then
+  if echo " $want " | grep -q " $API_STATUS "; then
     tap_ok "$desc"
   else
     tap_not_ok "$desc" "$* -> HTTP $API_STATUS, expected $want" "body: $API_BODY"
+    return 1
   fi
 }
 
@@ -147,8 +164,11 @@ api_jq() {
   printf '%s' "$API_BODY" | jq -r "$@" "$filter"
 }
 
+# Up: the socket answers HTTP at all (the status is for the scenario to judge).
 iovd_is_up() {
-  curl -sf --max-time 2 --unix-socket "$IOVD_SOCKET" http://lab/v1/host >/dev/null
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --unix-socket "$IOVD_SOCKET" \
+    http://lab/v1/host)
+  [ "$code" != 000 ]
 }
 
 # Start the daemon in the background (IOVD_PID); wait at most 20 s until it answers.
@@ -157,7 +177,10 @@ iovd_start() {
   iovd --listen "unix:$IOVD_SOCKET" --state-dir "$IOVD_STATE" --run-dir /run/iovd \
     "$@" >>"$IOVD_LOG" 2>&1 3>&- &
   IOVD_PID=$!
-  lab_wait 20 iovd_is_up
+  lab_wait 20 iovd_is_up && return 0
+  echo "iovd did not answer within 20 s; its log:"
+  tail -n 40 "$IOVD_LOG"
+  return 1
 }
 
 iovd_stop() {
@@ -167,9 +190,9 @@ iovd_stop() {
   IOVD_PID=
 }
 
-# Show the daemon's log as TAP diagnostics (on failure).
-iovd_diag_log() {
-  [ -f "$IOVD_LOG" ] && tap_diag "iovd log (last 40 lines):" "$(tail -n 40 "$IOVD_LOG")"
+# One TAP result for starting the daemon (its log as diagnostics when it fails).
+iovd_start_checked() {
+  tap_check_here "iovd starts and answers on $IOVD_SOCKET" iovd_start "$@"
 }
 
 # Every scenario that needs the daemon starts with this; a missing program is a failure.
@@ -180,4 +203,58 @@ lab_require_programs() {
       return 1
     }
   done
+}
+
+# ---- reading the API's JSON ------------------------------------------------------------
+
+# The list in the last body, whether the API wraps it ({"items": [...]}, {"devices": ...})
+# or not.
+API_LIST='(if type == "array" then . else (.items // .devices // .allocations // .pools // .groups // []) end)'
+
+# Fields of one device object in the form sysfs gives them, for comparison:
+# "vendor device class driver group".
+API_DEVICE_FIELDS='"\(.vendor_id) \(.device_id) \(.class) \(.driver // "none") \(.iommu_group // "none")"'
+
+# The same fields read from sysfs for one function.
+lab_sysfs_device_fields() {
+  d=$SYSFS_PCI/$1
+  echo "$(sed 's/^0x//' "$d/vendor") $(sed 's/^0x//' "$d/device") $(sed 's/^0x//' "$d/class")" \
+    "$(lab_driver_of "$1") $(lab_group_of "$1")"
+}
+
+# The sysfs driver_override of a function, "none" when unset.
+lab_override_of() {
+  o=$(cat "$SYSFS_PCI/$1/driver_override" 2>/dev/null)
+  [ -z "$o" ] || [ "$o" = "(null)" ] && o=none
+  echo "$o"
+}
+
+# ---- allocations -----------------------------------------------------------------------
+
+# "ADDRESS ALLOCATION-ID" for every device of every allocation iovd reports.
+lab_allocated_devices() {
+  api GET /v1/allocations
+  api_jq "$API_LIST | .[] | .id as \$id | .devices[] |
+    \"\\(if type == \"object\" then .address else . end) \\(\$id)\""
+}
+
+# The daemon's promise after any crash: every VF of the PF is either in exactly one
+# allocation and bound to vfio-pci, or in none, driverless and without driver_override.
+# Prints each violation; returns 1 when there is one.
+lab_check_vfs_consistent() {
+  pf=$1
+  held=$(lab_allocated_devices)
+  bad=0
+  dup=$(echo "$held" | awk 'NF { print $1 }' | sort | uniq -d)
+  [ -n "$dup" ] && { echo "in two allocations: $dup"; bad=1; }
+  for l in "$SYSFS_PCI/$pf"/virtfn*; do
+    vf=$(basename "$(readlink "$l")")
+    state="$(lab_driver_of "$vf") $(lab_override_of "$vf")"
+    if echo "$held" | grep -q "^$vf "; then
+      [ "$(lab_driver_of "$vf")" = vfio-pci ] || { echo "$vf allocated but: $state"; bad=1; }
+    else
+      [ "$state" = "none none" ] || { echo "$vf free but half-bound: $state"; bad=1; }
+    fi
+  done
+  return $bad
 }

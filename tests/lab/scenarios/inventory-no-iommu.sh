@@ -1,0 +1,29 @@
+#!/bin/sh
+# The inventory lab without the intel-iommu device: GET /v1/host must say the IOMMU and
+# interrupt remapping are off, no device is in a group, and an allocation is refused
+# without touching the device's driver.
+# lab-topology: --no-iommu
+. /lab/lab.sh
+
+tap_plan 8
+tap_check "modules load (nvme, e1000e, vfio-pci)" lab_modprobe nvme e1000e vfio-pci vfio_iommu_type1
+lab_require_programs iovd || exit 1
+iovd_start_checked || exit 1
+
+api GET /v1/host
+tap_is "GET /v1/host: iommu.enabled is false" "$(api_jq .iommu.enabled)" false
+tap_is "GET /v1/host: iommu.interrupt_remapping is not true" \
+  "$(api_jq '.iommu.interrupt_remapping == true')" false
+
+api GET /v1/devices
+tap_is "GET /v1/devices: no function is in an IOMMU group" \
+  "$(api_jq "$API_LIST | map(select(.iommu_group != null)) | length")" 0
+
+nic=$(for d in "$SYSFS_PCI"/*; do
+  [ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x8086:0x10d3" ] && basename "$d"
+done | head -n 1)
+api POST /v1/allocations "{\"owner\": \"lab\", \"device\": \"$nic\"}"
+tap_is "POST /v1/allocations of $nic is refused (HTTP 4xx)" "${API_STATUS%??}" 4
+tap_is "the refusal has an error code" "$(api_jq '.error.code | type')" string
+tap_is "$nic is still bound to e1000e" "$(lab_driver_of "$nic")" e1000e
+iovd_stop
