@@ -115,7 +115,7 @@ static bool vcpu_attend(struct iov_vcpu *vcpu)
         bool keep_running;
 
         pthread_mutex_lock(&vm->state_lock);
-        while (vm->state == IOV_VM_PAUSED)
+        while (vm->state == IOV_VM_PAUSED || vm->state == IOV_VM_CREATED)
                 pthread_cond_wait(&vm->state_cond, &vm->state_lock);
         keep_running = vm->state == IOV_VM_RUNNING;
         pthread_mutex_unlock(&vm->state_lock);
@@ -125,9 +125,6 @@ static bool vcpu_attend(struct iov_vcpu *vcpu)
 static void *vcpu_thread(void *arg)
 {
         struct iov_vcpu *vcpu = arg;
-        char name[16];
-        snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
-        pthread_setname_np(pthread_self(), name);
 
         for (;;) {
                 vcpu->run->immediate_exit = 0;
@@ -164,6 +161,10 @@ int vmm_vcpus_start(struct iov_vm *vm)
                 if (r > 0)
                         return -r;
                 vcpu->thread_started = true;
+                /* Named from here: the sandbox may already forbid prctl() in the thread. */
+                char name[16];
+                snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
+                pthread_setname_np(vcpu->thread, name);
         }
         return 0;
 }

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/bus.h"
@@ -30,6 +31,8 @@
 struct iov_vm;
 struct iov_pci_host;
 struct iov_vcpu;
+struct iov_uart;
+struct iov_i8042;
 
 /* ---- device model registration ---------------------------------------------------------- */
 
@@ -137,8 +140,10 @@ struct iov_vm {
         struct iov_boot_marker markers[IOV_VM_MAX_MARKERS];
         unsigned n_markers;
 
-        /* Console output (UART) and guest input source. */
+        /* Console: where the UART's output goes (-1: nowhere), and the UART for input. */
         int serial_out_fd;
+        struct iov_uart *uart;
+        struct iov_i8042 *i8042;
 
         struct iov_vm_cleanup cleanups[IOV_VM_MAX_CLEANUPS];
         unsigned n_cleanups;
@@ -177,4 +182,14 @@ int vmm_irq_init(struct iov_vm *vm);
 
 /* ---- boot markers (vmm/debugport.c) ------------------------------------------------------ */
 
+#define IOV_DEBUG_PORT 0x510 /* boot-progress port: 1, 2 or 4-byte writes are markers */
+
 void vmm_vm_record_marker(struct iov_vm *vm, uint32_t value);
+
+/* ---- console and shutdown requests (vmm/uart.c, vmm/i8042.c) ------------------------------ */
+
+/* Queue guest input for the UART; returns how many bytes were taken (the rest would
+ * overflow its buffer). */
+size_t vmm_uart_input(struct iov_vm *vm, const void *data, size_t len);
+/* Ask the guest to shut down: Ctrl-Alt-Del through the i8042 keyboard. */
+int vmm_i8042_request_shutdown(struct iov_vm *vm);

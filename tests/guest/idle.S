@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory benchmark payload: touch 64 MiB of guest RAM (one write per 4 KiB page, from
+ * 16 MiB up), say "idle" on the UART, write marker 1, then halt with interrupts off
+ * until the VMM is told to stop.
+ */
+#include "guest.inc"
+        .globl _start
+_start:
+        cli
+        mov $0x1000000, %rdi
+        mov $16384, %ecx
+1:      movb $1, (%rdi)
+        add $4096, %rdi
+        dec %ecx
+        jnz 1b
+        PUTS msg
+        MARKER 1
+2:      hlt
+        jmp 2b
+#include "uart-puts.inc"
+msg:    .asciz "idle\n"

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Run iovd-vmm on the tiny guest payloads on this machine's /dev/kvm and check what can be
+ * observed from outside: serial output, exit status, the stats line (exits, devices,
+ * unhandled accesses, boot markers). Skips with a reason when /dev/kvm cannot be opened.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "util/util.h"
+
+#define RUN_TIMEOUT_USEC (60ULL * 1000000)
+
+struct run_result {
+        int status; /* exit status, or 128 + signal */
+        char out[8192];
+        char err[8192];
+        size_t out_len, err_len;
+        struct json_object *stats;
+};
+
+static void skip_without_kvm(void)
+{
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                cr_skip_test("/dev/kvm cannot be opened (%s): no KVM on this machine",
+                             strerror(errno));
+        close(fd);
+}
+
+static void drain(int fd, char *buf, size_t *len, size_t size, bool *open_)
+{
+        ssize_t n = read(fd, buf + *len, size - 1 - *len);
+        if (n <= 0) {
+                *open_ = false;
+                return;
+        }
+        *len += (size_t)n;
+        buf[*len] = '\0';
+}
+
+static void parse_stats(struct run_result *res)
+{
+        const char *p = strstr(res->err, "iovd-vmm: stats ");
+        if (!p)
+                return;
+        p += strlen("iovd-vmm: stats ");
+        const char *end = strchr(p, '\n');
+        _cleanup_free_ char *line = strndup(p, end ? (size_t)(end - p) : strlen(p));
+        res->stats = json_tokener_parse(line);
+}
+
+/* Run iovd-vmm with argv (NULL-terminated, without the program name). */
+static void run_vmm(const char *const *args, struct run_result *res)
+{
+        memset(res, 0, sizeof(*res));
+        const char *vmm = getenv("IOVD_VMM");
+        cr_assert_not_null(vmm, "IOVD_VMM is not set (run through meson test)");
+        int out[2], err[2];
+        cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+        cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
+
+        const char *argv[32] = {vmm};
+        for (size_t i = 0; args[i] && i < 30; i++)
+                argv[i + 1] = args[i];
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0, "fork failed");
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDONLY);
+                dup2(null, 0);
+                dup2(out[1], 1);
+                dup2(err[1], 2);
+                execv(vmm, (char *const *)argv);
+                _exit(127);
+        }
+        close(out[1]);
+        close(err[1]);
+
+        bool out_open = true, err_open = true;
+        uint64_t deadline = util_now_usec() + RUN_TIMEOUT_USEC;
+        while ((out_open || err_open) && util_now_usec() < deadline) {
+                struct pollfd p[2] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
+                                      {.fd = err_open ? err[0] : -1, .events = POLLIN}};
+                if (poll(p, 2, 500) <= 0)
+                        continue;
+                if (p[0].revents)
+                        drain(out[0], res->out, &res->out_len, sizeof(res->out), &out_open);
+                if (p[1].revents)
+                        drain(err[0], res->err, &res->err_len, sizeof(res->err), &err_open);
+        }
+        if (out_open || err_open)
+                kill(pid, SIGKILL);
+        int wstatus;
+        waitpid(pid, &wstatus, 0);
+        close(out[0]);
+        close(err[0]);
+        res->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+        parse_stats(res);
+}
+
+static char *payload(const char *name)
+{
+        const char *dir = getenv("GUEST_DIR");
+        cr_assert_not_null(dir, "GUEST_DIR is not set (run through meson test)");
+        return util_strdup_printf("%s/%s.bzImage", dir, name);
+}
+
+static int64_t stats_get(struct run_result *res, const char *group, const char *key)
+{
+        struct json_object *g, *v;
+        if (!res->stats || !json_object_object_get_ex(res->stats, group, &g) ||
+            !json_object_object_get_ex(g, key, &v))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+Test(vmm_guest, hello_prints_marks_and_resets, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("hello");
+        struct run_result res;
+        run_vmm((const char *[]){"--kernel", k, "--memory", "64", NULL}, &res);
+
+        cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
+        cr_expect_str_eq(res.out, "hello from the guest\n", "serial output: \"%s\"", res.out);
+        cr_expect(strstr(res.err, "guest reset through the i8042") != NULL,
+                  "no reset reason in stderr: %s", res.err);
+        cr_assert_not_null(res.stats, "no stats line in stderr: %s", res.err);
+        cr_expect_eq(stats_get(&res, "devices", "uart"), 21, "uart accesses %lld",
+                     (long long)stats_get(&res, "devices", "uart"));
+        cr_expect_eq(stats_get(&res, "devices", "i8042"), 1, "i8042 accesses %lld",
+                     (long long)stats_get(&res, "devices", "i8042"));
+        cr_expect_geq(stats_get(&res, "exits", "io"), 23, "io exits %lld",
+                      (long long)stats_get(&res, "exits", "io"));
+
+        struct json_object *markers = NULL, *m0 = NULL, *v = NULL;
+        json_object_object_get_ex(res.stats, "markers", &markers);
+        cr_assert_eq(json_object_array_length(markers), 1u, "markers: %s",
+                     json_object_to_json_string(markers));
+        m0 = json_object_array_get_idx(markers, 0);
+        json_object_object_get_ex(m0, "value", &v);
+        cr_expect_eq(json_object_get_int(v), 1, "marker value %d", json_object_get_int(v));
+        json_object_object_get_ex(m0, "usec", &v);
+        cr_expect_gt(json_object_get_int64(v), 0, "marker time %lld",
+                     (long long)json_object_get_int64(v));
+        json_object_put(res.stats);
+}
+
+Test(vmm_guest, zeropage_has_e820_and_cmdline, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("zeropage");
+        struct run_result res;
+        run_vmm((const char *[]){"--kernel", k, "--memory", "128", "--cmdline",
+                                 "iovtest=zeropage console=ttyS0", NULL},
+                &res);
+        cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
+        cr_expect_str_eq(res.out, "zeropage ok e820=3\n", "serial output: \"%s\"", res.out);
+        json_object_put(res.stats);
+}
+
+Test(vmm_guest, zeropage_detects_wrong_cmdline, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("zeropage");
+        struct run_result res;
+        run_vmm((const char *[]){"--kernel", k, "--memory", "64", "--cmdline", "other", NULL},
+                &res);
+        cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
+        cr_expect_str_eq(res.out, "zeropage bad 5\n", "serial output: \"%s\"", res.out);
+        json_object_put(res.stats);
+}
+
+Test(vmm_guest, unhandled_accesses_read_all_ones_and_count, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("unhandled");
+        struct run_result res;
+        run_vmm((const char *[]){"--kernel", k, "--memory", "64", NULL}, &res);
+        cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
+        cr_expect_str_eq(res.out, "unhandled ok\n", "serial output: \"%s\"", res.out);
+        cr_expect_eq(stats_get(&res, "unhandled", "pio_reads"), 1, "pio_reads %lld",
+                     (long long)stats_get(&res, "unhandled", "pio_reads"));
+        cr_expect_eq(stats_get(&res, "unhandled", "pio_writes"), 1, "pio_writes %lld",
+                     (long long)stats_get(&res, "unhandled", "pio_writes"));
+        cr_expect_eq(stats_get(&res, "unhandled", "mmio_reads"), 1, "mmio_reads %lld",
+                     (long long)stats_get(&res, "unhandled", "mmio_reads"));
+        cr_expect_eq(stats_get(&res, "unhandled", "mmio_writes"), 1, "mmio_writes %lld",
+                     (long long)stats_get(&res, "unhandled", "mmio_writes"));
+        cr_expect_eq(stats_get(&res, "devices", "pci-ecam"), 1, "pci-ecam %lld",
+                     (long long)stats_get(&res, "devices", "pci-ecam"));
+        cr_expect_geq(stats_get(&res, "exits", "mmio"), 3, "mmio exits %lld",
+                      (long long)stats_get(&res, "exits", "mmio"));
+        json_object_put(res.stats);
+}
+
+Test(vmm_guest, triple_fault_stops_with_crash_status, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("triplefault");
+        struct run_result res;
+        run_vmm((const char *[]){"--kernel", k, "--memory", "64", NULL}, &res);
+        cr_expect_eq(res.status, 3, "exit status %d, stderr: %s", res.status, res.err);
+        cr_expect_str_eq(res.out, "about to triple fault\n", "serial output: \"%s\"", res.out);
+        cr_expect(strstr(res.err, "triple fault") != NULL, "no triple fault message: %s", res.err);
+        json_object_put(res.stats);
+}
+
+Test(vmm_guest, serial_file_and_multiple_vcpus, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("hello");
+        char path[] = "/tmp/iovd-vmm-serial-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        close(fd);
+        _cleanup_free_ char *serial = util_strdup_printf("file:%s", path);
+        struct run_result res;
+        run_vmm((const char *[]){"--kernel", k, "--vcpus", "4", "--serial", serial, NULL}, &res);
+        cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
+        cr_expect_str_empty(res.out, "stdout should be empty: \"%s\"", res.out);
+        _cleanup_free_ char *content = NULL;
+        cr_expect_eq(util_read_file(path, 4096, &content, NULL), 0);
+        cr_expect_str_eq(content ? content : "", "hello from the guest\n", "serial file: \"%s\"",
+                         content ? content : "(none)");
+        unlink(path);
+        json_object_put(res.stats);
+}
+
+Test(vmm_guest, bad_kernel_is_a_clear_error, .timeout = 30)
+{
+        skip_without_kvm();
+        char path[] = "/tmp/iovd-vmm-kernel-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, "not a kernel at all", 19), 19);
+        close(fd);
+        struct run_result res;
+        run_vmm((const char *[]){"--kernel", path, NULL}, &res);
+        unlink(path);
+        cr_expect_eq(res.status, 1, "exit status %d", res.status);
+        cr_expect(strstr(res.err, "not a Linux kernel") != NULL, "stderr: %s", res.err);
+}
+
+Test(vmm_guest, bad_options_are_usage_errors, .timeout = 30)
+{
+        struct run_result res;
+        run_vmm((const char *[]){"--memory", "12x", "--kernel", "k", NULL}, &res);
+        cr_expect_eq(res.status, 2, "bad --memory: exit status %d", res.status);
+        run_vmm((const char *[]){"--kernel", "k", "--vcpus", "33", NULL}, &res);
+        cr_expect_eq(res.status, 2, "33 vCPUs: exit status %d", res.status);
+        cr_expect(strstr(res.err, "vcpus must be 1..32") != NULL, "stderr: %s", res.err);
+        run_vmm((const char *[]){NULL}, &res);
+        cr_expect_eq(res.status, 2, "no kernel: exit status %d", res.status);
+        run_vmm((const char *[]){"--kernel", "k", "--serial", "tcp:1", NULL}, &res);
+        cr_expect_eq(res.status, 2, "bad --serial: exit status %d", res.status);
+}

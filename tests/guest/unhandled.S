@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Touch a port and an MMIO address nothing decodes (reads must be all ones, writes are
+ * dropped), then read the host bridge's vendor/device id through mechanism #1 and ECAM
+ * and an empty slot. Prints "unhandled ok" or "unhandled bad K".
+ */
+#include "guest.inc"
+        .globl _start
+_start:
+        mov $'1', %bl
+        mov $0x200, %dx
+        in (%dx), %al
+        cmp $0xff, %al
+        jne bad
+        out %al, (%dx)
+        mov $'2', %bl
+        mov $0xd0000000, %esi
+        movl (%rsi), %eax
+        cmp $0xffffffff, %eax
+        jne bad
+        movl $0x12345678, (%rsi)
+        mov $'3', %bl
+        mov $0xcf8, %dx
+        mov $0x80000000, %eax /* bus 0, device 0, function 0, register 0 */
+        out %eax, (%dx)
+        mov $0xcfc, %dx
+        in (%dx), %eax
+        cmp $0x00081b36, %eax
+        jne bad
+        mov $'4', %bl
+        mov $0xcf8, %dx
+        mov $0x8000f800, %eax /* device 31: empty */
+        out %eax, (%dx)
+        mov $0xcfc, %dx
+        in (%dx), %eax
+        cmp $0xffffffff, %eax
+        jne bad
+        mov $'5', %bl
+        mov $0xe0000000, %esi /* ECAM, 00:00.0 register 0 */
+        movl (%rsi), %eax
+        cmp $0x00081b36, %eax
+        jne bad
+        PUTS ok
+        RESET
+bad:
+        PUTS fail
+        mov %bl, %al
+        mov $UART, %dx
+        out %al, (%dx)
+        mov $'\n', %al
+        out %al, (%dx)
+        RESET
+#include "uart-puts.inc"
+ok:     .asciz "unhandled ok\n"
+fail:   .asciz "unhandled bad "

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket a supervisor (iovd) drives the VM through: a Unix stream socket, one
+ * command per line, one JSON object per reply line (protocol in vmm/vmm.h). Served on
+ * the main thread with poll(); several clients may be connected at once.
+ */
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "util/util.h"
+#include "vmm/run.h"
+
+#define CONTROL_MAX_CLIENTS 4
+#define CONTROL_LINE_MAX    1024
+
+struct control_client {
+        int fd;
+        char buf[CONTROL_LINE_MAX];
+        size_t len;
+};
+
+int vmm_control_open(const char *path, int *ret_fd)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        (void)unlink(path); /* a stale socket from a VMM that died */
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static struct json_object *reply_ok(void)
+{
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "ok", json_object_new_boolean(true));
+        return o;
+}
+
+static struct json_object *reply_error(const char *code, const char *message)
+{
+        struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+        json_object_object_add(e, "code", json_object_new_string(code));
+        json_object_object_add(e, "message", json_object_new_string(message));
+        json_object_object_add(o, "error", e);
+        return o;
+}
+
+static struct json_object *control_status(struct iov_vm *vm)
+{
+        struct json_object *o = json_object_new_object();
+        pthread_mutex_lock(&vm->state_lock);
+        json_object_object_add(o, "state", json_object_new_string(vmm_state_name(vm->state)));
+        if (vm->exit_reason[0])
+                json_object_object_add(o, "reason", json_object_new_string(vm->exit_reason));
+        pthread_mutex_unlock(&vm->state_lock);
+        json_object_object_add(o, "vcpus", json_object_new_int((int)vm->n_vcpus));
+        json_object_object_add(o, "memory_mib",
+                               json_object_new_int64((int64_t)vm->config->memory_mib));
+        json_object_object_add(o, "uptime_usec",
+                               json_object_new_int64((int64_t)(util_now_usec() - vm->start_usec)));
+        return o;
+}
+
+static struct json_object *control_pause(struct iov_vm *vm, bool paused)
+{
+        int r = vmm_vm_set_paused(vm, paused);
+        if (r < 0)
+                return reply_error("wrong_state",
+                                   paused ? "the VM is not running" : "the VM is not paused");
+        return reply_ok();
+}
+
+static struct json_object *control_input(struct iov_vm *vm, const char *text)
+{
+        size_t len = strlen(text);
+        size_t n = vmm_uart_input(vm, text, len);
+        if (n == len)
+                n += vmm_uart_input(vm, "\n", 1);
+        if (n != len + 1)
+                return reply_error("input_overflow", "the UART input buffer is full");
+        return reply_ok();
+}
+
+static struct json_object *control_command(struct iov_vm *vm, const char *line)
+{
+        if (streq(line, "status"))
+                return control_status(vm);
+        if (streq(line, "stats"))
+                return vmm_stats_json(vm);
+        if (streq(line, "pause"))
+                return control_pause(vm, true);
+        if (streq(line, "resume"))
+                return control_pause(vm, false);
+        if (streq(line, "stop")) {
+                if (vmm_i8042_request_shutdown(vm) < 0)
+                        return reply_error("not_supported", "the VM has no i8042");
+                return reply_ok();
+        }
+        if (streq(line, "kill")) {
+                vmm_vm_request_stop(vm, false, 0, "killed through the control socket");
+                return reply_ok();
+        }
+        if (strncmp(line, "input ", 6) == 0)
+                return control_input(vm, line + 6);
+        return reply_error("unknown_command",
+                           "commands: status stats pause resume stop kill input");
+}
+
+static void control_reply(int fd, struct json_object *reply)
+{
+        const char *s = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
+        /* Best effort: a client that does not read its replies loses them. */
+        (void)!send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)!send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        json_object_put(reply);
+}
+
+/* Read what is there; run each complete line. false when the client is gone. */
+static bool control_client_read(struct iov_vm *vm, struct control_client *c)
+{
+        ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                return false;
+        if (n < 0)
+                return true;
+        c->len += (size_t)n;
+        char *nl;
+        while ((nl = memchr(c->buf, '\n', c->len))) {
+                *nl = '\0';
+                if (nl > c->buf && nl[-1] == '\r')
+                        nl[-1] = '\0';
+                control_reply(c->fd, control_command(vm, c->buf));
+                size_t used = (size_t)(nl + 1 - c->buf);
+                memmove(c->buf, nl + 1, c->len - used);
+                c->len -= used;
+        }
+        if (c->len == sizeof(c->buf)) {
+                control_reply(c->fd, reply_error("line_too_long", "commands are one short line"));
+                return false;
+        }
+        return true;
+}
+
+void vmm_control_serve(struct iov_vm *vm, int listen_fd)
+{
+        struct control_client clients[CONTROL_MAX_CLIENTS];
+        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                clients[i].fd = -1;
+
+        while (!vmm_vm_stopping(vm)) {
+                struct pollfd pfds[CONTROL_MAX_CLIENTS + 1] = {{.fd = listen_fd, .events = POLLIN}};
+                for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                        pfds[i + 1] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+                /* A short timeout: a stop that comes from a vCPU must end this loop. */
+                if (poll(pfds, CONTROL_MAX_CLIENTS + 1, 100) <= 0)
+                        continue;
+                for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+                        if (clients[i].fd < 0 || !pfds[i + 1].revents)
+                                continue;
+                        if (!control_client_read(vm, &clients[i])) {
+                                close(clients[i].fd);
+                                clients[i].fd = -1;
+                        }
+                }
+                if (!(pfds[0].revents & POLLIN))
+                        continue;
+                int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0)
+                        continue;
+                unsigned i = 0;
+                while (i < CONTROL_MAX_CLIENTS && clients[i].fd >= 0)
+                        i++;
+                if (i == CONTROL_MAX_CLIENTS) {
+                        control_reply(fd, reply_error("busy", "too many control clients"));
+                        close(fd);
+                        continue;
+                }
+                clients[i] = (struct control_client){.fd = fd};
+        }
+        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                if (clients[i].fd >= 0)
+                        close(clients[i].fd);
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * i8042 keyboard controller (ports 0x60 data, 0x64 status/command), as much as a PC guest
+ * needs: the command byte, self tests, the output port, and the reset line. Pulsing output
+ * port bit 0 low (command 0xfe, or 0xd1 with bit 0 clear) resets a PC, which here means
+ * the guest shut down: the VM stops with exit status 0. A graceful stop request puts
+ * Ctrl-Alt-Del in the keyboard buffer (scan code set 1, as translated by the controller)
+ * and raises IRQ 1, which Linux turns into a reboot.
+ */
+#include "util/util.h"
+#include "vmm/vm.h"
+
+#define I8042_DATA_PORT    0x60
+#define I8042_COMMAND_PORT 0x64
+#define I8042_IRQ          1
+
+#define STATUS_OUTPUT_FULL 0x01
+#define STATUS_SYSTEM_FLAG 0x04 /* set after a successful self test */
+#define STATUS_COMMAND     0x08 /* last write was to the command port */
+
+#define CMD_READ_COMMAND_BYTE  0x20
+#define CMD_WRITE_COMMAND_BYTE 0x60
+#define CMD_DISABLE_AUX        0xa7
+#define CMD_ENABLE_AUX         0xa8
+#define CMD_TEST_AUX           0xa9
+#define CMD_SELF_TEST          0xaa
+#define CMD_TEST_KEYBOARD      0xab
+#define CMD_DISABLE_KEYBOARD   0xad
+#define CMD_ENABLE_KEYBOARD    0xae
+#define CMD_READ_OUTPUT_PORT   0xd0
+#define CMD_WRITE_OUTPUT_PORT  0xd1
+#define CMD_PULSE_RESET        0xfe
+
+#define COMMAND_BYTE_KBD_INT 0x01
+#define OUTPUT_BUFFER_SIZE   16
+
+struct iov_i8042 {
+        struct iov_vm *vm;
+        pthread_mutex_t lock;
+        uint8_t status;
+        uint8_t command_byte;
+        uint8_t pending_command; /* a command waiting for its data byte */
+        uint8_t out[OUTPUT_BUFFER_SIZE];
+        unsigned out_head, out_count;
+};
+
+static void i8042_push(struct iov_i8042 *k, uint8_t v)
+{
+        if (k->out_count == OUTPUT_BUFFER_SIZE)
+                return;
+        k->out[(k->out_head + k->out_count) % OUTPUT_BUFFER_SIZE] = v;
+        k->out_count++;
+}
+
+static void i8042_reset_guest(struct iov_i8042 *k)
+{
+        vmm_vm_request_stop(k->vm, false, 0, "guest reset through the i8042");
+}
+
+static void i8042_command(struct iov_i8042 *k, uint8_t cmd)
+{
+        switch (cmd) {
+        case CMD_READ_COMMAND_BYTE:
+                i8042_push(k, k->command_byte);
+                break;
+        case CMD_WRITE_COMMAND_BYTE:
+        case CMD_WRITE_OUTPUT_PORT:
+                k->pending_command = cmd;
+                break;
+        case CMD_SELF_TEST:
+                k->status |= STATUS_SYSTEM_FLAG;
+                i8042_push(k, 0x55);
+                break;
+        case CMD_TEST_KEYBOARD:
+        case CMD_TEST_AUX:
+                i8042_push(k, 0x00);
+                break;
+        case CMD_READ_OUTPUT_PORT:
+                i8042_push(k, 0x01); /* reset line high (not asserted) */
+                break;
+        case CMD_PULSE_RESET:
+                i8042_reset_guest(k);
+                break;
+        default: /* enable/disable keyboard and aux need no state here */
+                break;
+        }
+}
+
+static void i8042_data_write(struct iov_i8042 *k, uint8_t v)
+{
+        uint8_t cmd = k->pending_command;
+        k->pending_command = 0;
+        if (cmd == CMD_WRITE_COMMAND_BYTE)
+                k->command_byte = v;
+        else if (cmd == CMD_WRITE_OUTPUT_PORT && !(v & 0x01))
+                i8042_reset_guest(k);
+        /* Bytes for the keyboard itself are not answered: there is no keyboard to talk
+         * to beyond the scan codes injected for a shutdown request. */
+}
+
+static void i8042_update_irq(struct iov_i8042 *k)
+{
+        bool level = k->out_count && (k->command_byte & COMMAND_BYTE_KBD_INT);
+        vmm_irq_set_level(k->vm, I8042_IRQ, level);
+}
+
+static void i8042_access(struct iov_i8042 *k, bool command_port, uint8_t *data, uint32_t len,
+                         bool is_write)
+{
+        if (len != 1) {
+                if (!is_write)
+                        memset(data, 0xff, len);
+                return;
+        }
+        pthread_mutex_lock(&k->lock);
+        if (is_write && command_port) {
+                k->status |= STATUS_COMMAND;
+                i8042_command(k, data[0]);
+        } else if (is_write) {
+                k->status &= ~STATUS_COMMAND;
+                i8042_data_write(k, data[0]);
+        } else if (command_port) {
+                data[0] = k->status | (k->out_count ? STATUS_OUTPUT_FULL : 0);
+        } else {
+                data[0] = 0;
+                if (k->out_count) {
+                        data[0] = k->out[k->out_head];
+                        k->out_head = (k->out_head + 1) % OUTPUT_BUFFER_SIZE;
+                        k->out_count--;
+                }
+        }
+        i8042_update_irq(k);
+        pthread_mutex_unlock(&k->lock);
+}
+
+static void i8042_data_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+                            bool is_write)
+{
+        (void)offset;
+        i8042_access(opaque, false, data, len, is_write);
+}
+
+static void i8042_command_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+                               bool is_write)
+{
+        (void)offset;
+        i8042_access(opaque, true, data, len, is_write);
+}
+
+int vmm_i8042_request_shutdown(struct iov_vm *vm)
+{
+        struct iov_i8042 *k = vm->i8042;
+        if (!k)
+                return -ENODEV;
+        /* Ctrl, Alt, Del pressed (Del is extended: 0xe0 prefix), in set 1. */
+        static const uint8_t keys[] = {0x1d, 0x38, 0xe0, 0x53};
+        pthread_mutex_lock(&k->lock);
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                i8042_push(k, keys[i]);
+        i8042_update_irq(k);
+        pthread_mutex_unlock(&k->lock);
+        return 0;
+}
+
+static void i8042_free(void *data)
+{
+        struct iov_i8042 *k = data;
+        if (k->vm->i8042 == k)
+                k->vm->i8042 = NULL;
+        pthread_mutex_destroy(&k->lock);
+        free(k);
+}
+
+static int i8042_init(struct iov_vm *vm)
+{
+        struct iov_i8042 *k = calloc(1, sizeof(*k));
+        if (!k)
+                return -ENOMEM;
+        k->vm = vm;
+        pthread_mutex_init(&k->lock, NULL);
+        k->command_byte = COMMAND_BYTE_KBD_INT | 0x40; /* IRQ on, set-1 translation */
+        int r = vmm_vm_add_cleanup(vm, i8042_free, k);
+        if (r < 0) {
+                pthread_mutex_destroy(&k->lock);
+                free(k);
+                return r;
+        }
+        /* 0x60..0x64 minus 0x61 (the PIT's speaker port, answered by KVM). */
+        r = vmm_bus_register(&vm->pio, I8042_DATA_PORT, 1, i8042_data_port, k, "i8042");
+        if (r >= 0)
+                r = vmm_bus_register(&vm->pio, I8042_COMMAND_PORT, 1, i8042_command_port, k,
+                                     "i8042");
+        if (r < 0)
+                return r;
+        vm->i8042 = k;
+        return 0;
+}
+
+IOV_VMM_DEVICE("i8042", IOV_DEVICE_ORDER_LEGACY, i8042_init)

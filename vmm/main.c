@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/* iovd-vmm: command line, then vmm_run(). Exit statuses are listed in vmm/vmm.h. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "util/util.h"
+#include "vmm/vmm.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+        fputs("Usage: iovd-vmm --kernel FILE [--initrd FILE] [--cmdline STR] [--memory MIB]\n"
+              "                [--vcpus N] [--serial stdio|file:PATH|none] [--config FILE]\n"
+              "                [--control-socket PATH] [--no-seccomp]\n"
+              "Run one KVM virtual machine until its guest shuts down.\n"
+              "  --config FILE   the VM as JSON (the body of POST /v1/vms); options given\n"
+              "                  on the command line override its fields\n",
+              f);
+}
+
+static const struct option options[] = {
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
+        {"vcpus", required_argument, NULL, 'n'},   {"serial", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'f'},  {"control-socket", required_argument, NULL, 'S'},
+        {"no-seccomp", no_argument, NULL, 'N'},    {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},       {},
+};
+
+static int set_string(char **field, const char *value)
+{
+        char *s = strdup(value);
+        if (!s)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+static int parse_serial(struct iov_vmm_config *c, const char *value)
+{
+        if (streq(value, "stdio"))
+                c->serial = IOV_SERIAL_STDIO;
+        else if (streq(value, "none"))
+                c->serial = IOV_SERIAL_NONE;
+        else if (strncmp(value, "file:", 5) == 0 && value[5]) {
+                c->serial = IOV_SERIAL_FILE;
+                return set_string(&c->serial_path, value + 5);
+        } else
+                return -EINVAL;
+        return 0;
+}
+
+static int load_config_file(struct iov_vmm_config *c, const char *path)
+{
+        _cleanup_free_ char *json = NULL, *error = NULL;
+        int r = util_read_file(path, 1 << 20, &json, NULL);
+        if (r < 0) {
+                fprintf(stderr, "iovd-vmm: cannot read %s: %s\n", path, strerror(-r));
+                return r;
+        }
+        r = vmm_config_parse_json(c, json, &error);
+        if (r < 0)
+                fprintf(stderr, "iovd-vmm: %s: %s\n", path, error ? error : strerror(-r));
+        return r;
+}
+
+static int parse_number(const char *name, const char *value, uint64_t *ret)
+{
+        int r = util_parse_u64(value, 10, ret);
+        if (r < 0)
+                fprintf(stderr, "iovd-vmm: --%s needs a decimal number, not \"%s\"\n", name, value);
+        return r;
+}
+
+static int apply_option(struct iov_vmm_config *c, int opt, const char *arg)
+{
+        uint64_t n;
+        int r = 0;
+        switch (opt) {
+        case 'k':
+                return set_string(&c->kernel, arg);
+        case 'i':
+                return set_string(&c->initrd, arg);
+        case 'c':
+                return set_string(&c->cmdline, arg);
+        case 'm':
+                r = parse_number("memory", arg, &n);
+                if (r >= 0)
+                        c->memory_mib = n;
+                return r;
+        case 'n':
+                r = parse_number("vcpus", arg, &n);
+                if (r >= 0)
+                        c->vcpus = n > 1000 ? 1000 : (unsigned)n;
+                return r;
+        case 's':
+                r = parse_serial(c, arg);
+                if (r < 0)
+                        fprintf(stderr, "iovd-vmm: --serial is stdio, none or file:PATH\n");
+                return r;
+        case 'S':
+                return set_string(&c->control_socket, arg);
+        case 'N':
+                c->seccomp = false;
+                return 0;
+        default:
+                return 0;
+        }
+}
+
+static int parse_argv(struct iov_vmm_config *c, int argc, char **argv)
+{
+        int opt;
+        /* First pass: --config, so the other options override the file. */
+        while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+                if (opt == 'h') {
+                        usage(stdout);
+                        exit(EXIT_SUCCESS);
+                } else if (opt == 'V') {
+                        puts("iovd-vmm " IOVD_VERSION);
+                        exit(EXIT_SUCCESS);
+                } else if (opt == '?') {
+                        usage(stderr);
+                        return -EINVAL;
+                } else if (opt == 'f' && load_config_file(c, optarg) < 0) {
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "iovd-vmm: unexpected argument \"%s\"\n", argv[optind]);
+                return -EINVAL;
+        }
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+                if (apply_option(c, opt, optarg) < 0)
+                        return -EINVAL;
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct iov_vmm_config config;
+        vmm_config_init(&config);
+
+        _cleanup_free_ char *error = NULL;
+        if (parse_argv(&config, argc, argv) < 0 || vmm_config_validate(&config, &error) < 0) {
+                if (error)
+                        fprintf(stderr, "iovd-vmm: %s\n", error);
+                vmm_config_done(&config);
+                return EXIT_USAGE;
+        }
+
+        _cleanup_free_ char *reason = NULL;
+        int status = vmm_run(&config, &reason);
+        if (status != 0)
+                fprintf(stderr, "iovd-vmm: %s\n", reason ? reason : "failed");
+        vmm_config_done(&config);
+        return status;
+}

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm_run(): build the VM in the order KVM needs (VM, irqchip, memory, devices, kernel,
+ * MP table, vCPUs), give up privileges, run until the guest stops, report, tear down.
+ */
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+
+#include "util/util.h"
+#include "vmm/boot.h"
+#include "vmm/kvm.h"
+#include "vmm/run.h"
+#include "vmm/vcpu.h"
+
+#define EXIT_BUILD_FAILED 1
+#define EXIT_GUEST_CRASH  3
+
+static struct iov_vm *vm_new(const struct iov_vmm_config *config)
+{
+        struct iov_vm *vm = calloc(1, sizeof(*vm));
+        if (!vm)
+                return NULL;
+        vm->config = config;
+        vm->start_usec = util_now_usec();
+        vm->kvm_fd = vm->vm_fd = vm->serial_out_fd = -1;
+        vm->n_vcpus = config->vcpus;
+        vm->state = IOV_VM_CREATED;
+        vm->attention = true;
+        pthread_mutex_init(&vm->gsi_lock, NULL);
+        pthread_mutex_init(&vm->state_lock, NULL);
+        pthread_mutex_init(&vm->marker_lock, NULL);
+        pthread_cond_init(&vm->state_cond, NULL);
+        if (vmm_bus_init(&vm->pio, "pio") < 0 || vmm_bus_init(&vm->mmio, "mmio") < 0) {
+                free(vm);
+                return NULL;
+        }
+        return vm;
+}
+
+static void vm_free(struct iov_vm *vm)
+{
+        if (!vm)
+                return;
+        for (unsigned i = vm->n_cleanups; i > 0; i--)
+                vm->cleanups[i - 1].fn(vm->cleanups[i - 1].data);
+        for (unsigned i = 0; i < vm->n_vcpus; i++)
+                vmm_vcpu_free(vm->vcpus[i]);
+        vmm_bus_done(&vm->pio);
+        vmm_bus_done(&vm->mmio);
+        if (vm->vm_fd >= 0)
+                close(vm->vm_fd);
+        if (vm->kvm_fd >= 0)
+                close(vm->kvm_fd);
+        if (vm->serial_out_fd > STDERR_FILENO)
+                close(vm->serial_out_fd);
+        vmm_memory_free(vm->mem);
+        free(vm);
+}
+
+static int vm_open_serial(struct iov_vm *vm, char *error, size_t error_size)
+{
+        const struct iov_vmm_config *c = vm->config;
+        if (c->serial == IOV_SERIAL_STDIO) {
+                vm->serial_out_fd = STDOUT_FILENO;
+        } else if (c->serial == IOV_SERIAL_FILE) {
+                vm->serial_out_fd =
+                        open(c->serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                if (vm->serial_out_fd < 0) {
+                        int r = -errno;
+                        snprintf(error, error_size, "cannot open serial file %s: %s",
+                                 c->serial_path, strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static int vm_create_vcpus(struct iov_vm *vm, const struct iov_boot_info *boot, char *error,
+                           size_t error_size)
+{
+        _cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
+        int r = vmm_kvm_supported_cpuid(vm->kvm_fd, &cpuid);
+        if (r < 0) {
+                snprintf(error, error_size, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-r));
+                return r;
+        }
+        for (unsigned i = 0; i < vm->n_vcpus; i++) {
+                r = vmm_vcpu_new(vm, i, cpuid, &vm->vcpus[i]);
+                if (r < 0) {
+                        snprintf(error, error_size, "creating vCPU %u failed: %s", i, strerror(-r));
+                        return r;
+                }
+        }
+        /* Only the boot processor starts; the others wait for INIT/SIPI from the guest
+         * (the in-kernel local APIC keeps them in wait-for-SIPI). */
+        r = vmm_vcpu_setup_long_mode(vm->vcpus[0], boot->entry, boot->boot_params,
+                                     boot->page_table_root, boot->gdt_base, boot->gdt_limit);
+        if (r < 0)
+                snprintf(error, error_size, "setting up the boot vCPU failed: %s", strerror(-r));
+        return r;
+}
+
+static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
+{
+        const struct iov_vmm_config *c = vm->config;
+        int r = vmm_kvm_open("/dev/kvm", &vm->kvm_fd, error, error_size);
+        if (r < 0)
+                return r;
+        r = vmm_memory_new(c->memory_mib << 20, &vm->mem);
+        if (r < 0) {
+                snprintf(error, error_size, "cannot allocate %llu MiB of guest memory: %s",
+                         (unsigned long long)c->memory_mib, strerror(-r));
+                return r;
+        }
+        r = vmm_kvm_create_vm(vm, error, error_size);
+        if (r >= 0)
+                r = vm_open_serial(vm, error, error_size);
+        if (r < 0)
+                return r;
+        r = vmm_devices_init(vm);
+        if (r < 0) {
+                snprintf(error, error_size, "%s", vm->exit_reason);
+                return r;
+        }
+
+        struct iov_boot_info boot;
+        r = vmm_boot_load_files(vm->mem, c->kernel, c->initrd, c->cmdline, &boot, error,
+                                error_size);
+        if (r < 0)
+                return r;
+        r = vmm_mptable_write(vm);
+        if (r < 0) {
+                snprintf(error, error_size, "no room for the MP table: %s", strerror(-r));
+                return r;
+        }
+        return vm_create_vcpus(vm, &boot, error, error_size);
+}
+
+int vmm_vm_set_paused(struct iov_vm *vm, bool paused)
+{
+        int r = 0;
+        pthread_mutex_lock(&vm->state_lock);
+        if (paused && vm->state == IOV_VM_RUNNING)
+                vm->state = IOV_VM_PAUSED;
+        else if (!paused && vm->state == IOV_VM_PAUSED)
+                vm->state = IOV_VM_RUNNING;
+        else if (vm->state != (paused ? IOV_VM_PAUSED : IOV_VM_RUNNING))
+                r = -EBUSY;
+        pthread_cond_broadcast(&vm->state_cond);
+        pthread_mutex_unlock(&vm->state_lock);
+        if (r == 0 && paused)
+                vmm_vcpus_kick(vm);
+        return r;
+}
+
+static void vm_set_running(struct iov_vm *vm)
+{
+        pthread_mutex_lock(&vm->state_lock);
+        if (vm->state == IOV_VM_CREATED)
+                vm->state = IOV_VM_RUNNING;
+        /* vCPUs check state only when attention is set: clear it while running. */
+        atomic_store(&vm->attention, false);
+        pthread_cond_broadcast(&vm->state_cond);
+        pthread_mutex_unlock(&vm->state_lock);
+}
+
+static void vm_wait_stopped(struct iov_vm *vm)
+{
+        pthread_mutex_lock(&vm->state_lock);
+        while (vm->state != IOV_VM_STOPPED && vm->state != IOV_VM_CRASHED)
+                pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+        pthread_mutex_unlock(&vm->state_lock);
+}
+
+static void vm_report(struct iov_vm *vm)
+{
+        struct json_object *stats = vmm_stats_json(vm);
+        json_object_object_add(stats, "state", json_object_new_string(vmm_state_name(vm->state)));
+        json_object_object_add(stats, "reason", json_object_new_string(vm->exit_reason));
+        fprintf(stderr, "iovd-vmm: %s: %s\niovd-vmm: stats %s\n", vmm_state_name(vm->state),
+                vm->exit_reason, json_object_to_json_string_ext(stats, JSON_C_TO_STRING_PLAIN));
+        json_object_put(stats);
+}
+
+static int vm_execute(struct iov_vm *vm, int control_fd, char *error, size_t error_size)
+{
+        /* Threads first, so the seccomp filter need not allow clone(); TSYNC puts it on
+         * them too. They wait for RUNNING. */
+        int r = vmm_vcpus_start(vm);
+        if (r < 0) {
+                snprintf(error, error_size, "cannot start vCPU threads: %s", strerror(-r));
+                return r;
+        }
+        if (vm->config->serial == IOV_SERIAL_STDIO)
+                (void)vmm_console_start_input(vm); /* no input is not fatal */
+        int keep[] = {vm->kvm_fd,        vm->vm_fd,  vm->mem->memfd,
+                      vm->serial_out_fd, control_fd, vmm_stats_open()};
+        r = vmm_sandbox_enter(keep, ARRAY_SIZE(keep), vm->config->seccomp, error, error_size);
+        if (r < 0) {
+                vmm_vm_request_stop(vm, true, EXIT_BUILD_FAILED, error);
+                vmm_vcpus_join(vm);
+                return r;
+        }
+        vm_set_running(vm);
+        if (control_fd >= 0)
+                vmm_control_serve(vm, control_fd);
+        vm_wait_stopped(vm);
+        vmm_vcpus_kick(vm);
+        vmm_vcpus_join(vm);
+        return 0;
+}
+
+int vmm_run(const struct iov_vmm_config *config, char **ret_reason)
+{
+        char error[256] = "";
+        int status;
+
+        vmm_sandbox_note_inherited_fds();
+        struct iov_vm *vm = vm_new(config);
+        if (!vm)
+                return EXIT_BUILD_FAILED;
+        _cleanup_close_ int control_fd = -1;
+        int r = vm_build(vm, error, sizeof(error));
+        if (r >= 0 && config->control_socket) {
+                r = vmm_control_open(config->control_socket, &control_fd);
+                if (r < 0)
+                        snprintf(error, sizeof(error), "cannot listen on %s: %s",
+                                 config->control_socket, strerror(-r));
+        }
+        if (r >= 0)
+                r = vm_execute(vm, control_fd, error, sizeof(error));
+        if (r < 0) {
+                status = EXIT_BUILD_FAILED;
+        } else {
+                vm_report(vm);
+                status = vm->state == IOV_VM_CRASHED ? EXIT_GUEST_CRASH : vm->exit_status;
+                snprintf(error, sizeof(error), "%s", vm->exit_reason);
+        }
+        if (ret_reason)
+                *ret_reason = strdup(error);
+        vm_free(vm);
+        return status;
+}
