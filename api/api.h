@@ -32,7 +32,7 @@ struct iov_daemon;
 #define IOV_API_NDJSON_TYPE "application/x-ndjson"
 
 struct iov_api_param {
-        const char *name; /* points into the route pattern or the query */
+        const char *name; /* owned by the request */
         char *value;      /* percent-decoded; may hold '/' ("%2f"), never NUL: validate */
 };
 
@@ -180,3 +180,15 @@ struct iov_api_server;
 int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
                      struct iov_api_server **ret);
 void api_server_stop(struct iov_api_server *server);
+
+/* ---- shared JSON forms ---------------------------------------------------------------- */
+
+struct iov_pci_device;
+struct iov_iommu_group;
+struct iov_snapshot;
+
+/* A device as GET /v1/devices/{address} shows it (new reference, NULL on OOM). */
+struct json_object *api_device_json(struct iov_daemon *d, const struct iov_pci_device *dev);
+/* A group as GET /v1/iommu-groups/{id} shows it: id, devices, viable, blockers, owner. */
+struct json_object *api_group_json(struct iov_daemon *d, const struct iov_snapshot *s,
+                                   const struct iov_iommu_group *g);

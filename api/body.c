@@ -5,6 +5,7 @@
  * object's keys; anything after the value but white space is refused. Then a handler's
  * field table says which fields exist, their types and which are required.
  */
+#include <ctype.h>
 #include <stdio.h>
 
 #include "api/api.h"
@@ -50,6 +51,41 @@ static char *key_decode(const char *raw, size_t len)
         return key;
 }
 
+/* true, false, null or a number as RFC 8259 §6 writes it: json-c also takes NaN,
+ * Infinity and hex, which no other JSON reader does. */
+static bool literal_valid(const char *p, size_t len)
+{
+        const char *end = p + len;
+        if ((len == 4 && !memcmp(p, "true", 4)) || (len == 5 && !memcmp(p, "false", 5)) ||
+            (len == 4 && !memcmp(p, "null", 4)))
+                return true;
+        if (p < end && *p == '-')
+                p++;
+        if (p == end || !isdigit((unsigned char)*p))
+                return false;
+        if (*p == '0')
+                p++;
+        else
+                while (p < end && isdigit((unsigned char)*p))
+                        p++;
+        if (p < end && *p == '.') {
+                if (++p == end || !isdigit((unsigned char)*p))
+                        return false;
+                while (p < end && isdigit((unsigned char)*p))
+                        p++;
+        }
+        if (p < end && (*p == 'e' || *p == 'E')) {
+                p++;
+                if (p < end && (*p == '+' || *p == '-'))
+                        p++;
+                if (p == end || !isdigit((unsigned char)*p))
+                        return false;
+                while (p < end && isdigit((unsigned char)*p))
+                        p++;
+        }
+        return p == end;
+}
+
 static int scan_value(struct scan *s);
 
 static int scan_object(struct scan *s)
@@ -67,6 +103,10 @@ static int scan_object(struct scan *s)
                         break;
                 const char *raw;
                 size_t len;
+                if (*s->p != '"') {
+                        r = -EBADMSG;
+                        break;
+                }
                 scan_string(s, &raw, &len);
                 char *key = key_decode(raw, len);
                 if (!key) {
@@ -128,10 +168,13 @@ static int scan_value(struct scan *s)
         case '"':
                 scan_string(s, &raw, &len);
                 return 0;
+        case '\'':
+                return -EBADMSG; /* json-c takes single quotes even in strict mode */
         default:
+                raw = s->p;
                 while (s->p < s->end && !strchr(",]} \t\r\n", *s->p))
                         s->p++;
-                return 0;
+                return literal_valid(raw, (size_t)(s->p - raw)) ? 0 : -EBADMSG;
         }
 }
 
@@ -152,7 +195,8 @@ int api_json_parse_strict(const char *text, size_t size, struct json_object **re
         struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
         if (!tok)
                 return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                            JSON_TOKENER_VALIDATE_UTF8);
         struct json_object *obj = json_tokener_parse_ex(tok, text, (int)size);
         enum json_tokener_error err = json_tokener_get_error(tok);
         size_t end = json_tokener_get_parse_end(tok);
@@ -185,6 +229,13 @@ int api_json_parse_strict(const char *text, size_t size, struct json_object **re
                 _cleanup_free_ char *key = s.duplicate;
                 return parse_fail("duplicate_key",
                                   util_strdup_printf("duplicate key \"%s\" in request body", key),
+                                  ret_code, ret_message);
+        }
+        if (r == -EBADMSG) {
+                json_object_put(obj);
+                return parse_fail("malformed_json",
+                                  strdup("request body is not valid JSON: single quotes or a "
+                                         "literal outside RFC 8259"),
                                   ret_code, ret_message);
         }
         if (r < 0) {

@@ -171,12 +171,11 @@ enum iov_api_match api_route_match(const char *method, const char *path,
         req->route = m.best->pattern;
         req->n_params = 0;
         for (int i = 0; i < n; i++) {
-                /* Name offsets map from the copy back into the static pattern. */
-                req->params[i].name = m.best->pattern + (m.params[i].name - pattern);
+                req->params[i].name = strdup(m.params[i].name);
                 req->params[i].value = strdup(m.params[i].value);
-                if (!req->params[i].value)
-                        return IOV_API_MATCH_NO_PATH;
                 req->n_params++;
+                if (!req->params[i].name || !req->params[i].value)
+                        return IOV_API_MATCH_NO_PATH;
         }
         *ret = m.best;
         return IOV_API_MATCH_FOUND;
@@ -202,8 +201,10 @@ const char *api_request_query(const struct iov_api_request *req, const char *nam
 
 void api_request_clear(struct iov_api_request *req)
 {
-        for (size_t i = 0; i < req->n_params; i++)
+        for (size_t i = 0; i < req->n_params; i++) {
+                free((char *)req->params[i].name);
                 free(req->params[i].value);
+        }
         for (size_t i = 0; i < req->n_query; i++) {
                 free((char *)req->query[i].name);
                 free(req->query[i].value);

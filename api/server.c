@@ -99,9 +99,12 @@ static struct MHD_Response *response_build(struct iov_api_response *resp)
 static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const char *route,
                              struct iov_api_server *server, struct iov_api_response *resp)
 {
+        /* Read before building: a stream's response moves into the MHD response. */
         const char *content_type = resp->content_type;
-        struct MHD_Response *r = response_build(resp);
         unsigned status = resp->status ? resp->status : 500;
+        struct MHD_Response *r = response_build(resp);
+        if (r && resp->status == 500 && status != 500)
+                status = 500; /* the JSON body could not be built */
 
         if (!r) {
                 api_response_clear(resp);
@@ -223,7 +226,7 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
                                         const char *url, const char *method,
                                         struct connection_ctx *ctx)
 {
-        struct iov_api_request req = {.method = method, .path = url};
+        _cleanup_(api_request_clear) struct iov_api_request req = {.method = method, .path = url};
         struct iov_api_response resp = {0};
         const struct iov_api_route *route = NULL;
         _cleanup_free_ char *allow = NULL;
@@ -255,9 +258,7 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
                 log_error("%s %s: %d", method, url, resp.status);
         else
                 log_debug("%s %s: %d", method, url, resp.status);
-        enum MHD_Result ret = queue(c, method, route->pattern, server, &resp);
-        api_request_clear(&req);
-        return ret;
+        return queue(c, method, route->pattern, server, &resp);
 }
 
 /* First call of a request: headers only. Refuse early what must not be read at all. */

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * devices: GET /v1/devices (with filters) and GET /v1/devices/{address}, read from the
+ * current inventory snapshot. Every filter value is parsed strictly; a bad one is a 400
+ * naming the parameter, never an empty list.
+ */
+#include <ctype.h>
+#include <stdio.h>
+
+#include "api/api.h"
+#include "daemon/daemon.h"
+
+struct device_filter {
+        bool has_class;
+        uint32_t class_value;
+        unsigned class_shift; /* 16: base class only, 8: + subclass, 0: full code */
+        int vendor_id;        /* -1: any */
+        int device_id;
+        const char *driver; /* NULL: any; "none": no driver */
+        bool has_physfn;
+        struct iov_pci_address physfn;
+        int sriov; /* 0 any, 1 pf, 2 vf */
+        bool has_numa;
+        int numa_node;
+};
+
+/* Exactly digits hex digits: no "0x", no sign (strtoull would take both). */
+static bool is_hex(const char *s, size_t digits)
+{
+        if (strlen(s) != digits)
+                return false;
+        for (size_t i = 0; i < digits; i++)
+                if (!isxdigit((unsigned char)s[i]))
+                        return false;
+        return true;
+}
+
+static int parse_hex_id(const char *s, size_t digits, int *ret)
+{
+        uint64_t v;
+        if (!is_hex(s, digits) || util_parse_u64(s, 16, &v) < 0)
+                return -EINVAL;
+        *ret = (int)v;
+        return 0;
+}
+
+/* "02" (base class), "0200" (with subclass) or "020000" (with programming interface). */
+static int parse_class(const char *s, struct device_filter *f)
+{
+        size_t len = strlen(s);
+        uint64_t v;
+        if ((len != 2 && len != 4 && len != 6) || !is_hex(s, len) || util_parse_u64(s, 16, &v) < 0)
+                return -EINVAL;
+        f->has_class = true;
+        f->class_shift = (unsigned)(6 - len) * 4;
+        f->class_value = (uint32_t)v;
+        return 0;
+}
+
+static bool driver_name_valid(const char *s)
+{
+        size_t len = strlen(s);
+        if (len == 0 || len > 64)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!(*p == '-' || *p == '_' || (*p >= '0' && *p <= '9') ||
+                      (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+                        return false;
+        return true;
+}
+
+static int parse_numa(const char *s, int *ret)
+{
+        uint64_t v;
+        if (util_parse_u64(s, 10, &v) < 0 || v > 4095)
+                return -EINVAL;
+        *ret = (int)v;
+        return 0;
+}
+
+static int filter_one(struct device_filter *f, const char *name, const char *value)
+{
+        if (streq(name, "class"))
+                return parse_class(value, f);
+        if (streq(name, "vendor_id"))
+                return parse_hex_id(value, 4, &f->vendor_id);
+        if (streq(name, "device_id"))
+                return parse_hex_id(value, 4, &f->device_id);
+        if (streq(name, "driver")) {
+                f->driver = value;
+                return driver_name_valid(value) ? 0 : -EINVAL;
+        }
+        if (streq(name, "physfn")) {
+                f->has_physfn = true;
+                return pci_address_parse(value, &f->physfn);
+        }
+        if (streq(name, "sriov")) {
+                f->sriov = streq(value, "pf") ? 1 : streq(value, "vf") ? 2 : -1;
+                return f->sriov > 0 ? 0 : -EINVAL;
+        }
+        f->has_numa = true;
+        return parse_numa(value, &f->numa_node); /* "numa_node": api_query_check ran */
+}
+
+static const char *const filter_names[] = {"class",  "vendor_id", "device_id", "driver",
+                                           "physfn", "sriov",     "numa_node", NULL};
+
+static const char *const filter_formats[] = {
+        "2, 4 or 6 hex digits",      "4 hex digits",  "4 hex digits",
+        "a driver name or \"none\"", "a PCI address", "pf or vf",
+        "a decimal node number",
+};
+
+static int filter_parse(const struct iov_api_request *req, struct iov_api_response *resp,
+                        struct device_filter *ret)
+{
+        struct device_filter f = {.vendor_id = -1, .device_id = -1};
+        int r = api_query_check(req, resp, filter_names);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; filter_names[i]; i++) {
+                const char *v = api_request_query(req, filter_names[i]);
+                if (v && filter_one(&f, filter_names[i], v) < 0)
+                        return api_error(resp, 400, "invalid_filter",
+                                         "filter \"%s\" must be %s, not \"%s\"", filter_names[i],
+                                         filter_formats[i], v);
+        }
+        *ret = f;
+        return 0;
+}
+
+static bool filter_match(const struct device_filter *f, const struct iov_pci_device *dev)
+{
+        if (f->has_class && (dev->class_code >> f->class_shift) != f->class_value)
+                return false;
+        if (f->vendor_id >= 0 && dev->vendor_id != f->vendor_id)
+                return false;
+        if (f->device_id >= 0 && dev->device_id != f->device_id)
+                return false;
+        if (f->driver &&
+            !(streq(f->driver, "none") ? !dev->driver : streq_ptr(dev->driver, f->driver)))
+                return false;
+        if (f->has_physfn && !(dev->is_vf && pci_address_equal(&dev->physfn, &f->physfn)))
+                return false;
+        if ((f->sriov == 1 && !dev->is_pf) || (f->sriov == 2 && !dev->is_vf))
+                return false;
+        return !f->has_numa || dev->numa_node == f->numa_node;
+}
+
+static int devices_list(struct iov_daemon *d, const struct iov_api_request *req,
+                        struct iov_api_response *resp)
+{
+        struct device_filter f;
+        int r = filter_parse(req, resp, &f);
+        if (r < 0)
+                return r;
+
+        _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
+        struct json_object *list = json_object_new_array_ext((int)s->pci->n_devices);
+        struct json_object *o = json_object_new_object();
+        if (!list || !o) {
+                json_object_put(list);
+                json_object_put(o);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < s->pci->n_devices; i++)
+                if (filter_match(&f, &s->pci->devices[i]))
+                        json_object_array_add(list, api_device_json(d, &s->pci->devices[i]));
+        json_object_object_add(o, "devices", list);
+        json_object_object_add(o, "generation", json_object_new_uint64(s->generation));
+        return api_reply_json(resp, 200, o);
+}
+
+static int devices_get(struct iov_daemon *d, const struct iov_api_request *req,
+                       struct iov_api_response *resp)
+{
+        const char *text = api_request_param(req, "address");
+        struct iov_pci_address address;
+        static const char *const none[] = {NULL};
+
+        int r = api_query_check(req, resp, none);
+        if (r < 0)
+                return r;
+        if (pci_address_parse(text, &address) < 0)
+                return api_error(resp, 400, "invalid_address",
+                                 "\"%s\" is not a PCI address (DDDD:BB:SS.F)", text);
+        _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
+        const struct iov_pci_device *dev = pci_inventory_find(s->pci, &address);
+        if (!dev) {
+                char buf[IOV_PCI_ADDRESS_MAX];
+                return api_error(resp, 404, "device_not_found", "no PCI function %s",
+                                 pci_address_format(&address, buf));
+        }
+        struct json_object *o = api_device_json(d, dev);
+        return o ? api_reply_json(resp, 200, o) : -ENOMEM;
+}
+
+API_ROUTE(devices_list, "GET", "/v1/devices", devices_list)
+API_ROUTE(devices_get, "GET", "/v1/devices/{address}", devices_get)

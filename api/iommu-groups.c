@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iommu-groups: GET /v1/iommu-groups and GET /v1/iommu-groups/{id}. A group is the unit
+ * VFIO hands out; "viable" says whether every member could go to vfio-pci now (no host
+ * driver in the way), "blockers" names those that stop it, "owner" who holds it.
+ */
+#include "api/api.h"
+#include "daemon/daemon.h"
+
+static const char *const no_query[] = {NULL};
+
+static int groups_list(struct iov_daemon *d, const struct iov_api_request *req,
+                       struct iov_api_response *resp)
+{
+        int r = api_query_check(req, resp, no_query);
+        if (r < 0)
+                return r;
+        _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
+        struct json_object *list = json_object_new_array_ext((int)s->n_groups);
+        struct json_object *o = json_object_new_object();
+        if (!list || !o) {
+                json_object_put(list);
+                json_object_put(o);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < s->n_groups; i++)
+                json_object_array_add(list, api_group_json(d, s, &s->groups[i]));
+        json_object_object_add(o, "groups", list);
+        return api_reply_json(resp, 200, o);
+}
+
+static int groups_get(struct iov_daemon *d, const struct iov_api_request *req,
+                      struct iov_api_response *resp)
+{
+        const char *text = api_request_param(req, "id");
+        uint64_t id;
+
+        int r = api_query_check(req, resp, no_query);
+        if (r < 0)
+                return r;
+        if (util_parse_u64(text, 10, &id) < 0 || id > UINT32_MAX)
+                return api_error(resp, 400, "invalid_group_id",
+                                 "\"%s\" is not an IOMMU group number", text);
+        _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
+        const struct iov_iommu_group *g = daemon_snapshot_find_group(s, (unsigned)id);
+        if (!g)
+                return api_error(resp, 404, "group_not_found", "no IOMMU group %llu",
+                                 (unsigned long long)id);
+        struct json_object *o = api_group_json(d, s, g);
+        return o ? api_reply_json(resp, 200, o) : -ENOMEM;
+}
+
+API_ROUTE(groups_list, "GET", "/v1/iommu-groups", groups_list)
+API_ROUTE(groups_get, "GET", "/v1/iommu-groups/{id}", groups_get)
