@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iommu: IOMMU groups (sysfs_root/kernel/iommu_groups/N/devices) and their viability:
+ * VFIO hands a group to userspace only when every member is driverless or bound to a
+ * VFIO driver, bridges excepted (Documentation/driver-api/vfio.rst, "Groups, Devices,
+ * and IOMMUs").
+ */
+#include <dirent.h>
+#include <stdio.h>
+
+#include "iommu/iommu-internal.h"
+#include "util/util.h"
+
+static int compare_addresses(const void *a, const void *b)
+{
+        return pci_address_compare(a, b);
+}
+
+static int compare_groups(const void *a, const void *b)
+{
+        const struct iov_iommu_group *x = a, *y = b;
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int iommu_device_driver(const char *sysfs_root, const struct iov_pci_address *a, char **ret)
+{
+        _cleanup_free_ char *dir = pci_device_sysfs_path(sysfs_root, a, NULL);
+        _cleanup_free_ char *link = pci_device_sysfs_path(sysfs_root, a, "driver");
+        if (!dir || !link)
+                return -ENOMEM;
+        char *driver = NULL;
+        int r = util_readlink_basename(link, &driver);
+        if (r == -ENOENT) {
+                if (access(dir, F_OK) < 0)
+                        return -ENODEV;
+                driver = NULL;
+        } else if (r < 0)
+                return r;
+        *ret = driver;
+        return 0;
+}
+
+bool iommu_device_is_bridge(const char *sysfs_root, const struct iov_pci_address *a)
+{
+        _cleanup_free_ char *path = pci_device_sysfs_path(sysfs_root, a, "class");
+        uint64_t class_code;
+        return path && util_read_u64(path, &class_code) == 0 && (class_code >> 8) == 0x0604;
+}
+
+/* Members are the PCI addresses among the entries; anything else (a non-PCI device on
+ * some platforms, a stray name) is not ours to bind and is ignored. */
+static int read_members(const char *dir, struct iov_iommu_group *g)
+{
+        DIR *d = opendir(dir);
+        if (!d)
+                return -errno;
+        size_t allocated = 0;
+        int r = 0;
+        for (struct dirent *de; (de = readdir(d));) {
+                struct iov_pci_address a;
+                if (pci_address_parse(de->d_name, &a) < 0)
+                        continue;
+                if (g->n_devices == allocated) {
+                        allocated = allocated ? allocated * 2 : 4;
+                        void *p = realloc(g->devices, allocated * sizeof(*g->devices));
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        g->devices = p;
+                }
+                g->devices[g->n_devices++] = a;
+        }
+        closedir(d);
+        if (r == 0)
+                qsort(g->devices, g->n_devices, sizeof(*g->devices), compare_addresses);
+        return r;
+}
+
+int iommu_group_read(const char *sysfs_root, unsigned id, struct iov_iommu_group *ret)
+{
+        char name[16];
+        snprintf(name, sizeof(name), "%u", id);
+        _cleanup_free_ char *dir =
+                util_path_join(sysfs_root, "kernel/iommu_groups", name, "devices", NULL);
+        if (!dir)
+                return -ENOMEM;
+        struct iov_iommu_group g = {.id = id};
+        int r = read_members(dir, &g);
+        if (r < 0) {
+                iommu_group_clear(&g);
+                return r;
+        }
+        *ret = g;
+        return 0;
+}
+
+void iommu_group_clear(struct iov_iommu_group *group)
+{
+        if (!group)
+                return;
+        free(group->devices);
+        group->devices = NULL;
+        group->n_devices = 0;
+}
+
+void iommu_groups_free(struct iov_iommu_group *groups, size_t n)
+{
+        if (!groups)
+                return;
+        for (size_t i = 0; i < n; i++)
+                iommu_group_clear(&groups[i]);
+        free(groups);
+}
+
+static int collect_ids(DIR *d, unsigned **ret, size_t *ret_n)
+{
+        _cleanup_free_ unsigned *ids = NULL;
+        size_t n = 0, allocated = 0;
+        for (struct dirent *de; (de = readdir(d));) {
+                uint64_t id;
+                if (util_parse_u64(de->d_name, 10, &id) < 0 || id > UINT32_MAX)
+                        continue;
+                if (n == allocated) {
+                        allocated = allocated ? allocated * 2 : 16;
+                        unsigned *p = realloc(ids, allocated * sizeof(*ids));
+                        if (!p)
+                                return -ENOMEM;
+                        ids = p;
+                }
+                ids[n++] = (unsigned)id;
+        }
+        *ret = TAKE_PTR(ids);
+        *ret_n = n;
+        return 0;
+}
+
+int iommu_groups_scan(const char *sysfs_root, struct iov_iommu_group **ret, size_t *ret_n)
+{
+        _cleanup_free_ char *dir = util_path_join(sysfs_root, "kernel/iommu_groups", NULL);
+        if (!dir)
+                return -ENOMEM;
+        _cleanup_free_ unsigned *ids = NULL;
+        size_t n = 0;
+        DIR *d = opendir(dir);
+        if (!d && errno != ENOENT)
+                return -errno;
+        int r = d ? collect_ids(d, &ids, &n) : 0; /* no directory: no IOMMU, no groups */
+        if (d)
+                closedir(d);
+        if (r < 0)
+                return r;
+        struct iov_iommu_group *groups = calloc(n ? n : 1, sizeof(*groups));
+        if (!groups)
+                return -ENOMEM;
+        size_t got = 0;
+        for (size_t i = 0; i < n; i++) {
+                r = iommu_group_read(sysfs_root, ids[i], &groups[got]);
+                if (r == -ENOENT) /* went away since the listing */
+                        continue;
+                if (r < 0) {
+                        iommu_groups_free(groups, got);
+                        return r;
+                }
+                got++;
+        }
+        qsort(groups, got, sizeof(*groups), compare_groups);
+        *ret = groups;
+        *ret_n = got;
+        return 0;
+}
+
+void iommu_group_blockers_free(struct iov_group_blocker *blockers, size_t n)
+{
+        if (!blockers)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(blockers[i].driver);
+        free(blockers);
+}
+
+static bool member_blocks(const char *sysfs_root, const struct iov_pci_address *a,
+                          const char *driver)
+{
+        if (!driver || streq(driver, "vfio-pci"))
+                return false;
+        return !(streq(driver, "pcieport") && iommu_device_is_bridge(sysfs_root, a));
+}
+
+int iommu_group_check_viable(const char *sysfs_root, unsigned id,
+                             struct iov_group_blocker **ret_blockers, size_t *ret_n_blockers)
+{
+        struct iov_iommu_group g;
+        int r = iommu_group_read(sysfs_root, id, &g);
+        if (r < 0)
+                return r;
+        struct iov_group_blocker *blockers =
+                calloc(g.n_devices ? g.n_devices : 1, sizeof(*blockers));
+        size_t n = 0;
+        r = 0;
+        for (size_t i = 0; blockers && i < g.n_devices; i++) {
+                char *driver = NULL;
+                int k = iommu_device_driver(sysfs_root, &g.devices[i], &driver);
+                if (k == -ENODEV) /* left the group meanwhile */
+                        continue;
+                if (k < 0) {
+                        r = k;
+                        break;
+                }
+                if (!member_blocks(sysfs_root, &g.devices[i], driver)) {
+                        free(driver);
+                        continue;
+                }
+                blockers[n++] = (struct iov_group_blocker){g.devices[i], driver};
+        }
+        iommu_group_clear(&g);
+        if (!blockers || r < 0) {
+                iommu_group_blockers_free(blockers, n);
+                return blockers ? r : -ENOMEM;
+        }
+        if (ret_blockers && ret_n_blockers && n > 0) {
+                *ret_blockers = blockers;
+                *ret_n_blockers = n;
+        } else {
+                iommu_group_blockers_free(blockers, n);
+                if (ret_blockers && ret_n_blockers) {
+                        *ret_blockers = NULL;
+                        *ret_n_blockers = 0;
+                }
+        }
+        return n == 0;
+}
+
+char *iommu_vfio_group_path(const char *dev_root, unsigned id)
+{
+        char name[16];
+        snprintf(name, sizeof(name), "%u", id);
+        return util_path_join(dev_root, "vfio", name, NULL);
+}
