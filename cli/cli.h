@@ -87,7 +87,8 @@ struct iov_cli_response {
 
 /* One request. body may be NULL. Returns 0 when an HTTP answer arrived (whatever its
  * status), -ECONNREFUSED/-ENOENT/-EACCES/-ETIMEDOUT... when the daemon could not be
- * reached, -EPROTO when the exchange broke half way; *ret_error describes the failure. */
+ * reached, -ECONNRESET when it closed the connection half way (stopped or died), -EPROTO
+ * for other broken exchanges; *ret_error describes the failure. */
 int cli_transport_request(const struct iov_cli_endpoint *e, const char *method, const char *path,
                           struct json_object *body, struct iov_cli_response *ret, char **ret_error);
 void cli_response_clear(struct iov_cli_response *r);

@@ -2,7 +2,8 @@
 /*
  * `iovctl events`: follow GET /v1/events (newline-delimited JSON) and print one line per
  * event, flushed at once so a pipe sees each event when it happens. --json prints the
- * daemon's lines untouched; --count N stops after N events (scripts, tests).
+ * daemon's lines untouched; --count N stops after N events (scripts, tests). The
+ * stream ending otherwise means iovd went away: exit status 3.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +110,15 @@ static int on_event_line(const char *line, size_t len, void *userdata)
         return 0;
 }
 
+/* Only the daemon ends the stream, when it stops or dies: cut (closed mid-chunk) or
+ * cleanly, before the N events asked for or while following for ever. */
+static int events_ended(struct iov_cli *cli)
+{
+        fprintf(cli->err, "iovctl: the event stream of iovd at %s ended\n",
+                cli->endpoint.url ? cli->endpoint.url : cli->endpoint.socket_path);
+        return IOV_CLI_EXIT_UNREACHABLE;
+}
+
 int cli_cmd_events(struct iov_cli *cli, const struct iov_cli_args *args)
 {
         struct events_state state = {.cli = cli, .remaining = -1};
@@ -123,6 +133,8 @@ int cli_cmd_events(struct iov_cli *cli, const struct iov_cli_args *args)
                                      &resp, &error);
         if (r == -ECANCELED)
                 return IOV_CLI_EXIT_OK;
+        if (r == -ECONNRESET)
+                return events_ended(cli);
         if (r < 0) {
                 fprintf(cli->err, "iovctl: %s\n", error ? error : strerror(-r));
                 return cli_transport_error_is_unreachable(r) ? IOV_CLI_EXIT_UNREACHABLE
@@ -133,10 +145,8 @@ int cli_cmd_events(struct iov_cli *cli, const struct iov_cli_args *args)
                 _cleanup_free_ char *line = cli_error_format(&resp);
                 fprintf(cli->err, "%s\n", line ? line : "error: out of memory");
                 status = IOV_CLI_EXIT_API;
-        } else if (state.remaining > 0) {
-                /* The daemon ended the stream (it is shutting down) before N events. */
-                fprintf(cli->err, "iovctl: the event stream ended\n");
-                status = IOV_CLI_EXIT_UNREACHABLE;
+        } else {
+                status = events_ended(cli);
         }
         cli_response_clear(&resp);
         return status;

@@ -147,6 +147,14 @@ static int transport_error(struct transport *t, const struct iov_cli_endpoint *e
 
         curl_easy_getinfo(t->curl, CURLINFO_OS_ERRNO, &os_errno);
         switch (code) {
+        case CURLE_PARTIAL_FILE:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+                /* Connected, then the daemon went away in the middle (it stopped or
+                 * died): as unreachable as a missing socket for the caller. */
+                *ret_error = util_strdup_printf("iovd at %s%s closed the connection: %s", kind,
+                                                where, curl_easy_strerror(code));
+                return -ECONNRESET;
         case CURLE_COULDNT_CONNECT:
         case CURLE_COULDNT_RESOLVE_HOST:
                 r = os_errno > 0 ? -(int)os_errno : -ECONNREFUSED;
@@ -172,7 +180,7 @@ static int transport_error(struct transport *t, const struct iov_cli_endpoint *e
 bool cli_transport_error_is_unreachable(int r)
 {
         return r == -ENOENT || r == -ECONNREFUSED || r == -EACCES || r == -ETIMEDOUT ||
-               r == -ENOTSOCK || r == -EHOSTUNREACH || r == -ENETUNREACH;
+               r == -ENOTSOCK || r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ECONNRESET;
 }
 
 static void response_parse_json(struct iov_cli_response *r)

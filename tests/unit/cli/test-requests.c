@@ -234,7 +234,9 @@ Test(cli_requests, events_one_line_each_and_count)
                          "events were:\n%s", run.out);
         cli_run_clear(&run);
         cli_run(&run, SOCK, "events", "--json", NULL);
-        cr_assert_eq(run.status, 0, "--json: exit status %d, stderr %s", run.status, run.err);
+        cr_assert_eq(run.status, 3, "--json, stream ended: exit status %d", run.status);
+        cr_assert(strstr(run.err, "event stream") && strstr(run.err, server.socket_path),
+                  "stderr %s", run.err);
         cr_assert_eq(strncmp(run.out, events_ndjson, strchr(events_ndjson, '\n') - events_ndjson),
                      0, "--json changed the first line: %s", run.out);
         cli_run_clear(&run);

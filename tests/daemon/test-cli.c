@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iovctl against the real iovd on the lab machine's generated tree (fake kernel running):
+ * each command's table and --json output, and the exit status contract: 0 ok, 1 API
+ * error with the code printed, 2 usage (nothing sent), 3 daemon not running.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "tests/fixtures/fixture.h"
+
+static struct fixture *fx;
+static struct iov_harness *h;
+
+struct ctl {
+        int status; /* exit status, 128 + signal, or -1 when it had to be killed */
+        char *out;
+        char *err;
+};
+
+static void setup(void)
+{
+        int r = fixture_new(&fx);
+        cr_assert_eq(r, 0, "fixture_new: %s", strerror(-r));
+        r = fixture_add_lab_preset(fx);
+        cr_assert_eq(r, 0, "fixture_add_lab_preset: %s", strerror(-r));
+        r = fixture_kernel_start(fx, NULL);
+        cr_assert_eq(r, 0, "fixture_kernel_start: %s", strerror(-r));
+        struct iov_harness_options o = {
+                .sysfs_root = fixture_sysfs_root(fx),
+                .dev_root = fixture_dev_root(fx),
+        };
+        r = harness_start(&o, &h);
+        _cleanup_free_ char *log = h ? harness_log(h) : NULL;
+        cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r), log ? log : "");
+}
+
+static void teardown(void)
+{
+        harness_free(h);
+        fixture_free(fx);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
+
+static void ctl_clear(struct ctl *c)
+{
+        free(c->out);
+        free(c->err);
+        *c = (struct ctl){0};
+}
+
+/* Start iovctl --socket SOCKET ARGS... with stdout and stderr going to files in dir. */
+static pid_t ctl_spawn(const char *dir, const char *const *args)
+{
+        const char *binary = getenv("IOVCTL_BINARY");
+        cr_assert_not_null(binary, "IOVCTL_BINARY is not set (meson sets it)");
+        const char *argv[40] = {binary, "--socket", h->socket_path};
+        size_t n = 3;
+        for (; args[n - 3] && n < ARRAY_SIZE(argv) - 1; n++)
+                argv[n] = args[n - 3];
+        argv[n] = NULL;
+
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                _cleanup_free_ char *out = util_path_join(dir, "ctl.out", NULL);
+                _cleanup_free_ char *err = util_path_join(dir, "ctl.err", NULL);
+                int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                int e = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+                        _exit(127);
+                execv(binary, (char *const *)argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+/* Wait for the child (timeout_ms at most, then SIGKILL) and collect its output. */
+static void ctl_collect(struct ctl *c, const char *dir, pid_t pid, unsigned timeout_ms)
+{
+        int wstatus = 0;
+        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
+        c->status = -1;
+        while (waitpid(pid, &wstatus, WNOHANG) == 0) {
+                if (util_now_usec() > deadline) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &wstatus, 0);
+                        wstatus = -1;
+                        break;
+                }
+                util_sleep_usec(2000);
+        }
+        if (wstatus != -1)
+                c->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+        _cleanup_free_ char *out = util_path_join(dir, "ctl.out", NULL);
+        _cleanup_free_ char *err = util_path_join(dir, "ctl.err", NULL);
+        cr_assert_eq(util_read_file(out, 16 << 20, &c->out, NULL), 0, "no stdout file");
+        cr_assert_eq(util_read_file(err, 1 << 20, &c->err, NULL), 0, "no stderr file");
+}
+
+/* Run iovctl with the arguments (NULL-terminated) to completion. */
+static void ctl(struct ctl *c, const char *first, ...)
+{
+        const char *args[32];
+        size_t n = 0;
+        va_list ap;
+        va_start(ap, first);
+        for (const char *a = first; a && n < ARRAY_SIZE(args) - 1; a = va_arg(ap, const char *))
+                args[n++] = a;
+        va_end(ap);
+        args[n] = NULL;
+        ctl_collect(c, h->dir, ctl_spawn(h->dir, args), 20000);
+}
+
+/* The API's own answer, for comparing --json output with. */
+static struct json_object *api_get(const char *path)
+{
+        struct iov_http_reply reply = {0};
+        int r = harness_request(h, "GET", path, NULL, &reply);
+        cr_assert_eq(r, 0, "GET %s: %s", path, strerror(-r));
+        cr_assert_eq(reply.status, 200L, "GET %s: status %ld", path, reply.status);
+        struct json_object *json = json_object_get(reply.json);
+        harness_reply_clear(&reply);
+        return json;
+}
+
+static void expect_json_equals_api(const struct ctl *c, const char *path)
+{
+        struct json_object *printed = json_tokener_parse(c->out);
+        struct json_object *api = api_get(path);
+        cr_assert_not_null(printed, "--json output of %s is not JSON: %s", path, c->out);
+        cr_assert(json_object_equal(printed, api), "--json output %s differs from GET %s: %s",
+                  c->out, path, json_object_to_json_string(api));
+        json_object_put(printed);
+        json_object_put(api);
+}
+
+static size_t count_lines(const char *s)
+{
+        size_t n = 0;
+        for (; *s; s++)
+                n += *s == '\n';
+        return n;
+}
+
+/* The table row that starts with key, or NULL. */
+static const char *table_row(const char *table, const char *key)
+{
+        size_t len = strlen(key);
+        for (const char *line = table; line && *line; line = strchr(line, '\n'), line += !!line)
+                if (strncmp(line, key, len) == 0 && line[len] == ' ')
+                        return line;
+        return NULL;
+}
+
+Test(cli, host_table_and_json)
+{
+        struct ctl c = {0};
+        ctl(&c, "host", NULL);
+        cr_assert_eq(c.status, 0, "host: exit %d, stderr %s", c.status, c.err);
+        cr_assert_not_null(table_row(c.out, "iommu.enabled"), "no iommu.enabled row:\n%s", c.out);
+        cr_assert(strstr(table_row(c.out, "iommu.enabled"), "yes"), "IOMMU not shown enabled:\n%s",
+                  c.out);
+        ctl_clear(&c);
+        ctl(&c, "host", "--json", NULL);
+        cr_assert_eq(c.status, 0, "host --json: exit %d, stderr %s", c.status, c.err);
+        expect_json_equals_api(&c, "/v1/host");
+        ctl_clear(&c);
+}
+
+Test(cli, devices_table_json_and_filters)
+{
+        struct ctl c = {0};
+        ctl(&c, "devices", NULL);
+        cr_assert_eq(c.status, 0, "devices: exit %d, stderr %s", c.status, c.err);
+        cr_assert_eq(strncmp(c.out, "ADDRESS ", 8), 0, "no header: %s", c.out);
+        /* The lab: 7 functions on bus 0 and the NVMe PF. */
+        cr_assert_eq(count_lines(c.out), 1 + 8, "rows:\n%s", c.out);
+        const char *pf = table_row(c.out, "0000:01:00.0");
+        cr_assert_not_null(pf, "no PF row:\n%s", c.out);
+        cr_assert(strstr(pf, "1b36:0010") && strstr(pf, "nvme") && strstr(pf, "pf 0/4"),
+                  "PF row: %.200s", pf);
+        ctl_clear(&c);
+
+        ctl(&c, "devices", "--json", NULL);
+        cr_assert_eq(c.status, 0, "devices --json: exit %d, stderr %s", c.status, c.err);
+        expect_json_equals_api(&c, "/v1/devices");
+        ctl_clear(&c);
+
+        ctl(&c, "devices", "--sriov", "pf", NULL);
+        cr_assert_eq(c.status, 0, "--sriov pf: exit %d, stderr %s", c.status, c.err);
+        cr_assert_eq(count_lines(c.out), 2, "one PF expected:\n%s", c.out);
+        cr_assert_not_null(table_row(c.out, "0000:01:00.0"), "PF missing:\n%s", c.out);
+        ctl_clear(&c);
+
+        ctl(&c, "devices", "--vendor-id", "8086", "--class", "0c0500", NULL);
+        cr_assert_eq(c.status, 0, "vendor+class: exit %d, stderr %s", c.status, c.err);
+        cr_assert_eq(count_lines(c.out), 2, "only the SMBus controller expected:\n%s", c.out);
+        cr_assert_not_null(table_row(c.out, "0000:00:1f.3"), "SMBus missing:\n%s", c.out);
+        ctl_clear(&c);
+}
+
+Test(cli, device_show_missing_and_bad_address)
+{
+        struct ctl c = {0};
+        ctl(&c, "device", "0000:00:02.0", NULL);
+        cr_assert_eq(c.status, 0, "device: exit %d, stderr %s", c.status, c.err);
+        const char *driver = table_row(c.out, "driver");
+        cr_assert(driver && strstr(driver, "e1000e"), "driver row missing:\n%s", c.out);
+        ctl_clear(&c);
+
+        ctl(&c, "device", "0000:09:00.0", NULL);
+        cr_assert_eq(c.status, 1, "absent device: exit %d", c.status);
+        cr_assert_eq(strncmp(c.err, "error: device_not_found: ", 25), 0, "stderr: %s", c.err);
+        cr_assert_str_empty(c.out, "stdout: %s", c.out);
+        ctl_clear(&c);
+
+        ctl(&c, "device", "0000:09:00", NULL);
+        cr_assert_eq(c.status, 2, "bad address: exit %d", c.status);
+        cr_assert(strstr(c.err, "invalid device address '0000:09:00'"), "stderr: %s", c.err);
+        ctl_clear(&c);
+}
+
+Test(cli, groups_and_group)
+{
+        struct ctl c = {0};
+        ctl(&c, "groups", NULL);
+        cr_assert_eq(c.status, 0, "groups: exit %d, stderr %s", c.status, c.err);
+        const char *g4 = table_row(c.out, "4");
+        cr_assert(g4 && strstr(g4, "0000:00:1f.0,0000:00:1f.2,0000:00:1f.3"), "group 4 row:\n%s",
+                  c.out);
+        ctl_clear(&c);
+        ctl(&c, "groups", "--json", NULL);
+        expect_json_equals_api(&c, "/v1/iommu-groups");
+        ctl_clear(&c);
+        ctl(&c, "group", "2", NULL);
+        cr_assert_eq(c.status, 0, "group 2: exit %d, stderr %s", c.status, c.err);
+        cr_assert(strstr(c.out, "0000:00:02.0"), "group 2 members:\n%s", c.out);
+        ctl_clear(&c);
+        ctl(&c, "group", "99", NULL);
+        cr_assert_eq(c.status, 1, "group 99: exit %d", c.status);
+        cr_assert_eq(strncmp(c.err, "error: ", 7), 0, "stderr: %s", c.err);
+        ctl_clear(&c);
+}
+
+Test(cli, sriov_then_alloc_release_cycle)
+{
+        struct ctl c = {0};
+        ctl(&c, "sriov", "0000:01:00.0", "9", NULL);
+        cr_assert_eq(c.status, 1, "9 VFs of 4: exit %d", c.status);
+        cr_assert(strstr(c.err, "error: num_vfs_above_total: "), "stderr: %s", c.err);
+        ctl_clear(&c);
+
+        ctl(&c, "sriov", "0000:01:00.0", "2", NULL);
+        cr_assert_eq(c.status, 0, "sriov 2: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        ctl(&c, "devices", "--physfn", "0000:01:00.0", NULL);
+        cr_assert_eq(count_lines(c.out), 3, "two VFs expected:\n%s", c.out);
+        const char *vf = table_row(c.out, "0000:01:00.1");
+        cr_assert(vf && strstr(vf, "vf of 0000:01:00.0"), "VF row:\n%s", c.out);
+        ctl_clear(&c);
+
+        ctl(&c, "alloc", "--owner", "vm1", "--device", "0000:01:00.1", "--json", NULL);
+        cr_assert_eq(c.status, 0, "alloc: exit %d, stderr %s", c.status, c.err);
+        struct json_object *a = json_tokener_parse(c.out), *id = NULL;
+        cr_assert(a && json_object_object_get_ex(a, "id", &id), "alloc answer: %s", c.out);
+        char *alloc_id = strdup(json_object_get_string(id));
+        json_object_put(a);
+        ctl_clear(&c);
+
+        ctl(&c, "allocations", NULL);
+        const char *row = table_row(c.out, alloc_id);
+        cr_assert(row && strstr(row, "vm1") && strstr(row, "0000:01:00.1"), "row of %s:\n%s",
+                  alloc_id, c.out);
+        ctl_clear(&c);
+        ctl(&c, "allocation", alloc_id, NULL);
+        cr_assert_eq(c.status, 0, "allocation: exit %d, stderr %s", c.status, c.err);
+        cr_assert(table_row(c.out, "vfio_group"), "no vfio_group:\n%s", c.out);
+        ctl_clear(&c);
+
+        ctl(&c, "alloc", "--owner", "vm2", "--device", "0000:01:00.1", NULL);
+        cr_assert_eq(c.status, 1, "second alloc of one VF: exit %d", c.status);
+        cr_assert_eq(strncmp(c.err, "error: ", 7), 0, "stderr: %s", c.err);
+        ctl_clear(&c);
+
+        ctl(&c, "release", alloc_id, NULL);
+        cr_assert_eq(c.status, 0, "release: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        ctl(&c, "allocation", alloc_id, NULL);
+        cr_assert_eq(c.status, 1, "released allocation still shown: exit %d", c.status);
+        ctl_clear(&c);
+        free(alloc_id);
+}
+
+Test(cli, alloc_refused_lists_blockers)
+{
+        struct ctl c = {0};
+        ctl(&c, "alloc", "--owner", "vm1", "--device", "0000:00:1f.2", NULL);
+        cr_assert_eq(c.status, 1, "group with host drivers: exit %d, stdout %s", c.status, c.out);
+        cr_assert_eq(strncmp(c.err, "error: group_not_viable: ", 25), 0, "stderr: %s", c.err);
+        cr_assert(strstr(c.err, "0000:00:1f.0") && strstr(c.err, "lpc_ich"),
+                  "blocking member not named: %s", c.err);
+        ctl_clear(&c);
+}
+
+Test(cli, pools_create_list_delete)
+{
+        struct ctl c = {0};
+        ctl(&c, "pool", "create", "nvme", "--vendor-id", "1b36", "--physfn", "0000:01:00.0", NULL);
+        cr_assert_eq(c.status, 0, "pool create: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        ctl(&c, "pool", "create", "nvme", "--vendor-id", "1b36", NULL);
+        cr_assert_eq(c.status, 1, "duplicate pool: exit %d", c.status);
+        cr_assert(strstr(c.err, "error: pool_exists: "), "stderr: %s", c.err);
+        ctl_clear(&c);
+        ctl(&c, "pool", "create", "x", "--address", "0000:01:00.1", "--address", "junk", NULL);
+        cr_assert_eq(c.status, 2, "bad --address: exit %d", c.status);
+        ctl_clear(&c);
+
+        ctl(&c, "pools", NULL);
+        const char *row = table_row(c.out, "nvme");
+        cr_assert(row && strstr(row, "vendor_id=1b36"), "pools:\n%s", c.out);
+        ctl_clear(&c);
+        ctl(&c, "pools", "--json", NULL);
+        expect_json_equals_api(&c, "/v1/pools");
+        ctl_clear(&c);
+
+        ctl(&c, "pool", "delete", "nvme", NULL);
+        cr_assert_eq(c.status, 0, "pool delete: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        ctl(&c, "pool", "show", "nvme", NULL);
+        cr_assert_eq(c.status, 1, "deleted pool: exit %d", c.status);
+        cr_assert(strstr(c.err, "error: pool_not_found: "), "stderr: %s", c.err);
+        ctl_clear(&c);
+}
+
+/* Wait until the file holds text (timeout_ms at most). */
+static bool wait_for_text(const char *path, const char *text, unsigned timeout_ms)
+{
+        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
+        while (util_now_usec() < deadline) {
+                _cleanup_free_ char *content = NULL;
+                if (util_read_file(path, 1 << 20, &content, NULL) == 0 && strstr(content, text))
+                        return true;
+                util_sleep_usec(10000);
+        }
+        return false;
+}
+
+Test(cli, events_prints_one_line_per_event)
+{
+        const char *const args[] = {"events", "--count", "2", NULL};
+        _cleanup_free_ char *dir = util_path_join(h->dir, "events", NULL);
+        _cleanup_free_ char *out = util_path_join(dir, "ctl.out", NULL);
+        cr_assert_eq(util_mkdir_p(dir, 0700), 0, "mkdir %s", dir);
+        pid_t pid = ctl_spawn(dir, args);
+
+        /* The daemon's first line says the stream is subscribed: from then on nothing is
+         * missed. */
+        bool subscribed = wait_for_text(out, " subscribed\n", 10000);
+        struct ctl c = {0};
+        ctl(&c, "pool", "create", "watched", "--vendor-id", "8086", NULL);
+        cr_assert_eq(c.status, 0, "pool create: exit %d, %s", c.status, c.err);
+        ctl_clear(&c);
+
+        struct ctl ev = {0};
+        ctl_collect(&ev, dir, pid, 10000);
+        cr_assert(subscribed, "no subscribed line: %s", ev.out);
+        cr_assert_eq(ev.status, 0, "events: exit %d, stderr %s", ev.status, ev.err);
+        cr_assert_eq(count_lines(ev.out), 2, "two lines expected: %s", ev.out);
+        const char *second = strchr(ev.out, '\n') + 1;
+        cr_assert(strstr(second, " pool_created ") && strstr(second, "name=watched"),
+                  "event line: %s", second);
+        ctl_clear(&ev);
+
+        /* --json: the daemon's lines as they are. */
+        const char *const json_args[] = {"events", "--count", "1", "--json", NULL};
+        pid = ctl_spawn(dir, json_args);
+        ctl_collect(&ev, dir, pid, 10000);
+        cr_assert_eq(ev.status, 0, "events --json: exit %d, stderr %s", ev.status, ev.err);
+        struct json_object *line = json_tokener_parse(ev.out), *type = NULL;
+        cr_assert(line && json_object_object_get_ex(line, "type", &type) &&
+                          streq(json_object_get_string(type), "subscribed"),
+                  "--json line: %s", ev.out);
+        json_object_put(line);
+        ctl_clear(&ev);
+}
+
+Test(cli, events_end_when_the_daemon_stops)
+{
+        const char *const args[] = {"events", NULL};
+        _cleanup_free_ char *dir = util_path_join(h->dir, "events", NULL);
+        _cleanup_free_ char *out = util_path_join(dir, "ctl.out", NULL);
+        cr_assert_eq(util_mkdir_p(dir, 0700), 0, "mkdir %s", dir);
+        pid_t pid = ctl_spawn(dir, args);
+        cr_assert(wait_for_text(out, " subscribed\n", 10000), "no subscribed line");
+        int status = -1;
+        cr_assert_eq(harness_stop(h, &status), 0, "iovd did not stop");
+
+        struct ctl ev = {0};
+        ctl_collect(&ev, dir, pid, 10000);
+        cr_assert_eq(ev.status, 3, "events after iovd stopped: exit %d, stderr %s", ev.status,
+                     ev.err);
+        cr_assert(strstr(ev.err, "event stream"), "stderr: %s", ev.err);
+        ctl_clear(&ev);
+}
+
+Test(cli, rescan_and_usage_errors)
+{
+        struct ctl c = {0};
+        ctl(&c, "rescan", NULL);
+        cr_assert_eq(c.status, 0, "rescan: exit %d, stderr %s", c.status, c.err);
+        cr_assert(table_row(c.out, "devices"), "rescan output:\n%s", c.out);
+        ctl_clear(&c);
+        ctl(&c, "frobnicate", NULL);
+        cr_assert_eq(c.status, 2, "unknown command: exit %d", c.status);
+        cr_assert(strstr(c.err, "unknown command 'frobnicate'"), "stderr: %s", c.err);
+        ctl_clear(&c);
+        ctl(&c, "devices", "--sriov", "maybe", NULL);
+        cr_assert_eq(c.status, 2, "--sriov maybe: exit %d", c.status);
+        ctl_clear(&c);
+}
+
+Test(cli, daemon_not_running_exits_3)
+{
+        int status = -1;
+        cr_assert_eq(harness_stop(h, &status), 0, "iovd did not stop");
+        struct ctl c = {0};
+        ctl(&c, "devices", NULL);
+        cr_assert_eq(c.status, 3, "stopped daemon: exit %d, stderr %s", c.status, c.err);
+        cr_assert(strstr(c.err, h->socket_path), "stderr does not name the socket: %s", c.err);
+        ctl_clear(&c);
+}
