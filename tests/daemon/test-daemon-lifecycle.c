@@ -2,7 +2,9 @@
 /* The daemon's life: READY=1, socket mode, SIGTERM, a second daemon, bad options. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "harness.h"
 
@@ -60,7 +62,7 @@ Test(daemon, second_daemon_on_same_state_dir_refused)
         harness_reply_clear(&reply);
 }
 
-Test(daemon, stale_socket_replaced_live_socket_refused)
+Test(daemon, live_socket_refused)
 {
         _cleanup_harness_ struct iov_harness *first = NULL, *second = NULL;
         cr_assert_eq(harness_start(NULL, &first), 0);
@@ -120,4 +122,56 @@ Test(daemon, help_and_version)
         cr_assert_eq(harness_run(version, &status, &vout), 0);
         cr_assert_eq(status, 0, "--version exit status %d", status);
         cr_assert(strstr(vout, "iovd "), "--version printed: %s", vout);
+}
+
+Test(daemon, stale_socket_file_is_replaced)
+{
+        /* A socket file nobody listens on, as a crashed daemon leaves behind. */
+        char dir[] = "/tmp/iovd-stale-XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        _cleanup_free_ char *path = util_path_join(dir, "iovd.sock", NULL);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        strcpy(sa.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        close(fd);
+
+        _cleanup_free_ char *listen = util_strdup_printf("unix:%s", path);
+        const char *const args[] = {"--listen", listen, NULL};
+        struct iov_harness_options o = {.extra_args = args, .no_unix_listen = true};
+        _cleanup_harness_ struct iov_harness *h = NULL;
+        int r = harness_start(&o, &h);
+        cr_assert_eq(r, 0, "stale socket not replaced: %s; log:\n%s", strerror(-r),
+                     h ? harness_log(h) : "");
+        struct iov_http_request req = {.method = "GET", .path = "/metrics", .socket_path = path};
+        struct iov_http_reply reply = {0};
+        cr_assert_eq(harness_http(&req, &reply), 0);
+        cr_assert_eq(reply.status, 200L, "status %ld", reply.status);
+        harness_reply_clear(&reply);
+        harness_stop(h, NULL);
+        rmdir(dir);
+}
+
+Test(daemon, non_socket_at_socket_path_is_kept)
+{
+        char dir[] = "/tmp/iovd-stale-XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        _cleanup_free_ char *path = util_path_join(dir, "iovd.sock", NULL);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs("precious", f);
+        fclose(f);
+
+        _cleanup_free_ char *listen = util_strdup_printf("unix:%s", path);
+        const char *const args[] = {"--listen", listen, NULL};
+        struct iov_harness_options o = {.extra_args = args, .no_unix_listen = true};
+        _cleanup_harness_ struct iov_harness *h = NULL;
+        int r = harness_start(&o, &h);
+        cr_assert_eq(r, -ECHILD, "daemon started over a regular file: %s", strerror(-r));
+        cr_assert_neq(h->exit_status, 0);
+        _cleanup_free_ char *content = NULL;
+        cr_assert_eq(util_read_file(path, 100, &content, NULL), 0, "file removed");
+        cr_assert_str_eq(content, "precious", "file changed: %s", content);
+        unlink(path);
+        rmdir(dir);
 }
