@@ -129,6 +129,12 @@ char *cli_json_cell(struct json_object *value);
 /* Same for obj[key]; obj may be NULL. */
 char *cli_json_field(struct json_object *obj, const char *key);
 
+/* A list element as one line: scalars as cells, objects as "key=value key=value". */
+char *cli_json_item_text(struct json_object *item);
+
+/* Microseconds since the epoch as "2026-01-02T03:04:05.678Z". */
+char *cli_time_usec_text(uint64_t usec);
+
 /* --json: the API's answer as it is, pretty printed. */
 int cli_json_print(struct json_object *obj, FILE *f);
 
@@ -224,5 +230,6 @@ int cli_cmd_vm_console(struct iov_cli *cli, const struct iov_cli_args *args);
  * "virtio-blk,path=/srv/disk.img,readonly=true". */
 int cli_device_spec_parse(const char *spec, struct json_object **ret, char **ret_error);
 
-/* A detail view: one "key  value" line per field, nested objects as dotted keys. */
+/* A detail view (detail.c): one "key  value" line per field, nested objects as dotted
+ * keys, lists of objects one element per line. */
 int cli_print_object(struct iov_cli *cli, struct json_object *obj);

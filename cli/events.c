@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 
@@ -62,19 +61,12 @@ static int event_append_fields(char **text, const char *prefix, struct json_obje
 static char *event_time(struct json_object *event)
 {
         struct json_object *usec = NULL;
-        char buf[64];
-        struct tm tm;
-
         if (json_object_object_get_ex(event, "time", NULL))
                 return cli_json_field(event, "time");
         if (!json_object_object_get_ex(event, "time_usec", &usec) ||
             !json_object_is_type(usec, json_type_int))
                 return NULL;
-        uint64_t v = json_object_get_uint64(usec);
-        time_t t = (time_t)(v / 1000000);
-        if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-                return NULL;
-        return util_strdup_printf("%s.%03uZ", buf, (unsigned)(v % 1000000 / 1000));
+        return cli_time_usec_text(json_object_get_uint64(usec));
 }
 
 char *cli_event_format(const char *line)

@@ -153,8 +153,7 @@ int cli_json_print(struct json_object *obj, FILE *f)
         return ferror(f) ? -EIO : 0;
 }
 
-/* An element of an error detail list: scalars as they are, objects as "k=v k=v". */
-static char *error_detail_item(struct json_object *item)
+char *cli_json_item_text(struct json_object *item)
 {
         if (!json_object_is_type(item, json_type_object))
                 return cli_json_cell(item);
@@ -168,84 +167,4 @@ static char *error_detail_item(struct json_object *item)
                 text = next;
         }
         return TAKE_PTR(text);
-}
-
-/* Members of the error object besides code and message (the devices that block an
- * allocation, say): one "  key: value" line each, one per element for lists. */
-static char *error_details(struct json_object *error, char *line)
-{
-        json_object_object_foreach (error, key, value) {
-                if (!line || streq(key, "code") || streq(key, "message"))
-                        continue;
-                bool list = json_object_is_type(value, json_type_array);
-                size_t n = list ? json_object_array_length(value) : 1;
-                for (size_t i = 0; line && i < n; i++) {
-                        _cleanup_free_ char *item = error_detail_item(
-                                list ? json_object_array_get_idx(value, i) : value);
-                        char *next =
-                                util_strdup_printf("%s\n  %s: %s", line, key, item ? item : "-");
-                        free(line);
-                        line = next;
-                }
-        }
-        return line;
-}
-
-char *cli_error_format(const struct iov_cli_response *r)
-{
-        struct json_object *error = NULL, *code = NULL, *message = NULL;
-
-        if (r->json && json_object_object_get_ex(r->json, "error", &error) &&
-            json_object_object_get_ex(error, "code", &code) &&
-            json_object_is_type(code, json_type_string)) {
-                char *line;
-                if (json_object_object_get_ex(error, "message", &message) &&
-                    json_object_is_type(message, json_type_string))
-                        line = util_strdup_printf("error: %s: %s", json_object_get_string(code),
-                                                  json_object_get_string(message));
-                else
-                        line = util_strdup_printf("error: %s", json_object_get_string(code));
-                return error_details(error, line);
-        }
-        /* Not our error shape (a proxy, a crash): say what came back. */
-        return util_strdup_printf("error: http_%ld: unexpected answer from iovd%s%.200s", r->status,
-                                  r->size > 0 ? ": " : "", r->body ? r->body : "");
-}
-
-/* Flatten nested objects into dotted keys ("kvm.available") so a detail view follows
- * whatever fields the API returns. */
-static int table_add_flattened(struct iov_cli_table *t, const char *prefix, struct json_object *obj)
-{
-        json_object_object_foreach (obj, key, value) {
-                _cleanup_free_ char *name =
-                        prefix ? util_strdup_printf("%s.%s", prefix, key) : strdup(key);
-                if (!name)
-                        return -ENOMEM;
-                if (json_object_is_type(value, json_type_object) &&
-                    json_object_object_length(value) > 0) {
-                        int r = table_add_flattened(t, name, value);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                _cleanup_free_ char *cell = cli_json_cell(value);
-                const char *row[] = {name, cell};
-                int r = cli_table_add_row(t, row);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-int cli_print_object(struct iov_cli *cli, struct json_object *obj)
-{
-        _cleanup_table_ struct iov_cli_table *t = cli_table_new(2, NULL);
-        if (!t)
-                return -ENOMEM;
-        if (json_object_is_type(obj, json_type_object)) {
-                int r = table_add_flattened(t, NULL, obj);
-                if (r < 0)
-                        return r;
-        }
-        return cli_table_print(t, cli->out);
 }

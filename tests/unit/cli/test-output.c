@@ -208,3 +208,28 @@ Test(cli_event, format_puts_time_and_type_first)
         free(line);
         cr_assert_null(cli_event_format("not json"), "non-JSON line formatted");
 }
+
+Test(cli_detail, nested_keys_object_lists_and_wall_clock_times)
+{
+        char *text = NULL;
+        size_t size;
+        struct iov_cli cli = {.out = open_memstream(&text, &size)};
+        struct json_object *o = json_tokener_parse(
+                "{\"id\": 4, \"viable\": false, \"blockers\": [{\"address\": \"0000:00:1f.0\", "
+                "\"driver\": \"lpc_ich\"}, {\"address\": \"0000:00:1f.2\", \"driver\": null}], "
+                "\"sel\": {\"vendor_id\": \"8086\"}, \"created_usec\": 1763755262123456, "
+                "\"uptime_usec\": 1500}");
+        cr_assert_eq(cli_print_object(&cli, o), 0);
+        fclose(cli.out);
+        cr_assert_str_eq(text,
+                         "id             4\n"
+                         "viable         no\n"
+                         "blockers       address=0000:00:1f.0 driver=lpc_ich\n"
+                         "               address=0000:00:1f.2 driver=-\n"
+                         "sel.vendor_id  8086\n"
+                         "created_usec   2025-11-21T20:01:02.123Z\n"
+                         "uptime_usec    1500\n",
+                         "detail view:\n%s", text);
+        json_object_put(o);
+        free(text);
+}
