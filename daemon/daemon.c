@@ -116,10 +116,12 @@ static int token_load(struct iov_daemon *d)
 static int modules_start(struct iov_daemon *d)
 {
         for (struct iov_daemon_module *m = modules; m; m = m->next) {
+                uint64_t start = util_now_usec();
                 int r = m->start ? m->start(d) : 0;
                 if (r < 0)
                         return log_error_errno(r, "Starting %s failed: %m", m->name);
-                log_debug("module %s started", m->name);
+                log_debug("module %s started in %llu ms", m->name,
+                          (unsigned long long)(util_now_usec() - start) / 1000);
         }
         d->rt->modules_started = true;
         return 0;
@@ -174,10 +176,13 @@ int daemon_start(struct iov_daemon *d)
         if (r < 0)
                 return r;
         log_unsafe_switch(d);
+        uint64_t start = util_now_usec();
         r = daemon_inventory_init(d);
         if (r < 0)
                 return log_error_errno(r, "Cannot read the PCI inventory below %s: %m",
                                        d->config.sysfs_root);
+        log_debug("inventory read in %llu ms",
+                  (unsigned long long)(util_now_usec() - start) / 1000);
         r = modules_start(d);
         if (r < 0)
                 return r;

@@ -9,22 +9,12 @@
 
 #include "daemon/runtime.h"
 
-/* STUB until pci/ and iommu/ land their scanners: an empty inventory. */
-static int inventory_scan_stub(const char *sysfs_root, struct iov_pci_inventory **ret)
-{
-        (void)sysfs_root;
-        *ret = calloc(1, sizeof(**ret));
-        return *ret ? 0 : -ENOMEM;
-}
-
 static void snapshot_free(struct iov_snapshot *s)
 {
         if (!s)
                 return;
-        if (s->pci)
-                free(s->pci->devices);
-        free(s->pci);
-        free(s->groups);
+        pci_inventory_free(s->pci);
+        iommu_groups_free(s->groups, s->n_groups);
         free(s);
 }
 
@@ -67,7 +57,9 @@ static int snapshot_scan(struct iov_daemon *d, uint64_t generation, struct iov_s
         s->refs = 1;
         s->generation = generation;
         uint64_t start = util_now_usec();
-        int r = inventory_scan_stub(d->config.sysfs_root, &s->pci);
+        int r = pci_inventory_scan(d->config.sysfs_root, &s->pci);
+        if (r >= 0)
+                r = iommu_groups_scan(d->config.sysfs_root, &s->groups, &s->n_groups);
         if (r < 0) {
                 snapshot_free(s);
                 return r;
