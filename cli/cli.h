@@ -196,7 +196,7 @@ int cli_check_address(struct iov_cli *cli, const char *what, const char *address
 /* Strict decimal integer argument (optionally negative) within [min, max]. */
 int cli_parse_int(const char *s, long long min, long long max, long long *ret);
 
-/* Percent-encode everything but RFC 3986 unreserved characters. NULL on OOM. */
+/* Percent-encode everything but RFC 3986 unreserved characters and ':'. NULL on OOM. */
 char *cli_url_escape(const char *s);
 
 /* "PREFIX/ESCAPED-SEGMENT[SUFFIX]", e.g. ("/v1/pools", "gpu", NULL) -> "/v1/pools/gpu". */

@@ -10,11 +10,12 @@
 
 #include "cli/cli.h"
 
-static bool url_unreserved(unsigned char c)
+/* RFC 3986 §2.3 unreserved characters, plus ':' which a path segment and a query may
+ * hold as it is (§3.3 pchar, §3.4), so PCI addresses stay readable in the daemon's logs. */
+static bool url_plain(unsigned char c)
 {
-        /* RFC 3986 §2.3 */
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '.' || c == '_' || c == '~';
+               c == '-' || c == '.' || c == '_' || c == '~' || c == ':';
 }
 
 char *cli_url_escape(const char *s)
@@ -25,7 +26,7 @@ char *cli_url_escape(const char *s)
                 return NULL;
         for (; *s; s++) {
                 unsigned char c = (unsigned char)*s;
-                if (url_unreserved(c)) {
+                if (url_plain(c)) {
                         *p++ = (char)c;
                 } else {
                         *p++ = '%';

@@ -438,3 +438,50 @@ Test(cli, daemon_not_running_exits_3)
         cr_assert(strstr(c.err, h->socket_path), "stderr does not name the socket: %s", c.err);
         ctl_clear(&c);
 }
+
+/* iovd restarted on the same tree, also listening on 127.0.0.1 with a bearer token (the
+ * token files live in the tree: the first daemon's harness dir goes with it). */
+Test(cli, tcp_url_with_bearer_token)
+{
+        unsigned port;
+        char listen[64], url[64];
+        cr_assert_eq(harness_free_port(&port), 0, "no free port");
+        snprintf(listen, sizeof(listen), "tcp:127.0.0.1:%u", port);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
+        _cleanup_free_ char *token = util_path_join(fixture_root(fx), "token", NULL);
+        _cleanup_free_ char *wrong = util_path_join(fixture_root(fx), "wrong-token", NULL);
+        cr_assert_eq(util_write_file_atomic(token, "0123456789abcdef\n", 17, 0600), 0);
+        cr_assert_eq(util_write_file_atomic(wrong, "fedcba9876543210\n", 17, 0600), 0);
+
+        int status = -1;
+        cr_assert_eq(harness_stop(h, &status), 0, "first iovd did not stop");
+        harness_free(h);
+        h = NULL;
+        const char *const extra[] = {"--listen", listen, "--token-file", token, NULL};
+        struct iov_harness_options o = {
+                .sysfs_root = fixture_sysfs_root(fx),
+                .dev_root = fixture_dev_root(fx),
+                .extra_args = extra,
+        };
+        int r = harness_start(&o, &h);
+        _cleanup_free_ char *log = h ? harness_log(h) : NULL;
+        cr_assert_eq(r, 0, "iovd with TCP did not start: %s; log:\n%s", strerror(-r), log);
+
+        struct ctl c = {0};
+        ctl(&c, "--url", url, "--token-file", token, "device", "0000:00:02.0", NULL);
+        cr_assert_eq(c.status, 0, "right token: exit %d, stderr %s", c.status, c.err);
+        cr_assert(table_row(c.out, "address"), "device over TCP:\n%s", c.out);
+        ctl_clear(&c);
+        ctl(&c, "--url", url, "--token-file", wrong, "host", NULL);
+        cr_assert_eq(c.status, 1, "wrong token: exit %d", c.status);
+        cr_assert_eq(strncmp(c.err, "error: unauthorized: ", 21), 0, "stderr: %s", c.err);
+        ctl_clear(&c);
+        ctl(&c, "--url", url, "host", NULL);
+        cr_assert_eq(c.status, 1, "no token: exit %d", c.status);
+        cr_assert_eq(strncmp(c.err, "error: unauthorized: ", 21), 0, "stderr: %s", c.err);
+        ctl_clear(&c);
+        ctl(&c, "--url", "http://127.0.0.1:1", "--token-file", token, "host", NULL);
+        cr_assert_eq(c.status, 3, "nothing listening: exit %d", c.status);
+        cr_assert(strstr(c.err, "http://127.0.0.1:1"), "stderr does not name the URL: %s", c.err);
+        ctl_clear(&c);
+}

@@ -173,8 +173,8 @@ Test(cli_device_spec, short_form_and_json)
 
 Test(cli_url, escape_and_query)
 {
-        char *s = cli_url_escape("a b/../é~_-.");
-        cr_assert_str_eq(s, "a%20b%2F..%2F%C3%A9~_-.", "escaped %s", s);
+        char *s = cli_url_escape("a b/../é~_-.:?#&=%");
+        cr_assert_str_eq(s, "a%20b%2F..%2F%C3%A9~_-.:%3F%23%26%3D%25", "escaped %s", s);
         free(s);
 
         static const struct iov_cli_option_spec filter[] = {
