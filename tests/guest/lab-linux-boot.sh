@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Boot the lab's Debian kernel as an L2 guest under iovd-vmm, inside the lab (QEMU with
+# nested SVM, see /work/shared/LAB.md): the L2 initramfs's /init prints a marker on the
+# serial console, writes boot marker 42 to the boot-progress port (0x510) and reboots;
+# the lab checks the marker, iovd-vmm's exit status 0 (i8042 reset) and the recorded
+# boot marker. TAP on stdout, judged like a lab scenario.
+#
+# Usage: tests/guest/lab-linux-boot.sh [BUILD_DIR] [L2_CMDLINE_EXTRA]
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SOURCE_ROOT=$(cd "$HERE/../.." && pwd)
+LAB_DIR=$SOURCE_ROOT/tests/lab
+BUILD_DIR=$(cd "${1:-$SOURCE_ROOT/build}" && pwd)
+L2_EXTRA=${2:-}
+LAB_TIMEOUT=600
+LAB_NVME=0 LAB_NICS=0 LAB_IOMMU=0 LAB_MEMORY=1024
+# shellcheck source=../lab/lib/kernel.sh
+. "$LAB_DIR/lib/kernel.sh"
+# shellcheck source=../lab/lib/initramfs.sh
+. "$LAB_DIR/lib/initramfs.sh"
+# shellcheck source=../lab/lib/qemu.sh
+. "$LAB_DIR/lib/qemu.sh"
+# shellcheck source=../lab/lib/judge.sh
+. "$LAB_DIR/lib/judge.sh"
+
+for tool in qemu-system-x86_64 busybox cpio; do
+  command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool missing"; exit 0; }
+done
+[ -x "$BUILD_DIR/vmm/iovd-vmm" ] || { echo "1..0 # SKIP no $BUILD_DIR/vmm/iovd-vmm"; exit 0; }
+
+WORK_DIR=$BUILD_DIR/tests/guest/lab-linux-boot
+rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR/l2/bin" "$WORK_DIR/extra/lab"
+
+# The L2 guest's initramfs: static busybox and an /init that proves userspace ran.
+cp "$(command -v busybox)" "$WORK_DIR/l2/bin/busybox"
+for applet in sh mount echo dd printf reboot cat sleep; do
+  ln -s busybox "$WORK_DIR/l2/bin/$applet"
+done
+mkdir -p "$WORK_DIR/l2/"{proc,dev,sys}
+cat >"$WORK_DIR/l2/init" <<'L2'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t devtmpfs devtmpfs /dev
+echo "iovd-l2-marker: userspace reached after $(cut -d ' ' -f 1 /proc/uptime) s"
+printf '*' | dd of=/dev/port bs=1 seek=1296 count=1 2>/dev/null
+reboot -f
+L2
+chmod 755 "$WORK_DIR/l2/init"
+(cd "$WORK_DIR/l2" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) \
+  >"$WORK_DIR/extra/lab/l2.cpio.gz"
+
+cat >"$WORK_DIR/scenario.sh" <<SCEN
+#!/bin/sh
+. /lab/lab.sh
+tap_plan 4
+tap_check "kvm_amd loads" lab_modprobe kvm_amd
+echo "lab: starting iovd-vmm"
+timeout 300 iovd-vmm --kernel /lab/vmlinuz --initrd /lab/l2.cpio.gz --memory 256 \\
+  --cmdline "console=ttyS0 reboot=k panic=-1 $L2_EXTRA" >/tmp/l2.out 2>/tmp/l2.err
+echo \$? >/tmp/l2.status
+echo "lab: iovd-vmm exited \$(cat /tmp/l2.status); L2 console:"; cat /tmp/l2.out; cat /tmp/l2.err
+tap_check "L2 Linux reaches userspace and prints its marker" grep -q "iovd-l2-marker" /tmp/l2.out
+tap_check "reboot in the guest stops iovd-vmm with status 0" test "\$(cat /tmp/l2.status)" = 0
+tap_check "boot-progress marker 42 recorded" grep -q '"value":42' /tmp/l2.err
+SCEN
+
+lab_kernel_prepare || { echo "1..0 # SKIP no lab kernel"; exit 0; }
+cp "$LAB_KERNEL_IMAGE" "$WORK_DIR/extra/lab/vmlinuz"
+lab_initramfs_build "$WORK_DIR/base.gz" "$BUILD_DIR" "$WORK_DIR/scenario.sh" || exit 1
+# A second archive after the first: the kernel unpacks both (initramfs-format docs).
+(cd "$WORK_DIR/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$WORK_DIR/extra.gz"
+cat "$WORK_DIR/base.gz" "$WORK_DIR/extra.gz" >"$WORK_DIR/initrd.gz"
+
+lab_qemu_command "$WORK_DIR" "$WORK_DIR/initrd.gz" run
+start=$(date +%s)
+status=0
+timeout -k 5 "$LAB_TIMEOUT" "${LAB_QEMU_CMD[@]}" </dev/null >"$WORK_DIR/qemu.out" 2>&1 || status=$?
+lab_judge "$WORK_DIR" "$status" "$LAB_TIMEOUT" "$(($(date +%s) - start))"

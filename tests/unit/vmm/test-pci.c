@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* PCI host bridge and device core: config mechanism #1 and ECAM, BAR sizing and moves,
+ * capabilities, MSI-X table (no /dev/kvm needed). */
+#include "fake-vm.h"
+#include "vmm/pci.h"
+
+#define CF8 0xcf8
+#define CFC 0xcfc
+
+static uint32_t cfg_read(struct iov_vm *vm, unsigned slot, unsigned reg)
+{
+        pio_write(vm, CF8, 0x80000000u | slot << 11 | reg, 4);
+        return pio_read(vm, CFC, 4);
+}
+
+static void cfg_write(struct iov_vm *vm, unsigned slot, unsigned reg, uint32_t v)
+{
+        pio_write(vm, CF8, 0x80000000u | slot << 11 | reg, 4);
+        pio_write(vm, CFC, v, 4);
+}
+
+struct bar_hits {
+        unsigned calls;
+        uint64_t last_offset;
+};
+
+static void bar_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+        struct bar_hits *h = opaque;
+        h->calls++;
+        h->last_offset = offset;
+        if (!is_write)
+                memset(data, 0xab, len);
+}
+
+static uint32_t mmio_read32(struct iov_vm *vm, uint64_t addr)
+{
+        uint8_t d[4];
+        vmm_bus_access(&vm->mmio, addr, d, 4, false);
+        uint32_t v;
+        memcpy(&v, d, 4);
+        return v;
+}
+
+Test(vmm_pci, host_bridge_answers_both_mechanisms)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "pci-host");
+        uint32_t id = cfg_read(vm, 0, 0);
+        cr_expect_eq(id, 0x00081b36u, "vendor/device via CF8: 0x%08x", id);
+        uint32_t cls = cfg_read(vm, 0, 8) >> 8;
+        cr_expect_eq(cls, 0x060000u, "class 0x%06x", cls);
+        id = mmio_read32(vm, IOV_MEM_ECAM_START);
+        cr_expect_eq(id, 0x00081b36u, "vendor/device via ECAM: 0x%08x", id);
+        id = cfg_read(vm, 7, 0);
+        cr_expect_eq(id, 0xffffffffu, "empty slot: 0x%08x", id);
+        /* Function 1, bus 1, and a disabled CF8 read as no device. */
+        pio_write(vm, CF8, 0x80000100u, 4);
+        cr_expect_eq(pio_read(vm, CFC, 4), 0xffffffffu, "function 1");
+        pio_write(vm, CF8, 0x80010000u, 4);
+        cr_expect_eq(pio_read(vm, CFC, 4), 0xffffffffu, "bus 1");
+        pio_write(vm, CF8, 0x00000000u, 4);
+        cr_expect_eq(pio_read(vm, CFC, 4), 0xffffffffu, "enable bit clear");
+        /* CF8 reads back what was written. */
+        pio_write(vm, CF8, 0x80001234u & ~3u, 4);
+        cr_expect_eq(pio_read(vm, CF8, 4), 0x80001234u & ~3u);
+        /* The ids are read-only. */
+        cfg_write(vm, 0, 0, 0);
+        cr_expect_eq(cfg_read(vm, 0, 0), 0x00081b36u, "vendor id was writable");
+        fake_vm_free(vm);
+}
+
+Test(vmm_pci, bar_sizing_and_moves_follow_the_spec)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "pci-host");
+        static struct iov_pci_device dev;
+        struct bar_hits hits = {0};
+        vmm_pci_device_init(&dev, "testdev", 0x1af4, 0x1042, 0x010000, 1);
+        cr_assert_eq(vmm_pci_device_set_bar(&dev, 0, IOV_PCI_BAR_MEM32, 0x4000, false, bar_access,
+                                            &hits),
+                     0);
+        cr_assert_eq(vmm_pci_device_set_bar(&dev, 2, IOV_PCI_BAR_MEM64, 0x100000, true, bar_access,
+                                            &hits),
+                     0);
+        cr_expect_eq(vmm_pci_device_set_bar(&dev, 5, IOV_PCI_BAR_MEM64, 0x1000, false, bar_access,
+                                            &hits),
+                     -EINVAL, "64-bit BAR in the last slot accepted");
+        cr_expect_eq(vmm_pci_device_set_bar(&dev, 1, IOV_PCI_BAR_MEM32, 0x3000, false, bar_access,
+                                            &hits),
+                     -EINVAL, "size not a power of two accepted");
+        cr_assert_eq(vmm_pci_register_device(vm, &dev), 0);
+        unsigned slot = dev.slot;
+        cr_expect_eq(slot, 1u, "slot %u", slot);
+
+        uint32_t bar0 = cfg_read(vm, slot, 0x10);
+        cr_expect_eq(bar0 & 0xf, 0u, "BAR0 flags 0x%x", bar0 & 0xf);
+        cr_expect_eq(bar0 % 0x4000, 0u, "BAR0 not naturally aligned: 0x%x", bar0);
+        /* Decoding is off until the command register enables memory. */
+        uint64_t addr = bar0;
+        cr_expect_eq(mmio_read32(vm, addr), 0xffffffffu, "BAR decoded with memory off");
+        cfg_write(vm, slot, 0x04, IOV_PCI_COMMAND_MEMORY);
+        cr_expect_eq(mmio_read32(vm, addr + 8), 0xababababu, "BAR not decoded");
+        cr_expect_eq(hits.last_offset, 8u, "offset %llu", (unsigned long long)hits.last_offset);
+
+        /* Sizing: all ones reads back the size mask with the flags. */
+        cfg_write(vm, slot, 0x10, 0xffffffff);
+        uint32_t mask = cfg_read(vm, slot, 0x10);
+        cr_expect_eq(mask, 0xffffc000u, "BAR0 size mask 0x%08x", mask);
+        uint32_t bar2 = cfg_read(vm, slot, 0x18);
+        cr_expect_eq(bar2 & 0xf, 0xcu, "BAR2 flags (64-bit, prefetchable) 0x%x", bar2 & 0xf);
+        cfg_write(vm, slot, 0x18, 0xffffffff);
+        cfg_write(vm, slot, 0x1c, 0xffffffff);
+        cr_expect_eq(cfg_read(vm, slot, 0x18), 0xfff0000cu, "BAR2 low mask 0x%08x",
+                     cfg_read(vm, slot, 0x18));
+        cr_expect_eq(cfg_read(vm, slot, 0x1c), 0xffffffffu, "BAR2 high mask");
+
+        /* Move BAR0: the old range goes, the new one answers. */
+        cfg_write(vm, slot, 0x10, 0xd0000000);
+        cr_expect_eq(mmio_read32(vm, addr), 0xffffffffu, "old BAR address still decoded");
+        cr_expect_eq(mmio_read32(vm, 0xd0000000), 0xababababu, "new BAR address not decoded");
+        cr_expect_eq(vmm_pci_device_bar_address(&dev, 0), 0xd0000000u);
+        /* 64-bit BAR above 4 GiB. */
+        cfg_write(vm, slot, 0x18, 0x00000000);
+        cfg_write(vm, slot, 0x1c, 0x00000001);
+        cr_expect_eq(vmm_pci_device_bar_address(&dev, 2), 0x100000000u, "BAR2 0x%llx",
+                     (unsigned long long)vmm_pci_device_bar_address(&dev, 2));
+        cr_expect_eq(mmio_read32(vm, 0x100000000ULL + 16), 0xababababu, "BAR2 above 4 GiB");
+        /* Memory decode off: nothing answers. */
+        cfg_write(vm, slot, 0x04, 0);
+        cr_expect_eq(mmio_read32(vm, 0xd0000000), 0xffffffffu, "BAR decoded after disable");
+        fake_vm_free(vm);
+}
+
+Test(vmm_pci, capabilities_form_a_list)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "pci-host");
+        static struct iov_pci_device dev;
+        vmm_pci_device_init(&dev, "capdev", 0x1af4, 0x1041, 0x020000, 1);
+        uint8_t vendor_cap[8] = {IOV_PCI_CAP_ID_VENDOR, 0, 8, 1, 2, 3, 4, 5};
+        uint8_t off1, off2;
+        cr_assert_eq(vmm_pci_device_add_capability(&dev, vendor_cap, 8, NULL, &off1), 0);
+        cr_assert_eq(vmm_pci_device_add_capability(&dev, vendor_cap, 8, NULL, &off2), 0);
+        cr_assert_eq(vmm_pci_register_device(vm, &dev), 0);
+        uint32_t status = cfg_read(vm, dev.slot, 0x04) >> 16;
+        cr_expect(status & IOV_PCI_STATUS_CAP_LIST, "status 0x%x without capability list", status);
+        uint8_t first = (uint8_t)cfg_read(vm, dev.slot, 0x34);
+        cr_expect_eq(first, off1, "capability pointer 0x%x", first);
+        uint32_t c1 = cfg_read(vm, dev.slot, off1);
+        cr_expect_eq(c1 & 0xff, IOV_PCI_CAP_ID_VENDOR);
+        cr_expect_eq((c1 >> 8) & 0xff, off2, "next pointer 0x%x", (c1 >> 8) & 0xff);
+        cr_expect_eq((cfg_read(vm, dev.slot, off2) >> 8) & 0xff, 0u, "list not terminated");
+        fake_vm_free(vm);
+}
+
+struct msix_device {
+        struct iov_pci_device pci;
+        struct iov_pci_msix msix;
+        unsigned changes;
+        uint16_t last_vector;
+};
+
+static void msix_bar(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+        struct msix_device *d = opaque;
+        if (!vmm_pci_msix_bar_access(&d->msix, offset, data, len, is_write) && !is_write)
+                memset(data, 0, len);
+}
+
+static void msix_changed(struct iov_pci_msix *msix, uint16_t vector, void *opaque)
+{
+        struct msix_device *d = opaque;
+        (void)msix;
+        d->changes++;
+        d->last_vector = vector;
+}
+
+Test(vmm_pci, msix_table_and_enable)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "pci-host");
+        static struct msix_device d;
+        vmm_pci_device_init(&d.pci, "msixdev", 0x1af4, 0x1041, 0x020000, 1);
+        cr_assert_eq(
+                vmm_pci_device_set_bar(&d.pci, 1, IOV_PCI_BAR_MEM32, 0x1000, false, msix_bar, &d),
+                0);
+        d.msix.vector_changed = msix_changed;
+        d.msix.opaque = &d;
+        cr_assert_eq(vmm_pci_msix_init(&d.pci, &d.msix, 4, 1, 0x0, 0x800), 0);
+        cr_assert_eq(vmm_pci_register_device(vm, &d.pci), 0);
+        unsigned slot = d.pci.slot;
+        uint8_t cap = (uint8_t)cfg_read(vm, slot, 0x34);
+        uint32_t hdr = cfg_read(vm, slot, cap);
+        cr_expect_eq(hdr & 0xff, IOV_PCI_CAP_ID_MSIX, "cap id 0x%x", hdr & 0xff);
+        cr_expect_eq((hdr >> 16) & 0x7ff, 3u, "table size field %u", (hdr >> 16) & 0x7ff);
+        cr_expect_eq(cfg_read(vm, slot, cap + 4), 0x1u, "table offset/BIR");
+        cr_expect_eq(cfg_read(vm, slot, cap + 8), 0x801u, "PBA offset/BIR");
+
+        cfg_write(vm, slot, 0x04, IOV_PCI_COMMAND_MEMORY);
+        uint64_t bar = vmm_pci_device_bar_address(&d.pci, 1);
+        uint8_t v[4];
+        uint32_t ctrl = 0x1;
+        vmm_bus_access(&vm->mmio, bar + 16 + 12, (uint8_t *)&ctrl, 4, false);
+        /* Vectors start masked. */
+        memcpy(&ctrl, (uint8_t[4]){0}, 4);
+        vmm_bus_access(&vm->mmio, bar + 16 + 12, v, 4, false);
+        cr_expect_eq(v[0] & 1, 1, "vector 1 not masked at reset");
+
+        uint32_t addr = 0xfee00000, data = 0x4041;
+        vmm_bus_access(&vm->mmio, bar + 16, (uint8_t *)&addr, 4, true);
+        vmm_bus_access(&vm->mmio, bar + 16 + 8, (uint8_t *)&data, 4, true);
+        cr_expect_eq(d.last_vector, 1, "change callback vector %u", d.last_vector);
+        struct iov_msi_message msg;
+        bool masked;
+        cr_assert_eq(vmm_pci_msix_vector(&d.msix, 1, &msg, &masked), 0);
+        cr_expect_eq(msg.address, 0xfee00000u);
+        cr_expect_eq(msg.data, 0x4041u);
+        cr_expect(masked, "vector usable while MSI-X disabled");
+        cr_expect_eq(vmm_pci_msix_vector(&d.msix, 4, &msg, &masked), -EINVAL,
+                     "vector 4 of 4 accepted");
+
+        /* Enable MSI-X (message control bit 15) and unmask vector 1. */
+        unsigned before = d.changes;
+        cfg_write(vm, slot, cap, hdr | 0x80000000u);
+        cr_expect_gt(d.changes, before, "no callback on MSI-X enable");
+        cr_expect(vmm_pci_msix_enabled(&d.msix), "MSI-X not enabled");
+        ctrl = 0;
+        vmm_bus_access(&vm->mmio, bar + 16 + 12, (uint8_t *)&ctrl, 4, true);
+        cr_assert_eq(vmm_pci_msix_vector(&d.msix, 1, &msg, &masked), 0);
+        cr_expect_not(masked, "vector 1 still masked");
+        /* Unaligned or odd-sized table accesses are ignored. */
+        uint16_t junk = 0xffff;
+        vmm_bus_access(&vm->mmio, bar + 16 + 2, (uint8_t *)&junk, 2, true);
+        cr_assert_eq(vmm_pci_msix_vector(&d.msix, 1, &msg, NULL), 0);
+        cr_expect_eq(msg.address, 0xfee00000u, "2-byte write changed the table: 0x%llx",
+                     (unsigned long long)msg.address);
+        vmm_pci_msix_done(&d.msix);
+        fake_vm_free(vm);
+}
