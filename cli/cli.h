@@ -143,8 +143,11 @@ char *cli_error_format(const struct iov_cli_response *r);
 
 /* ---- commands ------------------------------------------------------------------------- */
 
+struct iov_cli_command;
+
 struct iov_cli {
         struct iov_cli_endpoint endpoint;
+        const struct iov_cli_command *command; /* the one running; NULL before */
         bool json;
         FILE *out;
         FILE *err;

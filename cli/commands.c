@@ -116,7 +116,10 @@ int cli_usage_error(struct iov_cli *cli, const char *fmt, ...)
         va_start(ap, fmt);
         vfprintf(cli->err, fmt, ap);
         va_end(ap);
-        fputs("\nTry 'iovctl --help'.\n", cli->err);
+        if (cli->command)
+                fprintf(cli->err, "\nTry 'iovctl %s --help'.\n", cli->command->name);
+        else
+                fputs("\nTry 'iovctl --help'.\n", cli->err);
         return IOV_CLI_EXIT_USAGE;
 }
 
@@ -159,6 +162,7 @@ static int cli_run_command(struct iov_cli *cli, const struct iov_cli_command *c,
         _cleanup_free_ char *error = NULL;
         int status;
 
+        cli->command = c;
         if (cli_args_parse(c->options, global_options, argc, argv, false, &args, NULL, &error) < 0)
                 return cli_usage_error(cli, "%s: %s", c->name, error);
         if (cli_args_has(&args, "help")) {
@@ -181,14 +185,53 @@ static int cli_run_command(struct iov_cli *cli, const struct iov_cli_command *c,
         return status;
 }
 
+/* No command matched: a group word alone ("vm") gets its subcommands listed. */
+static int command_not_found(struct iov_cli *cli, int argc, const char *const *argv)
+{
+        if (!command_is_group(argv[0]))
+                return cli_usage_error(cli, "unknown command '%s'", argv[0]);
+        _cleanup_free_ char *list = strdup("");
+        size_t len = strlen(argv[0]);
+        for (size_t t = 0; t < ARRAY_SIZE(command_tables); t++)
+                for (const struct iov_cli_command *c = command_tables[t]; list && c->name; c++) {
+                        if (strncmp(c->name, argv[0], len) != 0 || c->name[len] != ' ')
+                                continue;
+                        char *next = util_strdup_printf("%s%s%s", list, list[0] ? ", " : "",
+                                                        c->name + len + 1);
+                        free(list);
+                        list = next;
+                }
+        if (argc > 1)
+                return cli_usage_error(cli, "unknown command '%s %s' (%s takes: %s)", argv[0],
+                                       argv[1], argv[0], list ? list : "?");
+        return cli_usage_error(cli, "'%s' needs a subcommand: %s", argv[0], list ? list : "?");
+}
+
+/* Run c with the global options given before it (argv[0..consumed)) followed by the
+ * words after its name. */
+static int cli_run_merged(struct iov_cli *cli, const struct iov_cli_command *c, int argc,
+                          const char *const *argv, int consumed, int words)
+{
+        _cleanup_free_ const char **merged = calloc((size_t)argc + 1, sizeof(*merged));
+        int n = 0;
+        if (!merged)
+                return cli_usage_error(cli, "out of memory");
+        for (int i = 0; i < consumed; i++)
+                merged[n++] = argv[i];
+        for (int i = consumed + words; i < argc; i++)
+                merged[n++] = argv[i];
+        int status = cli_run_command(cli, c, n, merged);
+        free(cli->endpoint.token);
+        cli->endpoint.token = NULL;
+        return status;
+}
+
 int cli_main(int argc, const char *const *argv, FILE *out, FILE *err)
 {
         struct iov_cli cli = {.out = out, .err = err};
         struct iov_cli_args global = {0};
         _cleanup_free_ char *error = NULL;
-        _cleanup_free_ const char **merged = NULL;
-        const struct iov_cli_command *c;
-        int consumed = 0, words = 0, status;
+        int consumed = 0, words = 0;
 
         if (cli_args_parse(global_options, NULL, argc, argv, true, &global, &consumed, &error) < 0)
                 return cli_usage_error(&cli, "%s", error);
@@ -198,33 +241,17 @@ int cli_main(int argc, const char *const *argv, FILE *out, FILE *err)
                 fprintf(out, "iovctl %s\n", IOVD_VERSION);
                 return IOV_CLI_EXIT_OK;
         }
-        if (consumed == argc) {
-                if (help) {
-                        print_main_help(out);
-                        return IOV_CLI_EXIT_OK;
-                }
-                return cli_usage_error(&cli, "no command given");
+        if (consumed == argc && help) {
+                print_main_help(out);
+                return IOV_CLI_EXIT_OK;
         }
-        c = cli_command_find(argc - consumed, argv + consumed, &words);
-        if (!c && command_is_group(argv[consumed]))
-                return cli_usage_error(&cli, "'%s' needs a subcommand%s%s", argv[consumed],
-                                       argc - consumed > 1 ? ", not " : "",
-                                       argc - consumed > 1 ? argv[consumed + 1] : "");
+        if (consumed == argc)
+                return cli_usage_error(&cli, "no command given");
+        const struct iov_cli_command *c =
+                cli_command_find(argc - consumed, argv + consumed, &words);
         if (!c)
-                return cli_usage_error(&cli, "unknown command '%s'", argv[consumed]);
-
-        /* Global options given before the command, then the command's own words. */
-        merged = calloc((size_t)argc + 1, sizeof(*merged));
-        if (!merged)
-                return cli_usage_error(&cli, "out of memory");
-        int n = 0;
-        for (int i = 0; i < consumed; i++)
-                merged[n++] = argv[i];
-        for (int i = consumed + words; i < argc; i++)
-                merged[n++] = argv[i];
-        status = cli_run_command(&cli, c, n, merged);
-        free(cli.endpoint.token);
-        return status;
+                return command_not_found(&cli, argc - consumed, argv + consumed);
+        return cli_run_merged(&cli, c, argc, argv, consumed, words);
 }
 
 int cli_call(struct iov_cli *cli, const char *method, const char *path, struct json_object *body,
