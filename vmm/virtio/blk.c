@@ -2,7 +2,7 @@
 /*
  * virtio-blk (virtio 1.2 §5.2) on a raw image file: one request queue. A request is a
  * 16-byte header (type, ioprio, sector) the device reads, the data, and one status byte
- * the device writes last (§5.2.6). Data moves with preadv/pwritev straight between the
+ * the device writes last (§5.2.6). Data moves with pread/pwrite straight between the
  * file and guest memory. Requests are bounded (IOV_VIRTIO_BLK_MAX_REQUEST bytes, whole
  * sectors, inside the disk); one that is not gets IOERR and changes nothing.
  */
@@ -68,29 +68,25 @@ static bool blk_range_ok(const struct blk *b, uint64_t sector, uint64_t len)
         return sector <= b->sectors && len / SECTOR_SIZE <= b->sectors - sector;
 }
 
-static int blk_rw(struct blk *b, bool write, unsigned n, uint64_t sector, uint64_t len)
+/* One pread/pwrite per segment: the calls iovd-vmm's seccomp allow-list has (vmm/sandbox.c).
+ * A short transfer continues where it stopped; a zero one (past the end) is an error. */
+static int blk_rw(struct blk *b, bool write, unsigned n, uint64_t sector)
 {
         off_t off = (off_t)(sector * SECTOR_SIZE);
-        unsigned i = 0;
 
-        /* A short transfer continues where it stopped; a zero one is an error. */
-        while (len > 0 && i < n) {
-                ssize_t got = write ? pwritev(b->fd, &b->data[i], (int)(n - i), off)
-                                    : preadv(b->fd, &b->data[i], (int)(n - i), off);
-                if (got < 0 && errno == EINTR)
-                        continue;
-                if (got <= 0)
-                        return got < 0 ? -errno : -EIO;
-                len -= (uint64_t)got;
-                off += got;
-                while (got > 0 && i < n) {
-                        size_t step =
-                                (size_t)got < b->data[i].iov_len ? (size_t)got : b->data[i].iov_len;
-                        b->data[i].iov_base = (uint8_t *)b->data[i].iov_base + step;
-                        b->data[i].iov_len -= step;
-                        got -= (ssize_t)step;
-                        if (b->data[i].iov_len == 0)
-                                i++;
+        for (unsigned i = 0; i < n; i++) {
+                uint8_t *p = b->data[i].iov_base;
+                size_t left = b->data[i].iov_len;
+                while (left > 0) {
+                        ssize_t got =
+                                write ? pwrite(b->fd, p, left, off) : pread(b->fd, p, left, off);
+                        if (got < 0 && errno == EINTR)
+                                continue;
+                        if (got <= 0)
+                                return got < 0 ? -errno : -EIO;
+                        p += got;
+                        left -= (size_t)got;
+                        off += got;
                 }
         }
         return 0;
@@ -105,7 +101,7 @@ static uint8_t blk_do_read(struct iov_virtio_dev *dev, struct iov_virtq_req *req
         if (!blk_range_ok(b, sector, len))
                 return VIRTIO_BLK_S_IOERR;
         unsigned n = blk_data_iov(b, req->in, req->n_in, 0, 1);
-        if (blk_rw(b, false, n, sector, len) < 0)
+        if (blk_rw(b, false, n, sector) < 0)
                 return VIRTIO_BLK_S_IOERR;
         dev->stats.requests_read++;
         dev->stats.bytes_read += len;
@@ -121,7 +117,7 @@ static uint8_t blk_do_write(struct iov_virtio_dev *dev, struct iov_virtq_req *re
         if (b->read_only || !blk_range_ok(b, sector, len))
                 return VIRTIO_BLK_S_IOERR;
         unsigned n = blk_data_iov(b, req->out, req->n_out, sizeof(struct virtio_blk_outhdr), 0);
-        if (blk_rw(b, true, n, sector, len) < 0)
+        if (blk_rw(b, true, n, sector) < 0)
                 return VIRTIO_BLK_S_IOERR;
         dev->stats.requests_written++;
         dev->stats.bytes_written += len;

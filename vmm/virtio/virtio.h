@@ -116,8 +116,10 @@ struct iov_virtio_dev_ops {
         int (*activate)(struct iov_virtio_dev *dev);
         /* Queue q has new buffers. Return -EBADMSG when the guest broke the protocol. */
         int (*queue_notify)(struct iov_virtio_dev *dev, unsigned q);
-        /* The backend fd (dev->backend_fd) is readable. */
+        /* The backend fd (dev->backend_fd) is readable; -EPIPE once it never will be. */
         int (*backend_ready)(struct iov_virtio_dev *dev);
+        /* The queue backend input goes to: without buffers there, the fd is not polled. */
+        unsigned backend_queue;
         /* Back to the state after creation (device reset, §2.4). */
         void (*reset)(struct iov_virtio_dev *dev);
         void (*destroy)(struct iov_virtio_dev *dev);
@@ -216,3 +218,36 @@ int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net
 /* Bytes of entropy handed out per request at most. */
 #define IOV_VIRTIO_RNG_MAX_REQUEST 4096u
 int virtio_rng_new(const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret);
+
+/* ---- configuration -------------------------------------------------------------------- */
+
+enum iov_virtio_type {
+        IOV_VIRTIO_CONSOLE,
+        IOV_VIRTIO_BLK,
+        IOV_VIRTIO_NET,
+        IOV_VIRTIO_RNG,
+};
+
+/* One virtio entry of a VM's "devices" list (format in spec.c). */
+struct iov_virtio_spec {
+        enum iov_virtio_type type;
+        struct iov_virtio_blk_options blk;
+        struct iov_virtio_net_options net;
+        bool has_mac; /* otherwise a locally administered one is made up */
+        char *path, *tap;
+};
+
+struct json_object;
+/* 1 and *ret filled for a virtio entry; 0 for another type (not ours); -EINVAL with a
+ * message in *ret_error (malloc'ed) for a malformed one. */
+int virtio_spec_parse(struct json_object *entry, struct iov_virtio_spec *ret, char **ret_error);
+void virtio_spec_done(struct iov_virtio_spec *spec);
+int virtio_parse_mac(const char *s, uint8_t ret[6]);
+
+/* ---- virtio-pci transport (pci.c) ----------------------------------------------------- */
+
+struct iov_vm;
+/* Counters of every virtio device of this VM, as a JSON array of objects with "type",
+ * "slot", "requests_read", "requests_written", "bytes_read", "bytes_written",
+ * "requests_failed", "notifications", "interrupts", "needs_reset". */
+struct json_object *virtio_pci_stats_json(struct iov_vm *vm);

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-pci device model of iovd-vmm: for each virtio entry in the VM's "devices"
+ * list (format in spec.c), create the device and attach it as a PCI function.
+ *
+ * virtio-console writes to the VM's console stream (the same fd as the UART: stdout, a
+ * file, or nowhere); guest input stays with the UART. virtio-net without a "mac" gets a
+ * random locally administered address.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <sys/random.h>
+
+#include "util/util.h"
+#include "vmm/memory.h"
+#include "vmm/virtio/pci.h"
+
+static void *vm_memory_ptr(void *opaque, uint64_t gpa, uint64_t len)
+{
+        return vmm_memory_ptr(opaque, gpa, len);
+}
+
+/* One VM per process; the devices keep a pointer to this. */
+static struct iov_virtio_mem guest_memory;
+
+static int spec_create(struct iov_vm *vm, struct iov_virtio_spec *spec, struct iov_virtio_dev **ret)
+{
+        switch (spec->type) {
+        case IOV_VIRTIO_CONSOLE:
+                return virtio_console_new(&guest_memory, -1, vm->serial_out_fd, ret);
+        case IOV_VIRTIO_BLK:
+                return virtio_blk_new(&guest_memory, &spec->blk, ret);
+        case IOV_VIRTIO_NET:
+                if (!spec->has_mac) {
+                        if (getrandom(spec->net.mac, sizeof(spec->net.mac), 0) !=
+                            (ssize_t)sizeof(spec->net.mac))
+                                return -EIO;
+                        /* locally administered, unicast (IEEE 802 §8.2) */
+                        spec->net.mac[0] = (uint8_t)((spec->net.mac[0] & 0xfc) | 0x02);
+                }
+                return virtio_net_new(&guest_memory, &spec->net, ret);
+        case IOV_VIRTIO_RNG:
+                return virtio_rng_new(&guest_memory, ret);
+        }
+        return -EINVAL;
+}
+
+static int virtio_pci_init(struct iov_vm *vm)
+{
+        struct json_object *devices = vm->config->devices;
+
+        if (!devices)
+                return 0;
+        guest_memory = (struct iov_virtio_mem){.ptr = vm_memory_ptr, .opaque = vm->mem};
+        for (size_t i = 0; i < json_object_array_length(devices); i++) {
+                struct iov_virtio_spec spec;
+                struct iov_virtio_dev *dev;
+                _cleanup_free_ char *error = NULL;
+
+                int r = virtio_spec_parse(json_object_array_get_idx(devices, i), &spec, &error);
+                if (r < 0)
+                        log_debug("devices[%zu]: %s", i, error ? error : "invalid");
+                if (r <= 0) {
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                r = spec_create(vm, &spec, &dev);
+                virtio_spec_done(&spec);
+                if (r < 0)
+                        return r;
+                r = vpci_attach(vm, dev, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+IOV_VMM_DEVICE("virtio-pci", IOV_DEVICE_ORDER_PCI, virtio_pci_init)
