@@ -18,7 +18,7 @@ static const struct iov_cli_option_spec global_options[] = {
          "iovd's Unix socket (env IOVD_SOCKET, default " IOV_CLI_DEFAULT_SOCKET ")"},
         {"url", 0, "URL", "talk HTTP to http://HOST:PORT instead of the socket"},
         {"token-file", 0, "FILE", "bearer token for --url (first line of FILE)"},
-        {"json", 0, NULL, "print the API's JSON as it is"},
+        {"json", 0, NULL, "print the API's JSON as it is (error objects too)"},
         {"help", 'h', NULL, "show help"},
         {"version", 0, NULL, "show the version"},
         {NULL, 0, NULL, NULL},
@@ -269,6 +269,9 @@ int cli_call(struct iov_cli *cli, const char *method, const char *path, struct j
         if (resp.status < 200 || resp.status > 299) {
                 _cleanup_free_ char *line = cli_error_format(&resp);
                 fprintf(cli->err, "%s\n", line ? line : "error: out of memory");
+                /* Scripts reading --json get the error object (with its details) too. */
+                if (cli->json && resp.json)
+                        cli_json_print(resp.json, cli->out);
                 cli_response_clear(&resp);
                 return IOV_CLI_EXIT_API;
         }

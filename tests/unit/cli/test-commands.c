@@ -118,6 +118,16 @@ Test(cli_commands, api_error_prints_code_and_message_and_exits_1)
         cr_assert_str_eq(run.err, "error: device_not_found: no device 0000:09:00.0\n",
                          "stderr was %s", run.err);
         cr_assert_str_empty(run.out, "stdout was %s", run.out);
+        cli_run_clear(&run);
+
+        cli_run(&run, SOCK, "--json", "device", "0000:09:00.0", NULL);
+        cr_assert_eq(run.status, 1, "--json: exit status %d", run.status);
+        cr_assert_str_eq(run.err, "error: device_not_found: no device 0000:09:00.0\n",
+                         "--json: stderr was %s", run.err);
+        struct json_object *printed = json_tokener_parse(run.out), *error = NULL;
+        cr_assert(printed && json_object_object_get_ex(printed, "error", &error),
+                  "--json: the error object is not on stdout: %s", run.out);
+        json_object_put(printed);
 }
 
 Test(cli_commands, answer_not_in_the_error_shape_still_exits_1)
