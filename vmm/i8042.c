@@ -17,6 +17,7 @@
 #define STATUS_OUTPUT_FULL 0x01
 #define STATUS_SYSTEM_FLAG 0x04 /* set after a successful self test */
 #define STATUS_COMMAND     0x08 /* last write was to the command port */
+#define STATUS_UNLOCKED    0x10 /* keyboard not inhibited by the key lock */
 
 #define CMD_READ_COMMAND_BYTE  0x20
 #define CMD_WRITE_COMMAND_BYTE 0x60
@@ -31,8 +32,10 @@
 #define CMD_WRITE_OUTPUT_PORT  0xd1
 #define CMD_PULSE_RESET        0xfe
 
-#define COMMAND_BYTE_KBD_INT 0x01
-#define OUTPUT_BUFFER_SIZE   16
+#define COMMAND_BYTE_KBD_INT     0x01
+#define COMMAND_BYTE_KBD_DISABLE 0x10
+#define COMMAND_BYTE_AUX_DISABLE 0x20
+#define OUTPUT_BUFFER_SIZE       16
 
 struct iov_i8042 {
         struct iov_vm *vm;
@@ -72,8 +75,12 @@ static void i8042_command(struct iov_i8042 *k, uint8_t cmd)
                 i8042_push(k, 0x55);
                 break;
         case CMD_TEST_KEYBOARD:
+                i8042_push(k, 0x00); /* interface test passed */
+                break;
         case CMD_TEST_AUX:
-                i8042_push(k, 0x00);
+                /* No mouse port: "clock line stuck high" tells the guest so at once, so
+                 * it does not go on probing for one. */
+                i8042_push(k, 0x02);
                 break;
         case CMD_READ_OUTPUT_PORT:
                 i8042_push(k, 0x01); /* reset line high (not asserted) */
@@ -81,7 +88,21 @@ static void i8042_command(struct iov_i8042 *k, uint8_t cmd)
         case CMD_PULSE_RESET:
                 i8042_reset_guest(k);
                 break;
-        default: /* enable/disable keyboard and aux need no state here */
+        /* The enable/disable commands show in the command byte, which is how Linux
+         * checks that the controller obeys them. */
+        case CMD_DISABLE_AUX:
+                k->command_byte |= COMMAND_BYTE_AUX_DISABLE;
+                break;
+        case CMD_ENABLE_AUX:
+                k->command_byte &= ~COMMAND_BYTE_AUX_DISABLE;
+                break;
+        case CMD_DISABLE_KEYBOARD:
+                k->command_byte |= COMMAND_BYTE_KBD_DISABLE;
+                break;
+        case CMD_ENABLE_KEYBOARD:
+                k->command_byte &= ~COMMAND_BYTE_KBD_DISABLE;
+                break;
+        default:
                 break;
         }
 }
@@ -179,6 +200,7 @@ static int i8042_init(struct iov_vm *vm)
         k->vm = vm;
         pthread_mutex_init(&k->lock, NULL);
         k->command_byte = COMMAND_BYTE_KBD_INT | 0x40; /* IRQ on, set-1 translation */
+        k->status = STATUS_UNLOCKED;
         int r = vmm_vm_add_cleanup(vm, i8042_free, k);
         if (r < 0) {
                 pthread_mutex_destroy(&k->lock);

@@ -2,6 +2,7 @@
 /* Legacy device models on the port bus: 16550A UART, i8042, boot-progress port
  * (no /dev/kvm needed: interrupt injection goes nowhere). */
 #include <fcntl.h>
+#include <time.h>
 
 #include "fake-vm.h"
 
@@ -164,5 +165,42 @@ Test(vmm_debugport, markers_keep_time_and_count)
                      (unsigned long long)vm->markers[0].count);
         cr_expect_eq(vm->markers[1].value, 0x12345678u);
         cr_expect_eq(pio_read(vm, IOV_DEBUG_PORT, 1), 0u, "debug port read");
+        fake_vm_free(vm);
+}
+
+static uint8_t rtc_read(struct iov_vm *vm, uint8_t reg)
+{
+        pio_write(vm, 0x70, reg, 1);
+        return (uint8_t)pio_read(vm, 0x71, 1);
+}
+
+static int bcd(uint8_t v)
+{
+        return (v >> 4) * 10 + (v & 0xf);
+}
+
+Test(vmm_rtc, reads_host_time_in_bcd)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "rtc");
+        uint8_t a = rtc_read(vm, 0x0a);
+        cr_expect_eq(a & 0x80, 0, "update in progress forever: status A 0x%x", a);
+        cr_expect_eq(rtc_read(vm, 0x0d), 0x80, "status D not valid");
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        int year = bcd(rtc_read(vm, 0x32)) * 100 + bcd(rtc_read(vm, 0x09));
+        cr_expect_eq(year, tm.tm_year + 1900, "year %d", year);
+        int month = bcd(rtc_read(vm, 0x08));
+        cr_expect_eq(month, tm.tm_mon + 1, "month %d", month);
+        int hour = bcd(rtc_read(vm, 0x04));
+        cr_expect(hour >= 0 && hour < 24, "hour %d", hour);
+        /* Binary mode when the guest asks for it; NVRAM keeps bytes. */
+        pio_write(vm, 0x70, 0x0b, 1);
+        pio_write(vm, 0x71, 0x06, 1);
+        cr_expect_eq(rtc_read(vm, 0x08), tm.tm_mon + 1, "binary month");
+        pio_write(vm, 0x70, 0x40, 1);
+        pio_write(vm, 0x71, 0x99, 1);
+        cr_expect_eq(rtc_read(vm, 0x40), 0x99, "NVRAM byte");
         fake_vm_free(vm);
 }
