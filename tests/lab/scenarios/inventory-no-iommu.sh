@@ -23,7 +23,8 @@ nic=$(for d in "$SYSFS_PCI"/*; do
   [ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x8086:0x10d3" ] && basename "$d"
 done | head -n 1)
 api POST /v1/allocations "{\"owner\": \"lab\", \"device\": \"$nic\"}"
-tap_is "POST /v1/allocations of $nic is refused (HTTP 4xx)" "${API_STATUS%??}" 4
-tap_is "the refusal has an error code" "$(api_jq '.error.code | type')" string
+tap_is "POST /v1/allocations of $nic is refused (HTTP 409)" "$API_STATUS" 409
+tap_is "the refusal says why: error.code iommu_unavailable" "$(api_jq .error.code)" \
+  iommu_unavailable
 tap_is "$nic is still bound to e1000e" "$(lab_driver_of "$nic")" e1000e
 iovd_stop
