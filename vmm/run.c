@@ -141,12 +141,14 @@ static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
 int vmm_vm_set_paused(struct iov_vm *vm, bool paused)
 {
         int r = 0;
+        /* Only running -> paused and paused -> running; anything else is the caller's
+         * wrong-state error (409 at the API). */
         pthread_mutex_lock(&vm->state_lock);
         if (paused && vm->state == IOV_VM_RUNNING)
                 vm->state = IOV_VM_PAUSED;
         else if (!paused && vm->state == IOV_VM_PAUSED)
                 vm->state = IOV_VM_RUNNING;
-        else if (vm->state != (paused ? IOV_VM_PAUSED : IOV_VM_RUNNING))
+        else
                 r = -EBUSY;
         pthread_cond_broadcast(&vm->state_cond);
         pthread_mutex_unlock(&vm->state_lock);

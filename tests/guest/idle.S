@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Memory benchmark payload: touch 64 MiB of guest RAM (one write per 4 KiB page, from
- * 16 MiB up), say "idle" on the UART, write marker 1, then halt with interrupts off
+ * 16 MiB up), write marker 1, say "idle" on the UART, then halt with interrupts off
  * until the VMM is told to stop.
  */
 #include "guest.inc"
@@ -14,8 +14,8 @@ _start:
         add $4096, %rdi
         dec %ecx
         jnz 1b
-        PUTS msg
         MARKER 1
+        PUTS msg
 2:      hlt
         jmp 2b
 #include "uart-puts.inc"

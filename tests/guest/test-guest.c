@@ -10,6 +10,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "util/util.h"
@@ -259,4 +261,114 @@ Test(vmm_guest, bad_options_are_usage_errors, .timeout = 30)
         cr_expect_eq(res.status, 2, "no kernel: exit status %d", res.status);
         run_vmm((const char *[]){"--kernel", "k", "--serial", "tcp:1", NULL}, &res);
         cr_expect_eq(res.status, 2, "bad --serial: exit status %d", res.status);
+}
+
+/* Send one command line on a connected control socket and parse the reply line. */
+static struct json_object *control(int fd, const char *command)
+{
+        char line[256];
+        snprintf(line, sizeof(line), "%s\n", command);
+        cr_assert_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+        static char buf[8192];
+        size_t len = 0;
+        while (len < sizeof(buf) - 1) {
+                ssize_t n = read(fd, buf + len, 1);
+                cr_assert_gt(n, 0, "control socket closed after \"%s\"", command);
+                if (buf[len] == '\n')
+                        break;
+                len++;
+        }
+        buf[len] = '\0';
+        struct json_object *o = json_tokener_parse(buf);
+        cr_assert_not_null(o, "reply to \"%s\" is not JSON: %s", command, buf);
+        return o;
+}
+
+static const char *field(struct json_object *o, const char *key)
+{
+        struct json_object *v;
+        return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "(none)";
+}
+
+static const char *error_code(struct json_object *o)
+{
+        struct json_object *e;
+        return json_object_object_get_ex(o, "error", &e) ? field(e, "code") : "(none)";
+}
+
+Test(vmm_guest, control_socket_drives_the_vm, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("idle");
+        char dir[] = "/tmp/iovd-vmm-ctl-XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        _cleanup_free_ char *sock = util_strdup_printf("%s/control", dir);
+        int out[2];
+        cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                dup2(out[1], 1);
+                int null = open("/dev/null", O_RDWR);
+                dup2(null, 0);
+                dup2(null, 2);
+                const char *vmm = getenv("IOVD_VMM");
+                execl(vmm, vmm, "--kernel", k, "--memory", "128", "--control-socket", sock,
+                      (char *)NULL);
+                _exit(127);
+        }
+        close(out[1]);
+        char line[16] = "";
+        size_t len = 0;
+        while (len < sizeof(line) - 1 && read(out[0], line + len, 1) == 1 && line[len] != '\n')
+                len++;
+        line[len] = '\0';
+        cr_assert_str_eq(line, "idle", "payload output \"%s\"", line);
+
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+        cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect %s", sock);
+
+        struct json_object *o = control(fd, "status");
+        cr_expect_str_eq(field(o, "state"), "running");
+        json_object_put(o);
+        o = control(fd, "stats");
+        struct json_object *markers = NULL;
+        json_object_object_get_ex(o, "markers", &markers);
+        cr_expect_eq(json_object_array_length(markers), 1u, "markers %s",
+                     json_object_to_json_string(markers));
+        cr_expect_gt(atoll(field(o, "rss_guest_kib")), 60000, "guest RSS %s KiB",
+                     field(o, "rss_guest_kib"));
+        json_object_put(o);
+        o = control(fd, "pause");
+        cr_expect_str_eq(field(o, "ok"), "true", "pause: %s", json_object_to_json_string(o));
+        json_object_put(o);
+        o = control(fd, "status");
+        cr_expect_str_eq(field(o, "state"), "paused");
+        json_object_put(o);
+        o = control(fd, "pause");
+        cr_expect_str_eq(error_code(o), "wrong_state", "second pause: %s",
+                         json_object_to_json_string(o));
+        json_object_put(o);
+        o = control(fd, "resume");
+        cr_expect_str_eq(field(o, "ok"), "true");
+        json_object_put(o);
+        o = control(fd, "launch missiles");
+        cr_expect_str_eq(error_code(o), "unknown_command");
+        json_object_put(o);
+        o = control(fd, "input hello");
+        cr_expect_str_eq(field(o, "ok"), "true");
+        json_object_put(o);
+        o = control(fd, "kill");
+        cr_expect_str_eq(field(o, "ok"), "true");
+        json_object_put(o);
+        close(fd);
+
+        int wstatus;
+        cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
+        cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "exit status 0x%x", wstatus);
+        close(out[0]);
+        unlink(sock);
+        rmdir(dir);
 }
