@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -152,6 +153,10 @@ static void child_exec(struct iov_harness *h, const struct iov_harness_options *
                 argv[n++] = o->extra_args[i];
         argv[n] = NULL;
 
+        /* A failed Criterion assertion ends the test without running cleanups: the
+         * daemon must not outlive the test process that started it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != h->parent)
+                _exit(127);
         int log = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (log >= 0) {
                 dup2(log, STDOUT_FILENO);
@@ -177,6 +182,7 @@ int harness_start(const struct iov_harness_options *o, struct iov_harness **ret)
         if (r >= 0)
                 r = notify ? notify_socket_open(notify, &h->notify_fd) : -ENOMEM;
         if (r >= 0) {
+                h->parent = getpid();
                 h->pid = fork();
                 if (h->pid < 0)
                         r = -errno;
@@ -256,6 +262,7 @@ int harness_run(const char *const *args, int *ret_status, char **ret_output)
         }
         if (pid == 0) {
                 const char *argv[64] = {iovd_binary()};
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 for (size_t i = 0; args && args[i] && i < ARRAY_SIZE(argv) - 2; i++)
                         argv[i + 1] = args[i];
                 dup2(out, STDOUT_FILENO);

@@ -32,6 +32,7 @@ struct iov_harness {
         char *log_path;  /* the daemon's stderr */
         int notify_fd;   /* the NOTIFY_SOCKET the daemon reports to */
         pid_t pid;       /* 0 once reaped */
+        pid_t parent;    /* the test process: the daemon gets SIGTERM when it dies */
         int exit_status; /* valid once pid is 0: exit code, or 128 + signal */
         bool ready;
         bool stopping; /* STOPPING=1 received */
