@@ -32,6 +32,12 @@
 #define CMD_WRITE_OUTPUT_PORT  0xd1
 #define CMD_PULSE_RESET        0xfe
 
+#define KBD_CMD_ECHO           0xee
+#define KBD_CMD_GET_ID         0xf2
+#define KBD_CMD_RESET          0xff
+#define KBD_REPLY_ACK          0xfa
+#define KBD_REPLY_SELF_TEST_OK 0xaa
+
 #define COMMAND_BYTE_KBD_INT     0x01
 #define COMMAND_BYTE_KBD_DISABLE 0x10
 #define COMMAND_BYTE_AUX_DISABLE 0x20
@@ -107,6 +113,26 @@ static void i8042_command(struct iov_i8042 *k, uint8_t cmd)
         }
 }
 
+/* A byte for the keyboard itself. The keyboard acknowledges everything (0xfa), so the
+ * guest's driver finds it and Ctrl-Alt-Del reaches it; identify answers an MF2 keyboard
+ * (0xab 0x83), reset reports a passed self test (0xaa), echo echoes. Parameter bytes of
+ * multi-byte commands (LEDs, typematic rate, scan code set) are acknowledged the same
+ * way. (IBM PS/2 keyboard commands; Linux drivers/input/keyboard/atkbd.c uses these.) */
+static void i8042_keyboard_command(struct iov_i8042 *k, uint8_t v)
+{
+        if (v == KBD_CMD_ECHO) {
+                i8042_push(k, KBD_CMD_ECHO);
+                return;
+        }
+        i8042_push(k, KBD_REPLY_ACK);
+        if (v == KBD_CMD_GET_ID) {
+                i8042_push(k, 0xab);
+                i8042_push(k, 0x83);
+        } else if (v == KBD_CMD_RESET) {
+                i8042_push(k, KBD_REPLY_SELF_TEST_OK);
+        }
+}
+
 static void i8042_data_write(struct iov_i8042 *k, uint8_t v)
 {
         uint8_t cmd = k->pending_command;
@@ -115,8 +141,8 @@ static void i8042_data_write(struct iov_i8042 *k, uint8_t v)
                 k->command_byte = v;
         else if (cmd == CMD_WRITE_OUTPUT_PORT && !(v & 0x01))
                 i8042_reset_guest(k);
-        /* Bytes for the keyboard itself are not answered: there is no keyboard to talk
-         * to beyond the scan codes injected for a shutdown request. */
+        else if (!cmd)
+                i8042_keyboard_command(k, v);
 }
 
 static void i8042_update_irq(struct iov_i8042 *k)

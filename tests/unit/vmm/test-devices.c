@@ -204,3 +204,24 @@ Test(vmm_rtc, reads_host_time_in_bcd)
         cr_expect_eq(rtc_read(vm, 0x40), 0x99, "NVRAM byte");
         fake_vm_free(vm);
 }
+
+Test(vmm_i8042, keyboard_acknowledges_and_identifies)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "i8042");
+        pio_write(vm, 0x60, 0xf2, 1); /* identify */
+        uint8_t id[3];
+        for (int i = 0; i < 3; i++)
+                id[i] = (uint8_t)pio_read(vm, 0x60, 1);
+        cr_expect(id[0] == 0xfa && id[1] == 0xab && id[2] == 0x83, "identify: %02x %02x %02x",
+                  id[0], id[1], id[2]);
+        pio_write(vm, 0x60, 0xed, 1); /* set LEDs, then its parameter */
+        cr_expect_eq(pio_read(vm, 0x60, 1), 0xfau, "LED command not acknowledged");
+        pio_write(vm, 0x60, 0x00, 1);
+        cr_expect_eq(pio_read(vm, 0x60, 1), 0xfau, "LED parameter not acknowledged");
+        pio_write(vm, 0x60, 0xff, 1);
+        cr_expect_eq(pio_read(vm, 0x60, 1), 0xfau, "reset not acknowledged");
+        cr_expect_eq(pio_read(vm, 0x60, 1), 0xaau, "reset self test");
+        cr_expect_eq(pio_read(vm, 0x64, 1) & 0x01, 0u, "output buffer still full");
+        fake_vm_free(vm);
+}
