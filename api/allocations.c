@@ -158,7 +158,62 @@ static int allocations_delete(struct iov_daemon *d, const struct iov_api_request
         return api_reply_json(resp, 200, out);
 }
 
+/* GET /v1/quarantine: devices held back on vfio-pci after a failed reset or restore. */
+static int quarantine_list(struct iov_daemon *d, const struct iov_api_request *req,
+                           struct iov_api_response *resp)
+{
+        int r = api_query_check(req, resp, no_query);
+        if (r < 0)
+                return r;
+        struct iov_registry *reg = registry_get(d);
+        struct json_object *arr = json_object_new_array();
+        if (!arr)
+                return -ENOMEM;
+        char buf[IOV_PCI_ADDRESS_MAX];
+        pthread_rwlock_rdlock(&reg->lock);
+        for (size_t i = 0; i < reg->n_quarantine; i++) {
+                const struct iov_quarantine_entry *q = &reg->quarantine[i];
+                struct json_object *o = json_object_new_object();
+                json_object_object_add(
+                        o, "address",
+                        json_object_new_string(pci_address_format(&q->member.address, buf)));
+                json_object_object_add(o, "reason", json_object_new_string(q->reason));
+                json_object_object_add(o, "since_usec",
+                                       json_object_new_int64((int64_t)q->since_usec));
+                json_object_array_add(arr, o);
+        }
+        pthread_rwlock_unlock(&reg->lock);
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "quarantined", arr);
+        return api_reply_json(resp, 200, o);
+}
+
+/* DELETE /v1/quarantine/{address}: an operator clears the device for use again. */
+static int quarantine_delete(struct iov_daemon *d, const struct iov_api_request *req,
+                             struct iov_api_response *resp)
+{
+        int r = api_query_check(req, resp, no_query);
+        if (r < 0)
+                return r;
+        struct iov_pci_address address;
+        if (pci_address_parse(api_request_param(req, "address"), &address) < 0)
+                return api_error(resp, 400, "invalid_address",
+                                 "not a PCI address: %s (expected like 0000:01:00.0)",
+                                 api_request_param(req, "address"));
+        struct iov_problem p = {0};
+        struct json_object *out = NULL;
+        r = allocations_unquarantine(d, &address, &out, &p);
+        if (r == -EBADMSG)
+                reply_problem(resp, &p);
+        problem_clear(&p);
+        if (r < 0)
+                return r;
+        return api_reply_json(resp, 200, out);
+}
+
 API_ROUTE(allocations_list, "GET", "/v1/allocations", allocations_list)
 API_ROUTE(allocations_post, "POST", "/v1/allocations", allocations_post)
 API_ROUTE(allocations_get, "GET", "/v1/allocations/{id}", allocations_get)
 API_ROUTE(allocations_delete, "DELETE", "/v1/allocations/{id}", allocations_delete)
+API_ROUTE(quarantine_list, "GET", "/v1/quarantine", quarantine_list)
+API_ROUTE(quarantine_delete, "DELETE", "/v1/quarantine/{address}", quarantine_delete)

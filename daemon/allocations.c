@@ -44,7 +44,7 @@ static struct json_object *string_or_null(const char *s)
         return s ? json_object_new_string(s) : NULL;
 }
 
-static struct json_object *member_to_json(const struct iov_bind_record *m)
+struct json_object *allocation_member_to_json(const struct iov_bind_record *m)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
         struct json_object *o = json_object_new_object();
@@ -68,7 +68,7 @@ struct json_object *allocation_to_json(const struct iov_allocation *a)
                 return NULL;
         }
         for (size_t i = 0; i < a->n_members; i++)
-                json_object_array_add(members, member_to_json(&a->members[i]));
+                json_object_array_add(members, allocation_member_to_json(&a->members[i]));
         json_object_object_add(o, "id", json_object_new_string(a->id));
         json_object_object_add(o, "owner", json_object_new_string(a->owner));
         json_object_object_add(o, "pool", string_or_null(a->pool));
@@ -153,7 +153,7 @@ static int dup_or_null(struct json_object *v, char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
-static int member_from_json(struct json_object *o, struct iov_bind_record *m)
+int allocation_member_from_json(struct json_object *o, struct iov_bind_record *m)
 {
         bool ok = json_object_is_type(o, json_type_object);
         if (!ok)
@@ -181,7 +181,8 @@ static int members_from_json(struct json_object *arr, struct iov_allocation *a)
                 return -ENOMEM;
         a->n_members = n;
         for (size_t i = 0; i < n; i++) {
-                int r = member_from_json(json_object_array_get_idx(arr, i), &a->members[i]);
+                int r = allocation_member_from_json(json_object_array_get_idx(arr, i),
+                                                    &a->members[i]);
                 if (r < 0)
                         return r;
         }

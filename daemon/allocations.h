@@ -54,8 +54,10 @@ struct iov_allocation {
         char *lost_reason; /* set when lost */
 };
 
+/* A device held back on vfio-pci (it could not be reset or given back); member says what
+ * it goes back to once an operator clears it. */
 struct iov_quarantine_entry {
-        struct iov_pci_address address;
+        struct iov_bind_record member;
         char *reason;
         uint64_t since_usec; /* CLOCK_REALTIME */
 };
@@ -77,6 +79,10 @@ struct json_object *allocation_to_json(const struct iov_allocation *a);
 struct json_object *allocation_to_api_json(const struct iov_allocation *a, const char *dev_root);
 /* Parse the durable form; -EBADMSG when anything is missing or malformed. */
 int allocation_from_json(struct json_object *obj, struct iov_allocation **ret);
+/* One member: {"address", "original_driver", "original_override", "is_bridge"}; other
+ * keys are ignored. */
+struct json_object *allocation_member_to_json(const struct iov_bind_record *m);
+int allocation_member_from_json(struct json_object *obj, struct iov_bind_record *m);
 void allocation_free(struct iov_allocation *a);
 DEFINE_CLEANUP_FUNC(struct iov_allocation, allocation_free)
 
@@ -109,8 +115,10 @@ int registry_add_allocation(struct iov_registry *reg, struct iov_allocation *a);
 void registry_remove_allocation(struct iov_registry *reg, struct iov_allocation *a);
 int registry_add_pool(struct iov_registry *reg, struct iov_pool *pool);
 void registry_remove_pool(struct iov_registry *reg, struct iov_pool *pool);
-int registry_add_quarantine(struct iov_registry *reg, const struct iov_pci_address *address,
-                            const char *reason);
+/* Copies member's strings. */
+int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_record *member,
+                            const char *reason, uint64_t since_usec);
+void registry_remove_quarantine(struct iov_registry *reg, struct iov_quarantine_entry *q);
 void registry_set_state(struct iov_registry *reg, struct iov_allocation *a,
                         enum iov_allocation_state state, const char *lost_reason);
 
@@ -146,6 +154,11 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
  * "allocation_released". ret: {"id", "released": [...], "quarantined": [...]}. */
 int allocations_release(struct iov_daemon *d, const char *id, struct json_object **ret,
                         struct iov_problem *p);
+
+/* Clear a quarantined device: give it back to the driver it had, forget the entry,
+ * publish "device_unquarantined". ret: {"address", "driver"}. */
+int allocations_unquarantine(struct iov_daemon *d, const struct iov_pci_address *address,
+                             struct json_object **ret, struct iov_problem *p);
 
 /* Undo a pending or releasing allocation found at start; mark vanished ones lost. Called
  * with d->state_lock held. Returns how many records changed, or negative errno. */

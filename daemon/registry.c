@@ -15,6 +15,13 @@ static void json_put_ptr(struct json_object **p)
         json_object_put(*p);
 }
 
+static void quarantine_entry_clear(struct iov_quarantine_entry *q)
+{
+        free(q->reason);
+        free(q->member.original_driver);
+        free(q->member.original_override);
+}
+
 int registry_new(struct iov_registry **ret)
 {
         struct iov_registry *reg = calloc(1, sizeof(*reg));
@@ -40,7 +47,7 @@ void registry_free(struct iov_registry *reg)
                 pool_free(reg->pools[i]);
         free(reg->pools);
         for (size_t i = 0; i < reg->n_quarantine; i++)
-                free(reg->quarantine[i].reason);
+                quarantine_entry_clear(&reg->quarantine[i]);
         free(reg->quarantine);
         pthread_rwlock_destroy(&reg->lock);
         free(reg);
@@ -109,24 +116,43 @@ void registry_remove_pool(struct iov_registry *reg, struct iov_pool *pool)
         pool_free(pool);
 }
 
-int registry_add_quarantine(struct iov_registry *reg, const struct iov_pci_address *address,
-                            const char *reason)
+int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_record *member,
+                            const char *reason, uint64_t since_usec)
 {
-        char *copy = strdup(reason);
-        if (!copy)
+        struct iov_quarantine_entry q = {
+                .member = {.address = member->address, .is_bridge = member->is_bridge},
+                .reason = strdup(reason),
+                .since_usec = since_usec,
+        };
+        if (member->original_driver)
+                q.member.original_driver = strdup(member->original_driver);
+        if (member->original_override)
+                q.member.original_override = strdup(member->original_override);
+        if (!q.reason || (member->original_driver && !q.member.original_driver) ||
+            (member->original_override && !q.member.original_override)) {
+                quarantine_entry_clear(&q);
                 return -ENOMEM;
+        }
         pthread_rwlock_wrlock(&reg->lock);
         int r = grow(&reg->quarantine, reg->n_quarantine, sizeof(*reg->quarantine));
         if (r == 0)
-                reg->quarantine[reg->n_quarantine++] = (struct iov_quarantine_entry){
-                        .address = *address,
-                        .reason = copy,
-                        .since_usec = util_realtime_usec(),
-                };
+                reg->quarantine[reg->n_quarantine++] = q;
         pthread_rwlock_unlock(&reg->lock);
         if (r < 0)
-                free(copy);
+                quarantine_entry_clear(&q);
         return r;
+}
+
+void registry_remove_quarantine(struct iov_registry *reg, struct iov_quarantine_entry *q)
+{
+        pthread_rwlock_wrlock(&reg->lock);
+        size_t i = (size_t)(q - reg->quarantine);
+        struct iov_quarantine_entry gone = *q;
+        memmove(&reg->quarantine[i], &reg->quarantine[i + 1],
+                (reg->n_quarantine - i - 1) * sizeof(*reg->quarantine));
+        reg->n_quarantine--;
+        pthread_rwlock_unlock(&reg->lock);
+        quarantine_entry_clear(&gone);
 }
 
 void registry_set_state(struct iov_registry *reg, struct iov_allocation *a,
@@ -178,7 +204,7 @@ struct iov_quarantine_entry *registry_find_quarantined(struct iov_registry *reg,
                                                        const struct iov_pci_address *address)
 {
         for (size_t i = 0; i < reg->n_quarantine; i++)
-                if (pci_address_equal(&reg->quarantine[i].address, address))
+                if (pci_address_equal(&reg->quarantine[i].member.address, address))
                         return &reg->quarantine[i];
         return NULL;
 }
@@ -220,15 +246,12 @@ int registry_save_pools(struct iov_registry *reg, struct iov_state *state)
 int registry_save_quarantine(struct iov_registry *reg, struct iov_state *state)
 {
         _cleanup_(json_put_ptr) struct json_object *items = json_object_new_array();
-        char buf[IOV_PCI_ADDRESS_MAX];
         if (!items)
                 return -ENOMEM;
         pthread_rwlock_rdlock(&reg->lock);
         for (size_t i = 0; i < reg->n_quarantine; i++) {
                 const struct iov_quarantine_entry *q = &reg->quarantine[i];
-                struct json_object *o = json_object_new_object();
-                json_object_object_add(
-                        o, "address", json_object_new_string(pci_address_format(&q->address, buf)));
+                struct json_object *o = allocation_member_to_json(&q->member);
                 json_object_object_add(o, "reason", json_object_new_string(q->reason));
                 json_object_object_add(o, "since_usec",
                                        json_object_new_int64((int64_t)q->since_usec));
@@ -309,21 +332,22 @@ static int load_quarantine(struct iov_registry *reg, struct iov_state *state)
         if (r < 0)
                 return r;
         for (size_t i = 0; i < json_object_array_length(items); i++) {
-                struct json_object *o = json_object_array_get_idx(items, i), *addr, *reason;
-                struct iov_pci_address a;
-                if (!json_object_object_get_ex(o, "address", &addr) ||
-                    !json_object_object_get_ex(o, "reason", &reason) ||
-                    !json_object_is_type(reason, json_type_string) ||
-                    !json_object_is_type(addr, json_type_string) ||
-                    pci_address_parse(json_object_get_string(addr), &a) < 0)
-                        return item_error(state, KIND_QUARANTINE, i, -EBADMSG);
-                r = registry_add_quarantine(reg, &a, json_object_get_string(reason));
+                struct json_object *o = json_object_array_get_idx(items, i), *reason, *since;
+                struct iov_bind_record m = {0};
+                r = allocation_member_from_json(o, &m);
+                bool ok = r == 0 && json_object_object_get_ex(o, "reason", &reason) &&
+                          json_object_is_type(reason, json_type_string) &&
+                          json_object_object_get_ex(o, "since_usec", &since) &&
+                          json_object_is_type(since, json_type_int);
+                if (ok)
+                        r = registry_add_quarantine(reg, &m, json_object_get_string(reason),
+                                                    (uint64_t)json_object_get_int64(since));
+                free(m.original_driver);
+                free(m.original_override);
+                if (!ok)
+                        return item_error(state, KIND_QUARANTINE, i, r == -ENOMEM ? r : -EBADMSG);
                 if (r < 0)
                         return r;
-                struct json_object *since;
-                if (json_object_object_get_ex(o, "since_usec", &since))
-                        reg->quarantine[reg->n_quarantine - 1].since_usec =
-                                (uint64_t)json_object_get_int64(since);
         }
         return 0;
 }

@@ -33,18 +33,18 @@ static bool needs_restore(struct iov_daemon *d, const struct iov_bind_record *m)
         return !streq_ptr(driver, m->original_driver) || !streq_ptr(override, m->original_override);
 }
 
-static int quarantine(struct iov_registry *reg, const struct iov_pci_address *address,
+static int quarantine(struct iov_registry *reg, const struct iov_bind_record *member,
                       struct json_object *report, const char *what, int error)
 {
         char buf[IOV_PCI_ADDRESS_MAX], reason[160];
         snprintf(reason, sizeof(reason), "%s (%s)", what, strerror(-error));
-        pci_address_format(address, buf);
+        pci_address_format(&member->address, buf);
         log_warning("%s quarantined: %s", buf, reason);
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "address", json_object_new_string(buf));
         json_object_object_add(o, "reason", json_object_new_string(reason));
         json_object_array_add(report, o);
-        return registry_add_quarantine(reg, address, reason);
+        return registry_add_quarantine(reg, member, reason, util_realtime_usec());
 }
 
 /* Reset the members still on vfio-pci; move the ones that reset (or need none) into
@@ -62,7 +62,7 @@ static size_t reset_members(struct iov_daemon *d, struct iov_registry *reg,
                 if (reset && streq_ptr(driver, VFIO_PCI)) {
                         int r = pci_device_reset(d->config.sysfs_root, &m->address);
                         if (r < 0) {
-                                quarantine(reg, &m->address, quarantined,
+                                quarantine(reg, m, quarantined,
                                            r == -ENOTTY ? "no reset method" : "reset failed", r);
                                 continue;
                         }
@@ -85,7 +85,7 @@ static void restore_members(struct iov_daemon *d, struct iov_registry *reg,
                 return;
         for (size_t i = 0; i < n; i++)
                 if (needs_restore(d, &restore[i]))
-                        quarantine(reg, &restore[i].address, quarantined,
+                        quarantine(reg, &restore[i], quarantined,
                                    "its original driver could not be restored", r);
 }
 
@@ -163,6 +163,63 @@ int allocations_release(struct iov_daemon *d, const char *id, struct json_object
         if (r == 0) {
                 daemon_event_publish(d, "allocation_released", json_object_get(out));
                 log_info("allocation %s released", id);
+        }
+        pthread_mutex_unlock(&d->state_lock);
+        if (r < 0)
+                return r;
+        (void)daemon_rescan(d);
+        *ret = out;
+        return 0;
+}
+
+/* ---- quarantine ----------------------------------------------------------------------- */
+
+static int unquarantine_locked(struct iov_daemon *d, struct iov_registry *reg,
+                               struct iov_quarantine_entry *q, struct json_object **ret,
+                               struct iov_problem *p)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        pci_address_format(&q->member.address, buf);
+        /* The operator vouches for the device: hand it back as release would have. */
+        if (needs_restore(d, &q->member)) {
+                int r = iommu_group_restore(d->config.sysfs_root, &q->member, 1,
+                                            IOV_BIND_TIMEOUT_MS);
+                if (r < 0)
+                        return problem_set(p, 500, "restore_failed",
+                                           "%s could not be given back to %s (%s); it stays "
+                                           "quarantined",
+                                           buf,
+                                           q->member.original_driver ? q->member.original_driver
+                                                                     : "no driver",
+                                           strerror(-r));
+        }
+        _cleanup_free_ char *driver = NULL, *override = NULL;
+        (void)read_binding(d, &q->member.address, &driver, &override);
+        registry_remove_quarantine(reg, q);
+        int r = registry_save_quarantine(reg, d->state);
+        if (r < 0)
+                log_warning_errno(r, "cannot save the quarantine after clearing %s: %m", buf);
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "address", json_object_new_string(buf));
+        json_object_object_add(o, "driver", driver ? json_object_new_string(driver) : NULL);
+        *ret = o;
+        return 0;
+}
+
+int allocations_unquarantine(struct iov_daemon *d, const struct iov_pci_address *address,
+                             struct json_object **ret, struct iov_problem *p)
+{
+        struct iov_registry *reg = registry_get(d);
+        struct json_object *out = NULL;
+        char buf[IOV_PCI_ADDRESS_MAX];
+        pthread_mutex_lock(&d->state_lock);
+        struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
+        int r = q ? unquarantine_locked(d, reg, q, &out, p)
+                  : problem_set(p, 404, "not_quarantined", "%s is not quarantined",
+                                pci_address_format(address, buf));
+        if (r == 0) {
+                daemon_event_publish(d, "device_unquarantined", json_object_get(out));
+                log_info("%s cleared from quarantine", pci_address_format(address, buf));
         }
         pthread_mutex_unlock(&d->state_lock);
         if (r < 0)

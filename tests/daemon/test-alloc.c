@@ -271,6 +271,21 @@ Test(alloc, device_without_reset_is_quarantined_on_release)
         cr_assert_str_eq(error_code(again), "device_quarantined", "reply %s",
                          json_object_to_json_string(again));
         json_object_put(again);
+        struct json_object *list = call(h, "GET", "/v1/quarantine", NULL, 200);
+        struct json_object *entries = json_object_object_get(list, "quarantined");
+        cr_assert_eq(json_object_array_length(entries), 1u, "quarantine %s",
+                     json_object_to_json_string(list));
+        cr_assert(strstr(jstr(json_object_array_get_idx(entries, 0), "reason"), "reset"),
+                  "reason does not mention the reset: %s", json_object_to_json_string(list));
+        json_object_put(list);
+
+        /* An operator clears it: it goes back to its driver (none) and can be allocated. */
+        expect_error(h, "DELETE", "/v1/quarantine/0000:01:00.0", NULL, 404, "not_quarantined");
+        expect_error(h, "DELETE", "/v1/quarantine/04:00.0", NULL, 400, "invalid_address");
+        json_object_put(call(h, "DELETE", "/v1/quarantine/0000:04:00.0", NULL, 200));
+        expect_sysfs_driver(fx, "0000:04:00.0", "");
+        expect_no_override(fx, "0000:04:00.0");
+        json_object_put(allocate(h, "vm-2", "device", "0000:04:00.0", 201));
         json_object_put(a);
 }
 

@@ -201,3 +201,33 @@ Test(durability, device_gone_while_stopped_is_lost_not_handed_out)
         call(h, "GET", path, NULL, 404);
         remove_dir(dir);
 }
+
+Test(durability, quarantine_survives_a_restart)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
+        struct fixture_device d = {
+                .address = "0000:04:00.0",
+                .vendor_id = 0x10de,
+                .device_id = 0x1eb8,
+                .class_code = 0x030200,
+                .iommu_group = 40,
+                .numa_node = -1,
+                .no_reset = true,
+        };
+        cr_assert_eq(fixture_add_device(fx, &d), 0);
+        _cleanup_free_ char *dir = make_state_dir();
+        {
+                _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+                struct json_object *a = allocate(h, "vm-1", "device", "0000:04:00.0", 201);
+                _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
+                json_object_put(call(h, "DELETE", path, NULL, 200));
+                json_object_put(a);
+                stop_iovd(h);
+        }
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+        expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\",\"device\":\"0000:04:00.0\"}",
+                     409, "device_quarantined");
+        json_object_put(call(h, "DELETE", "/v1/quarantine/0000:04:00.0", NULL, 200));
+        json_object_put(allocate(h, "vm-2", "device", "0000:04:00.0", 201));
+        remove_dir(dir);
+}
