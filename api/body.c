@@ -192,12 +192,22 @@ static int parse_fail(const char *code, char *message, const char **ret_code, ch
 int api_json_parse_strict(const char *text, size_t size, struct json_object **ret,
                           const char **ret_code, char **ret_message)
 {
+        /* json-c cannot tell "12" or "null" are complete without a terminator after
+         * them: parse a copy ending in NUL (an embedded NUL ends the value early and is
+         * then found as trailing text). */
+        _cleanup_free_ char *copy = malloc(size + 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, text, size);
+        copy[size] = 0;
+        text = copy;
+
         struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
         if (!tok)
                 return -ENOMEM;
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
                                             JSON_TOKENER_VALIDATE_UTF8);
-        struct json_object *obj = json_tokener_parse_ex(tok, text, (int)size);
+        struct json_object *obj = json_tokener_parse_ex(tok, text, (int)size + 1);
         enum json_tokener_error err = json_tokener_get_error(tok);
         size_t end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);

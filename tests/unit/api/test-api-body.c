@@ -63,6 +63,19 @@ Test(api_body, refuses_with_stable_codes)
         }
 }
 
+Test(api_body, scalars_at_end_of_input)
+{
+        const char *texts[] = {"12", "null", "true", "\"s\"", " -1.5e3 "};
+        for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+                const char *code;
+                int r = parse(texts[i], &code);
+                cr_expect_eq(r, 0, "%s refused with %s", texts[i], code);
+        }
+        const char *code;
+        cr_expect_eq(parse("12 13", &code), -EBADMSG, "two numbers accepted");
+        cr_expect_str_eq(code, "trailing_garbage", "12 13: code %s", code);
+}
+
 Test(api_body, refuses_embedded_nul)
 {
         const char text[] = "{\"a\":1}\0{\"b\":2}";
