@@ -5,15 +5,12 @@
  * guest can do wrong stops this VM with a reason, never the process.
  */
 #include <linux/kvm.h>
-#include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "util/util.h"
 #include "vmm/vcpu.h"
-
-#define VCPU_KICK_SIGNAL SIGUSR1
 
 /* Local APIC register offsets and LVT delivery modes (Intel SDM vol. 3, §10.5.1). */
 #define APIC_LVT_LINT0   0x350
