@@ -337,42 +337,53 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
                 log_debug("microhttpd: %s", text);
 }
 
+static struct MHD_Daemon *server_mhd_start(struct iov_api_server *s, int fd)
+{
+        return MHD_start_daemon(
+                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0,
+                NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+                MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_LIMIT,
+                (unsigned)CONNECTION_LIMIT, MHD_OPTION_END);
+}
+
 int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
                      struct iov_api_server **ret)
 {
         bool tcp;
         const char *rest;
-        int fd = -1;
 
         int r = api_listen_parse(listen, &tcp, &rest);
         if (r < 0)
                 return r;
         if (tcp && !token)
                 return -EPERM;
-        r = tcp ? api_listen_tcp(rest, &fd) : api_listen_unix(rest, &fd);
-        if (r < 0)
-                return r;
 
         struct iov_api_server *s = calloc(1, sizeof(*s));
-        if (!s) {
-                close(fd);
+        if (!s)
+                return -ENOMEM;
+        s->d = d;
+        s->token = tcp ? strdup(token) : NULL;
+        char *path = tcp ? NULL : strdup(rest);
+        if (tcp ? !s->token : !path) {
+                free(path);
+                api_server_stop(s);
                 return -ENOMEM;
         }
-        s->d = d;
-        s->unix_path = tcp ? NULL : strdup(rest);
-        s->token = tcp ? strdup(token) : NULL;
-        s->mhd = MHD_start_daemon(
-                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0,
-                NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
-                MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_LIMIT,
-                (unsigned)CONNECTION_LIMIT, MHD_OPTION_END);
-        if (!s->mhd)
-                close(fd);
-        if (!s->mhd || (tcp ? !s->token : !s->unix_path)) {
+        _cleanup_close_ int fd = -1;
+        r = tcp ? api_listen_tcp(rest, &fd) : api_listen_unix(rest, &fd);
+        s->unix_path = r >= 0 ? path : NULL; /* from now on stop removes the socket */
+        if (r < 0) {
+                free(path);
+                api_server_stop(s);
+                return r;
+        }
+        s->mhd = server_mhd_start(s, fd);
+        if (!s->mhd) {
                 api_server_stop(s);
                 return -EIO;
         }
+        TAKE_FD(fd); /* MHD closes it at stop */
         *ret = s;
         return 0;
 }
