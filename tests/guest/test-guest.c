@@ -372,3 +372,35 @@ Test(vmm_guest, control_socket_drives_the_vm, .timeout = 90)
         unlink(sock);
         rmdir(dir);
 }
+
+Test(vmm_guest, config_file_is_the_api_json, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("zeropage");
+        char path[] = "/tmp/iovd-vmm-config-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        _cleanup_free_ char *json = util_strdup_printf(
+                "{\"name\":\"t\",\"vcpus\":2,\"memory_mib\":64,\"kernel\":\"%s\","
+                "\"cmdline\":\"iovtest=zeropage\",\"devices\":[]}",
+                k);
+        cr_assert_eq(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+        close(fd);
+        struct run_result res;
+        run_vmm((const char *[]){"--config", path, NULL}, &res);
+        cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
+        cr_expect_str_eq(res.out, "zeropage ok e820=3\n", "serial output: \"%s\"", res.out);
+        json_object_put(res.stats);
+        /* The command line overrides the file. */
+        run_vmm((const char *[]){"--config", path, "--cmdline", "other", NULL}, &res);
+        cr_expect_str_eq(res.out, "zeropage bad 5\n", "override: \"%s\"", res.out);
+        json_object_put(res.stats);
+
+        fd = open(path, O_WRONLY | O_TRUNC);
+        cr_assert_eq(write(fd, "{\"kernel\":\"x\",\"gpus\":1}", 23), 23);
+        close(fd);
+        run_vmm((const char *[]){"--config", path, NULL}, &res);
+        cr_expect_eq(res.status, 2, "unknown field: exit status %d", res.status);
+        cr_expect(strstr(res.err, "unknown field \"gpus\"") != NULL, "stderr: %s", res.err);
+        unlink(path);
+}
