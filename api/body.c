@@ -189,19 +189,11 @@ static int parse_fail(const char *code, char *message, const char **ret_code, ch
         return -EBADMSG;
 }
 
-int api_json_parse_strict(const char *text, size_t size, struct json_object **ret,
-                          const char **ret_code, char **ret_message)
+/* Step one: json-c parses (strict, bounded depth, UTF-8 checked); ret_end is where the
+ * value ended. text must be NUL-terminated at size. */
+static int json_parse_value(const char *text, size_t size, struct json_object **ret,
+                            size_t *ret_end, char **ret_message)
 {
-        /* json-c cannot tell "12" or "null" are complete without a terminator after
-         * them: parse a copy ending in NUL (an embedded NUL ends the value early and is
-         * then found as trailing text). */
-        _cleanup_free_ char *copy = malloc(size + 1);
-        if (!copy)
-                return -ENOMEM;
-        memcpy(copy, text, size);
-        copy[size] = 0;
-        text = copy;
-
         struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
         if (!tok)
                 return -ENOMEM;
@@ -209,47 +201,81 @@ int api_json_parse_strict(const char *text, size_t size, struct json_object **re
                                             JSON_TOKENER_VALIDATE_UTF8);
         struct json_object *obj = json_tokener_parse_ex(tok, text, (int)size + 1);
         enum json_tokener_error err = json_tokener_get_error(tok);
-        size_t end = json_tokener_get_parse_end(tok);
+        *ret_end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
 
         /* "null" parses to a NULL object with success: the handler sees no body. */
         if (err != json_tokener_success) {
                 json_object_put(obj);
-                return parse_fail("malformed_json",
-                                  util_strdup_printf("request body is not valid JSON: %s",
-                                                     err == json_tokener_continue
-                                                             ? "unexpected end of input"
-                                                             : json_tokener_error_desc(err)),
-                                  ret_code, ret_message);
+                *ret_message = util_strdup_printf("request body is not valid JSON: %s",
+                                                  err == json_tokener_continue
+                                                          ? "unexpected end of input"
+                                                          : json_tokener_error_desc(err));
+                return -EBADMSG;
         }
+        *ret = obj;
+        return 0;
+}
+
+/* Step two: nothing but white space after the value. */
+static int json_check_trailing(const char *text, size_t size, size_t end, char **ret_message)
+{
         for (size_t i = end; i < size; i++)
                 if (!strchr(" \t\r\n", text[i]) || text[i] == 0) {
-                        json_object_put(obj);
-                        return parse_fail("trailing_garbage",
-                                          util_strdup_printf("unexpected text after the JSON "
-                                                             "value at byte %zu",
-                                                             i),
-                                          ret_code, ret_message);
+                        *ret_message = util_strdup_printf(
+                                "unexpected text after the JSON value at byte %zu", i);
+                        return -EBADMSG;
                 }
+        return 0;
+}
 
+/* Step three: what json-c lets through: duplicate keys, single quotes, NaN and hex. */
+static int json_check_text(const char *text, size_t end, const char **ret_code, char **ret_message)
+{
         struct scan s = {.p = text, .end = text + end};
         int r = scan_value(&s);
+        _cleanup_free_ char *key = s.duplicate;
         if (r == -EEXIST) {
-                json_object_put(obj);
-                _cleanup_free_ char *key = s.duplicate;
-                return parse_fail("duplicate_key",
-                                  util_strdup_printf("duplicate key \"%s\" in request body", key),
-                                  ret_code, ret_message);
+                *ret_code = "duplicate_key";
+                *ret_message = util_strdup_printf("duplicate key \"%s\" in request body", key);
+        } else if (r == -EBADMSG) {
+                *ret_code = "malformed_json";
+                *ret_message = strdup("request body is not valid JSON: single quotes or a "
+                                      "literal outside RFC 8259");
         }
+        return r == -EEXIST ? -EBADMSG : r;
+}
+
+int api_json_parse_strict(const char *text, size_t size, struct json_object **ret,
+                          const char **ret_code, char **ret_message)
+{
+        /* json-c cannot tell "12" or "null" are complete without a terminator after
+         * them: parse a copy ending in NUL (an embedded NUL ends the value early and is
+         * then found as trailing text). */
+        _cleanup_free_ char *copy = malloc(size + 1);
+        struct json_object *obj = NULL;
+        const char *code = "malformed_json";
+        char *message = NULL;
+        size_t end;
+
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, text, size);
+        copy[size] = 0;
+        int r = json_parse_value(copy, size, &obj, &end, &message);
+        if (r >= 0) {
+                code = "trailing_garbage";
+                r = json_check_trailing(copy, size, end, &message);
+        }
+        if (r >= 0)
+                r = json_check_text(copy, end, &code, &message);
         if (r == -EBADMSG) {
                 json_object_put(obj);
-                return parse_fail("malformed_json",
-                                  strdup("request body is not valid JSON: single quotes or a "
-                                         "literal outside RFC 8259"),
-                                  ret_code, ret_message);
+                return parse_fail(code, message, ret_code, ret_message);
         }
         if (r < 0) {
                 json_object_put(obj);
+                free(message);
                 return r;
         }
         *ret = obj;

@@ -110,51 +110,85 @@ static void allow_append(char *allow, size_t size, const char *method)
 }
 
 struct match_state {
+        char *segments[MAX_SEGMENTS];
+        size_t n_segments;
         const struct iov_api_route *best;
         int best_params;
-        struct iov_api_param params[IOV_API_MAX_PARAMS];
         char allow[64];
 };
+
+/* Split and decode the request path into m->segments (in place in path). */
+static enum iov_api_match match_segments(char *path, struct match_state *m)
+{
+        int r = split_path(path, m->segments, MAX_SEGMENTS, &m->n_segments);
+        if (r == -E2BIG)
+                return IOV_API_MATCH_NO_PATH;
+        if (r < 0)
+                return IOV_API_MATCH_BAD_PATH;
+        for (size_t i = 0; i < m->n_segments; i++)
+                if (api_percent_decode(m->segments[i], false) < 0)
+                        return IOV_API_MATCH_BAD_PATH;
+        return IOV_API_MATCH_FOUND;
+}
+
+/* Pick the route for method; collect the methods the path has for a 405. */
+static int match_routes(const char *method, struct match_state *m)
+{
+        for (const struct iov_api_route *route = routes; route; route = route->next) {
+                _cleanup_free_ char *pattern = strdup(route->pattern);
+                struct iov_api_param params[IOV_API_MAX_PARAMS];
+                if (!pattern)
+                        return -ENOMEM;
+                int n = route_try(pattern, m->segments, m->n_segments, params);
+                if (n < 0)
+                        continue;
+                if (!streq(route->method, method)) {
+                        allow_append(m->allow, sizeof(m->allow), route->method);
+                        continue;
+                }
+                /* Literal segments win over captures: "/v1/vms/new" before "/v1/vms/{id}". */
+                if (m->best_params < 0 || n < m->best_params) {
+                        m->best = route;
+                        m->best_params = n;
+                }
+        }
+        return 0;
+}
+
+/* Copy the winner's captures into the request. */
+static int match_fill(struct match_state *m, struct iov_api_request *req)
+{
+        _cleanup_free_ char *pattern = strdup(m->best->pattern);
+        struct iov_api_param params[IOV_API_MAX_PARAMS];
+        if (!pattern)
+                return -ENOMEM;
+        int n = route_try(pattern, m->segments, m->n_segments, params);
+        req->route = m->best->pattern;
+        req->n_params = 0;
+        for (int i = 0; i < n; i++) {
+                req->params[i].name = strdup(params[i].name);
+                req->params[i].value = strdup(params[i].value);
+                req->n_params++;
+                if (!req->params[i].name || !req->params[i].value)
+                        return -ENOMEM;
+        }
+        return 0;
+}
 
 enum iov_api_match api_route_match(const char *method, const char *path,
                                    struct iov_api_request *req, const struct iov_api_route **ret,
                                    char **ret_allow)
 {
         _cleanup_free_ char *copy = strdup(path);
-        char *segments[MAX_SEGMENTS];
-        size_t n_segments;
         struct match_state m = {.best_params = -1};
 
         if (!copy)
                 return IOV_API_MATCH_NO_PATH;
-        int r = split_path(copy, segments, MAX_SEGMENTS, &n_segments);
-        if (r == -E2BIG)
+        enum iov_api_match r = match_segments(copy, &m);
+        if (r != IOV_API_MATCH_FOUND)
+                return r;
+        if (match_routes(method, &m) < 0)
                 return IOV_API_MATCH_NO_PATH;
-        if (r < 0)
-                return IOV_API_MATCH_BAD_PATH;
-        for (size_t i = 0; i < n_segments; i++)
-                if (api_percent_decode(segments[i], false) < 0)
-                        return IOV_API_MATCH_BAD_PATH;
-
-        for (const struct iov_api_route *route = routes; route; route = route->next) {
-                _cleanup_free_ char *pattern = strdup(route->pattern);
-                struct iov_api_param params[IOV_API_MAX_PARAMS];
-                if (!pattern)
-                        return IOV_API_MATCH_NO_PATH;
-                int n = route_try(pattern, segments, n_segments, params);
-                if (n < 0)
-                        continue;
-                if (!streq(route->method, method)) {
-                        allow_append(m.allow, sizeof(m.allow), route->method);
-                        continue;
-                }
-                /* Literal segments win over captures: "/v1/vms/new" before "/v1/vms/{id}". */
-                if (m.best_params < 0 || n < m.best_params) {
-                        m.best = route;
-                        m.best_params = n;
-                }
-        }
-
         if (!m.best) {
                 if (!m.allow[0])
                         return IOV_API_MATCH_NO_PATH;
@@ -162,21 +196,8 @@ enum iov_api_match api_route_match(const char *method, const char *path,
                         *ret_allow = strdup(m.allow);
                 return IOV_API_MATCH_NO_METHOD;
         }
-
-        /* Capture again for the winner: names point into the route's own pattern. */
-        _cleanup_free_ char *pattern = strdup(m.best->pattern);
-        if (!pattern)
+        if (match_fill(&m, req) < 0)
                 return IOV_API_MATCH_NO_PATH;
-        int n = route_try(pattern, segments, n_segments, m.params);
-        req->route = m.best->pattern;
-        req->n_params = 0;
-        for (int i = 0; i < n; i++) {
-                req->params[i].name = strdup(m.params[i].name);
-                req->params[i].value = strdup(m.params[i].value);
-                req->n_params++;
-                if (!req->params[i].name || !req->params[i].value)
-                        return IOV_API_MATCH_NO_PATH;
-        }
         *ret = m.best;
         return IOV_API_MATCH_FOUND;
 }
