@@ -136,6 +136,8 @@ struct iov_api_route {
 };
 
 void api_route_register(struct iov_api_route *route);
+/* The table, for checks that every route is documented; follow ->next. */
+const struct iov_api_route *api_routes(void);
 
 /* Declare a route from a resource file; runs before main(). Libraries holding resources
  * are linked whole (see daemon/meson.build) so no route is dropped by the linker. */

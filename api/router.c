@@ -17,6 +17,11 @@ void api_route_register(struct iov_api_route *route)
         routes = route;
 }
 
+const struct iov_api_route *api_routes(void)
+{
+        return routes;
+}
+
 int api_percent_decode(char *s, bool plus_is_space)
 {
         char *out = s;
