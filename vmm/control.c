@@ -157,7 +157,7 @@ void vmm_control_serve(struct iov_vm *vm, int listen_fd)
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
                 clients[i].fd = -1;
 
-        while (!vmm_vm_stopping(vm)) {
+        while (!vmm_vm_check_signals(vm, 0)) {
                 struct pollfd pfds[CONTROL_MAX_CLIENTS + 1] = {{.fd = listen_fd, .events = POLLIN}};
                 for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
                         pfds[i + 1] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <linux/kvm.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "util/util.h"
@@ -168,12 +169,39 @@ static void vm_set_running(struct iov_vm *vm)
         pthread_mutex_unlock(&vm->state_lock);
 }
 
+/* SIGTERM, SIGINT and SIGHUP stop the VM cleanly (exit status 0, stats printed). They are
+ * blocked in every thread and taken here with sigtimedwait(). */
+static void vm_block_stop_signals(sigset_t *ret_set)
+{
+        sigemptyset(ret_set);
+        sigaddset(ret_set, SIGTERM);
+        sigaddset(ret_set, SIGINT);
+        sigaddset(ret_set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, ret_set, NULL);
+}
+
+bool vmm_vm_check_signals(struct iov_vm *vm, long timeout_msec)
+{
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        struct timespec ts = {.tv_sec = timeout_msec / 1000,
+                              .tv_nsec = (timeout_msec % 1000) * 1000000L};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig > 0) {
+                char reason[64];
+                snprintf(reason, sizeof(reason), "stopped by signal %s", strsignal(sig));
+                vmm_vm_request_stop(vm, false, 0, reason);
+        }
+        return vmm_vm_stopping(vm);
+}
+
 static void vm_wait_stopped(struct iov_vm *vm)
 {
-        pthread_mutex_lock(&vm->state_lock);
-        while (vm->state != IOV_VM_STOPPED && vm->state != IOV_VM_CRASHED)
-                pthread_cond_wait(&vm->state_cond, &vm->state_lock);
-        pthread_mutex_unlock(&vm->state_lock);
+        while (!vmm_vm_check_signals(vm, 200))
+                ;
 }
 
 static void vm_report(struct iov_vm *vm)
@@ -220,6 +248,8 @@ int vmm_run(const struct iov_vmm_config *config, char **ret_reason)
         int status;
 
         vmm_sandbox_note_inherited_fds();
+        sigset_t stop_signals;
+        vm_block_stop_signals(&stop_signals);
         struct iov_vm *vm = vm_new(config);
         if (!vm)
                 return EXIT_BUILD_FAILED;

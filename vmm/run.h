@@ -13,6 +13,10 @@ int vmm_stats_open(void);
 int vmm_console_start_input(struct iov_vm *vm);
 const char *vmm_state_name(enum iov_vm_state state);
 
+/* Take a pending SIGTERM/SIGINT/SIGHUP (waiting up to timeout_msec) as a clean stop;
+ * returns whether the VM is stopping. */
+bool vmm_vm_check_signals(struct iov_vm *vm, long timeout_msec);
+
 /* Change the run state from outside the vCPUs (control socket): pause, resume. */
 int vmm_vm_set_paused(struct iov_vm *vm, bool paused);
 

@@ -404,3 +404,40 @@ Test(vmm_guest, config_file_is_the_api_json, .timeout = 90)
         cr_expect(strstr(res.err, "unknown field \"gpus\"") != NULL, "stderr: %s", res.err);
         unlink(path);
 }
+
+Test(vmm_guest, sigterm_stops_cleanly_with_stats, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("idle");
+        int out[2], err[2];
+        cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+        cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                dup2(out[1], 1);
+                dup2(err[1], 2);
+                const char *vmm = getenv("IOVD_VMM");
+                execl(vmm, vmm, "--kernel", k, "--memory", "128", (char *)NULL);
+                _exit(127);
+        }
+        close(out[1]);
+        close(err[1]);
+        char line[16] = "";
+        size_t len = 0;
+        while (len < sizeof(line) - 1 && read(out[0], line + len, 1) == 1 && line[len] != '\n')
+                len++;
+        line[len] = '\0';
+        cr_assert_str_eq(line, "idle", "payload output \"%s\"", line);
+        kill(pid, SIGTERM);
+        int wstatus;
+        cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
+        cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "exit status 0x%x", wstatus);
+        static char errbuf[8192];
+        ssize_t n = read(err[0], errbuf, sizeof(errbuf) - 1);
+        errbuf[n > 0 ? n : 0] = '\0';
+        cr_expect(strstr(errbuf, "stopped by signal") != NULL, "stderr: %s", errbuf);
+        cr_expect(strstr(errbuf, "iovd-vmm: stats {") != NULL, "no stats: %s", errbuf);
+        close(out[0]);
+        close(err[0]);
+}
