@@ -24,3 +24,6 @@ struct iov_pci_host {
 int vmm_pci_host_attach(struct iov_pci_host *host, struct iov_pci_device *dev);
 /* Allocate a naturally aligned window of size bytes for a BAR. */
 int vmm_pci_host_allocate(struct iov_pci_host *host, bool io, uint64_t size, uint64_t *ret_addr);
+
+/* The config-space core tells MSI-X about writes (message control), dev->lock held. */
+void vmm_pci_msix_config_written(struct iov_pci_msix *msix, uint32_t offset, uint32_t len);

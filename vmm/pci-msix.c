@@ -5,6 +5,7 @@
  * that want irqfds route each vector to a GSI from vector_changed).
  */
 #include "util/util.h"
+#include "vmm/pci-host.h"
 #include "vmm/pci.h"
 
 #define MSIX_CONTROL_ENABLE 0x8000
@@ -76,7 +77,6 @@ bool vmm_pci_msix_enabled(const struct iov_pci_msix *msix)
 }
 
 /* Called by the config-space core with dev->lock held. */
-void vmm_pci_msix_config_written(struct iov_pci_msix *msix, uint32_t offset, uint32_t len);
 void vmm_pci_msix_config_written(struct iov_pci_msix *msix, uint32_t offset, uint32_t len)
 {
         uint32_t control = msix->cap_offset + 2u;

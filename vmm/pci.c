@@ -188,8 +188,6 @@ static bool ranges_overlap(uint32_t a, uint32_t a_len, uint32_t b, uint32_t b_le
         return a < b + b_len && b < a + a_len;
 }
 
-void vmm_pci_msix_config_written(struct iov_pci_msix *msix, uint32_t offset, uint32_t len);
-
 void vmm_pci_config_access(struct iov_pci_device *dev, uint32_t offset, uint8_t *data, uint32_t len,
                            bool is_write)
 {
