@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * /v1/vms: define VMs, run them (one iovd-vmm each), read their consoles. The lifecycle
+ * lives in daemon/vms.c and daemon/vm-lifecycle.c; this file checks requests (strict
+ * bodies, kernel and initrd absolute and readable at create) and shapes the answers.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "daemon/daemon.h"
+#include "daemon/vms.h"
+
+#define VM_STOP_TIMEOUT_MAX_SEC 600
+
+static const char *const no_query[] = {NULL};
+static const char *const console_query[] = {"follow", NULL};
+
+static int reply_problem(struct iov_api_response *resp, const struct iov_vm_problem *p)
+{
+        return api_error(resp, p->status, p->code, "%s", p->message);
+}
+
+static const char *string_field(struct json_object *body, const char *key)
+{
+        struct json_object *v = NULL;
+        if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+static bool int_field(struct json_object *body, const char *key, int64_t *ret)
+{
+        struct json_object *v = NULL;
+        if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_int))
+                return false;
+        *ret = json_object_get_int64(v);
+        return true;
+}
+
+/* Names are labels for people and scripts: letters, digits, '.', '_', '-'. */
+static bool name_is_valid(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > IOV_VM_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+                        return false;
+        return true;
+}
+
+/* kernel and initrd: absolute, a regular file iovd can read now. */
+static int check_file(struct iov_api_response *resp, const char *field, const char *path)
+{
+        if (path[0] != '/')
+                return api_error(resp, 400, "invalid_path",
+                                 "\"%s\" must be an absolute path, not "
+                                 "\"%.256s\"",
+                                 field, path);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+        if (fd < 0)
+                return api_error(resp, 400, "file_not_readable", "\"%s\": cannot read %.256s: %m",
+                                 field, path);
+        int r = fstat(fd, &st);
+        close(fd);
+        if (r < 0 || !S_ISREG(st.st_mode))
+                return api_error(resp, 400, "file_not_readable",
+                                 "\"%s\": %.256s is not a regular file", field, path);
+        return 0;
+}
+
+static int check_devices(struct iov_api_response *resp, struct json_object *devices)
+{
+        for (size_t i = 0; devices && i < json_object_array_length(devices); i++)
+                if (!json_object_is_type(json_object_array_get_idx(devices, i), json_type_object))
+                        return api_error(resp, 400, "invalid_value",
+                                         "\"devices\"[%zu] must be an object", i);
+        return 0;
+}
+
+static int check_numbers(struct iov_api_response *resp, struct json_object *body,
+                         struct iov_vm_definition *def)
+{
+        int64_t v;
+        def->vcpus = 1;
+        def->memory_mib = 256;
+        if (int_field(body, "vcpus", &v)) {
+                if (v < 1 || v > IOV_VM_MAX_VCPUS)
+                        return api_error(resp, 400, "invalid_value",
+                                         "\"vcpus\" must be 1..%d, not %lld", IOV_VM_MAX_VCPUS,
+                                         (long long)v);
+                def->vcpus = (unsigned)v;
+        }
+        if (int_field(body, "memory_mib", &v)) {
+                if (v < IOV_VM_MEMORY_MIN_MIB || v > IOV_VM_MEMORY_MAX_MIB)
+                        return api_error(resp, 400, "invalid_value",
+                                         "\"memory_mib\" must be %d..%d, not %lld",
+                                         IOV_VM_MEMORY_MIN_MIB, IOV_VM_MEMORY_MAX_MIB,
+                                         (long long)v);
+                def->memory_mib = (uint64_t)v;
+        }
+        return 0;
+}
+
+static int parse_definition(const struct iov_api_request *req, struct iov_api_response *resp,
+                            struct iov_vm_definition *def)
+{
+        static const struct iov_api_field fields[] = {
+                {"name", json_type_string, false, true},
+                {"vcpus", json_type_int, false, false},
+                {"memory_mib", json_type_int, false, false},
+                {"kernel", json_type_string, true, false},
+                {"initrd", json_type_string, false, true},
+                {"cmdline", json_type_string, false, true},
+                {"devices", json_type_array, false, true},
+        };
+        int r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
+        if (r < 0)
+                return r;
+        *def = (struct iov_vm_definition){
+                .name = string_field(req->body, "name"),
+                .kernel = string_field(req->body, "kernel"),
+                .initrd = string_field(req->body, "initrd"),
+                .cmdline = string_field(req->body, "cmdline"),
+                .devices = json_object_object_get(req->body, "devices"),
+        };
+        if (def->name && !name_is_valid(def->name))
+                return api_error(resp, 400, "invalid_value",
+                                 "\"name\" must be 1..%d letters, digits, '.', '_' or '-'",
+                                 IOV_VM_NAME_MAX);
+        if (def->cmdline && strlen(def->cmdline) > IOV_VM_CMDLINE_MAX)
+                return api_error(resp, 400, "invalid_value", "\"cmdline\" is longer than %d bytes",
+                                 IOV_VM_CMDLINE_MAX);
+        r = check_numbers(resp, req->body, def);
+        if (r >= 0)
+                r = check_file(resp, "kernel", def->kernel);
+        if (r >= 0 && def->initrd)
+                r = check_file(resp, "initrd", def->initrd);
+        if (r >= 0)
+                r = check_devices(resp, def->devices);
+        return r;
+}
+
+static int handle_create(struct iov_daemon *d, const struct iov_api_request *req,
+                         struct iov_api_response *resp)
+{
+        struct iov_vm_definition def;
+        int r = api_query_check(req, resp, no_query);
+        if (r >= 0)
+                r = parse_definition(req, resp, &def);
+        if (r < 0)
+                return r;
+        struct iov_vm_problem p = {0};
+        struct json_object *vm = NULL;
+        r = vms_create(d, &def, &vm, &p);
+        if (r == -EBADMSG)
+                return reply_problem(resp, &p);
+        if (r < 0)
+                return r;
+        return api_reply_json(resp, 201, vm);
+}
+
+static int handle_list(struct iov_daemon *d, const struct iov_api_request *req,
+                       struct iov_api_response *resp)
+{
+        int r = api_query_check(req, resp, no_query);
+        if (r < 0)
+                return r;
+        struct json_object *vms = NULL;
+        r = vms_list(d, &vms);
+        if (r < 0)
+                return r;
+        return api_reply_json(resp, 200, vms);
+}
+
+/* Shared tail of the handlers that answer with one VM or a problem. */
+static int reply_result(struct iov_api_response *resp, int r, struct json_object *json,
+                        const struct iov_vm_problem *p)
+{
+        if (r == -EBADMSG)
+                return reply_problem(resp, p);
+        if (r < 0)
+                return r;
+        return api_reply_json(resp, 200, json);
+}
+
+static int handle_show(struct iov_daemon *d, const struct iov_api_request *req,
+                       struct iov_api_response *resp)
+{
+        int r = api_query_check(req, resp, no_query);
+        if (r < 0)
+                return r;
+        struct iov_vm_problem p = {0};
+        struct json_object *vm = NULL;
+        r = vms_show(d, api_request_param(req, "id"), &vm, &p);
+        return reply_result(resp, r, vm, &p);
+}
+
+static int handle_delete(struct iov_daemon *d, const struct iov_api_request *req,
+                         struct iov_api_response *resp)
+{
+        int r = api_query_check(req, resp, no_query);
+        if (r < 0)
+                return r;
+        struct iov_vm_problem p = {0};
+        struct json_object *o = NULL;
+        r = vms_delete(d, api_request_param(req, "id"), &o, &p);
+        return reply_result(resp, r, o, &p);
+}
+
+/* Actions take no body, or an empty object; stop also takes {"timeout_sec": N}. */
+static int parse_action_body(const struct iov_api_request *req, struct iov_api_response *resp,
+                             enum iov_vm_action action, unsigned *ret_timeout)
+{
+        static const struct iov_api_field stop_fields[] = {
+                {"timeout_sec", json_type_int, false, false},
+        };
+        *ret_timeout = IOV_VM_STOP_TIMEOUT_SEC;
+        if (!req->body)
+                return 0;
+        bool stop = action == IOV_VM_ACTION_STOP;
+        int r = api_body_check(req, resp, stop_fields, stop ? ARRAY_SIZE(stop_fields) : 0);
+        if (r < 0)
+                return r;
+        int64_t v;
+        if (stop && int_field(req->body, "timeout_sec", &v)) {
+                if (v < 0 || v > VM_STOP_TIMEOUT_MAX_SEC)
+                        return api_error(resp, 400, "invalid_value",
+                                         "\"timeout_sec\" must be 0..%d, not %lld",
+                                         VM_STOP_TIMEOUT_MAX_SEC, (long long)v);
+                *ret_timeout = (unsigned)v;
+        }
+        return 0;
+}
+
+static int handle_action(struct iov_daemon *d, const struct iov_api_request *req,
+                         struct iov_api_response *resp, enum iov_vm_action action)
+{
+        unsigned timeout = IOV_VM_STOP_TIMEOUT_SEC;
+        int r = api_query_check(req, resp, no_query);
+        if (r >= 0)
+                r = parse_action_body(req, resp, action, &timeout);
+        if (r < 0)
+                return r;
+        struct iov_vm_problem p = {0};
+        struct json_object *vm = NULL;
+        r = vms_act(d, api_request_param(req, "id"), action, timeout, &vm, &p);
+        return reply_result(resp, r, vm, &p);
+}
+
+#define VM_ACTION_HANDLER(name_, action_)                                                          \
+        static int handle_##name_(struct iov_daemon *d, const struct iov_api_request *req,         \
+                                  struct iov_api_response *resp)                                   \
+        {                                                                                          \
+                return handle_action(d, req, resp, action_);                                       \
+        }
+VM_ACTION_HANDLER(start, IOV_VM_ACTION_START)
+VM_ACTION_HANDLER(stop, IOV_VM_ACTION_STOP)
+VM_ACTION_HANDLER(kill, IOV_VM_ACTION_KILL)
+VM_ACTION_HANDLER(pause, IOV_VM_ACTION_PAUSE)
+VM_ACTION_HANDLER(resume, IOV_VM_ACTION_RESUME)
+
+static ssize_t console_stream_read(void *userdata, char *buf, size_t max)
+{
+        return vms_console_follower_read(userdata, buf, max);
+}
+
+static void console_stream_free(void *userdata)
+{
+        vms_console_follower_free(userdata);
+}
+
+static const struct iov_api_stream_ops console_stream_ops = {
+        .read = console_stream_read,
+        .free = console_stream_free,
+};
+
+static int parse_follow(const struct iov_api_request *req, struct iov_api_response *resp, bool *ret)
+{
+        const char *v = api_request_query(req, "follow");
+        if (!v || streq(v, "0") || streq(v, "false"))
+                *ret = false;
+        else if (streq(v, "1") || streq(v, "true"))
+                *ret = true;
+        else
+                return api_error(resp, 400, "invalid_parameter",
+                                 "\"follow\" is 1, true, 0 or false, not \"%.32s\"", v);
+        return 0;
+}
+
+static int handle_console(struct iov_daemon *d, const struct iov_api_request *req,
+                          struct iov_api_response *resp)
+{
+        bool follow = false;
+        int r = api_query_check(req, resp, console_query);
+        if (r >= 0)
+                r = parse_follow(req, resp, &follow);
+        if (r < 0)
+                return r;
+        struct iov_vm_problem p = {0};
+        const char *id = api_request_param(req, "id");
+        if (!follow) {
+                struct json_object *o = NULL;
+                r = vms_console_read(d, id, &o, &p);
+                return reply_result(resp, r, o, &p);
+        }
+        struct iov_vm_console_follower *f = NULL;
+        r = vms_console_follow(d, id, &f, &p);
+        if (r == -EBADMSG)
+                return reply_problem(resp, &p);
+        if (r < 0)
+                return r;
+        return api_reply_stream(resp, "text/plain; charset=utf-8", &console_stream_ops, f);
+}
+
+API_ROUTE(vms_create, "POST", "/v1/vms", handle_create)
+API_ROUTE(vms_list, "GET", "/v1/vms", handle_list)
+API_ROUTE(vms_show, "GET", "/v1/vms/{id}", handle_show)
+API_ROUTE(vms_delete, "DELETE", "/v1/vms/{id}", handle_delete)
+API_ROUTE(vms_start, "POST", "/v1/vms/{id}/start", handle_start)
+API_ROUTE(vms_stop, "POST", "/v1/vms/{id}/stop", handle_stop)
+API_ROUTE(vms_kill, "POST", "/v1/vms/{id}/kill", handle_kill)
+API_ROUTE(vms_pause, "POST", "/v1/vms/{id}/pause", handle_pause)
+API_ROUTE(vms_resume, "POST", "/v1/vms/{id}/resume", handle_resume)
+API_ROUTE(vms_console, "GET", "/v1/vms/{id}/console", handle_console)

@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/* supervisor: start iovd-vmm detached from iovd, find it again, and read how it ended. */
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "config.h"
+#include "daemon/supervisor.h"
+#include "util/util.h"
+
+#define LOG_TAIL_MAX (64 * 1024)
+
+extern char **environ;
+
+void supervisor_exit_clear(struct iov_vmm_exit *e)
+{
+        if (!e)
+                return;
+        free(e->reason);
+        json_object_put(e->stats);
+        *e = (struct iov_vmm_exit){0};
+}
+
+static bool is_executable(const char *path)
+{
+        return path && access(path, X_OK) == 0;
+}
+
+int supervisor_find_vmm(char **ret)
+{
+        const char *env = getenv("IOVD_VMM_BINARY");
+        if (env && *env) {
+                char *s = strdup(env);
+                if (!s)
+                        return -ENOMEM;
+                *ret = s;
+                return 0;
+        }
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                const char *dir = dirname(self);
+                char *candidates[] = {
+                        util_path_join(dir, "iovd-vmm", NULL),
+                        util_path_join(dir, "..", "vmm", "iovd-vmm", NULL),
+                };
+                char *found = NULL;
+                for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
+                        if (!found && is_executable(candidates[i]))
+                                found = TAKE_PTR(candidates[i]);
+                        free(candidates[i]);
+                }
+                if (found) {
+                        *ret = found;
+                        return 0;
+                }
+        }
+        char *s = util_path_join(IOVD_LIBEXECDIR, "iovd-vmm", NULL);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* Field 22 of /proc/PID/stat; the command (field 2) may hold spaces and parentheses, so
+ * counting starts after its last ')'. */
+static int proc_starttime(pid_t pid, uint64_t *ret)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        _cleanup_free_ char *text = NULL;
+        int r = util_read_file(path, 4096, &text, NULL);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        const char *p = strrchr(text, ')');
+        if (!p)
+                return -EBADMSG;
+        unsigned long long value = 0;
+        /* After ')' come field 3 (state) to field 22: skip 19 fields. */
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p + 1, ' ');
+                if (!p)
+                        return -EBADMSG;
+        }
+        if (sscanf(p + 1, "%llu", &value) != 1)
+                return -EBADMSG;
+        *ret = value;
+        return 0;
+}
+
+/* Decimal of v into buf (async-signal-safe: used between fork and exec). */
+static size_t format_int(char *buf, int v)
+{
+        char tmp[16];
+        size_t n = 0, len = 0;
+        unsigned u = v < 0 ? (unsigned)-v : (unsigned)v;
+        do {
+                tmp[n++] = (char)('0' + u % 10);
+                u /= 10;
+        } while (u);
+        if (v < 0)
+                buf[len++] = '-';
+        while (n)
+                buf[len++] = tmp[--n];
+        return len;
+}
+
+struct spawn_plan {
+        const char *vmm;
+        char *argv[8];
+        char *exit_path, *exit_tmp;
+        int log_fd, null_fd, pipe_fd;
+};
+
+static _Noreturn void monitor_exec_vmm(const struct spawn_plan *p)
+{
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL); /* iovd blocks SIGTERM/SIGINT in all threads */
+        if (dup2(p->null_fd, STDIN_FILENO) < 0 || dup2(p->log_fd, STDOUT_FILENO) < 0 ||
+            dup2(p->log_fd, STDERR_FILENO) < 0)
+                _exit(127);
+        close_range(3, ~0U, 0);
+        execve(p->vmm, p->argv, environ);
+        _exit(127);
+}
+
+/* The monitor: run the VMM, wait for it, record how it ended. Only async-signal-safe
+ * calls: iovd is multi-threaded and this is a forked copy of it. */
+static _Noreturn void monitor_main(const struct spawn_plan *p)
+{
+        pid_t vmm = fork();
+        if (vmm == 0)
+                monitor_exec_vmm(p);
+        (void)!write(p->pipe_fd, &vmm, sizeof(vmm));
+        /* Nothing of iovd's may stay open here: the state-dir lock above all. */
+        close_range(3, ~0U, 0);
+        if (vmm < 0)
+                _exit(1);
+        (void)!chdir("/");
+        int status;
+        while (waitpid(vmm, &status, 0) < 0)
+                if (errno != EINTR)
+                        _exit(1);
+        char line[32];
+        size_t len;
+        if (WIFSIGNALED(status)) {
+                memcpy(line, "signal ", 7);
+                len = 7 + format_int(line + 7, WTERMSIG(status));
+        } else {
+                memcpy(line, "exited ", 7);
+                len = 7 + format_int(line + 7, WEXITSTATUS(status));
+        }
+        line[len++] = '\n';
+        int fd = open(p->exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                (void)!write(fd, line, len);
+                close(fd);
+                (void)!rename(p->exit_tmp, p->exit_path);
+        }
+        _exit(0);
+}
+
+static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid)
+{
+        int pipe_fds[2];
+        if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+                return -errno;
+        _cleanup_close_ int read_fd = pipe_fds[0];
+        plan->pipe_fd = pipe_fds[1];
+
+        pid_t helper = fork();
+        if (helper == 0) {
+                /* Out of iovd's session and process group, then away from iovd as a
+                 * parent: the monitor is re-parented at once. */
+                setsid();
+                pid_t monitor = fork();
+                if (monitor == 0)
+                        monitor_main(plan);
+                _exit(monitor < 0 ? 1 : 0);
+        }
+        close(plan->pipe_fd);
+        if (helper < 0)
+                return -errno;
+        int status;
+        while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+                ;
+        pid_t vmm = -1;
+        ssize_t n;
+        do
+                n = read(read_fd, &vmm, sizeof(vmm));
+        while (n < 0 && errno == EINTR);
+        if (n != (ssize_t)sizeof(vmm) || vmm <= 0)
+                return -ECHILD;
+        *ret_pid = vmm;
+        return 0;
+}
+
+static int write_pid_file(const char *dir, const struct iov_vmm_process *p)
+{
+        _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
+        _cleanup_free_ char *text =
+                util_strdup_printf("%d %llu\n", (int)p->pid, (unsigned long long)p->starttime);
+        if (!path || !text)
+                return -ENOMEM;
+        return util_write_file_atomic(path, text, strlen(text), 0600);
+}
+
+static void remove_in(const char *dir, const char *name)
+{
+        _cleanup_free_ char *path = util_path_join(dir, name, NULL);
+        if (path)
+                (void)unlink(path);
+}
+
+int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *ret)
+{
+        remove_in(dir, IOV_VMM_FILE_CONTROL);
+        remove_in(dir, IOV_VMM_FILE_EXIT);
+        remove_in(dir, IOV_VMM_FILE_PID);
+        _cleanup_free_ char *config = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL);
+        _cleanup_free_ char *control = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL);
+        _cleanup_free_ char *serial = util_strdup_printf("file:%s/%s", dir, IOV_VMM_FILE_CONSOLE);
+        _cleanup_free_ char *log = util_path_join(dir, IOV_VMM_FILE_LOG, NULL);
+        _cleanup_free_ char *exit_path = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL);
+        _cleanup_free_ char *exit_tmp = util_path_join(dir, IOV_VMM_FILE_EXIT ".tmp", NULL);
+        if (!config || !control || !serial || !log || !exit_path || !exit_tmp)
+                return -ENOMEM;
+        if (strlen(control) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+                return -ENAMETOOLONG;
+        _cleanup_close_ int log_fd =
+                open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+        _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (log_fd < 0 || null_fd < 0)
+                return -errno;
+
+        struct spawn_plan plan = {
+                .vmm = vmm,
+                .argv = {(char *)"iovd-vmm", (char *)"--config", config, (char *)"--control-socket",
+                         control, (char *)"--serial", serial, NULL},
+                .exit_path = exit_path,
+                .exit_tmp = exit_tmp,
+                .log_fd = log_fd,
+                .null_fd = null_fd,
+        };
+        struct iov_vmm_process p = {0};
+        int r = spawn_fork(&plan, &p.pid);
+        if (r < 0)
+                return r;
+        /* A VMM that already ended (and was reaped) has no start time: 0 never matches. */
+        (void)proc_starttime(p.pid, &p.starttime);
+        r = write_pid_file(dir, &p);
+        if (r < 0)
+                return r;
+        *ret = p;
+        return 0;
+}
+
+int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd)
+{
+        if (p->pid <= 0)
+                return -ESRCH;
+        _cleanup_close_ int fd = pidfd_open(p->pid, 0);
+        if (fd < 0)
+                return -errno;
+        /* Checked after the pidfd is open: the pidfd now pins this very process. */
+        uint64_t starttime;
+        int r = proc_starttime(p->pid, &starttime);
+        if (r < 0 || starttime != p->starttime)
+                return -ESRCH;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int supervisor_read_pid_file(const char *dir, struct iov_vmm_process *ret)
+{
+        _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
+        _cleanup_free_ char *line = NULL;
+        if (!path)
+                return -ENOMEM;
+        int r = util_read_line(path, &line);
+        if (r < 0)
+                return r;
+        int pid;
+        unsigned long long starttime;
+        if (sscanf(line, "%d %llu", &pid, &starttime) != 2 || pid <= 0)
+                return -EBADMSG;
+        *ret = (struct iov_vmm_process){.pid = pid, .starttime = starttime};
+        return 0;
+}
+
+static int control_connect(const char *dir, int *ret_fd)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, IOV_VMM_FILE_CONTROL);
+        if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int supervisor_wait_ready(const char *dir, int pidfd, unsigned timeout_ms)
+{
+        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
+        for (;;) {
+                int fd;
+                int r = control_connect(dir, &fd);
+                if (r >= 0) {
+                        close(fd);
+                        return 0;
+                }
+                if (r != -ENOENT && r != -ECONNREFUSED)
+                        return r;
+                struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+                if (poll(&pfd, 1, 1) > 0)
+                        return -ECHILD;
+                if (util_now_usec() > deadline)
+                        return -ETIMEDOUT;
+        }
+}
+
+static int control_read_line(int fd, char *buf, size_t size)
+{
+        size_t len = 0;
+        while (len < size - 1) {
+                ssize_t n = recv(fd, buf + len, size - 1 - len, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return errno == EAGAIN ? -ETIMEDOUT : -errno;
+                if (n == 0)
+                        return -ECONNRESET;
+                len += (size_t)n;
+                buf[len] = '\0';
+                char *nl = memchr(buf, '\n', len);
+                if (nl) {
+                        *nl = '\0';
+                        return 0;
+                }
+        }
+        return -EMSGSIZE;
+}
+
+int supervisor_command(const char *dir, const char *command, unsigned timeout_ms,
+                       struct json_object **ret)
+{
+        _cleanup_close_ int fd = -1;
+        int r = control_connect(dir, &fd);
+        if (r < 0)
+                return r;
+        struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+                return -errno;
+        _cleanup_free_ char *line = util_strdup_printf("%s\n", command);
+        if (!line)
+                return -ENOMEM;
+        if (send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line))
+                return errno ? -errno : -EIO;
+        _cleanup_free_ char *buf = malloc(LOG_TAIL_MAX);
+        if (!buf)
+                return -ENOMEM;
+        r = control_read_line(fd, buf, LOG_TAIL_MAX);
+        if (r < 0)
+                return r;
+        struct json_object *reply = json_tokener_parse(buf);
+        if (!json_object_is_type(reply, json_type_object)) {
+                json_object_put(reply);
+                return -EBADMSG;
+        }
+        *ret = reply;
+        return json_object_object_get(reply, "error") ? -EPROTO : 0;
+}
+
+/* The last LOG_TAIL_MAX bytes of vmm.log, NUL-terminated. */
+static int read_log_tail(const char *dir, char **ret)
+{
+        _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_LOG, NULL);
+        if (!path)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        off_t size = lseek(fd, 0, SEEK_END);
+        off_t start = size > LOG_TAIL_MAX ? size - LOG_TAIL_MAX : 0;
+        char *buf = malloc(LOG_TAIL_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        ssize_t n = pread(fd, buf, LOG_TAIL_MAX, start);
+        buf[n > 0 ? n : 0] = '\0';
+        *ret = buf;
+        return 0;
+}
+
+/* From the VMM's log: the final stats line and its last words. iovd-vmm ends with
+ * "iovd-vmm: STATE: REASON" and "iovd-vmm: stats {...}" when the VM ran, or with
+ * "iovd-vmm: MESSAGE" when it could not be built (vmm/vmm.h). */
+static void parse_log(char *log, struct iov_vmm_exit *e)
+{
+        char *last = NULL;
+        for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+                if (strncmp(line, "iovd-vmm: stats ", 16) == 0) {
+                        json_object_put(e->stats);
+                        e->stats = json_tokener_parse(line + 16);
+                } else if (*line) {
+                        last = line;
+                }
+        }
+        struct json_object *reason = NULL;
+        if (e->stats && json_object_object_get_ex(e->stats, "reason", &reason) &&
+            json_object_is_type(reason, json_type_string) && *json_object_get_string(reason))
+                e->reason = strdup(json_object_get_string(reason));
+        else if (last)
+                e->reason = strdup(strncmp(last, "iovd-vmm: ", 10) == 0 ? last + 10 : last);
+}
+
+static int read_exit_file(const char *dir, struct iov_vmm_exit *e)
+{
+        _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL);
+        _cleanup_free_ char *line = NULL;
+        if (!path)
+                return -ENOMEM;
+        int r = util_read_line(path, &line);
+        if (r < 0)
+                return r;
+        char kind[16];
+        if (sscanf(line, "%15s %d", kind, &e->code) != 2)
+                return -EBADMSG;
+        e->signaled = streq(kind, "signal");
+        e->known = true;
+        return 0;
+}
+
+int supervisor_read_exit(const char *dir, unsigned timeout_ms, struct iov_vmm_exit *ret)
+{
+        struct iov_vmm_exit e = {0};
+        /* The monitor writes the file right after the VMM ended; a monitor that was
+         * killed itself never does, hence the bound. */
+        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
+        while (read_exit_file(dir, &e) == -ENOENT && util_now_usec() < deadline)
+                util_sleep_usec(2000);
+        _cleanup_free_ char *log = NULL;
+        if (read_log_tail(dir, &log) >= 0)
+                parse_log(log, &e);
+        *ret = e;
+        return 0;
+}

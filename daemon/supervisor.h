@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * supervisor: the process side of iovd's VMs. Starts one iovd-vmm per VM so that it
+ * outlives the daemon, finds it again after a daemon restart, talks to its control
+ * socket (protocol in vmm/vmm.h) and reads how it ended.
+ *
+ * Each VM has a directory RUN_DIR/vms/ID holding:
+ *   config.json    the VM definition iovd-vmm is started with (--config)
+ *   control.sock   iovd-vmm's control socket
+ *   console.log    what the guest printed on COM1 (--serial file:...)
+ *   vmm.log        iovd-vmm's stdout and stderr (its failure message and final stats)
+ *   vmm.pid        "PID STARTTIME": the VMM's pid and its start time in clock ticks
+ *                  (/proc/PID/stat field 22), so a reused pid is never taken for it
+ *   exit           "exited N" or "signal N", written by the VMM's monitor once it ended
+ *
+ * Process tree: iovd forks a helper that calls setsid() and forks the monitor, then
+ * exits at once; the monitor forks and execs iovd-vmm and waits for it. The monitor and
+ * the VMM thus belong to no process of iovd's (stopping iovd stops neither), and the
+ * monitor is the one parent that can read the VMM's exit status, whoever restarts iovd.
+ * iovd follows the VMM itself through a pidfd.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Directory and file names under RUN_DIR/vms/ID. */
+#define IOV_VMM_FILE_CONFIG  "config.json"
+#define IOV_VMM_FILE_CONTROL "control.sock"
+#define IOV_VMM_FILE_CONSOLE "console.log"
+#define IOV_VMM_FILE_LOG     "vmm.log"
+#define IOV_VMM_FILE_PID     "vmm.pid"
+#define IOV_VMM_FILE_EXIT    "exit"
+
+struct iov_vmm_process {
+        pid_t pid;
+        uint64_t starttime; /* clock ticks since boot, /proc/PID/stat field 22 */
+};
+
+/* How a VMM ended, as the monitor and the VMM's own report say. */
+struct iov_vmm_exit {
+        bool known;    /* the monitor wrote the exit file */
+        bool signaled; /* killed by signal `code`; otherwise exited with status `code` */
+        int code;
+        char *reason;              /* the VMM's last words (its report or error), or NULL */
+        struct json_object *stats; /* the final "stats" line, or NULL */
+};
+
+void supervisor_exit_clear(struct iov_vmm_exit *e);
+
+/* The iovd-vmm to run: $IOVD_VMM_BINARY, else iovd-vmm next to the running iovd, else
+ * ../vmm/iovd-vmm from it (the build tree), else IOVD_LIBEXECDIR/iovd-vmm. */
+int supervisor_find_vmm(char **ret);
+
+/* Start iovd-vmm on the files of dir (config.json must exist) and write vmm.pid. Stale
+ * control.sock, exit and vmm.log are removed first; console.log is kept (appended). */
+int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *ret);
+
+/* A pidfd for p, -ESRCH when p is gone or its pid now belongs to another process. */
+int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);
+
+/* Read dir/vmm.pid. -ENOENT when there is none. */
+int supervisor_read_pid_file(const char *dir, struct iov_vmm_process *ret);
+
+/* Wait until the control socket of dir accepts (0), the process behind pidfd ended
+ * (-ECHILD) or timeout_ms passed (-ETIMEDOUT). */
+int supervisor_wait_ready(const char *dir, int pidfd, unsigned timeout_ms);
+
+/* Send one command to the control socket of dir and return its JSON reply. -EPROTO when
+ * the VMM answered with an error (ret gets the reply all the same). */
+int supervisor_command(const char *dir, const char *command, unsigned timeout_ms,
+                       struct json_object **ret);
+
+/* Read how the VMM of dir ended, waiting at most timeout_ms for the monitor's exit file. */
+int supervisor_read_exit(const char *dir, unsigned timeout_ms, struct iov_vmm_exit *ret);

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm-console: what a VM's guest printed on COM1. iovd-vmm appends it to
+ * RUN_DIR/vms/ID/console.log; a read returns the last IOV_VM_CONSOLE_TAIL bytes, a
+ * follower streams from there on as the file grows and ends once the VM is no longer
+ * running and everything it printed was sent.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "daemon/daemon.h"
+#include "api/api.h"
+#include "daemon/vm-record.h"
+
+#define FOLLOW_POLL_USEC  20000
+#define FOLLOW_BLOCK_USEC 900000 /* api.h: a stream read blocks about a second at most */
+
+static int console_path(struct iov_vm_table *t, const char *id, char **ret,
+                        struct iov_vm_problem *p)
+{
+        pthread_mutex_lock(&t->lock);
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        _cleanup_free_ char *dir = rec ? vm_record_dir(t, rec) : NULL;
+        pthread_mutex_unlock(&t->lock);
+        if (!rec)
+                return vm_problem_not_found(p, id);
+        char *path = dir ? util_path_join(dir, IOV_VMM_FILE_CONSOLE, NULL) : NULL;
+        if (!path)
+                return -ENOMEM;
+        *ret = path;
+        return 0;
+}
+
+/* JSON strings must be UTF-8: bytes outside printable ASCII (but for tab, newline and
+ * carriage return) are shown as '?'; the follow stream sends the bytes as they are. */
+static void console_sanitize(char *s, size_t len)
+{
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c >= 0x7f)
+                        s[i] = '?';
+        }
+}
+
+int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **ret,
+                     struct iov_vm_problem *p)
+{
+        (void)d;
+        _cleanup_free_ char *path = NULL;
+        int r = console_path(vm_table_get(), id, &path, p);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *buf = malloc(IOV_VM_CONSOLE_TAIL + 1);
+        if (!buf)
+                return -ENOMEM;
+        ssize_t n = 0;
+        off_t size = 0;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 && errno != ENOENT)
+                return -errno;
+        if (fd >= 0) {
+                size = lseek(fd, 0, SEEK_END);
+                off_t start = size > IOV_VM_CONSOLE_TAIL ? size - IOV_VM_CONSOLE_TAIL : 0;
+                n = pread(fd, buf, IOV_VM_CONSOLE_TAIL, start);
+                if (n < 0)
+                        return -errno;
+        }
+        console_sanitize(buf, (size_t)n);
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "id", json_object_new_string(id));
+        json_object_object_add(o, "output", json_object_new_string_len(buf, (int)n));
+        json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
+        json_object_object_add(o, "truncated", json_object_new_boolean(size > n));
+        *ret = o;
+        return 0;
+}
+
+struct iov_vm_console_follower {
+        char id[IOV_VM_ID_MAX];
+        char *path;
+        int fd;
+        off_t offset;
+};
+
+void vms_console_follower_free(struct iov_vm_console_follower *f)
+{
+        if (!f)
+                return;
+        if (f->fd >= 0)
+                close(f->fd);
+        free(f->path);
+        free(f);
+}
+
+static void follower_open(struct iov_vm_console_follower *f)
+{
+        if (f->fd >= 0)
+                return;
+        f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+        if (f->fd < 0)
+                return;
+        off_t size = lseek(f->fd, 0, SEEK_END);
+        f->offset = size > IOV_VM_CONSOLE_TAIL ? size - IOV_VM_CONSOLE_TAIL : 0;
+}
+
+int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_console_follower **ret,
+                       struct iov_vm_problem *p)
+{
+        (void)d;
+        struct iov_vm_console_follower *f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        f->fd = -1;
+        int r = console_path(vm_table_get(), id, &f->path, p);
+        if (r < 0) {
+                free(f);
+                return r;
+        }
+        snprintf(f->id, sizeof(f->id), "%s", id);
+        follower_open(f);
+        *ret = f;
+        return 0;
+}
+
+/* Whether more output may still come: a VMM runs (or is about to) for this VM. */
+static bool follower_vm_active(const struct iov_vm_console_follower *f)
+{
+        struct iov_vm_table *t = vm_table_get();
+        pthread_mutex_lock(&t->lock);
+        struct iov_vm_record *rec = vm_table_find(t, f->id);
+        bool active = rec && !t->stopping &&
+                      (rec->starting || rec->finishing || rec->pidfd >= 0 ||
+                       rec->state == IOV_VM_STATE_RUNNING || rec->state == IOV_VM_STATE_PAUSED);
+        pthread_mutex_unlock(&t->lock);
+        return active;
+}
+
+static ssize_t follower_pread(struct iov_vm_console_follower *f, char *buf, size_t max)
+{
+        follower_open(f);
+        if (f->fd < 0)
+                return 0;
+        ssize_t n = pread(f->fd, buf, max, f->offset);
+        if (n < 0)
+                return IOV_API_STREAM_ERROR;
+        f->offset += n;
+        return n;
+}
+
+ssize_t vms_console_follower_read(struct iov_vm_console_follower *f, char *buf, size_t max)
+{
+        uint64_t until = util_now_usec() + FOLLOW_BLOCK_USEC;
+        for (;;) {
+                /* Checked before reading: output written before the VM ended is read
+                 * below, after which an inactive VM has nothing more to say. */
+                bool active = follower_vm_active(f);
+                ssize_t n = follower_pread(f, buf, max);
+                if (n != 0)
+                        return n;
+                if (!active)
+                        return IOV_API_STREAM_END;
+                if (util_now_usec() >= until)
+                        return 0;
+                util_sleep_usec(FOLLOW_POLL_USEC);
+        }
+}

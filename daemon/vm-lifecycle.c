@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm-lifecycle: start, stop, kill, pause and resume a VM, and judge how its VMM ended.
+ * A VMM is followed through a pidfd by the watcher thread; the moment it ends, the VM
+ * becomes stopped (an end iovd asked for, or a guest that shut down) or crashed (anything
+ * else, with the reason), whether or not a request is waiting for it.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+
+#include "daemon/daemon.h"
+#include "daemon/vm-record.h"
+
+#define VM_READY_TIMEOUT_MS   10000 /* iovd-vmm builds the VM before it listens */
+#define VM_KILL_WAIT_SEC      5
+#define VM_EXIT_FILE_WAIT_MS  2000
+#define VM_COMMAND_TIMEOUT_MS 2000
+
+/* Exit statuses of iovd-vmm (vmm/vmm.h). */
+#define VMM_EXIT_BUILD_FAILED 1
+#define VMM_EXIT_USAGE        2
+#define VMM_EXIT_GUEST_CRASH  3
+
+static bool vm_is_active(const struct iov_vm_record *rec)
+{
+        return rec->state == IOV_VM_STATE_RUNNING || rec->state == IOV_VM_STATE_PAUSED;
+}
+
+void vm_watcher_wake(struct iov_vm_table *t)
+{
+        uint64_t one = 1;
+        if (t->wake_fd >= 0)
+                (void)!write(t->wake_fd, &one, sizeof(one));
+}
+
+/* ---- how a VMM ended ------------------------------------------------------------------ */
+
+static void vm_judge_exit(const struct iov_vm_record *rec, const struct iov_vmm_exit *e,
+                          enum iov_vm_state *ret_state, char **ret_reason)
+{
+        const char *last = e->reason ? e->reason : "no message";
+        char *reason = NULL;
+        enum iov_vm_state state = IOV_VM_STATE_CRASHED;
+        if (rec->request == IOV_VM_REQUEST_KILL) {
+                state = IOV_VM_STATE_STOPPED;
+                reason = strdup("killed on request");
+        } else if (rec->request == IOV_VM_REQUEST_STOP_TIMEOUT) {
+                state = IOV_VM_STATE_STOPPED;
+                reason = strdup("the guest did not shut down in time: killed");
+        } else if (!e->known) {
+                reason = util_strdup_printf("iovd-vmm ended and its exit status is lost (its "
+                                            "monitor is gone): %s",
+                                            last);
+        } else if (e->signaled) {
+                reason = util_strdup_printf("iovd-vmm was killed by signal %d (SIG%s)", e->code,
+                                            sigabbrev_np(e->code) ? sigabbrev_np(e->code) : "?");
+        } else if (e->code == 0) {
+                state = IOV_VM_STATE_STOPPED;
+                reason = strdup(e->reason ? e->reason : "the guest shut down");
+        } else if (e->code == VMM_EXIT_GUEST_CRASH) {
+                reason = util_strdup_printf("the guest crashed: %s", last);
+        } else {
+                reason = util_strdup_printf("iovd-vmm failed (exit status %d): %s", e->code, last);
+        }
+        *ret_state = state;
+        *ret_reason = reason;
+}
+
+/* Record the end of run `run` of VM id: read the monitor's verdict (without the lock: it
+ * may take a moment to appear), then change the state. */
+static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
+{
+        pthread_mutex_lock(&t->lock);
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (!rec || rec->run != run || rec->finishing) {
+                pthread_mutex_unlock(&t->lock);
+                return;
+        }
+        rec->finishing = true;
+        _cleanup_free_ char *dir = vm_record_dir(t, rec);
+        pthread_mutex_unlock(&t->lock);
+
+        struct iov_vmm_exit e = {0};
+        if (dir)
+                (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+
+        pthread_mutex_lock(&t->lock);
+        rec = vm_table_find(t, id);
+        if (rec && rec->run == run) {
+                if (rec->pidfd >= 0)
+                        close(rec->pidfd);
+                rec->pidfd = -1;
+                rec->finishing = false;
+                rec->exit_status = e.known && !e.signaled ? e.code : -1;
+                json_object_put(rec->stats);
+                rec->stats = TAKE_PTR(e.stats);
+                enum iov_vm_state state;
+                _cleanup_free_ char *reason = NULL;
+                vm_judge_exit(rec, &e, &state, &reason);
+                rec->request = IOV_VM_REQUEST_NONE;
+                vm_record_set_state(t, rec, state, reason);
+        }
+        pthread_mutex_unlock(&t->lock);
+        supervisor_exit_clear(&e);
+        if (dir) {
+                _cleanup_free_ char *sock = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL);
+                _cleanup_free_ char *pid = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
+                if (sock)
+                        (void)unlink(sock);
+                if (pid)
+                        (void)unlink(pid);
+        }
+}
+
+/* ---- the watcher ---------------------------------------------------------------------- */
+
+struct watch_entry {
+        char id[IOV_VM_ID_MAX];
+        unsigned run;
+};
+
+static void *watcher_main(void *userdata)
+{
+        struct iov_vm_table *t = userdata;
+        for (;;) {
+                struct pollfd pfds[256];
+                struct watch_entry entries[256];
+                size_t n = 1;
+                pthread_mutex_lock(&t->lock);
+                bool stop = t->stopping;
+                pfds[0] = (struct pollfd){.fd = t->wake_fd, .events = POLLIN};
+                for (size_t i = 0; i < t->n_records && n < ARRAY_SIZE(pfds); i++) {
+                        struct iov_vm_record *rec = t->records[i];
+                        if (rec->pidfd < 0 || rec->finishing)
+                                continue;
+                        pfds[n] = (struct pollfd){.fd = rec->pidfd, .events = POLLIN};
+                        memcpy(entries[n].id, rec->id, sizeof(rec->id));
+                        entries[n++].run = rec->run;
+                }
+                pthread_mutex_unlock(&t->lock);
+                if (stop)
+                        break;
+                if (poll(pfds, n, 1000) <= 0)
+                        continue;
+                if (pfds[0].revents) {
+                        uint64_t v;
+                        (void)!read(t->wake_fd, &v, sizeof(v));
+                }
+                for (size_t i = 1; i < n; i++)
+                        if (pfds[i].revents)
+                                vm_finish(t, entries[i].id, entries[i].run);
+        }
+        return NULL;
+}
+
+int vm_watcher_start(struct iov_vm_table *t)
+{
+        t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (t->wake_fd < 0)
+                return -errno;
+        int r = pthread_create(&t->watcher, NULL, watcher_main, t);
+        if (r != 0)
+                return -r;
+        t->watcher_running = true;
+        return 0;
+}
+
+void vm_watcher_stop(struct iov_vm_table *t)
+{
+        if (t->watcher_running) {
+                pthread_mutex_lock(&t->lock);
+                t->stopping = true;
+                pthread_mutex_unlock(&t->lock);
+                vm_watcher_wake(t);
+                pthread_join(t->watcher, NULL);
+                t->watcher_running = false;
+        }
+        if (t->wake_fd >= 0)
+                close(t->wake_fd);
+        t->wake_fd = -1;
+}
+
+/* ---- re-attach at start --------------------------------------------------------------- */
+
+void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
+{
+        _cleanup_free_ char *dir = vm_record_dir(t, rec);
+        if (!dir)
+                return;
+        struct iov_vmm_process p;
+        int fd = -1;
+        int r = supervisor_read_pid_file(dir, &p);
+        if (r >= 0)
+                r = supervisor_open_pidfd(&p, &fd);
+        if (r >= 0) {
+                rec->process = p;
+                rec->pidfd = fd;
+                struct json_object *status = NULL;
+                if (supervisor_command(dir, "status", VM_COMMAND_TIMEOUT_MS, &status) >= 0) {
+                        const char *s =
+                                json_object_get_string(json_object_object_get(status, "state"));
+                        if (streq_ptr(s, "paused") || streq_ptr(s, "running"))
+                                rec->state = streq(s, "paused") ? IOV_VM_STATE_PAUSED
+                                                                : IOV_VM_STATE_RUNNING;
+                }
+                json_object_put(status);
+                log_info("VM %s: re-attached to iovd-vmm pid %d", rec->id, (int)p.pid);
+                return;
+        }
+        /* The VMM ended while iovd was not running (or the host rebooted: no pid file). */
+        struct iov_vmm_exit e = {0};
+        (void)supervisor_read_exit(dir, 0, &e);
+        enum iov_vm_state state;
+        _cleanup_free_ char *reason = NULL;
+        vm_judge_exit(rec, &e, &state, &reason);
+        if (!e.known && !e.reason) {
+                free(reason);
+                reason = strdup("iovd-vmm was gone when iovd started (no trace of its end)");
+        }
+        json_object_put(rec->stats);
+        rec->stats = TAKE_PTR(e.stats);
+        supervisor_exit_clear(&e);
+        vm_record_set_state(t, rec, state, reason);
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+/* Wait (lock held) until run `run` of VM id is no longer active or deadline (wall clock,
+ * usec) passed. Returns the record, or NULL when it vanished. */
+static struct iov_vm_record *vm_wait_inactive(struct iov_vm_table *t, const char *id, unsigned run,
+                                              uint64_t deadline)
+{
+        for (;;) {
+                struct iov_vm_record *rec = vm_table_find(t, id);
+                if (!rec || rec->run != run || (!vm_is_active(rec) && rec->pidfd < 0) ||
+                    t->stopping || util_realtime_usec() >= deadline)
+                        return rec;
+                struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000),
+                                      .tv_nsec = (long)(deadline % 1000000) * 1000};
+                pthread_cond_timedwait(&t->changed, &t->lock, &ts);
+        }
+}
+
+static int vm_reply(struct iov_vm_record *rec, struct json_object **ret)
+{
+        struct json_object *o = rec ? vm_record_to_json(rec) : NULL;
+        if (!o)
+                return rec ? -ENOMEM : -ENOENT;
+        *ret = o;
+        return 0;
+}
+
+static int vm_write_config(const struct iov_vm_record *rec, const char *dir)
+{
+        _cleanup_(json_object_putp) struct json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        if (rec->name)
+                json_object_object_add(o, "name", json_object_new_string(rec->name));
+        json_object_object_add(o, "vcpus", json_object_new_int((int)rec->vcpus));
+        json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)rec->memory_mib));
+        json_object_object_add(o, "kernel", json_object_new_string(rec->kernel));
+        if (rec->initrd)
+                json_object_object_add(o, "initrd", json_object_new_string(rec->initrd));
+        if (rec->cmdline)
+                json_object_object_add(o, "cmdline", json_object_new_string(rec->cmdline));
+        if (rec->devices && json_object_array_length(rec->devices) > 0)
+                json_object_object_add(o, "devices", json_object_get(rec->devices));
+        _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL);
+        if (!path)
+                return -ENOMEM;
+        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        int r = util_mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        return util_write_file_atomic(path, text, strlen(text), 0600);
+}
+
+/* Spawn the VMM of rec (dir prepared), lock not held. */
+static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec, const char *dir,
+                    struct iov_vmm_process *ret_process, int *ret_pidfd)
+{
+        int r = vm_write_config(rec, dir);
+        if (r < 0)
+                return r;
+        struct iov_vmm_process p;
+        r = supervisor_spawn(t->vmm_path, dir, &p);
+        if (r < 0)
+                return r;
+        int fd = -1;
+        if (supervisor_open_pidfd(&p, &fd) < 0)
+                fd = -1; /* ended already: judged at once below */
+        *ret_process = p;
+        *ret_pidfd = fd;
+        return 0;
+}
+
+static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
+                    struct iov_vm_problem *p)
+{
+        pthread_mutex_lock(&t->lock);
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (!rec) {
+                pthread_mutex_unlock(&t->lock);
+                return vm_problem_not_found(p, id);
+        }
+        if (rec->starting || rec->pidfd >= 0 || rec->finishing || vm_is_active(rec)) {
+                int r = vm_problem_state(p, rec, "start");
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
+        rec->starting = true;
+        _cleanup_free_ char *dir = vm_record_dir(t, rec);
+        pthread_mutex_unlock(&t->lock);
+        /* rec stays: delete refuses a starting VM. */
+        struct iov_vmm_process process = {0};
+        int fd = -1;
+        int r = dir ? vm_spawn(t, rec, dir, &process, &fd) : -ENOMEM;
+
+        pthread_mutex_lock(&t->lock);
+        rec->starting = false;
+        if (r < 0) {
+                _cleanup_free_ char *reason = util_strdup_printf("cannot start iovd-vmm %s: %s",
+                                                                 t->vmm_path, strerror(-r));
+                vm_record_set_state(t, rec, IOV_VM_STATE_CRASHED, reason);
+                pthread_mutex_unlock(&t->lock);
+                return vm_problem(p, 500, "vmm_failed", "%s", reason ? reason : "out of memory");
+        }
+        rec->run++;
+        unsigned run = rec->run;
+        rec->process = process;
+        rec->pidfd = fd;
+        rec->request = IOV_VM_REQUEST_NONE;
+        rec->exit_status = -1;
+        rec->started_usec = util_realtime_usec();
+        json_object_put(rec->stats);
+        rec->stats = NULL;
+        vm_record_set_state(t, rec, IOV_VM_STATE_RUNNING, NULL);
+        _cleanup_close_ int wait_fd = fd >= 0 ? dup(fd) : -1;
+        pthread_mutex_unlock(&t->lock);
+        vm_watcher_wake(t);
+
+        if (wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD) {
+                if (fd < 0)
+                        vm_finish(t, id, run);
+                pthread_mutex_lock(&t->lock);
+                rec = vm_wait_inactive(t, id, run,
+                                       util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
+        } else {
+                pthread_mutex_lock(&t->lock);
+                rec = vm_table_find(t, id);
+        }
+        if (rec && rec->run == run && rec->state == IOV_VM_STATE_CRASHED &&
+            (rec->exit_status == VMM_EXIT_BUILD_FAILED || rec->exit_status == VMM_EXIT_USAGE)) {
+                r = vm_problem(p, 422, "vmm_failed", "VM %s did not start: %s", id,
+                               rec->reason ? rec->reason : "iovd-vmm failed");
+        } else {
+                r = vm_reply(rec, ret);
+        }
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+/* Find an active VM with its VMM followed and no stop under way; lock held. */
+static int vm_find_active(struct iov_vm_table *t, const char *id, const char *what,
+                          enum iov_vm_state need, struct iov_vm_record **ret,
+                          struct iov_vm_problem *p)
+{
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (!rec)
+                return vm_problem_not_found(p, id);
+        bool state_ok = need == IOV_VM_STATE_CREATED ? vm_is_active(rec) : rec->state == need;
+        if (!state_ok || rec->pidfd < 0 || rec->finishing || rec->request != IOV_VM_REQUEST_NONE)
+                return vm_problem_state(p, rec, what);
+        *ret = rec;
+        return 0;
+}
+
+static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct json_object **ret,
+                    struct iov_vm_problem *p)
+{
+        struct iov_vm_record *rec;
+        pthread_mutex_lock(&t->lock);
+        int r = vm_find_active(t, id, pause ? "pause" : "resume",
+                               pause ? IOV_VM_STATE_RUNNING : IOV_VM_STATE_PAUSED, &rec, p);
+        _cleanup_free_ char *dir = r >= 0 ? vm_record_dir(t, rec) : NULL;
+        unsigned run = r >= 0 ? rec->run : 0;
+        pthread_mutex_unlock(&t->lock);
+        if (r < 0)
+                return r;
+        if (!dir)
+                return -ENOMEM;
+        struct json_object *reply = NULL;
+        r = supervisor_command(dir, pause ? "pause" : "resume", VM_COMMAND_TIMEOUT_MS, &reply);
+        json_object_put(reply);
+        pthread_mutex_lock(&t->lock);
+        rec = vm_table_find(t, id);
+        if (r >= 0 && rec && rec->run == run && vm_is_active(rec))
+                vm_record_set_state(t, rec, pause ? IOV_VM_STATE_PAUSED : IOV_VM_STATE_RUNNING,
+                                    NULL);
+        else if (r >= 0 || r == -EPROTO)
+                r = rec ? vm_problem_state(p, rec, pause ? "pause" : "resume")
+                        : vm_problem_not_found(p, id);
+        if (r >= 0)
+                r = vm_reply(rec, ret);
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+/* SIGKILL through the pidfd (lock held) and wait for the watcher's verdict. */
+static struct iov_vm_record *vm_kill_and_wait(struct iov_vm_table *t, struct iov_vm_record *rec,
+                                              enum iov_vm_request why)
+{
+        char id[IOV_VM_ID_MAX];
+        memcpy(id, rec->id, sizeof(id));
+        unsigned run = rec->run;
+        rec->request = why;
+        if (rec->pidfd >= 0 && pidfd_send_signal(rec->pidfd, SIGKILL, NULL, 0) < 0)
+                log_warning_errno(-errno, "VM %s: cannot kill iovd-vmm: %m", id);
+        return vm_wait_inactive(t, id, run, util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
+}
+
+static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **ret,
+                   struct iov_vm_problem *p)
+{
+        pthread_mutex_lock(&t->lock);
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        int r;
+        /* A kill may overtake a stop that is waiting for the guest. */
+        if (!rec)
+                r = vm_problem_not_found(p, id);
+        else if (!vm_is_active(rec) || rec->pidfd < 0 || rec->finishing)
+                r = vm_problem_state(p, rec, "kill");
+        else
+                r = vm_reply(vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), ret);
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
+                   struct json_object **ret, struct iov_vm_problem *p)
+{
+        struct iov_vm_record *rec;
+        pthread_mutex_lock(&t->lock);
+        int r = vm_find_active(t, id, "stop", IOV_VM_STATE_CREATED, &rec, p);
+        _cleanup_free_ char *dir = r >= 0 ? vm_record_dir(t, rec) : NULL;
+        bool paused = r >= 0 && rec->state == IOV_VM_STATE_PAUSED;
+        unsigned run = r >= 0 ? rec->run : 0;
+        if (r >= 0)
+                rec->request = IOV_VM_REQUEST_STOP;
+        pthread_mutex_unlock(&t->lock);
+        if (r < 0)
+                return r;
+        /* Ask the guest (Ctrl+Alt+Del on its i8042); a paused guest cannot hear it. */
+        struct json_object *reply = NULL;
+        if (paused && dir)
+                (void)supervisor_command(dir, "resume", VM_COMMAND_TIMEOUT_MS, &reply);
+        json_object_put(TAKE_PTR(reply));
+        bool asked = dir && supervisor_command(dir, "stop", VM_COMMAND_TIMEOUT_MS, &reply) >= 0;
+        json_object_put(reply);
+
+        pthread_mutex_lock(&t->lock);
+        uint64_t deadline = util_realtime_usec() + (asked ? timeout_sec * 1000000ULL : 0);
+        rec = vm_wait_inactive(t, id, run, deadline);
+        if (rec && rec->run == run && (vm_is_active(rec) || rec->pidfd >= 0) &&
+            rec->request == IOV_VM_REQUEST_STOP)
+                rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT);
+        r = vm_reply(rec, ret);
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+int vms_act(struct iov_daemon *d, const char *id, enum iov_vm_action action,
+            unsigned stop_timeout_sec, struct json_object **ret, struct iov_vm_problem *p)
+{
+        (void)d;
+        struct iov_vm_table *t = vm_table_get();
+        switch (action) {
+        case IOV_VM_ACTION_START:
+                return vm_start(t, id, ret, p);
+        case IOV_VM_ACTION_STOP:
+                return vm_stop(t, id, stop_timeout_sec, ret, p);
+        case IOV_VM_ACTION_KILL:
+                return vm_kill(t, id, ret, p);
+        case IOV_VM_ACTION_PAUSE:
+                return vm_pause(t, id, true, ret, p);
+        case IOV_VM_ACTION_RESUME:
+                return vm_pause(t, id, false, ret, p);
+        }
+        return -EINVAL;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* vm-record: the private half of daemon/vms.h, shared by the daemon/vm*.c files. */
+#pragma once
+
+#include <pthread.h>
+
+#include "util/util.h"
+
+#include "daemon/supervisor.h"
+#include "daemon/vms.h"
+
+#define IOV_VM_ID_MAX 24 /* "vm-" and 16 hex digits */
+
+enum iov_vm_state {
+        IOV_VM_STATE_CREATED,
+        IOV_VM_STATE_RUNNING,
+        IOV_VM_STATE_PAUSED,
+        IOV_VM_STATE_STOPPED,
+        IOV_VM_STATE_CRASHED,
+};
+
+/* What iovd itself asked of a running VM, so its end is judged right. */
+enum iov_vm_request {
+        IOV_VM_REQUEST_NONE,
+        IOV_VM_REQUEST_STOP,
+        IOV_VM_REQUEST_KILL,
+        IOV_VM_REQUEST_STOP_TIMEOUT, /* a stop that ran out of time: SIGKILL sent */
+};
+
+struct iov_vm_record {
+        char id[IOV_VM_ID_MAX];
+        char *name;
+        unsigned vcpus;
+        uint64_t memory_mib;
+        char *kernel;
+        char *initrd;
+        char *cmdline;
+        struct json_object *devices; /* array or NULL */
+
+        enum iov_vm_state state;
+        char *reason;                                      /* why it stopped or crashed */
+        uint64_t created_usec, started_usec, stopped_usec; /* wall clock */
+        struct json_object *stats;                         /* the last run's final stats, or NULL */
+
+        /* Runtime only. */
+        struct iov_vmm_process process;
+        int pidfd;       /* -1 when no VMM is followed */
+        bool starting;   /* a start is between spawn and the first state */
+        bool finishing;  /* the VMM ended; its verdict is being read */
+        unsigned run;    /* counts starts, so a late verdict never hits a newer run */
+        int exit_status; /* of the last run's VMM, -1 when unknown or killed */
+        enum iov_vm_request request;
+};
+
+/* The table of VMs; one per daemon, kept by daemon/vms.c. */
+struct iov_vm_table {
+        pthread_mutex_t lock;
+        pthread_cond_t changed; /* broadcast on every state change */
+        struct iov_daemon *daemon;
+        struct iov_vm_record **records;
+        size_t n_records;
+        char *vmm_path;
+        char *dir;   /* RUN_DIR/vms */
+        int wake_fd; /* eventfd: the watcher re-reads the table */
+        pthread_t watcher;
+        bool watcher_running;
+        bool stopping;
+};
+
+static inline void json_object_putp(struct json_object **p)
+{
+        json_object_put(*p);
+}
+
+struct iov_vm_table *vm_table_get(void);
+const char *vm_state_to_string(enum iov_vm_state state);
+/* With the lock held. */
+struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id);
+int vm_table_save(struct iov_vm_table *t);
+char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec);
+struct json_object *vm_record_to_json(const struct iov_vm_record *rec);
+/* Change state, save, publish "vm_state_changed", wake waiters. reason may be NULL. */
+void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum iov_vm_state state,
+                         const char *reason);
+
+int vm_problem(struct iov_vm_problem *p, unsigned status, const char *code, const char *fmt, ...)
+        _printf_(4, 5);
+int vm_problem_not_found(struct iov_vm_problem *p, const char *id);
+int vm_problem_state(struct iov_vm_problem *p, const struct iov_vm_record *rec, const char *what);
+
+/* daemon/vm-lifecycle.c: actions and exits. */
+void vm_watcher_wake(struct iov_vm_table *t);
+int vm_watcher_start(struct iov_vm_table *t);
+void vm_watcher_stop(struct iov_vm_table *t);
+/* At start, for a VM saved as running or paused: follow its VMM again, or judge its end. */
+void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec);

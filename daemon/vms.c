@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: MIT */
+/* vms: the table of VMs, their durable and API forms, create, list, show and delete. */
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+
+#include "daemon/daemon.h"
+#include "daemon/state.h"
+#include "daemon/vm-record.h"
+
+#define KIND_VMS "vms"
+
+static void closedir_ptr(DIR **p)
+{
+        if (*p)
+                closedir(*p);
+}
+
+static struct iov_vm_table table = {
+        .lock = PTHREAD_MUTEX_INITIALIZER,
+        .changed = PTHREAD_COND_INITIALIZER,
+        .wake_fd = -1,
+};
+
+static const char *const state_names[] = {
+        [IOV_VM_STATE_CREATED] = "created", [IOV_VM_STATE_RUNNING] = "running",
+        [IOV_VM_STATE_PAUSED] = "paused",   [IOV_VM_STATE_STOPPED] = "stopped",
+        [IOV_VM_STATE_CRASHED] = "crashed",
+};
+
+struct iov_vm_table *vm_table_get(void)
+{
+        return &table;
+}
+
+const char *vm_state_to_string(enum iov_vm_state state)
+{
+        return state_names[state];
+}
+
+static int vm_state_from_string(const char *s, enum iov_vm_state *ret)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(state_names); i++)
+                if (s && streq(s, state_names[i])) {
+                        *ret = (enum iov_vm_state)i;
+                        return 0;
+                }
+        return -EBADMSG;
+}
+
+int vm_problem(struct iov_vm_problem *p, unsigned status, const char *code, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        p->status = status;
+        p->code = code;
+        vsnprintf(p->message, sizeof(p->message), fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
+int vm_problem_not_found(struct iov_vm_problem *p, const char *id)
+{
+        return vm_problem(p, 404, "not_found", "no VM with id \"%.64s\"", id);
+}
+
+int vm_problem_state(struct iov_vm_problem *p, const struct iov_vm_record *rec, const char *what)
+{
+        return vm_problem(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what, rec->id,
+                          rec->starting ? "starting" : vm_state_to_string(rec->state),
+                          rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
+}
+
+static void vm_record_free(struct iov_vm_record *rec)
+{
+        if (!rec)
+                return;
+        free(rec->name);
+        free(rec->kernel);
+        free(rec->initrd);
+        free(rec->cmdline);
+        free(rec->reason);
+        json_object_put(rec->devices);
+        json_object_put(rec->stats);
+        if (rec->pidfd >= 0)
+                close(rec->pidfd);
+        free(rec);
+}
+DEFINE_CLEANUP_FUNC(struct iov_vm_record, vm_record_free)
+
+struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id)
+{
+        for (size_t i = 0; i < t->n_records; i++)
+                if (streq(t->records[i]->id, id))
+                        return t->records[i];
+        return NULL;
+}
+
+char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec)
+{
+        return util_path_join(t->dir, rec->id, NULL);
+}
+
+static struct json_object *string_or_null(const char *s)
+{
+        return s ? json_object_new_string(s) : NULL;
+}
+
+/* The durable form; the API form adds runtime fields to it. */
+static struct json_object *vm_record_to_durable(const struct iov_vm_record *rec)
+{
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "id", json_object_new_string(rec->id));
+        json_object_object_add(o, "name", string_or_null(rec->name));
+        json_object_object_add(o, "state", json_object_new_string(vm_state_to_string(rec->state)));
+        json_object_object_add(o, "reason", string_or_null(rec->reason));
+        json_object_object_add(o, "vcpus", json_object_new_int((int)rec->vcpus));
+        json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)rec->memory_mib));
+        json_object_object_add(o, "kernel", json_object_new_string(rec->kernel));
+        json_object_object_add(o, "initrd", string_or_null(rec->initrd));
+        json_object_object_add(o, "cmdline", string_or_null(rec->cmdline));
+        json_object_object_add(o, "devices", json_object_get(rec->devices));
+        json_object_object_add(o, "created_usec",
+                               json_object_new_int64((int64_t)rec->created_usec));
+        json_object_object_add(o, "started_usec",
+                               json_object_new_int64((int64_t)rec->started_usec));
+        json_object_object_add(o, "stopped_usec",
+                               json_object_new_int64((int64_t)rec->stopped_usec));
+        json_object_object_add(o, "stats", json_object_get(rec->stats));
+        return o;
+}
+
+struct json_object *vm_record_to_json(const struct iov_vm_record *rec)
+{
+        struct json_object *o = vm_record_to_durable(rec);
+        if (!o)
+                return NULL;
+        bool alive = rec->pidfd >= 0;
+        json_object_object_add(o, "pid", alive ? json_object_new_int(rec->process.pid) : NULL);
+        return o;
+}
+
+int vm_table_save(struct iov_vm_table *t)
+{
+        _cleanup_(json_object_putp) struct json_object *items = json_object_new_array();
+        if (!items)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_records; i++)
+                if (json_object_array_add(items, vm_record_to_durable(t->records[i])) < 0)
+                        return -ENOMEM;
+        int r = state_save(t->daemon->state, KIND_VMS, items);
+        if (r < 0)
+                log_error_errno(r, "Cannot save the VM definitions: %m");
+        return r;
+}
+
+static void vm_publish(struct iov_vm_table *t, const char *type, const struct iov_vm_record *rec)
+{
+        struct json_object *data = json_object_new_object();
+        if (!data)
+                return;
+        json_object_object_add(data, "id", json_object_new_string(rec->id));
+        json_object_object_add(data, "name", string_or_null(rec->name));
+        json_object_object_add(data, "state",
+                               json_object_new_string(vm_state_to_string(rec->state)));
+        json_object_object_add(data, "reason", string_or_null(rec->reason));
+        daemon_event_publish(t->daemon, type, data);
+}
+
+void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum iov_vm_state state,
+                         const char *reason)
+{
+        rec->state = state;
+        free(rec->reason);
+        rec->reason = reason ? strdup(reason) : NULL;
+        if (state == IOV_VM_STATE_STOPPED || state == IOV_VM_STATE_CRASHED)
+                rec->stopped_usec = util_realtime_usec();
+        (void)vm_table_save(t);
+        vm_publish(t, "vm_state_changed", rec);
+        pthread_cond_broadcast(&t->changed);
+        log_info("VM %s: %s%s%s", rec->id, vm_state_to_string(state), reason ? ": " : "",
+                 reason ? reason : "");
+}
+
+/* ---- durable form --------------------------------------------------------------------- */
+
+static int dup_string_field(struct json_object *o, const char *key, bool nullable, char **ret)
+{
+        struct json_object *v = NULL;
+        if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
+                *ret = NULL;
+                return nullable ? 0 : -EBADMSG;
+        }
+        if (!json_object_is_type(v, json_type_string))
+                return -EBADMSG;
+        *ret = strdup(json_object_get_string(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int64_t int_field(struct json_object *o, const char *key)
+{
+        return json_object_get_int64(json_object_object_get(o, key));
+}
+
+static int vm_record_from_durable(struct json_object *o, struct iov_vm_record **ret)
+{
+        _cleanup_(vm_record_freep) struct iov_vm_record *rec = calloc(1, sizeof(*rec));
+        if (!rec)
+                return -ENOMEM;
+        rec->pidfd = -1;
+        rec->exit_status = -1;
+        const char *id = json_object_get_string(json_object_object_get(o, "id"));
+        if (!id || strlen(id) >= sizeof(rec->id) ||
+            vm_state_from_string(json_object_get_string(json_object_object_get(o, "state")),
+                                 &rec->state) < 0)
+                return -EBADMSG;
+        strcpy(rec->id, id);
+        int r = dup_string_field(o, "name", true, &rec->name);
+        if (r >= 0)
+                r = dup_string_field(o, "kernel", false, &rec->kernel);
+        if (r >= 0)
+                r = dup_string_field(o, "initrd", true, &rec->initrd);
+        if (r >= 0)
+                r = dup_string_field(o, "cmdline", true, &rec->cmdline);
+        if (r >= 0)
+                r = dup_string_field(o, "reason", true, &rec->reason);
+        if (r < 0)
+                return r;
+        rec->vcpus = (unsigned)int_field(o, "vcpus");
+        rec->memory_mib = (uint64_t)int_field(o, "memory_mib");
+        rec->created_usec = (uint64_t)int_field(o, "created_usec");
+        rec->started_usec = (uint64_t)int_field(o, "started_usec");
+        rec->stopped_usec = (uint64_t)int_field(o, "stopped_usec");
+        rec->devices = json_object_get(json_object_object_get(o, "devices"));
+        rec->stats = json_object_get(json_object_object_get(o, "stats"));
+        *ret = TAKE_PTR(rec);
+        return 0;
+}
+
+static int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec)
+{
+        struct iov_vm_record **records =
+                realloc(t->records, (t->n_records + 1) * sizeof(*t->records));
+        if (!records)
+                return -ENOMEM;
+        t->records = records;
+        t->records[t->n_records++] = rec;
+        return 0;
+}
+
+static int vm_table_load(struct iov_vm_table *t)
+{
+        _cleanup_(json_object_putp) struct json_object *items = NULL;
+        _cleanup_free_ char *error = NULL;
+        int r = state_load(t->daemon->state, KIND_VMS, &items, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", error ? error : "Cannot load the VMs: %m");
+        for (size_t i = 0; i < json_object_array_length(items); i++) {
+                struct iov_vm_record *rec = NULL;
+                r = vm_record_from_durable(json_object_array_get_idx(items, i), &rec);
+                if (r < 0)
+                        return log_error_errno(r, "VM %zu of %s/%s.json is malformed: %m", i,
+                                               state_dir(t->daemon->state), KIND_VMS);
+                r = vm_table_add(t, rec);
+                if (r < 0) {
+                        vm_record_free(rec);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+static int vm_new_id(char ret[static IOV_VM_ID_MAX])
+{
+        uint8_t bytes[8];
+        if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+                return errno ? -errno : -EIO;
+        char *p = ret + sprintf(ret, "vm-");
+        for (size_t i = 0; i < sizeof(bytes); i++)
+                p += sprintf(p, "%02x", bytes[i]);
+        return 0;
+}
+
+static int vm_record_new(const struct iov_vm_definition *def, struct iov_vm_record **ret)
+{
+        _cleanup_(vm_record_freep) struct iov_vm_record *rec = calloc(1, sizeof(*rec));
+        if (!rec)
+                return -ENOMEM;
+        rec->pidfd = -1;
+        rec->exit_status = -1;
+        int r = vm_new_id(rec->id);
+        if (r < 0)
+                return r;
+        rec->name = def->name ? strdup(def->name) : NULL;
+        rec->kernel = strdup(def->kernel);
+        rec->initrd = def->initrd ? strdup(def->initrd) : NULL;
+        rec->cmdline = def->cmdline ? strdup(def->cmdline) : NULL;
+        if ((def->name && !rec->name) || !rec->kernel || (def->initrd && !rec->initrd) ||
+            (def->cmdline && !rec->cmdline))
+                return -ENOMEM;
+        rec->vcpus = def->vcpus;
+        rec->memory_mib = def->memory_mib;
+        rec->devices = json_object_get(def->devices);
+        rec->state = IOV_VM_STATE_CREATED;
+        rec->created_usec = util_realtime_usec();
+        *ret = TAKE_PTR(rec);
+        return 0;
+}
+
+int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct json_object **ret,
+               struct iov_vm_problem *p)
+{
+        (void)d;
+        struct iov_vm_table *t = &table;
+        _cleanup_(vm_record_freep) struct iov_vm_record *rec = NULL;
+        int r = vm_record_new(def, &rec);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; def->name && i < t->n_records; i++)
+                if (streq_ptr(t->records[i]->name, def->name)) {
+                        pthread_mutex_unlock(&t->lock);
+                        return vm_problem(p, 409, "name_in_use", "VM %s is already named \"%s\"",
+                                          t->records[i]->id, def->name);
+                }
+        r = vm_table_add(t, rec);
+        if (r >= 0) {
+                r = vm_table_save(t);
+                if (r < 0)
+                        t->n_records--; /* not durable: forget it again */
+        }
+        if (r < 0) {
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
+        struct iov_vm_record *added = TAKE_PTR(rec);
+        vm_publish(t, "vm_created", added);
+        struct json_object *json = vm_record_to_json(added);
+        pthread_mutex_unlock(&t->lock);
+        if (!json)
+                return -ENOMEM;
+        *ret = json;
+        return 0;
+}
+
+int vms_list(struct iov_daemon *d, struct json_object **ret)
+{
+        (void)d;
+        struct iov_vm_table *t = &table;
+        _cleanup_(json_object_putp) struct json_object *vms = json_object_new_array();
+        struct json_object *o = json_object_new_object();
+        if (!vms || !o) {
+                json_object_put(o);
+                return -ENOMEM;
+        }
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; i < t->n_records; i++)
+                json_object_array_add(vms, vm_record_to_json(t->records[i]));
+        pthread_mutex_unlock(&t->lock);
+        json_object_object_add(o, "vms", TAKE_PTR(vms));
+        *ret = o;
+        return 0;
+}
+
+/* Exit counts and boot-progress markers of a running VM, straight from its VMM. */
+static void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct json_object *o)
+{
+        _cleanup_free_ char *dir = NULL;
+        pthread_mutex_lock(&t->lock);
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (rec && rec->pidfd >= 0 && !rec->starting)
+                dir = vm_record_dir(t, rec);
+        pthread_mutex_unlock(&t->lock);
+        struct json_object *stats = NULL;
+        if (dir && supervisor_command(dir, "stats", 1000, &stats) >= 0)
+                json_object_object_add(o, "stats", stats);
+        else
+                json_object_put(stats);
+}
+
+int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret,
+             struct iov_vm_problem *p)
+{
+        (void)d;
+        struct iov_vm_table *t = &table;
+        pthread_mutex_lock(&t->lock);
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        struct json_object *o = rec ? vm_record_to_json(rec) : NULL;
+        pthread_mutex_unlock(&t->lock);
+        if (!rec)
+                return vm_problem_not_found(p, id);
+        if (!o)
+                return -ENOMEM;
+        vm_add_live_stats(t, id, o);
+        *ret = o;
+        return 0;
+}
+
+/* The run-time files of a VM that is gone for good. */
+static void vm_remove_dir(const char *dir)
+{
+        _cleanup_(closedir_ptr) DIR *d = opendir(dir);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        (void)unlinkat(dirfd(d), de->d_name, 0);
+        (void)rmdir(dir);
+}
+
+int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
+               struct iov_vm_problem *p)
+{
+        (void)d;
+        struct iov_vm_table *t = &table;
+        pthread_mutex_lock(&t->lock);
+        size_t i = 0;
+        while (i < t->n_records && !streq(t->records[i]->id, id))
+                i++;
+        if (i == t->n_records) {
+                pthread_mutex_unlock(&t->lock);
+                return vm_problem_not_found(p, id);
+        }
+        struct iov_vm_record *rec = t->records[i];
+        if (rec->starting || rec->pidfd >= 0 || rec->state == IOV_VM_STATE_RUNNING ||
+            rec->state == IOV_VM_STATE_PAUSED) {
+                int r = vm_problem_state(p, rec, "delete");
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
+        memmove(&t->records[i], &t->records[i + 1], (t->n_records - i - 1) * sizeof(*t->records));
+        t->n_records--;
+        int r = vm_table_save(t);
+        if (r < 0) {
+                (void)vm_table_add(t, rec); /* keep it: the delete did not happen */
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
+        vm_publish(t, "vm_deleted", rec);
+        _cleanup_free_ char *dir = vm_record_dir(t, rec);
+        pthread_mutex_unlock(&t->lock);
+        if (dir)
+                vm_remove_dir(dir);
+        struct json_object *o = json_object_new_object();
+        if (o) {
+                json_object_object_add(o, "id", json_object_new_string(rec->id));
+                json_object_object_add(o, "deleted", json_object_new_boolean(true));
+        }
+        vm_record_free(rec);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+/* ---- module --------------------------------------------------------------------------- */
+
+static void vms_stop(struct iov_daemon *d);
+
+static int vms_start(struct iov_daemon *d)
+{
+        struct iov_vm_table *t = &table;
+        if (!d->state)
+                return log_error_errno(-ENOENT, "The VMs need the state store, which is not open");
+        t->daemon = d;
+        t->stopping = false;
+        int r = supervisor_find_vmm(&t->vmm_path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot find iovd-vmm: %m");
+        t->dir = util_path_join(d->config.run_dir, "vms", NULL);
+        if (!t->dir)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = util_mkdir_p(t->dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create %s: %m", t->dir);
+        r = vm_table_load(t);
+        if (r < 0) {
+                vms_stop(d);
+                return r;
+        }
+        size_t reattached = 0;
+        for (size_t i = 0; i < t->n_records; i++) {
+                struct iov_vm_record *rec = t->records[i];
+                if (rec->state == IOV_VM_STATE_RUNNING || rec->state == IOV_VM_STATE_PAUSED) {
+                        vm_reattach(t, rec);
+                        reattached += rec->pidfd >= 0;
+                }
+        }
+        r = vm_watcher_start(t);
+        if (r < 0) {
+                vms_stop(d);
+                return log_error_errno(r, "Cannot start the VM watcher: %m");
+        }
+        log_info("VMs restored: %zu defined, %zu running (VMM %s)", t->n_records, reattached,
+                 t->vmm_path);
+        return 0;
+}
+
+/* VMMs keep running: a restarted iovd re-attaches to them. */
+static void vms_stop(struct iov_daemon *d)
+{
+        (void)d;
+        struct iov_vm_table *t = &table;
+        vm_watcher_stop(t);
+        pthread_mutex_lock(&t->lock);
+        t->stopping = true;
+        pthread_cond_broadcast(&t->changed);
+        for (size_t i = 0; i < t->n_records; i++)
+                vm_record_free(t->records[i]);
+        free(t->records);
+        t->records = NULL;
+        t->n_records = 0;
+        free(t->vmm_path);
+        free(t->dir);
+        t->vmm_path = t->dir = NULL;
+        pthread_mutex_unlock(&t->lock);
+}
+
+/* After the allocations module (50), which opens the state store. */
+DAEMON_MODULE(vms, 60, vms_start, vms_stop)

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vms: the VMs iovd owns. A VM is a durable definition (STATE_DIR/vms.json, the same store
+ * as allocations) plus, while it runs, one iovd-vmm process supervised through
+ * daemon/supervisor.h. States:
+ *
+ *   created --start--> running <--pause/resume--> paused
+ *   running/paused --stop/kill, or the guest shuts down--> stopped
+ *   running/paused --the VMM dies or the guest crashes--> crashed (with a reason)
+ *   stopped/crashed --start--> running (a new VMM on the same definition)
+ *
+ * Every request in the wrong state is refused with 409 "invalid_state" naming the current
+ * state. Restarting iovd never stops a VM: at start the module re-attaches to each VMM
+ * through its pid file and control socket, and a VMM that ended meanwhile is judged by
+ * the exit file its monitor left.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct iov_daemon;
+
+#define IOV_VM_NAME_MAX         64
+#define IOV_VM_CMDLINE_MAX      4096
+#define IOV_VM_MAX_VCPUS        32
+#define IOV_VM_MEMORY_MIN_MIB   16
+#define IOV_VM_MEMORY_MAX_MIB   (1024 * 1024)
+#define IOV_VM_STOP_TIMEOUT_SEC 10           /* graceful stop, then SIGKILL */
+#define IOV_VM_CONSOLE_TAIL     (256 * 1024) /* GET .../console returns at most this */
+
+/* A VM definition as POST /v1/vms gives it, already checked at the API edge. */
+struct iov_vm_definition {
+        const char *name;
+        unsigned vcpus;
+        uint64_t memory_mib;
+        const char *kernel;
+        const char *initrd;          /* or NULL */
+        const char *cmdline;         /* or NULL */
+        struct json_object *devices; /* an array (borrowed), or NULL */
+};
+
+/* Why a request was refused: HTTP status, stable code, message. */
+struct iov_vm_problem {
+        unsigned status;
+        const char *code;
+        char message[320];
+};
+
+enum iov_vm_action {
+        IOV_VM_ACTION_START,
+        IOV_VM_ACTION_STOP,
+        IOV_VM_ACTION_KILL,
+        IOV_VM_ACTION_PAUSE,
+        IOV_VM_ACTION_RESUME,
+};
+
+/* Every function returns 0 with *ret a new JSON reference, or negative errno; -EBADMSG
+ * with p filled for a refusal the client caused (404, 409, 422). */
+int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct json_object **ret,
+               struct iov_vm_problem *p);
+int vms_list(struct iov_daemon *d, struct json_object **ret);
+int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret,
+             struct iov_vm_problem *p);
+/* stop_timeout_sec: how long a stop waits for the guest before SIGKILL (STOP only). */
+int vms_act(struct iov_daemon *d, const char *id, enum iov_vm_action action,
+            unsigned stop_timeout_sec, struct json_object **ret, struct iov_vm_problem *p);
+int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
+               struct iov_vm_problem *p);
+
+/* The console: the last IOV_VM_CONSOLE_TAIL bytes the guest printed as
+ * {"id", "output", "size", "truncated"}. */
+int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **ret,
+                     struct iov_vm_problem *p);
+
+/* A follower of the console from its current tail: read() as in api.h's stream ops. */
+struct iov_vm_console_follower;
+int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_console_follower **ret,
+                       struct iov_vm_problem *p);
+ssize_t vms_console_follower_read(struct iov_vm_console_follower *f, char *buf, size_t max);
+void vms_console_follower_free(struct iov_vm_console_follower *f);

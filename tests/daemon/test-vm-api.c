@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * /v1/vms at the API edge: malformed create bodies get a clear 400 and define nothing;
+ * requests in the wrong state get 409 "invalid_state" naming the current state; DELETE
+ * of a running VM is refused; a kernel that is not a bootable image fails at start with
+ * the VMM's reason and leaves the VM crashed. Definitions survive an iovd restart.
+ */
+#include "test-vm-common.h"
+
+static struct vm_env env;
+
+static void setup(void)
+{
+        vm_env_init(&env);
+}
+
+static void teardown(void)
+{
+        vm_env_done(&env);
+}
+
+TestSuite(vm_api, .init = setup, .fini = teardown, .timeout = 110);
+
+static void expect_error(const char *method, const char *path, const char *body, long status,
+                         const char *code)
+{
+        struct iov_http_reply r = {0};
+        int rc = harness_request(env.h, method, path, body, &r);
+        cr_assert_eq(rc, 0, "%s %s: no reply: %s", method, path, strerror(-rc));
+        cr_expect_eq(r.status, status, "%s %s %s: status %ld, want %ld (body %s)", method, path,
+                     body ? body : "", r.status, status, r.body ? r.body : "");
+        cr_expect_str_eq(vm_error_code(&r), code, "%s %s %s: code %s, want %s", method, path,
+                         body ? body : "", vm_error_code(&r), code);
+        cr_expect(strlen(vm_error_message(&r)) > 0, "%s %s: empty error message", method, path);
+        harness_reply_clear(&r);
+}
+
+static size_t count_vms(void)
+{
+        struct iov_http_reply r;
+        vm_call(&env, "GET", "/v1/vms", NULL, 200, &r);
+        struct json_object *vms = NULL;
+        cr_assert(json_object_object_get_ex(r.json, "vms", &vms), "no \"vms\": %s", r.body);
+        size_t n = json_object_array_length(vms);
+        harness_reply_clear(&r);
+        return n;
+}
+
+/* body with every "@K" replaced by the kernel path. */
+static char *with_kernel(const char *body, const char *kernel)
+{
+        size_t n = strlen(body) + 1;
+        for (const char *p = strstr(body, "@K"); p; p = strstr(p + 2, "@K"))
+                n += strlen(kernel);
+        char *out = malloc(n), *o = out;
+        cr_assert_not_null(out);
+        for (const char *p = body; *p;) {
+                if (strncmp(p, "@K", 2) == 0) {
+                        o = stpcpy(o, kernel);
+                        p += 2;
+                } else {
+                        *o++ = *p++;
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
+Test(vm_api, malformed_create_bodies_define_nothing)
+{
+        _cleanup_free_ char *k = vm_guest("hello");
+        struct {
+                const char *body;
+                const char *code;
+        } cases[] = {
+                {NULL, "missing_body"},
+                {"[]", "invalid_body"},
+                {"{\"kernel\": ", "malformed_json"},
+                {"{}", "missing_field"},
+                {"{\"kernel\": \"relative/bzImage\"}", "invalid_path"},
+                {"{\"kernel\": \"/nonexistent/bzImage\"}", "file_not_readable"},
+                {"{\"kernel\": \"/tmp\"}", "file_not_readable"},
+                {"{\"kernel\": 7}", "wrong_type"},
+                {"{\"kernel\": \"@K\", \"vcpus\": 0}", "invalid_value"},
+                {"{\"kernel\": \"@K\", \"vcpus\": 33}", "invalid_value"},
+                {"{\"kernel\": \"@K\", \"vcpus\": 1.5}", "wrong_type"},
+                {"{\"kernel\": \"@K\", \"memory_mib\": 8}", "invalid_value"},
+                {"{\"kernel\": \"@K\", \"name\": \"bad name!\"}", "invalid_value"},
+                {"{\"kernel\": \"@K\", \"initrd\": \"/nonexistent\"}", "file_not_readable"},
+                {"{\"kernel\": \"@K\", \"devices\": [1]}", "invalid_value"},
+                {"{\"kernel\": \"@K\", \"color\": \"red\"}", "unknown_field"},
+                {"{\"kernel\": \"@K\", \"kernel\": \"@K\"}", "duplicate_key"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                _cleanup_free_ char *body = cases[i].body ? with_kernel(cases[i].body, k) : NULL;
+                expect_error("POST", "/v1/vms", body, 400, cases[i].code);
+        }
+        cr_expect_eq(count_vms(), 0, "refused creates left %zu VMs", count_vms());
+
+        /* A good one next to them, then a second of the same name. */
+        _cleanup_free_ char *good = util_strdup_printf("{\"name\": \"web-1\", \"kernel\": \"%s\", "
+                                                       "\"vcpus\": 2, \"memory_mib\": 32}",
+                                                       k);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", good, 201, &r);
+        cr_expect_str_eq(vm_str(r.json, "name"), "web-1", "name %s", vm_str(r.json, "name"));
+        cr_expect(strncmp(vm_str(r.json, "id"), "vm-", 3) == 0, "id %s", vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        expect_error("POST", "/v1/vms", good, 409, "name_in_use");
+        cr_expect_eq(count_vms(), 1, "VMs after one good create: %zu", count_vms());
+}
+
+Test(vm_api, wrong_state_requests_name_the_state)
+{
+        _cleanup_free_ char *id = vm_create(&env, "hello", 16);
+        const char *actions[] = {"stop", "kill", "pause", "resume"};
+        for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
+                _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s/%s", id, actions[i]);
+                struct iov_http_reply r = {0};
+                cr_assert_eq(harness_request(env.h, "POST", path, NULL, &r), 0);
+                cr_expect_eq(r.status, 409, "%s on a created VM: %ld", actions[i], r.status);
+                cr_expect_str_eq(vm_error_code(&r), "invalid_state", "%s: code %s", actions[i],
+                                 vm_error_code(&r));
+                cr_expect(strstr(vm_error_message(&r), "created") != NULL,
+                          "%s: message does not name the state: %s", actions[i],
+                          vm_error_message(&r));
+                harness_reply_clear(&r);
+        }
+        expect_error("POST", "/v1/vms/vm-0000000000000000/start", NULL, 404, "not_found");
+        _cleanup_free_ char *start = util_strdup_printf("/v1/vms/%s/start", id);
+        expect_error("POST", start, "{\"now\": true}", 400, "unknown_field");
+        _cleanup_free_ char *stop = util_strdup_printf("/v1/vms/%s/stop", id);
+        expect_error("POST", stop, "{\"timeout_sec\": -1}", 400, "invalid_value");
+        _cleanup_free_ char *console = util_strdup_printf("/v1/vms/%s/console?follow=yes", id);
+        expect_error("GET", console, NULL, 400, "invalid_parameter");
+}
+
+Test(vm_api, delete_refused_while_running)
+{
+        vm_skip_without_kvm();
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        expect_error("DELETE", path, NULL, 409, "invalid_state");
+        _cleanup_free_ char *start = util_strdup_printf("/v1/vms/%s/start", id);
+        expect_error("POST", start, NULL, 409, "invalid_state");
+        _cleanup_free_ char *resume = util_strdup_printf("/v1/vms/%s/resume", id);
+        expect_error("POST", resume, NULL, 409, "invalid_state");
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_call(&env, "DELETE", path, NULL, 200, &r);
+        harness_reply_clear(&r);
+        cr_expect_eq(count_vms(), 0, "VMs after DELETE: %zu", count_vms());
+}
+
+Test(vm_api, unbootable_kernel_fails_at_start)
+{
+        vm_skip_without_kvm();
+        char junk[] = "/tmp/iovd-vmtest-junk-XXXXXX";
+        int fd = mkstemp(junk);
+        cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+        cr_assert_eq(write(fd, "not a kernel\n", 13), 13);
+        close(fd);
+        _cleanup_free_ char *body = util_strdup_printf("{\"kernel\": \"%s\"}", junk);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", body, 201, &r);
+        _cleanup_free_ char *id = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        vm_action(&env, id, "start", NULL, 422, &r);
+        cr_expect_str_eq(vm_error_code(&r), "vmm_failed", "code %s", vm_error_code(&r));
+        harness_reply_clear(&r);
+        vm_get(&env, id, &r);
+        unlink(junk);
+        cr_expect_str_eq(vm_str(r.json, "state"), "crashed", "state %s", vm_str(r.json, "state"));
+        cr_expect(strstr(vm_str(r.json, "reason"), "exit status 1") != NULL, "reason %s",
+                  vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+}
+
+Test(vm_api, definitions_survive_restart)
+{
+        _cleanup_free_ char *id = vm_create(&env, "hello", 16);
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        vm_env_start_iovd(&env);
+        struct iov_http_reply r;
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "created", "after restart: %s",
+                         vm_str(r.json, "state"));
+        cr_expect_eq(json_object_get_int(json_object_object_get(r.json, "memory_mib")), 16,
+                     "memory_mib after restart: %s", r.body);
+        harness_reply_clear(&r);
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VM lifecycle through the real iovd and real iovd-vmm on /dev/kvm: a guest that prints,
+ * writes its boot marker and resets through the i8042 ends stopped with its text on the
+ * console; a VMM killed with SIGKILL makes only its own VM crashed; a VM keeps running
+ * across an iovd restart and is still controlled afterwards; a stop the guest ignores
+ * ends in a kill after the timeout.
+ */
+#include "test-vm-common.h"
+
+static struct vm_env env;
+
+static void setup(void)
+{
+        vm_skip_without_kvm();
+        vm_env_init(&env);
+}
+
+static void teardown(void)
+{
+        vm_env_done(&env);
+}
+
+TestSuite(vm_lifecycle, .init = setup, .fini = teardown, .timeout = 110);
+
+static bool has_marker(struct json_object *vm, int value)
+{
+        struct json_object *stats, *markers;
+        if (!json_object_object_get_ex(vm, "stats", &stats) ||
+            !json_object_object_get_ex(stats, "markers", &markers))
+                return false;
+        for (size_t i = 0; i < json_object_array_length(markers); i++) {
+                struct json_object *m = json_object_array_get_idx(markers, i), *v;
+                if (json_object_object_get_ex(m, "value", &v) && json_object_get_int(v) == value)
+                        return true;
+        }
+        return false;
+}
+
+Test(vm_lifecycle, guest_prints_and_resets_to_stopped)
+{
+        _cleanup_free_ char *id = vm_create(&env, "hello", 16);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        const char *state = vm_str(r.json, "state");
+        cr_assert(streq(state, "running") || streq(state, "stopped"),
+                  "state after start: %s (reason %s)", state, vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+
+        vm_wait_state(&env, id, "stopped", &r);
+        cr_expect(strstr(vm_str(r.json, "reason"), "reset") != NULL, "reason of a guest reset: %s",
+                  vm_str(r.json, "reason"));
+        cr_expect(has_marker(r.json, 1), "boot marker 1 missing from the final stats: %s", r.body);
+        harness_reply_clear(&r);
+
+        _cleanup_free_ char *out = vm_console(&env, id);
+        cr_expect(strstr(out, "hello from the guest") != NULL, "console: \"%s\"", out);
+
+        /* A stopped VM starts again on the same definition. */
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_state(&env, id, "stopped", &r);
+        harness_reply_clear(&r);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
+        vm_call(&env, "DELETE", path, NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_call(&env, "GET", path, NULL, 404, &r);
+        cr_expect_str_eq(vm_error_code(&r), "not_found", "GET after DELETE: %s", vm_error_code(&r));
+        harness_reply_clear(&r);
+}
+
+Test(vm_lifecycle, console_follow_streams_until_stopped)
+{
+        _cleanup_free_ char *id = vm_create(&env, "hello", 16);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s/console?follow=1", id);
+        /* Returns only once the stream ended: the VM stopped and all output was sent. */
+        vm_call(&env, "GET", path, NULL, 200, &r);
+        cr_expect(r.body && strstr(r.body, "hello from the guest"), "followed console: \"%s\"",
+                  r.body ? r.body : "");
+        harness_reply_clear(&r);
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "stopped", "state after the stream ended: %s",
+                         vm_str(r.json, "state"));
+        harness_reply_clear(&r);
+}
+
+Test(vm_lifecycle, killed_vmm_crashes_only_its_vm)
+{
+        _cleanup_free_ char *a = vm_create(&env, "idle", 96);
+        _cleanup_free_ char *b = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, a, "start", NULL, 200, &r);
+        pid_t pid_a = vm_pid(&r);
+        harness_reply_clear(&r);
+        vm_action(&env, b, "start", NULL, 200, &r);
+        pid_t pid_b = vm_pid(&r);
+        harness_reply_clear(&r);
+        cr_assert(pid_a > 0 && pid_b > 0, "pids of running VMMs: %d %d", pid_a, pid_b);
+        vm_wait_console(&env, a, "idle");
+
+        cr_assert_eq(kill(pid_a, SIGKILL), 0, "kill %d: %s", pid_a, strerror(errno));
+        vm_wait_state(&env, a, "crashed", &r);
+        cr_expect(strstr(vm_str(r.json, "reason"), "signal 9") != NULL, "crash reason: %s",
+                  vm_str(r.json, "reason"));
+        cr_expect_eq(vm_pid(&r), 0, "a crashed VM still shows pid %d", vm_pid(&r));
+        harness_reply_clear(&r);
+
+        vm_get(&env, b, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "running", "the other VM: %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+        cr_expect_eq(kill(pid_b, 0), 0, "the other VMM %d is gone", pid_b);
+
+        vm_action(&env, b, "kill", NULL, 200, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "stopped", "after kill: %s",
+                         vm_str(r.json, "state"));
+        cr_expect_str_eq(vm_str(r.json, "reason"), "killed on request", "kill reason: %s",
+                         vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+}
+
+Test(vm_lifecycle, vm_survives_iovd_restart)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t pid = vm_pid(&r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, id, "idle");
+
+        int status = -1;
+        cr_assert_eq(harness_stop(env.h, &status), 0, "iovd did not stop");
+        cr_expect_eq(status, 0, "iovd exit status %d", status);
+        harness_free(env.h);
+        env.h = NULL;
+        cr_assert_eq(kill(pid, 0), 0, "VMM %d did not outlive iovd", pid);
+
+        vm_env_start_iovd(&env);
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "running", "after restart: %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        cr_expect_eq(vm_pid(&r), pid, "re-attached pid %d, want %d", vm_pid(&r), pid);
+        harness_reply_clear(&r);
+
+        /* Still under control: pause, resume, then a stop the halted guest ignores. */
+        vm_action(&env, id, "pause", NULL, 200, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "paused", "after pause: %s",
+                         vm_str(r.json, "state"));
+        harness_reply_clear(&r);
+        vm_action(&env, id, "resume", NULL, 200, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "running", "after resume: %s",
+                         vm_str(r.json, "state"));
+        harness_reply_clear(&r);
+        vm_action(&env, id, "stop", "{\"timeout_sec\": 1}", 200, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "stopped", "after stop: %s",
+                         vm_str(r.json, "state"));
+        cr_expect(strstr(vm_str(r.json, "reason"), "did not shut down") != NULL, "stop reason: %s",
+                  vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+        cr_expect_neq(kill(pid, 0), 0, "VMM %d still runs after stop", pid);
+}
+
+Test(vm_lifecycle, vmm_gone_while_iovd_down_is_crashed)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t pid = vm_pid(&r);
+        harness_reply_clear(&r);
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        cr_assert_eq(kill(pid, SIGKILL), 0, "kill %d: %s", pid, strerror(errno));
+        util_sleep_usec(200000);
+
+        vm_env_start_iovd(&env);
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "crashed", "after restart: %s",
+                         vm_str(r.json, "state"));
+        cr_expect(strstr(vm_str(r.json, "reason"), "signal 9") != NULL, "reason: %s",
+                  vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+}
