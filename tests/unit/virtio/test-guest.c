@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio end to end on this machine's /dev/kvm: iovd-vmm runs the tiny virtio payloads
+ * (tests/guest/virtio-*.S) with virtio devices from its --config, and the test checks
+ * what can be seen from outside: the console stream, the disk image, the payload's
+ * progress markers and the exit counters. Skips with a reason without /dev/kvm.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define TIMEOUT_USEC (60ull * 1000000)
+
+static char dir[] = "/tmp/iovd-virtio-guest-XXXXXX";
+
+static void setup(void)
+{
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                cr_skip_test("/dev/kvm cannot be opened (%s): no KVM on this machine",
+                             strerror(errno));
+        close(fd);
+        strcpy(dir, "/tmp/iovd-virtio-guest-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir), "mkdtemp: %m");
+}
+
+static void teardown(void)
+{
+        _cleanup_free_ char *cmd = util_strdup_printf("rm -rf '%s'", dir);
+        if (dir[strlen(dir) - 1] != 'X' && cmd)
+                (void)!system(cmd);
+}
+
+TestSuite(virtio_guest, .init = setup, .fini = teardown);
+
+/* Run iovd-vmm on config JSON (serial into dir/console); returns the stats object. */
+static struct json_object *run_vmm(const char *config_json, int *ret_status)
+{
+        _cleanup_free_ char *cfg = util_path_join(dir, "vm.json", NULL);
+        _cleanup_free_ char *err = util_path_join(dir, "stderr", NULL);
+        _cleanup_free_ char *serial = util_strdup_printf("file:%s/console", dir);
+        cr_assert_eq(util_write_file_atomic(cfg, config_json, strlen(config_json), 0600), 0,
+                     "writing %s", cfg);
+        const char *vmm = getenv("IOVD_VMM");
+        cr_assert_not_null(vmm, "IOVD_VMM is not set (run through meson test)");
+
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0, "fork: %m");
+        if (pid == 0) {
+                int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                dup2(fd, 2);
+                execl(vmm, vmm, "--config", cfg, "--serial", serial, (char *)NULL);
+                _exit(127);
+        }
+        int status = -1;
+        uint64_t deadline = util_now_usec() + TIMEOUT_USEC;
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+                if (util_now_usec() > deadline) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &status, 0);
+                        cr_assert_fail("iovd-vmm did not finish in %llu s", TIMEOUT_USEC / 1000000);
+                }
+                util_sleep_usec(10000);
+        }
+        *ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+
+        _cleanup_free_ char *text = NULL;
+        cr_assert_eq(util_read_file(err, 1 << 20, &text, NULL), 0, "reading %s", err);
+        const char *p = strstr(text, "iovd-vmm: stats ");
+        cr_assert_not_null(p, "no stats line from iovd-vmm; stderr: %s", text);
+        p += strlen("iovd-vmm: stats ");
+        _cleanup_free_ char *line = strndup(p, strcspn(p, "\n"));
+        struct json_object *stats = json_tokener_parse(line);
+        cr_assert_not_null(stats, "stats line is not JSON: %s", line);
+        return stats;
+}
+
+static bool has_marker(struct json_object *stats, int value)
+{
+        struct json_object *markers;
+        if (!json_object_object_get_ex(stats, "markers", &markers))
+                return false;
+        for (size_t i = 0; i < json_object_array_length(markers); i++) {
+                struct json_object *v;
+                if (json_object_object_get_ex(json_object_array_get_idx(markers, i), "value", &v) &&
+                    json_object_get_int(v) == value)
+                        return true;
+        }
+        return false;
+}
+
+static int64_t total_exits(struct json_object *stats)
+{
+        struct json_object *exits;
+        int64_t sum = 0;
+        if (json_object_object_get_ex(stats, "exits", &exits)) {
+                json_object_object_foreach (exits, key, v) {
+                        (void)key;
+                        sum += json_object_get_int64(v);
+                }
+        }
+        return sum;
+}
+
+static char *payload(const char *name)
+{
+        const char *d = getenv("VIRTIO_GUEST_DIR");
+        cr_assert_not_null(d, "VIRTIO_GUEST_DIR is not set (run through meson test)");
+        return util_strdup_printf("%s/%s.bzImage", d, name);
+}
+
+Test(virtio_guest, console_carries_8_mib_without_exits)
+{
+        _cleanup_free_ char *kernel = payload("virtio-console");
+        _cleanup_free_ char *json = util_strdup_printf(
+                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
+                "\"cmdline\":\"v 8\",\"devices\":[{\"type\":\"virtio-console\"}]}",
+                kernel);
+        int status;
+        struct json_object *stats = run_vmm(json, &status);
+        cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
+        cr_assert(!has_marker(stats, 0xdead), "the guest driver failed (marker 0xdead)");
+        cr_assert(has_marker(stats, 2), "the guest did not finish sending (no marker 2)");
+
+        _cleanup_free_ char *path = util_path_join(dir, "console", NULL);
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0;
+        cr_assert_eq(util_read_file(path, 9 << 20, &data, &size), 0, "reading %s", path);
+        cr_assert_eq(size, 8u << 20, "console stream has %zu bytes, expected 8 MiB", size);
+        for (size_t i = 0; i < size; i += 4093) {
+                char want = (i & 63) == 63 ? '\n' : (char)(0x40 + (i & 31));
+                cr_assert_eq(data[i], want, "console byte %zu is 0x%02x, expected 0x%02x", i,
+                             (uint8_t)data[i], (uint8_t)want);
+        }
+        /* 128 doorbells went to KVM's ioeventfd: only the driver set-up exits. */
+        int64_t exits = total_exits(stats);
+        cr_assert_lt(exits, 100, "%lld exits for 8 MiB", (long long)exits);
+        json_object_put(stats);
+}
+
+Test(virtio_guest, blk_and_rng_requests)
+{
+        _cleanup_free_ char *kernel = payload("virtio-devices");
+        _cleanup_free_ char *image = util_path_join(dir, "disk.img", NULL);
+        uint8_t disk[8192];
+        for (size_t i = 0; i < sizeof(disk); i++)
+                disk[i] = (uint8_t)i;
+        cr_assert_eq(util_write_file_atomic(image, disk, sizeof(disk), 0600), 0, "image");
+        _cleanup_free_ char *json = util_strdup_printf(
+                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
+                "\"devices\":[{\"type\":\"virtio-rng\"},{\"type\":\"virtio-blk\",\"path\":"
+                "\"%s\",\"serial\":\"iovd-e2e-disk\"}]}",
+                kernel, image);
+        int status;
+        struct json_object *stats = run_vmm(json, &status);
+        cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
+        cr_assert(!has_marker(stats, 0xdead), "a virtio request failed in the guest (0xdead)");
+        static const int steps[] = {0x11, 0x21, 0x22, 0x23, 0x24};
+        for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
+                cr_assert(has_marker(stats, steps[i]), "guest step 0x%x not reached", steps[i]);
+
+        _cleanup_free_ char *after = NULL;
+        size_t size = 0;
+        cr_assert_eq(util_read_file(image, 1 << 20, &after, &size), 0, "reading the image");
+        cr_assert_eq(size, sizeof(disk), "image is %zu bytes", size);
+        for (size_t i = 0; i < 4096; i++)
+                cr_assert_eq((uint8_t)after[i], (uint8_t)i, "sector data at %zu changed", i);
+        for (size_t i = 0; i < 4096; i++)
+                cr_assert_eq((uint8_t)after[4096 + i], (uint8_t)~i,
+                             "guest write at byte %zu: 0x%02x", 4096 + i, (uint8_t)after[4096 + i]);
+        json_object_put(stats);
+}
