@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "util/util.h"
@@ -191,6 +192,8 @@ struct iov_snapshot;
 
 /* A device as GET /v1/devices/{address} shows it (new reference, NULL on OOM). */
 struct json_object *api_device_json(struct iov_daemon *d, const struct iov_pci_device *dev);
+/* The same as JSON text, written to out (lists of thousands of devices). */
+void api_device_write(struct iov_daemon *d, const struct iov_pci_device *dev, FILE *out);
 /* A group as GET /v1/iommu-groups/{id} shows it: id, devices, viable, blockers, owner. */
 struct json_object *api_group_json(struct iov_daemon *d, const struct iov_snapshot *s,
                                    const struct iov_iommu_group *g);

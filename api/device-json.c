@@ -9,69 +9,108 @@
 #include "api/api.h"
 #include "daemon/daemon.h"
 
-static struct json_object *hex_string(unsigned value, int digits)
-{
-        char buf[16];
-        snprintf(buf, sizeof(buf), "%0*x", digits, value);
-        return json_object_new_string(buf);
-}
-
-static struct json_object *string_or_null(const char *s)
-{
-        return s ? json_object_new_string(s) : NULL;
-}
-
 static struct json_object *address_string(const struct iov_pci_address *a)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
         return json_object_new_string(pci_address_format(a, buf));
 }
 
-static struct json_object *sriov_json(const struct iov_pci_device *dev)
+/* A JSON string (RFC 8259 §7): quote, backslash and control characters escaped. */
+static void write_string(FILE *out, const char *s)
 {
-        struct json_object *o = json_object_new_object();
-        struct json_object *vfs = json_object_new_array();
-        if (!o || !vfs) {
-                json_object_put(o);
-                json_object_put(vfs);
-                return NULL;
+        if (!s) {
+                fputs("null", out);
+                return;
         }
-        for (size_t i = 0; i < dev->n_vfs; i++)
-                json_object_array_add(vfs, address_string(&dev->vfs[i]));
-        json_object_object_add(o, "total_vfs", json_object_new_int64(dev->total_vfs));
-        json_object_object_add(o, "num_vfs", json_object_new_int64(dev->num_vfs));
-        json_object_object_add(o, "vfs", vfs);
-        json_object_object_add(o, "vf_device_id", hex_string(dev->vf_device_id, 4));
-        json_object_object_add(o, "drivers_autoprobe",
-                               json_object_new_boolean(dev->drivers_autoprobe));
-        return o;
+        fputc('"', out);
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fprintf(out, "\\%c", *p);
+                else if (*p < 0x20)
+                        fprintf(out, "\\u%04x", *p);
+                else
+                        fputc(*p, out);
+        }
+        fputc('"', out);
 }
 
+static void write_sriov(FILE *out, const struct iov_pci_device *dev)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        fprintf(out, "{\"total_vfs\":%u,\"num_vfs\":%u,\"vfs\":[", dev->total_vfs, dev->num_vfs);
+        for (size_t i = 0; i < dev->n_vfs; i++)
+                fprintf(out, "%s\"%s\"", i ? "," : "", pci_address_format(&dev->vfs[i], buf));
+        fprintf(out, "],\"vf_device_id\":\"%04x\",\"drivers_autoprobe\":%s}", dev->vf_device_id,
+                dev->drivers_autoprobe ? "true" : "false");
+}
+
+static void write_allocation(struct iov_daemon *d, FILE *out, const struct iov_pci_device *dev)
+{
+        struct json_object *a =
+                d->hooks.device_allocation ? d->hooks.device_allocation(d, &dev->address) : NULL;
+        fputs(a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE)
+                : "null",
+              out);
+        json_object_put(a);
+}
+
+/* Written straight to text, not built as json-c objects: a list of 16,384 functions is
+ * served in tens of milliseconds instead of hundreds. */
+void api_device_write(struct iov_daemon *d, const struct iov_pci_device *dev, FILE *out)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+
+        fprintf(out,
+                "{\"address\":\"%s\",\"vendor_id\":\"%04x\",\"device_id\":\"%04x\","
+                "\"subsystem_vendor_id\":\"%04x\",\"subsystem_device_id\":\"%04x\","
+                "\"class\":\"%06x\",\"vendor_name\":",
+                dev->name, dev->vendor_id, dev->device_id, dev->subsystem_vendor_id,
+                dev->subsystem_device_id, dev->class_code & 0xffffff);
+        write_string(out, dev->vendor_name);
+        fputs(",\"device_name\":", out);
+        write_string(out, dev->device_name);
+        fputs(",\"driver\":", out);
+        write_string(out, dev->driver);
+        fputs(",\"driver_override\":", out);
+        write_string(out, dev->driver_override);
+        if (dev->iommu_group >= 0)
+                fprintf(out, ",\"iommu_group\":%d", dev->iommu_group);
+        else
+                fputs(",\"iommu_group\":null", out);
+        if (dev->numa_node >= 0)
+                fprintf(out, ",\"numa_node\":%d", dev->numa_node);
+        else
+                fputs(",\"numa_node\":null", out);
+        fputs(",\"sriov\":", out);
+        if (dev->is_pf)
+                write_sriov(out, dev);
+        else
+                fputs("null", out);
+        if (dev->is_vf)
+                fprintf(out, ",\"physfn\":\"%s\"", pci_address_format(&dev->physfn, buf));
+        else
+                fputs(",\"physfn\":null", out);
+        fputs(",\"allocation\":", out);
+        write_allocation(d, out, dev);
+        fputc('}', out);
+}
+
+/* One serializer: the object form is the text form parsed back (single devices only). */
 struct json_object *api_device_json(struct iov_daemon *d, const struct iov_pci_device *dev)
 {
-        struct json_object *o = json_object_new_object();
-        if (!o)
+        char *text = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&text, &size);
+        if (!out)
                 return NULL;
-        json_object_object_add(o, "address", json_object_new_string(dev->name));
-        json_object_object_add(o, "vendor_id", hex_string(dev->vendor_id, 4));
-        json_object_object_add(o, "device_id", hex_string(dev->device_id, 4));
-        json_object_object_add(o, "subsystem_vendor_id", hex_string(dev->subsystem_vendor_id, 4));
-        json_object_object_add(o, "subsystem_device_id", hex_string(dev->subsystem_device_id, 4));
-        json_object_object_add(o, "class", hex_string(dev->class_code, 6));
-        json_object_object_add(o, "vendor_name", string_or_null(dev->vendor_name));
-        json_object_object_add(o, "device_name", string_or_null(dev->device_name));
-        json_object_object_add(o, "driver", string_or_null(dev->driver));
-        json_object_object_add(o, "driver_override", string_or_null(dev->driver_override));
-        json_object_object_add(o, "iommu_group",
-                               dev->iommu_group >= 0 ? json_object_new_int(dev->iommu_group)
-                                                     : NULL);
-        json_object_object_add(o, "numa_node",
-                               dev->numa_node >= 0 ? json_object_new_int(dev->numa_node) : NULL);
-        json_object_object_add(o, "sriov", dev->is_pf ? sriov_json(dev) : NULL);
-        json_object_object_add(o, "physfn", dev->is_vf ? address_string(&dev->physfn) : NULL);
-        json_object_object_add(
-                o, "allocation",
-                d->hooks.device_allocation ? d->hooks.device_allocation(d, &dev->address) : NULL);
+        api_device_write(d, dev, out);
+        if (fclose(out) != 0) {
+                free(text);
+                return NULL;
+        }
+        struct json_object *o = json_tokener_parse(text);
+        free(text);
         return o;
 }
 

@@ -156,19 +156,25 @@ static int devices_list(struct iov_daemon *d, const struct iov_api_request *req,
                 return r;
 
         _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
-        struct json_object *list = json_object_new_array_ext((int)s->pci->n_devices);
-        struct json_object *o = json_object_new_object();
-        if (!list || !o) {
-                json_object_put(list);
-                json_object_put(o);
+        char *text = NULL;
+        size_t size = 0, n = 0;
+        FILE *out = open_memstream(&text, &size);
+        if (!out)
+                return -ENOMEM;
+        fputs("{\"devices\":[", out);
+        for (size_t i = 0; i < s->pci->n_devices; i++) {
+                if (!filter_match(&f, &s->pci->devices[i]))
+                        continue;
+                if (n++)
+                        fputc(',', out);
+                api_device_write(d, &s->pci->devices[i], out);
+        }
+        fprintf(out, "],\"generation\":%llu}\n", (unsigned long long)s->generation);
+        if (fclose(out) != 0) {
+                free(text);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < s->pci->n_devices; i++)
-                if (filter_match(&f, &s->pci->devices[i]))
-                        json_object_array_add(list, api_device_json(d, &s->pci->devices[i]));
-        json_object_object_add(o, "devices", list);
-        json_object_object_add(o, "generation", json_object_new_uint64(s->generation));
-        return api_reply_json(resp, 200, o);
+        return api_reply_text(resp, 200, IOV_API_JSON_TYPE, text);
 }
 
 static int devices_get(struct iov_daemon *d, const struct iov_api_request *req,

@@ -12,11 +12,16 @@
 
 /* How long one read waits for an event before handing control back to the server. */
 #define EVENT_WAIT_MS 1000
+/* An idle stream sends a blank line this often: it keeps the connection inside the
+ * server's idle timeout and lets a client notice a dead daemon. Clients skip blank
+ * lines (they are not events). */
+#define EVENT_KEEPALIVE_USEC (15 * 1000 * 1000ULL)
 
 struct events_stream {
         struct iov_event_subscriber *subscriber;
         char *line; /* being sent */
         size_t offset;
+        uint64_t last_send_usec;
 };
 
 static ssize_t events_read(void *userdata, char *buf, size_t max)
@@ -25,6 +30,12 @@ static ssize_t events_read(void *userdata, char *buf, size_t max)
 
         if (!st->line) {
                 int r = daemon_event_next(st->subscriber, EVENT_WAIT_MS, &st->line);
+                if (r == -EAGAIN && max > 0 &&
+                    util_now_usec() - st->last_send_usec >= EVENT_KEEPALIVE_USEC) {
+                        st->last_send_usec = util_now_usec();
+                        buf[0] = '\n';
+                        return 1;
+                }
                 if (r == -EAGAIN)
                         return 0;
                 if (r == -ESHUTDOWN)
@@ -37,6 +48,7 @@ static ssize_t events_read(void *userdata, char *buf, size_t max)
         size_t n = left < max ? left : max;
         memcpy(buf, st->line + st->offset, n);
         st->offset += n;
+        st->last_send_usec = util_now_usec();
         if (st->offset == strlen(st->line)) {
                 free(st->line);
                 st->line = NULL;

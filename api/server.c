@@ -14,6 +14,10 @@
 #include "daemon/daemon.h"
 
 #define CONNECTION_LIMIT 256
+/* Seconds a connection may stay silent (idle keep-alive, a client that never finishes
+ * its request) before it is closed, so idle clients cannot hold every thread. Event
+ * streams send a keep-alive line well within it. */
+#define CONNECTION_TIMEOUT 60
 /* A client sending a chunked body past the cap is read (and dropped) this far, then cut. */
 #define DISCARD_LIMIT (16 * IOV_API_BODY_MAX)
 
@@ -344,7 +348,8 @@ static struct MHD_Daemon *server_mhd_start(struct iov_api_server *s, int fd)
                 NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                 MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
                 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_LIMIT,
-                (unsigned)CONNECTION_LIMIT, MHD_OPTION_END);
+                (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_END);
 }
 
 int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
