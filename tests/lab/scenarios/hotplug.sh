@@ -4,7 +4,7 @@
 # the inventory follows, and the allocation on a vanished VF shows state "lost".
 . /lab/lab.sh
 
-tap_plan 11
+tap_plan 12
 tap_check "modules load (nvme, vfio-pci)" lab_modprobe nvme vfio-pci vfio_iommu_type1
 lab_require_programs iovd || exit 1
 iovd_start_checked || exit 1
@@ -19,7 +19,14 @@ alloc=$(api_jq .id)
 
 curl -sN --unix-socket "$IOVD_SOCKET" http://lab/v1/events >/tmp/events.log 2>&1 3>&- &
 events=$!
-sleep 1
+# The removal must not happen before the stream is subscribed: wait for the daemon to
+# count the client.
+subscribed() {
+  api GET /metrics
+  printf '%s\n' "$API_BODY" | grep -q '^iovd_event_subscribers [1-9]'
+}
+tap_check "GET /v1/events is subscribed (iovd_event_subscribers in /metrics)" \
+  lab_wait 10 subscribed
 tap_check "0 written to $pf's sriov_numvfs behind iovd's back" \
   sh -c "echo 0 >$SYSFS_PCI/$pf/sriov_numvfs"
 
@@ -54,3 +61,5 @@ tap_is "GET /v1/devices/$pf: sriov.num_vfs 0, no vfs" \
 api GET "/v1/allocations/$alloc"
 tap_is "GET /v1/allocations/$alloc: state lost" "$(api_jq .state)" lost
 iovd_stop
+echo "lab: the events stream:"
+cat /tmp/events.log

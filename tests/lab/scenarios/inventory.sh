@@ -6,7 +6,7 @@
 
 functions=$(ls "$SYSFS_PCI")
 n_functions=$(echo "$functions" | wc -l)
-tap_plan $((12 + n_functions))
+tap_plan $((13 + n_functions))
 
 tap_check "modules load (nvme, e1000e, vfio-pci)" lab_modprobe nvme e1000e vfio-pci vfio_iommu_type1
 lab_require_programs iovd iovctl || exit 1
@@ -38,9 +38,12 @@ tap_is "GET /v1/devices/$pf: an SR-IOV PF with 4 VFs possible, none enabled" \
 
 lpc_group=$(lab_group_of 0000:00:1f.0)
 api GET "/v1/iommu-groups/$lpc_group"
-tap_is "GET /v1/iommu-groups/$lpc_group: the ICH9 LPC, SATA and SMBus share it" \
-  "$(api_jq '.devices | map(if type == "object" then .address else . end) | join(" ")')" \
-  "$(echo $(ls /sys/kernel/iommu_groups/$lpc_group/devices))"
+ich9="0000:00:1f.0 0000:00:1f.2 0000:00:1f.3"
+tap_is "GET /v1/iommu-groups/$lpc_group: the ICH9 LPC, SATA and SMBus share it, as in sysfs" \
+  "$(api_jq '.devices | map(if type == "object" then .address else . end) | join(" ")') |" \
+  "$(echo $(ls "/sys/kernel/iommu_groups/$lpc_group/devices")) |"
+tap_is "the multi-device group is the ICH9 trio" \
+  "$(echo $(ls "/sys/kernel/iommu_groups/$lpc_group/devices"))" "$ich9"
 
 tap_check "iovctl devices lists the NVMe PF" sh -c \
   "iovctl --socket $IOVD_SOCKET devices | grep -q '$pf'"
