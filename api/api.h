@@ -197,3 +197,5 @@ void api_device_write(struct iov_daemon *d, const struct iov_pci_device *dev, FI
 /* A group as GET /v1/iommu-groups/{id} shows it: id, devices, viable, blockers, owner. */
 struct json_object *api_group_json(struct iov_daemon *d, const struct iov_snapshot *s,
                                    const struct iov_iommu_group *g);
+void api_group_write(struct iov_daemon *d, const struct iov_snapshot *s,
+                     const struct iov_iommu_group *g, FILE *out);

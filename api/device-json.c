@@ -9,12 +9,6 @@
 #include "api/api.h"
 #include "daemon/daemon.h"
 
-static struct json_object *address_string(const struct iov_pci_address *a)
-{
-        char buf[IOV_PCI_ADDRESS_MAX];
-        return json_object_new_string(pci_address_format(a, buf));
-}
-
 /* A JSON string (RFC 8259 §7): quote, backslash and control characters escaped. */
 static void write_string(FILE *out, const char *s)
 {
@@ -44,14 +38,19 @@ static void write_sriov(FILE *out, const struct iov_pci_device *dev)
                 dev->drivers_autoprobe ? "true" : "false");
 }
 
+static void write_json(FILE *out, struct json_object *o)
+{
+        fputs(o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE)
+                : "null",
+              out);
+}
+
 static void write_allocation(struct iov_daemon *d, FILE *out, const struct iov_pci_device *dev)
 {
         struct json_object *a =
                 d->hooks.device_allocation ? d->hooks.device_allocation(d, &dev->address) : NULL;
-        fputs(a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
-                                                            JSON_C_TO_STRING_NOSLASHESCAPE)
-                : "null",
-              out);
+        write_json(out, a);
         json_object_put(a);
 }
 
@@ -123,34 +122,46 @@ static bool member_blocks(const struct iov_pci_device *dev)
         return !((dev->class_code >> 8) == 0x0604 && streq(dev->driver, "pcieport"));
 }
 
-struct json_object *api_group_json(struct iov_daemon *d, const struct iov_snapshot *s,
-                                   const struct iov_iommu_group *g)
+void api_group_write(struct iov_daemon *d, const struct iov_snapshot *s,
+                     const struct iov_iommu_group *g, FILE *out)
 {
-        struct json_object *o = json_object_new_object();
-        struct json_object *devices = json_object_new_array();
-        struct json_object *blockers = json_object_new_array();
-        if (!o || !devices || !blockers) {
-                json_object_put(o);
-                json_object_put(devices);
-                json_object_put(blockers);
-                return NULL;
-        }
+        char buf[IOV_PCI_ADDRESS_MAX];
+        size_t n_blockers = 0;
+
+        fprintf(out, "{\"id\":%u,\"devices\":[", g->id);
+        for (size_t i = 0; i < g->n_devices; i++)
+                fprintf(out, "%s\"%s\"", i ? "," : "", pci_address_format(&g->devices[i], buf));
+        fputs("],\"blockers\":[", out);
         for (size_t i = 0; i < g->n_devices; i++) {
-                json_object_array_add(devices, address_string(&g->devices[i]));
                 const struct iov_pci_device *dev = pci_inventory_find(s->pci, &g->devices[i]);
                 if (!dev || !member_blocks(dev))
                         continue;
-                struct json_object *b = json_object_new_object();
-                json_object_object_add(b, "address", json_object_new_string(dev->name));
-                json_object_object_add(b, "driver", json_object_new_string(dev->driver));
-                json_object_array_add(blockers, b);
+                fprintf(out, "%s{\"address\":\"%s\",\"driver\":", n_blockers++ ? "," : "",
+                        dev->name);
+                write_string(out, dev->driver);
+                fputc('}', out);
         }
-        json_object_object_add(o, "id", json_object_new_int64(g->id));
-        json_object_object_add(o, "devices", devices);
-        json_object_object_add(o, "viable",
-                               json_object_new_boolean(json_object_array_length(blockers) == 0));
-        json_object_object_add(o, "blockers", blockers);
-        json_object_object_add(o, "owner",
-                               d->hooks.group_owner ? d->hooks.group_owner(d, g->id) : NULL);
+        fprintf(out, "],\"viable\":%s,\"owner\":", n_blockers ? "false" : "true");
+        struct json_object *owner = d->hooks.group_owner ? d->hooks.group_owner(d, g->id) : NULL;
+        write_json(out, owner);
+        json_object_put(owner);
+        fputc('}', out);
+}
+
+struct json_object *api_group_json(struct iov_daemon *d, const struct iov_snapshot *s,
+                                   const struct iov_iommu_group *g)
+{
+        char *text = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&text, &size);
+        if (!out)
+                return NULL;
+        api_group_write(d, s, g, out);
+        if (fclose(out) != 0) {
+                free(text);
+                return NULL;
+        }
+        struct json_object *o = json_tokener_parse(text);
+        free(text);
         return o;
 }

@@ -16,17 +16,23 @@ static int groups_list(struct iov_daemon *d, const struct iov_api_request *req,
         if (r < 0)
                 return r;
         _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
-        struct json_object *list = json_object_new_array_ext((int)s->n_groups);
-        struct json_object *o = json_object_new_object();
-        if (!list || !o) {
-                json_object_put(list);
-                json_object_put(o);
+        char *text = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&text, &size);
+        if (!out)
+                return -ENOMEM;
+        fputs("{\"groups\":[", out);
+        for (size_t i = 0; i < s->n_groups; i++) {
+                if (i)
+                        fputc(',', out);
+                api_group_write(d, s, &s->groups[i], out);
+        }
+        fputs("]}\n", out);
+        if (fclose(out) != 0) {
+                free(text);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < s->n_groups; i++)
-                json_object_array_add(list, api_group_json(d, s, &s->groups[i]));
-        json_object_object_add(o, "groups", list);
-        return api_reply_json(resp, 200, o);
+        return api_reply_text(resp, 200, IOV_API_JSON_TYPE, text);
 }
 
 static int groups_get(struct iov_daemon *d, const struct iov_api_request *req,
