@@ -103,6 +103,7 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                 vm_judge_exit(rec, &e, &state, &reason);
                 rec->request = IOV_VM_REQUEST_NONE;
                 vm_record_set_state(t, rec, state, reason);
+                (void)vm_table_sync(t);
         }
         pthread_mutex_unlock(&t->lock);
         supervisor_exit_clear(&e);
@@ -199,18 +200,22 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
         if (r >= 0) {
                 rec->process = p;
                 rec->pidfd = fd;
+                /* The VMM's word is the truth: iovd may have died before it saved the
+                 * state of a start or a pause. */
                 struct json_object *status = NULL;
-                if (supervisor_command(dir, "status", VM_COMMAND_TIMEOUT_MS, &status) >= 0) {
-                        const char *s =
-                                json_object_get_string(json_object_object_get(status, "state"));
-                        if (streq_ptr(s, "paused") || streq_ptr(s, "running"))
-                                rec->state = streq(s, "paused") ? IOV_VM_STATE_PAUSED
-                                                                : IOV_VM_STATE_RUNNING;
-                }
+                enum iov_vm_state state = IOV_VM_STATE_RUNNING;
+                if (supervisor_command(dir, "status", VM_COMMAND_TIMEOUT_MS, &status) >= 0 &&
+                    streq_ptr(json_object_get_string(json_object_object_get(status, "state")),
+                              "paused"))
+                        state = IOV_VM_STATE_PAUSED;
                 json_object_put(status);
+                if (rec->state != state)
+                        vm_record_set_state(t, rec, state, NULL);
                 log_info("VM %s: re-attached to iovd-vmm pid %d", rec->id, (int)p.pid);
                 return;
         }
+        if (rec->state != IOV_VM_STATE_RUNNING && rec->state != IOV_VM_STATE_PAUSED)
+                return;
         /* The VMM ended while iovd was not running (or the host rebooted: no pid file). */
         struct iov_vmm_exit e = {0};
         (void)supervisor_read_exit(dir, 0, &e);
@@ -327,6 +332,7 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                 _cleanup_free_ char *reason = util_strdup_printf("cannot start iovd-vmm %s: %s",
                                                                  t->vmm_path, strerror(-r));
                 vm_record_set_state(t, rec, IOV_VM_STATE_CRASHED, reason);
+                (void)vm_table_sync(t);
                 pthread_mutex_unlock(&t->lock);
                 return vm_problem(p, 500, "vmm_failed", "%s", reason ? reason : "out of memory");
         }
@@ -361,6 +367,7 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         } else {
                 r = vm_reply(rec, ret);
         }
+        (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
 }
@@ -407,6 +414,7 @@ static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct j
                         : vm_problem_not_found(p, id);
         if (r >= 0)
                 r = vm_reply(rec, ret);
+        (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
 }
@@ -437,6 +445,7 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
                 r = vm_problem_state(p, rec, "kill");
         else
                 r = vm_reply(vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), ret);
+        (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
 }
@@ -470,6 +479,7 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
             rec->request == IOV_VM_REQUEST_STOP)
                 rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT);
         r = vm_reply(rec, ret);
+        (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
 }

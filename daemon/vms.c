@@ -20,6 +20,7 @@ static void closedir_ptr(DIR **p)
 static struct iov_vm_table table = {
         .lock = PTHREAD_MUTEX_INITIALIZER,
         .changed = PTHREAD_COND_INITIALIZER,
+        .saved = PTHREAD_COND_INITIALIZER,
         .wake_fd = -1,
 };
 
@@ -143,18 +144,41 @@ struct json_object *vm_record_to_json(const struct iov_vm_record *rec)
         return o;
 }
 
-int vm_table_save(struct iov_vm_table *t)
+static struct json_object *vm_table_to_durable(struct iov_vm_table *t)
 {
-        _cleanup_(json_object_putp) struct json_object *items = json_object_new_array();
-        if (!items)
-                return -ENOMEM;
-        for (size_t i = 0; i < t->n_records; i++)
-                if (json_object_array_add(items, vm_record_to_durable(t->records[i])) < 0)
-                        return -ENOMEM;
-        int r = state_save(t->daemon->state, KIND_VMS, items);
-        if (r < 0)
-                log_error_errno(r, "Cannot save the VM definitions: %m");
-        return r;
+        struct json_object *items = json_object_new_array();
+        for (size_t i = 0; items && i < t->n_records; i++)
+                if (json_object_array_add(items, vm_record_to_durable(t->records[i])) < 0) {
+                        json_object_put(items);
+                        return NULL;
+                }
+        return items;
+}
+
+int vm_table_sync(struct iov_vm_table *t)
+{
+        uint64_t target = t->change_gen;
+        while (t->saved_gen < target) {
+                if (t->saving) {
+                        pthread_cond_wait(&t->saved, &t->lock);
+                        continue;
+                }
+                uint64_t gen = t->change_gen;
+                _cleanup_(json_object_putp) struct json_object *items = vm_table_to_durable(t);
+                if (!items)
+                        return log_error_errno(-ENOMEM, "Cannot save the VM definitions: %m");
+                t->saving = true;
+                pthread_mutex_unlock(&t->lock);
+                int r = state_save(t->daemon->state, KIND_VMS, items);
+                pthread_mutex_lock(&t->lock);
+                t->saving = false;
+                if (r >= 0 && gen > t->saved_gen)
+                        t->saved_gen = gen;
+                pthread_cond_broadcast(&t->saved);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot save the VM definitions: %m");
+        }
+        return 0;
 }
 
 static void vm_publish(struct iov_vm_table *t, const char *type, const struct iov_vm_record *rec)
@@ -178,7 +202,7 @@ void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum
         rec->reason = reason ? strdup(reason) : NULL;
         if (state == IOV_VM_STATE_STOPPED || state == IOV_VM_STATE_CRASHED)
                 rec->stopped_usec = util_realtime_usec();
-        (void)vm_table_save(t);
+        t->change_gen++;
         vm_publish(t, "vm_state_changed", rec);
         pthread_cond_broadcast(&t->changed);
         log_info("VM %s: %s%s%s", rec->id, vm_state_to_string(state), reason ? ": " : "",
@@ -312,6 +336,24 @@ static int vm_record_new(const struct iov_vm_definition *def, struct iov_vm_reco
         return 0;
 }
 
+/* Undo a create whose save failed, unless someone started the VM meanwhile. */
+static void vm_table_forget_new(struct iov_vm_table *t, const char *id)
+{
+        for (size_t i = 0; i < t->n_records; i++) {
+                struct iov_vm_record *rec = t->records[i];
+                if (!streq(rec->id, id))
+                        continue;
+                if (rec->state != IOV_VM_STATE_CREATED || rec->starting)
+                        return;
+                memmove(&t->records[i], &t->records[i + 1],
+                        (t->n_records - i - 1) * sizeof(*t->records));
+                t->n_records--;
+                t->change_gen++;
+                vm_record_free(rec);
+                return;
+        }
+}
+
 int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct json_object **ret,
                struct iov_vm_problem *p)
 {
@@ -329,22 +371,26 @@ int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct
                                           t->records[i]->id, def->name);
                 }
         r = vm_table_add(t, rec);
-        if (r >= 0) {
-                r = vm_table_save(t);
-                if (r < 0)
-                        t->n_records--; /* not durable: forget it again */
-        }
         if (r < 0) {
                 pthread_mutex_unlock(&t->lock);
                 return r;
         }
         struct iov_vm_record *added = TAKE_PTR(rec);
-        vm_publish(t, "vm_created", added);
-        struct json_object *json = vm_record_to_json(added);
+        char id[IOV_VM_ID_MAX];
+        memcpy(id, added->id, sizeof(id));
+        t->change_gen++;
+        _cleanup_(json_object_putp) struct json_object *json = vm_record_to_json(added);
+        r = json ? vm_table_sync(t) : -ENOMEM;
+        if (r < 0) {
+                vm_table_forget_new(t, id); /* not durable: it was never created */
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
+        struct iov_vm_record *now = vm_table_find(t, id);
+        if (now)
+                vm_publish(t, "vm_created", now);
         pthread_mutex_unlock(&t->lock);
-        if (!json)
-                return -ENOMEM;
-        *ret = json;
+        *ret = TAKE_PTR(json);
         return 0;
 }
 
@@ -436,9 +482,12 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
         }
         memmove(&t->records[i], &t->records[i + 1], (t->n_records - i - 1) * sizeof(*t->records));
         t->n_records--;
-        int r = vm_table_save(t);
+        t->change_gen++;
+        int r = vm_table_sync(t);
         if (r < 0) {
-                (void)vm_table_add(t, rec); /* keep it: the delete did not happen */
+                /* Keep it: the delete did not happen. */
+                if (vm_table_add(t, rec) >= 0)
+                        t->change_gen++;
                 pthread_mutex_unlock(&t->lock);
                 return r;
         }
@@ -486,12 +535,12 @@ static int vms_start(struct iov_daemon *d)
         }
         size_t reattached = 0;
         for (size_t i = 0; i < t->n_records; i++) {
-                struct iov_vm_record *rec = t->records[i];
-                if (rec->state == IOV_VM_STATE_RUNNING || rec->state == IOV_VM_STATE_PAUSED) {
-                        vm_reattach(t, rec);
-                        reattached += rec->pidfd >= 0;
-                }
+                vm_reattach(t, t->records[i]);
+                reattached += t->records[i]->pidfd >= 0;
         }
+        pthread_mutex_lock(&t->lock);
+        (void)vm_table_sync(t); /* the verdicts on VMMs that ended while iovd was away */
+        pthread_mutex_unlock(&t->lock);
         r = vm_watcher_start(t);
         if (r < 0) {
                 vms_stop(d);

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Benchmark 3, lifecycle rate: COUNT tiny VMs created, started, run to their boot marker
+and deleted through iovd's API, CONCURRENCY at a time. Prints VMs per second and the
+p50/p99 latency from POST /v1/vms to the marker being visible in GET /v1/vms/{id}
+(target >= 50 VMs/s).
+
+  marker  payload bench/vms/marker.S (print, marker 1, halt): marker seen in the running
+          VMM's stats, then POST .../kill and DELETE (an orchestrator ending a VM)
+  reset   payload tests/guest/hello.S (print, marker 1, i8042 reset): wait until the
+          guest's own reset stopped the VM (marker in its final stats), then DELETE
+Peer, same run, same count and concurrency: iovd-vmm driven directly, no daemon, no API:
+started with --control-socket, "stats" polled until marker 1, SIGKILL, reaped.
+
+Usage: lifecycle.py IOVD IOVD_VMM MARKER_PAYLOAD HELLO_PAYLOAD [COUNT] [CONCURRENCY]"""
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=60)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(self.path)
+
+
+def call(conn, method, path, body=None, want=200):
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                 headers=headers)
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != want:
+        raise RuntimeError(f"{method} {path}: {r.status} {data!r}")
+    return json.loads(data) if data else None
+
+
+def has_marker(vm):
+    stats = vm.get("stats") or {}
+    return any(m.get("value") == 1 for m in stats.get("markers", []))
+
+
+def one_vm(sock, payload, mode, latencies):
+    """mode "marker": kill once the marker is seen; "reset": wait for the guest's end."""
+    conn = UnixConnection(sock)
+    t0 = time.monotonic()
+    vm = call(conn, "POST", "/v1/vms", {"kernel": payload, "memory_mib": 16}, want=201)
+    path = "/v1/vms/" + vm["id"]
+    vm = call(conn, "POST", path + "/start")
+    while not has_marker(vm):
+        if vm["state"] not in ("running", "paused"):
+            raise RuntimeError(f"{vm['id']} ended without its marker: {vm}")
+        time.sleep(0.002)
+        vm = call(conn, "GET", path)
+    latencies.append(time.monotonic() - t0)
+    if mode == "marker":
+        if vm["state"] in ("running", "paused"):
+            conn.request("POST", path + "/kill")
+            r = conn.getresponse()
+            r.read()  # 409 when the guest's reset won the race: fine either way
+    while vm["state"] in ("running", "paused"):
+        time.sleep(0.005)
+        vm = call(conn, "GET", path)
+    call(conn, "DELETE", path)
+    conn.close()
+
+
+def run_pool(count, concurrency, fn):
+    """Run fn(i) for i in range(count), concurrency at a time; returns the elapsed time."""
+    next_i = [0]
+    lock = threading.Lock()
+    errors = []
+
+    def worker():
+        while True:
+            with lock:
+                i = next_i[0]
+                next_i[0] += 1
+            if i >= count or errors:
+                return
+            try:
+                fn(i)
+            except Exception as e:  # reported once all workers ended
+                errors.append(e)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        sys.exit(f"failed: {errors[0]}")
+    return time.monotonic() - t0
+
+
+def start_iovd(iovd, vmm, tmp):
+    sock = os.path.join(tmp, "iovd.sock")
+    for d in ("sys/bus/pci/devices", "sys/kernel/iommu_groups", "dev"):
+        os.makedirs(os.path.join(tmp, d), exist_ok=True)
+    env = dict(os.environ, IOVD_VMM_BINARY=vmm)
+    log = open(os.path.join(tmp, "iovd.log"), "w")
+    p = subprocess.Popen([iovd, "--listen", "unix:" + sock, "--state-dir", tmp + "/state",
+                          "--run-dir", tmp + "/run", "--sysfs-root", tmp + "/sys",
+                          "--dev-root", tmp + "/dev", "--log-level", "warning"],
+                         env=env, stdout=log, stderr=log)
+    for _ in range(500):
+        if os.path.exists(sock):
+            return p, sock
+        time.sleep(0.01)
+    p.kill()
+    sys.exit("iovd did not start; see " + log.name)
+
+
+def vmm_stats(path):
+    """The "stats" reply of the control socket at path, or None while it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(b"stats\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                data += chunk
+            return json.loads(data)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return None
+
+
+def direct_vm(vmm, payload, tmp, i, latencies):
+    ctl = os.path.join(tmp, f"direct-{i}.sock")
+    t0 = time.monotonic()
+    p = subprocess.Popen([vmm, "--kernel", payload, "--memory", "16", "--serial", "none",
+                          "--control-socket", ctl], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    while True:
+        stats = vmm_stats(ctl)
+        if stats and any(m.get("value") == 1 for m in stats.get("markers", [])):
+            break
+        if p.poll() is not None:
+            raise RuntimeError(f"iovd-vmm exited {p.returncode} before its marker")
+        time.sleep(0.002)
+    latencies.append(time.monotonic() - t0)
+    p.kill()
+    p.wait()
+
+
+def report(what, count, elapsed, lat):
+    print(f"{what:32}: {count / elapsed:6.1f} VMs/s   create-to-marker p50 "
+          f"{percentile(lat, 0.5) * 1000:6.1f} ms  p99 {percentile(lat, 0.99) * 1000:6.1f} ms")
+
+
+def percentile(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    if len(sys.argv) < 5:
+        sys.exit(__doc__)
+    iovd, vmm, marker, hello = (os.path.abspath(a) for a in sys.argv[1:5])
+    count = int(sys.argv[5]) if len(sys.argv) > 5 else 100
+    concurrency = int(sys.argv[6]) if len(sys.argv) > 6 else 8
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("SKIP: /dev/kvm is not usable here")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="iovd-bench-vms-")
+    p, sock = start_iovd(iovd, vmm, tmp)
+    try:
+        print(f"{count} VMs, {concurrency} at a time, 16 MiB, 1 vCPU")
+        for mode, payload in (("marker", marker), ("reset", hello)):
+            lat = []
+            elapsed = run_pool(count, concurrency, lambda i: one_vm(sock, payload, mode, lat))
+            report(f"iovd API, {mode}", count, elapsed, lat)
+    finally:
+        p.terminate()
+        p.wait()
+
+    lat = []
+    elapsed = run_pool(count, concurrency, lambda i: direct_vm(vmm, marker, tmp, i, lat))
+    report("peer: iovd-vmm direct, marker", count, elapsed, lat)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
