@@ -188,25 +188,45 @@ static int cmd_vm_delete(struct iov_cli *cli, const struct iov_cli_args *args)
         return cli_call_and_show(cli, "DELETE", path, NULL, show_object);
 }
 
-/* start, stop, kill, pause, resume: POST /v1/vms/{id}/ACTION, the action being the
- * command's second word. */
-static int vm_action(struct iov_cli *cli, const struct iov_cli_args *args, const char *action)
+/* start, stop, kill, pause, resume: POST /v1/vms/{id}/ACTION; body may be NULL. */
+static int vm_action(struct iov_cli *cli, const struct iov_cli_args *args, const char *action,
+                     struct json_object *body)
 {
         _cleanup_free_ char *suffix = util_strdup_printf("/%s", action);
         _cleanup_free_ char *path =
                 suffix ? cli_path_build("/v1/vms", args->positional[0], suffix) : NULL;
         if (!path)
                 return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "POST", path, NULL, show_object);
+        return cli_call_and_show(cli, "POST", path, body, show_object);
+}
+
+static const struct iov_cli_option_spec vm_stop_options[] = {
+        {"timeout", 0, "SEC", "kill the VM when the guest has not shut down after SEC seconds"},
+        {NULL, 0, NULL, NULL},
+};
+
+static int cmd_vm_stop(struct iov_cli *cli, const struct iov_cli_args *args)
+{
+        const char *timeout = cli_args_get(args, "timeout");
+        _cleanup_json_ struct json_object *body = NULL;
+        long long sec;
+
+        if (!timeout)
+                return vm_action(cli, args, "stop", NULL);
+        if (cli_parse_int(timeout, 0, INT32_MAX, &sec) < 0)
+                return cli_usage_error(cli, "--timeout takes seconds, not '%s'", timeout);
+        body = json_object_new_object();
+        if (!body || json_object_object_add(body, "timeout_sec", json_object_new_int64(sec)) < 0)
+                return cli_usage_error(cli, "out of memory");
+        return vm_action(cli, args, "stop", body);
 }
 
 #define VM_ACTION(name_)                                                                           \
         static int cmd_vm_##name_(struct iov_cli *cli, const struct iov_cli_args *args)            \
         {                                                                                          \
-                return vm_action(cli, args, #name_);                                               \
+                return vm_action(cli, args, #name_, NULL);                                         \
         }
 VM_ACTION(start)
-VM_ACTION(stop)
 VM_ACTION(kill)
 VM_ACTION(pause)
 VM_ACTION(resume)
@@ -217,8 +237,8 @@ const struct iov_cli_command cli_commands_vm[] = {
         {"vm list", "", "list VMs", 0, 0, no_options, cmd_vm_list},
         {"vm show", "ID", "show one VM", 1, 1, no_options, cmd_vm_show},
         {"vm start", "ID", "start a VM", 1, 1, no_options, cmd_vm_start},
-        {"vm stop", "ID", "ask the guest to shut down (killed after a timeout)", 1, 1, no_options,
-         cmd_vm_stop},
+        {"vm stop", "ID [--timeout SEC]", "ask the guest to shut down (killed after a timeout)", 1,
+         1, vm_stop_options, cmd_vm_stop},
         {"vm kill", "ID", "stop a VM at once", 1, 1, no_options, cmd_vm_kill},
         {"vm pause", "ID", "pause a running VM", 1, 1, no_options, cmd_vm_pause},
         {"vm resume", "ID", "resume a paused VM", 1, 1, no_options, cmd_vm_resume},

@@ -194,6 +194,15 @@ Test(cli_requests, vm_actions_list_and_wrong_state)
         cr_assert_eq(run.status, 1, "resume: exit status %d", run.status);
         cr_assert_str_eq(run.err, "error: wrong_state: vm-1 is running\n", "stderr %s", run.err);
         cli_run_clear(&run);
+        cli_run(&run, SOCK, "vm", "stop", "vm-1", "--timeout", "5", NULL);
+        expect_request("POST", "/v1/vms/vm-1/stop", "{\"timeout_sec\": 5}");
+        cli_run_clear(&run);
+        cli_run(&run, SOCK, "vm", "stop", "vm-1", NULL);
+        expect_request("POST", "/v1/vms/vm-1/stop", NULL);
+        cli_run_clear(&run);
+        cli_run(&run, SOCK, "vm", "stop", "vm-1", "--timeout", "soon", NULL);
+        cr_assert_eq(run.status, 2, "--timeout soon: exit status %d", run.status);
+        cli_run_clear(&run);
         cli_run(&run, SOCK, "vm", "list", NULL);
         cr_assert_str_eq(run.out,
                          "ID    NAME  STATE    VCPUS  MEMORY_MIB  REASON\n"
