@@ -179,3 +179,20 @@ Test(virtio_guest, blk_and_rng_requests)
                              "guest write at byte %zu: 0x%02x", 4096 + i, (uint8_t)after[4096 + i]);
         json_object_put(stats);
 }
+
+Test(virtio_guest, msix_interrupt_through_irqfd)
+{
+        _cleanup_free_ char *kernel = payload("virtio-irq");
+        _cleanup_free_ char *json = util_strdup_printf(
+                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
+                "\"devices\":[{\"type\":\"virtio-rng\"}]}",
+                kernel);
+        int status;
+        struct json_object *stats = run_vmm(json, &status);
+        cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
+        cr_assert(!has_marker(stats, 0xbad), "the guest took an unexpected exception (0xbad)");
+        cr_assert(!has_marker(stats, 0xdead), "an interrupt step failed in the guest (0xdead)");
+        cr_assert(has_marker(stats, 0x31), "no MSI-X interrupt for a used buffer (0x31)");
+        cr_assert(has_marker(stats, 0x32), "masked vector: pending interrupt lost (0x32)");
+        json_object_put(stats);
+}
