@@ -5,24 +5,15 @@
  * error with the code printed, 2 usage (nothing sent), 3 daemon not running.
  */
 #include <criterion/criterion.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "harness.h"
+#include "test-cli-common.h"
 #include "tests/fixtures/fixture.h"
 
 static struct fixture *fx;
 static struct iov_harness *h;
-
-struct ctl {
-        int status; /* exit status, 128 + signal, or -1 when it had to be killed */
-        char *out;
-        char *err;
-};
 
 static void setup(void)
 {
@@ -49,75 +40,8 @@ static void teardown(void)
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
 
-static void ctl_clear(struct ctl *c)
-{
-        free(c->out);
-        free(c->err);
-        *c = (struct ctl){0};
-}
-
-/* Start iovctl --socket SOCKET ARGS... with stdout and stderr going to files in dir. */
-static pid_t ctl_spawn(const char *dir, const char *const *args)
-{
-        const char *binary = getenv("IOVCTL_BINARY");
-        cr_assert_not_null(binary, "IOVCTL_BINARY is not set (meson sets it)");
-        const char *argv[40] = {binary, "--socket", h->socket_path};
-        size_t n = 3;
-        for (; args[n - 3] && n < ARRAY_SIZE(argv) - 1; n++)
-                argv[n] = args[n - 3];
-        argv[n] = NULL;
-
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-        if (pid == 0) {
-                _cleanup_free_ char *out = util_path_join(dir, "ctl.out", NULL);
-                _cleanup_free_ char *err = util_path_join(dir, "ctl.err", NULL);
-                int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-                int e = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-                if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-                        _exit(127);
-                execv(binary, (char *const *)argv);
-                _exit(127);
-        }
-        return pid;
-}
-
-/* Wait for the child (timeout_ms at most, then SIGKILL) and collect its output. */
-static void ctl_collect(struct ctl *c, const char *dir, pid_t pid, unsigned timeout_ms)
-{
-        int wstatus = 0;
-        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
-        c->status = -1;
-        while (waitpid(pid, &wstatus, WNOHANG) == 0) {
-                if (util_now_usec() > deadline) {
-                        kill(pid, SIGKILL);
-                        waitpid(pid, &wstatus, 0);
-                        wstatus = -1;
-                        break;
-                }
-                util_sleep_usec(2000);
-        }
-        if (wstatus != -1)
-                c->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-        _cleanup_free_ char *out = util_path_join(dir, "ctl.out", NULL);
-        _cleanup_free_ char *err = util_path_join(dir, "ctl.err", NULL);
-        cr_assert_eq(util_read_file(out, 16 << 20, &c->out, NULL), 0, "no stdout file");
-        cr_assert_eq(util_read_file(err, 1 << 20, &c->err, NULL), 0, "no stderr file");
-}
-
-/* Run iovctl with the arguments (NULL-terminated) to completion. */
-static void ctl(struct ctl *c, const char *first, ...)
-{
-        const char *args[32];
-        size_t n = 0;
-        va_list ap;
-        va_start(ap, first);
-        for (const char *a = first; a && n < ARRAY_SIZE(args) - 1; a = va_arg(ap, const char *))
-                args[n++] = a;
-        va_end(ap);
-        args[n] = NULL;
-        ctl_collect(c, h->dir, ctl_spawn(h->dir, args), 20000);
-}
+/* iovctl against this test's daemon. */
+#define ctl(c, ...) ctl_run(c, h->socket_path, h->dir, NULL, __VA_ARGS__)
 
 /* The API's own answer, for comparing --json output with. */
 static struct json_object *api_get(const char *path)
@@ -140,24 +64,6 @@ static void expect_json_equals_api(const struct ctl *c, const char *path)
                   c->out, path, json_object_to_json_string(api));
         json_object_put(printed);
         json_object_put(api);
-}
-
-static size_t count_lines(const char *s)
-{
-        size_t n = 0;
-        for (; *s; s++)
-                n += *s == '\n';
-        return n;
-}
-
-/* The table row that starts with key, or NULL. */
-static const char *table_row(const char *table, const char *key)
-{
-        size_t len = strlen(key);
-        for (const char *line = table; line && *line; line = strchr(line, '\n'), line += !!line)
-                if (strncmp(line, key, len) == 0 && line[len] == ' ')
-                        return line;
-        return NULL;
 }
 
 Test(cli, host_table_and_json)
@@ -341,26 +247,13 @@ Test(cli, pools_create_list_delete)
         ctl_clear(&c);
 }
 
-/* Wait until the file holds text (timeout_ms at most). */
-static bool wait_for_text(const char *path, const char *text, unsigned timeout_ms)
-{
-        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
-        while (util_now_usec() < deadline) {
-                _cleanup_free_ char *content = NULL;
-                if (util_read_file(path, 1 << 20, &content, NULL) == 0 && strstr(content, text))
-                        return true;
-                util_sleep_usec(10000);
-        }
-        return false;
-}
-
 Test(cli, events_prints_one_line_per_event)
 {
         const char *const args[] = {"events", "--count", "2", NULL};
         _cleanup_free_ char *dir = util_path_join(h->dir, "events", NULL);
         _cleanup_free_ char *out = util_path_join(dir, "ctl.out", NULL);
         cr_assert_eq(util_mkdir_p(dir, 0700), 0, "mkdir %s", dir);
-        pid_t pid = ctl_spawn(dir, args);
+        pid_t pid = ctl_spawn(h->socket_path, dir, NULL, args);
 
         /* The daemon's first line says the stream is subscribed: from then on nothing is
          * missed. */
@@ -382,7 +275,7 @@ Test(cli, events_prints_one_line_per_event)
 
         /* --json: the daemon's lines as they are. */
         const char *const json_args[] = {"events", "--count", "1", "--json", NULL};
-        pid = ctl_spawn(dir, json_args);
+        pid = ctl_spawn(h->socket_path, dir, NULL, json_args);
         ctl_collect(&ev, dir, pid, 10000);
         cr_assert_eq(ev.status, 0, "events --json: exit %d, stderr %s", ev.status, ev.err);
         struct json_object *line = json_tokener_parse(ev.out), *type = NULL;
@@ -399,7 +292,7 @@ Test(cli, events_end_when_the_daemon_stops)
         _cleanup_free_ char *dir = util_path_join(h->dir, "events", NULL);
         _cleanup_free_ char *out = util_path_join(dir, "ctl.out", NULL);
         cr_assert_eq(util_mkdir_p(dir, 0700), 0, "mkdir %s", dir);
-        pid_t pid = ctl_spawn(dir, args);
+        pid_t pid = ctl_spawn(h->socket_path, dir, NULL, args);
         cr_assert(wait_for_text(out, " subscribed\n", 10000), "no subscribed line");
         int status = -1;
         cr_assert_eq(harness_stop(h, &status), 0, "iovd did not stop");
