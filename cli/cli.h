@@ -228,9 +228,9 @@ char *cli_event_format(const char *line);
 /* vm (commands-vm.c, vm-console.c, device-spec.c) */
 extern const struct iov_cli_option_spec cli_console_options[];
 int cli_cmd_vm_console(struct iov_cli *cli, const struct iov_cli_args *args);
-/* A --device argument: a JSON object as it is, or "TYPE,key=value,..." where values
- * true/false become booleans and decimal digits numbers, e.g.
- * "virtio-blk,path=/srv/disk.img,readonly=true". */
+/* A --device argument: a JSON object as it is, or "TYPE,key=value,..." where values are
+ * strings but true/false (booleans) and a relative "path" is made absolute, e.g.
+ * "virtio-blk,path=disk.img,read_only=true". */
 int cli_device_spec_parse(const char *spec, struct json_object **ret, char **ret_error);
 
 /* A detail view (detail.c): one "key  value" line per field, nested objects as dotted

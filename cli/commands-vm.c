@@ -26,7 +26,9 @@ static const struct iov_cli_option_spec vm_create_options[] = {
         {"cmdline", 0, "STR", "kernel command line"},
         {"vcpus", 0, "N", "number of vCPUs"},
         {"memory", 0, "MIB", "guest memory in MiB"},
-        {"device", 0, "SPEC", "a device: TYPE,key=value,... or a JSON object (repeatable)"},
+        {"device", 0, "SPEC",
+         "a device: TYPE,key=value,... (virtio-blk,path=F,read_only=true; virtio-net,tap=T,"
+         "mac=M; virtio-rng; virtio-console) or a JSON object (repeatable)"},
         {NULL, 0, NULL, NULL},
 };
 

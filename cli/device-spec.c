@@ -1,24 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The --device argument of `iovctl vm create`: either a JSON object passed through, or
- * the short form "TYPE,key=value,..." turned into {"type": TYPE, "key": value, ...}.
- * The daemon checks the fields; here only the form is checked, so a typo in the form is
- * a usage error that names the faulty part.
+ * the short form "TYPE,key=value,..." turned into {"type": TYPE, "key": value, ...}:
+ *   virtio-blk,path=disk.img,read_only=true,serial=disk0
+ *   virtio-net,tap=tap0,mac=52:54:00:12:34:56
+ * Values are strings, true/false booleans (a serial "12" must stay a string: the JSON
+ * form is there for numbers). A relative "path" is made absolute, as the daemon runs
+ * elsewhere. The daemon checks the fields; here only the form is checked, so a typo in
+ * the form is a usage error that names the faulty part.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 
-static struct json_object *spec_value(const char *v)
+static struct json_object *spec_value(const char *key, const char *v)
 {
-        uint64_t n;
+        char cwd[PATH_MAX];
         if (streq(v, "true") || streq(v, "false"))
                 return json_object_new_boolean(streq(v, "true"));
-        if (v[0] >= '0' && v[0] <= '9' && util_parse_u64(v, 10, &n) == 0 && n <= INT64_MAX &&
-            (v[0] != '0' || v[1] == '\0'))
-                return json_object_new_int64((int64_t)n);
+        if (streq(key, "path") && v[0] != '/' && v[0] != '\0' && getcwd(cwd, sizeof(cwd))) {
+                _cleanup_free_ char *abs = util_strdup_printf("%s/%s", cwd, v);
+                return abs ? json_object_new_string(abs) : NULL;
+        }
         return json_object_new_string(v);
 }
 
@@ -43,7 +49,7 @@ static int spec_add_item(struct json_object *obj, const char *item, bool first, 
                 *ret_error = util_strdup_printf("key '%s' given twice", key);
                 return -EINVAL;
         }
-        return json_object_object_add(obj, key, spec_value(eq + 1));
+        return json_object_object_add(obj, key, spec_value(key, eq + 1));
 }
 
 /* One JSON object and nothing after it. */

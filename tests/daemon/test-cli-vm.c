@@ -172,3 +172,38 @@ Test(cli_vm, create_errors)
         cr_assert_eq(count_lines(c.out), 1, "a VM was created anyway:\n%s", c.out);
         ctl_clear(&c);
 }
+
+Test(cli_vm, devices_short_form_reach_the_vm)
+{
+        _cleanup_free_ char *disk = util_path_join(env.dir, "disk.img", NULL);
+        _cleanup_free_ char *kernel = vm_guest("hello");
+        char zeros[4096] = {0};
+        cr_assert_eq(util_write_file_atomic(disk, zeros, sizeof(zeros), 0600), 0, "%s", disk);
+
+        struct ctl c = {0};
+        ctl_in(&c, env.dir, "vm", "create", "dev", "--kernel", kernel, "--memory", "16", "--device",
+               "virtio-blk,path=disk.img,read_only=true,serial=12", "--device", "virtio-rng",
+               "--json", NULL);
+        cr_assert_eq(c.status, 0, "vm create: exit %d, stderr %s", c.status, c.err);
+        struct json_object *vm = json_tokener_parse(c.out), *devices = NULL;
+        cr_assert(vm && json_object_object_get_ex(vm, "devices", &devices), "answer: %s", c.out);
+        _cleanup_free_ char *text = util_strdup_printf(
+                "[{\"type\": \"virtio-blk\", \"path\": \"%s\", \"read_only\": true, \"serial\": "
+                "\"12\"}, {\"type\": \"virtio-rng\"}]",
+                disk);
+        struct json_object *want = json_tokener_parse(text);
+        cr_assert(json_object_equal(devices, want), "devices %s, want %s",
+                  json_object_to_json_string(devices), text);
+        _cleanup_free_ char *id = strdup(vm_str(vm, "id"));
+        json_object_put(want);
+        json_object_put(vm);
+        ctl_clear(&c);
+
+        ctl(&c, "vm", "start", id, NULL);
+        cr_assert_eq(c.status, 0, "vm start with devices: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        cli_vm_wait_state(id, "stopped");
+        ctl(&c, "vm", "console", id, NULL);
+        cr_assert(strstr(c.out, "hello from the guest\n"), "console: %s", c.out);
+        ctl_clear(&c);
+}

@@ -146,17 +146,32 @@ Test(cli_json, error_lines)
 Test(cli_device_spec, short_form_and_json)
 {
         struct json_object *d = NULL, *want;
-        char *error = NULL;
+        char *error = NULL, cwd[4096];
 
-        cr_assert_eq(cli_device_spec_parse("virtio-net,mac=52:54:00:00:00:01,queues=2,tap=tap0,"
-                                           "x=0123",
+        cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+        cr_assert_eq(cli_device_spec_parse("virtio-net,mac=52:54:00:00:00:01,tap=tap0,serial=12",
                                            &d, &error),
                      0, "error %s", error);
         want = json_tokener_parse("{\"type\": \"virtio-net\", \"mac\": \"52:54:00:00:00:01\", "
-                                  "\"queues\": 2, \"tap\": \"tap0\", \"x\": \"0123\"}");
+                                  "\"tap\": \"tap0\", \"serial\": \"12\"}");
         cr_assert(json_object_equal(d, want), "parsed %s", json_object_to_json_string(d));
         json_object_put(d);
         json_object_put(want);
+
+        cr_assert_eq(cli_device_spec_parse("virtio-blk,path=d.img,read_only=true", &d, &error), 0,
+                     "error %s", error);
+        _cleanup_free_ char *text = util_strdup_printf(
+                "{\"type\": \"virtio-blk\", \"path\": \"%s/d.img\", \"read_only\": true}", cwd);
+        want = json_tokener_parse(text);
+        cr_assert(json_object_equal(d, want), "parsed %s, want %s", json_object_to_json_string(d),
+                  text);
+        json_object_put(d);
+        json_object_put(want);
+
+        cr_assert_eq(cli_device_spec_parse("{\"type\": \"virtio-rng\", \"n\": 3}", &d, &error), 0);
+        cr_assert_str_eq(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN),
+                         "{\"type\":\"virtio-rng\",\"n\":3}", "JSON form passed through");
+        json_object_put(d);
 
         static const char *const bad[] = {
                 "", ",a=1", "blk,oops", "blk,=1", "blk,a=1,a=2", "{\"type\": ", "{\"a\": 1} x"};

@@ -159,13 +159,13 @@ Test(cli_requests, vm_create_builds_the_definition)
                         "{\"id\": \"vm-1\", \"state\": \"created\"}", NULL);
         cli_run(&run, SOCK, "vm", "create", "web", "--kernel", "/boot/vmlinuz", "--memory", "256",
                 "--vcpus", "2", "--cmdline", "console=ttyS0", "--device",
-                "virtio-blk,path=/srv/d.img,readonly=true", "--device",
+                "virtio-blk,path=/srv/d.img,read_only=true", "--device",
                 "{\"type\": \"virtio-rng\"}", NULL);
         cr_assert_eq(run.status, 0, "exit status %d, stderr %s", run.status, run.err);
         expect_request("POST", "/v1/vms",
                        "{\"name\": \"web\", \"kernel\": \"/boot/vmlinuz\", \"cmdline\": "
                        "\"console=ttyS0\", \"vcpus\": 2, \"memory_mib\": 256, \"devices\": "
-                       "[{\"type\": \"virtio-blk\", \"path\": \"/srv/d.img\", \"readonly\": true},"
+                       "[{\"type\": \"virtio-blk\", \"path\": \"/srv/d.img\", \"read_only\": true},"
                        " {\"type\": \"virtio-rng\"}]}");
         cli_run_clear(&run);
         cli_run(&run, SOCK, "vm", "create", "x", "--vcpus", "two", NULL);
