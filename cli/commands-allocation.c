@@ -51,7 +51,7 @@ static int cmd_sriov(struct iov_cli *cli, const struct iov_cli_args *args)
 static const struct iov_cli_option_spec pool_create_options[] = {
         {"vendor-id", 0, "HEX", "vendor id, e.g. 8086"},
         {"device-id", 0, "HEX", "device id"},
-        {"class", 0, "HEX", "class code"},
+        {"class", 0, "HEX", "class code: 2, 4 or 6 hex digits"},
         {"driver", 0, "NAME", "bound driver"},
         {"physfn", 0, "ADDR", "VFs of this physical function"},
         {"numa-node", 0, "N", "NUMA node"},
@@ -123,7 +123,7 @@ static int pool_selector_add(struct iov_cli *cli, const struct iov_cli_args *arg
                         return -ENOMEM;
         }
         if (numa) {
-                if (cli_parse_int(numa, -1, 1 << 20, &node) < 0)
+                if (cli_parse_int(numa, 0, 1 << 20, &node) < 0)
                         return cli_usage_error(cli, "--numa-node takes a number, not '%s'", numa);
                 if (json_object_object_add(selector, "numa_node", json_object_new_int64(node)) < 0)
                         return -ENOMEM;

@@ -61,10 +61,10 @@ static int cmd_host(struct iov_cli *cli, const struct iov_cli_args *args)
 /* ---- devices -------------------------------------------------------------------------- */
 
 static const struct iov_cli_option_spec device_filter_options[] = {
-        {"class", 0, "HEX", "class code, e.g. 020000 (or a prefix the daemon accepts)"},
+        {"class", 0, "HEX", "class code: 2, 4 or 6 hex digits (020000 Ethernet, 02 network)"},
         {"vendor-id", 0, "HEX", "vendor id, e.g. 8086"},
         {"device-id", 0, "HEX", "device id"},
-        {"driver", 0, "NAME", "bound driver ('none' as the daemon defines it)"},
+        {"driver", 0, "NAME", "bound driver name"},
         {"physfn", 0, "ADDR", "VFs of this physical function"},
         {"sriov", 0, "pf|vf", "only SR-IOV physical or virtual functions"},
         {"numa-node", 0, "N", "NUMA node"},
@@ -140,7 +140,7 @@ static int cmd_devices(struct iov_cli *cli, const struct iov_cli_args *args)
                 return IOV_CLI_EXIT_USAGE;
         if (sriov && !streq(sriov, "pf") && !streq(sriov, "vf"))
                 return cli_usage_error(cli, "--sriov takes pf or vf, not '%s'", sriov);
-        if (numa && cli_parse_int(numa, -1, 1 << 20, &node) < 0)
+        if (numa && cli_parse_int(numa, 0, 1 << 20, &node) < 0)
                 return cli_usage_error(cli, "--numa-node takes a number, not '%s'", numa);
 
         _cleanup_free_ char *path =

@@ -215,6 +215,8 @@ Test(cli_commands, usage_errors_exit_2_and_send_nothing)
                 {"sriov", "0000:01:00.0", "70000", NULL},
                 {"group", "seven", NULL},
                 {"events", "--count", "0", NULL},
+                {"devices", "--numa-node", "-1", NULL},
+                {"devices", "--numa-node", "one", NULL},
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 cli_run(&run, SOCK, cases[i][0], cases[i][1], cases[i][2], cases[i][3], NULL);
