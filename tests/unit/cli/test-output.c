@@ -63,7 +63,8 @@ Test(cli_args, stop_at_positional_leaves_the_command)
         struct iov_cli_args a;
         char *error = NULL;
         int consumed;
-        cr_assert_eq(cli_args_parse(specs, NULL, 4, argv, true, &a, &consumed, &error), 0);
+        cr_assert_eq(cli_args_parse(specs, NULL, 4, argv, true, &a, &consumed, &error), 0,
+                     "error %s", error);
         cr_assert_eq(consumed, 1, "consumed %d", consumed);
         cr_assert_eq(a.n_positional, 0, "positional %zu", a.n_positional);
         cli_args_clear(&a);
@@ -79,10 +80,10 @@ Test(cli_table, widths_from_data_dash_for_null_last_column_unpadded)
         FILE *f = open_memstream(&text, &size);
         struct iov_cli_table *t = cli_table_new(3, headers);
 
-        cr_assert_eq(cli_table_add_row(t, row1), 0);
-        cr_assert_eq(cli_table_add_row(t, row2), 0);
+        cr_assert_eq(cli_table_add_row(t, row1), 0, "add row 1");
+        cr_assert_eq(cli_table_add_row(t, row2), 0, "add row 2");
         cr_assert_eq(cli_table_rows(t), 2, "rows %zu", cli_table_rows(t));
-        cr_assert_eq(cli_table_print(t, f), 0);
+        cr_assert_eq(cli_table_print(t, f), 0, "print the table");
         fclose(f);
         cr_assert_str_eq(text,
                          "A           LONG HEADER  Z\n"
@@ -148,7 +149,7 @@ Test(cli_device_spec, short_form_and_json)
         struct json_object *d = NULL, *want;
         char *error = NULL, cwd[4096];
 
-        cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+        cr_assert_not_null(getcwd(cwd, sizeof(cwd)), "getcwd: %s", strerror(errno));
         cr_assert_eq(cli_device_spec_parse("virtio-net,mac=52:54:00:00:00:01,tap=tap0,serial=12",
                                            &d, &error),
                      0, "error %s", error);
@@ -168,7 +169,8 @@ Test(cli_device_spec, short_form_and_json)
         json_object_put(d);
         json_object_put(want);
 
-        cr_assert_eq(cli_device_spec_parse("{\"type\": \"virtio-rng\", \"n\": 3}", &d, &error), 0);
+        cr_assert_eq(cli_device_spec_parse("{\"type\": \"virtio-rng\", \"n\": 3}", &d, &error), 0,
+                     "JSON form: %s", error);
         cr_assert_str_eq(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN),
                          "{\"type\":\"virtio-rng\",\"n\":3}", "JSON form passed through");
         json_object_put(d);
@@ -197,7 +199,8 @@ Test(cli_url, escape_and_query)
         const char *argv[] = {"--driver", "vfio-pci&x=1", "--vendor-id", "8086"};
         struct iov_cli_args a;
         char *error = NULL;
-        cr_assert_eq(cli_args_parse(filter, NULL, 4, argv, false, &a, NULL, &error), 0);
+        cr_assert_eq(cli_args_parse(filter, NULL, 4, argv, false, &a, NULL, &error), 0, "error %s",
+                     error);
         static const char *const options[] = {"vendor-id", "driver"};
         static const char *const params[] = {"vendor_id", "driver"};
         s = cli_query_build("/v1/devices", &a, options, params, 2);
@@ -234,7 +237,7 @@ Test(cli_detail, nested_keys_object_lists_and_wall_clock_times)
                 "\"driver\": \"lpc_ich\"}, {\"address\": \"0000:00:1f.2\", \"driver\": null}], "
                 "\"sel\": {\"vendor_id\": \"8086\"}, \"created_usec\": 1763755262123456, "
                 "\"uptime_usec\": 1500}");
-        cr_assert_eq(cli_print_object(&cli, o), 0);
+        cr_assert_eq(cli_print_object(&cli, o), 0, "print the detail view");
         fclose(cli.out);
         cr_assert_str_eq(text,
                          "id             4\n"
