@@ -224,7 +224,8 @@ static int blk_open(const struct iov_virtio_blk_options *opts, struct blk *b)
                 return -errno;
         if (fstat(b->fd, &st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        /* A raw image file; a block device's size would need BLKGETSIZE64. */
+        if (!S_ISREG(st.st_mode))
                 return -EINVAL;
         if (st.st_size < 0 || st.st_size % SECTOR_SIZE != 0)
                 return -EINVAL; /* a partial last sector could not be addressed */

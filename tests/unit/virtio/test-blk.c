@@ -4,6 +4,7 @@
  * the header says, bad requests get IOERR/UNSUPP and leave the image untouched.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,4 +270,15 @@ Test(virtio_blk, bad_image_is_refused)
         int r = virtio_blk_new(&guest.mem, &opts, &d);
         cr_assert_lt(r, 0, "1000-byte image (not whole sectors) accepted");
         cr_assert_null(d, "device returned on failure");
+}
+
+Test(virtio_blk, only_regular_files)
+{
+        struct iov_virtio_dev *d = NULL;
+        struct iov_virtio_blk_options opts = {.path = "/dev/null"};
+        int r = virtio_blk_new(&guest.mem, &opts, &d);
+        cr_assert_eq(r, -EINVAL, "/dev/null as a disk: returned %d, expected -EINVAL", r);
+        opts.path = "/tmp";
+        r = virtio_blk_new(&guest.mem, &opts, &d);
+        cr_assert_lt(r, 0, "a directory as a disk: returned %d", r);
 }
