@@ -289,9 +289,13 @@ static void vpci_free(void *data)
                 if (p->kick_fd[q] >= 0)
                         close(p->kick_fd[q]);
         }
-        for (unsigned v = 0; v < IOV_VPCI_MAX_QUEUES + 1; v++)
+        /* Closing an irqfd's eventfd also detaches it from KVM. */
+        for (unsigned v = 0; v < IOV_VPCI_MAX_QUEUES + 1; v++) {
                 if (p->irqfd[v] >= 0)
                         close(p->irqfd[v]);
+                if (p->gsi[v])
+                        vmm_gsi_free(p->vm, p->gsi[v]);
+        }
         for (struct iov_virtio_pci **i = &all_devices; *i; i = &(*i)->next)
                 if (*i == p) {
                         *i = p->next;
