@@ -105,7 +105,8 @@ int cli_transport_stream(const struct iov_cli_endpoint *e, const char *path, boo
 /* True for the errors that mean "nobody answered" (exit status 3). */
 bool cli_transport_error_is_unreachable(int r);
 
-/* Read a bearer token file: first line, white space stripped, must not be empty. */
+/* Read a bearer token file: its first line, trailing white space stripped; -ENODATA
+ * when empty, -EINVAL when it holds white space or control characters. */
 int cli_token_read(const char *path, char **ret);
 
 /* ---- output --------------------------------------------------------------------------- */

@@ -148,7 +148,10 @@ static int cli_setup_endpoint(struct iov_cli *cli, const struct iov_cli_args *ar
                 int r = cli_token_read(token_file, &cli->endpoint.token);
                 if (r < 0)
                         return cli_usage_error(cli, "cannot read token file %s: %s", token_file,
-                                               r == -ENODATA ? "empty" : strerror(-r));
+                                               r == -ENODATA  ? "empty"
+                                               : r == -EINVAL ? "white space or control "
+                                                                "characters in the token"
+                                                              : strerror(-r));
         }
         return IOV_CLI_EXIT_OK;
 }

@@ -323,11 +323,20 @@ int cli_transport_stream(const struct iov_cli_endpoint *e, const char *path, boo
 int cli_token_read(const char *path, char **ret)
 {
         _cleanup_free_ char *token = NULL;
-        int r = util_read_line(path, &token);
+        int r = util_read_file(path, 64 * 1024, &token, NULL);
         if (r < 0)
                 return r;
-        if (token[0] == '\0')
+        /* The first line, without a CR from a file written elsewhere. */
+        size_t n = strcspn(token, "\n");
+        while (n > 0 && strchr("\r \t", token[n - 1]))
+                n--;
+        token[n] = '\0';
+        if (n == 0)
                 return -ENODATA;
+        /* It goes into a header: no white space or control characters (RFC 6750 §2.1). */
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)token[i] <= ' ' || token[i] == 0x7f)
+                        return -EINVAL;
         *ret = TAKE_PTR(token);
         return 0;
 }

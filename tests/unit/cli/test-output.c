@@ -251,3 +251,32 @@ Test(cli_detail, nested_keys_object_lists_and_wall_clock_times)
         json_object_put(o);
         free(text);
 }
+
+static char *token_from(const char *content, int *ret_r)
+{
+        char path[] = "/tmp/iovctl-token-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+        cr_assert_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content), "write");
+        close(fd);
+        char *token = NULL;
+        *ret_r = cli_token_read(path, &token);
+        unlink(path);
+        return token;
+}
+
+Test(cli_token, first_line_trimmed_and_header_safe)
+{
+        int r;
+        char *t = token_from("s3cret\r\nsecond line\n", &r);
+        cr_assert_eq(r, 0, "CRLF file: %s", strerror(-r));
+        cr_assert_str_eq(t, "s3cret", "token %s", t);
+        free(t);
+        static const char *const bad[] = {"", "\n", "  \n", "a b\n", "a\tb", "a\x01"};
+        static const int want[] = {-ENODATA, -ENODATA, -ENODATA, -EINVAL, -EINVAL, -EINVAL};
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                t = token_from(bad[i], &r);
+                cr_expect_eq(r, want[i], "token file %zu: %d, want %d", i, r, want[i]);
+                cr_expect_null(t, "token written for file %zu", i);
+        }
+}
