@@ -123,6 +123,15 @@ int cli_usage_error(struct iov_cli *cli, const char *fmt, ...)
         return IOV_CLI_EXIT_USAGE;
 }
 
+static const char *token_error_text(int r)
+{
+        if (r == -ENODATA)
+                return "empty";
+        if (r == -EINVAL)
+                return "white space or control characters in the token";
+        return strerror(-r);
+}
+
 /* Socket, URL and token from the options and the environment. */
 static int cli_setup_endpoint(struct iov_cli *cli, const struct iov_cli_args *args)
 {
@@ -148,10 +157,7 @@ static int cli_setup_endpoint(struct iov_cli *cli, const struct iov_cli_args *ar
                 int r = cli_token_read(token_file, &cli->endpoint.token);
                 if (r < 0)
                         return cli_usage_error(cli, "cannot read token file %s: %s", token_file,
-                                               r == -ENODATA  ? "empty"
-                                               : r == -EINVAL ? "white space or control "
-                                                                "characters in the token"
-                                                              : strerror(-r));
+                                               token_error_text(r));
         }
         return IOV_CLI_EXIT_OK;
 }
