@@ -153,6 +153,45 @@ Test(api, strict_json_bodies)
         expect_error(&text, 415, "unsupported_media_type");
 }
 
+static void expect_put_error(const char *path, const char *body, long status, const char *code)
+{
+        struct iov_http_request req = {
+                .method = "PUT", .path = path, .body = body, .socket_path = h->socket_path};
+        expect_error(&req, status, code);
+}
+
+/* Typed fields through real resources (PUT sriov, POST allocations), and nothing changed
+ * by a refused body. */
+Test(api, typed_fields_refused_and_nothing_changes)
+{
+        const char *sriov = "/v1/devices/0000:01:00.0/sriov";
+        expect_put_error(sriov, "{\"num_vfs\":\"2\"}", 400, "wrong_type");
+        expect_put_error(sriov, "{\"num_vfs\":2.0}", 400, "wrong_type");
+        expect_put_error(sriov, "{\"num_vfs\":true}", 400, "wrong_type");
+        expect_put_error(sriov, "{}", 400, "missing_field");
+        expect_put_error(sriov, "{\"num_vfs\":2,\"vfs\":2}", 400, "unknown_field");
+        expect_put_error(sriov, "{\"num_vfs\":2,\"num_vfs\":3}", 400, "duplicate_key");
+        expect_put_error(sriov, "{\"num_vfs\":2}garbage", 400, "trailing_garbage");
+        expect_put_error(sriov, NULL, 400, "missing_body");
+        expect_post_error("/v1/allocations", "{\"owner\":7,\"device\":\"0000:00:02.0\"}", 400,
+                          "wrong_type");
+        expect_post_error("/v1/allocations", "{\"device\":\"0000:00:02.0\"}", 400, "missing_field");
+
+        struct iov_http_reply r = {0};
+        cr_assert_eq(harness_request(h, "GET", "/v1/devices/0000:01:00.0", NULL, &r), 0);
+        struct json_object *sr, *n;
+        cr_assert(r.json && json_object_object_get_ex(r.json, "sriov", &sr) &&
+                          json_object_object_get_ex(sr, "num_vfs", &n),
+                  "%s", r.body);
+        cr_expect_eq(json_object_get_int(n), 0, "refused requests changed num_vfs to %d",
+                     json_object_get_int(n));
+        harness_reply_clear(&r);
+        cr_assert_eq(harness_request(h, "GET", "/v1/allocations", NULL, &r), 0);
+        cr_expect(r.body && !strstr(r.body, "0000:00:02.0"), "refused allocation exists: %s",
+                  r.body);
+        harness_reply_clear(&r);
+}
+
 Test(api, bad_addresses_and_path_tricks)
 {
         expect_get_error("/v1/devices/..%2f..%2fetc", 400, "invalid_address");
