@@ -94,6 +94,8 @@ static int transport_open(struct transport *t, const struct iov_cli_endpoint *e,
         curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT, IOV_CLI_CONNECT_TIMEOUT_SEC);
         curl_easy_setopt(t->curl, CURLOPT_USERAGENT, "iovctl/" IOVD_VERSION);
         curl_easy_setopt(t->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        /* Straight to iovd: an http_proxy from the environment must not see the token. */
+        curl_easy_setopt(t->curl, CURLOPT_PROXY, "");
         curl_easy_setopt(t->curl, CURLOPT_WRITEDATA, t);
 
         r = transport_add_header(t, "Accept: application/json");
@@ -118,7 +120,8 @@ static int transport_set_body(struct transport *t, const char *method, struct js
 {
         curl_easy_setopt(t->curl, CURLOPT_CUSTOMREQUEST, method);
         if (body) {
-                const char *s = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+                const char *s = json_object_to_json_string_ext(
+                        body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
                 t->body = strdup(s);
                 if (!t->body)
                         return -ENOMEM;

@@ -264,6 +264,8 @@ Test(cli_requests, tcp_url_sends_bearer_token)
         fputs("s3cret\n", f);
         fclose(f);
 
+        /* A proxy in the environment is not used: the token goes to iovd only. */
+        setenv("http_proxy", "http://127.0.0.1:1", 1);
         cli_run(&run, "--url", tcp.url, "--token-file", token_path, "host", NULL);
         const struct mock_request *req = mock_server_last(&tcp);
         cr_expect_eq(run.status, 0, "exit status %d, stderr %s", run.status, run.err);
