@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "cli/cli.h"
 #include "config.h"
@@ -142,6 +143,11 @@ static int cli_setup_endpoint(struct iov_cli *cli, const struct iov_cli_args *ar
                 socket_path = getenv("IOVD_SOCKET");
         if (!socket_path || socket_path[0] == '\0')
                 socket_path = IOV_CLI_DEFAULT_SOCKET;
+        /* unix(7): the path must fit sun_path with its NUL. */
+        if (strlen(socket_path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+                return cli_usage_error(cli, "socket path longer than %zu bytes: %s",
+                                       sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1,
+                                       socket_path);
         cli->endpoint.socket_path = socket_path;
         if (url) {
                 size_t len = strlen(url);
@@ -162,8 +168,8 @@ static int cli_setup_endpoint(struct iov_cli *cli, const struct iov_cli_args *ar
         return IOV_CLI_EXIT_OK;
 }
 
-/* Parse the command line after the command's name; global options may come first (they
- * are in before[]) or among the command's own. */
+/* Parse the command's words (global options included, wherever they were given), check
+ * the positional count, set up the endpoint and run it. */
 static int cli_run_command(struct iov_cli *cli, const struct iov_cli_command *c, int argc,
                            const char *const *argv)
 {

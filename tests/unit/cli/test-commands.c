@@ -228,6 +228,13 @@ Test(cli_commands, usage_errors_exit_2_and_send_nothing)
         }
         cli_run(&run, NULL);
         cr_expect_eq(run.status, 2, "no command: exit status %d", run.status);
+        cli_run_clear(&run);
+        char long_path[200];
+        memset(long_path, 'a', sizeof(long_path) - 1);
+        long_path[0] = '/';
+        long_path[sizeof(long_path) - 1] = '\0';
+        cli_run(&run, "--socket", long_path, "host", NULL);
+        cr_expect_eq(run.status, 2, "199-byte socket path: exit status %d", run.status);
         cr_assert_eq(server.n_requests, 0, "%zu requests sent", server.n_requests);
 }
 
