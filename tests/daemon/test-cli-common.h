@@ -114,6 +114,17 @@ static inline const char *table_row(const char *table, const char *key)
         return NULL;
 }
 
+/* The value column of a detail view's row, up to the end of the line (caller frees). */
+static inline char *detail_value(const char *out, const char *key)
+{
+        const char *row = table_row(out, key);
+        if (!row)
+                return strdup("(no row)");
+        row += strlen(key);
+        row += strspn(row, " ");
+        return strndup(row, strcspn(row, "\n"));
+}
+
 /* Wait until the file holds text (timeout_ms at most). */
 static inline bool wait_for_text(const char *path, const char *text, unsigned timeout_ms)
 {

@@ -30,17 +30,6 @@ TestSuite(cli_vm, .init = setup, .fini = teardown, .timeout = 120);
 #define ctl(c, ...)         ctl_run(c, env.h->socket_path, env.dir, NULL, __VA_ARGS__)
 #define ctl_in(c, cwd, ...) ctl_run(c, env.h->socket_path, env.dir, cwd, __VA_ARGS__)
 
-/* The value column of a detail view's row, up to the end of the line (caller frees). */
-static char *detail_value(const char *out, const char *key)
-{
-        const char *row = table_row(out, key);
-        if (!row)
-                return strdup("(no row)");
-        row += strlen(key);
-        row += strspn(row, " ");
-        return strndup(row, strcspn(row, "\n"));
-}
-
 /* `vm create` with --json; returns the new VM's id (caller frees). */
 static char *cli_vm_create(const char *payload, const char *memory)
 {

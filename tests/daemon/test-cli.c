@@ -113,6 +113,32 @@ Test(cli, devices_table_json_and_filters)
         ctl_clear(&c);
 }
 
+/* Every read command's --json output is the API's answer for the same resource. */
+Test(cli, json_output_equals_the_api_for_every_read)
+{
+        static const struct {
+                const char *args[4];
+                const char *path;
+        } reads[] = {
+                {{"host"}, "/v1/host"},
+                {{"devices", "--sriov", "pf"}, "/v1/devices?sriov=pf"},
+                {{"device", "0000:00:02.0"}, "/v1/devices/0000:00:02.0"},
+                {{"groups"}, "/v1/iommu-groups"},
+                {{"group", "4"}, "/v1/iommu-groups/4"},
+                {{"pools"}, "/v1/pools"},
+                {{"allocations"}, "/v1/allocations"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(reads); i++) {
+                struct ctl c = {0};
+                ctl(&c, reads[i].args[0], "--json", reads[i].args[1] ? reads[i].args[1] : NULL,
+                    reads[i].args[2], NULL);
+                cr_assert_eq(c.status, 0, "%s --json: exit %d, stderr %s", reads[i].args[0],
+                             c.status, c.err);
+                expect_json_equals_api(&c, reads[i].path);
+                ctl_clear(&c);
+        }
+}
+
 Test(cli, device_show_missing_and_bad_address)
 {
         struct ctl c = {0};
@@ -166,6 +192,8 @@ Test(cli, sriov_then_alloc_release_cycle)
 
         ctl(&c, "sriov", "0000:01:00.0", "2", NULL);
         cr_assert_eq(c.status, 0, "sriov 2: exit %d, stderr %s", c.status, c.err);
+        _cleanup_free_ char *num = detail_value(c.out, "num_vfs");
+        cr_assert_str_eq(num, "2", "num_vfs in the answer:\n%s", c.out);
         ctl_clear(&c);
         ctl(&c, "devices", "--physfn", "0000:01:00.0", NULL);
         cr_assert_eq(count_lines(c.out), 3, "two VFs expected:\n%s", c.out);
