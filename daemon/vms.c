@@ -95,6 +95,10 @@ struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id)
         for (size_t i = 0; i < t->n_records; i++)
                 if (streq(t->records[i]->id, id))
                         return t->records[i];
+        /* Names are unique too, so people and scripts may use them in paths. */
+        for (size_t i = 0; i < t->n_records; i++)
+                if (streq_ptr(t->records[i]->name, id))
+                        return t->records[i];
         return NULL;
 }
 
@@ -106,6 +110,11 @@ char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec)
 static struct json_object *string_or_null(const char *s)
 {
         return s ? json_object_new_string(s) : NULL;
+}
+
+static struct json_object *usec_or_null(uint64_t usec)
+{
+        return usec ? json_object_new_int64((int64_t)usec) : NULL;
 }
 
 /* The durable form; the API form adds runtime fields to it. */
@@ -126,10 +135,8 @@ static struct json_object *vm_record_to_durable(const struct iov_vm_record *rec)
         json_object_object_add(o, "devices", json_object_get(rec->devices));
         json_object_object_add(o, "created_usec",
                                json_object_new_int64((int64_t)rec->created_usec));
-        json_object_object_add(o, "started_usec",
-                               json_object_new_int64((int64_t)rec->started_usec));
-        json_object_object_add(o, "stopped_usec",
-                               json_object_new_int64((int64_t)rec->stopped_usec));
+        json_object_object_add(o, "started_usec", usec_or_null(rec->started_usec));
+        json_object_object_add(o, "stopped_usec", usec_or_null(rec->stopped_usec));
         json_object_object_add(o, "stats", json_object_get(rec->stats));
         return o;
 }
@@ -466,14 +473,14 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
         (void)d;
         struct iov_vm_table *t = &table;
         pthread_mutex_lock(&t->lock);
-        size_t i = 0;
-        while (i < t->n_records && !streq(t->records[i]->id, id))
-                i++;
-        if (i == t->n_records) {
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (!rec) {
                 pthread_mutex_unlock(&t->lock);
                 return vm_problem_not_found(p, id);
         }
-        struct iov_vm_record *rec = t->records[i];
+        size_t i = 0;
+        while (t->records[i] != rec)
+                i++;
         if (rec->starting || rec->pidfd >= 0 || rec->state == IOV_VM_STATE_RUNNING ||
             rec->state == IOV_VM_STATE_PAUSED) {
                 int r = vm_problem_state(p, rec, "delete");
