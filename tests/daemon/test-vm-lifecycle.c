@@ -184,3 +184,79 @@ Test(vm_lifecycle, vmm_gone_while_iovd_down_is_crashed)
                   vm_str(r.json, "reason"));
         harness_reply_clear(&r);
 }
+
+Test(vm_lifecycle, graceful_stop_lets_the_guest_shut_down)
+{
+        const char *kernel = getenv("VM_CTRLALTDEL");
+        cr_assert_not_null(kernel, "VM_CTRLALTDEL is not set");
+        _cleanup_free_ char *body =
+                util_strdup_printf("{\"kernel\": \"%s\", \"memory_mib\": 16}", kernel);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", body, 201, &r);
+        _cleanup_free_ char *id = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, id, "ready");
+
+        uint64_t t0 = util_now_usec();
+        vm_action(&env, id, "stop", "{\"timeout_sec\": 20}", 200, &r);
+        uint64_t took = util_now_usec() - t0;
+        cr_expect_str_eq(vm_str(r.json, "state"), "stopped", "after stop: %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        cr_expect(strstr(vm_str(r.json, "reason"), "i8042") != NULL,
+                  "the guest's own reset should end it, reason: %s", vm_str(r.json, "reason"));
+        cr_expect_lt(took, 10000000ULL, "graceful stop took %llu us", (unsigned long long)took);
+        harness_reply_clear(&r);
+        _cleanup_free_ char *out = vm_console(&env, id);
+        cr_expect(strstr(out, "bye") != NULL, "console after stop: \"%s\"", out);
+}
+
+/* The next event of type on the stream, skipping others; fails after the deadline. */
+static struct json_object *next_event(int fd, const char *type)
+{
+        uint64_t deadline = util_now_usec() + VM_WAIT_USEC;
+        while (util_now_usec() < deadline) {
+                _cleanup_free_ char *line = NULL;
+                int r = harness_events_next(fd, 1000, &line);
+                if (r == -ETIMEDOUT)
+                        continue;
+                cr_assert_eq(r, 0, "event stream: %s", strerror(-r));
+                struct json_object *e = json_tokener_parse(line);
+                if (e && streq(vm_str(e, "type"), type))
+                        return e;
+                json_object_put(e);
+        }
+        cr_assert_fail("no %s event", type);
+        return NULL;
+}
+
+Test(vm_lifecycle, state_changes_are_events)
+{
+        int fd;
+        long status;
+        cr_assert_eq(harness_events_open(env.h, &fd, &status), 0, "events stream");
+        cr_assert_eq(status, 200, "events status %ld", status);
+        _cleanup_free_ char *id = vm_create(&env, "hello", 16);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_state(&env, id, "stopped", &r);
+        harness_reply_clear(&r);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
+        vm_call(&env, "DELETE", path, NULL, 200, &r);
+        harness_reply_clear(&r);
+
+        const char *types[] = {"vm_created", "vm_state_changed", "vm_state_changed", "vm_deleted"};
+        const char *states[] = {"created", "running", "stopped", "stopped"};
+        for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+                struct json_object *e = next_event(fd, types[i]);
+                struct json_object *data = json_object_object_get(e, "data");
+                cr_expect_str_eq(vm_str(data, "id"), id, "%s for VM %s", types[i],
+                                 vm_str(data, "id"));
+                cr_expect_str_eq(vm_str(data, "state"), states[i], "%s #%zu state %s, want %s",
+                                 types[i], i, vm_str(data, "state"), states[i]);
+                json_object_put(e);
+        }
+        close(fd);
+}
