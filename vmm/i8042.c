@@ -49,6 +49,7 @@ struct iov_i8042 {
         uint8_t status;
         uint8_t command_byte;
         uint8_t pending_command; /* a command waiting for its data byte */
+        bool irq_level;
         uint8_t out[OUTPUT_BUFFER_SIZE];
         unsigned out_head, out_count;
 };
@@ -145,10 +146,21 @@ static void i8042_data_write(struct iov_i8042 *k, uint8_t v)
                 i8042_keyboard_command(k, v);
 }
 
-static void i8042_update_irq(struct iov_i8042 *k)
+/* The controller loads one byte at a time into its output buffer and signals IRQ 1 for
+ * each: ISA interrupts are edge-triggered at the IOAPIC, so when the guest takes a byte
+ * and another is waiting, the line drops and rises again. The line is only touched on a
+ * change (each KVM_IRQ_LINE is a system call). */
+static void i8042_update_irq(struct iov_i8042 *k, bool byte_taken)
 {
         bool level = k->out_count && (k->command_byte & COMMAND_BYTE_KBD_INT);
-        vmm_irq_set_level(k->vm, I8042_IRQ, level);
+        if (level && byte_taken && k->irq_level) {
+                vmm_irq_set_level(k->vm, I8042_IRQ, false);
+                k->irq_level = false;
+        }
+        if (level != k->irq_level) {
+                vmm_irq_set_level(k->vm, I8042_IRQ, level);
+                k->irq_level = level;
+        }
 }
 
 static void i8042_access(struct iov_i8042 *k, bool command_port, uint8_t *data, uint32_t len,
@@ -159,6 +171,7 @@ static void i8042_access(struct iov_i8042 *k, bool command_port, uint8_t *data, 
                         memset(data, 0xff, len);
                 return;
         }
+        bool byte_taken = false;
         pthread_mutex_lock(&k->lock);
         if (is_write && command_port) {
                 k->status |= STATUS_COMMAND;
@@ -174,9 +187,10 @@ static void i8042_access(struct iov_i8042 *k, bool command_port, uint8_t *data, 
                         data[0] = k->out[k->out_head];
                         k->out_head = (k->out_head + 1) % OUTPUT_BUFFER_SIZE;
                         k->out_count--;
+                        byte_taken = true;
                 }
         }
-        i8042_update_irq(k);
+        i8042_update_irq(k, byte_taken);
         pthread_mutex_unlock(&k->lock);
 }
 
@@ -204,7 +218,7 @@ int vmm_i8042_request_shutdown(struct iov_vm *vm)
         pthread_mutex_lock(&k->lock);
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
                 i8042_push(k, keys[i]);
-        i8042_update_irq(k);
+        i8042_update_irq(k, false);
         pthread_mutex_unlock(&k->lock);
         return 0;
 }
