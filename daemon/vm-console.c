@@ -6,6 +6,7 @@
  * running and everything it printed was sent.
  */
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -13,6 +14,12 @@
 #include "api/api.h"
 #include "daemon/vm-record.h"
 
+/* The console file of a running VM is kept from growing without bound: once more than
+ * CONSOLE_TRIM_AT bytes of it take space, everything but the last CONSOLE_KEEP bytes is
+ * punched out (FALLOC_FL_PUNCH_HOLE: the file keeps its size and iovd-vmm keeps
+ * appending, the head reads as zeros and takes no space). */
+#define CONSOLE_TRIM_AT   (2 * 1024 * 1024)
+#define CONSOLE_KEEP      (1024 * 1024)
 #define FOLLOW_POLL_USEC  20000
 #define FOLLOW_BLOCK_USEC 900000 /* api.h: a stream read blocks about a second at most */
 
@@ -76,6 +83,25 @@ int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **
         json_object_object_add(o, "truncated", json_object_new_boolean(size > n));
         *ret = o;
         return 0;
+}
+
+int vm_console_trim(const char *dir)
+{
+        _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_CONSOLE, NULL);
+        if (!path)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if ((uint64_t)st.st_blocks * 512 <= CONSOLE_TRIM_AT || st.st_size <= CONSOLE_KEEP)
+                return 0;
+        off_t end = (st.st_size - CONSOLE_KEEP) & ~(off_t)4095;
+        if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, end) < 0)
+                return -errno;
+        return 1;
 }
 
 struct iov_vm_console_follower {
@@ -143,6 +169,10 @@ static ssize_t follower_pread(struct iov_vm_console_follower *f, char *buf, size
         follower_open(f);
         if (f->fd < 0)
                 return 0;
+        /* Fallen behind what the trim keeps: skip to the kept tail, not into the hole. */
+        struct stat st;
+        if (fstat(f->fd, &st) == 0 && st.st_size - f->offset > CONSOLE_KEEP)
+                f->offset = st.st_size - CONSOLE_KEEP;
         ssize_t n = pread(f->fd, buf, max, f->offset);
         if (n < 0)
                 return IOV_API_STREAM_ERROR;

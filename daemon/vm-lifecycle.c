@@ -124,10 +124,33 @@ struct watch_entry {
         unsigned run;
 };
 
+/* Bound the console files of the VMs that run (vm-console.c), outside the lock. */
+static void watcher_trim_consoles(struct iov_vm_table *t)
+{
+        char *dirs[256];
+        size_t n = 0;
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; i < t->n_records && n < ARRAY_SIZE(dirs); i++)
+                if (t->records[i]->pidfd >= 0 && (dirs[n] = vm_record_dir(t, t->records[i])))
+                        n++;
+        pthread_mutex_unlock(&t->lock);
+        for (size_t i = 0; i < n; i++) {
+                int r = vm_console_trim(dirs[i]);
+                if (r < 0)
+                        log_debug_errno(r, "Cannot trim the console in %s: %m", dirs[i]);
+                free(dirs[i]);
+        }
+}
+
 static void *watcher_main(void *userdata)
 {
         struct iov_vm_table *t = userdata;
+        uint64_t next_trim = 0;
         for (;;) {
+                if (util_now_usec() >= next_trim) {
+                        watcher_trim_consoles(t);
+                        next_trim = util_now_usec() + 1000000;
+                }
                 struct pollfd pfds[256];
                 struct watch_entry entries[256];
                 size_t n = 1;

@@ -97,6 +97,9 @@ int vm_problem(struct iov_vm_problem *p, unsigned status, const char *code, cons
 int vm_problem_not_found(struct iov_vm_problem *p, const char *id);
 int vm_problem_state(struct iov_vm_problem *p, const struct iov_vm_record *rec, const char *what);
 
+/* daemon/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
+int vm_console_trim(const char *dir);
+
 /* daemon/vm-lifecycle.c: actions and exits. */
 void vm_watcher_wake(struct iov_vm_table *t);
 int vm_watcher_start(struct iov_vm_table *t);

@@ -260,3 +260,39 @@ Test(vm_lifecycle, state_changes_are_events)
         }
         close(fd);
 }
+
+Test(vm_lifecycle, console_file_stays_bounded)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, id, "idle");
+
+        /* 3 MiB more output, appended the way iovd-vmm writes it. */
+        _cleanup_free_ char *path = util_path_join(env.run_dir, "vms", id, "console.log", NULL);
+        int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+        char line[64];
+        for (unsigned i = 0; i < 3 * 1024 * 1024 / 16; i++) {
+                snprintf(line, sizeof(line), "line %09u\n", i);
+                cr_assert_eq(write(fd, line, 15), 15, "write: %s", strerror(errno));
+        }
+        close(fd);
+
+        struct stat st = {0};
+        uint64_t deadline = util_now_usec() + 10000000;
+        while (stat(path, &st) == 0 && (uint64_t)st.st_blocks * 512 > 2 * 1024 * 1024 &&
+               util_now_usec() < deadline)
+                util_sleep_usec(50000);
+        cr_expect_leq((uint64_t)st.st_blocks * 512, 2 * 1024 * 1024,
+                      "console.log still takes %llu bytes", (unsigned long long)st.st_blocks * 512);
+
+        _cleanup_free_ char *out = vm_console(&env, id);
+        snprintf(line, sizeof(line), "line %09u\n", 3 * 1024 * 1024 / 16 - 1);
+        size_t len = strlen(out);
+        cr_expect(len >= 15 && streq(out + len - 15, line), "console does not end with %s", line);
+        cr_expect(len <= 256 * 1024, "console returned %zu bytes", len);
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
