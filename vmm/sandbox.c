@@ -37,6 +37,7 @@ static const unsigned allowed_syscalls[] = {
         SYS_writev,
         SYS_pread64,
         SYS_pwrite64,
+        SYS_fdatasync, /* virtio-blk FLUSH (vmm/virtio/blk.c) */
         SYS_close,
         SYS_lseek,
         SYS_fstat,
