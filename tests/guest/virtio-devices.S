@@ -6,6 +6,7 @@
  *   0x11  virtio-rng filled 64 bytes, not all zero
  *   0x21  virtio-blk read sectors 0-7: byte i of the disk is i & 0xff
  *   0x22  virtio-blk wrote sectors 8-15 with byte i = ~i (the host checks the image)
+ *   0x25  FLUSH succeeded (fdatasync inside iovd-vmm's sandbox)
  *   0x23  GET_ID returned the serial "iovd-e2e-disk"
  *   0x24  a read at sector 16 (the end of the 8 KiB disk) failed with IOERR
  *   0xdead on any unexpected answer. Then reset through the i8042.
@@ -89,6 +90,12 @@ user:
         movw $1, BLK_RING + 16 + 12   /* data is device-readable now */
         call blk_submit
         MARKER 0x22
+
+        movl $4, HDR               /* VIRTIO_BLK_T_FLUSH: header and status only */
+        VDRV_DESC BLK_RING, 0, HDR, 16, 1, 2
+        call blk_submit
+        VDRV_DESC BLK_RING, 0, HDR, 16, 1, 1
+        MARKER 0x25
 
         movl $8, HDR               /* VIRTIO_BLK_T_GET_ID */
         VDRV_DESC BLK_RING, 1, ID, 20, 3, 2
