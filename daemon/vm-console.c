@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "daemon/daemon.h"
+#include "daemon/runtime.h"
 #include "api/api.h"
 #include "daemon/vm-record.h"
 
@@ -105,6 +106,7 @@ int vm_console_trim(const char *dir)
 }
 
 struct iov_vm_console_follower {
+        struct iov_daemon *daemon;
         char id[IOV_VM_ID_MAX];
         char *path;
         int fd;
@@ -135,10 +137,10 @@ static void follower_open(struct iov_vm_console_follower *f)
 int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_console_follower **ret,
                        struct iov_vm_problem *p)
 {
-        (void)d;
         struct iov_vm_console_follower *f = calloc(1, sizeof(*f));
         if (!f)
                 return -ENOMEM;
+        f->daemon = d;
         f->fd = -1;
         int r = console_path(vm_table_get(), id, &f->path, p);
         if (r < 0) {
@@ -151,9 +153,12 @@ int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_conso
         return 0;
 }
 
-/* Whether more output may still come: a VMM runs (or is about to) for this VM. */
+/* Whether more output may still come: a VMM runs (or is about to) for this VM, and iovd
+ * is not stopping (it waits for every connection, so a stream must end by itself). */
 static bool follower_vm_active(const struct iov_vm_console_follower *f)
 {
+        if (__atomic_load_n(&f->daemon->rt->stopped, __ATOMIC_RELAXED))
+                return false;
         struct iov_vm_table *t = vm_table_get();
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, f->id);

@@ -6,6 +6,9 @@
  * across an iovd restart and is still controlled afterwards; a stop the guest ignores
  * ends in a kill after the timeout.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "test-vm-common.h"
 
 static struct vm_env env;
@@ -295,4 +298,46 @@ Test(vm_lifecycle, console_file_stays_bounded)
         cr_expect(len <= 256 * 1024, "console returned %zu bytes", len);
         vm_action(&env, id, "kill", NULL, 200, &r);
         harness_reply_clear(&r);
+}
+
+/* GET path as raw HTTP/1.0 on the daemon's socket: a stream read to its end later. */
+static int open_raw_get(const char *socket_path, const char *path)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+        cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect %s: %s",
+                     socket_path, strerror(errno));
+        _cleanup_free_ char *req = util_strdup_printf("GET %s HTTP/1.0\r\n\r\n", path);
+        cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req), "send: %s",
+                     strerror(errno));
+        return fd;
+}
+
+Test(vm_lifecycle, console_follow_ends_when_iovd_stops)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, id, "idle");
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s/console?follow=1", id);
+        int fd = open_raw_get(env.h->socket_path, path);
+        util_sleep_usec(200000); /* the stream is open and waiting for output */
+
+        uint64_t t0 = util_now_usec();
+        int status = -1;
+        cr_assert_eq(harness_stop(env.h, &status), 0, "iovd did not stop");
+        uint64_t took = util_now_usec() - t0;
+        cr_expect_eq(status, 0, "iovd exit status %d with a console stream open", status);
+        cr_expect_lt(took, 5000000ULL, "iovd took %llu us to stop with a console stream open",
+                     (unsigned long long)took);
+        char buf[4096];
+        size_t total = 0;
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                total += (size_t)n;
+        close(fd);
+        cr_expect_gt(total, 0, "the stream sent nothing before it ended");
 }
