@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /v1/pools: named device selectors. capacity counts the functions that match now;
- * free those of them not held by an allocation (active or lost), not quarantined, in an
- * IOMMU group, and whose group no allocation holds. Allocating from a pool additionally
- * needs the group to be viable (see POST /v1/allocations).
+ * free those of them that could be allocated now: not held by an allocation (active or
+ * lost), not quarantined, in an IOMMU group no allocation holds whose members are all
+ * driverless or on vfio-pci (as the current inventory shows).
  */
 #include <stdio.h>
 
@@ -38,7 +38,8 @@ static struct pool_counts pool_count(struct iov_registry *reg, const struct iov_
                         continue;
                 c.capacity++;
                 if (!a && dev->iommu_group >= 0 && !registry_find_quarantined(reg, &dev->address) &&
-                    !registry_find_by_group(reg, (unsigned)dev->iommu_group))
+                    !registry_find_by_group(reg, (unsigned)dev->iommu_group) &&
+                    allocations_snapshot_viable(snap, dev->iommu_group))
                         c.free++;
         }
         return c;

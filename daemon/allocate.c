@@ -256,6 +256,23 @@ static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
         return 0;
 }
 
+bool allocations_snapshot_viable(const struct iov_snapshot *snap, int group)
+{
+        const struct iov_iommu_group *g =
+                group >= 0 ? daemon_snapshot_find_group(snap, (unsigned)group) : NULL;
+        if (!g)
+                return false;
+        for (size_t i = 0; i < g->n_devices; i++) {
+                const struct iov_pci_device *m = pci_inventory_find(snap->pci, &g->devices[i]);
+                if (!m || !m->driver || streq(m->driver, "vfio-pci"))
+                        continue;
+                if (streq(m->driver, "pcieport") && (m->class_code >> 8) == PCI_CLASS_BRIDGE_PCI)
+                        continue;
+                return false;
+        }
+        return true;
+}
+
 /* The first matching device, in address order, whose whole group can be handed out. */
 static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const char *name,
                           struct iov_iommu_group *ret_group, struct iov_problem *p)
@@ -272,6 +289,8 @@ static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const 
                     !pool_selector_match(&pool->selector, dev, dev->driver))
                         continue;
                 matching++;
+                if (!allocations_snapshot_viable(snap, dev->iommu_group))
+                        continue; /* a host driver holds a member: skip without sysfs reads */
                 struct iov_problem ignored = {0};
                 if (check_device(d, reg, &dev->address, ret_group, &ignored) < 0) {
                         problem_clear(&ignored);

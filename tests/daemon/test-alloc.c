@@ -117,6 +117,16 @@ Test(alloc, group_member_on_host_driver_blocks_and_is_listed)
                 expect_sysfs_driver(fx, address, "");
         }
         expect_sysfs_driver(fx, "0000:03:00.2", "mlx5_core");
+
+        /* A pool over the group counts it but has nothing free to hand out. */
+        json_object_put(call(h, "POST", "/v1/pools",
+                             "{\"name\":\"mlx\",\"selector\":{\"vendor_id\":\"15b3\"}}", 201));
+        struct json_object *pool = call(h, "GET", "/v1/pools/mlx", NULL, 200);
+        cr_assert_eq(jint(pool, "capacity"), 3, "pool %s", json_object_to_json_string(pool));
+        cr_assert_eq(jint(pool, "free"), 0, "pool %s", json_object_to_json_string(pool));
+        json_object_put(pool);
+        expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"vm-1\",\"pool\":\"mlx\"}", 409,
+                     "pool_exhausted");
 }
 
 Test(alloc, whole_group_of_three_is_handed_out_and_given_back)
