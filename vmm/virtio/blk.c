@@ -130,7 +130,7 @@ static uint8_t blk_do_get_id(struct iov_virtio_dev *dev, struct iov_virtq_req *r
         struct blk *b = dev->priv;
         size_t len = req->in_len - 1 < VIRTIO_BLK_ID_BYTES ? req->in_len - 1 : VIRTIO_BLK_ID_BYTES;
 
-        *ret_data = (uint32_t)iov_copy_to(req->in, req->n_in, 0, b->serial, len);
+        *ret_data = (uint32_t)virtio_iov_from_buf(req->in, req->n_in, 0, b->serial, len);
         return VIRTIO_BLK_S_OK;
 }
 
@@ -170,7 +170,7 @@ static int blk_handle(struct iov_virtio_dev *dev, unsigned q, struct iov_virtq_r
                 *ret_written = 0;
                 return 0;
         }
-        if (iov_copy_from(req->out, req->n_out, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
+        if (virtio_iov_to_buf(req->out, req->n_out, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
                 status = VIRTIO_BLK_S_IOERR;
         else
                 status = blk_dispatch(dev, req, &hdr, &data);
@@ -178,7 +178,7 @@ static int blk_handle(struct iov_virtio_dev *dev, unsigned q, struct iov_virtq_r
                 dev->stats.requests_failed++;
                 data = 0;
         }
-        iov_copy_to(req->in, req->n_in, req->in_len - 1, &status, 1);
+        virtio_iov_from_buf(req->in, req->n_in, req->in_len - 1, &status, 1);
         *ret_written = data + 1;
         return 0;
 }

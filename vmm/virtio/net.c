@@ -93,8 +93,8 @@ static int net_handle_rx(struct iov_virtio_dev *dev, unsigned q, struct iov_virt
                 dev->stats.requests_failed++;
                 return got < 0 ? -EAGAIN : 0;
         }
-        iov_copy_to(req->in, req->n_in, offsetof(struct virtio_net_hdr_v1, num_buffers),
-                    &num_buffers, sizeof(num_buffers));
+        virtio_iov_from_buf(req->in, req->n_in, offsetof(struct virtio_net_hdr_v1, num_buffers),
+                            &num_buffers, sizeof(num_buffers));
         dev->stats.requests_read++;
         dev->stats.bytes_read += (uint64_t)got - NET_HDR_SIZE;
         *ret_written = (uint32_t)got;

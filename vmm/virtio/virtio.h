@@ -95,8 +95,9 @@ bool virtq_enable_notify(struct iov_virtq *vq);
 bool virtq_has_avail(struct iov_virtq *vq);
 
 /* Copy between iovecs and flat buffers; return bytes copied. */
-size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
-size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len);
+size_t virtio_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
+size_t virtio_iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, const void *buf,
+                           size_t len);
 
 /* ---- devices -------------------------------------------------------------------------- */
 

@@ -281,7 +281,7 @@ bool virtq_enable_notify(struct iov_virtq *vq)
         return virtq_has_avail(vq);
 }
 
-size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
+size_t virtio_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
 {
         size_t done = 0;
 
@@ -300,7 +300,8 @@ size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t skip, void *buf
         return done;
 }
 
-size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len)
+size_t virtio_iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, const void *buf,
+                           size_t len)
 {
         size_t done = 0;
 

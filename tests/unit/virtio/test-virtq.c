@@ -401,10 +401,10 @@ Test(virtq, iov_copy_handles_skip_and_short_buffers)
 {
         char a[4] = "abcd", b[3] = "efg", out[8] = {0};
         struct iovec iov[] = {{a, 4}, {b, 3}};
-        size_t n = iov_copy_from(iov, 2, 3, out, sizeof(out));
+        size_t n = virtio_iov_to_buf(iov, 2, 3, out, sizeof(out));
         cr_assert_eq(n, 4, "copied %zu bytes, expected 4", n);
         cr_assert_eq(memcmp(out, "defg", 4), 0, "copied '%.4s', expected 'defg'", out);
-        n = iov_copy_to(iov, 2, 5, "XYZ", 3);
+        n = virtio_iov_from_buf(iov, 2, 5, "XYZ", 3);
         cr_assert_eq(n, 2, "copied %zu bytes into a 2-byte tail", n);
         cr_assert_eq(memcmp(b, "eXY", 3), 0, "tail is '%.3s', expected 'eXY'", b);
 }
