@@ -9,6 +9,9 @@
  *   0x25  FLUSH succeeded (fdatasync inside iovd-vmm's sandbox)
  *   0x23  GET_ID returned the serial "iovd-e2e-disk"
  *   0x24  a read at sector 16 (the end of the 8 KiB disk) failed with IOERR
+ *   0x26  a descriptor chain looping on itself got the device DEVICE_NEEDS_RESET
+ *         (virtio 1.2 §2.1.2), and iovd-vmm kept running
+ *   0x27  after a reset the same device served a read again
  *   0xdead on any unexpected answer. Then reset through the i8042.
  */
 #include "guest.inc"
@@ -119,6 +122,45 @@ user:
         cmpb $1, STATUS            /* VIRTIO_BLK_S_IOERR */
         jne fail
         MARKER 0x24
+
+        /* A hostile chain: descriptor 0 names itself as next. */
+        VDRV_DESC BLK_RING, 0, HDR, 16, 1, 0
+        movzwl BLK_RING + VQ_AVAIL + 2, %eax
+        and $VQ_SIZE - 1, %eax
+        movw $0, BLK_RING + VQ_AVAIL + 4(, %rax, 2)
+        incw BLK_RING + VQ_AVAIL + 2
+        movw $0, (%r15)
+        mov $100000000, %ecx
+5:      testb $0x40, COMMON_STATUS(%r14)
+        jnz 6f
+        pause
+        dec %ecx
+        jnz 5b
+        jmp fail
+6:      MARKER 0x26
+
+        /* Reset and start over on fresh rings: the device works again. */
+        mov $BLK_RING, %edi
+        xor %eax, %eax
+        mov $0x3000 / 8, %ecx
+        rep stosq
+        call vdrv_init
+        xor %esi, %esi
+        mov $BLK_RING, %edi
+        call vdrv_queue
+        mov %rax, %r15
+        call vdrv_driver_ok
+        VDRV_DESC BLK_RING, 0, HDR, 16, 1, 1
+        VDRV_DESC BLK_RING, 1, DATA, 512, 3, 2
+        VDRV_DESC BLK_RING, 2, STATUS, 1, 2, 0
+        movl $0, HDR               /* read sector 0 again */
+        movq $0, HDR + 8
+        call blk_submit
+        cmpb $0, DATA
+        jne fail
+        cmpb $0xff, DATA + 255
+        jne fail
+        MARKER 0x27
         jmp done
 
 /* Submit the chain at descriptor 0; the status must come back VIRTIO_BLK_S_OK. */

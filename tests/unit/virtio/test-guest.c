@@ -204,7 +204,7 @@ Test(virtio_guest, blk_and_rng_requests)
         struct json_object *stats = run_vmm(json, &status);
         cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
         cr_assert(!has_marker(stats, 0xdead), "a virtio request failed in the guest (0xdead)");
-        static const int steps[] = {0x11, 0x21, 0x22, 0x25, 0x23, 0x24};
+        static const int steps[] = {0x11, 0x21, 0x22, 0x25, 0x23, 0x24, 0x26, 0x27};
         for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
                 cr_assert(has_marker(stats, steps[i]), "guest step 0x%x not reached", steps[i]);
 
