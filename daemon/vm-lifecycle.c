@@ -327,31 +327,72 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec, con
         return 0;
 }
 
+/* Claim a VM for a start (lock held): it must be neither running nor being started or
+ * judged. While starting, a record is never deleted, so the caller may keep it. */
+static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_record **ret,
+                          char **ret_dir, struct iov_vm_problem *p)
+{
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (!rec)
+                return vm_problem_not_found(p, id);
+        if (rec->starting || rec->pidfd >= 0 || rec->finishing || vm_is_active(rec))
+                return vm_problem_state(p, rec, "start");
+        char *dir = vm_record_dir(t, rec);
+        if (!dir)
+                return -ENOMEM;
+        rec->starting = true;
+        *ret = rec;
+        *ret_dir = dir;
+        return 0;
+}
+
+/* Record a new run of rec's VMM (lock held); returns the run's number. */
+static unsigned vm_start_record(struct iov_vm_table *t, struct iov_vm_record *rec,
+                                const struct iov_vmm_process *process, int pidfd)
+{
+        rec->starting = false;
+        rec->run++;
+        rec->process = *process;
+        rec->pidfd = pidfd;
+        rec->request = IOV_VM_REQUEST_NONE;
+        rec->exit_status = -1;
+        rec->started_usec = util_realtime_usec();
+        json_object_put(rec->stats);
+        rec->stats = NULL;
+        vm_record_set_state(t, rec, IOV_VM_STATE_RUNNING, NULL);
+        return rec->run;
+}
+
+/* The answer to a start once run `run` is up or over (lock held): a VMM that could not
+ * build the VM is the client's problem (a bad image), anything else is the VM's state. */
+static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
+                           struct json_object **ret, struct iov_vm_problem *p)
+{
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (rec && rec->run == run && rec->state == IOV_VM_STATE_CRASHED &&
+            (rec->exit_status == VMM_EXIT_BUILD_FAILED || rec->exit_status == VMM_EXIT_USAGE))
+                return vm_problem(p, 422, "vmm_failed", "VM %s did not start: %s", id,
+                                  rec->reason ? rec->reason : "iovd-vmm failed");
+        return vm_reply(rec, ret);
+}
+
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
                     struct iov_vm_problem *p)
 {
+        struct iov_vm_record *rec = NULL;
+        _cleanup_free_ char *dir = NULL;
         pthread_mutex_lock(&t->lock);
-        struct iov_vm_record *rec = vm_table_find(t, id);
-        if (!rec) {
-                pthread_mutex_unlock(&t->lock);
-                return vm_problem_not_found(p, id);
-        }
-        if (rec->starting || rec->pidfd >= 0 || rec->finishing || vm_is_active(rec)) {
-                int r = vm_problem_state(p, rec, "start");
-                pthread_mutex_unlock(&t->lock);
-                return r;
-        }
-        rec->starting = true;
-        _cleanup_free_ char *dir = vm_record_dir(t, rec);
+        int r = vm_start_claim(t, id, &rec, &dir, p);
         pthread_mutex_unlock(&t->lock);
-        /* rec stays: delete refuses a starting VM. */
+        if (r < 0)
+                return r;
         struct iov_vmm_process process = {0};
         int fd = -1;
-        int r = dir ? vm_spawn(t, rec, dir, &process, &fd) : -ENOMEM;
+        r = vm_spawn(t, rec, dir, &process, &fd);
 
         pthread_mutex_lock(&t->lock);
-        rec->starting = false;
         if (r < 0) {
+                rec->starting = false;
                 _cleanup_free_ char *reason = util_strdup_printf("cannot start iovd-vmm %s: %s",
                                                                  t->vmm_path, strerror(-r));
                 vm_record_set_state(t, rec, IOV_VM_STATE_CRASHED, reason);
@@ -359,37 +400,22 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                 pthread_mutex_unlock(&t->lock);
                 return vm_problem(p, 500, "vmm_failed", "%s", reason ? reason : "out of memory");
         }
-        rec->run++;
-        unsigned run = rec->run;
-        rec->process = process;
-        rec->pidfd = fd;
-        rec->request = IOV_VM_REQUEST_NONE;
-        rec->exit_status = -1;
-        rec->started_usec = util_realtime_usec();
-        json_object_put(rec->stats);
-        rec->stats = NULL;
-        vm_record_set_state(t, rec, IOV_VM_STATE_RUNNING, NULL);
+        unsigned run = vm_start_record(t, rec, &process, fd);
         _cleanup_close_ int wait_fd = fd >= 0 ? dup(fd) : -1;
         pthread_mutex_unlock(&t->lock);
         vm_watcher_wake(t);
 
-        if (wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD) {
-                if (fd < 0)
-                        vm_finish(t, id, run);
-                pthread_mutex_lock(&t->lock);
-                rec = vm_wait_inactive(t, id, run,
+        /* Answer once the control socket is up, or once the end of a VMM that did not
+         * get that far was judged. */
+        bool ended =
+                wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD;
+        if (ended && fd < 0)
+                vm_finish(t, id, run); /* ended before iovd could follow it */
+        pthread_mutex_lock(&t->lock);
+        if (ended)
+                (void)vm_wait_inactive(t, id, run,
                                        util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
-        } else {
-                pthread_mutex_lock(&t->lock);
-                rec = vm_table_find(t, id);
-        }
-        if (rec && rec->run == run && rec->state == IOV_VM_STATE_CRASHED &&
-            (rec->exit_status == VMM_EXIT_BUILD_FAILED || rec->exit_status == VMM_EXIT_USAGE)) {
-                r = vm_problem(p, 422, "vmm_failed", "VM %s did not start: %s", id,
-                               rec->reason ? rec->reason : "iovd-vmm failed");
-        } else {
-                r = vm_reply(rec, ret);
-        }
+        r = vm_start_answer(t, id, run, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;

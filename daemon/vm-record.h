@@ -78,10 +78,18 @@ static inline void json_object_putp(struct json_object **p)
         json_object_put(*p);
 }
 
+void vm_record_free(struct iov_vm_record *rec);
+DEFINE_CLEANUP_FUNC(struct iov_vm_record, vm_record_free)
+
 struct iov_vm_table *vm_table_get(void);
 const char *vm_state_to_string(enum iov_vm_state state);
 /* With the lock held. */
 struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id);
+int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec);
+/* daemon/vm-store.c: the durable form (vms.json). */
+struct json_object *vm_record_to_durable(const struct iov_vm_record *rec);
+/* Load vms.json into the empty table at start; logs what is wrong with it. */
+int vm_table_load(struct iov_vm_table *t);
 /* Make every change so far durable. Drops the lock while writing: records found before
  * may be gone afterwards. Failures are logged. */
 int vm_table_sync(struct iov_vm_table *t);

@@ -194,3 +194,33 @@ Test(vm_api, definitions_survive_restart)
                      "memory_mib after restart: %s", r.body);
         harness_reply_clear(&r);
 }
+
+Test(vm_api, unreadable_vm_state_is_refused_and_kept)
+{
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        const char *bad[] = {
+                "{\"format\": \"iovd-state\", \"version\": 1, \"kind\": \"vms\", \"items\": [{}]}",
+                "{\"format\": \"iovd-state\", \"version\": 1, \"kind\": \"vms\", \"items\": "
+                "[{\"id\": \"vm-1\", \"state\": \"dancing\", \"kernel\": \"/k\"}]}",
+                "not json",
+        };
+        _cleanup_free_ char *path = util_path_join(env.state_dir, "vms.json", NULL);
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                cr_assert_eq(util_write_file_atomic(path, bad[i], strlen(bad[i]), 0600), 0);
+                const char *extra[] = {"--run-dir", env.run_dir, NULL};
+                struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
+                struct iov_harness *h = NULL;
+                int r = harness_start(&o, &h);
+                cr_expect_eq(r, -ECHILD, "iovd started on a bad vms.json #%zu (%s)", i,
+                             strerror(-r));
+                _cleanup_free_ char *log = h ? harness_log(h) : NULL;
+                cr_expect(log && strstr(log, "vms"), "the log does not name vms.json: %s",
+                          log ? log : "");
+                harness_free(h);
+                _cleanup_free_ char *kept = NULL;
+                cr_assert_eq(util_read_file(path, 4096, &kept, NULL), 0);
+                cr_expect_str_eq(kept, bad[i], "vms.json was rewritten: %s", kept);
+        }
+}
