@@ -258,3 +258,24 @@ lab_check_vfs_consistent() {
   done
   return $bad
 }
+
+# "VVVV:DDDD vendor name / device name" from pci.ids for each id given ("null" for a name
+# pci.ids does not have), one awk pass over the file.
+lab_pciids_names() {
+  awk -v ids="$*" '
+    BEGIN { n = split(ids, list, " "); for (i = 1; i <= n; i++) want[list[i]] = 1 }
+    /^[0-9a-f][0-9a-f][0-9a-f][0-9a-f]  / { vendor = $1; vname[vendor] = substr($0, 7); next }
+    /^\t[0-9a-f][0-9a-f][0-9a-f][0-9a-f]  / {
+      id = vendor ":" substr($0, 2, 4)
+      if (id in want) dname[id] = substr($0, 8)
+    }
+    /^C / { exit }
+    END {
+      for (i = 1; i <= n; i++) {
+        split(list[i], p, ":")
+        v = (p[1] in vname) ? vname[p[1]] : "null"
+        d = (list[i] in dname) ? dname[list[i]] : "null"
+        print list[i] " " v " / " d
+      }
+    }' /usr/share/misc/pci.ids
+}

@@ -75,6 +75,11 @@ lab_initramfs_programs() {
     [ -x "$build/$program" ] &&
       lab_copy_with_libs "$root" "$build/$program" "/opt/iovd/bin/$(basename "$program")"
   done
+  # Tiny guest payloads for iovd-vmm (tests/guest/), when built.
+  mkdir -p "$root/opt/iovd/guest"
+  for program in "$build"/tests/guest/*.bzImage; do
+    [ -f "$program" ] && cp "$program" "$root/opt/iovd/guest/"
+  done
   # libpci reads device and vendor names from here.
   lab_copy_same_path "$root" /usr/share/misc/pci.ids
 }

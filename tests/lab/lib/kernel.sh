@@ -68,7 +68,12 @@ lab_kernel_prepare() {
     package=$(lab_kernel_package)
   fi
   if [ -n "$package" ] && [ ! -f "$cache/$package/.complete" ]; then
-    if lab_kernel_download "$cache" "$package"; then
+    # A stale package index names a version the mirror no longer has: refresh it once.
+    if ! lab_kernel_download "$cache" "$package" && apt-get update -qq >&2; then
+      package=$(lab_kernel_package)
+      [ -f "$cache/$package/.complete" ] || lab_kernel_download "$cache" "$package" || package=""
+    fi
+    if [ -n "$package" ] && [ -f "$cache/$package/.complete" ]; then
       lab_kernel_prune "$cache" "$package"
     else
       echo "lab: could not download $package; trying the cache" >&2

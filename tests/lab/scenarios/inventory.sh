@@ -21,11 +21,18 @@ api GET /v1/devices
 tap_is "GET /v1/devices lists every function sysfs has" \
   "$(api_jq "$API_LIST | map(.address) | sort | join(\" \")")" "$(echo $functions)"
 
-devices=$API_BODY
+devices=$(api_jq "$API_LIST | .[] | \"\\(.address) \" + $API_DEVICE_FIELDS +
+  \" \\(.vendor_name) / \\(.device_name)\"")
+ids=$(for f in $functions; do
+  echo "$(sed 's/^0x//' "$SYSFS_PCI/$f/vendor"):$(sed 's/^0x//' "$SYSFS_PCI/$f/device")"
+done | sort -u)
+names=$(lab_pciids_names $ids)
+printf 'lab: iovd says:\n%s\nlab: pci.ids says:\n%s\n' "$devices" "$names"
 for f in $functions; do
-  got=$(printf '%s' "$devices" | jq -r "$API_LIST | .[] | select(.address == \"$f\") | $API_DEVICE_FIELDS")
-  tap_is "$f: vendor, device, class, driver, IOMMU group as in sysfs" "$got" \
-    "$(lab_sysfs_device_fields "$f")"
+  id="$(sed 's/^0x//' "$SYSFS_PCI/$f/vendor"):$(sed 's/^0x//' "$SYSFS_PCI/$f/device")"
+  tap_is "$f: ids, class, driver, IOMMU group as in sysfs; names as in pci.ids" \
+    "$(echo "$devices" | grep "^$f " | cut -d ' ' -f 2-)" \
+    "$(lab_sysfs_device_fields "$f") $(echo "$names" | grep "^$id " | cut -d ' ' -f 2-)"
 done
 
 pf=$(lab_find_pf 1b36:0010)
