@@ -130,7 +130,12 @@ static _Noreturn void monitor_exec_vmm(const struct spawn_plan *p)
                 _exit(127);
         close_range(3, ~0U, 0);
         execve(p->vmm, p->argv, environ);
-        _exit(127);
+        /* The VMM's log is where iovd looks for its last words. */
+        static const char msg[] = "iovd-vmm: cannot be executed: ";
+        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)!write(STDERR_FILENO, p->vmm, strlen(p->vmm));
+        (void)!write(STDERR_FILENO, "\n", 1);
+        _exit(SUPERVISOR_EXIT_EXEC_FAILED);
 }
 
 /* The monitor: run the VMM, wait for it, record how it ended. Only async-signal-safe

@@ -34,6 +34,9 @@
 #define IOV_VMM_FILE_PID     "vmm.pid"
 #define IOV_VMM_FILE_EXIT    "exit"
 
+/* The monitor's child could not execute iovd-vmm (the shell's convention). */
+#define SUPERVISOR_EXIT_EXEC_FAILED 127
+
 struct iov_vmm_process {
         pid_t pid;
         uint64_t starttime; /* clock ticks since boot, /proc/PID/stat field 22 */

@@ -142,42 +142,69 @@ static void watcher_trim_consoles(struct iov_vm_table *t)
         }
 }
 
+struct watch_set {
+        struct pollfd *pfds; /* [0]: the wake eventfd, then one pidfd per followed VMM */
+        struct watch_entry *entries;
+        size_t n, capacity;
+};
+
+/* Fill set with what to wait for (takes the lock); false when the watcher must end. */
+static bool watcher_collect(struct iov_vm_table *t, struct watch_set *set)
+{
+        pthread_mutex_lock(&t->lock);
+        bool go_on = !t->stopping;
+        size_t need = t->n_records + 1;
+        if (need > set->capacity) {
+                struct pollfd *pfds = realloc(set->pfds, need * sizeof(*pfds));
+                if (pfds)
+                        set->pfds = pfds;
+                struct watch_entry *entries = realloc(set->entries, need * sizeof(*entries));
+                if (entries)
+                        set->entries = entries;
+                if (pfds && entries)
+                        set->capacity = need;
+        }
+        set->n = 0;
+        if (set->capacity > 0)
+                set->pfds[set->n++] = (struct pollfd){.fd = t->wake_fd, .events = POLLIN};
+        for (size_t i = 0; i < t->n_records && set->n < set->capacity; i++) {
+                struct iov_vm_record *rec = t->records[i];
+                if (rec->pidfd < 0 || rec->finishing)
+                        continue;
+                set->pfds[set->n] = (struct pollfd){.fd = rec->pidfd, .events = POLLIN};
+                memcpy(set->entries[set->n].id, rec->id, sizeof(rec->id));
+                set->entries[set->n++].run = rec->run;
+        }
+        pthread_mutex_unlock(&t->lock);
+        return go_on;
+}
+
 static void *watcher_main(void *userdata)
 {
         struct iov_vm_table *t = userdata;
+        struct watch_set set = {0};
         uint64_t next_trim = 0;
-        for (;;) {
+        while (watcher_collect(t, &set)) {
                 if (util_now_usec() >= next_trim) {
                         watcher_trim_consoles(t);
                         next_trim = util_now_usec() + 1000000;
                 }
-                struct pollfd pfds[256];
-                struct watch_entry entries[256];
-                size_t n = 1;
-                pthread_mutex_lock(&t->lock);
-                bool stop = t->stopping;
-                pfds[0] = (struct pollfd){.fd = t->wake_fd, .events = POLLIN};
-                for (size_t i = 0; i < t->n_records && n < ARRAY_SIZE(pfds); i++) {
-                        struct iov_vm_record *rec = t->records[i];
-                        if (rec->pidfd < 0 || rec->finishing)
-                                continue;
-                        pfds[n] = (struct pollfd){.fd = rec->pidfd, .events = POLLIN};
-                        memcpy(entries[n].id, rec->id, sizeof(rec->id));
-                        entries[n++].run = rec->run;
-                }
-                pthread_mutex_unlock(&t->lock);
-                if (stop)
-                        break;
-                if (poll(pfds, n, 1000) <= 0)
+                if (set.n == 0) { /* out of memory: try again in a moment */
+                        util_sleep_usec(100000);
                         continue;
-                if (pfds[0].revents) {
+                }
+                if (poll(set.pfds, set.n, 1000) <= 0)
+                        continue;
+                if (set.pfds[0].revents) {
                         uint64_t v;
                         (void)!read(t->wake_fd, &v, sizeof(v));
                 }
-                for (size_t i = 1; i < n; i++)
-                        if (pfds[i].revents)
-                                vm_finish(t, entries[i].id, entries[i].run);
+                for (size_t i = 1; i < set.n; i++)
+                        if (set.pfds[i].revents)
+                                vm_finish(t, set.entries[i].id, set.entries[i].run);
         }
+        free(set.pfds);
+        free(set.entries);
         return NULL;
 }
 
@@ -364,12 +391,17 @@ static unsigned vm_start_record(struct iov_vm_table *t, struct iov_vm_record *re
 }
 
 /* The answer to a start once run `run` is up or over (lock held): a VMM that could not
- * build the VM is the client's problem (a bad image), anything else is the VM's state. */
+ * build the VM is the client's problem (a bad image, 422), one that cannot be executed is
+ * iovd's (500); anything else is the VM's state. */
 static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
                            struct json_object **ret, struct iov_vm_problem *p)
 {
         struct iov_vm_record *rec = vm_table_find(t, id);
-        if (rec && rec->run == run && rec->state == IOV_VM_STATE_CRASHED &&
+        bool failed = rec && rec->run == run && rec->state == IOV_VM_STATE_CRASHED;
+        if (failed && rec->exit_status == SUPERVISOR_EXIT_EXEC_FAILED)
+                return vm_problem(p, 500, "vmm_failed", "VM %s did not start: %s", id,
+                                  rec->reason ? rec->reason : "iovd-vmm cannot be executed");
+        if (failed &&
             (rec->exit_status == VMM_EXIT_BUILD_FAILED || rec->exit_status == VMM_EXIT_USAGE))
                 return vm_problem(p, 422, "vmm_failed", "VM %s did not start: %s", id,
                                   rec->reason ? rec->reason : "iovd-vmm failed");

@@ -273,7 +273,8 @@ static void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct jso
                 dir = vm_record_dir(t, rec);
         pthread_mutex_unlock(&t->lock);
         struct json_object *stats = NULL;
-        if (dir && supervisor_command(dir, "stats", 1000, &stats) >= 0)
+        /* Short: a VMM whose guest just reset stops answering a moment before it exits. */
+        if (dir && supervisor_command(dir, "stats", 250, &stats) >= 0)
                 json_object_object_add(o, "stats", stats);
         else
                 json_object_put(stats);

@@ -224,3 +224,29 @@ Test(vm_api, unreadable_vm_state_is_refused_and_kept)
                 cr_expect_str_eq(kept, bad[i], "vms.json was rewritten: %s", kept);
         }
 }
+
+Test(vm_api, missing_vmm_binary_fails_start_clearly)
+{
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        _cleanup_free_ char *saved = strdup(getenv("IOVD_VMM_BINARY"));
+        setenv("IOVD_VMM_BINARY", "/nonexistent/iovd-vmm", 1);
+        vm_env_start_iovd(&env);
+        setenv("IOVD_VMM_BINARY", saved, 1);
+
+        _cleanup_free_ char *id = vm_create(&env, "hello", 16);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 500, &r);
+        cr_expect_str_eq(vm_error_code(&r), "vmm_failed", "code %s", vm_error_code(&r));
+        cr_expect(strstr(vm_error_message(&r), "/nonexistent/iovd-vmm") != NULL,
+                  "message does not name the binary: %s", vm_error_message(&r));
+        harness_reply_clear(&r);
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "crashed", "state %s", vm_str(r.json, "state"));
+        harness_reply_clear(&r);
+        /* Nothing is stuck: the VM can be deleted. */
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
+        vm_call(&env, "DELETE", path, NULL, 200, &r);
+        harness_reply_clear(&r);
+}
