@@ -416,3 +416,23 @@ Test(alloc, device_vanishing_while_allocated_becomes_lost)
         json_object_put(got);
         json_object_put(a);
 }
+
+/* A function an administrator had already put on vfio-pci goes back exactly so. */
+Test(alloc, release_gives_back_the_previous_override_and_driver)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
+        _cleanup_free_ char *ovr = util_strdup_printf("%s/bus/pci/devices/0000:01:00.1/"
+                                                      "driver_override",
+                                                      fixture_sysfs_root(fx));
+        cr_assert_eq(util_write_attr(ovr, "vfio-pci\n"), 0);
+        cr_assert_eq(fixture_set_driver(fx, "0000:01:00.1", "vfio-pci"), 0);
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+
+        struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
+        json_object_put(call(h, "DELETE", path, NULL, 200));
+        expect_sysfs_driver(fx, "0000:01:00.1", "vfio-pci");
+        _cleanup_free_ char *after = sysfs_override(fx, "0000:01:00.1");
+        cr_assert_str_eq(after, "vfio-pci", "driver_override after release: \"%s\"", after);
+        json_object_put(a);
+}

@@ -231,3 +231,37 @@ Test(durability, quarantine_survives_a_restart)
         json_object_put(allocate(h, "vm-2", "device", "0000:04:00.0", 201));
         remove_dir(dir);
 }
+
+/* A crash in the middle of a release leaves a releasing record: the next start finishes
+ * the release (reset, drivers back) instead of handing the group out or keeping it. */
+Test(durability, releasing_record_from_a_crash_is_finished_at_start)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
+        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *ovr = util_strdup_printf("%s/bus/pci/devices/0000:01:00.1/"
+                                                      "driver_override",
+                                                      fixture_sysfs_root(fx));
+        cr_assert_eq(util_write_attr(ovr, "vfio-pci\n"), 0);
+        cr_assert_eq(fixture_set_driver(fx, "0000:01:00.1", "vfio-pci"), 0);
+        _cleanup_free_ char *file = util_path_join(dir, "allocations.json", NULL);
+        const char releasing[] =
+                "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"allocations\",\"items\":["
+                "{\"id\":\"a-00000000000000bb\",\"owner\":\"vm-1\",\"pool\":null,"
+                "\"state\":\"releasing\",\"iommu_group\":6,\"members\":[{\"address\":"
+                "\"0000:01:00.1\",\"original_driver\":null,\"original_override\":null,"
+                "\"is_bridge\":false}],\"created_usec\":1,\"lost_reason\":null}]}\n";
+        cr_assert_eq(util_write_file_atomic(file, releasing, sizeof(releasing) - 1, 0600), 0);
+
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+        expect_sysfs_driver(fx, "0000:01:00.1", "");
+        expect_no_override(fx, "0000:01:00.1");
+        _cleanup_free_ char *log = NULL;
+        cr_assert_eq(fixture_kernel_log(fx, &log), 0);
+        cr_assert(strstr(log, "reset 0000:01:00.1"), "no reset when finishing the release:\n%s",
+                  log);
+        call(h, "GET", "/v1/allocations/a-00000000000000bb", NULL, 404);
+        _cleanup_free_ char *saved = NULL;
+        cr_assert_eq(util_read_file(file, 1 << 20, &saved, NULL), 0);
+        cr_assert_null(strstr(saved, "a-00000000000000bb"), "record still saved: %s", saved);
+        remove_dir(dir);
+}
