@@ -1,7 +1,7 @@
 #!/bin/sh
-# Allocation on a real kernel: a VF allocated from a pool is bound to vfio-pci and its
-# /dev/vfio/N opens viable and attaches to a type1 container; release gives it back
-# driverless; a NIC that e1000e drives is refused and left alone. The multi-device group
+# Allocation on a real kernel: a VF allocated from a pool (iovctl alloc) is bound to
+# vfio-pci and its /dev/vfio/N opens viable and attaches to a type1 container; release
+# (iovctl release) gives it back driverless; a NIC that e1000e drives is refused and left alone. The multi-device group
 # (ICH9 LPC + SATA + SMBus) is refused while AHCI drives the SATA function, and granted
 # whole once no member has a host driver; on release, members that cannot be reset are
 # quarantined. Bad requests are refused and change nothing.
@@ -10,7 +10,7 @@
 tap_plan 28
 tap_check "modules load (nvme, e1000e, ahci, vfio-pci)" \
   lab_modprobe nvme e1000e ahci vfio-pci vfio_iommu_type1
-lab_require_programs iovd lab-vfio-check || exit 1
+lab_require_programs iovd iovctl lab-vfio-check || exit 1
 iovd_start_checked || exit 1
 pf=$(lab_find_pf 1b36:0010)
 
@@ -21,8 +21,9 @@ api GET /v1/pools/nvme-vfs
 tap_is "GET /v1/pools/nvme-vfs: capacity 2, free 2" "$(api_jq '"\(.capacity) \(.free)"')" "2 2"
 
 # ---- a VF by pool ----
-api_expect "POST /v1/allocations {pool: nvme-vfs}" 201 POST /v1/allocations \
-  '{"owner": "lab", "pool": "nvme-vfs"}'
+tap_check_here "iovctl alloc --owner lab --pool nvme-vfs" sh -c \
+  "iovctl --socket $IOVD_SOCKET --json alloc --owner lab --pool nvme-vfs >/tmp/alloc.json"
+API_BODY=$(cat /tmp/alloc.json)
 alloc=$(api_jq .id)
 vf=$(api_jq '.devices[0] | if type == "object" then .address else . end')
 vfio=$(api_jq .vfio_group)
@@ -36,7 +37,7 @@ tap_is "GET /v1/devices/$vf: allocation is $alloc" \
   "$(api_jq '.allocation | if type == "object" then .id else . end')" "$alloc"
 api GET /v1/pools/nvme-vfs
 tap_is "GET /v1/pools/nvme-vfs: free 1" "$(api_jq .free)" 1
-api_expect "DELETE /v1/allocations/$alloc" "200 204" DELETE "/v1/allocations/$alloc"
+tap_check "iovctl release $alloc" iovctl --socket "$IOVD_SOCKET" release "$alloc"
 tap_is "$vf is driverless again, with no driver_override left" \
   "$(lab_driver_of "$vf") $(lab_override_of "$vf")" "none none"
 api_expect "GET /v1/allocations/$alloc after release: not found" 404 GET "/v1/allocations/$alloc"

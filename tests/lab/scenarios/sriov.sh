@@ -1,12 +1,12 @@
 #!/bin/sh
 # SR-IOV through the API on a real kernel: 3 VFs on the NVMe PF, each with physfn, its own
-# IOMMU group and no driver; then 2 (the kernel needs 0 in between); 5 (above
+# IOMMU group and no driver; then 2 through iovctl (the kernel needs 0 in between); 5 (above
 # sriov_totalvfs) and malformed requests are refused and change nothing.
 . /lab/lab.sh
 
-tap_plan 21
+tap_plan 22
 tap_check "modules load (nvme, vfio-pci)" lab_modprobe nvme vfio-pci vfio_iommu_type1
-lab_require_programs iovd || exit 1
+lab_require_programs iovd iovctl || exit 1
 iovd_start_checked || exit 1
 pf=$(lab_find_pf 1b36:0010)
 pf_group=$(lab_group_of "$pf")
@@ -31,7 +31,7 @@ for vf in $vfs; do
   groups="$groups $group"
 done
 
-api_expect "PUT /v1/devices/$pf/sriov {num_vfs: 2}" 200 PUT "/v1/devices/$pf/sriov" '{"num_vfs": 2}'
+tap_check "iovctl sriov $pf 2" iovctl --socket "$IOVD_SOCKET" sriov "$pf" 2
 tap_is "sysfs: sriov_numvfs is 2" "$(cat "$SYSFS_PCI/$pf/sriov_numvfs")" 2
 api GET /v1/devices
 tap_is "GET /v1/devices: exactly the 2 VFs sysfs has" \
@@ -41,7 +41,10 @@ tap_is "GET /v1/devices: exactly the 2 VFs sysfs has" \
 api PUT "/v1/devices/$pf/sriov" '{"num_vfs": 5}'
 tap_is "PUT {num_vfs: 5} (above total_vfs 4) is refused with a JSON error" \
   "${API_STATUS%??} $(api_jq '.error.code | type')" "4 string"
-tap_is "after the refusal sysfs still has 2 VFs" "$(cat "$SYSFS_PCI/$pf/sriov_numvfs")" 2
+iovctl --socket "$IOVD_SOCKET" sriov "$pf" 5 >/tmp/iovctl.out 2>&1
+tap_is "iovctl sriov $pf 5 fails with exit status 1 (API error)" "$?" 1 ||
+  tap_diag "$(cat /tmp/iovctl.out)"
+tap_is "after the refusals sysfs still has 2 VFs" "$(cat "$SYSFS_PCI/$pf/sriov_numvfs")" 2
 
 for body in '{"num_vfs": -1}' '{"num_vfs": "2"}' '{"num_vfs": 2, "colour": "red"}' '{"num_vfs": 2'; do
   api_expect "PUT $body is a bad request" 400 PUT "/v1/devices/$pf/sriov" "$body"
