@@ -1,10 +1,11 @@
 #!/bin/sh
 # Allocation on a real kernel: a VF allocated from a pool (iovctl alloc) is bound to
 # vfio-pci and its /dev/vfio/N opens viable and attaches to a type1 container; release
-# (iovctl release) gives it back driverless; a NIC that e1000e drives is refused and left alone. The multi-device group
-# (ICH9 LPC + SATA + SMBus) is refused while AHCI drives the SATA function, and granted
-# whole once no member has a host driver; on release, members that cannot be reset are
-# quarantined. Bad requests are refused and change nothing.
+# (iovctl release) gives it back driverless; a NIC that e1000e drives is refused and left
+# alone. The multi-device group (ICH9 LPC + SATA + SMBus) is refused while AHCI drives
+# the SATA function, and granted whole once no member has a host driver; on release,
+# members that cannot be reset are quarantined. Bad requests are refused and change
+# nothing.
 . /lab/lab.sh
 
 tap_plan 28
