@@ -70,6 +70,17 @@ static void vm_judge_exit(const struct iov_vm_record *rec, const struct iov_vmm_
         *ret_reason = reason;
 }
 
+/* The files of a VMM that ended and that no one may take for a live one's. */
+static void vm_remove_runtime_files(const char *dir)
+{
+        _cleanup_free_ char *sock = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL);
+        _cleanup_free_ char *pid = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
+        if (sock)
+                (void)unlink(sock);
+        if (pid)
+                (void)unlink(pid);
+}
+
 /* Record the end of run `run` of VM id: read the monitor's verdict (without the lock: it
  * may take a moment to appear), then change the state. */
 static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
@@ -85,8 +96,11 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
         pthread_mutex_unlock(&t->lock);
 
         struct iov_vmm_exit e = {0};
-        if (dir)
+        if (dir) {
                 (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+                /* Now, while finishing keeps a new start away from these files. */
+                vm_remove_runtime_files(dir);
+        }
 
         pthread_mutex_lock(&t->lock);
         rec = vm_table_find(t, id);
@@ -107,14 +121,6 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
         }
         pthread_mutex_unlock(&t->lock);
         supervisor_exit_clear(&e);
-        if (dir) {
-                _cleanup_free_ char *sock = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL);
-                _cleanup_free_ char *pid = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
-                if (sock)
-                        (void)unlink(sock);
-                if (pid)
-                        (void)unlink(pid);
-        }
 }
 
 /* ---- the watcher ---------------------------------------------------------------------- */
@@ -127,10 +133,10 @@ struct watch_entry {
 /* Bound the console files of the VMs that run (vm-console.c), outside the lock. */
 static void watcher_trim_consoles(struct iov_vm_table *t)
 {
-        char *dirs[256];
-        size_t n = 0;
         pthread_mutex_lock(&t->lock);
-        for (size_t i = 0; i < t->n_records && n < ARRAY_SIZE(dirs); i++)
+        char **dirs = calloc(t->n_records + 1, sizeof(*dirs));
+        size_t n = 0;
+        for (size_t i = 0; dirs && i < t->n_records; i++)
                 if (t->records[i]->pidfd >= 0 && (dirs[n] = vm_record_dir(t, t->records[i])))
                         n++;
         pthread_mutex_unlock(&t->lock);
@@ -140,6 +146,7 @@ static void watcher_trim_consoles(struct iov_vm_table *t)
                         log_debug_errno(r, "Cannot trim the console in %s: %m", dirs[i]);
                 free(dirs[i]);
         }
+        free(dirs);
 }
 
 struct watch_set {

@@ -341,3 +341,33 @@ Test(vm_lifecycle, console_follow_ends_when_iovd_stops)
         close(fd);
         cr_expect_gt(total, 0, "the stream sent nothing before it ended");
 }
+
+Test(vm_lifecycle, stop_of_a_paused_vm_resumes_it_to_shut_down)
+{
+        const char *kernel = getenv("VM_CTRLALTDEL");
+        cr_assert_not_null(kernel, "VM_CTRLALTDEL is not set");
+        _cleanup_free_ char *body = util_strdup_printf(
+                "{\"name\": \"p1\", \"kernel\": \"%s\", \"memory_mib\": 16}", kernel);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", body, 201, &r);
+        harness_reply_clear(&r);
+        /* By name, as people and scripts may. */
+        vm_action(&env, "p1", "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, "p1", "ready");
+        vm_action(&env, "p1", "pause", NULL, 200, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "paused", "after pause: %s",
+                         vm_str(r.json, "state"));
+        harness_reply_clear(&r);
+        vm_action(&env, "p1", "pause", NULL, 409, &r);
+        cr_expect(strstr(vm_error_message(&r), "paused") != NULL, "409 message: %s",
+                  vm_error_message(&r));
+        harness_reply_clear(&r);
+
+        vm_action(&env, "p1", "stop", NULL, 200, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "stopped", "after stop: %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        cr_expect(strstr(vm_str(r.json, "reason"), "i8042") != NULL, "reason: %s",
+                  vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+}
