@@ -25,11 +25,25 @@ static int read_binding(struct iov_daemon *d, const struct iov_pci_address *addr
         return 0;
 }
 
+/* Only what iovd itself did is undone: a member on vfio-pci, or carrying the vfio-pci
+ * override (a bind cut short). A member some host driver took meanwhile (after a reboot,
+ * by hand) is left alone: unbinding it could pull a device from under the host. */
 static bool needs_restore(struct iov_daemon *d, const struct iov_bind_record *m)
 {
         _cleanup_free_ char *driver = NULL, *override = NULL;
         if (m->is_bridge || read_binding(d, &m->address, &driver, &override) < 0)
                 return false;
+        if (!streq_ptr(driver, VFIO_PCI) && !streq_ptr(override, VFIO_PCI))
+                return false;
+        return !streq_ptr(driver, m->original_driver) || !streq_ptr(override, m->original_override);
+}
+
+/* After a restore: the member is not (yet) back where it was. */
+static bool restore_incomplete(struct iov_daemon *d, const struct iov_bind_record *m)
+{
+        _cleanup_free_ char *driver = NULL, *override = NULL;
+        if (read_binding(d, &m->address, &driver, &override) < 0)
+                return false; /* vanished: nothing left to hold back */
         return !streq_ptr(driver, m->original_driver) || !streq_ptr(override, m->original_override);
 }
 
@@ -84,7 +98,7 @@ static void restore_members(struct iov_daemon *d, struct iov_registry *reg,
         if (r == 0)
                 return;
         for (size_t i = 0; i < n; i++)
-                if (needs_restore(d, &restore[i]))
+                if (restore_incomplete(d, &restore[i]))
                         quarantine(reg, &restore[i], quarantined,
                                    "its original driver could not be restored", r);
 }

@@ -265,3 +265,35 @@ Test(durability, releasing_record_from_a_crash_is_finished_at_start)
         cr_assert_null(strstr(saved, "a-00000000000000bb"), "record still saved: %s", saved);
         remove_dir(dir);
 }
+
+/* After a reboot a held VF can come back on a host driver: the allocation is lost, and
+ * releasing it must not pull the device from that driver. */
+Test(durability, device_retaken_by_a_host_driver_is_lost_and_left_alone)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
+        _cleanup_free_ char *dir = make_state_dir();
+        char id[64];
+        {
+                _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+                struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
+                snprintf(id, sizeof(id), "%s", jstr(a, "id"));
+                json_object_put(a);
+                stop_iovd(h);
+        }
+        _cleanup_free_ char *ovr = util_strdup_printf("%s/bus/pci/devices/0000:01:00.1/"
+                                                      "driver_override",
+                                                      fixture_sysfs_root(fx));
+        cr_assert_eq(util_write_attr(ovr, "(null)\n"), 0);
+        cr_assert_eq(fixture_set_driver(fx, "0000:01:00.1", "nvme"), 0);
+
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", id);
+        struct json_object *a = call(h, "GET", path, NULL, 200);
+        cr_assert_str_eq(jstr(a, "state"), "lost", "allocation %s", json_object_to_json_string(a));
+        cr_assert(strstr(jstr(a, "lost_reason"), "nvme"), "lost_reason in %s",
+                  json_object_to_json_string(a));
+        json_object_put(a);
+        json_object_put(call(h, "DELETE", path, NULL, 200));
+        expect_sysfs_driver(fx, "0000:01:00.1", "nvme");
+        remove_dir(dir);
+}
