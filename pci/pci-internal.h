@@ -22,9 +22,8 @@ int pci_link_basename_at(int dir_fd, const char *name, char *buf, size_t size);
 int pci_names_lookup(uint16_t vendor_id, uint16_t device_id, char **ret_vendor_name,
                      char **ret_device_name);
 
-/* Everything sysfs says about one function whose directory is open as dir_fd. ids: also
- * read vendor, device (the inventory scan has them from libpci already). */
-int pci_device_read_at(int dir_fd, const struct iov_pci_address *address, bool ids,
+/* Everything sysfs says about one function whose directory is open as dir_fd. */
+int pci_device_read_at(int dir_fd, const struct iov_pci_address *address,
                        struct iov_pci_device *ret);
 
 /* libpci reports fatal errors through a callback that must not return (its default

@@ -2,11 +2,13 @@
 /*
  * inventory-scan: time pci_inventory_scan() on a tree. Prints one line per run:
  * "scan N usec DEVICES". --runs N (default 1) repeats in the same process; the first run
- * includes loading pci.ids, as a fresh daemon or lspci does.
+ * includes loading pci.ids, as a fresh daemon or lspci does. Then one line
+ * "groups N usec GROUPS" for iommu_groups_scan(), which iovd runs next to the scan.
  */
 #include <getopt.h>
 #include <stdio.h>
 
+#include "iommu/iommu.h"
 #include "pci/pci.h"
 #include "util/util.h"
 
@@ -41,6 +43,19 @@ int main(int argc, char **argv)
                 printf("scan %llu usec %llu devices %zu\n", (unsigned long long)i,
                        (unsigned long long)usec, inv->n_devices);
                 pci_inventory_free(inv);
+
+                struct iov_iommu_group *groups = NULL;
+                size_t n = 0;
+                start = util_now_usec();
+                r = iommu_groups_scan(argv[optind], &groups, &n);
+                usec = util_now_usec() - start;
+                if (r < 0) {
+                        fprintf(stderr, "inventory-scan: groups: %s\n", strerror(-r));
+                        return 1;
+                }
+                printf("groups %llu usec %llu groups %zu\n", (unsigned long long)i,
+                       (unsigned long long)usec, n);
+                iommu_groups_free(groups, n);
         }
         return 0;
 }

@@ -219,3 +219,61 @@ Test(pci_device, reset_writes_one_or_says_why_not)
         free(path);
         free(value);
 }
+
+Test(pci_inventory, falls_back_to_attributes_without_uevent)
+{
+        char *path = util_strdup_printf("%s/bus/pci/devices/0000:00:02.0/uevent",
+                                        fixture_sysfs_root(fx));
+        cr_assert_eq(unlink(path), 0, "no uevent to remove at %s", path);
+        struct iov_pci_inventory *inv = scan();
+        const struct iov_pci_device *nic = find(inv, "0000:00:02.0");
+        cr_assert_not_null(nic);
+        cr_expect_eq(nic->vendor_id, 0x8086, "vendor %04x", nic->vendor_id);
+        cr_expect_eq(nic->device_id, 0x10d3, "device %04x", nic->device_id);
+        cr_expect_eq(nic->class_code, 0x020000u, "class %06x", nic->class_code);
+        cr_expect_str_eq(nic->driver, "e1000e", "driver %s", nic->driver);
+        pci_inventory_free(inv);
+        free(path);
+}
+
+Test(pci_inventory, uevent_follows_binding)
+{
+        cr_assert_eq(fixture_set_driver(fx, "0000:00:02.0", "vfio-pci"), 0);
+        struct iov_pci_inventory *inv = scan();
+        cr_expect_str_eq(find(inv, "0000:00:02.0")->driver, "vfio-pci");
+        pci_inventory_free(inv);
+        cr_assert_eq(fixture_set_driver(fx, "0000:00:02.0", NULL), 0);
+        inv = scan();
+        cr_expect_null(find(inv, "0000:00:02.0")->driver);
+        pci_inventory_free(inv);
+}
+
+Test(pci_inventory, large_generated_host_is_complete)
+{
+        struct fixture *big = NULL;
+        cr_assert_eq(fixture_new(&big), 0);
+        cr_assert_eq(fixture_add_generated(big, 2, 150, true), 0);
+        struct iov_pci_inventory *inv = NULL;
+        cr_assert_eq(pci_inventory_scan(fixture_sysfs_root(big), &inv), 0);
+        cr_assert_eq(inv->n_devices, 303u, "n_devices %zu", inv->n_devices);
+        size_t pfs = 0, vfs = 0, named = 0;
+        for (size_t i = 0; i < inv->n_devices; i++) {
+                const struct iov_pci_device *d = &inv->devices[i];
+                pfs += d->is_pf;
+                vfs += d->is_vf;
+                named += d->device_name != NULL;
+                if (d->is_vf)
+                        cr_expect_eq(d->physfn.bus, d->address.bus, "%s physfn bus %02x", d->name,
+                                     d->physfn.bus);
+        }
+        cr_expect_eq(pfs, 2u, "PFs %zu", pfs);
+        cr_expect_eq(vfs, 300u, "VFs %zu", vfs);
+        cr_expect_eq(named, 303u, "named %zu (all three ids are in pci.ids)", named);
+        struct iov_pci_address a = {.bus = 2, .slot = 0x12, .function = 0};
+        const struct iov_pci_device *vf = pci_inventory_find(inv, &a);
+        cr_assert_not_null(vf, "0000:02:12.0 missing");
+        cr_expect_eq(vf->device_id, 0x154c, "VF device %04x", vf->device_id);
+        cr_expect_str_eq(vf->driver, "iavf", "VF driver %s (autoprobe is on)", vf->driver);
+        pci_inventory_free(inv);
+        fixture_free(big);
+}
