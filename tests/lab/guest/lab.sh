@@ -171,14 +171,14 @@ iovd_is_up() {
   [ "$code" != 000 ]
 }
 
-# Start the daemon in the background (IOVD_PID); wait at most 20 s until it answers.
+# Start the daemon in the background (IOVD_PID); wait at most 60 s until it answers.
 iovd_start() {
   mkdir -p /run/iovd "$IOVD_STATE"
   iovd --listen "unix:$IOVD_SOCKET" --state-dir "$IOVD_STATE" --run-dir /run/iovd \
     "$@" >>"$IOVD_LOG" 2>&1 3>&- &
   IOVD_PID=$!
-  lab_wait 20 iovd_is_up && return 0
-  echo "iovd did not answer within 20 s; its log:"
+  lab_wait 60 iovd_is_up && return 0
+  echo "iovd did not answer within 60 s; its log:"
   tail -n 40 "$IOVD_LOG"
   return 1
 }

@@ -26,7 +26,7 @@ subscribed() {
   printf '%s\n' "$API_BODY" | grep -q '^iovd_event_subscribers [1-9]'
 }
 tap_check "GET /v1/events is subscribed (iovd_event_subscribers in /metrics)" \
-  lab_wait 10 subscribed
+  lab_wait 30 subscribed
 tap_check "0 written to $pf's sriov_numvfs behind iovd's back" \
   sh -c "echo 0 >$SYSFS_PCI/$pf/sriov_numvfs"
 
@@ -35,7 +35,7 @@ all_removed() {
     grep "device_removed" /tmp/events.log | grep -q "$vf" || return 1
   done
 }
-if lab_wait 15 all_removed; then
+if lab_wait 30 all_removed; then
   tap_ok "GET /v1/events reports device_removed for $(echo $vfs)"
 else
   tap_not_ok "GET /v1/events reports device_removed for $(echo $vfs)" "$(tail -n 20 /tmp/events.log)"
@@ -43,7 +43,7 @@ fi
 lost_event() {
   grep "allocation_lost" /tmp/events.log | grep -q "$alloc"
 }
-if lab_wait 15 lost_event; then
+if lab_wait 30 lost_event; then
   tap_ok "GET /v1/events reports allocation_lost for $alloc"
 else
   tap_not_ok "GET /v1/events reports allocation_lost for $alloc" "$(tail -n 20 /tmp/events.log)"
@@ -54,7 +54,7 @@ no_vfs_listed() {
   api GET /v1/devices
   [ "$(api_jq "$API_LIST | map(select(.physfn != null)) | length")" = 0 ]
 }
-tap_check "GET /v1/devices lists no VF any more" lab_wait 15 no_vfs_listed
+tap_check "GET /v1/devices lists no VF any more" lab_wait 30 no_vfs_listed
 api GET "/v1/devices/$pf"
 tap_is "GET /v1/devices/$pf: sriov.num_vfs 0, no vfs" \
   "$(api_jq '"\(.sriov.num_vfs) \(.sriov.vfs | length)"')" "0 0"
