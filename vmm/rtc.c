@@ -7,8 +7,6 @@
  * polls an all-ones status register (update in progress forever) and times out slowly.
  * No alarm, periodic or update interrupts (IRQ 8 stays quiet).
  */
-#include <time.h>
-
 #include "util/util.h"
 #include "vmm/vm.h"
 
@@ -48,28 +46,57 @@ static uint8_t rtc_encode(const struct iov_rtc *rtc, int value)
         return (uint8_t)((value / 10) << 4 | value % 10);
 }
 
+struct rtc_time {
+        int year, month, day, weekday, hour, minute, second;
+};
+
+/* UTC calendar time from the host clock. Computed here rather than with gmtime_r(),
+ * which may open /etc/localtime on first use: the sandbox forbids open(). Days since
+ * 1970-01-01 become a date in the proleptic Gregorian calendar by counting whole 400-year
+ * eras (146097 days) and then years within the era, with March as the first month so
+ * the leap day falls at the end of a year. */
+static struct rtc_time rtc_now(void)
+{
+        int64_t secs = (int64_t)(util_realtime_usec() / 1000000);
+        int64_t days = secs / 86400, rem = secs % 86400;
+        struct rtc_time t = {
+                .hour = (int)(rem / 3600),
+                .minute = (int)(rem / 60 % 60),
+                .second = (int)(rem % 60),
+                .weekday = (int)((days + 4) % 7), /* 1970-01-01 was a Thursday */
+        };
+        int64_t z = days + 719468; /* days since 0000-03-01 */
+        int64_t era = z / 146097;
+        int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+        int64_t mp = (5 * doy + 2) / 153;                                    /* March = 0 */
+        t.day = (int)(doy - (153 * mp + 2) / 5 + 1);
+        t.month = (int)(mp < 10 ? mp + 3 : mp - 9);
+        t.year = (int)(yoe + era * 400 + (t.month <= 2));
+        return t;
+}
+
 static uint8_t rtc_read_register(struct iov_rtc *rtc, uint8_t reg)
 {
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
+        struct rtc_time t = rtc_now();
         switch (reg) {
         case RTC_SECONDS:
-                return rtc_encode(rtc, tm.tm_sec);
+                return rtc_encode(rtc, t.second);
         case RTC_MINUTES:
-                return rtc_encode(rtc, tm.tm_min);
+                return rtc_encode(rtc, t.minute);
         case RTC_HOURS:
-                return rtc_encode(rtc, tm.tm_hour);
+                return rtc_encode(rtc, t.hour);
         case RTC_WEEKDAY:
-                return rtc_encode(rtc, tm.tm_wday + 1);
+                return rtc_encode(rtc, t.weekday + 1);
         case RTC_DAY:
-                return rtc_encode(rtc, tm.tm_mday);
+                return rtc_encode(rtc, t.day);
         case RTC_MONTH:
-                return rtc_encode(rtc, tm.tm_mon + 1);
+                return rtc_encode(rtc, t.month);
         case RTC_YEAR:
-                return rtc_encode(rtc, tm.tm_year % 100);
+                return rtc_encode(rtc, t.year % 100);
         case RTC_CENTURY:
-                return rtc_encode(rtc, (tm.tm_year + 1900) / 100);
+                return rtc_encode(rtc, t.year / 100);
         case RTC_STATUS_C:
                 return 0; /* no interrupt flags */
         default:

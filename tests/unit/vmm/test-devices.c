@@ -193,6 +193,10 @@ Test(vmm_rtc, reads_host_time_in_bcd)
         cr_expect_eq(year, tm.tm_year + 1900, "year %d", year);
         int month = bcd(rtc_read(vm, 0x08));
         cr_expect_eq(month, tm.tm_mon + 1, "month %d", month);
+        int day = bcd(rtc_read(vm, 0x07));
+        cr_expect_eq(day, tm.tm_mday, "day %d, host says %d", day, tm.tm_mday);
+        int weekday = bcd(rtc_read(vm, 0x06));
+        cr_expect_eq(weekday, tm.tm_wday + 1, "weekday %d, host says %d", weekday, tm.tm_wday + 1);
         int hour = bcd(rtc_read(vm, 0x04));
         cr_expect(hour >= 0 && hour < 24, "hour %d", hour);
         /* Binary mode when the guest asks for it; NVRAM keeps bytes. */
