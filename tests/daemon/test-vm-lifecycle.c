@@ -146,6 +146,12 @@ Test(vm_lifecycle, vm_survives_iovd_restart)
         cr_expect_str_eq(vm_str(r.json, "state"), "running", "after restart: %s (%s)",
                          vm_str(r.json, "state"), vm_str(r.json, "reason"));
         cr_expect_eq(vm_pid(&r), pid, "re-attached pid %d, want %d", vm_pid(&r), pid);
+        /* Live figures from the re-attached VMM: its marker and its exits so far. */
+        cr_expect(has_marker(r.json, 1), "no live marker 1 after re-attach: %s", r.body);
+        struct json_object *stats = json_object_object_get(r.json, "stats");
+        struct json_object *exits = json_object_object_get(stats, "exits");
+        cr_expect(json_object_get_int64(json_object_object_get(exits, "io")) > 0,
+                  "no live I/O exit count: %s", r.body);
         harness_reply_clear(&r);
 
         /* Still under control: pause, resume, then a stop the halted guest ignores. */
