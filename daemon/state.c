@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Durable state documents under --state-dir: versioned, atomically replaced, never
  * silently discarded when they cannot be understood. */
+#include <dirent.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -16,11 +17,29 @@ static void json_put_ptr(struct json_object **p)
         json_object_put(*p);
 }
 
+/* A crash during a save can leave KIND.json.tmp.PID behind (util_write_file_atomic); the
+ * document itself is whole either way, so the leftover is only clutter. The caller holds
+ * the state dir (the daemon's lock), so no save of another process is under way. */
+static void remove_stale_temporaries(const char *dir)
+{
+        DIR *d = opendir(dir);
+        if (!d)
+                return;
+        for (struct dirent *e; (e = readdir(d));) {
+                const char *tmp = strstr(e->d_name, ".json.tmp.");
+                if (tmp && tmp != e->d_name && e->d_type == DT_REG &&
+                    unlinkat(dirfd(d), e->d_name, 0) == 0)
+                        log_debug("removed %s/%s left by an interrupted save", dir, e->d_name);
+        }
+        closedir(d);
+}
+
 int state_open(const char *dir, struct iov_state **ret)
 {
         int r = util_mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
+        remove_stale_temporaries(dir);
         struct iov_state *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;

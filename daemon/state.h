@@ -26,7 +26,8 @@
 
 struct iov_state;
 
-/* Use dir (created with mode 0700 when missing) for the state documents. */
+/* Use dir (created with mode 0700 when missing) for the state documents; temporary files
+ * an interrupted save left there are removed. */
 int state_open(const char *dir, struct iov_state **ret);
 void state_free(struct iov_state *state);
 

@@ -208,3 +208,25 @@ Test(state, kill_during_save_leaves_old_or_new_document)
                 json_object_put(items);
         }
 }
+
+Test(state, open_removes_temporaries_of_interrupted_saves)
+{
+        struct json_object *items = items_of(1, 1);
+        cr_assert_eq(state_save(store, "pools", items), 0);
+        json_object_put(items);
+        _cleanup_free_ char *tmp = util_strdup_printf("%s/pools.json.tmp.4242", dir);
+        _cleanup_free_ char *other = util_strdup_printf("%s/notes.txt", dir);
+        cr_assert_eq(util_write_file_atomic(tmp, "{\"half", 6, 0600), 0);
+        cr_assert_eq(util_write_file_atomic(other, "keep", 4, 0600), 0);
+
+        struct iov_state *again = NULL;
+        cr_assert_eq(state_open(dir, &again), 0);
+        cr_assert_eq(access(tmp, F_OK), -1, "%s left behind", tmp);
+        cr_assert_eq(access(other, F_OK), 0, "%s removed", other);
+        struct json_object *loaded = NULL;
+        cr_assert_eq(state_load(again, "pools", &loaded, NULL), 0);
+        cr_assert_eq(json_object_array_length(loaded), 1u, "document damaged: %s",
+                     json_object_to_json_string(loaded));
+        json_object_put(loaded);
+        state_free(again);
+}
