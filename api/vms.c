@@ -72,12 +72,18 @@ static int check_file(struct iov_api_response *resp, const char *field, const ch
         return 0;
 }
 
+/* Each device is an object naming its model ("type"); the model's own fields are checked
+ * by iovd-vmm, which owns the device models. */
 static int check_devices(struct iov_api_response *resp, struct json_object *devices)
 {
-        for (size_t i = 0; devices && i < json_object_array_length(devices); i++)
-                if (!json_object_is_type(json_object_array_get_idx(devices, i), json_type_object))
+        for (size_t i = 0; devices && i < json_object_array_length(devices); i++) {
+                struct json_object *dev = json_object_array_get_idx(devices, i), *type = NULL;
+                if (!json_object_is_type(dev, json_type_object) ||
+                    !json_object_object_get_ex(dev, "type", &type) ||
+                    !json_object_is_type(type, json_type_string) || !*json_object_get_string(type))
                         return api_error(resp, 400, "invalid_value",
-                                         "\"devices\"[%zu] must be an object", i);
+                                         "\"devices\"[%zu] must be an object with a \"type\"", i);
+        }
         return 0;
 }
 

@@ -88,6 +88,7 @@ Test(vm_api, malformed_create_bodies_define_nothing)
                 {"{\"kernel\": \"@K\", \"name\": \"bad name!\"}", "invalid_value"},
                 {"{\"kernel\": \"@K\", \"initrd\": \"/nonexistent\"}", "file_not_readable"},
                 {"{\"kernel\": \"@K\", \"devices\": [1]}", "invalid_value"},
+                {"{\"kernel\": \"@K\", \"devices\": [{\"path\": \"/x\"}]}", "invalid_value"},
                 {"{\"kernel\": \"@K\", \"color\": \"red\"}", "unknown_field"},
                 {"{\"kernel\": \"@K\", \"kernel\": \"@K\"}", "duplicate_key"},
         };
@@ -248,5 +249,34 @@ Test(vm_api, missing_vmm_binary_fails_start_clearly)
         /* Nothing is stuck: the VM can be deleted. */
         _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
         vm_call(&env, "DELETE", path, NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
+Test(vm_api, devices_reach_the_vmm)
+{
+        vm_skip_without_kvm();
+        _cleanup_free_ char *k = vm_guest("hello");
+        _cleanup_free_ char *good = with_kernel("{\"kernel\": \"@K\", \"memory_mib\": 16, "
+                                                "\"devices\": [{\"type\": \"virtio-rng\"}]}",
+                                                k);
+        _cleanup_free_ char *bad = with_kernel(
+                "{\"kernel\": \"@K\", \"memory_mib\": 16, \"devices\": [{\"type\": \"virtio-x\"}]}",
+                k);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", good, 201, &r);
+        _cleanup_free_ char *good_id = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        vm_action(&env, good_id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_state(&env, good_id, "stopped", &r);
+        harness_reply_clear(&r);
+
+        /* A device model iovd-vmm does not know fails the start with its message. */
+        vm_call(&env, "POST", "/v1/vms", bad, 201, &r);
+        _cleanup_free_ char *bad_id = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        vm_action(&env, bad_id, "start", NULL, 422, &r);
+        cr_expect(strstr(vm_error_message(&r), "device") != NULL,
+                  "message does not name the device: %s", vm_error_message(&r));
         harness_reply_clear(&r);
 }
