@@ -70,8 +70,30 @@ int supervisor_find_vmm(char **ret)
         return 0;
 }
 
-/* Field 22 of /proc/PID/stat; the command (field 2) may hold spaces and parentheses, so
- * counting starts after its last ')'. */
+/* Field 22 of a /proc/PID/stat text; the command (field 2) may hold spaces and
+ * parentheses, so counting starts after its last ')'. No allocation, no locale: the
+ * monitor uses it between fork and exec. */
+static int parse_starttime(const char *text, uint64_t *ret)
+{
+        const char *p = strrchr(text, ')');
+        if (!p)
+                return -EBADMSG;
+        /* After ')' come field 3 (state) to field 22: skip 19 fields. */
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p + 1, ' ');
+                if (!p)
+                        return -EBADMSG;
+        }
+        uint64_t value = 0;
+        const char *digit = p + 1;
+        for (; *digit >= '0' && *digit <= '9'; digit++)
+                value = value * 10 + (uint64_t)(*digit - '0');
+        if (digit == p + 1)
+                return -EBADMSG;
+        *ret = value;
+        return 0;
+}
+
 static int proc_starttime(pid_t pid, uint64_t *ret)
 {
         char path[64];
@@ -80,34 +102,18 @@ static int proc_starttime(pid_t pid, uint64_t *ret)
         int r = util_read_file(path, 4096, &text, NULL);
         if (r < 0)
                 return r == -ENOENT ? -ESRCH : r;
-        const char *p = strrchr(text, ')');
-        if (!p)
-                return -EBADMSG;
-        unsigned long long value = 0;
-        /* After ')' come field 3 (state) to field 22: skip 19 fields. */
-        for (int field = 3; field < 22; field++) {
-                p = strchr(p + 1, ' ');
-                if (!p)
-                        return -EBADMSG;
-        }
-        if (sscanf(p + 1, "%llu", &value) != 1)
-                return -EBADMSG;
-        *ret = value;
-        return 0;
+        return parse_starttime(text, ret);
 }
 
-/* Decimal of v into buf (async-signal-safe: used between fork and exec). */
-static size_t format_int(char *buf, int v)
+/* Decimal of v into buf, no NUL (async-signal-safe: used between fork and exec). */
+static size_t format_u64(char *buf, uint64_t v)
 {
-        char tmp[16];
+        char tmp[24];
         size_t n = 0, len = 0;
-        unsigned u = v < 0 ? (unsigned)-v : (unsigned)v;
         do {
-                tmp[n++] = (char)('0' + u % 10);
-                u /= 10;
-        } while (u);
-        if (v < 0)
-                buf[len++] = '-';
+                tmp[n++] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
         while (n)
                 buf[len++] = tmp[--n];
         return len;
@@ -117,6 +123,7 @@ struct spawn_plan {
         const char *vmm;
         char *argv[8];
         char *exit_path, *exit_tmp;
+        char *pid_path, *pid_tmp;
         int log_fd, null_fd, pipe_fd;
 };
 
@@ -138,6 +145,37 @@ static _Noreturn void monitor_exec_vmm(const struct spawn_plan *p)
         _exit(SUPERVISOR_EXIT_EXEC_FAILED);
 }
 
+/* Write "PID STARTTIME" to path (through tmp, renamed): the monitor does it before iovd
+ * learns the pid, so a VMM is never without its pid file, whenever iovd dies. */
+static void monitor_write_pid_file(const struct spawn_plan *p, pid_t vmm)
+{
+        char path[64] = "/proc/", text[1024], line[64];
+        size_t len = 6 + format_u64(path + 6, (uint64_t)vmm);
+        memcpy(path + len, "/stat", 6);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        ssize_t n = read(fd, text, sizeof(text) - 1);
+        close(fd);
+        uint64_t starttime;
+        if (n <= 0)
+                return;
+        text[n] = '\0';
+        if (parse_starttime(text, &starttime) < 0)
+                return;
+        len = format_u64(line, (uint64_t)vmm);
+        line[len++] = ' ';
+        len += format_u64(line + len, starttime);
+        line[len++] = '\n';
+        fd = open(p->pid_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        bool ok = write(fd, line, len) == (ssize_t)len;
+        close(fd);
+        if (ok)
+                (void)!rename(p->pid_tmp, p->pid_path);
+}
+
 /* The monitor: run the VMM, wait for it, record how it ended. Only async-signal-safe
  * calls: iovd is multi-threaded and this is a forked copy of it. */
 static _Noreturn void monitor_main(const struct spawn_plan *p)
@@ -145,6 +183,8 @@ static _Noreturn void monitor_main(const struct spawn_plan *p)
         pid_t vmm = fork();
         if (vmm == 0)
                 monitor_exec_vmm(p);
+        if (vmm > 0)
+                monitor_write_pid_file(p, vmm);
         (void)!write(p->pipe_fd, &vmm, sizeof(vmm));
         /* Nothing of iovd's may stay open here: the state-dir lock above all. */
         close_range(3, ~0U, 0);
@@ -159,10 +199,10 @@ static _Noreturn void monitor_main(const struct spawn_plan *p)
         size_t len;
         if (WIFSIGNALED(status)) {
                 memcpy(line, "signal ", 7);
-                len = 7 + format_int(line + 7, WTERMSIG(status));
+                len = 7 + format_u64(line + 7, (uint64_t)WTERMSIG(status));
         } else {
                 memcpy(line, "exited ", 7);
-                len = 7 + format_int(line + 7, WEXITSTATUS(status));
+                len = 7 + format_u64(line + 7, (uint64_t)WEXITSTATUS(status));
         }
         line[len++] = '\n';
         int fd = open(p->exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -237,7 +277,10 @@ int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *r
         _cleanup_free_ char *log = util_path_join(dir, IOV_VMM_FILE_LOG, NULL);
         _cleanup_free_ char *exit_path = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL);
         _cleanup_free_ char *exit_tmp = util_path_join(dir, IOV_VMM_FILE_EXIT ".tmp", NULL);
-        if (!config || !control || !serial || !log || !exit_path || !exit_tmp)
+        _cleanup_free_ char *pid_path = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
+        _cleanup_free_ char *pid_tmp = util_path_join(dir, IOV_VMM_FILE_PID ".tmp", NULL);
+        if (!config || !control || !serial || !log || !exit_path || !exit_tmp || !pid_path ||
+            !pid_tmp)
                 return -ENOMEM;
         if (strlen(control) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
                 return -ENAMETOOLONG;
@@ -253,6 +296,8 @@ int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *r
                          control, (char *)"--serial", serial, NULL},
                 .exit_path = exit_path,
                 .exit_tmp = exit_tmp,
+                .pid_path = pid_path,
+                .pid_tmp = pid_tmp,
                 .log_fd = log_fd,
                 .null_fd = null_fd,
         };
@@ -260,7 +305,13 @@ int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *r
         int r = spawn_fork(&plan, &p.pid);
         if (r < 0)
                 return r;
-        /* A VMM that already ended (and was reaped) has no start time: 0 never matches. */
+        struct iov_vmm_process written;
+        if (supervisor_read_pid_file(dir, &written) >= 0 && written.pid == p.pid) {
+                *ret = written;
+                return 0;
+        }
+        /* The monitor could not write it: do it here. A VMM that already ended (and was
+         * reaped) has no start time: 0 never matches. */
         (void)proc_starttime(p.pid, &p.starttime);
         r = write_pid_file(dir, &p);
         if (r < 0)

@@ -10,7 +10,8 @@
  *   console.log    what the guest printed on COM1 (--serial file:...)
  *   vmm.log        iovd-vmm's stdout and stderr (its failure message and final stats)
  *   vmm.pid        "PID STARTTIME": the VMM's pid and its start time in clock ticks
- *                  (/proc/PID/stat field 22), so a reused pid is never taken for it
+ *                  (/proc/PID/stat field 22), so a reused pid is never taken for it;
+ *                  written by the monitor before iovd even learns the pid
  *   exit           "exited N" or "signal N", written by the VMM's monitor once it ended
  *
  * Process tree: iovd forks a helper that calls setsid() and forks the monitor, then
@@ -57,7 +58,7 @@ void supervisor_exit_clear(struct iov_vmm_exit *e);
  * ../vmm/iovd-vmm from it (the build tree), else IOVD_LIBEXECDIR/iovd-vmm. */
 int supervisor_find_vmm(char **ret);
 
-/* Start iovd-vmm on the files of dir (config.json must exist) and write vmm.pid. Stale
+/* Start iovd-vmm on the files of dir (config.json must exist); vmm.pid is written. Stale
  * control.sock, exit and vmm.log are removed first; console.log is kept (appended). */
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *ret);
 
