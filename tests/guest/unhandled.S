@@ -2,7 +2,7 @@
 /*
  * Touch a port and an MMIO address nothing decodes (reads must be all ones, writes are
  * dropped), then read the host bridge's vendor/device id through mechanism #1 and ECAM
- * and an empty slot. Prints "unhandled ok" or "unhandled bad K".
+ * and an empty slot, and the CMOS clock. Prints "unhandled ok" or "unhandled bad K".
  */
 #include "guest.inc"
         .globl _start
@@ -40,6 +40,17 @@ _start:
         movl (%rsi), %eax
         cmp $0x00081b36, %eax
         jne bad
+        mov $'6', %bl
+        mov $0x0d, %al /* CMOS RTC status D: valid */
+        out %al, $0x70
+        in $0x71, %al
+        cmp $0x80, %al
+        jne bad
+        mov $0x09, %al /* year, BCD: reading the clock must work in the sandbox */
+        out %al, $0x70
+        in $0x71, %al
+        cmp $0x99, %al
+        ja bad
         PUTS ok
         RESET
 bad:
