@@ -5,7 +5,9 @@
  * driver) or through virtio-console's transmitq0 (tests/guest/virtio-driver.inc, no
  * interrupts: it polls the used ring). The kernel command line picks the path and size:
  * "u N" or "v N" (N in MiB). Marker 1 is written before the first byte, marker 2 after
- * the last one was accepted; then reset through the i8042. Everything after the first
+ * the last one was accepted; then reset through the i8042.
+ * "e 1" echoes instead: the first input that arrives on virtio-console's receiveq0 is
+ * written back on transmitq0 (marker 3), so a test can check both directions. Everything after the first
  * few instructions runs at CPL 3, natively (tests/guest/virtio-cpl3.inc).
  */
 #include "guest.inc"
@@ -16,6 +18,8 @@
         .set BUF, 0x1000000        /* 16 MiB: the data, one 64 KiB pattern */
         .set RING, 0x200000        /* transmitq0 */
         .set BATCH, 16             /* descriptors per doorbell: 1 MiB */
+        .set RX_RING, 0x240000     /* receiveq0 */
+        .set RX_BUF, 0x260000
 
         .globl _start
 _start:
@@ -57,6 +61,8 @@ user:
         je uart_send
         cmp $'v', %r12b
         je virtio_send
+        cmp $'e', %r12b
+        je virtio_echo
         jmp fail
 
 /* ---- 16550A: N MiB, 16 bytes per THRE ---------------------------------------------- */
@@ -124,6 +130,39 @@ virtio_send:
         dec %r13d
         jnz 21b
         MARKER 2
+        jmp done
+
+/* ---- virtio-console echo: one receive buffer, its contents sent back --------------- */
+virtio_echo:
+        mov $0x1043, %edi
+        call vdrv_find
+        call vdrv_init
+        xor %esi, %esi             /* receiveq0 */
+        mov $RX_RING, %edi
+        call vdrv_queue
+        mov %rax, %r12
+        mov $1, %esi               /* transmitq0 */
+        mov $RING, %edi
+        call vdrv_queue
+        mov %rax, %r15
+        call vdrv_driver_ok
+        VDRV_DESC RX_RING, 0, RX_BUF, 256, 2, 0
+        mov $RX_RING, %edi         /* waits until input arrives */
+        xor %esi, %esi
+        mov %r12, %rdx
+        xor %ecx, %ecx
+        call vdrv_submit
+        test %eax, %eax
+        jz fail
+        movq $RX_BUF, RING         /* send back what came in: used len bytes */
+        mov %eax, RING + 8
+        movl $0, RING + 12
+        mov $RING, %edi
+        xor %esi, %esi
+        mov %r15, %rdx
+        mov $1, %ecx
+        call vdrv_submit
+        MARKER 3
         jmp done
 
 fail:

@@ -4,13 +4,15 @@
  * list (format in spec.c), create the device and attach it as a PCI function.
  *
  * virtio-console writes to the VM's console stream (the same fd as the UART: stdout, a
- * file, or nowhere); guest input stays with the UART. virtio-net without a "mac" gets a
- * random locally administered address.
+ * file, or nowhere); its input comes from the FIFO named by "input", if any (the UART
+ * keeps stdin). virtio-net without a "mac" gets a random locally administered address.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "util/util.h"
 #include "vmm/memory.h"
@@ -24,11 +26,45 @@ static void *vm_memory_ptr(void *opaque, uint64_t gpa, uint64_t len)
 /* One VM per process; the devices keep a pointer to this. */
 static struct iov_virtio_mem guest_memory;
 
+static void close_fd(void *data)
+{
+        close((int)(intptr_t)data);
+}
+
+/* The console's input FIFO, opened read-write so it never reads as EOF between writers;
+ * closed with the VM. */
+static int console_open_input(struct iov_vm *vm, const char *path, int *ret_fd)
+{
+        struct stat st;
+        _cleanup_close_ int fd = -1;
+
+        *ret_fd = -1;
+        if (!path)
+                return 0;
+        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISFIFO(st.st_mode))
+                return -EINVAL;
+        int r = vmm_vm_add_cleanup(vm, close_fd, (void *)(intptr_t)fd);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 static int spec_create(struct iov_vm *vm, struct iov_virtio_spec *spec, struct iov_virtio_dev **ret)
 {
+        int in_fd, r;
+
         switch (spec->type) {
         case IOV_VIRTIO_CONSOLE:
-                return virtio_console_new(&guest_memory, -1, vm->serial_out_fd, ret);
+                r = console_open_input(vm, spec->path, &in_fd);
+                if (r < 0)
+                        return r;
+                return virtio_console_new(&guest_memory, in_fd, vm->serial_out_fd, ret);
         case IOV_VIRTIO_BLK:
                 return virtio_blk_new(&guest_memory, &spec->blk, ret);
         case IOV_VIRTIO_NET:

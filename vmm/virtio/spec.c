@@ -4,7 +4,7 @@
  * once into typed options; unknown fields and malformed values are refused with a
  * message. Entries whose type is not virtio-* belong to other device models.
  *
- *   {"type": "virtio-console"}
+ *   {"type": "virtio-console", "input": "/run/vm/console.in"}   (input: optional FIFO)
  *   {"type": "virtio-blk", "path": "/var/lib/x.img", "read_only": false, "serial": "disk0"}
  *   {"type": "virtio-net", "tap": "tap0", "mac": "52:54:00:12:34:56"}
  *   {"type": "virtio-rng"}
@@ -97,6 +97,8 @@ static bool field_allowed(enum iov_virtio_type type, const char *key)
                 return streq(key, "path") || streq(key, "read_only") || streq(key, "serial");
         if (type == IOV_VIRTIO_NET)
                 return streq(key, "tap") || streq(key, "mac");
+        if (type == IOV_VIRTIO_CONSOLE)
+                return streq(key, "input");
         return false;
 }
 
@@ -114,7 +116,7 @@ static int spec_field(struct iov_virtio_spec *s, const char *key, struct json_ob
         }
         if (!is_string)
                 return spec_error(ret_error, "\"%s\" must be a string", key);
-        if (streq(key, "path")) {
+        if (streq(key, "path") || streq(key, "input")) {
                 if (str[0] == '\0')
                         return spec_error(ret_error, "\"%s\" must not be empty", key);
                 free(s->path);

@@ -235,7 +235,8 @@ struct iov_virtio_spec {
         struct iov_virtio_blk_options blk;
         struct iov_virtio_net_options net;
         bool has_mac; /* otherwise a locally administered one is made up */
-        char *path, *tap;
+        char *path;   /* blk: the image; console: the input FIFO (or NULL) */
+        char *tap;
 };
 
 struct json_object;

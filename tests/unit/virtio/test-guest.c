@@ -49,14 +49,14 @@ static void teardown(void)
 
 TestSuite(virtio_guest, .init = setup, .fini = teardown);
 
-/* Started next to iovd-vmm, once it runs (the net test's peer); its exit status is
- * returned through *peer_status. */
+/* Started next to iovd-vmm, once it runs (the other end of a backend); its exit
+ * status is returned through *peer_status. */
 typedef int (*peer_fn)(pid_t vmm);
 
 /* Run iovd-vmm on config JSON (serial into dir/console); returns the stats object. With
- * a peer, iovd-vmm gets a network namespace of its own and the peer joins it. */
+ * own_netns, iovd-vmm gets a network namespace of its own (the peer may join it). */
 static struct json_object *run_vmm_with_peer(const char *config_json, int *ret_status, peer_fn peer,
-                                             int *peer_status)
+                                             int *peer_status, bool own_netns)
 {
         _cleanup_free_ char *cfg = util_path_join(dir, "vm.json", NULL);
         _cleanup_free_ char *err = util_path_join(dir, "stderr", NULL);
@@ -73,7 +73,7 @@ static struct json_object *run_vmm_with_peer(const char *config_json, int *ret_s
         if (pid == 0) {
                 int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
                 dup2(fd, 2);
-                if (peer && unshare(CLONE_NEWNET) < 0)
+                if (own_netns && unshare(CLONE_NEWNET) < 0)
                         _exit(126);
                 (void)!write(ready[1], "", 1);
                 execl(vmm, vmm, "--config", cfg, "--serial", serial, (char *)NULL);
@@ -121,7 +121,7 @@ static struct json_object *run_vmm_with_peer(const char *config_json, int *ret_s
 
 static struct json_object *run_vmm(const char *config_json, int *ret_status)
 {
-        return run_vmm_with_peer(config_json, ret_status, NULL, NULL);
+        return run_vmm_with_peer(config_json, ret_status, NULL, NULL, false);
 }
 
 static bool has_marker(struct json_object *stats, int value)
@@ -184,6 +184,45 @@ Test(virtio_guest, console_carries_8_mib_without_exits)
         /* 128 doorbells went to KVM's ioeventfd: only the driver set-up exits. */
         int64_t exits = total_exits(stats);
         cr_assert_lt(exits, 100, "%lld exits for 8 MiB", (long long)exits);
+        json_object_put(stats);
+}
+
+static char *console_fifo(void)
+{
+        return util_path_join(dir, "console.in", NULL);
+}
+
+/* Write a line into the console's input FIFO (iovd-vmm holds it open). */
+static int console_peer(pid_t vmm)
+{
+        (void)vmm;
+        _cleanup_free_ char *fifo = console_fifo();
+        int fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 2;
+        return write(fd, "hello-hvc0\n", 11) == 11 ? 0 : 3;
+}
+
+Test(virtio_guest, console_input_from_fifo_is_echoed)
+{
+        _cleanup_free_ char *kernel = payload("virtio-console");
+        _cleanup_free_ char *fifo = console_fifo();
+        cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo %s: %m", fifo);
+        _cleanup_free_ char *json = util_strdup_printf(
+                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
+                "\"cmdline\":\"e 1\",\"devices\":[{\"type\":\"virtio-console\","
+                "\"input\":\"%s\"}]}",
+                kernel, fifo);
+        int status, peer = -1;
+        struct json_object *stats = run_vmm_with_peer(json, &status, console_peer, &peer, false);
+        cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
+        cr_assert_eq(peer, 0, "writing the console FIFO failed at step %d", peer);
+        cr_assert(has_marker(stats, 3), "the guest did not echo its input (no marker 3)");
+
+        _cleanup_free_ char *path = util_path_join(dir, "console", NULL);
+        _cleanup_free_ char *data = NULL;
+        cr_assert_eq(util_read_file(path, 4096, &data, NULL), 0, "reading %s", path);
+        cr_assert_str_eq(data, "hello-hvc0\n", "console stream has '%s'", data);
         json_object_put(stats);
 }
 
@@ -309,7 +348,7 @@ Test(virtio_guest, net_frames_over_tap)
                 "\"mac\":\"52:54:00:12:34:56\"}]}",
                 kernel);
         int status, peer = -1;
-        struct json_object *stats = run_vmm_with_peer(json, &status, net_peer, &peer);
+        struct json_object *stats = run_vmm_with_peer(json, &status, net_peer, &peer, true);
         cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
         cr_assert_eq(peer, 0, "host side of the TAP failed at step %d", peer);
         cr_assert(!has_marker(stats, 0xdead), "no reply reached the guest (0xdead)");

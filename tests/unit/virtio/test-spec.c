@@ -64,6 +64,12 @@ Test(virtio_spec, console_and_rng_take_no_fields)
         char *error;
         cr_assert_eq(parse("{\"type\":\"virtio-console\"}", &spec, &error), 1, "console refused");
         cr_assert_eq(spec.type, IOV_VIRTIO_CONSOLE, "type %d", spec.type);
+        cr_assert_eq(parse("{\"type\":\"virtio-console\",\"input\":\"/run/in\"}", &spec, &error), 1,
+                     "console with input refused");
+        cr_assert_str_eq(spec.path, "/run/in", "input '%s'", spec.path);
+        virtio_spec_done(&spec);
+        expect_refused("{\"type\":\"virtio-console\",\"input\":\"\"}", "input");
+        expect_refused("{\"type\":\"virtio-console\",\"input\":7}", "input");
         cr_assert_eq(parse("{\"type\":\"virtio-rng\"}", &spec, &error), 1, "rng refused");
         cr_assert_eq(spec.type, IOV_VIRTIO_RNG, "type %d", spec.type);
         expect_refused("{\"type\":\"virtio-rng\",\"path\":\"/x\"}", "path");
