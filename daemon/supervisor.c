@@ -78,8 +78,9 @@ static int parse_starttime(const char *text, uint64_t *ret)
         const char *p = strrchr(text, ')');
         if (!p)
                 return -EBADMSG;
-        /* After ')' come field 3 (state) to field 22: skip 19 fields. */
-        for (int field = 3; field < 22; field++) {
+        /* The space after ')' starts field 3 (state); the 20th space from there starts
+         * field 22 (proc(5)). */
+        for (int field = 3; field <= 22; field++) {
                 p = strchr(p + 1, ' ');
                 if (!p)
                         return -EBADMSG;

@@ -140,6 +140,20 @@ Test(vm_lifecycle, vm_survives_iovd_restart)
         harness_free(env.h);
         env.h = NULL;
         cr_assert_eq(kill(pid, 0), 0, "VMM %d did not outlive iovd", pid);
+        /* Its pid file names it with its start time (proc(5) field 22), so that a pid reused
+         * by another process is never taken for it. */
+        _cleanup_free_ char *pid_path = util_path_join(env.run_dir, "vms", id, "vmm.pid", NULL);
+        _cleanup_free_ char *pid_line = NULL, *stat = NULL;
+        _cleanup_free_ char *stat_path = util_strdup_printf("/proc/%d/stat", pid);
+        cr_assert_eq(util_read_line(pid_path, &pid_line), 0, "no %s", pid_path);
+        cr_assert_eq(util_read_file(stat_path, 4096, &stat, NULL), 0, "no %s", stat_path);
+        const char *field = strrchr(stat, ')');
+        for (int i = 3; field && i <= 22; i++)
+                field = strchr(field + 1, ' ');
+        cr_assert_not_null(field, "cannot parse %s", stat);
+        _cleanup_free_ char *want =
+                util_strdup_printf("%d %llu", pid, strtoull(field + 1, NULL, 10));
+        cr_expect_str_eq(pid_line, want, "vmm.pid \"%s\", want \"%s\"", pid_line, want);
 
         vm_env_start_iovd(&env);
         vm_get(&env, id, &r);
