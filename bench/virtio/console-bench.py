@@ -4,7 +4,7 @@
 once through the emulated 16550A UART and once through virtio-console, under iovd-vmm on
 /dev/kvm. Prints bytes per second and VM exits per KiB for both, side by side.
 
-  console-bench.py IOVD_VMM PAYLOAD [--mib N] [--runs R]
+  console-bench.py IOVD_VMM PAYLOAD [--mib N] [--runs R] [--virtio-mib M]
 
 The payload is tests/guest/virtio-console.S; the correctness of the virtio path is the
 test virtio-guest (tests/unit/virtio/test-guest.c). Every run here also checks that the
@@ -88,6 +88,12 @@ def bench(args):
           f"exits per KiB x{exit_ratio:.5f} (target <= 0.01)")
     print(f"virtio doorbells: {args.mib} per run (one per MiB), completed by KVM through an "
           f"ioeventfd, not counted as exits above")
+    if args.virtio_mib:
+        with tempfile.TemporaryDirectory() as d:
+            r = run(args.vmm, args.payload, "v", args.virtio_mib, d)
+        print(f"virtio-console alone, {args.virtio_mib} MiB: "
+              f"{(args.virtio_mib << 20) / (r['usec'] / 1e6) / 2**20:.0f} MiB/s, "
+              f"{r['exits']} exits")
     return 0 if speedup >= 100 and exit_ratio <= 0.01 else 1
 
 
@@ -97,6 +103,8 @@ def main():
     ap.add_argument("payload")
     ap.add_argument("--mib", type=int, default=1)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--virtio-mib", type=int, default=0,
+                    help="also time virtio-console alone on this many MiB (steady state)")
     args = ap.parse_args()
     try:
         fd = os.open("/dev/kvm", os.O_RDWR)
