@@ -175,3 +175,16 @@ Test(daemon, non_socket_at_socket_path_is_kept)
         unlink(path);
         rmdir(dir);
 }
+
+Test(daemon, missing_sysfs_root_is_a_clear_start_failure)
+{
+        struct iov_harness_options o = {.sysfs_root = "/nonexistent/iovd-sys"};
+        _cleanup_harness_ struct iov_harness *h = NULL;
+        int r = harness_start(&o, &h);
+        cr_assert_eq(r, -ECHILD, "daemon started without a sysfs tree: %s", strerror(-r));
+        cr_assert_eq(h->exit_status, 1, "exit status %d", h->exit_status);
+        cr_assert_not(h->ready, "READY=1 sent by a daemon that failed to start");
+        _cleanup_free_ char *log = harness_log(h);
+        cr_assert(strstr(log, "/nonexistent/iovd-sys"), "message does not name the root:\n%s",
+                  log);
+}
