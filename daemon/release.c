@@ -142,11 +142,14 @@ static struct json_object *released_devices(const struct iov_allocation *a,
 static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
                           struct json_object **ret, struct iov_problem *p)
 {
+        enum iov_allocation_state before = a->state;
         registry_set_state(reg, a, IOV_ALLOCATION_RELEASING, NULL);
         int r = registry_save_allocations(reg, d->state);
-        if (r < 0)
+        if (r < 0) {
+                registry_set_state(reg, a, before, NULL); /* nothing was touched */
                 return problem_set(p, 500, "state_write_failed", "cannot save state: %s",
                                    strerror(-r));
+        }
         struct json_object *quarantined = release_members(d, reg, a, true);
         if (!quarantined)
                 return -ENOMEM;

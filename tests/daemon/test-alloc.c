@@ -3,6 +3,8 @@
  * by pool, whole groups, viability, injected failures, release, quarantine, the IOMMU
  * safety switch, and a race for the last free VF. */
 #include <pthread.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 #include "test-alloc-common.h"
 
@@ -434,5 +436,42 @@ Test(alloc, release_gives_back_the_previous_override_and_driver)
         expect_sysfs_driver(fx, "0000:01:00.1", "vfio-pci");
         _cleanup_free_ char *after = sysfs_override(fx, "0000:01:00.1");
         cr_assert_str_eq(after, "vfio-pci", "driver_override after release: \"%s\"", after);
+        json_object_put(a);
+}
+
+/* When the state cannot be saved nothing is handed out, and a release that cannot be
+ * recorded leaves the allocation as it was. (A directory where the document goes makes
+ * the rename fail, also for root.) */
+Test(alloc, state_write_failure_refuses_and_changes_nothing)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+        _cleanup_free_ char *doc = util_path_join(h->state_dir, "allocations.json", NULL);
+        _cleanup_free_ char *aside = util_path_join(h->state_dir, "aside.json", NULL);
+
+        cr_assert_eq(mkdir(doc, 0700), 0, "mkdir %s: %s", doc, strerror(errno));
+        expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\",\"device\":\"0000:01:00.1\"}",
+                     500, "state_write_failed");
+        expect_sysfs_driver(fx, "0000:01:00.1", "");
+        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
+        cr_assert_eq(json_object_array_length(json_object_object_get(list, "allocations")), 0u,
+                     "allocations after a failed save: %s", json_object_to_json_string(list));
+        json_object_put(list);
+        cr_assert_eq(rmdir(doc), 0);
+
+        struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
+        cr_assert_eq(rename(doc, aside), 0);
+        cr_assert_eq(mkdir(doc, 0700), 0);
+        expect_error(h, "DELETE", path, NULL, 500, "state_write_failed");
+        expect_sysfs_driver(fx, "0000:01:00.1", "vfio-pci");
+        struct json_object *got = call(h, "GET", path, NULL, 200);
+        cr_assert_str_eq(jstr(got, "state"), "active", "after a failed release: %s",
+                         json_object_to_json_string(got));
+        json_object_put(got);
+        cr_assert_eq(rmdir(doc), 0);
+        cr_assert_eq(rename(aside, doc), 0);
+        json_object_put(call(h, "DELETE", path, NULL, 200));
+        expect_sysfs_driver(fx, "0000:01:00.1", "");
         json_object_put(a);
 }
