@@ -173,16 +173,17 @@ static int pools_delete(struct iov_daemon *d, const struct iov_api_request *req,
                               in_use);
         else {
                 r = reply_pool(d, resp, 200, name);
-                struct json_object *event = pool_to_json(pool);
-                registry_remove_pool(reg, pool);
+                registry_take_pool(reg, pool);
                 int w = registry_save_pools(reg, d->state);
                 if (w < 0) {
-                        json_object_put(event);
+                        /* Not saved: put it back so memory and disk agree. */
+                        (void)registry_add_pool(reg, pool);
                         r = api_error(resp, 500, "state_write_failed",
-                                      "pool %s removed in memory but not saved: %s", name,
-                                      strerror(-w));
-                } else
-                        daemon_event_publish(d, "pool_deleted", event);
+                                      "cannot save the pools, %s is kept: %s", name, strerror(-w));
+                } else {
+                        daemon_event_publish(d, "pool_deleted", pool_to_json(pool));
+                        pool_free(pool);
+                }
         }
         pthread_mutex_unlock(&d->state_lock);
         return r;

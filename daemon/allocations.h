@@ -115,6 +115,8 @@ int registry_add_allocation(struct iov_registry *reg, struct iov_allocation *a);
 void registry_remove_allocation(struct iov_registry *reg, struct iov_allocation *a);
 int registry_add_pool(struct iov_registry *reg, struct iov_pool *pool);
 void registry_remove_pool(struct iov_registry *reg, struct iov_pool *pool);
+/* Unlink without freeing: the caller owns pool again (to put it back if a save fails). */
+void registry_take_pool(struct iov_registry *reg, struct iov_pool *pool);
 /* Copies member's strings. */
 int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_record *member,
                             const char *reason, uint64_t since_usec);

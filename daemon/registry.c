@@ -104,6 +104,12 @@ int registry_add_pool(struct iov_registry *reg, struct iov_pool *pool)
 
 void registry_remove_pool(struct iov_registry *reg, struct iov_pool *pool)
 {
+        registry_take_pool(reg, pool);
+        pool_free(pool);
+}
+
+void registry_take_pool(struct iov_registry *reg, struct iov_pool *pool)
+{
         pthread_rwlock_wrlock(&reg->lock);
         for (size_t i = 0; i < reg->n_pools; i++)
                 if (reg->pools[i] == pool) {
@@ -113,7 +119,6 @@ void registry_remove_pool(struct iov_registry *reg, struct iov_pool *pool)
                         break;
                 }
         pthread_rwlock_unlock(&reg->lock);
-        pool_free(pool);
 }
 
 int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_record *member,

@@ -475,3 +475,27 @@ Test(alloc, state_write_failure_refuses_and_changes_nothing)
         expect_sysfs_driver(fx, "0000:01:00.1", "");
         json_object_put(a);
 }
+
+Test(alloc, pool_changes_that_cannot_be_saved_are_refused)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+        _cleanup_free_ char *doc = util_path_join(h->state_dir, "pools.json", NULL);
+        _cleanup_free_ char *aside = util_path_join(h->state_dir, "aside.json", NULL);
+        const char *body = "{\"name\":\"p\",\"selector\":{\"vendor_id\":\"1b36\"}}";
+
+        cr_assert_eq(mkdir(doc, 0700), 0, "mkdir %s: %s", doc, strerror(errno));
+        expect_error(h, "POST", "/v1/pools", body, 500, "state_write_failed");
+        call(h, "GET", "/v1/pools/p", NULL, 404);
+        cr_assert_eq(rmdir(doc), 0);
+
+        json_object_put(call(h, "POST", "/v1/pools", body, 201));
+        cr_assert_eq(rename(doc, aside), 0);
+        cr_assert_eq(mkdir(doc, 0700), 0);
+        expect_error(h, "DELETE", "/v1/pools/p", NULL, 500, "state_write_failed");
+        json_object_put(call(h, "GET", "/v1/pools/p", NULL, 200));
+        cr_assert_eq(rmdir(doc), 0);
+        cr_assert_eq(rename(aside, doc), 0);
+        json_object_put(call(h, "DELETE", "/v1/pools/p", NULL, 200));
+        call(h, "GET", "/v1/pools/p", NULL, 404);
+}
