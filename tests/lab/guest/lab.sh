@@ -183,11 +183,14 @@ iovd_start() {
   return 1
 }
 
+# Stop the daemon; its log goes to the console log for whoever reads a failure.
 iovd_stop() {
   [ -n "$IOVD_PID" ] || return 0
   kill "$IOVD_PID" 2>/dev/null
   wait "$IOVD_PID" 2>/dev/null
   IOVD_PID=
+  echo "lab: iovd's log:"
+  cat "$IOVD_LOG"
 }
 
 # One TAP result for starting the daemon (its log as diagnostics when it fails).
