@@ -124,6 +124,8 @@ void registry_take_pool(struct iov_registry *reg, struct iov_pool *pool)
 int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_record *member,
                             const char *reason, uint64_t since_usec)
 {
+        if (registry_find_quarantined(reg, &member->address))
+                return 0; /* a retried release: already held back */
         struct iov_quarantine_entry q = {
                 .member = {.address = member->address, .is_bridge = member->is_bridge},
                 .reason = strdup(reason),

@@ -157,8 +157,18 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         json_object_object_add(out, "id", json_object_new_string(a->id));
         json_object_object_add(out, "released", released_devices(a, quarantined));
         json_object_object_add(out, "quarantined", quarantined);
-        if (json_object_array_length(quarantined) > 0)
-                (void)registry_save_quarantine(reg, d->state);
+        if (json_object_array_length(quarantined) > 0) {
+                /* The releasing record stays on disk until the quarantine is: a restart
+                 * must never find such a device free without having reset it. */
+                r = registry_save_quarantine(reg, d->state);
+                if (r < 0) {
+                        json_object_put(out);
+                        return problem_set(p, 500, "state_write_failed",
+                                           "devices were quarantined but the quarantine cannot "
+                                           "be saved (%s); allocation %s stays releasing",
+                                           strerror(-r), a->id);
+                }
+        }
         registry_remove_allocation(reg, a);
         r = registry_save_allocations(reg, d->state);
         if (r < 0)
