@@ -226,6 +226,18 @@ static int request_parse_body(struct MHD_Connection *c, struct connection_ctx *c
         return 0;
 }
 
+/* Server errors always; changes (anything but GET) at info, an audit trail of who
+ * changed what; reads at debug. */
+static void request_log(const char *method, const char *url, unsigned status)
+{
+        if (status >= 500)
+                log_error("%s %s: %u", method, url, status);
+        else if (!streq(method, "GET"))
+                log_info("%s %s: %u", method, url, status);
+        else
+                log_debug("%s %s: %u", method, url, status);
+}
+
 static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MHD_Connection *c,
                                         const char *url, const char *method,
                                         struct connection_ctx *ctx)
@@ -258,10 +270,7 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
                 if (r < 0 && resp.status == 0)
                         api_error(&resp, 500, "internal_error", "%s", strerror(-r));
         }
-        if (resp.status >= 500)
-                log_error("%s %s: %d", method, url, resp.status);
-        else
-                log_debug("%s %s: %d", method, url, resp.status);
+        request_log(method, url, resp.status);
         return queue(c, method, route->pattern, server, &resp);
 }
 
