@@ -129,7 +129,15 @@ static int check_device(struct iov_daemon *d, struct iov_registry *reg,
                 return problem_set(p, 500, "device_unreadable", "cannot read %s: %s",
                                    pci_address_format(address, buf), strerror(-r));
         int group = dev.iommu_group;
+        unsigned vfs = dev.is_pf ? dev.num_vfs : 0;
         pci_device_clear(&dev);
+        /* Whoever holds a PF can disable SR-IOV and pull every VF from under its users
+         * (PCIe r5 §9.3.3.3.1, VF Enable): a PF is handed out only without VFs. */
+        if (vfs > 0)
+                return problem_set(p, 409, "pf_has_vfs",
+                                   "%s has %u VFs enabled; set num_vfs to 0 before handing "
+                                   "the PF out",
+                                   pci_address_format(address, buf), vfs);
         if (group < 0)
                 return problem_set(p, 409, "no_iommu_group",
                                    "%s is in no IOMMU group; VFIO cannot hand it out",

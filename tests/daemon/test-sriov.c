@@ -103,3 +103,12 @@ Test(sriov, allocated_vf_blocks_any_change)
         cr_assert_eq(vf_count(h), 4u, "after release and PUT 4");
         json_object_put(a);
 }
+
+Test(sriov, a_pf_with_vfs_is_not_handed_out)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(2, NULL);
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+        expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\",\"device\":\"0000:01:00.0\"}",
+                     409, "pf_has_vfs");
+        expect_sysfs_driver(fx, "0000:01:00.0", "nvme");
+}
