@@ -6,7 +6,9 @@
  * the body, route, check Content-Type, parse strictly, call the handler, count it.
  */
 #include <microhttpd.h>
+#include <netdb.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "api/api.h"
@@ -226,16 +228,49 @@ static int request_parse_body(struct MHD_Connection *c, struct connection_ctx *c
         return 0;
 }
 
-/* Server errors always; changes (anything but GET) at info, an audit trail of who
- * changed what; reads at debug. */
-static void request_log(const char *method, const char *url, unsigned status)
+/* Who sent a request: the peer's credentials on a Unix socket (SO_PEERCRED), its
+ * address on TCP. */
+static void request_peer(struct MHD_Connection *c, char *buf, size_t size)
 {
+        const union MHD_ConnectionInfo *info =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        struct sockaddr_storage ss;
+        socklen_t ss_len = sizeof(ss);
+
+        snprintf(buf, size, "?");
+        if (!info)
+                return;
+        if (getsockopt(info->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+            cred.pid > 0) {
+                snprintf(buf, size, "uid %u pid %d", (unsigned)cred.uid, (int)cred.pid);
+                return;
+        }
+        if (getpeername(info->connect_fd, (struct sockaddr *)&ss, &ss_len) == 0) {
+                char host[64], port[16];
+                if (getnameinfo((struct sockaddr *)&ss, ss_len, host, sizeof(host), port,
+                                sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+                        snprintf(buf, size, "%s port %s", host, port);
+        }
+}
+
+/* Server errors always; changes (anything but GET) at info with who asked, an audit
+ * trail; reads at debug. */
+static void request_log(struct MHD_Connection *c, const char *method, const char *url,
+                        unsigned status)
+{
+        char peer[96];
+        bool change = !streq(method, "GET");
+        if (status < 500 && !change && util_log_get_max_level() < UTIL_LOG_DEBUG)
+                return;
+        request_peer(c, peer, sizeof(peer));
         if (status >= 500)
-                log_error("%s %s: %u", method, url, status);
-        else if (!streq(method, "GET"))
-                log_info("%s %s: %u", method, url, status);
+                log_error("%s %s from %s: %u", method, url, peer, status);
+        else if (change)
+                log_info("%s %s from %s: %u", method, url, peer, status);
         else
-                log_debug("%s %s: %u", method, url, status);
+                log_debug("%s %s from %s: %u", method, url, peer, status);
 }
 
 static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MHD_Connection *c,
@@ -270,7 +305,7 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
                 if (r < 0 && resp.status == 0)
                         api_error(&resp, 500, "internal_error", "%s", strerror(-r));
         }
-        request_log(method, url, resp.status);
+        request_log(c, method, url, resp.status);
         return queue(c, method, route->pattern, server, &resp);
 }
 
