@@ -25,7 +25,8 @@
 
 struct iov_daemon;
 
-/* Request bodies above this size get 413 before they are read. */
+/* Bodies above this size get 413: a declared Content-Length above it before the body is
+ * read, a chunked body as soon as it passes it (the rest is discarded, then cut). */
 #define IOV_API_BODY_MAX    (1024 * 1024)
 #define IOV_API_MAX_PARAMS  4
 #define IOV_API_MAX_QUERY   16
