@@ -113,26 +113,31 @@ static int token_load(struct iov_daemon *d)
         return 0;
 }
 
+/* On failure the modules already started are stopped again by daemon_stop(): it stops
+ * every module before modules_end. */
 static int modules_start(struct iov_daemon *d)
 {
+        d->rt->modules_started = true;
         for (struct iov_daemon_module *m = modules; m; m = m->next) {
                 uint64_t start = util_now_usec();
                 int r = m->start ? m->start(d) : 0;
-                if (r < 0)
+                if (r < 0) {
+                        d->rt->modules_end = m;
                         return log_error_errno(r, "Starting %s failed: %m", m->name);
+                }
                 log_debug("module %s started in %llu ms", m->name,
                           (unsigned long long)(util_now_usec() - start) / 1000);
         }
-        d->rt->modules_started = true;
         return 0;
 }
 
-/* Reverse order: walk the sorted list recursively. */
-static void modules_stop(struct iov_daemon *d, struct iov_daemon_module *m)
+/* Reverse order: walk the sorted list recursively, up to end (exclusive). */
+static void modules_stop(struct iov_daemon *d, struct iov_daemon_module *m,
+                         const struct iov_daemon_module *end)
 {
-        if (!m)
+        if (!m || m == end)
                 return;
-        modules_stop(d, m->next);
+        modules_stop(d, m->next, end);
         if (m->stop)
                 m->stop(d);
 }
@@ -211,7 +216,7 @@ void daemon_stop(struct iov_daemon *d)
                 api_server_stop(d->rt->servers[i - 1]);
         d->rt->n_servers = 0;
         if (d->rt->modules_started)
-                modules_stop(d, modules);
+                modules_stop(d, modules, d->rt->modules_end);
         d->rt->modules_started = false;
 }
 

@@ -47,6 +47,7 @@ struct iov_daemon_runtime {
         struct iov_udev_monitor *udev;
         int lock_fd;
         bool modules_started;
+        const struct iov_daemon_module *modules_end; /* the one that failed to start */
         bool stopped;
 };
 
