@@ -278,13 +278,14 @@ static int load_collection(struct iov_state *state, const char *kind, struct jso
         return 0;
 }
 
-static int item_error(struct iov_state *state, const char *kind, size_t index, int r)
+static int item_error(struct iov_state *state, const char *kind, size_t index, int r,
+                      const char *why)
 {
         _cleanup_free_ char *path = state_path(state, kind);
         return log_error_errno(r,
-                               "state file %s: item %zu is malformed; refusing to start, "
-                               "the file is left as it is",
-                               path ? path : kind, index);
+                               "state file %s: item %zu is %s; refusing to start, the file "
+                               "is left as it is",
+                               path ? path : kind, index, why);
 }
 
 static int load_allocations(struct iov_registry *reg, struct iov_state *state)
@@ -297,10 +298,11 @@ static int load_allocations(struct iov_registry *reg, struct iov_state *state)
                 struct iov_allocation *a;
                 r = allocation_from_json(json_object_array_get_idx(items, i), &a);
                 if (r < 0)
-                        return item_error(state, KIND_ALLOCATIONS, i, r);
+                        return item_error(state, KIND_ALLOCATIONS, i, r, "malformed");
                 if (registry_find_allocation(reg, a->id)) {
                         allocation_free(a);
-                        return item_error(state, KIND_ALLOCATIONS, i, -EBADMSG);
+                        return item_error(state, KIND_ALLOCATIONS, i, -EBADMSG,
+                                          "a second allocation with the same id");
                 }
                 r = registry_add_allocation(reg, a);
                 if (r < 0)
@@ -319,11 +321,16 @@ static int load_pools(struct iov_registry *reg, struct iov_state *state)
                 struct iov_pool *pool;
                 struct iov_pool_parse_error e;
                 r = pool_from_json(json_object_array_get_idx(items, i), true, &pool, &e);
+                if (r == -EINVAL) {
+                        _cleanup_free_ char *why = util_strdup_printf("malformed (%s)", e.message);
+                        return item_error(state, KIND_POOLS, i, -EBADMSG, why ? why : "malformed");
+                }
                 if (r < 0)
-                        return item_error(state, KIND_POOLS, i, r == -EINVAL ? -EBADMSG : r);
+                        return r;
                 if (registry_find_pool(reg, pool->name)) {
                         pool_free(pool);
-                        return item_error(state, KIND_POOLS, i, -EBADMSG);
+                        return item_error(state, KIND_POOLS, i, -EBADMSG,
+                                          "a second pool with the same name");
                 }
                 r = registry_add_pool(reg, pool);
                 if (r < 0)
@@ -352,7 +359,9 @@ static int load_quarantine(struct iov_registry *reg, struct iov_state *state)
                 free(m.original_driver);
                 free(m.original_override);
                 if (!ok)
-                        return item_error(state, KIND_QUARANTINE, i, r == -ENOMEM ? r : -EBADMSG);
+                        return r == -ENOMEM ? r
+                                            : item_error(state, KIND_QUARANTINE, i, -EBADMSG,
+                                                         "malformed");
                 if (r < 0)
                         return r;
         }
