@@ -31,6 +31,7 @@ struct iov_api_server {
 };
 
 struct connection_ctx {
+        uint64_t started_usec; /* headers received */
         char *body;
         size_t size;
         size_t discarded;
@@ -46,14 +47,15 @@ static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const char *route,
-                             struct iov_api_server *server, struct iov_api_response *resp);
+                             struct iov_api_server *server, struct iov_api_response *resp,
+                             uint64_t start_usec);
 
 static int send_error(struct iov_api_server *server, struct MHD_Connection *c, const char *method,
-                      unsigned status, const char *code, const char *message)
+                      uint64_t start_usec, unsigned status, const char *code, const char *message)
 {
         struct iov_api_response resp = {0};
         api_error(&resp, status, code, "%s", message);
-        return queue(c, method, NULL, server, &resp);
+        return queue(c, method, NULL, server, &resp, start_usec);
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -103,7 +105,8 @@ static struct MHD_Response *response_build(struct iov_api_response *resp)
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const char *route,
-                             struct iov_api_server *server, struct iov_api_response *resp)
+                             struct iov_api_server *server, struct iov_api_response *resp,
+                             uint64_t start_usec)
 {
         /* Read before building: a stream's response moves into the MHD response. */
         const char *content_type = resp->content_type;
@@ -124,7 +127,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
         enum MHD_Result ret = MHD_queue_response(c, status, r);
         MHD_destroy_response(r);
-        daemon_metrics_count_request(server->d, method, route ? route : "unmatched", status);
+        daemon_metrics_count_request(server->d, method, route ? route : "unmatched", status,
+                                     util_now_usec() - start_usec);
         api_response_clear(resp);
         return ret;
 }
@@ -284,15 +288,16 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
 
         switch (api_route_match(method, url, &req, &route, &allow)) {
         case IOV_API_MATCH_NO_PATH:
-                return send_error(server, c, method, 404, "not_found", "no such resource");
+                return send_error(server, c, method, ctx->started_usec, 404, "not_found",
+                                  "no such resource");
         case IOV_API_MATCH_BAD_PATH:
-                return send_error(server, c, method, 400, "invalid_path",
+                return send_error(server, c, method, ctx->started_usec, 400, "invalid_path",
                                   "the path has an empty segment or a bad escape");
         case IOV_API_MATCH_NO_METHOD:
                 api_error(&resp, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)",
                           method, allow ? allow : "");
                 resp.allow = TAKE_PTR(allow);
-                return queue(c, method, NULL, server, &resp);
+                return queue(c, method, NULL, server, &resp, ctx->started_usec);
         case IOV_API_MATCH_FOUND:
                 break;
         }
@@ -306,25 +311,27 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
                         api_error(&resp, 500, "internal_error", "%s", strerror(-r));
         }
         request_log(c, method, url, resp.status);
-        return queue(c, method, route->pattern, server, &resp);
+        return queue(c, method, route->pattern, server, &resp, ctx->started_usec);
 }
 
 /* First call of a request: headers only. Refuse early what must not be read at all. */
 static enum MHD_Result request_begin(struct iov_api_server *server, struct MHD_Connection *c,
                                      const char *method, void **con_cls)
 {
+        uint64_t now = util_now_usec();
         if (!authorized(server, c))
-                return send_error(server, c, method, 401, "unauthorized",
+                return send_error(server, c, method, now, 401, "unauthorized",
                                   "missing or wrong bearer token");
         const char *len =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         uint64_t n;
         if (len && util_parse_u64(len, 10, &n) == 0 && n > IOV_API_BODY_MAX)
-                return send_error(server, c, method, 413, "body_too_large",
+                return send_error(server, c, method, now, 413, "body_too_large",
                                   "request body above the limit");
         struct connection_ctx *ctx = calloc(1, sizeof(*ctx));
         if (!ctx)
                 return MHD_NO;
+        ctx->started_usec = now;
         *con_cls = ctx;
         return MHD_YES;
 }

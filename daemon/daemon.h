@@ -87,8 +87,10 @@ void daemon_event_unsubscribe(struct iov_event_subscriber *s);
 
 /* ---- metrics -------------------------------------------------------------------------- */
 
+/* One answered request: route is the pattern (bounded label set), duration from the
+ * headers to the response being queued. */
 void daemon_metrics_count_request(struct iov_daemon *d, const char *method, const char *route,
-                                  unsigned status);
+                                  unsigned status, uint64_t duration_usec);
 /* Prometheus text exposition of every counter and gauge. */
 int daemon_metrics_render(struct iov_daemon *d, char **ret);
 

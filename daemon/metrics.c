@@ -53,7 +53,7 @@ static struct iov_request_counter *counter_find_or_add(struct iov_metrics *m, co
 /* route is a pattern from the route table or "unmatched", never the raw path, so the
  * number of series stays bounded whatever clients send. Unknown methods are folded too. */
 void daemon_metrics_count_request(struct iov_daemon *d, const char *method, const char *route,
-                                  unsigned status)
+                                  unsigned status, uint64_t duration_usec)
 {
         static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"};
         const char *m = "other";
@@ -63,8 +63,10 @@ void daemon_metrics_count_request(struct iov_daemon *d, const char *method, cons
 
         pthread_mutex_lock(&d->rt->metrics.lock);
         struct iov_request_counter *c = counter_find_or_add(&d->rt->metrics, m, route, status);
-        if (c)
+        if (c) {
                 c->count++;
+                c->duration_usec += duration_usec;
+        }
         pthread_mutex_unlock(&d->rt->metrics.lock);
 }
 
@@ -82,11 +84,23 @@ static void render_requests(struct iov_metrics *m, FILE *out)
               "# TYPE iovd_http_requests_total counter\n",
               out);
         pthread_mutex_lock(&m->lock);
-        for (size_t i = 0; i < m->n_counters; i++)
+        for (size_t i = 0; i < m->n_counters; i++) {
+                struct iov_request_counter *c = &m->counters[i];
                 fprintf(out,
                         "iovd_http_requests_total{method=\"%s\",route=\"%s\",status=\"%u\"} %llu\n",
-                        m->counters[i].method, m->counters[i].route, m->counters[i].status,
-                        (unsigned long long)m->counters[i].count);
+                        c->method, c->route, c->status, (unsigned long long)c->count);
+        }
+        fputs("# HELP iovd_http_request_duration_seconds_total Time spent answering, by method, "
+              "route and status.\n"
+              "# TYPE iovd_http_request_duration_seconds_total counter\n",
+              out);
+        for (size_t i = 0; i < m->n_counters; i++) {
+                struct iov_request_counter *c = &m->counters[i];
+                fprintf(out,
+                        "iovd_http_request_duration_seconds_total{method=\"%s\",route=\"%s\","
+                        "status=\"%u\"} %.6f\n",
+                        c->method, c->route, c->status, (double)c->duration_usec / 1e6);
+        }
         fprintf(out,
                 "# HELP iovd_rescans_total Inventory scans since start.\n"
                 "# TYPE iovd_rescans_total counter\n"

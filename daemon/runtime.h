@@ -22,6 +22,7 @@ struct iov_request_counter {
         char *route;
         unsigned status;
         uint64_t count;
+        uint64_t duration_usec; /* sum */
 };
 
 struct iov_metrics {
