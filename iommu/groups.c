@@ -6,6 +6,7 @@
  * and IOMMUs").
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 
 #include "iommu/iommu-internal.h"
@@ -48,12 +49,15 @@ bool iommu_device_is_bridge(const char *sysfs_root, const struct iov_pci_address
 }
 
 /* Members are the PCI addresses among the entries; anything else (a non-PCI device on
- * some platforms, a stray name) is not ours to bind and is ignored. */
-static int read_members(const char *dir, struct iov_iommu_group *g)
+ * some platforms, a stray name) is not ours to bind and is ignored. Takes dir_fd. */
+static int read_members(int dir_fd, struct iov_iommu_group *g)
 {
-        DIR *d = opendir(dir);
-        if (!d)
-                return -errno;
+        DIR *d = fdopendir(dir_fd);
+        if (!d) {
+                int r = -errno;
+                close(dir_fd);
+                return r;
+        }
         size_t allocated = 0;
         int r = 0;
         for (struct dirent *de; (de = readdir(d));) {
@@ -77,22 +81,41 @@ static int read_members(const char *dir, struct iov_iommu_group *g)
         return r;
 }
 
-int iommu_group_read(const char *sysfs_root, unsigned id, struct iov_iommu_group *ret)
+/* groups_fd: sysfs_root/kernel/iommu_groups; a relative open skips the walk from the root,
+ * which matters with one group per VF. */
+static int read_group_at(int groups_fd, unsigned id, struct iov_iommu_group *ret)
 {
-        char name[16];
-        snprintf(name, sizeof(name), "%u", id);
-        _cleanup_free_ char *dir =
-                util_path_join(sysfs_root, "kernel/iommu_groups", name, "devices", NULL);
-        if (!dir)
-                return -ENOMEM;
+        char name[32];
+        snprintf(name, sizeof(name), "%u/devices", id);
+        int fd = openat(groups_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
         struct iov_iommu_group g = {.id = id};
-        int r = read_members(dir, &g);
+        int r = read_members(fd, &g);
         if (r < 0) {
                 iommu_group_clear(&g);
                 return r;
         }
         *ret = g;
         return 0;
+}
+
+static int open_groups_dir(const char *sysfs_root)
+{
+        _cleanup_free_ char *dir = util_path_join(sysfs_root, "kernel/iommu_groups", NULL);
+        if (!dir)
+                return -ENOMEM;
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+int iommu_group_read(const char *sysfs_root, unsigned id, struct iov_iommu_group *ret)
+{
+        int fd = open_groups_dir(sysfs_root);
+        if (fd < 0)
+                return fd;
+        _cleanup_close_ int groups_fd = fd;
+        return read_group_at(groups_fd, id, ret);
 }
 
 void iommu_group_clear(struct iov_iommu_group *group)
@@ -137,25 +160,31 @@ static int collect_ids(DIR *d, unsigned **ret, size_t *ret_n)
 
 int iommu_groups_scan(const char *sysfs_root, struct iov_iommu_group **ret, size_t *ret_n)
 {
-        _cleanup_free_ char *dir = util_path_join(sysfs_root, "kernel/iommu_groups", NULL);
-        if (!dir)
-                return -ENOMEM;
+        int fd = open_groups_dir(sysfs_root);
+        if (fd < 0 && fd != -ENOENT)
+                return fd;
+        _cleanup_close_ int groups_fd = fd;
         _cleanup_free_ unsigned *ids = NULL;
         size_t n = 0;
-        DIR *d = opendir(dir);
-        if (!d && errno != ENOENT)
-                return -errno;
-        int r = d ? collect_ids(d, &ids, &n) : 0; /* no directory: no IOMMU, no groups */
-        if (d)
+        if (groups_fd >= 0) { /* no directory: no IOMMU, no groups */
+                int dup_fd = fcntl(groups_fd, F_DUPFD_CLOEXEC, 3);
+                DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+                if (!d) {
+                        if (dup_fd >= 0)
+                                close(dup_fd);
+                        return -errno;
+                }
+                int r = collect_ids(d, &ids, &n);
                 closedir(d);
-        if (r < 0)
-                return r;
+                if (r < 0)
+                        return r;
+        }
         struct iov_iommu_group *groups = calloc(n ? n : 1, sizeof(*groups));
         if (!groups)
                 return -ENOMEM;
         size_t got = 0;
         for (size_t i = 0; i < n; i++) {
-                r = iommu_group_read(sysfs_root, ids[i], &groups[got]);
+                int r = read_group_at(groups_fd, ids[i], &groups[got]);
                 if (r == -ENOENT) /* went away since the listing */
                         continue;
                 if (r < 0) {
