@@ -374,12 +374,11 @@ static int vms_start(struct iov_daemon *d)
         if (r < 0)
                 return log_error_errno(r, "Cannot find iovd-vmm: %m");
         t->dir = util_path_join(d->config.run_dir, "vms", NULL);
-        if (!t->dir)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        r = util_mkdir_p(t->dir, 0700);
+        r = t->dir ? util_mkdir_p(t->dir, 0700) : -ENOMEM;
         if (r < 0)
-                return log_error_errno(r, "Cannot create %s: %m", t->dir);
-        r = vm_table_load(t);
+                log_error_errno(r, "Cannot create %s/vms: %m", d->config.run_dir);
+        else
+                r = vm_table_load(t);
         if (r < 0) {
                 vms_stop(d);
                 return r;
