@@ -130,6 +130,46 @@ static int move_to_vfio(const char *sysfs_root, const struct iov_bind_record *re
         return r;
 }
 
+/* Wait until some driver has the device; its name in ret. */
+static int wait_for_any_driver(const char *sysfs_root, const struct iov_pci_address *a,
+                               unsigned timeout_ms, char **ret)
+{
+        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
+        for (;;) {
+                char *driver = NULL;
+                int r = iommu_device_driver(sysfs_root, a, &driver);
+                if (r < 0)
+                        return r;
+                if (driver) {
+                        *ret = driver;
+                        return 0;
+                }
+                if (util_now_usec() >= deadline)
+                        return -ETIMEDOUT;
+                util_sleep_usec(POLL_USEC);
+        }
+}
+
+/* Reprobe; when the kernel picks another driver than the one the device had (it had been
+ * bound by hand), take it from that one and bind the original explicitly. */
+static int rebind_original(const char *sysfs_root, const struct iov_bind_record *rec,
+                           unsigned timeout_ms)
+{
+        _cleanup_free_ char *probed = NULL;
+        int r = write_bus_attr(sysfs_root, NULL, "drivers_probe", &rec->address);
+        if (r == 0)
+                r = wait_for_any_driver(sysfs_root, &rec->address, timeout_ms, &probed);
+        if (r == 0 && streq(probed, rec->original_driver))
+                return 0;
+        if (r == 0)
+                r = unbind(sysfs_root, &rec->address, probed, timeout_ms);
+        if (r < 0 && r != -ETIMEDOUT)
+                return r;
+        r = write_bus_attr(sysfs_root, rec->original_driver, "bind", &rec->address);
+        return r < 0 ? r
+                     : wait_for_driver(sysfs_root, &rec->address, rec->original_driver, timeout_ms);
+}
+
 /* Give one member back. A member that is gone cannot be given back: -ENODEV. */
 static int restore_member(const char *sysfs_root, const struct iov_bind_record *rec,
                           unsigned timeout_ms)
@@ -148,17 +188,7 @@ static int restore_member(const char *sysfs_root, const struct iov_bind_record *
                               rec->original_override ? rec->original_override : "\n");
         if (r < 0 || !rec->original_driver || streq_ptr(current, rec->original_driver))
                 return r;
-        r = write_bus_attr(sysfs_root, NULL, "drivers_probe", &rec->address);
-        if (r == 0)
-                r = wait_for_driver(sysfs_root, &rec->address, rec->original_driver, timeout_ms);
-        if (r == -ETIMEDOUT) {
-                /* The original driver may not match by id (it was bound by hand): ask it. */
-                r = write_bus_attr(sysfs_root, rec->original_driver, "bind", &rec->address);
-                if (r == 0)
-                        r = wait_for_driver(sysfs_root, &rec->address, rec->original_driver,
-                                            timeout_ms);
-        }
-        return r;
+        return rebind_original(sysfs_root, rec, timeout_ms);
 }
 
 int iommu_group_restore(const char *sysfs_root, const struct iov_bind_record *records, size_t n,

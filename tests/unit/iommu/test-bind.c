@@ -194,3 +194,26 @@ Test(iommu_bind, restore_goes_on_past_a_vanished_member)
         expect_driver("0000:00:1f.2", "ahci");
         iommu_bind_records_free(rec, n);
 }
+
+Test(iommu_bind, restore_rebinds_a_hand_bound_driver_explicitly)
+{
+        /* Bound to pci-stub by hand; the kernel would pick e1000e on a reprobe. */
+        const struct fixture_device stub = {.address = "0000:02:00.0",
+                                            .vendor_id = 0x8086,
+                                            .device_id = 0x10d3,
+                                            .class_code = 0x020000,
+                                            .driver = "pci-stub",
+                                            .natural_driver = "e1000e",
+                                            .iommu_group = 9,
+                                            .numa_node = -1};
+        cr_assert_eq(fixture_add_device(fx, &stub), 0);
+        start_kernel(NULL);
+        struct iov_bind_record *rec = NULL;
+        size_t n = 0;
+        cr_assert_eq(iommu_group_bind_vfio(fixture_sysfs_root(fx), 9, TIMEOUT_MS, &rec, &n), 0);
+        expect_driver("0000:02:00.0", "vfio-pci");
+        int r = iommu_group_restore(fixture_sysfs_root(fx), rec, n, TIMEOUT_MS);
+        cr_expect_eq(r, 0, "restore: %s", strerror(-r));
+        expect_driver("0000:02:00.0", "pci-stub");
+        iommu_bind_records_free(rec, n);
+}

@@ -277,3 +277,36 @@ Test(pci_inventory, large_generated_host_is_complete)
         pci_inventory_free(inv);
         fixture_free(big);
 }
+
+Test(pci_inventory, a_stray_entry_is_an_error_not_an_exit)
+{
+        char *path = util_strdup_printf("%s/bus/pci/devices/not-a-device", fixture_sysfs_root(fx));
+        cr_assert_eq(util_mkdir_p(path, 0755), 0);
+        struct iov_pci_inventory *inv = NULL;
+        int r = pci_inventory_scan(fixture_sysfs_root(fx), &inv);
+        cr_expect_eq(r, -EIO, "libpci's complaint became %d", r);
+        cr_expect_null(inv);
+        free(path);
+}
+
+/* The tree is meant for libpci's own tools too: lspci must read it as real sysfs. */
+Test(pci_inventory, lspci_reads_the_generated_tree)
+{
+        if (system("command -v lspci >/dev/null 2>&1") != 0)
+                cr_skip_test("lspci (pciutils) is not installed");
+        char *cmd = util_strdup_printf("lspci -D -vmm -A linux-sysfs -O sysfs.path=%s/bus/pci "
+                                       "-s 01:00.0 2>&1",
+                                       fixture_sysfs_root(fx));
+        FILE *p = popen(cmd, "r");
+        cr_assert_not_null(p);
+        char out[4096] = "";
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = '\0';
+        cr_expect_eq(pclose(p), 0, "lspci failed: %s", out);
+        cr_expect(strstr(out, "Slot:\t0000:01:00.0") != NULL, "no slot line in: %s", out);
+        cr_expect(strstr(out, "Non-Volatile memory controller") != NULL, "class missing: %s", out);
+        cr_expect(strstr(out, "QEMU NVM Express Controller") != NULL, "device name missing: %s",
+                  out);
+        cr_expect(strstr(out, "IOMMUGroup:\t5") != NULL, "group missing: %s", out);
+        free(cmd);
+}
