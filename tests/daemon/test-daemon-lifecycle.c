@@ -185,6 +185,5 @@ Test(daemon, missing_sysfs_root_is_a_clear_start_failure)
         cr_assert_eq(h->exit_status, 1, "exit status %d", h->exit_status);
         cr_assert_not(h->ready, "READY=1 sent by a daemon that failed to start");
         _cleanup_free_ char *log = harness_log(h);
-        cr_assert(strstr(log, "/nonexistent/iovd-sys"), "message does not name the root:\n%s",
-                  log);
+        cr_assert(strstr(log, "/nonexistent/iovd-sys"), "message does not name the root:\n%s", log);
 }
