@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The lab's outside judge (lib/judge.sh) on canned lab outcomes, without QEMU: a lab that
+# ran cleanly passes, a skip is a skip, and every way a lab can go wrong (timeout, panic,
+# QEMU failure, no plan, missing or out-of-order results, a failing result) fails with
+# the reason and the console log's tail. TAP on stdout.
+set -uo pipefail
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/judge.sh
+. "$LAB_DIR/lib/judge.sh"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+n=0
+failed=0
+
+# judge_case NAME WANT_STATUS WANT_TEXT QEMU_STATUS TAP_CONTENT [CONSOLE_CONTENT]
+judge_case() {
+  local name=$1 want_status=$2 want_text=$3 qemu_status=$4 tap=$5 console=${6:-}
+  local out status
+  rm -f "$work"/*
+  [ -n "$tap" ] && printf '%b' "$tap" >"$work/tap.log"
+  printf '%b' "$console" >"$work/console.log"
+  out=$(lab_judge "$work" "$qemu_status" 300 7)
+  status=$?
+  n=$((n + 1))
+  if [ "$status" = "$want_status" ] && grep -qF -- "$want_text" <<<"$out"; then
+    echo "ok $n - $name"
+  else
+    echo "not ok $n - $name"
+    echo "# exit status $status (expected $want_status); output must contain '$want_text':"
+    sed 's/^/#   /' <<<"$out"
+    failed=$((failed + 1))
+  fi
+}
+
+judge_case "a clean lab passes, its results passed on and one added" 0 \
+  "ok 3 - lab: ran to the end and powered off" 0 "1..2\nok 1 - a\r\nok 2 - b\n"
+judge_case "a clean lab's plan covers the added result" 0 "1..3" 0 "1..2\nok 1 - a\nok 2 - b\n"
+judge_case "a skipped scenario is a skip" 0 "1..0 # SKIP no kvm_amd" 0 "1..0 # SKIP no kvm_amd\n"
+judge_case "a failing result fails the lab" 1 "not ok 2 - b" 0 "1..2\nok 1 - a\nnot ok 2 - b\n"
+judge_case "a timeout fails, with the console tail" 1 "timed out after 300 s" 124 \
+  "1..2\nok 1 - a\n" "booting\nstuck here\n"
+judge_case "the console tail is shown" 1 "#   stuck here" 124 "1..2\nok 1 - a\n" \
+  "booting\nstuck here\n"
+judge_case "a kernel panic fails even with all results in" 1 "not ok 2 - lab: kernel panic" 0 \
+  "1..1\nok 1 - a\n" "Kernel panic - not syncing: Attempted to kill init!\n"
+judge_case "QEMU failing fails" 1 "qemu exited with status 1" 1 ""
+judge_case "no TAP at all fails" 1 "the scenario printed no plan" 0 ""
+judge_case "results without a plan fail" 1 "printed no plan" 0 "ok 1 - a\n"
+judge_case "fewer results than planned fail" 1 "planned 3 results, got 1" 0 "1..3\nok 1 - a\n"
+judge_case "results out of order fail" 1 "out of order" 0 "1..2\nok 2 - b\nok 1 - a\n"
+judge_case "a skip after results does not hide them" 1 "printed no plan" 0 \
+  "ok 1 - a\n1..0 # SKIP late\n"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
