@@ -6,19 +6,15 @@
  */
 #include "pci/libpci.h"
 #include <pthread.h>
-#include <stdarg.h>
 
 #include "pci/pci-internal.h"
 #include "util/util.h"
 
 __thread jmp_buf *pci_libpci_jump;
 
-static void libpci_error(char *msg, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void libpci_error(char *msg, ...)
+static void libpci_error(char *msg _unused_, ...) __attribute__((noreturn));
+static void libpci_error(char *msg _unused_, ...)
 {
-        va_list ap;
-        va_start(ap, msg);
-        va_end(ap);
         if (pci_libpci_jump)
                 longjmp(*pci_libpci_jump, 1);
         /* Every libpci call runs inside a guard; getting here is a programming error. */
@@ -43,14 +39,16 @@ struct pci_access *pci_libpci_alloc(void)
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pci_access *names_access;
 
-static char *lookup(int flags, uint16_t vendor_id, uint16_t device_id)
+/* 0 with *ret NULL when the database does not know the id. */
+static int lookup(int flags, uint16_t vendor_id, uint16_t device_id, char **ret)
 {
         char buf[256];
         /* pci.ids only: the udev hwdb is not part of iovd's contract and is slow to miss. */
         flags |= PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB;
         const char *name =
                 pci_lookup_name(names_access, buf, sizeof(buf), flags, vendor_id, device_id);
-        return name ? strdup(name) : NULL;
+        *ret = name ? strdup(name) : NULL;
+        return name && !*ret ? -ENOMEM : 0;
 }
 
 static int lookup_locked(uint16_t vendor_id, uint16_t device_id, char **ret_vendor,
@@ -62,14 +60,24 @@ static int lookup_locked(uint16_t vendor_id, uint16_t device_id, char **ret_vend
                 if (!names_access)
                         return -ENOMEM;
         }
+        char *volatile vendor = NULL;
+        char *device = NULL;
         pci_libpci_jump = &jump;
         if (setjmp(jump) != 0) {
                 pci_libpci_jump = outer;
+                free(vendor);
                 return -EIO;
         }
-        char *vendor = lookup(PCI_LOOKUP_VENDOR, vendor_id, 0);
-        char *device = lookup(PCI_LOOKUP_DEVICE, vendor_id, device_id);
+        char *v = NULL;
+        int r = lookup(PCI_LOOKUP_VENDOR, vendor_id, 0, &v);
+        vendor = v;
+        if (r == 0)
+                r = lookup(PCI_LOOKUP_DEVICE, vendor_id, device_id, &device);
         pci_libpci_jump = outer;
+        if (r < 0) {
+                free(vendor);
+                return r;
+        }
         *ret_vendor = vendor;
         *ret_device = device;
         return 0;
