@@ -72,8 +72,10 @@ struct iov_pci_inventory {
 };
 
 /* Enumerate every function below sysfs_root/bus/pci/devices with libpci (sysfs access
- * method pointed at that root; names from pci.ids) and read the sysfs attributes libpci
- * does not give (driver, override, iommu_group, numa_node, sriov_*, physfn, virtfn*). */
+ * method pointed at that root; names from pci.ids, loaded once per process) and read each
+ * function's sysfs attributes (uevent for ids, class and driver; override, iommu_group,
+ * numa_node, sriov_*, physfn, virtfn*). Functions that vanish during the scan are left
+ * out; an unreadable attribute is an error. Thread-safe. */
 int pci_inventory_scan(const char *sysfs_root, struct iov_pci_inventory **ret);
 void pci_inventory_free(struct iov_pci_inventory *inventory);
 
