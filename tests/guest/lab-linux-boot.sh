@@ -3,7 +3,9 @@
 # nested SVM, see /work/shared/LAB.md): the L2 initramfs's /init prints a marker on the
 # serial console, writes boot marker 42 to the boot-progress port (0x510) and reboots;
 # the lab checks the marker, iovd-vmm's exit status 0 (i8042 reset) and the recorded
-# boot marker. TAP on stdout, judged like a lab scenario.
+# boot marker. A second L2 VM with 2 vCPUs stays up until it is paused, resumed and
+# stopped (Ctrl-Alt-Del through the i8042) over the control socket. TAP on stdout, judged
+# like a lab scenario.
 #
 # Usage: tests/guest/lab-linux-boot.sh [BUILD_DIR] [L2_CMDLINE_EXTRA]
 set -uo pipefail
@@ -27,14 +29,16 @@ LAB_NVME=0 LAB_NICS=0 LAB_IOMMU=0 LAB_MEMORY=1024
 for tool in qemu-system-x86_64 busybox cpio; do
   command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool missing"; exit 0; }
 done
-[ -x "$BUILD_DIR/vmm/iovd-vmm" ] || { echo "1..0 # SKIP no $BUILD_DIR/vmm/iovd-vmm"; exit 0; }
+for program in vmm/iovd-vmm tests/guest/vmm-control; do
+  [ -x "$BUILD_DIR/$program" ] || { echo "1..0 # SKIP no $BUILD_DIR/$program"; exit 0; }
+done
 
 WORK_DIR=$BUILD_DIR/tests/guest/lab-linux-boot
 rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR/l2/bin" "$WORK_DIR/extra/lab"
 
 # The L2 guest's initramfs: static busybox and an /init that proves userspace ran.
 cp "$(command -v busybox)" "$WORK_DIR/l2/bin/busybox"
-for applet in sh mount echo dd printf reboot cat sleep; do
+for applet in sh mount echo dd printf reboot cat sleep grep cut; do
   ln -s busybox "$WORK_DIR/l2/bin/$applet"
 done
 mkdir -p "$WORK_DIR/l2/"{proc,dev,sys}
@@ -44,6 +48,9 @@ mount -t proc proc /proc
 mount -t devtmpfs devtmpfs /dev
 echo "iovd-l2-marker: userspace reached after $(cut -d ' ' -f 1 /proc/uptime) s"
 printf '*' | dd of=/dev/port bs=1 seek=1296 count=1 2>/dev/null
+# iovtest=wait: stay up until the VMM asks for a shutdown (Ctrl-Alt-Del: the kernel
+# restarts at once, with reboot=k through the i8042).
+grep -q iovtest=wait /proc/cmdline && exec sleep 100000
 reboot -f
 L2
 chmod 755 "$WORK_DIR/l2/init"
@@ -53,7 +60,7 @@ chmod 755 "$WORK_DIR/l2/init"
 cat >"$WORK_DIR/scenario.sh" <<SCEN
 #!/bin/sh
 . /lab/lab.sh
-tap_plan 4
+tap_plan 12
 tap_check "kvm_amd loads" lab_modprobe kvm_amd
 echo "lab: starting iovd-vmm"
 # The L2 console goes to the lab console as it comes (and to /tmp/l2.out).
@@ -64,10 +71,37 @@ echo "lab: iovd-vmm exited \$(cat /tmp/l2.status)"
 tap_check "L2 Linux reaches userspace and prints its marker" grep -q "iovd-l2-marker" /tmp/l2.out
 tap_check "reboot in the guest stops iovd-vmm with status 0" test "\$(cat /tmp/l2.status)" = 0
 tap_check "boot-progress marker 42 recorded" grep -q '"value":42' /tmp/l2.out
+
+# Second VM, driven through the control socket: status, pause/resume, stop. Its console
+# goes to the lab console too.
+sock=/tmp/vmm.sock
+( iovd-vmm --kernel /lab/vmlinuz --initrd /lab/l2.cpio.gz --memory 256 \\
+    --control-socket \$sock --cmdline "console=ttyS0 reboot=k panic=-1 iovtest=wait $L2_EXTRA" \\
+    2>&1; echo \$? >/tmp/l2b.status ) | tee /tmp/l2b.out &
+i=0
+while ! grep -q iovd-l2-marker /tmp/l2b.out 2>/dev/null && [ \$i -lt 300 ]; do
+  sleep 1; i=\$((i + 1))
+done
+tap_check "control socket: status running" sh -c "/lab/vmm-control \$sock status | grep -q running"
+tap_check "control socket: pause" sh -c "/lab/vmm-control \$sock pause && /lab/vmm-control \$sock status | grep -q paused"
+tap_check "control socket: resume" sh -c "/lab/vmm-control \$sock resume && /lab/vmm-control \$sock status | grep -q running"
+tap_check "control socket: stop (Ctrl-Alt-Del) is accepted" /lab/vmm-control \$sock stop
+i=0
+while [ ! -s /tmp/l2b.status ] && [ \$i -lt 120 ]; do sleep 1; i=\$((i + 1)); done
+tap_check "the guest reboots on the stop request and iovd-vmm exits 0" test "\$(cat /tmp/l2b.status)" = 0
+tap_check "the stop went through the i8042 reset" grep -q "guest reset through the i8042" /tmp/l2b.out
+
+# Third VM: 2 vCPUs, to the marker and reboot (bounded: SMP under nested TCG is slow).
+{ timeout 400 iovd-vmm --kernel /lab/vmlinuz --initrd /lab/l2.cpio.gz --memory 256 --vcpus 2 \\
+  --cmdline "console=ttyS0 reboot=k panic=-1 $L2_EXTRA"; echo \$? >/tmp/l2c.status; } 2>&1 |
+  tee /tmp/l2c.out
+tap_check "2-vCPU L2 Linux brings up both CPUs" grep -q "Brought up 1 node, 2 CPUs" /tmp/l2c.out
+tap_check "2-vCPU L2 Linux reaches userspace and exits 0" test "\$(cat /tmp/l2c.status)" = 0
 SCEN
 
 lab_kernel_prepare || { echo "1..0 # SKIP no lab kernel"; exit 0; }
 cp "$LAB_KERNEL_IMAGE" "$WORK_DIR/extra/lab/vmlinuz"
+cp "$BUILD_DIR/tests/guest/vmm-control" "$WORK_DIR/extra/lab/vmm-control"
 lab_initramfs_build "$WORK_DIR/base.gz" "$BUILD_DIR" "$WORK_DIR/scenario.sh" || exit 1
 # A second archive after the first: the kernel unpacks both (initramfs-format docs).
 (cd "$WORK_DIR/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$WORK_DIR/extra.gz"
