@@ -135,7 +135,8 @@ static int sriov_put(struct iov_daemon *d, const struct iov_api_request *req,
         pthread_mutex_unlock(&d->state_lock);
         if (r < 0)
                 return r;
-        (void)daemon_rescan(d); /* publishes vfs_changed, device_added/removed */
+        /* The PF and its VFs, old and new: publishes vfs_changed, device_added/removed. */
+        (void)daemon_refresh_devices(d, &address, 1);
         struct json_object *o = pf_json(d, &address);
         if (!o)
                 return api_error(resp, 500, "device_unreadable",

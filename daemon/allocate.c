@@ -341,10 +341,11 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
                 log_info("allocation %s: IOMMU group %u to %s", a->id, a->iommu_group, a->owner);
         }
         pthread_mutex_unlock(&d->state_lock);
+        if (r == 0) /* drivers changed; the inventory shows it at once */
+                (void)daemon_refresh_devices(d, group.devices, group.n_devices);
         iommu_group_clear(&group);
         if (r < 0)
                 return r;
-        (void)daemon_rescan(d); /* drivers changed; the inventory shows it at once */
         if (!json)
                 return -ENOMEM;
         *ret = json;

@@ -70,6 +70,12 @@ const struct iov_iommu_group *daemon_snapshot_find_group(const struct iov_snapsh
  * device_removed / vfs_changed / driver_changed events for what differs. */
 int daemon_rescan(struct iov_daemon *d);
 
+/* Read just these functions again (a PF brings its VFs, before and after) and the IOMMU
+ * groups they were or are in; copy the rest of the current snapshot; swap the result in
+ * and publish the same events a rescan would. What an allocation, a release or a VF
+ * change costs on a host with thousands of functions. */
+int daemon_refresh_devices(struct iov_daemon *d, const struct iov_pci_address *addresses, size_t n);
+
 /* ---- events --------------------------------------------------------------------------- */
 
 /* Publish {"seq": N, "time_usec": T, "type": type, "data": data} to every events

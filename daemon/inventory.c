@@ -182,6 +182,20 @@ static void inventory_diff(struct iov_daemon *d, const struct iov_pci_inventory 
         }
 }
 
+void daemon_snapshot_replace(struct iov_daemon *d, const struct iov_snapshot *old,
+                             struct iov_snapshot *new)
+{
+        pthread_mutex_lock(&d->rt->snapshot_lock);
+        struct iov_snapshot *replaced = d->rt->snapshot;
+        d->rt->snapshot = new;
+        pthread_mutex_unlock(&d->rt->snapshot_lock);
+        if (old)
+                inventory_diff(d, old->pci, new->pci);
+        daemon_snapshot_unref(replaced);
+        log_debug("inventory generation %llu: %zu devices", (unsigned long long)new->generation,
+                  new->pci->n_devices);
+}
+
 int daemon_rescan(struct iov_daemon *d)
 {
         pthread_mutex_lock(&d->rt->rescan_lock);
@@ -192,15 +206,7 @@ int daemon_rescan(struct iov_daemon *d)
                 pthread_mutex_unlock(&d->rt->rescan_lock);
                 return log_warning_errno(r, "Inventory rescan failed: %m");
         }
-        pthread_mutex_lock(&d->rt->snapshot_lock);
-        struct iov_snapshot *replaced = d->rt->snapshot;
-        d->rt->snapshot = new;
-        pthread_mutex_unlock(&d->rt->snapshot_lock);
-        if (old)
-                inventory_diff(d, old->pci, new->pci);
-        daemon_snapshot_unref(replaced);
+        daemon_snapshot_replace(d, old, new);
         pthread_mutex_unlock(&d->rt->rescan_lock);
-        log_debug("inventory generation %llu: %zu devices", (unsigned long long)new->generation,
-                  new->pci->n_devices);
         return 0;
 }

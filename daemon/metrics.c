@@ -78,6 +78,14 @@ void daemon_metrics_count_rescan(struct iov_daemon *d, uint64_t duration_usec)
         pthread_mutex_unlock(&d->rt->metrics.lock);
 }
 
+void daemon_metrics_count_refresh(struct iov_daemon *d, uint64_t duration_usec)
+{
+        pthread_mutex_lock(&d->rt->metrics.lock);
+        d->rt->metrics.refreshes++;
+        d->rt->metrics.refresh_usec += duration_usec;
+        pthread_mutex_unlock(&d->rt->metrics.lock);
+}
+
 static void render_requests(struct iov_metrics *m, FILE *out)
 {
         fputs("# HELP iovd_http_requests_total HTTP requests by method, route and status.\n"
@@ -107,8 +115,16 @@ static void render_requests(struct iov_metrics *m, FILE *out)
                 "iovd_rescans_total %llu\n"
                 "# HELP iovd_rescan_duration_seconds Duration of the last inventory scan.\n"
                 "# TYPE iovd_rescan_duration_seconds gauge\n"
-                "iovd_rescan_duration_seconds %.6f\n",
-                (unsigned long long)m->rescans, (double)m->last_rescan_usec / 1e6);
+                "iovd_rescan_duration_seconds %.6f\n"
+                "# HELP iovd_device_refreshes_total Partial inventory refreshes (the functions "
+                "an allocation, release or VF change touched).\n"
+                "# TYPE iovd_device_refreshes_total counter\n"
+                "iovd_device_refreshes_total %llu\n"
+                "# HELP iovd_device_refresh_seconds_total Time spent in partial refreshes.\n"
+                "# TYPE iovd_device_refresh_seconds_total counter\n"
+                "iovd_device_refresh_seconds_total %.6f\n",
+                (unsigned long long)m->rescans, (double)m->last_rescan_usec / 1e6,
+                (unsigned long long)m->refreshes, (double)m->refresh_usec / 1e6);
         pthread_mutex_unlock(&m->lock);
 }
 

@@ -139,6 +139,15 @@ static struct json_object *released_devices(const struct iov_allocation *a,
         return arr;
 }
 
+/* The addresses of an allocation's members, to refresh the inventory once they moved. */
+static struct iov_pci_address *member_addresses(const struct iov_allocation *a)
+{
+        struct iov_pci_address *list = calloc(a->n_members + 1, sizeof(*list));
+        for (size_t i = 0; list && i < a->n_members; i++)
+                list[i] = a->members[i].address;
+        return list;
+}
+
 static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
                           struct json_object **ret, struct iov_problem *p)
 {
@@ -185,6 +194,9 @@ int allocations_release(struct iov_daemon *d, const char *id, struct json_object
         struct json_object *out = NULL;
         pthread_mutex_lock(&d->state_lock);
         struct iov_allocation *a = registry_find_allocation(reg, id);
+        /* Taken before the release forgets the allocation. */
+        _cleanup_free_ struct iov_pci_address *moved = a ? member_addresses(a) : NULL;
+        size_t n_moved = a ? a->n_members : 0;
         int r = a ? release_locked(d, reg, a, &out, p)
                   : problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
         if (r == 0) {
@@ -194,7 +206,10 @@ int allocations_release(struct iov_daemon *d, const char *id, struct json_object
         pthread_mutex_unlock(&d->state_lock);
         if (r < 0)
                 return r;
-        (void)daemon_rescan(d);
+        if (moved)
+                (void)daemon_refresh_devices(d, moved, n_moved);
+        else
+                (void)daemon_rescan(d); /* out of memory for the list: read everything */
         *ret = out;
         return 0;
 }
@@ -251,7 +266,7 @@ int allocations_unquarantine(struct iov_daemon *d, const struct iov_pci_address 
         pthread_mutex_unlock(&d->state_lock);
         if (r < 0)
                 return r;
-        (void)daemon_rescan(d);
+        (void)daemon_refresh_devices(d, address, 1);
         *ret = out;
         return 0;
 }
@@ -289,6 +304,15 @@ static int mark_lost(struct iov_daemon *d, struct iov_registry *reg, struct iov_
         return 1;
 }
 
+/* The snapshot was read before reconciliation gave these devices back: show where they
+ * are now. */
+static void refresh_members(struct iov_daemon *d, const struct iov_allocation *a)
+{
+        _cleanup_free_ struct iov_pci_address *moved = member_addresses(a);
+        if (moved)
+                (void)daemon_refresh_devices(d, moved, a->n_members);
+}
+
 int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg)
 {
         int changed = 0;
@@ -301,6 +325,7 @@ int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg)
                                    a->id, allocation_state_to_string(a->state));
                         json_object_put(
                                 release_members(d, reg, a, a->state == IOV_ALLOCATION_RELEASING));
+                        refresh_members(d, a);
                         registry_remove_allocation(reg, a);
                         changed++;
                         continue;

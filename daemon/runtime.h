@@ -31,6 +31,8 @@ struct iov_metrics {
         size_t n_counters;
         uint64_t rescans;
         uint64_t last_rescan_usec; /* duration of the last scan */
+        uint64_t refreshes;        /* per-device refreshes (daemon_refresh_devices) */
+        uint64_t refresh_usec;     /* their total duration */
 };
 
 struct iov_udev_monitor;
@@ -64,6 +66,11 @@ void daemon_metrics_count_rescan(struct iov_daemon *d, uint64_t duration_usec);
 /* Build the first snapshot (no events). */
 int daemon_inventory_init(struct iov_daemon *d);
 void daemon_inventory_clear(struct iov_daemon *d);
+/* Swap new in (taking its reference) and publish what differs from old (may be NULL).
+ * The caller holds rescan_lock, so snapshots are published in order. */
+void daemon_snapshot_replace(struct iov_daemon *d, const struct iov_snapshot *old,
+                             struct iov_snapshot *new);
+void daemon_metrics_count_refresh(struct iov_daemon *d, uint64_t duration_usec);
 
 /* udev: PCI add/remove from the kernel's uevents trigger a rescan. */
 int daemon_udev_start(struct iov_daemon *d, struct iov_udev_monitor **ret);
