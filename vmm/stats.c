@@ -49,6 +49,10 @@ static struct json_object *stats_markers(struct iov_vm *vm)
         return markers;
 }
 
+/* The virtio devices' counters, when vmm/virtio/ is built in (a weak reference: the VMM
+ * builds and runs without it). */
+struct json_object *virtio_pci_stats_json(struct iov_vm *vm) __attribute__((weak));
+
 /* Opened before the sandbox, which forbids open(). */
 static int proc_status_fd = -1;
 
@@ -103,6 +107,8 @@ struct json_object *vmm_stats_json(struct iov_vm *vm)
                                json_object_new_int64((int64_t)vm->mmio.unhandled_writes));
         json_object_object_add(o, "unhandled", unhandled);
         json_object_object_add(o, "markers", stats_markers(vm));
+        if (virtio_pci_stats_json)
+                json_object_object_add(o, "virtio", virtio_pci_stats_json(vm));
         stats_memory(o);
         return o;
 }
