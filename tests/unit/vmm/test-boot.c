@@ -255,3 +255,31 @@ Test(vmm_boot, missing_files_are_reported)
         cr_expect_eq(r, -ENOENT, "missing kernel gave %d", r);
         cr_expect(strstr(error, "/nonexistent/kernel") != NULL, "message: %s", error);
 }
+
+Test(vmm_boot, e820_describes_ram_above_the_hole)
+{
+        struct iov_guest_memory *big = NULL;
+        uint64_t size = IOV_MEM_HOLE_START + 64 * MIB; /* MAP_NORESERVE: nothing touched */
+        cr_assert_eq(vmm_memory_new(size, &big), 0);
+        size_t ksize;
+        _cleanup_free_ uint8_t *k = make_bzimage(64, 0x020f, 1, &ksize);
+        struct iov_boot_info info;
+        char error[200] = "";
+        int r = vmm_boot_load(big, k, ksize, NULL, 0, NULL, &info, error, sizeof(error));
+        cr_assert_eq(r, 0, "load failed %d: %s", r, error);
+        uint8_t *zp = vmm_memory_ptr(big, IOV_BOOT_ZERO_PAGE_ADDR, 4096);
+        cr_assert_eq(zp[0x1e8], 4, "e820 entries %u", zp[0x1e8]);
+        uint64_t addr, len;
+        uint32_t type;
+        memcpy(&addr, zp + 0x2d0 + 3 * 20, 8);
+        memcpy(&len, zp + 0x2d0 + 3 * 20 + 8, 8);
+        memcpy(&type, zp + 0x2d0 + 3 * 20 + 16, 4);
+        cr_expect_eq(addr, IOV_MEM_HOLE_END, "high RAM at 0x%llx", (unsigned long long)addr);
+        cr_expect_eq(len, 64 * MIB, "high RAM size 0x%llx", (unsigned long long)len);
+        cr_expect_eq(type, 1u, "high RAM type %u", type);
+        memcpy(&addr, zp + 0x2d0 + 2 * 20, 8);
+        memcpy(&len, zp + 0x2d0 + 2 * 20 + 8, 8);
+        cr_expect_eq(addr + len, IOV_MEM_HOLE_START, "low RAM ends at 0x%llx",
+                     (unsigned long long)(addr + len));
+        vmm_memory_free(big);
+}
