@@ -446,3 +446,19 @@ Test(vmm_guest, sigterm_stops_cleanly_with_stats, .timeout = 90)
         close(out[0]);
         close(err[0]);
 }
+
+Test(vmm_guest, guest_poking_every_port_and_the_mmio_hole_cannot_hurt_the_vmm, .timeout = 120)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("chaos");
+        struct run_result res;
+        run_vmm((const char *[]){"--kernel", k, "--memory", "64", NULL}, &res);
+        cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
+        cr_expect(res.out_len >= 10 && streq(res.out + res.out_len - 10, "\nsurvived\n"),
+                  "output does not end with survived: %zu bytes", res.out_len);
+        cr_expect_gt(stats_get(&res, "unhandled", "pio_reads"), 60000, "pio_reads %lld",
+                     (long long)stats_get(&res, "unhandled", "pio_reads"));
+        cr_expect_gt(stats_get(&res, "unhandled", "mmio_writes"), 900, "mmio_writes %lld",
+                     (long long)stats_get(&res, "unhandled", "mmio_writes"));
+        json_object_put(res.stats);
+}
