@@ -458,7 +458,8 @@ Test(vmm_guest, guest_poking_every_port_and_the_mmio_hole_cannot_hurt_the_vmm, .
                   "output does not end with survived: %zu bytes", res.out_len);
         cr_expect_gt(stats_get(&res, "unhandled", "pio_reads"), 60000, "pio_reads %lld",
                      (long long)stats_get(&res, "unhandled", "pio_reads"));
-        cr_expect_gt(stats_get(&res, "unhandled", "mmio_writes"), 900, "mmio_writes %lld",
+        /* 1024 MiB steps minus ECAM's 256 and the local APIC / IOAPIC pages KVM handles. */
+        cr_expect_gt(stats_get(&res, "unhandled", "mmio_writes"), 700, "mmio_writes %lld",
                      (long long)stats_get(&res, "unhandled", "mmio_writes"));
         json_object_put(res.stats);
 }
