@@ -41,6 +41,10 @@ struct iov_iommu_group {
 /* Every group below sysfs_root/kernel/iommu_groups, sorted by id. */
 int iommu_groups_scan(const char *sysfs_root, struct iov_iommu_group **ret, size_t *ret_n);
 int iommu_group_read(const char *sysfs_root, unsigned id, struct iov_iommu_group *ret);
+/* The same list built from an inventory's iommu_group fields, without reading sysfs again
+ * (a host with one group per VF has as many groups as functions). */
+int iommu_groups_from_inventory(const struct iov_pci_inventory *inventory,
+                                struct iov_iommu_group **ret, size_t *ret_n);
 void iommu_group_clear(struct iov_iommu_group *group);
 void iommu_groups_free(struct iov_iommu_group *groups, size_t n);
 

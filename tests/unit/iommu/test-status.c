@@ -167,3 +167,29 @@ Test(iommu_groups, vfio_group_path)
         cr_expect_str_eq(p, "/dev/vfio/7");
         free(p);
 }
+
+Test(iommu_groups, from_inventory_matches_the_scan)
+{
+        cr_assert_eq(fixture_set_num_vfs(fx, "0000:01:00.0", 3), 0);
+        struct iov_pci_inventory *inv = NULL;
+        cr_assert_eq(pci_inventory_scan(fixture_sysfs_root(fx), &inv), 0);
+        struct iov_iommu_group *scanned = NULL, *derived = NULL;
+        size_t n_scanned = 0, n_derived = 0;
+        cr_assert_eq(iommu_groups_scan(fixture_sysfs_root(fx), &scanned, &n_scanned), 0);
+        cr_assert_eq(iommu_groups_from_inventory(inv, &derived, &n_derived), 0);
+        cr_assert_eq(n_derived, n_scanned, "derived %zu groups, scanned %zu", n_derived, n_scanned);
+        cr_expect_eq(n_derived, 9u, "groups %zu", n_derived);
+        for (size_t i = 0; i < n_derived; i++) {
+                cr_expect_eq(derived[i].id, scanned[i].id, "group %zu: id %u vs %u", i,
+                             derived[i].id, scanned[i].id);
+                cr_assert_eq(derived[i].n_devices, scanned[i].n_devices, "group %u size",
+                             derived[i].id);
+                for (size_t j = 0; j < derived[i].n_devices; j++)
+                        cr_expect(pci_address_equal(&derived[i].devices[j], &scanned[i].devices[j]),
+                                  "group %u member %zu differs", derived[i].id, j);
+        }
+        iommu_groups_free(scanned, n_scanned);
+        iommu_groups_free(derived, n_derived);
+        pci_inventory_free(inv);
+        cr_expect_eq(iommu_groups_from_inventory(NULL, &derived, &n_derived), -EINVAL);
+}
