@@ -27,6 +27,8 @@ static const char usage_text[] =
         "  --allow-unsafe-interrupts  allow passthrough without an IOMMU or without\n"
         "                             interrupt remapping (UNSAFE: a device may reach\n"
         "                             host memory or other VMs' interrupts)\n"
+        "  --vmm PATH                 the iovd-vmm binary VMs run in (default: next to\n"
+        "                             iovd, else in the libexec directory)\n"
         "  --log-level LEVEL          err, warning, notice, info (default) or debug\n"
         "  --help                     show this text\n"
         "  --version                  show the version\n";
@@ -40,6 +42,7 @@ enum {
         OPT_DEV_ROOT,
         OPT_ALLOW_UNSAFE,
         OPT_LOG_LEVEL,
+        OPT_VMM,
         OPT_HELP,
         OPT_VERSION,
 };
@@ -53,6 +56,7 @@ static const struct option long_options[] = {
         {"dev-root", required_argument, NULL, OPT_DEV_ROOT},
         {"allow-unsafe-interrupts", no_argument, NULL, OPT_ALLOW_UNSAFE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"vmm", required_argument, NULL, OPT_VMM},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {0},
@@ -83,6 +87,7 @@ void daemon_config_clear(struct iov_daemon_config *config)
         free(config->run_dir);
         free(config->sysfs_root);
         free(config->dev_root);
+        free(config->vmm);
         *config = (struct iov_daemon_config){0};
 }
 
@@ -175,6 +180,8 @@ static int option_apply(struct iov_daemon_config *config, int c, const char *arg
                 return set_dir(&config->sysfs_root, "--sysfs-root", arg);
         case OPT_DEV_ROOT:
                 return set_dir(&config->dev_root, "--dev-root", arg);
+        case OPT_VMM:
+                return set_dir(&config->vmm, "--vmm", arg);
         case OPT_ALLOW_UNSAFE:
                 config->allow_unsafe_interrupts = true;
                 return 0;

@@ -41,6 +41,7 @@ int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret)
         pthread_mutex_init(&d->state_lock, NULL);
         pthread_mutex_init(&d->rt->snapshot_lock, NULL);
         pthread_mutex_init(&d->rt->rescan_lock, NULL);
+        pthread_rwlock_init(&d->rt->contributors_lock, NULL);
         daemon_events_init(&d->rt->events);
         daemon_metrics_init(&d->rt->metrics);
         *ret = d;
@@ -57,6 +58,7 @@ void daemon_free(struct iov_daemon *d)
         daemon_metrics_clear(&d->rt->metrics);
         pthread_mutex_destroy(&d->rt->snapshot_lock);
         pthread_mutex_destroy(&d->rt->rescan_lock);
+        pthread_rwlock_destroy(&d->rt->contributors_lock);
         pthread_mutex_destroy(&d->state_lock);
         if (d->rt->lock_fd >= 0)
                 close(d->rt->lock_fd);

@@ -32,6 +32,7 @@ struct iov_daemon_config {
         char *run_dir;
         char *sysfs_root;
         char *dev_root;
+        char *vmm;                    /* --vmm: the iovd-vmm binary; NULL: found next to iovd */
         bool allow_unsafe_interrupts; /* the explicit, logged switch: passthrough without
                                        * an IOMMU or without interrupt remapping */
         int log_level;
@@ -102,18 +103,34 @@ int daemon_metrics_render(struct iov_daemon *d, char **ret);
 
 /* ---- hooks for the state store -------------------------------------------------------- */
 
-/* Filled by the allocations module from its start(); every hook may be NULL. */
+/* Lookups with one answer, filled by the allocations module from its start(); every
+ * hook may be NULL. */
 struct iov_daemon_hooks {
         /* The allocation holding this device as JSON (new reference), or NULL. */
         struct json_object *(*device_allocation)(struct iov_daemon *d,
                                                  const struct iov_pci_address *address);
         /* The owner of an IOMMU group as JSON (new reference, usually a string), or NULL. */
         struct json_object *(*group_owner)(struct iov_daemon *d, unsigned group_id);
-        /* Extra Prometheus lines (allocations, pools) appended to /metrics. */
-        void (*metrics)(struct iov_daemon *d, FILE *out);
-        /* Extra counts for GET /v1/host "counts" (e.g. "allocations"). */
-        void (*host_counts)(struct iov_daemon *d, struct json_object *counts);
 };
+
+/* Extra /metrics lines and GET /v1/host "counts" come from several modules (allocations,
+ * VMs, and whatever comes later): each adds its contributor in its start() and removes it
+ * in its stop(). The daemon keeps the list; every callback may be NULL. */
+struct iov_daemon_contributor {
+        const char *name;
+        /* Prometheus lines appended to /metrics. */
+        void (*metrics)(struct iov_daemon *d, FILE *out);
+        /* Keys added to GET /v1/host "counts" (e.g. "allocations", "vms"). */
+        void (*host_counts)(struct iov_daemon *d, struct json_object *counts);
+        struct iov_daemon_contributor *next; /* the daemon's list */
+};
+
+void daemon_contributor_add(struct iov_daemon *d, struct iov_daemon_contributor *c);
+/* Unlink c; a no-op when it is not in the list. Returns when no call into c runs. */
+void daemon_contributor_remove(struct iov_daemon *d, struct iov_daemon_contributor *c);
+/* Call every contributor in the order they were added. */
+void daemon_contributors_metrics(struct iov_daemon *d, FILE *out);
+void daemon_contributors_host_counts(struct iov_daemon *d, struct json_object *counts);
 
 /* A part of the daemon with a start (state restore, reconcile) that must finish before
  * READY=1 and a stop run at shutdown in reverse order. Registered with DAEMON_MODULE(). */

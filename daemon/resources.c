@@ -95,6 +95,12 @@ static void hook_host_counts(struct iov_daemon *d, struct json_object *counts)
         pthread_rwlock_unlock(&registry->lock);
 }
 
+static struct iov_daemon_contributor contributor = {
+        .name = "allocations",
+        .metrics = hook_metrics,
+        .host_counts = hook_host_counts,
+};
+
 /* Events that can mean a held device went away or changed hands behind our back. */
 static bool event_concerns_devices(const char *line)
 {
@@ -175,8 +181,7 @@ static int resources_start(struct iov_daemon *d)
         }
         d->hooks.device_allocation = hook_device_allocation;
         d->hooks.group_owner = hook_group_owner;
-        d->hooks.metrics = hook_metrics;
-        d->hooks.host_counts = hook_host_counts;
+        daemon_contributor_add(d, &contributor);
 
         atomic_store(&watcher_stop, false);
         r = pthread_create(&watcher, NULL, watcher_main, d);
@@ -194,6 +199,7 @@ static void resources_stop(struct iov_daemon *d)
                 watcher_running = false;
         }
         d->hooks = (struct iov_daemon_hooks){0};
+        daemon_contributor_remove(d, &contributor);
         registry_free(TAKE_PTR(registry));
         if (owns_state) {
                 state_free(TAKE_PTR(d->state));

@@ -48,6 +48,9 @@ struct iov_daemon_runtime {
         struct iov_api_server *servers[IOV_DAEMON_MAX_LISTEN];
         size_t n_servers;
         struct iov_udev_monitor *udev;
+        /* Readers (requests) share it; add and remove write. */
+        pthread_rwlock_t contributors_lock;
+        struct iov_daemon_contributor *contributors;
         int lock_fd;
         bool modules_started;
         const struct iov_daemon_module *modules_end; /* the one that failed to start */

@@ -33,9 +33,11 @@ static bool is_executable(const char *path)
         return path && access(path, X_OK) == 0;
 }
 
-int supervisor_find_vmm(char **ret)
+int supervisor_find_vmm(const char *configured, char **ret)
 {
-        const char *env = getenv("IOVD_VMM_BINARY");
+        if (configured && access(configured, X_OK) < 0)
+                return -errno; /* the operator named it: no silent fallback */
+        const char *env = configured ? configured : getenv("IOVD_VMM_BINARY");
         if (env && *env) {
                 char *s = strdup(env);
                 if (!s)

@@ -54,9 +54,11 @@ struct iov_vmm_exit {
 
 void supervisor_exit_clear(struct iov_vmm_exit *e);
 
-/* The iovd-vmm to run: $IOVD_VMM_BINARY, else iovd-vmm next to the running iovd, else
- * ../vmm/iovd-vmm from it (the build tree), else IOVD_LIBEXECDIR/iovd-vmm. */
-int supervisor_find_vmm(char **ret);
+/* The iovd-vmm to run: configured (--vmm) when not NULL, else $IOVD_VMM_BINARY, else
+ * iovd-vmm next to the running iovd, else ../vmm/iovd-vmm from it (the build tree), else
+ * IOVD_LIBEXECDIR/iovd-vmm. A configured path that cannot be executed fails (the errno
+ * of access(X_OK)) rather than falling back to another binary. */
+int supervisor_find_vmm(const char *configured, char **ret);
 
 /* Start iovd-vmm on the files of dir (config.json must exist); vmm.pid is written. Stale
  * control.sock, exit and vmm.log are removed first; console.log is kept (appended). */

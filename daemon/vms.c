@@ -359,6 +359,47 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
         return 0;
 }
 
+/* ---- counts for /metrics and GET /v1/host --------------------------------------------- */
+
+static void vm_count_by_state(size_t ret[static IOV_VM_STATE_CRASHED + 1], size_t *ret_total)
+{
+        struct iov_vm_table *t = &table;
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; i < t->n_records; i++)
+                ret[t->records[i]->state]++;
+        *ret_total = t->n_records;
+        pthread_mutex_unlock(&t->lock);
+}
+
+static void vms_metrics(struct iov_daemon *d, FILE *out)
+{
+        size_t by_state[IOV_VM_STATE_CRASHED + 1] = {0}, total;
+        (void)d;
+        vm_count_by_state(by_state, &total);
+        fputs("# HELP iovd_vms VMs by state.\n# TYPE iovd_vms gauge\n", out);
+        for (size_t s = 0; s < ARRAY_SIZE(by_state); s++)
+                fprintf(out, "iovd_vms{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
+}
+
+static void vms_host_counts(struct iov_daemon *d, struct json_object *counts)
+{
+        size_t by_state[IOV_VM_STATE_CRASHED + 1] = {0}, total;
+        (void)d;
+        vm_count_by_state(by_state, &total);
+        struct json_object *o = json_object_new_object();
+        for (size_t s = 0; o && s < ARRAY_SIZE(by_state); s++)
+                json_object_object_add(o, state_names[s],
+                                       json_object_new_int64((int64_t)by_state[s]));
+        json_object_object_add(counts, "vms", json_object_new_int64((int64_t)total));
+        json_object_object_add(counts, "vms_by_state", o);
+}
+
+static struct iov_daemon_contributor contributor = {
+        .name = "vms",
+        .metrics = vms_metrics,
+        .host_counts = vms_host_counts,
+};
+
 /* ---- module --------------------------------------------------------------------------- */
 
 static void vms_stop(struct iov_daemon *d);
@@ -370,7 +411,9 @@ static int vms_start(struct iov_daemon *d)
                 return log_error_errno(-ENOENT, "The VMs need the state store, which is not open");
         t->daemon = d;
         t->stopping = false;
-        int r = supervisor_find_vmm(&t->vmm_path);
+        int r = supervisor_find_vmm(d->config.vmm, &t->vmm_path);
+        if (r < 0 && d->config.vmm)
+                return log_error_errno(r, "Cannot run --vmm %s: %m", d->config.vmm);
         if (r < 0)
                 return log_error_errno(r, "Cannot find iovd-vmm: %m");
         t->dir = util_path_join(d->config.run_dir, "vms", NULL);
@@ -396,6 +439,7 @@ static int vms_start(struct iov_daemon *d)
                 vms_stop(d);
                 return log_error_errno(r, "Cannot start the VM watcher: %m");
         }
+        daemon_contributor_add(d, &contributor);
         log_info("VMs restored: %zu defined, %zu running (VMM %s)", t->n_records, reattached,
                  t->vmm_path);
         return 0;
@@ -404,8 +448,8 @@ static int vms_start(struct iov_daemon *d)
 /* VMMs keep running: a restarted iovd re-attaches to them. */
 static void vms_stop(struct iov_daemon *d)
 {
-        (void)d;
         struct iov_vm_table *t = &table;
+        daemon_contributor_remove(d, &contributor);
         vm_watcher_stop(t);
         pthread_mutex_lock(&t->lock);
         t->stopping = true;

@@ -116,7 +116,7 @@ Test(daemon, help_and_version)
         const char *documented[] = {
                 "--listen unix:", "--listen tcp:", "--token-file", "--state-dir",
                 "--run-dir",      "--sysfs-root",  "--dev-root",   "--allow-unsafe-interrupts",
-                "--log-level"};
+                "--log-level",    "--vmm PATH"};
         for (size_t i = 0; i < ARRAY_SIZE(documented); i++)
                 cr_assert(strstr(out, documented[i]), "--help does not document %s", documented[i]);
         cr_assert_eq(harness_run(version, &status, &vout), 0);

@@ -44,21 +44,28 @@ Test(daemon_config, repeatable_listen_and_roots)
                               "--sysfs-root",
                               "/tmp/sys",
                               "--allow-unsafe-interrupts",
+                              "--vmm",
+                              "/usr/libexec/iovd/iovd-vmm",
                               NULL};
         cr_assert_eq(parse(&c, args), 0);
         cr_assert_eq(c.n_listen, 2u, "%zu listeners", c.n_listen);
         cr_assert_str_eq(c.listen[1], "tcp:127.0.0.1:8080");
         cr_assert_str_eq(c.sysfs_root, "/tmp/sys");
         cr_assert(c.allow_unsafe_interrupts);
+        cr_assert_str_eq(c.vmm ? c.vmm : "(null)", "/usr/libexec/iovd/iovd-vmm", "vmm %s", c.vmm);
         daemon_config_clear(&c);
 }
 
 Test(daemon_config, refuses_bad_options)
 {
         const char *cases[][4] = {
-                {"--listen", "tcp:127.0.0.1:80", NULL}, {"--listen", "unix:relative.sock", NULL},
-                {"--listen", "http://x", NULL},         {"--dev-root", "dev", NULL},
-                {"--log-level", "chatty", NULL},        {"extra", NULL},
+                {"--listen", "tcp:127.0.0.1:80", NULL},
+                {"--listen", "unix:relative.sock", NULL},
+                {"--listen", "http://x", NULL},
+                {"--dev-root", "dev", NULL},
+                {"--log-level", "chatty", NULL},
+                {"extra", NULL},
+                {"--vmm", "iovd-vmm", NULL},
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 struct iov_daemon_config c;

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/* VMs in the daemon-wide views: counts by state in GET /v1/host and /metrics next to the
+ * allocations' (both modules contribute), and the --vmm option. */
+#include "test-vm-common.h"
+
+static struct vm_env env;
+
+static void setup(void)
+{
+        vm_env_init(&env);
+}
+
+static void teardown(void)
+{
+        vm_env_done(&env);
+}
+
+TestSuite(vm_host, .init = setup, .fini = teardown);
+
+static int64_t count_of(struct json_object *counts, const char *key)
+{
+        struct json_object *v = NULL;
+        if (!json_object_object_get_ex(counts, key, &v) || !json_object_is_type(v, json_type_int))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+static void expect_metric_line(const char *metrics, const char *line)
+{
+        _cleanup_free_ char *needle = util_strdup_printf("\n%s\n", line);
+        cr_expect(strstr(metrics, needle), "no line \"%s\" in /metrics:\n%s", line, metrics);
+}
+
+Test(vm_host, counts_by_state_in_host_and_metrics)
+{
+        _cleanup_free_ char *a = vm_create(&env, "hello", 16);
+        _cleanup_free_ char *b = vm_create(&env, "hello", 16);
+        struct iov_http_reply r;
+        vm_call(&env, "GET", "/v1/host", NULL, 200, &r);
+        struct json_object *counts = NULL;
+        cr_assert(json_object_object_get_ex(r.json, "counts", &counts), "no counts in %s", r.body);
+        cr_expect_eq(count_of(counts, "vms"), 2, "counts.vms in %s", r.body);
+        struct json_object *by_state = NULL;
+        cr_assert(json_object_object_get_ex(counts, "vms_by_state", &by_state),
+                  "no counts.vms_by_state in %s", r.body);
+        cr_expect_eq(count_of(by_state, "created"), 2, "created in %s", r.body);
+        cr_expect_eq(count_of(by_state, "running"), 0, "running in %s", r.body);
+        /* The allocations module still contributes its own counts. */
+        cr_expect_eq(count_of(counts, "allocations"), 0, "counts.allocations in %s", r.body);
+        harness_reply_clear(&r);
+
+        vm_call(&env, "GET", "/metrics", NULL, 200, &r);
+        expect_metric_line(r.body, "iovd_vms{state=\"created\"} 2");
+        expect_metric_line(r.body, "iovd_vms{state=\"crashed\"} 0");
+        expect_metric_line(r.body, "iovd_allocations{state=\"active\"} 0");
+        harness_reply_clear(&r);
+
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", a);
+        vm_call(&env, "DELETE", path, NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_call(&env, "GET", "/metrics", NULL, 200, &r);
+        expect_metric_line(r.body, "iovd_vms{state=\"created\"} 1");
+        harness_reply_clear(&r);
+}
+
+/* Restart iovd with extra arguments and IOVD_VMM_BINARY unset; 0 or harness_start's error. */
+static int restart_with(const char *const *extra, struct iov_harness **ret)
+{
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        _cleanup_free_ char *saved = strdup(getenv("IOVD_VMM_BINARY"));
+        unsetenv("IOVD_VMM_BINARY");
+        struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
+        int r = harness_start(&o, ret);
+        setenv("IOVD_VMM_BINARY", saved, 1);
+        return r;
+}
+
+Test(vm_host, vmm_option_names_the_binary)
+{
+        const char *vmm = getenv("IOVD_VMM_BINARY");
+        const char *extra[] = {"--run-dir", env.run_dir, "--vmm", vmm, NULL};
+        int r = restart_with(extra, &env.h);
+        _cleanup_free_ char *log = env.h ? harness_log(env.h) : NULL;
+        cr_assert_eq(r, 0, "iovd --vmm %s did not start: %s\n%s", vmm, strerror(-r), log);
+        _cleanup_free_ char *said = util_strdup_printf("(VMM %s)", vmm);
+        cr_expect(strstr(log, said), "the log does not name --vmm %s:\n%s", vmm, log);
+}
+
+Test(vm_host, vmm_option_that_cannot_run_fails_the_start)
+{
+        const char *extra[] = {"--run-dir", env.run_dir, "--vmm", "/nonexistent/iovd-vmm", NULL};
+        struct iov_harness *h = NULL;
+        int r = restart_with(extra, &h);
+        cr_assert_eq(r, -ECHILD, "iovd started with a missing --vmm: %s", strerror(-r));
+        cr_expect_eq(h->exit_status, 1, "exit status %d", h->exit_status);
+        _cleanup_free_ char *log = harness_log(h);
+        cr_expect(strstr(log, "/nonexistent/iovd-vmm"), "message does not name it:\n%s", log);
+        harness_free(h);
+}
+
+Test(vm_host, vmm_option_must_be_absolute)
+{
+        const char *const args[] = {"--vmm", "iovd-vmm", NULL};
+        int status = 0;
+        _cleanup_free_ char *out = NULL;
+        int r = harness_run(args, &status, &out);
+        cr_assert_eq(r, 0, "cannot run iovd: %s", strerror(-r));
+        cr_expect_neq(status, 0, "a relative --vmm was accepted");
+        cr_expect(strstr(out, "--vmm"), "the error does not name --vmm:\n%s", out);
+}
