@@ -86,9 +86,11 @@ kill_round() {
   kill -0 "$client" 2>/dev/null && answered=no
   wait "$IOVD_PID" 2>/dev/null
   wait "$client" 2>/dev/null
+  # The trigger seeing the bind is certain; whether the answer was out by the kill is
+  # timing (the client may be exiting), so it is reported, not judged.
   if [ "$1" != trigger_sleep ]; then
-    tap_is "SIGKILL $what: the kill landed mid-allocation (bind seen, no answer yet)" \
-      "$fired $answered" "0 no"
+    tap_is "SIGKILL $what: the kill landed once the bind had begun" "$fired" 0
+    tap_diag "the client had its answer and exited before the kill: $answered"
   fi
   tap_check_here "SIGKILL $what: iovd restarts" iovd_start
   tap_check "SIGKILL $what: nothing half-bound, nothing twice, $alloc intact" sh -c \
