@@ -81,32 +81,49 @@ static int read_vfs(int dir_fd, struct iov_pci_device *d)
         }
 }
 
+/* The attributes after sriov_totalvfs came in later kernels (offset, stride and VF
+ * device in 4.x); a missing one reads as its default instead of failing the scan. */
+static int read_sriov_details(int dir_fd, uint64_t v[5])
+{
+        static const struct {
+                const char *name;
+                int base;
+                uint64_t fallback;
+        } attrs[] = {
+                {"sriov_numvfs", 10, 0},
+                {"sriov_offset", 10, 0},
+                {"sriov_stride", 10, 0},
+                {"sriov_vf_device", 16, 0},
+                {"sriov_drivers_autoprobe", 10, 1}, /* the kernel's default */
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(attrs); i++) {
+                int r = pci_attr_read_u64_at(dir_fd, attrs[i].name, attrs[i].base, &v[i]);
+                if (r == -ENOENT)
+                        v[i] = attrs[i].fallback;
+                else if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* A PF has sriov_totalvfs (PCIe r5 §9.3.3.6 TotalVFs, as the kernel exports it). */
 static int read_sriov(int dir_fd, struct iov_pci_device *d)
 {
-        uint64_t total, num, offset, stride, vf_device, autoprobe;
+        uint64_t total, v[5];
         int r = pci_attr_read_u64_at(dir_fd, "sriov_totalvfs", 10, &total);
         if (r == -ENOENT)
                 return 0;
         if (r == 0)
-                r = pci_attr_read_u64_at(dir_fd, "sriov_numvfs", 10, &num);
-        if (r == 0)
-                r = pci_attr_read_u64_at(dir_fd, "sriov_offset", 10, &offset);
-        if (r == 0)
-                r = pci_attr_read_u64_at(dir_fd, "sriov_stride", 10, &stride);
-        if (r == 0)
-                r = pci_attr_read_u64_at(dir_fd, "sriov_vf_device", 16, &vf_device);
-        if (r == 0)
-                r = pci_attr_read_u64_at(dir_fd, "sriov_drivers_autoprobe", 10, &autoprobe);
+                r = read_sriov_details(dir_fd, v);
         if (r < 0)
                 return r;
         d->is_pf = true;
         d->total_vfs = (unsigned)total;
-        d->num_vfs = (unsigned)num;
-        d->vf_offset = (unsigned)offset;
-        d->vf_stride = (unsigned)stride;
-        d->vf_device_id = (uint16_t)vf_device;
-        d->drivers_autoprobe = autoprobe != 0;
+        d->num_vfs = (unsigned)v[0];
+        d->vf_offset = (unsigned)v[1];
+        d->vf_stride = (unsigned)v[2];
+        d->vf_device_id = (uint16_t)v[3];
+        d->drivers_autoprobe = v[4] != 0;
         return read_vfs(dir_fd, d);
 }
 

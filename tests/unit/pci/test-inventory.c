@@ -310,3 +310,23 @@ Test(pci_inventory, lspci_reads_the_generated_tree)
         cr_expect(strstr(out, "IOMMUGroup:\t5") != NULL, "group missing: %s", out);
         free(cmd);
 }
+
+Test(pci_inventory, older_kernels_without_some_sriov_attributes)
+{
+        char *dir = util_strdup_printf("%s/bus/pci/devices/0000:01:00.0", fixture_sysfs_root(fx));
+        char *vf_device = util_strdup_printf("%s/sriov_vf_device", dir);
+        char *autoprobe = util_strdup_printf("%s/sriov_drivers_autoprobe", dir);
+        cr_assert_eq(unlink(vf_device), 0);
+        cr_assert_eq(unlink(autoprobe), 0);
+        struct iov_pci_inventory *inv = scan();
+        const struct iov_pci_device *pf = find(inv, "0000:01:00.0");
+        cr_assert_not_null(pf);
+        cr_expect(pf->is_pf, "PF lost with its newer attributes");
+        cr_expect_eq(pf->total_vfs, 4u, "total %u", pf->total_vfs);
+        cr_expect_eq(pf->vf_device_id, 0, "vf device %04x", pf->vf_device_id);
+        cr_expect(pf->drivers_autoprobe, "autoprobe defaults to on, as in the kernel");
+        pci_inventory_free(inv);
+        free(dir);
+        free(vf_device);
+        free(autoprobe);
+}
