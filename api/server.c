@@ -16,10 +16,12 @@
 #include "daemon/daemon.h"
 
 #define CONNECTION_LIMIT 256
-/* Seconds a connection may stay silent (idle keep-alive, a client that never finishes
- * its request) before it is closed, so idle clients cannot hold every thread. Event
- * streams send a keep-alive line well within it. */
-#define CONNECTION_TIMEOUT 60
+/* A connection silent for --connection-timeout-sec (default 60: an idle keep-alive, a
+ * client that never finishes its request) is closed, so idle clients cannot hold every
+ * thread. Streams are exempt once their response is queued: a VM console may rightly
+ * stay silent for hours, and a plain-text body has no room for a keep-alive. A dead
+ * client of a stream is still noticed: the events stream sends a blank line every 15 s,
+ * a console ends with its VM, and either one's next write to a closed socket fails. */
 /* A client sending a chunked body past the cap is read (and dropped) this far, then cut. */
 #define DISCARD_LIMIT (16 * IOV_API_BODY_MAX)
 
@@ -110,6 +112,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const
 {
         /* Read before building: a stream's response moves into the MHD response. */
         const char *content_type = resp->content_type;
+        bool stream = resp->stream_ops != NULL;
         unsigned status = resp->status ? resp->status : 500;
         struct MHD_Response *r = response_build(resp);
         if (r && resp->status == 500 && status != 500)
@@ -126,6 +129,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const
         if (status == 401)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
         enum MHD_Result ret = MHD_queue_response(c, status, r);
+        if (ret == MHD_YES && stream) /* no idle timeout for streams (see the top) */
+                (void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         MHD_destroy_response(r);
         daemon_metrics_count_request(server->d, method, route ? route : "unmatched", status,
                                      util_now_usec() - start_usec);
@@ -400,7 +405,7 @@ static struct MHD_Daemon *server_mhd_start(struct iov_api_server *s, int fd)
                 MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
                 MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_LIMIT,
                 (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_END);
+                s->d->config.connection_timeout_sec, MHD_OPTION_END);
 }
 
 int api_server_start(struct iov_daemon *d, const char *listen, const char *token,

@@ -43,6 +43,7 @@ enum {
         OPT_ALLOW_UNSAFE,
         OPT_LOG_LEVEL,
         OPT_VMM,
+        OPT_CONNECTION_TIMEOUT,
         OPT_HELP,
         OPT_VERSION,
 };
@@ -57,6 +58,8 @@ static const struct option long_options[] = {
         {"allow-unsafe-interrupts", no_argument, NULL, OPT_ALLOW_UNSAFE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"vmm", required_argument, NULL, OPT_VMM},
+        /* Hidden (not in --help): for tests of the idle timeout. */
+        {"connection-timeout-sec", required_argument, NULL, OPT_CONNECTION_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {0},
@@ -70,6 +73,7 @@ int daemon_config_init(struct iov_daemon_config *config)
                 .sysfs_root = strdup("/sys"),
                 .dev_root = strdup("/dev"),
                 .log_level = UTIL_LOG_INFO,
+                .connection_timeout_sec = 60,
         };
         if (!config->state_dir || !config->run_dir || !config->sysfs_root || !config->dev_root) {
                 daemon_config_clear(config);
@@ -165,6 +169,18 @@ static int config_check(struct iov_daemon_config *config)
         return 0;
 }
 
+static int set_timeout(unsigned *field, const char *value)
+{
+        uint64_t v;
+        if (util_parse_u64(value, 10, &v) < 0 || v < 1 || v > 3600) {
+                fprintf(stderr, "iovd: --connection-timeout-sec takes 1 to 3600, not \"%s\"\n",
+                        value);
+                return -EINVAL;
+        }
+        *field = (unsigned)v;
+        return 0;
+}
+
 static int option_apply(struct iov_daemon_config *config, int c, const char *arg)
 {
         switch (c) {
@@ -180,6 +196,8 @@ static int option_apply(struct iov_daemon_config *config, int c, const char *arg
                 return set_dir(&config->sysfs_root, "--sysfs-root", arg);
         case OPT_DEV_ROOT:
                 return set_dir(&config->dev_root, "--dev-root", arg);
+        case OPT_CONNECTION_TIMEOUT:
+                return set_timeout(&config->connection_timeout_sec, arg);
         case OPT_VMM:
                 return set_dir(&config->vmm, "--vmm", arg);
         case OPT_ALLOW_UNSAFE:

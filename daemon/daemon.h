@@ -36,6 +36,9 @@ struct iov_daemon_config {
         bool allow_unsafe_interrupts; /* the explicit, logged switch: passthrough without
                                        * an IOMMU or without interrupt remapping */
         int log_level;
+        /* Seconds a silent connection is kept (60). Not in --help: tests lower it with
+         * --connection-timeout-sec to check that streams outlive it. */
+        unsigned connection_timeout_sec;
 };
 
 /* Fill config with the production defaults (DESIGN.md). */

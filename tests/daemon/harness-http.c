@@ -195,7 +195,16 @@ int harness_events_next(int fd, unsigned timeout_ms, char **ret)
 
 int harness_events_open(struct iov_harness *h, int *ret_fd, long *ret_status)
 {
-        static const char request[] = "GET /v1/events HTTP/1.0\r\nHost: iovd\r\n\r\n";
+        return harness_stream_open(h, "/v1/events", ret_fd, ret_status);
+}
+
+int harness_stream_open(struct iov_harness *h, const char *path, int *ret_fd, long *ret_status)
+{
+        _cleanup_free_ char *request =
+                util_strdup_printf("GET %s HTTP/1.0\r\nHost: iovd\r\n\r\n", path);
+        if (!request)
+                return -ENOMEM;
+        size_t size = strlen(request);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h->socket_path);
 
@@ -204,7 +213,7 @@ int harness_events_open(struct iov_harness *h, int *ret_fd, long *ret_status)
                 return -errno;
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 return -errno;
-        if (write(fd, request, sizeof(request) - 1) != (ssize_t)(sizeof(request) - 1))
+        if (write(fd, request, size) != (ssize_t)size)
                 return -EIO;
         /* Status line, then headers up to the empty line. */
         _cleanup_free_ char *status = NULL;

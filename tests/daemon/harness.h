@@ -93,6 +93,8 @@ int harness_request(struct iov_harness *h, const char *method, const char *path,
 /* Open GET /v1/events as a raw HTTP/1.0 stream on the Unix socket and read past the
  * headers; *ret_status gets the HTTP status. */
 int harness_events_open(struct iov_harness *h, int *ret_fd, long *ret_status);
+/* The same for any GET path (a VM console with ?follow=1). */
+int harness_stream_open(struct iov_harness *h, const char *path, int *ret_fd, long *ret_status);
 /* The next newline-terminated line (without the newline), waiting at most timeout_ms:
  * 0, -ETIMEDOUT, or -EPIPE when the stream ended. */
 int harness_events_next(int fd, unsigned timeout_ms, char **ret);

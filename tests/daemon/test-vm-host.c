@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* VMs in the daemon-wide views: counts by state in GET /v1/host and /metrics next to the
  * allocations' (both modules contribute), and the --vmm option. */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "test-vm-common.h"
 
 static struct vm_env env;
@@ -109,4 +112,85 @@ Test(vm_host, vmm_option_must_be_absolute)
         cr_assert_eq(r, 0, "cannot run iovd: %s", strerror(-r));
         cr_expect_neq(status, 0, "a relative --vmm was accepted");
         cr_expect(strstr(out, "--vmm"), "the error does not name --vmm:\n%s", out);
+}
+
+/* Lowered idle timeout (2 s): a silent idle connection is closed, a silent console follow
+ * and events stream are not. */
+#define IDLE_TIMEOUT_SEC "2"
+
+static void restart_with_short_timeout(void)
+{
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        const char *extra[] = {"--run-dir", env.run_dir, "--connection-timeout-sec",
+                               IDLE_TIMEOUT_SEC, NULL};
+        struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
+        int r = harness_start(&o, &env.h);
+        cr_assert_eq(r, 0, "iovd --connection-timeout-sec did not start: %s", strerror(-r));
+}
+
+static int connect_silent(void)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", env.h->socket_path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+        cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
+                     strerror(errno));
+        return fd;
+}
+
+/* The next non-blank line of a stream, or the error of harness_events_next. */
+static int next_line(int fd, unsigned timeout_ms, char **ret)
+{
+        for (;;) {
+                int r = harness_events_next(fd, timeout_ms, ret);
+                if (r < 0 || **ret)
+                        return r;
+                free(*ret); /* a keep-alive */
+        }
+}
+
+Test(vm_host, streams_outlive_the_idle_timeout)
+{
+        vm_skip_without_kvm();
+        restart_with_short_timeout();
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, id, "idle");
+
+        _cleanup_close_ int idle = connect_silent();
+        _cleanup_close_ int console = -1, events = -1;
+        long status = 0;
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s/console?follow=1", id);
+        cr_assert_eq(harness_stream_open(env.h, path, &console, &status), 0, "GET %s", path);
+        cr_assert_eq(status, 200, "GET %s: status %ld", path, status);
+        cr_assert_eq(harness_events_open(env.h, &events, &status), 0, "GET /v1/events");
+        _cleanup_free_ char *subscribed = NULL, *first = NULL;
+        cr_assert_eq(next_line(events, 5000, &subscribed), 0, "no first event line");
+        cr_assert_eq(next_line(console, 5000, &first), 0, "no console output");
+        cr_expect_str_eq(first, "idle", "console said \"%s\"", first);
+
+        /* The guest now prints nothing for twice the timeout. */
+        util_sleep_usec(2 * 2000000ULL + 500000);
+        char c;
+        cr_expect_eq(recv(idle, &c, 1, MSG_DONTWAIT), 0,
+                     "a silent idle connection outlived the %s s timeout", IDLE_TIMEOUT_SEC);
+        ssize_t n = recv(console, &c, 1, MSG_DONTWAIT);
+        cr_expect(n < 0 && errno == EAGAIN, "the console follow was cut (recv %zd, %s)", n,
+                  n < 0 ? strerror(errno) : "end of stream");
+
+        /* The events stream still delivers, the console still ends cleanly with its VM. */
+        _cleanup_free_ char *other = vm_create(&env, "hello", 16);
+        _cleanup_free_ char *event = NULL;
+        cr_assert_eq(next_line(events, 5000, &event), 0, "events stream cut or silent");
+        cr_expect(strstr(event, "vm_created"), "event %s", event);
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+        _cleanup_free_ char *last = NULL;
+        cr_expect_eq(next_line(console, 10000, &last), -EPIPE,
+                     "the console did not end with its VM (%s)", last ? last : "timeout");
 }

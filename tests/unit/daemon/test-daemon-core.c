@@ -66,6 +66,8 @@ Test(daemon_config, refuses_bad_options)
                 {"--log-level", "chatty", NULL},
                 {"extra", NULL},
                 {"--vmm", "iovd-vmm", NULL},
+                {"--connection-timeout-sec", "0", NULL},
+                {"--connection-timeout-sec", "2x", NULL},
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 struct iov_daemon_config c;
