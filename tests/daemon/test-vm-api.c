@@ -89,6 +89,18 @@ Test(vm_api, malformed_create_bodies_define_nothing)
                 {"{\"kernel\": \"@K\", \"initrd\": \"/nonexistent\"}", "file_not_readable"},
                 {"{\"kernel\": \"@K\", \"devices\": [1]}", "invalid_value"},
                 {"{\"kernel\": \"@K\", \"devices\": [{\"path\": \"/x\"}]}", "invalid_value"},
+                /* Device entries go through iovd-vmm's own parser at create. */
+                {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"virtio-x\"}]}", "invalid_device"},
+                {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"virtio-blk\"}]}",
+                 "invalid_device"},
+                {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"virtio-rng\", \"speed\": 1}]}",
+                 "invalid_device"},
+                {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"virtio-net\", \"tap\": \"t0\", "
+                 "\"mac\": \"zz\"}]}",
+                 "invalid_device"},
+                {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"virtio-rng\"}, {\"type\": "
+                 "\"floppy\"}]}",
+                 "invalid_device"},
                 {"{\"kernel\": \"@K\", \"color\": \"red\"}", "unknown_field"},
                 {"{\"kernel\": \"@K\", \"kernel\": \"@K\"}", "duplicate_key"},
         };
@@ -271,12 +283,10 @@ Test(vm_api, devices_reach_the_vmm)
         vm_wait_state(&env, good_id, "stopped", &r);
         harness_reply_clear(&r);
 
-        /* A device model iovd-vmm does not know fails the start with its message. */
-        vm_call(&env, "POST", "/v1/vms", bad, 201, &r);
-        _cleanup_free_ char *bad_id = strdup(vm_str(r.json, "id"));
-        harness_reply_clear(&r);
-        vm_action(&env, bad_id, "start", NULL, 422, &r);
-        cr_expect(strstr(vm_error_message(&r), "device") != NULL,
+        /* A device model iovd-vmm does not know is refused at create, by its parser. */
+        vm_call(&env, "POST", "/v1/vms", bad, 400, &r);
+        cr_expect_str_eq(vm_error_code(&r), "invalid_device", "code %s", vm_error_code(&r));
+        cr_expect(strstr(vm_error_message(&r), "virtio-x") != NULL,
                   "message does not name the device: %s", vm_error_message(&r));
         harness_reply_clear(&r);
 }

@@ -194,3 +194,26 @@ Test(vm_host, streams_outlive_the_idle_timeout)
         cr_expect_eq(next_line(console, 10000, &last), -EPIPE,
                      "the console did not end with its VM (%s)", last ? last : "timeout");
 }
+
+Test(vm_host, bad_device_is_refused_at_create_naming_entry_and_field)
+{
+        _cleanup_free_ char *kernel = vm_guest("hello");
+        _cleanup_free_ char *body =
+                util_strdup_printf("{\"kernel\": \"%s\", \"devices\": [{\"type\": \"virtio-rng\"}, "
+                                   "{\"type\": \"virtio-blk\", \"read_only\": true}]}",
+                                   kernel);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", body, 400, &r);
+        cr_expect_str_eq(vm_error_code(&r), "invalid_device", "code %s", vm_error_code(&r));
+        const char *message = vm_error_message(&r);
+        cr_expect(strstr(message, "\"devices\"[1]") && strstr(message, "path"),
+                  "message names neither the entry nor the missing field: %s", message);
+        harness_reply_clear(&r);
+        vm_call(&env, "GET", "/v1/vms", NULL, 200, &r);
+        struct json_object *list = json_object_is_type(r.json, json_type_array)
+                                           ? r.json
+                                           : json_object_object_get(r.json, "vms");
+        cr_expect_eq(json_object_array_length(list), 0u, "a refused create defined a VM: %s",
+                     r.body);
+        harness_reply_clear(&r);
+}
