@@ -71,7 +71,35 @@ static int add_vfs(struct refresh_set *set, const struct iov_pci_device *pf)
         return 0;
 }
 
-/* Read the listed functions; a PF brings its VFs, the ones it had and the ones it has. */
+static bool same_vfs(const struct iov_pci_device *a, const struct iov_pci_device *b)
+{
+        return a->n_vfs == b->n_vfs && a->num_vfs == b->num_vfs &&
+               (a->n_vfs == 0 || memcmp(a->vfs, b->vfs, a->n_vfs * sizeof(*a->vfs)) == 0);
+}
+
+/* What reading entry i brings in: a VF its PF (whose VF list may have changed); a PF its
+ * VFs, the ones it had and the ones it has, when it was asked for or its list changed. */
+static int refresh_set_expand(struct refresh_set *set, const struct iov_snapshot *old, size_t i,
+                              bool asked)
+{
+        const struct iov_pci_device *was = pci_inventory_find(old->pci, &set->entries[i].address);
+        /* A shallow copy: adding may move the entries, not the arrays they point to. */
+        struct iov_pci_device fresh = set->entries[i].device;
+        const struct iov_pci_device *now = set->entries[i].found ? &fresh : NULL;
+        int r = 0;
+        if (was && was->is_vf)
+                r = refresh_set_add(set, &was->physfn);
+        if (r == 0 && now && now->is_vf)
+                r = refresh_set_add(set, &now->physfn);
+        bool changed = !was || !now || !same_vfs(was, now);
+        if (r == 0 && (asked || changed))
+                r = add_vfs(set, was);
+        if (r == 0 && (asked || changed))
+                r = add_vfs(set, now);
+        return r;
+}
+
+/* Read the listed functions and what they bring in (refresh_set_expand), each once. */
 static int refresh_set_fill(struct refresh_set *set, const struct iov_snapshot *old,
                             const char *sysfs_root, const struct iov_pci_address *addresses,
                             size_t n)
@@ -79,15 +107,12 @@ static int refresh_set_fill(struct refresh_set *set, const struct iov_snapshot *
         int r = 0;
         for (size_t i = 0; i < n && r == 0; i++)
                 r = refresh_set_add(set, &addresses[i]);
-        for (size_t i = 0; i < n && r == 0; i++) {
+        /* set->n grows as entries bring others in. */
+        for (size_t i = 0; i < set->n && r == 0; i++) {
                 r = refresh_set_read(set, sysfs_root, i);
                 if (r == 0)
-                        r = add_vfs(set, pci_inventory_find(old->pci, &set->entries[i].address));
-                if (r == 0 && set->entries[i].found)
-                        r = add_vfs(set, &set->entries[i].device);
+                        r = refresh_set_expand(set, old, i, i < n);
         }
-        for (size_t i = n; i < set->n && r == 0; i++)
-                r = refresh_set_read(set, sysfs_root, i);
         return r;
 }
 

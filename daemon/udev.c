@@ -2,7 +2,8 @@
 /*
  * udev: PCI hotplug, VF creation and driver binds reach iovd as kernel uevents. The
  * monitor listens on the "kernel" netlink source, not "udev": no udev daemon has to run
- * (the lab has none). A burst (255 VFs appearing) is drained before one rescan.
+ * (the lab has none). A burst (255 VFs appearing) is drained, then only the functions
+ * it named are read again (daemon_refresh_devices), not the whole host.
  */
 #include <libudev.h>
 #include <poll.h>
@@ -12,6 +13,9 @@
 
 /* After an event, wait this long for more before scanning, so a burst costs one scan. */
 #define SETTLE_MS 50
+/* The functions one settled burst may name for a refresh; more, and the whole host is
+ * read again (a full scan is then about as cheap). */
+#define REFRESH_MAX 1024
 
 struct iov_udev_monitor {
         struct iov_daemon *d;
@@ -20,7 +24,27 @@ struct iov_udev_monitor {
         int stop_fd;
         pthread_t thread;
         bool running;
+        /* The functions named by the events of the burst being settled. */
+        struct iov_pci_address pending[REFRESH_MAX];
+        size_t n_pending;
+        bool overflow; /* a name that did not fit or did not parse: rescan everything */
 };
+
+static bool action_relevant(const char *action)
+{
+        return action && (streq(action, "add") || streq(action, "remove") ||
+                          streq(action, "bind") || streq(action, "unbind"));
+}
+
+static void monitor_note(struct iov_udev_monitor *m, const char *sysname)
+{
+        struct iov_pci_address a;
+        if (!sysname || pci_address_parse(sysname, &a) < 0 || m->n_pending == REFRESH_MAX) {
+                m->overflow = true;
+                return;
+        }
+        m->pending[m->n_pending++] = a;
+}
 
 /* Read every queued uevent; true when one of them concerns PCI inventory. */
 static bool monitor_drain(struct iov_udev_monitor *m)
@@ -30,13 +54,25 @@ static bool monitor_drain(struct iov_udev_monitor *m)
 
         while ((dev = udev_monitor_receive_device(m->monitor))) {
                 const char *action = udev_device_get_action(dev);
-                log_debug("uevent %s %s", action ? action : "?", udev_device_get_sysname(dev));
-                relevant =
-                        relevant || (action && (streq(action, "add") || streq(action, "remove") ||
-                                                streq(action, "bind") || streq(action, "unbind")));
+                const char *sysname = udev_device_get_sysname(dev);
+                log_debug("uevent %s %s", action ? action : "?", sysname ? sysname : "?");
+                if (action_relevant(action)) {
+                        relevant = true;
+                        monitor_note(m, sysname);
+                }
                 udev_device_unref(dev);
         }
         return relevant;
+}
+
+/* The functions the burst named (with their PFs or VFs where those changed too), or the
+ * whole host when the burst was too large to list. */
+static void monitor_settle(struct iov_udev_monitor *m)
+{
+        if (m->overflow || daemon_refresh_devices(m->d, m->pending, m->n_pending) < 0)
+                daemon_rescan(m->d);
+        m->n_pending = 0;
+        m->overflow = false;
 }
 
 static void *monitor_thread(void *userdata)
@@ -60,7 +96,7 @@ static void *monitor_thread(void *userdata)
                 }
                 if (n == 0 && pending) {
                         pending = false;
-                        daemon_rescan(m->d);
+                        monitor_settle(m);
                 }
         }
         return NULL;

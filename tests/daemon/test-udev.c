@@ -2,8 +2,9 @@
 /*
  * The udev path for real: iovd on the host's own /sys, and a kernel uevent made by writing
  * to a PCI function's "uevent" attribute (sysfs-devices: "add" re-announces an existing
- * device; nothing about the device changes). An add leads to one rescan; a "change"
- * (not about inventory) leads to none. Needs root and a writable /sys with PCI functions.
+ * device; nothing about the device changes). An add leads to one refresh of that function
+ * (not a full rescan); a "change" (not about inventory) leads to none. Needs root and a writable
+ * /sys with PCI functions.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -12,16 +13,23 @@
 
 #include "harness.h"
 
-static unsigned long long rescans(struct iov_harness *h)
+/* Inventory reads since start: full rescans plus per-device refreshes. */
+static unsigned long long counter(struct iov_harness *h, const char *name)
 {
         struct iov_http_reply reply = {0};
         int r = harness_request(h, "GET", "/metrics", NULL, &reply);
         cr_assert_eq(r, 0, "GET /metrics: %s", strerror(-r));
-        const char *at = reply.body ? strstr(reply.body, "\niovd_rescans_total ") : NULL;
-        cr_assert_not_null(at, "no iovd_rescans_total in /metrics:\n%s", reply.body);
-        unsigned long long v = strtoull(at + strlen("\niovd_rescans_total "), NULL, 10);
+        _cleanup_free_ char *prefix = util_strdup_printf("\n%s ", name);
+        const char *at = reply.body ? strstr(reply.body, prefix) : NULL;
+        cr_assert_not_null(at, "no %s in /metrics:\n%s", name, reply.body);
+        unsigned long long v = strtoull(at + strlen(prefix), NULL, 10);
         harness_reply_clear(&reply);
         return v;
+}
+
+static unsigned long long rescans(struct iov_harness *h)
+{
+        return counter(h, "iovd_rescans_total") + counter(h, "iovd_device_refreshes_total");
 }
 
 /* The first PCI function of the host, or skip. */
@@ -71,7 +79,7 @@ Test(udev, kernel_add_uevent_rescans_a_live_sys)
                 cr_skip_test("no kernel uevent socket here: %s", log);
 
         /* A "change" is not about the inventory: no rescan. */
-        unsigned long long before = rescans(h);
+        unsigned long long before = rescans(h), full = counter(h, "iovd_rescans_total");
         r = send_uevent(address, "change");
         if (r == -EACCES || r == -EROFS || r == -EPERM)
                 cr_skip_test("/sys is not writable here: %s", strerror(-r));
@@ -89,7 +97,8 @@ Test(udev, kernel_add_uevent_rescans_a_live_sys)
                              "delivered to this network namespace)",
                              address);
         }
-        cr_expect_eq(after, before + 1, "one add uevent made %llu rescans", after - before);
+        cr_expect_eq(after, before + 1, "one add uevent made %llu inventory reads", after - before);
+        cr_expect_eq(counter(h, "iovd_rescans_total"), full, "an add uevent read the whole host");
         _cleanup_free_ char *path = util_strdup_printf("/v1/devices/%s", address);
         struct iov_http_reply reply = {0};
         cr_assert_eq(harness_request(h, "GET", path, NULL, &reply), 0);

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon_refresh_devices on a generated tree changed behind the daemon's back: the
+ * functions named are read again with what they bring in (a VF its PF, a PF whose VF list
+ * changed all its VFs, old and new, and the IOMMU groups of all of them); the rest of the
+ * snapshot is copied as it was.
+ */
+#include <criterion/criterion.h>
+
+#include "daemon/runtime.h"
+#include "tests/fixtures/fixture.h"
+
+struct env {
+        struct fixture *fx;
+        struct iov_daemon *d;
+};
+
+static struct env env_new(unsigned n_vfs)
+{
+        struct env e = {0};
+        int r = fixture_new(&e.fx);
+        cr_assert_eq(r, 0, "fixture_new: %s", strerror(-r));
+        r = fixture_add_lab_preset(e.fx);
+        cr_assert_eq(r, 0, "fixture_add_lab_preset: %s", strerror(-r));
+        r = fixture_set_num_vfs(e.fx, "0000:01:00.0", n_vfs);
+        cr_assert_eq(r, 0, "fixture_set_num_vfs(%u): %s", n_vfs, strerror(-r));
+        struct iov_daemon_config c;
+        cr_assert_eq(daemon_config_init(&c), 0);
+        free(c.sysfs_root);
+        c.sysfs_root = strdup(fixture_sysfs_root(e.fx));
+        cr_assert_eq(daemon_new(&c, &e.d), 0);
+        r = daemon_inventory_init(e.d);
+        cr_assert_eq(r, 0, "daemon_inventory_init: %s", strerror(-r));
+        return e;
+}
+
+static void env_free(struct env *e)
+{
+        daemon_free(e->d);
+        fixture_free(e->fx);
+}
+
+static const struct iov_pci_device *find(const struct iov_snapshot *s, const char *address)
+{
+        struct iov_pci_address a;
+        cr_assert_eq(pci_address_parse(address, &a), 0, "bad address %s", address);
+        return pci_inventory_find(s->pci, &a);
+}
+
+Test(refresh, a_vf_brings_its_pf_and_a_changed_vf_list)
+{
+        struct env e = env_new(2);
+        _cleanup_snapshot_ struct iov_snapshot *before = daemon_snapshot_get(e.d);
+        cr_assert_not_null(find(before, "0000:01:00.2"), "VF 2 missing at start");
+        cr_assert_null(find(before, "0000:01:00.3"), "VF 3 present at start");
+
+        /* Behind the daemon's back: 3 VFs instead of 2; only VF 1 is named. */
+        int r = fixture_set_num_vfs(e.fx, "0000:01:00.0", 0);
+        if (r == 0) /* 0 then N, as the kernel requires */
+                r = fixture_set_num_vfs(e.fx, "0000:01:00.0", 3);
+        cr_assert_eq(r, 0, "fixture_set_num_vfs(3): %s", strerror(-r));
+        struct iov_pci_address vf1;
+        cr_assert_eq(pci_address_parse("0000:01:00.1", &vf1), 0);
+        r = daemon_refresh_devices(e.d, &vf1, 1);
+        cr_assert_eq(r, 0, "daemon_refresh_devices: %s", strerror(-r));
+
+        _cleanup_snapshot_ struct iov_snapshot *after = daemon_snapshot_get(e.d);
+        cr_expect_eq(after->generation, before->generation + 1, "generation %llu after %llu",
+                     (unsigned long long)after->generation, (unsigned long long)before->generation);
+        const struct iov_pci_device *pf = find(after, "0000:01:00.0");
+        cr_assert_not_null(pf, "PF gone");
+        cr_expect_eq(pf->num_vfs, 3u, "PF num_vfs %u", pf->num_vfs);
+        const struct iov_pci_device *vf3 = find(after, "0000:01:00.3");
+        cr_assert_not_null(vf3, "the new VF 3 was not read");
+        cr_expect(vf3->is_vf, "VF 3 is not a VF");
+        cr_assert_geq(vf3->iommu_group, 0, "VF 3 has no group");
+        cr_expect_not_null(daemon_snapshot_find_group(after, (unsigned)vf3->iommu_group),
+                           "group %d of VF 3 not in the snapshot", vf3->iommu_group);
+        cr_expect_eq(after->pci->n_devices, before->pci->n_devices + 1, "%zu devices, was %zu",
+                     after->pci->n_devices, before->pci->n_devices);
+        /* Untouched functions are copied with their strings. */
+        const struct iov_pci_device *nic = find(after, "0000:00:02.0");
+        cr_assert_not_null(nic, "the e1000e vanished");
+        cr_expect_str_eq(nic->driver ? nic->driver : "", "e1000e", "driver %s", nic->driver);
+        env_free(&e);
+}
+
+Test(refresh, a_named_function_that_vanished_is_dropped_with_its_group)
+{
+        struct env e = env_new(2);
+        _cleanup_snapshot_ struct iov_snapshot *before = daemon_snapshot_get(e.d);
+        const struct iov_pci_device *vf2 = find(before, "0000:01:00.2");
+        cr_assert_not_null(vf2, "VF 2 missing at start");
+        int group = vf2->iommu_group;
+        cr_assert_geq(group, 0, "VF 2 has no IOMMU group in the lab preset");
+
+        int r = fixture_set_num_vfs(e.fx, "0000:01:00.0", 0);
+        if (r == 0)
+                r = fixture_set_num_vfs(e.fx, "0000:01:00.0", 1);
+        cr_assert_eq(r, 0, "fixture_set_num_vfs(1): %s", strerror(-r));
+        struct iov_pci_address a;
+        cr_assert_eq(pci_address_parse("0000:01:00.2", &a), 0);
+        r = daemon_refresh_devices(e.d, &a, 1);
+        cr_assert_eq(r, 0, "daemon_refresh_devices: %s", strerror(-r));
+
+        _cleanup_snapshot_ struct iov_snapshot *after = daemon_snapshot_get(e.d);
+        cr_expect_null(find(after, "0000:01:00.2"), "VF 2 still listed");
+        cr_expect_eq(find(after, "0000:01:00.0")->num_vfs, 1u, "PF num_vfs %u",
+                     find(after, "0000:01:00.0")->num_vfs);
+        cr_expect_null(daemon_snapshot_find_group(after, (unsigned)group),
+                       "group %d of the removed VF still listed", group);
+        cr_expect_not_null(find(after, "0000:01:00.1"), "VF 1 dropped");
+        env_free(&e);
+}
