@@ -17,3 +17,6 @@ int vmm_kvm_create_vm(struct iov_vm *vm, char *error, size_t error_size);
 
 /* MP table (MP spec 1.4) for vm->n_vcpus CPUs and the IOAPIC, in the BIOS area. */
 int vmm_mptable_write(struct iov_vm *vm);
+
+/* ACPI tables (RSDP, XSDT, FADT, FACS, MADT, DSDT) in the BIOS area (vmm/acpi.c). */
+int vmm_acpi_write(struct iov_vm *vm);

@@ -132,8 +132,10 @@ static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
         if (r < 0)
                 return r;
         r = vmm_mptable_write(vm);
+        if (r >= 0)
+                r = vmm_acpi_write(vm);
         if (r < 0) {
-                snprintf(error, error_size, "no room for the MP table: %s", strerror(-r));
+                snprintf(error, error_size, "no room for the MP / ACPI tables: %s", strerror(-r));
                 return r;
         }
         return vm_create_vcpus(vm, &boot, error, error_size);

@@ -4,7 +4,8 @@
 # serial console, writes boot marker 42 to the boot-progress port (0x510) and reboots;
 # the lab checks the marker, iovd-vmm's exit status 0 (i8042 reset) and the recorded
 # boot marker. A second L2 VM with 2 vCPUs stays up until it is paused, resumed and
-# stopped (Ctrl-Alt-Del through the i8042) over the control socket. TAP on stdout, judged
+# stopped (Ctrl-Alt-Del through the i8042) over the control socket; a third, with 2 vCPUs,
+# powers off through ACPI. TAP on stdout, judged
 # like a lab scenario.
 #
 # Usage: tests/guest/lab-linux-boot.sh [BUILD_DIR] [L2_CMDLINE_EXTRA]
@@ -38,7 +39,7 @@ rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR/l2/bin" "$WORK_DIR/extra/lab"
 
 # The L2 guest's initramfs: static busybox and an /init that proves userspace ran.
 cp "$(command -v busybox)" "$WORK_DIR/l2/bin/busybox"
-for applet in sh mount echo dd printf reboot cat sleep grep cut; do
+for applet in sh mount echo dd printf reboot poweroff cat sleep grep cut; do
   ln -s busybox "$WORK_DIR/l2/bin/$applet"
 done
 mkdir -p "$WORK_DIR/l2/"{proc,dev,sys}
@@ -51,6 +52,7 @@ printf '*' | dd of=/dev/port bs=1 seek=1296 count=1 2>/dev/null
 # iovtest=wait: stay up until the VMM asks for a shutdown (Ctrl-Alt-Del: the kernel
 # restarts at once, with reboot=k through the i8042).
 grep -q iovtest=wait /proc/cmdline && exec sleep 100000
+grep -q iovtest=poweroff /proc/cmdline && poweroff -f
 reboot -f
 L2
 chmod 755 "$WORK_DIR/l2/init"
@@ -60,7 +62,7 @@ chmod 755 "$WORK_DIR/l2/init"
 cat >"$WORK_DIR/scenario.sh" <<SCEN
 #!/bin/sh
 . /lab/lab.sh
-tap_plan 12
+tap_plan 15
 tap_check "kvm_amd loads" lab_modprobe kvm_amd
 echo "lab: starting iovd-vmm"
 # The L2 console goes to the lab console as it comes (and to /tmp/l2.out).
@@ -71,6 +73,8 @@ echo "lab: iovd-vmm exited \$(cat /tmp/l2.status)"
 tap_check "L2 Linux reaches userspace and prints its marker" grep -q "iovd-l2-marker" /tmp/l2.out
 tap_check "reboot in the guest stops iovd-vmm with status 0" test "\$(cat /tmp/l2.status)" = 0
 tap_check "boot-progress marker 42 recorded" grep -q '"value":42' /tmp/l2.out
+tap_check "L2 Linux finds CPUs and IOAPIC through ACPI (MADT)" grep -q "Using ACPI (MADT)" /tmp/l2.out
+tap_check "L2 Linux enumerates the PCI host bridge (ACPI PNP0A03, CF8/CFC)" grep -q "pci 0000:00:00.0: \\[1b36:0008\\]" /tmp/l2.out
 
 # Second VM, driven through the control socket: status, pause/resume, stop. Its console
 # goes to the lab console too.
@@ -91,12 +95,14 @@ while [ ! -s /tmp/l2b.status ] && [ \$i -lt 120 ]; do sleep 1; i=\$((i + 1)); do
 tap_check "the guest reboots on the stop request and iovd-vmm exits 0" test "\$(cat /tmp/l2b.status)" = 0
 tap_check "the stop went through the i8042 reset" grep -q "guest reset through the i8042" /tmp/l2b.out
 
-# Third VM: 2 vCPUs, to the marker and reboot (bounded: SMP under nested TCG is slow).
+# Third VM: 2 vCPUs, to the marker, then poweroff (ACPI S5). Bounded: SMP under nested
+# TCG is slow.
 { timeout 400 iovd-vmm --kernel /lab/vmlinuz --initrd /lab/l2.cpio.gz --memory 256 --vcpus 2 \\
-  --cmdline "console=ttyS0 reboot=k panic=-1 $L2_EXTRA"; echo \$? >/tmp/l2c.status; } 2>&1 |
+  --cmdline "console=ttyS0 panic=-1 iovtest=poweroff $L2_EXTRA"; echo \$? >/tmp/l2c.status; } 2>&1 |
   tee /tmp/l2c.out
 tap_check "2-vCPU L2 Linux brings up both CPUs" grep -q "Brought up 1 node, 2 CPUs" /tmp/l2c.out
-tap_check "2-vCPU L2 Linux reaches userspace and exits 0" test "\$(cat /tmp/l2c.status)" = 0
+tap_check "2-vCPU L2 Linux reaches userspace" grep -q "iovd-l2-marker" /tmp/l2c.out
+tap_check "poweroff in the guest (ACPI S5) stops iovd-vmm with status 0" sh -c "test \$(cat /tmp/l2c.status) = 0 && grep -q 'ACPI S5' /tmp/l2c.out"
 SCEN
 
 lab_kernel_prepare || { echo "1..0 # SKIP no lab kernel"; exit 0; }
