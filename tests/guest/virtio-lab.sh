@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# virtio end to end with real drivers: inside the lab (QEMU with nested SVM, see
+# /work/shared/LAB.md), iovd-vmm boots the lab's Debian kernel as an L2 guest with all four
+# virtio devices from a --config devices list, and the L2 guest's /init uses them with
+# Linux's own drivers:
+#   virtio-blk      reads a pattern the lab wrote into the image, writes one the lab then
+#                   finds in the image (conv=fsync: a FLUSH too)
+#   virtio-net      pings the lab's end of the TAP over IPv6 link-local
+#   virtio-console  writes on hvc0 (the VM's console stream), reads a line the lab sends
+#                   through the device's input FIFO
+#   virtio-rng      is the current hw_random source and gives bytes
+# TAP on stdout, judged outside like a lab scenario.
+#
+# Usage: tests/guest/virtio-lab.sh [BUILD_DIR]
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SOURCE_ROOT=$(cd "$HERE/../.." && pwd)
+LAB_DIR=$SOURCE_ROOT/tests/lab
+BUILD_DIR=$(cd "${1:-$SOURCE_ROOT/build}" && pwd)
+LAB_TIMEOUT=1500
+LAB_NVME=0 LAB_NICS=0 LAB_IOMMU=0 LAB_MEMORY=1024
+# shellcheck source=../lab/lib/kernel.sh
+. "$LAB_DIR/lib/kernel.sh"
+# shellcheck source=../lab/lib/initramfs.sh
+. "$LAB_DIR/lib/initramfs.sh"
+# shellcheck source=../lab/lib/qemu.sh
+. "$LAB_DIR/lib/qemu.sh"
+# shellcheck source=../lab/lib/judge.sh
+. "$LAB_DIR/lib/judge.sh"
+LAB_MODULES+=(tun)
+
+for tool in qemu-system-x86_64 busybox cpio; do
+  command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool missing"; exit 0; }
+done
+[ -x "$BUILD_DIR/vmm/iovd-vmm" ] || { echo "1..0 # SKIP no $BUILD_DIR/vmm/iovd-vmm"; exit 0; }
+lab_kernel_prepare || { echo "1..0 # SKIP no lab kernel"; exit 0; }
+
+WORK_DIR=$BUILD_DIR/tests/guest/virtio-lab
+rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR/l2/bin" "$WORK_DIR/l2/lib/modules" "$WORK_DIR/extra/lab"
+
+# ---- the L2 guest's initramfs: static busybox, the virtio modules, /init ----------------
+cp "$(command -v busybox)" "$WORK_DIR/l2/bin/busybox"
+for applet in $(busybox --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$WORK_DIR/l2/bin/$applet"
+done
+mkdir -p "$WORK_DIR/l2/"{proc,dev,sys,tmp}
+# In dependency order (modules.dep of the lab kernel).
+L2_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
+  virtio_blk failover net_failover virtio_net virtio_console virtio-rng"
+for m in $L2_MODULES; do
+  f=$(find "$LAB_KERNEL_ROOT/lib/modules" -name "$m.ko" | head -n 1)
+  [ -n "$f" ] || { echo "1..0 # SKIP module $m not in the lab kernel"; exit 0; }
+  cp "$f" "$WORK_DIR/l2/lib/modules/"
+done
+cat >"$WORK_DIR/l2/init" <<L2
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(echo $L2_MODULES); do insmod /lib/modules/\$m.ko; done
+sleep 2
+echo "l2: drivers: \$(for d in /sys/bus/virtio/devices/*; do basename \$(readlink \$d/driver); done | sort | tr '\n' ' ')"
+if [ -b /dev/vda ]; then
+  echo "l2: blk-read: \$(dd if=/dev/vda bs=31 count=1 2>/dev/null)"
+  printf 'written-by-l2' | dd of=/dev/vda bs=512 seek=8 conv=fsync 2>/dev/null
+  echo "l2: blk-write: \$?"
+fi
+echo "l2: rng: \$(cat /sys/class/misc/hw_random/rng_current) \$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')"
+if [ -c /dev/hvc0 ]; then
+  echo "hvc0-says-hello" >/dev/hvc0
+  exec 3</dev/hvc0
+  echo "l2: hvc0-ready"
+  echo "l2: hvc0-got: \$(timeout 120 head -n 1 <&3)"
+fi
+ip link set dev eth0 up
+sleep 4
+ping6 -c 3 -I eth0 fe80::ff:fe00:1 >/tmp/ping.out 2>&1
+echo "l2: ping6: \$?"
+cat /tmp/ping.out
+reboot -f
+L2
+chmod 755 "$WORK_DIR/l2/init"
+(cd "$WORK_DIR/l2" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) \
+  >"$WORK_DIR/extra/lab/l2.cpio.gz"
+cp "$LAB_KERNEL_IMAGE" "$WORK_DIR/extra/lab/vmlinuz"
+
+# ---- the scenario inside the lab ----------------------------------------------------------
+cat >"$WORK_DIR/scenario.sh" <<'SCEN'
+#!/bin/sh
+. /lab/lab.sh
+tap_plan 10
+tap_check "kvm_amd and tun load" lab_modprobe kvm_amd tun
+dd if=/dev/zero of=/tmp/disk.img bs=1024 count=1024 2>/dev/null
+printf 'iovd-virtio-blk-pattern-0123456' | dd of=/tmp/disk.img conv=notrunc 2>/dev/null
+mkfifo /tmp/hvc.in
+cat >/tmp/vm.json <<EOF
+{"name": "l2", "vcpus": 1, "memory_mib": 256, "kernel": "/lab/vmlinuz",
+ "initrd": "/lab/l2.cpio.gz", "cmdline": "console=ttyS0 reboot=k panic=-1",
+ "devices": [{"type": "virtio-blk", "path": "/tmp/disk.img", "serial": "lab-disk"},
+             {"type": "virtio-net", "tap": "vtap0", "mac": "52:54:00:00:00:02"},
+             {"type": "virtio-console", "input": "/tmp/hvc.in"},
+             {"type": "virtio-rng"}]}
+EOF
+echo "lab: starting iovd-vmm"
+# The L2 console goes to the lab console as it comes, and to /tmp/l2.out.
+( { timeout 1200 iovd-vmm --config /tmp/vm.json 2>/tmp/l2.err 3>&-
+    echo $? >/tmp/l2.status; } | tee /tmp/l2.out ) &
+# The lab's end of the TAP gets a fixed MAC, so the guest knows its link-local address.
+lab_wait 60 test -e /sys/class/net/vtap0 &&
+  ip link set dev vtap0 address 02:00:00:00:00:01 && ip link set dev vtap0 up
+# Answer on the console once the guest listens (or give up when iovd-vmm is gone).
+lab_wait 1200 sh -c 'grep -q "l2: hvc0-ready" /tmp/l2.out || test -s /tmp/l2.status'
+grep -q "l2: hvc0-ready" /tmp/l2.out && echo lab-says-hi >/tmp/hvc.in
+lab_wait 1200 test -s /tmp/l2.status
+sleep 1 # tee writes the last lines
+tail -n 3 /tmp/l2.err
+tap_is "iovd-vmm exits 0 when the L2 guest reboots" "$(cat /tmp/l2.status)" 0
+tap_check "Linux binds virtio_blk, virtio_console, virtio_net, virtio_rng" \
+  grep -q "l2: drivers: virtio_blk virtio_console virtio_net virtio_rng" /tmp/l2.out
+tap_check "virtio-blk: the guest reads the lab's pattern" \
+  grep -q "l2: blk-read: iovd-virtio-blk-pattern-0123456" /tmp/l2.out
+tap_check "virtio-blk: the guest's write and FLUSH succeed" grep -q "l2: blk-write: 0" /tmp/l2.out
+tap_is "virtio-blk: the guest's data is in the image at sector 8" \
+  "$(dd if=/tmp/disk.img bs=512 skip=8 count=1 2>/dev/null | head -c 13)" "written-by-l2"
+tap_check "virtio-rng is the hw_random source and gives 16 bytes" \
+  grep -Eq "l2: rng: virtio_rng.0 [0-9a-f]{32}" /tmp/l2.out
+tap_check "virtio-console: hvc0 output reaches the console stream" \
+  grep -q "^hvc0-says-hello" /tmp/l2.out
+tap_check "virtio-console: the line sent to the input FIFO reaches the guest" \
+  grep -q "l2: hvc0-got: lab-says-hi" /tmp/l2.out
+tap_check "virtio-net: the guest pings the lab over IPv6 link-local" \
+  grep -q "l2: ping6: 0" /tmp/l2.out
+SCEN
+
+lab_initramfs_build "$WORK_DIR/base.gz" "$BUILD_DIR" "$WORK_DIR/scenario.sh" || exit 1
+# A second archive after the first: the kernel unpacks both (initramfs-format docs).
+(cd "$WORK_DIR/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$WORK_DIR/extra.gz"
+cat "$WORK_DIR/base.gz" "$WORK_DIR/extra.gz" >"$WORK_DIR/initrd.gz"
+
+lab_qemu_command "$WORK_DIR" "$WORK_DIR/initrd.gz" run
+start=$(date +%s)
+status=0
+timeout -k 5 "$LAB_TIMEOUT" "${LAB_QEMU_CMD[@]}" </dev/null >"$WORK_DIR/qemu.out" 2>&1 || status=$?
+lab_judge "$WORK_DIR" "$status" "$LAB_TIMEOUT" "$(($(date +%s) - start))"
