@@ -4,7 +4,8 @@
  * "scan N usec DEVICES". --runs N (default 1) repeats in the same process; the first run
  * includes loading pci.ids, as a fresh daemon or lspci does. Then "derived N usec X
  * groups G" for iommu_groups_from_inventory() and "groups N usec X groups G" for
- * iommu_groups_scan(), the two ways to list the IOMMU groups next to the scan.
+ * iommu_groups_scan(), the two ways to list the IOMMU groups next to the scan (not with
+ * --scan-only, which times the scan as a whole process does it).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,19 +18,25 @@ int main(int argc, char **argv)
 {
         static const struct option options[] = {
                 {"runs", required_argument, NULL, 'n'},
+                {"scan-only", no_argument, NULL, 's'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
         uint64_t runs = 1;
-        for (int c; (c = getopt_long(argc, argv, "n:h", options, NULL)) != -1;) {
+        bool scan_only = false;
+        for (int c; (c = getopt_long(argc, argv, "n:sh", options, NULL)) != -1;) {
                 if (c == 'n' && util_parse_u64(optarg, 10, &runs) == 0 && runs > 0)
                         continue;
+                if (c == 's') {
+                        scan_only = true;
+                        continue;
+                }
                 fprintf(c == 'h' ? stdout : stderr,
-                        "Usage: inventory-scan [--runs N] SYSFS_ROOT\n");
+                        "Usage: inventory-scan [--runs N] [--scan-only] SYSFS_ROOT\n");
                 return c == 'h' ? 0 : 2;
         }
         if (optind != argc - 1) {
-                fprintf(stderr, "Usage: inventory-scan [--runs N] SYSFS_ROOT\n");
+                fprintf(stderr, "Usage: inventory-scan [--runs N] [--scan-only] SYSFS_ROOT\n");
                 return 2;
         }
         for (uint64_t i = 0; i < runs; i++) {
@@ -43,6 +50,10 @@ int main(int argc, char **argv)
                 }
                 printf("scan %llu usec %llu devices %zu\n", (unsigned long long)i,
                        (unsigned long long)usec, inv->n_devices);
+                if (scan_only) {
+                        pci_inventory_free(inv);
+                        continue;
+                }
                 struct iov_iommu_group *groups = NULL;
                 size_t n = 0;
                 start = util_now_usec();
