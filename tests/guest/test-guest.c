@@ -218,7 +218,7 @@ Test(vmm_guest, triple_fault_stops_with_crash_status, .timeout = 90)
         json_object_put(res.stats);
 }
 
-Test(vmm_guest, serial_file_and_multiple_vcpus, .timeout = 90)
+Test(vmm_guest, serial_file_and_32_vcpus, .timeout = 90)
 {
         skip_without_kvm();
         _cleanup_free_ char *k = payload("hello");
@@ -228,7 +228,7 @@ Test(vmm_guest, serial_file_and_multiple_vcpus, .timeout = 90)
         close(fd);
         _cleanup_free_ char *serial = util_strdup_printf("file:%s", path);
         struct run_result res;
-        run_vmm((const char *[]){"--kernel", k, "--vcpus", "4", "--serial", serial, NULL}, &res);
+        run_vmm((const char *[]){"--kernel", k, "--vcpus", "32", "--serial", serial, NULL}, &res);
         cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
         cr_expect_str_empty(res.out, "stdout should be empty: \"%s\"", res.out);
         _cleanup_free_ char *content = NULL;
