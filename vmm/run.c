@@ -250,6 +250,9 @@ int vmm_run(const struct iov_vmm_config *config, char **ret_reason)
         int status;
 
         vmm_sandbox_note_inherited_fds();
+        /* A console reader that goes away (a supervisor restarting) must cost the guest
+         * its console output, not its life: writes then fail with EPIPE. */
+        signal(SIGPIPE, SIG_IGN);
         sigset_t stop_signals;
         vm_block_stop_signals(&stop_signals);
         struct iov_vm *vm = vm_new(config);

@@ -463,3 +463,28 @@ Test(vmm_guest, guest_poking_every_port_and_the_mmio_hole_cannot_hurt_the_vmm, .
                      (long long)stats_get(&res, "unhandled", "mmio_writes"));
         json_object_put(res.stats);
 }
+
+Test(vmm_guest, console_reader_gone_does_not_kill_the_vm, .timeout = 60)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("hello");
+        int out[2];
+        cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+        close(out[0]); /* nobody reads the console */
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                dup2(out[1], 1);
+                int null = open("/dev/null", O_RDWR);
+                dup2(null, 0);
+                dup2(null, 2);
+                const char *vmm = getenv("IOVD_VMM");
+                execl(vmm, vmm, "--kernel", k, "--memory", "64", (char *)NULL);
+                _exit(127);
+        }
+        close(out[1]);
+        int wstatus;
+        cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
+        cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
+                  "exit status 0x%x (SIGPIPE is 13)", wstatus);
+}
