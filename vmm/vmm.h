@@ -4,19 +4,23 @@
  * used by the iovd-vmm program, the daemon (configuration parsing) and the tests.
  *
  * Exit status of iovd-vmm (and of vmm_run()):
- *   0  the guest shut down (i8042 reset pulse) or a "stop" on the control socket finished
+ *   0  the guest shut down (i8042 reset pulse, ACPI S5 power-off, also after a "stop"),
+ *      "kill" on the control socket, or SIGTERM / SIGINT / SIGHUP
  *   1  the VM could not be built (bad kernel image, no /dev/kvm, missing capability, ...)
  *   2  bad command line or configuration
  *   3  the guest crashed (triple fault, KVM internal error, failed VM entry)
  *
- * Control socket (--control-socket PATH): a Unix stream socket; one request per line, one
- * JSON object per reply line:
+ * Control socket (--control-socket PATH): a Unix stream socket, listening once the VM is
+ * built (its appearance means "ready"); one request per line, one JSON object per reply
+ * line:
  *   status  -> {"state":"running","vcpus":1,"uptime_usec":N}
  *   stats   -> {"exits":{"io":N,...},"devices":{"uart":N,...},"unhandled":{...},
- *               "markers":[{"value":N,"usec":N,"count":N}],"rss_kib":N}
+ *               "markers":[{"value":N,"usec":N,"count":N}],"virtio":[...],
+ *               "rss_kib":N,"rss_guest_kib":N}
  *   pause / resume -> {"ok":true} (vCPUs leave / re-enter KVM_RUN)
- *   stop   -> {"ok":true}: asks the guest to shut down (the i8042 stays the guest's own
- *             reset path; a guest that ignores it is killed by the supervisor)
+ *   stop   -> {"ok":true}: asks the guest to shut down (Ctrl-Alt-Del through the i8042
+ *             keyboard; Linux reboots, the VM stops with 0); a guest that ignores it is
+ *             killed by the supervisor
  *   kill   -> {"ok":true}: stops the VM now, exit status 0
  *   input TEXT -> {"ok":true}: TEXT and a newline are queued as UART input
  *   errors -> {"error":{"code":"unknown_command","message":"..."}}
