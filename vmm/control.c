@@ -2,11 +2,13 @@
 /*
  * The control socket a supervisor (iovd) drives the VM through: a Unix stream socket, one
  * command per line, one JSON object per reply line (protocol in vmm/vmm.h). Served on
- * the main thread with poll(); several clients may be connected at once.
+ * the main thread with poll(), which also waits for the VM to stop (its stop eventfd and
+ * the stop signals); several clients may be connected at once.
  */
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -151,43 +153,88 @@ static bool control_client_read(struct iov_vm *vm, struct control_client *c)
         return true;
 }
 
-void vmm_control_serve(struct iov_vm *vm, int listen_fd)
+/* A stop signal (SIGTERM, SIGINT, SIGHUP) read from the signalfd: a clean stop. */
+static void control_take_signal(struct iov_vm *vm, int signal_fd)
+{
+        struct signalfd_siginfo si;
+        if (read(signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+                return;
+        char reason[64];
+        snprintf(reason, sizeof(reason), "stopped by signal %s", strsignal((int)si.ssi_signo));
+        vmm_vm_request_stop(vm, false, 0, reason);
+}
+
+static void control_accept(int listen_fd, struct control_client *clients)
+{
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+                return;
+        unsigned i = 0;
+        while (i < CONTROL_MAX_CLIENTS && clients[i].fd >= 0)
+                i++;
+        if (i == CONTROL_MAX_CLIENTS) {
+                control_reply(fd, reply_error("busy", "too many control clients"));
+                close(fd);
+                return;
+        }
+        clients[i] = (struct control_client){.fd = fd};
+}
+
+static void control_client_close(struct control_client *c)
+{
+        if (c->fd >= 0)
+                close(c->fd);
+        c->fd = -1;
+}
+
+/* The VM has stopped: whoever has sent a command (also from the listen backlog) gets its
+ * answer ("status" says "stopped" or "crashed" and why), then every connection closes,
+ * the listening one too: a later connect is refused instead of hanging. */
+static void control_drain(struct iov_vm *vm, int listen_fd, struct control_client *clients)
+{
+        int fd;
+        while (listen_fd >= 0 &&
+               (fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+                struct control_client c = {.fd = fd};
+                (void)control_client_read(vm, &c);
+                control_client_close(&c);
+        }
+        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+                if (clients[i].fd >= 0)
+                        (void)control_client_read(vm, &clients[i]);
+                control_client_close(&clients[i]);
+        }
+        if (listen_fd >= 0)
+                close(listen_fd);
+}
+
+enum { POLL_STOP, POLL_SIGNAL, POLL_LISTEN, POLL_CLIENTS };
+
+void vmm_control_serve(struct iov_vm *vm, int listen_fd, int signal_fd)
 {
         struct control_client clients[CONTROL_MAX_CLIENTS];
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
                 clients[i].fd = -1;
 
-        while (!vmm_vm_check_signals(vm, 0)) {
-                struct pollfd pfds[CONTROL_MAX_CLIENTS + 1] = {{.fd = listen_fd, .events = POLLIN}};
+        /* No timeout: a stop from a vCPU, a signal or a client each wakes poll(). */
+        while (!vmm_vm_stopping(vm)) {
+                struct pollfd pfds[POLL_CLIENTS + CONTROL_MAX_CLIENTS] = {
+                        [POLL_STOP] = {.fd = vm->stop_fd, .events = POLLIN},
+                        [POLL_SIGNAL] = {.fd = signal_fd, .events = POLLIN},
+                        [POLL_LISTEN] = {.fd = listen_fd, .events = POLLIN},
+                };
                 for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
-                        pfds[i + 1] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
-                /* A short timeout: a stop that comes from a vCPU must end this loop. */
-                if (poll(pfds, CONTROL_MAX_CLIENTS + 1, 100) <= 0)
+                        pfds[POLL_CLIENTS + i] =
+                                (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+                if (poll(pfds, ARRAY_SIZE(pfds), -1) <= 0)
                         continue;
-                for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
-                        if (clients[i].fd < 0 || !pfds[i + 1].revents)
-                                continue;
-                        if (!control_client_read(vm, &clients[i])) {
-                                close(clients[i].fd);
-                                clients[i].fd = -1;
-                        }
-                }
-                if (!(pfds[0].revents & POLLIN))
-                        continue;
-                int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                if (fd < 0)
-                        continue;
-                unsigned i = 0;
-                while (i < CONTROL_MAX_CLIENTS && clients[i].fd >= 0)
-                        i++;
-                if (i == CONTROL_MAX_CLIENTS) {
-                        control_reply(fd, reply_error("busy", "too many control clients"));
-                        close(fd);
-                        continue;
-                }
-                clients[i] = (struct control_client){.fd = fd};
+                if (pfds[POLL_SIGNAL].revents)
+                        control_take_signal(vm, signal_fd);
+                for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                        if (pfds[POLL_CLIENTS + i].revents && !control_client_read(vm, &clients[i]))
+                                control_client_close(&clients[i]);
+                if (pfds[POLL_LISTEN].revents & POLLIN)
+                        control_accept(listen_fd, clients);
         }
-        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
-                if (clients[i].fd >= 0)
-                        close(clients[i].fd);
+        control_drain(vm, listen_fd, clients);
 }

@@ -8,6 +8,8 @@
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 
 #include "util/util.h"
 #include "vmm/boot.h"
@@ -26,6 +28,11 @@ static struct iov_vm *vm_new(const struct iov_vmm_config *config)
         vm->config = config;
         vm->start_usec = util_now_usec();
         vm->kvm_fd = vm->vm_fd = vm->serial_out_fd = -1;
+        vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vm->stop_fd < 0) {
+                free(vm);
+                return NULL;
+        }
         vm->n_vcpus = config->vcpus;
         vm->state = IOV_VM_CREATED;
         vm->attention = true;
@@ -34,6 +41,7 @@ static struct iov_vm *vm_new(const struct iov_vmm_config *config)
         pthread_mutex_init(&vm->marker_lock, NULL);
         pthread_cond_init(&vm->state_cond, NULL);
         if (vmm_bus_init(&vm->pio, "pio") < 0 || vmm_bus_init(&vm->mmio, "mmio") < 0) {
+                close(vm->stop_fd);
                 free(vm);
                 return NULL;
         }
@@ -56,6 +64,8 @@ static void vm_free(struct iov_vm *vm)
                 close(vm->kvm_fd);
         if (vm->serial_out_fd > STDERR_FILENO)
                 close(vm->serial_out_fd);
+        if (vm->stop_fd >= 0)
+                close(vm->stop_fd);
         vmm_memory_free(vm->mem);
         free(vm);
 }
@@ -172,38 +182,23 @@ static void vm_set_running(struct iov_vm *vm)
 }
 
 /* SIGTERM, SIGINT and SIGHUP stop the VM cleanly (exit status 0, stats printed). They are
- * blocked in every thread and taken here with sigtimedwait(). */
-static void vm_block_stop_signals(sigset_t *ret_set)
-{
-        sigemptyset(ret_set);
-        sigaddset(ret_set, SIGTERM);
-        sigaddset(ret_set, SIGINT);
-        sigaddset(ret_set, SIGHUP);
-        pthread_sigmask(SIG_BLOCK, ret_set, NULL);
-}
-
-bool vmm_vm_check_signals(struct iov_vm *vm, long timeout_msec)
+ * blocked in every thread and read from a signalfd the main thread polls along with the
+ * stop eventfd and the control socket, so a stop is seen at once, whoever asks for it. */
+static int vm_open_stop_signals(int *ret_fd)
 {
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGHUP);
-        struct timespec ts = {.tv_sec = timeout_msec / 1000,
-                              .tv_nsec = (timeout_msec % 1000) * 1000000L};
-        int sig = sigtimedwait(&set, NULL, &ts);
-        if (sig > 0) {
-                char reason[64];
-                snprintf(reason, sizeof(reason), "stopped by signal %s", strsignal(sig));
-                vmm_vm_request_stop(vm, false, 0, reason);
-        }
-        return vmm_vm_stopping(vm);
-}
-
-static void vm_wait_stopped(struct iov_vm *vm)
-{
-        while (!vmm_vm_check_signals(vm, 200))
-                ;
+        int r = -pthread_sigmask(SIG_BLOCK, &set, NULL);
+        if (r < 0)
+                return r;
+        int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
 }
 
 static void vm_report(struct iov_vm *vm)
@@ -216,8 +211,11 @@ static void vm_report(struct iov_vm *vm)
         json_object_put(stats);
 }
 
-static int vm_execute(struct iov_vm *vm, int control_fd, char *error, size_t error_size)
+/* Takes control_fd (or -1) and signal_fd: both are closed once the VM has stopped. */
+static int vm_execute(struct iov_vm *vm, int control_fd_arg, int signal_fd, char *error,
+                      size_t error_size)
 {
+        _cleanup_close_ int control_fd = control_fd_arg;
         /* Threads first, so the seccomp filter need not allow clone(); TSYNC puts it on
          * them too. They wait for RUNNING. */
         int r = vmm_vcpus_start(vm);
@@ -227,8 +225,8 @@ static int vm_execute(struct iov_vm *vm, int control_fd, char *error, size_t err
         }
         if (vm->config->serial == IOV_SERIAL_STDIO)
                 (void)vmm_console_start_input(vm); /* no input is not fatal */
-        int keep[] = {vm->kvm_fd,        vm->vm_fd,  vm->mem->memfd,
-                      vm->serial_out_fd, control_fd, vmm_stats_open()};
+        int keep[] = {vm->kvm_fd, vm->vm_fd, vm->mem->memfd, vm->serial_out_fd,
+                      control_fd, signal_fd, vm->stop_fd,    vmm_stats_open()};
         r = vmm_sandbox_enter(keep, ARRAY_SIZE(keep), vm->config->seccomp, error, error_size);
         if (r < 0) {
                 vmm_vm_request_stop(vm, true, EXIT_BUILD_FAILED, error);
@@ -236,9 +234,7 @@ static int vm_execute(struct iov_vm *vm, int control_fd, char *error, size_t err
                 return r;
         }
         vm_set_running(vm);
-        if (control_fd >= 0)
-                vmm_control_serve(vm, control_fd);
-        vm_wait_stopped(vm);
+        vmm_control_serve(vm, TAKE_FD(control_fd), signal_fd);
         vmm_vcpus_kick(vm);
         vmm_vcpus_join(vm);
         return 0;
@@ -253,8 +249,9 @@ int vmm_run(const struct iov_vmm_config *config, char **ret_reason)
         /* A console reader that goes away (a supervisor restarting) must cost the guest
          * its console output, not its life: writes then fail with EPIPE. */
         signal(SIGPIPE, SIG_IGN);
-        sigset_t stop_signals;
-        vm_block_stop_signals(&stop_signals);
+        _cleanup_close_ int signal_fd = -1;
+        if (vm_open_stop_signals(&signal_fd) < 0)
+                return EXIT_BUILD_FAILED;
         struct iov_vm *vm = vm_new(config);
         if (!vm)
                 return EXIT_BUILD_FAILED;
@@ -267,7 +264,7 @@ int vmm_run(const struct iov_vmm_config *config, char **ret_reason)
                                  config->control_socket, strerror(-r));
         }
         if (r >= 0)
-                r = vm_execute(vm, control_fd, error, sizeof(error));
+                r = vm_execute(vm, TAKE_FD(control_fd), signal_fd, error, sizeof(error));
         if (r < 0) {
                 status = EXIT_BUILD_FAILED;
         } else {

@@ -13,10 +13,6 @@ int vmm_stats_open(void);
 int vmm_console_start_input(struct iov_vm *vm);
 const char *vmm_state_name(enum iov_vm_state state);
 
-/* Take a pending SIGTERM/SIGINT/SIGHUP (waiting up to timeout_msec) as a clean stop;
- * returns whether the VM is stopping. */
-bool vmm_vm_check_signals(struct iov_vm *vm, long timeout_msec);
-
 /* Change the run state from outside the vCPUs (control socket): pause, resume. */
 int vmm_vm_set_paused(struct iov_vm *vm, bool paused);
 
@@ -30,5 +26,8 @@ void vmm_sandbox_note_inherited_fds(void);
 
 /* Control socket (vmm/control.c). */
 int vmm_control_open(const char *path, int *ret_fd);
-/* Serve the control socket until the VM stops; returns when it has. */
-void vmm_control_serve(struct iov_vm *vm, int listen_fd);
+/* The main thread's wait while the guest runs: serve the control socket (listen_fd, or
+ * -1 for none) and take the stop signals from signal_fd (a signalfd: a clean stop) until
+ * the VM stops (vm->stop_fd). Then answer what clients have already sent and close them
+ * and listen_fd (taken), so nobody waits on a socket that will not answer. */
+void vmm_control_serve(struct iov_vm *vm, int listen_fd, int signal_fd);

@@ -75,7 +75,6 @@ static const unsigned allowed_syscalls[] = {
         SYS_getrandom,
         SYS_rseq,
         SYS_set_robust_list,
-        SYS_rt_sigtimedwait,
 };
 
 static const unsigned long allowed_ioctls[] = {

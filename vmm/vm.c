@@ -2,6 +2,7 @@
 /* VM lifecycle requests and boot-progress markers, shared by every thread. */
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "util/util.h"
 #include "vmm/vcpu.h"
@@ -14,6 +15,10 @@ void vmm_vm_request_stop(struct iov_vm *vm, bool crashed, int status, const char
                 vm->state = crashed ? IOV_VM_CRASHED : IOV_VM_STOPPED;
                 vm->exit_status = status;
                 snprintf(vm->exit_reason, sizeof(vm->exit_reason), "%s", reason);
+                if (vm->stop_fd >= 0) {
+                        uint64_t one = 1; /* an eventfd counter never overflows on one write */
+                        (void)!write(vm->stop_fd, &one, sizeof(one));
+                }
         }
         pthread_cond_broadcast(&vm->state_cond);
         pthread_mutex_unlock(&vm->state_lock);

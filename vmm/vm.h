@@ -134,6 +134,9 @@ struct iov_vm {
         _Atomic bool attention; /* set with state changes: vCPUs take state_lock only then */
         int exit_status;
         char exit_reason[160];
+        /* An eventfd the first stop request writes, so the main thread (which polls it
+         * with the control socket and the stop signals) wakes at once; -1: none. */
+        int stop_fd;
 
         /* Boot-progress markers (vmm/debugport.c). */
         pthread_mutex_t marker_lock;

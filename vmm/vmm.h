@@ -24,6 +24,9 @@
  *   kill   -> {"ok":true}: stops the VM now, exit status 0
  *   input TEXT -> {"ok":true}: TEXT and a newline are queued as UART input
  *   errors -> {"error":{"code":"unknown_command","message":"..."}}
+ * Once the VM has stopped, what clients have already sent is answered ("status" gives
+ * "stopped" or "crashed" and the reason), then every connection closes and the socket
+ * stops listening: nobody is left waiting on it while the process exits.
  */
 #pragma once
 

@@ -115,11 +115,15 @@ static char *payload(const char *name)
         return util_strdup_printf("%s/%s.bzImage", dir, name);
 }
 
+/* stats[group][key], or stats[group] when key is NULL; -1 when missing. */
 static int64_t stats_get(struct run_result *res, const char *group, const char *key)
 {
         struct json_object *g, *v;
-        if (!res->stats || !json_object_object_get_ex(res->stats, group, &g) ||
-            !json_object_object_get_ex(g, key, &v))
+        if (!res->stats || !json_object_object_get_ex(res->stats, group, &g))
+                return -1;
+        if (!key)
+                return json_object_get_int64(g);
+        if (!json_object_object_get_ex(g, key, &v))
                 return -1;
         return json_object_get_int64(v);
 }
@@ -268,24 +272,27 @@ Test(vmm_guest, bad_options_are_usage_errors, .timeout = 30)
         cr_expect_eq(res.status, 2, "bad --serial: exit status %d", res.status);
 }
 
-/* Send one command line on a connected control socket and parse the reply line. */
+/* Send one command line on a connected control socket (none when command is NULL) and
+ * parse the next reply line. */
 static struct json_object *control(int fd, const char *command)
 {
-        char line[256];
-        snprintf(line, sizeof(line), "%s\n", command);
-        cr_assert_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+        if (command) {
+                char line[256];
+                snprintf(line, sizeof(line), "%s\n", command);
+                cr_assert_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+        }
         static char buf[8192];
         size_t len = 0;
         while (len < sizeof(buf) - 1) {
                 ssize_t n = read(fd, buf + len, 1);
-                cr_assert_gt(n, 0, "control socket closed after \"%s\"", command);
+                cr_assert_gt(n, 0, "control socket closed after \"%s\"", command ? command : "");
                 if (buf[len] == '\n')
                         break;
                 len++;
         }
         buf[len] = '\0';
         struct json_object *o = json_tokener_parse(buf);
-        cr_assert_not_null(o, "reply to \"%s\" is not JSON: %s", command, buf);
+        cr_assert_not_null(o, "reply to \"%s\" is not JSON: %s", command ? command : "", buf);
         return o;
 }
 
@@ -487,4 +494,137 @@ Test(vmm_guest, console_reader_gone_does_not_kill_the_vm, .timeout = 60)
         cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
         cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
                   "exit status 0x%x (SIGPIPE is 13)", wstatus);
+}
+
+static int64_t marker_usec(struct run_result *res, unsigned index)
+{
+        struct json_object *markers = NULL, *m, *v;
+        if (!res->stats || !json_object_object_get_ex(res->stats, "markers", &markers) ||
+            !(m = json_object_array_get_idx(markers, index)) ||
+            !json_object_object_get_ex(m, "usec", &v))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+/* hello writes marker 1 and resets at once: the stop must wake the main thread then, not
+ * at its next timeout (it used to wait in 200 ms steps: about 190 ms for this payload). */
+Test(vmm_guest, reset_ends_the_process_within_milliseconds, .timeout = 90)
+{
+        skip_without_kvm();
+        _cleanup_free_ char *k = payload("hello");
+        char dir[] = "/tmp/iovd-vmm-ctl-XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        _cleanup_free_ char *sock = util_strdup_printf("%s/control", dir);
+        const char *const variants[][8] = {
+                {"--kernel", k, "--memory", "64", NULL},
+                {"--kernel", k, "--memory", "64", "--control-socket", sock, NULL},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(variants); i++) {
+                struct run_result res;
+                run_vmm(variants[i], &res);
+                cr_expect_eq(res.status, 0, "variant %zu: exit status %d", i, res.status);
+                int64_t uptime = stats_get(&res, "uptime_usec", NULL);
+                int64_t reset = marker_usec(&res, 0);
+                cr_assert(uptime > 0 && reset > 0, "variant %zu: uptime %lld, marker %lld: %s", i,
+                          (long long)uptime, (long long)reset, res.err);
+                cr_expect_lt(uptime - reset, 100000, "variant %zu: %lld usec from reset to stop", i,
+                             (long long)(uptime - reset));
+                json_object_put(res.stats);
+        }
+        unlink(sock);
+        rmdir(dir);
+}
+
+/* iovd-vmm on the idle payload (it prints "idle" and waits), with a control socket in a
+ * fresh directory; stderr to err_fd (or /dev/null when -1). */
+struct idle_vmm {
+        pid_t pid;
+        int out;
+        char dir[32];
+        char *sock;
+};
+
+static void idle_vmm_start(struct idle_vmm *v, int err_fd)
+{
+        _cleanup_free_ char *k = payload("idle");
+        snprintf(v->dir, sizeof(v->dir), "/tmp/iovd-vmm-ctl-XXXXXX");
+        cr_assert_not_null(mkdtemp(v->dir));
+        v->sock = util_strdup_printf("%s/control", v->dir);
+        int out[2];
+        cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+        v->pid = fork();
+        cr_assert_geq(v->pid, 0);
+        if (v->pid == 0) {
+                int null = open("/dev/null", O_RDWR);
+                dup2(null, 0);
+                dup2(out[1], 1);
+                dup2(err_fd >= 0 ? err_fd : null, 2);
+                const char *vmm = getenv("IOVD_VMM");
+                execl(vmm, vmm, "--kernel", k, "--memory", "128", "--control-socket", v->sock,
+                      (char *)NULL);
+                _exit(127);
+        }
+        close(out[1]);
+        v->out = out[0];
+        char line[16] = "";
+        size_t len = 0;
+        while (len < sizeof(line) - 1 && read(v->out, line + len, 1) == 1 && line[len] != '\n')
+                len++;
+        line[len] = '\0';
+        cr_assert_str_eq(line, "idle", "payload output \"%s\"", line);
+}
+
+/* Wait for the VMM to end; returns its wait status. */
+static int idle_vmm_wait(struct idle_vmm *v)
+{
+        int wstatus;
+        cr_assert_eq(waitpid(v->pid, &wstatus, 0), v->pid);
+        close(v->out);
+        unlink(v->sock);
+        rmdir(v->dir);
+        free(v->sock);
+        return wstatus;
+}
+
+static int control_connect(const char *sock)
+{
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+        cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect %s: %s", sock,
+                     strerror(errno));
+        return fd;
+}
+
+/* Between the stop and the exit, the control socket answers what was sent ("status" says
+ * "stopped" and why) and then closes: nothing waits on a socket that will not answer. */
+Test(vmm_guest, control_socket_answers_then_closes_when_the_vm_stops, .timeout = 90)
+{
+        skip_without_kvm();
+        struct idle_vmm v;
+        idle_vmm_start(&v, -1);
+        int fd = control_connect(v.sock);
+        const char both[] = "kill\nstatus\n";
+        cr_assert_eq(write(fd, both, strlen(both)), (ssize_t)strlen(both));
+        struct json_object *o = control(fd, NULL);
+        cr_expect_str_eq(field(o, "ok"), "true", "kill: %s", json_object_to_json_string(o));
+        json_object_put(o);
+        o = control(fd, NULL);
+        cr_expect_str_eq(field(o, "state"), "stopped", "status after kill: %s",
+                         json_object_to_json_string(o));
+        cr_expect_str_eq(field(o, "reason"), "killed through the control socket",
+                         "status after kill: %s", json_object_to_json_string(o));
+        json_object_put(o);
+
+        uint64_t start = util_now_usec();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char c;
+        cr_expect_eq(poll(&p, 1, 2000), 1, "no end of the connection within 2 s");
+        cr_expect_leq(read(fd, &c, 1), 0, "data after the last reply");
+        uint64_t waited = util_now_usec() - start;
+        cr_expect_lt(waited, 150000, "the connection closed %llu usec after the kill",
+                     (unsigned long long)waited);
+        close(fd);
+        int wstatus = idle_vmm_wait(&v);
+        cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "exit status 0x%x", wstatus);
 }

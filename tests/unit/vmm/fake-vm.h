@@ -12,7 +12,7 @@ static inline struct iov_vm *fake_vm_new(void)
 {
         struct iov_vm *vm = calloc(1, sizeof(*vm));
         cr_assert_not_null(vm);
-        vm->kvm_fd = vm->vm_fd = vm->serial_out_fd = -1;
+        vm->kvm_fd = vm->vm_fd = vm->serial_out_fd = vm->stop_fd = -1;
         vm->n_vcpus = 1;
         pthread_mutex_init(&vm->gsi_lock, NULL);
         pthread_mutex_init(&vm->state_lock, NULL);
