@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iovd-vmm driven from outside while the guest runs: the control socket, the stop
+ * signals, a console reader that goes away. Skips with a reason without /dev/kvm.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "guest-run.h"
+#include "util/util.h"
+
+static void expect_exit_zero(int wstatus, const char *what)
+{
+        cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "%s: exit status 0x%x", what,
+                  wstatus);
+}
+
+Test(vmm_guest, control_socket_drives_the_vm, .timeout = 90)
+{
+        guest_skip_without_kvm();
+        struct idle_vmm v;
+        idle_vmm_start(&v, true, -1);
+        int fd = control_connect(v.sock);
+
+        struct json_object *o = control(fd, "status");
+        cr_expect_str_eq(field(o, "state"), "running", "status: %s", json_object_to_json_string(o));
+        json_object_put(o);
+        o = control(fd, "stats");
+        struct json_object *markers = NULL;
+        json_object_object_get_ex(o, "markers", &markers);
+        cr_expect_eq(json_object_array_length(markers), 1u, "markers %s",
+                     json_object_to_json_string(markers));
+        cr_expect_gt(atoll(field(o, "rss_guest_kib")), 60000, "guest RSS %s KiB",
+                     field(o, "rss_guest_kib"));
+        json_object_put(o);
+
+        /* Each command, the member its reply must have ("error": the error code), and its
+         * value. */
+        static const struct {
+                const char *command, *key, *value;
+        } steps[] = {
+                {"pause", "ok", "true"},
+                {"status", "state", "paused"},
+                {"pause", "error", "wrong_state"},
+                {"resume", "ok", "true"},
+                {"launch missiles", "error", "unknown_command"},
+                {"input hello", "ok", "true"},
+                {"kill", "ok", "true"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+                o = control(fd, steps[i].command);
+                const char *got =
+                        streq(steps[i].key, "error") ? error_code(o) : field(o, steps[i].key);
+                cr_expect_str_eq(got, steps[i].value, "step %zu \"%s\": %s", i, steps[i].command,
+                                 json_object_to_json_string(o));
+                json_object_put(o);
+        }
+        close(fd);
+        expect_exit_zero(idle_vmm_wait(&v), "after kill");
+}
+
+/* Between the stop and the exit, the control socket answers what was sent ("status" says
+ * "stopped" and why) and then closes: nothing waits on a socket that will not answer. */
+Test(vmm_guest, control_socket_answers_then_closes_when_the_vm_stops, .timeout = 90)
+{
+        guest_skip_without_kvm();
+        struct idle_vmm v;
+        idle_vmm_start(&v, true, -1);
+        int fd = control_connect(v.sock);
+        const char both[] = "kill\nstatus\n";
+        cr_assert_eq(write(fd, both, strlen(both)), (ssize_t)strlen(both));
+        struct json_object *o = control(fd, NULL);
+        cr_expect_str_eq(field(o, "ok"), "true", "kill: %s", json_object_to_json_string(o));
+        json_object_put(o);
+        o = control(fd, NULL);
+        cr_expect_str_eq(field(o, "state"), "stopped", "status after kill: %s",
+                         json_object_to_json_string(o));
+        cr_expect_str_eq(field(o, "reason"), "killed through the control socket",
+                         "status after kill: %s", json_object_to_json_string(o));
+        json_object_put(o);
+
+        uint64_t start = util_now_usec();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char c;
+        cr_expect_eq(poll(&p, 1, 2000), 1, "no end of the connection within 2 s");
+        cr_expect_leq(read(fd, &c, 1), 0, "data after the last reply");
+        uint64_t waited = util_now_usec() - start;
+        cr_expect_lt(waited, 150000, "the connection closed %llu usec after the kill",
+                     (unsigned long long)waited);
+        close(fd);
+        expect_exit_zero(idle_vmm_wait(&v), "after kill");
+}
+
+Test(vmm_guest, sigterm_stops_cleanly_with_stats, .timeout = 90)
+{
+        guest_skip_without_kvm();
+        int err[2];
+        cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
+        struct idle_vmm v;
+        idle_vmm_start(&v, false, err[1]);
+        close(err[1]);
+        kill(v.pid, SIGTERM);
+        expect_exit_zero(idle_vmm_wait(&v), "after SIGTERM");
+        static char errbuf[8192];
+        ssize_t n = read(err[0], errbuf, sizeof(errbuf) - 1);
+        errbuf[n > 0 ? n : 0] = '\0';
+        cr_expect(strstr(errbuf, "stopped by signal") != NULL, "stderr: %s", errbuf);
+        cr_expect(strstr(errbuf, "iovd-vmm: stats {") != NULL, "no stats: %s", errbuf);
+        close(err[0]);
+}
+
+Test(vmm_guest, console_reader_gone_does_not_kill_the_vm, .timeout = 60)
+{
+        guest_skip_without_kvm();
+        _cleanup_free_ char *k = guest_payload("hello");
+        int out[2];
+        cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+        close(out[0]); /* nobody reads the console */
+        pid_t pid = guest_spawn_vmm((const char *[]){"--kernel", k, "--memory", "64", NULL}, out[1],
+                                    -1);
+        close(out[1]);
+        int wstatus = guest_wait(pid);
+        cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
+                  "exit status 0x%x (SIGPIPE is 13)", wstatus);
+}
