@@ -20,19 +20,11 @@ _start:
         jne bad
         movl $0x12345678, (%rsi)
         mov $'3', %bl
-        mov $0xcf8, %dx
-        mov $0x80000000, %eax /* bus 0, device 0, function 0, register 0 */
-        out %eax, (%dx)
-        mov $0xcfc, %dx
-        in (%dx), %eax
+        PCI_CONFIG_READ 0x80000000 /* bus 0, device 0, function 0, register 0 */
         cmp $0x00081b36, %eax
         jne bad
         mov $'4', %bl
-        mov $0xcf8, %dx
-        mov $0x8000f800, %eax /* device 31: empty */
-        out %eax, (%dx)
-        mov $0xcfc, %dx
-        in (%dx), %eax
+        PCI_CONFIG_READ 0x8000f800 /* device 31: empty */
         cmp $0xffffffff, %eax
         jne bad
         mov $'5', %bl
@@ -54,13 +46,7 @@ _start:
         PUTS ok
         RESET
 bad:
-        PUTS fail
-        mov %bl, %al
-        mov $UART, %dx
-        out %al, (%dx)
-        mov $'\n', %al
-        out %al, (%dx)
-        RESET
+        FAIL_AT_STEP fail
 #include "uart-puts.inc"
 ok:     .asciz "unhandled ok\n"
 fail:   .asciz "unhandled bad "

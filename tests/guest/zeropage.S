@@ -41,19 +41,10 @@ good:
         PUTS ok
         mov %r14d, %eax
         add $'0', %al
-        mov $UART, %dx
-        out %al, (%dx)
-        mov $'\n', %al
-        out %al, (%dx)
+        PUTC_NEWLINE
         RESET
 bad:
-        PUTS fail
-        mov %bl, %al
-        mov $UART, %dx
-        out %al, (%dx)
-        mov $'\n', %al
-        out %al, (%dx)
-        RESET
+        FAIL_AT_STEP fail
 #include "uart-puts.inc"
 expected: .asciz "iovtest=zeropage"
 ok:     .asciz "zeropage ok e820="
