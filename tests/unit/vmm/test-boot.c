@@ -93,56 +93,52 @@ Test(vmm_boot, bzimage_is_loaded_per_protocol)
         cr_expect_eq(*pd1, (2 * MIB) | 0x83, "PD[1] 0x%llx", (unsigned long long)*pd1);
 }
 
+/* Load the image (and initrd, cmdline) and expect it refused with expected_r, a message
+ * containing message (when not NULL), and nothing written to the returned info. */
+static void expect_refused(const void *k, size_t size, const void *initrd, size_t initrd_size,
+                           const char *cmdline, int expected_r, const char *message,
+                           const char *what)
+{
+        struct iov_boot_info info = {.entry = 42};
+        char error[200] = "";
+        int r = load(k, size, initrd, initrd_size, cmdline, &info, error);
+        cr_expect_eq(r, expected_r, "%s gave %d, expected %d", what, r, expected_r);
+        if (message)
+                cr_expect(strstr(error, message) != NULL, "%s: message: %s", what, error);
+        cr_expect_eq(info.entry, 42u, "%s: ret written on failure", what);
+}
+
 Test(vmm_boot, rejects_bad_magic)
 {
         size_t size;
         _cleanup_free_ uint8_t *k = make_bzimage(64, 0x020f, 1, &size);
         memcpy(k + 0x202, "HdrX", 4);
-        struct iov_boot_info info = {.entry = 42};
-        char error[200] = "";
-        int r = load(k, size, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -ENOEXEC, "bad magic gave %d", r);
-        cr_expect(strstr(error, "HdrS") != NULL, "message: %s", error);
-        cr_expect_eq(info.entry, 42u, "ret written on failure");
+        expect_refused(k, size, NULL, 0, NULL, -ENOEXEC, "HdrS", "bad magic");
 }
 
 Test(vmm_boot, rejects_old_protocol)
 {
         size_t size;
         _cleanup_free_ uint8_t *k = make_bzimage(64, 0x0206, 1, &size);
-        struct iov_boot_info info;
-        char error[200] = "";
-        int r = load(k, size, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -EPROTO, "protocol 2.06 gave %d", r);
-        cr_expect(strstr(error, "2.06") != NULL, "message: %s", error);
+        expect_refused(k, size, NULL, 0, NULL, -EPROTO, "2.06", "protocol 2.06");
 }
 
 Test(vmm_boot, rejects_kernel_without_64bit_entry)
 {
         size_t size;
         _cleanup_free_ uint8_t *k = make_bzimage(64, 0x020f, 0, &size);
-        struct iov_boot_info info;
-        char error[200] = "";
-        int r = load(k, size, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -EPROTO, "no XLF_KERNEL_64 gave %d", r);
-        cr_expect(strstr(error, "64-bit") != NULL, "message: %s", error);
+        expect_refused(k, size, NULL, 0, NULL, -EPROTO, "64-bit", "no XLF_KERNEL_64");
 }
 
 Test(vmm_boot, rejects_truncated_images)
 {
         size_t size;
         _cleanup_free_ uint8_t *k = make_bzimage(64, 0x020f, 1, &size);
-        struct iov_boot_info info;
-        char error[200] = "";
         /* Cut inside the 32-bit stub: the 64-bit entry is beyond the end. */
-        int r = load(k, 1024 + 0x100, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -EINVAL, "truncated bzImage gave %d", r);
-        cr_expect(strstr(error, "truncated") != NULL, "message: %s", error);
+        expect_refused(k, 1024 + 0x100, NULL, 0, NULL, -EINVAL, "truncated", "truncated bzImage");
         /* Shorter than a setup header: not recognised at all. */
-        r = load(k, 0x100, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -ENOEXEC, "0x100-byte file gave %d", r);
-        r = load(k, 0, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -ENOEXEC, "empty file gave %d", r);
+        expect_refused(k, 0x100, NULL, 0, NULL, -ENOEXEC, NULL, "0x100-byte file");
+        expect_refused(k, 0, NULL, 0, NULL, -ENOEXEC, NULL, "empty file");
 }
 
 Test(vmm_boot, rejects_initrd_too_big)
@@ -151,11 +147,9 @@ Test(vmm_boot, rejects_initrd_too_big)
         _cleanup_free_ uint8_t *k = make_bzimage(64, 0x020f, 1, &size);
         size_t initrd_size = 64 * MIB;
         _cleanup_free_ uint8_t *initrd = calloc(1, initrd_size);
-        struct iov_boot_info info;
-        char error[200] = "";
-        int r = load(k, size, initrd, initrd_size, NULL, &info, error);
-        cr_expect_eq(r, -E2BIG, "64 MiB initrd in 64 MiB RAM gave %d", r);
-        cr_expect(strstr(error, "initrd") != NULL, "message: %s", error);
+        cr_assert_not_null(initrd);
+        expect_refused(k, size, initrd, initrd_size, NULL, -E2BIG, "initrd",
+                       "64 MiB initrd in 64 MiB RAM");
 }
 
 Test(vmm_boot, rejects_cmdline_too_long)
@@ -165,11 +159,8 @@ Test(vmm_boot, rejects_cmdline_too_long)
         char cmdline[300];
         memset(cmdline, 'x', sizeof(cmdline) - 1);
         cmdline[sizeof(cmdline) - 1] = '\0';
-        struct iov_boot_info info;
-        char error[200] = "";
-        int r = load(k, size, NULL, 0, cmdline, &info, error);
-        cr_expect_eq(r, -E2BIG, "299-byte command line (limit 255) gave %d", r);
-        cr_expect(strstr(error, "command line") != NULL, "message: %s", error);
+        expect_refused(k, size, NULL, 0, cmdline, -E2BIG, "command line",
+                       "299-byte command line (limit 255)");
 }
 
 Test(vmm_boot, rejects_kernel_larger_than_ram)
@@ -178,10 +169,7 @@ Test(vmm_boot, rejects_kernel_larger_than_ram)
         _cleanup_free_ uint8_t *k = make_bzimage(64, 0x020f, 1, &size);
         uint32_t init_size = 128 * MIB;
         memcpy(k + 0x260, &init_size, 4);
-        struct iov_boot_info info;
-        char error[200] = "";
-        int r = load(k, size, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -E2BIG, "kernel needing 128 MiB gave %d", r);
+        expect_refused(k, size, NULL, 0, NULL, -E2BIG, NULL, "kernel needing 128 MiB");
 }
 
 static uint8_t *make_elf(uint64_t paddr, uint64_t filesz, uint64_t memsz, size_t *ret_size)
@@ -236,14 +224,9 @@ Test(vmm_boot, elf_segment_outside_ram_or_file_is_refused)
 {
         size_t size;
         _cleanup_free_ uint8_t *k = make_elf(63 * MIB, 4096, 2 * MIB, &size);
-        struct iov_boot_info info;
-        char error[200] = "";
-        int r = load(k, size, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -E2BIG, "segment past RAM end gave %d", r);
+        expect_refused(k, size, NULL, 0, NULL, -E2BIG, NULL, "segment past RAM end");
         _cleanup_free_ uint8_t *k2 = make_elf(0x1000000, 4096, 4096, &size);
-        r = load(k2, size - 100, NULL, 0, NULL, &info, error);
-        cr_expect_eq(r, -EINVAL, "truncated segment gave %d", r);
-        cr_expect(strstr(error, "truncated") != NULL, "message: %s", error);
+        expect_refused(k2, size - 100, NULL, 0, NULL, -EINVAL, "truncated", "truncated segment");
 }
 
 Test(vmm_boot, missing_files_are_reported)
