@@ -11,11 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "tests/unit/cli/cli-run.h"
-#include "tests/unit/cli/mock-server.h"
-
-static struct mock_server server;
-static struct cli_run run;
+#include "tests/unit/cli/mock-suite.h"
 
 static const char devices_json[] =
         "{\"devices\": ["
@@ -29,21 +25,7 @@ static const char devices_json[] =
         "\"driver\": null, \"iommu_group\": null, \"numa_node\": -1, "
         "\"physfn\": \"0000:01:00.0\", \"allocation\": {\"id\": \"a1\"}}]}";
 
-static void setup(void)
-{
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        cr_assert_eq(mock_server_start(&server, false), 0, "mock server did not start");
-}
-
-static void teardown(void)
-{
-        cli_run_clear(&run);
-        mock_server_stop(&server);
-}
-
-TestSuite(cli_commands, .init = setup, .fini = teardown);
-
-#define SOCK "--socket", server.socket_path
+TestSuite(cli_commands, .init = mock_suite_setup, .fini = mock_suite_teardown);
 
 Test(cli_commands, devices_table_aligns_columns_and_prints_dash_for_null)
 {

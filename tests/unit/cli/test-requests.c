@@ -7,27 +7,9 @@
 #include <curl/curl.h>
 #include <string.h>
 
-#include "tests/unit/cli/cli-run.h"
-#include "tests/unit/cli/mock-server.h"
+#include "tests/unit/cli/mock-suite.h"
 
-static struct mock_server server;
-static struct cli_run run;
-
-static void setup(void)
-{
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        cr_assert_eq(mock_server_start(&server, false), 0, "mock server did not start");
-}
-
-static void teardown(void)
-{
-        cli_run_clear(&run);
-        mock_server_stop(&server);
-}
-
-TestSuite(cli_requests, .init = setup, .fini = teardown);
-
-#define SOCK "--socket", server.socket_path
+TestSuite(cli_requests, .init = mock_suite_setup, .fini = mock_suite_teardown);
 
 /* The last request had this method, URL and a JSON body equal to expected_body. */
 static void expect_request(const char *method, const char *url, const char *expected_body)
