@@ -44,15 +44,40 @@ static void vcpu_crash(struct iov_vcpu *vcpu, const char *what, uint64_t detail)
         vmm_vm_request_stop(vcpu->vm, true, 3, reason);
 }
 
-static void vcpu_handle_io(struct iov_vcpu *vcpu)
+/* Returns false when the exit is malformed (the VM then stops as crashed). */
+static bool vcpu_handle_io(struct iov_vcpu *vcpu)
 {
         struct kvm_run *run = vcpu->run;
+        /* KVM puts the data in the vCPU's mapping at data_offset (the PIO page), size 1, 2
+         * or 4 bytes, count of them back to back for a rep-prefixed string instruction.
+         * The guest chooses size and count: check them against the mapping rather than
+         * trust the kernel's bound, so no exit can make the VMM read outside it. */
+        uint64_t bytes = (uint64_t)run->io.count * run->io.size;
+        if ((run->io.size != 1 && run->io.size != 2 && run->io.size != 4) ||
+            run->io.data_offset > (uint64_t)vcpu->vm->vcpu_mmap_size ||
+            bytes > (uint64_t)vcpu->vm->vcpu_mmap_size - run->io.data_offset) {
+                vcpu_crash(vcpu, "malformed I/O exit, count", run->io.count);
+                return false;
+        }
         uint8_t *data = (uint8_t *)run + run->io.data_offset;
         bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
-        /* String instructions with a rep prefix come as count accesses back to back. */
         for (uint32_t i = 0; i < run->io.count; i++)
                 vmm_bus_access(&vcpu->vm->pio, run->io.port, data + i * run->io.size, run->io.size,
                                is_write);
+        return true;
+}
+
+static bool vcpu_handle_mmio(struct iov_vcpu *vcpu)
+{
+        struct kvm_run *run = vcpu->run;
+        /* At most 8 bytes, the size of mmio.data (linux/kvm.h). */
+        if (run->mmio.len == 0 || run->mmio.len > sizeof(run->mmio.data)) {
+                vcpu_crash(vcpu, "malformed MMIO exit, length", run->mmio.len);
+                return false;
+        }
+        vmm_bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+                       run->mmio.is_write);
+        return true;
 }
 
 static void vcpu_handle_system_event(struct iov_vcpu *vcpu)
@@ -68,8 +93,7 @@ static void vcpu_handle_system_event(struct iov_vcpu *vcpu)
         }
 }
 
-/* One exit. Returns false when the vCPU must stop. */
-static bool vcpu_handle_exit(struct iov_vcpu *vcpu)
+bool vmm_vcpu_handle_exit(struct iov_vcpu *vcpu)
 {
         struct kvm_run *run = vcpu->run;
         if (run->exit_reason < IOV_VM_EXIT_REASONS)
@@ -77,12 +101,9 @@ static bool vcpu_handle_exit(struct iov_vcpu *vcpu)
 
         switch (run->exit_reason) {
         case KVM_EXIT_IO:
-                vcpu_handle_io(vcpu);
-                return true;
+                return vcpu_handle_io(vcpu);
         case KVM_EXIT_MMIO:
-                vmm_bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
-                               run->mmio.is_write);
-                return true;
+                return vcpu_handle_mmio(vcpu);
         case KVM_EXIT_INTR:
                 return true;
         case KVM_EXIT_HLT:
@@ -137,7 +158,7 @@ static void *vcpu_thread(void *arg)
                         vcpu_crash(vcpu, "KVM_RUN failed, errno", (uint64_t)errno);
                         break;
                 }
-                if (!vcpu_handle_exit(vcpu))
+                if (!vmm_vcpu_handle_exit(vcpu))
                         break;
         }
         return NULL;

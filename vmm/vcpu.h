@@ -40,5 +40,9 @@ void vmm_vcpus_join(struct iov_vm *vm);
 /* Make every vCPU leave KVM_RUN soon (state change). */
 void vmm_vcpus_kick(struct iov_vm *vm);
 
+/* Handle the exit in vcpu->run after KVM_RUN returned. Returns false when the vCPU must
+ * stop (the VM stops; a malformed or unexpected exit marks it crashed). */
+bool vmm_vcpu_handle_exit(struct iov_vcpu *vcpu);
+
 /* Name of a KVM exit reason for statistics ("io", "mmio", "hlt", ...). */
 const char *vmm_exit_reason_name(unsigned reason);
