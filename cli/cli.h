@@ -190,6 +190,11 @@ int cli_call_and_show(struct iov_cli *cli, const char *method, const char *path,
                       struct json_object *body,
                       int (*print_table)(struct iov_cli *cli, struct json_object *json));
 
+/* method COLLECTION/ID[SUFFIX] (ID escaped as one path segment) with body (or NULL), then
+ * --json or the answer as an object (cli_print_object). Returns an exit status. */
+int cli_call_resource(struct iov_cli *cli, const char *method, const char *collection,
+                      const char *id, const char *suffix, struct json_object *body);
+
 /* Usage error: "iovctl: message" plus a pointer to --help; returns exit status 2. */
 int cli_usage_error(struct iov_cli *cli, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));

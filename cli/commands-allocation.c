@@ -10,11 +10,6 @@
 
 static const struct iov_cli_option_spec no_options[] = {{NULL, 0, NULL, NULL}};
 
-static int show_object(struct iov_cli *cli, struct json_object *json)
-{
-        return cli_print_object(cli, json);
-}
-
 /* ---- SR-IOV --------------------------------------------------------------------------- */
 
 static const struct iov_cli_option_spec sriov_options[] = {
@@ -40,10 +35,7 @@ static int cmd_sriov(struct iov_cli *cli, const struct iov_cli_args *args)
         if (cli_args_has(args, "autoprobe") &&
             json_object_object_add(body, "drivers_autoprobe", json_object_new_boolean(1)) < 0)
                 return cli_usage_error(cli, "out of memory");
-        _cleanup_free_ char *path = cli_path_build("/v1/devices", pf, "/sriov");
-        if (!path)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "PUT", path, body, show_object);
+        return cli_call_resource(cli, "PUT", "/v1/devices", pf, "/sriov", body);
 }
 
 /* ---- pools ---------------------------------------------------------------------------- */
@@ -101,10 +93,7 @@ static int cmd_pools(struct iov_cli *cli, const struct iov_cli_args *args)
 
 static int cmd_pool_show(struct iov_cli *cli, const struct iov_cli_args *args)
 {
-        _cleanup_free_ char *path = cli_path_build("/v1/pools", args->positional[0], NULL);
-        if (!path)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "GET", path, NULL, show_object);
+        return cli_call_resource(cli, "GET", "/v1/pools", args->positional[0], NULL, NULL);
 }
 
 /* Strings as typed; numbers checked here so a typo is a usage error, not a request. */
@@ -185,15 +174,12 @@ static int cmd_pool_create(struct iov_cli *cli, const struct iov_cli_args *args)
                 r = pool_addresses_add(args, selector);
         if (r < 0)
                 return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "POST", "/v1/pools", body, show_object);
+        return cli_call_and_show(cli, "POST", "/v1/pools", body, cli_print_object);
 }
 
 static int cmd_pool_delete(struct iov_cli *cli, const struct iov_cli_args *args)
 {
-        _cleanup_free_ char *path = cli_path_build("/v1/pools", args->positional[0], NULL);
-        if (!path)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "DELETE", path, NULL, show_object);
+        return cli_call_resource(cli, "DELETE", "/v1/pools", args->positional[0], NULL, NULL);
 }
 
 /* ---- allocations ---------------------------------------------------------------------- */
@@ -222,7 +208,7 @@ static int cmd_alloc(struct iov_cli *cli, const struct iov_cli_args *args)
             json_object_object_add(body, device ? "device" : "pool",
                                    json_object_new_string(device ? device : pool)) < 0)
                 return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "POST", "/v1/allocations", body, show_object);
+        return cli_call_and_show(cli, "POST", "/v1/allocations", body, cli_print_object);
 }
 
 static int allocation_row(struct json_object *a, char **cells)
@@ -253,18 +239,12 @@ static int cmd_allocations(struct iov_cli *cli, const struct iov_cli_args *args)
 
 static int cmd_allocation(struct iov_cli *cli, const struct iov_cli_args *args)
 {
-        _cleanup_free_ char *path = cli_path_build("/v1/allocations", args->positional[0], NULL);
-        if (!path)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "GET", path, NULL, show_object);
+        return cli_call_resource(cli, "GET", "/v1/allocations", args->positional[0], NULL, NULL);
 }
 
 static int cmd_release(struct iov_cli *cli, const struct iov_cli_args *args)
 {
-        _cleanup_free_ char *path = cli_path_build("/v1/allocations", args->positional[0], NULL);
-        if (!path)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "DELETE", path, NULL, show_object);
+        return cli_call_resource(cli, "DELETE", "/v1/allocations", args->positional[0], NULL, NULL);
 }
 
 const struct iov_cli_command cli_commands_allocation[] = {

@@ -47,15 +47,10 @@ int cli_print_list(struct iov_cli *cli, struct json_object *json, const char *ke
         return cli_table_print(t, cli->out);
 }
 
-static int show_object(struct iov_cli *cli, struct json_object *json)
-{
-        return cli_print_object(cli, json);
-}
-
 static int cmd_host(struct iov_cli *cli, const struct iov_cli_args *args)
 {
         (void)args;
-        return cli_call_and_show(cli, "GET", "/v1/host", NULL, show_object);
+        return cli_call_and_show(cli, "GET", "/v1/host", NULL, cli_print_object);
 }
 
 /* ---- devices -------------------------------------------------------------------------- */
@@ -155,10 +150,7 @@ static int cmd_device(struct iov_cli *cli, const struct iov_cli_args *args)
         const char *address = args->positional[0];
         if (cli_check_address(cli, "device address", address) != IOV_CLI_EXIT_OK)
                 return IOV_CLI_EXIT_USAGE;
-        _cleanup_free_ char *path = cli_path_build("/v1/devices", address, NULL);
-        if (!path)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "GET", path, NULL, show_object);
+        return cli_call_resource(cli, "GET", "/v1/devices", address, NULL, NULL);
 }
 
 /* ---- IOMMU groups --------------------------------------------------------------------- */
@@ -193,13 +185,13 @@ static int cmd_group(struct iov_cli *cli, const struct iov_cli_args *args)
         _cleanup_free_ char *path = util_strdup_printf("/v1/iommu-groups/%lld", id);
         if (!path)
                 return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "GET", path, NULL, show_object);
+        return cli_call_and_show(cli, "GET", path, NULL, cli_print_object);
 }
 
 static int cmd_rescan(struct iov_cli *cli, const struct iov_cli_args *args)
 {
         (void)args;
-        return cli_call_and_show(cli, "POST", "/v1/rescan", NULL, show_object);
+        return cli_call_and_show(cli, "POST", "/v1/rescan", NULL, cli_print_object);
 }
 
 static const struct iov_cli_option_spec no_options[] = {{NULL, 0, NULL, NULL}};

@@ -12,11 +12,6 @@
 
 static const struct iov_cli_option_spec no_options[] = {{NULL, 0, NULL, NULL}};
 
-static int show_object(struct iov_cli *cli, struct json_object *json)
-{
-        return cli_print_object(cli, json);
-}
-
 /* ---- create --------------------------------------------------------------------------- */
 
 static const struct iov_cli_option_spec vm_create_options[] = {
@@ -145,7 +140,7 @@ static int cmd_vm_create(struct iov_cli *cli, const struct iov_cli_args *args)
                 r = vm_body_add_devices(args, body, &error);
         if (r < 0)
                 return cli_usage_error(cli, "vm create: %s", error ? error : strerror(-r));
-        return cli_call_and_show(cli, "POST", "/v1/vms", body, show_object);
+        return cli_call_and_show(cli, "POST", "/v1/vms", body, cli_print_object);
 }
 
 /* ---- list, show, actions -------------------------------------------------------------- */
@@ -176,18 +171,12 @@ static int cmd_vm_list(struct iov_cli *cli, const struct iov_cli_args *args)
 
 static int cmd_vm_show(struct iov_cli *cli, const struct iov_cli_args *args)
 {
-        _cleanup_free_ char *path = cli_path_build("/v1/vms", args->positional[0], NULL);
-        if (!path)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "GET", path, NULL, show_object);
+        return cli_call_resource(cli, "GET", "/v1/vms", args->positional[0], NULL, NULL);
 }
 
 static int cmd_vm_delete(struct iov_cli *cli, const struct iov_cli_args *args)
 {
-        _cleanup_free_ char *path = cli_path_build("/v1/vms", args->positional[0], NULL);
-        if (!path)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "DELETE", path, NULL, show_object);
+        return cli_call_resource(cli, "DELETE", "/v1/vms", args->positional[0], NULL, NULL);
 }
 
 /* start, stop, kill, pause, resume: POST /v1/vms/{id}/ACTION; body may be NULL. */
@@ -195,11 +184,9 @@ static int vm_action(struct iov_cli *cli, const struct iov_cli_args *args, const
                      struct json_object *body)
 {
         _cleanup_free_ char *suffix = util_strdup_printf("/%s", action);
-        _cleanup_free_ char *path =
-                suffix ? cli_path_build("/v1/vms", args->positional[0], suffix) : NULL;
-        if (!path)
+        if (!suffix)
                 return cli_usage_error(cli, "out of memory");
-        return cli_call_and_show(cli, "POST", path, body, show_object);
+        return cli_call_resource(cli, "POST", "/v1/vms", args->positional[0], suffix, body);
 }
 
 static const struct iov_cli_option_spec vm_stop_options[] = {

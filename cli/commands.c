@@ -314,6 +314,15 @@ int cli_call_and_show(struct iov_cli *cli, const char *method, const char *path,
         return IOV_CLI_EXIT_OK;
 }
 
+int cli_call_resource(struct iov_cli *cli, const char *method, const char *collection,
+                      const char *id, const char *suffix, struct json_object *body)
+{
+        _cleanup_free_ char *path = cli_path_build(collection, id, suffix);
+        if (!path)
+                return cli_usage_error(cli, "out of memory");
+        return cli_call_and_show(cli, method, path, body, cli_print_object);
+}
+
 int cli_check_address(struct iov_cli *cli, const char *what, const char *address)
 {
         struct iov_pci_address a;

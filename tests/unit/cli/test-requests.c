@@ -235,6 +235,32 @@ Test(cli_requests, events_one_line_each_and_count)
         cr_assert_eq(run.status, 3, "stream ended before 5 events: exit status %d", run.status);
 }
 
+/* The show and delete commands address one resource: METHOD /v1/COLLECTION/ID, and the
+ * answer is printed as an object. */
+Test(cli_requests, show_and_delete_address_one_resource)
+{
+        static const struct {
+                const char *words[3]; /* after "iovctl --socket PATH" */
+                const char *method, *url;
+        } cases[] = {
+                {{"pool", "show", "p1"}, "GET", "/v1/pools/p1"},
+                {{"allocation", "a1", NULL}, "GET", "/v1/allocations/a1"},
+                {{"vm", "show", "v1"}, "GET", "/v1/vms/v1"},
+                {{"vm", "delete", "v1"}, "DELETE", "/v1/vms/v1"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                mock_server_add(&server, cases[i].method, cases[i].url, 200,
+                                "{\"id\": \"answer-id\"}", NULL);
+                cli_run(&run, SOCK, cases[i].words[0], cases[i].words[1], cases[i].words[2], NULL);
+                cr_expect_eq(run.status, 0, "%s: exit status %d, stderr %s", cases[i].url,
+                             run.status, run.err);
+                expect_request(cases[i].method, cases[i].url, NULL);
+                cr_expect(strstr(run.out, "answer-id") != NULL, "%s: output was:\n%s", cases[i].url,
+                          run.out);
+                cli_run_clear(&run);
+        }
+}
+
 Test(cli_requests, tcp_url_sends_bearer_token)
 {
         struct mock_server tcp;
