@@ -68,7 +68,8 @@ Test(vmm_boot, bzimage_is_loaded_per_protocol)
         cr_assert_eq(r, 0, "load failed %d: %s", r, error);
 
         cr_expect_eq(info.entry, 0x100200u, "entry 0x%llx", (unsigned long long)info.entry);
-        cr_expect_eq(info.boot_params, IOV_BOOT_ZERO_PAGE_ADDR);
+        cr_expect_eq(info.boot_params, IOV_BOOT_ZERO_PAGE_ADDR, "boot_params 0x%llx",
+                     (unsigned long long)info.boot_params);
         cr_expect_eq(info.protocol, 0x020f, "protocol 0x%x", info.protocol);
         uint8_t *zp = vmm_memory_ptr(mem, IOV_BOOT_ZERO_PAGE_ADDR, 4096);
         cr_assert_not_null(zp);
@@ -83,12 +84,14 @@ Test(vmm_boot, bzimage_is_loaded_per_protocol)
         cr_expect_eq(ramdisk % 4096, 0u, "initrd not page aligned: 0x%x", ramdisk);
         cr_expect_leq(ramdisk + ramdisk_size, 64 * MIB, "initrd beyond RAM: 0x%x", ramdisk);
         cr_expect_geq(ramdisk, info.kernel_end, "initrd overlaps kernel: 0x%x", ramdisk);
-        cr_expect_eq(*(uint8_t *)vmm_memory_ptr(mem, ramdisk, 1), 0xab);
+        cr_expect_eq(*(uint8_t *)vmm_memory_ptr(mem, ramdisk, 1), 0xab, "initrd byte 0x%x",
+                     *(uint8_t *)vmm_memory_ptr(mem, ramdisk, 1));
         cr_expect_eq(zp[0x1e8], 3, "e820 entries %u", zp[0x1e8]);
         cr_expect_eq(*(uint8_t *)vmm_memory_ptr(mem, 0x100200, 1), 0x90, "payload not at entry");
         /* Identity map: PML4[0] -> PDPT, PD[1] maps 2 MiB..4 MiB as a large page. */
         uint64_t *pml4 = vmm_memory_ptr(mem, IOV_BOOT_PML4_ADDR, 8);
-        cr_expect_eq(*pml4 & ~0xfffULL, IOV_BOOT_PML4_ADDR + 0x1000);
+        cr_expect_eq(*pml4 & ~0xfffULL, IOV_BOOT_PML4_ADDR + 0x1000, "PML4[0] 0x%llx",
+                     (unsigned long long)*pml4);
         uint64_t *pd1 = vmm_memory_ptr(mem, IOV_BOOT_PML4_ADDR + 0x2000 + 8, 8);
         cr_expect_eq(*pd1, (2 * MIB) | 0x83, "PD[1] 0x%llx", (unsigned long long)*pd1);
 }
@@ -215,9 +218,11 @@ Test(vmm_boot, elf_vmlinux_is_loaded)
         cr_assert_eq(r, 0, "load failed %d: %s", r, error);
         cr_expect_eq(info.entry, 0x1000010u, "virtual entry not translated: 0x%llx",
                      (unsigned long long)info.entry);
-        cr_expect_eq(*(uint8_t *)vmm_memory_ptr(mem, 0x1000000, 1), 0xcc);
+        cr_expect_eq(*(uint8_t *)vmm_memory_ptr(mem, 0x1000000, 1), 0xcc, "segment byte 0x%x",
+                     *(uint8_t *)vmm_memory_ptr(mem, 0x1000000, 1));
         cr_expect_eq(*bss, 0, "bss not cleared: 0x%x", *bss);
-        cr_expect_eq(info.kernel_end, 0x1000000u + 8192);
+        cr_expect_eq(info.kernel_end, 0x1000000u + 8192, "kernel_end 0x%llx",
+                     (unsigned long long)info.kernel_end);
 }
 
 Test(vmm_boot, elf_segment_outside_ram_or_file_is_refused)

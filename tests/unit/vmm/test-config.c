@@ -18,13 +18,15 @@ Test(vmm_config, parses_the_api_json)
                 &error);
         cr_assert_eq(r, 0, "parse: %d %s", r, error ? error : "");
         cr_expect_str_eq(c.name, "vm1");
-        cr_expect_eq(c.vcpus, 2u);
-        cr_expect_eq(c.memory_mib, 512u);
+        cr_expect_eq(c.vcpus, 2u, "vcpus %u", c.vcpus);
+        cr_expect_eq(c.memory_mib, 512u, "memory_mib %llu", (unsigned long long)c.memory_mib);
         cr_expect_str_eq(c.kernel, "/k");
         cr_expect_str_eq(c.initrd, "/i");
         cr_expect_str_eq(c.cmdline, "console=ttyS0");
-        cr_expect_eq(json_object_array_length(c.devices), 1u);
-        cr_expect_eq(vmm_config_validate(&c, NULL), 0);
+        cr_expect_eq(json_object_array_length(c.devices), 1u, "devices %s",
+                     json_object_to_json_string(c.devices));
+        r = vmm_config_validate(&c, NULL);
+        cr_expect_eq(r, 0, "validate gave %d", r);
         vmm_config_done(&c);
         cr_expect_null(c.kernel, "config_done left the kernel");
 }

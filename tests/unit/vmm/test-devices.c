@@ -30,7 +30,8 @@ Test(vmm_uart, transmit_and_line_status)
         pio_write(vm, COM1 + THR, 'o', 1);
         pio_write(vm, COM1 + THR, 'k', 1);
         char buf[8] = "";
-        cr_expect_eq(read(rfd, buf, sizeof(buf)), 2);
+        ssize_t n = read(rfd, buf, sizeof(buf));
+        cr_expect_eq(n, 2, "%zd bytes of output", n);
         cr_expect_eq(memcmp(buf, "ok", 2), 0, "output \"%.2s\"", buf);
         pio_write(vm, COM1 + SCR, 0x5a, 1);
         cr_expect_eq(pio_read(vm, COM1 + SCR, 1), 0x5au, "scratch register");
@@ -82,8 +83,10 @@ Test(vmm_uart, interrupt_identification_and_input)
         iir = (uint8_t)pio_read(vm, COM1 + IIR, 1);
         cr_expect_eq(iir & 0x0f, 0x04, "RX interrupt expected: IIR 0x%x", iir);
         cr_expect_eq(pio_read(vm, COM1 + LSR, 1) & 0x01, 1u, "DR not set");
-        cr_expect_eq(pio_read(vm, COM1 + THR, 1), (uint32_t)'h');
-        cr_expect_eq(pio_read(vm, COM1 + THR, 1), (uint32_t)'i');
+        uint32_t c = pio_read(vm, COM1 + THR, 1);
+        cr_expect_eq(c, (uint32_t)'h', "first byte 0x%x", c);
+        c = pio_read(vm, COM1 + THR, 1);
+        cr_expect_eq(c, (uint32_t)'i', "second byte 0x%x", c);
         cr_expect_eq(pio_read(vm, COM1 + LSR, 1) & 0x01, 0u, "DR set with empty FIFO");
         close(rfd);
         close(vm->serial_out_fd);
@@ -136,7 +139,8 @@ Test(vmm_i8042, output_port_reset_and_shutdown_request)
 {
         struct iov_vm *vm = fake_vm_new();
         fake_vm_add_device(vm, "i8042");
-        cr_expect_eq(vmm_i8042_request_shutdown(vm), 0);
+        int r = vmm_i8042_request_shutdown(vm);
+        cr_expect_eq(r, 0, "request_shutdown gave %d", r);
         uint8_t codes[4];
         for (int i = 0; i < 4; i++)
                 codes[i] = (uint8_t)pio_read(vm, 0x60, 1);
@@ -160,10 +164,10 @@ Test(vmm_debugport, markers_keep_time_and_count)
         pio_write(vm, IOV_DEBUG_PORT, 7, 1);
         pio_write(vm, IOV_DEBUG_PORT, 0x12345678, 4);
         cr_expect_eq(vm->n_markers, 2u, "markers %u", vm->n_markers);
-        cr_expect_eq(vm->markers[0].value, 7u);
+        cr_expect_eq(vm->markers[0].value, 7u, "marker 0 is %u", vm->markers[0].value);
         cr_expect_eq(vm->markers[0].count, 2u, "count %llu",
                      (unsigned long long)vm->markers[0].count);
-        cr_expect_eq(vm->markers[1].value, 0x12345678u);
+        cr_expect_eq(vm->markers[1].value, 0x12345678u, "marker 1 is 0x%x", vm->markers[1].value);
         cr_expect_eq(pio_read(vm, IOV_DEBUG_PORT, 1), 0u, "debug port read");
         fake_vm_free(vm);
 }

@@ -21,8 +21,10 @@ Test(vmm_memory, ptr_checks_every_byte)
         cr_expect_null(vmm_memory_ptr(mem, IOV_MEM_HOLE_START, 4), "hole");
 
         uint32_t v = 0x12345678, back = 0;
-        cr_expect_eq(vmm_memory_write(mem, 0x1000, &v, 4), 0);
-        cr_expect_eq(vmm_memory_read(mem, 0x1000, &back, 4), 0);
+        r = vmm_memory_write(mem, 0x1000, &v, 4);
+        cr_expect_eq(r, 0, "write gave %d", r);
+        r = vmm_memory_read(mem, 0x1000, &back, 4);
+        cr_expect_eq(r, 0, "read gave %d", r);
         cr_expect_eq(back, v, "read back 0x%x", back);
         r = vmm_memory_write(mem, (16 << 20) - 2, &v, 4);
         cr_expect_eq(r, -EFAULT, "write across the end gave %d", r);
@@ -36,7 +38,8 @@ Test(vmm_memory, split_around_hole)
         int r = vmm_memory_new(size, &mem);
         cr_assert_eq(r, 0, "vmm_memory_new: %d", r);
         cr_expect_eq(mem->n_regions, 2u, "regions: %u", mem->n_regions);
-        cr_expect_eq(vmm_memory_low_end(mem), IOV_MEM_HOLE_START);
+        cr_expect_eq(vmm_memory_low_end(mem), IOV_MEM_HOLE_START, "low end 0x%llx",
+                     (unsigned long long)vmm_memory_low_end(mem));
         cr_expect_null(vmm_memory_ptr(mem, IOV_MEM_HOLE_START - 4, 8), "range into the hole");
         cr_expect_not_null(vmm_memory_ptr(mem, IOV_MEM_HOLE_END, 8 << 20), "high RAM");
         cr_expect_null(vmm_memory_ptr(mem, IOV_MEM_HOLE_END + (8 << 20), 1), "past high RAM");
@@ -86,16 +89,19 @@ Test(vmm_bus, dispatch_overlap_and_unhandled)
         uint8_t data[4] = {1, 2, 3, 4};
         cr_expect(vmm_bus_access(&bus, 0x3fd, data, 1, false), "uart read not handled");
         cr_expect_eq(a.offset, 5u, "offset %llu", (unsigned long long)a.offset);
-        cr_expect_eq(data[0], 0x5a);
+        cr_expect_eq(data[0], 0x5a, "read 0x%x", data[0]);
 
         cr_expect_not(vmm_bus_access(&bus, 0x3fe, data, 4, false), "straddling access handled");
         cr_expect_eq(data[3], 0xff, "unhandled read byte 0x%x", data[3]);
         cr_expect_not(vmm_bus_access(&bus, 0x80, data, 1, true), "write to nothing handled");
-        cr_expect_eq(atomic_load(&bus.unhandled_reads), 1u);
-        cr_expect_eq(atomic_load(&bus.unhandled_writes), 1u);
+        cr_expect_eq(atomic_load(&bus.unhandled_reads), 1u, "unhandled reads %llu",
+                     (unsigned long long)atomic_load(&bus.unhandled_reads));
+        cr_expect_eq(atomic_load(&bus.unhandled_writes), 1u, "unhandled writes %llu",
+                     (unsigned long long)atomic_load(&bus.unhandled_writes));
 
         cr_expect_eq(vmm_bus_unregister(&bus, 0x3f8, &b), -ENOENT, "wrong owner removed");
-        cr_expect_eq(vmm_bus_unregister(&bus, 0x3f8, &a), 0);
+        int r = vmm_bus_unregister(&bus, 0x3f8, &a);
+        cr_expect_eq(r, 0, "unregister gave %d", r);
         cr_expect_not(vmm_bus_access(&bus, 0x3f8, data, 1, true), "removed range still handled");
         cr_expect_eq(a.calls, 1u, "uart calls %u", a.calls);
         cr_expect_eq(atomic_load(&bus.counters[0].accesses), 1u, "uart counter");

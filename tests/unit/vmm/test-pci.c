@@ -63,7 +63,8 @@ Test(vmm_pci, host_bridge_answers_both_mechanisms)
         cr_expect_eq(pio_read(vm, CFC, 4), 0xffffffffu, "enable bit clear");
         /* CF8 reads back what was written. */
         pio_write(vm, CF8, 0x80001234u & ~3u, 4);
-        cr_expect_eq(pio_read(vm, CF8, 4), 0x80001234u & ~3u);
+        cr_expect_eq(pio_read(vm, CF8, 4), 0x80001234u & ~3u, "CF8 reads 0x%x",
+                     pio_read(vm, CF8, 4));
         /* The ids are read-only. */
         cfg_write(vm, 0, 0, 0);
         cr_expect_eq(cfg_read(vm, 0, 0), 0x00081b36u, "vendor id was writable");
@@ -119,7 +120,8 @@ Test(vmm_pci, bar_sizing_and_moves_follow_the_spec)
         cfg_write(vm, slot, 0x10, 0xd0000000);
         cr_expect_eq(mmio_read32(vm, addr), 0xffffffffu, "old BAR address still decoded");
         cr_expect_eq(mmio_read32(vm, 0xd0000000), 0xababababu, "new BAR address not decoded");
-        cr_expect_eq(vmm_pci_device_bar_address(&dev, 0), 0xd0000000u);
+        cr_expect_eq(vmm_pci_device_bar_address(&dev, 0), 0xd0000000u, "BAR0 at 0x%llx",
+                     (unsigned long long)vmm_pci_device_bar_address(&dev, 0));
         /* 64-bit BAR above 4 GiB. */
         cfg_write(vm, slot, 0x18, 0x00000000);
         cfg_write(vm, slot, 0x1c, 0x00000001);
@@ -148,7 +150,7 @@ Test(vmm_pci, capabilities_form_a_list)
         uint8_t first = (uint8_t)cfg_read(vm, dev.slot, 0x34);
         cr_expect_eq(first, off1, "capability pointer 0x%x", first);
         uint32_t c1 = cfg_read(vm, dev.slot, off1);
-        cr_expect_eq(c1 & 0xff, IOV_PCI_CAP_ID_VENDOR);
+        cr_expect_eq(c1 & 0xff, IOV_PCI_CAP_ID_VENDOR, "first capability id 0x%x", c1 & 0xff);
         cr_expect_eq((c1 >> 8) & 0xff, off2, "next pointer 0x%x", (c1 >> 8) & 0xff);
         cr_expect_eq((cfg_read(vm, dev.slot, off2) >> 8) & 0xff, 0u, "list not terminated");
         fake_vm_free(vm);
@@ -214,8 +216,9 @@ Test(vmm_pci, msix_table_and_enable)
         struct iov_msi_message msg;
         bool masked;
         cr_assert_eq(vmm_pci_msix_vector(&d.msix, 1, &msg, &masked), 0);
-        cr_expect_eq(msg.address, 0xfee00000u);
-        cr_expect_eq(msg.data, 0x4041u);
+        cr_expect_eq(msg.address, 0xfee00000u, "MSI address 0x%llx",
+                     (unsigned long long)msg.address);
+        cr_expect_eq(msg.data, 0x4041u, "MSI data 0x%x", msg.data);
         cr_expect(masked, "vector usable while MSI-X disabled");
         cr_expect_eq(vmm_pci_msix_vector(&d.msix, 4, &msg, &masked), -EINVAL,
                      "vector 4 of 4 accepted");
