@@ -1,0 +1,31 @@
+#!/bin/sh
+# Lab side of `bench/lab/run boot` (@...@ filled in by run): the same kernel and L2
+# initramfs booted @RUNS@ times under each VMM, alternating; boottime times each from its
+# fork to the guest's marker line on the VMM's output.
+. /lab/lab.sh
+lab_modprobe kvm_amd || echo "bench-error: kvm_amd does not load"
+cmdline="@CMDLINE@ bench=boot"
+# The L2 kernel's own clock at the marker: what the wall time spends before it starts
+# (VMM setup, firmware, the bzImage's decompressor) is the difference.
+guest_clock() {
+  echo "guest_s=$(grep -a -o 'iovd-bench-marker: userspace at [0-9.]*' "$1" | grep -o '[0-9.]*$')"
+}
+i=1
+while [ $i -le @RUNS@ ]; do
+  r=$(/lab/boottime iovd-bench-marker /tmp/iovd.$i.log 300 5 -- \
+    iovd-vmm --kernel /lab/vmlinuz --initrd /lab/l2.cpio --memory 256 --vcpus 1 \
+    --cmdline "$cmdline bench.port")
+  # iovd-vmm's own figure: the boot-progress marker's time in its exit statistics.
+  port=$(grep -o '"value":42,"usec":[0-9]*' /tmp/iovd.$i.log | grep -o '[0-9]*$' | head -n 1)
+  echo "bench-result: boot iovd-vmm run=$i $r port_us=${port:-none} $(guest_clock /tmp/iovd.$i.log)"
+  r=$(/lab/boottime iovd-bench-marker /tmp/qemu.$i.log 300 5 -- \
+    qemu-system-x86_64 -M microvm -accel kvm -cpu host -m 256 -smp 1 -nodefaults \
+    -no-user-config -display none -monitor none -serial stdio -no-reboot \
+    -kernel /lab/vmlinuz -initrd /lab/l2.cpio -append "$cmdline")
+  echo "bench-result: boot qemu-microvm run=$i $r $(guest_clock /tmp/qemu.$i.log)"
+  i=$((i + 1))
+done
+for f in /tmp/iovd.1.log /tmp/qemu.1.log; do
+  echo "lab: last lines of $f:"
+  tail -n 8 $f
+done

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Lab side of `bench/lab/run net` (@...@ filled in by run). The limit first: netbench over
+# a veth pair in the lab, @RUNS@ runs. Then an L2 guest under iovd-vmm with virtio-net on
+# the TAP vtap0: the guest sends @RUNS@ runs to the lab's receiver on vtap0, then receives
+# @RUNS@ runs the lab sends. Raw frames only: no interface here gets an IP address.
+. /lab/lab.sh
+lab_modprobe kvm_amd tun veth || echo "bench-error: kvm_amd, tun or veth does not load"
+ip link add vb0 type veth peer name vb1 && ip link set vb0 up && ip link set vb1 up
+i=1
+while [ $i -le @RUNS@ ]; do
+  /lab/netbench recv vb1 30 >/tmp/veth.recv &
+  sleep 0.5
+  sent=$(/lab/netbench send vb0 @SECONDS@)
+  wait
+  echo "bench-result: net veth run=$i $(cat /tmp/veth.recv) $sent"
+  i=$((i + 1))
+done
+ip link del vb0
+
+cat >/tmp/vm.json <<JSON
+{"name": "bench", "vcpus": 1, "memory_mib": 256, "kernel": "/lab/vmlinuz",
+ "initrd": "/lab/l2.cpio", "cmdline": "@CMDLINE@ bench=net",
+ "devices": [{"type": "virtio-net", "tap": "vtap0", "mac": "52:54:00:00:00:02"}]}
+JSON
+( timeout 1200 iovd-vmm --config /tmp/vm.json >/tmp/l2.out 2>&1; echo $? >/tmp/l2.status ) &
+lab_wait 60 test -e /sys/class/net/vtap0 && ip link set dev vtap0 up
+# Guest to lab: each run ends when the guest pauses (1 s without frames).
+i=1
+while [ $i -le @RUNS@ ]; do
+  echo "bench-result: net tap-rx run=$i $(/lab/netbench recv vtap0 600)"
+  i=$((i + 1))
+done
+# Lab to guest, once the guest listens.
+lab_wait 300 grep -q "l2: net-rx-ready" /tmp/l2.out
+sleep 1
+i=1
+while [ $i -le @RUNS@ ]; do
+  echo "bench-result: net tap-tx-sender run=$i $(/lab/netbench send vtap0 @SECONDS@)"
+  sleep 3
+  i=$((i + 1))
+done
+lab_wait 300 test -s /tmp/l2.status
+echo "lab: iovd-vmm exited $(cat /tmp/l2.status)"
+i=1
+grep -a "^l2: net-" /tmp/l2.out | tr -d '\r' | grep -v ready | while read -r _ kind figures; do
+  echo "bench-result: net l2-$kind $figures"
+done
+tail -n 15 /tmp/l2.out
