@@ -25,14 +25,23 @@ static bool owner_is_valid(const char *s)
         return true;
 }
 
-static int reply_problem(struct iov_api_response *resp, struct iov_problem *p)
+/* Shared tail of the handlers that ask daemon/allocate.c or daemon/release.c: the answer
+ * with status, the refusal in p (group_not_viable adds error.blockers), or a bare errno.
+ * Clears p either way. */
+static int reply_outcome(struct iov_api_response *resp, int r, unsigned status,
+                         struct json_object *out, struct iov_problem *p)
 {
-        api_error(resp, p->status, p->code, "%s", p->message);
-        if (p->blockers) {
-                struct json_object *err = json_object_object_get(resp->json, "error");
-                json_object_object_add(err, "blockers", TAKE_PTR(p->blockers));
+        if (r == -EBADMSG) {
+                api_error(resp, p->status, p->code, "%s", p->message);
+                if (p->blockers) {
+                        struct json_object *err = json_object_object_get(resp->json, "error");
+                        json_object_object_add(err, "blockers", TAKE_PTR(p->blockers));
+                }
         }
-        return -EBADMSG;
+        problem_clear(p);
+        if (r < 0)
+                return r;
+        return api_reply_json(resp, status, out);
 }
 
 static int parse_request(const struct iov_api_request *req, struct iov_api_response *resp,
@@ -79,15 +88,7 @@ static int allocations_post(struct iov_daemon *d, const struct iov_api_request *
         struct iov_problem p = {0};
         struct json_object *out = NULL;
         r = allocations_create(d, &ar, &out, &p);
-        if (r == -EBADMSG) {
-                reply_problem(resp, &p);
-                problem_clear(&p);
-                return -EBADMSG;
-        }
-        problem_clear(&p);
-        if (r < 0)
-                return r;
-        return api_reply_json(resp, 201, out);
+        return reply_outcome(resp, r, 201, out, &p);
 }
 
 static bool filter_matches(const struct iov_api_request *req, const struct iov_allocation *a)
@@ -150,12 +151,7 @@ static int allocations_delete(struct iov_daemon *d, const struct iov_api_request
         struct iov_problem p = {0};
         struct json_object *out = NULL;
         r = allocations_release(d, api_request_param(req, "id"), &out, &p);
-        if (r == -EBADMSG)
-                reply_problem(resp, &p);
-        problem_clear(&p);
-        if (r < 0)
-                return r;
-        return api_reply_json(resp, 200, out);
+        return reply_outcome(resp, r, 200, out, &p);
 }
 
 /* GET /v1/quarantine: devices held back on vfio-pci after a failed reset or restore. */
@@ -192,23 +188,16 @@ static int quarantine_list(struct iov_daemon *d, const struct iov_api_request *r
 static int quarantine_delete(struct iov_daemon *d, const struct iov_api_request *req,
                              struct iov_api_response *resp)
 {
+        struct iov_pci_address address;
         int r = api_query_check(req, resp, no_query);
+        if (r >= 0)
+                r = api_param_address(req, resp, "address", &address);
         if (r < 0)
                 return r;
-        struct iov_pci_address address;
-        if (pci_address_parse(api_request_param(req, "address"), &address) < 0)
-                return api_error(resp, 400, "invalid_address",
-                                 "not a PCI address: %s (expected like 0000:01:00.0)",
-                                 api_request_param(req, "address"));
         struct iov_problem p = {0};
         struct json_object *out = NULL;
         r = allocations_unquarantine(d, &address, &out, &p);
-        if (r == -EBADMSG)
-                reply_problem(resp, &p);
-        problem_clear(&p);
-        if (r < 0)
-                return r;
-        return api_reply_json(resp, 200, out);
+        return reply_outcome(resp, r, 200, out, &p);
 }
 
 API_ROUTE(allocations_list, "GET", "/v1/allocations", allocations_list)

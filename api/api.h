@@ -95,6 +95,13 @@ int api_error(struct iov_api_response *resp, unsigned status, const char *code, 
 
 void api_response_clear(struct iov_api_response *resp);
 
+struct iov_pci_address;
+
+/* The path capture name parsed as a PCI address. Returns 0, or -EBADMSG with resp filled
+ * (400 "invalid_address" quoting what was given). */
+int api_param_address(const struct iov_api_request *req, struct iov_api_response *resp,
+                      const char *name, struct iov_pci_address *ret);
+
 /* ---- strict request bodies ------------------------------------------------------------ */
 
 /* One accepted body field. Integer fields refuse doubles; nullable fields also take null. */

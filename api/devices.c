@@ -180,16 +180,14 @@ static int devices_list(struct iov_daemon *d, const struct iov_api_request *req,
 static int devices_get(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        const char *text = api_request_param(req, "address");
         struct iov_pci_address address;
         static const char *const none[] = {NULL};
 
         int r = api_query_check(req, resp, none);
+        if (r >= 0)
+                r = api_param_address(req, resp, "address", &address);
         if (r < 0)
                 return r;
-        if (pci_address_parse(text, &address) < 0)
-                return api_error(resp, 400, "invalid_address",
-                                 "\"%s\" is not a PCI address (DDDD:BB:SS.F)", text);
         _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
         const struct iov_pci_device *dev = pci_inventory_find(s->pci, &address);
         if (!dev) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "pci/pci.h"
 
 static struct iov_api_route *routes;
 
@@ -223,6 +224,17 @@ const char *api_request_param(const struct iov_api_request *req, const char *nam
 const char *api_request_query(const struct iov_api_request *req, const char *name)
 {
         return param_find(req->query, req->n_query, name);
+}
+
+int api_param_address(const struct iov_api_request *req, struct iov_api_response *resp,
+                      const char *name, struct iov_pci_address *ret)
+{
+        const char *text = api_request_param(req, name);
+        if (!text || pci_address_parse(text, ret) < 0)
+                return api_error(resp, 400, "invalid_address",
+                                 "\"%s\" is not a PCI address (expected like 0000:01:00.0)",
+                                 text ? text : "");
+        return 0;
 }
 
 void api_request_clear(struct iov_api_request *req)

@@ -119,10 +119,9 @@ static int sriov_put(struct iov_daemon *d, const struct iov_api_request *req,
         if (r < 0)
                 return r;
         struct iov_pci_address address;
-        if (pci_address_parse(api_request_param(req, "address"), &address) < 0)
-                return api_error(resp, 400, "invalid_address",
-                                 "not a PCI address: %s (expected like 0000:01:00.0)",
-                                 api_request_param(req, "address"));
+        r = api_param_address(req, resp, "address", &address);
+        if (r < 0)
+                return r;
         int64_t n = json_object_get_int64(json_object_object_get(req->body, "num_vfs"));
         if (n < 0 || n > 65535)
                 return api_error(resp, 400, "invalid_value",
