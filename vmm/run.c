@@ -216,28 +216,34 @@ static int vm_execute(struct iov_vm *vm, int control_fd_arg, int signal_fd, char
                       size_t error_size)
 {
         _cleanup_close_ int control_fd = control_fd_arg;
+        pthread_t console;
+        bool console_started = false;
+
         /* Threads first, so the seccomp filter need not allow clone(); TSYNC puts it on
          * them too. They wait for RUNNING. */
         int r = vmm_vcpus_start(vm);
-        if (r < 0) {
+        if (r < 0)
                 snprintf(error, error_size, "cannot start vCPU threads: %s", strerror(-r));
-                return r;
+        if (r >= 0 && vm->config->serial == IOV_SERIAL_STDIO)
+                console_started = vmm_console_start_input(vm, &console) >= 0; /* not fatal */
+        if (r >= 0) {
+                int keep[] = {vm->kvm_fd, vm->vm_fd, vm->mem->memfd, vm->serial_out_fd,
+                              control_fd, signal_fd, vm->stop_fd,    vmm_stats_open()};
+                r = vmm_sandbox_enter(keep, ARRAY_SIZE(keep), vm->config->seccomp, error,
+                                      error_size);
         }
-        if (vm->config->serial == IOV_SERIAL_STDIO)
-                (void)vmm_console_start_input(vm); /* no input is not fatal */
-        int keep[] = {vm->kvm_fd, vm->vm_fd, vm->mem->memfd, vm->serial_out_fd,
-                      control_fd, signal_fd, vm->stop_fd,    vmm_stats_open()};
-        r = vmm_sandbox_enter(keep, ARRAY_SIZE(keep), vm->config->seccomp, error, error_size);
-        if (r < 0) {
+        if (r >= 0) {
+                vm_set_running(vm);
+                vmm_control_serve(vm, TAKE_FD(control_fd), signal_fd);
+        } else {
                 vmm_vm_request_stop(vm, true, EXIT_BUILD_FAILED, error);
-                vmm_vcpus_join(vm);
-                return r;
         }
-        vm_set_running(vm);
-        vmm_control_serve(vm, TAKE_FD(control_fd), signal_fd);
+        /* Every thread ends before the VM it uses is freed. */
         vmm_vcpus_kick(vm);
         vmm_vcpus_join(vm);
-        return 0;
+        if (console_started)
+                pthread_join(console, NULL);
+        return r;
 }
 
 int vmm_run(const struct iov_vmm_config *config, char **ret_reason)

@@ -9,8 +9,9 @@ struct json_object;
 struct json_object *vmm_stats_json(struct iov_vm *vm);
 /* Open what the statistics read later (before the sandbox); returns the fd to keep. */
 int vmm_stats_open(void);
-/* Feed the UART from stdin on a thread of its own (serial stdio). */
-int vmm_console_start_input(struct iov_vm *vm);
+/* Feed the UART from stdin on a thread of its own (serial stdio); the thread ends once
+ * the VM stops: join *ret_thread before freeing the VM. */
+int vmm_console_start_input(struct iov_vm *vm, pthread_t *ret_thread);
 const char *vmm_state_name(enum iov_vm_state state);
 
 /* Change the run state from outside the vCPUs (control socket): pause, resume. */

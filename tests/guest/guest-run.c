@@ -30,7 +30,7 @@ char *guest_payload(const char *name)
         return util_strdup_printf("%s/%s.bzImage", dir, name);
 }
 
-pid_t guest_spawn_vmm(const char *const *args, int out_fd, int err_fd)
+pid_t guest_spawn_vmm(const char *const *args, int in_fd, int out_fd, int err_fd)
 {
         const char *vmm = getenv("IOVD_VMM");
         cr_assert_not_null(vmm, "IOVD_VMM is not set (run through meson test)");
@@ -44,7 +44,7 @@ pid_t guest_spawn_vmm(const char *const *args, int out_fd, int err_fd)
                  * the sandbox must not need. */
                 unsetenv("TZ");
                 int null = open("/dev/null", O_RDWR);
-                dup2(null, 0);
+                dup2(in_fd >= 0 ? in_fd : null, 0);
                 dup2(out_fd >= 0 ? out_fd : null, 1);
                 dup2(err_fd >= 0 ? err_fd : null, 2);
                 execv(vmm, (char *const *)argv);
@@ -88,7 +88,7 @@ void guest_run_vmm(const char *const *args, struct run_result *res)
         int out[2], err[2];
         cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
         cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
-        pid_t pid = guest_spawn_vmm(args, out[1], err[1]);
+        pid_t pid = guest_spawn_vmm(args, -1, out[1], err[1]);
         close(out[1]);
         close(err[1]);
 
@@ -165,7 +165,7 @@ void idle_vmm_start(struct idle_vmm *v, bool control, int err_fd)
         const char *args[] = {"--kernel", k, "--memory", "128", "--control-socket", v->sock, NULL};
         if (!control)
                 args[4] = NULL;
-        v->pid = guest_spawn_vmm(args, out[1], err_fd);
+        v->pid = guest_spawn_vmm(args, -1, out[1], err_fd);
         close(out[1]);
         v->out = out[0];
         char line[16];

@@ -24,9 +24,9 @@ void guest_skip_without_kvm(void);
 /* The path of the payload's bzImage (malloc'ed). */
 char *guest_payload(const char *name);
 
-/* Start iovd-vmm with args (NULL-terminated, without the program name); its stdin is
- * /dev/null, stdout and stderr go to out_fd and err_fd (/dev/null when -1). */
-pid_t guest_spawn_vmm(const char *const *args, int out_fd, int err_fd);
+/* Start iovd-vmm with args (NULL-terminated, without the program name); stdin, stdout
+ * and stderr are in_fd, out_fd and err_fd (/dev/null when -1). */
+pid_t guest_spawn_vmm(const char *const *args, int in_fd, int out_fd, int err_fd);
 /* Run iovd-vmm with args to its end (60 s at most), capturing stdout and stderr. */
 void guest_run_vmm(const char *const *args, struct run_result *res);
 /* Read one line (without its newline) from fd, up to size - 1 bytes. */
