@@ -95,6 +95,14 @@ void api_device_write(struct iov_daemon *d, const struct iov_pci_device *dev, FI
         fputc('}', out);
 }
 
+/* Close a memstream and parse what was written to it: NULL on OOM. */
+static struct json_object *memstream_parse(FILE *out, char **text)
+{
+        int r = fclose(out);
+        _cleanup_free_ char *t = TAKE_PTR(*text);
+        return r == 0 && t ? json_tokener_parse(t) : NULL;
+}
+
 /* One serializer: the object form is the text form parsed back (single devices only). */
 struct json_object *api_device_json(struct iov_daemon *d, const struct iov_pci_device *dev)
 {
@@ -104,13 +112,7 @@ struct json_object *api_device_json(struct iov_daemon *d, const struct iov_pci_d
         if (!out)
                 return NULL;
         api_device_write(d, dev, out);
-        if (fclose(out) != 0) {
-                free(text);
-                return NULL;
-        }
-        struct json_object *o = json_tokener_parse(text);
-        free(text);
-        return o;
+        return memstream_parse(out, &text);
 }
 
 /* PCI-to-PCI bridges (class 06 04, PCI r3.0 Appendix D) bound to pcieport do not stop a
@@ -157,11 +159,5 @@ struct json_object *api_group_json(struct iov_daemon *d, const struct iov_snapsh
         if (!out)
                 return NULL;
         api_group_write(d, s, g, out);
-        if (fclose(out) != 0) {
-                free(text);
-                return NULL;
-        }
-        struct json_object *o = json_tokener_parse(text);
-        free(text);
-        return o;
+        return memstream_parse(out, &text);
 }
