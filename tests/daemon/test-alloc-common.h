@@ -31,6 +31,37 @@ static inline void add_triple(struct fixture *fx, const char *third_driver)
         }
 }
 
+/* A GPU-like function (0000:04:00.0, group 40) without any reset method: what iovd
+ * hands out but must quarantine on release. */
+static inline void add_no_reset_device(struct fixture *fx)
+{
+        struct fixture_device d = {
+                .address = "0000:04:00.0",
+                .vendor_id = 0x10de,
+                .device_id = 0x1eb8,
+                .class_code = 0x030200,
+                .iommu_group = 40,
+                .numa_node = -1,
+                .no_reset = true,
+        };
+        int r = fixture_add_device(fx, &d);
+        cr_assert_eq(r, 0, "fixture_add_device(%s): %s", d.address, strerror(-r));
+}
+
+/* Bind a function behind iovd's back as the kernel would show it: driver_override set to
+ * override ("(null)" clears it) and the function on driver. */
+static inline void bind_outside_iovd(struct fixture *fx, const char *address, const char *override,
+                                     const char *driver)
+{
+        _cleanup_free_ char *path = util_strdup_printf("%s/bus/pci/devices/%s/driver_override",
+                                                       fixture_sysfs_root(fx), address);
+        _cleanup_free_ char *line = util_strdup_printf("%s\n", override);
+        int r = util_write_attr(path, line);
+        cr_assert_eq(r, 0, "write %s to %s: %s", override, path, strerror(-r));
+        r = fixture_set_driver(fx, address, driver);
+        cr_assert_eq(r, 0, "fixture_set_driver(%s, %s): %s", address, driver, strerror(-r));
+}
+
 /* The lab machine, its NVMe PF with n_vfs driverless VFs (0000:01:00.1...), the fake
  * kernel running with opts. */
 static inline struct fixture *lab_fixture(unsigned n_vfs, const struct fixture_kernel_options *opts)

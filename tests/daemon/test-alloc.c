@@ -251,16 +251,7 @@ Test(alloc, release_resets_and_returns_the_device_to_the_pool)
 Test(alloc, device_without_reset_is_quarantined_on_release)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
-        struct fixture_device d = {
-                .address = "0000:04:00.0",
-                .vendor_id = 0x10de,
-                .device_id = 0x1eb8,
-                .class_code = 0x030200,
-                .iommu_group = 40,
-                .numa_node = -1,
-                .no_reset = true,
-        };
-        cr_assert_eq(fixture_add_device(fx, &d), 0);
+        add_no_reset_device(fx);
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
 
         struct json_object *a = allocate(h, "vm-1", "device", "0000:04:00.0", 201);
@@ -423,11 +414,7 @@ Test(alloc, device_vanishing_while_allocated_becomes_lost)
 Test(alloc, release_gives_back_the_previous_override_and_driver)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
-        _cleanup_free_ char *ovr = util_strdup_printf("%s/bus/pci/devices/0000:01:00.1/"
-                                                      "driver_override",
-                                                      fixture_sysfs_root(fx));
-        cr_assert_eq(util_write_attr(ovr, "vfio-pci\n"), 0);
-        cr_assert_eq(fixture_set_driver(fx, "0000:01:00.1", "vfio-pci"), 0);
+        bind_outside_iovd(fx, "0000:01:00.1", "vfio-pci", "vfio-pci");
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
 
         struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);

@@ -32,6 +32,25 @@ static void stop_iovd(struct iov_harness *h)
         cr_assert_eq(status, 0, "iovd exit status %d; log:\n%s", status, harness_log(h));
 }
 
+/* What a crash in the middle of an allocation (state "pending") or a release
+ * ("releasing") of the VF 0000:01:00.1 leaves: the VF on vfio-pci with its override, and
+ * the record saved in that state. */
+static void write_interrupted_record(struct fixture *fx, const char *dir, const char *id,
+                                     const char *state)
+{
+        bind_outside_iovd(fx, "0000:01:00.1", "vfio-pci", "vfio-pci");
+        _cleanup_free_ char *file = util_path_join(dir, "allocations.json", NULL);
+        _cleanup_free_ char *doc = util_strdup_printf(
+                "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"allocations\",\"items\":["
+                "{\"id\":\"%s\",\"owner\":\"vm-1\",\"pool\":null,\"state\":\"%s\","
+                "\"iommu_group\":6,\"members\":[{\"address\":\"0000:01:00.1\","
+                "\"original_driver\":null,\"original_override\":null,\"is_bridge\":false}],"
+                "\"created_usec\":1,\"lost_reason\":null}]}\n",
+                id, state);
+        int r = util_write_file_atomic(file, doc, strlen(doc), 0600);
+        cr_assert_eq(r, 0, "write %s: %s", file, strerror(-r));
+}
+
 Test(durability, restart_keeps_pools_and_allocations)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(2, NULL);
@@ -150,20 +169,7 @@ Test(durability, pending_record_from_a_crash_is_undone_at_start)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
         _cleanup_free_ char *dir = make_state_dir();
-        /* What the kernel shows after the bind that the crash interrupted. */
-        _cleanup_free_ char *ovr = util_strdup_printf("%s/bus/pci/devices/0000:01:00.1/"
-                                                      "driver_override",
-                                                      fixture_sysfs_root(fx));
-        cr_assert_eq(util_write_attr(ovr, "vfio-pci\n"), 0);
-        cr_assert_eq(fixture_set_driver(fx, "0000:01:00.1", "vfio-pci"), 0);
-        _cleanup_free_ char *file = util_path_join(dir, "allocations.json", NULL);
-        const char pending[] =
-                "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"allocations\",\"items\":["
-                "{\"id\":\"a-00000000000000aa\",\"owner\":\"vm-1\",\"pool\":null,"
-                "\"state\":\"pending\",\"iommu_group\":6,\"members\":[{\"address\":"
-                "\"0000:01:00.1\",\"original_driver\":null,\"original_override\":null,"
-                "\"is_bridge\":false}],\"created_usec\":1,\"lost_reason\":null}]}\n";
-        cr_assert_eq(util_write_file_atomic(file, pending, sizeof(pending) - 1, 0600), 0);
+        write_interrupted_record(fx, dir, "a-00000000000000aa", "pending");
 
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
         expect_sysfs_driver(fx, "0000:01:00.1", "");
@@ -205,16 +211,7 @@ Test(durability, device_gone_while_stopped_is_lost_not_handed_out)
 Test(durability, quarantine_survives_a_restart)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
-        struct fixture_device d = {
-                .address = "0000:04:00.0",
-                .vendor_id = 0x10de,
-                .device_id = 0x1eb8,
-                .class_code = 0x030200,
-                .iommu_group = 40,
-                .numa_node = -1,
-                .no_reset = true,
-        };
-        cr_assert_eq(fixture_add_device(fx, &d), 0);
+        add_no_reset_device(fx);
         _cleanup_free_ char *dir = make_state_dir();
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
@@ -238,19 +235,7 @@ Test(durability, releasing_record_from_a_crash_is_finished_at_start)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
         _cleanup_free_ char *dir = make_state_dir();
-        _cleanup_free_ char *ovr = util_strdup_printf("%s/bus/pci/devices/0000:01:00.1/"
-                                                      "driver_override",
-                                                      fixture_sysfs_root(fx));
-        cr_assert_eq(util_write_attr(ovr, "vfio-pci\n"), 0);
-        cr_assert_eq(fixture_set_driver(fx, "0000:01:00.1", "vfio-pci"), 0);
-        _cleanup_free_ char *file = util_path_join(dir, "allocations.json", NULL);
-        const char releasing[] =
-                "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"allocations\",\"items\":["
-                "{\"id\":\"a-00000000000000bb\",\"owner\":\"vm-1\",\"pool\":null,"
-                "\"state\":\"releasing\",\"iommu_group\":6,\"members\":[{\"address\":"
-                "\"0000:01:00.1\",\"original_driver\":null,\"original_override\":null,"
-                "\"is_bridge\":false}],\"created_usec\":1,\"lost_reason\":null}]}\n";
-        cr_assert_eq(util_write_file_atomic(file, releasing, sizeof(releasing) - 1, 0600), 0);
+        write_interrupted_record(fx, dir, "a-00000000000000bb", "releasing");
 
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
         expect_sysfs_driver(fx, "0000:01:00.1", "");
@@ -261,6 +246,7 @@ Test(durability, releasing_record_from_a_crash_is_finished_at_start)
                   log);
         call(h, "GET", "/v1/allocations/a-00000000000000bb", NULL, 404);
         _cleanup_free_ char *saved = NULL;
+        _cleanup_free_ char *file = util_path_join(dir, "allocations.json", NULL);
         cr_assert_eq(util_read_file(file, 1 << 20, &saved, NULL), 0);
         cr_assert_null(strstr(saved, "a-00000000000000bb"), "record still saved: %s", saved);
         remove_dir(dir);
@@ -280,11 +266,7 @@ Test(durability, device_retaken_by_a_host_driver_is_lost_and_left_alone)
                 json_object_put(a);
                 stop_iovd(h);
         }
-        _cleanup_free_ char *ovr = util_strdup_printf("%s/bus/pci/devices/0000:01:00.1/"
-                                                      "driver_override",
-                                                      fixture_sysfs_root(fx));
-        cr_assert_eq(util_write_attr(ovr, "(null)\n"), 0);
-        cr_assert_eq(fixture_set_driver(fx, "0000:01:00.1", "nvme"), 0);
+        bind_outside_iovd(fx, "0000:01:00.1", "(null)", "nvme");
 
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
         _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", id);
