@@ -12,20 +12,7 @@
 #include "test-cli-common.h"
 #include "test-vm-common.h"
 
-static struct vm_env env;
-
-static void setup(void)
-{
-        vm_skip_without_kvm();
-        vm_env_init(&env);
-}
-
-static void teardown(void)
-{
-        vm_env_done(&env);
-}
-
-TestSuite(cli_vm, .init = setup, .fini = teardown, .timeout = 120);
+VM_TEST_SUITE(cli_vm, true, .timeout = 120);
 
 #define ctl(c, ...)         ctl_run(c, env.h->socket_path, env.dir, NULL, __VA_ARGS__)
 #define ctl_in(c, cwd, ...) ctl_run(c, env.h->socket_path, env.dir, cwd, __VA_ARGS__)

@@ -7,19 +7,7 @@
  */
 #include "test-vm-common.h"
 
-static struct vm_env env;
-
-static void setup(void)
-{
-        vm_env_init(&env);
-}
-
-static void teardown(void)
-{
-        vm_env_done(&env);
-}
-
-TestSuite(vm_api, .init = setup, .fini = teardown, .timeout = 110);
+VM_TEST_SUITE(vm_api, false, .timeout = 110);
 
 static void expect_error(const char *method, const char *path, const char *body, long status,
                          const char *code)
@@ -278,10 +266,7 @@ Test(vm_api, devices_reach_the_vmm)
         vm_call(&env, "POST", "/v1/vms", good, 201, &r);
         _cleanup_free_ char *good_id = strdup(vm_str(r.json, "id"));
         harness_reply_clear(&r);
-        vm_action(&env, good_id, "start", NULL, 200, &r);
-        harness_reply_clear(&r);
-        vm_wait_state(&env, good_id, "stopped", &r);
-        harness_reply_clear(&r);
+        vm_run_until_stopped(&env, good_id);
 
         /* A device model iovd-vmm does not know is refused at create, by its parser. */
         vm_call(&env, "POST", "/v1/vms", bad, 400, &r);

@@ -78,6 +78,23 @@ static inline void vm_env_done(struct vm_env *e)
         free(e->run_dir);
 }
 
+/* A suite whose tests each get a fresh iovd in `env` (skipped with a reason first when
+ * needs_kvm and /dev/kvm cannot be opened) and leave nothing behind. Further TestSuite
+ * options (.timeout = ...) follow. */
+#define VM_TEST_SUITE(suite, needs_kvm, ...)                                                       \
+        static struct vm_env env;                                                                  \
+        static void vm_suite_setup(void)                                                           \
+        {                                                                                          \
+                if (needs_kvm)                                                                     \
+                        vm_skip_without_kvm();                                                     \
+                vm_env_init(&env);                                                                 \
+        }                                                                                          \
+        static void vm_suite_teardown(void)                                                        \
+        {                                                                                          \
+                vm_env_done(&env);                                                                 \
+        }                                                                                          \
+        TestSuite(suite, .init = vm_suite_setup, .fini = vm_suite_teardown, ##__VA_ARGS__)
+
 static inline char *vm_guest(const char *name)
 {
         char *p = util_strdup_printf("%s/%s.bzImage", getenv("GUEST_DIR"), name);
@@ -168,6 +185,16 @@ static inline void vm_wait_state(struct vm_env *e, const char *id, const char *s
 }
 
 /* The console output as GET .../console returns it (caller frees). */
+/* Start a created or stopped VM and wait until it has stopped again. */
+static inline void vm_run_until_stopped(struct vm_env *e, const char *id)
+{
+        struct iov_http_reply r;
+        vm_action(e, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_state(e, id, "stopped", &r);
+        harness_reply_clear(&r);
+}
+
 static inline char *vm_console(struct vm_env *e, const char *id)
 {
         _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s/console", id);

@@ -6,19 +6,7 @@
 
 #include "test-vm-common.h"
 
-static struct vm_env env;
-
-static void setup(void)
-{
-        vm_env_init(&env);
-}
-
-static void teardown(void)
-{
-        vm_env_done(&env);
-}
-
-TestSuite(vm_host, .init = setup, .fini = teardown);
+VM_TEST_SUITE(vm_host, false);
 
 static int64_t count_of(struct json_object *counts, const char *key)
 {

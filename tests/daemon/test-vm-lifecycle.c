@@ -11,20 +11,7 @@
 
 #include "test-vm-common.h"
 
-static struct vm_env env;
-
-static void setup(void)
-{
-        vm_skip_without_kvm();
-        vm_env_init(&env);
-}
-
-static void teardown(void)
-{
-        vm_env_done(&env);
-}
-
-TestSuite(vm_lifecycle, .init = setup, .fini = teardown, .timeout = 110);
+VM_TEST_SUITE(vm_lifecycle, true, .timeout = 110);
 
 static bool has_marker(struct json_object *vm, int value)
 {
@@ -60,10 +47,7 @@ Test(vm_lifecycle, guest_prints_and_resets_to_stopped)
         cr_expect(strstr(out, "hello from the guest") != NULL, "console: \"%s\"", out);
 
         /* A stopped VM starts again on the same definition. */
-        vm_action(&env, id, "start", NULL, 200, &r);
-        harness_reply_clear(&r);
-        vm_wait_state(&env, id, "stopped", &r);
-        harness_reply_clear(&r);
+        vm_run_until_stopped(&env, id);
         _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
         vm_call(&env, "DELETE", path, NULL, 200, &r);
         harness_reply_clear(&r);
@@ -262,10 +246,7 @@ Test(vm_lifecycle, state_changes_are_events)
         cr_assert_eq(status, 200, "events status %ld", status);
         _cleanup_free_ char *id = vm_create(&env, "hello", 16);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        harness_reply_clear(&r);
-        vm_wait_state(&env, id, "stopped", &r);
-        harness_reply_clear(&r);
+        vm_run_until_stopped(&env, id);
         _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
         vm_call(&env, "DELETE", path, NULL, 200, &r);
         harness_reply_clear(&r);
