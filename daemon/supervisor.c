@@ -339,13 +339,19 @@ int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd)
         return 0;
 }
 
-int supervisor_read_pid_file(const char *dir, struct iov_vmm_process *ret)
+/* The first line of a file of the VM's run directory (the pid and exit files). */
+static int read_line_in(const char *dir, const char *name, char **ret)
 {
-        _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *path = util_path_join(dir, name, NULL);
         if (!path)
                 return -ENOMEM;
-        int r = util_read_line(path, &line);
+        return util_read_line(path, ret);
+}
+
+int supervisor_read_pid_file(const char *dir, struct iov_vmm_process *ret)
+{
+        _cleanup_free_ char *line = NULL;
+        int r = read_line_in(dir, IOV_VMM_FILE_PID, &line);
         if (r < 0)
                 return r;
         int pid;
@@ -488,11 +494,8 @@ static void parse_log(char *log, struct iov_vmm_exit *e)
 
 static int read_exit_file(const char *dir, struct iov_vmm_exit *e)
 {
-        _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL);
         _cleanup_free_ char *line = NULL;
-        if (!path)
-                return -ENOMEM;
-        int r = util_read_line(path, &line);
+        int r = read_line_in(dir, IOV_VMM_FILE_EXIT, &line);
         if (r < 0)
                 return r;
         char kind[16];
