@@ -235,9 +235,10 @@ static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid)
                         monitor_main(plan);
                 _exit(monitor < 0 ? 1 : 0);
         }
+        int fork_errno = errno; /* close() below may change it */
         close(plan->pipe_fd);
         if (helper < 0)
-                return -errno;
+                return -fork_errno;
         int status;
         while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
                 ;
