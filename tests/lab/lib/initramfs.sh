@@ -86,6 +86,16 @@ lab_initramfs_programs() {
   lab_copy_same_path "$root" /usr/share/misc/pci.ids
 }
 
+# A scenario that needs more files in the lab (a kernel and initramfs for an L2 guest, say)
+# names a script in a line "# lab-prepare: PATH" (PATH relative to tests/lab). It runs
+# here, on the host, as: PATH LAB_ROOT KERNEL_IMAGE KERNEL_ROOT KERNEL_VERSION.
+lab_initramfs_scenario_prepare() {
+  local root=$1 scenario=$2 prepare
+  prepare=$(sed -n 's/^# lab-prepare: *//p' "$scenario" | head -n 1)
+  [ -n "$prepare" ] || return 0
+  "$LAB_DIR/$prepare" "$root" "$LAB_KERNEL_IMAGE" "$LAB_KERNEL_ROOT" "$LAB_KERNEL_VERSION"
+}
+
 # lab_initramfs_build OUT BUILD_DIR SCENARIO_FILE
 lab_initramfs_build() {
   local out=$1 build=$2 scenario=$3
@@ -103,6 +113,10 @@ lab_initramfs_build() {
   install -m 0755 "$scenario" "$root/lab/scenario.sh"
   echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
   echo "root:x:0:" >"$root/etc/group"
+  lab_initramfs_scenario_prepare "$root" "$scenario" || {
+    rm -rf "$root"
+    return 1
+  }
 
   (cd "$root" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) >"$out"
   local status=$?

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Host side of the vm-linux scenario (its "# lab-prepare:" line): put the lab's own kernel
+# and a small L2 initramfs into the lab as /lab/vmlinuz and /lab/l2.cpio.gz. The L2
+# initramfs holds static busybox, the virtio modules its console needs (in modules.dep
+# order) and tests/lab/l2/init.
+#
+# Usage: build.sh LAB_ROOT KERNEL_IMAGE KERNEL_ROOT KERNEL_VERSION
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+lab_root=$1 kernel=$2 kroot=$3 version=$4
+# virtio-console needs the PCI transport; modprobe resolves the rest (virtio, virtio_ring,
+# virtio_pci_legacy_dev, virtio_pci_modern_dev).
+L2_MODULES=(virtio_pci virtio_console)
+
+work=$(mktemp -d "$lab_root/../l2.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work"/{bin,dev,proc,sys,tmp,lib/modules}
+cp "$(command -v busybox)" "$work/bin/busybox"
+for applet in $("$work/bin/busybox" --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$work/bin/$applet"
+done
+: >"$work/lib/modules/order"
+for module in "${L2_MODULES[@]}"; do
+  for file in $(modprobe -d "$kroot" -S "$version" --show-depends "$module" |
+    awk '$1 == "insmod" { print $2 }'); do
+    name=$(basename "$file")
+    grep -qx "$name" "$work/lib/modules/order" && continue
+    cp "$file" "$work/lib/modules/$name"
+    echo "$name" >>"$work/lib/modules/order"
+  done
+done
+install -m 0755 "$HERE/init" "$work/init"
+mkdir -p "$lab_root/lab"
+(cd "$work" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$lab_root/lab/l2.cpio.gz"
+cp "$kernel" "$lab_root/lab/vmlinuz"

@@ -1,0 +1,98 @@
+#!/bin/sh
+# The lab's Debian kernel as L2 guests through iovd's VM API: linux-a boots to its init's
+# marker (serial console and boot-progress port, reported by GET /v1/vms/linux-a); a
+# second Linux guest b runs beside it. Both survive iovd being restarted (SIGTERM, then
+# SIGKILL) in the same iovd-vmm processes; SIGKILL of b's iovd-vmm makes b crashed with a
+# reason while linux-a still answers on its console; `reboot -f` in linux-a ends in
+# "stopped". The L2 kernel and initramfs come from tests/lab/l2/build.sh.
+# lab-topology: --nvme 0 --nics 0 --no-iommu --memory 1024 --timeout 400
+# lab-prepare: l2/build.sh
+. /lab/lab.sh
+
+tap_plan 23
+tap_check "kvm_amd loads" lab_modprobe kvm_amd
+lab_require_programs iovd iovd-vmm || exit 1
+iovd_start_checked || exit 1
+
+CMDLINE="console=ttyS0 reboot=k panic=-1 quiet"
+T0=$(date +%s)
+
+vm_state_is() {
+  api GET "/v1/vms/$1"
+  [ "$(api_jq .state)" = "$2" ]
+}
+vm_console_has() {
+  api GET "/v1/vms/$1/console"
+  echo "$API_BODY" | grep -q "$2"
+}
+# "STATE PID" of a VM as the API reports it.
+vm_state_pid() {
+  api GET "/v1/vms/$1"
+  echo "$(api_jq .state) $(api_jq .pid)"
+}
+vm_create_linux() {
+  mkfifo "/tmp/$1.in"
+  api_expect "POST /v1/vms $1 (lab kernel, L2 initramfs, $2 MiB, virtio console input)" 201 \
+    POST /v1/vms "{\"name\": \"$1\", \"vcpus\": 1, \"memory_mib\": $2,
+      \"kernel\": \"/lab/vmlinuz\", \"initrd\": \"/lab/l2.cpio.gz\", \"cmdline\": \"$CMDLINE\",
+      \"devices\": [{\"type\": \"virtio-console\", \"input\": \"/tmp/$1.in\"}]}"
+}
+elapsed() {
+  echo "$(($(date +%s) - T0)) s"
+}
+
+vm_create_linux linux-a 256
+api_expect "POST /v1/vms/linux-a/start" "200 202 204" POST /v1/vms/linux-a/start
+vm_create_linux b 192
+api_expect "POST /v1/vms/b/start" "200 202 204" POST /v1/vms/b/start
+
+tap_check "linux-a's console shows the L2 init's marker" \
+  lab_wait 300 vm_console_has linux-a iovd-l2-marker
+echo "lab: linux-a marker after $(elapsed)"
+api GET /v1/vms/linux-a
+tap_is "GET /v1/vms/linux-a reports boot marker 42 with its time" \
+  "$(api_jq '[.stats.markers[] | select(.value == 42 and .usec > 0)] | length')" 1
+tap_diag "linux-a boot marker 42 at $(api_jq '.stats.markers[0].usec') us after its VMM started"
+tap_check "b's console shows the L2 init's marker" lab_wait 300 vm_console_has b iovd-l2-marker
+echo "lab: b marker after $(elapsed)"
+tap_check "linux-a's init listens on its virtio console" \
+  lab_wait 120 vm_console_has linux-a "l2: hvc0-ready"
+
+before="$(vm_state_pid linux-a), $(vm_state_pid b)"
+tap_is "both run, each in its own iovd-vmm ($before)" \
+  "$(echo "$before" | sed -E "s/[0-9]+/N/g")" "running N, running N"
+kill -TERM "$IOVD_PID"
+wait "$IOVD_PID" 2>/dev/null
+iovd_start_checked || exit 1
+tap_is "after SIGTERM and a new iovd: both running in the same iovd-vmm processes" \
+  "$(vm_state_pid linux-a), $(vm_state_pid b)" "$before"
+kill -9 "$IOVD_PID"
+wait "$IOVD_PID" 2>/dev/null
+iovd_start_checked || exit 1
+tap_is "after SIGKILL and a new iovd: both running in the same iovd-vmm processes" \
+  "$(vm_state_pid linux-a), $(vm_state_pid b)" "$before"
+
+echo "ping 1" >/tmp/linux-a.in
+tap_check "linux-a answers on its console after the restarts" \
+  lab_wait 60 vm_console_has linux-a "l2: pong 1"
+
+b_pid=$(vm_state_pid b | cut -d ' ' -f 2)
+kill -9 "$b_pid"
+tap_check "SIGKILL of b's iovd-vmm ($b_pid): b is crashed" lab_wait 30 vm_state_is b crashed
+api GET /v1/vms/b
+b_reason=$(api_jq '.reason // ""')
+tap_check "b's crash has a reason ('$b_reason')" test -n "$b_reason"
+tap_is "linux-a unaffected: running in the same iovd-vmm" \
+  "$(vm_state_pid linux-a)" "${before%%,*}"
+echo "ping 2" >/tmp/linux-a.in
+tap_check "linux-a still answers on its console" lab_wait 60 vm_console_has linux-a "l2: pong 2"
+
+echo reboot >/tmp/linux-a.in
+tap_check "reboot -f in linux-a: the VM is stopped" lab_wait 120 vm_state_is linux-a stopped
+api GET /v1/vms/linux-a
+a_reason=$(api_jq '.reason // ""')
+tap_check "linux-a stopped through a guest reset or power-off ('$a_reason')" \
+  sh -c "echo '$a_reason' | grep -Eq 'i8042|ACPI'"
+tap_is "no iovd-vmm process is left" "$(pidof iovd-vmm)" ""
+echo "lab: scenario done after $(elapsed)"
+iovd_stop
