@@ -24,6 +24,7 @@ static void setup(void)
         cr_assert_eq(fake_guest_init(&guest), 0, "fake guest allocation failed");
         memset(&p, 0, sizeof(p));
         vm.vm_fd = -1;
+        vm.stop_fd = -1; /* a stop request must not write to fd 0 */
         p.vm = &vm;
         int r = virtio_rng_new(&guest.mem, &p.vdev);
         cr_assert_eq(r, 0, "virtio_rng_new returned %d", r);
