@@ -110,17 +110,13 @@ static int allocations_list(struct iov_daemon *d, const struct iov_api_request *
                 return r;
         struct iov_registry *reg = registry_get(d);
         struct json_object *arr = json_object_new_array();
-        if (!arr)
-                return -ENOMEM;
         pthread_rwlock_rdlock(&reg->lock);
-        for (size_t i = 0; i < reg->n_allocations; i++)
+        for (size_t i = 0; arr && i < reg->n_allocations; i++)
                 if (filter_matches(req, reg->allocations[i]))
-                        json_object_array_add(arr, allocation_to_api_json(reg->allocations[i],
-                                                                          d->config.dev_root));
+                        arr = api_array_append(arr, allocation_to_api_json(reg->allocations[i],
+                                                                           d->config.dev_root));
         pthread_rwlock_unlock(&reg->lock);
-        struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "allocations", arr);
-        return api_reply_json(resp, 200, o);
+        return api_reply_list(resp, "allocations", arr);
 }
 
 static int allocations_get(struct iov_daemon *d, const struct iov_api_request *req,
@@ -154,6 +150,19 @@ static int allocations_delete(struct iov_daemon *d, const struct iov_api_request
         return reply_outcome(resp, r, 200, out, &p);
 }
 
+static struct json_object *quarantine_json(const struct iov_quarantine_entry *q)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "address",
+                               json_object_new_string(pci_address_format(&q->member.address, buf)));
+        json_object_object_add(o, "reason", json_object_new_string(q->reason));
+        json_object_object_add(o, "since_usec", json_object_new_int64((int64_t)q->since_usec));
+        return o;
+}
+
 /* GET /v1/quarantine: devices held back on vfio-pci after a failed reset or restore. */
 static int quarantine_list(struct iov_daemon *d, const struct iov_api_request *req,
                            struct iov_api_response *resp)
@@ -163,25 +172,11 @@ static int quarantine_list(struct iov_daemon *d, const struct iov_api_request *r
                 return r;
         struct iov_registry *reg = registry_get(d);
         struct json_object *arr = json_object_new_array();
-        if (!arr)
-                return -ENOMEM;
-        char buf[IOV_PCI_ADDRESS_MAX];
         pthread_rwlock_rdlock(&reg->lock);
-        for (size_t i = 0; i < reg->n_quarantine; i++) {
-                const struct iov_quarantine_entry *q = &reg->quarantine[i];
-                struct json_object *o = json_object_new_object();
-                json_object_object_add(
-                        o, "address",
-                        json_object_new_string(pci_address_format(&q->member.address, buf)));
-                json_object_object_add(o, "reason", json_object_new_string(q->reason));
-                json_object_object_add(o, "since_usec",
-                                       json_object_new_int64((int64_t)q->since_usec));
-                json_object_array_add(arr, o);
-        }
+        for (size_t i = 0; arr && i < reg->n_quarantine; i++)
+                arr = api_array_append(arr, quarantine_json(&reg->quarantine[i]));
         pthread_rwlock_unlock(&reg->lock);
-        struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "quarantined", arr);
-        return api_reply_json(resp, 200, o);
+        return api_reply_list(resp, "quarantined", arr);
 }
 
 /* DELETE /v1/quarantine/{address}: an operator clears the device for use again. */

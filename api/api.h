@@ -87,6 +87,12 @@ int api_reply_text(struct iov_api_response *resp, unsigned status, const char *c
 int api_reply_stream(struct iov_api_response *resp, const char *content_type,
                      const struct iov_api_stream_ops *ops, void *userdata);
 
+/* Building a list answer: append item to arr; when item is NULL (out of memory) or cannot
+ * be added, both are dropped and NULL returned, so a list never has holes. Then
+ * api_reply_list answers 200 {"key": arr}, or -ENOMEM when arr is NULL. */
+struct json_object *api_array_append(struct json_object *arr, struct json_object *item);
+int api_reply_list(struct iov_api_response *resp, const char *key, struct json_object *arr);
+
 /* The one error shape: status plus {"error": {"code": code, "message": ...}}. Codes are
  * stable snake_case identifiers clients may branch on. Returns -EBADMSG so a handler can
  * `return api_error(...)` and have the reply sent as is. */

@@ -89,15 +89,11 @@ static int pools_list(struct iov_daemon *d, const struct iov_api_request *req,
         struct iov_registry *reg = registry_get(d);
         _cleanup_snapshot_ struct iov_snapshot *snap = daemon_snapshot_get(d);
         struct json_object *arr = json_object_new_array();
-        if (!arr)
-                return -ENOMEM;
         pthread_rwlock_rdlock(&reg->lock);
-        for (size_t i = 0; i < reg->n_pools; i++)
-                json_object_array_add(arr, pool_api_json(reg, reg->pools[i], snap));
+        for (size_t i = 0; arr && i < reg->n_pools; i++)
+                arr = api_array_append(arr, pool_api_json(reg, reg->pools[i], snap));
         pthread_rwlock_unlock(&reg->lock);
-        struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "pools", arr);
-        return api_reply_json(resp, 200, o);
+        return api_reply_list(resp, "pools", arr);
 }
 
 static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,

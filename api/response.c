@@ -55,6 +55,26 @@ int api_reply_stream(struct iov_api_response *resp, const char *content_type,
         return 0;
 }
 
+struct json_object *api_array_append(struct json_object *arr, struct json_object *item)
+{
+        if (arr && item && json_object_array_add(arr, item) == 0)
+                return arr;
+        json_object_put(item);
+        json_object_put(arr);
+        return NULL;
+}
+
+int api_reply_list(struct iov_api_response *resp, const char *key, struct json_object *arr)
+{
+        struct json_object *o = arr ? json_object_new_object() : NULL;
+        if (!o) {
+                json_object_put(arr);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, key, arr);
+        return api_reply_json(resp, 200, o);
+}
+
 int api_error(struct iov_api_response *resp, unsigned status, const char *code, const char *fmt,
               ...)
 {

@@ -230,10 +230,12 @@ int api_param_address(const struct iov_api_request *req, struct iov_api_response
                       const char *name, struct iov_pci_address *ret)
 {
         const char *text = api_request_param(req, name);
-        if (!text || pci_address_parse(text, ret) < 0)
+        struct iov_pci_address address;
+        if (!text || pci_address_parse(text, &address) < 0)
                 return api_error(resp, 400, "invalid_address",
                                  "\"%s\" is not a PCI address (expected like 0000:01:00.0)",
                                  text ? text : "");
+        *ret = address;
         return 0;
 }
 
