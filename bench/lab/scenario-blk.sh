@@ -24,4 +24,7 @@ grep -a "^l2: blk seq" /tmp/l2.out | tr -d '\r' | while read -r _ _ figures; do
   echo "bench-result: blk l2-virtio run=$i $figures"
   i=$((i + 1))
 done
+# iovd-vmm's device counters at exit (requests, notifications, interrupts): the cost per
+# request behind the figures.
+echo "bench-result: blk iovd-vmm-counters $(grep -a -o '"virtio":\[[^]]*\]' /tmp/l2.out)"
 tail -n 15 /tmp/l2.out

@@ -38,9 +38,15 @@ def boot(runs):
         port = f" (its boot-progress port: {median(runs, 'iovd-vmm', 'port_us')[0] / 1e3:.0f} ms)"
     except LookupError:
         port = ""
+    try:
+        clocks = (f"; the L2 kernel's own clock at the marker: iovd-vmm "
+                  f"{median(runs, 'iovd-vmm', 'guest_s')[0]:.1f} s, QEMU "
+                  f"{median(runs, 'qemu-microvm', 'guest_s')[0]:.1f} s")
+    except LookupError:
+        clocks = ""
     print(f"lab-bench boot: VMM start to L2 userspace marker, median of {n}/{m} runs: "
           f"iovd-vmm {ours:.0f} ms{port}, QEMU -M microvm (KVM) {peer:.0f} ms; "
-          f"ratio iovd-vmm/QEMU {ours / peer:.2f}")
+          f"ratio iovd-vmm/QEMU {ours / peer:.2f}{clocks}")
 
 
 def blk(runs):
@@ -58,9 +64,11 @@ def net(runs):
     limit, n = median(runs, "veth", "mib_s")
     tx, _ = median(runs, "tap-rx", "mib_s")
     rx, _ = median(runs, "l2-net-rx", "mib_s")
+    offered, _ = median(runs, "tap-tx-sender", "sent_mib_s")
     print(f"lab-bench net: 1514-byte raw frames, median of {n} runs: guest->lab over "
           f"virtio-net/TAP {tx:.2f} MiB/s (ratio {tx / limit:.3f}), lab->guest {rx:.2f} MiB/s "
-          f"(ratio {rx / limit:.3f}), veth pair in the lab (limit) {limit:.2f} MiB/s")
+          f"received of {offered:.2f} sent (ratio {rx / limit:.3f}), veth pair in the lab "
+          f"(limit) {limit:.2f} MiB/s")
 
 
 def main():
