@@ -153,6 +153,32 @@ Test(api, strict_json_bodies)
         expect_error(&text, 415, "unsupported_media_type");
 }
 
+/* GET and DELETE take no body: one sent anyway is refused, not ignored, and the DELETE
+ * does not happen. */
+Test(api, body_on_get_or_delete_is_refused)
+{
+        struct iov_http_request get = {.method = "GET",
+                                       .path = "/v1/devices",
+                                       .body = "{}",
+                                       .socket_path = h->socket_path};
+        expect_error(&get, 400, "unexpected_body");
+        struct iov_http_reply r = {0};
+        cr_assert_eq(harness_request(h, "POST", "/v1/pools",
+                                     "{\"name\":\"p\",\"selector\":{\"vendor_id\":\"1b36\"}}", &r),
+                     0);
+        cr_assert_eq(r.status, 201, "POST /v1/pools: %ld %s", r.status, r.body ? r.body : "");
+        harness_reply_clear(&r);
+        struct iov_http_request del = {.method = "DELETE",
+                                       .path = "/v1/pools/p",
+                                       .body = "{\"force\":true}",
+                                       .socket_path = h->socket_path};
+        expect_error(&del, 400, "unexpected_body");
+        cr_assert_eq(harness_request(h, "GET", "/v1/pools/p", NULL, &r), 0);
+        cr_expect_eq(r.status, 200, "the pool after a refused DELETE: %ld %s", r.status,
+                     r.body ? r.body : "");
+        harness_reply_clear(&r);
+}
+
 static void expect_put_error(const char *path, const char *body, long status, const char *code)
 {
         struct iov_http_request req = {
