@@ -426,9 +426,24 @@ Test(alloc, release_gives_back_the_previous_override_and_driver)
         json_object_put(a);
 }
 
+/* Make the state document doc unwritable: a directory where it goes makes the rename of
+ * an atomic write fail, also for root. A saved document is kept aside meanwhile. */
+static void block_state_doc(const char *doc, const char *aside)
+{
+        if (aside)
+                cr_assert_eq(rename(doc, aside), 0, "rename %s: %s", doc, strerror(errno));
+        cr_assert_eq(mkdir(doc, 0700), 0, "mkdir %s: %s", doc, strerror(errno));
+}
+
+static void unblock_state_doc(const char *doc, const char *aside)
+{
+        cr_assert_eq(rmdir(doc), 0, "rmdir %s: %s", doc, strerror(errno));
+        if (aside)
+                cr_assert_eq(rename(aside, doc), 0, "rename %s: %s", aside, strerror(errno));
+}
+
 /* When the state cannot be saved nothing is handed out, and a release that cannot be
- * recorded leaves the allocation as it was. (A directory where the document goes makes
- * the rename fail, also for root.) */
+ * recorded leaves the allocation as it was. */
 Test(alloc, state_write_failure_refuses_and_changes_nothing)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
@@ -436,7 +451,7 @@ Test(alloc, state_write_failure_refuses_and_changes_nothing)
         _cleanup_free_ char *doc = util_path_join(h->state_dir, "allocations.json", NULL);
         _cleanup_free_ char *aside = util_path_join(h->state_dir, "aside.json", NULL);
 
-        cr_assert_eq(mkdir(doc, 0700), 0, "mkdir %s: %s", doc, strerror(errno));
+        block_state_doc(doc, NULL);
         expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\",\"device\":\"0000:01:00.1\"}",
                      500, "state_write_failed");
         expect_sysfs_driver(fx, "0000:01:00.1", "");
@@ -444,20 +459,18 @@ Test(alloc, state_write_failure_refuses_and_changes_nothing)
         cr_assert_eq(json_object_array_length(json_object_object_get(list, "allocations")), 0u,
                      "allocations after a failed save: %s", json_object_to_json_string(list));
         json_object_put(list);
-        cr_assert_eq(rmdir(doc), 0);
+        unblock_state_doc(doc, NULL);
 
         struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
         _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
-        cr_assert_eq(rename(doc, aside), 0);
-        cr_assert_eq(mkdir(doc, 0700), 0);
+        block_state_doc(doc, aside);
         expect_error(h, "DELETE", path, NULL, 500, "state_write_failed");
         expect_sysfs_driver(fx, "0000:01:00.1", "vfio-pci");
         struct json_object *got = call(h, "GET", path, NULL, 200);
         cr_assert_str_eq(jstr(got, "state"), "active", "after a failed release: %s",
                          json_object_to_json_string(got));
         json_object_put(got);
-        cr_assert_eq(rmdir(doc), 0);
-        cr_assert_eq(rename(aside, doc), 0);
+        unblock_state_doc(doc, aside);
         json_object_put(call(h, "DELETE", path, NULL, 200));
         expect_sysfs_driver(fx, "0000:01:00.1", "");
         json_object_put(a);
@@ -471,18 +484,16 @@ Test(alloc, pool_changes_that_cannot_be_saved_are_refused)
         _cleanup_free_ char *aside = util_path_join(h->state_dir, "aside.json", NULL);
         const char *body = "{\"name\":\"p\",\"selector\":{\"vendor_id\":\"1b36\"}}";
 
-        cr_assert_eq(mkdir(doc, 0700), 0, "mkdir %s: %s", doc, strerror(errno));
+        block_state_doc(doc, NULL);
         expect_error(h, "POST", "/v1/pools", body, 500, "state_write_failed");
         call(h, "GET", "/v1/pools/p", NULL, 404);
-        cr_assert_eq(rmdir(doc), 0);
+        unblock_state_doc(doc, NULL);
 
         json_object_put(call(h, "POST", "/v1/pools", body, 201));
-        cr_assert_eq(rename(doc, aside), 0);
-        cr_assert_eq(mkdir(doc, 0700), 0);
+        block_state_doc(doc, aside);
         expect_error(h, "DELETE", "/v1/pools/p", NULL, 500, "state_write_failed");
         json_object_put(call(h, "GET", "/v1/pools/p", NULL, 200));
-        cr_assert_eq(rmdir(doc), 0);
-        cr_assert_eq(rename(aside, doc), 0);
+        unblock_state_doc(doc, aside);
         json_object_put(call(h, "DELETE", "/v1/pools/p", NULL, 200));
         call(h, "GET", "/v1/pools/p", NULL, 404);
 }
