@@ -32,6 +32,16 @@ static void stop_iovd(struct iov_harness *h)
         cr_assert_eq(status, 0, "iovd exit status %d; log:\n%s", status, harness_log(h));
 }
 
+/* Allocate (owner vm-1) on h; returns the new allocation's path, /v1/allocations/ID. */
+static char *allocate_path(struct iov_harness *h, const char *key, const char *value)
+{
+        struct json_object *a = allocate(h, "vm-1", key, value, 201);
+        char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
+        json_object_put(a);
+        cr_assert_not_null(path, "allocating %s %s", key, value);
+        return path;
+}
+
 /* What a crash in the middle of an allocation (state "pending") or a release
  * ("releasing") of the VF 0000:01:00.1 leaves: the VF on vfio-pci with its override, and
  * the record saved in that state. */
@@ -55,20 +65,17 @@ Test(durability, restart_keeps_pools_and_allocations)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(2, NULL);
         _cleanup_free_ char *dir = make_state_dir();
-        char id[64];
+        _cleanup_free_ char *path = NULL;
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
                 json_object_put(call(h, "POST", "/v1/pools",
                                      "{\"name\":\"nvme\",\"selector\":{\"vendor_id\":\"1b36\","
                                      "\"physfn\":\"0000:01:00.0\"}}",
                                      201));
-                struct json_object *a = allocate(h, "vm-1", "pool", "nvme", 201);
-                snprintf(id, sizeof(id), "%s", jstr(a, "id"));
-                json_object_put(a);
+                path = allocate_path(h, "pool", "nvme");
                 stop_iovd(h);
         }
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", id);
         struct json_object *a = call(h, "GET", path, NULL, 200);
         cr_assert_str_eq(jstr(a, "state"), "active", "after restart: %s",
                          json_object_to_json_string(a));
@@ -92,18 +99,15 @@ Test(durability, kill_9_right_after_201_keeps_the_allocation)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
         _cleanup_free_ char *dir = make_state_dir();
-        char id[64];
+        _cleanup_free_ char *path = NULL;
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-                struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
-                snprintf(id, sizeof(id), "%s", jstr(a, "id"));
-                json_object_put(a);
+                path = allocate_path(h, "device", "0000:01:00.1");
                 cr_assert_eq(kill(h->pid, SIGKILL), 0, "kill: %s", strerror(errno));
                 waitpid(h->pid, NULL, 0);
                 h->pid = 0;
         }
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", id);
         struct json_object *a = call(h, "GET", path, NULL, 200);
         cr_assert_str_eq(jstr(a, "state"), "active", "after kill -9: %s",
                          json_object_to_json_string(a));
@@ -183,17 +187,14 @@ Test(durability, device_gone_while_stopped_is_lost_not_handed_out)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(2, NULL);
         _cleanup_free_ char *dir = make_state_dir();
-        char id[64];
+        _cleanup_free_ char *path = NULL;
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-                struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.2", 201);
-                snprintf(id, sizeof(id), "%s", jstr(a, "id"));
-                json_object_put(a);
+                path = allocate_path(h, "device", "0000:01:00.2");
                 stop_iovd(h);
         }
         cr_assert_eq(fixture_remove_device(fx, "0000:01:00.2"), 0);
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", id);
         struct json_object *a = call(h, "GET", path, NULL, 200);
         cr_assert_str_eq(jstr(a, "state"), "lost", "after the device vanished: %s",
                          json_object_to_json_string(a));
@@ -215,10 +216,8 @@ Test(durability, quarantine_survives_a_restart)
         _cleanup_free_ char *dir = make_state_dir();
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-                struct json_object *a = allocate(h, "vm-1", "device", "0000:04:00.0", 201);
-                _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
+                _cleanup_free_ char *path = allocate_path(h, "device", "0000:04:00.0");
                 json_object_put(call(h, "DELETE", path, NULL, 200));
-                json_object_put(a);
                 stop_iovd(h);
         }
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
@@ -258,18 +257,15 @@ Test(durability, device_retaken_by_a_host_driver_is_lost_and_left_alone)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
         _cleanup_free_ char *dir = make_state_dir();
-        char id[64];
+        _cleanup_free_ char *path = NULL;
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-                struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
-                snprintf(id, sizeof(id), "%s", jstr(a, "id"));
-                json_object_put(a);
+                path = allocate_path(h, "device", "0000:01:00.1");
                 stop_iovd(h);
         }
         bind_outside_iovd(fx, "0000:01:00.1", "(null)", "nvme");
 
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", id);
         struct json_object *a = call(h, "GET", path, NULL, 200);
         cr_assert_str_eq(jstr(a, "state"), "lost", "allocation %s", json_object_to_json_string(a));
         cr_assert(strstr(jstr(a, "lost_reason"), "nvme"), "lost_reason in %s",
