@@ -6,10 +6,11 @@ send_error, problem_set, vm_problem and parse_fail call, and every string assign
 field or variable named code. An argument without a string literal must be one of the known
 pass-through places (a wrapper handing on a code it was given), so no code escapes the
 scan. TAP output. Usage: test-error-codes.py SOURCE_ROOT"""
-import json
 import os
 import re
 import sys
+
+import spec_lists
 
 # Emitting function -> index of its code argument.
 EMITTERS = {"api_error": 2, "send_error": 5, "problem_set": 2, "vm_problem": 2, "parse_fail": 0}
@@ -88,30 +89,11 @@ def scan(root):
 
 def main():
     root = sys.argv[1]
-    # The JSON subset of YAML plus full-line comments (see the header of openapi.yaml).
-    text = open(os.path.join(root, "api", "openapi.yaml"), encoding="utf-8").read()
-    spec = json.loads("\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
+    spec = spec_lists.load_openapi(root)
     listed = spec["components"]["schemas"].get("ErrorCode", {}).get("enum", [])
     emitted, problems = scan(root)
-    tests = []
-    tests.append((not problems, "every error call names its code", problems))
-    tests.append((len(emitted) >= 40, "the scan found the error calls (%d codes)" % len(emitted),
-                  []))
-    missing = sorted(set(emitted) - set(listed))
-    tests.append((not missing, "every code the code emits is in openapi.yaml (ErrorCode)",
-                  ["%s (emitted at %s)" % (c, emitted[c]) for c in missing]))
-    stale = sorted(set(listed) - set(emitted))
-    tests.append((not stale, "openapi.yaml lists no code the code never emits", stale))
-    dups = sorted({c for c in listed if listed.count(c) > 1})
-    tests.append((not dups, "no code listed twice", dups))
-    print("1..%d" % len(tests))
-    failed = 0
-    for i, (ok, what, details) in enumerate(tests, 1):
-        print("%s %d - %s" % ("ok" if ok else "not ok", i, what))
-        for d in details:
-            print("# " + d)
-        failed += not ok
-    return 1 if failed else 0
+    return spec_lists.tap(spec_lists.compare(
+        listed, emitted, problems, ("error", "code", "emitted", "emits"), 40))
 
 
 if __name__ == "__main__":
