@@ -10,6 +10,11 @@ cmdline="@CMDLINE@ bench=boot"
 guest_clock() {
   echo "guest_s=$(grep -a -o 'iovd-bench-marker: userspace at [0-9.]*' "$1" | grep -o '[0-9.]*$')"
 }
+# iovd-vmm's exit counts from its statistics at exit: all of them, and PCI config space's.
+exits() {
+  echo "exits=$(grep -a -o '"exits":{[^}]*}' "$1" | grep -o '[0-9]*' | awk '{ s += $1 } END { print s + 0 }')" \
+    "pci_config_exits=$(grep -a -o '"pci-config":[0-9]*' "$1" | grep -o '[0-9]*$')"
+}
 i=1
 while [ $i -le @RUNS@ ]; do
   r=$(/lab/boottime iovd-bench-marker /tmp/iovd.$i.log 300 5 -- \
@@ -17,12 +22,20 @@ while [ $i -le @RUNS@ ]; do
     --cmdline "$cmdline bench.port")
   # iovd-vmm's own figure: the boot-progress marker's time in its exit statistics.
   port=$(grep -o '"value":42,"usec":[0-9]*' /tmp/iovd.$i.log | grep -o '[0-9]*$' | head -n 1)
-  echo "bench-result: boot iovd-vmm run=$i $r port_us=${port:-none} $(guest_clock /tmp/iovd.$i.log)"
+  echo "bench-result: boot iovd-vmm run=$i $r port_us=${port:-none} $(guest_clock /tmp/iovd.$i.log)" \
+    "$(exits /tmp/iovd.$i.log)"
   r=$(/lab/boottime iovd-bench-marker /tmp/qemu.$i.log 300 5 -- \
     qemu-system-x86_64 -M microvm -accel kvm -cpu host -m 256 -smp 1 -nodefaults \
     -no-user-config -display none -monitor none -serial stdio -no-reboot \
     -kernel /lab/vmlinuz -initrd /lab/l2.cpio -append "$cmdline")
   echo "bench-result: boot qemu-microvm run=$i $r $(guest_clock /tmp/qemu.$i.log)"
+  # Diagnostic, not the comparison: iovd-vmm again with pci=off, which takes Linux's PCI
+  # scan and its configuration-space exits out (QEMU's microvm has no PCI at all).
+  r=$(/lab/boottime iovd-bench-marker /tmp/nopci.$i.log 300 5 -- \
+    iovd-vmm --kernel /lab/vmlinuz --initrd /lab/l2.cpio --memory 256 --vcpus 1 \
+    --cmdline "$cmdline pci=off")
+  echo "bench-result: boot iovd-vmm-pci-off run=$i $r $(guest_clock /tmp/nopci.$i.log)" \
+    "$(exits /tmp/nopci.$i.log)"
   i=$((i + 1))
 done
 for f in /tmp/iovd.1.log /tmp/qemu.1.log; do

@@ -47,6 +47,17 @@ def boot(runs):
     print(f"lab-bench boot: VMM start to L2 userspace marker, median of {n}/{m} runs: "
           f"iovd-vmm {ours:.0f} ms{port}, QEMU -M microvm (KVM) {peer:.0f} ms; "
           f"ratio iovd-vmm/QEMU {ours / peer:.2f}{clocks}")
+    try:
+        nopci, k = median(runs, "iovd-vmm-pci-off", "boot_ms")
+        exits = median(runs, "iovd-vmm", "exits")[0]
+        pci = median(runs, "iovd-vmm", "pci_config_exits")[0]
+        exits_off = median(runs, "iovd-vmm-pci-off", "exits")[0]
+        print(f"lab-bench boot (diagnostic): iovd-vmm exits during the boot: {exits:.0f}, "
+              f"{pci:.0f} of them PCI configuration space; with pci=off {exits_off:.0f} exits "
+              f"and {nopci:.0f} ms to the marker (median of {k}), ratio to QEMU "
+              f"{nopci / peer:.2f}")
+    except LookupError:
+        pass
 
 
 def blk(runs):
