@@ -8,6 +8,16 @@
 
 #include "test-alloc-common.h"
 
+/* GET /v1/allocations lists exactly n; when says at which point, for the message. */
+static void expect_allocation_count(struct iov_harness *h, size_t n, const char *when)
+{
+        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
+        size_t got = json_object_array_length(json_object_object_get(list, "allocations"));
+        cr_assert_eq(got, n, "%zu allocations %s, expected %zu: %s", got, when, n,
+                     json_object_to_json_string(list));
+        json_object_put(list);
+}
+
 Test(alloc, by_device_binds_the_group_and_returns_the_vfio_node)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(2, NULL);
@@ -85,10 +95,7 @@ Test(alloc, bad_requests_are_refused_clearly)
                      "allocation_not_found");
         /* Nothing was touched. */
         expect_sysfs_driver(fx, "0000:01:00.1", "");
-        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
-        cr_assert_eq(json_object_array_length(json_object_object_get(list, "allocations")), 0u,
-                     "allocations after refusals: %s", json_object_to_json_string(list));
-        json_object_put(list);
+        expect_allocation_count(h, 0, "after refusals");
 }
 
 Test(alloc, group_member_on_host_driver_blocks_and_is_listed)
@@ -189,10 +196,7 @@ Test(alloc, injected_bind_failure_restores_every_member)
                 expect_sysfs_driver(fx, address, "");
                 expect_no_override(fx, address);
         }
-        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
-        cr_assert_eq(json_object_array_length(json_object_object_get(list, "allocations")), 0u,
-                     "allocations after a failed bind: %s", json_object_to_json_string(list));
-        json_object_put(list);
+        expect_allocation_count(h, 0, "after a failed bind");
 
         /* Once the fault is gone the same group can be allocated. */
         cr_assert_eq(fixture_kernel_control(fx, "clear"), 0);
@@ -212,10 +216,7 @@ Test(alloc, device_vanishing_mid_bind_is_refused_and_nothing_is_held)
         cr_assert(reply.status == 409 || reply.status >= 500, "status %ld: %s", reply.status,
                   reply.body);
         harness_reply_clear(&reply);
-        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
-        cr_assert_eq(json_object_array_length(json_object_object_get(list, "allocations")), 0u,
-                     "allocations after a vanished device: %s", json_object_to_json_string(list));
-        json_object_put(list);
+        expect_allocation_count(h, 0, "after a vanished device");
         /* The other VF is still fine. */
         json_object_put(allocate(h, "vm-1", "device", "0000:01:00.1", 201));
 }
@@ -372,10 +373,7 @@ Test(alloc, racing_for_the_last_free_vf_exactly_one_wins)
         }
         pthread_barrier_destroy(&barrier);
         cr_assert_eq(winners, 1, "%d racers won the last VF", winners);
-        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
-        cr_assert_eq(json_object_array_length(json_object_object_get(list, "allocations")), 2u,
-                     "allocations %s", json_object_to_json_string(list));
-        json_object_put(list);
+        expect_allocation_count(h, 2, "after the race");
 }
 
 Test(alloc, device_vanishing_while_allocated_becomes_lost)
@@ -455,10 +453,7 @@ Test(alloc, state_write_failure_refuses_and_changes_nothing)
         expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\",\"device\":\"0000:01:00.1\"}",
                      500, "state_write_failed");
         expect_sysfs_driver(fx, "0000:01:00.1", "");
-        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
-        cr_assert_eq(json_object_array_length(json_object_object_get(list, "allocations")), 0u,
-                     "allocations after a failed save: %s", json_object_to_json_string(list));
-        json_object_put(list);
+        expect_allocation_count(h, 0, "after a failed save");
         unblock_state_doc(doc, NULL);
 
         struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
