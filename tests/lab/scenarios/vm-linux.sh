@@ -9,7 +9,7 @@
 # lab-prepare: l2/build.sh
 . /lab/lab.sh
 
-tap_plan 23
+tap_plan 26
 tap_check "kvm_amd loads" lab_modprobe kvm_amd
 lab_require_programs iovd iovd-vmm || exit 1
 iovd_start_checked || exit 1
@@ -55,6 +55,10 @@ tap_is "GET /v1/vms/linux-a reports boot marker 42 with its time" \
 tap_diag "linux-a boot marker 42 at $(api_jq '.stats.markers[0].usec') us after its VMM started"
 tap_check "b's console shows the L2 init's marker" lab_wait 300 vm_console_has b iovd-l2-marker
 echo "lab: b marker after $(elapsed)"
+for vm in linux-a b; do
+  api GET "/v1/vms/$vm/console"
+  tap_diag "$vm: $(api_jq .output | tr -d "\r" | grep -m 1 iovd-l2-marker)"
+done
 tap_check "linux-a's init listens on its virtio console" \
   lab_wait 120 vm_console_has linux-a "l2: hvc0-ready"
 
@@ -71,6 +75,12 @@ wait "$IOVD_PID" 2>/dev/null
 iovd_start_checked || exit 1
 tap_is "after SIGKILL and a new iovd: both running in the same iovd-vmm processes" \
   "$(vm_state_pid linux-a), $(vm_state_pid b)" "$before"
+api GET /v1/vms/linux-a
+tap_is "the new iovd reads linux-a's live stats from its iovd-vmm (boot marker 42)" \
+  "$(api_jq '[.stats.markers[] | select(.value == 42)] | length')" 1
+api_expect "POST /v1/vms/linux-a/start while it runs: 409" 409 POST /v1/vms/linux-a/start
+tap_is "the 409 names the conflict and linux-a is still running" \
+  "$(api_jq '.error.code | type') $(vm_state_pid linux-a)" "string ${before%%,*}"
 
 echo "ping 1" >/tmp/linux-a.in
 tap_check "linux-a answers on its console after the restarts" \
