@@ -477,7 +477,9 @@ static int read_log_tail(const char *dir, char **ret)
 static void parse_log(char *log, struct iov_vmm_exit *e)
 {
         char *last = NULL;
-        for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+        char *save = NULL;
+        /* strtok_r: several threads judge VMM exits at once (the watcher, a start). */
+        for (char *line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 if (strncmp(line, "iovd-vmm: stats ", 16) == 0) {
                         json_object_put(e->stats);
                         e->stats = json_tokener_parse(line + 16);
