@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer: route matching and per-segment percent-decoding on arbitrary paths. */
+/* libFuzzer: route matching, per-segment percent-decoding and the path address parser on
+ * arbitrary paths. */
 #include <stdint.h>
 
 #include "api/api.h"
+#include "pci/pci.h"
 
 static int handler(struct iov_daemon *d, const struct iov_api_request *req,
                    struct iov_api_response *resp)
@@ -31,7 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct iov_api_request req = {0};
         const struct iov_api_route *route = NULL;
         _cleanup_free_ char *allow = NULL;
-        api_route_match(methods[data[0] % 4], path, &req, &route, &allow);
+        enum iov_api_match m = api_route_match(methods[data[0] % 4], path, &req, &route, &allow);
+        /* A decoded capture goes on to the strict address parser, as in api/devices.c. */
+        if (m == IOV_API_MATCH_FOUND && api_request_param(&req, "address")) {
+                struct iov_api_response resp = {0};
+                struct iov_pci_address address;
+                (void)api_param_address(&req, &resp, "address", &address);
+                api_response_clear(&resp);
+        }
         api_request_clear(&req);
         return 0;
 }
