@@ -17,21 +17,27 @@ exits() {
 }
 i=1
 while [ $i -le @RUNS@ ]; do
-  r=$(/lab/boottime iovd-bench-marker /tmp/iovd.$i.log 300 5 -- \
+  echo "bench-cpu: begin boot iovd-vmm run=$i"
+  r=$(BOOTTIME_ANNOUNCE="bench-cpu: end boot iovd-vmm run=$i" \
+    /lab/boottime iovd-bench-marker /tmp/iovd.$i.log 300 5 -- \
     iovd-vmm --kernel /lab/vmlinuz --initrd /lab/l2.cpio --memory 256 --vcpus 1 \
     --cmdline "$cmdline bench.port")
   # iovd-vmm's own figure: the boot-progress marker's time in its exit statistics.
   port=$(grep -o '"value":42,"usec":[0-9]*' /tmp/iovd.$i.log | grep -o '[0-9]*$' | head -n 1)
   echo "bench-result: boot iovd-vmm run=$i $r port_us=${port:-none} $(guest_clock /tmp/iovd.$i.log)" \
     "$(exits /tmp/iovd.$i.log)"
-  r=$(/lab/boottime iovd-bench-marker /tmp/qemu.$i.log 300 5 -- \
+  echo "bench-cpu: begin boot qemu-microvm run=$i"
+  r=$(BOOTTIME_ANNOUNCE="bench-cpu: end boot qemu-microvm run=$i" \
+    /lab/boottime iovd-bench-marker /tmp/qemu.$i.log 300 5 -- \
     qemu-system-x86_64 -M microvm -accel kvm -cpu host -m 256 -smp 1 -nodefaults \
     -no-user-config -display none -monitor none -serial stdio -no-reboot \
     -kernel /lab/vmlinuz -initrd /lab/l2.cpio -append "$cmdline")
   echo "bench-result: boot qemu-microvm run=$i $r $(guest_clock /tmp/qemu.$i.log)"
   # Diagnostic, not the comparison: iovd-vmm again with pci=off, which takes Linux's PCI
   # scan and its configuration-space exits out (QEMU's microvm has no PCI at all).
-  r=$(/lab/boottime iovd-bench-marker /tmp/nopci.$i.log 300 5 -- \
+  echo "bench-cpu: begin boot iovd-vmm-pci-off run=$i"
+  r=$(BOOTTIME_ANNOUNCE="bench-cpu: end boot iovd-vmm-pci-off run=$i" \
+    /lab/boottime iovd-bench-marker /tmp/nopci.$i.log 300 5 -- \
     iovd-vmm --kernel /lab/vmlinuz --initrd /lab/l2.cpio --memory 256 --vcpus 1 \
     --cmdline "$cmdline pci=off")
   echo "bench-result: boot iovd-vmm-pci-off run=$i $r $(guest_clock /tmp/nopci.$i.log)" \

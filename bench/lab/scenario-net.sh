@@ -17,7 +17,9 @@ i=1
 while [ $i -le @RUNS@ ]; do
   /lab/netbench recv "$peer" 30 >/tmp/veth.recv &
   sleep 0.5
+  echo "bench-cpu: begin net veth run=$i"
   sent=$(/lab/netbench send vb0 @SECONDS@)
+  echo "bench-cpu: end net veth run=$i"
   wait
   echo "bench-result: net veth run=$i $(cat /tmp/veth.recv) $sent"
   i=$((i + 1))
@@ -47,7 +49,10 @@ lab_wait 300 grep -q "l2: net-rx-ready" /tmp/l2.out
 sleep 1
 i=1
 while [ $i -le @RUNS@ ]; do
-  echo "bench-result: net tap-tx-sender run=$i $(/lab/netbench send vtap0 @SECONDS@)"
+  echo "bench-cpu: begin net l2-net-rx run=$i"
+  r=$(/lab/netbench send vtap0 @SECONDS@)
+  echo "bench-cpu: end net l2-net-rx run=$i"
+  echo "bench-result: net tap-tx-sender run=$i $r"
   sleep 3
   i=$((i + 1))
 done

@@ -7,28 +7,66 @@ import sys
 
 
 def load(path, bench):
-    runs = {}
+    """WHO -> list of per-run field dicts; lines with the same WHO and run= merge (the
+    lab's figures and cpumon.py's CPU seconds for the same run)."""
+    merged = {}
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             words = line.split()
             if len(words) < 3 or words[1] != bench:
                 continue
             fields = dict(w.split("=", 1) for w in words[3:] if "=" in w)
-            runs.setdefault(words[2], []).append(fields)
-            print(f"  {bench} {words[2]}: {' '.join(words[3:])}")
+            if not fields:
+                fields = {"counters": " ".join(words[3:])}
+            key = fields.get("run", str(len(merged.get(words[2], {}))))
+            merged.setdefault(words[2], {}).setdefault(key, {}).update(fields)
+    runs = {who: list(by_run.values()) for who, by_run in merged.items()}
+    for who, fields_list in runs.items():
+        for fields in fields_list:
+            print(f"  {bench} {who}: {' '.join(f'{k}={v}' for k, v in fields.items())}")
     return runs
 
 
-def median(runs, who, key):
-    values = []
+def values(runs, who, key):
+    out = []
     for fields in runs.get(who, []):
         try:
-            values.append(float(fields[key]))
+            out.append(float(fields[key]))
         except (KeyError, ValueError):
             pass
-    if not values:
+    return out
+
+
+def median(runs, who, key):
+    v = values(runs, who, key)
+    if not v:
         raise LookupError(f"no {key} figure from {who}")
-    return statistics.median(values), len(values)
+    return statistics.median(v), len(v)
+
+
+def corrected(runs, who, key):
+    """Median of the figure divided by the lab's CPU share during that run (lab CPU
+    seconds / wall seconds, cpumon.py): the rate with a whole core for the lab."""
+    v = []
+    for fields in runs.get(who, []):
+        try:
+            share = float(fields["lab_cpu_s"]) / float(fields["lab_wall_s"])
+            v.append(float(fields[key]) / share)
+        except (KeyError, ValueError, ZeroDivisionError):
+            pass
+    if not v:
+        raise LookupError(f"no CPU share for {who}")
+    return statistics.median(v)
+
+
+def cpu_note(runs, pairs):
+    """ ratios of the CPU-share-corrected figures, or nothing without cpumon's data."""
+    try:
+        parts = [f"{label} {corrected(runs, a, key) / corrected(runs, b, key):.3f}"
+                 for label, a, b, key in pairs]
+    except LookupError:
+        return ""
+    return "; corrected for the lab's CPU share: " + ", ".join(parts)
 
 
 def boot(runs):
@@ -48,14 +86,27 @@ def boot(runs):
           f"iovd-vmm {ours:.0f} ms{port}, QEMU -M microvm (KVM) {peer:.0f} ms; "
           f"ratio iovd-vmm/QEMU {ours / peer:.2f}{clocks}")
     try:
+        cpu_ours, _ = median(runs, "iovd-vmm", "lab_cpu_s")
+        cpu_peer, _ = median(runs, "qemu-microvm", "lab_cpu_s")
+        print(f"lab-bench boot (lab CPU seconds, independent of the machine's load): "
+              f"iovd-vmm {cpu_ours:.1f} s, QEMU -M microvm {cpu_peer:.1f} s; ratio "
+              f"{cpu_ours / cpu_peer:.2f}")
+    except LookupError:
+        pass
+    try:
         nopci, k = median(runs, "iovd-vmm-pci-off", "boot_ms")
         exits = median(runs, "iovd-vmm", "exits")[0]
         pci = median(runs, "iovd-vmm", "pci_config_exits")[0]
         exits_off = median(runs, "iovd-vmm-pci-off", "exits")[0]
+        try:
+            cpu = (f", {median(runs, 'iovd-vmm-pci-off', 'lab_cpu_s')[0]:.1f} lab CPU s "
+                   f"(ratio {median(runs, 'iovd-vmm-pci-off', 'lab_cpu_s')[0] / median(runs, 'qemu-microvm', 'lab_cpu_s')[0]:.2f})")
+        except LookupError:
+            cpu = ""
         print(f"lab-bench boot (diagnostic): iovd-vmm exits during the boot: {exits:.0f}, "
               f"{pci:.0f} of them PCI configuration space; with pci=off {exits_off:.0f} exits "
               f"and {nopci:.0f} ms to the marker (median of {k}), ratio to QEMU "
-              f"{nopci / peer:.2f}")
+              f"{nopci / peer:.2f}{cpu}")
     except LookupError:
         pass
 
@@ -68,7 +119,9 @@ def blk(runs):
     print(f"lab-bench blk: median of {n} runs, L2 guest virtio-blk (O_DIRECT) vs the image "
           f"file in the lab: sequential 1 MiB {seq:.1f} vs {seq_lab:.1f} MiB/s "
           f"(ratio {seq / seq_lab:.3f}), random 4 KiB {rnd:.0f} vs {rnd_lab:.0f} IOPS "
-          f"(ratio {rnd / rnd_lab:.4f})")
+          f"(ratio {rnd / rnd_lab:.4f})"
+          + cpu_note(runs, [("seq", "l2-virtio", "lab", "seq_mib_s"),
+                            ("random", "l2-virtio", "lab", "rand4k_iops")]))
 
 
 def net(runs):
@@ -79,7 +132,9 @@ def net(runs):
     print(f"lab-bench net: 1514-byte raw frames, median of {n} runs: guest->lab over "
           f"virtio-net/TAP {tx:.2f} MiB/s (ratio {tx / limit:.3f}), lab->guest {rx:.2f} MiB/s "
           f"received of {offered:.2f} sent (ratio {rx / limit:.3f}), veth pair in the lab "
-          f"(limit) {limit:.2f} MiB/s")
+          f"(limit) {limit:.2f} MiB/s"
+          + cpu_note(runs, [("guest->lab", "tap-rx", "veth", "mib_s"),
+                            ("lab->guest", "l2-net-rx", "veth", "mib_s")]))
 
 
 def main():
