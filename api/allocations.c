@@ -82,7 +82,9 @@ static int allocations_post(struct iov_daemon *d, const struct iov_api_request *
                             struct iov_api_response *resp)
 {
         struct iov_allocation_request ar;
-        int r = parse_request(req, resp, &ar);
+        int r = api_query_check(req, resp, no_query);
+        if (r >= 0)
+                r = parse_request(req, resp, &ar);
         if (r < 0)
                 return r;
         struct iov_problem p = {0};

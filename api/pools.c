@@ -11,6 +11,8 @@
 #include "daemon/allocations.h"
 #include "daemon/daemon.h"
 
+static const char *const no_query[] = {NULL};
+
 struct pool_counts {
         size_t capacity;
         size_t free;
@@ -82,8 +84,7 @@ static int reply_pool(struct iov_daemon *d, struct iov_api_response *resp, unsig
 static int pools_list(struct iov_daemon *d, const struct iov_api_request *req,
                       struct iov_api_response *resp)
 {
-        static const char *const allowed[] = {NULL};
-        int r = api_query_check(req, resp, allowed);
+        int r = api_query_check(req, resp, no_query);
         if (r < 0)
                 return r;
         struct iov_registry *reg = registry_get(d);
@@ -103,7 +104,9 @@ static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
                 {"name", json_type_string, true, false},
                 {"selector", json_type_object, true, false},
         };
-        int r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
+        int r = api_query_check(req, resp, no_query);
+        if (r >= 0)
+                r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
         if (r < 0)
                 return r;
         struct iov_pool *pool = NULL;
@@ -143,8 +146,7 @@ static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
 static int pools_get(struct iov_daemon *d, const struct iov_api_request *req,
                      struct iov_api_response *resp)
 {
-        static const char *const allowed[] = {NULL};
-        int r = api_query_check(req, resp, allowed);
+        int r = api_query_check(req, resp, no_query);
         if (r < 0)
                 return r;
         return reply_pool(d, resp, 200, api_request_param(req, "name"));
@@ -153,6 +155,9 @@ static int pools_get(struct iov_daemon *d, const struct iov_api_request *req,
 static int pools_delete(struct iov_daemon *d, const struct iov_api_request *req,
                         struct iov_api_response *resp)
 {
+        int r = api_query_check(req, resp, no_query);
+        if (r < 0)
+                return r;
         const char *name = api_request_param(req, "name");
         struct iov_registry *reg = registry_get(d);
         pthread_mutex_lock(&d->state_lock);
@@ -160,7 +165,6 @@ static int pools_delete(struct iov_daemon *d, const struct iov_api_request *req,
         size_t in_use = 0;
         for (size_t i = 0; pool && i < reg->n_allocations; i++)
                 in_use += streq_ptr(reg->allocations[i]->pool, name);
-        int r;
         if (!pool)
                 r = api_error(resp, 404, "pool_not_found", "no pool named %s", name);
         else if (in_use > 0)

@@ -115,7 +115,10 @@ static int sriov_put(struct iov_daemon *d, const struct iov_api_request *req,
                 {"num_vfs", json_type_int, true, false},
                 {"drivers_autoprobe", json_type_boolean, false, false},
         };
-        int r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
+        static const char *const no_query[] = {NULL};
+        int r = api_query_check(req, resp, no_query);
+        if (r >= 0)
+                r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
         if (r < 0)
                 return r;
         struct iov_pci_address address;

@@ -179,6 +179,51 @@ Test(api, body_on_get_or_delete_is_refused)
         harness_reply_clear(&r);
 }
 
+/* A query parameter a change does not define (a "force" or "dry_run" a client may believe
+ * in) is refused, and nothing changes. */
+Test(api, unknown_query_on_changes_is_refused)
+{
+        struct iov_http_reply r = {0};
+        const char *pool = "{\"name\":\"p\",\"selector\":{\"vendor_id\":\"1b36\"}}";
+        struct iov_http_request create = {.method = "POST",
+                                          .path = "/v1/pools?dry_run=1",
+                                          .body = pool,
+                                          .socket_path = h->socket_path};
+        expect_error(&create, 400, "unknown_parameter");
+        cr_assert_eq(harness_request(h, "GET", "/v1/pools/p", NULL, &r), 0);
+        cr_expect_eq(r.status, 404, "a refused POST created the pool: %ld", r.status);
+        harness_reply_clear(&r);
+
+        cr_assert_eq(harness_request(h, "POST", "/v1/pools", pool, &r), 0);
+        cr_assert_eq(r.status, 201, "POST /v1/pools: %ld %s", r.status, r.body ? r.body : "");
+        harness_reply_clear(&r);
+        struct iov_http_request del = {
+                .method = "DELETE", .path = "/v1/pools/p?force=1", .socket_path = h->socket_path};
+        expect_error(&del, 400, "unknown_parameter");
+        cr_assert_eq(harness_request(h, "GET", "/v1/pools/p", NULL, &r), 0);
+        cr_expect_eq(r.status, 200, "the pool after a refused DELETE: %ld", r.status);
+        harness_reply_clear(&r);
+
+        struct iov_http_request alloc = {.method = "POST",
+                                         .path = "/v1/allocations?dry_run=1",
+                                         .body = "{\"owner\":\"x\",\"device\":\"0000:00:02.0\"}",
+                                         .socket_path = h->socket_path};
+        expect_error(&alloc, 400, "unknown_parameter");
+        struct iov_http_request sriov = {.method = "PUT",
+                                         .path = "/v1/devices/0000:01:00.0/sriov?force=1",
+                                         .body = "{\"num_vfs\":2}",
+                                         .socket_path = h->socket_path};
+        expect_error(&sriov, 400, "unknown_parameter");
+        cr_assert_eq(harness_request(h, "GET", "/v1/allocations", NULL, &r), 0);
+        cr_expect(r.body && !strstr(r.body, "0000:00:02.0"), "refused allocation exists: %s",
+                  r.body);
+        harness_reply_clear(&r);
+        cr_assert_eq(harness_request(h, "GET", "/v1/devices/0000:01:00.0", NULL, &r), 0);
+        cr_expect(r.body && strstr(r.body, "\"num_vfs\":0"), "a refused PUT changed the VFs: %s",
+                  r.body);
+        harness_reply_clear(&r);
+}
+
 static void expect_put_error(const char *path, const char *body, long status, const char *code)
 {
         struct iov_http_request req = {
