@@ -188,12 +188,6 @@ static int blk_queue_notify(struct iov_virtio_dev *dev, unsigned q)
         return virtio_dev_process_queue(dev, q, blk_handle);
 }
 
-static void blk_config_read(struct iov_virtio_dev *dev, size_t offset, void *buf, size_t len)
-{
-        struct blk *b = dev->priv;
-        memcpy(buf, (const uint8_t *)&b->config + offset, len);
-}
-
 static void blk_destroy(struct iov_virtio_dev *dev)
 {
         struct blk *b = dev->priv;
@@ -201,7 +195,6 @@ static void blk_destroy(struct iov_virtio_dev *dev)
                 return;
         if (b->fd >= 0)
                 close(b->fd);
-        free(b);
 }
 
 static const struct iov_virtio_dev_ops blk_ops = {
@@ -210,7 +203,7 @@ static const struct iov_virtio_dev_ops blk_ops = {
         .num_queues = 1,
         .queue_max_size = 256,
         .config_size = sizeof(struct virtio_blk_config),
-        .config_read = blk_config_read,
+        .config_read = virtio_dev_read_config,
         .queue_notify = blk_queue_notify,
         .destroy = blk_destroy,
 };
@@ -265,6 +258,7 @@ int virtio_blk_new(const struct iov_virtio_mem *mem, const struct iov_virtio_blk
                 return r;
         }
         dev->priv = b;
+        dev->config = &b->config;
         *ret = dev;
         return 0;
 }

@@ -106,27 +106,15 @@ static int console_backend_ready(struct iov_virtio_dev *dev)
         return r;
 }
 
-static void console_config_read(struct iov_virtio_dev *dev, size_t offset, void *buf, size_t len)
-{
-        struct console *c = dev->priv;
-        memcpy(buf, (const uint8_t *)&c->config + offset, len);
-}
-
-static void console_destroy(struct iov_virtio_dev *dev)
-{
-        free(dev->priv);
-}
-
 static const struct iov_virtio_dev_ops console_ops = {
         .name = "virtio-console",
         .device_id = 3,
         .num_queues = 2,
         .queue_max_size = 256,
         .config_size = sizeof(struct virtio_console_config),
-        .config_read = console_config_read,
+        .config_read = virtio_dev_read_config,
         .queue_notify = console_queue_notify,
         .backend_ready = console_backend_ready,
-        .destroy = console_destroy,
 };
 
 int virtio_console_new(const struct iov_virtio_mem *mem, int in_fd, int out_fd,
@@ -149,6 +137,7 @@ int virtio_console_new(const struct iov_virtio_mem *mem, int in_fd, int out_fd,
         r = virtio_dev_new(&console_ops, 0, mem, &dev);
         if (r < 0)
                 return r;
+        dev->config = &c->config;
         dev->priv = TAKE_PTR(c);
         dev->backend_fd = in_fd;
         *ret = dev;

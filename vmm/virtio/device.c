@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <linux/virtio_config.h>
 
 #include "util/util.h"
@@ -50,9 +51,16 @@ void virtio_dev_free(struct iov_virtio_dev *dev)
                 return;
         if (dev->ops->destroy)
                 dev->ops->destroy(dev);
+        free(dev->priv);
         free(dev->queues);
         free(dev->req);
         free(dev);
+}
+
+void virtio_dev_read_config(struct iov_virtio_dev *dev, size_t offset, void *buf, size_t len)
+{
+        /* The transport checked [offset, offset + len) against ops->config_size. */
+        memcpy(buf, (const uint8_t *)dev->config + offset, len);
 }
 
 bool virtio_dev_has_feature(const struct iov_virtio_dev *dev, unsigned bit)

@@ -113,12 +113,6 @@ static int net_backend_ready(struct iov_virtio_dev *dev)
         return virtio_dev_process_queue(dev, NET_RX, net_handle_rx);
 }
 
-static void net_config_read(struct iov_virtio_dev *dev, size_t offset, void *buf, size_t len)
-{
-        struct net *n = dev->priv;
-        memcpy(buf, (const uint8_t *)&n->config + offset, len);
-}
-
 static void net_destroy(struct iov_virtio_dev *dev)
 {
         struct net *n = dev->priv;
@@ -126,7 +120,6 @@ static void net_destroy(struct iov_virtio_dev *dev)
                 return;
         if (n->tap_fd >= 0)
                 close(n->tap_fd);
-        free(n);
 }
 
 static const struct iov_virtio_dev_ops net_ops = {
@@ -135,7 +128,7 @@ static const struct iov_virtio_dev_ops net_ops = {
         .num_queues = 2,
         .queue_max_size = 256,
         .config_size = sizeof(struct virtio_net_config),
-        .config_read = net_config_read,
+        .config_read = virtio_dev_read_config,
         .queue_notify = net_queue_notify,
         .backend_ready = net_backend_ready,
         .destroy = net_destroy,
@@ -198,6 +191,7 @@ int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net
         }
         n->tap_fd = TAKE_FD(fd);
         dev->priv = n;
+        dev->config = &n->config;
         dev->backend_fd = n->tap_fd;
         *ret = dev;
         return 0;

@@ -123,6 +123,7 @@ struct iov_virtio_dev_ops {
         unsigned backend_queue;
         /* Back to the state after creation (device reset, §2.4). */
         void (*reset)(struct iov_virtio_dev *dev);
+        /* Release what priv holds besides its memory: the core frees priv afterwards. */
         void (*destroy)(struct iov_virtio_dev *dev);
 };
 
@@ -143,7 +144,8 @@ struct iov_virtio_stats {
 
 struct iov_virtio_dev {
         const struct iov_virtio_dev_ops *ops;
-        void *priv;
+        void *priv;         /* freed by the core after ops->destroy */
+        const void *config; /* plain config space read by virtio_dev_read_config */
         const struct iov_virtio_mem *mem;
         struct iov_virtio_transport transport;
         uint64_t host_features;
@@ -167,6 +169,8 @@ static inline void virtio_dev_freep(struct iov_virtio_dev **p)
 }
 
 bool virtio_dev_has_feature(const struct iov_virtio_dev *dev, unsigned bit);
+/* config_read for a device whose config space is a plain structure at dev->config. */
+void virtio_dev_read_config(struct iov_virtio_dev *dev, size_t offset, void *buf, size_t len);
 /* Driver status writes (§2.1, §3.1.1): 0 resets; FEATURES_OK is refused (bit stays
  * clear) when the driver took features we do not offer or left out VERSION_1. */
 void virtio_dev_set_status(struct iov_virtio_dev *dev, uint8_t status);

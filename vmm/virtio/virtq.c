@@ -281,7 +281,9 @@ bool virtq_enable_notify(struct iov_virtq *vq)
         return virtq_has_avail(vq);
 }
 
-size_t virtio_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
+/* Walk iov from byte skip on, copying up to len bytes to it (to_iov) or from it. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, uint8_t *buf, size_t len,
+                       bool to_iov)
 {
         size_t done = 0;
 
@@ -293,29 +295,25 @@ size_t virtio_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void 
                 size_t chunk = iov[i].iov_len - skip;
                 if (chunk > len - done)
                         chunk = len - done;
-                memcpy((uint8_t *)buf + done, (const uint8_t *)iov[i].iov_base + skip, chunk);
+                uint8_t *seg = (uint8_t *)iov[i].iov_base + skip;
+                if (to_iov)
+                        memcpy(seg, buf + done, chunk);
+                else
+                        memcpy(buf + done, seg, chunk);
                 done += chunk;
                 skip = 0;
         }
         return done;
 }
 
+size_t virtio_iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
+{
+        return iov_copy(iov, n, skip, buf, len, false);
+}
+
 size_t virtio_iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, const void *buf,
                            size_t len)
 {
-        size_t done = 0;
-
-        for (unsigned i = 0; i < n && done < len; i++) {
-                if (skip >= iov[i].iov_len) {
-                        skip -= iov[i].iov_len;
-                        continue;
-                }
-                size_t chunk = iov[i].iov_len - skip;
-                if (chunk > len - done)
-                        chunk = len - done;
-                memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)buf + done, chunk);
-                done += chunk;
-                skip = 0;
-        }
-        return done;
+        /* Only read through buf: iov_copy writes to it only when to_iov is false. */
+        return iov_copy(iov, n, skip, (uint8_t *)buf, len, true);
 }
