@@ -5,30 +5,10 @@
 #include <stdio.h>
 
 #include "iommu/iommu.h"
-#include "tests/fixtures/fixture.h"
+#include "tests/unit/pci/lab-fixture.h"
 #include "util/util.h"
 
 #define TIMEOUT_MS 3000
-
-static struct fixture *fx;
-
-static void lab_setup(void)
-{
-        cr_assert_eq(fixture_new(&fx), 0);
-        cr_assert_eq(fixture_add_lab_preset(fx), 0);
-}
-
-static void lab_teardown(void)
-{
-        fixture_free(fx);
-        fx = NULL;
-}
-
-static void start_kernel(const struct fixture_kernel_options *opts)
-{
-        int r = fixture_kernel_start(fx, opts);
-        cr_assert_eq(r, 0, "fake kernel: %s", strerror(-r));
-}
 
 /* The driver link's target name, or "" when unbound, "<gone>" when the device is. */
 static char *driver_of(const char *address)
@@ -76,7 +56,7 @@ TestSuite(iommu_bind, .init = lab_setup, .fini = lab_teardown, .timeout = 30);
 
 Test(iommu_bind, single_device_round_trip)
 {
-        start_kernel(NULL);
+        lab_start_kernel(NULL);
         struct iov_bind_record *rec = NULL;
         size_t n = 0;
         int r = iommu_group_bind_vfio(fixture_sysfs_root(fx), 2, TIMEOUT_MS, &rec, &n);
@@ -98,7 +78,7 @@ Test(iommu_bind, single_device_round_trip)
 
 Test(iommu_bind, whole_multi_device_group_and_back)
 {
-        start_kernel(&(struct fixture_kernel_options){.delay_ms = 2});
+        lab_start_kernel(&(struct fixture_kernel_options){.delay_ms = 2});
         struct iov_bind_record *rec = NULL;
         size_t n = 0;
         int r = iommu_group_bind_vfio(fixture_sysfs_root(fx), 4, TIMEOUT_MS, &rec, &n);
@@ -116,7 +96,7 @@ Test(iommu_bind, whole_multi_device_group_and_back)
 
 Test(iommu_bind, failed_bind_of_second_member_rolls_everything_back)
 {
-        start_kernel(&(struct fixture_kernel_options){.fail_bind = "0000:00:1f.2"});
+        lab_start_kernel(&(struct fixture_kernel_options){.fail_bind = "0000:00:1f.2"});
         struct iov_bind_record *rec = (void *)0x1;
         size_t n = 42;
         int r = iommu_group_bind_vfio(fixture_sysfs_root(fx), 4, 300, &rec, &n);
@@ -133,7 +113,7 @@ Test(iommu_bind, failed_bind_of_second_member_rolls_everything_back)
 
 Test(iommu_bind, member_vanishing_mid_bind_is_reported_and_the_rest_restored)
 {
-        start_kernel(&(struct fixture_kernel_options){.vanish_on_bind = "0000:00:1f.2"});
+        lab_start_kernel(&(struct fixture_kernel_options){.vanish_on_bind = "0000:00:1f.2"});
         struct iov_bind_record *rec = NULL;
         size_t n = 0;
         int r = iommu_group_bind_vfio(fixture_sysfs_root(fx), 4, TIMEOUT_MS, &rec, &n);
@@ -146,7 +126,7 @@ Test(iommu_bind, member_vanishing_mid_bind_is_reported_and_the_rest_restored)
 
 Test(iommu_bind, bridges_are_left_alone_and_overrides_restored)
 {
-        start_kernel(NULL);
+        lab_start_kernel(NULL);
         char *path = util_strdup_printf("%s/bus/pci/devices/0000:00:02.0/driver_override",
                                         fixture_sysfs_root(fx));
         cr_assert_eq(util_write_attr(path, "e1000e\n"), 0);
@@ -183,7 +163,7 @@ Test(iommu_bind, refuses_without_vfio_pci_or_group)
 
 Test(iommu_bind, restore_goes_on_past_a_vanished_member)
 {
-        start_kernel(NULL);
+        lab_start_kernel(NULL);
         struct iov_bind_record *rec = NULL;
         size_t n = 0;
         cr_assert_eq(iommu_group_bind_vfio(fixture_sysfs_root(fx), 4, TIMEOUT_MS, &rec, &n), 0);
@@ -207,7 +187,7 @@ Test(iommu_bind, restore_rebinds_a_hand_bound_driver_explicitly)
                                             .iommu_group = 9,
                                             .numa_node = -1};
         cr_assert_eq(fixture_add_device(fx, &stub), 0);
-        start_kernel(NULL);
+        lab_start_kernel(NULL);
         struct iov_bind_record *rec = NULL;
         size_t n = 0;
         cr_assert_eq(iommu_group_bind_vfio(fixture_sysfs_root(fx), 9, TIMEOUT_MS, &rec, &n), 0);

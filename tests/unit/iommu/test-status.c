@@ -6,22 +6,8 @@
 #include <sys/stat.h>
 
 #include "iommu/iommu.h"
-#include "tests/fixtures/fixture.h"
+#include "tests/unit/pci/lab-fixture.h"
 #include "util/util.h"
-
-static struct fixture *fx;
-
-static void lab_setup(void)
-{
-        cr_assert_eq(fixture_new(&fx), 0);
-        cr_assert_eq(fixture_add_lab_preset(fx), 0);
-}
-
-static void lab_teardown(void)
-{
-        fixture_free(fx);
-        fx = NULL;
-}
 
 static struct iov_iommu_status status(void)
 {

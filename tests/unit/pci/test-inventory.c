@@ -5,22 +5,8 @@
 #include <stdio.h>
 
 #include "pci/pci.h"
-#include "tests/fixtures/fixture.h"
+#include "tests/unit/pci/lab-fixture.h"
 #include "util/util.h"
-
-static struct fixture *fx;
-
-static void lab_setup(void)
-{
-        cr_assert_eq(fixture_new(&fx), 0);
-        cr_assert_eq(fixture_add_lab_preset(fx), 0);
-}
-
-static void lab_teardown(void)
-{
-        fixture_free(fx);
-        fx = NULL;
-}
 
 static const struct iov_pci_device *find(const struct iov_pci_inventory *inv, const char *s)
 {

@@ -5,31 +5,22 @@
 #include <stdio.h>
 
 #include "sriov/sriov.h"
-#include "tests/fixtures/fixture.h"
+#include "tests/unit/pci/lab-fixture.h"
 #include "util/util.h"
 
 #define TIMEOUT_MS 3000
 
-static struct fixture *fx;
 static struct iov_pci_address pf;
 
-static void lab_setup(void)
+static void sriov_setup(void)
 {
-        cr_assert_eq(fixture_new(&fx), 0);
-        cr_assert_eq(fixture_add_lab_preset(fx), 0);
+        lab_setup();
         cr_assert_eq(pci_address_parse("0000:01:00.0", &pf), 0);
-}
-
-static void lab_teardown(void)
-{
-        fixture_free(fx);
-        fx = NULL;
 }
 
 static void start_kernel(unsigned delay_ms)
 {
-        int r = fixture_kernel_start(fx, &(struct fixture_kernel_options){.delay_ms = delay_ms});
-        cr_assert_eq(r, 0, "fake kernel: %s", strerror(-r));
+        lab_start_kernel(&(struct fixture_kernel_options){.delay_ms = delay_ms});
 }
 
 static char *pf_attr(const char *name)
@@ -67,7 +58,7 @@ static void expect_attr(const char *name, const char *want)
         free(value);
 }
 
-TestSuite(sriov, .init = lab_setup, .fini = lab_teardown, .timeout = 30);
+TestSuite(sriov, .init = sriov_setup, .fini = lab_teardown, .timeout = 30);
 
 Test(sriov, creates_driverless_vfs_then_changes_the_count_through_zero)
 {
