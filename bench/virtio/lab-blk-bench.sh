@@ -10,39 +10,17 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SOURCE_ROOT=$(cd "$HERE/../.." && pwd)
-LAB_DIR=$SOURCE_ROOT/tests/lab
-BUILD_DIR=$(cd "${1:-$SOURCE_ROOT/build}" && pwd)
+BENCH=lab-blk-bench
+# shellcheck source=lab-bench-lib.sh
+. "$HERE/lab-bench-lib.sh"
 SECONDS_EACH=${2:-10}
-LAB_TIMEOUT=1500
-LAB_NVME=0 LAB_NICS=0 LAB_IOMMU=0 LAB_MEMORY=1024
-# shellcheck source=../../tests/lab/lib/kernel.sh
-. "$LAB_DIR/lib/kernel.sh"
-# shellcheck source=../../tests/lab/lib/initramfs.sh
-. "$LAB_DIR/lib/initramfs.sh"
-# shellcheck source=../../tests/lab/lib/qemu.sh
-. "$LAB_DIR/lib/qemu.sh"
 
-for tool in qemu-system-x86_64 busybox cpio gcc; do
-  command -v "$tool" >/dev/null || { echo "lab-blk-bench: $tool missing" >&2; exit 77; }
-done
-[ -x "$BUILD_DIR/vmm/iovd-vmm" ] || { echo "lab-blk-bench: no $BUILD_DIR/vmm/iovd-vmm" >&2; exit 77; }
-lab_kernel_prepare || { echo "lab-blk-bench: no lab kernel" >&2; exit 77; }
-
-WORK_DIR=$BUILD_DIR/bench/virtio/lab-blk-bench
-rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR/l2/bin" "$WORK_DIR/l2/lib/modules" "$WORK_DIR/extra/lab"
+bench_require gcc
 gcc -O2 -static -o "$WORK_DIR/extra/lab/blkbench" "$HERE/blkbench.c" || exit 1
-
-cp "$(command -v busybox)" "$WORK_DIR/l2/bin/busybox"
-for applet in $(busybox --list); do
-  [ "$applet" = busybox ] || ln -sf busybox "$WORK_DIR/l2/bin/$applet"
-done
-cp "$WORK_DIR/extra/lab/blkbench" "$WORK_DIR/l2/bin/blkbench"
-mkdir -p "$WORK_DIR/l2/"{proc,dev,sys}
 L2_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
-for m in $L2_MODULES; do
-  cp "$(find "$LAB_KERNEL_ROOT/lib/modules" -name "$m.ko" | head -n 1)" "$WORK_DIR/l2/lib/modules/"
-done
+# shellcheck disable=SC2086 # one module a word
+bench_l2_root $L2_MODULES
+cp "$WORK_DIR/extra/lab/blkbench" "$WORK_DIR/l2/bin/blkbench"
 cat >"$WORK_DIR/l2/init" <<L2
 #!/bin/sh
 mount -t proc proc /proc
@@ -53,11 +31,6 @@ sleep 1
 echo "l2-bench: \$(blkbench /dev/vda $SECONDS_EACH direct)"
 reboot -f
 L2
-chmod 755 "$WORK_DIR/l2/init"
-(cd "$WORK_DIR/l2" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) \
-  >"$WORK_DIR/extra/lab/l2.cpio.gz"
-cp "$LAB_KERNEL_IMAGE" "$WORK_DIR/extra/lab/vmlinuz"
-
 cat >"$WORK_DIR/scenario.sh" <<SCEN
 #!/bin/sh
 . /lab/lab.sh
@@ -75,11 +48,7 @@ tap_check "the lab read the backing file" true
 tap_check "the L2 guest ran blkbench on /dev/vda" grep -q "l2-bench: seq" /tmp/l2.out
 SCEN
 
-lab_initramfs_build "$WORK_DIR/base.gz" "$BUILD_DIR" "$WORK_DIR/scenario.sh" || exit 1
-(cd "$WORK_DIR/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$WORK_DIR/extra.gz"
-cat "$WORK_DIR/base.gz" "$WORK_DIR/extra.gz" >"$WORK_DIR/initrd.gz"
-lab_qemu_command "$WORK_DIR" "$WORK_DIR/initrd.gz" run
-timeout -k 5 "$LAB_TIMEOUT" "${LAB_QEMU_CMD[@]}" </dev/null >"$WORK_DIR/qemu.out" 2>&1
+bench_lab_run
 
 lab=$(grep -a -o "lab-bench: seq.*" "$WORK_DIR/console.log" | head -n 1 | tr -d '\r')
 l2=$(grep -a -o "l2-bench: seq.*" "$WORK_DIR/console.log" | head -n 1 | tr -d '\r')

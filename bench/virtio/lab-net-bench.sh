@@ -10,41 +10,20 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SOURCE_ROOT=$(cd "$HERE/../.." && pwd)
-LAB_DIR=$SOURCE_ROOT/tests/lab
-BUILD_DIR=$(cd "${1:-$SOURCE_ROOT/build}" && pwd)
+BENCH=lab-net-bench
+# shellcheck source=lab-bench-lib.sh
+. "$HERE/lab-bench-lib.sh"
 MIB=${2:-64}
-LAB_TIMEOUT=1500
-LAB_NVME=0 LAB_NICS=0 LAB_IOMMU=0 LAB_MEMORY=1024
-# shellcheck source=../../tests/lab/lib/kernel.sh
-. "$LAB_DIR/lib/kernel.sh"
-# shellcheck source=../../tests/lab/lib/initramfs.sh
-. "$LAB_DIR/lib/initramfs.sh"
-# shellcheck source=../../tests/lab/lib/qemu.sh
-. "$LAB_DIR/lib/qemu.sh"
 LAB_MODULES+=(tun veth)
 
-for tool in qemu-system-x86_64 busybox cpio; do
-  command -v "$tool" >/dev/null || { echo "lab-net-bench: $tool missing" >&2; exit 77; }
-done
-[ -x "$BUILD_DIR/vmm/iovd-vmm" ] || { echo "lab-net-bench: no $BUILD_DIR/vmm/iovd-vmm" >&2; exit 77; }
-lab_kernel_prepare || { echo "lab-net-bench: no lab kernel" >&2; exit 77; }
-
-WORK_DIR=$BUILD_DIR/bench/virtio/lab-net-bench
-rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR/l2/bin" "$WORK_DIR/l2/lib/modules" "$WORK_DIR/extra/lab"
+bench_require
 # iproute2's ip for the veth pair (busybox's cannot create one).
 lab_copy_with_libs "$WORK_DIR/extra" "$(command -v ip)" /lab/ip
 
-cp "$(command -v busybox)" "$WORK_DIR/l2/bin/busybox"
-for applet in $(busybox --list); do
-  [ "$applet" = busybox ] || ln -sf busybox "$WORK_DIR/l2/bin/$applet"
-done
-mkdir -p "$WORK_DIR/l2/"{proc,dev,sys}
 L2_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
   failover net_failover virtio_net"
-for m in $L2_MODULES; do
-  cp "$(find "$LAB_KERNEL_ROOT/lib/modules" -name "$m.ko" | head -n 1)" "$WORK_DIR/l2/lib/modules/"
-done
+# shellcheck disable=SC2086 # one module a word
+bench_l2_root $L2_MODULES
 cat >"$WORK_DIR/l2/init" <<L2
 #!/bin/sh
 mount -t proc proc /proc
@@ -58,11 +37,6 @@ nc -l -p 5001 >/dev/null
 echo "l2-net: received"
 reboot -f
 L2
-chmod 755 "$WORK_DIR/l2/init"
-(cd "$WORK_DIR/l2" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) \
-  >"$WORK_DIR/extra/lab/l2.cpio.gz"
-cp "$LAB_KERNEL_IMAGE" "$WORK_DIR/extra/lab/vmlinuz"
-
 cat >"$WORK_DIR/scenario.sh" <<SCEN
 #!/bin/sh
 . /lab/lab.sh
@@ -108,11 +82,7 @@ sleep 1
 tap_check "the L2 guest received the virtio-net transfer" grep -q "l2-net: received" /tmp/l2.out
 SCEN
 
-lab_initramfs_build "$WORK_DIR/base.gz" "$BUILD_DIR" "$WORK_DIR/scenario.sh" || exit 1
-(cd "$WORK_DIR/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$WORK_DIR/extra.gz"
-cat "$WORK_DIR/base.gz" "$WORK_DIR/extra.gz" >"$WORK_DIR/initrd.gz"
-lab_qemu_command "$WORK_DIR" "$WORK_DIR/initrd.gz" run
-timeout -k 5 "$LAB_TIMEOUT" "${LAB_QEMU_CMD[@]}" </dev/null >"$WORK_DIR/qemu.out" 2>&1
+bench_lab_run
 
 veth=$(grep -a -o "lab-bench: veth seconds=[0-9.]*" "$WORK_DIR/console.log" | head -n 1)
 virtio=$(grep -a -o "lab-bench: virtio seconds=[0-9.]*" "$WORK_DIR/console.log" | head -n 1)
