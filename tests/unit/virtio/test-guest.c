@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,13 +159,28 @@ static char *payload(const char *name)
         return util_strdup_printf("%s/%s.bzImage", d, name);
 }
 
+/* The --config of a one-vCPU, 64 MiB VM that boots payload `name`; the rest of its members
+ * ("cmdline", "devices") come from fmt. */
+_printf_(2, 3) static char *vm_config(const char *name, const char *fmt, ...)
+{
+        _cleanup_free_ char *kernel = payload(name);
+        _cleanup_free_ char *rest = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        int n = vasprintf(&rest, fmt, ap);
+        va_end(ap);
+        cr_assert_geq(n, 0, "formatting the config of %s: %m", name);
+        return util_strdup_printf("{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,"
+                                  "\"kernel\":\"%s\",%s}",
+                                  kernel, rest);
+}
+
 Test(virtio_guest, console_carries_8_mib_without_exits)
 {
-        _cleanup_free_ char *kernel = payload("virtio-console");
-        _cleanup_free_ char *json = util_strdup_printf(
-                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
-                "\"cmdline\":\"v 8\",\"devices\":[{\"type\":\"virtio-console\"}]}",
-                kernel);
+        _cleanup_free_ char *json =
+                vm_config("virtio-console",
+                          "\"cmdline\":\"v 8\",\"devices\":[{\"type\":\"virtio-console\"}]");
         int status;
         struct json_object *stats = run_vmm(json, &status);
         cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
@@ -205,14 +221,13 @@ static int console_peer(pid_t vmm)
 
 Test(virtio_guest, console_input_from_fifo_is_echoed)
 {
-        _cleanup_free_ char *kernel = payload("virtio-console");
         _cleanup_free_ char *fifo = console_fifo();
         cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo %s: %m", fifo);
-        _cleanup_free_ char *json = util_strdup_printf(
-                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
-                "\"cmdline\":\"e 1\",\"devices\":[{\"type\":\"virtio-console\","
-                "\"input\":\"%s\"}]}",
-                kernel, fifo);
+        _cleanup_free_ char *json =
+                vm_config("virtio-console",
+                          "\"cmdline\":\"e 1\",\"devices\":[{\"type\":\"virtio-console\","
+                          "\"input\":\"%s\"}]",
+                          fifo);
         int status, peer = -1;
         struct json_object *stats = run_vmm_with_peer(json, &status, console_peer, &peer, false);
         cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
@@ -228,17 +243,16 @@ Test(virtio_guest, console_input_from_fifo_is_echoed)
 
 Test(virtio_guest, blk_and_rng_requests)
 {
-        _cleanup_free_ char *kernel = payload("virtio-devices");
         _cleanup_free_ char *image = util_path_join(dir, "disk.img", NULL);
         uint8_t disk[8192];
         for (size_t i = 0; i < sizeof(disk); i++)
                 disk[i] = (uint8_t)i;
         cr_assert_eq(util_write_file_atomic(image, disk, sizeof(disk), 0600), 0, "image");
-        _cleanup_free_ char *json = util_strdup_printf(
-                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
+        _cleanup_free_ char *json = vm_config(
+                "virtio-devices",
                 "\"devices\":[{\"type\":\"virtio-rng\"},{\"type\":\"virtio-blk\",\"path\":"
-                "\"%s\",\"serial\":\"iovd-e2e-disk\"}]}",
-                kernel, image);
+                "\"%s\",\"serial\":\"iovd-e2e-disk\"}]",
+                image);
         int status;
         struct json_object *stats = run_vmm(json, &status);
         cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
@@ -261,11 +275,8 @@ Test(virtio_guest, blk_and_rng_requests)
 
 Test(virtio_guest, msix_interrupt_through_irqfd)
 {
-        _cleanup_free_ char *kernel = payload("virtio-irq");
-        _cleanup_free_ char *json = util_strdup_printf(
-                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
-                "\"devices\":[{\"type\":\"virtio-rng\"}]}",
-                kernel);
+        _cleanup_free_ char *json =
+                vm_config("virtio-irq", "\"devices\":[{\"type\":\"virtio-rng\"}]");
         int status;
         struct json_object *stats = run_vmm(json, &status);
         cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
@@ -341,12 +352,9 @@ Test(virtio_guest, net_frames_over_tap)
                 cr_skip_test("/dev/net/tun is not usable (%s)", strerror(errno));
         if (geteuid() != 0)
                 cr_skip_test("needs root for a network namespace and a TAP device");
-        _cleanup_free_ char *kernel = payload("virtio-net");
-        _cleanup_free_ char *json = util_strdup_printf(
-                "{\"name\":\"t\",\"vcpus\":1,\"memory_mib\":64,\"kernel\":\"%s\","
-                "\"devices\":[{\"type\":\"virtio-net\",\"tap\":\"" NET_TAP "\","
-                "\"mac\":\"52:54:00:12:34:56\"}]}",
-                kernel);
+        _cleanup_free_ char *json = vm_config(
+                "virtio-net", "\"devices\":[{\"type\":\"virtio-net\",\"tap\":\"" NET_TAP "\","
+                              "\"mac\":\"52:54:00:12:34:56\"}]");
         int status, peer = -1;
         struct json_object *stats = run_vmm_with_peer(json, &status, net_peer, &peer, true);
         cr_assert_eq(status, 0, "iovd-vmm exit status %d", status);
