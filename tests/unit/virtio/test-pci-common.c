@@ -116,14 +116,21 @@ Test(virtio_pci_common, queue_setup_and_enable)
                      (unsigned long)vq->desc_gpa);
 }
 
-Test(virtio_pci_common, bad_queue_size_needs_reset)
+/* The driver's queue set-up (§4.1.5.1.3) for the selected queue: size, rings in RAM,
+ * enable, each register written whole. */
+static void enable_queue(uint16_t size)
 {
-        negotiate(1);
-        wr(OFF(queue_size), 2, 6);
+        wr(OFF(queue_size), 2, size);
         wr(OFF(queue_desc_lo), 4, 0x1000);
         wr(OFF(queue_avail_lo), 4, 0x1080);
         wr(OFF(queue_used_lo), 4, 0x2000);
         wr(OFF(queue_enable), 2, 1);
+}
+
+Test(virtio_pci_common, bad_queue_size_needs_reset)
+{
+        negotiate(1);
+        enable_queue(6);
         uint32_t s = rd(OFF(device_status), 1);
         cr_assert(s & VIRTIO_CONFIG_S_NEEDS_RESET, "queue size 6: status 0x%02x", s);
         cr_assert_eq(rd(OFF(queue_enable), 2), 0, "queue of size 6 enabled");
@@ -152,11 +159,7 @@ Test(virtio_pci_common, vectors_and_queue_select_out_of_range)
 Test(virtio_pci_common, reset_returns_to_initial_state)
 {
         negotiate(1);
-        wr(OFF(queue_size), 2, 8);
-        wr(OFF(queue_desc_lo), 4, 0x1000);
-        wr(OFF(queue_avail_lo), 4, 0x1080);
-        wr(OFF(queue_used_lo), 4, 0x2000);
-        wr(OFF(queue_enable), 2, 1);
+        enable_queue(8);
         wr(OFF(device_status), 1, 0);
         cr_assert_eq(rd(OFF(device_status), 1), 0, "status after reset 0x%02x",
                      rd(OFF(device_status), 1));
