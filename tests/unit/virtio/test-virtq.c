@@ -51,6 +51,17 @@ static void expect_broken(const char *what)
         cr_assert_eq(r, -EBADMSG, "%s: push on a broken queue returned %d", what, r);
 }
 
+/* Pop one chain into req: it must start at head and split into n_out readable and n_in
+ * writable segments. */
+static void expect_chain(const char *what, uint16_t head, unsigned n_out, unsigned n_in)
+{
+        int r = virtq_pop(&vq, req);
+        cr_assert_eq(r, 1, "pop of %s returned %d", what, r);
+        cr_assert_eq(req->head, head, "head %u, expected %u", req->head, head);
+        cr_assert_eq(req->n_out, n_out, "n_out %u, expected %u", req->n_out, n_out);
+        cr_assert_eq(req->n_in, n_in, "n_in %u, expected %u", req->n_in, n_in);
+}
+
 Test(virtq, empty_ring_pops_nothing)
 {
         int r = virtq_pop(&vq, req);
@@ -66,18 +77,14 @@ Test(virtq, chain_splits_into_readable_and_writable)
         struct fake_buf bufs[] = {{a, 16, false}, {b, 100, true}, {c, 1, true}};
         uint16_t head = fake_ring_add(&ring, bufs, 3);
 
-        int r = virtq_pop(&vq, req);
-        cr_assert_eq(r, 1, "pop of a valid chain returned %d", r);
-        cr_assert_eq(req->head, head, "head %u, expected %u", req->head, head);
-        cr_assert_eq(req->n_out, 1, "n_out %u, expected 1", req->n_out);
-        cr_assert_eq(req->n_in, 2, "n_in %u, expected 2", req->n_in);
+        expect_chain("a valid chain", head, 1, 2);
         cr_assert_eq(req->out_len, 16, "out_len %lu", (unsigned long)req->out_len);
         cr_assert_eq(req->in_len, 101, "in_len %lu", (unsigned long)req->in_len);
         cr_assert_eq(req->out[0].iov_base, fake_guest_ptr(&guest, a), "out[0] maps elsewhere");
         cr_assert_eq(memcmp(req->out[0].iov_base, "request header!", 16), 0, "out data differs");
         cr_assert_eq(req->in[1].iov_base, fake_guest_ptr(&guest, c), "in[1] maps elsewhere");
 
-        r = virtq_push(&vq, req->head, 42);
+        int r = virtq_push(&vq, req->head, 42);
         cr_assert_eq(r, 0, "push returned %d", r);
         uint32_t id, len;
         cr_assert_eq(fake_ring_get_used(&ring, &id, &len), 1, "no used element after push");
@@ -135,11 +142,7 @@ Test(virtq, indirect_table_is_walked)
         /* §2.7.5.3.1: the write flag of the descriptor naming the table is ignored. */
         fake_ring_set_desc(&ring, head, table, 3 * 16, VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE,
                            0);
-        int r = virtq_pop(&vq, req);
-        cr_assert_eq(r, 1, "pop of an indirect chain returned %d", r);
-        cr_assert_eq(req->head, head, "head %u, expected %u", req->head, head);
-        cr_assert_eq(req->n_out, 1, "n_out %u, expected 1", req->n_out);
-        cr_assert_eq(req->n_in, 2, "n_in %u, expected 2", req->n_in);
+        expect_chain("an indirect chain", head, 1, 2);
         cr_assert_eq(req->in_len, 25, "in_len %lu, expected 25", (unsigned long)req->in_len);
 }
 
