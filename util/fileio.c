@@ -118,7 +118,7 @@ static int fsync_parent_dir(const char *path)
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size)
+int util_write_all(int fd, const void *data, size_t size)
 {
         const char *p = data;
         while (size > 0) {
@@ -143,7 +143,7 @@ int util_write_file_atomic(const char *path, const void *data, size_t size, unsi
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
-        int r = write_all(fd, data, size);
+        int r = util_write_all(fd, data, size);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)

@@ -97,6 +97,9 @@ int util_write_attr(const char *path, const char *value);
  * never a mix, also after a crash. */
 int util_write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
 
+/* write(2) until every byte is out, retrying on EINTR and short writes. */
+int util_write_all(int fd, const void *data, size_t size);
+
 /* mkdir -p with mode for the components created. */
 int util_mkdir_p(const char *path, unsigned mode);
 

@@ -25,21 +25,6 @@ struct console {
         struct virtio_console_config config;
 };
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-        size_t done = 0;
-
-        while (done < len) {
-                ssize_t n = write(fd, (const uint8_t *)buf + done, len - done);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                done += (size_t)n;
-        }
-        return 0;
-}
-
 /* transmitq: every readable byte goes to the console stream, in order. */
 static int console_handle_tx(struct iov_virtio_dev *dev, unsigned q, struct iov_virtq_req *req,
                              uint32_t *ret_written)
@@ -49,7 +34,7 @@ static int console_handle_tx(struct iov_virtio_dev *dev, unsigned q, struct iov_
         (void)q;
         for (unsigned i = 0; i < req->n_out; i++)
                 if (c->out_fd >= 0 &&
-                    write_all(c->out_fd, req->out[i].iov_base, req->out[i].iov_len) < 0) {
+                    util_write_all(c->out_fd, req->out[i].iov_base, req->out[i].iov_len) < 0) {
                         /* The stream is gone; the guest's output is dropped, not stuck. */
                         dev->stats.requests_failed++;
                         break;
