@@ -108,5 +108,5 @@ cat "$WORK_DIR/base.gz" "$WORK_DIR/extra.gz" >"$WORK_DIR/initrd.gz"
 lab_qemu_command "$WORK_DIR" "$WORK_DIR/initrd.gz" run
 start=$(date +%s)
 status=0
-timeout -k 5 "$LAB_TIMEOUT" "${LAB_QEMU_CMD[@]}" </dev/null >"$WORK_DIR/qemu.out" 2>&1 || status=$?
+lab_qemu_run "$WORK_DIR" "$LAB_TIMEOUT" || status=$?
 lab_judge "$WORK_DIR" "$status" "$LAB_TIMEOUT" "$(($(date +%s) - start))"

@@ -21,8 +21,14 @@ judge_case() {
   rm -f "$work"/*
   [ -n "$tap" ] && printf '%b' "$tap" >"$work/tap.log"
   printf '%b' "$console" >"$work/console.log"
-  out=$(lab_judge "$work" "$qemu_status" 300 7)
+  out=$(lab_judge "$work" "$qemu_status" 300 7 2>"$work/stderr")
   status=$?
+  # A failure is also told on stderr (all meson shows of a failing test), console included.
+  if [ "$status" -ne 0 ] && [ -n "$console" ] &&
+    ! grep -qF "$(printf '%b' "$console" | tail -n 1)" "$work/stderr"; then
+    out="$out (the console's tail is missing from stderr)"
+    status=99
+  fi
   n=$((n + 1))
   if [ "$status" = "$want_status" ] && grep -qF -- "$want_text" <<<"$out"; then
     echo "ok $n - $name"

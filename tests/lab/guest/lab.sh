@@ -282,3 +282,58 @@ lab_pciids_names() {
       }
     }' /usr/share/misc/pci.ids
 }
+
+# ---- VMs -------------------------------------------------------------------------------
+
+# lab_vm_report NAME: TAP diagnostics for a VM that did not do what a scenario waited for:
+# its state and reason, its exit counters sampled twice 2 s apart (growing: the guest runs
+# but is stuck in a loop; unchanged: every vCPU waits for an interrupt that never comes),
+# each iovd-vmm thread's state and kernel wait channel, and the tails of its serial console
+# and of iovd-vmm's own log.
+lab_vm_report() {
+  api GET "/v1/vms/$1"
+  tap_diag "vm $1: HTTP $API_STATUS state $(api_jq .state) pid $(api_jq .pid) reason '$(api_jq '.reason // ""')'"
+  exits1=$(api_jq '.stats.exits | tostring' 2>/dev/null)
+  sleep 2
+  api GET "/v1/vms/$1"
+  tap_diag "vm $1: exits $exits1" "vm $1: 2 s later $(api_jq '.stats.exits | tostring' 2>/dev/null)" \
+    "vm $1: devices $(api_jq '.stats.devices | tostring' 2>/dev/null)"
+  pid=$(api_jq '.pid // empty')
+  if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
+    for task in /proc/"$pid"/task/*; do
+      tap_diag "vm $1: thread $(basename "$task") $(cat "$task/comm" 2>/dev/null):" \
+        "  $(grep '^State' "$task/status" 2>/dev/null) wchan $(cat "$task/wchan" 2>/dev/null)"
+    done
+  fi
+  dir=/run/iovd/vms/$1
+  [ -d "$dir" ] || dir=$(dirname "$(grep -l "\"$1\"" /run/iovd/vms/*/config.json 2>/dev/null | head -n 1)")
+  tap_diag "vm $1: last console lines ($dir/console.log):"
+  [ -f "$dir/console.log" ] && tap_diag "$(tail -n 15 "$dir/console.log" | tr -d '\r' | sed 's/^/  /')"
+  tap_diag "vm $1: iovd-vmm's log ($dir/vmm.log):"
+  [ -f "$dir/vmm.log" ] && tap_diag "$(tail -n 15 "$dir/vmm.log" | sed 's/^/  /')"
+  # A seccomp kill or a crash of iovd-vmm leaves its trace only in the kernel log.
+  tap_diag "lab kernel log, VMM-related lines:" \
+    "$(dmesg | grep -Ei 'audit|seccomp|segfault|traps:|iovd|kvm' | tail -n 10 | sed 's/^/  /')"
+  return 0
+}
+
+# lab_send FIFO TEXT: one line to a VM's console input FIFO. Bounded, so a FIFO nobody
+# reads any more (its VMM gone) fails the step instead of blocking the scenario.
+lab_send() {
+  timeout 10 sh -c 'printf "%s\n" "$2" >"$1"' lab_send "$1" "$2"
+}
+
+# lab_vm_console_follow NAME: copy what the VM's serial port and hvc0 print to the lab's
+# console as it comes, each line prefixed with the VM's name, so the console log of a lab
+# that hangs shows where its L2 guest got to. Runs in the background until the lab ends.
+lab_vm_console_follow() {
+  api GET "/v1/vms/$1"
+  id=$(api_jq '.id // empty')
+  [ -n "$id" ] || return 1
+  (
+    until [ -f "/run/iovd/vms/$id/console.log" ]; do sleep 0.2; done
+    # A read loop, not sed or tr: those buffer a pipe's output in blocks.
+    tail -n +1 -F "/run/iovd/vms/$id/console.log" 2>/dev/null |
+      while IFS= read -r line; do printf '%s| %s\n' "$1" "$line"; done
+  ) 3>&- &
+}

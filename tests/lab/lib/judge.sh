@@ -10,6 +10,23 @@ lab_judge_console_tail() {
   [ -f "$console" ] && tail -n 30 "$console" | tr -d '\r' | sed 's/^/#   /'
 }
 
+# meson shows only a failing test's stderr, so a failure is told there too: the scenario's
+# TAP (results and diagnostics, in order) and the console's tail, enough to see where a
+# lab on a CI machine got stuck without its work directory.
+lab_judge_failure_to_stderr() {
+  local tap=$1 console=$2 problem=$3
+  {
+    echo "lab: failed${problem:+ ($problem)}; the scenario's TAP follows"
+    [ -f "$tap" ] && tr -d '\r' <"$tap" | sed 's/^/  /'
+    echo "lab: the console's last 60 lines ($console)"
+    [ -f "$console" ] && tail -n 60 "$console" | tr -d '\r' | sed 's/^/  /'
+    if [ -s "$(dirname "$console")/cpu-state.txt" ]; then
+      echo "lab: its CPU when it was stopped (lab_qemu_cpu_state)"
+      sed 's/^/  /' "$(dirname "$console")/cpu-state.txt"
+    fi
+  } >&2
+}
+
 # Used when the lab could not even be built: a failing result, never a skip.
 lab_judge_harness_failure() {
   echo "not ok 1 - lab: $1"
@@ -66,5 +83,7 @@ lab_judge() {
   fi
   echo "# lab: wall time $wall s; logs in $work"
   echo "1..$count"
-  [ "$failed" -eq 0 ]
+  [ "$failed" -eq 0 ] && return 0
+  lab_judge_failure_to_stderr "$tap" "$console" "$problem"
+  return 1
 }

@@ -49,11 +49,80 @@ lab_qemu_command() {
   if [ "$mode" = shell ]; then
     LAB_QEMU_CMD+=(-serial mon:stdio)
   else
-    LAB_QEMU_CMD+=(-monitor none -serial "file:$work/console.log")
+    # The monitor listens on a socket (when its path fits) so lab_qemu_run can read the
+    # CPU state of a lab that hangs before it is killed.
+    if [ "${#work}" -lt 90 ]; then
+      LAB_QEMU_CMD+=(-monitor "unix:$work/monitor.sock,server=on,wait=off")
+    else
+      LAB_QEMU_CMD+=(-monitor none)
+    fi
+    LAB_QEMU_CMD+=(-serial "file:$work/console.log")
   fi
   LAB_QEMU_CMD+=(-serial "file:$work/tap.log")
   [ "$LAB_IOMMU" = 1 ] && LAB_QEMU_CMD+=(-device intel-iommu,intremap=on,caching-mode=on)
   lab_qemu_nvme_args "$work"
   lab_qemu_nic_args
   LAB_QEMU_CMD+=(-kernel "$LAB_KERNEL_IMAGE" -initrd "$initrd" -append "$append")
+}
+
+# lab_qemu_cpu_state WORKDIR PID: what a hung lab's CPU is doing, for its failure report:
+# QEMU's CPU time against its wall time (a halted vCPU uses none) and, through the monitor,
+# the registers (HLT, IF, CR0/CR3) and the local APIC (pending interrupts, timer).
+lab_qemu_cpu_state() {
+  local work=$1 pid=$2 ticks started
+  ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null)
+  started=$(awk '{ print $22 }' "/proc/$pid/stat" 2>/dev/null)
+  if [ -n "$ticks" ]; then
+    echo "QEMU used $((ticks / $(getconf CLK_TCK))) s of CPU in its" \
+      "$(($(cut -d . -f 1 /proc/uptime) - started / $(getconf CLK_TCK))) s"
+  fi
+  [ -S "$work/monitor.sock" ] || return 0
+  python3 - "$work/monitor.sock" <<'PY'
+import socket, sys
+
+def until_prompt(s):
+    out = b""
+    while not out.endswith(b"(qemu) "):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode(errors="replace")
+
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+try:
+    s.connect(sys.argv[1])
+    until_prompt(s)
+    for command in ("info registers", "info lapic", "info pic"):
+        s.sendall(command.encode() + b"\n")
+        # The reply starts with the monitor's line-editing echo of the command.
+        reply = until_prompt(s).rsplit("(qemu) ", 1)[0].partition("\n")[2]
+        print("(qemu) %s\n%s" % (command, reply.rstrip()))
+except OSError as e:
+    print("monitor: %s" % e)
+PY
+}
+
+# lab_qemu_run WORKDIR TIMEOUT: run LAB_QEMU_CMD (output to WORKDIR/qemu.out) and return
+# its status, or 124 when it ran out of time. A timed-out lab's CPU state goes to
+# WORKDIR/cpu-state.txt before QEMU is stopped (SIGTERM, SIGKILL 5 s later).
+lab_qemu_run() {
+  local work=$1 limit=$2 pid deadline
+  rm -f "$work/cpu-state.txt"
+  "${LAB_QEMU_CMD[@]}" </dev/null >"$work/qemu.out" 2>&1 &
+  pid=$!
+  deadline=$((SECONDS + limit))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      lab_qemu_cpu_state "$work" "$pid" >"$work/cpu-state.txt" 2>&1
+      kill -TERM "$pid" 2>/dev/null
+      sleep 5
+      kill -KILL "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      return 124
+    fi
+    sleep 1
+  done
+  wait "$pid"
 }

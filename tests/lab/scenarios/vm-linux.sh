@@ -7,7 +7,9 @@
 # "stopped". The L2 kernel and initramfs come from tests/lab/l2/build.sh.
 # Both guests boot at once on the lab's one vCPU: their markers came 120-140 s after the
 # start with a load average of 4-5 on the 2 host cores, 260 s and more than 400 s when
-# another lab's QEMU ran beside this one; hence the long waits.
+# another lab's QEMU ran beside this one; hence the long waits. They add up to less than
+# the lab's timeout, so a guest that never gets there is reported (lab_vm_report) from
+# inside the lab rather than cut off by the runner.
 # lab-topology: --nvme 0 --nics 0 --no-iommu --memory 1024 --timeout 900
 # lab-prepare: l2/build.sh
 . /lab/lab.sh
@@ -48,22 +50,32 @@ vm_create_linux linux-a 256
 api_expect "POST /v1/vms/linux-a/start" "200 202 204" POST /v1/vms/linux-a/start
 vm_create_linux b 192
 api_expect "POST /v1/vms/b/start" "200 202 204" POST /v1/vms/b/start
+lab_vm_console_follow linux-a
+lab_vm_console_follow b
 
+# Without its marker nothing else can be checked: tell what each VM is doing, and stop.
+report_and_exit() {
+  lab_vm_report linux-a
+  lab_vm_report b
+  iovd_stop
+  exit 1
+}
 tap_check "linux-a's console shows the L2 init's marker" \
-  lab_wait 720 vm_console_has linux-a iovd-l2-marker
+  lab_wait 480 vm_console_has linux-a iovd-l2-marker || report_and_exit
 echo "lab: linux-a marker after $(elapsed)"
 api GET /v1/vms/linux-a
 tap_is "GET /v1/vms/linux-a reports boot marker 42 with its time" \
   "$(api_jq '[.stats.markers[] | select(.value == 42 and .usec > 0)] | length')" 1
 tap_diag "linux-a boot marker 42 at $(api_jq '.stats.markers[0].usec') us after its VMM started"
-tap_check "b's console shows the L2 init's marker" lab_wait 300 vm_console_has b iovd-l2-marker
+tap_check "b's console shows the L2 init's marker" lab_wait 240 vm_console_has b iovd-l2-marker ||
+  report_and_exit
 echo "lab: b marker after $(elapsed)"
 for vm in linux-a b; do
   api GET "/v1/vms/$vm/console"
   tap_diag "$vm: $(api_jq .output | tr -d "\r" | grep -m 1 iovd-l2-marker)"
 done
 tap_check "linux-a's init listens on its virtio console" \
-  lab_wait 120 vm_console_has linux-a "l2: hvc0-ready"
+  lab_wait 120 vm_console_has linux-a "l2: hvc0-ready" || report_and_exit
 
 before="$(vm_state_pid linux-a), $(vm_state_pid b)"
 tap_is "both run, each in its own iovd-vmm ($before)" \
@@ -85,9 +97,9 @@ api_expect "POST /v1/vms/linux-a/start while it runs: 409" 409 POST /v1/vms/linu
 tap_is "the 409 names the conflict and linux-a is still running" \
   "$(api_jq '.error.code | type') $(vm_state_pid linux-a)" "string ${before%%,*}"
 
-echo "ping 1" >/tmp/linux-a.in
+lab_send /tmp/linux-a.in "ping 1"
 tap_check "linux-a answers on its console after the restarts" \
-  lab_wait 120 vm_console_has linux-a "l2: pong 1"
+  lab_wait 120 vm_console_has linux-a "l2: pong 1" || lab_vm_report linux-a
 
 b_pid=$(vm_state_pid b | cut -d ' ' -f 2)
 kill -9 "$b_pid"
@@ -97,11 +109,13 @@ b_reason=$(api_jq '.reason // ""')
 tap_check "b's crash has a reason ('$b_reason')" test -n "$b_reason"
 tap_is "linux-a unaffected: running in the same iovd-vmm" \
   "$(vm_state_pid linux-a)" "${before%%,*}"
-echo "ping 2" >/tmp/linux-a.in
-tap_check "linux-a still answers on its console" lab_wait 120 vm_console_has linux-a "l2: pong 2"
+lab_send /tmp/linux-a.in "ping 2"
+tap_check "linux-a still answers on its console" lab_wait 120 vm_console_has linux-a "l2: pong 2" ||
+  lab_vm_report linux-a
 
-echo reboot >/tmp/linux-a.in
-tap_check "reboot -f in linux-a: the VM is stopped" lab_wait 120 vm_state_is linux-a stopped
+lab_send /tmp/linux-a.in "reboot"
+tap_check "reboot -f in linux-a: the VM is stopped" lab_wait 120 vm_state_is linux-a stopped ||
+  lab_vm_report linux-a
 api GET /v1/vms/linux-a
 a_reason=$(api_jq '.reason // ""')
 tap_check "linux-a stopped through a guest reset or power-off ('$a_reason')" \
