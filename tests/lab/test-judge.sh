@@ -59,5 +59,31 @@ judge_case "results out of order fail" 1 "out of order" 0 "1..2\nok 2 - b\nok 1 
 judge_case "a skip after results does not hide them" 1 "printed no plan" 0 \
   "ok 1 - a\n1..0 # SKIP late\n"
 
+# The freeze test of lib/qemu.sh on monitor text (the registers and local APIC lines that
+# matter, as QEMU 7.2 prints them).
+# shellcheck source=lib/qemu.sh
+. "$LAB_DIR/lib/qemu.sh"
+frozen_case() {
+  local name=$1 want=$2 text=$3 got=no
+  lab_qemu_state_frozen "$(printf '%b' "$text")" && got=yes
+  n=$((n + 1))
+  if [ "$got" = "$want" ]; then
+    echo "ok $n - $name"
+  else
+    echo "not ok $n - $name (frozen: $got, expected $want)"
+    failed=$((failed + 1))
+  fi
+}
+regs='RIP=ffffffffadc592eb RFL=%s [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=%s\n'
+frozen_case "halted, IF set, timer pending in IRR: frozen" yes \
+  "$(printf "$regs" 00000246 1)ISR\t (none)\nIRR\t 236 \n"
+frozen_case "halted, IF set, nothing pending: an idle lab" no \
+  "$(printf "$regs" 00000246 1)ISR\t (none)\nIRR\t (none)\n    IRR      (none)\n"
+frozen_case "halted with IF clear: a dead kernel, not a freeze" no \
+  "$(printf "$regs" 00000046 1)IRR\t 236 \n"
+frozen_case "running with a vector pending: busy, not frozen" no \
+  "$(printf "$regs" 00000246 0)IRR\t 236 \n"
+frozen_case "no monitor answer: not frozen" no "monitor: [Errno 111] Connection refused\n"
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

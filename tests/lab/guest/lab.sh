@@ -80,17 +80,9 @@ tap_is() {
 
 # ---- modules and sysfs ---------------------------------------------------------------------
 
-# kvm_amd is loaded with vgif=0. With virtual GIF, QEMU's TCG emulation of SVM (7.2, the
-# lab's CPU) now and then leaves the lab's own GIF clear after running an L2 guest: the
-# lab then idles with a timer interrupt pending in its local APIC that nothing can
-# deliver (HLT=1, IF=1, IRR 236, an NMI from the monitor does not wake it either) and
-# stays frozen until its timeout. Seen about once in ten L2 boots under load.
 lab_modprobe() {
   for m in "$@"; do
-    case "$m" in
-    kvm_amd) modprobe kvm_amd vgif=0 || return 1 ;;
-    *) modprobe "$m" || return 1 ;;
-    esac
+    modprobe "$m" || return 1
   done
 }
 

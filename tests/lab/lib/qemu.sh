@@ -70,8 +70,8 @@ lab_qemu_command() {
 # the registers (HLT, IF, CR0/CR3) and the local APIC (pending interrupts, timer).
 lab_qemu_cpu_state() {
   local work=$1 pid=$2 ticks started
-  ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null)
-  started=$(awk '{ print $22 }' "/proc/$pid/stat" 2>/dev/null)
+  ticks=$([ -n "$pid" ] && lab_qemu_ticks "$pid")
+  started=$([ -n "$pid" ] && awk '{ print $22 }' "/proc/$pid/stat" 2>/dev/null)
   if [ -n "$ticks" ]; then
     echo "QEMU used $((ticks / $(getconf CLK_TCK))) s of CPU in its" \
       "$(($(cut -d . -f 1 /proc/uptime) - started / $(getconf CLK_TCK))) s"
@@ -104,25 +104,83 @@ except OSError as e:
 PY
 }
 
-# lab_qemu_run WORKDIR TIMEOUT: run LAB_QEMU_CMD (output to WORKDIR/qemu.out) and return
-# its status, or 124 when it ran out of time. A timed-out lab's CPU state goes to
-# WORKDIR/cpu-state.txt before QEMU is stopped (SIGTERM, SIGKILL 5 s later).
-lab_qemu_run() {
-  local work=$1 limit=$2 pid deadline
-  rm -f "$work/cpu-state.txt"
+# lab_qemu_frozen WORKDIR: true when the lab's CPU is halted with an interrupt pending in
+# its local APIC. A healthy CPU takes such an interrupt at once (IF=1 in the idle loop);
+# QEMU 7.2's TCG emulation of SVM now and then leaves the lab's GIF clear after running
+# an L2 guest, and then nothing, not even an NMI, wakes it again (tests/lab/README.md).
+lab_qemu_frozen() {
+  lab_qemu_state_frozen "$(lab_qemu_cpu_state "$1" "" 2>/dev/null)"
+}
+
+# lab_qemu_state_frozen TEXT: the test on lab_qemu_cpu_state's text: HLT=1, IF (RFLAGS
+# bit 9) set and a vector in the local APIC's IRR. A CPU halted with IF clear is a dead
+# kernel, not this.
+lab_qemu_state_frozen() {
+  local rflags
+  rflags=$(sed -n 's/.*RFL=\([0-9a-fA-F]*\).*HLT=1.*/\1/p' <<<"$1" | head -n 1)
+  [ -n "$rflags" ] && (((16#$rflags & 0x200) != 0)) &&
+    grep -Eq '^IRR[[:space:]]+[0-9]' <<<"$1"
+}
+
+# CPU seconds (in clock ticks) a process has used.
+lab_qemu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null
+}
+
+# One run of LAB_QEMU_CMD within LIMIT seconds: QEMU's status, 124 when it ran out of time,
+# 125 when it froze (no CPU used for LAB_FREEZE_SECONDS while lab_qemu_frozen). Either way
+# the CPU state goes to WORKDIR/cpu-state.txt before QEMU is stopped.
+lab_qemu_run_once() {
+  local work=$1 limit=$2 pid deadline ticks last_ticks="" still=0 verdict=""
   "${LAB_QEMU_CMD[@]}" </dev/null >"$work/qemu.out" 2>&1 &
   pid=$!
   deadline=$((SECONDS + limit))
   while kill -0 "$pid" 2>/dev/null; do
+    ticks=$(lab_qemu_ticks "$pid")
+    if [ "$ticks" = "$last_ticks" ]; then still=$((still + 1)); else still=0; fi
+    last_ticks=$ticks
     if [ "$SECONDS" -ge "$deadline" ]; then
+      verdict=124
+    elif [ "$still" -ge "${LAB_FREEZE_SECONDS:-20}" ] && lab_qemu_frozen "$work"; then
+      verdict=125
+    fi
+    if [ -n "$verdict" ]; then
       lab_qemu_cpu_state "$work" "$pid" >"$work/cpu-state.txt" 2>&1
       kill -TERM "$pid" 2>/dev/null
       sleep 5
       kill -KILL "$pid" 2>/dev/null
       wait "$pid" 2>/dev/null
-      return 124
+      return "$verdict"
     fi
     sleep 1
   done
   wait "$pid"
+}
+
+# lab_qemu_run WORKDIR TIMEOUT: run LAB_QEMU_CMD (output to WORKDIR/qemu.out) and return
+# its status, or 124 when it ran out of time. A lab that froze (see lab_qemu_frozen) is
+# booted again from the start, within what is left of TIMEOUT, at most twice; each such
+# run is told as a TAP comment and its logs kept as *-frozen-N.*. Everything the judge
+# sees comes from the last run, judged in full.
+lab_qemu_run() {
+  local work=$1 limit=$2 start=$SECONDS attempt=1 status
+  rm -f "$work/cpu-state.txt" "$work"/*-frozen-*
+  while :; do
+    lab_qemu_run_once "$work" "$((limit - (SECONDS - start)))"
+    status=$?
+    [ "$status" -eq 125 ] || return "$status"
+    echo "# lab: run $attempt froze after $((SECONDS - start)) s (CPU halted with an" \
+      "interrupt pending: QEMU's SVM emulation, not the code under test); its logs:" \
+      "$work/*-frozen-$attempt.*"
+    for f in console.log tap.log cpu-state.txt; do
+      [ -f "$work/$f" ] && mv "$work/$f" "$work/${f%.*}-frozen-$attempt.${f##*.}"
+    done
+    attempt=$((attempt + 1))
+    if [ "$attempt" -gt 3 ] || [ "$((limit - (SECONDS - start)))" -lt 60 ]; then
+      cp "$work/cpu-state-frozen-$((attempt - 1)).txt" "$work/cpu-state.txt"
+      cp "$work/console-frozen-$((attempt - 1)).log" "$work/console.log"
+      cp "$work/tap-frozen-$((attempt - 1)).log" "$work/tap.log" 2>/dev/null
+      return 124
+    fi
+  done
 }
