@@ -76,13 +76,15 @@ frozen_case() {
 }
 regs='RIP=ffffffffadc592eb RFL=%s [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=%s\n'
 frozen_case "halted, IF set, timer pending in IRR: frozen" yes \
-  "$(printf "$regs" 00000246 1)ISR\t (none)\nIRR\t 236 \n"
+  "$(printf "$regs" 00000246 1)\nISR\t (none)\nIRR\t 236 \n"
+frozen_case "running (an L2 guest) with IF set and the timer pending: frozen" yes \
+  "$(printf "$regs" 00000282 0)\nISR\t (none)\nIRR\t 236 \n"
 frozen_case "halted, IF set, nothing pending: an idle lab" no \
-  "$(printf "$regs" 00000246 1)ISR\t (none)\nIRR\t (none)\n    IRR      (none)\n"
+  "$(printf "$regs" 00000246 1)\nISR\t (none)\nIRR\t (none)\n    IRR      (none)\n"
 frozen_case "halted with IF clear: a dead kernel, not a freeze" no \
-  "$(printf "$regs" 00000046 1)IRR\t 236 \n"
-frozen_case "running with a vector pending: busy, not frozen" no \
-  "$(printf "$regs" 00000246 0)IRR\t 236 \n"
+  "$(printf "$regs" 00000046 1)\nISR\t (none)\nIRR\t 236 \n"
+frozen_case "an interrupt in service: its handler runs, not frozen" no \
+  "$(printf "$regs" 00000246 0)\nISR\t 236 \nIRR\t 236 \n"
 frozen_case "no monitor answer: not frozen" no "monitor: [Errno 111] Connection refused\n"
 
 echo "1..$n"
