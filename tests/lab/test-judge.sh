@@ -87,5 +87,18 @@ frozen_case "an interrupt in service: its handler runs, not frozen" no \
   "$(printf "$regs" 00000246 0)\nISR\t 236 \nIRR\t 236 \n"
 frozen_case "no monitor answer: not frozen" no "monitor: [Errno 111] Connection refused\n"
 
+# The CPU-time line of a timed-out lab's report (no monitor socket here).
+sleep 5 &
+state=$(lab_qemu_cpu_state "$work" $!)
+kill $! 2>/dev/null
+n=$((n + 1))
+if grep -Eq '^QEMU used [0-9]+ s of CPU in its [0-9]+ s$' <<<"$state"; then
+  echo "ok $n - a hung lab's report gives QEMU's CPU and wall seconds"
+else
+  echo "not ok $n - a hung lab's report gives QEMU's CPU and wall seconds"
+  sed 's/^/#   /' <<<"$state"
+  failed=$((failed + 1))
+fi
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -65,6 +65,11 @@ lab_qemu_command() {
   LAB_QEMU_CMD+=(-kernel "$LAB_KERNEL_IMAGE" -initrd "$initrd" -append "$append")
 }
 
+# CPU time (in clock ticks) a process has used.
+lab_qemu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null
+}
+
 # lab_qemu_cpu_state WORKDIR PID: what a hung lab's CPU is doing, for its failure report:
 # QEMU's CPU time against its wall time (a halted vCPU uses none) and, through the monitor,
 # the registers (HLT, IF, CR0/CR3) and the local APIC (pending interrupts, timer).
