@@ -100,13 +100,4 @@ SCEN
 lab_kernel_prepare || { echo "1..0 # SKIP no lab kernel"; exit 0; }
 cp "$LAB_KERNEL_IMAGE" "$WORK_DIR/extra/lab/vmlinuz"
 cp "$BUILD_DIR/tests/guest/vmm-control" "$WORK_DIR/extra/lab/vmm-control"
-lab_initramfs_build "$WORK_DIR/base.gz" "$BUILD_DIR" "$WORK_DIR/scenario.sh" || exit 1
-# A second archive after the first: the kernel unpacks both (initramfs-format docs).
-(cd "$WORK_DIR/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$WORK_DIR/extra.gz"
-cat "$WORK_DIR/base.gz" "$WORK_DIR/extra.gz" >"$WORK_DIR/initrd.gz"
-
-lab_qemu_command "$WORK_DIR" "$WORK_DIR/initrd.gz" run
-start=$(date +%s)
-status=0
-lab_qemu_run "$WORK_DIR" "$LAB_TIMEOUT" || status=$?
-lab_judge "$WORK_DIR" "$status" "$LAB_TIMEOUT" "$(($(date +%s) - start))"
+lab_run_with_extra "$WORK_DIR" "$BUILD_DIR" "$LAB_TIMEOUT"

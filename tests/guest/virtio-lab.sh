@@ -113,14 +113,10 @@ console_fetch() {
   api GET /v1/vms/l2/console
   printf '%s\n' "$API_BODY" >/tmp/l2.out
 }
-vm_state_is() {
-  api GET /v1/vms/l2
-  [ "$(api_jq .state)" = "$1" ]
-}
 console_ready_or_vm_ended() {
   console_fetch
   grep -q "l2: hvc0-ready" /tmp/l2.out && return 0
-  ! vm_state_is running
+  ! vm_state_is l2 running
 }
 # The lab's end of the TAP gets a fixed MAC, so the guest knows its link-local address.
 lab_wait 60 test -e /sys/class/net/vtap0 &&
@@ -130,7 +126,7 @@ lab_wait 60 test -e /sys/class/net/vtap0 &&
 # from inside the lab (lab_vm_report) rather than cut off by the runner.
 lab_wait 420 console_ready_or_vm_ended || lab_vm_report l2
 grep -q "l2: hvc0-ready" /tmp/l2.out && lab_send /tmp/hvc.in lab-says-hi
-tap_check "the L2 guest reboots and l2 is stopped" lab_wait 240 vm_state_is stopped ||
+tap_check "the L2 guest reboots and l2 is stopped" lab_wait 240 vm_state_is l2 stopped ||
   lab_vm_report l2
 api GET /v1/vms/l2
 echo "lab: l2 state $(api_jq .state), reason: $(api_jq .reason)"
@@ -157,13 +153,4 @@ tap_check "GET /v1/vms/l2 counts the guest's virtio-blk writes (${blk_written:-n
   test "${blk_written:-0}" -gt 0
 SCEN
 
-lab_initramfs_build "$WORK_DIR/base.gz" "$BUILD_DIR" "$WORK_DIR/scenario.sh" || exit 1
-# A second archive after the first: the kernel unpacks both (initramfs-format docs).
-(cd "$WORK_DIR/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$WORK_DIR/extra.gz"
-cat "$WORK_DIR/base.gz" "$WORK_DIR/extra.gz" >"$WORK_DIR/initrd.gz"
-
-lab_qemu_command "$WORK_DIR" "$WORK_DIR/initrd.gz" run
-start=$(date +%s)
-status=0
-lab_qemu_run "$WORK_DIR" "$LAB_TIMEOUT" || status=$?
-lab_judge "$WORK_DIR" "$status" "$LAB_TIMEOUT" "$(($(date +%s) - start))"
+lab_run_with_extra "$WORK_DIR" "$BUILD_DIR" "$LAB_TIMEOUT"

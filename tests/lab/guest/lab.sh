@@ -285,6 +285,18 @@ lab_pciids_names() {
 
 # ---- VMs -------------------------------------------------------------------------------
 
+# vm_state_is NAME STATE: the API reports the VM in that state.
+vm_state_is() {
+  api GET "/v1/vms/$1"
+  [ "$(api_jq .state)" = "$2" ]
+}
+
+# vm_console_has NAME PATTERN: what the VM printed (GET /v1/vms/NAME/console) matches.
+vm_console_has() {
+  api GET "/v1/vms/$1/console"
+  echo "$API_BODY" | grep -q "$2"
+}
+
 # lab_vm_report NAME: TAP diagnostics for a VM that did not do what a scenario waited for:
 # its state and reason, its exit counters sampled twice 2 s apart (growing: the guest runs
 # but is stuck in a loop; unchanged: every vCPU waits for an interrupt that never comes),

@@ -58,7 +58,7 @@ lab_qemu_command() {
     fi
     LAB_QEMU_CMD+=(-serial "file:$work/console.log")
   fi
-  LAB_QEMU_CMD+=(-serial "file:$work/tap.log")
+  LAB_QEMU_CMD+=(-serial "file:$work/tap.log" -serial "file:$work/heartbeat.log")
   [ "$LAB_IOMMU" = 1 ] && LAB_QEMU_CMD+=(-device intel-iommu,intremap=on,caching-mode=on)
   lab_qemu_nvme_args "$work"
   lab_qemu_nic_args
@@ -130,22 +130,26 @@ lab_qemu_state_frozen() {
 }
 
 # One run of LAB_QEMU_CMD within LIMIT seconds: QEMU's status, 124 when it ran out of time,
-# 125 when it froze (lab_qemu_frozen in every look, one every 10 s, for
-# LAB_FREEZE_SECONDS). Either way the CPU state goes to WORKDIR/cpu-state.txt before QEMU
-# is stopped.
+# 125 when it froze: the lab's heartbeat (ttyS2, every 2 s from guest/init) had started
+# and then stopped for LAB_FREEZE_SECONDS, and the monitor shows lab_qemu_frozen. A lab
+# that is only slow keeps beating; one that has not started beating is never called
+# frozen. Either way the CPU state goes to WORKDIR/cpu-state.txt before QEMU is stopped.
 lab_qemu_run_once() {
-  local work=$1 limit=$2 pid deadline frozen_for=0 tick=0 verdict=""
+  local work=$1 limit=$2 pid deadline size last_size=0 beat_at=$SECONDS verdict=""
+  rm -f "$work/heartbeat.log"
   "${LAB_QEMU_CMD[@]}" </dev/null >"$work/qemu.out" 2>&1 &
   pid=$!
   deadline=$((SECONDS + limit))
   while kill -0 "$pid" 2>/dev/null; do
-    tick=$((tick + 1))
-    if [ $((tick % 10)) -eq 0 ]; then
-      if lab_qemu_frozen "$work"; then frozen_for=$((frozen_for + 10)); else frozen_for=0; fi
+    size=$(stat -c %s "$work/heartbeat.log" 2>/dev/null || echo 0)
+    if [ "$size" != "$last_size" ]; then
+      last_size=$size
+      beat_at=$SECONDS
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       verdict=124
-    elif [ "$frozen_for" -ge "${LAB_FREEZE_SECONDS:-30}" ]; then
+    elif [ "$last_size" -gt 0 ] && [ $((SECONDS - beat_at)) -ge "${LAB_FREEZE_SECONDS:-30}" ] &&
+      lab_qemu_frozen "$work"; then
       verdict=125
     fi
     if [ -n "$verdict" ]; then
@@ -187,4 +191,21 @@ lab_qemu_run() {
       return 124
     fi
   done
+}
+
+# lab_run_with_extra WORKDIR BUILD_DIR TIMEOUT: boot WORKDIR/scenario.sh in a lab whose
+# initramfs also holds the files under WORKDIR/extra (an L2 kernel and initramfs, say),
+# and judge it; exits with the verdict. For harnesses outside tests/lab (tests/guest)
+# that build their own scenario; needs lib/initramfs.sh and lib/judge.sh sourced.
+lab_run_with_extra() {
+  local work=$1 build=$2 limit=$3 start status=0
+  lab_initramfs_build "$work/base.gz" "$build" "$work/scenario.sh" || exit 1
+  # A second archive after the first: the kernel unpacks both (initramfs-format docs).
+  (cd "$work/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$work/extra.gz"
+  cat "$work/base.gz" "$work/extra.gz" >"$work/initrd.gz"
+  lab_qemu_command "$work" "$work/initrd.gz" run
+  start=$(date +%s)
+  lab_qemu_run "$work" "$limit" || status=$?
+  lab_judge "$work" "$status" "$limit" "$(($(date +%s) - start))"
+  exit $?
 }

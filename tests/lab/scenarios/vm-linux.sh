@@ -22,14 +22,6 @@ iovd_start_checked || exit 1
 CMDLINE="console=ttyS0 reboot=k panic=-1 quiet"
 T0=$(date +%s)
 
-vm_state_is() {
-  api GET "/v1/vms/$1"
-  [ "$(api_jq .state)" = "$2" ]
-}
-vm_console_has() {
-  api GET "/v1/vms/$1/console"
-  echo "$API_BODY" | grep -q "$2"
-}
 # "STATE PID" of a VM as the API reports it.
 vm_state_pid() {
   api GET "/v1/vms/$1"

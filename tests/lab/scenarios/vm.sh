@@ -10,14 +10,6 @@ tap_check "kvm_amd loads" lab_modprobe kvm_amd
 lab_require_programs iovd iovd-vmm || exit 1
 iovd_start_checked || exit 1
 
-vm_state_is() {
-  api GET "/v1/vms/$1"
-  [ "$(api_jq .state)" = "$2" ]
-}
-vm_console_has() {
-  api GET "/v1/vms/$1/console"
-  echo "$API_BODY" | grep -q "$2"
-}
 
 api_expect "POST /v1/vms hello (tests/guest hello.bzImage, 64 MiB)" 201 POST /v1/vms \
   '{"name": "hello", "vcpus": 1, "memory_mib": 64, "kernel": "/opt/iovd/guest/hello.bzImage"}'
