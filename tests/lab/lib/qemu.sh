@@ -178,18 +178,16 @@ lab_qemu_run() {
     status=$?
     [ "$status" -eq 125 ] || return "$status"
     echo "# lab: run $attempt froze after $((SECONDS - start)) s (the lab's interrupts stopped" \
-      "being delivered: QEMU's SVM emulation, not the code under test); its logs:" \
-      "$work/*-frozen-$attempt.*"
+      "being delivered: QEMU's SVM emulation, not the code under test)"
+    # No run left (or no time for one): this run's logs stay for the judge, as a timeout.
+    if [ "$attempt" -ge 3 ] || [ "$((limit - (SECONDS - start)))" -lt 60 ]; then
+      return 124
+    fi
     for f in console.log tap.log cpu-state.txt; do
       [ -f "$work/$f" ] && mv "$work/$f" "$work/${f%.*}-frozen-$attempt.${f##*.}"
     done
+    echo "# lab: its logs are $work/*-frozen-$attempt.*; booting it again"
     attempt=$((attempt + 1))
-    if [ "$attempt" -gt 3 ] || [ "$((limit - (SECONDS - start)))" -lt 60 ]; then
-      cp "$work/cpu-state-frozen-$((attempt - 1)).txt" "$work/cpu-state.txt"
-      cp "$work/console-frozen-$((attempt - 1)).log" "$work/console.log"
-      cp "$work/tap-frozen-$((attempt - 1)).log" "$work/tap.log" 2>/dev/null
-      return 124
-    fi
   done
 }
 
