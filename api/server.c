@@ -394,7 +394,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
         }
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+_printf_(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
         _cleanup_free_ char *text = NULL;
         (void)cls;

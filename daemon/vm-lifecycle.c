@@ -5,6 +5,7 @@
  * becomes stopped (an end iovd asked for, or a guest that shut down) or crashed (anything
  * else, with the reason), whether or not a request is waiting for it.
  */
+#include <assert.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -478,15 +479,18 @@ static int vm_find_active(struct iov_vm_table *t, const char *id, const char *wh
 static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct json_object **ret,
                     struct iov_vm_problem *p)
 {
-        struct iov_vm_record *rec;
+        struct iov_vm_record *rec = NULL; /* set only on success */
         pthread_mutex_lock(&t->lock);
         int r = vm_find_active(t, id, pause ? "pause" : "resume",
                                pause ? IOV_VM_STATE_RUNNING : IOV_VM_STATE_PAUSED, &rec, p);
-        _cleanup_free_ char *dir = r >= 0 ? vm_record_dir(t, rec) : NULL;
-        unsigned run = r >= 0 ? rec->run : 0;
-        pthread_mutex_unlock(&t->lock);
-        if (r < 0)
+        if (!rec) {
+                assert(r < 0);
+                pthread_mutex_unlock(&t->lock);
                 return r;
+        }
+        _cleanup_free_ char *dir = vm_record_dir(t, rec);
+        unsigned run = rec->run;
+        pthread_mutex_unlock(&t->lock);
         if (!dir)
                 return -ENOMEM;
         struct json_object *reply = NULL;
@@ -541,17 +545,19 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
 static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
                    struct json_object **ret, struct iov_vm_problem *p)
 {
-        struct iov_vm_record *rec;
+        struct iov_vm_record *rec = NULL; /* set only on success */
         pthread_mutex_lock(&t->lock);
         int r = vm_find_active(t, id, "stop", IOV_VM_STATE_CREATED, &rec, p);
-        _cleanup_free_ char *dir = r >= 0 ? vm_record_dir(t, rec) : NULL;
-        bool paused = r >= 0 && rec->state == IOV_VM_STATE_PAUSED;
-        unsigned run = r >= 0 ? rec->run : 0;
-        if (r >= 0)
-                rec->request = IOV_VM_REQUEST_STOP;
-        pthread_mutex_unlock(&t->lock);
-        if (r < 0)
+        if (!rec) {
+                assert(r < 0);
+                pthread_mutex_unlock(&t->lock);
                 return r;
+        }
+        _cleanup_free_ char *dir = vm_record_dir(t, rec);
+        bool paused = rec->state == IOV_VM_STATE_PAUSED;
+        unsigned run = rec->run;
+        rec->request = IOV_VM_REQUEST_STOP;
+        pthread_mutex_unlock(&t->lock);
         /* Ask the guest (Ctrl+Alt+Del on its i8042); a paused guest cannot hear it. */
         struct json_object *reply = NULL;
         if (paused && dir)

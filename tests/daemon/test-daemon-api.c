@@ -385,8 +385,8 @@ Test(api, metrics_counts_requests)
                 "iovd_http_requests_total{method=\"GET\",route=\"/v1/devices\",status=\"200\"} 1",
                 "iovd_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
                 "iovd_pci_devices ",
-                "iovd_http_request_duration_seconds_total{method=\"GET\",route=\"/v1/devices\","
-                "status=\"200\"} ",
+                ("iovd_http_request_duration_seconds_total{method=\"GET\",route=\"/v1/devices\","
+                 "status=\"200\"} "),
         };
         for (size_t i = 0; i < ARRAY_SIZE(want); i++)
                 cr_expect(strstr(r.body, want[i]), "metrics lack \"%s\":\n%s", want[i], r.body);

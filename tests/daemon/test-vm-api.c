@@ -203,8 +203,8 @@ Test(vm_api, unreadable_vm_state_is_refused_and_kept)
         env.h = NULL;
         const char *bad[] = {
                 "{\"format\": \"iovd-state\", \"version\": 1, \"kind\": \"vms\", \"items\": [{}]}",
-                "{\"format\": \"iovd-state\", \"version\": 1, \"kind\": \"vms\", \"items\": "
-                "[{\"id\": \"vm-1\", \"state\": \"dancing\", \"kernel\": \"/k\"}]}",
+                ("{\"format\": \"iovd-state\", \"version\": 1, \"kind\": \"vms\", \"items\": "
+                 "[{\"id\": \"vm-1\", \"state\": \"dancing\", \"kernel\": \"/k\"}]}"),
                 "not json",
         };
         _cleanup_free_ char *path = util_path_join(env.state_dir, "vms.json", NULL);

@@ -26,6 +26,7 @@ Test(vm_host, counts_by_state_in_host_and_metrics)
 {
         _cleanup_free_ char *a = vm_create(&env, "hello", 16);
         _cleanup_free_ char *b = vm_create(&env, "hello", 16);
+        cr_assert(a && b, "VMs not created");
         struct iov_http_reply r;
         vm_call(&env, "GET", "/v1/host", NULL, 200, &r);
         struct json_object *counts = NULL;
@@ -173,6 +174,7 @@ Test(vm_host, streams_outlive_the_idle_timeout)
 
         /* The events stream still delivers, the console still ends cleanly with its VM. */
         _cleanup_free_ char *other = vm_create(&env, "hello", 16);
+        cr_assert(other, "second VM not created");
         _cleanup_free_ char *event = NULL;
         cr_assert_eq(next_line(events, 5000, &event), 0, "events stream cut or silent");
         cr_expect(strstr(event, "vm_created"), "event %s", event);
