@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /v1/allocations: hand a device's whole IOMMU group to an owner (by address or from a
- * pool), list and release. The decisions live in daemon/allocate.c and daemon/release.c;
+ * pool), list and release. The decisions live in alloc/allocate.c and alloc/release.c;
  * this file checks the request and shapes the answer.
  */
 #include <ctype.h>
 #include <stdio.h>
 
 #include "api/api.h"
-#include "daemon/allocations.h"
+#include "alloc/allocations.h"
 #include "daemon/daemon.h"
 
 static const char *const no_query[] = {NULL};
@@ -25,7 +25,7 @@ static bool owner_is_valid(const char *s)
         return true;
 }
 
-/* Shared tail of the handlers that ask daemon/allocate.c or daemon/release.c: the answer
+/* Shared tail of the handlers that ask alloc/allocate.c or alloc/release.c: the answer
  * with status, the refusal in p (group_not_viable adds error.blockers), or a bare errno.
  * Clears p either way. */
 static int reply_outcome(struct iov_api_response *resp, int r, unsigned status,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /v1/vms: define VMs, run them (one iovd-vmm each), read their consoles. The lifecycle
- * lives in daemon/vms.c and daemon/vm-lifecycle.c; this file checks requests (strict
+ * lives in vms/vms.c and vms/vm-lifecycle.c; this file checks requests (strict
  * bodies, kernel and initrd absolute and readable at create) and shapes the answers.
  */
 #include <ctype.h>
@@ -10,7 +10,7 @@
 
 #include "api/api.h"
 #include "daemon/daemon.h"
-#include "daemon/vms.h"
+#include "vms/vms.h"
 #include "vmm/virtio/virtio.h"
 
 #define VM_STOP_TIMEOUT_MAX_SEC 600

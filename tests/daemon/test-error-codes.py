@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The error codes api/openapi.yaml lists (the ErrorCode enum) are exactly those the code
-can answer with. Scanned in daemon/ and api/: the code argument of every api_error,
+can answer with. Scanned in daemon/, alloc/, vms/ and api/: the code argument of every api_error,
 send_error, problem_set, vm_problem and parse_fail call, and every string assigned to a
 field or variable named code. An argument without a string literal must be one of the known
 pass-through places (a wrapper handing on a code it was given), so no code escapes the
@@ -20,13 +20,13 @@ LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 # (file, argument text) of calls and assignments that pass on a code given to them.
 PASS_THROUGH = {
-    ("api/allocations.c", "p->code"),  # reply_outcome: a daemon/allocate.c problem
-    ("api/vms.c", "p->code"),  # reply_problem: a daemon/vm-*.c problem
-    ("api/pools.c", "e.code"),  # a daemon/pools.c parse error
+    ("api/allocations.c", "p->code"),  # reply_outcome: a alloc/allocate.c problem
+    ("api/vms.c", "p->code"),  # reply_problem: a vms/vm-*.c problem
+    ("api/pools.c", "e.code"),  # a alloc/pools.c parse error
     ("api/server.c", "code"),  # send_error and the strict body parser's code
     ("api/body.c", "code"),  # parse_fail, fed from json_check_text
-    ("daemon/allocate.c", "code"),  # problem_set's own body
-    ("daemon/vms.c", "code"),  # vm_problem's own body
+    ("alloc/allocate.c", "code"),  # problem_set's own body
+    ("vms/vms.c", "code"),  # vm_problem's own body
 }
 
 
@@ -78,7 +78,7 @@ def scan_file(rel, text, emitted, problems):
 
 def scan(root):
     emitted, problems = {}, []
-    for sub in ("daemon", "api"):
+    for sub in ("daemon", "alloc", "vms", "api"):
         for name in sorted(os.listdir(os.path.join(root, sub))):
             if name.endswith(".c"):
                 rel = sub + "/" + name

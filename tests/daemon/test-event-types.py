@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """The event types api/openapi.yaml lists (Event.type enum) are exactly those the code
 publishes: every daemon_event_publish(d, "type", ...) and vm_publish(t, "type", ...) call
-in daemon/ and api/, plus "subscribed" (the stream's first line, api/events.c). A publish
+in daemon/, alloc/, vms/ and api/, plus "subscribed" (the stream's first line,
+api/events.c). A publish
 call whose type is not a string literal must be one of the known wrappers, so no type
 escapes the scan. TAP output. Usage: test-event-types.py SOURCE_ROOT"""
 import os
@@ -14,12 +15,12 @@ import spec_lists
 PUBLISH = re.compile(r'\b(daemon_event_publish|vm_publish)\s*\(\s*[^,()]*(?:\([^()]*\))?[^,()]*,\s*'
                      r'("([a-z_]+)"|[A-Za-z_][A-Za-z_0-9]*)')
 # Calls that pass a variable on: the wrapper's own body.
-WRAPPERS = {("daemon/vms.c", "type")}
+WRAPPERS = {("vms/vms.c", "type")}
 
 
 def scan(root):
     published, problems = {}, []
-    for sub in ("daemon", "api"):
+    for sub in ("daemon", "alloc", "vms", "api"):
         for name in sorted(os.listdir(os.path.join(root, sub))):
             if not name.endswith(".c"):
                 continue

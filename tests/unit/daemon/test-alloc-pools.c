@@ -2,7 +2,7 @@
 /* Pool definitions: strict parsing, the durable round trip, and selector matching. */
 #include <criterion/criterion.h>
 
-#include "daemon/pools.h"
+#include "alloc/pools.h"
 
 static struct iov_pool *parse_ok(const char *text)
 {

@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 
-#include "daemon/allocations.h"
+#include "alloc/allocations.h"
 #include "daemon/state.h"
 
 static const char record[] =

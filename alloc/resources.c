@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-#include "daemon/allocations.h"
+#include "alloc/allocations.h"
 #include "daemon/state.h"
 
 /* One daemon per process: the registry lives as long as the module runs. */

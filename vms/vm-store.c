@@ -2,14 +2,14 @@
 /*
  * vm-store: the VMs' durable form, STATE_DIR/vms.json in the state store (daemon/state.h):
  * each VM's definition, its last state and reason, and its last run's final stats.
- * Runtime facts (pid, pidfd) live under RUN_DIR instead (daemon/supervisor.h), because
+ * Runtime facts (pid, pidfd) live under RUN_DIR instead (vms/supervisor.h), because
  * they do not survive a reboot and the definitions must.
  */
 #include <stdio.h>
 
 #include "daemon/daemon.h"
 #include "daemon/state.h"
-#include "daemon/vm-record.h"
+#include "vms/vm-record.h"
 
 #define KIND_VMS "vms"
 

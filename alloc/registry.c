@@ -3,7 +3,7 @@
  * durable collections. */
 #include <stdio.h>
 
-#include "daemon/allocations.h"
+#include "alloc/allocations.h"
 #include "daemon/state.h"
 
 #define KIND_ALLOCATIONS "allocations"

@@ -13,7 +13,7 @@
 #include "daemon/daemon.h"
 #include "daemon/runtime.h"
 #include "api/api.h"
-#include "daemon/vm-record.h"
+#include "vms/vm-record.h"
 
 /* The console file of a running VM is kept from growing without bound: once more than
  * CONSOLE_TRIM_AT bytes of it take space, everything but the last CONSOLE_KEEP bytes is

@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include "daemon/allocations.h"
+#include "alloc/allocations.h"
 #include "daemon/state.h"
 
 #define VFIO_PCI "vfio-pci"

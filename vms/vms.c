@@ -6,7 +6,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/state.h"
-#include "daemon/vm-record.h"
+#include "vms/vm-record.h"
 
 static void closedir_ptr(DIR **p)
 {

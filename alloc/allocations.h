@@ -28,7 +28,7 @@
 
 struct iov_daemon;
 #include "daemon/daemon.h"
-#include "daemon/pools.h"
+#include "alloc/pools.h"
 #include "iommu/iommu.h"
 
 #define IOV_ALLOCATION_ID_MAX    24 /* "a-" + 16 hex digits + NUL, with room */
@@ -124,7 +124,7 @@ void registry_remove_quarantine(struct iov_registry *reg, struct iov_quarantine_
 void registry_set_state(struct iov_registry *reg, struct iov_allocation *a,
                         enum iov_allocation_state state, const char *lost_reason);
 
-/* ---- handing out and taking back (daemon/allocate.c, daemon/release.c) ---------------- */
+/* ---- handing out and taking back (alloc/allocate.c, alloc/release.c) ---------------- */
 
 /* Why a request was refused: HTTP status, stable code, message, and for
  * group_not_viable the blocking members ([{"address", "driver"}]). */

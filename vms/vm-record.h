@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* vm-record: the private half of daemon/vms.h, shared by the daemon/vm*.c files. */
+/* vm-record: the private half of vms/vms.h, shared by the files of vms/. */
 #pragma once
 
 #include <pthread.h>
 
 #include "util/util.h"
 
-#include "daemon/supervisor.h"
-#include "daemon/vms.h"
+#include "vms/supervisor.h"
+#include "vms/vms.h"
 
 #define IOV_VM_ID_MAX 24 /* "vm-" and 16 hex digits */
 
@@ -52,7 +52,7 @@ struct iov_vm_record {
         enum iov_vm_request request;
 };
 
-/* The table of VMs; one per daemon, kept by daemon/vms.c. */
+/* The table of VMs; one per daemon, kept by vms/vms.c. */
 struct iov_vm_table {
         pthread_mutex_t lock;
         pthread_cond_t changed; /* broadcast on every state change */
@@ -86,7 +86,7 @@ const char *vm_state_to_string(enum iov_vm_state state);
 /* With the lock held. */
 struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id);
 int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec);
-/* daemon/vm-store.c: the durable form (vms.json). */
+/* vms/vm-store.c: the durable form (vms.json). */
 struct json_object *vm_record_to_durable(const struct iov_vm_record *rec);
 /* Load vms.json into the empty table at start; logs what is wrong with it. */
 int vm_table_load(struct iov_vm_table *t);
@@ -105,10 +105,10 @@ int vm_problem(struct iov_vm_problem *p, unsigned status, const char *code, cons
 int vm_problem_not_found(struct iov_vm_problem *p, const char *id);
 int vm_problem_state(struct iov_vm_problem *p, const struct iov_vm_record *rec, const char *what);
 
-/* daemon/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
+/* vms/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
 int vm_console_trim(const char *dir);
 
-/* daemon/vm-lifecycle.c: actions and exits. */
+/* vms/vm-lifecycle.c: actions and exits. */
 void vm_watcher_wake(struct iov_vm_table *t);
 int vm_watcher_start(struct iov_vm_table *t);
 void vm_watcher_stop(struct iov_vm_table *t);

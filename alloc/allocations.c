@@ -4,7 +4,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "daemon/allocations.h"
+#include "alloc/allocations.h"
 
 static const char *const state_names[] = {
         [IOV_ALLOCATION_PENDING] = "pending",

@@ -2,7 +2,7 @@
 /*
  * vms: the VMs iovd owns. A VM is a durable definition (STATE_DIR/vms.json, the same store
  * as allocations) plus, while it runs, one iovd-vmm process supervised through
- * daemon/supervisor.h. States:
+ * vms/supervisor.h. States:
  *
  *   created --start--> running <--pause/resume--> paused
  *   running/paused --stop/kill, or the guest shuts down--> stopped

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 
 #include "config.h"
-#include "daemon/supervisor.h"
+#include "vms/supervisor.h"
 #include "util/util.h"
 
 #define LOG_TAIL_MAX (64 * 1024)

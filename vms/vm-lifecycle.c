@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 
 #include "daemon/daemon.h"
-#include "daemon/vm-record.h"
+#include "vms/vm-record.h"
 
 #define VM_READY_TIMEOUT_MS   10000 /* iovd-vmm builds the VM before it listens */
 #define VM_KILL_WAIT_SEC      5
