@@ -208,6 +208,9 @@ struct iov_snapshot;
 struct json_object *api_device_json(struct iov_daemon *d, const struct iov_pci_device *dev);
 /* The same as JSON text, written to out (lists of thousands of devices). */
 void api_device_write(struct iov_daemon *d, const struct iov_pci_device *dev, FILE *out);
+/* The network settings of a VF of a network PF as the kernel reports them now, with its
+ * PF's interface and link (api/vf-net.c); NULL when dev is no VF of a network PF. */
+struct json_object *api_vf_net_json(struct iov_daemon *d, const struct iov_pci_address *vf);
 /* A group as GET /v1/iommu-groups/{id} shows it: id, devices, viable, blockers, owner. */
 struct json_object *api_group_json(struct iov_daemon *d, const struct iov_snapshot *s,
                                    const struct iov_iommu_group *g);

@@ -196,7 +196,11 @@ static int devices_get(struct iov_daemon *d, const struct iov_api_request *req,
                                  pci_address_format(&address, buf));
         }
         struct json_object *o = api_device_json(d, dev);
-        return o ? api_reply_json(resp, 200, o) : -ENOMEM;
+        if (!o)
+                return -ENOMEM;
+        /* Asked of the kernel for this one function only: lists stay a sysfs snapshot. */
+        json_object_object_add(o, "net", dev->is_vf ? api_vf_net_json(d, &dev->address) : NULL);
+        return api_reply_json(resp, 200, o);
 }
 
 API_ROUTE(devices_list, "GET", "/v1/devices", devices_list)
