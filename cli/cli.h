@@ -168,6 +168,7 @@ struct iov_cli_command {
 extern const struct iov_cli_command cli_commands_inventory[];
 extern const struct iov_cli_command cli_commands_allocation[];
 extern const struct iov_cli_command cli_commands_vm[];
+extern const struct iov_cli_command cli_commands_vf[];
 
 /* Find the command named by argv[0] (and argv[1] for two-word commands); *ret_words says
  * how many words the name took. NULL when there is none. */

@@ -29,6 +29,7 @@ static const struct iov_cli_command *const command_tables[] = {
         cli_commands_inventory,
         cli_commands_allocation,
         cli_commands_vm,
+        cli_commands_vf,
 };
 
 /* Does the command's name equal the first one or two words of argv? */

@@ -285,3 +285,37 @@ Test(cli_requests, tcp_url_sends_bearer_token)
         mock_server_stop(&tcp);
         unlink(token_path);
 }
+
+Test(cli_requests, vf_set_sends_only_the_settings_given)
+{
+        mock_server_add(&server, "PUT", "/v1/devices/0000:01:10.2/net", 200,
+                        "{\"pf\": \"0000:01:00.0\", \"pf_interface\": \"enp1s0\", \"vf_index\": 1, "
+                        "\"mac\": \"02:00:00:00:00:07\", \"vlan\": 42, \"qos\": 0}",
+                        NULL);
+        cli_run(&run, SOCK, "vf", "set", "0000:01:10.2", "--mac", "02:00:00:00:00:07", "--vlan",
+                "42", "--spoof-check", "off", "--link-state", "enable", "--max-tx-rate", "100",
+                NULL);
+        cr_assert_eq(run.status, 0, "exit status %d, stderr %s", run.status, run.err);
+        expect_request("PUT", "/v1/devices/0000:01:10.2/net",
+                       "{\"mac\": \"02:00:00:00:00:07\", \"vlan\": 42, \"spoof_check\": false, "
+                       "\"link_state\": \"enable\", \"max_tx_rate\": 100}");
+        cr_assert(strstr(run.out, "vlan") && strstr(run.out, "42"), "output %s", run.out);
+}
+
+Test(cli_requests, vf_set_usage_errors_send_nothing)
+{
+        static const char *const bad[][3] = {
+                {"--vlan", "4095", NULL},      {"--qos", "x", NULL}, {"--trust", "yes", NULL},
+                {"--max-tx-rate", "-1", NULL}, {NULL, NULL, NULL},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                cli_run(&run, SOCK, "vf", "set", "0000:01:10.2", bad[i][0], bad[i][1], NULL);
+                cr_expect_eq(run.status, 2, "%s %s: exit status %d", bad[i][0], bad[i][1],
+                             run.status);
+                cli_run_clear(&run);
+        }
+        cli_run(&run, SOCK, "vf", "set", "01:10.2", "--vlan", "1", NULL);
+        cr_expect_eq(run.status, 2, "short address: exit status %d", run.status);
+        cr_assert_eq(server.n_requests, 0, "%zu requests were sent for bad input",
+                     server.n_requests);
+}
