@@ -7,11 +7,16 @@
 # lib/kernel.sh's variables.
 
 # Modules the scenarios load. Dependencies (nvme-core, vfio, kvm, ccp, irqbypass, libata,
-# ...) are resolved from the kernel's own modules.dep.
-LAB_MODULES=(nvme vfio-pci vfio_iommu_type1 kvm_amd e1000e ahci lpc_ich i2c_i801)
+# ...) are resolved from the kernel's own modules.dep. igb and igbvf: the SR-IOV NIC's PF
+# and VF drivers (dca, i2c-algo-bit).
+LAB_MODULES=(nvme vfio-pci vfio_iommu_type1 kvm_amd e1000e ahci lpc_ich i2c_i801 igb igbvf)
 
 # Host tools the scenarios run inside the lab, beside busybox.
 LAB_HOST_TOOLS=(curl jq)
+
+# iproute2's ip, beside busybox's (which has no `ip link set DEV vf N ...`), at a path of
+# its own: scenarios call it by this full path (busybox's sh may prefer its own applet).
+LAB_IPROUTE2_IP=/usr/local/sbin/ip
 
 # Programs taken from the meson build directory when they exist (the lab runs whatever is
 # built; a scenario that needs a missing one reports it).
@@ -72,6 +77,7 @@ lab_initramfs_programs() {
   for tool in "${LAB_HOST_TOOLS[@]}"; do
     lab_copy_with_libs "$root" "$(command -v "$tool")" "/usr/bin/$tool"
   done
+  lab_copy_with_libs "$root" "$(command -v ip)" "$LAB_IPROUTE2_IP"
   mkdir -p "$root/opt/iovd/bin"
   for program in "${LAB_BUILD_PROGRAMS[@]}"; do
     [ -x "$build/$program" ] &&

@@ -2,6 +2,7 @@
 # The lab machine: QEMU q35 under TCG, an emulated Intel IOMMU with interrupt remapping
 # (unless LAB_IOMMU=0), LAB_NVME SR-IOV NVMe physical functions behind their own PCIe root
 # ports, each offering LAB_MAX_VFS virtual functions, LAB_NICS e1000e NICs on a private hub,
+# LAB_IGB igb (Intel 82576, SR-IOV) NICs on the same hub, each behind its own root port,
 # LAB_MEMORY MiB and LAB_CPUS vCPUs. The ICH9 LPC + SATA + SMBus functions q35 always has
 # share one IOMMU group: the multi-device group. Sourced by tests/lab/lab.
 #
@@ -11,6 +12,7 @@
 # messages.
 
 : "${LAB_NVME:=1}" "${LAB_MAX_VFS:=4}" "${LAB_NICS:=1}" "${LAB_MEMORY:=1024}" "${LAB_CPUS:=1}"
+: "${LAB_IGB:=0}"
 : "${LAB_IOMMU:=1}"
 
 lab_qemu_nvme_args() {
@@ -37,13 +39,31 @@ lab_qemu_nic_args() {
   done
 }
 
+# igb PFs after the NVMe ones, each on its own root port (chassis numbers follow theirs).
+# On hub 0 with the e1000e NICs: a frame a PF or one of its VFs sends is seen on them.
+# QEMU's igb offers 8 VFs; Linux's igb driver allows 7 (LAB.md).
+lab_qemu_igb_args() {
+  local i
+  for ((i = 0; i < LAB_IGB; i++)); do
+    LAB_QEMU_CMD+=(
+      -device "pcie-root-port,id=rpigb$i,bus=pcie.0,chassis=$((LAB_NVME + i + 1))"
+      -netdev "hubport,id=igbnet$i,hubid=0"
+      -device "igb,id=igb$i,bus=rpigb$i,netdev=igbnet$i"
+    )
+  done
+}
+
 lab_qemu_command() {
   local work=$1 initrd=$2 mode=$3
   # no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer self-test can miss
   # its deadline and panic ("timer doesn't work through Interrupt-remapped IO-APIC").
   local append="console=ttyS0 panic=-1 quiet no_timer_check intel_iommu=on iommu=pt lab.mode=$mode"
+  # LAB_KERNEL_ARGS: more parameters for the lab kernel (measurements, debugging).
+  [ -n "${LAB_KERNEL_ARGS:-}" ] && append+=" $LAB_KERNEL_ARGS"
+  # Harnesses that do not call lab_emulator_prepare (lib/emulator.sh) get the host's QEMU.
+  [ -n "${LAB_QEMU_PREFIX+set}" ] || LAB_QEMU_PREFIX=(qemu-system-x86_64)
   LAB_QEMU_CMD=(
-    qemu-system-x86_64 -machine q35,kernel-irqchip=split -accel tcg -cpu max
+    "${LAB_QEMU_PREFIX[@]}" -machine q35,kernel-irqchip=split -accel tcg -cpu max
     -smp "$LAB_CPUS" -m "$LAB_MEMORY" -no-reboot -display none -nic none
   )
   if [ "$mode" = shell ]; then
@@ -62,6 +82,7 @@ lab_qemu_command() {
   [ "$LAB_IOMMU" = 1 ] && LAB_QEMU_CMD+=(-device intel-iommu,intremap=on,caching-mode=on)
   lab_qemu_nvme_args "$work"
   lab_qemu_nic_args
+  lab_qemu_igb_args
   LAB_QEMU_CMD+=(-kernel "$LAB_KERNEL_IMAGE" -initrd "$initrd" -append "$append")
 }
 
