@@ -175,9 +175,30 @@ static int send_change(struct iov_netdev *nd, int ifindex, uint32_t vf,
 }
 
 /* The kernel applies a VF_INFO's attributes one after the other (do_setvfinfo) and stops
- * at the first the driver refuses, leaving the earlier ones applied. So on a refusal
- * every touched field goes back to what was read before; the refusal is what the caller
- * hears, a failure of the undo only the debug log. */
+ * at the first the driver refuses, leaving the earlier ones applied. So after a refusal
+ * the link is read again and what moved goes back to what was read before; the refusal
+ * is what the caller hears, a failed undo only the debug log. */
+static void undo_change(struct iov_netdev *nd, const struct iov_netdev_link *before, uint32_t vf,
+                        const struct iov_netdev_vf_change *change)
+{
+        struct iov_netdev_link now = {0};
+        struct iov_netdev_vf_change undo;
+        int r = netdev_link_read(nd, before->ifname, &now);
+        const struct iov_netdev_vf *old = netdev_link_find_vf(before, vf);
+        const struct iov_netdev_vf *cur = r >= 0 ? netdev_link_find_vf(&now, vf) : NULL;
+        if (cur) {
+                netdev_vf_change_undo(old, cur, change, &undo);
+                /* Nothing moved: the refusal came first. */
+                if (undo.set_mac || undo.set_vlan || undo.set_rate || undo.set_spoof_check ||
+                    undo.set_trust || undo.set_link_state)
+                        r = send_change(nd, before->ifindex, vf, &undo);
+        }
+        if (r < 0 || !cur)
+                log_debug_errno(r, "netdev: undoing a refused change on %s vf %u failed",
+                                before->ifname, vf);
+        netdev_link_clear(&now);
+}
+
 int netdev_vf_set(struct iov_netdev *nd, const char *ifname, uint32_t vf,
                   const struct iov_netdev_vf_change *change, struct iov_netdev_link *ret_after)
 {
@@ -187,16 +208,10 @@ int netdev_vf_set(struct iov_netdev *nd, const char *ifname, uint32_t vf,
                 r = netdev_link_read(nd, ifname, &before);
         if (r < 0)
                 return r;
-        const struct iov_netdev_vf *old = netdev_link_find_vf(&before, vf);
-        r = old ? send_change(nd, before.ifindex, vf, change) : -ENOENT;
-        if (r < 0 && old) {
-                struct iov_netdev_vf_change undo;
-                netdev_vf_change_undo(old, change, &undo);
-                int u = send_change(nd, before.ifindex, vf, &undo);
-                if (u < 0)
-                        log_debug_errno(u, "netdev: undoing a refused change on %s vf %u: %m",
-                                        ifname, vf);
-        }
+        bool known = netdev_link_find_vf(&before, vf);
+        r = known ? send_change(nd, before.ifindex, vf, change) : -ENOENT;
+        if (r < 0 && known)
+                undo_change(nd, &before, vf, change);
         netdev_link_clear(&before);
         return r < 0 ? r : netdev_link_read(nd, ifname, ret_after);
 }

@@ -144,13 +144,14 @@ static inline void netdev_closep(struct iov_netdev **nd)
 int netdev_link_read(struct iov_netdev *nd, const char *ifname, struct iov_netdev_link *ret);
 
 /* Apply change to VF vf of ifname and read the link back into ret_after. When the kernel
- * refuses part of it, what was already applied is put back as it was read before, and
- * the kernel's errno is returned (-EINVAL, -EOPNOTSUPP, ...): a refused change changes
- * nothing. -ENOENT when the interface has no such VF. */
+ * refuses part of it, what it had already applied (read again) is put back as it was
+ * read before, and the kernel's errno is returned (-EINVAL, -EOPNOTSUPP, ...): a refused change
+ * changes nothing. -ENOENT when the interface has no such VF. */
 int netdev_vf_set(struct iov_netdev *nd, const char *ifname, uint32_t vf,
                   const struct iov_netdev_vf_change *change, struct iov_netdev_link *ret_after);
 
-/* The change that puts back what is in before, for the fields change touches. */
-void netdev_vf_change_undo(const struct iov_netdev_vf *before,
+/* The change that puts back what is in before, for the fields change touches that differ
+ * in now (what the kernel reports after a partly applied change). */
+void netdev_vf_change_undo(const struct iov_netdev_vf *before, const struct iov_netdev_vf *now,
                            const struct iov_netdev_vf_change *change,
                            struct iov_netdev_vf_change *ret);

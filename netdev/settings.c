@@ -119,24 +119,40 @@ int netdev_vf_change_check(const struct iov_netdev_vf_change *c)
         return 0;
 }
 
-void netdev_vf_change_undo(const struct iov_netdev_vf *before,
+static bool vlan_moved(const struct iov_netdev_vf *a, const struct iov_netdev_vf *b)
+{
+        return a->has_vlan && (a->vlan != b->vlan || a->qos != b->qos);
+}
+
+static bool rate_moved(const struct iov_netdev_vf *a, const struct iov_netdev_vf *b)
+{
+        return a->has_rate &&
+               (a->min_tx_rate != b->min_tx_rate || a->max_tx_rate != b->max_tx_rate);
+}
+
+/* Only what moved goes back: putting an unchanged setting "back" can itself be refused
+ * (igb refuses any rate while its link is down). */
+void netdev_vf_change_undo(const struct iov_netdev_vf *before, const struct iov_netdev_vf *now,
                            const struct iov_netdev_vf_change *change,
                            struct iov_netdev_vf_change *ret)
 {
         struct iov_netdev_vf_change u = {0};
-        u.set_mac = change->set_mac && before->has_mac;
+        u.set_mac = change->set_mac && before->has_mac &&
+                    memcmp(before->mac, now->mac, IOV_NETDEV_MAC_LEN) != 0;
         memcpy(u.mac, before->mac, IOV_NETDEV_MAC_LEN);
-        u.set_vlan = change->set_vlan && before->has_vlan;
+        u.set_vlan = change->set_vlan && vlan_moved(before, now);
         u.vlan = before->vlan;
         u.qos = before->qos;
-        u.set_rate = change->set_rate && before->has_rate;
+        u.set_rate = change->set_rate && rate_moved(before, now);
         u.min_tx_rate = before->min_tx_rate;
         u.max_tx_rate = before->max_tx_rate;
-        u.set_spoof_check = change->set_spoof_check && before->spoof_check >= 0;
+        u.set_spoof_check = change->set_spoof_check && before->spoof_check >= 0 &&
+                            before->spoof_check != now->spoof_check;
         u.spoof_check = before->spoof_check == 1;
-        u.set_trust = change->set_trust && before->trust >= 0;
+        u.set_trust = change->set_trust && before->trust >= 0 && before->trust != now->trust;
         u.trust = before->trust == 1;
-        u.set_link_state = change->set_link_state && before->link_state >= 0;
+        u.set_link_state = change->set_link_state && before->link_state >= 0 &&
+                           before->link_state != now->link_state;
         u.link_state = before->link_state >= 0 ? (uint32_t)before->link_state : 0;
         *ret = u;
 }

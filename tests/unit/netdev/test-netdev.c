@@ -388,6 +388,16 @@ Test(netdev_set, refused_rate_changes_nothing)
         cr_expect_eq(after.vfs, NULL, "ret_after written on failure");
 }
 
+Test(netdev_set, refusal_before_anything_applied_sends_no_undo)
+{
+        struct iov_netdev_vf_change c = {
+                .set_rate = true, .max_tx_rate = 40000, .set_trust = true, .trust = true};
+        struct iov_netdev_link after = {0};
+        cr_expect_eq(netdev_vf_set(nd, "enp1s0", 0, &c, &after), -EINVAL);
+        cr_expect_eq(kernel.setlinks, 1, "%u RTM_SETLINKs: nothing had moved", kernel.setlinks);
+        cr_expect_eq(kernel.vfs[0].trust, 0, "trust %d", kernel.vfs[0].trust);
+}
+
 Test(netdev_set, invalid_values_send_nothing)
 {
         struct iov_netdev_vf_change c = {.set_vlan = true, .vlan = 4095};
