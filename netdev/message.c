@@ -176,6 +176,12 @@ static int parse_link_attr(const struct nlattr *a, void *data)
                         return MNL_CB_ERROR;
                 strcpy(link->ifname, mnl_attr_get_str(a));
                 break;
+        case IFLA_ADDRESS:
+                if (mnl_attr_get_payload_len(a) == IOV_NETDEV_MAC_LEN) {
+                        link->has_address = true;
+                        memcpy(link->address, mnl_attr_get_payload(a), IOV_NETDEV_MAC_LEN);
+                }
+                break;
         case IFLA_OPERSTATE:
                 if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
                         return MNL_CB_ERROR;

@@ -55,7 +55,9 @@ struct iov_netdev_link {
         bool admin_up;     /* IFF_UP */
         bool lower_up;     /* IFF_LOWER_UP: carrier */
         uint8_t operstate; /* IF_OPER_* (RFC 2863) */
-        uint32_t num_vfs;  /* IFLA_NUM_VF */
+        bool has_address;
+        uint8_t address[IOV_NETDEV_MAC_LEN]; /* IFLA_ADDRESS: the PF's own MAC */
+        uint32_t num_vfs;                    /* IFLA_NUM_VF */
         struct iov_netdev_vf *vfs;
         size_t n_vfs;
 };
@@ -75,6 +77,10 @@ int netdev_mac_parse(const char *s, uint8_t ret[IOV_NETDEV_MAC_LEN]);
 char *netdev_mac_format(const uint8_t mac[IOV_NETDEV_MAC_LEN], char buf[static 18]);
 /* A MAC a VF may be given: not multicast (IEEE 802 I/G bit) and not all zero. */
 bool netdev_mac_assignable(const uint8_t mac[IOV_NETDEV_MAC_LEN]);
+/* A locally administered unicast MAC derived from seed and attempt alone (FNV-1a): the
+ * same inputs give the same MAC on every run, another attempt another MAC. */
+void netdev_mac_derive(const void *seed, size_t size, uint32_t attempt,
+                       uint8_t ret[IOV_NETDEV_MAC_LEN]);
 
 /* The settings to change on one VF; only those with set_* true are sent. */
 struct iov_netdev_vf_change {
@@ -95,8 +101,9 @@ struct iov_netdev_vf_change {
 };
 
 /* -EINVAL for values the kernel's structures cannot carry: VLAN > 4094, QoS > 7, a link
- * state outside the enum, a MAC that is multicast or zero. Checked before anything is
- * sent, so a refused change touches nothing. */
+ * state outside the enum, a multicast MAC. Checked before anything is sent, so a refused
+ * change touches nothing. An all-zero MAC passes: it clears an administratively set one
+ * (what a VF had before it was given one); the API refuses it from clients. */
 int netdev_vf_change_check(const struct iov_netdev_vf_change *change);
 
 /* ---- where a VF's settings live (sysfs) ------------------------------------------------ */

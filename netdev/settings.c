@@ -104,10 +104,25 @@ bool netdev_mac_assignable(const uint8_t mac[IOV_NETDEV_MAC_LEN])
         return !(mac[0] & 1) && memcmp(mac, zero, sizeof(zero)) != 0;
 }
 
+void netdev_mac_derive(const void *seed, size_t size, uint32_t attempt,
+                       uint8_t ret[IOV_NETDEV_MAC_LEN])
+{
+        uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 offset basis and prime */
+        const uint8_t *p = seed;
+        for (size_t i = 0; i < size + sizeof(attempt); i++) {
+                h ^= i < size ? p[i] : (uint8_t)(attempt >> (8 * (i - size)));
+                h *= 0x100000001b3ull;
+        }
+        for (size_t i = 0; i < IOV_NETDEV_MAC_LEN; i++)
+                ret[i] = (uint8_t)(h >> (8 * i));
+        /* IEEE 802-2014 §8.2: U/L bit set (locally administered), I/G bit clear. */
+        ret[0] = (uint8_t)((ret[0] & 0xfc) | 0x02);
+}
+
 /* VLAN IDs 0..4094 (IEEE 802.1Q-2018 §9.6: 4095 is reserved), PCP 0..7. */
 int netdev_vf_change_check(const struct iov_netdev_vf_change *c)
 {
-        if (c->set_mac && !netdev_mac_assignable(c->mac))
+        if (c->set_mac && (c->mac[0] & 1))
                 return -EINVAL;
         if (c->set_vlan && (c->vlan > 4094 || c->qos > 7))
                 return -EINVAL;

@@ -184,12 +184,28 @@ Test(netdev, change_check_refuses_what_the_kernel_cannot_carry)
                 {.set_vlan = true, .vlan = 4095},
                 {.set_vlan = true, .vlan = 1, .qos = 8},
                 {.set_mac = true, .mac = {0x01, 0, 0x5e, 0, 0, 1}},
-                {.set_mac = true},
                 {.set_link_state = true, .link_state = 3},
                 {.set_rate = true, .min_tx_rate = 200, .max_tx_rate = 100},
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
                 cr_expect_eq(netdev_vf_change_check(&bad[i]), -EINVAL, "case %zu accepted", i);
+        struct iov_netdev_vf_change clear = {.set_mac = true};
+        cr_expect_eq(netdev_vf_change_check(&clear), 0, "a zero MAC (clearing one) refused");
+        cr_expect(!netdev_mac_assignable(clear.mac), "a zero MAC is not for clients");
+}
+
+Test(netdev, derived_macs_are_local_unicast_and_stable)
+{
+        uint8_t a[6], b[6], c[6];
+        netdev_mac_derive("owner-1/0000:03:10.0", 20, 0, a);
+        netdev_mac_derive("owner-1/0000:03:10.0", 20, 0, b);
+        netdev_mac_derive("owner-1/0000:03:10.0", 20, 1, c);
+        char buf[18];
+        cr_expect_eq(a[0] & 3, 2, "%s: not locally administered unicast",
+                     netdev_mac_format(a, buf));
+        cr_expect(memcmp(a, b, 6) == 0, "same seed, different MACs");
+        cr_expect(memcmp(a, c, 6) != 0, "another attempt gave the same MAC");
+        cr_expect(netdev_mac_assignable(a) && netdev_mac_assignable(c));
 }
 
 Test(netdev, mac_and_names)
