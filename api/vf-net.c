@@ -151,7 +151,7 @@ static int parse_change(const struct iov_api_request *req, struct iov_api_respon
                         struct iov_netdev_vf_change *ret, unsigned *ret_given)
 {
         struct iov_netdev_vf_change c = {0};
-        int64_t vlan, qos, min, max;
+        int64_t vlan = -1, qos = -1, min = -1, max = -1;
         int r = body_int(req, resp, "vlan", 4094, &vlan);
         if (r >= 0)
                 r = body_int(req, resp, "qos", 7, &qos);
