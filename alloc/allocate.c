@@ -193,7 +193,17 @@ static int bind_problem(int r, unsigned group, struct iov_problem *p)
                            group, strerror(-r));
 }
 
-/* pending (saved) -> bind -> active (saved). On failure the record goes away again. */
+/* Forget a pending allocation whose hardware is as it was (VF settings put back). */
+static int drop_pending(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a)
+{
+        allocation_net_restore(a);
+        registry_remove_allocation(reg, a);
+        (void)registry_save_allocations(reg, d->state); /* a stale intent is harmless */
+        return -EBADMSG;
+}
+
+/* pending (saved, with the VF's network settings as they were) -> VF settings applied
+ * -> bind -> active (saved). On failure the settings go back and the record goes away. */
 static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
                            struct iov_problem *p)
 {
@@ -203,12 +213,16 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
                 return problem_set(p, 500, "state_write_failed", "cannot save state: %s",
                                    strerror(-r));
         }
+        /* Before vfio-pci takes the VF; a refusal has changed nothing. */
+        if (a->net && allocation_net_apply(d, a, p) < 0)
+                return drop_pending(d, reg, a);
         struct iov_bind_record *records = NULL;
         size_t n = 0;
         r = iommu_group_bind_vfio(d->config.sysfs_root, a->iommu_group, IOV_BIND_TIMEOUT_MS,
                                   &records, &n);
         if (r < 0) {
                 bind_problem(r, a->iommu_group, p);
+                allocation_net_restore(a);
                 registry_remove_allocation(reg, a);
                 (void)registry_save_allocations(reg, d->state); /* a stale intent is harmless */
                 return -EBADMSG;
@@ -222,19 +236,21 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
         r = registry_save_allocations(reg, d->state);
         if (r < 0) {
                 (void)iommu_group_restore(d->config.sysfs_root, records, n, IOV_BIND_TIMEOUT_MS);
-                registry_remove_allocation(reg, a);
-                (void)registry_save_allocations(reg, d->state);
-                return problem_set(p, 500, "state_write_failed",
-                                   "cannot save the allocation (%s); the group was given back",
-                                   strerror(-r));
+                problem_set(p, 500, "state_write_failed",
+                            "cannot save the allocation (%s); the group was given back",
+                            strerror(-r));
+                return drop_pending(d, reg, a);
         }
         return 0;
 }
 
 static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
-                          const struct iov_iommu_group *group, const char *owner, const char *pool,
-                          struct iov_allocation **ret, struct iov_problem *p)
+                          const struct iov_iommu_group *group,
+                          const struct iov_allocation_request *req, struct iov_allocation **ret,
+                          struct iov_problem *p)
 {
+        const char *owner = req->owner, *pool = req->pool;
+        struct iov_pool *from = pool ? registry_find_pool(reg, pool) : NULL;
         _cleanup_(allocation_freep) struct iov_allocation *a = calloc(1, sizeof(*a));
         if (!a)
                 return -ENOMEM;
@@ -253,6 +269,9 @@ static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
                                    r == -ENOENT ? "device_vanished" : "device_unreadable",
                                    "cannot read a member of IOMMU group %u: %s", group->id,
                                    strerror(-r));
+        r = allocation_net_prepare(d, reg, a, from ? from->net : NULL, req->mac, p);
+        if (r < 0)
+                return r;
         struct iov_allocation *added = TAKE_PTR(a);
         r = registry_add_allocation(reg, added);
         if (r < 0)
@@ -332,7 +351,7 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
         if (r == 0 && !req->pool)
                 r = check_viable(d, group.id, p);
         if (r == 0)
-                r = allocate_group(d, reg, &group, req->owner, req->pool, &a, p);
+                r = allocate_group(d, reg, &group, req, &a, p);
         struct json_object *json = NULL;
         if (r == 0 && a) {
                 json = allocation_to_api_json(a, d->config.dev_root);

@@ -78,6 +78,8 @@ struct json_object *allocation_to_json(const struct iov_allocation *a)
         json_object_object_add(o, "members", members);
         json_object_object_add(o, "created_usec", json_object_new_int64((int64_t)a->created_usec));
         json_object_object_add(o, "lost_reason", string_or_null(a->lost_reason));
+        if (a->net) /* only then: records without it read as before */
+                json_object_object_add(o, "net", allocation_net_to_json(a->net));
         return o;
 }
 
@@ -118,6 +120,7 @@ struct json_object *allocation_to_api_json(const struct iov_allocation *a, const
         json_object_object_add(o, "vfio_group", json_object_new_string(vfio));
         json_object_object_add(o, "created", time_to_json(a->created_usec));
         json_object_object_add(o, "lost_reason", string_or_null(a->lost_reason));
+        json_object_object_add(o, "net", a->net ? allocation_net_to_json(a->net) : NULL);
         return o;
 }
 
@@ -128,6 +131,7 @@ void allocation_free(struct iov_allocation *a)
         free(a->owner);
         free(a->pool);
         free(a->lost_reason);
+        free(a->net);
         iommu_bind_records_free(a->members, a->n_members);
         free(a);
 }
@@ -219,6 +223,9 @@ int allocation_from_json(struct json_object *obj, struct iov_allocation **ret)
             dup_or_null(lost, &a->lost_reason) < 0)
                 return -ENOMEM;
         r = members_from_json(members, a);
+        struct json_object *net = json_object_object_get(obj, "net");
+        if (r >= 0 && net) /* absent in records older than VF network settings */
+                r = allocation_net_from_json(net, &a->net);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(a);

@@ -30,6 +30,7 @@ struct iov_daemon;
 #include "daemon/daemon.h"
 #include "alloc/pools.h"
 #include "iommu/iommu.h"
+#include "netdev/netdev.h"
 
 #define IOV_ALLOCATION_ID_MAX    24 /* "a-" + 16 hex digits + NUL, with room */
 #define IOV_ALLOCATION_OWNER_MAX 128
@@ -42,6 +43,19 @@ enum iov_allocation_state {
         IOV_ALLOCATION_LOST,
 };
 
+/* The network settings an allocation changed on its VF (alloc/vf-net.c): what the VF had,
+ * saved in the pending record before anything changed, and what the kernel reported
+ * after the change. */
+struct iov_allocation_net {
+        struct iov_pci_address vf;
+        char ifname[IFNAMSIZ]; /* the PF's interface */
+        uint32_t vf_index;
+        struct iov_netdev_vf original;
+        bool applied;
+        struct iov_netdev_vf now;
+        struct iov_netdev_vf_change change; /* to apply; not saved */
+};
+
 struct iov_allocation {
         char id[IOV_ALLOCATION_ID_MAX];
         char *owner;
@@ -51,7 +65,8 @@ struct iov_allocation {
         size_t n_members;
         uint64_t created_usec; /* CLOCK_REALTIME */
         enum iov_allocation_state state;
-        char *lost_reason; /* set when lost */
+        char *lost_reason;              /* set when lost */
+        struct iov_allocation_net *net; /* NULL: no network settings were asked for */
 };
 
 /* A device held back on vfio-pci (it could not be reset or given back); member says what
@@ -144,6 +159,7 @@ struct iov_allocation_request {
         const char *owner;
         const char *pool; /* NULL: by device */
         struct iov_pci_address device;
+        const char *mac; /* NULL, "auto" or a unicast MAC for the VF (alloc/vf-net.c) */
 };
 
 /* Decide, bind the whole group to vfio-pci, save, publish "allocation_created"; ret is
@@ -173,6 +189,22 @@ int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg);
 /* Mark active allocations whose members vanished or left vfio-pci as lost, publish
  * "allocation_lost" for each. Takes d->state_lock. */
 int allocations_check_active(struct iov_daemon *d);
+
+/* ---- network settings of allocated VFs (alloc/vf-net.c) -------------------------------- */
+
+/* With a pool template (change) or a MAC ("auto" or an address), find the group's VF of a
+ * network PF and record in a->net what it has now and what is to change. Changes nothing.
+ * -EBADMSG with p filled: not_a_network_function, interface_not_found, invalid_value. */
+int allocation_net_prepare(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
+                           const struct iov_netdev_vf_change *change, const char *mac,
+                           struct iov_problem *p);
+/* Apply what prepare recorded (a->net set) and keep what the kernel reports after it; a
+ * refusal changes nothing (setting_refused). */
+int allocation_net_apply(struct iov_daemon *d, struct iov_allocation *a, struct iov_problem *p);
+/* Put back what a->net recorded, setting by setting; failures are logged. No-op without. */
+void allocation_net_restore(struct iov_allocation *a);
+struct json_object *allocation_net_to_json(const struct iov_allocation_net *n);
+int allocation_net_from_json(struct json_object *obj, struct iov_allocation_net **ret);
 
 /* The registry of the running daemon (set by the allocations daemon module's start). */
 struct iov_registry *registry_get(struct iov_daemon *d);

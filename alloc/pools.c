@@ -193,6 +193,8 @@ static int parse_top_field(const char *key, struct json_object *v, bool allow_cr
         }
         if (streq(key, "selector"))
                 return parse_selector(v, &pool->selector, e);
+        if (streq(key, "net") && !pool->net)
+                return pool_net_from_json(v, &pool->net, e);
         if (allow_created && streq(key, "created_usec") && json_object_is_type(v, json_type_int)) {
                 pool->created_usec = (uint64_t)json_object_get_int64(v);
                 return 0;
@@ -269,6 +271,8 @@ struct json_object *pool_to_json(const struct iov_pool *pool)
                 return NULL;
         json_object_object_add(o, "name", json_object_new_string(pool->name));
         json_object_object_add(o, "selector", selector_to_json(&pool->selector));
+        if (pool->net)
+                json_object_object_add(o, "net", pool_net_to_json(pool->net));
         json_object_object_add(o, "created_usec",
                                json_object_new_int64((int64_t)pool->created_usec));
         return o;
@@ -280,6 +284,7 @@ void pool_free(struct iov_pool *pool)
                 return;
         free(pool->selector.driver);
         free(pool->selector.addresses);
+        free(pool->net);
         free(pool);
 }
 

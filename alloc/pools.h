@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "netdev/netdev.h"
 #include "pci/pci.h"
 #include "util/util.h"
 
@@ -35,7 +36,8 @@ struct iov_pool_selector {
 struct iov_pool {
         char name[IOV_POOL_NAME_MAX + 1];
         struct iov_pool_selector selector;
-        uint64_t created_usec; /* CLOCK_REALTIME */
+        struct iov_netdev_vf_change *net; /* network template for allocated VFs; NULL: none */
+        uint64_t created_usec;            /* CLOCK_REALTIME */
 };
 
 /* A parse failure: the field at fault ("selector.vendor_id") and why. */
@@ -56,6 +58,12 @@ int pool_from_json(struct json_object *obj, bool allow_created, struct iov_pool 
 
 /* {"name", "selector", "created_usec"}: the durable form. */
 struct json_object *pool_to_json(const struct iov_pool *pool);
+
+/* The "net" template of a pool: vlan, qos, spoof_check, trust, link_state, min_tx_rate,
+ * max_tx_rate (alloc/vf-net.c). Strict, like the rest of a pool. */
+int pool_net_from_json(struct json_object *obj, struct iov_netdev_vf_change **ret,
+                       struct iov_pool_parse_error *ret_error);
+struct json_object *pool_net_to_json(const struct iov_netdev_vf_change *net);
 
 void pool_free(struct iov_pool *pool);
 DEFINE_CLEANUP_FUNC(struct iov_pool, pool_free)

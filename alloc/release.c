@@ -162,6 +162,7 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         struct json_object *quarantined = release_members(d, reg, a, true);
         if (!quarantined)
                 return -ENOMEM;
+        allocation_net_restore(a); /* the VF's network settings as they were before */
         struct json_object *out = json_object_new_object();
         json_object_object_add(out, "id", json_object_new_string(a->id));
         json_object_object_add(out, "released", released_devices(a, quarantined));
@@ -325,6 +326,7 @@ int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg)
                                    a->id, allocation_state_to_string(a->state));
                         json_object_put(
                                 release_members(d, reg, a, a->state == IOV_ALLOCATION_RELEASING));
+                        allocation_net_restore(a);
                         refresh_members(d, a);
                         registry_remove_allocation(reg, a);
                         changed++;

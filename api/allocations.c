@@ -44,6 +44,20 @@ static int reply_outcome(struct iov_api_response *resp, int r, unsigned status,
         return api_reply_json(resp, status, out);
 }
 
+/* "mac": "auto" (iovd derives one) or a unicast, non-zero address for the VF. */
+static int check_mac(const struct iov_api_request *req, struct iov_api_response *resp)
+{
+        struct json_object *v = json_object_object_get(req->body, "mac");
+        uint8_t mac[IOV_NETDEV_MAC_LEN];
+        const char *s = v ? json_object_get_string(v) : NULL;
+        if (!s || streq(s, "auto") || (netdev_mac_parse(s, mac) == 0 && netdev_mac_assignable(mac)))
+                return 0;
+        return api_error(resp, 400, "invalid_value",
+                         "mac must be \"auto\" or a unicast, non-zero address like "
+                         "02:00:00:00:00:01, not \"%s\"",
+                         s);
+}
+
 static int parse_request(const struct iov_api_request *req, struct iov_api_response *resp,
                          struct iov_allocation_request *ret)
 {
@@ -51,8 +65,11 @@ static int parse_request(const struct iov_api_request *req, struct iov_api_respo
                 {"owner", json_type_string, true, false},
                 {"device", json_type_string, false, false},
                 {"pool", json_type_string, false, false},
+                {"mac", json_type_string, false, false},
         };
         int r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
+        if (r >= 0)
+                r = check_mac(req, resp);
         if (r < 0)
                 return r;
         struct json_object *owner = json_object_object_get(req->body, "owner");
@@ -65,7 +82,10 @@ static int parse_request(const struct iov_api_request *req, struct iov_api_respo
         if (!device == !pool)
                 return api_error(resp, 400, device ? "conflicting_fields" : "missing_field",
                                  "give exactly one of device (an address) or pool (a name)");
-        *ret = (struct iov_allocation_request){.owner = json_object_get_string(owner)};
+        *ret = (struct iov_allocation_request){
+                .owner = json_object_get_string(owner),
+                .mac = json_object_get_string(json_object_object_get(req->body, "mac")),
+        };
         if (pool) {
                 ret->pool = json_object_get_string(pool);
                 if (!pool_name_is_valid(ret->pool))

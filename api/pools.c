@@ -103,6 +103,7 @@ static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
         static const struct iov_api_field fields[] = {
                 {"name", json_type_string, true, false},
                 {"selector", json_type_object, true, false},
+                {"net", json_type_object, false, false},
         };
         int r = api_query_check(req, resp, no_query);
         if (r >= 0)

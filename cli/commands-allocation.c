@@ -188,6 +188,7 @@ static const struct iov_cli_option_spec alloc_options[] = {
         {"owner", 0, "OWNER", "who holds the allocation (required)"},
         {"device", 0, "ADDR", "allocate this device (with its whole IOMMU group)"},
         {"pool", 0, "NAME", "allocate any free device of this pool"},
+        {"mac", 0, "MAC|auto", "give the VF this MAC (auto: a stable one iovd derives)"},
         {NULL, 0, NULL, NULL},
 };
 
@@ -207,6 +208,9 @@ static int cmd_alloc(struct iov_cli *cli, const struct iov_cli_args *args)
         if (!body || json_object_object_add(body, "owner", json_object_new_string(owner)) < 0 ||
             json_object_object_add(body, device ? "device" : "pool",
                                    json_object_new_string(device ? device : pool)) < 0)
+                return cli_usage_error(cli, "out of memory");
+        const char *mac = cli_args_get(args, "mac"); /* checked by the daemon */
+        if (mac && json_object_object_add(body, "mac", json_object_new_string(mac)) < 0)
                 return cli_usage_error(cli, "out of memory");
         return cli_call_and_show(cli, "POST", "/v1/allocations", body, cli_print_object);
 }

@@ -25,6 +25,9 @@ static struct fixture *net_fixture(void)
                                     .numa_node = -1};
         cr_assert_eq(fixture_new(&fx), 0);
         cr_assert_eq(fixture_add_lab_preset(fx), 0);
+        _cleanup_free_ char *autoprobe = util_strdup_printf(
+                "%s/bus/pci/devices/0000:01:00.0/sriov_drivers_autoprobe", fixture_sysfs_root(fx));
+        cr_assert_eq(util_write_attr(autoprobe, "0\n"), 0); /* VFs driverless, as iovd makes them */
         cr_assert_eq(fixture_set_num_vfs(fx, "0000:01:00.0", 1), 0);
         cr_assert_eq(fixture_add_pf(fx, &pf, 7, 0x10ca, 0x80, 2), 0);
         cr_assert_eq(fixture_set_num_vfs(fx, NET_PF, 2), 0);
@@ -87,4 +90,70 @@ Test(vf_net, refusals_name_the_reason)
         expect_error(h, "PUT", NET_PATH, "{\"vlan\":5,\"colour\":1}", 400, "unknown_field");
         expect_error(h, "PUT", NET_PATH, "{\"trust\":1}", 400, "wrong_type");
         expect_error(h, "PUT", NET_PATH, "{}", 400, "missing_field");
+}
+
+Test(vf_net, pool_templates_are_strict_and_shown)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = net_fixture();
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+
+        struct json_object *o = call(h, "POST", "/v1/pools",
+                                     "{\"name\":\"nics\",\"selector\":{\"physfn\":\"" NET_PF
+                                     "\"},\"net\":{\"vlan\":100,\"trust\":true}}",
+                                     201);
+        struct json_object *net = json_object_object_get(o, "net");
+        cr_expect(jint(net, "vlan") == 100 && jint(net, "qos") == 0 &&
+                          json_object_get_boolean(json_object_object_get(net, "trust")),
+                  "pool answer %s", json_object_to_json_string(o));
+        json_object_put(o);
+        o = call(h, "GET", "/v1/pools/nics", NULL, 200);
+        cr_expect(jint(json_object_object_get(o, "net"), "vlan") == 100, "GET pool: %s",
+                  json_object_to_json_string(o));
+        json_object_put(o);
+
+        const char *bad[][2] = {
+                {"{\"vlan\":5000}", "invalid_value"},
+                {"{\"qos\":3}", "invalid_value"},
+                {"{\"trust\":1}", "invalid_value"},
+                {"{}", "invalid_value"},
+                {"{\"colour\":1}", "unknown_field"},
+                {"{\"mac\":\"02:00:00:00:00:01\"}", "unknown_field"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                _cleanup_free_ char *body = util_strdup_printf(
+                        "{\"name\":\"p%zu\",\"selector\":{\"physfn\":\"" NET_PF "\"},\"net\":%s}",
+                        i, bad[i][0]);
+                expect_error(h, "POST", "/v1/pools", body, 400, bad[i][1]);
+        }
+}
+
+/* Network settings asked for at allocation: every refusal comes before anything changes,
+ * so nothing is allocated and the VF keeps its driver (none). */
+Test(vf_net, allocation_refusals_allocate_nothing)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = net_fixture();
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+        json_object_put(call(h, "POST", "/v1/pools",
+                             "{\"name\":\"nics\",\"selector\":{\"physfn\":\"" NET_PF
+                             "\"},\"net\":{\"vlan\":100}}",
+                             201));
+
+        expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"vm-1\",\"pool\":\"nics\"}", 409,
+                     "interface_not_found");
+        expect_error(h, "POST", "/v1/allocations",
+                     "{\"owner\":\"vm-1\",\"device\":\"" NET_VF1 "\",\"mac\":\"auto\"}", 409,
+                     "interface_not_found");
+        expect_error(h, "POST", "/v1/allocations",
+                     "{\"owner\":\"vm-1\",\"device\":\"" NVME_VF "\",\"mac\":\"auto\"}", 409,
+                     "not_a_network_function");
+        expect_error(h, "POST", "/v1/allocations",
+                     "{\"owner\":\"vm-1\",\"device\":\"" NET_VF1
+                     "\",\"mac\":\"ff:ff:ff:ff:ff:ff\"}",
+                     400, "invalid_value");
+        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
+        cr_expect_eq(json_object_array_length(json_object_object_get(list, "allocations")), 0,
+                     "allocations after the refusals: %s", json_object_to_json_string(list));
+        json_object_put(list);
+        expect_sysfs_driver(fx, NET_VF1, "");
+        expect_sysfs_driver(fx, NVME_VF, "");
 }

@@ -319,3 +319,13 @@ Test(cli_requests, vf_set_usage_errors_send_nothing)
         cr_assert_eq(server.n_requests, 0, "%zu requests were sent for bad input",
                      server.n_requests);
 }
+
+Test(cli_requests, alloc_passes_the_mac_on)
+{
+        mock_server_add(&server, "POST", "/v1/allocations", 201,
+                        "{\"id\": \"a-0000000000000001\", \"owner\": \"vm\"}", NULL);
+        cli_run(&run, SOCK, "alloc", "--owner", "vm", "--pool", "nics", "--mac", "auto", NULL);
+        cr_assert_eq(run.status, 0, "exit status %d, stderr %s", run.status, run.err);
+        expect_request("POST", "/v1/allocations",
+                       "{\"owner\": \"vm\", \"pool\": \"nics\", \"mac\": \"auto\"}");
+}

@@ -165,3 +165,39 @@ Test(records, lookups_find_members_but_not_bridges)
         _cleanup_free_ char *cmd = util_strdup_printf("rm -rf %s", dir);
         cr_assert_eq(system(cmd), 0);
 }
+
+/* The VF network settings an allocation changed survive a restart exactly: what the VF
+ * had (put back on release), what it got, where it lives. */
+Test(records, network_settings_round_trip)
+{
+        static const char with_net[] =
+                "{\"id\":\"a-00000000000000aa\",\"owner\":\"vm-2\",\"pool\":\"nics\",\"state\":"
+                "\"active\",\"iommu_group\":9,\"members\":[{\"address\":\"0000:02:10.0\","
+                "\"original_driver\":null,\"original_override\":null,\"is_bridge\":false}],"
+                "\"created_usec\":1700000000000000,\"lost_reason\":null,\"net\":{\"vf\":"
+                "\"0000:02:10.0\",\"pf_interface\":\"eth0\",\"vf_index\":0,\"original\":{\"mac\":"
+                "\"00:00:00:00:00:00\",\"vlan\":0,\"qos\":0,\"spoof_check\":true,\"trust\":false,"
+                "\"link_state\":\"auto\",\"min_tx_rate\":0,\"max_tx_rate\":0},\"applied\":{\"mac\":"
+                "\"02:11:22:33:44:55\",\"vlan\":100,\"qos\":3,\"spoof_check\":null,\"trust\":true,"
+                "\"link_state\":null,\"min_tx_rate\":null,\"max_tx_rate\":null}}}";
+        struct iov_allocation *a = parse(with_net, 0);
+        cr_assert_not_null(a->net, "net record lost");
+        cr_expect_str_eq(a->net->ifname, "eth0");
+        cr_expect(a->net->applied && a->net->now.vlan == 100 && a->net->now.qos == 3,
+                  "applied vlan %u qos %u", a->net->now.vlan, a->net->now.qos);
+        cr_expect(a->net->original.has_mac && a->net->original.spoof_check == 1,
+                  "original mac %d spoof %d", a->net->original.has_mac,
+                  a->net->original.spoof_check);
+        struct json_object *saved = allocation_to_json(a);
+        struct json_object *expected = json_tokener_parse(with_net);
+        cr_expect(json_object_equal(saved, expected), "round trip gives %s",
+                  json_object_to_json_string(saved));
+        json_object_put(saved);
+        json_object_put(expected);
+        allocation_free(a);
+        parse("{\"id\":\"a-00000000000000aa\",\"owner\":\"vm-2\",\"pool\":null,\"state\":"
+              "\"active\",\"iommu_group\":9,\"members\":[],\"created_usec\":1,\"lost_reason\":"
+              "null,\"net\":{\"vf\":\"02:10.0\",\"pf_interface\":\"eth0\",\"vf_index\":0,"
+              "\"original\":{}}}",
+              -EBADMSG);
+}
