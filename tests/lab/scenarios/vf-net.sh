@@ -15,7 +15,7 @@ MAC0=02:00:00:00:20:01
 MAC1=02:00:00:00:20:02
 MAC2=02:00:00:00:20:03
 
-tap_plan 26
+tap_plan 38
 tap_check "modules load (igb, nvme)" lab_modprobe igb nvme
 lab_require_programs iovd iovctl || exit 1
 iovd_start_checked || exit 1
@@ -105,4 +105,28 @@ iovctl --socket "$IOVD_SOCKET" device "$vf2" >/tmp/iovctl-device.txt 2>&1
 tap_is "iovctl device $vf2 shows net.vlan 9 and ip link show agrees" \
   "$(grep -c '^net\.vlan  *9$' /tmp/iovctl-device.txt) $(ip_vf 2 | cut -d' ' -f2)" "1 9" ||
   tap_diag "$(cat /tmp/iovctl-device.txt)"
+tap_check "modules load (vfio-pci)" lab_modprobe vfio-pci vfio_iommu_type1
+api_expect "POST /v1/pools nics {physfn $pf, net {vlan 100, trust}}" 201 POST /v1/pools \
+  "{\"name\": \"nics\", \"selector\": {\"physfn\": \"$pf\"}, \"net\": {\"vlan\": 100, \"trust\": true}}"
+before=$(ip_vf 0)
+allocate_auto() {
+  api_expect "POST /v1/allocations {pool nics, mac auto}" 201 POST /v1/allocations \
+    '{"owner": "vm-net", "pool": "nics", "mac": "auto"}'
+  alloc=$(api_jq .id) index=$(api_jq .net.vf_index) auto_mac=$(api_jq .net.applied.mac)
+}
+allocate_auto
+tap_is "ip link show: vf $index has the allocation's MAC $auto_mac, vlan 100, trust on" \
+  "$(ip_vf "$index" | cut -d' ' -f1,2,6)" "$auto_mac 100 on" || tap_diag "$API_BODY"
+first=$(printf '%d' "0x${auto_mac%%:*}")
+tap_is "$auto_mac is locally administered unicast" "$((first & 3))" 2
+avf=$(basename "$(readlink "$SYSFS_PCI/$pf/virtfn$index")")
+tap_is "the VF $avf is on vfio-pci" "$(lab_driver_of "$avf")" vfio-pci
+api_expect "DELETE the allocation" 200 DELETE "/v1/allocations/$alloc"
+tap_is "ip link show: vf $index has its own settings back" "$(ip_vf "$index")" "$before"
+iovd_stop
+iovd_start_checked || exit 1
+first_mac=$auto_mac
+allocate_auto
+tap_is "after a restart the same owner gets the same MAC" "$auto_mac" "$first_mac"
+api_expect "DELETE the allocation" 200 DELETE "/v1/allocations/$alloc"
 iovd_stop
