@@ -171,18 +171,27 @@ static bool setting_alone(const struct iov_netdev_vf_change *u, unsigned i,
                one.set_trust || one.set_link_state;
 }
 
-/* One setting at a time: a driver that refuses one (igb refuses any rate while its link
- * is down) must not keep the others from going back. */
+/* All at once (three netlink round trips); when the driver refuses that, one setting at a
+ * time, so one it refuses (igb refuses any rate while its link is down) does not keep
+ * the others from going back. */
 static void restore_settings(struct iov_netdev *nd, const struct iov_allocation *a,
                              const struct iov_netdev_vf_change *undo)
 {
         const struct iov_allocation_net *n = a->net;
         struct iov_netdev_vf_change one;
+        struct iov_netdev_link all = {0};
+        if (!undo->set_mac && !undo->set_vlan && !undo->set_rate && !undo->set_spoof_check &&
+            !undo->set_trust && !undo->set_link_state)
+                return; /* as it was: an empty VF_INFO would be refused (do_setvfinfo) */
+        int r = netdev_vf_set(nd, n->ifname, n->vf_index, undo, &all);
+        netdev_link_clear(&all);
+        if (r >= 0)
+                return;
         for (unsigned i = 0; i < 6; i++) {
                 struct iov_netdev_link after = {0};
                 if (!setting_alone(undo, i, &one))
                         continue;
-                int r = netdev_vf_set(nd, n->ifname, n->vf_index, &one, &after);
+                r = netdev_vf_set(nd, n->ifname, n->vf_index, &one, &after);
                 netdev_link_clear(&after);
                 if (r < 0)
                         log_warning_errno(r,
