@@ -5,9 +5,11 @@
 # lab tree (with the fake kernel, so VFs and allocations work): commands and options as
 # iovctl --help lists them, and live device addresses, pool names, allocation ids, VM
 # names. TAP output.
-# Usage: test-completion.sh IOVD IOVCTL IOV_FIXTURE IOV_FAKEKERNEL COMPLETION_SCRIPT
+# The zsh completion (cli/completion/_iovctl) is run too where zsh is installed, with
+# zsh's compadd/compset/_files replaced by stubs that print what they are given.
+# Usage: test-completion.sh IOVD IOVCTL IOV_FIXTURE IOV_FAKEKERNEL BASH_SCRIPT ZSH_SCRIPT
 set -u
-iovd=$1 iovctl=$2 fixture=$3 fakekernel=$4 script=$5
+iovd=$1 iovctl=$2 fixture=$3 fakekernel=$4 script=$5 zsh_script=$6
 dir=$(mktemp -d)
 dpid= kpid=
 cleanup() {
@@ -67,7 +69,7 @@ for _ in $(seq 200); do
 done
 "$iovctl" host >/dev/null 2>&1 || bail "iovd did not answer: $(cat "$dir/iovd.log")"
 
-echo "1..17"
+echo "1..19"
 
 # Commands: the first words of what iovctl --help lists; "vm" completes to its
 # subcommands. Derived from the help, so a new command is expected here too.
@@ -111,3 +113,26 @@ check "file names for --kernel" "$dir/kernel.img" vm create --kernel "$dir/kerne
 start=$(date +%s)
 check "unreachable daemon: no candidates" "" --socket "$dir/none.sock" device ""
 [ $(($(date +%s) - start)) -le 5 ] || echo "# completing took $(($(date +%s) - start)) s"
+
+# zsh: the same helper behind _iovctl.
+zsh_complete() {
+        zsh -f -c '
+compadd() { [[ $1 == -a ]] && print -l -- "${(@P)2}" }
+compset() { [[ $1 == -P ]] && PREFIX=${PREFIX#*=} }
+_files() { print "files:$PREFIX" }
+script=$1; shift
+words=("$@"); CURRENT=$#; PREFIX=${words[-1]}
+source "$script"' zsh "$zsh_script" "$iovctl" "$@" | sort
+}
+if ! command -v zsh >/dev/null 2>&1; then
+        ok "zsh: device addresses # SKIP zsh is not installed"
+        ok "zsh: --sriov=PREFIX # SKIP zsh is not installed"
+else
+        got=$(zsh_complete device 0000:01)
+        expected=$(printf '0000:01:00.0\n0000:01:00.1\n0000:01:00.2')
+        if [ "$got" = "$expected" ]; then ok "zsh: device addresses"; else
+                notok "zsh: device addresses"; echo "# got: $(echo $got)"; fi
+        got=$(zsh_complete devices --sriov=v)
+        if [ "$got" = vf ]; then ok "zsh: --sriov=PREFIX"; else
+                notok "zsh: --sriov=PREFIX"; echo "# got: $(echo $got)"; fi
+fi
