@@ -2,8 +2,9 @@
 /*
  * cli: iovctl, a thin client of iovd's REST API. The pieces are kept apart so the unit
  * tests can drive each one: option parsing (args.c), HTTP over the Unix socket or TCP
- * (transport.c), tables and JSON output (output.c), and the command tables
- * (commands-*.c), which only turn options into requests and responses into output.
+ * (transport.c), tables and JSON output (output.c), the command tables (commands-*.c),
+ * which only turn options into requests and responses into output, and the helper of the
+ * shell completions (complete.c), which reads those tables.
  *
  * Exit status is the contract with scripts: 0 ok, 1 the API answered with an error,
  * 2 usage error (nothing was sent), 3 the daemon could not be reached.
