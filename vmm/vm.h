@@ -39,7 +39,7 @@ struct iov_i8042;
 enum {
         IOV_DEVICE_ORDER_CORE = 0,    /* PCI host bridge: others register on it */
         IOV_DEVICE_ORDER_LEGACY = 10, /* UART, i8042, debug port */
-        IOV_DEVICE_ORDER_PCI = 20,    /* virtio-pci, vfio-pci */
+        IOV_DEVICE_ORDER_PCI = 20,    /* PCI functions: virtio-pci (the only one so far) */
 };
 
 struct iov_device_type {
