@@ -46,7 +46,9 @@ struct iov_device_type {
         const char *name;
         int order;
         /* Returns 0 (also when the VM's configuration does not ask for this device) or a
-         * negative errno, which fails the VM build. */
+         * negative errno, which fails the VM build. vm->exit_reason is empty when init is
+         * called: a model that can say more than the errno (which entry, which field)
+         * writes the reason there, otherwise it becomes "device NAME failed ...: errno". */
         int (*init)(struct iov_vm *vm);
         struct iov_device_type *next;
 };
