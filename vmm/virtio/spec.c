@@ -10,6 +10,7 @@
  */
 #include "vmm/virtio/virtio.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -24,8 +25,19 @@
 
 static struct iov_virtio_registration *registrations;
 
+const struct iov_virtio_dev_ops *virtio_device_find(const char *name)
+{
+        for (const struct iov_virtio_registration *r = registrations; r; r = r->next)
+                if (streq(r->ops->name, name))
+                        return r->ops;
+        return NULL;
+}
+
 void virtio_device_register(struct iov_virtio_registration *reg)
 {
+        /* Programmer errors: entries are found by "virtio-" names, each name once. */
+        assert(strncmp(reg->ops->name, SPEC_TYPE_PREFIX, strlen(SPEC_TYPE_PREFIX)) == 0);
+        assert(!virtio_device_find(reg->ops->name));
         reg->next = registrations;
         registrations = reg;
 }
@@ -33,14 +45,6 @@ void virtio_device_register(struct iov_virtio_registration *reg)
 const struct iov_virtio_registration *virtio_devices(void)
 {
         return registrations;
-}
-
-const struct iov_virtio_dev_ops *virtio_device_find(const char *name)
-{
-        for (const struct iov_virtio_registration *r = registrations; r; r = r->next)
-                if (streq(r->ops->name, name))
-                        return r->ops;
-        return NULL;
 }
 
 int virtio_spec_error(char **ret_error, const char *fmt, ...)
