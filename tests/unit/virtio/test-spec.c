@@ -129,7 +129,8 @@ Test(virtio_spec, malformed_entries_are_refused)
 }
 
 /* Every device file registered itself once, under the name its entries use, with the
- * device id of virtio 1.2 §5 and a way to be made from a spec. */
+ * device id of virtio 1.2 §5 and a way to be made from a spec. A new device needs no
+ * change here: only the four the VMM has always had are named. */
 Test(virtio_registry, every_device_registered_once)
 {
         static const struct {
@@ -141,14 +142,13 @@ Test(virtio_registry, every_device_registered_once)
                 {"virtio-console", 3},
                 {"virtio-rng", 4},
         };
-        unsigned n = 0;
         for (const struct iov_virtio_registration *r = virtio_devices(); r; r = r->next) {
                 cr_assert_not_null(r->ops->create, "%s: no create", r->ops->name);
+                cr_assert(strncmp(r->ops->name, "virtio-", 7) == 0, "%s: not a virtio- name",
+                          r->ops->name);
                 cr_assert_eq(virtio_device_find(r->ops->name), r->ops, "%s registered twice",
                              r->ops->name);
-                n++;
         }
-        cr_assert_eq(n, sizeof(expected) / sizeof(expected[0]), "%u devices registered", n);
         for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
                 const struct iov_virtio_dev_ops *ops = virtio_device_find(expected[i].name);
                 cr_assert_not_null(ops, "%s not registered", expected[i].name);
