@@ -11,8 +11,6 @@
 #include "alloc/allocations.h"
 #include "daemon/state.h"
 
-#define PCI_CLASS_BRIDGE_PCI 0x0604 /* base class 06, subclass 04 (PCI Code and ID r1.x) */
-
 int problem_set(struct iov_problem *p, unsigned status, const char *code, const char *fmt, ...)
 {
         va_list ap;
@@ -170,7 +168,7 @@ static int build_intent(struct iov_daemon *d, const struct iov_iommu_group *grou
                 if (r < 0)
                         return r;
                 m->address = group->devices[i];
-                m->is_bridge = (dev.class_code >> 8) == PCI_CLASS_BRIDGE_PCI;
+                m->is_bridge = pci_class_is_pci_bridge(dev.class_code);
                 m->original_driver = TAKE_PTR(dev.driver);
                 m->original_override = TAKE_PTR(dev.driver_override);
                 a->n_members++;
@@ -268,17 +266,7 @@ bool allocations_snapshot_viable(const struct iov_snapshot *snap, int group)
 {
         const struct iov_iommu_group *g =
                 group >= 0 ? daemon_snapshot_find_group(snap, (unsigned)group) : NULL;
-        if (!g)
-                return false;
-        for (size_t i = 0; i < g->n_devices; i++) {
-                const struct iov_pci_device *m = pci_inventory_find(snap->pci, &g->devices[i]);
-                if (!m || !m->driver || streq(m->driver, "vfio-pci"))
-                        continue;
-                if (streq(m->driver, "pcieport") && (m->class_code >> 8) == PCI_CLASS_BRIDGE_PCI)
-                        continue;
-                return false;
-        }
-        return true;
+        return g && iommu_group_viable_in(g, snap->pci);
 }
 
 /* The first matching device, in address order, whose whole group can be handed out. */
