@@ -127,11 +127,6 @@ struct iov_api_field {
 int api_body_check(const struct iov_api_request *req, struct iov_api_response *resp,
                    const struct iov_api_field *fields, size_t n_fields);
 
-/* Refuse query parameters outside allowed (NULL-terminated): 400 "unknown_parameter".
- * Returns 0, or -EBADMSG with resp filled. */
-int api_query_check(const struct iov_api_request *req, struct iov_api_response *resp,
-                    const char *const *allowed);
-
 /* Strictly parse a whole JSON text: one value, no duplicate keys, nothing after it but
  * white space. On failure returns -EBADMSG and, when ret_code/ret_message are given, a
  * static code and an allocated message. */
@@ -143,10 +138,19 @@ int api_json_parse_strict(const char *text, size_t size, struct json_object **re
 typedef int (*iov_api_handler)(struct iov_daemon *d, const struct iov_api_request *req,
                                struct iov_api_response *resp);
 
+/* One query parameter a route accepts. values lists the allowed values (NULL-terminated)
+ * when api/openapi.yaml gives the parameter an enum, and is NULL when the handler parses
+ * the value itself (a PCI address, a number). */
+struct iov_api_query_param {
+        const char *name;
+        const char *const *values;
+};
+
 struct iov_api_route {
         const char *method;
         const char *pattern; /* "/v1/devices/{address}": {name} captures one segment */
         iov_api_handler handler;
+        const struct iov_api_query_param *query; /* ends with {NULL}; NULL: takes none */
         struct iov_api_route *next;
 };
 
@@ -155,12 +159,18 @@ void api_route_register(struct iov_api_route *route);
 const struct iov_api_route *api_routes(void);
 
 /* Declare a route from a resource file; runs before main(). Libraries holding resources
- * are linked whole (see daemon/meson.build) so no route is dropped by the linker. */
+ * are linked whole (see daemon/meson.build) so no route is dropped by the linker. A route
+ * declared with API_ROUTE takes no query parameters; API_ROUTE_QUERY names the ones it
+ * takes (an array of struct iov_api_query_param ending with {NULL}), and the server
+ * refuses any other, and any value outside a declared enum, before the handler runs. */
 #define API_ROUTE(id, method_, pattern_, handler_)                                                 \
+        API_ROUTE_QUERY(id, method_, pattern_, handler_, NULL)
+#define API_ROUTE_QUERY(id, method_, pattern_, handler_, query_)                                   \
         static struct iov_api_route api_route_##id = {                                             \
                 .method = (method_),                                                               \
                 .pattern = (pattern_),                                                             \
                 .handler = (handler_),                                                             \
+                .query = (query_),                                                                 \
         };                                                                                         \
         __attribute__((constructor)) static void api_route_register_##id(void)                     \
         {                                                                                          \
@@ -180,6 +190,13 @@ enum iov_api_match {
 enum iov_api_match api_route_match(const char *method, const char *path,
                                    struct iov_api_request *req, const struct iov_api_route **ret,
                                    char **ret_allow);
+
+/* The query against route->query: 400 "unknown_parameter" for a name the route does not
+ * declare, 400 "invalid_parameter" for a value outside a declared enum (both messages name
+ * what is accepted). Returns 0, or -EBADMSG with resp filled. The server runs it on every
+ * request before the handler, so handlers only read the parameters they declared. */
+int api_route_check_query(const struct iov_api_route *route, const struct iov_api_request *req,
+                          struct iov_api_response *resp);
 
 /* Percent-decode in place; plus_is_space for query strings. -EINVAL on a bad escape or a
  * decoded NUL. */

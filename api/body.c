@@ -341,17 +341,3 @@ int api_body_check(const struct iov_api_request *req, struct iov_api_response *r
                                          fields[i].name);
         return 0;
 }
-
-int api_query_check(const struct iov_api_request *req, struct iov_api_response *resp,
-                    const char *const *allowed)
-{
-        for (size_t i = 0; i < req->n_query; i++) {
-                bool ok = false;
-                for (const char *const *a = allowed; a && *a && !ok; a++)
-                        ok = streq(*a, req->query[i].name);
-                if (!ok)
-                        return api_error(resp, 400, "unknown_parameter",
-                                         "unknown query parameter \"%s\"", req->query[i].name);
-        }
-        return 0;
-}

@@ -314,6 +314,8 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
 
         int r = request_parse_query(c, &req, &resp);
         if (r >= 0)
+                r = api_route_check_query(route, &req, &resp);
+        if (r >= 0)
                 r = request_parse_body(c, ctx, &req, &resp);
         if (r >= 0) {
                 r = route->handler(server->d, &req, &resp);

@@ -15,9 +15,6 @@
 
 #define VM_STOP_TIMEOUT_MAX_SEC 600
 
-static const char *const no_query[] = {NULL};
-static const char *const console_query[] = {"follow", NULL};
-
 static int reply_problem(struct iov_api_response *resp, const struct iov_vm_problem *p)
 {
         return api_error(resp, p->status, p->code, "%s", p->message);
@@ -171,9 +168,7 @@ static int handle_create(struct iov_daemon *d, const struct iov_api_request *req
                          struct iov_api_response *resp)
 {
         struct iov_vm_definition def;
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = parse_definition(req, resp, &def);
+        int r = parse_definition(req, resp, &def);
         if (r < 0)
                 return r;
         struct iov_vm_problem p = {0};
@@ -189,11 +184,9 @@ static int handle_create(struct iov_daemon *d, const struct iov_api_request *req
 static int handle_list(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
+        (void)req;
         struct json_object *vms = NULL;
-        r = vms_list(d, &vms);
+        int r = vms_list(d, &vms);
         if (r < 0)
                 return r;
         return api_reply_json(resp, 200, vms);
@@ -213,24 +206,18 @@ static int reply_result(struct iov_api_response *resp, int r, struct json_object
 static int handle_show(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         struct iov_vm_problem p = {0};
         struct json_object *vm = NULL;
-        r = vms_show(d, api_request_param(req, "id"), &vm, &p);
+        int r = vms_show(d, api_request_param(req, "id"), &vm, &p);
         return reply_result(resp, r, vm, &p);
 }
 
 static int handle_delete(struct iov_daemon *d, const struct iov_api_request *req,
                          struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         struct iov_vm_problem p = {0};
         struct json_object *o = NULL;
-        r = vms_delete(d, api_request_param(req, "id"), &o, &p);
+        int r = vms_delete(d, api_request_param(req, "id"), &o, &p);
         return reply_result(resp, r, o, &p);
 }
 
@@ -263,9 +250,7 @@ static int handle_action(struct iov_daemon *d, const struct iov_api_request *req
                          struct iov_api_response *resp, enum iov_vm_action action)
 {
         unsigned timeout = IOV_VM_STOP_TIMEOUT_SEC;
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = parse_action_body(req, resp, action, &timeout);
+        int r = parse_action_body(req, resp, action, &timeout);
         if (r < 0)
                 return r;
         struct iov_vm_problem p = {0};
@@ -301,31 +286,23 @@ static const struct iov_api_stream_ops console_stream_ops = {
         .free = console_stream_free,
 };
 
-static int parse_follow(const struct iov_api_request *req, struct iov_api_response *resp, bool *ret)
+static const char *const follow_values[] = {"0", "1", "false", "true", NULL};
+static const struct iov_api_query_param console_query[] = {{"follow", follow_values}, {NULL, NULL}};
+
+/* The router let only follow_values through. */
+static bool follow_requested(const struct iov_api_request *req)
 {
         const char *v = api_request_query(req, "follow");
-        if (!v || streq(v, "0") || streq(v, "false"))
-                *ret = false;
-        else if (streq(v, "1") || streq(v, "true"))
-                *ret = true;
-        else
-                return api_error(resp, 400, "invalid_parameter",
-                                 "\"follow\" is 1, true, 0 or false, not \"%.32s\"", v);
-        return 0;
+        return v && (streq(v, "1") || streq(v, "true"));
 }
 
 static int handle_console(struct iov_daemon *d, const struct iov_api_request *req,
                           struct iov_api_response *resp)
 {
-        bool follow = false;
-        int r = api_query_check(req, resp, console_query);
-        if (r >= 0)
-                r = parse_follow(req, resp, &follow);
-        if (r < 0)
-                return r;
         struct iov_vm_problem p = {0};
         const char *id = api_request_param(req, "id");
-        if (!follow) {
+        int r;
+        if (!follow_requested(req)) {
                 struct json_object *o = NULL;
                 r = vms_console_read(d, id, &o, &p);
                 return reply_result(resp, r, o, &p);
@@ -348,4 +325,4 @@ API_ROUTE(vms_stop, "POST", "/v1/vms/{id}/stop", handle_stop)
 API_ROUTE(vms_kill, "POST", "/v1/vms/{id}/kill", handle_kill)
 API_ROUTE(vms_pause, "POST", "/v1/vms/{id}/pause", handle_pause)
 API_ROUTE(vms_resume, "POST", "/v1/vms/{id}/resume", handle_resume)
-API_ROUTE(vms_console, "GET", "/v1/vms/{id}/console", handle_console)
+API_ROUTE_QUERY(vms_console, "GET", "/v1/vms/{id}/console", handle_console, console_query)
