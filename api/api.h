@@ -121,9 +121,10 @@ struct iov_api_field {
 /* Check req->body against a table: a JSON object (400 "invalid_body"; "missing_body"
  * when absent), no field outside the table (400 "unknown_field"), each of the right type
  * (400 "wrong_type"), every required one present (400 "missing_field"). Messages name the
- * field. Returns 0, or -EBADMSG with resp filled. Duplicate keys, malformed JSON and
- * trailing text never reach a handler: the server refuses them (400 "duplicate_key",
- * "malformed_json", "trailing_garbage"). */
+ * field. Returns 0, or -EBADMSG with resp filled. Duplicate keys, malformed JSON, trailing
+ * text and strings holding NUL (\u0000) never reach a handler: the server refuses them
+ * (400 "duplicate_key", "malformed_json", "trailing_garbage", "nul_in_string"), so every
+ * string of a body is a whole C string. */
 int api_body_check(const struct iov_api_request *req, struct iov_api_response *resp,
                    const struct iov_api_field *fields, size_t n_fields);
 
