@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* "dddd:bb:ss.f" plus NUL; domains above 0xffff (VMD) print with up to 8 digits. */
-#define IOV_PCI_ADDRESS_MAX 16
+/* "dddd:bb:ss.f" plus NUL. Linux names a function "%04x:%02x:%02x.%d" with the domain a
+ * non-negative int (drivers/pci/probe.c, pci_setup_device), so a domain above 0xffff (VMD
+ * starts at 0x10000) has as many digits as it needs, up to 8: "7fffffff:ff:1f.7". */
+#define IOV_PCI_ADDRESS_MAX 17
 
 struct iov_pci_address {
         uint32_t domain;
@@ -20,12 +22,13 @@ struct iov_pci_address {
         uint8_t function; /* 0..7 */
 };
 
-/* Parse exactly "DDDD:BB:SS.F" (4 to 8 hex digits of domain, 2 of bus, 2 of slot at most
- * 0x1f, one function digit 0-7; either letter case). Anything else, including leading or
- * trailing characters, is -EINVAL. */
+/* Parse exactly "DDDD:BB:SS.F" (4 to 8 hex digits of domain at most 0x7fffffff, 2 of bus,
+ * 2 of slot at most 0x1f, one function digit 0-7; either letter case). Anything else, including
+ * leading or trailing characters, is -EINVAL. */
 int pci_address_parse(const char *s, struct iov_pci_address *ret);
 
-/* Canonical lowercase form, "0000:01:00.0". Returns buf. */
+/* Canonical lowercase form, "0000:01:00.0", the name sysfs gives the function: at least 4
+ * domain digits, all of them above 0xffff. Returns buf. */
 char *pci_address_format(const struct iov_pci_address *a, char buf[static IOV_PCI_ADDRESS_MAX]);
 
 bool pci_address_equal(const struct iov_pci_address *a, const struct iov_pci_address *b);

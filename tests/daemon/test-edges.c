@@ -66,3 +66,43 @@ Test(edges, nul_in_json_strings_is_refused)
                          json_object_to_json_string(a));
         json_object_put(a);
 }
+
+/* Functions in domains above 0xffff (VMD, Hyper-V) are listed, found and allocated under
+ * the name the kernel gives them: every domain digit, never cut to fit a buffer. */
+Test(edges, long_pci_domains_print_whole)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
+        static const char *const addresses[] = {"10000:00:02.0", "7fffffff:ff:1f.7"};
+        for (size_t i = 0; i < ARRAY_SIZE(addresses); i++) {
+                struct fixture_device d = {
+                        .address = addresses[i],
+                        .vendor_id = 0x8086,
+                        .device_id = 0x0a54,
+                        .class_code = 0x010802,
+                        .iommu_group = 60 + (int)i,
+                        .numa_node = 0,
+                };
+                int r = fixture_add_device(fx, &d);
+                cr_assert_eq(r, 0, "fixture_add_device(%s): %s", addresses[i], strerror(-r));
+        }
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+
+        struct json_object *list = call(h, "GET", "/v1/devices?class=0108", NULL, 200);
+        const char *text = json_object_to_json_string(list);
+        for (size_t i = 0; i < ARRAY_SIZE(addresses); i++) {
+                _cleanup_free_ char *quoted = util_strdup_printf("\"%s\"", addresses[i]);
+                cr_expect(strstr(text, quoted), "%s missing from %s", addresses[i], text);
+                struct json_object *dev = get_device(h, addresses[i]);
+                cr_expect_str_eq(jstr(dev, "address") ? jstr(dev, "address") : "", addresses[i],
+                                 "device %s", json_object_to_json_string(dev));
+                json_object_put(dev);
+        }
+        json_object_put(list);
+
+        struct json_object *a = allocate(h, "vm-1", "device", "7fffffff:ff:1f.7", 201);
+        struct json_object *devices = json_object_object_get(a, "devices");
+        cr_expect_str_eq(json_object_get_string(json_object_array_get_idx(devices, 0)),
+                         "7fffffff:ff:1f.7", "allocation %s", json_object_to_json_string(a));
+        json_object_put(a);
+        expect_sysfs_driver(fx, "7fffffff:ff:1f.7", "vfio-pci");
+}
