@@ -216,6 +216,17 @@ int api_server_start(struct iov_daemon *d, const char *listen, const char *token
                      struct iov_api_server **ret);
 void api_server_stop(struct iov_api_server *server);
 
+/* TCP clients prove themselves with a bearer token that cannot be guessed: at least 128
+ * bits, the strength of a random UUID or a 128-bit key. */
+#define IOV_API_TOKEN_MIN_BITS 128
+
+/* Read the bearer token for TCP listeners from path (one line; trailing white space
+ * dropped). The file must be a regular file with no access for group or others: -EPERM
+ * otherwise, with its mode in ret_mode (may be NULL). The token must be 32 or more hex
+ * digits, or 22 or more characters of base64url or base64 ("-._~+/" too, "=" padding
+ * not counted; the b64token of RFC 6750 §2.1): -EINVAL otherwise, as for an empty file. */
+int api_token_read(const char *path, char **ret, unsigned *ret_mode);
+
 /* ---- shared JSON forms ---------------------------------------------------------------- */
 
 struct iov_pci_device;
