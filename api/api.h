@@ -2,8 +2,10 @@
 /*
  * api: the REST/JSON edge of iovd. One route table, filled by the resource files
  * themselves: a resource (api/devices.c, api/pools.c, ...) declares its routes with
- * API_ROUTE() and nothing else has to change but the build. The server (api/server.c)
- * matches the method and path, reads and strictly parses the body, and calls the handler.
+ * API_ROUTE() (or API_ROUTE_QUERY(), with the query parameters it takes) and nothing
+ * else has to change but the build. The server (api/server.c) matches the method and
+ * path, checks the query against the route's table, reads and strictly parses the body,
+ * and calls the handler.
  *
  * Every connection runs in its own thread (libmicrohttpd thread-per-connection), so a
  * handler may take the daemon's locks and a stream may block waiting for data without
