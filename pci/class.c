@@ -6,8 +6,6 @@
  * group is handed out. Values from the PCI Code and ID Assignment Specification r1.11,
  * chapter 1 (§1.7 base class 06h, §1.9 base class 08h).
  */
-#include <stdio.h>
-
 #include "pci/pci.h"
 #include "util/util.h"
 
