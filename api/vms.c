@@ -181,14 +181,32 @@ static int handle_create(struct iov_daemon *d, const struct iov_api_request *req
         return api_reply_json(resp, 201, vm);
 }
 
+/* GET /v1/vms ?state=: the VM states of api/openapi.yaml (vm_state_to_string). */
+static const char *const state_values[] = {"created", "running", "paused",
+                                           "stopped", "crashed", NULL};
+static const struct iov_api_query_param list_query[] = {{"state", state_values}, {NULL, NULL}};
+
+/* Keep the VMs of list ({"vms": [...]}) whose state is state. */
+static void filter_by_state(struct json_object *list, const char *state)
+{
+        struct json_object *vms = json_object_object_get(list, "vms");
+        for (size_t i = json_object_array_length(vms); i > 0; i--) {
+                struct json_object *vm = json_object_array_get_idx(vms, i - 1);
+                if (!streq_ptr(json_object_get_string(json_object_object_get(vm, "state")), state))
+                        json_object_array_del_idx(vms, i - 1, 1);
+        }
+}
+
 static int handle_list(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        (void)req;
         struct json_object *vms = NULL;
         int r = vms_list(d, &vms);
         if (r < 0)
                 return r;
+        const char *state = api_request_query(req, "state");
+        if (state)
+                filter_by_state(vms, state);
         return api_reply_json(resp, 200, vms);
 }
 
@@ -317,7 +335,7 @@ static int handle_console(struct iov_daemon *d, const struct iov_api_request *re
 }
 
 API_ROUTE(vms_create, "POST", "/v1/vms", handle_create)
-API_ROUTE(vms_list, "GET", "/v1/vms", handle_list)
+API_ROUTE_QUERY(vms_list, "GET", "/v1/vms", handle_list, list_query)
 API_ROUTE(vms_show, "GET", "/v1/vms/{id}", handle_show)
 API_ROUTE(vms_delete, "DELETE", "/v1/vms/{id}", handle_delete)
 API_ROUTE(vms_start, "POST", "/v1/vms/{id}/start", handle_start)

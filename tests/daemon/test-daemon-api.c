@@ -356,7 +356,8 @@ Test(api, query_enums_refused)
         expect_get_error("/v1/allocations?state=bogus", 400, "invalid_parameter");
         expect_get_error("/v1/allocations?state=", 400, "invalid_parameter");
         expect_get_error("/v1/allocations?owner=x&colour=red", 400, "unknown_parameter");
-        expect_get_error("/v1/vms?state=bogus", 400, "unknown_parameter");
+        expect_get_error("/v1/vms?state=bogus", 400, "invalid_parameter");
+        expect_get_error("/v1/vms?status=running", 400, "unknown_parameter");
         expect_get_error("/v1/host?x=1", 400, "unknown_parameter");
         static const char *const states[] = {"pending", "active", "releasing", "lost"};
         for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
