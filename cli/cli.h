@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "util/json.h"
 #include "util/util.h"
 
 enum iov_cli_exit {
@@ -26,12 +27,6 @@ enum iov_cli_exit {
 };
 
 #define IOV_CLI_DEFAULT_SOCKET "/run/iovd/iovd.sock"
-
-static inline void cli_json_putp(struct json_object **p)
-{
-        json_object_put(*p); /* accepts NULL */
-}
-#define _cleanup_json_ _cleanup_(cli_json_putp)
 
 /* ---- options -------------------------------------------------------------------------- */
 

@@ -61,7 +61,7 @@ static const struct iov_cli_option_spec device_filter_options[] = {
         {"device-id", 0, "HEX", "device id"},
         {"driver", 0, "NAME", "bound driver name"},
         {"physfn", 0, "ADDR", "VFs of this physical function"},
-        {"sriov", 0, "pf|vf", "only SR-IOV physical or virtual functions"},
+        {"sriov", 0, "pf|vf|none", "SR-IOV physical or virtual functions, or neither"},
         {"numa-node", 0, "N", "NUMA node"},
         {NULL, 0, NULL, NULL},
 };
