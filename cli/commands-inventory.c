@@ -133,8 +133,8 @@ static int cmd_devices(struct iov_cli *cli, const struct iov_cli_args *args)
 
         if (physfn && cli_check_address(cli, "--physfn", physfn) != IOV_CLI_EXIT_OK)
                 return IOV_CLI_EXIT_USAGE;
-        if (sriov && !streq(sriov, "pf") && !streq(sriov, "vf"))
-                return cli_usage_error(cli, "--sriov takes pf or vf, not '%s'", sriov);
+        if (sriov && !streq(sriov, "pf") && !streq(sriov, "vf") && !streq(sriov, "none"))
+                return cli_usage_error(cli, "--sriov takes pf, vf or none, not '%s'", sriov);
         if (numa && cli_parse_int(numa, 0, 1 << 20, &node) < 0)
                 return cli_usage_error(cli, "--numa-node takes a number, not '%s'", numa);
 

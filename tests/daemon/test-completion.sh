@@ -86,7 +86,7 @@ check "devices options are its --help's" "$(options devices)" devices --
 check "an option prefix" "--physfn" devices --ph
 check "global options before the command" "$("$iovctl" --help | sed -n '/^Options:/,/^$/p' |
         grep -o '^  [- a-z,]*--[a-z0-9-]*' | grep -o -- '--[a-z0-9-]*')" --
-check "--sriov values" "$(printf 'pf\nvf')" devices --sriov ""
+check "--sriov values" "$(printf 'none\npf\nvf')" devices --sriov ""
 
 # Live values from the daemon.
 "$iovctl" sriov 0000:01:00.0 2 >/dev/null || bail "cannot create VFs"

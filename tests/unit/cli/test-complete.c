@@ -49,7 +49,7 @@ Test(cli_complete, options_of_the_command_and_global_ones)
 Test(cli_complete, choices_of_a_value_name_also_after_equals)
 {
         cli_run(&run, "__complete", "2", "devices", "--sriov", "", NULL);
-        assert_output("words\npf\nvf\n");
+        assert_output("words\npf\nvf\nnone\n");
         cli_run_clear(&run);
         cli_run(&run, "__complete", "1", "devices", "--sriov=v", NULL);
         assert_output("words\nvf\n");
