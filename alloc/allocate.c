@@ -11,8 +11,6 @@
 #include "alloc/allocations.h"
 #include "daemon/state.h"
 
-#define PCI_CLASS_BRIDGE_PCI 0x0604 /* base class 06, subclass 04 (PCI Code and ID r1.x) */
-
 int problem_set(struct iov_problem *p, unsigned status, const char *code, const char *fmt, ...)
 {
         va_list ap;
@@ -114,7 +112,24 @@ static int check_viable(struct iov_daemon *d, unsigned group, struct iov_problem
                            "IOMMU group %u has members bound to host drivers: %s", group, list);
 }
 
-/* The device exists, has a group, and no member of that group is held or quarantined. */
+/* The platform's own plumbing (host, ISA and PCI-to-PCI bridges, interrupt controllers, the
+ * IOMMU: PCI Code and ID Assignment r1.11 §1.7, §1.9) is never the device handed out:
+ * vfio-pci would take it, and the host would lose what sits behind it. */
+static int check_target_class(const struct iov_pci_address *address, uint32_t class_code,
+                              struct iov_problem *p)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        const char *what = pci_class_infrastructure_name(class_code);
+        if (!what)
+                return 0;
+        return problem_set(p, 409, "device_not_assignable",
+                           "%s is a %s (class %06x), part of the host platform; it is never "
+                           "handed out",
+                           pci_address_format(address, buf), what, class_code);
+}
+
+/* The device exists, may be handed out, has a group, and no member of that group is held
+ * or quarantined. */
 static int check_device(struct iov_daemon *d, struct iov_registry *reg,
                         const struct iov_pci_address *address, struct iov_iommu_group *ret_group,
                         struct iov_problem *p)
@@ -130,7 +145,10 @@ static int check_device(struct iov_daemon *d, struct iov_registry *reg,
                                    pci_address_format(address, buf), strerror(-r));
         int group = dev.iommu_group;
         unsigned vfs = dev.is_pf ? dev.num_vfs : 0;
+        uint32_t class_code = dev.class_code;
         pci_device_clear(&dev);
+        if (check_target_class(address, class_code, p) < 0)
+                return -EBADMSG;
         /* Whoever holds a PF can disable SR-IOV and pull every VF from under its users
          * (PCIe r5 §9.3.3.3.1, VF Enable): a PF is handed out only without VFs. */
         if (vfs > 0)
@@ -170,7 +188,7 @@ static int build_intent(struct iov_daemon *d, const struct iov_iommu_group *grou
                 if (r < 0)
                         return r;
                 m->address = group->devices[i];
-                m->is_bridge = (dev.class_code >> 8) == PCI_CLASS_BRIDGE_PCI;
+                m->is_bridge = pci_class_is_pci_bridge(dev.class_code);
                 m->original_driver = TAKE_PTR(dev.driver);
                 m->original_override = TAKE_PTR(dev.driver_override);
                 a->n_members++;
@@ -287,17 +305,7 @@ bool allocations_snapshot_viable(const struct iov_snapshot *snap, int group)
 {
         const struct iov_iommu_group *g =
                 group >= 0 ? daemon_snapshot_find_group(snap, (unsigned)group) : NULL;
-        if (!g)
-                return false;
-        for (size_t i = 0; i < g->n_devices; i++) {
-                const struct iov_pci_device *m = pci_inventory_find(snap->pci, &g->devices[i]);
-                if (!m || !m->driver || streq(m->driver, "vfio-pci"))
-                        continue;
-                if (streq(m->driver, "pcieport") && (m->class_code >> 8) == PCI_CLASS_BRIDGE_PCI)
-                        continue;
-                return false;
-        }
-        return true;
+        return g && iommu_group_viable_in(g, snap->pci);
 }
 
 /* The first matching device, in address order, whose whole group can be handed out. */

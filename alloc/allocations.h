@@ -173,9 +173,8 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
 int allocations_release(struct iov_daemon *d, const char *id, struct json_object **ret,
                         struct iov_problem *p);
 
-/* Whether a group looks viable in an inventory snapshot: every member driverless or on
- * vfio-pci (bridges on pcieport allowed). A cheap pre-check; the decision itself reads
- * sysfs afresh (iommu_group_check_viable). */
+/* Whether a group looks viable in an inventory snapshot (iommu_group_viable_in on the
+ * snapshot's group); false for group -1 or one the snapshot does not know. */
 bool allocations_snapshot_viable(const struct iov_snapshot *snap, int group);
 
 /* Clear a quarantined device: give it back to the driver it had, forget the entry,

@@ -5,15 +5,11 @@
 
 #include "alloc/allocations.h"
 #include "daemon/state.h"
+#include "util/json.h"
 
 #define KIND_ALLOCATIONS "allocations"
 #define KIND_POOLS       "pools"
 #define KIND_QUARANTINE  "quarantine"
-
-static void json_put_ptr(struct json_object **p)
-{
-        json_object_put(*p);
-}
 
 static void quarantine_entry_clear(struct iov_quarantine_entry *q)
 {
@@ -228,7 +224,7 @@ struct iov_pool *registry_find_pool(struct iov_registry *reg, const char *name)
 
 int registry_save_allocations(struct iov_registry *reg, struct iov_state *state)
 {
-        _cleanup_(json_put_ptr) struct json_object *items = json_object_new_array();
+        _cleanup_json_ struct json_object *items = json_object_new_array();
         if (!items)
                 return -ENOMEM;
         pthread_rwlock_rdlock(&reg->lock);
@@ -240,7 +236,7 @@ int registry_save_allocations(struct iov_registry *reg, struct iov_state *state)
 
 int registry_save_pools(struct iov_registry *reg, struct iov_state *state)
 {
-        _cleanup_(json_put_ptr) struct json_object *items = json_object_new_array();
+        _cleanup_json_ struct json_object *items = json_object_new_array();
         if (!items)
                 return -ENOMEM;
         pthread_rwlock_rdlock(&reg->lock);
@@ -252,7 +248,7 @@ int registry_save_pools(struct iov_registry *reg, struct iov_state *state)
 
 int registry_save_quarantine(struct iov_registry *reg, struct iov_state *state)
 {
-        _cleanup_(json_put_ptr) struct json_object *items = json_object_new_array();
+        _cleanup_json_ struct json_object *items = json_object_new_array();
         if (!items)
                 return -ENOMEM;
         pthread_rwlock_rdlock(&reg->lock);
@@ -290,7 +286,7 @@ static int item_error(struct iov_state *state, const char *kind, size_t index, i
 
 static int load_allocations(struct iov_registry *reg, struct iov_state *state)
 {
-        _cleanup_(json_put_ptr) struct json_object *items = NULL;
+        _cleanup_json_ struct json_object *items = NULL;
         int r = load_collection(state, KIND_ALLOCATIONS, &items);
         if (r < 0)
                 return r;
@@ -313,7 +309,7 @@ static int load_allocations(struct iov_registry *reg, struct iov_state *state)
 
 static int load_pools(struct iov_registry *reg, struct iov_state *state)
 {
-        _cleanup_(json_put_ptr) struct json_object *items = NULL;
+        _cleanup_json_ struct json_object *items = NULL;
         int r = load_collection(state, KIND_POOLS, &items);
         if (r < 0)
                 return r;
@@ -341,7 +337,7 @@ static int load_pools(struct iov_registry *reg, struct iov_state *state)
 
 static int load_quarantine(struct iov_registry *reg, struct iov_state *state)
 {
-        _cleanup_(json_put_ptr) struct json_object *items = NULL;
+        _cleanup_json_ struct json_object *items = NULL;
         int r = load_collection(state, KIND_QUARANTINE, &items);
         if (r < 0)
                 return r;

@@ -11,8 +11,6 @@
 #include "alloc/allocations.h"
 #include "daemon/daemon.h"
 
-static const char *const no_query[] = {NULL};
-
 /* Owners are labels chosen by orchestration: printable ASCII, bounded. */
 static bool owner_is_valid(const char *s)
 {
@@ -102,9 +100,7 @@ static int allocations_post(struct iov_daemon *d, const struct iov_api_request *
                             struct iov_api_response *resp)
 {
         struct iov_allocation_request ar;
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = parse_request(req, resp, &ar);
+        int r = parse_request(req, resp, &ar);
         if (r < 0)
                 return r;
         struct iov_problem p = {0};
@@ -112,6 +108,16 @@ static int allocations_post(struct iov_daemon *d, const struct iov_api_request *
         r = allocations_create(d, &ar, &out, &p);
         return reply_outcome(resp, r, 201, out, &p);
 }
+
+/* The filters of GET /v1/allocations; state takes the allocation states of
+ * api/openapi.yaml (allocation_state_to_string). */
+static const char *const state_values[] = {"pending", "active", "releasing", "lost", NULL};
+static const struct iov_api_query_param list_query[] = {
+        {"owner", NULL},
+        {"state", state_values},
+        {"pool", NULL},
+        {NULL, NULL},
+};
 
 static bool filter_matches(const struct iov_api_request *req, const struct iov_allocation *a)
 {
@@ -126,10 +132,6 @@ static bool filter_matches(const struct iov_api_request *req, const struct iov_a
 static int allocations_list(struct iov_daemon *d, const struct iov_api_request *req,
                             struct iov_api_response *resp)
 {
-        static const char *const allowed[] = {"owner", "state", "pool", NULL};
-        int r = api_query_check(req, resp, allowed);
-        if (r < 0)
-                return r;
         struct iov_registry *reg = registry_get(d);
         struct json_object *arr = json_object_new_array();
         pthread_rwlock_rdlock(&reg->lock);
@@ -144,9 +146,6 @@ static int allocations_list(struct iov_daemon *d, const struct iov_api_request *
 static int allocations_get(struct iov_daemon *d, const struct iov_api_request *req,
                            struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         const char *id = api_request_param(req, "id");
         struct iov_registry *reg = registry_get(d);
         pthread_rwlock_rdlock(&reg->lock);
@@ -163,12 +162,9 @@ static int allocations_get(struct iov_daemon *d, const struct iov_api_request *r
 static int allocations_delete(struct iov_daemon *d, const struct iov_api_request *req,
                               struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         struct iov_problem p = {0};
         struct json_object *out = NULL;
-        r = allocations_release(d, api_request_param(req, "id"), &out, &p);
+        int r = allocations_release(d, api_request_param(req, "id"), &out, &p);
         return reply_outcome(resp, r, 200, out, &p);
 }
 
@@ -189,9 +185,7 @@ static struct json_object *quarantine_json(const struct iov_quarantine_entry *q)
 static int quarantine_list(struct iov_daemon *d, const struct iov_api_request *req,
                            struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
+        (void)req;
         struct iov_registry *reg = registry_get(d);
         struct json_object *arr = json_object_new_array();
         pthread_rwlock_rdlock(&reg->lock);
@@ -206,9 +200,7 @@ static int quarantine_delete(struct iov_daemon *d, const struct iov_api_request 
                              struct iov_api_response *resp)
 {
         struct iov_pci_address address;
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = api_param_address(req, resp, "address", &address);
+        int r = api_param_address(req, resp, "address", &address);
         if (r < 0)
                 return r;
         struct iov_problem p = {0};
@@ -217,7 +209,7 @@ static int quarantine_delete(struct iov_daemon *d, const struct iov_api_request 
         return reply_outcome(resp, r, 200, out, &p);
 }
 
-API_ROUTE(allocations_list, "GET", "/v1/allocations", allocations_list)
+API_ROUTE_QUERY(allocations_list, "GET", "/v1/allocations", allocations_list, list_query)
 API_ROUTE(allocations_post, "POST", "/v1/allocations", allocations_post)
 API_ROUTE(allocations_get, "GET", "/v1/allocations/{id}", allocations_get)
 API_ROUTE(allocations_delete, "DELETE", "/v1/allocations/{id}", allocations_delete)

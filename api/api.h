@@ -2,8 +2,10 @@
 /*
  * api: the REST/JSON edge of iovd. One route table, filled by the resource files
  * themselves: a resource (api/devices.c, api/pools.c, ...) declares its routes with
- * API_ROUTE() and nothing else has to change but the build. The server (api/server.c)
- * matches the method and path, reads and strictly parses the body, and calls the handler.
+ * API_ROUTE() (or API_ROUTE_QUERY(), with the query parameters it takes) and nothing
+ * else has to change but the build. The server (api/server.c) matches the method and
+ * path, checks the query against the route's table, reads and strictly parses the body,
+ * and calls the handler.
  *
  * Every connection runs in its own thread (libmicrohttpd thread-per-connection), so a
  * handler may take the daemon's locks and a stream may block waiting for data without
@@ -121,16 +123,12 @@ struct iov_api_field {
 /* Check req->body against a table: a JSON object (400 "invalid_body"; "missing_body"
  * when absent), no field outside the table (400 "unknown_field"), each of the right type
  * (400 "wrong_type"), every required one present (400 "missing_field"). Messages name the
- * field. Returns 0, or -EBADMSG with resp filled. Duplicate keys, malformed JSON and
- * trailing text never reach a handler: the server refuses them (400 "duplicate_key",
- * "malformed_json", "trailing_garbage"). */
+ * field. Returns 0, or -EBADMSG with resp filled. Duplicate keys, malformed JSON, trailing
+ * text and strings holding NUL (\u0000) never reach a handler: the server refuses them
+ * (400 "duplicate_key", "malformed_json", "trailing_garbage", "nul_in_string"), so every
+ * string of a body is a whole C string. */
 int api_body_check(const struct iov_api_request *req, struct iov_api_response *resp,
                    const struct iov_api_field *fields, size_t n_fields);
-
-/* Refuse query parameters outside allowed (NULL-terminated): 400 "unknown_parameter".
- * Returns 0, or -EBADMSG with resp filled. */
-int api_query_check(const struct iov_api_request *req, struct iov_api_response *resp,
-                    const char *const *allowed);
 
 /* Strictly parse a whole JSON text: one value, no duplicate keys, nothing after it but
  * white space. On failure returns -EBADMSG and, when ret_code/ret_message are given, a
@@ -143,10 +141,19 @@ int api_json_parse_strict(const char *text, size_t size, struct json_object **re
 typedef int (*iov_api_handler)(struct iov_daemon *d, const struct iov_api_request *req,
                                struct iov_api_response *resp);
 
+/* One query parameter a route accepts. values lists the allowed values (NULL-terminated)
+ * when api/openapi.yaml gives the parameter an enum, and is NULL when the handler parses
+ * the value itself (a PCI address, a number). */
+struct iov_api_query_param {
+        const char *name;
+        const char *const *values;
+};
+
 struct iov_api_route {
         const char *method;
         const char *pattern; /* "/v1/devices/{address}": {name} captures one segment */
         iov_api_handler handler;
+        const struct iov_api_query_param *query; /* ends with {NULL}; NULL: takes none */
         struct iov_api_route *next;
 };
 
@@ -155,12 +162,18 @@ void api_route_register(struct iov_api_route *route);
 const struct iov_api_route *api_routes(void);
 
 /* Declare a route from a resource file; runs before main(). Libraries holding resources
- * are linked whole (see daemon/meson.build) so no route is dropped by the linker. */
+ * are linked whole (see daemon/meson.build) so no route is dropped by the linker. A route
+ * declared with API_ROUTE takes no query parameters; API_ROUTE_QUERY names the ones it
+ * takes (an array of struct iov_api_query_param ending with {NULL}), and the server
+ * refuses any other, and any value outside a declared enum, before the handler runs. */
 #define API_ROUTE(id, method_, pattern_, handler_)                                                 \
+        API_ROUTE_QUERY(id, method_, pattern_, handler_, NULL)
+#define API_ROUTE_QUERY(id, method_, pattern_, handler_, query_)                                   \
         static struct iov_api_route api_route_##id = {                                             \
                 .method = (method_),                                                               \
                 .pattern = (pattern_),                                                             \
                 .handler = (handler_),                                                             \
+                .query = (query_),                                                                 \
         };                                                                                         \
         __attribute__((constructor)) static void api_route_register_##id(void)                     \
         {                                                                                          \
@@ -181,6 +194,13 @@ enum iov_api_match api_route_match(const char *method, const char *path,
                                    struct iov_api_request *req, const struct iov_api_route **ret,
                                    char **ret_allow);
 
+/* The query against route->query: 400 "unknown_parameter" for a name the route does not
+ * declare, 400 "invalid_parameter" for a value outside a declared enum (both messages name
+ * what is accepted). Returns 0, or -EBADMSG with resp filled. The server runs it on every
+ * request before the handler, so handlers only read the parameters they declared. */
+int api_route_check_query(const struct iov_api_route *route, const struct iov_api_request *req,
+                          struct iov_api_response *resp);
+
 /* Percent-decode in place; plus_is_space for query strings. -EINVAL on a bad escape or a
  * decoded NUL. */
 int api_percent_decode(char *s, bool plus_is_space);
@@ -197,6 +217,17 @@ struct iov_api_server;
 int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
                      struct iov_api_server **ret);
 void api_server_stop(struct iov_api_server *server);
+
+/* TCP clients prove themselves with a bearer token that cannot be guessed: at least 128
+ * bits, the strength of a random UUID or a 128-bit key. */
+#define IOV_API_TOKEN_MIN_BITS 128
+
+/* Read the bearer token for TCP listeners from path (one line; trailing white space
+ * dropped). The file must be a regular file with no access for group or others: -EPERM
+ * otherwise, with its mode in ret_mode (may be NULL). The token must be 32 or more hex
+ * digits, or 22 or more characters of base64url or base64 ("-._~+/" too, "=" padding
+ * not counted; the b64token of RFC 6750 §2.1): -EINVAL otherwise, as for an empty file. */
+int api_token_read(const char *path, char **ret, unsigned *ret_mode);
 
 /* ---- shared JSON forms ---------------------------------------------------------------- */
 

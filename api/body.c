@@ -16,6 +16,7 @@ struct scan {
         const char *p;
         const char *end;
         char *duplicate; /* the first duplicate key found */
+        bool nul;        /* a string (key or value) holds \u0000 */
 };
 
 static void scan_space(struct scan *s)
@@ -25,12 +26,20 @@ static void scan_space(struct scan *s)
 }
 
 /* Skip a string token (the text is already known to be valid JSON); return its raw
- * content between the quotes. */
+ * content between the quotes. An escaped NUL (RFC 8259 §7 allows "\u0000") is noted:
+ * json-c keeps it, and every C string made from the value would end there. */
 static void scan_string(struct scan *s, const char **ret_start, size_t *ret_len)
 {
         const char *start = ++s->p;
-        while (s->p < s->end && *s->p != '"')
-                s->p += (*s->p == '\\') ? 2 : 1;
+        while (s->p < s->end && *s->p != '"') {
+                if (*s->p != '\\') {
+                        s->p++;
+                        continue;
+                }
+                if (s->end - s->p >= 6 && !memcmp(s->p + 1, "u0000", 5))
+                        s->nul = true;
+                s->p += 2;
+        }
         *ret_start = start;
         *ret_len = (size_t)(s->p - start);
         s->p++;
@@ -229,12 +238,19 @@ static int json_check_trailing(const char *text, size_t size, size_t end, char *
         return 0;
 }
 
-/* Step three: what json-c lets through: duplicate keys, single quotes, NaN and hex. */
+/* Step three: what json-c lets through: duplicate keys, single quotes, NaN and hex, and
+ * NUL inside strings (a name, owner or path would be cut short at it after validation). */
 static int json_check_text(const char *text, size_t end, const char **ret_code, char **ret_message)
 {
         struct scan s = {.p = text, .end = text + end};
         int r = scan_value(&s);
         _cleanup_free_ char *key = s.duplicate;
+        if (r == 0 && s.nul) {
+                *ret_code = "nul_in_string";
+                *ret_message = strdup("a string in the request body holds \\u0000; no name, "
+                                      "owner, path or other text may contain NUL");
+                return -EBADMSG;
+        }
         if (r == -EEXIST) {
                 *ret_code = "duplicate_key";
                 *ret_message = util_strdup_printf("duplicate key \"%s\" in request body", key);
@@ -339,19 +355,5 @@ int api_body_check(const struct iov_api_request *req, struct iov_api_response *r
                     !json_object_object_get_ex(req->body, fields[i].name, NULL))
                         return api_error(resp, 400, "missing_field", "missing field \"%s\"",
                                          fields[i].name);
-        return 0;
-}
-
-int api_query_check(const struct iov_api_request *req, struct iov_api_response *resp,
-                    const char *const *allowed)
-{
-        for (size_t i = 0; i < req->n_query; i++) {
-                bool ok = false;
-                for (const char *const *a = allowed; a && *a && !ok; a++)
-                        ok = streq(*a, req->query[i].name);
-                if (!ok)
-                        return api_error(resp, 400, "unknown_parameter",
-                                         "unknown query parameter \"%s\"", req->query[i].name);
-        }
         return 0;
 }

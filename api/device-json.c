@@ -115,15 +115,6 @@ struct json_object *api_device_json(struct iov_daemon *d, const struct iov_pci_d
         return memstream_parse(out, &text);
 }
 
-/* PCI-to-PCI bridges (class 06 04, PCI r3.0 Appendix D) bound to pcieport do not stop a
- * group from going to VFIO; the kernel's own viability rule allows them. */
-static bool member_blocks(const struct iov_pci_device *dev)
-{
-        if (!dev->driver || streq(dev->driver, "vfio-pci"))
-                return false;
-        return !((dev->class_code >> 8) == 0x0604 && streq(dev->driver, "pcieport"));
-}
-
 void api_group_write(struct iov_daemon *d, const struct iov_snapshot *s,
                      const struct iov_iommu_group *g, FILE *out)
 {
@@ -136,7 +127,7 @@ void api_group_write(struct iov_daemon *d, const struct iov_snapshot *s,
         fputs("],\"blockers\":[", out);
         for (size_t i = 0; i < g->n_devices; i++) {
                 const struct iov_pci_device *dev = pci_inventory_find(s->pci, &g->devices[i]);
-                if (!dev || !member_blocks(dev))
+                if (!dev || !iommu_member_blocks(dev->class_code, dev->driver))
                         continue;
                 fprintf(out, "%s{\"address\":\"%s\",\"driver\":", n_blockers++ ? "," : "",
                         dev->name);

@@ -19,7 +19,7 @@ struct device_filter {
         const char *driver; /* NULL: any; "none": no driver */
         bool has_physfn;
         struct iov_pci_address physfn;
-        int sriov; /* 0 any, 1 pf, 2 vf */
+        enum { SRIOV_ANY, SRIOV_PF, SRIOV_VF, SRIOV_NONE } sriov;
         bool has_numa;
         int numa_node;
 };
@@ -94,20 +94,26 @@ static int filter_one(struct device_filter *f, const char *name, const char *val
                 f->has_physfn = true;
                 return pci_address_parse(value, &f->physfn);
         }
-        if (streq(name, "sriov")) {
-                f->sriov = streq(value, "pf") ? 1 : streq(value, "vf") ? 2 : -1;
-                return f->sriov > 0 ? 0 : -EINVAL;
+        if (streq(name, "sriov")) { /* the router let only the declared values through */
+                f->sriov = streq(value, "pf")   ? SRIOV_PF
+                           : streq(value, "vf") ? SRIOV_VF
+                                                : SRIOV_NONE;
+                return 0;
         }
         f->has_numa = true;
-        return parse_numa(value, &f->numa_node); /* "numa_node": api_query_check ran */
+        return parse_numa(value, &f->numa_node); /* "numa_node": the router refused others */
 }
 
-static const char *const filter_names[] = {"class",  "vendor_id", "device_id", "driver",
-                                           "physfn", "sriov",     "numa_node", NULL};
+/* The filters GET /v1/devices takes (api/openapi.yaml), in the order of filter_formats. */
+static const char *const sriov_values[] = {"pf", "vf", "none", NULL};
+static const struct iov_api_query_param filters[] = {
+        {"class", NULL},  {"vendor_id", NULL},     {"device_id", NULL}, {"driver", NULL},
+        {"physfn", NULL}, {"sriov", sriov_values}, {"numa_node", NULL}, {NULL, NULL},
+};
 
 static const char *const filter_formats[] = {
         "2, 4 or 6 hex digits",      "4 hex digits",  "4 hex digits",
-        "a driver name or \"none\"", "a PCI address", "pf or vf",
+        "a driver name or \"none\"", "a PCI address", "pf, vf or none",
         "a decimal node number",
 };
 
@@ -115,14 +121,11 @@ static int filter_parse(const struct iov_api_request *req, struct iov_api_respon
                         struct device_filter *ret)
 {
         struct device_filter f = {.vendor_id = -1, .device_id = -1};
-        int r = api_query_check(req, resp, filter_names);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; filter_names[i]; i++) {
-                const char *v = api_request_query(req, filter_names[i]);
-                if (v && filter_one(&f, filter_names[i], v) < 0)
+        for (size_t i = 0; filters[i].name; i++) {
+                const char *v = api_request_query(req, filters[i].name);
+                if (v && filter_one(&f, filters[i].name, v) < 0)
                         return api_error(resp, 400, "invalid_filter",
-                                         "filter \"%s\" must be %s, not \"%s\"", filter_names[i],
+                                         "filter \"%s\" must be %s, not \"%s\"", filters[i].name,
                                          filter_formats[i], v);
         }
         *ret = f;
@@ -142,7 +145,8 @@ static bool filter_match(const struct device_filter *f, const struct iov_pci_dev
                 return false;
         if (f->has_physfn && !(dev->is_vf && pci_address_equal(&dev->physfn, &f->physfn)))
                 return false;
-        if ((f->sriov == 1 && !dev->is_pf) || (f->sriov == 2 && !dev->is_vf))
+        if ((f->sriov == SRIOV_PF && !dev->is_pf) || (f->sriov == SRIOV_VF && !dev->is_vf) ||
+            (f->sriov == SRIOV_NONE && (dev->is_pf || dev->is_vf)))
                 return false;
         return !f->has_numa || dev->numa_node == f->numa_node;
 }
@@ -181,11 +185,8 @@ static int devices_get(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
         struct iov_pci_address address;
-        static const char *const none[] = {NULL};
 
-        int r = api_query_check(req, resp, none);
-        if (r >= 0)
-                r = api_param_address(req, resp, "address", &address);
+        int r = api_param_address(req, resp, "address", &address);
         if (r < 0)
                 return r;
         _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
@@ -203,5 +204,5 @@ static int devices_get(struct iov_daemon *d, const struct iov_api_request *req,
         return api_reply_json(resp, 200, o);
 }
 
-API_ROUTE(devices_list, "GET", "/v1/devices", devices_list)
+API_ROUTE_QUERY(devices_list, "GET", "/v1/devices", devices_list, filters)
 API_ROUTE(devices_get, "GET", "/v1/devices/{address}", devices_get)

@@ -7,14 +7,10 @@
 #include "api/api.h"
 #include "daemon/daemon.h"
 
-static const char *const no_query[] = {NULL};
-
 static int groups_list(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
+        (void)req;
         _cleanup_snapshot_ struct iov_snapshot *s = daemon_snapshot_get(d);
         char *text = NULL;
         size_t size = 0;
@@ -41,9 +37,6 @@ static int groups_get(struct iov_daemon *d, const struct iov_api_request *req,
         const char *text = api_request_param(req, "id");
         uint64_t id;
 
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         if (util_parse_u64(text, 10, &id) < 0 || id > UINT32_MAX)
                 return api_error(resp, 400, "invalid_group_id",
                                  "\"%s\" is not an IOMMU group number", text);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "api/api.h"
 #include "api/listen.h"
 
 #define LISTEN_BACKLOG 64
@@ -146,4 +147,39 @@ int api_listen_parse(const char *listen, bool *ret_tcp, const char **ret_rest)
                 return 0;
         }
         return -EINVAL;
+}
+
+/* Bits a token carries by its alphabet: 4 per character when it is all hex digits, else
+ * 6 (base64url or base64, the b64token of RFC 6750 §2.1, padding not counted); 0 when a
+ * character cannot stand in an Authorization header's token68 at all. */
+static size_t token_bits(const char *token)
+{
+        size_t n = strspn(token, "0123456789abcdefABCDEF");
+        if (token[n] == 0)
+                return 4 * n;
+        n = strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+        size_t padding = strspn(token + n, "=");
+        return token[n + padding] == 0 ? 6 * n : 0;
+}
+
+int api_token_read(const char *path, char **ret, unsigned *ret_mode)
+{
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        if (st.st_mode & 0077) {
+                if (ret_mode)
+                        *ret_mode = st.st_mode & 07777;
+                return -EPERM;
+        }
+        _cleanup_free_ char *token = NULL;
+        int r = util_read_line(path, &token);
+        if (r < 0)
+                return r;
+        if (token_bits(token) < IOV_API_TOKEN_MIN_BITS)
+                return -EINVAL;
+        *ret = TAKE_PTR(token);
+        return 0;
 }

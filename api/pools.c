@@ -11,8 +11,6 @@
 #include "alloc/allocations.h"
 #include "daemon/daemon.h"
 
-static const char *const no_query[] = {NULL};
-
 struct pool_counts {
         size_t capacity;
         size_t free;
@@ -84,9 +82,7 @@ static int reply_pool(struct iov_daemon *d, struct iov_api_response *resp, unsig
 static int pools_list(struct iov_daemon *d, const struct iov_api_request *req,
                       struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
+        (void)req;
         struct iov_registry *reg = registry_get(d);
         _cleanup_snapshot_ struct iov_snapshot *snap = daemon_snapshot_get(d);
         struct json_object *arr = json_object_new_array();
@@ -105,9 +101,7 @@ static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
                 {"selector", json_type_object, true, false},
                 {"net", json_type_object, false, false},
         };
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
+        int r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
         if (r < 0)
                 return r;
         struct iov_pool *pool = NULL;
@@ -147,20 +141,15 @@ static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
 static int pools_get(struct iov_daemon *d, const struct iov_api_request *req,
                      struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         return reply_pool(d, resp, 200, api_request_param(req, "name"));
 }
 
 static int pools_delete(struct iov_daemon *d, const struct iov_api_request *req,
                         struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         const char *name = api_request_param(req, "name");
         struct iov_registry *reg = registry_get(d);
+        int r;
         pthread_mutex_lock(&d->state_lock);
         struct iov_pool *pool = registry_find_pool(reg, name);
         size_t in_use = 0;

@@ -7,16 +7,10 @@
 static int rescan_post(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        static const char *const none[] = {NULL};
-        int r = api_query_check(req, resp, none);
+        /* No body fields are defined: an empty object (or no body) only. */
+        int r = req->body ? api_body_check(req, resp, NULL, 0) : 0;
         if (r < 0)
                 return r;
-        /* No body fields are defined: an empty object (or no body) only. */
-        if (req->body) {
-                r = api_body_check(req, resp, NULL, 0);
-                if (r < 0)
-                        return r;
-        }
         r = daemon_rescan(d);
         if (r < 0)
                 return api_error(resp, 500, "rescan_failed", "reading the hardware failed: %s",

@@ -253,3 +253,61 @@ void api_request_clear(struct iov_api_request *req)
         json_object_put(req->body);
         req->body = NULL;
 }
+
+/* "a, b, c" from a NULL-terminated list, or from the names of a query table; NULL on OOM. */
+static char *join_names(const char *const *values, const struct iov_api_query_param *params)
+{
+        char *text = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&text, &size);
+        if (!out)
+                return NULL;
+        for (size_t i = 0; values ? values[i] != NULL : params[i].name != NULL; i++)
+                fprintf(out, "%s%s", i ? ", " : "", values ? values[i] : params[i].name);
+        if (fclose(out) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+static const struct iov_api_query_param *query_param_find(const struct iov_api_route *route,
+                                                          const char *name)
+{
+        for (const struct iov_api_query_param *p = route->query; p && p->name; p++)
+                if (streq(p->name, name))
+                        return p;
+        return NULL;
+}
+
+static bool value_allowed(const struct iov_api_query_param *p, const char *value)
+{
+        if (!p->values)
+                return true;
+        for (const char *const *v = p->values; *v; v++)
+                if (streq(*v, value))
+                        return true;
+        return false;
+}
+
+int api_route_check_query(const struct iov_api_route *route, const struct iov_api_request *req,
+                          struct iov_api_response *resp)
+{
+        for (size_t i = 0; i < req->n_query; i++) {
+                const struct iov_api_param *q = &req->query[i];
+                const struct iov_api_query_param *p = query_param_find(route, q->name);
+                if (p && value_allowed(p, q->value))
+                        continue;
+                _cleanup_free_ char *accepted =
+                        route->query ? join_names(p ? p->values : NULL, route->query) : NULL;
+                if (!p)
+                        return api_error(resp, 400, "unknown_parameter",
+                                         "unknown query parameter \"%s\" (%s%s)", q->name,
+                                         route->query ? "accepted: " : "this resource takes none",
+                                         accepted ? accepted : "");
+                return api_error(resp, 400, "invalid_parameter",
+                                 "query parameter \"%s\" is one of %s, not \"%.32s\"", q->name,
+                                 accepted ? accepted : "?", q->value);
+        }
+        return 0;
+}

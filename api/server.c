@@ -138,15 +138,18 @@ static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const
         return ret;
 }
 
+/* "Bearer TOKEN": the auth-scheme is case-insensitive and one or more spaces separate it
+ * from the credentials (RFC 7235 §2.1, RFC 6750 §2.1). */
 static bool authorized(struct iov_api_server *server, struct MHD_Connection *c)
 {
         if (!server->token)
                 return true;
         const char *h =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        if (!h || strncmp(h, "Bearer ", 7) != 0)
+        if (!h || strncasecmp(h, "Bearer ", 7) != 0)
                 return false;
-        return util_consttime_equal(h + 7, strlen(h + 7), server->token, strlen(server->token));
+        h += strspn(h + 6, " ") + 6;
+        return util_consttime_equal(h, strlen(h), server->token, strlen(server->token));
 }
 
 struct query_ctx {
@@ -313,6 +316,8 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
         }
 
         int r = request_parse_query(c, &req, &resp);
+        if (r >= 0)
+                r = api_route_check_query(route, &req, &resp);
         if (r >= 0)
                 r = request_parse_body(c, ctx, &req, &resp);
         if (r >= 0) {

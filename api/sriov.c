@@ -115,10 +115,7 @@ static int sriov_put(struct iov_daemon *d, const struct iov_api_request *req,
                 {"num_vfs", json_type_int, true, false},
                 {"drivers_autoprobe", json_type_boolean, false, false},
         };
-        static const char *const no_query[] = {NULL};
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
+        int r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
         if (r < 0)
                 return r;
         struct iov_pci_address address;

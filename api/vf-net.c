@@ -272,13 +272,11 @@ static int net_put_locked(struct iov_daemon *d, const struct iov_pci_address *ad
 static int net_put(struct iov_daemon *d, const struct iov_api_request *req,
                    struct iov_api_response *resp)
 {
-        static const char *const no_query[] = {NULL};
         struct iov_pci_address address;
         struct iov_netdev_vf_change c;
         unsigned given = 0;
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = api_body_check(req, resp, net_fields, ARRAY_SIZE(net_fields));
+        /* No query parameters: the route declares none, the server refuses any. */
+        int r = api_body_check(req, resp, net_fields, ARRAY_SIZE(net_fields));
         if (r >= 0)
                 r = api_param_address(req, resp, "address", &address);
         if (r >= 0)

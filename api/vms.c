@@ -15,9 +15,6 @@
 
 #define VM_STOP_TIMEOUT_MAX_SEC 600
 
-static const char *const no_query[] = {NULL};
-static const char *const console_query[] = {"follow", NULL};
-
 static int reply_problem(struct iov_api_response *resp, const struct iov_vm_problem *p)
 {
         return api_error(resp, p->status, p->code, "%s", p->message);
@@ -171,9 +168,7 @@ static int handle_create(struct iov_daemon *d, const struct iov_api_request *req
                          struct iov_api_response *resp)
 {
         struct iov_vm_definition def;
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = parse_definition(req, resp, &def);
+        int r = parse_definition(req, resp, &def);
         if (r < 0)
                 return r;
         struct iov_vm_problem p = {0};
@@ -186,16 +181,32 @@ static int handle_create(struct iov_daemon *d, const struct iov_api_request *req
         return api_reply_json(resp, 201, vm);
 }
 
+/* GET /v1/vms ?state=: the VM states of api/openapi.yaml (vm_state_to_string). */
+static const char *const state_values[] = {"created", "running", "paused",
+                                           "stopped", "crashed", NULL};
+static const struct iov_api_query_param list_query[] = {{"state", state_values}, {NULL, NULL}};
+
+/* Keep the VMs of list ({"vms": [...]}) whose state is state. */
+static void filter_by_state(struct json_object *list, const char *state)
+{
+        struct json_object *vms = json_object_object_get(list, "vms");
+        for (size_t i = json_object_array_length(vms); i > 0; i--) {
+                struct json_object *vm = json_object_array_get_idx(vms, i - 1);
+                if (!streq_ptr(json_object_get_string(json_object_object_get(vm, "state")), state))
+                        json_object_array_del_idx(vms, i - 1, 1);
+        }
+}
+
 static int handle_list(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         struct json_object *vms = NULL;
-        r = vms_list(d, &vms);
+        int r = vms_list(d, &vms);
         if (r < 0)
                 return r;
+        const char *state = api_request_query(req, "state");
+        if (state)
+                filter_by_state(vms, state);
         return api_reply_json(resp, 200, vms);
 }
 
@@ -213,24 +224,18 @@ static int reply_result(struct iov_api_response *resp, int r, struct json_object
 static int handle_show(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         struct iov_vm_problem p = {0};
         struct json_object *vm = NULL;
-        r = vms_show(d, api_request_param(req, "id"), &vm, &p);
+        int r = vms_show(d, api_request_param(req, "id"), &vm, &p);
         return reply_result(resp, r, vm, &p);
 }
 
 static int handle_delete(struct iov_daemon *d, const struct iov_api_request *req,
                          struct iov_api_response *resp)
 {
-        int r = api_query_check(req, resp, no_query);
-        if (r < 0)
-                return r;
         struct iov_vm_problem p = {0};
         struct json_object *o = NULL;
-        r = vms_delete(d, api_request_param(req, "id"), &o, &p);
+        int r = vms_delete(d, api_request_param(req, "id"), &o, &p);
         return reply_result(resp, r, o, &p);
 }
 
@@ -263,9 +268,7 @@ static int handle_action(struct iov_daemon *d, const struct iov_api_request *req
                          struct iov_api_response *resp, enum iov_vm_action action)
 {
         unsigned timeout = IOV_VM_STOP_TIMEOUT_SEC;
-        int r = api_query_check(req, resp, no_query);
-        if (r >= 0)
-                r = parse_action_body(req, resp, action, &timeout);
+        int r = parse_action_body(req, resp, action, &timeout);
         if (r < 0)
                 return r;
         struct iov_vm_problem p = {0};
@@ -301,31 +304,23 @@ static const struct iov_api_stream_ops console_stream_ops = {
         .free = console_stream_free,
 };
 
-static int parse_follow(const struct iov_api_request *req, struct iov_api_response *resp, bool *ret)
+static const char *const follow_values[] = {"0", "1", "false", "true", NULL};
+static const struct iov_api_query_param console_query[] = {{"follow", follow_values}, {NULL, NULL}};
+
+/* The router let only follow_values through. */
+static bool follow_requested(const struct iov_api_request *req)
 {
         const char *v = api_request_query(req, "follow");
-        if (!v || streq(v, "0") || streq(v, "false"))
-                *ret = false;
-        else if (streq(v, "1") || streq(v, "true"))
-                *ret = true;
-        else
-                return api_error(resp, 400, "invalid_parameter",
-                                 "\"follow\" is 1, true, 0 or false, not \"%.32s\"", v);
-        return 0;
+        return v && (streq(v, "1") || streq(v, "true"));
 }
 
 static int handle_console(struct iov_daemon *d, const struct iov_api_request *req,
                           struct iov_api_response *resp)
 {
-        bool follow = false;
-        int r = api_query_check(req, resp, console_query);
-        if (r >= 0)
-                r = parse_follow(req, resp, &follow);
-        if (r < 0)
-                return r;
         struct iov_vm_problem p = {0};
         const char *id = api_request_param(req, "id");
-        if (!follow) {
+        int r;
+        if (!follow_requested(req)) {
                 struct json_object *o = NULL;
                 r = vms_console_read(d, id, &o, &p);
                 return reply_result(resp, r, o, &p);
@@ -340,7 +335,7 @@ static int handle_console(struct iov_daemon *d, const struct iov_api_request *re
 }
 
 API_ROUTE(vms_create, "POST", "/v1/vms", handle_create)
-API_ROUTE(vms_list, "GET", "/v1/vms", handle_list)
+API_ROUTE_QUERY(vms_list, "GET", "/v1/vms", handle_list, list_query)
 API_ROUTE(vms_show, "GET", "/v1/vms/{id}", handle_show)
 API_ROUTE(vms_delete, "DELETE", "/v1/vms/{id}", handle_delete)
 API_ROUTE(vms_start, "POST", "/v1/vms/{id}/start", handle_start)
@@ -348,4 +343,4 @@ API_ROUTE(vms_stop, "POST", "/v1/vms/{id}/stop", handle_stop)
 API_ROUTE(vms_kill, "POST", "/v1/vms/{id}/kill", handle_kill)
 API_ROUTE(vms_pause, "POST", "/v1/vms/{id}/pause", handle_pause)
 API_ROUTE(vms_resume, "POST", "/v1/vms/{id}/resume", handle_resume)
-API_ROUTE(vms_console, "GET", "/v1/vms/{id}/console", handle_console)
+API_ROUTE_QUERY(vms_console, "GET", "/v1/vms/{id}/console", handle_console, console_query)

@@ -2,8 +2,9 @@
 /*
  * cli: iovctl, a thin client of iovd's REST API. The pieces are kept apart so the unit
  * tests can drive each one: option parsing (args.c), HTTP over the Unix socket or TCP
- * (transport.c), tables and JSON output (output.c), and the command tables
- * (commands-*.c), which only turn options into requests and responses into output.
+ * (transport.c), tables and JSON output (output.c), the command tables (commands-*.c),
+ * which only turn options into requests and responses into output, and the helper of the
+ * shell completions (complete.c), which reads those tables.
  *
  * Exit status is the contract with scripts: 0 ok, 1 the API answered with an error,
  * 2 usage error (nothing was sent), 3 the daemon could not be reached.
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "util/json.h"
 #include "util/util.h"
 
 enum iov_cli_exit {
@@ -25,12 +27,6 @@ enum iov_cli_exit {
 };
 
 #define IOV_CLI_DEFAULT_SOCKET "/run/iovd/iovd.sock"
-
-static inline void cli_json_putp(struct json_object **p)
-{
-        json_object_put(*p); /* accepts NULL */
-}
-#define _cleanup_json_ _cleanup_(cli_json_putp)
 
 /* ---- options -------------------------------------------------------------------------- */
 
@@ -76,6 +72,7 @@ struct iov_cli_endpoint {
         const char *socket_path; /* used when url is NULL */
         const char *url;         /* "http://HOST:PORT", no trailing path */
         char *token;             /* bearer token read from --token-file, or NULL */
+        long timeout_sec;        /* a whole request; 0: the default (5 minutes) */
 };
 
 struct iov_cli_response {
@@ -176,6 +173,25 @@ const struct iov_cli_command *cli_command_find(int argc, const char *const *argv
 
 /* The whole program after argv[0]; returns the exit status. */
 int cli_main(int argc, const char *const *argv, FILE *out, FILE *err);
+
+/* Every command of every table, in help order: the i-th, or NULL past the last. */
+const struct iov_cli_command *cli_command_at(size_t i);
+
+/* --socket, --url, --token-file, --json, --help, --version. */
+extern const struct iov_cli_option_spec *const cli_global_options;
+
+/* Socket, URL and token from the options and the environment (IOVD_SOCKET) into
+ * cli->endpoint; a usage error (exit status 2) when they do not make sense. */
+int cli_setup_endpoint(struct iov_cli *cli, const struct iov_cli_args *args);
+
+/* ---- shell completion (complete.c) ---------------------------------------------------- */
+
+/* How long a completion waits for iovd before offering no live values. */
+#define IOV_CLI_COMPLETE_TIMEOUT_SEC 3L
+
+/* The hidden command "__complete CWORD WORD...": argv starts at CWORD. Prints "words"
+ * and the candidates, or "files"; see complete.c. Returns an exit status. */
+int cli_complete_main(int argc, const char *const *argv, FILE *out);
 
 /* ---- helpers shared by the command files (commands.c) --------------------------------- */
 

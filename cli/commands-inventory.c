@@ -61,7 +61,7 @@ static const struct iov_cli_option_spec device_filter_options[] = {
         {"device-id", 0, "HEX", "device id"},
         {"driver", 0, "NAME", "bound driver name"},
         {"physfn", 0, "ADDR", "VFs of this physical function"},
-        {"sriov", 0, "pf|vf", "only SR-IOV physical or virtual functions"},
+        {"sriov", 0, "pf|vf|none", "SR-IOV physical or virtual functions, or neither"},
         {"numa-node", 0, "N", "NUMA node"},
         {NULL, 0, NULL, NULL},
 };
@@ -133,8 +133,8 @@ static int cmd_devices(struct iov_cli *cli, const struct iov_cli_args *args)
 
         if (physfn && cli_check_address(cli, "--physfn", physfn) != IOV_CLI_EXIT_OK)
                 return IOV_CLI_EXIT_USAGE;
-        if (sriov && !streq(sriov, "pf") && !streq(sriov, "vf"))
-                return cli_usage_error(cli, "--sriov takes pf or vf, not '%s'", sriov);
+        if (sriov && !streq(sriov, "pf") && !streq(sriov, "vf") && !streq(sriov, "none"))
+                return cli_usage_error(cli, "--sriov takes pf, vf or none, not '%s'", sriov);
         if (numa && cli_parse_int(numa, 0, 1 << 20, &node) < 0)
                 return cli_usage_error(cli, "--numa-node takes a number, not '%s'", numa);
 

@@ -32,6 +32,17 @@ static const struct iov_cli_command *const command_tables[] = {
         cli_commands_vf,
 };
 
+const struct iov_cli_option_spec *const cli_global_options = global_options;
+
+const struct iov_cli_command *cli_command_at(size_t i)
+{
+        for (size_t t = 0; t < ARRAY_SIZE(command_tables); t++)
+                for (const struct iov_cli_command *c = command_tables[t]; c->name; c++)
+                        if (i-- == 0)
+                                return c;
+        return NULL;
+}
+
 /* Does the command's name equal the first one or two words of argv? */
 static int command_match(const struct iov_cli_command *c, int argc, const char *const *argv)
 {
@@ -134,8 +145,7 @@ static const char *token_error_text(int r)
         return strerror(-r);
 }
 
-/* Socket, URL and token from the options and the environment. */
-static int cli_setup_endpoint(struct iov_cli *cli, const struct iov_cli_args *args)
+int cli_setup_endpoint(struct iov_cli *cli, const struct iov_cli_args *args)
 {
         const char *socket_path = cli_args_get(args, "socket");
         const char *url = cli_args_get(args, "url"), *token_file = cli_args_get(args, "token-file");
@@ -249,6 +259,9 @@ int cli_main(int argc, const char *const *argv, FILE *out, FILE *err)
         _cleanup_free_ char *error = NULL;
         int consumed = 0, words = 0;
 
+        /* Hidden: the shell completions' helper (complete.c), never in the help. */
+        if (argc >= 1 && streq(argv[0], "__complete"))
+                return cli_complete_main(argc - 1, argv + 1, out);
         if (cli_args_parse(global_options, NULL, argc, argv, true, &global, &consumed, &error) < 0)
                 return cli_usage_error(&cli, "%s", error);
         bool help = cli_args_has(&global, "help"), version = cli_args_has(&global, "version");

@@ -91,7 +91,10 @@ static int transport_open(struct transport *t, const struct iov_cli_endpoint *e,
         if (!e->url)
                 curl_easy_setopt(t->curl, CURLOPT_UNIX_SOCKET_PATH, e->socket_path);
         curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT, IOV_CLI_CONNECT_TIMEOUT_SEC);
+        curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT,
+                         e->timeout_sec > 0 && e->timeout_sec < IOV_CLI_CONNECT_TIMEOUT_SEC
+                                 ? e->timeout_sec
+                                 : IOV_CLI_CONNECT_TIMEOUT_SEC);
         curl_easy_setopt(t->curl, CURLOPT_USERAGENT, "iovctl/" IOVD_VERSION);
         curl_easy_setopt(t->curl, CURLOPT_PROTOCOLS_STR, "http,https");
         /* Straight to iovd: an http_proxy from the environment must not see the token. */
@@ -234,7 +237,8 @@ int cli_transport_request(const struct iov_cli_endpoint *e, const char *method, 
         if (r >= 0)
                 r = transport_set_body(&t, method, body);
         if (r >= 0) {
-                curl_easy_setopt(t.curl, CURLOPT_TIMEOUT, IOV_CLI_REQUEST_TIMEOUT_SEC);
+                curl_easy_setopt(t.curl, CURLOPT_TIMEOUT,
+                                 e->timeout_sec > 0 ? e->timeout_sec : IOV_CLI_REQUEST_TIMEOUT_SEC);
                 curl_easy_setopt(t.curl, CURLOPT_WRITEFUNCTION, on_body);
                 r = transport_perform(&t, e, &resp, ret_error);
         }

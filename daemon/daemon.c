@@ -99,19 +99,25 @@ static int state_dir_lock(struct iov_daemon *d)
 
 static int token_load(struct iov_daemon *d)
 {
-        struct stat st;
         const char *path = d->config.token_file;
+        unsigned mode = 0;
 
         if (!path)
                 return 0;
-        int r = util_read_line(path, &d->token);
+        int r = api_token_read(path, &d->token, &mode);
+        if (r == -EPERM)
+                return log_error_errno(r,
+                                       "Token file %s is open to group or others (mode %04o); "
+                                       "it must be readable by its owner only (chmod 600)",
+                                       path, mode);
+        if (r == -EINVAL)
+                return log_error_errno(r,
+                                       "Token file %s does not hold a strong token: it needs "
+                                       "%d bits or more, 32+ hex digits or 22+ base64url "
+                                       "characters on one line (e.g. openssl rand -hex 16)",
+                                       path, IOV_API_TOKEN_MIN_BITS);
         if (r < 0)
                 return log_error_errno(r, "Cannot read token file %s: %m", path);
-        if (!d->token[0])
-                return log_error_errno(EINVAL, "Token file %s is empty", path);
-        if (stat(path, &st) == 0 && (st.st_mode & 0077))
-                log_warning("Token file %s is readable by other users (mode %03o)", path,
-                            st.st_mode & 0777);
         return 0;
 }
 

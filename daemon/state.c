@@ -6,16 +6,12 @@
 #include <sys/stat.h>
 
 #include "daemon/state.h"
+#include "util/json.h"
 #include "util/util.h"
 
 struct iov_state {
         char *dir;
 };
-
-static void json_put_ptr(struct json_object **p)
-{
-        json_object_put(*p);
-}
 
 /* A crash during a save can leave KIND.json.tmp.PID behind (util_write_file_atomic); the
  * document itself is whole either way, so the leftover is only clutter. The caller holds
@@ -157,7 +153,7 @@ int state_load(const struct iov_state *state, const char *kind, struct json_obje
                 return r;
         }
 
-        _cleanup_(json_put_ptr) struct json_object *doc = NULL;
+        _cleanup_json_ struct json_object *doc = NULL;
         r = parse_document(text, size, &doc);
         if (r < 0) {
                 set_error(ret_error, path, "not valid JSON (corrupt or truncated)");
@@ -180,7 +176,7 @@ int state_save(const struct iov_state *state, const char *kind, struct json_obje
         _cleanup_free_ char *path = state_path(state, kind);
         if (!path)
                 return -ENOMEM;
-        _cleanup_(json_put_ptr) struct json_object *doc = json_object_new_object();
+        _cleanup_json_ struct json_object *doc = json_object_new_object();
         if (!doc)
                 return -ENOMEM;
         if (json_object_object_add(doc, "format", json_object_new_string(IOV_STATE_FORMAT)) < 0 ||

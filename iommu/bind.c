@@ -110,7 +110,9 @@ static int record_member(const char *sysfs_root, const struct iov_pci_address *a
                 free(rec.original_driver);
                 return r;
         }
-        rec.is_bridge = iommu_device_is_bridge(sysfs_root, a);
+        uint32_t class_code;
+        rec.is_bridge = pci_device_read_class(sysfs_root, a, &class_code) == 0 &&
+                        pci_class_is_pci_bridge(class_code);
         *ret = rec;
         return 0;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * iommu: IOMMU groups (sysfs_root/kernel/iommu_groups/N/devices) and their viability:
- * VFIO hands a group to userspace only when every member is driverless or bound to a
- * VFIO driver, bridges excepted (Documentation/driver-api/vfio.rst, "Groups, Devices,
- * and IOMMUs").
+ * iommu: IOMMU groups (sysfs_root/kernel/iommu_groups/N/devices) and their viability,
+ * the one rule (iommu_member_blocks) applied to a snapshot or to sysfs: VFIO hands a group
+ * to userspace only when every member is driverless or bound to a VFIO driver, bridges
+ * excepted (Documentation/driver-api/vfio.rst, "Groups, Devices, and IOMMUs").
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -39,13 +39,6 @@ int iommu_device_driver(const char *sysfs_root, const struct iov_pci_address *a,
                 return r;
         *ret = driver;
         return 0;
-}
-
-bool iommu_device_is_bridge(const char *sysfs_root, const struct iov_pci_address *a)
-{
-        _cleanup_free_ char *path = pci_device_sysfs_path(sysfs_root, a, "class");
-        uint64_t class_code;
-        return path && util_read_u64(path, &class_code) == 0 && (class_code >> 8) == 0x0604;
 }
 
 /* Members are the PCI addresses among the entries; anything else (a non-PCI device on
@@ -208,12 +201,41 @@ void iommu_group_blockers_free(struct iov_group_blocker *blockers, size_t n)
         free(blockers);
 }
 
-static bool member_blocks(const char *sysfs_root, const struct iov_pci_address *a,
-                          const char *driver)
+bool iommu_member_blocks(uint32_t class_code, const char *driver)
 {
         if (!driver || streq(driver, "vfio-pci"))
                 return false;
-        return !(streq(driver, "pcieport") && iommu_device_is_bridge(sysfs_root, a));
+        return !(streq(driver, "pcieport") && pci_class_is_pci_bridge(class_code));
+}
+
+bool iommu_group_viable_in(const struct iov_iommu_group *group,
+                           const struct iov_pci_inventory *inventory)
+{
+        for (size_t i = 0; i < group->n_devices; i++) {
+                const struct iov_pci_device *m = pci_inventory_find(inventory, &group->devices[i]);
+                if (m && iommu_member_blocks(m->class_code, m->driver))
+                        return false;
+        }
+        return true;
+}
+
+/* A member as sysfs shows it now: 1 when it blocks (ret_driver: its driver), 0 when not,
+ * -ENODEV when it left the group meanwhile. The class is read only for bound members. */
+static int member_check(const char *sysfs_root, const struct iov_pci_address *a, char **ret_driver)
+{
+        _cleanup_free_ char *driver = NULL;
+        uint32_t class_code = 0;
+        int r = iommu_device_driver(sysfs_root, a, &driver);
+        if (r == 0 && driver)
+                r = pci_device_read_class(sysfs_root, a, &class_code);
+        if (r == -ENOENT)
+                return -ENODEV;
+        if (r < 0)
+                return r;
+        if (!iommu_member_blocks(class_code, driver))
+                return 0;
+        *ret_driver = TAKE_PTR(driver);
+        return 1;
 }
 
 int iommu_group_check_viable(const char *sysfs_root, unsigned id,
@@ -229,16 +251,12 @@ int iommu_group_check_viable(const char *sysfs_root, unsigned id,
         r = 0;
         for (size_t i = 0; blockers && i < g.n_devices; i++) {
                 char *driver = NULL;
-                int k = iommu_device_driver(sysfs_root, &g.devices[i], &driver);
-                if (k == -ENODEV) /* left the group meanwhile */
+                int k = member_check(sysfs_root, &g.devices[i], &driver);
+                if (k == 0 || k == -ENODEV) /* passes, or left the group meanwhile */
                         continue;
                 if (k < 0) {
                         r = k;
                         break;
-                }
-                if (!member_blocks(sysfs_root, &g.devices[i], driver)) {
-                        free(driver);
-                        continue;
                 }
                 blockers[n++] = (struct iov_group_blocker){g.devices[i], driver};
         }

@@ -6,7 +6,3 @@
 
 /* The driver a device is bound to (NULL: none) in ret; -ENODEV when the device is gone. */
 int iommu_device_driver(const char *sysfs_root, const struct iov_pci_address *a, char **ret);
-
-/* A PCI-to-PCI bridge (class 06 04, PCI Local Bus 3.0 appendix D; header type 1): VFIO
- * leaves these to pcieport. */
-bool iommu_device_is_bridge(const char *sysfs_root, const struct iov_pci_address *a);

@@ -48,15 +48,27 @@ int iommu_groups_from_inventory(const struct iov_pci_inventory *inventory,
 void iommu_group_clear(struct iov_iommu_group *group);
 void iommu_groups_free(struct iov_iommu_group *groups, size_t n);
 
-/* A member that keeps a group from being handed out: bound to a driver iovd may not take
- * (anything but vfio-pci, or no driver; bridges bound to pcieport are left alone and do
- * not block, as the kernel's VFIO viability rule allows). */
+/* The one rule for "can this IOMMU group be handed out": VFIO gives a group to userspace
+ * only when every member is driverless or bound to a VFIO driver, PCI-to-PCI bridges
+ * bound to pcieport excepted (Documentation/driver-api/vfio.rst, "Groups, Devices, and
+ * IOMMUs"). This is the per-member half: true when a member of class class_code bound to
+ * driver (NULL: none) keeps its group from being handed out. */
+bool iommu_member_blocks(uint32_t class_code, const char *driver);
+
+/* The rule over an inventory snapshot, without reading sysfs: true when no member of the
+ * group that the inventory knows blocks (a member missing from it has gone). A cheap
+ * pre-check; the decision itself reads sysfs afresh (iommu_group_check_viable). */
+bool iommu_group_viable_in(const struct iov_iommu_group *group,
+                           const struct iov_pci_inventory *inventory);
+
+/* A member that keeps a group from being handed out (iommu_member_blocks). */
 struct iov_group_blocker {
         struct iov_pci_address address;
         char *driver;
 };
 
-/* 1 when viable, 0 when not (ret_blockers lists why; may be NULL), negative errno. */
+/* The rule on sysfs as it is now: 1 when viable, 0 when not (ret_blockers lists why; may
+ * be NULL), negative errno. */
 int iommu_group_check_viable(const char *sysfs_root, unsigned id,
                              struct iov_group_blocker **ret_blockers, size_t *ret_n_blockers);
 void iommu_group_blockers_free(struct iov_group_blocker *blockers, size_t n);

@@ -43,7 +43,9 @@ int pci_address_parse(const char *s, struct iov_pci_address *ret)
         if (!s)
                 return -EINVAL;
         s = parse_hex_field(s, 4, 8, ':', &domain);
-        if (!s)
+        /* The kernel's domain number is a non-negative int (pci_domain_nr()), so no
+         * function is ever named above 7fffffff; libpci cannot list one either. */
+        if (!s || domain > INT32_MAX)
                 return -EINVAL;
         s = parse_hex_field(s, 2, 2, ':', &bus);
         if (!s)

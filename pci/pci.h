@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* "dddd:bb:ss.f" plus NUL; domains above 0xffff (VMD) print with up to 8 digits. */
-#define IOV_PCI_ADDRESS_MAX 16
+/* "dddd:bb:ss.f" plus NUL. Linux names a function "%04x:%02x:%02x.%d" with the domain a
+ * non-negative int (drivers/pci/probe.c, pci_setup_device), so a domain above 0xffff (VMD
+ * starts at 0x10000) has as many digits as it needs, up to 8: "7fffffff:ff:1f.7". */
+#define IOV_PCI_ADDRESS_MAX 17
 
 struct iov_pci_address {
         uint32_t domain;
@@ -20,16 +22,48 @@ struct iov_pci_address {
         uint8_t function; /* 0..7 */
 };
 
-/* Parse exactly "DDDD:BB:SS.F" (4 to 8 hex digits of domain, 2 of bus, 2 of slot at most
- * 0x1f, one function digit 0-7; either letter case). Anything else, including leading or
- * trailing characters, is -EINVAL. */
+/* Parse exactly "DDDD:BB:SS.F" (4 to 8 hex digits of domain at most 0x7fffffff, 2 of bus,
+ * 2 of slot at most 0x1f, one function digit 0-7; either letter case). Anything else, including
+ * leading or trailing characters, is -EINVAL. */
 int pci_address_parse(const char *s, struct iov_pci_address *ret);
 
-/* Canonical lowercase form, "0000:01:00.0". Returns buf. */
+/* Canonical lowercase form, "0000:01:00.0", the name sysfs gives the function: at least 4
+ * domain digits, all of them above 0xffff. Returns buf. */
 char *pci_address_format(const struct iov_pci_address *a, char buf[static IOV_PCI_ADDRESS_MAX]);
 
 bool pci_address_equal(const struct iov_pci_address *a, const struct iov_pci_address *b);
 int pci_address_compare(const struct iov_pci_address *a, const struct iov_pci_address *b);
+
+/* ---- class codes ---------------------------------------------------------------------- */
+
+/* Base class and subclass (class_code >> 8), PCI Code and ID Assignment Specification
+ * r1.11: §1.7 base class 06h (bridge devices), §1.9 base class 08h (base system
+ * peripherals). */
+#define IOV_PCI_CLASS_BRIDGE_HOST       0x0600
+#define IOV_PCI_CLASS_BRIDGE_ISA        0x0601
+#define IOV_PCI_CLASS_BRIDGE_EISA       0x0602
+#define IOV_PCI_CLASS_BRIDGE_MCA        0x0603
+#define IOV_PCI_CLASS_BRIDGE_PCI        0x0604 /* PCI-to-PCI, also subtractive decode */
+#define IOV_PCI_CLASS_BRIDGE_PCMCIA     0x0605
+#define IOV_PCI_CLASS_BRIDGE_NUBUS      0x0606
+#define IOV_PCI_CLASS_BRIDGE_CARDBUS    0x0607
+#define IOV_PCI_CLASS_BRIDGE_RACEWAY    0x0608
+#define IOV_PCI_CLASS_BRIDGE_PCI_SEMI   0x0609 /* semi-transparent PCI-to-PCI */
+#define IOV_PCI_CLASS_BRIDGE_INFINIBAND 0x060a
+#define IOV_PCI_CLASS_BRIDGE_AS         0x060b /* Advanced Switching to PCI host bridge */
+#define IOV_PCI_CLASS_SYSTEM_PIC        0x0800 /* 8259, I/O APIC, I/O(x) APIC */
+#define IOV_PCI_CLASS_SYSTEM_DMA        0x0801
+#define IOV_PCI_CLASS_SYSTEM_TIMER      0x0802
+#define IOV_PCI_CLASS_SYSTEM_RTC        0x0803
+#define IOV_PCI_CLASS_SYSTEM_HOTPLUG    0x0804
+#define IOV_PCI_CLASS_SYSTEM_IOMMU      0x0806
+#define IOV_PCI_CLASS_SYSTEM_RCEC       0x0807 /* root complex event collector */
+
+/* What the platform itself needs (the bridges and system peripherals above): never handed
+ * to a guest. Returns a short name ("host bridge") for messages, NULL for other classes. */
+const char *pci_class_infrastructure_name(uint32_t class_code);
+/* A PCI-to-PCI bridge (header type 1): VFIO leaves these with the host (pcieport). */
+bool pci_class_is_pci_bridge(uint32_t class_code);
 
 /* ---- inventory ------------------------------------------------------------------------ */
 
@@ -92,6 +126,11 @@ void pci_device_clear(struct iov_pci_device *device);
  * typed, so the path cannot escape the devices directory. NULL on OOM. */
 char *pci_device_sysfs_path(const char *sysfs_root, const struct iov_pci_address *address,
                             const char *attribute);
+
+/* The 24-bit class code from sysfs_root/bus/pci/devices/ADDRESS/class; -ENOENT when the
+ * function is gone. */
+int pci_device_read_class(const char *sysfs_root, const struct iov_pci_address *address,
+                          uint32_t *ret);
 
 /* Function level reset through the sysfs "reset" attribute. -ENOTTY when the device
  * offers no reset method (the caller quarantines it). */

@@ -26,12 +26,14 @@ const struct iov_device_type *vmm_device_types(void)
 int vmm_devices_init(struct iov_vm *vm)
 {
         for (struct iov_device_type *t = device_types; t; t = t->next) {
+                vm->exit_reason[0] = '\0';
                 int r = t->init(vm);
-                if (r < 0) {
+                /* A model that knows better (which entry, which field) said so already. */
+                if (r < 0 && !vm->exit_reason[0])
                         snprintf(vm->exit_reason, sizeof(vm->exit_reason),
                                  "device %s failed to initialize: %s", t->name, strerror(-r));
+                if (r < 0)
                         return r;
-                }
         }
         return 0;
 }

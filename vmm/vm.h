@@ -39,14 +39,16 @@ struct iov_i8042;
 enum {
         IOV_DEVICE_ORDER_CORE = 0,    /* PCI host bridge: others register on it */
         IOV_DEVICE_ORDER_LEGACY = 10, /* UART, i8042, debug port */
-        IOV_DEVICE_ORDER_PCI = 20,    /* virtio-pci, vfio-pci */
+        IOV_DEVICE_ORDER_PCI = 20,    /* PCI functions: virtio-pci (the only one so far) */
 };
 
 struct iov_device_type {
         const char *name;
         int order;
         /* Returns 0 (also when the VM's configuration does not ask for this device) or a
-         * negative errno, which fails the VM build. */
+         * negative errno, which fails the VM build. vm->exit_reason is empty when init is
+         * called: a model that can say more than the errno (which entry, which field)
+         * writes the reason there, otherwise it becomes "device NAME failed ...: errno". */
         int (*init)(struct iov_vm *vm);
         struct iov_device_type *next;
 };

@@ -319,7 +319,7 @@ static int vm_reply(struct iov_vm_record *rec, struct json_object **ret)
 
 static int vm_write_config(const struct iov_vm_record *rec, const char *dir)
 {
-        _cleanup_(json_object_putp) struct json_object *o = json_object_new_object();
+        _cleanup_json_ struct json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
         if (rec->name)

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "util/json.h"
 #include "util/util.h"
 
 #include "vms/supervisor.h"
@@ -72,11 +73,6 @@ struct iov_vm_table {
         bool watcher_running;
         bool stopping;
 };
-
-static inline void json_object_putp(struct json_object **p)
-{
-        json_object_put(*p);
-}
 
 void vm_record_free(struct iov_vm_record *rec);
 DEFINE_CLEANUP_FUNC(struct iov_vm_record, vm_record_free)

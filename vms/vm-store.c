@@ -77,7 +77,7 @@ int vm_table_sync(struct iov_vm_table *t)
                         continue;
                 }
                 uint64_t gen = t->change_gen;
-                _cleanup_(json_object_putp) struct json_object *items = vm_table_to_durable(t);
+                _cleanup_json_ struct json_object *items = vm_table_to_durable(t);
                 if (!items)
                         return log_error_errno(-ENOMEM, "Cannot save the VM definitions: %m");
                 t->saving = true;
@@ -149,7 +149,7 @@ static int vm_record_from_durable(struct json_object *o, struct iov_vm_record **
 
 int vm_table_load(struct iov_vm_table *t)
 {
-        _cleanup_(json_object_putp) struct json_object *items = NULL;
+        _cleanup_json_ struct json_object *items = NULL;
         _cleanup_free_ char *error = NULL;
         int r = state_load(t->daemon->state, KIND_VMS, &items, &error);
         if (r < 0)

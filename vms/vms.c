@@ -229,7 +229,7 @@ int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct
         char id[IOV_VM_ID_MAX];
         memcpy(id, added->id, sizeof(id));
         t->change_gen++;
-        _cleanup_(json_object_putp) struct json_object *json = vm_record_to_json(added);
+        _cleanup_json_ struct json_object *json = vm_record_to_json(added);
         r = json ? vm_table_sync(t) : -ENOMEM;
         if (r < 0) {
                 vm_table_forget_new(t, id); /* not durable: it was never created */
@@ -248,7 +248,7 @@ int vms_list(struct iov_daemon *d, struct json_object **ret)
 {
         (void)d;
         struct iov_vm_table *t = &table;
-        _cleanup_(json_object_putp) struct json_object *vms = json_object_new_array();
+        _cleanup_json_ struct json_object *vms = json_object_new_array();
         struct json_object *o = json_object_new_object();
         if (!vms || !o) {
                 json_object_put(o);

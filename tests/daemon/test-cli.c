@@ -371,7 +371,8 @@ Test(cli, tcp_url_with_bearer_token)
         snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
         _cleanup_free_ char *token = util_path_join(fixture_root(fx), "token", NULL);
         _cleanup_free_ char *wrong = util_path_join(fixture_root(fx), "wrong-token", NULL);
-        cr_assert_eq(util_write_file_atomic(token, "0123456789abcdef\n", 17, 0600), 0);
+        cr_assert_eq(util_write_file_atomic(token, "0123456789abcdef0123456789abcdef\n", 33, 0600),
+                     0);
         cr_assert_eq(util_write_file_atomic(wrong, "fedcba9876543210\n", 17, 0600), 0);
 
         int status = -1;

@@ -330,17 +330,44 @@ Test(api, device_filters)
         }
         size_t none = count_devices("?driver=none", &status);
         cr_expect(none > 0 && none < all, "driver=none: %zu of %zu", none, all);
+        /* Without VFs, everything but the one PF is neither PF nor VF. */
+        size_t plain = count_devices("?sriov=none", &status);
+        cr_expect_eq(status, 200L, "sriov=none: status %ld", status);
+        cr_expect_eq(plain, all - 1, "sriov=none: %zu of %zu", plain, all);
 
-        const char *bad[] = {"?class=2",        "?class=zz",          "?vendor_id=8086a",
-                             "?vendor_id=0x86", "?device_id=",        "?sriov=both",
-                             "?numa_node=-1",   "?numa_node=x",       "?physfn=0000:01:00",
-                             "?driver=a/b",     "?driver=..%2f..%2fx"};
+        const char *bad[] = {
+                "?class=2",           "?class=zz",   "?vendor_id=8086a",   "?vendor_id=0x86",
+                "?device_id=",        "?numa_node=", "?numa_node=-1",      "?numa_node=x",
+                "?physfn=0000:01:00", "?driver=a/b", "?driver=..%2f..%2fx"};
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 _cleanup_free_ char *path = util_strdup_printf("/v1/devices%s", bad[i]);
                 expect_get_error(path, 400, "invalid_filter");
         }
         expect_get_error("/v1/devices?colour=red", 400, "unknown_parameter");
         expect_get_error("/v1/devices?sriov=pf&sriov=vf", 400, "duplicate_parameter");
+}
+
+/* A parameter with an enum in api/openapi.yaml takes only those values: the route table
+ * declares them and the server refuses the others before any handler runs. */
+Test(api, query_enums_refused)
+{
+        expect_get_error("/v1/devices?sriov=both", 400, "invalid_parameter");
+        expect_get_error("/v1/devices?sriov=PF", 400, "invalid_parameter");
+        expect_get_error("/v1/allocations?state=bogus", 400, "invalid_parameter");
+        expect_get_error("/v1/allocations?state=", 400, "invalid_parameter");
+        expect_get_error("/v1/allocations?owner=x&colour=red", 400, "unknown_parameter");
+        expect_get_error("/v1/vms?state=bogus", 400, "invalid_parameter");
+        expect_get_error("/v1/vms?status=running", 400, "unknown_parameter");
+        expect_get_error("/v1/host?x=1", 400, "unknown_parameter");
+        static const char *const states[] = {"pending", "active", "releasing", "lost"};
+        for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
+                struct iov_http_reply r = {0};
+                _cleanup_free_ char *path =
+                        util_strdup_printf("/v1/allocations?state=%s", states[i]);
+                cr_assert_eq(harness_request(h, "GET", path, NULL, &r), 0);
+                cr_expect_eq(r.status, 200L, "%s: status %ld", path, r.status);
+                harness_reply_clear(&r);
+        }
 }
 
 Test(api, device_fields)

@@ -5,15 +5,21 @@
  * the device writes last (§5.2.6). Data moves with pread/pwrite straight between the
  * file and guest memory. Requests are bounded (IOV_VIRTIO_BLK_MAX_REQUEST bytes, whole
  * sectors, inside the disk); one that is not gets IOERR and changes nothing.
+ *
+ *   {"type": "virtio-blk", "path": "/var/lib/x.img", "read_only": false, "serial": "disk0"}
+ *
+ * path is required; serial (the GET_ID answer) is at most 20 bytes.
  */
 #include "vmm/virtio/virtio.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
 
 #include "util/util.h"
 
@@ -197,16 +203,70 @@ static void blk_destroy(struct iov_virtio_dev *dev)
                 close(b->fd);
 }
 
+static int blk_parse_serial(struct iov_virtio_blk_options *o, struct json_object *value,
+                            char **ret_error)
+{
+        if (!json_object_is_type(value, json_type_string))
+                return virtio_spec_error(ret_error, "\"%s\" must be a string", "serial");
+        const char *s = json_object_get_string(value);
+        if (strlen(s) > sizeof(o->serial))
+                return virtio_spec_error(ret_error, "serial \"%.64s\" is longer than %zu bytes", s,
+                                         sizeof(o->serial));
+        memset(o->serial, 0, sizeof(o->serial));
+        memcpy(o->serial, s, strlen(s));
+        return 0;
+}
+
+static int blk_parse_field(void *options, const char *key, struct json_object *value,
+                           char **ret_error)
+{
+        struct iov_virtio_blk_options *o = options;
+
+        if (streq(key, "path"))
+                return virtio_spec_string(value, key, o->path, sizeof(o->path), ret_error);
+        if (streq(key, "serial"))
+                return blk_parse_serial(o, value, ret_error);
+        if (!streq(key, "read_only"))
+                return -ENOENT;
+        if (!json_object_is_type(value, json_type_boolean))
+                return virtio_spec_error(ret_error, "\"%s\" must be true or false", key);
+        o->read_only = json_object_get_boolean(value);
+        return 0;
+}
+
+static int blk_parse_done(void *options, char **ret_error)
+{
+        const struct iov_virtio_blk_options *o = options;
+
+        if (!o->path[0])
+                return virtio_spec_error(ret_error, "%s needs \"path\"", "virtio-blk");
+        return 0;
+}
+
+static int blk_create(const void *options, const struct iov_virtio_host *host,
+                      struct iov_virtio_dev **ret)
+{
+        return virtio_blk_new(host->mem, options, ret);
+}
+
 static const struct iov_virtio_dev_ops blk_ops = {
         .name = "virtio-blk",
-        .device_id = 2,
+        .device_id = VIRTIO_ID_BLOCK,
+        .features = (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+                    (1ull << VIRTIO_BLK_F_FLUSH),
         .num_queues = 1,
         .queue_max_size = 256,
         .config_size = sizeof(struct virtio_blk_config),
         .config_read = virtio_dev_read_config,
         .queue_notify = blk_queue_notify,
         .destroy = blk_destroy,
+        .options_size = sizeof(struct iov_virtio_blk_options),
+        .parse_field = blk_parse_field,
+        .parse_done = blk_parse_done,
+        .create = blk_create,
 };
+
+IOV_VIRTIO_DEVICE(blk_ops)
 
 static int blk_open(const struct iov_virtio_blk_options *opts, struct blk *b)
 {
@@ -236,8 +296,8 @@ int virtio_blk_new(const struct iov_virtio_mem *mem, const struct iov_virtio_blk
 {
         struct blk *b = calloc(1, sizeof(*b));
         struct iov_virtio_dev *dev;
-        uint64_t features = (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
-                            (1ull << VIRTIO_BLK_F_FLUSH);
+        /* Only read-only depends on the options; the rest is in blk_ops.features. */
+        uint64_t features = 0;
         int r;
 
         if (!b)

@@ -3,6 +3,12 @@
  * virtio-console (virtio 1.2 §5.3), port 0 only (no MULTIPORT): receiveq0 carries input
  * to the guest, transmitq0 carries its output (hvc0 in Linux). Output goes to the VM's
  * console stream fd, input comes from another fd that is polled by the I/O thread.
+ *
+ *   {"type": "virtio-console", "input": "/run/vm/console.in"}   (input: optional FIFO)
+ *
+ * Made from a spec, the console writes to the VM's console stream (the UART's fd) and
+ * reads the FIFO named by "input", opened read-write so it never reads as EOF between
+ * writers; the device owns that fd.
  */
 #include "vmm/virtio/virtio.h"
 
@@ -10,7 +16,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <linux/virtio_console.h>
+#include <linux/virtio_ids.h>
 
 #include "util/util.h"
 
@@ -21,6 +29,7 @@ enum {
 
 struct console {
         int in_fd, out_fd;
+        bool in_fd_owned; /* opened by console_create: closed with the device */
         bool in_eof;
         struct virtio_console_config config;
 };
@@ -91,16 +100,80 @@ static int console_backend_ready(struct iov_virtio_dev *dev)
         return r;
 }
 
+static void console_destroy(struct iov_virtio_dev *dev)
+{
+        struct console *c = dev->priv;
+
+        if (c && c->in_fd_owned && c->in_fd >= 0)
+                close(c->in_fd);
+}
+
+static int console_parse_field(void *options, const char *key, struct json_object *value,
+                               char **ret_error)
+{
+        struct iov_virtio_console_options *o = options;
+
+        if (!streq(key, "input"))
+                return -ENOENT;
+        return virtio_spec_string(value, key, o->input, sizeof(o->input), ret_error);
+}
+
+/* The input FIFO; a path that is not a FIFO is refused, since a regular file would read
+ * as EOF at once and a device node could block or have side effects. */
+static int console_open_input(const char *path, int *ret_fd)
+{
+        struct stat st;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISFIFO(st.st_mode))
+                return -EINVAL;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int console_create(const void *options, const struct iov_virtio_host *host,
+                          struct iov_virtio_dev **ret)
+{
+        const struct iov_virtio_console_options *o = options;
+        _cleanup_close_ int in_fd = -1;
+        struct iov_virtio_dev *dev;
+
+        if (o->input[0]) {
+                int r = console_open_input(o->input, &in_fd);
+                if (r < 0)
+                        return r;
+        }
+        int r = virtio_console_new(host->mem, in_fd, host->console_fd, &dev);
+        if (r < 0)
+                return r;
+        /* From here the device closes the FIFO (console_destroy). */
+        struct console *c = dev->priv;
+        c->in_fd_owned = in_fd >= 0;
+        (void)TAKE_FD(in_fd);
+        *ret = dev;
+        return 0;
+}
+
 static const struct iov_virtio_dev_ops console_ops = {
         .name = "virtio-console",
-        .device_id = 3,
+        .device_id = VIRTIO_ID_CONSOLE,
         .num_queues = 2,
         .queue_max_size = 256,
         .config_size = sizeof(struct virtio_console_config),
         .config_read = virtio_dev_read_config,
         .queue_notify = console_queue_notify,
         .backend_ready = console_backend_ready,
+        .destroy = console_destroy,
+        .options_size = sizeof(struct iov_virtio_console_options),
+        .parse_field = console_parse_field,
+        .create = console_create,
 };
+
+IOV_VIRTIO_DEVICE(console_ops)
 
 int virtio_console_new(const struct iov_virtio_mem *mem, int in_fd, int out_fd,
                        struct iov_virtio_dev **ret)

@@ -37,7 +37,7 @@ int virtio_dev_new(const struct iov_virtio_dev_ops *ops, uint64_t device_feature
         }
         dev->ops = ops;
         dev->mem = mem;
-        dev->host_features = device_features | COMMON_FEATURES;
+        dev->host_features = ops->features | device_features | COMMON_FEATURES;
         dev->backend_fd = -1;
         for (unsigned q = 0; q < ops->num_queues; q++)
                 dev->queues[q].size = ops->queue_max_size;

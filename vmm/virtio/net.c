@@ -5,16 +5,25 @@
  * (§5.1.6, modern header); the TAP fd is set up with the same header size so frames pass
  * in one readv/writev. The guest's transmit header is not passed on: we negotiated no
  * checksum or GSO offload, so the kernel gets a zeroed one and never parses guest values.
+ *
+ *   {"type": "virtio-net", "tap": "tap0", "mac": "52:54:00:12:34:56"}
+ *
+ * tap is required: an interface name, opened (or created) with IFF_VNET_HDR, which needs
+ * CAP_NET_ADMIN. Without mac the device gets a random locally administered address.
  */
 #include "vmm/virtio/virtio.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
 
 #include "util/util.h"
@@ -27,6 +36,8 @@ enum {
 #define NET_HDR_SIZE sizeof(struct virtio_net_hdr_v1)
 /* Largest frame without GSO: 64 KiB covers jumbo frames and anything TAP may hand us. */
 #define NET_MAX_FRAME 65550u
+
+_Static_assert(IOV_VIRTIO_NET_TAP_NAME_MAX == IFNAMSIZ, "a TAP name is an interface name");
 
 struct net {
         int tap_fd;
@@ -122,9 +133,90 @@ static void net_destroy(struct iov_virtio_dev *dev)
                 close(n->tap_fd);
 }
 
+/* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
+int virtio_parse_mac(const char *s, uint8_t ret[6])
+{
+        uint8_t mac[6];
+
+        if (strlen(s) != 17)
+                return -EINVAL;
+        for (int i = 0; i < 6; i++) {
+                char octet[3] = {s[3 * i], s[3 * i + 1], 0};
+                uint64_t v;
+                if ((i < 5 && s[3 * i + 2] != ':') || util_parse_u64(octet, 16, &v) < 0)
+                        return -EINVAL;
+                mac[i] = (uint8_t)v;
+        }
+        if (mac[0] & 1)
+                return -EINVAL; /* a group address cannot be a NIC's own (IEEE 802 §8.2) */
+        memcpy(ret, mac, sizeof(mac));
+        return 0;
+}
+
+static bool net_tap_name_valid(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n >= IFNAMSIZ)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-",
+                            s[i]))
+                        return false;
+        return true;
+}
+
+static int net_parse_field(void *options, const char *key, struct json_object *value,
+                           char **ret_error)
+{
+        struct iov_virtio_net_options *o = options;
+
+        if (!streq(key, "tap") && !streq(key, "mac"))
+                return -ENOENT;
+        if (!json_object_is_type(value, json_type_string))
+                return virtio_spec_error(ret_error, "\"%s\" must be a string", key);
+        const char *s = json_object_get_string(value);
+        if (streq(key, "tap")) {
+                if (!net_tap_name_valid(s))
+                        return virtio_spec_error(ret_error,
+                                                 "tap \"%.64s\" is not an interface name", s);
+                snprintf(o->tap_name, sizeof(o->tap_name), "%s", s);
+                return 0;
+        }
+        if (virtio_parse_mac(s, o->mac) < 0)
+                return virtio_spec_error(ret_error,
+                                         "mac \"%.64s\" is not a unicast xx:xx:xx:xx:xx:xx", s);
+        o->has_mac = true;
+        return 0;
+}
+
+static int net_parse_done(void *options, char **ret_error)
+{
+        struct iov_virtio_net_options *o = options;
+
+        if (!o->tap_name[0])
+                return virtio_spec_error(ret_error, "%s needs \"tap\"", "virtio-net");
+        o->tap_fd = -1;
+        return 0;
+}
+
+static int net_create(const void *options, const struct iov_virtio_host *host,
+                      struct iov_virtio_dev **ret)
+{
+        struct iov_virtio_net_options o = *(const struct iov_virtio_net_options *)options;
+
+        if (!o.has_mac) {
+                if (getrandom(o.mac, sizeof(o.mac), 0) != (ssize_t)sizeof(o.mac))
+                        return -EIO;
+                /* locally administered, unicast (IEEE 802 §8.2) */
+                o.mac[0] = (uint8_t)((o.mac[0] & 0xfc) | 0x02);
+        }
+        return virtio_net_new(host->mem, &o, ret);
+}
+
 static const struct iov_virtio_dev_ops net_ops = {
         .name = "virtio-net",
-        .device_id = 1,
+        .device_id = VIRTIO_ID_NET,
+        .features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS),
         .num_queues = 2,
         .queue_max_size = 256,
         .config_size = sizeof(struct virtio_net_config),
@@ -132,7 +224,13 @@ static const struct iov_virtio_dev_ops net_ops = {
         .queue_notify = net_queue_notify,
         .backend_ready = net_backend_ready,
         .destroy = net_destroy,
+        .options_size = sizeof(struct iov_virtio_net_options),
+        .parse_field = net_parse_field,
+        .parse_done = net_parse_done,
+        .create = net_create,
 };
+
+IOV_VIRTIO_DEVICE(net_ops)
 
 /* Open (or create) TAP interface `name` with the modern virtio-net header in front of
  * every frame (Documentation/networking/tuntap.rst). */
@@ -163,10 +261,9 @@ int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net
 {
         _cleanup_close_ int fd = -1;
         struct iov_virtio_dev *dev;
-        uint64_t features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS);
         int r;
 
-        if (opts->tap_name) {
+        if (opts->tap_name[0]) {
                 r = net_tap_open(opts->tap_name, &fd);
                 if (r < 0)
                         return r;
@@ -184,7 +281,7 @@ int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net
         memcpy(n->config.mac, opts->mac, sizeof(n->config.mac));
         n->config.status = VIRTIO_NET_S_LINK_UP;
         n->config.max_virtqueue_pairs = 1;
-        r = virtio_dev_new(&net_ops, features, mem, &dev);
+        r = virtio_dev_new(&net_ops, 0, mem, &dev);
         if (r < 0) {
                 free(n);
                 return r;

@@ -3,11 +3,14 @@
  * virtio-rng (virtio 1.2 §5.4): one request queue; the driver posts device-writable
  * buffers and we fill them from getrandom(2), at most IOV_VIRTIO_RNG_MAX_REQUEST bytes a
  * request so one guest cannot drain the host pool in one go. No config space.
+ *
+ *   {"type": "virtio-rng"}   (no fields)
  */
 #include "vmm/virtio/virtio.h"
 
 #include <errno.h>
 #include <sys/random.h>
+#include <linux/virtio_ids.h>
 
 static int rng_fill(void *buf, size_t len)
 {
@@ -53,14 +56,24 @@ static int rng_queue_notify(struct iov_virtio_dev *dev, unsigned q)
         return virtio_dev_process_queue(dev, q, rng_handle);
 }
 
+static int rng_create(const void *options, const struct iov_virtio_host *host,
+                      struct iov_virtio_dev **ret)
+{
+        (void)options;
+        return virtio_rng_new(host->mem, ret);
+}
+
 static const struct iov_virtio_dev_ops rng_ops = {
         .name = "virtio-rng",
-        .device_id = 4,
+        .device_id = VIRTIO_ID_RNG,
         .num_queues = 1,
         .queue_max_size = 64,
         .config_size = 0,
         .queue_notify = rng_queue_notify,
+        .create = rng_create,
 };
+
+IOV_VIRTIO_DEVICE(rng_ops)
 
 int virtio_rng_new(const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret)
 {

@@ -6,8 +6,9 @@
  *  - the split-virtqueue core (virtq.c): walks descriptor chains the guest wrote into
  *    its own memory and publishes used buffers. Every index, length and address in the
  *    rings is untrusted; a violation marks the queue broken and the device NEEDS_RESET.
- *  - devices (console.c, blk.c, net.c, rng.c): fill a struct iov_virtio_dev_ops and only
- *    ever see requests (chains of host iovecs) and their own config space.
+ *  - devices (console.c, blk.c, net.c, rng.c): each fills a struct iov_virtio_dev_ops,
+ *    registers it with IOV_VIRTIO_DEVICE() and only ever sees requests (chains of host
+ *    iovecs), its own config space and the fields of its own "devices" entries.
  *  - transports (pci.c): map the device onto a bus, negotiate features, deliver
  *    notifications and interrupts.
  *
@@ -102,10 +103,19 @@ size_t virtio_iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, con
 /* ---- devices -------------------------------------------------------------------------- */
 
 struct iov_virtio_dev;
+struct iov_virtio_host;
+struct json_object;
 
+/* A device model: what it is, how the transport drives it, and how an entry of a VM's
+ * "devices" list becomes one. Each device file fills one and registers it with
+ * IOV_VIRTIO_DEVICE(); nothing else lists the devices. */
 struct iov_virtio_dev_ops {
-        const char *name;   /* "virtio-blk", used in stats and errors */
+        const char *name;   /* "virtio-blk": the entry's "type", also in stats and errors */
         uint16_t device_id; /* virtio 1.2 §5: net 1, blk 2, console 3, rng 4 */
+        /* Device feature bits always offered (§5.x.3); the ones that depend on options
+         * come from the constructor (virtio_dev_new), VERSION_1 and the ring features
+         * from the device layer. */
+        uint64_t features;
         unsigned num_queues;
         uint16_t queue_max_size;
         size_t config_size;
@@ -125,6 +135,49 @@ struct iov_virtio_dev_ops {
         void (*reset)(struct iov_virtio_dev *dev);
         /* Release what priv holds besides its memory: the core frees priv afterwards. */
         void (*destroy)(struct iov_virtio_dev *dev);
+
+        /* Configuration (spec.c does the common part: the object, "type", unknown fields).
+         * options_size bytes of typed options, zeroed, are filled field by field. */
+        size_t options_size;
+        /* One field of the entry besides "type": 0, -ENOENT when the device has no such
+         * field (refused as unknown), -EINVAL with a message (virtio_spec_error), or
+         * -ENOMEM. NULL: the device takes no fields. */
+        int (*parse_field)(void *options, const char *key, struct json_object *value,
+                           char **ret_error);
+        /* After the last field: required fields, defaults. NULL: nothing to check. */
+        int (*parse_done)(void *options, char **ret_error);
+        /* Make the device from parsed options; what it needs of the VM comes in host. */
+        int (*create)(const void *options, const struct iov_virtio_host *host,
+                      struct iov_virtio_dev **ret);
+};
+
+/* ---- device registry ------------------------------------------------------------------ */
+
+struct iov_virtio_registration {
+        const struct iov_virtio_dev_ops *ops;
+        struct iov_virtio_registration *next;
+};
+
+void virtio_device_register(struct iov_virtio_registration *reg);
+/* The device whose ops->name is name, or NULL. */
+const struct iov_virtio_dev_ops *virtio_device_find(const char *name);
+/* Every registered device, for listings and checks; follow ->next. */
+const struct iov_virtio_registration *virtio_devices(void);
+
+/* The device file's one registration line. The constructor runs at program start; every
+ * library holding device files is linked whole (vmm/virtio/meson.build) so the linker
+ * keeps them although nothing calls into them by name. */
+#define IOV_VIRTIO_DEVICE(ops_)                                                                    \
+        static struct iov_virtio_registration virtio_registration_##ops_ = {.ops = &(ops_)};       \
+        __attribute__((constructor)) static void virtio_register_##ops_(void)                      \
+        {                                                                                          \
+                virtio_device_register(&virtio_registration_##ops_);                               \
+        }
+
+/* What the VMM lends a device made from a spec. */
+struct iov_virtio_host {
+        const struct iov_virtio_mem *mem; /* guest memory, for the whole life of the device */
+        int console_fd; /* the VM's console stream (the UART's output fd), -1: nowhere */
 };
 
 /* What a transport provides to the device layer. */
@@ -197,13 +250,22 @@ int virtio_dev_process_queue(struct iov_virtio_dev *dev, unsigned q,
 
 /* ---- device constructors -------------------------------------------------------------- */
 
+/* The typed options of each device's "devices" entry, which its constructor takes too.
+ * Strings are bounded copies, so a parsed spec holds no pointers into the JSON. */
+
 /* virtio-console, port 0 only: guest output goes to out_fd, input comes from in_fd (-1:
  * none). The fds stay owned by the caller. */
 int virtio_console_new(const struct iov_virtio_mem *mem, int in_fd, int out_fd,
                        struct iov_virtio_dev **ret);
 
+#define IOV_VIRTIO_PATH_MAX 4096 /* PATH_MAX of Linux, with the NUL */
+
+struct iov_virtio_console_options {
+        char input[IOV_VIRTIO_PATH_MAX]; /* the input FIFO, "" for none */
+};
+
 struct iov_virtio_blk_options {
-        const char *path;
+        char path[IOV_VIRTIO_PATH_MAX]; /* a raw image file */
         bool read_only;
         char serial[20]; /* GET_ID answer, NUL-padded (virtio 1.2 §5.2.6) */
 };
@@ -212,43 +274,45 @@ struct iov_virtio_blk_options {
 int virtio_blk_new(const struct iov_virtio_mem *mem, const struct iov_virtio_blk_options *opts,
                    struct iov_virtio_dev **ret);
 
+#define IOV_VIRTIO_NET_TAP_NAME_MAX 16 /* IFNAMSIZ, with the NUL */
+
 struct iov_virtio_net_options {
-        const char *tap_name; /* existing or new TAP interface; NULL: use tap_fd */
-        int tap_fd;           /* an open TAP fd (IFF_NO_PI | IFF_VNET_HDR), taken over */
+        char tap_name[IOV_VIRTIO_NET_TAP_NAME_MAX]; /* existing or new TAP, "": use tap_fd */
+        int tap_fd; /* an open TAP fd (IFF_NO_PI | IFF_VNET_HDR), taken over */
         uint8_t mac[6];
+        bool has_mac; /* false: the spec gave no "mac"; its device gets a made-up one */
 };
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret);
+/* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
+int virtio_parse_mac(const char *s, uint8_t ret[6]);
 
 /* Bytes of entropy handed out per request at most. */
 #define IOV_VIRTIO_RNG_MAX_REQUEST 4096u
 int virtio_rng_new(const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret);
 
-/* ---- configuration -------------------------------------------------------------------- */
+/* ---- configuration (spec.c) ----------------------------------------------------------- */
 
-enum iov_virtio_type {
-        IOV_VIRTIO_CONSOLE,
-        IOV_VIRTIO_BLK,
-        IOV_VIRTIO_NET,
-        IOV_VIRTIO_RNG,
-};
-
-/* One virtio entry of a VM's "devices" list (format in spec.c). */
+/* One virtio entry of a VM's "devices" list, parsed: its device and that device's typed
+ * options (ops->options_size bytes, one of the structures above). */
 struct iov_virtio_spec {
-        enum iov_virtio_type type;
-        struct iov_virtio_blk_options blk;
-        struct iov_virtio_net_options net;
-        bool has_mac; /* otherwise a locally administered one is made up */
-        char *path;   /* blk: the image; console: the input FIFO (or NULL) */
-        char *tap;
+        const struct iov_virtio_dev_ops *ops;
+        void *options;
 };
 
-struct json_object;
 /* 1 and *ret filled for a virtio entry; 0 for another type (not ours); -EINVAL with a
- * message in *ret_error (malloc'ed) for a malformed one. */
+ * message in *ret_error (malloc'ed) for a malformed one or a virtio type no device
+ * registered; -ENOMEM. */
 int virtio_spec_parse(struct json_object *entry, struct iov_virtio_spec *ret, char **ret_error);
 void virtio_spec_done(struct iov_virtio_spec *spec);
-int virtio_parse_mac(const char *s, uint8_t ret[6]);
+/* Create the device a spec describes (ops->create). */
+int virtio_spec_create(const struct iov_virtio_spec *spec, const struct iov_virtio_host *host,
+                       struct iov_virtio_dev **ret);
+/* For parse_field and parse_done: put a message in *ret_error, return -EINVAL. */
+int virtio_spec_error(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For parse_field: a non-empty string no longer than size - 1 bytes, copied into buf. */
+int virtio_spec_string(struct json_object *value, const char *key, char *buf, size_t size,
+                       char **ret_error);
 
 /* ---- virtio-pci transport (pci.c) ----------------------------------------------------- */
 

@@ -86,6 +86,27 @@ Test(api_body, refuses_embedded_nul)
         cr_assert_str_eq(code, "trailing_garbage", "code %s", code);
 }
 
+/* An escaped NUL is valid JSON but cuts every C string made from it: refused wherever it
+ * stands (value, key, nested), while an escaped backslash before "u0000" is no NUL. */
+Test(api_body, refuses_escaped_nul_in_strings)
+{
+        const char *bad[] = {
+                "{\"owner\":\"vm\\u0000x\"}",           "{\"a\\u0000\":1}", "[\"\\u0000\"]",
+                "{\"a\":{\"b\":[\"x\",\"y\\u0000\"]}}", "\"\\\\\\u0000\"",  "{\"a\":\"\\u00000\"}"};
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                const char *code;
+                int r = parse(bad[i], &code);
+                cr_expect_eq(r, -EBADMSG, "%s accepted", bad[i]);
+                cr_expect_str_eq(code, "nul_in_string", "%s: code %s", bad[i], code);
+        }
+        const char *good[] = {"{\"owner\":\"vm\\\\u0000x\"}", "{\"a\":\"\\u0001\"}"};
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                const char *code;
+                int r = parse(good[i], &code);
+                cr_expect_eq(r, 0, "%s refused with %s", good[i], code);
+        }
+}
+
 static const struct iov_api_field fields[] = {
         {"num_vfs", json_type_int, true, false},
         {"owner", json_type_string, false, false},

@@ -75,3 +75,76 @@ Test(api_openapi, every_documented_operation_exists)
         }
         json_object_put(spec);
 }
+
+/* The query parameters of one operation in the spec, as a JSON object: name -> enum array
+ * (or null when the parameter has no enum). */
+static struct json_object *spec_query_params(struct json_object *spec, const char *pattern,
+                                             const char *method)
+{
+        struct json_object *paths, *item, *op, *params, *out = json_object_new_object();
+        if (!json_object_object_get_ex(spec, "paths", &paths) ||
+            !json_object_object_get_ex(paths, pattern, &item) ||
+            !json_object_object_get_ex(item, method, &op) ||
+            !json_object_object_get_ex(op, "parameters", &params))
+                return out;
+        for (size_t i = 0; i < json_object_array_length(params); i++) {
+                struct json_object *p = json_object_array_get_idx(params, i), *in, *name, *schema,
+                                   *values = NULL;
+                if (!json_object_object_get_ex(p, "in", &in) ||
+                    !streq(json_object_get_string(in), "query"))
+                        continue;
+                cr_assert(json_object_object_get_ex(p, "name", &name), "%s: unnamed", pattern);
+                if (json_object_object_get_ex(p, "schema", &schema))
+                        json_object_object_get_ex(schema, "enum", &values);
+                json_object_object_add(out, json_object_get_string(name), json_object_get(values));
+        }
+        return out;
+}
+
+static void expect_enum_equal(const struct iov_api_route *r, const struct iov_api_query_param *q,
+                              struct json_object *values)
+{
+        size_t n = 0;
+        for (; q->values && q->values[n]; n++) {
+                bool found = false;
+                for (size_t i = 0; values && i < json_object_array_length(values); i++)
+                        found |= streq(json_object_get_string(json_object_array_get_idx(values, i)),
+                                       q->values[n]);
+                cr_expect(found, "%s %s ?%s=%s is allowed but not in the spec's enum", r->method,
+                          r->pattern, q->name, q->values[n]);
+        }
+        size_t want = values ? json_object_array_length(values) : 0;
+        cr_expect_eq(n, want, "%s %s ?%s: %zu values declared, the spec's enum has %zu", r->method,
+                     r->pattern, q->name, n, want);
+}
+
+/* The route table declares exactly the query parameters the spec documents, with the
+ * same enums, both ways. */
+Test(api_openapi, query_parameters_match_the_spec)
+{
+        struct json_object *spec = spec_load();
+        size_t checked = 0;
+        for (const struct iov_api_route *r = api_routes(); r; r = r->next) {
+                char method[16];
+                lower(r->method, method, sizeof(method));
+                struct json_object *documented = spec_query_params(spec, r->pattern, method);
+                size_t declared = 0;
+                for (const struct iov_api_query_param *q = r->query; q && q->name; q++) {
+                        struct json_object *values = NULL;
+                        cr_expect(json_object_object_get_ex(documented, q->name, &values),
+                                  "%s %s declares ?%s, which the spec does not document", r->method,
+                                  r->pattern, q->name);
+                        expect_enum_equal(r, q, values);
+                        declared++;
+                        checked++;
+                }
+                cr_expect_eq((size_t)json_object_object_length(documented), declared,
+                             "%s %s: the spec documents %d query parameters, the route declares "
+                             "%zu",
+                             r->method, r->pattern, json_object_object_length(documented),
+                             declared);
+                json_object_put(documented);
+        }
+        cr_expect_geq(checked, 11u, "only %zu query parameters declared", checked);
+        json_object_put(spec);
+}

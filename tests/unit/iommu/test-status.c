@@ -147,6 +147,40 @@ Test(iommu_groups, viability_names_the_blockers)
         cr_expect_eq(iommu_group_check_viable(fixture_sysfs_root(fx), 77, NULL, NULL), -ENOENT);
 }
 
+Test(iommu_groups, member_rule)
+{
+        cr_expect_not(iommu_member_blocks(0x020000, NULL), "driverless NIC blocks");
+        cr_expect_not(iommu_member_blocks(0x020000, "vfio-pci"), "NIC on vfio-pci blocks");
+        cr_expect(iommu_member_blocks(0x020000, "e1000e"), "NIC on e1000e passes");
+        cr_expect_not(iommu_member_blocks(0x060400, "pcieport"), "root port on pcieport blocks");
+        cr_expect_not(iommu_member_blocks(0x060401, "pcieport"),
+                      "subtractive-decode bridge on pcieport blocks");
+        cr_expect(iommu_member_blocks(0x060400, "shpchp"), "bridge on shpchp passes");
+        cr_expect(iommu_member_blocks(0x060000, "pcieport"), "host bridge on pcieport passes");
+}
+
+/* The snapshot rule and the sysfs rule agree on every group of the lab tree. */
+Test(iommu_groups, snapshot_rule_agrees_with_sysfs)
+{
+        cr_assert_eq(fixture_set_driver(fx, "0000:00:02.0", "vfio-pci"), 0);
+        struct iov_pci_inventory *inv = NULL;
+        int r = pci_inventory_scan(fixture_sysfs_root(fx), &inv);
+        cr_assert_eq(r, 0, "pci_inventory_scan: %s", strerror(-r));
+        struct iov_iommu_group *groups = NULL;
+        size_t n = 0;
+        r = iommu_groups_scan(fixture_sysfs_root(fx), &groups, &n);
+        cr_assert_eq(r, 0, "iommu_groups_scan: %s", strerror(-r));
+        cr_assert_geq(n, 6u, "groups %zu", n);
+        for (size_t i = 0; i < n; i++) {
+                int viable =
+                        iommu_group_check_viable(fixture_sysfs_root(fx), groups[i].id, NULL, NULL);
+                cr_expect_eq(iommu_group_viable_in(&groups[i], inv), viable == 1,
+                             "group %u: snapshot and sysfs (%d) disagree", groups[i].id, viable);
+        }
+        iommu_groups_free(groups, n);
+        pci_inventory_free(inv);
+}
+
 Test(iommu_groups, vfio_group_path)
 {
         char *p = iommu_vfio_group_path("/dev", 7);

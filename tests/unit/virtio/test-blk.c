@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,8 +37,8 @@ static void start(bool read_only)
         for (size_t i = 0; i < sizeof(buf); i++)
                 buf[i] = pattern(i);
         cr_assert_eq(write(image_fd, buf, sizeof(buf)), (ssize_t)sizeof(buf), "image write");
-        struct iov_virtio_blk_options opts = {
-                .path = image, .read_only = read_only, .serial = "iovd-test-disk"};
+        struct iov_virtio_blk_options opts = {.read_only = read_only, .serial = "iovd-test-disk"};
+        snprintf(opts.path, sizeof(opts.path), "%s", image);
         int r = virtio_blk_new(&guest.mem, &opts, &dev);
         cr_assert_eq(r, 0, "virtio_blk_new returned %d", r);
         fake_dev_start(dev, &guest, rings, 16);
@@ -266,7 +267,7 @@ Test(virtio_blk, bad_image_is_refused)
         struct iov_virtio_blk_options opts = {.path = "/nonexistent/disk.img"};
         cr_assert_lt(virtio_blk_new(&guest.mem, &opts, &d), 0, "missing image accepted");
         cr_assert_eq(ftruncate(image_fd, 1000), 0, "truncate");
-        opts.path = image;
+        snprintf(opts.path, sizeof(opts.path), "%s", image);
         int r = virtio_blk_new(&guest.mem, &opts, &d);
         cr_assert_lt(r, 0, "1000-byte image (not whole sectors) accepted");
         cr_assert_null(d, "device returned on failure");
@@ -278,7 +279,7 @@ Test(virtio_blk, only_regular_files)
         struct iov_virtio_blk_options opts = {.path = "/dev/null"};
         int r = virtio_blk_new(&guest.mem, &opts, &d);
         cr_assert_eq(r, -EINVAL, "/dev/null as a disk: returned %d, expected -EINVAL", r);
-        opts.path = "/tmp";
+        snprintf(opts.path, sizeof(opts.path), "%s", "/tmp");
         r = virtio_blk_new(&guest.mem, &opts, &d);
         cr_assert_lt(r, 0, "a directory as a disk: returned %d", r);
 }

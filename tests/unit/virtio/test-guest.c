@@ -287,6 +287,54 @@ Test(virtio_guest, msix_interrupt_through_irqfd)
         json_object_put(stats);
 }
 
+/* iovd-vmm on a config whose VM is not built: its exit status, and its stderr. */
+static int run_vmm_refused(const char *config_json, char **ret_stderr)
+{
+        _cleanup_free_ char *cfg = util_path_join(dir, "vm.json", NULL);
+        _cleanup_free_ char *err = util_path_join(dir, "stderr", NULL);
+        cr_assert_eq(util_write_file_atomic(cfg, config_json, strlen(config_json), 0600), 0,
+                     "writing %s", cfg);
+        const char *vmm = getenv("IOVD_VMM");
+        cr_assert_not_null(vmm, "IOVD_VMM is not set (run through meson test)");
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0, "fork: %m");
+        if (pid == 0) {
+                int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                dup2(fd, 2);
+                execl(vmm, vmm, "--config", cfg, "--serial", "none", (char *)NULL);
+                _exit(127);
+        }
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid, "waitpid: %m");
+        cr_assert_eq(util_read_file(err, 1 << 20, ret_stderr, NULL), 0, "reading %s", err);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* An entry no device takes, or one its device cannot be made from, stops the VM build
+ * (exit status 1) with a reason naming the entry. */
+Test(virtio_guest, bad_device_entries_are_refused)
+{
+        static const struct {
+                const char *entry, *reason;
+        } cases[] = {
+                {"{\"type\":\"virtio-gpu\"}", "devices[1]: unknown device type \"virtio-gpu\""},
+                {"{\"type\":\"vfio-pci\"}", "devices[1]: unknown device type \"vfio-pci\""},
+                {"{\"type\":\"virtio-rng\",\"size\":1}", "devices[1]: unknown field \"size\""},
+                {"{\"type\":\"virtio-blk\",\"path\":\"/nonexistent/disk.img\"}",
+                 "devices[1]: virtio-blk: No such file or directory"},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                _cleanup_free_ char *json = vm_config(
+                        "virtio-irq", "\"devices\":[{\"type\":\"virtio-rng\"},%s]", cases[i].entry);
+                _cleanup_free_ char *text = NULL;
+                int status = run_vmm_refused(json, &text);
+                cr_assert_eq(status, 1, "%s: iovd-vmm exit status %d; stderr: %s", cases[i].entry,
+                             status, text);
+                cr_assert(strstr(text, cases[i].reason), "%s: stderr does not say '%s': %s",
+                          cases[i].entry, cases[i].reason, text);
+        }
+}
+
 /* ---- virtio-net: the host end of the TAP, inside iovd-vmm's network namespace ---- */
 
 #define NET_TAP       "iovtap0"

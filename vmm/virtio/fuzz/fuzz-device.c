@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for a device's request parser, one executable per device (built with
- * -DFUZZ_DEVICE_BLK, _NET, _CONSOLE or _RNG). The input is guest RAM: queue q sits at
+ * libFuzzer target for a device's request parser, one executable per registered device
+ * (built with -DFUZZ_DEVICE="virtio-blk" and so on; the device is looked up in the
+ * registry and made by its own create). The input is guest RAM: queue q sits at
  * q * 1 KiB with 16 entries, request headers and data anywhere. Byte 0 picks the ring
  * features the driver takes. The device is driven like a driver would (status sequence,
  * queues enabled, DRIVER_OK), then every queue is notified and the backend polled.
@@ -10,12 +11,18 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/virtio_config.h>
 
+#include "util/util.h"
 #include "vmm/virtio/fuzz/fuzz-guest.h"
+
+#ifndef FUZZ_DEVICE
+#error "define FUZZ_DEVICE as the registered name of the device to fuzz"
+#endif
 
 #define QUEUE_SIZE   16
 #define QUEUE_STRIDE 1024u
@@ -34,50 +41,84 @@ static void backend_close(void)
         backend_a = backend_b = -1;
 }
 
-static int device_new(struct fuzz_guest *g, const uint8_t *data, size_t size,
-                      struct iov_virtio_dev **ret)
+/* The disk: one memory file for the whole run, reached by path like an image. */
+static void backend_blk(void *options, const uint8_t *data, size_t size)
 {
-#if defined(FUZZ_DEVICE_BLK)
-        static char path[64];
+        struct iov_virtio_blk_options *o = options;
         static int disk = -1;
+
         (void)data;
         (void)size;
         if (disk < 0) {
                 disk = memfd_create("fuzz-disk", 0);
                 if (disk < 0 || ftruncate(disk, DISK_SIZE) < 0)
                         abort();
-                snprintf(path, sizeof(path), "/proc/self/fd/%d", disk);
         }
-        struct iov_virtio_blk_options opts = {.path = path, .serial = "fuzz"};
-        return virtio_blk_new(&g->mem, &opts, ret);
-#elif defined(FUZZ_DEVICE_NET)
+        snprintf(o->path, sizeof(o->path), "/proc/self/fd/%d", disk);
+        snprintf(o->serial, sizeof(o->serial), "fuzz");
+}
+
+/* A socket pair stands in for the TAP (no CAP_NET_ADMIN here), with two frames waiting
+ * for the receive queue, cut from the input. */
+static void backend_net(void *options, const uint8_t *data, size_t size)
+{
+        struct iov_virtio_net_options *o = options;
         int sv[2];
+
         if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) < 0)
                 abort();
         backend_b = sv[1];
-        /* Two frames waiting for the receive queue, cut from the input. */
         for (size_t off = 0; off < 2 && size >= 32 + 64; off++)
                 (void)send(backend_b, data + off * 32, 12 + data[off] % 52, 0);
-        struct iov_virtio_net_options opts = {.tap_fd = sv[0], .mac = {2, 0, 0, 0, 0, 1}};
-        return virtio_net_new(&g->mem, &opts, ret);
-#elif defined(FUZZ_DEVICE_CONSOLE)
+        *o = (struct iov_virtio_net_options){
+                .tap_fd = sv[0], .mac = {2, 0, 0, 0, 0, 1}, .has_mac = true};
+}
+
+/* The input FIFO is a pipe, opened again by path as the device does with "input". */
+static void backend_console(void *options, const uint8_t *data, size_t size)
+{
+        struct iov_virtio_console_options *o = options;
         int in[2];
+
         if (pipe(in) < 0)
                 abort();
         backend_a = in[0];
         backend_b = in[1];
         (void)!write(backend_b, data, size < 64 ? size : 64);
-        static int out = -1;
-        if (out < 0)
-                out = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        return virtio_console_new(&g->mem, in[0], out, ret);
-#elif defined(FUZZ_DEVICE_RNG)
-        (void)data;
-        (void)size;
-        return virtio_rng_new(&g->mem, ret);
-#else
-#error "define FUZZ_DEVICE_BLK, _NET, _CONSOLE or _RNG"
-#endif
+        snprintf(o->input, sizeof(o->input), "/proc/self/fd/%d", in[0]);
+}
+
+/* What the fuzzer stands in for, for devices whose create would open host resources;
+ * a device without an entry is made from zeroed options. */
+static const struct {
+        const char *device;
+        void (*setup)(void *options, const uint8_t *data, size_t size);
+} backends[] = {
+        {"virtio-blk", backend_blk},
+        {"virtio-net", backend_net},
+        {"virtio-console", backend_console},
+};
+
+static int device_new(struct fuzz_guest *g, const uint8_t *data, size_t size,
+                      struct iov_virtio_dev **ret)
+{
+        static int console_out = -1;
+        const struct iov_virtio_dev_ops *ops = virtio_device_find(FUZZ_DEVICE);
+
+        if (!ops || !ops->create) {
+                fprintf(stderr, "%s is not a registered virtio device\n", FUZZ_DEVICE);
+                abort();
+        }
+        if (console_out < 0)
+                console_out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        _cleanup_free_ void *options = calloc(1, ops->options_size ? ops->options_size : 1);
+        if (!options)
+                abort();
+        for (size_t i = 0; i < ARRAY_SIZE(backends); i++)
+                if (streq(backends[i].device, ops->name))
+                        backends[i].setup(options, data, size);
+        struct iov_virtio_host host = {.mem = &g->mem, .console_fd = console_out};
+        return ops->create(options, &host, ret);
 }
 
 static void device_start(struct iov_virtio_dev *dev, struct fuzz_guest *g, uint8_t pick)
