@@ -188,7 +188,7 @@ static const struct iov_cli_option_spec alloc_options[] = {
         {"owner", 0, "OWNER", "who holds the allocation (required)"},
         {"device", 0, "ADDR", "allocate this device (with its whole IOMMU group)"},
         {"pool", 0, "NAME", "allocate any free device of this pool"},
-        {"mac", 0, "MAC|auto", "give the VF this MAC (auto: a stable one iovd derives)"},
+        {"mac", 0, "MAC", "give the VF this MAC, or auto: a stable one iovd derives"},
         {NULL, 0, NULL, NULL},
 };
 
