@@ -99,6 +99,13 @@ int api_reply_list(struct iov_api_response *resp, const char *key, struct json_o
 int api_error(struct iov_api_response *resp, unsigned status, const char *code, const char *fmt,
               ...) _printf_(4, 5);
 
+struct iov_problem;
+
+/* The same error reply for a module's refusal (daemon/daemon.h): p's status, code and
+ * message, and each key of p->details added to the error object (p keeps its details;
+ * the caller clears p). Returns -EBADMSG like api_error. */
+int api_reply_problem(struct iov_api_response *resp, const struct iov_problem *p);
+
 void api_response_clear(struct iov_api_response *resp);
 
 struct iov_pci_address;

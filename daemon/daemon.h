@@ -49,6 +49,29 @@ void daemon_config_clear(struct iov_daemon_config *config);
  * exit 0, -EINVAL after printing a usage error to stderr. */
 int daemon_config_parse(struct iov_daemon_config *config, int argc, char **argv);
 
+/* ---- refusals ------------------------------------------------------------------------ */
+
+#define IOV_PROBLEM_CODE_MAX    48
+#define IOV_PROBLEM_MESSAGE_MAX 320
+
+/* Why a module refused a request the client made: the HTTP status, a stable snake_case
+ * code clients may branch on, a message for people, and details (an object whose keys
+ * join the error object, e.g. "blockers"; owned, may be NULL). The modules fill it; the
+ * API turns it into its one error reply (api_reply_problem). */
+struct iov_problem {
+        unsigned status;
+        char code[IOV_PROBLEM_CODE_MAX];
+        char message[IOV_PROBLEM_MESSAGE_MAX];
+        struct json_object *details;
+};
+
+/* Fill status, code and message; returns -EBADMSG so callers can
+ * `return daemon_problem_set(...)`. */
+int daemon_problem_set(struct iov_problem *p, unsigned status, const char *code, const char *fmt,
+                       ...) _printf_(4, 5);
+/* Drop the details; p may be reused afterwards. */
+void daemon_problem_clear(struct iov_problem *p);
+
 /* ---- inventory snapshots -------------------------------------------------------------- */
 
 /* An immutable, reference-counted view of the hardware. Readers take one and keep it as

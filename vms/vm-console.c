@@ -24,8 +24,7 @@
 #define FOLLOW_POLL_USEC  20000
 #define FOLLOW_BLOCK_USEC 900000 /* api.h: a stream read blocks about a second at most */
 
-static int console_path(struct iov_vm_table *t, const char *id, char **ret,
-                        struct iov_vm_problem *p)
+static int console_path(struct iov_vm_table *t, const char *id, char **ret, struct iov_problem *p)
 {
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
@@ -52,7 +51,7 @@ static void console_sanitize(char *s, size_t len)
 }
 
 int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **ret,
-                     struct iov_vm_problem *p)
+                     struct iov_problem *p)
 {
         (void)d;
         _cleanup_free_ char *path = NULL;
@@ -135,7 +134,7 @@ static void follower_open(struct iov_vm_console_follower *f)
 }
 
 int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_console_follower **ret,
-                       struct iov_vm_problem *p)
+                       struct iov_problem *p)
 {
         struct iov_vm_console_follower *f = calloc(1, sizeof(*f));
         if (!f)

@@ -37,27 +37,17 @@ const char *vm_state_to_string(enum iov_vm_state state)
         return state_names[state];
 }
 
-int vm_problem(struct iov_vm_problem *p, unsigned status, const char *code, const char *fmt, ...)
+int vm_problem_not_found(struct iov_problem *p, const char *id)
 {
-        va_list ap;
-        va_start(ap, fmt);
-        p->status = status;
-        p->code = code;
-        vsnprintf(p->message, sizeof(p->message), fmt, ap);
-        va_end(ap);
-        return -EBADMSG;
+        return daemon_problem_set(p, 404, "not_found", "no VM with id \"%.64s\"", id);
 }
 
-int vm_problem_not_found(struct iov_vm_problem *p, const char *id)
+int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, const char *what)
 {
-        return vm_problem(p, 404, "not_found", "no VM with id \"%.64s\"", id);
-}
-
-int vm_problem_state(struct iov_vm_problem *p, const struct iov_vm_record *rec, const char *what)
-{
-        return vm_problem(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what, rec->id,
-                          rec->starting ? "starting" : vm_state_to_string(rec->state),
-                          rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
+        return daemon_problem_set(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what,
+                                  rec->id,
+                                  rec->starting ? "starting" : vm_state_to_string(rec->state),
+                                  rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
 }
 
 void vm_record_free(struct iov_vm_record *rec)
@@ -205,7 +195,7 @@ static void vm_table_forget_new(struct iov_vm_table *t, const char *id)
 }
 
 int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct json_object **ret,
-               struct iov_vm_problem *p)
+               struct iov_problem *p)
 {
         (void)d;
         struct iov_vm_table *t = &table;
@@ -217,8 +207,9 @@ int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct
         for (size_t i = 0; def->name && i < t->n_records; i++)
                 if (streq_ptr(t->records[i]->name, def->name)) {
                         pthread_mutex_unlock(&t->lock);
-                        return vm_problem(p, 409, "name_in_use", "VM %s is already named \"%s\"",
-                                          t->records[i]->id, def->name);
+                        return daemon_problem_set(p, 409, "name_in_use",
+                                                  "VM %s is already named \"%s\"",
+                                                  t->records[i]->id, def->name);
                 }
         r = vm_table_add(t, rec);
         if (r < 0) {
@@ -280,8 +271,7 @@ static void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct jso
                 json_object_put(stats);
 }
 
-int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret,
-             struct iov_vm_problem *p)
+int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, struct iov_problem *p)
 {
         (void)d;
         struct iov_vm_table *t = &table;
@@ -312,7 +302,7 @@ static void vm_remove_dir(const char *dir)
 }
 
 int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
-               struct iov_vm_problem *p)
+               struct iov_problem *p)
 {
         (void)d;
         struct iov_vm_table *t = &table;
