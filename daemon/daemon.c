@@ -13,18 +13,6 @@
 
 #include "daemon/runtime.h"
 
-static struct iov_daemon_module *modules;
-
-/* Keep the list sorted by order, so start runs low to high and stop the reverse. */
-void daemon_module_register(struct iov_daemon_module *module)
-{
-        struct iov_daemon_module **p = &modules;
-        while (*p && (*p)->order <= module->order)
-                p = &(*p)->next;
-        module->next = *p;
-        *p = module;
-}
-
 int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret)
 {
         struct iov_daemon *d = calloc(1, sizeof(*d));
@@ -41,7 +29,7 @@ int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret)
         pthread_mutex_init(&d->state_lock, NULL);
         pthread_mutex_init(&d->rt->snapshot_lock, NULL);
         pthread_mutex_init(&d->rt->rescan_lock, NULL);
-        pthread_rwlock_init(&d->rt->contributors_lock, NULL);
+        pthread_rwlock_init(&d->rt->modules_lock, NULL);
         daemon_events_init(&d->rt->events);
         daemon_metrics_init(&d->rt->metrics);
         *ret = d;
@@ -58,7 +46,7 @@ void daemon_free(struct iov_daemon *d)
         daemon_metrics_clear(&d->rt->metrics);
         pthread_mutex_destroy(&d->rt->snapshot_lock);
         pthread_mutex_destroy(&d->rt->rescan_lock);
-        pthread_rwlock_destroy(&d->rt->contributors_lock);
+        pthread_rwlock_destroy(&d->rt->modules_lock);
         pthread_mutex_destroy(&d->state_lock);
         if (d->rt->lock_fd >= 0)
                 close(d->rt->lock_fd);
@@ -115,35 +103,6 @@ static int token_load(struct iov_daemon *d)
         return 0;
 }
 
-/* On failure the modules already started are stopped again by daemon_stop(): it stops
- * every module before modules_end. */
-static int modules_start(struct iov_daemon *d)
-{
-        d->rt->modules_started = true;
-        for (struct iov_daemon_module *m = modules; m; m = m->next) {
-                uint64_t start = util_now_usec();
-                int r = m->start ? m->start(d) : 0;
-                if (r < 0) {
-                        d->rt->modules_end = m;
-                        return log_error_errno(r, "Starting %s failed: %m", m->name);
-                }
-                log_debug("module %s started in %llu ms", m->name,
-                          (unsigned long long)(util_now_usec() - start) / 1000);
-        }
-        return 0;
-}
-
-/* Reverse order: walk the sorted list recursively, up to end (exclusive). */
-static void modules_stop(struct iov_daemon *d, struct iov_daemon_module *m,
-                         const struct iov_daemon_module *end)
-{
-        if (!m || m == end)
-                return;
-        modules_stop(d, m->next, end);
-        if (m->stop)
-                m->stop(d);
-}
-
 static int listeners_start(struct iov_daemon *d)
 {
         for (size_t i = 0; i < d->config.n_listen; i++) {
@@ -190,7 +149,7 @@ int daemon_start(struct iov_daemon *d)
                                        d->config.sysfs_root);
         log_debug("inventory read in %llu ms",
                   (unsigned long long)(util_now_usec() - start) / 1000);
-        r = modules_start(d);
+        r = daemon_modules_start(d);
         if (r < 0)
                 return r;
         r = listeners_start(d);
@@ -217,9 +176,7 @@ void daemon_stop(struct iov_daemon *d)
         for (size_t i = d->rt->n_servers; i > 0; i--)
                 api_server_stop(d->rt->servers[i - 1]);
         d->rt->n_servers = 0;
-        if (d->rt->modules_started)
-                modules_stop(d, modules, d->rt->modules_end);
-        d->rt->modules_started = false;
+        daemon_modules_stop(d);
 }
 
 int daemon_wait_for_signal(struct iov_daemon *d)

@@ -384,12 +384,6 @@ static void vms_host_counts(struct iov_daemon *d, struct json_object *counts)
         json_object_object_add(counts, "vms_by_state", o);
 }
 
-static struct iov_daemon_contributor contributor = {
-        .name = "vms",
-        .metrics = vms_metrics,
-        .host_counts = vms_host_counts,
-};
-
 /* ---- module --------------------------------------------------------------------------- */
 
 static void vms_stop(struct iov_daemon *d);
@@ -429,7 +423,6 @@ static int vms_start(struct iov_daemon *d)
                 vms_stop(d);
                 return log_error_errno(r, "Cannot start the VM watcher: %m");
         }
-        daemon_contributor_add(d, &contributor);
         log_info("VMs restored: %zu defined, %zu running (VMM %s)", t->n_records, reattached,
                  t->vmm_path);
         return 0;
@@ -439,7 +432,7 @@ static int vms_start(struct iov_daemon *d)
 static void vms_stop(struct iov_daemon *d)
 {
         struct iov_vm_table *t = &table;
-        daemon_contributor_remove(d, &contributor);
+        (void)d;
         vm_watcher_stop(t);
         pthread_mutex_lock(&t->lock);
         t->stopping = true;
@@ -456,4 +449,5 @@ static void vms_stop(struct iov_daemon *d)
 }
 
 /* After the allocations module (50), which opens the state store. */
-DAEMON_MODULE(vms, 60, vms_start, vms_stop)
+DAEMON_MODULE(vms, .order = 60, .start = vms_start, .stop = vms_stop, .metrics = vms_metrics,
+              .host_counts = vms_host_counts)
