@@ -205,6 +205,15 @@ int api_server_start(struct iov_daemon *d, const char *listen, const char *token
                      struct iov_api_server **ret);
 void api_server_stop(struct iov_api_server *server);
 
+/* The API of a running daemon: a server on every listener of d's configuration, tcp ones
+ * guarded by d's token. Failures are logged naming the listener. api_stop ends every
+ * connection; it returns once no handler runs (a stream must end by itself, see
+ * daemon_is_stopping). */
+struct iov_api;
+int api_start(struct iov_daemon *d, struct iov_api **ret);
+void api_stop(struct iov_api *api);
+DEFINE_CLEANUP_FUNC(struct iov_api, api_stop)
+
 /* ---- shared JSON forms ---------------------------------------------------------------- */
 
 struct iov_pci_device;

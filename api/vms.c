@@ -283,7 +283,12 @@ VM_ACTION_HANDLER(resume, IOV_VM_ACTION_RESUME)
 
 static ssize_t console_stream_read(void *userdata, char *buf, size_t max)
 {
-        return vms_console_follower_read(userdata, buf, max);
+        ssize_t n = vms_console_follower_read(userdata, buf, max);
+        if (n == VMS_CONSOLE_END)
+                return IOV_API_STREAM_END;
+        if (n == VMS_CONSOLE_ERROR)
+                return IOV_API_STREAM_ERROR;
+        return n;
 }
 
 static void console_stream_free(void *userdata)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon: the life of iovd. Start: lock the state dir, read the token, scan the
- * hardware, start the modules (state restore and reconcile), listen, watch udev, and only
- * then READY=1. Stop: STOPPING=1, close listeners (which ends every connection), stop the
- * modules in reverse order.
+ * daemon: the life of the core. Start: lock the state dir, read the token, scan the
+ * hardware, start the modules (state restore and reconcile), watch udev; the program then
+ * starts the API over it and only then sends READY=1 (daemon_ready). Stop: STOPPING=1 and
+ * every stream woken (daemon_stop_begin), the program closes the API (which ends every
+ * connection), then the modules stop in reverse order (daemon_stop).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -103,24 +104,6 @@ static int token_load(struct iov_daemon *d)
         return 0;
 }
 
-static int listeners_start(struct iov_daemon *d)
-{
-        for (size_t i = 0; i < d->config.n_listen; i++) {
-                const char *spec = d->config.listen[i];
-                int r = api_server_start(d, spec, d->token, &d->rt->servers[d->rt->n_servers]);
-                if (r == -EADDRINUSE)
-                        return log_error_errno(r,
-                                               "Cannot listen on %s: another process "
-                                               "listens there",
-                                               spec);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot listen on %s: %m", spec);
-                d->rt->n_servers++;
-                log_info("Listening on %s", spec);
-        }
-        return 0;
-}
-
 static void log_unsafe_switch(struct iov_daemon *d)
 {
         if (d->config.allow_unsafe_interrupts)
@@ -152,30 +135,39 @@ int daemon_start(struct iov_daemon *d)
         r = daemon_modules_start(d);
         if (r < 0)
                 return r;
-        r = listeners_start(d);
-        if (r < 0)
-                return r;
         r = daemon_udev_start(d, &d->rt->udev);
         if (r < 0)
                 log_warning_errno(r, "No udev monitor, use POST /v1/rescan after changes: %m");
-        r = daemon_notify("READY=1");
+        return 0;
+}
+
+void daemon_ready(struct iov_daemon *d)
+{
+        (void)d;
+        int r = daemon_notify("READY=1");
         if (r < 0)
                 log_warning_errno(r, "Cannot notify the service manager: %m");
         log_info("iovd ready");
-        return 0;
+}
+
+bool daemon_is_stopping(struct iov_daemon *d)
+{
+        return __atomic_load_n(&d->rt->stopping, __ATOMIC_RELAXED);
+}
+
+void daemon_stop_begin(struct iov_daemon *d)
+{
+        if (daemon_is_stopping(d))
+                return;
+        __atomic_store_n(&d->rt->stopping, true, __ATOMIC_RELAXED);
+        daemon_notify("STOPPING=1");
+        daemon_udev_stop(TAKE_PTR(d->rt->udev));
+        daemon_events_shutdown(&d->rt->events);
 }
 
 void daemon_stop(struct iov_daemon *d)
 {
-        if (d->rt->stopped)
-                return;
-        d->rt->stopped = true;
-        daemon_notify("STOPPING=1");
-        daemon_udev_stop(TAKE_PTR(d->rt->udev));
-        daemon_events_shutdown(&d->rt->events);
-        for (size_t i = d->rt->n_servers; i > 0; i--)
-                api_server_stop(d->rt->servers[i - 1]);
-        d->rt->n_servers = 0;
+        daemon_stop_begin(d);
         daemon_modules_stop(d);
 }
 

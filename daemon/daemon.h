@@ -191,10 +191,17 @@ int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret);
 void daemon_free(struct iov_daemon *d);
 DEFINE_CLEANUP_FUNC(struct iov_daemon, daemon_free)
 
-/* Lock the state dir, scan the hardware, start every module, open every listener, start
- * the udev monitor, then send READY=1. Logs what failed. */
+/* Lock the state dir, scan the hardware, start every module, start the udev monitor.
+ * Logs what failed. The program starts its front end (the API) after it. */
 int daemon_start(struct iov_daemon *d);
-/* STOPPING=1, close listeners, wake streams, stop modules. Idempotent. */
+/* READY=1 to the service manager: the front end is up too. */
+void daemon_ready(struct iov_daemon *d);
+/* STOPPING=1, stop watching udev, wake every event stream and tell every other stream
+ * (daemon_is_stopping) to end, so the front end can close its connections. Idempotent. */
+void daemon_stop_begin(struct iov_daemon *d);
+bool daemon_is_stopping(struct iov_daemon *d);
+/* daemon_stop_begin, then stop the modules in reverse order; the front end is closed
+ * by then. Idempotent. */
 void daemon_stop(struct iov_daemon *d);
 /* Block until SIGTERM or SIGINT (which must be blocked in every thread). */
 int daemon_wait_for_signal(struct iov_daemon *d);

@@ -4,7 +4,6 @@
 
 #include <pthread.h>
 
-#include "api/api.h"
 #include "daemon/daemon.h"
 
 struct iov_event_broker {
@@ -45,15 +44,13 @@ struct iov_daemon_runtime {
         struct iov_event_broker events;
         struct iov_metrics metrics;
 
-        struct iov_api_server *servers[IOV_DAEMON_MAX_LISTEN];
-        size_t n_servers;
         struct iov_udev_monitor *udev;
         /* The first n_modules_running modules in order have started and not stopped;
          * callers of their callbacks hold the lock for reading. */
         pthread_rwlock_t modules_lock;
         size_t n_modules_running;
         int lock_fd;
-        bool stopped;
+        bool stopping; /* atomic: daemon_stop_begin ran */
 };
 
 int daemon_events_init(struct iov_event_broker *b);

@@ -11,8 +11,6 @@
 #include <sys/stat.h>
 
 #include "daemon/daemon.h"
-#include "daemon/runtime.h"
-#include "api/api.h"
 #include "vms/vm-record.h"
 
 /* The console file of a running VM is kept from growing without bound: once more than
@@ -156,7 +154,7 @@ int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_conso
  * is not stopping (it waits for every connection, so a stream must end by itself). */
 static bool follower_vm_active(const struct iov_vm_console_follower *f)
 {
-        if (__atomic_load_n(&f->daemon->rt->stopped, __ATOMIC_RELAXED))
+        if (daemon_is_stopping(f->daemon))
                 return false;
         struct iov_vm_table *t = vm_table_get();
         pthread_mutex_lock(&t->lock);
@@ -179,7 +177,7 @@ static ssize_t follower_pread(struct iov_vm_console_follower *f, char *buf, size
                 f->offset = st.st_size - CONSOLE_KEEP;
         ssize_t n = pread(f->fd, buf, max, f->offset);
         if (n < 0)
-                return IOV_API_STREAM_ERROR;
+                return VMS_CONSOLE_ERROR;
         f->offset += n;
         return n;
 }
@@ -195,7 +193,7 @@ ssize_t vms_console_follower_read(struct iov_vm_console_follower *f, char *buf, 
                 if (n != 0)
                         return n;
                 if (!active)
-                        return IOV_API_STREAM_END;
+                        return VMS_CONSOLE_END;
                 if (util_now_usec() >= until)
                         return 0;
                 util_sleep_usec(FOLLOW_POLL_USEC);

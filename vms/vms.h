@@ -68,7 +68,12 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
 int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **ret,
                      struct iov_problem *p);
 
-/* A follower of the console from its current tail: read() as in api.h's stream ops. */
+/* A follower of the console from its current tail. read returns the number of bytes
+ * written to buf (at most max), 0 when nothing came within about a second (call again),
+ * VMS_CONSOLE_END when the VM ended or iovd is stopping and everything was read, or
+ * VMS_CONSOLE_ERROR when the console cannot be read. */
+#define VMS_CONSOLE_END   ((ssize_t)-1)
+#define VMS_CONSOLE_ERROR ((ssize_t)-2)
 struct iov_vm_console_follower;
 int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_console_follower **ret,
                        struct iov_problem *p);
