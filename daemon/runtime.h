@@ -62,6 +62,9 @@ int daemon_metrics_init(struct iov_metrics *m);
 void daemon_metrics_clear(struct iov_metrics *m);
 void daemon_metrics_count_rescan(struct iov_daemon *d, uint64_t duration_usec);
 
+/* Free a snapshot nobody refers to (one never published, or the last reference). */
+void daemon_snapshot_free(struct iov_snapshot *s);
+
 /* Build the first snapshot (no events). */
 int daemon_inventory_init(struct iov_daemon *d);
 void daemon_inventory_clear(struct iov_daemon *d);
