@@ -3,7 +3,7 @@
  * durable collections. */
 #include <stdio.h>
 
-#include "alloc/allocations.h"
+#include "alloc/alloc-internal.h"
 #include "daemon/state.h"
 
 #define KIND_ALLOCATIONS "allocations"
@@ -20,6 +20,11 @@ static void quarantine_entry_clear(struct iov_quarantine_entry *q)
         free(q->reason);
         free(q->member.original_driver);
         free(q->member.original_override);
+}
+
+struct iov_registry *registry_get(struct iov_daemon *d)
+{
+        return d->alloc ? d->alloc->registry : NULL;
 }
 
 int registry_new(struct iov_registry **ret)

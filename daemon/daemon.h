@@ -174,6 +174,8 @@ struct json_object *daemon_group_owner(struct iov_daemon *d, unsigned group_id);
 
 struct iov_state;          /* daemon/state.c */
 struct iov_daemon_runtime; /* private to daemon/ */
+struct iov_alloc;          /* alloc/alloc-internal.h */
+struct iov_vm_table;       /* vms/vm-record.h */
 
 struct iov_daemon {
         struct iov_daemon_config config;
@@ -183,7 +185,12 @@ struct iov_daemon {
         pthread_mutex_t state_lock;
         struct iov_state *state;
 
-        struct iov_daemon_runtime *rt; /* snapshot, events, metrics, listeners */
+        struct iov_daemon_runtime *rt; /* snapshot, events, metrics, modules */
+
+        /* The modules' own state, set by their start() and cleared by their stop(); the
+         * core never looks inside. */
+        struct iov_alloc *alloc;
+        struct iov_vm_table *vms;
 };
 
 /* Allocate a daemon for config (taken over: config is left empty). Reads nothing yet. */

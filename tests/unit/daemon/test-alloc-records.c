@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 
-#include "alloc/allocations.h"
+#include "alloc/alloc-internal.h"
 #include "daemon/state.h"
 
 static const char record[] =
