@@ -3,7 +3,7 @@
  * Handing out an IOMMU group and taking it back. Every decision is made under
  * d->state_lock together with the binding and the save, so two requests can never both
  * see a group as free. The order of each step is chosen so that a crash anywhere leaves
- * a record that start-up reconciliation can finish (see allocations.h).
+ * a record that start-up reconciliation can finish (see alloc.h).
  */
 #include <stdio.h>
 

@@ -41,7 +41,7 @@ struct iov_daemon_config {
         unsigned connection_timeout_sec;
 };
 
-/* Fill config with the production defaults (DESIGN.md). */
+/* Fill config with the production defaults (docs/architecture.md). */
 int daemon_config_init(struct iov_daemon_config *config);
 void daemon_config_clear(struct iov_daemon_config *config);
 
