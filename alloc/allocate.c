@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "alloc/alloc-internal.h"
-#include "daemon/state.h"
+#include "daemon/daemon.h"
 
 #define PCI_CLASS_BRIDGE_PCI 0x0604 /* base class 06, subclass 04 (PCI Code and ID r1.x) */
 

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "alloc/alloc-internal.h"
-#include "daemon/state.h"
+#include "daemon/daemon.h"
 
 static struct json_object *hook_device_allocation(struct iov_daemon *d,
                                                   const struct iov_pci_address *address)

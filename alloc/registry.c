@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "alloc/alloc-internal.h"
-#include "daemon/state.h"
+#include "daemon/daemon.h"
 
 #define KIND_ALLOCATIONS "allocations"
 #define KIND_POOLS       "pools"

@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "alloc/alloc-internal.h"
-#include "daemon/state.h"
+#include "daemon/daemon.h"
 
 #define VFIO_PCI "vfio-pci"
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 
 #include "daemon/daemon.h"
-#include "daemon/state.h"
 #include "vms/vm-record.h"
 
 #define KIND_VMS "vms"

@@ -6,7 +6,6 @@
 #include <sys/random.h>
 
 #include "daemon/daemon.h"
-#include "daemon/state.h"
 #include "vms/vm-record.h"
 
 static void closedir_ptr(DIR **p)

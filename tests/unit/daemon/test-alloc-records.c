@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "alloc/alloc-internal.h"
-#include "daemon/state.h"
+#include "daemon/daemon.h"
 
 static const char record[] =
         "{\"id\":\"a-0123456789abcdef\",\"owner\":\"vm-1\",\"pool\":\"vfs\",\"state\":\"active\","
