@@ -430,7 +430,6 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         struct iov_vmm_process process = {0};
         int fd = -1;
         r = vm_spawn(t, rec, dir, &process, &fd);
-
         pthread_mutex_lock(&t->lock);
         if (r < 0) {
                 rec->starting = false;
