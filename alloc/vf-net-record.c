@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include "alloc/allocations.h"
+#include "alloc/alloc-internal.h"
 
 /* ---- the pool template ---------------------------------------------------------------- */
 

@@ -14,7 +14,7 @@
  */
 #include <stdio.h>
 
-#include "alloc/allocations.h"
+#include "alloc/alloc-internal.h"
 
 /* ---- prepare, apply, restore ---------------------------------------------------------- */
 
@@ -67,16 +67,17 @@ static void derive_mac(struct iov_registry *reg, const struct iov_netdev_link *l
 static int net_problem(int r, const char *ifname, struct iov_problem *p)
 {
         if (r == -ENODEV || r == -ENOENT)
-                return problem_set(p, 409, "interface_not_found",
-                                   "the PF's interface %s is gone or does not report the VF",
-                                   ifname);
+                return daemon_problem_set(p, 409, "interface_not_found",
+                                          "the PF's interface %s is gone or does not report the VF",
+                                          ifname);
         if (r == -EINVAL || r == -EOPNOTSUPP || r == -ERANGE || r == -EPERM || r == -EBUSY)
-                return problem_set(p, 422, "setting_refused",
-                                   "the driver of %s refused the VF settings (%s); nothing was "
-                                   "allocated",
-                                   ifname, strerror(-r));
-        return problem_set(p, 500, "netlink_failed", "talking to %s failed: %s", ifname,
-                           strerror(-r));
+                return daemon_problem_set(
+                        p, 422, "setting_refused",
+                        "the driver of %s refused the VF settings (%s); nothing was "
+                        "allocated",
+                        ifname, strerror(-r));
+        return daemon_problem_set(p, 500, "netlink_failed", "talking to %s failed: %s", ifname,
+                                  strerror(-r));
 }
 
 /* Record in a what the VF has now and what is to change; nothing is changed yet. */
@@ -110,13 +111,14 @@ int allocation_net_prepare(struct iov_daemon *d, struct iov_registry *reg, struc
                 return -ENOMEM;
         int r = find_network_vf(d, a, &loc, &a->net->vf);
         if (r == -ENOTSUP)
-                return problem_set(p, 409, "not_a_network_function",
-                                   "network settings were asked for, but IOMMU group %u holds "
-                                   "no VF of a network PF",
-                                   a->iommu_group);
+                return daemon_problem_set(
+                        p, 409, "not_a_network_function",
+                        "network settings were asked for, but IOMMU group %u holds "
+                        "no VF of a network PF",
+                        a->iommu_group);
         if (r < 0)
-                return problem_set(p, 500, "device_unreadable", "cannot find the VF's PF: %s",
-                                   strerror(-r));
+                return daemon_problem_set(p, 500, "device_unreadable",
+                                          "cannot find the VF's PF: %s", strerror(-r));
         memcpy(a->net->ifname, loc.ifname, IFNAMSIZ);
         a->net->vf_index = loc.index;
         r = netdev_open(&nd);
@@ -127,9 +129,9 @@ int allocation_net_prepare(struct iov_daemon *d, struct iov_registry *reg, struc
                 r = vf ? net_record(reg, a, &link, vf, change, mac) : -ENOENT;
         netdev_link_clear(&link);
         if (r == -EINVAL)
-                return problem_set(p, 400, "invalid_value",
-                                   "mac must be \"auto\" or a unicast, "
-                                   "non-zero address");
+                return daemon_problem_set(p, 400, "invalid_value",
+                                          "mac must be \"auto\" or a unicast, "
+                                          "non-zero address");
         return r < 0 ? net_problem(r, loc.ifname, p) : 0;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /v1/vms: define VMs, run them (one iovd-vmm each), read their consoles. The lifecycle
- * lives in vms/vms.c and vms/vm-lifecycle.c; this file checks requests (strict
+ * lives in vms/ (public header vms/vms.h); this file checks requests (strict
  * bodies, kernel and initrd absolute and readable at create) and shapes the answers.
  */
 #include <ctype.h>
@@ -14,11 +14,6 @@
 #include "vmm/virtio/virtio.h"
 
 #define VM_STOP_TIMEOUT_MAX_SEC 600
-
-static int reply_problem(struct iov_api_response *resp, const struct iov_vm_problem *p)
-{
-        return api_error(resp, p->status, p->code, "%s", p->message);
-}
 
 static const char *string_field(struct json_object *body, const char *key)
 {
@@ -171,11 +166,11 @@ static int handle_create(struct iov_daemon *d, const struct iov_api_request *req
         int r = parse_definition(req, resp, &def);
         if (r < 0)
                 return r;
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         struct json_object *vm = NULL;
         r = vms_create(d, &def, &vm, &p);
         if (r == -EBADMSG)
-                return reply_problem(resp, &p);
+                return api_reply_problem(resp, &p);
         if (r < 0)
                 return r;
         return api_reply_json(resp, 201, vm);
@@ -212,10 +207,10 @@ static int handle_list(struct iov_daemon *d, const struct iov_api_request *req,
 
 /* Shared tail of the handlers that answer with one VM or a problem. */
 static int reply_result(struct iov_api_response *resp, int r, struct json_object *json,
-                        const struct iov_vm_problem *p)
+                        const struct iov_problem *p)
 {
         if (r == -EBADMSG)
-                return reply_problem(resp, p);
+                return api_reply_problem(resp, p);
         if (r < 0)
                 return r;
         return api_reply_json(resp, 200, json);
@@ -224,7 +219,7 @@ static int reply_result(struct iov_api_response *resp, int r, struct json_object
 static int handle_show(struct iov_daemon *d, const struct iov_api_request *req,
                        struct iov_api_response *resp)
 {
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         struct json_object *vm = NULL;
         int r = vms_show(d, api_request_param(req, "id"), &vm, &p);
         return reply_result(resp, r, vm, &p);
@@ -233,7 +228,7 @@ static int handle_show(struct iov_daemon *d, const struct iov_api_request *req,
 static int handle_delete(struct iov_daemon *d, const struct iov_api_request *req,
                          struct iov_api_response *resp)
 {
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         struct json_object *o = NULL;
         int r = vms_delete(d, api_request_param(req, "id"), &o, &p);
         return reply_result(resp, r, o, &p);
@@ -271,7 +266,7 @@ static int handle_action(struct iov_daemon *d, const struct iov_api_request *req
         int r = parse_action_body(req, resp, action, &timeout);
         if (r < 0)
                 return r;
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         struct json_object *vm = NULL;
         r = vms_act(d, api_request_param(req, "id"), action, timeout, &vm, &p);
         return reply_result(resp, r, vm, &p);
@@ -291,7 +286,12 @@ VM_ACTION_HANDLER(resume, IOV_VM_ACTION_RESUME)
 
 static ssize_t console_stream_read(void *userdata, char *buf, size_t max)
 {
-        return vms_console_follower_read(userdata, buf, max);
+        ssize_t n = vms_console_follower_read(userdata, buf, max);
+        if (n == VMS_CONSOLE_END)
+                return IOV_API_STREAM_END;
+        if (n == VMS_CONSOLE_ERROR)
+                return IOV_API_STREAM_ERROR;
+        return n;
 }
 
 static void console_stream_free(void *userdata)
@@ -317,7 +317,7 @@ static bool follow_requested(const struct iov_api_request *req)
 static int handle_console(struct iov_daemon *d, const struct iov_api_request *req,
                           struct iov_api_response *resp)
 {
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         const char *id = api_request_param(req, "id");
         int r;
         if (!follow_requested(req)) {
@@ -328,7 +328,7 @@ static int handle_console(struct iov_daemon *d, const struct iov_api_request *re
         struct iov_vm_console_follower *f = NULL;
         r = vms_console_follow(d, id, &f, &p);
         if (r == -EBADMSG)
-                return reply_problem(resp, &p);
+                return api_reply_problem(resp, &p);
         if (r < 0)
                 return r;
         return api_reply_stream(resp, "text/plain; charset=utf-8", &console_stream_ops, f);

@@ -2,7 +2,7 @@
 /*
  * metrics: counters for GET /metrics in the Prometheus text exposition format (version
  * 0.0.4): requests by method, route pattern and status, inventory gauges, events, plus
- * what the allocations module adds through its hook.
+ * what the running modules add (their metrics callback).
  */
 #include <stdio.h>
 
@@ -181,7 +181,7 @@ int daemon_metrics_render(struct iov_daemon *d, char **ret)
         render_requests(&d->rt->metrics, out);
         render_inventory(d, out);
         render_events(&d->rt->events, out);
-        daemon_contributors_metrics(d, out);
+        daemon_modules_metrics(d, out);
         if (fclose(out) != 0) {
                 free(text);
                 return -ENOMEM;

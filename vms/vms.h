@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 struct iov_daemon;
+struct iov_problem; /* daemon/daemon.h */
 
 #define IOV_VM_NAME_MAX         64
 #define IOV_VM_CMDLINE_MAX      4096
@@ -42,13 +43,6 @@ struct iov_vm_definition {
         struct json_object *devices; /* an array (borrowed), or NULL */
 };
 
-/* Why a request was refused: HTTP status, stable code, message. */
-struct iov_vm_problem {
-        unsigned status;
-        const char *code;
-        char message[320];
-};
-
 enum iov_vm_action {
         IOV_VM_ACTION_START,
         IOV_VM_ACTION_STOP,
@@ -60,24 +54,28 @@ enum iov_vm_action {
 /* Every function returns 0 with *ret a new JSON reference, or negative errno; -EBADMSG
  * with p filled for a refusal the client caused (404, 409, 422). */
 int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct json_object **ret,
-               struct iov_vm_problem *p);
+               struct iov_problem *p);
 int vms_list(struct iov_daemon *d, struct json_object **ret);
-int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret,
-             struct iov_vm_problem *p);
+int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, struct iov_problem *p);
 /* stop_timeout_sec: how long a stop waits for the guest before SIGKILL (STOP only). */
 int vms_act(struct iov_daemon *d, const char *id, enum iov_vm_action action,
-            unsigned stop_timeout_sec, struct json_object **ret, struct iov_vm_problem *p);
+            unsigned stop_timeout_sec, struct json_object **ret, struct iov_problem *p);
 int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
-               struct iov_vm_problem *p);
+               struct iov_problem *p);
 
 /* The console: the last IOV_VM_CONSOLE_TAIL bytes the guest printed as
  * {"id", "output", "size", "truncated"}. */
 int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **ret,
-                     struct iov_vm_problem *p);
+                     struct iov_problem *p);
 
-/* A follower of the console from its current tail: read() as in api.h's stream ops. */
+/* A follower of the console from its current tail. read returns the number of bytes
+ * written to buf (at most max), 0 when nothing came within about a second (call again),
+ * VMS_CONSOLE_END when the VM ended or iovd is stopping and everything was read, or
+ * VMS_CONSOLE_ERROR when the console cannot be read. */
+#define VMS_CONSOLE_END   ((ssize_t)-1)
+#define VMS_CONSOLE_ERROR ((ssize_t)-2)
 struct iov_vm_console_follower;
 int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_console_follower **ret,
-                       struct iov_vm_problem *p);
+                       struct iov_problem *p);
 ssize_t vms_console_follower_read(struct iov_vm_console_follower *f, char *buf, size_t max);
 void vms_console_follower_free(struct iov_vm_console_follower *f);
