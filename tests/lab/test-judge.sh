@@ -100,5 +100,30 @@ else
   failed=$((failed + 1))
 fi
 
+# The archive lib/emulator.sh fetches QEMU's backports from: the one the host's apt
+# sources use for its own suite, in either format; the security archive is not it.
+# (lib/qemu.sh sourced lib/emulator.sh.)
+archive_case() {
+  local name=$1 want=$2 got
+  got=$(lab_emulator_archive bookworm "$work/apt")
+  n=$((n + 1))
+  if [ "$got" = "$want" ]; then
+    echo "ok $n - $name"
+  else
+    echo "not ok $n - $name (got '$got', expected '$want')"
+    failed=$((failed + 1))
+  fi
+}
+rm -rf "$work/apt" && mkdir -p "$work/apt/sources.list.d"
+printf '%s\n' "Types: deb" "URIs: http://security.example/debian-security" \
+  "Suites: bookworm-security" "" "Types: deb" "URIs: http://archive.example/debian" \
+  "Suites: bookworm bookworm-updates" "Components: main" >"$work/apt/sources.list.d/d.sources"
+archive_case "deb822 sources: the stanza with the release's own suite" \
+  http://archive.example/debian
+printf '%s\n' "deb [arch=amd64] http://one.example/debian bookworm main" >"$work/apt/sources.list"
+archive_case "a one-line sources.list entry (with options) comes first" http://one.example/debian
+rm -f "$work/apt/sources.list" "$work/apt/sources.list.d/d.sources"
+archive_case "no source for the release: nothing" ""
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -23,15 +23,17 @@ lab_emulator_codename() {
   (. /etc/os-release && echo "${VERSION_CODENAME:-}")
 }
 
-# The archive URI the host's apt sources use for the codename's main suite, from one-line
-# (.list) and deb822 (.sources) files alike: the backports suite lives in the same archive.
+# lab_emulator_archive CODENAME [APT_ETC]: the archive URI the host's apt sources (in
+# APT_ETC, /etc/apt by default) use for the codename's main suite, from one-line (.list)
+# and deb822 (.sources) files alike: the backports suite lives in the same archive.
 lab_emulator_archive() {
-  local codename=$1
-  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-    awk -v s="$codename" '$1 == "deb" { sub(/\[[^]]*\] */, ""); if ($3 == s) { print $2; exit } }' |
-    grep . && return 0
+  local codename=$1 etc=${2:-/etc/apt} uri
+  # Missing files are no error (cat's status would fail the pipeline under pipefail).
+  uri=$(cat "$etc/sources.list" "$etc"/sources.list.d/*.list 2>/dev/null |
+    awk -v s="$codename" '$1 == "deb" { sub(/\[[^]]*\] */, ""); if ($3 == s) { print $2; exit } }')
+  [ -n "$uri" ] && { echo "$uri"; return 0; }
   # deb822: a stanza's URIs and Suites fields, stanzas separated by blank lines.
-  cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+  { cat "$etc"/sources.list.d/*.sources 2>/dev/null || true; } |
     awk -v s="$codename" '
       /^[[:space:]]*$/ { if (hit && uri != "") { print uri; exit } uri = ""; hit = 0; next }
       $1 == "URIs:" { uri = $2 }

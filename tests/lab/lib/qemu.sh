@@ -13,6 +13,8 @@
 
 : "${LAB_NVME:=1}" "${LAB_MAX_VFS:=4}" "${LAB_NICS:=1}" "${LAB_MEMORY:=1024}" "${LAB_CPUS:=1}"
 : "${LAB_IGB:=0}"
+# shellcheck source=emulator.sh
+. "$LAB_DIR/lib/emulator.sh"
 : "${LAB_IOMMU:=1}"
 
 lab_qemu_nvme_args() {
@@ -214,10 +216,15 @@ lab_qemu_run() {
 
 # lab_run_with_extra WORKDIR BUILD_DIR TIMEOUT: boot WORKDIR/scenario.sh in a lab whose
 # initramfs also holds the files under WORKDIR/extra (an L2 kernel and initramfs, say),
-# and judge it; exits with the verdict. For harnesses outside tests/lab (tests/guest)
-# that build their own scenario; needs lib/initramfs.sh and lib/judge.sh sourced.
+# and judge it, on the lab's QEMU (lib/emulator.sh); exits with the verdict. For harnesses
+# outside tests/lab (tests/guest) that build their own scenario; needs lib/kernel.sh,
+# lib/initramfs.sh and lib/judge.sh sourced.
 lab_run_with_extra() {
   local work=$1 build=$2 limit=$3 start status=0
+  lab_emulator_prepare || {
+    lab_judge_harness_failure "no usable QEMU; see stderr"
+    exit 1
+  }
   lab_initramfs_build "$work/base.gz" "$build" "$work/scenario.sh" || exit 1
   # A second archive after the first: the kernel unpacks both (initramfs-format docs).
   (cd "$work/extra" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$work/extra.gz"
