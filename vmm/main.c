@@ -7,8 +7,6 @@
 #include "util/util.h"
 #include "vmm/vmm.h"
 
-#define EXIT_USAGE 2
-
 static void usage(FILE *f)
 {
         fputs("Usage: iovd-vmm --kernel FILE [--initrd FILE] [--cmdline STR] [--memory MIB]\n"
@@ -81,20 +79,20 @@ static int apply_option(struct iov_vmm_config *c, int opt, const char *arg)
         int r = 0;
         switch (opt) {
         case 'k':
-                return set_string(&c->kernel, arg);
+                return set_string(&c->spec.kernel, arg);
         case 'i':
-                return set_string(&c->initrd, arg);
+                return set_string(&c->spec.initrd, arg);
         case 'c':
-                return set_string(&c->cmdline, arg);
+                return set_string(&c->spec.cmdline, arg);
         case 'm':
                 r = parse_number("memory", arg, &n);
                 if (r >= 0)
-                        c->memory_mib = n;
+                        c->spec.memory_mib = n;
                 return r;
         case 'n':
                 r = parse_number("vcpus", arg, &n);
-                if (r >= 0)
-                        c->vcpus = n > 1000 ? 1000 : (unsigned)n;
+                if (r >= 0) /* the limit is checked later (vm_spec_check) */
+                        c->spec.vcpus = n > 1000 ? 1000 : (unsigned)n;
                 return r;
         case 's':
                 r = parse_serial(c, arg);
@@ -150,7 +148,7 @@ int main(int argc, char **argv)
                 if (error)
                         fprintf(stderr, "iovd-vmm: %s\n", error);
                 vmm_config_done(&config);
-                return EXIT_USAGE;
+                return IOV_VMM_EXIT_USAGE;
         }
 
         _cleanup_free_ char *reason = NULL;
