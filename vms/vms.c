@@ -21,20 +21,9 @@ static struct iov_vm_table table = {
         .wake_fd = -1,
 };
 
-static const char *const state_names[] = {
-        [IOV_VM_STATE_CREATED] = "created", [IOV_VM_STATE_RUNNING] = "running",
-        [IOV_VM_STATE_PAUSED] = "paused",   [IOV_VM_STATE_STOPPED] = "stopped",
-        [IOV_VM_STATE_CRASHED] = "crashed",
-};
-
 struct iov_vm_table *vm_table_get(void)
 {
         return &table;
-}
-
-const char *vm_state_to_string(enum iov_vm_state state)
-{
-        return state_names[state];
 }
 
 int vm_problem(struct iov_vm_problem *p, unsigned status, const char *code, const char *fmt, ...)
@@ -64,12 +53,8 @@ void vm_record_free(struct iov_vm_record *rec)
 {
         if (!rec)
                 return;
-        free(rec->name);
-        free(rec->kernel);
-        free(rec->initrd);
-        free(rec->cmdline);
+        vm_spec_done(&rec->spec);
         free(rec->reason);
-        json_object_put(rec->devices);
         json_object_put(rec->stats);
         if (rec->pidfd >= 0)
                 close(rec->pidfd);
@@ -83,7 +68,7 @@ struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id)
                         return t->records[i];
         /* Names are unique too, so people and scripts may use them in paths. */
         for (size_t i = 0; i < t->n_records; i++)
-                if (streq_ptr(t->records[i]->name, id))
+                if (streq_ptr(t->records[i]->spec.name, id))
                         return t->records[i];
         return NULL;
 }
@@ -114,7 +99,7 @@ static void vm_publish(struct iov_vm_table *t, const char *type, const struct io
         if (!data)
                 return;
         json_object_object_add(data, "id", json_object_new_string(rec->id));
-        json_object_object_add(data, "name", string_or_null(rec->name));
+        json_object_object_add(data, "name", string_or_null(rec->spec.name));
         json_object_object_add(data, "state",
                                json_object_new_string(vm_state_to_string(rec->state)));
         json_object_object_add(data, "reason", string_or_null(rec->reason));
@@ -160,26 +145,18 @@ static int vm_new_id(char ret[static IOV_VM_ID_MAX])
         return 0;
 }
 
-static int vm_record_new(const struct iov_vm_definition *def, struct iov_vm_record **ret)
+static int vm_record_new(struct iov_vm_spec *spec, struct iov_vm_record **ret)
 {
         _cleanup_(vm_record_freep) struct iov_vm_record *rec = calloc(1, sizeof(*rec));
         if (!rec)
                 return -ENOMEM;
+        vm_spec_init(&rec->spec);
         rec->pidfd = -1;
         rec->exit_status = -1;
         int r = vm_new_id(rec->id);
         if (r < 0)
                 return r;
-        rec->name = def->name ? strdup(def->name) : NULL;
-        rec->kernel = strdup(def->kernel);
-        rec->initrd = def->initrd ? strdup(def->initrd) : NULL;
-        rec->cmdline = def->cmdline ? strdup(def->cmdline) : NULL;
-        if ((def->name && !rec->name) || !rec->kernel || (def->initrd && !rec->initrd) ||
-            (def->cmdline && !rec->cmdline))
-                return -ENOMEM;
-        rec->vcpus = def->vcpus;
-        rec->memory_mib = def->memory_mib;
-        rec->devices = json_object_get(def->devices);
+        vm_spec_move(&rec->spec, spec);
         rec->state = IOV_VM_STATE_CREATED;
         rec->created_usec = util_realtime_usec();
         *ret = TAKE_PTR(rec);
@@ -204,22 +181,33 @@ static void vm_table_forget_new(struct iov_vm_table *t, const char *id)
         }
 }
 
-int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct json_object **ret,
+/* Another VM of the table named like rec (lock held), or NULL. */
+static const struct iov_vm_record *vm_table_find_name(struct iov_vm_table *t,
+                                                      const struct iov_vm_record *rec)
+{
+        for (size_t i = 0; rec->spec.name && i < t->n_records; i++)
+                if (streq_ptr(t->records[i]->spec.name, rec->spec.name))
+                        return t->records[i];
+        return NULL;
+}
+
+int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_vm_problem *p)
 {
         (void)d;
         struct iov_vm_table *t = &table;
         _cleanup_(vm_record_freep) struct iov_vm_record *rec = NULL;
-        int r = vm_record_new(def, &rec);
+        int r = vm_record_new(spec, &rec);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&t->lock);
-        for (size_t i = 0; def->name && i < t->n_records; i++)
-                if (streq_ptr(t->records[i]->name, def->name)) {
-                        pthread_mutex_unlock(&t->lock);
-                        return vm_problem(p, 409, "name_in_use", "VM %s is already named \"%s\"",
-                                          t->records[i]->id, def->name);
-                }
+        const struct iov_vm_record *same = vm_table_find_name(t, rec);
+        if (same) {
+                r = vm_problem(p, 409, "name_in_use", "VM %s is already named \"%s\"", same->id,
+                               rec->spec.name);
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
         r = vm_table_add(t, rec);
         if (r < 0) {
                 pthread_mutex_unlock(&t->lock);
@@ -361,7 +349,7 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
 
 /* ---- counts for /metrics and GET /v1/host --------------------------------------------- */
 
-static void vm_count_by_state(size_t ret[static IOV_VM_STATE_CRASHED + 1], size_t *ret_total)
+static void vm_count_by_state(size_t ret[static IOV_VM_STATE_COUNT], size_t *ret_total)
 {
         struct iov_vm_table *t = &table;
         pthread_mutex_lock(&t->lock);
@@ -373,22 +361,22 @@ static void vm_count_by_state(size_t ret[static IOV_VM_STATE_CRASHED + 1], size_
 
 static void vms_metrics(struct iov_daemon *d, FILE *out)
 {
-        size_t by_state[IOV_VM_STATE_CRASHED + 1] = {0}, total;
+        size_t by_state[IOV_VM_STATE_COUNT] = {0}, total;
         (void)d;
         vm_count_by_state(by_state, &total);
         fputs("# HELP iovd_vms VMs by state.\n# TYPE iovd_vms gauge\n", out);
         for (size_t s = 0; s < ARRAY_SIZE(by_state); s++)
-                fprintf(out, "iovd_vms{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
+                fprintf(out, "iovd_vms{state=\"%s\"} %zu\n", vm_state_to_string(s), by_state[s]);
 }
 
 static void vms_host_counts(struct iov_daemon *d, struct json_object *counts)
 {
-        size_t by_state[IOV_VM_STATE_CRASHED + 1] = {0}, total;
+        size_t by_state[IOV_VM_STATE_COUNT] = {0}, total;
         (void)d;
         vm_count_by_state(by_state, &total);
         struct json_object *o = json_object_new_object();
         for (size_t s = 0; o && s < ARRAY_SIZE(by_state); s++)
-                json_object_object_add(o, state_names[s],
+                json_object_object_add(o, vm_state_to_string(s),
                                        json_object_new_int64((int64_t)by_state[s]));
         json_object_object_add(counts, "vms", json_object_new_int64((int64_t)total));
         json_object_object_add(counts, "vms_by_state", o);

@@ -112,7 +112,8 @@ static int spec_check_shape(struct json_object *o, unsigned flags, struct iov_vm
                 if (!f && (flags & IOV_VM_SPEC_OTHER_FIELDS))
                         continue;
                 if (!f)
-                        return spec_fail(err, IOV_VM_SPEC_UNKNOWN_FIELD, "unknown field \"%s\"", key);
+                        return spec_fail(err, IOV_VM_SPEC_UNKNOWN_FIELD, "unknown field \"%s\"",
+                                         key);
                 enum json_type t = json_object_get_type(value);
                 if (t == f->type || (t == json_type_null && f->nullable))
                         continue;
@@ -131,8 +132,8 @@ static int spec_check_range(const char *field, long long v, long long min, long 
                             struct iov_vm_spec_error *err)
 {
         if (v < min || v > max)
-                return spec_fail(err, IOV_VM_SPEC_INVALID_VALUE, "\"%s\" must be %lld..%lld, not %lld",
-                                 field, min, max, v);
+                return spec_fail(err, IOV_VM_SPEC_INVALID_VALUE,
+                                 "\"%s\" must be %lld..%lld, not %lld", field, min, max, v);
         return 0;
 }
 
@@ -163,7 +164,8 @@ int vm_spec_check(const struct iov_vm_spec *s, struct iov_vm_spec_error *err)
         int r = spec_check_range("vcpus", s->vcpus, 1, IOV_VM_MAX_VCPUS, err);
         if (r >= 0)
                 r = spec_check_range("memory_mib",
-                                     s->memory_mib > INT64_MAX ? INT64_MAX : (long long)s->memory_mib,
+                                     s->memory_mib > INT64_MAX ? INT64_MAX
+                                                               : (long long)s->memory_mib,
                                      IOV_VM_MEMORY_MIN_MIB, IOV_VM_MEMORY_MAX_MIB, err);
         if (r < 0)
                 return r;
@@ -172,8 +174,8 @@ int vm_spec_check(const struct iov_vm_spec *s, struct iov_vm_spec_error *err)
                                  "\"name\" must be 1..%d letters, digits, '.', '_' or '-'",
                                  IOV_VM_NAME_MAX);
         if (s->cmdline && strlen(s->cmdline) > IOV_VM_CMDLINE_MAX)
-                return spec_fail(err, IOV_VM_SPEC_INVALID_VALUE, "\"cmdline\" is longer than %d bytes",
-                                 IOV_VM_CMDLINE_MAX);
+                return spec_fail(err, IOV_VM_SPEC_INVALID_VALUE,
+                                 "\"cmdline\" is longer than %d bytes", IOV_VM_CMDLINE_MAX);
         r = spec_check_path("kernel", s->kernel, err);
         if (r >= 0)
                 r = spec_check_path("initrd", s->initrd, err);

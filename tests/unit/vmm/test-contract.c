@@ -16,8 +16,7 @@ static struct json_object *parse(const char *text)
 
 Test(vm_contract, state_names_round_trip)
 {
-        static const char *const names[] = {"created", "running", "paused", "stopped",
-                                            "crashed"};
+        static const char *const names[] = {"created", "running", "paused", "stopped", "crashed"};
         cr_assert_eq(ARRAY_SIZE(names), IOV_VM_STATE_COUNT, "%d states", IOV_VM_STATE_COUNT);
         for (unsigned st = 0; st < IOV_VM_STATE_COUNT; st++) {
                 cr_expect_str_eq(vm_state_to_string(st), names[st], "state %u", st);
@@ -118,15 +117,16 @@ Test(vm_contract, spec_refusals)
                        "\"devices\"[0]");
         expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"virtio-rng\"},"
                        "{\"type\":\"vfio-pci\"}]}",
-                       IOV_VM_SPEC_INVALID_DEVICE, "\"devices\"[1]: unknown device type \"vfio-pci\"");
+                       IOV_VM_SPEC_INVALID_DEVICE,
+                       "\"devices\"[1]: unknown device type \"vfio-pci\"");
         expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"virtio-x\"}]}",
                        IOV_VM_SPEC_INVALID_DEVICE, "virtio-x");
 }
 
 Test(vm_contract, spec_limits)
 {
-        _cleanup_free_ char *name = util_strdup_printf("{\"kernel\":\"/k\",\"name\":\"%0*d\"}",
-                                                       IOV_VM_NAME_MAX + 1, 0);
+        _cleanup_free_ char *name =
+                util_strdup_printf("{\"kernel\":\"/k\",\"name\":\"%0*d\"}", IOV_VM_NAME_MAX + 1, 0);
         expect_refused(name, IOV_VM_SPEC_INVALID_VALUE, "\"name\"");
         _cleanup_free_ char *cmdline = util_strdup_printf(
                 "{\"kernel\":\"/k\",\"cmdline\":\"%0*d\"}", IOV_VM_CMDLINE_MAX + 1, 0);
