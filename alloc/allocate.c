@@ -5,7 +5,6 @@
  * see a group as free. The order of each step is chosen so that a crash anywhere leaves
  * a record that start-up reconciliation can finish (see allocations.h).
  */
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "alloc/allocations.h"
@@ -13,49 +12,34 @@
 
 #define PCI_CLASS_BRIDGE_PCI 0x0604 /* base class 06, subclass 04 (PCI Code and ID r1.x) */
 
-int problem_set(struct iov_problem *p, unsigned status, const char *code, const char *fmt, ...)
-{
-        va_list ap;
-        p->status = status;
-        p->code = code;
-        va_start(ap, fmt);
-        vsnprintf(p->message, sizeof(p->message), fmt, ap);
-        va_end(ap);
-        return -EBADMSG;
-}
-
-void problem_clear(struct iov_problem *p)
-{
-        json_object_put(p->blockers);
-        p->blockers = NULL;
-}
-
 /* No IOMMU or no interrupt remapping: refuse unless the operator said otherwise. */
 static int check_host(struct iov_daemon *d, struct iov_problem *p)
 {
         struct iov_iommu_status st;
         int r = iommu_status_read(d->config.sysfs_root, &st);
         if (r < 0)
-                return problem_set(p, 500, "iommu_status_failed",
-                                   "cannot read the IOMMU status: %s", strerror(-r));
+                return daemon_problem_set(p, 500, "iommu_status_failed",
+                                          "cannot read the IOMMU status: %s", strerror(-r));
         bool unsafe = d->config.allow_unsafe_interrupts;
         if (!st.enabled && !unsafe)
-                return problem_set(p, 409, "iommu_unavailable",
-                                   "no IOMMU is enabled on this host: passthrough would let the "
-                                   "device DMA anywhere (start iovd with "
-                                   "--allow-unsafe-interrupts to override)");
+                return daemon_problem_set(
+                        p, 409, "iommu_unavailable",
+                        "no IOMMU is enabled on this host: passthrough would let the "
+                        "device DMA anywhere (start iovd with "
+                        "--allow-unsafe-interrupts to override)");
         if (st.interrupt_remapping != IOV_YES && !unsafe)
-                return problem_set(p, 409, "interrupt_remapping_unavailable",
-                                   "interrupt remapping is %s: a passed-through device could "
-                                   "inject arbitrary interrupts (start iovd with "
-                                   "--allow-unsafe-interrupts to override)",
-                                   st.interrupt_remapping == IOV_NO ? "off" : "unknown");
+                return daemon_problem_set(
+                        p, 409, "interrupt_remapping_unavailable",
+                        "interrupt remapping is %s: a passed-through device could "
+                        "inject arbitrary interrupts (start iovd with "
+                        "--allow-unsafe-interrupts to override)",
+                        st.interrupt_remapping == IOV_NO ? "off" : "unknown");
         if (!st.enabled || st.interrupt_remapping != IOV_YES)
                 log_warning("allocating without %s because --allow-unsafe-interrupts is set",
                             st.enabled ? "interrupt remapping" : "an IOMMU");
         if (!st.vfio_pci_loaded)
-                return problem_set(p, 409, "vfio_pci_unavailable",
-                                   "the vfio-pci driver is not loaded (modprobe vfio-pci)");
+                return daemon_problem_set(p, 409, "vfio_pci_unavailable",
+                                          "the vfio-pci driver is not loaded (modprobe vfio-pci)");
         return 0;
 }
 
@@ -65,13 +49,14 @@ static int check_member_free(struct iov_registry *reg, const struct iov_pci_addr
         char buf[IOV_PCI_ADDRESS_MAX];
         struct iov_allocation *a = registry_find_by_device(reg, address);
         if (a)
-                return problem_set(p, 409, "device_allocated", "%s is held by allocation %s (%s)",
-                                   pci_address_format(address, buf), a->id,
-                                   allocation_state_to_string(a->state));
+                return daemon_problem_set(p, 409, "device_allocated",
+                                          "%s is held by allocation %s (%s)",
+                                          pci_address_format(address, buf), a->id,
+                                          allocation_state_to_string(a->state));
         struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
         if (q)
-                return problem_set(p, 409, "device_quarantined", "%s is quarantined: %s",
-                                   pci_address_format(address, buf), q->reason);
+                return daemon_problem_set(p, 409, "device_quarantined", "%s is quarantined: %s",
+                                          pci_address_format(address, buf), q->reason);
         return 0;
 }
 
@@ -97,8 +82,8 @@ static int check_viable(struct iov_daemon *d, unsigned group, struct iov_problem
         size_t n = 0;
         int r = iommu_group_check_viable(d->config.sysfs_root, group, &blockers, &n);
         if (r < 0)
-                return problem_set(p, 500, "iommu_group_unreadable",
-                                   "cannot check IOMMU group %u: %s", group, strerror(-r));
+                return daemon_problem_set(p, 500, "iommu_group_unreadable",
+                                          "cannot check IOMMU group %u: %s", group, strerror(-r));
         if (r > 0)
                 return 0;
         char list[160] = "", buf[IOV_PCI_ADDRESS_MAX];
@@ -108,10 +93,13 @@ static int check_viable(struct iov_daemon *d, unsigned group, struct iov_problem
                          pci_address_format(&blockers[i].address, buf),
                          blockers[i].driver ? blockers[i].driver : "no driver");
         }
-        p->blockers = blockers_to_json(blockers, n);
+        p->details = json_object_new_object();
+        if (p->details)
+                json_object_object_add(p->details, "blockers", blockers_to_json(blockers, n));
         iommu_group_blockers_free(blockers, n);
-        return problem_set(p, 409, "group_not_viable",
-                           "IOMMU group %u has members bound to host drivers: %s", group, list);
+        return daemon_problem_set(p, 409, "group_not_viable",
+                                  "IOMMU group %u has members bound to host drivers: %s", group,
+                                  list);
 }
 
 /* The device exists, has a group, and no member of that group is held or quarantined. */
@@ -123,29 +111,29 @@ static int check_device(struct iov_daemon *d, struct iov_registry *reg,
         struct iov_pci_device dev = {0};
         int r = pci_device_read(d->config.sysfs_root, address, &dev);
         if (r == -ENOENT)
-                return problem_set(p, 404, "device_not_found", "no PCI function %s",
-                                   pci_address_format(address, buf));
+                return daemon_problem_set(p, 404, "device_not_found", "no PCI function %s",
+                                          pci_address_format(address, buf));
         if (r < 0)
-                return problem_set(p, 500, "device_unreadable", "cannot read %s: %s",
-                                   pci_address_format(address, buf), strerror(-r));
+                return daemon_problem_set(p, 500, "device_unreadable", "cannot read %s: %s",
+                                          pci_address_format(address, buf), strerror(-r));
         int group = dev.iommu_group;
         unsigned vfs = dev.is_pf ? dev.num_vfs : 0;
         pci_device_clear(&dev);
         /* Whoever holds a PF can disable SR-IOV and pull every VF from under its users
          * (PCIe r5 §9.3.3.3.1, VF Enable): a PF is handed out only without VFs. */
         if (vfs > 0)
-                return problem_set(p, 409, "pf_has_vfs",
-                                   "%s has %u VFs enabled; set num_vfs to 0 before handing "
-                                   "the PF out",
-                                   pci_address_format(address, buf), vfs);
+                return daemon_problem_set(p, 409, "pf_has_vfs",
+                                          "%s has %u VFs enabled; set num_vfs to 0 before handing "
+                                          "the PF out",
+                                          pci_address_format(address, buf), vfs);
         if (group < 0)
-                return problem_set(p, 409, "no_iommu_group",
-                                   "%s is in no IOMMU group; VFIO cannot hand it out",
-                                   pci_address_format(address, buf));
+                return daemon_problem_set(p, 409, "no_iommu_group",
+                                          "%s is in no IOMMU group; VFIO cannot hand it out",
+                                          pci_address_format(address, buf));
         r = iommu_group_read(d->config.sysfs_root, (unsigned)group, ret_group);
         if (r < 0)
-                return problem_set(p, 500, "iommu_group_unreadable",
-                                   "cannot read IOMMU group %d: %s", group, strerror(-r));
+                return daemon_problem_set(p, 500, "iommu_group_unreadable",
+                                          "cannot read IOMMU group %d: %s", group, strerror(-r));
         for (size_t i = 0; i < ret_group->n_devices; i++) {
                 r = check_member_free(reg, &ret_group->devices[i], p);
                 if (r < 0) {
@@ -183,14 +171,15 @@ static int build_intent(struct iov_daemon *d, const struct iov_iommu_group *grou
 static int bind_problem(int r, unsigned group, struct iov_problem *p)
 {
         if (r == -ENOENT || r == -ENODEV)
-                return problem_set(p, 409, "device_vanished",
-                                   "a member of IOMMU group %u vanished while it was being "
-                                   "bound to vfio-pci; the others were given back",
-                                   group);
-        return problem_set(p, 500, "bind_failed",
-                           "binding IOMMU group %u to vfio-pci failed (%s); every member was "
-                           "given back to its driver",
-                           group, strerror(-r));
+                return daemon_problem_set(p, 409, "device_vanished",
+                                          "a member of IOMMU group %u vanished while it was being "
+                                          "bound to vfio-pci; the others were given back",
+                                          group);
+        return daemon_problem_set(
+                p, 500, "bind_failed",
+                "binding IOMMU group %u to vfio-pci failed (%s); every member was "
+                "given back to its driver",
+                group, strerror(-r));
 }
 
 /* pending (saved) -> bind -> active (saved). On failure the record goes away again. */
@@ -200,8 +189,8 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
         int r = registry_save_allocations(reg, d->state);
         if (r < 0) {
                 registry_remove_allocation(reg, a);
-                return problem_set(p, 500, "state_write_failed", "cannot save state: %s",
-                                   strerror(-r));
+                return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
+                                          strerror(-r));
         }
         struct iov_bind_record *records = NULL;
         size_t n = 0;
@@ -224,9 +213,9 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
                 (void)iommu_group_restore(d->config.sysfs_root, records, n, IOV_BIND_TIMEOUT_MS);
                 registry_remove_allocation(reg, a);
                 (void)registry_save_allocations(reg, d->state);
-                return problem_set(p, 500, "state_write_failed",
-                                   "cannot save the allocation (%s); the group was given back",
-                                   strerror(-r));
+                return daemon_problem_set(
+                        p, 500, "state_write_failed",
+                        "cannot save the allocation (%s); the group was given back", strerror(-r));
         }
         return 0;
 }
@@ -249,10 +238,10 @@ static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
                 return r;
         r = build_intent(d, group, a);
         if (r < 0)
-                return problem_set(p, r == -ENOENT ? 409 : 500,
-                                   r == -ENOENT ? "device_vanished" : "device_unreadable",
-                                   "cannot read a member of IOMMU group %u: %s", group->id,
-                                   strerror(-r));
+                return daemon_problem_set(p, r == -ENOENT ? 409 : 500,
+                                          r == -ENOENT ? "device_vanished" : "device_unreadable",
+                                          "cannot read a member of IOMMU group %u: %s", group->id,
+                                          strerror(-r));
         struct iov_allocation *added = TAKE_PTR(a);
         r = registry_add_allocation(reg, added);
         if (r < 0)
@@ -287,7 +276,7 @@ static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const 
 {
         struct iov_pool *pool = registry_find_pool(reg, name);
         if (!pool)
-                return problem_set(p, 404, "pool_not_found", "no pool named %s", name);
+                return daemon_problem_set(p, 404, "pool_not_found", "no pool named %s", name);
         _cleanup_snapshot_ struct iov_snapshot *snap = daemon_snapshot_get(d);
         size_t matching = 0;
         for (size_t i = 0; snap && i < snap->pci->n_devices; i++) {
@@ -301,20 +290,20 @@ static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const 
                         continue; /* a host driver holds a member: skip without sysfs reads */
                 struct iov_problem ignored = {0};
                 if (check_device(d, reg, &dev->address, ret_group, &ignored) < 0) {
-                        problem_clear(&ignored);
+                        daemon_problem_clear(&ignored);
                         continue;
                 }
                 if (check_viable(d, ret_group->id, &ignored) < 0) {
                         iommu_group_clear(ret_group);
-                        problem_clear(&ignored);
+                        daemon_problem_clear(&ignored);
                         continue;
                 }
                 return 0;
         }
-        return problem_set(p, 409, "pool_exhausted",
-                           "pool %s has no free device whose IOMMU group can be handed out "
-                           "(%zu unallocated matching devices)",
-                           name, matching);
+        return daemon_problem_set(p, 409, "pool_exhausted",
+                                  "pool %s has no free device whose IOMMU group can be handed out "
+                                  "(%zu unallocated matching devices)",
+                                  name, matching);
 }
 
 int allocations_create(struct iov_daemon *d, const struct iov_allocation_request *req,

@@ -126,20 +126,6 @@ void registry_set_state(struct iov_registry *reg, struct iov_allocation *a,
 
 /* ---- handing out and taking back (alloc/allocate.c, alloc/release.c) ---------------- */
 
-/* Why a request was refused: HTTP status, stable code, message, and for
- * group_not_viable the blocking members ([{"address", "driver"}]). */
-struct iov_problem {
-        unsigned status;
-        const char *code;
-        char message[320];
-        struct json_object *blockers;
-};
-
-/* Fill p; returns -EBADMSG so callers can `return problem_set(...)`. */
-int problem_set(struct iov_problem *p, unsigned status, const char *code, const char *fmt, ...)
-        _printf_(4, 5);
-void problem_clear(struct iov_problem *p);
-
 struct iov_allocation_request {
         const char *owner;
         const char *pool; /* NULL: by device */
@@ -147,7 +133,8 @@ struct iov_allocation_request {
 };
 
 /* Decide, bind the whole group to vfio-pci, save, publish "allocation_created"; ret is
- * the API JSON. Negative errno; -EBADMSG with p filled for every refusal. */
+ * the API JSON. Negative errno; -EBADMSG with p filled for every refusal (group_not_viable: the
+ * blocking members as details "blockers", [{"address", "driver"}]). */
 int allocations_create(struct iov_daemon *d, const struct iov_allocation_request *req,
                        struct json_object **ret, struct iov_problem *p);
 

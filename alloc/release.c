@@ -156,8 +156,8 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         int r = registry_save_allocations(reg, d->state);
         if (r < 0) {
                 registry_set_state(reg, a, before, NULL); /* nothing was touched */
-                return problem_set(p, 500, "state_write_failed", "cannot save state: %s",
-                                   strerror(-r));
+                return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
+                                          strerror(-r));
         }
         struct json_object *quarantined = release_members(d, reg, a, true);
         if (!quarantined)
@@ -172,10 +172,11 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
                 r = registry_save_quarantine(reg, d->state);
                 if (r < 0) {
                         json_object_put(out);
-                        return problem_set(p, 500, "state_write_failed",
-                                           "devices were quarantined but the quarantine cannot "
-                                           "be saved (%s); allocation %s stays releasing",
-                                           strerror(-r), a->id);
+                        return daemon_problem_set(
+                                p, 500, "state_write_failed",
+                                "devices were quarantined but the quarantine cannot "
+                                "be saved (%s); allocation %s stays releasing",
+                                strerror(-r), a->id);
                 }
         }
         registry_remove_allocation(reg, a);
@@ -198,7 +199,7 @@ int allocations_release(struct iov_daemon *d, const char *id, struct json_object
         _cleanup_free_ struct iov_pci_address *moved = a ? member_addresses(a) : NULL;
         size_t n_moved = a ? a->n_members : 0;
         int r = a ? release_locked(d, reg, a, &out, p)
-                  : problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
+                  : daemon_problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
         if (r == 0) {
                 daemon_event_publish(d, "allocation_released", json_object_get(out));
                 log_info("allocation %s released", id);
@@ -227,13 +228,13 @@ static int unquarantine_locked(struct iov_daemon *d, struct iov_registry *reg,
                 int r = iommu_group_restore(d->config.sysfs_root, &q->member, 1,
                                             IOV_BIND_TIMEOUT_MS);
                 if (r < 0)
-                        return problem_set(p, 500, "restore_failed",
-                                           "%s could not be given back to %s (%s); it stays "
-                                           "quarantined",
-                                           buf,
-                                           q->member.original_driver ? q->member.original_driver
-                                                                     : "no driver",
-                                           strerror(-r));
+                        return daemon_problem_set(
+                                p, 500, "restore_failed",
+                                "%s could not be given back to %s (%s); it stays "
+                                "quarantined",
+                                buf,
+                                q->member.original_driver ? q->member.original_driver : "no driver",
+                                strerror(-r));
         }
         _cleanup_free_ char *driver = NULL, *override = NULL;
         (void)read_binding(d, &q->member.address, &driver, &override);
@@ -257,8 +258,8 @@ int allocations_unquarantine(struct iov_daemon *d, const struct iov_pci_address 
         pthread_mutex_lock(&d->state_lock);
         struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
         int r = q ? unquarantine_locked(d, reg, q, &out, p)
-                  : problem_set(p, 404, "not_quarantined", "%s is not quarantined",
-                                pci_address_format(address, buf));
+                  : daemon_problem_set(p, 404, "not_quarantined", "%s is not quarantined",
+                                       pci_address_format(address, buf));
         if (r == 0) {
                 daemon_event_publish(d, "device_unquarantined", json_object_get(out));
                 log_info("%s cleared from quarantine", pci_address_format(address, buf));

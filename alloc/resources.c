@@ -95,12 +95,6 @@ static void hook_host_counts(struct iov_daemon *d, struct json_object *counts)
         pthread_rwlock_unlock(&registry->lock);
 }
 
-static struct iov_daemon_contributor contributor = {
-        .name = "allocations",
-        .metrics = hook_metrics,
-        .host_counts = hook_host_counts,
-};
-
 /* Events that can mean a held device went away or changed hands behind our back. */
 static bool event_concerns_devices(const char *line)
 {
@@ -179,10 +173,6 @@ static int resources_start(struct iov_daemon *d)
                 resources_stop(d);
                 return r;
         }
-        d->hooks.device_allocation = hook_device_allocation;
-        d->hooks.group_owner = hook_group_owner;
-        daemon_contributor_add(d, &contributor);
-
         atomic_store(&watcher_stop, false);
         r = pthread_create(&watcher, NULL, watcher_main, d);
         if (r != 0)
@@ -198,8 +188,6 @@ static void resources_stop(struct iov_daemon *d)
                 pthread_join(watcher, NULL);
                 watcher_running = false;
         }
-        d->hooks = (struct iov_daemon_hooks){0};
-        daemon_contributor_remove(d, &contributor);
         registry_free(TAKE_PTR(registry));
         if (owns_state) {
                 state_free(TAKE_PTR(d->state));
@@ -207,4 +195,6 @@ static void resources_stop(struct iov_daemon *d)
         }
 }
 
-DAEMON_MODULE(allocations, 50, resources_start, resources_stop)
+DAEMON_MODULE(allocations, .order = 50, .start = resources_start, .stop = resources_stop,
+              .metrics = hook_metrics, .host_counts = hook_host_counts,
+              .device_allocation = hook_device_allocation, .group_owner = hook_group_owner)

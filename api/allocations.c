@@ -26,19 +26,14 @@ static bool owner_is_valid(const char *s)
 }
 
 /* Shared tail of the handlers that ask alloc/allocate.c or alloc/release.c: the answer
- * with status, the refusal in p (group_not_viable adds error.blockers), or a bare errno.
+ * with status, the refusal in p, or a bare errno.
  * Clears p either way. */
 static int reply_outcome(struct iov_api_response *resp, int r, unsigned status,
                          struct json_object *out, struct iov_problem *p)
 {
-        if (r == -EBADMSG) {
-                api_error(resp, p->status, p->code, "%s", p->message);
-                if (p->blockers) {
-                        struct json_object *err = json_object_object_get(resp->json, "error");
-                        json_object_object_add(err, "blockers", TAKE_PTR(p->blockers));
-                }
-        }
-        problem_clear(p);
+        if (r == -EBADMSG)
+                api_reply_problem(resp, p);
+        daemon_problem_clear(p);
         if (r < 0)
                 return r;
         return api_reply_json(resp, status, out);

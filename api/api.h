@@ -99,6 +99,13 @@ int api_reply_list(struct iov_api_response *resp, const char *key, struct json_o
 int api_error(struct iov_api_response *resp, unsigned status, const char *code, const char *fmt,
               ...) _printf_(4, 5);
 
+struct iov_problem;
+
+/* The same error reply for a module's refusal (daemon/daemon.h): p's status, code and
+ * message, and each key of p->details added to the error object (p keeps its details;
+ * the caller clears p). Returns -EBADMSG like api_error. */
+int api_reply_problem(struct iov_api_response *resp, const struct iov_problem *p);
+
 void api_response_clear(struct iov_api_response *resp);
 
 struct iov_pci_address;
@@ -197,6 +204,15 @@ struct iov_api_server;
 int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
                      struct iov_api_server **ret);
 void api_server_stop(struct iov_api_server *server);
+
+/* The API of a running daemon: a server on every listener of d's configuration, tcp ones
+ * guarded by d's token. Failures are logged naming the listener. api_stop ends every
+ * connection; it returns once no handler runs (a stream must end by itself, see
+ * daemon_is_stopping). */
+struct iov_api;
+int api_start(struct iov_daemon *d, struct iov_api **ret);
+void api_stop(struct iov_api *api);
+DEFINE_CLEANUP_FUNC(struct iov_api, api_stop)
 
 /* ---- shared JSON forms ---------------------------------------------------------------- */
 

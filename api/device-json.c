@@ -48,8 +48,7 @@ static void write_json(FILE *out, struct json_object *o)
 
 static void write_allocation(struct iov_daemon *d, FILE *out, const struct iov_pci_device *dev)
 {
-        struct json_object *a =
-                d->hooks.device_allocation ? d->hooks.device_allocation(d, &dev->address) : NULL;
+        struct json_object *a = daemon_device_allocation(d, &dev->address);
         write_json(out, a);
         json_object_put(a);
 }
@@ -144,7 +143,7 @@ void api_group_write(struct iov_daemon *d, const struct iov_snapshot *s,
                 fputc('}', out);
         }
         fprintf(out, "],\"viable\":%s,\"owner\":", n_blockers ? "false" : "true");
-        struct json_object *owner = d->hooks.group_owner ? d->hooks.group_owner(d, g->id) : NULL;
+        struct json_object *owner = daemon_group_owner(d, g->id);
         write_json(out, owner);
         json_object_put(owner);
         fputc('}', out);

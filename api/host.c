@@ -65,7 +65,7 @@ static struct json_object *counts_json(struct iov_daemon *d)
         json_object_object_add(o, "sriov_pfs", json_object_new_uint64(pfs));
         json_object_object_add(o, "sriov_vfs", json_object_new_uint64(vfs));
         json_object_object_add(o, "iommu_groups", json_object_new_uint64(s->n_groups));
-        daemon_contributors_host_counts(d, o);
+        daemon_modules_host_counts(d, o);
         return o;
 }
 

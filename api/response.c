@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "daemon/daemon.h"
 
 void api_response_clear(struct iov_api_response *resp)
 {
@@ -98,4 +99,15 @@ int api_error(struct iov_api_response *resp, unsigned status, const char *code, 
         json_object_put(inner);
         api_reply_json(resp, status, outer);
         return -EBADMSG;
+}
+
+int api_reply_problem(struct iov_api_response *resp, const struct iov_problem *p)
+{
+        int r = api_error(resp, p->status, p->code, "%s", p->message);
+        struct json_object *error = NULL;
+        if (!p->details || !json_object_object_get_ex(resp->json, "error", &error))
+                return r;
+        json_object_object_foreach (p->details, key, value)
+                json_object_object_add(error, key, json_object_get(value));
+        return r;
 }

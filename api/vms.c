@@ -17,11 +17,6 @@
 static const char *const no_query[] = {NULL};
 static const char *const console_query[] = {"follow", NULL};
 
-static int reply_problem(struct iov_api_response *resp, const struct iov_vm_problem *p)
-{
-        return api_error(resp, p->status, p->code, "%s", p->message);
-}
-
 static bool int_field(struct json_object *body, const char *key, int64_t *ret)
 {
         struct json_object *v = NULL;
@@ -106,12 +101,12 @@ static int handle_create(struct iov_daemon *d, const struct iov_api_request *req
                 r = parse_definition(req, resp, &spec);
         if (r < 0)
                 return r;
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         struct json_object *vm = NULL;
         r = vms_create(d, &spec, &vm, &p);
         vm_spec_done(&spec);
         if (r == -EBADMSG)
-                return reply_problem(resp, &p);
+                return api_reply_problem(resp, &p);
         if (r < 0)
                 return r;
         return api_reply_json(resp, 201, vm);
@@ -132,10 +127,10 @@ static int handle_list(struct iov_daemon *d, const struct iov_api_request *req,
 
 /* Shared tail of the handlers that answer with one VM or a problem. */
 static int reply_result(struct iov_api_response *resp, int r, struct json_object *json,
-                        const struct iov_vm_problem *p)
+                        const struct iov_problem *p)
 {
         if (r == -EBADMSG)
-                return reply_problem(resp, p);
+                return api_reply_problem(resp, p);
         if (r < 0)
                 return r;
         return api_reply_json(resp, 200, json);
@@ -147,7 +142,7 @@ static int handle_show(struct iov_daemon *d, const struct iov_api_request *req,
         int r = api_query_check(req, resp, no_query);
         if (r < 0)
                 return r;
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         struct json_object *vm = NULL;
         r = vms_show(d, api_request_param(req, "id"), &vm, &p);
         return reply_result(resp, r, vm, &p);
@@ -159,7 +154,7 @@ static int handle_delete(struct iov_daemon *d, const struct iov_api_request *req
         int r = api_query_check(req, resp, no_query);
         if (r < 0)
                 return r;
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         struct json_object *o = NULL;
         r = vms_delete(d, api_request_param(req, "id"), &o, &p);
         return reply_result(resp, r, o, &p);
@@ -199,7 +194,7 @@ static int handle_action(struct iov_daemon *d, const struct iov_api_request *req
                 r = parse_action_body(req, resp, action, &timeout);
         if (r < 0)
                 return r;
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         struct json_object *vm = NULL;
         r = vms_act(d, api_request_param(req, "id"), action, timeout, &vm, &p);
         return reply_result(resp, r, vm, &p);
@@ -219,7 +214,12 @@ VM_ACTION_HANDLER(resume, IOV_VM_ACTION_RESUME)
 
 static ssize_t console_stream_read(void *userdata, char *buf, size_t max)
 {
-        return vms_console_follower_read(userdata, buf, max);
+        ssize_t n = vms_console_follower_read(userdata, buf, max);
+        if (n == VMS_CONSOLE_END)
+                return IOV_API_STREAM_END;
+        if (n == VMS_CONSOLE_ERROR)
+                return IOV_API_STREAM_ERROR;
+        return n;
 }
 
 static void console_stream_free(void *userdata)
@@ -254,7 +254,7 @@ static int handle_console(struct iov_daemon *d, const struct iov_api_request *re
                 r = parse_follow(req, resp, &follow);
         if (r < 0)
                 return r;
-        struct iov_vm_problem p = {0};
+        struct iov_problem p = {0};
         const char *id = api_request_param(req, "id");
         if (!follow) {
                 struct json_object *o = NULL;
@@ -264,7 +264,7 @@ static int handle_console(struct iov_daemon *d, const struct iov_api_request *re
         struct iov_vm_console_follower *f = NULL;
         r = vms_console_follow(d, id, &f, &p);
         if (r == -EBADMSG)
-                return reply_problem(resp, &p);
+                return api_reply_problem(resp, &p);
         if (r < 0)
                 return r;
         return api_reply_stream(resp, "text/plain; charset=utf-8", &console_stream_ops, f);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon: the life of iovd. Start: lock the state dir, read the token, scan the
- * hardware, start the modules (state restore and reconcile), listen, watch udev, and only
- * then READY=1. Stop: STOPPING=1, close listeners (which ends every connection), stop the
- * modules in reverse order.
+ * daemon: the life of the core. Start: lock the state dir, read the token, scan the
+ * hardware, start the modules (state restore and reconcile), watch udev; the program then
+ * starts the API over it and only then sends READY=1 (daemon_ready). Stop: STOPPING=1 and
+ * every stream woken (daemon_stop_begin), the program closes the API (which ends every
+ * connection), then the modules stop in reverse order (daemon_stop).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -12,18 +13,6 @@
 #include <sys/stat.h>
 
 #include "daemon/runtime.h"
-
-static struct iov_daemon_module *modules;
-
-/* Keep the list sorted by order, so start runs low to high and stop the reverse. */
-void daemon_module_register(struct iov_daemon_module *module)
-{
-        struct iov_daemon_module **p = &modules;
-        while (*p && (*p)->order <= module->order)
-                p = &(*p)->next;
-        module->next = *p;
-        *p = module;
-}
 
 int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret)
 {
@@ -41,7 +30,7 @@ int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret)
         pthread_mutex_init(&d->state_lock, NULL);
         pthread_mutex_init(&d->rt->snapshot_lock, NULL);
         pthread_mutex_init(&d->rt->rescan_lock, NULL);
-        pthread_rwlock_init(&d->rt->contributors_lock, NULL);
+        pthread_rwlock_init(&d->rt->modules_lock, NULL);
         daemon_events_init(&d->rt->events);
         daemon_metrics_init(&d->rt->metrics);
         *ret = d;
@@ -58,7 +47,7 @@ void daemon_free(struct iov_daemon *d)
         daemon_metrics_clear(&d->rt->metrics);
         pthread_mutex_destroy(&d->rt->snapshot_lock);
         pthread_mutex_destroy(&d->rt->rescan_lock);
-        pthread_rwlock_destroy(&d->rt->contributors_lock);
+        pthread_rwlock_destroy(&d->rt->modules_lock);
         pthread_mutex_destroy(&d->state_lock);
         if (d->rt->lock_fd >= 0)
                 close(d->rt->lock_fd);
@@ -115,53 +104,6 @@ static int token_load(struct iov_daemon *d)
         return 0;
 }
 
-/* On failure the modules already started are stopped again by daemon_stop(): it stops
- * every module before modules_end. */
-static int modules_start(struct iov_daemon *d)
-{
-        d->rt->modules_started = true;
-        for (struct iov_daemon_module *m = modules; m; m = m->next) {
-                uint64_t start = util_now_usec();
-                int r = m->start ? m->start(d) : 0;
-                if (r < 0) {
-                        d->rt->modules_end = m;
-                        return log_error_errno(r, "Starting %s failed: %m", m->name);
-                }
-                log_debug("module %s started in %llu ms", m->name,
-                          (unsigned long long)(util_now_usec() - start) / 1000);
-        }
-        return 0;
-}
-
-/* Reverse order: walk the sorted list recursively, up to end (exclusive). */
-static void modules_stop(struct iov_daemon *d, struct iov_daemon_module *m,
-                         const struct iov_daemon_module *end)
-{
-        if (!m || m == end)
-                return;
-        modules_stop(d, m->next, end);
-        if (m->stop)
-                m->stop(d);
-}
-
-static int listeners_start(struct iov_daemon *d)
-{
-        for (size_t i = 0; i < d->config.n_listen; i++) {
-                const char *spec = d->config.listen[i];
-                int r = api_server_start(d, spec, d->token, &d->rt->servers[d->rt->n_servers]);
-                if (r == -EADDRINUSE)
-                        return log_error_errno(r,
-                                               "Cannot listen on %s: another process "
-                                               "listens there",
-                                               spec);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot listen on %s: %m", spec);
-                d->rt->n_servers++;
-                log_info("Listening on %s", spec);
-        }
-        return 0;
-}
-
 static void log_unsafe_switch(struct iov_daemon *d)
 {
         if (d->config.allow_unsafe_interrupts)
@@ -190,36 +132,43 @@ int daemon_start(struct iov_daemon *d)
                                        d->config.sysfs_root);
         log_debug("inventory read in %llu ms",
                   (unsigned long long)(util_now_usec() - start) / 1000);
-        r = modules_start(d);
-        if (r < 0)
-                return r;
-        r = listeners_start(d);
+        r = daemon_modules_start(d);
         if (r < 0)
                 return r;
         r = daemon_udev_start(d, &d->rt->udev);
         if (r < 0)
                 log_warning_errno(r, "No udev monitor, use POST /v1/rescan after changes: %m");
-        r = daemon_notify("READY=1");
+        return 0;
+}
+
+void daemon_ready(struct iov_daemon *d)
+{
+        (void)d;
+        int r = daemon_notify("READY=1");
         if (r < 0)
                 log_warning_errno(r, "Cannot notify the service manager: %m");
         log_info("iovd ready");
-        return 0;
+}
+
+bool daemon_is_stopping(struct iov_daemon *d)
+{
+        return __atomic_load_n(&d->rt->stopping, __ATOMIC_RELAXED);
+}
+
+void daemon_stop_begin(struct iov_daemon *d)
+{
+        if (daemon_is_stopping(d))
+                return;
+        __atomic_store_n(&d->rt->stopping, true, __ATOMIC_RELAXED);
+        daemon_notify("STOPPING=1");
+        daemon_udev_stop(TAKE_PTR(d->rt->udev));
+        daemon_events_shutdown(&d->rt->events);
 }
 
 void daemon_stop(struct iov_daemon *d)
 {
-        if (d->rt->stopped)
-                return;
-        d->rt->stopped = true;
-        daemon_notify("STOPPING=1");
-        daemon_udev_stop(TAKE_PTR(d->rt->udev));
-        daemon_events_shutdown(&d->rt->events);
-        for (size_t i = d->rt->n_servers; i > 0; i--)
-                api_server_stop(d->rt->servers[i - 1]);
-        d->rt->n_servers = 0;
-        if (d->rt->modules_started)
-                modules_stop(d, modules, d->rt->modules_end);
-        d->rt->modules_started = false;
+        daemon_stop_begin(d);
+        daemon_modules_stop(d);
 }
 
 int daemon_wait_for_signal(struct iov_daemon *d)

@@ -49,6 +49,29 @@ void daemon_config_clear(struct iov_daemon_config *config);
  * exit 0, -EINVAL after printing a usage error to stderr. */
 int daemon_config_parse(struct iov_daemon_config *config, int argc, char **argv);
 
+/* ---- refusals ------------------------------------------------------------------------ */
+
+#define IOV_PROBLEM_CODE_MAX    48
+#define IOV_PROBLEM_MESSAGE_MAX 320
+
+/* Why a module refused a request the client made: the HTTP status, a stable snake_case
+ * code clients may branch on, a message for people, and details (an object whose keys
+ * join the error object, e.g. "blockers"; owned, may be NULL). The modules fill it; the
+ * API turns it into its one error reply (api_reply_problem). */
+struct iov_problem {
+        unsigned status;
+        char code[IOV_PROBLEM_CODE_MAX];
+        char message[IOV_PROBLEM_MESSAGE_MAX];
+        struct json_object *details;
+};
+
+/* Fill status, code and message; returns -EBADMSG so callers can
+ * `return daemon_problem_set(...)`. */
+int daemon_problem_set(struct iov_problem *p, unsigned status, const char *code, const char *fmt,
+                       ...) _printf_(4, 5);
+/* Drop the details; p may be reused afterwards. */
+void daemon_problem_clear(struct iov_problem *p);
+
 /* ---- inventory snapshots -------------------------------------------------------------- */
 
 /* An immutable, reference-counted view of the hardware. Readers take one and keep it as
@@ -104,60 +127,48 @@ void daemon_metrics_count_request(struct iov_daemon *d, const char *method, cons
 /* Prometheus text exposition of every counter and gauge. */
 int daemon_metrics_render(struct iov_daemon *d, char **ret);
 
-/* ---- hooks for the state store -------------------------------------------------------- */
+/* ---- modules -------------------------------------------------------------------------- */
 
-/* Lookups with one answer, filled by the allocations module from its start(); every
- * hook may be NULL. */
-struct iov_daemon_hooks {
-        /* The allocation holding this device as JSON (new reference), or NULL. */
-        struct json_object *(*device_allocation)(struct iov_daemon *d,
-                                                 const struct iov_pci_address *address);
-        /* The owner of an IOMMU group as JSON (new reference, usually a string), or NULL. */
-        struct json_object *(*group_owner)(struct iov_daemon *d, unsigned group_id);
-};
-
-/* Extra /metrics lines and GET /v1/host "counts" come from several modules (allocations,
- * VMs, and whatever comes later): each adds its contributor in its start() and removes it
- * in its stop(). The daemon keeps the list; every callback may be NULL. */
-struct iov_daemon_contributor {
-        const char *name;
-        /* Prometheus lines appended to /metrics. */
-        void (*metrics)(struct iov_daemon *d, FILE *out);
-        /* Keys added to GET /v1/host "counts" (e.g. "allocations", "vms"). */
-        void (*host_counts)(struct iov_daemon *d, struct json_object *counts);
-        struct iov_daemon_contributor *next; /* the daemon's list */
-};
-
-void daemon_contributor_add(struct iov_daemon *d, struct iov_daemon_contributor *c);
-/* Unlink c; a no-op when it is not in the list. Returns when no call into c runs. */
-void daemon_contributor_remove(struct iov_daemon *d, struct iov_daemon_contributor *c);
-/* Call every contributor in the order they were added. */
-void daemon_contributors_metrics(struct iov_daemon *d, FILE *out);
-void daemon_contributors_host_counts(struct iov_daemon *d, struct json_object *counts);
-
-/* A part of the daemon with a start (state restore, reconcile) that must finish before
- * READY=1 and a stop run at shutdown in reverse order. Registered with DAEMON_MODULE(). */
+/* A part of the daemon (allocations, VMs, ...) that registers itself once with
+ * DAEMON_MODULE(). start (state restore, reconcile) runs in order before the API is up and
+ * READY=1; stop runs at shutdown in reverse order. The other callbacks are how a module
+ * adds to what the core answers; each may be NULL and is called only between the
+ * module's start and its stop. */
 struct iov_daemon_module {
         const char *name;
         int order; /* lower starts first */
         int (*start)(struct iov_daemon *d);
         void (*stop)(struct iov_daemon *d);
+        /* Prometheus lines appended to /metrics. */
+        void (*metrics)(struct iov_daemon *d, FILE *out);
+        /* Keys added to GET /v1/host "counts" (e.g. "allocations", "vms"). */
+        void (*host_counts)(struct iov_daemon *d, struct json_object *counts);
+        /* The allocation holding this device as JSON (new reference), or NULL. */
+        struct json_object *(*device_allocation)(struct iov_daemon *d,
+                                                 const struct iov_pci_address *address);
+        /* The owner of an IOMMU group as JSON (new reference, usually a string), or NULL. */
+        struct json_object *(*group_owner)(struct iov_daemon *d, unsigned group_id);
         struct iov_daemon_module *next;
 };
 
 void daemon_module_register(struct iov_daemon_module *module);
 
-#define DAEMON_MODULE(id, order_, start_, stop_)                                                   \
-        static struct iov_daemon_module daemon_module_##id = {                                     \
-                .name = #id,                                                                       \
-                .order = (order_),                                                                 \
-                .start = (start_),                                                                 \
-                .stop = (stop_),                                                                   \
-        };                                                                                         \
+/* DAEMON_MODULE(vms, .order = 60, .start = vms_start, .stop = vms_stop, ...): the module
+ * is registered before main() runs. */
+#define DAEMON_MODULE(id, ...)                                                                     \
+        static struct iov_daemon_module daemon_module_##id = {.name = #id, __VA_ARGS__};           \
         __attribute__((constructor)) static void daemon_module_register_##id(void)                 \
         {                                                                                          \
                 daemon_module_register(&daemon_module_##id);                                       \
         }
+
+/* What the running modules add, in module order. */
+void daemon_modules_metrics(struct iov_daemon *d, FILE *out);
+void daemon_modules_host_counts(struct iov_daemon *d, struct json_object *counts);
+/* The first answer a running module gives, or NULL. */
+struct json_object *daemon_device_allocation(struct iov_daemon *d,
+                                             const struct iov_pci_address *address);
+struct json_object *daemon_group_owner(struct iov_daemon *d, unsigned group_id);
 
 /* ---- the daemon ----------------------------------------------------------------------- */
 
@@ -171,7 +182,6 @@ struct iov_daemon {
         /* Serializes every change of durable state and of device bindings. */
         pthread_mutex_t state_lock;
         struct iov_state *state;
-        struct iov_daemon_hooks hooks;
 
         struct iov_daemon_runtime *rt; /* snapshot, events, metrics, listeners */
 };
@@ -181,10 +191,17 @@ int daemon_new(struct iov_daemon_config *config, struct iov_daemon **ret);
 void daemon_free(struct iov_daemon *d);
 DEFINE_CLEANUP_FUNC(struct iov_daemon, daemon_free)
 
-/* Lock the state dir, scan the hardware, start every module, open every listener, start
- * the udev monitor, then send READY=1. Logs what failed. */
+/* Lock the state dir, scan the hardware, start every module, start the udev monitor.
+ * Logs what failed. The program starts its front end (the API) after it. */
 int daemon_start(struct iov_daemon *d);
-/* STOPPING=1, close listeners, wake streams, stop modules. Idempotent. */
+/* READY=1 to the service manager: the front end is up too. */
+void daemon_ready(struct iov_daemon *d);
+/* STOPPING=1, stop watching udev, wake every event stream and tell every other stream
+ * (daemon_is_stopping) to end, so the front end can close its connections. Idempotent. */
+void daemon_stop_begin(struct iov_daemon *d);
+bool daemon_is_stopping(struct iov_daemon *d);
+/* daemon_stop_begin, then stop the modules in reverse order; the front end is closed
+ * by then. Idempotent. */
 void daemon_stop(struct iov_daemon *d);
 /* Block until SIGTERM or SIGINT (which must be blocked in every thread). */
 int daemon_wait_for_signal(struct iov_daemon *d);

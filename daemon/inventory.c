@@ -1,53 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * inventory: the current hardware snapshot and rescans. A snapshot is immutable and
- * reference counted: request threads read one without locks while a rescan (udev, POST
- * /v1/rescan, after a VF change) builds the next one; the swap is a pointer under a
- * mutex. A rescan compares the two and publishes what changed.
+ * inventory: reading the hardware into a snapshot (snapshot.c), and rescans. Request
+ * threads read the current snapshot without locks while a rescan (udev, POST /v1/rescan,
+ * after a VF change) builds the next one; the swap is a pointer under a mutex. A rescan
+ * compares the two and publishes what changed.
  */
 #include <stdio.h>
 
 #include "daemon/runtime.h"
-
-static void snapshot_free(struct iov_snapshot *s)
-{
-        if (!s)
-                return;
-        pci_inventory_free(s->pci);
-        iommu_groups_free(s->groups, s->n_groups);
-        free(s);
-}
-
-struct iov_snapshot *daemon_snapshot_get(struct iov_daemon *d)
-{
-        pthread_mutex_lock(&d->rt->snapshot_lock);
-        struct iov_snapshot *s = d->rt->snapshot;
-        if (s)
-                __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&d->rt->snapshot_lock);
-        return s;
-}
-
-void daemon_snapshot_unref(struct iov_snapshot *s)
-{
-        if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
-                snapshot_free(s);
-}
-
-const struct iov_iommu_group *daemon_snapshot_find_group(const struct iov_snapshot *s, unsigned id)
-{
-        size_t lo = 0, hi = s->n_groups;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (s->groups[mid].id == id)
-                        return &s->groups[mid];
-                if (s->groups[mid].id < id)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return NULL;
-}
 
 /* The IOMMU groups are built from the functions' iommu_group links the scan already read,
  * rather than by walking kernel/iommu_groups again: iovd only hands out PCI functions, and
@@ -65,7 +25,7 @@ static int snapshot_scan(struct iov_daemon *d, uint64_t generation, struct iov_s
         if (r >= 0)
                 r = iommu_groups_from_inventory(s->pci, &s->groups, &s->n_groups);
         if (r < 0) {
-                snapshot_free(s);
+                daemon_snapshot_free(s);
                 return r;
         }
         daemon_metrics_count_rescan(d, util_now_usec() - start);

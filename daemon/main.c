@@ -1,9 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* iovd: parse options, start, wait for SIGTERM/SIGINT, stop cleanly. */
+/* iovd: parse options, start the core, then the API over it; wait for SIGTERM/SIGINT;
+ * stop the API before the core's modules, so no request runs into a stopped module. */
 #include <signal.h>
 #include <stdio.h>
 
+#include "api/api.h"
 #include "daemon/daemon.h"
+
+static int run(struct iov_daemon *d)
+{
+        _cleanup_(api_stopp) struct iov_api *api = NULL;
+
+        int r = daemon_start(d);
+        if (r < 0)
+                return r;
+        r = api_start(d, &api);
+        if (r < 0)
+                return r;
+        daemon_ready(d);
+        r = daemon_wait_for_signal(d);
+        daemon_stop_begin(d); /* streams end, so closing the API does not wait on them */
+        api_stop(TAKE_PTR(api));
+        daemon_stop(d);
+        return r;
+}
 
 int main(int argc, char **argv)
 {
@@ -31,10 +51,6 @@ int main(int argc, char **argv)
         r = daemon_new(&config, &d);
         if (r < 0)
                 return EXIT_FAILURE;
-        r = daemon_start(d);
-        if (r < 0)
-                return EXIT_FAILURE;
-        r = daemon_wait_for_signal(d);
-        daemon_stop(d);
+        r = run(d);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

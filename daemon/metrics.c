@@ -181,7 +181,7 @@ int daemon_metrics_render(struct iov_daemon *d, char **ret)
         render_requests(&d->rt->metrics, out);
         render_inventory(d, out);
         render_events(&d->rt->events, out);
-        daemon_contributors_metrics(d, out);
+        daemon_modules_metrics(d, out);
         if (fclose(out) != 0) {
                 free(text);
                 return -ENOMEM;

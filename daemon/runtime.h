@@ -4,7 +4,6 @@
 
 #include <pthread.h>
 
-#include "api/api.h"
 #include "daemon/daemon.h"
 
 struct iov_event_broker {
@@ -45,16 +44,13 @@ struct iov_daemon_runtime {
         struct iov_event_broker events;
         struct iov_metrics metrics;
 
-        struct iov_api_server *servers[IOV_DAEMON_MAX_LISTEN];
-        size_t n_servers;
         struct iov_udev_monitor *udev;
-        /* Readers (requests) share it; add and remove write. */
-        pthread_rwlock_t contributors_lock;
-        struct iov_daemon_contributor *contributors;
+        /* The first n_modules_running modules in order have started and not stopped;
+         * callers of their callbacks hold the lock for reading. */
+        pthread_rwlock_t modules_lock;
+        size_t n_modules_running;
         int lock_fd;
-        bool modules_started;
-        const struct iov_daemon_module *modules_end; /* the one that failed to start */
-        bool stopped;
+        bool stopping; /* atomic: daemon_stop_begin ran */
 };
 
 int daemon_events_init(struct iov_event_broker *b);
@@ -66,6 +62,9 @@ int daemon_metrics_init(struct iov_metrics *m);
 void daemon_metrics_clear(struct iov_metrics *m);
 void daemon_metrics_count_rescan(struct iov_daemon *d, uint64_t duration_usec);
 
+/* Free a snapshot nobody refers to (one never published, or the last reference). */
+void daemon_snapshot_free(struct iov_snapshot *s);
+
 /* Build the first snapshot (no events). */
 int daemon_inventory_init(struct iov_daemon *d);
 void daemon_inventory_clear(struct iov_daemon *d);
@@ -74,6 +73,12 @@ void daemon_inventory_clear(struct iov_daemon *d);
 void daemon_snapshot_replace(struct iov_daemon *d, const struct iov_snapshot *old,
                              struct iov_snapshot *new);
 void daemon_metrics_count_refresh(struct iov_daemon *d, uint64_t duration_usec);
+
+/* Start every module in order; on failure the ones started stay running (and answering)
+ * until daemon_modules_stop(). */
+int daemon_modules_start(struct iov_daemon *d);
+/* Stop the running modules in reverse order. */
+void daemon_modules_stop(struct iov_daemon *d);
 
 /* udev: PCI add/remove from the kernel's uevents trigger a rescan. */
 int daemon_udev_start(struct iov_daemon *d, struct iov_udev_monitor **ret);

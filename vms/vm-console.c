@@ -11,8 +11,6 @@
 #include <sys/stat.h>
 
 #include "daemon/daemon.h"
-#include "daemon/runtime.h"
-#include "api/api.h"
 #include "vms/vm-record.h"
 
 /* The console file of a running VM is kept from growing without bound: once more than
@@ -24,8 +22,7 @@
 #define FOLLOW_POLL_USEC  20000
 #define FOLLOW_BLOCK_USEC 900000 /* api.h: a stream read blocks about a second at most */
 
-static int console_path(struct iov_vm_table *t, const char *id, char **ret,
-                        struct iov_vm_problem *p)
+static int console_path(struct iov_vm_table *t, const char *id, char **ret, struct iov_problem *p)
 {
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
@@ -52,7 +49,7 @@ static void console_sanitize(char *s, size_t len)
 }
 
 int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **ret,
-                     struct iov_vm_problem *p)
+                     struct iov_problem *p)
 {
         (void)d;
         _cleanup_free_ char *path = NULL;
@@ -135,7 +132,7 @@ static void follower_open(struct iov_vm_console_follower *f)
 }
 
 int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_console_follower **ret,
-                       struct iov_vm_problem *p)
+                       struct iov_problem *p)
 {
         struct iov_vm_console_follower *f = calloc(1, sizeof(*f));
         if (!f)
@@ -157,7 +154,7 @@ int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_conso
  * is not stopping (it waits for every connection, so a stream must end by itself). */
 static bool follower_vm_active(const struct iov_vm_console_follower *f)
 {
-        if (__atomic_load_n(&f->daemon->rt->stopped, __ATOMIC_RELAXED))
+        if (daemon_is_stopping(f->daemon))
                 return false;
         struct iov_vm_table *t = vm_table_get();
         pthread_mutex_lock(&t->lock);
@@ -180,7 +177,7 @@ static ssize_t follower_pread(struct iov_vm_console_follower *f, char *buf, size
                 f->offset = st.st_size - CONSOLE_KEEP;
         ssize_t n = pread(f->fd, buf, max, f->offset);
         if (n < 0)
-                return IOV_API_STREAM_ERROR;
+                return VMS_CONSOLE_ERROR;
         f->offset += n;
         return n;
 }
@@ -196,7 +193,7 @@ ssize_t vms_console_follower_read(struct iov_vm_console_follower *f, char *buf, 
                 if (n != 0)
                         return n;
                 if (!active)
-                        return IOV_API_STREAM_END;
+                        return VMS_CONSOLE_END;
                 if (util_now_usec() >= until)
                         return 0;
                 util_sleep_usec(FOLLOW_POLL_USEC);

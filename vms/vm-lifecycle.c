@@ -352,7 +352,7 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec, con
 /* Claim a VM for a start (lock held): it must be neither running nor being started or
  * judged. While starting, a record is never deleted, so the caller may keep it. */
 static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_record **ret,
-                          char **ret_dir, struct iov_vm_problem *p)
+                          char **ret_dir, struct iov_problem *p)
 {
         struct iov_vm_record *rec = vm_table_find(t, id);
         if (!rec)
@@ -389,22 +389,23 @@ static unsigned vm_start_record(struct iov_vm_table *t, struct iov_vm_record *re
  * build the VM is the client's problem (a bad image, 422), one that cannot be executed is
  * iovd's (500); anything else is the VM's state. */
 static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
-                           struct json_object **ret, struct iov_vm_problem *p)
+                           struct json_object **ret, struct iov_problem *p)
 {
         struct iov_vm_record *rec = vm_table_find(t, id);
         bool failed = rec && rec->run == run && rec->state == IOV_VM_STATE_CRASHED;
         if (failed && rec->exit_status == SUPERVISOR_EXIT_EXEC_FAILED)
-                return vm_problem(p, 500, "vmm_failed", "VM %s did not start: %s", id,
-                                  rec->reason ? rec->reason : "iovd-vmm cannot be executed");
+                return daemon_problem_set(p, 500, "vmm_failed", "VM %s did not start: %s", id,
+                                          rec->reason ? rec->reason
+                                                      : "iovd-vmm cannot be executed");
         if (failed && (rec->exit_status == IOV_VMM_EXIT_BUILD_FAILED ||
                        rec->exit_status == IOV_VMM_EXIT_USAGE))
-                return vm_problem(p, 422, "vmm_failed", "VM %s did not start: %s", id,
-                                  rec->reason ? rec->reason : "iovd-vmm failed");
+                return daemon_problem_set(p, 422, "vmm_failed", "VM %s did not start: %s", id,
+                                          rec->reason ? rec->reason : "iovd-vmm failed");
         return vm_reply(rec, ret);
 }
 
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
-                    struct iov_vm_problem *p)
+                    struct iov_problem *p)
 {
         struct iov_vm_record *rec = NULL;
         _cleanup_free_ char *dir = NULL;
@@ -425,7 +426,8 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                 vm_record_set_state(t, rec, IOV_VM_STATE_CRASHED, reason);
                 (void)vm_table_sync(t);
                 pthread_mutex_unlock(&t->lock);
-                return vm_problem(p, 500, "vmm_failed", "%s", reason ? reason : "out of memory");
+                return daemon_problem_set(p, 500, "vmm_failed", "%s",
+                                          reason ? reason : "out of memory");
         }
         unsigned run = vm_start_record(t, rec, &process, fd);
         _cleanup_close_ int wait_fd = fd >= 0 ? dup(fd) : -1;
@@ -450,8 +452,7 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
 
 /* Find an active VM with its VMM followed and no stop under way; lock held. */
 static int vm_find_active(struct iov_vm_table *t, const char *id, const char *what,
-                          enum iov_vm_state need, struct iov_vm_record **ret,
-                          struct iov_vm_problem *p)
+                          enum iov_vm_state need, struct iov_vm_record **ret, struct iov_problem *p)
 {
         struct iov_vm_record *rec = vm_table_find(t, id);
         if (!rec)
@@ -464,7 +465,7 @@ static int vm_find_active(struct iov_vm_table *t, const char *id, const char *wh
 }
 
 static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct json_object **ret,
-                    struct iov_vm_problem *p)
+                    struct iov_problem *p)
 {
         struct iov_vm_record *rec = NULL; /* set only on success */
         pthread_mutex_lock(&t->lock);
@@ -512,7 +513,7 @@ static struct iov_vm_record *vm_kill_and_wait(struct iov_vm_table *t, struct iov
 }
 
 static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **ret,
-                   struct iov_vm_problem *p)
+                   struct iov_problem *p)
 {
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
@@ -530,7 +531,7 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
 }
 
 static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
-                   struct json_object **ret, struct iov_vm_problem *p)
+                   struct json_object **ret, struct iov_problem *p)
 {
         struct iov_vm_record *rec = NULL; /* set only on success */
         pthread_mutex_lock(&t->lock);
@@ -566,7 +567,7 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
 }
 
 int vms_act(struct iov_daemon *d, const char *id, enum iov_vm_action action,
-            unsigned stop_timeout_sec, struct json_object **ret, struct iov_vm_problem *p)
+            unsigned stop_timeout_sec, struct json_object **ret, struct iov_problem *p)
 {
         (void)d;
         struct iov_vm_table *t = vm_table_get();

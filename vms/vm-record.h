@@ -85,10 +85,8 @@ struct json_object *vm_record_to_json(const struct iov_vm_record *rec);
 void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum iov_vm_state state,
                          const char *reason);
 
-int vm_problem(struct iov_vm_problem *p, unsigned status, const char *code, const char *fmt, ...)
-        _printf_(4, 5);
-int vm_problem_not_found(struct iov_vm_problem *p, const char *id);
-int vm_problem_state(struct iov_vm_problem *p, const struct iov_vm_record *rec, const char *what);
+int vm_problem_not_found(struct iov_problem *p, const char *id);
+int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, const char *what);
 
 /* vms/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
 int vm_console_trim(const char *dir);

@@ -26,27 +26,17 @@ struct iov_vm_table *vm_table_get(void)
         return &table;
 }
 
-int vm_problem(struct iov_vm_problem *p, unsigned status, const char *code, const char *fmt, ...)
+int vm_problem_not_found(struct iov_problem *p, const char *id)
 {
-        va_list ap;
-        va_start(ap, fmt);
-        p->status = status;
-        p->code = code;
-        vsnprintf(p->message, sizeof(p->message), fmt, ap);
-        va_end(ap);
-        return -EBADMSG;
+        return daemon_problem_set(p, 404, "not_found", "no VM with id \"%.64s\"", id);
 }
 
-int vm_problem_not_found(struct iov_vm_problem *p, const char *id)
+int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, const char *what)
 {
-        return vm_problem(p, 404, "not_found", "no VM with id \"%.64s\"", id);
-}
-
-int vm_problem_state(struct iov_vm_problem *p, const struct iov_vm_record *rec, const char *what)
-{
-        return vm_problem(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what, rec->id,
-                          rec->starting ? "starting" : vm_state_to_string(rec->state),
-                          rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
+        return daemon_problem_set(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what,
+                                  rec->id,
+                                  rec->starting ? "starting" : vm_state_to_string(rec->state),
+                                  rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
 }
 
 void vm_record_free(struct iov_vm_record *rec)
@@ -192,7 +182,7 @@ static const struct iov_vm_record *vm_table_find_name(struct iov_vm_table *t,
 }
 
 int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
-               struct iov_vm_problem *p)
+               struct iov_problem *p)
 {
         (void)d;
         struct iov_vm_table *t = &table;
@@ -203,8 +193,8 @@ int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_objec
         pthread_mutex_lock(&t->lock);
         const struct iov_vm_record *same = vm_table_find_name(t, rec);
         if (same) {
-                r = vm_problem(p, 409, "name_in_use", "VM %s is already named \"%s\"", same->id,
-                               rec->spec.name);
+                r = daemon_problem_set(p, 409, "name_in_use", "VM %s is already named \"%s\"",
+                                       same->id, rec->spec.name);
                 pthread_mutex_unlock(&t->lock);
                 return r;
         }
@@ -268,8 +258,7 @@ static void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct jso
                 json_object_put(stats);
 }
 
-int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret,
-             struct iov_vm_problem *p)
+int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, struct iov_problem *p)
 {
         (void)d;
         struct iov_vm_table *t = &table;
@@ -300,7 +289,7 @@ static void vm_remove_dir(const char *dir)
 }
 
 int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
-               struct iov_vm_problem *p)
+               struct iov_problem *p)
 {
         (void)d;
         struct iov_vm_table *t = &table;
@@ -382,12 +371,6 @@ static void vms_host_counts(struct iov_daemon *d, struct json_object *counts)
         json_object_object_add(counts, "vms_by_state", o);
 }
 
-static struct iov_daemon_contributor contributor = {
-        .name = "vms",
-        .metrics = vms_metrics,
-        .host_counts = vms_host_counts,
-};
-
 /* ---- module --------------------------------------------------------------------------- */
 
 static void vms_stop(struct iov_daemon *d);
@@ -427,7 +410,6 @@ static int vms_start(struct iov_daemon *d)
                 vms_stop(d);
                 return log_error_errno(r, "Cannot start the VM watcher: %m");
         }
-        daemon_contributor_add(d, &contributor);
         log_info("VMs restored: %zu defined, %zu running (VMM %s)", t->n_records, reattached,
                  t->vmm_path);
         return 0;
@@ -437,7 +419,7 @@ static int vms_start(struct iov_daemon *d)
 static void vms_stop(struct iov_daemon *d)
 {
         struct iov_vm_table *t = &table;
-        daemon_contributor_remove(d, &contributor);
+        (void)d;
         vm_watcher_stop(t);
         pthread_mutex_lock(&t->lock);
         t->stopping = true;
@@ -454,4 +436,5 @@ static void vms_stop(struct iov_daemon *d)
 }
 
 /* After the allocations module (50), which opens the state store. */
-DAEMON_MODULE(vms, 60, vms_start, vms_stop)
+DAEMON_MODULE(vms, .order = 60, .start = vms_start, .stop = vms_stop, .metrics = vms_metrics,
+              .host_counts = vms_host_counts)

@@ -24,18 +24,12 @@
 #include "vmm/contract/vm-contract.h"
 
 struct iov_daemon;
+struct iov_problem; /* daemon/daemon.h */
 
 /* The limits of a definition (IOV_VM_MAX_VCPUS, ...) and the definition itself, struct
  * iov_vm_spec, are the VM contract's (vmm/contract/vm-contract.h). */
 #define IOV_VM_STOP_TIMEOUT_SEC 10           /* graceful stop, then SIGKILL */
 #define IOV_VM_CONSOLE_TAIL     (256 * 1024) /* GET .../console returns at most this */
-
-/* Why a request was refused: HTTP status, stable code, message. */
-struct iov_vm_problem {
-        unsigned status;
-        const char *code;
-        char message[320];
-};
 
 enum iov_vm_action {
         IOV_VM_ACTION_START,
@@ -50,24 +44,28 @@ enum iov_vm_action {
 /* spec: parsed and checked at the API edge (vm_spec_parse_json); its contents are taken
  * whatever the outcome (spec is left at the defaults). */
 int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
-               struct iov_vm_problem *p);
+               struct iov_problem *p);
 int vms_list(struct iov_daemon *d, struct json_object **ret);
-int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret,
-             struct iov_vm_problem *p);
+int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, struct iov_problem *p);
 /* stop_timeout_sec: how long a stop waits for the guest before SIGKILL (STOP only). */
 int vms_act(struct iov_daemon *d, const char *id, enum iov_vm_action action,
-            unsigned stop_timeout_sec, struct json_object **ret, struct iov_vm_problem *p);
+            unsigned stop_timeout_sec, struct json_object **ret, struct iov_problem *p);
 int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
-               struct iov_vm_problem *p);
+               struct iov_problem *p);
 
 /* The console: the last IOV_VM_CONSOLE_TAIL bytes the guest printed as
  * {"id", "output", "size", "truncated"}. */
 int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **ret,
-                     struct iov_vm_problem *p);
+                     struct iov_problem *p);
 
-/* A follower of the console from its current tail: read() as in api.h's stream ops. */
+/* A follower of the console from its current tail. read returns the number of bytes
+ * written to buf (at most max), 0 when nothing came within about a second (call again),
+ * VMS_CONSOLE_END when the VM ended or iovd is stopping and everything was read, or
+ * VMS_CONSOLE_ERROR when the console cannot be read. */
+#define VMS_CONSOLE_END   ((ssize_t)-1)
+#define VMS_CONSOLE_ERROR ((ssize_t)-2)
 struct iov_vm_console_follower;
 int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_console_follower **ret,
-                       struct iov_vm_problem *p);
+                       struct iov_problem *p);
 ssize_t vms_console_follower_read(struct iov_vm_console_follower *f, char *buf, size_t max);
 void vms_console_follower_free(struct iov_vm_console_follower *f);

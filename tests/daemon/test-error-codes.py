@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """The error codes api/openapi.yaml lists (the ErrorCode enum) are exactly those the code
 can answer with. Scanned in daemon/, alloc/, vms/ and api/: the code argument of every api_error,
-send_error, problem_set, vm_problem and parse_fail call, and every string assigned to a
+send_error, daemon_problem_set and parse_fail call, and every string assigned to a
 field or variable named code. An argument without a string literal must be one of the known
 pass-through places (a wrapper handing on a code it was given), so no code escapes the
 scan. TAP output. Usage: test-error-codes.py SOURCE_ROOT"""
@@ -13,20 +13,18 @@ import sys
 import spec_lists
 
 # Emitting function -> index of its code argument.
-EMITTERS = {"api_error": 2, "send_error": 5, "problem_set": 2, "vm_problem": 2, "parse_fail": 0}
+EMITTERS = {"api_error": 2, "send_error": 5, "daemon_problem_set": 2, "parse_fail": 0}
 CALL = re.compile(r"\b(%s)\s*\(" % "|".join(EMITTERS))
 ASSIGN = re.compile(r"(?:\b|->|\.|\*)(?:ret_)?code\s*=(?!=)\s*([^;]*);")
 LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 # (file, argument text) of calls and assignments that pass on a code given to them.
 PASS_THROUGH = {
-    ("api/allocations.c", "p->code"),  # reply_outcome: a alloc/allocate.c problem
-    ("api/vms.c", "p->code"),  # reply_problem: a vms/vm-*.c problem
+    ("api/response.c", "p->code"),  # api_reply_problem: a module's struct iov_problem
     ("api/pools.c", "e.code"),  # a alloc/pools.c parse error
     ("api/server.c", "code"),  # send_error and the strict body parser's code
     ("api/body.c", "code"),  # parse_fail, fed from json_check_text
-    ("alloc/allocate.c", "code"),  # problem_set's own body
-    ("vms/vms.c", "code"),  # vm_problem's own body
+    ("daemon/problem.c", "code"),  # daemon_problem_set's own body
 }
 
 
