@@ -240,6 +240,21 @@ void vm_watcher_stop(struct iov_vm_table *t)
 
 /* ---- re-attach at start --------------------------------------------------------------- */
 
+/* A live VMM's own state (its "status" reply, in the contract's names): running unless it
+ * says paused. */
+static enum iov_vm_state vm_vmm_state(const char *dir)
+{
+        struct json_object *status = NULL;
+        enum iov_vm_state state = IOV_VM_STATE_RUNNING;
+        if (supervisor_command(dir, "status", VM_COMMAND_TIMEOUT_MS, &status) >= 0 &&
+            vm_state_from_string(json_object_get_string(json_object_object_get(status, "state")),
+                                 &state) >= 0 &&
+            state != IOV_VM_STATE_PAUSED)
+                state = IOV_VM_STATE_RUNNING;
+        json_object_put(status);
+        return state;
+}
+
 void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
 {
         _cleanup_free_ char *dir = vm_record_dir(t, rec);
@@ -255,13 +270,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                 rec->pidfd = fd;
                 /* The VMM's word is the truth: iovd may have died before it saved the
                  * state of a start or a pause. */
-                struct json_object *status = NULL;
-                enum iov_vm_state state = IOV_VM_STATE_RUNNING;
-                if (supervisor_command(dir, "status", VM_COMMAND_TIMEOUT_MS, &status) >= 0 &&
-                    streq_ptr(json_object_get_string(json_object_object_get(status, "state")),
-                              "paused"))
-                        state = IOV_VM_STATE_PAUSED;
-                json_object_put(status);
+                enum iov_vm_state state = vm_vmm_state(dir);
                 if (rec->state != state)
                         vm_record_set_state(t, rec, state, NULL);
                 log_info("VM %s: re-attached to iovd-vmm pid %d", rec->id, (int)p.pid);
