@@ -41,8 +41,8 @@ enum iov_vm_action {
 
 /* Every function returns 0 with *ret a new JSON reference, or negative errno; -EBADMSG
  * with p filled for a refusal the client caused (404, 409, 422). */
-/* spec: parsed and checked at the API edge (vm_spec_parse_json); its contents are taken
- * whatever the outcome (spec is left at the defaults). */
+/* spec: parsed and checked at the API edge (vm_spec_parse_json). The new VM takes its
+ * contents (spec is left at the defaults); the caller frees spec in every case. */
 int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_problem *p);
 int vms_list(struct iov_daemon *d, struct json_object **ret);

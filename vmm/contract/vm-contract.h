@@ -33,8 +33,8 @@ struct json_object;
 #define IOV_VM_MEMORY_MIN_MIB     16
 #define IOV_VM_MEMORY_MAX_MIB     (1024 * 1024) /* 1 TiB */
 #define IOV_VM_DEFAULT_MEMORY_MIB 256
-/* Each device is one function on PCI bus 0, whose slot 0 is the host bridge (vmm/pci.h
- * checks this bound against its bus). */
+/* Each device is one function on PCI bus 0, whose slot 0 is the host bridge (a static
+ * assertion in vmm/config.c holds this bound to vmm/pci.h's bus). */
 #define IOV_VM_MAX_DEVICES 31
 
 /* ---- iovd-vmm's exit statuses --------------------------------------------------------- */
