@@ -3,12 +3,12 @@
  * Handing out an IOMMU group and taking it back. Every decision is made under
  * d->state_lock together with the binding and the save, so two requests can never both
  * see a group as free. The order of each step is chosen so that a crash anywhere leaves
- * a record that start-up reconciliation can finish (see allocations.h).
+ * a record that start-up reconciliation can finish (see alloc.h).
  */
 #include <stdio.h>
 
-#include "alloc/allocations.h"
-#include "daemon/state.h"
+#include "alloc/alloc-internal.h"
+#include "daemon/daemon.h"
 
 #define PCI_CLASS_BRIDGE_PCI 0x0604 /* base class 06, subclass 04 (PCI Code and ID r1.x) */
 

@@ -4,7 +4,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "alloc/allocations.h"
+#include "alloc/alloc-internal.h"
 
 static const char *const state_names[] = {
         [IOV_ALLOCATION_PENDING] = "pending",

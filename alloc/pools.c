@@ -4,7 +4,7 @@
 #include <ctype.h>
 #include <stdio.h>
 
-#include "alloc/pools.h"
+#include "alloc/alloc.h"
 
 _printf_(3, 4) static int fail(struct iov_pool_parse_error *e, const char *field, const char *fmt,
                                ...)

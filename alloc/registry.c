@@ -3,8 +3,8 @@
  * durable collections. */
 #include <stdio.h>
 
-#include "alloc/allocations.h"
-#include "daemon/state.h"
+#include "alloc/alloc-internal.h"
+#include "daemon/daemon.h"
 
 #define KIND_ALLOCATIONS "allocations"
 #define KIND_POOLS       "pools"
@@ -20,6 +20,11 @@ static void quarantine_entry_clear(struct iov_quarantine_entry *q)
         free(q->reason);
         free(q->member.original_driver);
         free(q->member.original_override);
+}
+
+struct iov_registry *registry_get(struct iov_daemon *d)
+{
+        return d->alloc ? d->alloc->registry : NULL;
 }
 
 int registry_new(struct iov_registry **ret)

@@ -6,8 +6,8 @@
  */
 #include <stdio.h>
 
-#include "alloc/allocations.h"
-#include "daemon/state.h"
+#include "alloc/alloc-internal.h"
+#include "daemon/daemon.h"
 
 #define VFIO_PCI "vfio-pci"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * device-json: the JSON form of a PCI function and an IOMMU group, as DESIGN.md fixes it
+ * device-json: the JSON form of a PCI function and an IOMMU group, as docs/architecture.md fixes it
  * (lowercase hex ids without 0x, null for what is unknown or absent). Shared by every
  * resource that shows devices.
  */

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
-#include "alloc/allocations.h"
+#include "alloc/alloc.h"
 #include "daemon/daemon.h"
 #include "sriov/sriov.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /v1/vms: define VMs, run them (one iovd-vmm each), read their consoles. The lifecycle
- * lives in vms/vms.c and vms/vm-lifecycle.c; this file checks requests (the definition
+ * lives in vms/ (public header vms/vms.h); this file checks requests (the definition
  * with the VM contract's parser, kernel and initrd readable at create) and shapes the
  * answers.
  */

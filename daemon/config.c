@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config: iovd's command line (DESIGN.md lists the options; the defaults are the
+ * config: iovd's command line (docs/architecture.md lists the options; the defaults are the
  * production ones).
  */
 #include <getopt.h>

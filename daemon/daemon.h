@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * daemon: the core of iovd shared by the iovd binary and its tests: configuration, the
- * inventory snapshot, event publication, metrics and the start/stop sequence. The REST
- * resources (api/) and the state store (daemon/state.c, pools, allocations) work on one
- * struct iov_daemon.
+ * inventory snapshot, event publication, metrics, refusals, modules, the state store and
+ * the start/stop sequence. The one public header of daemon/ (daemon/runtime.h is its
+ * private half). The modules (alloc/, vms/) and the REST resources (api/) work on one
+ * struct iov_daemon; the core never calls into them except through their module
+ * callbacks.
  *
  * Threads: every HTTP connection has its own thread, the udev monitor has one. Anything
  * that changes durable state (allocations, pools, VF counts) holds state_lock.
@@ -41,7 +43,7 @@ struct iov_daemon_config {
         unsigned connection_timeout_sec;
 };
 
-/* Fill config with the production defaults (DESIGN.md). */
+/* Fill config with the production defaults (docs/architecture.md). */
 int daemon_config_init(struct iov_daemon_config *config);
 void daemon_config_clear(struct iov_daemon_config *config);
 
@@ -170,10 +172,57 @@ struct json_object *daemon_device_allocation(struct iov_daemon *d,
                                              const struct iov_pci_address *address);
 struct json_object *daemon_group_owner(struct iov_daemon *d, unsigned group_id);
 
+/* ---- the state store ------------------------------------------------------------------ */
+
+/*
+ * iovd's durable state under --state-dir.
+ *
+ * Each collection ("pools", "allocations", later "vms") is one JSON document,
+ * STATE_DIR/KIND.json:
+ *
+ *   {"format": "iovd-state", "version": 1, "kind": "pools", "items": [ ... ]}
+ *
+ * A save replaces the whole document atomically (temporary file, fsync, rename, fsync of
+ * the directory), so after a crash a reader finds the old or the new document, never a
+ * mix; callers save before they answer the request that changed the state.
+ *
+ * A document that cannot be read, is not JSON, has the wrong shape or a version newer
+ * than this daemon understands is reported with a message naming the file, and is never
+ * rewritten: the daemon refuses to start and leaves the evidence to the administrator.
+ */
+#define IOV_STATE_FORMAT  "iovd-state"
+#define IOV_STATE_VERSION 1
+/* A state document is small (a few hundred bytes per item); anything bigger is not ours. */
+#define IOV_STATE_MAX_SIZE (64u * 1024 * 1024)
+
+struct iov_state;
+
+/* Use dir (created with mode 0700 when missing) for the state documents; temporary files
+ * an interrupted save left there are removed. */
+int state_open(const char *dir, struct iov_state **ret);
+void state_free(struct iov_state *state);
+
+const char *state_dir(const struct iov_state *state);
+
+/* STATE_DIR/KIND.json; NULL on OOM. kind is a program constant, never request input. */
+char *state_path(const struct iov_state *state, const char *kind);
+
+/* Load the items of a collection as a new JSON array (an empty one when the document does
+ * not exist yet). -EBADMSG: not a state document of this kind (not JSON, trailing data,
+ * wrong format, kind or shape); -EPROTONOSUPPORT: written by a newer version; other
+ * negative errno: the file could not be read. On failure ret_error (may be NULL) gets a
+ * message naming the file and what is wrong with it. */
+int state_load(const struct iov_state *state, const char *kind, struct json_object **ret_items,
+               char **ret_error);
+
+/* Durably replace the collection with items (a JSON array, not consumed). */
+int state_save(const struct iov_state *state, const char *kind, struct json_object *items);
+
 /* ---- the daemon ----------------------------------------------------------------------- */
 
-struct iov_state;          /* daemon/state.c */
 struct iov_daemon_runtime; /* private to daemon/ */
+struct iov_alloc;          /* alloc/alloc-internal.h */
+struct iov_vm_table;       /* vms/vm-record.h */
 
 struct iov_daemon {
         struct iov_daemon_config config;
@@ -183,7 +232,12 @@ struct iov_daemon {
         pthread_mutex_t state_lock;
         struct iov_state *state;
 
-        struct iov_daemon_runtime *rt; /* snapshot, events, metrics, listeners */
+        struct iov_daemon_runtime *rt; /* snapshot, events, metrics, modules */
+
+        /* The modules' own state, set by their start() and cleared by their stop(); the
+         * core never looks inside. */
+        struct iov_alloc *alloc;
+        struct iov_vm_table *vms;
 };
 
 /* Allocate a daemon for config (taken over: config is left empty). Reads nothing yet. */

@@ -2,7 +2,7 @@
 /*
  * metrics: counters for GET /metrics in the Prometheus text exposition format (version
  * 0.0.4): requests by method, route pattern and status, inventory gauges, events, plus
- * what the allocations module adds through its hook.
+ * what the running modules add (their metrics callback).
  */
 #include <stdio.h>
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "daemon/state.h"
+#include "daemon/daemon.h"
 #include "util/util.h"
 
 struct iov_state {

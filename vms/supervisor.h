@@ -19,6 +19,8 @@
  * the VMM thus belong to no process of iovd's (stopping iovd stops neither), and the
  * monitor is the one parent that can read the VMM's exit status, whoever restarts iovd.
  * iovd follows the VMM itself through a pidfd.
+ *
+ * Private to vms/ (its public header is vms/vms.h).
  */
 #pragma once
 

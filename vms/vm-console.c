@@ -51,9 +51,8 @@ static void console_sanitize(char *s, size_t len)
 int vms_console_read(struct iov_daemon *d, const char *id, struct json_object **ret,
                      struct iov_problem *p)
 {
-        (void)d;
         _cleanup_free_ char *path = NULL;
-        int r = console_path(vm_table_get(), id, &path, p);
+        int r = console_path(d->vms, id, &path, p);
         if (r < 0)
                 return r;
         _cleanup_free_ char *buf = malloc(IOV_VM_CONSOLE_TAIL + 1);
@@ -139,7 +138,7 @@ int vms_console_follow(struct iov_daemon *d, const char *id, struct iov_vm_conso
                 return -ENOMEM;
         f->daemon = d;
         f->fd = -1;
-        int r = console_path(vm_table_get(), id, &f->path, p);
+        int r = console_path(d->vms, id, &f->path, p);
         if (r < 0) {
                 free(f);
                 return r;
@@ -156,7 +155,7 @@ static bool follower_vm_active(const struct iov_vm_console_follower *f)
 {
         if (daemon_is_stopping(f->daemon))
                 return false;
-        struct iov_vm_table *t = vm_table_get();
+        struct iov_vm_table *t = f->daemon->vms;
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, f->id);
         bool active = rec && !t->stopping &&

@@ -426,7 +426,6 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         struct iov_vmm_process process = {0};
         int fd = -1;
         r = vm_spawn(t, rec, dir, &process, &fd);
-
         pthread_mutex_lock(&t->lock);
         if (r < 0) {
                 rec->starting = false;
@@ -578,8 +577,7 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
 int vms_act(struct iov_daemon *d, const char *id, enum iov_vm_action action,
             unsigned stop_timeout_sec, struct json_object **ret, struct iov_problem *p)
 {
-        (void)d;
-        struct iov_vm_table *t = vm_table_get();
+        struct iov_vm_table *t = d->vms;
         switch (action) {
         case IOV_VM_ACTION_START:
                 return vm_start(t, id, ret, p);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* vm-record: the private half of vms/vms.h, shared by the files of vms/. */
+/* vm-record: the private half of vms/vms.h, shared by the files of vms/ (vm-table.c,
+ * vm-store.c, vm-console.c, vm-lifecycle.c, vms.c) and nothing outside it. */
 #pragma once
 
 #include <pthread.h>
@@ -38,7 +39,7 @@ struct iov_vm_record {
         enum iov_vm_request request;
 };
 
-/* The table of VMs; one per daemon, kept by vms/vms.c. */
+/* The table of VMs; one per daemon (d->vms), kept by vms/vm-table.c. */
 struct iov_vm_table {
         pthread_mutex_t lock;
         pthread_cond_t changed; /* broadcast on every state change */
@@ -67,7 +68,10 @@ static inline void json_object_putp(struct json_object **p)
 void vm_record_free(struct iov_vm_record *rec);
 DEFINE_CLEANUP_FUNC(struct iov_vm_record, vm_record_free)
 
-struct iov_vm_table *vm_table_get(void);
+/* The table of d (d->vms), empty; the vms module's start fills it. */
+int vm_table_new(struct iov_daemon *d, struct iov_vm_table **ret);
+/* Free the records too; the watcher is stopped and nobody else holds t. */
+void vm_table_free(struct iov_vm_table *t);
 /* With the lock held. */
 struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id);
 int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec);
@@ -80,6 +84,8 @@ int vm_table_load(struct iov_vm_table *t);
 int vm_table_sync(struct iov_vm_table *t);
 char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec);
 struct json_object *vm_record_to_json(const struct iov_vm_record *rec);
+/* Publish an event of type about rec: {"id", "name", "state", "reason"}. */
+void vm_publish(struct iov_vm_table *t, const char *type, const struct iov_vm_record *rec);
 /* Change state (durable at the next vm_table_sync()), publish "vm_state_changed", wake waiters.
  * reason may be NULL. */
 void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum iov_vm_state state,

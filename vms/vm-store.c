@@ -8,7 +8,6 @@
 #include <stdio.h>
 
 #include "daemon/daemon.h"
-#include "daemon/state.h"
 #include "vms/vm-record.h"
 
 #define KIND_VMS "vms"
@@ -139,4 +138,14 @@ int vm_table_load(struct iov_vm_table *t)
                 }
         }
         return 0;
+}
+
+struct json_object *vm_record_to_json(const struct iov_vm_record *rec)
+{
+        struct json_object *o = vm_record_to_durable(rec);
+        if (!o)
+                return NULL;
+        bool alive = rec->pidfd >= 0;
+        json_object_object_add(o, "pid", alive ? json_object_new_int(rec->process.pid) : NULL);
+        return o;
 }

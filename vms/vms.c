@@ -1,125 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* vms: the table of VMs, their durable and API forms, create, list, show and delete. */
+/* vms: the module's requests (create, list, show, delete), its counts for /metrics and
+ * GET /v1/host, and its start and stop (DAEMON_MODULE). */
 #include <dirent.h>
 #include <stdio.h>
 #include <sys/random.h>
 
 #include "daemon/daemon.h"
-#include "daemon/state.h"
 #include "vms/vm-record.h"
 
 static void closedir_ptr(DIR **p)
 {
         if (*p)
                 closedir(*p);
-}
-
-static struct iov_vm_table table = {
-        .lock = PTHREAD_MUTEX_INITIALIZER,
-        .changed = PTHREAD_COND_INITIALIZER,
-        .saved = PTHREAD_COND_INITIALIZER,
-        .wake_fd = -1,
-};
-
-struct iov_vm_table *vm_table_get(void)
-{
-        return &table;
-}
-
-int vm_problem_not_found(struct iov_problem *p, const char *id)
-{
-        return daemon_problem_set(p, 404, "not_found", "no VM with id \"%.64s\"", id);
-}
-
-int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, const char *what)
-{
-        return daemon_problem_set(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what,
-                                  rec->id,
-                                  rec->starting ? "starting" : vm_state_to_string(rec->state),
-                                  rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
-}
-
-void vm_record_free(struct iov_vm_record *rec)
-{
-        if (!rec)
-                return;
-        vm_spec_done(&rec->spec);
-        free(rec->reason);
-        json_object_put(rec->stats);
-        if (rec->pidfd >= 0)
-                close(rec->pidfd);
-        free(rec);
-}
-
-struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id)
-{
-        for (size_t i = 0; i < t->n_records; i++)
-                if (streq(t->records[i]->id, id))
-                        return t->records[i];
-        /* Names are unique too, so people and scripts may use them in paths. */
-        for (size_t i = 0; i < t->n_records; i++)
-                if (streq_ptr(t->records[i]->spec.name, id))
-                        return t->records[i];
-        return NULL;
-}
-
-char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec)
-{
-        return util_path_join(t->dir, rec->id, NULL);
-}
-
-static struct json_object *string_or_null(const char *s)
-{
-        return s ? json_object_new_string(s) : NULL;
-}
-
-struct json_object *vm_record_to_json(const struct iov_vm_record *rec)
-{
-        struct json_object *o = vm_record_to_durable(rec);
-        if (!o)
-                return NULL;
-        bool alive = rec->pidfd >= 0;
-        json_object_object_add(o, "pid", alive ? json_object_new_int(rec->process.pid) : NULL);
-        return o;
-}
-
-static void vm_publish(struct iov_vm_table *t, const char *type, const struct iov_vm_record *rec)
-{
-        struct json_object *data = json_object_new_object();
-        if (!data)
-                return;
-        json_object_object_add(data, "id", json_object_new_string(rec->id));
-        json_object_object_add(data, "name", string_or_null(rec->spec.name));
-        json_object_object_add(data, "state",
-                               json_object_new_string(vm_state_to_string(rec->state)));
-        json_object_object_add(data, "reason", string_or_null(rec->reason));
-        daemon_event_publish(t->daemon, type, data);
-}
-
-void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum iov_vm_state state,
-                         const char *reason)
-{
-        rec->state = state;
-        free(rec->reason);
-        rec->reason = reason ? strdup(reason) : NULL;
-        if (state == IOV_VM_STATE_STOPPED || state == IOV_VM_STATE_CRASHED)
-                rec->stopped_usec = util_realtime_usec();
-        t->change_gen++;
-        vm_publish(t, "vm_state_changed", rec);
-        pthread_cond_broadcast(&t->changed);
-        log_info("VM %s: %s%s%s", rec->id, vm_state_to_string(state), reason ? ": " : "",
-                 reason ? reason : "");
-}
-
-int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec)
-{
-        struct iov_vm_record **records =
-                realloc(t->records, (t->n_records + 1) * sizeof(*t->records));
-        if (!records)
-                return -ENOMEM;
-        t->records = records;
-        t->records[t->n_records++] = rec;
-        return 0;
 }
 
 /* ---- requests ------------------------------------------------------------------------- */
@@ -184,8 +76,7 @@ static const struct iov_vm_record *vm_table_find_name(struct iov_vm_table *t,
 int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_problem *p)
 {
-        (void)d;
-        struct iov_vm_table *t = &table;
+        struct iov_vm_table *t = d->vms;
         _cleanup_(vm_record_freep) struct iov_vm_record *rec = NULL;
         int r = vm_record_new(spec, &rec);
         if (r < 0)
@@ -224,8 +115,7 @@ int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_objec
 
 int vms_list(struct iov_daemon *d, struct json_object **ret)
 {
-        (void)d;
-        struct iov_vm_table *t = &table;
+        struct iov_vm_table *t = d->vms;
         _cleanup_(json_object_putp) struct json_object *vms = json_object_new_array();
         struct json_object *o = json_object_new_object();
         if (!vms || !o) {
@@ -260,8 +150,7 @@ static void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct jso
 
 int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, struct iov_problem *p)
 {
-        (void)d;
-        struct iov_vm_table *t = &table;
+        struct iov_vm_table *t = d->vms;
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
         struct json_object *o = rec ? vm_record_to_json(rec) : NULL;
@@ -291,8 +180,7 @@ static void vm_remove_dir(const char *dir)
 int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
                struct iov_problem *p)
 {
-        (void)d;
-        struct iov_vm_table *t = &table;
+        struct iov_vm_table *t = d->vms;
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
         if (!rec) {
@@ -338,9 +226,9 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
 
 /* ---- counts for /metrics and GET /v1/host --------------------------------------------- */
 
-static void vm_count_by_state(size_t ret[static IOV_VM_STATE_COUNT], size_t *ret_total)
+static void vm_count_by_state(struct iov_vm_table *t, size_t ret[static IOV_VM_STATE_COUNT],
+                              size_t *ret_total)
 {
-        struct iov_vm_table *t = &table;
         pthread_mutex_lock(&t->lock);
         for (size_t i = 0; i < t->n_records; i++)
                 ret[t->records[i]->state]++;
@@ -351,21 +239,20 @@ static void vm_count_by_state(size_t ret[static IOV_VM_STATE_COUNT], size_t *ret
 static void vms_metrics(struct iov_daemon *d, FILE *out)
 {
         size_t by_state[IOV_VM_STATE_COUNT] = {0}, total;
-        (void)d;
-        vm_count_by_state(by_state, &total);
+        vm_count_by_state(d->vms, by_state, &total);
         fputs("# HELP iovd_vms VMs by state.\n# TYPE iovd_vms gauge\n", out);
         for (size_t s = 0; s < ARRAY_SIZE(by_state); s++)
-                fprintf(out, "iovd_vms{state=\"%s\"} %zu\n", vm_state_to_string(s), by_state[s]);
+                fprintf(out, "iovd_vms{state=\"%s\"} %zu\n",
+                        vm_state_to_string((enum iov_vm_state)s), by_state[s]);
 }
 
 static void vms_host_counts(struct iov_daemon *d, struct json_object *counts)
 {
         size_t by_state[IOV_VM_STATE_COUNT] = {0}, total;
-        (void)d;
-        vm_count_by_state(by_state, &total);
+        vm_count_by_state(d->vms, by_state, &total);
         struct json_object *o = json_object_new_object();
         for (size_t s = 0; o && s < ARRAY_SIZE(by_state); s++)
-                json_object_object_add(o, vm_state_to_string(s),
+                json_object_object_add(o, vm_state_to_string((enum iov_vm_state)s),
                                        json_object_new_int64((int64_t)by_state[s]));
         json_object_object_add(counts, "vms", json_object_new_int64((int64_t)total));
         json_object_object_add(counts, "vms_by_state", o);
@@ -377,16 +264,19 @@ static void vms_stop(struct iov_daemon *d);
 
 static int vms_start(struct iov_daemon *d)
 {
-        struct iov_vm_table *t = &table;
         if (!d->state)
                 return log_error_errno(-ENOENT, "The VMs need the state store, which is not open");
-        t->daemon = d;
-        t->stopping = false;
-        int r = supervisor_find_vmm(d->config.vmm, &t->vmm_path);
-        if (r < 0 && d->config.vmm)
-                return log_error_errno(r, "Cannot run --vmm %s: %m", d->config.vmm);
+        int r = vm_table_new(d, &d->vms);
         if (r < 0)
+                return r;
+        struct iov_vm_table *t = d->vms;
+        r = supervisor_find_vmm(d->config.vmm, &t->vmm_path);
+        if (r < 0) {
+                vms_stop(d);
+                if (d->config.vmm)
+                        return log_error_errno(r, "Cannot run --vmm %s: %m", d->config.vmm);
                 return log_error_errno(r, "Cannot find iovd-vmm: %m");
+        }
         t->dir = util_path_join(d->config.run_dir, "vms", NULL);
         r = t->dir ? util_mkdir_p(t->dir, 0700) : -ENOMEM;
         if (r < 0)
@@ -418,21 +308,16 @@ static int vms_start(struct iov_daemon *d)
 /* VMMs keep running: a restarted iovd re-attaches to them. */
 static void vms_stop(struct iov_daemon *d)
 {
-        struct iov_vm_table *t = &table;
-        (void)d;
+        struct iov_vm_table *t = d->vms;
+        if (!t)
+                return;
         vm_watcher_stop(t);
         pthread_mutex_lock(&t->lock);
         t->stopping = true;
         pthread_cond_broadcast(&t->changed);
-        for (size_t i = 0; i < t->n_records; i++)
-                vm_record_free(t->records[i]);
-        free(t->records);
-        t->records = NULL;
-        t->n_records = 0;
-        free(t->vmm_path);
-        free(t->dir);
-        t->vmm_path = t->dir = NULL;
         pthread_mutex_unlock(&t->lock);
+        d->vms = NULL;
+        vm_table_free(t);
 }
 
 /* After the allocations module (50), which opens the state store. */

@@ -15,7 +15,7 @@ import spec_lists
 PUBLISH = re.compile(r'\b(daemon_event_publish|vm_publish)\s*\(\s*[^,()]*(?:\([^()]*\))?[^,()]*,\s*'
                      r'("([a-z_]+)"|[A-Za-z_][A-Za-z_0-9]*)')
 # Calls that pass a variable on: the wrapper's own body.
-WRAPPERS = {("vms/vms.c", "type")}
+WRAPPERS = {("vms/vm-table.c", "type")}
 
 
 def scan(root):

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # The installed iovd.service: systemd-analyze verify accepts it (ExecStart pointed at the
 # built iovd), and stopping or restarting iovd signals only iovd, never the VMMs of
-# running VMs (KillMode=process; DESIGN.md: restarting iovd does not stop running VMs).
+# running VMs (KillMode=process; docs/architecture.md: restarting iovd does not stop running VMs).
 # TAP output. Usage: test-unit.sh UNIT IOVD
 unit=$1
 iovd=$2

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 
 #include "api/api.h"
+#include "daemon/daemon.h"
 #include "pci/pci.h"
 
 static const char *error_code(const struct iov_api_response *resp)
@@ -34,6 +35,28 @@ Test(api_response, error_shape)
                          json_object_to_json_string(resp.json));
         cr_assert_str_eq(error_message(&resp), "a pool named p already exists", "body %s",
                          json_object_to_json_string(resp.json));
+        api_response_clear(&resp);
+}
+
+/* A module's refusal: the same shape, and each key of its details joins the error object
+ * (group_not_viable's "blockers"); the problem keeps its details for the caller to clear. */
+Test(api_response, problem_with_details)
+{
+        struct iov_api_response resp = {0};
+        struct iov_problem p = {.status = 409, .code = "group_not_viable", .message = "busy"};
+        p.details = json_object_new_object();
+        json_object_object_add(p.details, "blockers", json_object_new_array());
+        int r = api_reply_problem(&resp, &p);
+        cr_assert_eq(r, -EBADMSG, "api_reply_problem returned %d", r);
+        cr_assert_eq(resp.status, 409u, "status %u", resp.status);
+        const char *body = json_object_to_json_string_ext(resp.json, JSON_C_TO_STRING_PLAIN);
+        cr_assert_str_eq(body,
+                         "{\"error\":{\"code\":\"group_not_viable\",\"message\":\"busy\","
+                         "\"blockers\":[]}}",
+                         "body %s", body);
+        cr_assert_not_null(json_object_object_get(p.details, "blockers"), "details %s",
+                           json_object_to_json_string(p.details));
+        json_object_put(p.details);
         api_response_clear(&resp);
 }
 

@@ -2,7 +2,7 @@
 /* Pool definitions: strict parsing, the durable round trip, and selector matching. */
 #include <criterion/criterion.h>
 
-#include "alloc/pools.h"
+#include "alloc/alloc.h"
 
 static struct iov_pool *parse_ok(const char *text)
 {

@@ -4,8 +4,8 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 
-#include "alloc/allocations.h"
-#include "daemon/state.h"
+#include "alloc/alloc-internal.h"
+#include "daemon/daemon.h"
 
 static const char record[] =
         "{\"id\":\"a-0123456789abcdef\",\"owner\":\"vm-1\",\"pool\":\"vfs\",\"state\":\"active\","

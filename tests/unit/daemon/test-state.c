@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "daemon/state.h"
+#include "daemon/daemon.h"
 #include "util/util.h"
 
 static char *top, *dir;

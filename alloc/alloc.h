@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * allocations: who holds which IOMMU group, the pools, and the quarantine, kept in memory
- * and durable under --state-dir ("allocations.json", "pools.json", "quarantine.json").
+ * alloc: who holds which IOMMU group, the pools, and the quarantine, kept in memory and
+ * durable under --state-dir ("allocations.json", "pools.json", "quarantine.json"). The
+ * public header of alloc/; what its files share besides is in alloc/alloc-internal.h.
  *
- * An allocation is a whole IOMMU group (DESIGN.md: a device is handed out only with its
- * group). Its life, each step saved before the hardware is touched or the client told:
+ * An allocation is a whole IOMMU group (docs/architecture.md: a device is handed out only
+ * with its group). Its life, each step saved before the hardware is touched or the client
+ * told:
  *
  *   pending    intent saved, binding to vfio-pci under way; found at start: a crash
  *              between bind and save, so the members are given back
@@ -16,6 +18,12 @@
  * Locking: d->state_lock serializes every decision with its binding and save (so nothing
  * is handed out twice); the registry's rwlock guards the arrays so readers (device JSON,
  * pool counts) never wait for a bind.
+ *
+ * Pools are named selectors over the host's PCI functions ("every VF of 0000:01:00.0 on
+ * NUMA node 0"). A pool holds no devices of its own: its capacity is what matches in the
+ * current inventory, its free count what of that is not allocated or quarantined. Every
+ * criterion given must match (AND); a selector with none is refused, so no pool ever
+ * covers host bridges or the boot disk by accident.
  */
 #pragma once
 
@@ -24,12 +32,64 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/daemon.h"
+#include "iommu/iommu.h"
+#include "pci/pci.h"
 #include "util/util.h"
 
-struct iov_daemon;
-#include "daemon/daemon.h"
-#include "alloc/pools.h"
-#include "iommu/iommu.h"
+/* ---- pools ---------------------------------------------------------------------------- */
+
+#define IOV_POOL_NAME_MAX      63
+#define IOV_POOL_DRIVER_MAX    63
+#define IOV_POOL_ADDRESSES_MAX 4096
+
+struct iov_pool_selector {
+        int vendor_id;         /* -1: any */
+        int device_id;         /* -1: any */
+        uint32_t class_value;  /* compared on the top class_digits hex digits */
+        unsigned class_digits; /* 0: any; 2 base class, 4 with subclass, 6 with prog-if */
+        char *driver;          /* NULL: any; the driver before iovd took the device */
+        bool has_physfn;
+        struct iov_pci_address physfn;
+        int numa_node;                     /* -1: any */
+        struct iov_pci_address *addresses; /* NULL: any; else one of these */
+        size_t n_addresses;
+};
+
+struct iov_pool {
+        char name[IOV_POOL_NAME_MAX + 1];
+        struct iov_pool_selector selector;
+        uint64_t created_usec; /* CLOCK_REALTIME */
+};
+
+/* A parse failure: the field at fault ("selector.vendor_id") and why. */
+struct iov_pool_parse_error {
+        const char *code; /* "invalid_value" or "unknown_field" */
+        char field[64];
+        char message[160];
+};
+
+/* Bounded, [a-z0-9_-], starting with a letter or digit. */
+bool pool_name_is_valid(const char *name);
+
+/* Strict parse of {"name": ..., "selector": {...}} (a request body or a state item;
+ * "created_usec" is accepted only when allow_created). Unknown fields, wrong types and bad
+ * values fail with -EINVAL and ret_error filled. */
+int pool_from_json(struct json_object *obj, bool allow_created, struct iov_pool **ret,
+                   struct iov_pool_parse_error *ret_error);
+
+/* {"name", "selector", "created_usec"}: the durable form. */
+struct json_object *pool_to_json(const struct iov_pool *pool);
+
+void pool_free(struct iov_pool *pool);
+DEFINE_CLEANUP_FUNC(struct iov_pool, pool_free)
+
+/* Whether a device matches; driver is the one to compare (the original driver of an
+ * allocated device, else its current one; NULL when none). */
+bool pool_selector_match(const struct iov_pool_selector *selector,
+                         const struct iov_pci_device *device, const char *driver);
+
+/* ---- allocations ---------------------------------------------------------------------- */
 
 #define IOV_ALLOCATION_ID_MAX    24 /* "a-" + 16 hex digits + NUL, with room */
 #define IOV_ALLOCATION_OWNER_MAX 128
@@ -73,32 +133,15 @@ struct iov_registry {
 };
 
 const char *allocation_state_to_string(enum iov_allocation_state state);
-
-/* Durable form, and the API form (adds "devices" without bridges and "vfio_group"). */
-struct json_object *allocation_to_json(const struct iov_allocation *a);
+/* The API form: the durable one plus "devices" (without bridges) and "vfio_group". */
 struct json_object *allocation_to_api_json(const struct iov_allocation *a, const char *dev_root);
-/* Parse the durable form; -EBADMSG when anything is missing or malformed. */
-int allocation_from_json(struct json_object *obj, struct iov_allocation **ret);
-/* One member: {"address", "original_driver", "original_override", "is_bridge"}; other
- * keys are ignored. */
-struct json_object *allocation_member_to_json(const struct iov_bind_record *m);
-int allocation_member_from_json(struct json_object *obj, struct iov_bind_record *m);
+
 void allocation_free(struct iov_allocation *a);
 DEFINE_CLEANUP_FUNC(struct iov_allocation, allocation_free)
 
-/* A fresh random id, "a-" and 16 lowercase hex digits. */
-int allocation_new_id(char ret[static IOV_ALLOCATION_ID_MAX]);
-
 /* ---- the registry (callers hold d->state_lock to change it) --------------------------- */
 
-int registry_new(struct iov_registry **ret);
-void registry_free(struct iov_registry *reg);
-
-/* Load the three collections; on a corrupt file log an error naming it and fail. */
-int registry_load(struct iov_registry *reg, struct iov_state *state);
-int registry_save_allocations(struct iov_registry *reg, struct iov_state *state);
 int registry_save_pools(struct iov_registry *reg, struct iov_state *state);
-int registry_save_quarantine(struct iov_registry *reg, struct iov_state *state);
 
 /* Lookups; the caller holds the rwlock (either side) or d->state_lock. */
 struct iov_allocation *registry_find_allocation(struct iov_registry *reg, const char *id);
@@ -111,18 +154,10 @@ struct iov_quarantine_entry *registry_find_quarantined(struct iov_registry *reg,
 struct iov_pool *registry_find_pool(struct iov_registry *reg, const char *name);
 
 /* Mutations take the write lock themselves; add takes ownership (also on failure). */
-int registry_add_allocation(struct iov_registry *reg, struct iov_allocation *a);
-void registry_remove_allocation(struct iov_registry *reg, struct iov_allocation *a);
 int registry_add_pool(struct iov_registry *reg, struct iov_pool *pool);
 void registry_remove_pool(struct iov_registry *reg, struct iov_pool *pool);
 /* Unlink without freeing: the caller owns pool again (to put it back if a save fails). */
 void registry_take_pool(struct iov_registry *reg, struct iov_pool *pool);
-/* Copies member's strings. */
-int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_record *member,
-                            const char *reason, uint64_t since_usec);
-void registry_remove_quarantine(struct iov_registry *reg, struct iov_quarantine_entry *q);
-void registry_set_state(struct iov_registry *reg, struct iov_allocation *a,
-                        enum iov_allocation_state state, const char *lost_reason);
 
 /* ---- handing out and taking back (alloc/allocate.c, alloc/release.c) ---------------- */
 
@@ -154,12 +189,6 @@ bool allocations_snapshot_viable(const struct iov_snapshot *snap, int group);
 int allocations_unquarantine(struct iov_daemon *d, const struct iov_pci_address *address,
                              struct json_object **ret, struct iov_problem *p);
 
-/* Undo a pending or releasing allocation found at start; mark vanished ones lost. Called
- * with d->state_lock held. Returns how many records changed, or negative errno. */
-int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg);
-/* Mark active allocations whose members vanished or left vfio-pci as lost, publish
- * "allocation_lost" for each. Takes d->state_lock. */
-int allocations_check_active(struct iov_daemon *d);
-
-/* The registry of the running daemon (set by the allocations daemon module's start). */
+/* The registry of the running daemon (d->alloc, set by the allocations module's start);
+ * NULL while the module is not running. */
 struct iov_registry *registry_get(struct iov_daemon *d);

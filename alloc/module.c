@@ -1,35 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The allocations module of the daemon: at start it opens the state store, loads pools,
- * allocations and the quarantine (a corrupt file stops the start, untouched), reconciles
- * them with sysfs before READY=1, and plugs allocation data into the device and group
+ * module: the allocations module of the daemon (DAEMON_MODULE): at start it opens the state store,
+ * loads pools, allocations and the quarantine (a corrupt file stops the start, untouched),
+ * reconciles them with sysfs before READY=1, and plugs allocation data into the device and group
  * JSON. While running, a watcher follows the daemon's own events: when a device goes
  * away (udev remove, rescan) the allocations holding it become lost at once.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 
-#include "alloc/allocations.h"
-#include "daemon/state.h"
-
-/* One daemon per process: the registry lives as long as the module runs. */
-static struct iov_registry *registry;
-static pthread_t watcher;
-static bool watcher_running;
-static atomic_bool watcher_stop;
-static bool owns_state;
-
-struct iov_registry *registry_get(struct iov_daemon *d)
-{
-        (void)d;
-        return registry;
-}
+#include "alloc/alloc-internal.h"
+#include "daemon/daemon.h"
 
 static struct json_object *hook_device_allocation(struct iov_daemon *d,
                                                   const struct iov_pci_address *address)
 {
+        struct iov_registry *registry = d->alloc->registry;
         struct json_object *o = NULL;
-        (void)d;
         pthread_rwlock_rdlock(&registry->lock);
         struct iov_allocation *a = registry_find_by_device(registry, address);
         struct iov_quarantine_entry *q = a ? NULL : registry_find_quarantined(registry, address);
@@ -50,8 +37,8 @@ static struct json_object *hook_device_allocation(struct iov_daemon *d,
 
 static struct json_object *hook_group_owner(struct iov_daemon *d, unsigned group_id)
 {
+        struct iov_registry *registry = d->alloc->registry;
         struct json_object *o = NULL;
-        (void)d;
         pthread_rwlock_rdlock(&registry->lock);
         struct iov_allocation *a = registry_find_by_group(registry, group_id);
         if (a)
@@ -62,8 +49,8 @@ static struct json_object *hook_group_owner(struct iov_daemon *d, unsigned group
 
 static void hook_metrics(struct iov_daemon *d, FILE *out)
 {
+        struct iov_registry *registry = d->alloc->registry;
         size_t by_state[IOV_ALLOCATION_LOST + 1] = {0};
-        (void)d;
         pthread_rwlock_rdlock(&registry->lock);
         for (size_t i = 0; i < registry->n_allocations; i++)
                 by_state[registry->allocations[i]->state]++;
@@ -85,7 +72,7 @@ static void hook_metrics(struct iov_daemon *d, FILE *out)
 
 static void hook_host_counts(struct iov_daemon *d, struct json_object *counts)
 {
-        (void)d;
+        struct iov_registry *registry = d->alloc->registry;
         pthread_rwlock_rdlock(&registry->lock);
         json_object_object_add(counts, "allocations",
                                json_object_new_int64((int64_t)registry->n_allocations));
@@ -113,7 +100,7 @@ static void *watcher_main(void *userdata)
 {
         struct iov_daemon *d = userdata;
         struct iov_event_subscriber *sub = NULL;
-        while (!atomic_load(&watcher_stop)) {
+        while (!atomic_load(&d->alloc->watcher_stop)) {
                 if (!sub && daemon_event_subscribe(d, &sub) < 0) {
                         util_sleep_usec(200 * 1000);
                         continue;
@@ -139,6 +126,7 @@ static void *watcher_main(void *userdata)
 
 static int load_and_reconcile(struct iov_daemon *d)
 {
+        struct iov_registry *registry = d->alloc->registry;
         int r = registry_load(registry, d->state);
         if (r < 0)
                 return r; /* logged, naming the file */
@@ -153,48 +141,60 @@ static int load_and_reconcile(struct iov_daemon *d)
         return 0;
 }
 
-static void resources_stop(struct iov_daemon *d);
+static void alloc_stop(struct iov_daemon *d);
 
-static int resources_start(struct iov_daemon *d)
+static int alloc_open_state(struct iov_daemon *d)
 {
-        int r;
-        if (!d->state) {
-                r = state_open(d->config.state_dir, &d->state);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot open state dir %s: %m",
-                                               d->config.state_dir);
-                owns_state = true;
-        }
-        r = registry_new(&registry);
+        if (d->state)
+                return 0;
+        int r = state_open(d->config.state_dir, &d->state);
         if (r < 0)
-                return r;
-        r = load_and_reconcile(d);
-        if (r < 0) {
-                resources_stop(d);
-                return r;
-        }
-        atomic_store(&watcher_stop, false);
-        r = pthread_create(&watcher, NULL, watcher_main, d);
-        if (r != 0)
-                return log_error_errno(r, "Cannot start the allocation watcher: %m");
-        watcher_running = true;
+                return log_error_errno(r, "Cannot open state dir %s: %m", d->config.state_dir);
+        d->alloc->owns_state = true;
         return 0;
 }
 
-static void resources_stop(struct iov_daemon *d)
+static int alloc_start(struct iov_daemon *d)
 {
-        if (watcher_running) {
-                atomic_store(&watcher_stop, true);
-                pthread_join(watcher, NULL);
-                watcher_running = false;
+        d->alloc = calloc(1, sizeof(*d->alloc));
+        if (!d->alloc)
+                return -ENOMEM;
+        int r = alloc_open_state(d);
+        if (r >= 0)
+                r = registry_new(&d->alloc->registry);
+        if (r >= 0)
+                r = load_and_reconcile(d);
+        if (r < 0) {
+                alloc_stop(d);
+                return r;
         }
-        registry_free(TAKE_PTR(registry));
-        if (owns_state) {
-                state_free(TAKE_PTR(d->state));
-                owns_state = false;
+        atomic_store(&d->alloc->watcher_stop, false);
+        r = pthread_create(&d->alloc->watcher, NULL, watcher_main, d);
+        if (r != 0) {
+                alloc_stop(d);
+                return log_error_errno(r, "Cannot start the allocation watcher: %m");
         }
+        d->alloc->watcher_running = true;
+        return 0;
 }
 
-DAEMON_MODULE(allocations, .order = 50, .start = resources_start, .stop = resources_stop,
+static void alloc_stop(struct iov_daemon *d)
+{
+        struct iov_alloc *alloc = d->alloc;
+        if (!alloc)
+                return;
+        /* The watcher reaches the registry through d: stop it before d->alloc goes. */
+        if (alloc->watcher_running) {
+                atomic_store(&alloc->watcher_stop, true);
+                pthread_join(alloc->watcher, NULL);
+        }
+        d->alloc = NULL;
+        registry_free(alloc->registry);
+        if (alloc->owns_state)
+                state_free(TAKE_PTR(d->state));
+        free(alloc);
+}
+
+DAEMON_MODULE(allocations, .order = 50, .start = alloc_start, .stop = alloc_stop,
               .metrics = hook_metrics, .host_counts = hook_host_counts,
               .device_allocation = hook_device_allocation, .group_owner = hook_group_owner)

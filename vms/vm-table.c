@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* vm-table: the table of VMs and its records: lookups, state changes and their events, and
+ * the refusals every request shares. The table hangs off the daemon (d->vms). */
+#include <stdio.h>
+
+#include "daemon/daemon.h"
+#include "vms/vm-record.h"
+
+int vm_table_new(struct iov_daemon *d, struct iov_vm_table **ret)
+{
+        struct iov_vm_table *t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        pthread_mutex_init(&t->lock, NULL);
+        pthread_cond_init(&t->changed, NULL);
+        pthread_cond_init(&t->saved, NULL);
+        t->wake_fd = -1;
+        t->daemon = d;
+        *ret = t;
+        return 0;
+}
+
+void vm_table_free(struct iov_vm_table *t)
+{
+        if (!t)
+                return;
+        for (size_t i = 0; i < t->n_records; i++)
+                vm_record_free(t->records[i]);
+        free(t->records);
+        free(t->vmm_path);
+        free(t->dir);
+        pthread_cond_destroy(&t->saved);
+        pthread_cond_destroy(&t->changed);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+}
+
+int vm_problem_not_found(struct iov_problem *p, const char *id)
+{
+        return daemon_problem_set(p, 404, "not_found", "no VM with id \"%.64s\"", id);
+}
+
+int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, const char *what)
+{
+        return daemon_problem_set(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what,
+                                  rec->id,
+                                  rec->starting ? "starting" : vm_state_to_string(rec->state),
+                                  rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
+}
+
+void vm_record_free(struct iov_vm_record *rec)
+{
+        if (!rec)
+                return;
+        vm_spec_done(&rec->spec);
+        free(rec->reason);
+        json_object_put(rec->stats);
+        if (rec->pidfd >= 0)
+                close(rec->pidfd);
+        free(rec);
+}
+
+struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id)
+{
+        for (size_t i = 0; i < t->n_records; i++)
+                if (streq(t->records[i]->id, id))
+                        return t->records[i];
+        /* Names are unique too, so people and scripts may use them in paths. */
+        for (size_t i = 0; i < t->n_records; i++)
+                if (streq_ptr(t->records[i]->spec.name, id))
+                        return t->records[i];
+        return NULL;
+}
+
+char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec)
+{
+        return util_path_join(t->dir, rec->id, NULL);
+}
+
+static struct json_object *string_or_null(const char *s)
+{
+        return s ? json_object_new_string(s) : NULL;
+}
+
+void vm_publish(struct iov_vm_table *t, const char *type, const struct iov_vm_record *rec)
+{
+        struct json_object *data = json_object_new_object();
+        if (!data)
+                return;
+        json_object_object_add(data, "id", json_object_new_string(rec->id));
+        json_object_object_add(data, "name", string_or_null(rec->spec.name));
+        json_object_object_add(data, "state",
+                               json_object_new_string(vm_state_to_string(rec->state)));
+        json_object_object_add(data, "reason", string_or_null(rec->reason));
+        daemon_event_publish(t->daemon, type, data);
+}
+
+void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum iov_vm_state state,
+                         const char *reason)
+{
+        rec->state = state;
+        free(rec->reason);
+        rec->reason = reason ? strdup(reason) : NULL;
+        if (state == IOV_VM_STATE_STOPPED || state == IOV_VM_STATE_CRASHED)
+                rec->stopped_usec = util_realtime_usec();
+        t->change_gen++;
+        vm_publish(t, "vm_state_changed", rec);
+        pthread_cond_broadcast(&t->changed);
+        log_info("VM %s: %s%s%s", rec->id, vm_state_to_string(state), reason ? ": " : "",
+                 reason ? reason : "");
+}
+
+int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec)
+{
+        struct iov_vm_record **records =
+                realloc(t->records, (t->n_records + 1) * sizeof(*t->records));
+        if (!records)
+                return -ENOMEM;
+        t->records = records;
+        t->records[t->n_records++] = rec;
+        return 0;
+}
