@@ -27,8 +27,8 @@ Test(vmm_config, parses_the_api_json)
         cr_expect_str_eq(c.spec.initrd, "/i");
         cr_expect_str_eq(c.spec.cmdline, "console=ttyS0");
         cr_expect_eq(c.spec.n_devices, 1u, "devices %zu", c.spec.n_devices);
-        cr_expect_eq(c.spec.devices[0].virtio.type, IOV_VIRTIO_RNG, "device type %d",
-                     (int)c.spec.devices[0].virtio.type);
+        cr_expect_eq(c.spec.devices[0].kind, IOV_VM_DEVICE_VIRTIO, "device kind %d",
+                     (int)c.spec.devices[0].kind);
         r = vmm_config_validate(&c, NULL);
         cr_expect_eq(r, 0, "validate gave %d", r);
         vmm_config_done(&c);

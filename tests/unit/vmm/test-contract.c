@@ -175,8 +175,10 @@ Test(vm_contract, spec_defaults_and_round_trip)
                   "{\"type\":\"virtio-net\",\"tap\":\"tap0\"}]}");
         cr_assert_eq(vm_spec_parse_json(o, 0, &spec, &err), 0, "%s", err.message);
         cr_expect_eq(spec.n_devices, 2u, "%zu devices", spec.n_devices);
-        cr_expect_str_eq(spec.devices[0].virtio.blk.path, "/d.img");
-        cr_expect(spec.devices[0].virtio.blk.read_only, "read_only lost");
+        /* The options inside each entry are virtio's (vmm/virtio/ tests them). */
+        for (size_t i = 0; i < spec.n_devices; i++)
+                cr_expect_eq(spec.devices[i].kind, IOV_VM_DEVICE_VIRTIO, "device %zu kind %d", i,
+                             (int)spec.devices[i].kind);
         struct json_object *written = NULL;
         cr_assert_eq(vm_spec_to_json(&spec, &written), 0);
         cr_expect(json_object_equal(o, written), "%s written as %s", json_object_to_json_string(o),
