@@ -1,27 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /v1/vms: define VMs, run them (one iovd-vmm each), read their consoles. The lifecycle
- * lives in vms/ (public header vms/vms.h); this file checks requests (strict
- * bodies, kernel and initrd absolute and readable at create) and shapes the answers.
+ * lives in vms/ (public header vms/vms.h); this file checks requests (the definition
+ * with the VM contract's parser, kernel and initrd readable at create) and shapes the
+ * answers.
  */
-#include <ctype.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
 #include "api/api.h"
 #include "daemon/daemon.h"
 #include "vms/vms.h"
-#include "vmm/virtio/virtio.h"
 
 #define VM_STOP_TIMEOUT_MAX_SEC 600
-
-static const char *string_field(struct json_object *body, const char *key)
-{
-        struct json_object *v = NULL;
-        if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
 
 static bool int_field(struct json_object *body, const char *key, int64_t *ret)
 {
@@ -32,26 +23,10 @@ static bool int_field(struct json_object *body, const char *key, int64_t *ret)
         return true;
 }
 
-/* Names are labels for people and scripts: letters, digits, '.', '_', '-'. */
-static bool name_is_valid(const char *s)
-{
-        size_t n = strlen(s);
-        if (n == 0 || n > IOV_VM_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
-                        return false;
-        return true;
-}
-
-/* kernel and initrd: absolute, a regular file iovd can read now. */
+/* kernel and initrd (absolute: the contract checked): a regular file iovd can read now, so
+ * a missing one is a 400 at create rather than a failed start. */
 static int check_file(struct iov_api_response *resp, const char *field, const char *path)
 {
-        if (path[0] != '/')
-                return api_error(resp, 400, "invalid_path",
-                                 "\"%s\" must be an absolute path, not "
-                                 "\"%.256s\"",
-                                 field, path);
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct stat st;
         if (fd < 0)
@@ -65,110 +40,66 @@ static int check_file(struct iov_api_response *resp, const char *field, const ch
         return 0;
 }
 
-/* Each device is an object naming its model ("type"), checked here with iovd-vmm's own
- * parser (vmm/virtio/spec.c) so a bad entry is a 400 at create, not a failed start. The
- * VMM has no model outside virtio yet: any other type is refused too (a new model adds
- * its parser here). */
-static int check_devices(struct iov_api_response *resp, struct json_object *devices)
+/* The contract's refusals (vm-contract.h) as the API's error codes. */
+static int reply_spec_error(struct iov_api_response *resp, const struct iov_vm_spec_error *err)
 {
-        for (size_t i = 0; devices && i < json_object_array_length(devices); i++) {
-                struct json_object *dev = json_object_array_get_idx(devices, i), *type = NULL;
-                if (!json_object_is_type(dev, json_type_object) ||
-                    !json_object_object_get_ex(dev, "type", &type) ||
-                    !json_object_is_type(type, json_type_string) || !*json_object_get_string(type))
-                        return api_error(resp, 400, "invalid_value",
-                                         "\"devices\"[%zu] must be an object with a \"type\"", i);
-                struct iov_virtio_spec spec;
-                _cleanup_free_ char *error = NULL;
-                int r = virtio_spec_parse(dev, &spec, &error);
-                if (r > 0)
-                        virtio_spec_done(&spec);
-                else if (r == 0)
-                        return api_error(resp, 400, "invalid_device",
-                                         "\"devices\"[%zu]: unknown device type \"%.64s\"", i,
-                                         json_object_get_string(type));
-                else if (r == -ENOMEM)
-                        return api_error(resp, 500, "out_of_memory", "out of memory");
-                else
-                        return api_error(resp, 400, "invalid_device", "\"devices\"[%zu]: %.256s", i,
-                                         error ? error : "invalid");
+        switch (err->problem) {
+        case IOV_VM_SPEC_NOT_OBJECT:
+                return api_error(resp, 400, "invalid_body", "%s", err->message);
+        case IOV_VM_SPEC_UNKNOWN_FIELD:
+                return api_error(resp, 400, "unknown_field", "%s", err->message);
+        case IOV_VM_SPEC_WRONG_TYPE:
+                return api_error(resp, 400, "wrong_type", "%s", err->message);
+        case IOV_VM_SPEC_MISSING_FIELD:
+                return api_error(resp, 400, "missing_field", "%s", err->message);
+        case IOV_VM_SPEC_INVALID_PATH:
+                return api_error(resp, 400, "invalid_path", "%s", err->message);
+        case IOV_VM_SPEC_INVALID_DEVICE:
+                return api_error(resp, 400, "invalid_device", "%s", err->message);
+        case IOV_VM_SPEC_INVALID_VALUE:
+                break;
         }
-        return 0;
+        return api_error(resp, 400, "invalid_value", "%s", err->message);
 }
 
-static int check_numbers(struct iov_api_response *resp, struct json_object *body,
-                         struct iov_vm_definition *def)
-{
-        int64_t v;
-        def->vcpus = 1;
-        def->memory_mib = 256;
-        if (int_field(body, "vcpus", &v)) {
-                if (v < 1 || v > IOV_VM_MAX_VCPUS)
-                        return api_error(resp, 400, "invalid_value",
-                                         "\"vcpus\" must be 1..%d, not %lld", IOV_VM_MAX_VCPUS,
-                                         (long long)v);
-                def->vcpus = (unsigned)v;
-        }
-        if (int_field(body, "memory_mib", &v)) {
-                if (v < IOV_VM_MEMORY_MIN_MIB || v > IOV_VM_MEMORY_MAX_MIB)
-                        return api_error(resp, 400, "invalid_value",
-                                         "\"memory_mib\" must be %d..%d, not %lld",
-                                         IOV_VM_MEMORY_MIN_MIB, IOV_VM_MEMORY_MAX_MIB,
-                                         (long long)v);
-                def->memory_mib = (uint64_t)v;
-        }
-        return 0;
-}
-
+/* The body is read by the parser iovd-vmm uses for --config, so what one accepts the other
+ * does; devices are parsed there, once. */
 static int parse_definition(const struct iov_api_request *req, struct iov_api_response *resp,
-                            struct iov_vm_definition *def)
+                            struct iov_vm_spec *ret)
 {
-        static const struct iov_api_field fields[] = {
-                {"name", json_type_string, false, true},
-                {"vcpus", json_type_int, false, false},
-                {"memory_mib", json_type_int, false, false},
-                {"kernel", json_type_string, true, false},
-                {"initrd", json_type_string, false, true},
-                {"cmdline", json_type_string, false, true},
-                {"devices", json_type_array, false, true},
-        };
-        int r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
+        if (!req->body)
+                return api_error(resp, 400, "missing_body", "this request needs a JSON body");
+        struct iov_vm_spec spec;
+        struct iov_vm_spec_error err;
+        int r = vm_spec_parse_json(req->body, 0, &spec, &err);
+        if (r == -EINVAL)
+                return reply_spec_error(resp, &err);
+        if (r == -ENOMEM)
+                return api_error(resp, 500, "out_of_memory", "out of memory");
         if (r < 0)
                 return r;
-        *def = (struct iov_vm_definition){
-                .name = string_field(req->body, "name"),
-                .kernel = string_field(req->body, "kernel"),
-                .initrd = string_field(req->body, "initrd"),
-                .cmdline = string_field(req->body, "cmdline"),
-                .devices = json_object_object_get(req->body, "devices"),
-        };
-        if (def->name && !name_is_valid(def->name))
-                return api_error(resp, 400, "invalid_value",
-                                 "\"name\" must be 1..%d letters, digits, '.', '_' or '-'",
-                                 IOV_VM_NAME_MAX);
-        if (def->cmdline && strlen(def->cmdline) > IOV_VM_CMDLINE_MAX)
-                return api_error(resp, 400, "invalid_value", "\"cmdline\" is longer than %d bytes",
-                                 IOV_VM_CMDLINE_MAX);
-        r = check_numbers(resp, req->body, def);
-        if (r >= 0)
-                r = check_file(resp, "kernel", def->kernel);
-        if (r >= 0 && def->initrd)
-                r = check_file(resp, "initrd", def->initrd);
-        if (r >= 0)
-                r = check_devices(resp, def->devices);
-        return r;
+        r = check_file(resp, "kernel", spec.kernel);
+        if (r >= 0 && spec.initrd)
+                r = check_file(resp, "initrd", spec.initrd);
+        if (r < 0) {
+                vm_spec_done(&spec);
+                return r;
+        }
+        *ret = spec;
+        return 0;
 }
 
 static int handle_create(struct iov_daemon *d, const struct iov_api_request *req,
                          struct iov_api_response *resp)
 {
-        struct iov_vm_definition def;
-        int r = parse_definition(req, resp, &def);
+        struct iov_vm_spec spec;
+        int r = parse_definition(req, resp, &spec);
         if (r < 0)
                 return r;
         struct iov_problem p = {0};
         struct json_object *vm = NULL;
-        r = vms_create(d, &def, &vm, &p);
+        r = vms_create(d, &spec, &vm, &p);
+        vm_spec_done(&spec);
         if (r == -EBADMSG)
                 return api_reply_problem(resp, &p);
         if (r < 0)

@@ -317,7 +317,8 @@ static void pm_control_write(struct iov_acpi_pm *pm, uint16_t v)
 {
         /* SLP_EN is write-only and starts the transition (§4.8.3.2.1); only S5 exists. */
         if ((v & PM1_CNT_SLP_EN) && ((v & PM1_CNT_SLP_TYP) >> 10) == SLP_TYP_S5)
-                vmm_vm_request_stop(pm->vm, false, 0, "guest powered off (ACPI S5)");
+                vmm_vm_request_stop(pm->vm, false, IOV_VMM_EXIT_STOPPED,
+                                    "guest powered off (ACPI S5)");
         pm->control = (uint16_t)((v & ~(PM1_CNT_SLP_EN | PM1_CNT_SCI_EN)) | PM1_CNT_SCI_EN);
 }
 

@@ -61,13 +61,13 @@ static struct json_object *control_status(struct iov_vm *vm)
 {
         struct json_object *o = json_object_new_object();
         pthread_mutex_lock(&vm->state_lock);
-        json_object_object_add(o, "state", json_object_new_string(vmm_state_name(vm->state)));
+        json_object_object_add(o, "state", json_object_new_string(vm_state_to_string(vm->state)));
         if (vm->exit_reason[0])
                 json_object_object_add(o, "reason", json_object_new_string(vm->exit_reason));
         pthread_mutex_unlock(&vm->state_lock);
         json_object_object_add(o, "vcpus", json_object_new_int((int)vm->n_vcpus));
         json_object_object_add(o, "memory_mib",
-                               json_object_new_int64((int64_t)vm->config->memory_mib));
+                               json_object_new_int64((int64_t)vm->config->spec.memory_mib));
         json_object_object_add(o, "uptime_usec",
                                json_object_new_int64((int64_t)(util_now_usec() - vm->start_usec)));
         return o;
@@ -109,7 +109,8 @@ static struct json_object *control_command(struct iov_vm *vm, const char *line)
                 return reply_ok();
         }
         if (streq(line, "kill")) {
-                vmm_vm_request_stop(vm, false, 0, "killed through the control socket");
+                vmm_vm_request_stop(vm, false, IOV_VMM_EXIT_STOPPED,
+                                    "killed through the control socket");
                 return reply_ok();
         }
         if (strncmp(line, "input ", 6) == 0)
@@ -161,7 +162,7 @@ static void control_take_signal(struct iov_vm *vm, int signal_fd)
                 return;
         char reason[64];
         snprintf(reason, sizeof(reason), "stopped by signal %s", strsignal((int)si.ssi_signo));
-        vmm_vm_request_stop(vm, false, 0, reason);
+        vmm_vm_request_stop(vm, false, IOV_VMM_EXIT_STOPPED, reason);
 }
 
 static void control_accept(int listen_fd, struct control_client *clients)

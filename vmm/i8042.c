@@ -64,7 +64,7 @@ static void i8042_push(struct iov_i8042 *k, uint8_t v)
 
 static void i8042_reset_guest(struct iov_i8042 *k)
 {
-        vmm_vm_request_stop(k->vm, false, 0, "guest reset through the i8042");
+        vmm_vm_request_stop(k->vm, false, IOV_VMM_EXIT_STOPPED, "guest reset through the i8042");
 }
 
 static void i8042_command(struct iov_i8042 *k, uint8_t cmd)

@@ -7,8 +7,6 @@
 #include "util/util.h"
 #include "vmm/vmm.h"
 
-#define EXIT_USAGE 2
-
 /* One line per option, as iovd --help does; docs/man/iovd-vmm.1.scd documents the same
  * options and a test checks that both list the same ones. */
 static void usage(FILE *f)
@@ -33,7 +31,7 @@ static void usage(FILE *f)
                 "  --version              show the version\n"
                 "\n"
                 "Exit status: 0 guest shut down, 1 VM not built, 2 usage, 3 guest crash.\n",
-                IOV_VMM_DEFAULT_MEMORY, IOV_VMM_MAX_VCPUS);
+                IOV_VM_DEFAULT_MEMORY_MIB, IOV_VM_MAX_VCPUS);
 }
 
 static const struct option options[] = {
@@ -97,20 +95,20 @@ static int apply_option(struct iov_vmm_config *c, int opt, const char *arg)
         int r = 0;
         switch (opt) {
         case 'k':
-                return set_string(&c->kernel, arg);
+                return set_string(&c->spec.kernel, arg);
         case 'i':
-                return set_string(&c->initrd, arg);
+                return set_string(&c->spec.initrd, arg);
         case 'c':
-                return set_string(&c->cmdline, arg);
+                return set_string(&c->spec.cmdline, arg);
         case 'm':
                 r = parse_number("memory", arg, &n);
                 if (r >= 0)
-                        c->memory_mib = n;
+                        c->spec.memory_mib = n;
                 return r;
         case 'n':
                 r = parse_number("vcpus", arg, &n);
-                if (r >= 0)
-                        c->vcpus = n > 1000 ? 1000 : (unsigned)n;
+                if (r >= 0) /* the limit is checked later (vm_spec_check) */
+                        c->spec.vcpus = n > 1000 ? 1000 : (unsigned)n;
                 return r;
         case 's':
                 r = parse_serial(c, arg);
@@ -166,7 +164,7 @@ int main(int argc, char **argv)
                 if (error)
                         fprintf(stderr, "iovd-vmm: %s\n", error);
                 vmm_config_done(&config);
-                return EXIT_USAGE;
+                return IOV_VMM_EXIT_USAGE;
         }
 
         _cleanup_free_ char *reason = NULL;

@@ -17,9 +17,6 @@
 #include "vmm/run.h"
 #include "vmm/vcpu.h"
 
-#define EXIT_BUILD_FAILED 1
-#define EXIT_GUEST_CRASH  3
-
 static struct iov_vm *vm_new(const struct iov_vmm_config *config)
 {
         struct iov_vm *vm = calloc(1, sizeof(*vm));
@@ -33,8 +30,8 @@ static struct iov_vm *vm_new(const struct iov_vmm_config *config)
                 free(vm);
                 return NULL;
         }
-        vm->n_vcpus = config->vcpus;
-        vm->state = IOV_VM_CREATED;
+        vm->n_vcpus = config->spec.vcpus;
+        vm->state = IOV_VM_STATE_CREATED;
         vm->attention = true;
         pthread_mutex_init(&vm->gsi_lock, NULL);
         pthread_mutex_init(&vm->state_lock, NULL);
@@ -119,10 +116,10 @@ static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
         int r = vmm_kvm_open("/dev/kvm", &vm->kvm_fd, error, error_size);
         if (r < 0)
                 return r;
-        r = vmm_memory_new(c->memory_mib << 20, &vm->mem);
+        r = vmm_memory_new(c->spec.memory_mib << 20, &vm->mem);
         if (r < 0) {
                 snprintf(error, error_size, "cannot allocate %llu MiB of guest memory: %s",
-                         (unsigned long long)c->memory_mib, strerror(-r));
+                         (unsigned long long)c->spec.memory_mib, strerror(-r));
                 return r;
         }
         r = vmm_kvm_create_vm(vm, error, error_size);
@@ -137,8 +134,8 @@ static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
         }
 
         struct iov_boot_info boot;
-        r = vmm_boot_load_files(vm->mem, c->kernel, c->initrd, c->cmdline, &boot, error,
-                                error_size);
+        r = vmm_boot_load_files(vm->mem, c->spec.kernel, c->spec.initrd, c->spec.cmdline, &boot,
+                                error, error_size);
         if (r < 0)
                 return r;
         r = vmm_mptable_write(vm);
@@ -157,10 +154,10 @@ int vmm_vm_set_paused(struct iov_vm *vm, bool paused)
         /* Only running -> paused and paused -> running; anything else is the caller's
          * wrong-state error (409 at the API). */
         pthread_mutex_lock(&vm->state_lock);
-        if (paused && vm->state == IOV_VM_RUNNING)
-                vm->state = IOV_VM_PAUSED;
-        else if (!paused && vm->state == IOV_VM_PAUSED)
-                vm->state = IOV_VM_RUNNING;
+        if (paused && vm->state == IOV_VM_STATE_RUNNING)
+                vm->state = IOV_VM_STATE_PAUSED;
+        else if (!paused && vm->state == IOV_VM_STATE_PAUSED)
+                vm->state = IOV_VM_STATE_RUNNING;
         else
                 r = -EBUSY;
         pthread_cond_broadcast(&vm->state_cond);
@@ -173,8 +170,8 @@ int vmm_vm_set_paused(struct iov_vm *vm, bool paused)
 static void vm_set_running(struct iov_vm *vm)
 {
         pthread_mutex_lock(&vm->state_lock);
-        if (vm->state == IOV_VM_CREATED)
-                vm->state = IOV_VM_RUNNING;
+        if (vm->state == IOV_VM_STATE_CREATED)
+                vm->state = IOV_VM_STATE_RUNNING;
         /* vCPUs check state only when attention is set: clear it while running. */
         atomic_store(&vm->attention, false);
         pthread_cond_broadcast(&vm->state_cond);
@@ -201,13 +198,17 @@ static int vm_open_stop_signals(int *ret_fd)
         return 0;
 }
 
+/* The last two lines of stderr, which iovd reads from the VMM's log (vm-contract.h). */
 static void vm_report(struct iov_vm *vm)
 {
         struct json_object *stats = vmm_stats_json(vm);
-        json_object_object_add(stats, "state", json_object_new_string(vmm_state_name(vm->state)));
+        json_object_object_add(stats, "state",
+                               json_object_new_string(vm_state_to_string(vm->state)));
         json_object_object_add(stats, "reason", json_object_new_string(vm->exit_reason));
-        fprintf(stderr, "iovd-vmm: %s: %s\niovd-vmm: stats %s\n", vmm_state_name(vm->state),
-                vm->exit_reason, json_object_to_json_string_ext(stats, JSON_C_TO_STRING_PLAIN));
+        _cleanup_free_ char *line = NULL;
+        fprintf(stderr, "iovd-vmm: %s: %s\n", vm_state_to_string(vm->state), vm->exit_reason);
+        if (vm_stats_line_format(stats, &line) >= 0)
+                fputs(line, stderr);
         json_object_put(stats);
 }
 
@@ -236,7 +237,7 @@ static int vm_execute(struct iov_vm *vm, int control_fd_arg, int signal_fd, char
                 vm_set_running(vm);
                 vmm_control_serve(vm, TAKE_FD(control_fd), signal_fd);
         } else {
-                vmm_vm_request_stop(vm, true, EXIT_BUILD_FAILED, error);
+                vmm_vm_request_stop(vm, true, IOV_VMM_EXIT_BUILD_FAILED, error);
         }
         /* Every thread ends before the VM it uses is freed. */
         vmm_vcpus_kick(vm);
@@ -257,10 +258,10 @@ int vmm_run(const struct iov_vmm_config *config, char **ret_reason)
         signal(SIGPIPE, SIG_IGN);
         _cleanup_close_ int signal_fd = -1;
         if (vm_open_stop_signals(&signal_fd) < 0)
-                return EXIT_BUILD_FAILED;
+                return IOV_VMM_EXIT_BUILD_FAILED;
         struct iov_vm *vm = vm_new(config);
         if (!vm)
-                return EXIT_BUILD_FAILED;
+                return IOV_VMM_EXIT_BUILD_FAILED;
         _cleanup_close_ int control_fd = -1;
         int r = vm_build(vm, error, sizeof(error));
         if (r >= 0 && config->control_socket) {
@@ -272,10 +273,11 @@ int vmm_run(const struct iov_vmm_config *config, char **ret_reason)
         if (r >= 0)
                 r = vm_execute(vm, TAKE_FD(control_fd), signal_fd, error, sizeof(error));
         if (r < 0) {
-                status = EXIT_BUILD_FAILED;
+                status = IOV_VMM_EXIT_BUILD_FAILED;
         } else {
                 vm_report(vm);
-                status = vm->state == IOV_VM_CRASHED ? EXIT_GUEST_CRASH : vm->exit_status;
+                status = vm->state == IOV_VM_STATE_CRASHED ? IOV_VMM_EXIT_GUEST_CRASH
+                                                           : vm->exit_status;
                 snprintf(error, sizeof(error), "%s", vm->exit_reason);
         }
         if (ret_reason)

@@ -12,7 +12,6 @@ int vmm_stats_open(void);
 /* Feed the UART from stdin on a thread of its own (serial stdio); the thread ends once
  * the VM stops: join *ret_thread before freeing the VM. */
 int vmm_console_start_input(struct iov_vm *vm, pthread_t *ret_thread);
-const char *vmm_state_name(enum iov_vm_state state);
 
 /* Change the run state from outside the vCPUs (control socket): pause, resume. */
 int vmm_vm_set_paused(struct iov_vm *vm, bool paused);

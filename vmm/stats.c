@@ -112,20 +112,3 @@ struct json_object *vmm_stats_json(struct iov_vm *vm)
         stats_memory(o);
         return o;
 }
-
-const char *vmm_state_name(enum iov_vm_state state)
-{
-        switch (state) {
-        case IOV_VM_CREATED:
-                return "created";
-        case IOV_VM_RUNNING:
-                return "running";
-        case IOV_VM_PAUSED:
-                return "paused";
-        case IOV_VM_STOPPED:
-                return "stopped";
-        case IOV_VM_CRASHED:
-                return "crashed";
-        }
-        return "unknown";
-}

@@ -41,7 +41,7 @@ static void vcpu_crash(struct iov_vcpu *vcpu, const char *what, uint64_t detail)
         char reason[160];
         snprintf(reason, sizeof(reason), "vCPU %u: %s (0x%llx)", vcpu->id, what,
                  (unsigned long long)detail);
-        vmm_vm_request_stop(vcpu->vm, true, 3, reason);
+        vmm_vm_request_stop(vcpu->vm, true, IOV_VMM_EXIT_GUEST_CRASH, reason);
 }
 
 /* Returns false when the exit is malformed (the VM then stops as crashed). */
@@ -85,7 +85,8 @@ static void vcpu_handle_system_event(struct iov_vcpu *vcpu)
         switch (vcpu->run->system_event.type) {
         case KVM_SYSTEM_EVENT_SHUTDOWN:
         case KVM_SYSTEM_EVENT_RESET:
-                vmm_vm_request_stop(vcpu->vm, false, 0, "guest shut down (system event)");
+                vmm_vm_request_stop(vcpu->vm, false, IOV_VMM_EXIT_STOPPED,
+                                    "guest shut down (system event)");
                 break;
         default:
                 vcpu_crash(vcpu, "guest crash system event", vcpu->run->system_event.type);
@@ -108,7 +109,7 @@ bool vmm_vcpu_handle_exit(struct iov_vcpu *vcpu)
                 return true;
         case KVM_EXIT_HLT:
                 /* Only without an in-kernel local APIC; we always have one. */
-                vmm_vm_request_stop(vcpu->vm, false, 0, "guest halted");
+                vmm_vm_request_stop(vcpu->vm, false, IOV_VMM_EXIT_STOPPED, "guest halted");
                 return false;
         case KVM_EXIT_SHUTDOWN:
                 vcpu_crash(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)", 0);
@@ -136,9 +137,9 @@ static bool vcpu_attend(struct iov_vcpu *vcpu)
         bool keep_running;
 
         pthread_mutex_lock(&vm->state_lock);
-        while (vm->state == IOV_VM_PAUSED || vm->state == IOV_VM_CREATED)
+        while (vm->state == IOV_VM_STATE_PAUSED || vm->state == IOV_VM_STATE_CREATED)
                 pthread_cond_wait(&vm->state_cond, &vm->state_lock);
-        keep_running = vm->state == IOV_VM_RUNNING;
+        keep_running = vm->state == IOV_VM_STATE_RUNNING;
         pthread_mutex_unlock(&vm->state_lock);
         return keep_running;
 }

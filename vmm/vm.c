@@ -11,8 +11,8 @@
 void vmm_vm_request_stop(struct iov_vm *vm, bool crashed, int status, const char *reason)
 {
         pthread_mutex_lock(&vm->state_lock);
-        if (vm->state != IOV_VM_STOPPED && vm->state != IOV_VM_CRASHED) {
-                vm->state = crashed ? IOV_VM_CRASHED : IOV_VM_STOPPED;
+        if (vm->state != IOV_VM_STATE_STOPPED && vm->state != IOV_VM_STATE_CRASHED) {
+                vm->state = crashed ? IOV_VM_STATE_CRASHED : IOV_VM_STATE_STOPPED;
                 vm->exit_status = status;
                 snprintf(vm->exit_reason, sizeof(vm->exit_reason), "%s", reason);
                 if (vm->stop_fd >= 0) {
@@ -29,7 +29,7 @@ void vmm_vm_request_stop(struct iov_vm *vm, bool crashed, int status, const char
 bool vmm_vm_stopping(struct iov_vm *vm)
 {
         pthread_mutex_lock(&vm->state_lock);
-        bool stopping = vm->state == IOV_VM_STOPPED || vm->state == IOV_VM_CRASHED;
+        bool stopping = vm->state == IOV_VM_STATE_STOPPED || vm->state == IOV_VM_STATE_CRASHED;
         pthread_mutex_unlock(&vm->state_lock);
         return stopping;
 }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "vmm/bus.h"
+#include "vmm/contract/vm-contract.h"
 #include "vmm/memory.h"
 #include "vmm/vmm.h"
 
@@ -39,7 +40,7 @@ struct iov_i8042;
 enum {
         IOV_DEVICE_ORDER_CORE = 0,    /* PCI host bridge: others register on it */
         IOV_DEVICE_ORDER_LEGACY = 10, /* UART, i8042, debug port */
-        IOV_DEVICE_ORDER_PCI = 20,    /* PCI functions: virtio-pci (the only one so far) */
+        IOV_DEVICE_ORDER_PCI = 20,    /* PCI functions: virtio-pci (vmm/virtio/register.c) */
 };
 
 struct iov_device_type {
@@ -73,13 +74,8 @@ const struct iov_device_type *vmm_device_types(void);
 /* Exit reasons counted per vCPU; index = KVM_EXIT_* when below this bound. */
 #define IOV_VM_EXIT_REASONS 64
 
-enum iov_vm_state {
-        IOV_VM_CREATED,
-        IOV_VM_RUNNING,
-        IOV_VM_PAUSED,
-        IOV_VM_STOPPED, /* the guest shut down or was stopped: exit status 0 */
-        IOV_VM_CRASHED, /* triple fault, internal error, failed entry: non-zero */
-};
+/* Run states: enum iov_vm_state (vm-contract.h); STOPPED ends with exit status 0,
+ * CRASHED with a non-zero one. */
 
 #define IOV_VM_MAX_MARKERS 64
 
@@ -91,7 +87,7 @@ struct iov_boot_marker {
 
 /* ---- the VM ----------------------------------------------------------------------------- */
 
-#define IOV_VM_MAX_VCPUS    32
+/* IOV_VM_MAX_VCPUS: vm-contract.h */
 #define IOV_VM_MAX_GSI      1024
 #define IOV_VM_MAX_CLEANUPS 64
 

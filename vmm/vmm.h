@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * iovd-vmm: one process per VM on raw KVM ioctls. This is the module's public header,
- * used by the iovd-vmm program, the daemon (configuration parsing) and the tests.
+ * used by the iovd-vmm program and the tests. What iovd and iovd-vmm share (the VM
+ * definition and its limits, states, exit statuses, the final stats line) is
+ * vmm/contract/vm-contract.h.
  *
- * Exit status of iovd-vmm (and of vmm_run()):
- *   0  the guest shut down (i8042 reset pulse, ACPI S5 power-off, also after a "stop"),
- *      "kill" on the control socket, or SIGTERM / SIGINT / SIGHUP
- *   1  the VM could not be built (bad kernel image, no /dev/kvm, missing capability, ...)
- *   2  bad command line or configuration
- *   3  the guest crashed (triple fault, KVM internal error, failed VM entry)
+ * Exit status of iovd-vmm (and of vmm_run()): enum iov_vmm_exit_status (vm-contract.h).
  *
  * Control socket (--control-socket PATH): a Unix stream socket, listening once the VM is
  * built (its appearance means "ready"); one request per line, one JSON object per reply
@@ -33,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct json_object;
+#include "vmm/contract/vm-contract.h"
 
 enum iov_serial_mode {
         IOV_SERIAL_STDIO,
@@ -41,31 +38,23 @@ enum iov_serial_mode {
         IOV_SERIAL_NONE,
 };
 
-#define IOV_VMM_MAX_VCPUS      32
-#define IOV_VMM_DEFAULT_MEMORY 256 /* MiB */
-
 struct iov_vmm_config {
-        char *name;
-        unsigned vcpus;      /* 1..IOV_VMM_MAX_VCPUS */
-        uint64_t memory_mib; /* 2..(1 TiB / 1 MiB) */
-        char *kernel;
-        char *initrd; /* or NULL */
-        char *cmdline;
+        /* The VM: name, vCPUs, memory, kernel, initrd, command line and its devices, already
+         * parsed (device models read spec.devices). */
+        struct iov_vm_spec spec;
         enum iov_serial_mode serial;
         char *serial_path;    /* IOV_SERIAL_FILE */
         char *control_socket; /* or NULL */
         bool seccomp;         /* default true */
-        /* The "devices" array of POST /v1/vms, as given (device models read their
-         * entries), or NULL. Owned by the config. */
-        struct json_object *devices;
 };
 
 void vmm_config_init(struct iov_vmm_config *config);
 void vmm_config_done(struct iov_vmm_config *config);
-/* Fill config from the JSON of POST /v1/vms: name, vcpus, memory_mib, kernel, initrd,
- * cmdline, devices. Unknown fields and wrong types are rejected (-EINVAL) with a
- * message in ret_error (malloc'ed; may be NULL). */
+/* Replace config->spec with the definition in json (the JSON of POST /v1/vms, read by
+ * vm_spec_parse_json: what the API accepts and nothing else). -EINVAL with a message in
+ * ret_error (malloc'ed; may be NULL). */
 int vmm_config_parse_json(struct iov_vmm_config *config, const char *json, char **ret_error);
+/* Check the whole configuration once the command line has overridden the file. */
 int vmm_config_validate(const struct iov_vmm_config *config, char **ret_error);
 
 /* Build the VM described by config, run it until it stops, tear it down. Returns the exit

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "config.h"
+#include "vmm/contract/vm-contract.h"
 #include "vms/supervisor.h"
 #include "util/util.h"
 
@@ -472,18 +473,20 @@ static int read_log_tail(const char *dir, char **ret)
 }
 
 /* From the VMM's log: the final stats line and its last words. iovd-vmm ends with
- * "iovd-vmm: STATE: REASON" and "iovd-vmm: stats {...}" when the VM ran, or with
- * "iovd-vmm: MESSAGE" when it could not be built (vmm/vmm.h). */
+ * "iovd-vmm: STATE: REASON" and the stats line (vm-contract.h) when the VM ran, or with
+ * "iovd-vmm: MESSAGE" when it could not be built. */
 static void parse_log(char *log, struct iov_vmm_exit *e)
 {
         char *last = NULL;
         char *save = NULL;
         /* strtok_r: several threads judge VMM exits at once (the watcher, a start). */
         for (char *line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                if (strncmp(line, "iovd-vmm: stats ", 16) == 0) {
+                struct json_object *stats = NULL;
+                int r = vm_stats_line_parse(line, &stats);
+                if (r >= 0) {
                         json_object_put(e->stats);
-                        e->stats = json_tokener_parse(line + 16);
-                } else if (*line) {
+                        e->stats = stats;
+                } else if (r == -ENOMSG && *line) {
                         last = line;
                 }
         }

@@ -21,11 +21,6 @@
 #define VM_EXIT_FILE_WAIT_MS  2000
 #define VM_COMMAND_TIMEOUT_MS 2000
 
-/* Exit statuses of iovd-vmm (vmm/vmm.h). */
-#define VMM_EXIT_BUILD_FAILED 1
-#define VMM_EXIT_USAGE        2
-#define VMM_EXIT_GUEST_CRASH  3
-
 static bool vm_is_active(const struct iov_vm_record *rec)
 {
         return rec->state == IOV_VM_STATE_RUNNING || rec->state == IOV_VM_STATE_PAUSED;
@@ -62,7 +57,7 @@ static void vm_judge_exit(const struct iov_vm_record *rec, const struct iov_vmm_
         } else if (e->code == 0) {
                 state = IOV_VM_STATE_STOPPED;
                 reason = strdup(e->reason ? e->reason : "the guest shut down");
-        } else if (e->code == VMM_EXIT_GUEST_CRASH) {
+        } else if (e->code == IOV_VMM_EXIT_GUEST_CRASH) {
                 reason = util_strdup_printf("the guest crashed: %s", last);
         } else {
                 reason = util_strdup_printf("iovd-vmm failed (exit status %d): %s", e->code, last);
@@ -245,6 +240,21 @@ void vm_watcher_stop(struct iov_vm_table *t)
 
 /* ---- re-attach at start --------------------------------------------------------------- */
 
+/* A live VMM's own state (its "status" reply, in the contract's names): running unless it
+ * says paused. */
+static enum iov_vm_state vm_vmm_state(const char *dir)
+{
+        struct json_object *status = NULL;
+        enum iov_vm_state state = IOV_VM_STATE_RUNNING;
+        if (supervisor_command(dir, "status", VM_COMMAND_TIMEOUT_MS, &status) >= 0 &&
+            vm_state_from_string(json_object_get_string(json_object_object_get(status, "state")),
+                                 &state) >= 0 &&
+            state != IOV_VM_STATE_PAUSED)
+                state = IOV_VM_STATE_RUNNING;
+        json_object_put(status);
+        return state;
+}
+
 void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
 {
         _cleanup_free_ char *dir = vm_record_dir(t, rec);
@@ -260,13 +270,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                 rec->pidfd = fd;
                 /* The VMM's word is the truth: iovd may have died before it saved the
                  * state of a start or a pause. */
-                struct json_object *status = NULL;
-                enum iov_vm_state state = IOV_VM_STATE_RUNNING;
-                if (supervisor_command(dir, "status", VM_COMMAND_TIMEOUT_MS, &status) >= 0 &&
-                    streq_ptr(json_object_get_string(json_object_object_get(status, "state")),
-                              "paused"))
-                        state = IOV_VM_STATE_PAUSED;
-                json_object_put(status);
+                enum iov_vm_state state = vm_vmm_state(dir);
                 if (rec->state != state)
                         vm_record_set_state(t, rec, state, NULL);
                 log_info("VM %s: re-attached to iovd-vmm pid %d", rec->id, (int)p.pid);
@@ -317,27 +321,19 @@ static int vm_reply(struct iov_vm_record *rec, struct json_object **ret)
         return 0;
 }
 
+/* iovd-vmm's --config: the definition in the contract's JSON form, which iovd-vmm reads
+ * with the same parser as the API (vm-contract.h). */
 static int vm_write_config(const struct iov_vm_record *rec, const char *dir)
 {
-        _cleanup_json_ struct json_object *o = json_object_new_object();
-        if (!o)
-                return -ENOMEM;
-        if (rec->name)
-                json_object_object_add(o, "name", json_object_new_string(rec->name));
-        json_object_object_add(o, "vcpus", json_object_new_int((int)rec->vcpus));
-        json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)rec->memory_mib));
-        json_object_object_add(o, "kernel", json_object_new_string(rec->kernel));
-        if (rec->initrd)
-                json_object_object_add(o, "initrd", json_object_new_string(rec->initrd));
-        if (rec->cmdline)
-                json_object_object_add(o, "cmdline", json_object_new_string(rec->cmdline));
-        if (rec->devices && json_object_array_length(rec->devices) > 0)
-                json_object_object_add(o, "devices", json_object_get(rec->devices));
+        _cleanup_json_ struct json_object *o = NULL;
+        int r = vm_spec_to_json(&rec->spec, &o);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL);
         if (!path)
                 return -ENOMEM;
         const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        int r = util_mkdir_p(dir, 0700);
+        r = util_mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
         return util_write_file_atomic(path, text, strlen(text), 0600);
@@ -410,8 +406,8 @@ static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
                 return daemon_problem_set(p, 500, "vmm_failed", "VM %s did not start: %s", id,
                                           rec->reason ? rec->reason
                                                       : "iovd-vmm cannot be executed");
-        if (failed &&
-            (rec->exit_status == VMM_EXIT_BUILD_FAILED || rec->exit_status == VMM_EXIT_USAGE))
+        if (failed && (rec->exit_status == IOV_VMM_EXIT_BUILD_FAILED ||
+                       rec->exit_status == IOV_VMM_EXIT_USAGE))
                 return daemon_problem_set(p, 422, "vmm_failed", "VM %s did not start: %s", id,
                                           rec->reason ? rec->reason : "iovd-vmm failed");
         return vm_reply(rec, ret);

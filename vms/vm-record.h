@@ -13,14 +13,6 @@
 
 #define IOV_VM_ID_MAX 24 /* "vm-" and 16 hex digits */
 
-enum iov_vm_state {
-        IOV_VM_STATE_CREATED,
-        IOV_VM_STATE_RUNNING,
-        IOV_VM_STATE_PAUSED,
-        IOV_VM_STATE_STOPPED,
-        IOV_VM_STATE_CRASHED,
-};
-
 /* What iovd itself asked of a running VM, so its end is judged right. */
 enum iov_vm_request {
         IOV_VM_REQUEST_NONE,
@@ -31,13 +23,7 @@ enum iov_vm_request {
 
 struct iov_vm_record {
         char id[IOV_VM_ID_MAX];
-        char *name;
-        unsigned vcpus;
-        uint64_t memory_mib;
-        char *kernel;
-        char *initrd;
-        char *cmdline;
-        struct json_object *devices; /* array or NULL */
+        struct iov_vm_spec spec; /* the definition, parsed once (vm-contract.h) */
 
         enum iov_vm_state state;
         char *reason;                                      /* why it stopped or crashed */
@@ -82,7 +68,6 @@ DEFINE_CLEANUP_FUNC(struct iov_vm_record, vm_record_free)
 int vm_table_new(struct iov_daemon *d, struct iov_vm_table **ret);
 /* Free the records too; the watcher is stopped and nobody else holds t. */
 void vm_table_free(struct iov_vm_table *t);
-const char *vm_state_to_string(enum iov_vm_state state);
 /* With the lock held. */
 struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id);
 int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec);

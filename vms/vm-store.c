@@ -17,37 +17,26 @@ static struct json_object *string_or_null(const char *s)
         return s ? json_object_new_string(s) : NULL;
 }
 
-static int vm_state_from_string(const char *s, enum iov_vm_state *ret)
-{
-        for (enum iov_vm_state st = IOV_VM_STATE_CREATED; st <= IOV_VM_STATE_CRASHED; st++)
-                if (s && streq(s, vm_state_to_string(st))) {
-                        *ret = st;
-                        return 0;
-                }
-        return -EBADMSG;
-}
-
 static struct json_object *usec_or_null(uint64_t usec)
 {
         return usec ? json_object_new_int64((int64_t)usec) : NULL;
 }
 
-/* The durable form; the API form adds runtime fields to it. */
+/* The durable form; the API form adds runtime fields to it. The definition's fields are
+ * written by the contract's writer, so the load below reads them with its parser. */
 struct json_object *vm_record_to_durable(const struct iov_vm_record *rec)
 {
+        _cleanup_json_ struct json_object *spec = NULL;
         struct json_object *o = json_object_new_object();
-        if (!o)
+        if (!o || vm_spec_to_json(&rec->spec, &spec) < 0) {
+                json_object_put(o);
                 return NULL;
+        }
         json_object_object_add(o, "id", json_object_new_string(rec->id));
-        json_object_object_add(o, "name", string_or_null(rec->name));
+        json_object_object_foreach (spec, key, value)
+                json_object_object_add(o, key, json_object_get(value));
         json_object_object_add(o, "state", json_object_new_string(vm_state_to_string(rec->state)));
         json_object_object_add(o, "reason", string_or_null(rec->reason));
-        json_object_object_add(o, "vcpus", json_object_new_int((int)rec->vcpus));
-        json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)rec->memory_mib));
-        json_object_object_add(o, "kernel", json_object_new_string(rec->kernel));
-        json_object_object_add(o, "initrd", string_or_null(rec->initrd));
-        json_object_object_add(o, "cmdline", string_or_null(rec->cmdline));
-        json_object_object_add(o, "devices", json_object_get(rec->devices));
         json_object_object_add(o, "created_usec",
                                json_object_new_int64((int64_t)rec->created_usec));
         json_object_object_add(o, "started_usec", usec_or_null(rec->started_usec));
@@ -93,54 +82,35 @@ int vm_table_sync(struct iov_vm_table *t)
         return 0;
 }
 
-static int dup_string_field(struct json_object *o, const char *key, bool nullable, char **ret)
-{
-        struct json_object *v = NULL;
-        if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
-                *ret = NULL;
-                return nullable ? 0 : -EBADMSG;
-        }
-        if (!json_object_is_type(v, json_type_string))
-                return -EBADMSG;
-        *ret = strdup(json_object_get_string(v));
-        return *ret ? 0 : -ENOMEM;
-}
-
 static int64_t int_field(struct json_object *o, const char *key)
 {
         return json_object_get_int64(json_object_object_get(o, key));
 }
 
-static int vm_record_from_durable(struct json_object *o, struct iov_vm_record **ret)
+static int vm_record_from_durable(struct json_object *o, struct iov_vm_record **ret,
+                                  struct iov_vm_spec_error *err)
 {
         _cleanup_(vm_record_freep) struct iov_vm_record *rec = calloc(1, sizeof(*rec));
         if (!rec)
                 return -ENOMEM;
+        vm_spec_init(&rec->spec);
         rec->pidfd = -1;
         rec->exit_status = -1;
         const char *id = json_object_get_string(json_object_object_get(o, "id"));
-        if (!id || strlen(id) >= sizeof(rec->id) ||
-            vm_state_from_string(json_object_get_string(json_object_object_get(o, "state")),
-                                 &rec->state) < 0)
+        const char *state = json_object_get_string(json_object_object_get(o, "state"));
+        if (!id || strlen(id) >= sizeof(rec->id) || vm_state_from_string(state, &rec->state) < 0)
                 return -EBADMSG;
         strcpy(rec->id, id);
-        int r = dup_string_field(o, "name", true, &rec->name);
-        if (r >= 0)
-                r = dup_string_field(o, "kernel", false, &rec->kernel);
-        if (r >= 0)
-                r = dup_string_field(o, "initrd", true, &rec->initrd);
-        if (r >= 0)
-                r = dup_string_field(o, "cmdline", true, &rec->cmdline);
-        if (r >= 0)
-                r = dup_string_field(o, "reason", true, &rec->reason);
+        int r = vm_spec_parse_json(o, IOV_VM_SPEC_OTHER_FIELDS, &rec->spec, err);
         if (r < 0)
-                return r;
-        rec->vcpus = (unsigned)int_field(o, "vcpus");
-        rec->memory_mib = (uint64_t)int_field(o, "memory_mib");
+                return r == -EINVAL ? -EBADMSG : r;
+        struct json_object *reason = json_object_object_get(o, "reason");
+        if (json_object_is_type(reason, json_type_string) &&
+            !(rec->reason = strdup(json_object_get_string(reason))))
+                return -ENOMEM;
         rec->created_usec = (uint64_t)int_field(o, "created_usec");
         rec->started_usec = (uint64_t)int_field(o, "started_usec");
         rec->stopped_usec = (uint64_t)int_field(o, "stopped_usec");
-        rec->devices = json_object_get(json_object_object_get(o, "devices"));
         rec->stats = json_object_get(json_object_object_get(o, "stats"));
         *ret = TAKE_PTR(rec);
         return 0;
@@ -155,10 +125,12 @@ int vm_table_load(struct iov_vm_table *t)
                 return log_error_errno(r, "%s", error ? error : "Cannot load the VMs: %m");
         for (size_t i = 0; i < json_object_array_length(items); i++) {
                 struct iov_vm_record *rec = NULL;
-                r = vm_record_from_durable(json_object_array_get_idx(items, i), &rec);
+                struct iov_vm_spec_error err = {.message = ""};
+                r = vm_record_from_durable(json_object_array_get_idx(items, i), &rec, &err);
                 if (r < 0)
-                        return log_error_errno(r, "VM %zu of %s/%s.json is malformed: %m", i,
-                                               state_dir(t->daemon->state), KIND_VMS);
+                        return log_error_errno(r, "VM %zu of %s/%s.json is malformed: %s", i,
+                                               state_dir(t->daemon->state), KIND_VMS,
+                                               err.message[0] ? err.message : strerror(-r));
                 r = vm_table_add(t, rec);
                 if (r < 0) {
                         vm_record_free(rec);

@@ -6,12 +6,6 @@
 #include "daemon/daemon.h"
 #include "vms/vm-record.h"
 
-static const char *const state_names[] = {
-        [IOV_VM_STATE_CREATED] = "created", [IOV_VM_STATE_RUNNING] = "running",
-        [IOV_VM_STATE_PAUSED] = "paused",   [IOV_VM_STATE_STOPPED] = "stopped",
-        [IOV_VM_STATE_CRASHED] = "crashed",
-};
-
 int vm_table_new(struct iov_daemon *d, struct iov_vm_table **ret)
 {
         struct iov_vm_table *t = calloc(1, sizeof(*t));
@@ -41,11 +35,6 @@ void vm_table_free(struct iov_vm_table *t)
         free(t);
 }
 
-const char *vm_state_to_string(enum iov_vm_state state)
-{
-        return state_names[state];
-}
-
 int vm_problem_not_found(struct iov_problem *p, const char *id)
 {
         return daemon_problem_set(p, 404, "not_found", "no VM with id \"%.64s\"", id);
@@ -63,12 +52,8 @@ void vm_record_free(struct iov_vm_record *rec)
 {
         if (!rec)
                 return;
-        free(rec->name);
-        free(rec->kernel);
-        free(rec->initrd);
-        free(rec->cmdline);
+        vm_spec_done(&rec->spec);
         free(rec->reason);
-        json_object_put(rec->devices);
         json_object_put(rec->stats);
         if (rec->pidfd >= 0)
                 close(rec->pidfd);
@@ -82,7 +67,7 @@ struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id)
                         return t->records[i];
         /* Names are unique too, so people and scripts may use them in paths. */
         for (size_t i = 0; i < t->n_records; i++)
-                if (streq_ptr(t->records[i]->name, id))
+                if (streq_ptr(t->records[i]->spec.name, id))
                         return t->records[i];
         return NULL;
 }
@@ -103,7 +88,7 @@ void vm_publish(struct iov_vm_table *t, const char *type, const struct iov_vm_re
         if (!data)
                 return;
         json_object_object_add(data, "id", json_object_new_string(rec->id));
-        json_object_object_add(data, "name", string_or_null(rec->name));
+        json_object_object_add(data, "name", string_or_null(rec->spec.name));
         json_object_object_add(data, "state",
                                json_object_new_string(vm_state_to_string(rec->state)));
         json_object_object_add(data, "reason", string_or_null(rec->reason));

@@ -27,26 +27,18 @@ static int vm_new_id(char ret[static IOV_VM_ID_MAX])
         return 0;
 }
 
-static int vm_record_new(const struct iov_vm_definition *def, struct iov_vm_record **ret)
+static int vm_record_new(struct iov_vm_spec *spec, struct iov_vm_record **ret)
 {
         _cleanup_(vm_record_freep) struct iov_vm_record *rec = calloc(1, sizeof(*rec));
         if (!rec)
                 return -ENOMEM;
+        vm_spec_init(&rec->spec);
         rec->pidfd = -1;
         rec->exit_status = -1;
         int r = vm_new_id(rec->id);
         if (r < 0)
                 return r;
-        rec->name = def->name ? strdup(def->name) : NULL;
-        rec->kernel = strdup(def->kernel);
-        rec->initrd = def->initrd ? strdup(def->initrd) : NULL;
-        rec->cmdline = def->cmdline ? strdup(def->cmdline) : NULL;
-        if ((def->name && !rec->name) || !rec->kernel || (def->initrd && !rec->initrd) ||
-            (def->cmdline && !rec->cmdline))
-                return -ENOMEM;
-        rec->vcpus = def->vcpus;
-        rec->memory_mib = def->memory_mib;
-        rec->devices = json_object_get(def->devices);
+        vm_spec_move(&rec->spec, spec);
         rec->state = IOV_VM_STATE_CREATED;
         rec->created_usec = util_realtime_usec();
         *ret = TAKE_PTR(rec);
@@ -71,22 +63,32 @@ static void vm_table_forget_new(struct iov_vm_table *t, const char *id)
         }
 }
 
-int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct json_object **ret,
+/* Another VM of the table named like rec (lock held), or NULL. */
+static const struct iov_vm_record *vm_table_find_name(struct iov_vm_table *t,
+                                                      const struct iov_vm_record *rec)
+{
+        for (size_t i = 0; rec->spec.name && i < t->n_records; i++)
+                if (streq_ptr(t->records[i]->spec.name, rec->spec.name))
+                        return t->records[i];
+        return NULL;
+}
+
+int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_problem *p)
 {
         struct iov_vm_table *t = d->vms;
         _cleanup_(vm_record_freep) struct iov_vm_record *rec = NULL;
-        int r = vm_record_new(def, &rec);
+        int r = vm_record_new(spec, &rec);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&t->lock);
-        for (size_t i = 0; def->name && i < t->n_records; i++)
-                if (streq_ptr(t->records[i]->name, def->name)) {
-                        pthread_mutex_unlock(&t->lock);
-                        return daemon_problem_set(p, 409, "name_in_use",
-                                                  "VM %s is already named \"%s\"",
-                                                  t->records[i]->id, def->name);
-                }
+        const struct iov_vm_record *same = vm_table_find_name(t, rec);
+        if (same) {
+                r = daemon_problem_set(p, 409, "name_in_use", "VM %s is already named \"%s\"",
+                                       same->id, rec->spec.name);
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
         r = vm_table_add(t, rec);
         if (r < 0) {
                 pthread_mutex_unlock(&t->lock);
@@ -224,7 +226,7 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
 
 /* ---- counts for /metrics and GET /v1/host --------------------------------------------- */
 
-static void vm_count_by_state(struct iov_vm_table *t, size_t ret[static IOV_VM_STATE_CRASHED + 1],
+static void vm_count_by_state(struct iov_vm_table *t, size_t ret[static IOV_VM_STATE_COUNT],
                               size_t *ret_total)
 {
         pthread_mutex_lock(&t->lock);
@@ -236,7 +238,7 @@ static void vm_count_by_state(struct iov_vm_table *t, size_t ret[static IOV_VM_S
 
 static void vms_metrics(struct iov_daemon *d, FILE *out)
 {
-        size_t by_state[IOV_VM_STATE_CRASHED + 1] = {0}, total;
+        size_t by_state[IOV_VM_STATE_COUNT] = {0}, total;
         vm_count_by_state(d->vms, by_state, &total);
         fputs("# HELP iovd_vms VMs by state.\n# TYPE iovd_vms gauge\n", out);
         for (size_t s = 0; s < ARRAY_SIZE(by_state); s++)
@@ -246,7 +248,7 @@ static void vms_metrics(struct iov_daemon *d, FILE *out)
 
 static void vms_host_counts(struct iov_daemon *d, struct json_object *counts)
 {
-        size_t by_state[IOV_VM_STATE_CRASHED + 1] = {0}, total;
+        size_t by_state[IOV_VM_STATE_COUNT] = {0}, total;
         vm_count_by_state(d->vms, by_state, &total);
         struct json_object *o = json_object_new_object();
         for (size_t s = 0; o && s < ARRAY_SIZE(by_state); s++)

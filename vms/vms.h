@@ -21,27 +21,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vmm/contract/vm-contract.h"
+
 struct iov_daemon;
 struct iov_problem; /* daemon/daemon.h */
 
-#define IOV_VM_NAME_MAX         64
-#define IOV_VM_CMDLINE_MAX      4096
-#define IOV_VM_MAX_VCPUS        32
-#define IOV_VM_MEMORY_MIN_MIB   16
-#define IOV_VM_MEMORY_MAX_MIB   (1024 * 1024)
+/* The limits of a definition (IOV_VM_MAX_VCPUS, ...) and the definition itself, struct
+ * iov_vm_spec, are the VM contract's (vmm/contract/vm-contract.h). */
 #define IOV_VM_STOP_TIMEOUT_SEC 10           /* graceful stop, then SIGKILL */
 #define IOV_VM_CONSOLE_TAIL     (256 * 1024) /* GET .../console returns at most this */
-
-/* A VM definition as POST /v1/vms gives it, already checked at the API edge. */
-struct iov_vm_definition {
-        const char *name;
-        unsigned vcpus;
-        uint64_t memory_mib;
-        const char *kernel;
-        const char *initrd;          /* or NULL */
-        const char *cmdline;         /* or NULL */
-        struct json_object *devices; /* an array (borrowed), or NULL */
-};
 
 enum iov_vm_action {
         IOV_VM_ACTION_START,
@@ -53,7 +41,9 @@ enum iov_vm_action {
 
 /* Every function returns 0 with *ret a new JSON reference, or negative errno; -EBADMSG
  * with p filled for a refusal the client caused (404, 409, 422). */
-int vms_create(struct iov_daemon *d, const struct iov_vm_definition *def, struct json_object **ret,
+/* spec: parsed and checked at the API edge (vm_spec_parse_json). The new VM takes its
+ * contents (spec is left at the defaults); the caller frees spec in every case. */
+int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_problem *p);
 int vms_list(struct iov_daemon *d, struct json_object **ret);
 int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, struct iov_problem *p);

@@ -89,6 +89,9 @@ Test(vm_api, malformed_create_bodies_define_nothing)
                 {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"virtio-rng\"}, {\"type\": "
                  "\"floppy\"}]}",
                  "invalid_device"},
+                /* No model serves it: refused here as by iovd-vmm --config. */
+                {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"vfio-pci\"}]}", "invalid_device"},
+                {"{\"kernel\": \"@K\", \"initrd\": \"relative/initrd\"}", "invalid_path"},
                 {"{\"kernel\": \"@K\", \"color\": \"red\"}", "unknown_field"},
                 {"{\"kernel\": \"@K\", \"kernel\": \"@K\"}", "duplicate_key"},
         };

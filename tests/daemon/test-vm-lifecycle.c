@@ -170,6 +170,35 @@ Test(vm_lifecycle, vm_survives_iovd_restart)
         cr_expect_neq(kill(pid, 0), 0, "VMM %d still runs after stop", pid);
 }
 
+/* At re-attach the VMM's own "status" (in the contract's state names) decides: a paused
+ * VM comes back paused, not running. */
+Test(vm_lifecycle, paused_vm_is_paused_after_iovd_restart)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t pid = vm_pid(&r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, id, "idle");
+        vm_action(&env, id, "pause", NULL, 200, &r);
+        harness_reply_clear(&r);
+
+        int status = -1;
+        cr_assert_eq(harness_stop(env.h, &status), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        vm_env_start_iovd(&env);
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "paused", "after restart: %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        cr_expect_eq(vm_pid(&r), pid, "re-attached pid %d, want %d", vm_pid(&r), pid);
+        harness_reply_clear(&r);
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "stopped", "after kill: %s",
+                         vm_str(r.json, "state"));
+        harness_reply_clear(&r);
+}
+
 Test(vm_lifecycle, vmm_gone_while_iovd_down_is_crashed)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 96);

@@ -11,6 +11,7 @@
 
 #include "guest-run.h"
 #include "util/util.h"
+#include "vmm/contract/vm-contract.h"
 
 #define RUN_TIMEOUT_USEC (60ULL * 1000000)
 
@@ -71,15 +72,11 @@ static void drain(int fd, char *buf, size_t *len, size_t size, bool *open_)
         buf[*len] = '\0';
 }
 
+/* The stats line is read by the contract's own parser, as iovd reads it. */
 static void parse_stats(struct run_result *res)
 {
-        const char *p = strstr(res->err, "iovd-vmm: stats ");
-        if (!p)
-                return;
-        p += strlen("iovd-vmm: stats ");
-        const char *end = strchr(p, '\n');
-        _cleanup_free_ char *line = strndup(p, end ? (size_t)(end - p) : strlen(p));
-        res->stats = json_tokener_parse(line);
+        if (vm_stats_line_find(res->err, &res->stats) < 0)
+                res->stats = NULL;
 }
 
 void guest_run_vmm(const char *const *args, struct run_result *res)

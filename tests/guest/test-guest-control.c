@@ -12,6 +12,7 @@
 
 #include "guest-run.h"
 #include "util/util.h"
+#include "vmm/contract/vm-contract.h"
 
 static void expect_exit_zero(int wstatus, const char *what)
 {
@@ -109,7 +110,9 @@ Test(vmm_guest, sigterm_stops_cleanly_with_stats, .timeout = 90)
         ssize_t n = read(err[0], errbuf, sizeof(errbuf) - 1);
         errbuf[n > 0 ? n : 0] = '\0';
         cr_expect(strstr(errbuf, "stopped by signal") != NULL, "stderr: %s", errbuf);
-        cr_expect(strstr(errbuf, "iovd-vmm: stats {") != NULL, "no stats: %s", errbuf);
+        struct json_object *stats = NULL;
+        cr_expect_eq(vm_stats_line_find(errbuf, &stats), 0, "no stats: %s", errbuf);
+        json_object_put(stats);
         close(err[0]);
 }
 

@@ -137,7 +137,7 @@ Test(vmm_guest, bad_options_are_usage_errors, .timeout = 30)
                 const char *message; /* in stderr, or NULL */
         } cases[] = {
                 {"bad --memory", {"--memory", "12x", "--kernel", "k"}, NULL},
-                {"33 vCPUs", {"--kernel", "k", "--vcpus", "33"}, "vcpus must be 1..32"},
+                {"33 vCPUs", {"--kernel", "k", "--vcpus", "33"}, "\"vcpus\" must be 1..32"},
                 {"no kernel", {NULL}, NULL},
                 {"bad --serial", {"--kernel", "k", "--serial", "tcp:1"}, NULL},
         };
@@ -181,6 +181,28 @@ Test(vmm_guest, config_file_is_the_api_json, .timeout = 90)
         cr_expect_eq(res.status, 2, "unknown field: exit status %d", res.status);
         cr_expect(strstr(res.err, "unknown field \"gpus\"") != NULL, "stderr: %s", res.err);
         unlink(path);
+}
+
+/* --config goes through the parser of POST /v1/vms: a device no model of iovd-vmm serves is
+ * refused before anything is built (no /dev/kvm needed), not silently left out. */
+Test(vmm_guest, config_refuses_unknown_device_types, .timeout = 30)
+{
+        char path[] = "/tmp/iovd-vmm-config-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        static const char json[] = "{\"kernel\":\"/nonexistent/bzImage\",\"devices\":"
+                                   "[{\"type\":\"virtio-rng\"},{\"type\":\"vfio-pci\"}]}";
+        cr_assert_eq(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+        close(fd);
+        struct run_result res;
+        guest_run_vmm((const char *[]){"--config", path, NULL}, &res);
+        unlink(path);
+        cr_expect_eq(res.status, 2, "vfio-pci device: exit status %d, stderr: %s", res.status,
+                     res.err);
+        cr_expect(strstr(res.err, "\"devices\"[1]: unknown device type \"vfio-pci\"") != NULL,
+                  "stderr: %s", res.err);
+        cr_expect_null(res.stats, "a refused configuration printed stats");
+        json_object_put(res.stats);
 }
 
 Test(vmm_guest, guest_poking_every_port_and_the_mmio_hole_cannot_hurt_the_vmm, .timeout = 120)

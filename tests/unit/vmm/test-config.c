@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The VM definition: JSON of POST /v1/vms, defaults and validation. */
+/* iovd-vmm's configuration: the JSON of POST /v1/vms (read by the contract's parser),
+ * defaults and validation after command-line overrides. */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 
@@ -14,21 +15,24 @@ Test(vmm_config, parses_the_api_json)
         int r = vmm_config_parse_json(
                 &c,
                 "{\"name\":\"vm1\",\"vcpus\":2,\"memory_mib\":512,\"kernel\":\"/k\","
-                "\"initrd\":\"/i\",\"cmdline\":\"console=ttyS0\",\"devices\":[{\"type\":\"x\"}]}",
+                "\"initrd\":\"/i\",\"cmdline\":\"console=ttyS0\","
+                "\"devices\":[{\"type\":\"virtio-rng\"}]}",
                 &error);
         cr_assert_eq(r, 0, "parse: %d %s", r, error ? error : "");
-        cr_expect_str_eq(c.name, "vm1");
-        cr_expect_eq(c.vcpus, 2u, "vcpus %u", c.vcpus);
-        cr_expect_eq(c.memory_mib, 512u, "memory_mib %llu", (unsigned long long)c.memory_mib);
-        cr_expect_str_eq(c.kernel, "/k");
-        cr_expect_str_eq(c.initrd, "/i");
-        cr_expect_str_eq(c.cmdline, "console=ttyS0");
-        cr_expect_eq(json_object_array_length(c.devices), 1u, "devices %s",
-                     json_object_to_json_string(c.devices));
+        cr_expect_str_eq(c.spec.name, "vm1");
+        cr_expect_eq(c.spec.vcpus, 2u, "vcpus %u", c.spec.vcpus);
+        cr_expect_eq(c.spec.memory_mib, 512u, "memory_mib %llu",
+                     (unsigned long long)c.spec.memory_mib);
+        cr_expect_str_eq(c.spec.kernel, "/k");
+        cr_expect_str_eq(c.spec.initrd, "/i");
+        cr_expect_str_eq(c.spec.cmdline, "console=ttyS0");
+        cr_expect_eq(c.spec.n_devices, 1u, "devices %zu", c.spec.n_devices);
+        cr_expect_eq(c.spec.devices[0].kind, IOV_VM_DEVICE_VIRTIO, "device kind %d",
+                     (int)c.spec.devices[0].kind);
         r = vmm_config_validate(&c, NULL);
         cr_expect_eq(r, 0, "validate gave %d", r);
         vmm_config_done(&c);
-        cr_expect_null(c.kernel, "config_done left the kernel");
+        cr_expect_null(c.spec.kernel, "config_done left the kernel");
 }
 
 Test(vmm_config, rejects_bad_json_and_fields)
@@ -38,12 +42,19 @@ Test(vmm_config, rejects_bad_json_and_fields)
                 const char *message;
         } cases[] = {
                 {"{", "not valid JSON"},
-                {"[]", "must be a JSON object"},
-                {"{\"vcpus\":\"2\"}", "\"vcpus\" must be a non-negative integer"},
-                {"{\"memory_mib\":-1}", "\"memory_mib\" must be a non-negative integer"},
-                {"{\"kernel\":5}", "\"kernel\" must be a string"},
-                {"{\"devices\":{}}", "\"devices\" must be an array"},
+                {"[]", "must be an object"},
+                {"{\"kernel\":\"/k\",\"vcpus\":\"2\"}", "field \"vcpus\" must be integer"},
+                {"{\"kernel\":\"/k\",\"memory_mib\":-1}", "\"memory_mib\" must be 16..1048576"},
+                {"{\"kernel\":5}", "field \"kernel\" must be string"},
+                {"{\"kernel\":\"/k\",\"devices\":{}}", "field \"devices\" must be array"},
                 {"{\"kernel\":\"/k\",\"colour\":\"red\"}", "unknown field \"colour\""},
+                {"{\"vcpus\":1}", "missing field \"kernel\""},
+                {"{\"kernel\":\"bzImage\"}", "must be an absolute path"},
+                /* Device entries go through the same parser as POST /v1/vms: an unknown
+                 * type is refused, not skipped. */
+                {"{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio-pci\"}]}",
+                 "unknown device type \"vfio-pci\""},
+                {"{\"kernel\":\"/k\",\"devices\":[{\"type\":\"virtio-blk\"}]}", "needs \"path\""},
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 struct iov_vmm_config c;
@@ -53,6 +64,8 @@ Test(vmm_config, rejects_bad_json_and_fields)
                 cr_expect_eq(r, -EINVAL, "%s gave %d", cases[i].json, r);
                 cr_expect(error && strstr(error, cases[i].message), "%s: message \"%s\"",
                           cases[i].json, error ? error : "(none)");
+                cr_expect_null(c.spec.kernel, "%s: a refused file changed the config",
+                               cases[i].json);
                 free(error);
                 vmm_config_done(&c);
         }
@@ -65,16 +78,17 @@ Test(vmm_config, validation_limits)
         char *error = NULL;
         cr_expect_eq(vmm_config_validate(&c, &error), -EINVAL, "no kernel accepted");
         free(error);
-        c.kernel = strdup("/k");
+        c.spec.kernel = strdup("bzImage"); /* the command line may name a relative file */
         cr_expect_eq(vmm_config_validate(&c, NULL), 0, "defaults rejected");
-        c.vcpus = 0;
+        c.spec.vcpus = 0;
         cr_expect_eq(vmm_config_validate(&c, NULL), -EINVAL, "0 vCPUs accepted");
-        c.vcpus = 32;
-        cr_expect_eq(vmm_config_validate(&c, NULL), 0, "32 vCPUs rejected");
-        c.vcpus = 33;
-        cr_expect_eq(vmm_config_validate(&c, NULL), -EINVAL, "33 vCPUs accepted");
-        c.vcpus = 1;
-        c.memory_mib = 8;
+        c.spec.vcpus = IOV_VM_MAX_VCPUS;
+        cr_expect_eq(vmm_config_validate(&c, NULL), 0, "%d vCPUs rejected", IOV_VM_MAX_VCPUS);
+        c.spec.vcpus = IOV_VM_MAX_VCPUS + 1;
+        cr_expect_eq(vmm_config_validate(&c, NULL), -EINVAL, "%d vCPUs accepted",
+                     IOV_VM_MAX_VCPUS + 1);
+        c.spec.vcpus = 1;
+        c.spec.memory_mib = 8;
         cr_expect_eq(vmm_config_validate(&c, NULL), -EINVAL, "8 MiB accepted");
         vmm_config_done(&c);
 }

@@ -130,7 +130,7 @@ Test(vmm_i8042, self_test_command_byte_and_reset)
         cr_expect_not(vmm_vm_stopping(vm), "stopped before reset");
         pio_write(vm, 0x64, 0xfe, 1);
         cr_expect(vmm_vm_stopping(vm), "0xfe pulse did not stop the VM");
-        cr_expect_eq(vm->state, IOV_VM_STOPPED, "state %d", vm->state);
+        cr_expect_eq(vm->state, IOV_VM_STATE_STOPPED, "state %d", vm->state);
         cr_expect_eq(vm->exit_status, 0, "exit status %d", vm->exit_status);
         fake_vm_free(vm);
 }

@@ -81,8 +81,8 @@ Test(vmm_exits, malformed_io_exits_stop_the_vm_as_crashed)
                 setup();
                 io_exit(cases[i].size, cases[i].count, cases[i].data_offset);
                 cr_expect_not(vmm_vcpu_handle_exit(&vcpu), "%s: the vCPU goes on", cases[i].what);
-                cr_expect_eq(vm->state, IOV_VM_CRASHED, "%s: state %s", cases[i].what,
-                             vmm_state_name(vm->state));
+                cr_expect_eq(vm->state, IOV_VM_STATE_CRASHED, "%s: state %s", cases[i].what,
+                             vm_state_to_string(vm->state));
                 cr_expect_eq(markers_written(), 0u, "%s: %llu markers written", cases[i].what,
                              (unsigned long long)markers_written());
         }
@@ -98,7 +98,7 @@ Test(vmm_exits, mmio_exit_longer_than_its_data_stops_the_vm)
                      (unsigned long long)vm->mmio.unhandled_reads);
         run->mmio.len = 200;
         cr_expect_not(vmm_vcpu_handle_exit(&vcpu), "a 200-byte MMIO exit went on");
-        cr_expect_eq(vm->state, IOV_VM_CRASHED, "state %s", vmm_state_name(vm->state));
+        cr_expect_eq(vm->state, IOV_VM_STATE_CRASHED, "state %s", vm_state_to_string(vm->state));
         cr_expect_eq(vm->mmio.unhandled_reads, 1u, "the 200-byte exit reached the bus");
 }
 
@@ -106,7 +106,7 @@ Test(vmm_exits, unexpected_exit_reason_is_a_crash)
 {
         run->exit_reason = 63;
         cr_expect_not(vmm_vcpu_handle_exit(&vcpu), "exit reason 63 went on");
-        cr_expect_eq(vm->state, IOV_VM_CRASHED, "state %s", vmm_state_name(vm->state));
+        cr_expect_eq(vm->state, IOV_VM_STATE_CRASHED, "state %s", vm_state_to_string(vm->state));
         cr_expect(strstr(vm->exit_reason, "unexpected exit reason") != NULL, "reason: %s",
                   vm->exit_reason);
 }

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm-contract: what iovd (api/, vms/) and iovd-vmm agree on about one VM, written once.
+ *
+ *   - the limits of a VM definition;
+ *   - the definition itself: the JSON of POST /v1/vms, of iovd-vmm --config and of the
+ *     config.json iovd hands to iovd-vmm, read by one parser (vm_spec_parse_json) into
+ *     a typed struct iov_vm_spec and written by one writer (vm_spec_to_json);
+ *   - the run states and their names;
+ *   - iovd-vmm's exit statuses;
+ *   - the statistics line iovd-vmm ends its stderr with, and its parser.
+ *
+ * A small library of its own (vmm/contract/meson.build) so that iovd links it without the
+ * VMM; it depends on util/ and the virtio configuration parser only.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/virtio/virtio.h"
+
+struct json_object;
+
+/* ---- limits ----------------------------------------------------------------------------- */
+
+#define IOV_VM_NAME_MAX           64   /* characters of "name" */
+#define IOV_VM_CMDLINE_MAX        4096 /* bytes of "cmdline" */
+#define IOV_VM_PATH_MAX           4095 /* "kernel", "initrd": PATH_MAX less its NUL */
+#define IOV_VM_MAX_VCPUS          32
+#define IOV_VM_DEFAULT_VCPUS      1
+#define IOV_VM_MEMORY_MIN_MIB     16
+#define IOV_VM_MEMORY_MAX_MIB     (1024 * 1024) /* 1 TiB */
+#define IOV_VM_DEFAULT_MEMORY_MIB 256
+/* Each device is one function on PCI bus 0, whose slot 0 is the host bridge (a static
+ * assertion in vmm/config.c holds this bound to vmm/pci.h's bus). */
+#define IOV_VM_MAX_DEVICES 31
+
+/* ---- iovd-vmm's exit statuses --------------------------------------------------------- */
+
+enum iov_vmm_exit_status {
+        /* The guest shut down (i8042 reset pulse, ACPI S5 power-off, also after a "stop"),
+         * "kill" on the control socket, or SIGTERM / SIGINT / SIGHUP. */
+        IOV_VMM_EXIT_STOPPED = 0,
+        /* The VM could not be built (bad kernel image, no /dev/kvm, missing capability). */
+        IOV_VMM_EXIT_BUILD_FAILED = 1,
+        /* Bad command line or configuration. */
+        IOV_VMM_EXIT_USAGE = 2,
+        /* The guest crashed (triple fault, KVM internal error, failed VM entry). */
+        IOV_VMM_EXIT_GUEST_CRASH = 3,
+};
+
+/* ---- run states ------------------------------------------------------------------------- */
+
+enum iov_vm_state {
+        IOV_VM_STATE_CREATED,
+        IOV_VM_STATE_RUNNING,
+        IOV_VM_STATE_PAUSED,
+        IOV_VM_STATE_STOPPED, /* the guest shut down or was stopped */
+        IOV_VM_STATE_CRASHED, /* triple fault, internal error, failed entry, VMM failure */
+        IOV_VM_STATE_COUNT,
+};
+
+/* "created", "running", "paused", "stopped", "crashed" (the API's names). */
+const char *vm_state_to_string(enum iov_vm_state state);
+/* -EINVAL for a string that names no state. */
+int vm_state_from_string(const char *s, enum iov_vm_state *ret);
+
+/* ---- the final statistics line ---------------------------------------------------------- */
+
+/* iovd-vmm ends its stderr with "iovd-vmm: STATE: REASON" and then this line, whose JSON is
+ * the control socket's "stats" reply plus "state" and "reason" (vmm/vmm.h). */
+#define IOV_VMM_STATS_LINE_PREFIX "iovd-vmm: stats "
+
+/* The line for stats (one JSON object, newline-terminated), malloc'ed. */
+int vm_stats_line_format(struct json_object *stats, char **ret_line);
+/* Read one line (with or without its newline): -ENOMSG when it is not a stats line,
+ * -EBADMSG when its JSON is not an object. */
+int vm_stats_line_parse(const char *line, struct json_object **ret);
+/* The last stats line in text (several lines, e.g. the tail of a log): -ENOMSG if none. */
+int vm_stats_line_find(const char *text, struct json_object **ret);
+
+/* ---- the VM definition ------------------------------------------------------------------ */
+
+enum iov_vm_device_kind {
+        IOV_VM_DEVICE_VIRTIO, /* a virtio-* entry, served by vmm/virtio/ */
+};
+
+struct iov_vm_device {
+        enum iov_vm_device_kind kind;
+        struct iov_virtio_spec virtio;
+};
+
+/*
+ * The JSON form (every field but "kernel" optional; null is the same as absent):
+ *   {"name": "web1", "vcpus": 2, "memory_mib": 512, "kernel": "/abs/bzImage",
+ *    "initrd": "/abs/initrd", "cmdline": "console=ttyS0", "devices": [{"type": ...}]}
+ * name: 1..IOV_VM_NAME_MAX letters, digits, '.', '_', '-'; kernel, initrd: absolute paths;
+ * devices: at most IOV_VM_MAX_DEVICES entries, each with a "type" a device model knows
+ * (vmm/virtio/spec.c); an unknown type is refused.
+ */
+struct iov_vm_spec {
+        char *name; /* or NULL */
+        unsigned vcpus;
+        uint64_t memory_mib;
+        char *kernel;
+        char *initrd;  /* or NULL */
+        char *cmdline; /* or NULL */
+        struct iov_vm_device *devices;
+        size_t n_devices;
+        /* The "devices" array exactly as given (NULL when absent): devices[] describes
+         * each of its entries. Answers show it, and the writer writes it, as given. */
+        struct json_object *devices_json;
+};
+
+/* Why a definition was refused; the API turns kind into its error code. */
+enum iov_vm_spec_problem {
+        IOV_VM_SPEC_NOT_OBJECT,     /* the definition is not a JSON object */
+        IOV_VM_SPEC_UNKNOWN_FIELD,  /* a field the definition does not have */
+        IOV_VM_SPEC_WRONG_TYPE,     /* a field of the wrong JSON type */
+        IOV_VM_SPEC_MISSING_FIELD,  /* "kernel" */
+        IOV_VM_SPEC_INVALID_VALUE,  /* out of the limits, or a device entry without a type */
+        IOV_VM_SPEC_INVALID_PATH,   /* kernel or initrd not absolute */
+        IOV_VM_SPEC_INVALID_DEVICE, /* a device entry its model refuses, or an unknown type */
+};
+
+struct iov_vm_spec_error {
+        enum iov_vm_spec_problem problem;
+        char message[320];
+};
+
+/* Flags of vm_spec_parse_json(). */
+enum {
+        /* Skip fields outside the definition (a durable record carries its state too). */
+        IOV_VM_SPEC_OTHER_FIELDS = 1 << 0,
+};
+
+/* The defaults: no name, IOV_VM_DEFAULT_VCPUS, IOV_VM_DEFAULT_MEMORY_MIB, no devices. */
+void vm_spec_init(struct iov_vm_spec *spec);
+/* Free what spec holds and reset it to the defaults; spec may be NULL. */
+void vm_spec_done(struct iov_vm_spec *spec);
+/* Move src into *dst (freed first); src is left at the defaults. */
+void vm_spec_move(struct iov_vm_spec *dst, struct iov_vm_spec *src);
+
+/* Parse and check a definition. 0 with *ret filled (the caller owns it: vm_spec_done);
+ * -EINVAL with err filled; -ENOMEM. */
+int vm_spec_parse_json(struct json_object *o, unsigned flags, struct iov_vm_spec *ret,
+                       struct iov_vm_spec_error *err);
+/* Check the values of a filled spec (limits, name), e.g. after command-line overrides.
+ * The JSON-only rules (types, absolute paths, devices) are the parser's. */
+int vm_spec_check(const struct iov_vm_spec *spec, struct iov_vm_spec_error *err);
+/* The JSON form of spec: every field, null where unset; what vm_spec_parse_json reads. */
+int vm_spec_to_json(const struct iov_vm_spec *spec, struct json_object **ret);
