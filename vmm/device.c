@@ -28,8 +28,11 @@ int vmm_devices_init(struct iov_vm *vm)
         for (struct iov_device_type *t = device_types; t; t = t->next) {
                 int r = t->init(vm);
                 if (r < 0) {
-                        snprintf(vm->exit_reason, sizeof(vm->exit_reason),
-                                 "device %s failed to initialize: %s", t->name, strerror(-r));
+                        /* A model may have written a more precise reason already. */
+                        if (!vm->exit_reason[0])
+                                snprintf(vm->exit_reason, sizeof(vm->exit_reason),
+                                         "device %s failed to initialize: %s", t->name,
+                                         strerror(-r));
                         return r;
                 }
         }
