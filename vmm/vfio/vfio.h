@@ -15,7 +15,7 @@
  *   bars.c        BARs: placed by the PCI core, mmapped into KVM memory slots where the
  *                 region allows it, the rest (and the MSI-X table and PBA pages) trapped
  *                 and forwarded with pread/pwrite
- *   interrupts.c  MSI-X vectors: VFIO_DEVICE_SET_IRQS eventfds wired to KVM irqfds
+ *   interrupts.c  MSI-X and MSI: VFIO_DEVICE_SET_IRQS eventfds wired to KVM irqfds
  *   device.c      the device model: open, reset, build, register, tear down
  */
 #pragma once
@@ -125,7 +125,15 @@ struct iov_vfio_device {
         uint8_t msix_bar;
         uint32_t msix_table_offset, msix_pba_offset;
         struct iov_pci_msix msix;
-        bool msix_on_device; /* VFIO_DEVICE_SET_IRQS has the eventfds */
+        /* MSI (PCI r3.0 §6.8.1), emulated in config space; 0: the device has none. */
+        uint8_t msi_offset;
+        bool msi_64bit, msi_per_vector_mask;
+        uint8_t msi_vectors; /* what the device can do (multiple message capable) */
+        /* What VFIO_DEVICE_SET_IRQS has now: VFIO_PCI_MSI_IRQ_INDEX, _MSIX_ or
+         * VFIO_PCI_NUM_IRQS for nothing, with irq_count eventfds. */
+        unsigned irq_index;
+        unsigned irq_count;
+        unsigned n_irqs; /* eventfds and GSIs: enough for MSI or MSI-X */
         int *irq_fds;
         unsigned *gsis;
         bool *irqfd_assigned;
@@ -157,4 +165,6 @@ void vfio_bars_unmap(struct iov_vfio_device *device);
 int vfio_interrupts_init(struct iov_vfio_device *device);
 /* The MSI-X core's vector_changed callback (PCI device lock held). */
 void vfio_interrupts_vector_changed(struct iov_pci_msix *msix, uint16_t vector, void *opaque);
+/* The guest wrote the MSI capability (PCI device lock held). */
+void vfio_interrupts_msi_written(struct iov_vfio_device *device);
 void vfio_interrupts_done(struct iov_vfio_device *device);

@@ -136,7 +136,7 @@ static void put32(uint8_t *c, unsigned off, uint32_t v)
         memcpy(&c[off], &v, 4);
 }
 
-/* 8086:10d3 with PM (0xc8) -> MSI (0xd0) -> PCIe (0xe0) -> MSI-X (0xa0, 5 vectors,
+/* 8086:10d3 with PM (0xc8) -> MSI (0xd0, 64-bit) -> PCIe (0xe0) -> MSI-X (0xa0, 5 vectors,
  * table BAR3+0, PBA BAR3+0x2000); extended: AER (0x100) -> ARI (0x140) -> SR-IOV (0x150)
  * -> DSN (0x190). BAR0/1 128 KiB memory, BAR2 32 bytes of I/O, BAR3 16 KiB memory. */
 static void fake_config(uint8_t *c)
@@ -154,7 +154,7 @@ static void fake_config(uint8_t *c)
         c[0x34] = 0xc8;
         c[0x3d] = 1;
         c[0xc8] = 0x01, c[0xc9] = 0xd0;
-        c[0xd0] = 0x05, c[0xd1] = 0xe0;
+        c[0xd0] = 0x05, c[0xd1] = 0xe0, c[0xd2] = 0x82; /* 64-bit, 2 messages */
         c[0xe0] = 0x10, c[0xe1] = 0xa0, c[0xe2] = 0x02;
         c[0xa0] = 0x11, c[0xa1] = 0x00, c[0xa2] = 0x04;
         put32(c, 0xa4, 0x00000003);
@@ -266,10 +266,10 @@ Test(vfio_config, filters_both_capability_lists)
         cr_expect(cfg_read(&f, 0x06, 1) & 0x10, "capability-list bit");
         for (uint32_t p = cfg_read(&f, 0x34, 1); p && n < 8; p = cfg_read(&f, p + 1, 1))
                 ids[n++] = (uint8_t)cfg_read(&f, p, 1);
-        cr_assert_eq(n, 3, "%u capabilities in the list", n);
-        cr_expect(ids[0] == 0x01 && ids[1] == 0x10 && ids[2] == 0x11,
-                  "list %02x %02x %02x: PM, PCIe, MSI-X expected (MSI hidden)", ids[0], ids[1],
-                  ids[2]);
+        cr_assert_eq(n, 4, "%u capabilities in the list", n);
+        cr_expect(ids[0] == 0x01 && ids[1] == 0x05 && ids[2] == 0x10 && ids[3] == 0x11,
+                  "list %02x %02x %02x %02x: PM, MSI, PCIe, MSI-X expected", ids[0], ids[1], ids[2],
+                  ids[3]);
         cr_expect_eq(cfg_read(&f, 0xa2, 2), 4, "MSI-X table size field %u", cfg_read(&f, 0xa2, 2));
         uint32_t aer = cfg_read(&f, 0x100, 4);
         cr_expect_eq(aer & 0xfffff, 0x10001, "AER header %08x", aer);
@@ -341,4 +341,23 @@ Test(vfio_bars, mmap_areas_leave_out_the_msix_pages)
         cr_assert_eq(n, 1, "%u pieces", n);
         cr_expect(out[0].offset == 0 && out[0].size == 0x2000, "piece %llx+%llx",
                   (unsigned long long)out[0].offset, (unsigned long long)out[0].size);
+}
+
+Test(vfio_config, emulates_msi_without_touching_the_device)
+{
+        struct fake_device f;
+        fake_device_new(&f);
+        cr_expect_eq(cfg_read(&f, 0xd2, 2), 0x0082, "MSI control %04x", cfg_read(&f, 0xd2, 2));
+        cfg_write(&f, 0xd4, 0xfee01004, 4);
+        cfg_write(&f, 0xd8, 0, 4);
+        cfg_write(&f, 0xdc, 0x4041, 2);
+        cfg_write(&f, 0xd2, 0x0011, 2); /* enable, two messages */
+        cr_expect_eq(cfg_read(&f, 0xd2, 2), 0x0093, "MSI control %04x", cfg_read(&f, 0xd2, 2));
+        cr_expect_eq(cfg_read(&f, 0xd4, 4), 0xfee01004, "address %08x", cfg_read(&f, 0xd4, 4));
+        cr_expect_eq(cfg_read(&f, 0xdc, 2), 0x4041, "data %04x", cfg_read(&f, 0xdc, 2));
+        cr_expect_eq(dev_read(&f, CONFIG_BASE + 0xd2, 2), 0x0082, "device MSI control %04x",
+                     dev_read(&f, CONFIG_BASE + 0xd2, 2));
+        cr_expect_eq(dev_read(&f, CONFIG_BASE + 0xd4, 4), 0, "device MSI address %08x",
+                     dev_read(&f, CONFIG_BASE + 0xd4, 4));
+        fake_device_free(&f);
 }
