@@ -241,6 +241,18 @@ static void config_write_command(struct iov_vfio_device *d)
                 log_debug("%s: writing the command register: %m", d->name);
 }
 
+void vfio_config_quiesce(struct iov_vfio_device *d)
+{
+        const uint16_t off = IOV_PCI_COMMAND_IO | IOV_PCI_COMMAND_MEMORY | IOV_PCI_COMMAND_MASTER;
+        uint64_t base = d->regions[VFIO_PCI_CONFIG_REGION_INDEX].offset;
+        uint8_t raw[2];
+        if (d->fd < 0 || pread(d->fd, raw, 2, (off_t)(base + IOV_PCI_COMMAND)) != 2)
+                return;
+        put_le(raw, (get_le(raw, 2) & ~off) | IOV_PCI_COMMAND_INTX_DISABLE, 2);
+        if (pwrite(d->fd, raw, 2, (off_t)(base + IOV_PCI_COMMAND)) != 2)
+                log_debug("%s: clearing bus master: %m", d->name);
+}
+
 /* Forward the device's bytes of a write, in runs of consecutive bytes. */
 static void config_forward_write(struct iov_vfio_device *d, uint32_t offset, const uint8_t *data,
                                  uint32_t len)

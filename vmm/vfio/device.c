@@ -108,6 +108,9 @@ static int device_probe(struct iov_vfio_device *d, char *error, size_t error_siz
 static void device_free(void *data)
 {
         struct iov_vfio_device *d = data;
+        /* DMA stops before guest RAM leaves the IOMMU (the container's cleanup runs
+         * after this one), whether or not the reset below really resets the device. */
+        vfio_config_quiesce(d);
         vfio_interrupts_done(d);
         vfio_bars_unmap(d);
         if (d->fd >= 0 && d->can_reset)

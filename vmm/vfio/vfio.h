@@ -146,6 +146,9 @@ struct iov_vfio_device {
 /* config.c: build the guest's config space from the device's (phys, config_size bytes)
  * into device->pci and device->emulated; the BARs are declared by bars.c after it. */
 int vfio_config_build(struct iov_vfio_device *device, const uint8_t *phys);
+/* Bus master and decode off on the device: no DMA (nor MSI write) from here on, even
+ * from a device whose reset does nothing (PCI r3.0 §6.2.2). */
+void vfio_config_quiesce(struct iov_vfio_device *device);
 /* The pci core's config_forward hook. */
 void vfio_config_forward(struct iov_pci_device *pci, uint32_t offset, uint8_t *data, uint32_t len,
                          bool is_write);
