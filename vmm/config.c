@@ -9,6 +9,7 @@
 
 /* Every device of a definition gets a slot on bus 0 beside the host bridge. */
 _Static_assert(IOV_VM_MAX_DEVICES < IOV_PCI_MAX_DEVICES, "more devices than PCI slots");
+_Static_assert(IOV_VFIO_GUEST_SLOT_MAX == IOV_PCI_MAX_DEVICES - 1, "guest slots of bus 0");
 
 void vmm_config_init(struct iov_vmm_config *config)
 {
@@ -50,7 +51,7 @@ int vmm_config_parse_json(struct iov_vmm_config *config, const char *json, char 
                                     json_tokener_error_desc(jerr));
         struct iov_vm_spec spec;
         struct iov_vm_spec_error err;
-        int r = vm_spec_parse_json(root, 0, &spec, &err);
+        int r = vm_spec_parse_json(root, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
         json_object_put(root);
         if (r == -EINVAL)
                 return config_error(ret_error, "%s", err.message);

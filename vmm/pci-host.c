@@ -16,6 +16,16 @@ int vmm_pci_host_attach(struct iov_pci_host *host, struct iov_pci_device *dev)
 {
         int r = -ENOSPC;
         pthread_mutex_lock(&host->lock);
+        if (dev->requested_slot) {
+                unsigned slot = dev->requested_slot;
+                r = slot >= IOV_PCI_MAX_DEVICES ? -EINVAL : host->devices[slot] ? -EADDRINUSE : 0;
+                if (r == 0) {
+                        dev->slot = (uint8_t)slot;
+                        host->devices[slot] = dev;
+                }
+                pthread_mutex_unlock(&host->lock);
+                return r;
+        }
         for (unsigned slot = 0; slot < IOV_PCI_MAX_DEVICES; slot++) {
                 if (host->devices[slot])
                         continue;

@@ -34,6 +34,8 @@ void vmm_pci_device_init(struct iov_pci_device *dev, const char *name, uint16_t 
         memset(dev->bars, 0, sizeof(dev->bars));
         dev->name = name;
         dev->msix = NULL;
+        dev->config_forward = NULL;
+        dev->requested_slot = 0;
         dev->next_cap_offset = 0x40; /* first byte after the type-0 header */
 
         pthread_mutexattr_t attr;
@@ -200,6 +202,8 @@ void vmm_pci_config_access(struct iov_pci_device *dev, uint32_t offset, uint8_t 
         pthread_mutex_lock(&dev->lock);
         if (!is_write) {
                 memcpy(data, &dev->config[offset], len);
+                if (dev->config_forward)
+                        dev->config_forward(dev, offset, data, len, false);
                 pthread_mutex_unlock(&dev->lock);
                 return;
         }
@@ -212,6 +216,8 @@ void vmm_pci_config_access(struct iov_pci_device *dev, uint32_t offset, uint8_t 
                 pci_update_bars(dev);
         if (dev->msix)
                 vmm_pci_msix_config_written(dev->msix, offset, len);
+        if (dev->config_forward)
+                dev->config_forward(dev, offset, data, len, true);
         pthread_mutex_unlock(&dev->lock);
 
         if (dev->config_written)

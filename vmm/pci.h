@@ -81,6 +81,14 @@ struct iov_pci_device {
         /* Called after a guest config write (lock not held), e.g. to notice a driver
          * status change; may be NULL. */
         void (*config_written)(struct iov_pci_device *dev, uint32_t offset, uint32_t len);
+        /* Pass-through devices (vmm/vfio/): called with dev->lock held after the core has
+         * served a config access from config[] and wmask, to put the device's own bytes
+         * into a read or to forward a write to the device; NULL for emulated devices. */
+        void (*config_forward)(struct iov_pci_device *dev, uint32_t offset, uint8_t *data,
+                               uint32_t len, bool is_write);
+        /* Slot the device asks for (1..31), set after vmm_pci_device_init() and before
+         * registration; 0: the first free slot. */
+        uint8_t requested_slot;
         void *opaque;
 };
 
@@ -99,7 +107,8 @@ int vmm_pci_device_add_capability(struct iov_pci_device *dev, const void *cap, u
 int vmm_pci_device_set_bar(struct iov_pci_device *dev, unsigned idx, enum iov_pci_bar_type type,
                            uint64_t size, bool prefetchable, iov_bus_access_fn fn, void *opaque);
 
-/* Put the device on bus 0 at the first free slot, assign BAR addresses. */
+/* Put the device on bus 0 at its requested slot (-EADDRINUSE when taken) or the first
+ * free one, assign BAR addresses. */
 int vmm_pci_register_device(struct iov_vm *vm, struct iov_pci_device *dev);
 
 /* Current guest-programmed address of BAR idx (0 when unassigned). */

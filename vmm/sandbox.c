@@ -17,6 +17,7 @@
 #include <linux/filter.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <linux/vfio.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -78,8 +79,15 @@ static const unsigned allowed_syscalls[] = {
 };
 
 static const unsigned long allowed_ioctls[] = {
-        KVM_RUN,   KVM_IRQ_LINE,  KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING,
-        KVM_IRQFD, KVM_IOEVENTFD, TCGETS,         FIONBIO,
+        KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
+        TCGETS, FIONBIO,
+        /* vmm/vfio/: what a passed-through function needs once the guest runs. Every
+         * VFIO fd (container, group, device) is opened before the sandbox. */
+        VFIO_DEVICE_SET_IRQS,       /* the guest turns MSI-X on or off */
+        KVM_SET_USER_MEMORY_REGION, /* the guest moves a BAR or toggles its decode bit:
+                                     * the BAR's mmapped slots follow */
+        VFIO_DEVICE_RESET,          /* at teardown: nothing of the guest stays behind */
+        VFIO_IOMMU_UNMAP_DMA,       /* at teardown: guest RAM leaves the IOMMU */
 };
 
 #define FILTER_MAX 256 /* a filter that does not fit ends without RET: the kernel refuses it */

@@ -91,6 +91,11 @@ Test(vm_api, malformed_create_bodies_define_nothing)
                  "invalid_device"},
                 /* No model serves it: refused here as by iovd-vmm --config. */
                 {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"vfio-pci\"}]}", "invalid_device"},
+                /* A host function by address is iovd-vmm --config's; the API hands devices out
+                 * only through allocations. */
+                {"{\"kernel\": \"@K\", \"devices\": [{\"type\": \"vfio\", \"host\": "
+                 "\"0000:00:03.0\"}]}",
+                 "invalid_device"},
                 {"{\"kernel\": \"@K\", \"initrd\": \"relative/initrd\"}", "invalid_path"},
                 {"{\"kernel\": \"@K\", \"color\": \"red\"}", "unknown_field"},
                 {"{\"kernel\": \"@K\", \"kernel\": \"@K\"}", "duplicate_key"},

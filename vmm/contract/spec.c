@@ -59,7 +59,8 @@ void vm_spec_done(struct iov_vm_spec *spec)
         free(spec->initrd);
         free(spec->cmdline);
         for (size_t i = 0; i < spec->n_devices; i++)
-                virtio_spec_done(&spec->devices[i].virtio);
+                if (spec->devices[i].kind == IOV_VM_DEVICE_VIRTIO)
+                        virtio_spec_done(&spec->devices[i].virtio);
         free(spec->devices);
         json_object_put(spec->devices_json);
         vm_spec_init(spec);
@@ -251,10 +252,32 @@ static int spec_read_fields(struct json_object *o, struct iov_vm_spec *s,
 
 /* ---- devices ---------------------------------------------------------------------------- */
 
-/* One entry of "devices": its model's parser decides. The VMM has no model outside virtio
- * yet, so any other type is refused (a new model adds its parser here). */
-static int spec_parse_device(struct json_object *entry, size_t i, struct iov_vm_device *ret,
-                             struct iov_vm_spec_error *err)
+/* A "vfio" entry: a host function for iovd-vmm's --config (IOV_VM_SPEC_HOST_DEVICES);
+ * anywhere else refused, since the API hands devices out only through allocations. */
+static int spec_parse_vfio(struct json_object *entry, size_t i, unsigned flags,
+                           struct iov_vm_device *ret, struct iov_vm_spec_error *err)
+{
+        if (!(flags & IOV_VM_SPEC_HOST_DEVICES))
+                return spec_fail(err, IOV_VM_SPEC_INVALID_DEVICE,
+                                 "\"devices\"[%zu]: a \"vfio\" entry naming a host function is "
+                                 "accepted by iovd-vmm --config only",
+                                 i);
+        struct iov_vfio_spec vfio;
+        _cleanup_free_ char *error = NULL;
+        int r = vfio_spec_parse(entry, &vfio, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return spec_fail(err, IOV_VM_SPEC_INVALID_DEVICE, "\"devices\"[%zu]: %.256s", i,
+                                 error ? error : "invalid");
+        *ret = (struct iov_vm_device){.kind = IOV_VM_DEVICE_VFIO, .vfio = vfio};
+        return 0;
+}
+
+/* One entry of "devices": its model's parser decides (virtio-*, vfio); any other type is
+ * refused (a new model adds its parser here). */
+static int spec_parse_device(struct json_object *entry, size_t i, unsigned flags,
+                             struct iov_vm_device *ret, struct iov_vm_spec_error *err)
 {
         struct json_object *type = NULL;
         if (!json_object_is_type(entry, json_type_object) ||
@@ -262,6 +285,8 @@ static int spec_parse_device(struct json_object *entry, size_t i, struct iov_vm_
             !json_object_is_type(type, json_type_string) || !*json_object_get_string(type))
                 return spec_fail(err, IOV_VM_SPEC_INVALID_VALUE,
                                  "\"devices\"[%zu] must be an object with a \"type\"", i);
+        if (streq(json_object_get_string(type), "vfio"))
+                return spec_parse_vfio(entry, i, flags, ret, err);
         struct iov_virtio_spec virtio;
         _cleanup_free_ char *error = NULL;
         int r = virtio_spec_parse(entry, &virtio, &error);
@@ -278,7 +303,7 @@ static int spec_parse_device(struct json_object *entry, size_t i, struct iov_vm_
         return 0;
 }
 
-static int spec_read_devices(struct json_object *o, struct iov_vm_spec *s,
+static int spec_read_devices(struct json_object *o, unsigned flags, struct iov_vm_spec *s,
                              struct iov_vm_spec_error *err)
 {
         struct json_object *devices = NULL;
@@ -293,7 +318,7 @@ static int spec_read_devices(struct json_object *o, struct iov_vm_spec *s,
         if (!s->devices)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                int r = spec_parse_device(json_object_array_get_idx(devices, i), i,
+                int r = spec_parse_device(json_object_array_get_idx(devices, i), i, flags,
                                           &s->devices[s->n_devices], err);
                 if (r < 0)
                         return r;
@@ -314,7 +339,7 @@ int vm_spec_parse_json(struct json_object *o, unsigned flags, struct iov_vm_spec
         if (r >= 0)
                 r = vm_spec_check(&s, err);
         if (r >= 0)
-                r = spec_read_devices(o, &s, err);
+                r = spec_read_devices(o, flags, &s, err);
         if (r < 0) {
                 vm_spec_done(&s);
                 return r;

@@ -85,11 +85,30 @@ int vm_stats_line_find(const char *text, struct json_object **ret);
 
 enum iov_vm_device_kind {
         IOV_VM_DEVICE_VIRTIO, /* a virtio-* entry, served by vmm/virtio/ */
+        IOV_VM_DEVICE_VFIO,   /* a host PCI function passed through, served by vmm/vfio/ */
 };
+
+/* "DDDD:BB:SS.F" plus NUL. */
+#define IOV_VFIO_BDF_MAX 13
+/* Guest slots on bus 0: 0 is the host bridge (PCI r3.0 §3.2.2.3.2: 32 devices a bus). */
+#define IOV_VFIO_GUEST_SLOT_MAX 31
+
+/* {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5} (vfio-spec.c). */
+struct iov_vfio_spec {
+        char host[IOV_VFIO_BDF_MAX]; /* canonical, lowercase */
+        uint8_t guest_slot;          /* 1..IOV_VFIO_GUEST_SLOT_MAX, 0: the first free slot */
+};
+
+/* 0: not a vfio entry; 1: parsed into ret; -EINVAL with a message in ret_error
+ * (malloc'ed) for a malformed vfio entry or an unknown field. */
+int vfio_spec_parse(struct json_object *entry, struct iov_vfio_spec *ret, char **ret_error);
 
 struct iov_vm_device {
         enum iov_vm_device_kind kind;
-        struct iov_virtio_spec virtio;
+        union {
+                struct iov_virtio_spec virtio; /* IOV_VM_DEVICE_VIRTIO */
+                struct iov_vfio_spec vfio;     /* IOV_VM_DEVICE_VFIO */
+        };
 };
 
 /*
@@ -134,6 +153,10 @@ struct iov_vm_spec_error {
 enum {
         /* Skip fields outside the definition (a durable record carries its state too). */
         IOV_VM_SPEC_OTHER_FIELDS = 1 << 0,
+        /* Accept "vfio" entries naming a host function: iovd-vmm's --config only. Through
+         * the API a VM gets a device only by an allocation it owns, so the API never sets
+         * this (a socket user must not pick any host function). */
+        IOV_VM_SPEC_HOST_DEVICES = 1 << 1,
 };
 
 /* The defaults: no name, IOV_VM_DEFAULT_VCPUS, IOV_VM_DEFAULT_MEMORY_MIB, no devices. */

@@ -5,6 +5,8 @@
 # order) and tests/lab/l2/init.
 #
 # Usage: build.sh LAB_ROOT KERNEL_IMAGE KERNEL_ROOT KERNEL_VERSION
+# L2_EXTRA_MODULES (more modules, e.g. a NIC driver) and L2_INIT (another /init) let a
+# scenario's own prepare script reuse this one (l2/build-vfio.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,6 +14,8 @@ lab_root=$1 kernel=$2 kroot=$3 version=$4
 # virtio-console needs the PCI transport; modprobe resolves the rest (virtio, virtio_ring,
 # virtio_pci_legacy_dev, virtio_pci_modern_dev).
 L2_MODULES=(virtio_pci virtio_console)
+# shellcheck disable=SC2206 # a space-separated list
+[ -z "${L2_EXTRA_MODULES:-}" ] || L2_MODULES+=($L2_EXTRA_MODULES)
 
 work=$(mktemp -d "$lab_root/../l2.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -30,7 +34,7 @@ for module in "${L2_MODULES[@]}"; do
     echo "$name" >>"$work/lib/modules/order"
   done
 done
-install -m 0755 "$HERE/init" "$work/init"
+install -m 0755 "${L2_INIT:-$HERE/init}" "$work/init"
 mkdir -p "$lab_root/lab"
 (cd "$work" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$lab_root/lab/l2.cpio.gz"
 cp "$kernel" "$lab_root/lab/vmlinuz"

@@ -123,6 +123,36 @@ Test(vm_contract, spec_refusals)
                        IOV_VM_SPEC_INVALID_DEVICE, "virtio-x");
 }
 
+/* "vfio" entries name a host function: accepted only with IOV_VM_SPEC_HOST_DEVICES (the
+ * flag iovd-vmm --config passes, never the API), parsed once into the typed entry. */
+Test(vm_contract, vfio_entries_only_for_the_vmm)
+{
+        const char *json = "{\"kernel\":\"/k\",\"devices\":[{\"type\":\"virtio-rng\"},"
+                           "{\"type\":\"vfio\",\"host\":\"0000:00:0A.0\",\"guest_address\":5}]}";
+        expect_refused(json, IOV_VM_SPEC_INVALID_DEVICE, "iovd-vmm --config only");
+
+        struct json_object *o = parse(json);
+        struct iov_vm_spec spec;
+        struct iov_vm_spec_error err = {0};
+        int r = vm_spec_parse_json(o, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
+        cr_assert_eq(r, 0, "%s gave %d (%s)", json, r, err.message);
+        cr_assert_eq(spec.n_devices, 2, "%zu devices", spec.n_devices);
+        cr_expect_eq(spec.devices[0].kind, IOV_VM_DEVICE_VIRTIO, "kind %d", spec.devices[0].kind);
+        cr_assert_eq(spec.devices[1].kind, IOV_VM_DEVICE_VFIO, "kind %d", spec.devices[1].kind);
+        cr_expect_str_eq(spec.devices[1].vfio.host, "0000:00:0a.0");
+        cr_expect_eq(spec.devices[1].vfio.guest_slot, 5, "slot %u",
+                     spec.devices[1].vfio.guest_slot);
+        vm_spec_done(&spec);
+        json_object_put(o);
+
+        o = parse("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"host\":\"1:2:3\"}]}");
+        r = vm_spec_parse_json(o, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
+        cr_expect_eq(r, -EINVAL, "a bad host address gave %d", r);
+        cr_expect(strstr(err.message, "\"devices\"[0]: vfio: \"host\""), "message \"%s\"",
+                  err.message);
+        json_object_put(o);
+}
+
 Test(vm_contract, spec_limits)
 {
         _cleanup_free_ char *name =

@@ -2,6 +2,7 @@
 /* What iovd-vmm gives up (vmm/sandbox.c), observed from a child process. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <linux/vfio.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -93,6 +94,32 @@ Test(vmm_sandbox, ioctl_is_limited_to_listed_requests)
         cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
                   "TIOCGWINSZ under the filter: status 0x%x (exit %d; want SIGSYS)", status,
                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* The VFIO requests a running VM makes are allowed (on a pipe they fail with ENOTTY, not
+ * SIGSYS); the setup ones (VFIO_GROUP_GET_DEVICE_FD here) are not. */
+static void child_vfio_ioctl(void)
+{
+        int p[2];
+        if (pipe(p) < 0)
+                _exit(40);
+        enter(true);
+        static const unsigned long running[] = {VFIO_DEVICE_SET_IRQS, VFIO_DEVICE_RESET,
+                                                VFIO_IOMMU_UNMAP_DMA};
+        for (size_t i = 0; i < ARRAY_SIZE(running); i++)
+                if (ioctl(p[0], running[i], NULL) != -1 || errno != ENOTTY)
+                        _exit(41);
+        (void)ioctl(p[0], VFIO_GROUP_GET_DEVICE_FD, "0000:00:02.0");
+        _exit(42); /* not reached */
+}
+
+Test(vmm_sandbox, vfio_requests_after_setup_only)
+{
+        int status = in_child(child_vfio_ioctl);
+        cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS,
+                  "VFIO_GROUP_GET_DEVICE_FD under the filter: status 0x%x (exit %d; 41: an "
+                  "allowed VFIO request was refused; want SIGSYS)",
+                  status, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 static void child_threads(void)

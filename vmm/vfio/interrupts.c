@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MSI-X and MSI of a passed-through function. The guest programs the emulated
+ * capabilities (vmm/pci-msix.c for MSI-X, config.c for MSI) and the MSI-X table; the
+ * device's real ones are vfio-pci's, which programs them with host vectors when given one
+ * eventfd per vector (VFIO_DEVICE_SET_IRQS with VFIO_PCI_MSIX_IRQ_INDEX or
+ * VFIO_PCI_MSI_IRQ_INDEX, vfio.h). Each eventfd is a KVM irqfd on its own GSI whose route
+ * is the guest's message (KVM_SET_GSI_ROUTING, KVM_IRQFD: Documentation/virt/kvm/api.rst),
+ * so an interrupt goes from the device to the guest without this process.
+ *
+ * A masked vector (vector mask, function mask, or the capability off) has its irqfd
+ * detached: the eventfd keeps counting, and KVM delivers a count it finds when the irqfd
+ * is attached again on unmask, which is the pending-bit behaviour of PCI r3.0 §6.8.2.9
+ * and §6.8.1.7 (the pending bits the guest reads stay 0). INTx is never enabled on the
+ * device by this model (vfio-pci starts with no interrupt type), so nothing needs
+ * disabling before MSI or MSI-X; the command register keeps INTx disabled too.
+ */
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+
+#include "util/util.h"
+#include "vmm/vfio/vfio.h"
+
+#define IRQ_NONE VFIO_PCI_NUM_IRQS
+
+int vfio_interrupts_init(struct iov_vfio_device *d)
+{
+        unsigned n = d->has_msix ? d->msix_vectors : 0;
+        if (d->msi_vectors > n)
+                n = d->msi_vectors;
+        d->irq_index = IRQ_NONE;
+        if (n == 0)
+                return 0;
+        d->irq_fds = calloc(n, sizeof(*d->irq_fds));
+        if (!d->irq_fds)
+                return -ENOMEM;
+        d->n_irqs = n;
+        for (unsigned v = 0; v < n; v++)
+                d->irq_fds[v] = -1; /* what vfio_interrupts_done() closes */
+        d->gsis = calloc(n, sizeof(*d->gsis));
+        d->irqfd_assigned = calloc(n, sizeof(*d->irqfd_assigned));
+        d->routed = calloc(n, sizeof(*d->routed));
+        if (!d->gsis || !d->irqfd_assigned || !d->routed)
+                return -ENOMEM;
+        for (unsigned v = 0; v < n; v++) {
+                d->irq_fds[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (d->irq_fds[v] < 0)
+                        return -errno;
+                int r = vmm_gsi_alloc(d->vm, &d->gsis[v]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Hand count eventfds to vfio-pci for index, or (count 0) take that index away. */
+static int interrupts_set_device(struct iov_vfio_device *d, unsigned index, unsigned count)
+{
+        size_t size = sizeof(struct vfio_irq_set) + count * sizeof(int32_t);
+        _cleanup_free_ struct vfio_irq_set *set = calloc(1, size);
+        if (!set)
+                return -ENOMEM;
+        *set = (struct vfio_irq_set){
+                .argsz = (uint32_t)size,
+                .flags = VFIO_IRQ_SET_ACTION_TRIGGER |
+                         (count ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE),
+                .index = index,
+                .start = 0,
+                .count = count,
+        };
+        memcpy(set->data, d->irq_fds, count * sizeof(int32_t));
+        if (ioctl(d->fd, VFIO_DEVICE_SET_IRQS, set) < 0)
+                return -errno;
+        return 0;
+}
+
+static uint32_t config_le(const struct iov_vfio_device *d, unsigned offset, unsigned len)
+{
+        uint32_t v = 0;
+        for (unsigned i = 0; i < len; i++)
+                v |= (uint32_t)d->pci.config[offset + i] << (8 * i);
+        return v;
+}
+
+/* MSI as the guest programmed it (PCI r3.0 §6.8.1): enabled vectors (multiple message
+ * enable, bits 6:4, at most what the device can do), and vector v's message: the data's
+ * low bits carry the vector number (§6.8.1.6). */
+static unsigned msi_enabled_count(const struct iov_vfio_device *d)
+{
+        uint16_t control = (uint16_t)config_le(d, d->msi_offset + 2u, 2);
+        if (!d->msi_offset || !(control & 1))
+                return 0;
+        unsigned n = 1u << ((control >> 4) & 7);
+        return n > d->msi_vectors ? d->msi_vectors : n;
+}
+
+static void msi_vector(const struct iov_vfio_device *d, unsigned v, struct iov_msi_message *msg,
+                       bool *masked)
+{
+        unsigned o = d->msi_offset, data_at = o + (d->msi_64bit ? 12u : 8u);
+        unsigned n = msi_enabled_count(d);
+        msg->address = config_le(d, o + 4, 4);
+        if (d->msi_64bit)
+                msg->address |= (uint64_t)config_le(d, o + 8, 4) << 32;
+        msg->data = config_le(d, data_at, 2);
+        if (n > 1)
+                msg->data = (msg->data & ~(n - 1)) | v;
+        *masked = v >= n || (d->msi_per_vector_mask && (config_le(d, data_at + 4, 4) >> v & 1));
+}
+
+static void interrupts_message(struct iov_vfio_device *d, unsigned v, struct iov_msi_message *msg,
+                               bool *masked)
+{
+        *masked = true;
+        if (d->irq_index == VFIO_PCI_MSIX_IRQ_INDEX)
+                (void)vmm_pci_msix_vector(&d->msix, (uint16_t)v, msg, masked);
+        else if (d->irq_index == VFIO_PCI_MSI_IRQ_INDEX)
+                msi_vector(d, v, msg, masked);
+        *masked = *masked || v >= d->irq_count;
+}
+
+static int interrupts_set_irqfd(struct iov_vfio_device *d, unsigned v, bool assign)
+{
+        struct kvm_irqfd irqfd = {
+                .fd = (uint32_t)d->irq_fds[v],
+                .gsi = d->gsis[v],
+                .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+        };
+        if (ioctl(vmm_vm_fd(d->vm), KVM_IRQFD, &irqfd) < 0)
+                return -errno;
+        d->irqfd_assigned[v] = assign;
+        return 0;
+}
+
+/* One vector: route and attach while deliverable, detach while not. */
+static void interrupts_sync_vector(struct iov_vfio_device *d, unsigned v)
+{
+        struct iov_msi_message msg = {0};
+        bool masked;
+        interrupts_message(d, v, &msg, &masked);
+        if (masked) {
+                if (d->irqfd_assigned[v])
+                        (void)interrupts_set_irqfd(d, v, false);
+                return;
+        }
+        bool moved = msg.address != d->routed[v].address || msg.data != d->routed[v].data;
+        if ((moved || !d->irqfd_assigned[v]) && vmm_gsi_route_msi(d->vm, d->gsis[v], &msg) < 0)
+                return;
+        d->routed[v] = msg;
+        if (!d->irqfd_assigned[v] && interrupts_set_irqfd(d, v, true) < 0)
+                log_debug("%s: KVM_IRQFD for vector %u: %m", d->name, v);
+}
+
+/* Give the device the interrupt type the guest has turned on (MSI-X wins: PCI r3.0
+ * §6.8.2 forbids both), after taking away the one it had. */
+static void interrupts_switch(struct iov_vfio_device *d)
+{
+        unsigned index = IRQ_NONE, count = 0;
+        if (d->has_msix && vmm_pci_msix_enabled(&d->msix))
+                index = VFIO_PCI_MSIX_IRQ_INDEX, count = d->msix_vectors;
+        else if ((count = msi_enabled_count(d)) > 0)
+                index = VFIO_PCI_MSI_IRQ_INDEX;
+        if (index == d->irq_index && count == d->irq_count)
+                return;
+        if (d->irq_index != IRQ_NONE)
+                (void)interrupts_set_device(d, d->irq_index, 0);
+        d->irq_index = IRQ_NONE;
+        d->irq_count = 0;
+        int r = index == IRQ_NONE ? 0 : interrupts_set_device(d, index, count);
+        if (r < 0)
+                log_error_errno(r, "%s: VFIO_DEVICE_SET_IRQS %s x%u: %m", d->name,
+                                index == VFIO_PCI_MSI_IRQ_INDEX ? "MSI" : "MSI-X", count);
+        else if (index != IRQ_NONE)
+                d->irq_index = index, d->irq_count = count;
+}
+
+static void interrupts_update(struct iov_vfio_device *d, unsigned vector)
+{
+        if (!d->irq_fds)
+                return;
+        interrupts_switch(d);
+        for (unsigned v = 0; v < d->n_irqs; v++)
+                if (vector == 0xffff || v == vector)
+                        interrupts_sync_vector(d, v);
+}
+
+void vfio_interrupts_vector_changed(struct iov_pci_msix *msix, uint16_t vector, void *opaque)
+{
+        (void)msix;
+        interrupts_update(opaque, vector);
+}
+
+void vfio_interrupts_msi_written(struct iov_vfio_device *d)
+{
+        interrupts_update(d, 0xffff);
+}
+
+void vfio_interrupts_done(struct iov_vfio_device *d)
+{
+        if (!d->irq_fds)
+                return;
+        if (d->irq_index != IRQ_NONE)
+                (void)interrupts_set_device(d, d->irq_index, 0);
+        d->irq_index = IRQ_NONE;
+        for (unsigned v = 0; v < d->n_irqs; v++) {
+                if (d->irqfd_assigned && d->irqfd_assigned[v])
+                        (void)interrupts_set_irqfd(d, v, false);
+                if (d->gsis && d->gsis[v])
+                        vmm_gsi_free(d->vm, d->gsis[v]);
+                if (d->irq_fds[v] >= 0)
+                        close(d->irq_fds[v]);
+        }
+        free(d->irq_fds);
+        free(d->gsis);
+        free(d->irqfd_assigned);
+        free(d->routed);
+        d->irq_fds = NULL;
+}
