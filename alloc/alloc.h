@@ -88,6 +88,9 @@ struct json_object *pool_to_json(const struct iov_pool *pool);
 int pool_net_from_json(struct json_object *obj, struct iov_netdev_vf_change **ret,
                        struct iov_pool_parse_error *ret_error);
 struct json_object *pool_net_to_json(const struct iov_netdev_vf_change *net);
+/* Add a VF's settings to o as the API shows them and records keep them: mac, vlan, qos,
+ * spoof_check, trust, link_state, min_tx_rate, max_tx_rate (null where unknown). */
+void alloc_vf_settings_add(struct json_object *o, const struct iov_netdev_vf *vf);
 
 void pool_free(struct iov_pool *pool);
 DEFINE_CLEANUP_FUNC(struct iov_pool, pool_free)

@@ -149,26 +149,34 @@ struct json_object *pool_net_to_json(const struct iov_netdev_vf_change *c)
 
 /* ---- the record ----------------------------------------------------------------------- */
 
-static struct json_object *settings_to_json(const struct iov_netdev_vf *vf)
+static struct json_object *tri_to_json(int v)
+{
+        return v < 0 ? NULL : json_object_new_boolean(v);
+}
+
+void alloc_vf_settings_add(struct json_object *o, const struct iov_netdev_vf *vf)
 {
         char mac[18];
-        struct json_object *o = json_object_new_object();
         const char *state = netdev_link_state_name(vf->link_state);
         json_object_object_add(o, "mac",
                                vf->has_mac ? json_object_new_string(netdev_mac_format(vf->mac, mac))
                                            : NULL);
         json_object_object_add(o, "vlan", vf->has_vlan ? json_object_new_int(vf->vlan) : NULL);
         json_object_object_add(o, "qos", vf->has_vlan ? json_object_new_int(vf->qos) : NULL);
-        json_object_object_add(o, "spoof_check",
-                               vf->spoof_check < 0 ? NULL
-                                                   : json_object_new_boolean(vf->spoof_check));
-        json_object_object_add(o, "trust",
-                               vf->trust < 0 ? NULL : json_object_new_boolean(vf->trust));
+        json_object_object_add(o, "spoof_check", tri_to_json(vf->spoof_check));
+        json_object_object_add(o, "trust", tri_to_json(vf->trust));
         json_object_object_add(o, "link_state", state ? json_object_new_string(state) : NULL);
         json_object_object_add(o, "min_tx_rate",
                                vf->has_rate ? json_object_new_int64(vf->min_tx_rate) : NULL);
         json_object_object_add(o, "max_tx_rate",
                                vf->has_rate ? json_object_new_int64(vf->max_tx_rate) : NULL);
+}
+
+static struct json_object *settings_to_json(const struct iov_netdev_vf *vf)
+{
+        struct json_object *o = json_object_new_object();
+        if (o)
+                alloc_vf_settings_add(o, vf);
         return o;
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "util/json.h"
 
 #define JSON_MAX_DEPTH 32
 
@@ -298,27 +299,6 @@ int api_json_parse_strict(const char *text, size_t size, struct json_object **re
         return 0;
 }
 
-static const char *json_type_label(enum json_type t)
-{
-        switch (t) {
-        case json_type_int:
-                return "integer";
-        case json_type_double:
-                return "number";
-        case json_type_boolean:
-                return "boolean";
-        case json_type_string:
-                return "string";
-        case json_type_array:
-                return "array";
-        case json_type_object:
-                return "object";
-        case json_type_null:
-                return "null";
-        }
-        return "value";
-}
-
 static bool field_type_ok(const struct iov_api_field *f, struct json_object *v)
 {
         enum json_type t = json_object_get_type(v);
@@ -345,10 +325,10 @@ int api_body_check(const struct iov_api_request *req, struct iov_api_response *r
                 if (!f)
                         return api_error(resp, 400, "unknown_field", "unknown field \"%s\"", key);
                 if (!field_type_ok(f, value))
-                        return api_error(resp, 400, "wrong_type",
-                                         "field \"%s\" must be %s%s, not %s", key,
-                                         json_type_label(f->type), f->nullable ? " or null" : "",
-                                         json_type_label(json_object_get_type(value)));
+                        return api_error(
+                                resp, 400, "wrong_type", "field \"%s\" must be %s%s, not %s", key,
+                                util_json_type_name(f->type), f->nullable ? " or null" : "",
+                                util_json_type_name(json_object_get_type(value)));
         }
         for (size_t i = 0; i < n_fields; i++)
                 if (fields[i].required &&

@@ -9,32 +9,10 @@
  */
 #include <stdio.h>
 
+#include "alloc/alloc.h"
 #include "api/api.h"
 #include "daemon/daemon.h"
 #include "netdev/netdev.h"
-
-static struct json_object *tri_json(int v)
-{
-        return v < 0 ? NULL : json_object_new_boolean(v);
-}
-
-static void add_settings(struct json_object *o, const struct iov_netdev_vf *vf)
-{
-        char mac[18];
-        const char *state = netdev_link_state_name(vf->link_state);
-        json_object_object_add(o, "mac",
-                               vf->has_mac ? json_object_new_string(netdev_mac_format(vf->mac, mac))
-                                           : NULL);
-        json_object_object_add(o, "vlan", vf->has_vlan ? json_object_new_int(vf->vlan) : NULL);
-        json_object_object_add(o, "qos", vf->has_vlan ? json_object_new_int(vf->qos) : NULL);
-        json_object_object_add(o, "spoof_check", tri_json(vf->spoof_check));
-        json_object_object_add(o, "trust", tri_json(vf->trust));
-        json_object_object_add(o, "link_state", state ? json_object_new_string(state) : NULL);
-        json_object_object_add(o, "min_tx_rate",
-                               vf->has_rate ? json_object_new_int64(vf->min_tx_rate) : NULL);
-        json_object_object_add(o, "max_tx_rate",
-                               vf->has_rate ? json_object_new_int64(vf->max_tx_rate) : NULL);
-}
 
 /* The "net" object: where the settings live, the PF's link, the VF's settings; "error"
  * instead of the settings when the interface cannot be read. */
@@ -54,7 +32,7 @@ static struct json_object *net_json(const struct iov_netdev_vf_location *loc,
                         json_object_new_string(netdev_operstate_name(link->operstate)));
         }
         if (vf)
-                add_settings(o, vf);
+                alloc_vf_settings_add(o, vf);
         else
                 json_object_object_add(
                         o, "error",

@@ -63,17 +63,6 @@ int netdev_link_state_parse(const char *s, int *ret)
         return -EINVAL;
 }
 
-static int hex_digit(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int netdev_mac_parse(const char *s, uint8_t ret[IOV_NETDEV_MAC_LEN])
 {
         uint8_t mac[IOV_NETDEV_MAC_LEN];
@@ -81,7 +70,7 @@ int netdev_mac_parse(const char *s, uint8_t ret[IOV_NETDEV_MAC_LEN])
                 return -EINVAL;
         for (size_t i = 0; i < IOV_NETDEV_MAC_LEN; i++) {
                 const char *p = s + i * 3;
-                int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
+                int hi = util_hex_digit(p[0]), lo = util_hex_digit(p[1]);
                 if (hi < 0 || lo < 0 || (i < IOV_NETDEV_MAC_LEN - 1 && p[2] != ':'))
                         return -EINVAL;
                 mac[i] = (uint8_t)(hi << 4 | lo);

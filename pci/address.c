@@ -8,17 +8,7 @@
 #include <stdio.h>
 
 #include "pci/pci.h"
-
-static int hex_value(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
+#include "util/util.h"
 
 /* Parse exactly n hex digits (min..max) ending at the terminator character. */
 static const char *parse_hex_field(const char *s, int min, int max, char terminator, uint32_t *ret)
@@ -26,7 +16,7 @@ static const char *parse_hex_field(const char *s, int min, int max, char termina
         uint32_t v = 0;
         int n = 0;
         for (; *s != terminator; s++, n++) {
-                int d = hex_value(*s);
+                int d = util_hex_digit(*s);
                 if (d < 0 || n >= max)
                         return NULL;
                 v = (v << 4) | (uint32_t)d;

@@ -16,3 +16,26 @@ static inline void util_json_putp(struct json_object **p)
         json_object_put(*p);
 }
 #define _cleanup_json_ _cleanup_(util_json_putp)
+
+/* The JSON name of a json-c type ("integer", "string", ...), for messages that say what
+ * a field must be. */
+static inline const char *util_json_type_name(enum json_type t)
+{
+        switch (t) {
+        case json_type_int:
+                return "integer";
+        case json_type_double:
+                return "number";
+        case json_type_boolean:
+                return "boolean";
+        case json_type_string:
+                return "string";
+        case json_type_array:
+                return "array";
+        case json_type_object:
+                return "object";
+        case json_type_null:
+                return "null";
+        }
+        return "value";
+}

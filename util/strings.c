@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* String, path and number helpers. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "util/util.h"
@@ -41,6 +42,32 @@ char *util_strdup_printf(const char *fmt, ...)
         int r = vasprintf(&s, fmt, ap);
         va_end(ap);
         return r < 0 ? NULL : s;
+}
+
+int util_error_printf(char **ret_error, const char *fmt, ...)
+{
+        if (!ret_error)
+                return -EINVAL;
+        char *msg = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        free(*ret_error);
+        *ret_error = msg;
+        return -EINVAL;
+}
+
+int util_hex_digit(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
 }
 
 int util_parse_u64(const char *s, int base, uint64_t *ret)

@@ -115,6 +115,13 @@ char *util_path_join(const char *first, ...) __attribute__((sentinel));
 /* asprintf that returns the string or NULL. */
 char *util_strdup_printf(const char *fmt, ...) _printf_(1, 2);
 
+/* For parsers that explain a refusal: replace *ret_error (may be NULL: nothing kept) with
+ * the formatted message (malloc'ed; NULL when out of memory) and return -EINVAL. */
+int util_error_printf(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+
+/* The value of one hexadecimal digit, -1 for anything else. */
+int util_hex_digit(char c);
+
 /* Strict decimal / hex parsing of a whole string: no sign, no spaces, no trailing text. */
 int util_parse_u64(const char *s, int base, uint64_t *ret);
 

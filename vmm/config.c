@@ -30,31 +30,19 @@ void vmm_config_done(struct iov_vmm_config *config)
         vmm_config_init(config);
 }
 
-_printf_(2, 3) static int config_error(char **ret_error, const char *fmt, ...)
-{
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
-
 int vmm_config_parse_json(struct iov_vmm_config *config, const char *json, char **ret_error)
 {
         enum json_tokener_error jerr;
         struct json_object *root = json_tokener_parse_verbose(json, &jerr);
         if (!root)
-                return config_error(ret_error, "configuration is not valid JSON: %s",
-                                    json_tokener_error_desc(jerr));
+                return util_error_printf(ret_error, "configuration is not valid JSON: %s",
+                                         json_tokener_error_desc(jerr));
         struct iov_vm_spec spec;
         struct iov_vm_spec_error err;
         int r = vm_spec_parse_json(root, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
         json_object_put(root);
         if (r == -EINVAL)
-                return config_error(ret_error, "%s", err.message);
+                return util_error_printf(ret_error, "%s", err.message);
         if (r < 0)
                 return r;
         vm_spec_move(&config->spec, &spec);
@@ -65,10 +53,11 @@ int vmm_config_validate(const struct iov_vmm_config *c, char **ret_error)
 {
         struct iov_vm_spec_error err;
         if (!c->spec.kernel || !*c->spec.kernel)
-                return config_error(ret_error, "a kernel is required (--kernel or \"kernel\")");
+                return util_error_printf(ret_error,
+                                         "a kernel is required (--kernel or \"kernel\")");
         if (vm_spec_check(&c->spec, &err) < 0)
-                return config_error(ret_error, "%s", err.message);
+                return util_error_printf(ret_error, "%s", err.message);
         if (c->serial == IOV_SERIAL_FILE && (!c->serial_path || !*c->serial_path))
-                return config_error(ret_error, "serial file needs a path");
+                return util_error_printf(ret_error, "serial file needs a path");
         return 0;
 }

@@ -61,6 +61,8 @@ struct iov_vm_table {
         bool stopping;
 };
 
+/* An empty record: default spec, no VMM followed (pidfd -1), no exit status yet. */
+struct iov_vm_record *vm_record_alloc(void);
 void vm_record_free(struct iov_vm_record *rec);
 DEFINE_CLEANUP_FUNC(struct iov_vm_record, vm_record_free)
 

@@ -90,12 +90,9 @@ static int64_t int_field(struct json_object *o, const char *key)
 static int vm_record_from_durable(struct json_object *o, struct iov_vm_record **ret,
                                   struct iov_vm_spec_error *err)
 {
-        _cleanup_(vm_record_freep) struct iov_vm_record *rec = calloc(1, sizeof(*rec));
+        _cleanup_(vm_record_freep) struct iov_vm_record *rec = vm_record_alloc();
         if (!rec)
                 return -ENOMEM;
-        vm_spec_init(&rec->spec);
-        rec->pidfd = -1;
-        rec->exit_status = -1;
         const char *id = json_object_get_string(json_object_object_get(o, "id"));
         const char *state = json_object_get_string(json_object_object_get(o, "state"));
         if (!id || strlen(id) >= sizeof(rec->id) || vm_state_from_string(state, &rec->state) < 0)

@@ -48,6 +48,17 @@ int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, con
                                   rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
 }
 
+struct iov_vm_record *vm_record_alloc(void)
+{
+        struct iov_vm_record *rec = calloc(1, sizeof(*rec));
+        if (!rec)
+                return NULL;
+        vm_spec_init(&rec->spec);
+        rec->pidfd = -1;
+        rec->exit_status = -1;
+        return rec;
+}
+
 void vm_record_free(struct iov_vm_record *rec)
 {
         if (!rec)

@@ -29,12 +29,9 @@ static int vm_new_id(char ret[static IOV_VM_ID_MAX])
 
 static int vm_record_new(struct iov_vm_spec *spec, struct iov_vm_record **ret)
 {
-        _cleanup_(vm_record_freep) struct iov_vm_record *rec = calloc(1, sizeof(*rec));
+        _cleanup_(vm_record_freep) struct iov_vm_record *rec = vm_record_alloc();
         if (!rec)
                 return -ENOMEM;
-        vm_spec_init(&rec->spec);
-        rec->pidfd = -1;
-        rec->exit_status = -1;
         int r = vm_new_id(rec->id);
         if (r < 0)
                 return r;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json.h"
 #include "util/util.h"
 #include "vmm/contract/vm-contract.h"
 
@@ -75,27 +76,6 @@ void vm_spec_move(struct iov_vm_spec *dst, struct iov_vm_spec *src)
 
 /* ---- shape ------------------------------------------------------------------------------ */
 
-static const char *json_type_label(enum json_type t)
-{
-        switch (t) {
-        case json_type_int:
-                return "integer";
-        case json_type_double:
-                return "number";
-        case json_type_boolean:
-                return "boolean";
-        case json_type_string:
-                return "string";
-        case json_type_array:
-                return "array";
-        case json_type_object:
-                return "object";
-        case json_type_null:
-                return "null";
-        }
-        return "value";
-}
-
 static const struct spec_field *spec_field_find(const char *name)
 {
         for (size_t i = 0; i < ARRAY_SIZE(spec_fields); i++)
@@ -119,8 +99,8 @@ static int spec_check_shape(struct json_object *o, unsigned flags, struct iov_vm
                 if (t == f->type || (t == json_type_null && f->nullable))
                         continue;
                 return spec_fail(err, IOV_VM_SPEC_WRONG_TYPE, "field \"%s\" must be %s%s, not %s",
-                                 key, json_type_label(f->type), f->nullable ? " or null" : "",
-                                 json_type_label(t));
+                                 key, util_json_type_name(f->type), f->nullable ? " or null" : "",
+                                 util_json_type_name(t));
         }
         if (!json_object_object_get_ex(o, "kernel", NULL))
                 return spec_fail(err, IOV_VM_SPEC_MISSING_FIELD, "missing field \"kernel\"");

@@ -14,18 +14,6 @@
 #include "util/util.h"
 #include "vmm/contract/vm-contract.h"
 
-_printf_(2, 3) static int spec_error(char **ret_error, const char *fmt, ...)
-{
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
-
 /* Exactly "DDDD:BB:SS.F" in hex, slot <= 0x1f, function <= 7 (PCI r3.0 §3.2.2.3.2);
  * stored in lowercase, the form sysfs and VFIO_GROUP_GET_DEVICE_FD use. */
 static int spec_parse_bdf(const char *s, char ret[static IOV_VFIO_BDF_MAX])
@@ -52,8 +40,8 @@ static int spec_field(struct iov_vfio_spec *s, bool *has_host, const char *key,
         if (streq(key, "host")) {
                 if (!json_object_is_type(v, json_type_string) ||
                     spec_parse_bdf(json_object_get_string(v), s->host) < 0)
-                        return spec_error(ret_error, "vfio: \"host\" must be a PCI address "
-                                                     "DDDD:BB:SS.F");
+                        return util_error_printf(ret_error, "vfio: \"host\" must be a PCI address "
+                                                            "DDDD:BB:SS.F");
                 *has_host = true;
                 return 0;
         }
@@ -61,14 +49,14 @@ static int spec_field(struct iov_vfio_spec *s, bool *has_host, const char *key,
                 int64_t slot = json_object_get_int64(v);
                 if (!json_object_is_type(v, json_type_int) || slot < 1 ||
                     slot > IOV_VFIO_GUEST_SLOT_MAX)
-                        return spec_error(ret_error,
-                                          "vfio: \"guest_address\" must be a slot "
-                                          "1..%d",
-                                          IOV_VFIO_GUEST_SLOT_MAX);
+                        return util_error_printf(ret_error,
+                                                 "vfio: \"guest_address\" must be a slot "
+                                                 "1..%d",
+                                                 IOV_VFIO_GUEST_SLOT_MAX);
                 s->guest_slot = (uint8_t)slot;
                 return 0;
         }
-        return spec_error(ret_error, "vfio: unknown field \"%s\"", key);
+        return util_error_printf(ret_error, "vfio: unknown field \"%s\"", key);
 }
 
 int vfio_spec_parse(struct json_object *entry, struct iov_vfio_spec *ret, char **ret_error)
@@ -88,7 +76,7 @@ int vfio_spec_parse(struct json_object *entry, struct iov_vfio_spec *ret, char *
                         return r;
         }
         if (!has_host)
-                return spec_error(ret_error, "vfio: \"host\" (the PCI address) is required");
+                return util_error_printf(ret_error, "vfio: \"host\" (the PCI address) is required");
         *ret = s;
         return 1;
 }
