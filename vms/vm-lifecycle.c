@@ -312,11 +312,16 @@ static struct iov_vm_record *vm_wait_inactive(struct iov_vm_table *t, const char
         }
 }
 
-static int vm_reply(struct iov_vm_record *rec, struct json_object **ret)
+/* The answer with rec, or a 404 when a DELETE removed the VM while this request waited
+ * with the lock dropped (a kill or stop racing a delete): the client's race, never a 500. */
+static int vm_reply(struct iov_vm_record *rec, const char *id, struct json_object **ret,
+                    struct iov_problem *p)
 {
-        struct json_object *o = rec ? vm_record_to_json(rec) : NULL;
+        if (!rec)
+                return vm_problem_not_found(p, id);
+        struct json_object *o = vm_record_to_json(rec);
         if (!o)
-                return rec ? -ENOMEM : -ENOENT;
+                return -ENOMEM;
         *ret = o;
         return 0;
 }
@@ -410,7 +415,7 @@ static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
                        rec->exit_status == IOV_VMM_EXIT_USAGE))
                 return daemon_problem_set(p, 422, "vmm_failed", "VM %s did not start: %s", id,
                                           rec->reason ? rec->reason : "iovd-vmm failed");
-        return vm_reply(rec, ret);
+        return vm_reply(rec, id, ret, p);
 }
 
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
@@ -501,7 +506,7 @@ static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct j
                 r = rec ? vm_problem_state(p, rec, pause ? "pause" : "resume")
                         : vm_problem_not_found(p, id);
         if (r >= 0)
-                r = vm_reply(rec, ret);
+                r = vm_reply(rec, id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
@@ -532,7 +537,7 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
         else if (!vm_is_active(rec) || rec->pidfd < 0 || rec->finishing)
                 r = vm_problem_state(p, rec, "kill");
         else
-                r = vm_reply(vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), ret);
+                r = vm_reply(vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
@@ -568,7 +573,7 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
         if (rec && rec->run == run && (vm_is_active(rec) || rec->pidfd >= 0) &&
             rec->request == IOV_VM_REQUEST_STOP)
                 rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT);
-        r = vm_reply(rec, ret);
+        r = vm_reply(rec, id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
