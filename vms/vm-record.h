@@ -100,3 +100,13 @@ void vm_watcher_stop(struct iov_vm_table *t);
 /* At start, for each VM: follow its VMM again when one still runs (whatever state was
  * saved), or judge the end of one that was running. */
 void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec);
+
+/* vms/vm-admission.c (lock held): 0 when the host has room for rec, with the VMs holding it
+ * counted when others (a start) or rec alone (a create); else -EBADMSG with p filled (409
+ * insufficient_memory or insufficient_cpus). */
+int vm_admission_check(struct iov_vm_table *t, const struct iov_vm_record *rec, bool others,
+                       struct iov_problem *p);
+/* 0 when the table can take rec (a new VM); else -EBADMSG with p filled (409 too_many_vms,
+ * 422 definition_too_large). */
+int vm_admission_check_table(struct iov_vm_table *t, const struct iov_vm_record *rec,
+                             struct iov_problem *p);
