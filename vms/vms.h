@@ -31,7 +31,7 @@ struct iov_problem; /* daemon/daemon.h */
 /* The table's bounds, so a full vms.json always loads again (vms/vm-admission.c): at most
  * IOV_VMS_MAX VMs, each at most IOV_VM_DURABLE_MAX bytes as stored. */
 #define IOV_VMS_MAX             128
-#define IOV_VM_DURABLE_MAX      (64 * 1024)
+#define IOV_VM_DURABLE_MAX      (256 * 1024)
 #define IOV_VM_STOP_TIMEOUT_SEC 10           /* graceful stop, then SIGKILL */
 #define IOV_VM_CONSOLE_TAIL     (256 * 1024) /* GET .../console returns at most this */
 
