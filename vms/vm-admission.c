@@ -19,8 +19,9 @@
 #include "daemon/daemon.h"
 #include "vms/vm-record.h"
 
-/* Room for what a VM gains after create: the reason and the final stats of a run. */
-#define VM_RUNTIME_DURABLE_MAX (32 * 1024)
+/* Room for what a VM gains after create: the reason (6 bytes a character at worst, as
+ * "\u00XX"), the final stats of a run, and the timestamps. */
+#define VM_RUNTIME_DURABLE_MAX (IOV_VM_REASON_MAX * 6 + IOV_VM_STATS_MAX + 1024)
 _Static_assert((uint64_t)IOV_VMS_MAX *(IOV_VM_DURABLE_MAX + VM_RUNTIME_DURABLE_MAX) + 4096 <=
                        IOV_STATE_MAX_SIZE,
                "a full VM table must fit in a state document the loader accepts");

@@ -106,8 +106,7 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                 rec->pidfd = -1;
                 rec->finishing = false;
                 rec->exit_status = e.known && !e.signaled ? e.code : -1;
-                json_object_put(rec->stats);
-                rec->stats = TAKE_PTR(e.stats);
+                vm_record_set_stats(rec, TAKE_PTR(e.stats));
                 enum iov_vm_state state;
                 _cleanup_free_ char *reason = NULL;
                 vm_judge_exit(rec, &e, &state, &reason);
@@ -288,8 +287,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                 free(reason);
                 reason = strdup("iovd-vmm was gone when iovd started (no trace of its end)");
         }
-        json_object_put(rec->stats);
-        rec->stats = TAKE_PTR(e.stats);
+        vm_record_set_stats(rec, TAKE_PTR(e.stats));
         supervisor_exit_clear(&e);
         vm_record_set_state(t, rec, state, reason);
 }

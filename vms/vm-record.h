@@ -12,6 +12,10 @@
 #include "vms/vms.h"
 
 #define IOV_VM_ID_MAX 24 /* "vm-" and 16 hex digits */
+/* What a VM gains in vms.json after its create, bounded so a full table still loads
+ * (vm-admission.c): the reason of its last end, and its last run's final stats. */
+#define IOV_VM_REASON_MAX 1024
+#define IOV_VM_STATS_MAX  (24 * 1024)
 
 /* What iovd itself asked of a running VM, so its end is judged right. */
 enum iov_vm_request {
@@ -73,6 +77,9 @@ struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id);
 int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec);
 /* vms/vm-store.c: the durable form (vms.json). */
 struct json_object *vm_record_to_durable(const struct iov_vm_record *rec);
+/* Keep stats (taking the reference; may be NULL) as rec's last run's final stats, unless
+ * they would take more than IOV_VM_STATS_MAX bytes stored: then they are dropped. */
+void vm_record_set_stats(struct iov_vm_record *rec, struct json_object *stats);
 /* Load vms.json into the empty table at start; logs what is wrong with it. */
 int vm_table_load(struct iov_vm_table *t);
 /* Make every change so far durable. Drops the lock while writing: records found before
