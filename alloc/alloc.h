@@ -43,6 +43,8 @@
 #define IOV_POOL_NAME_MAX      63
 #define IOV_POOL_DRIVER_MAX    63
 #define IOV_POOL_ADDRESSES_MAX 4096
+/* Pools iovd holds (409 too_many_pools beyond), so pools.json stays loadable (pools.c). */
+#define IOV_POOLS_MAX 64
 
 struct iov_pool_selector {
         int vendor_id;         /* -1: any */

@@ -121,6 +121,12 @@ static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
                 pool_free(pool);
                 return api_error(resp, 409, "pool_exists", "a pool named %s already exists", name);
         }
+        if (reg->n_pools >= IOV_POOLS_MAX) {
+                pthread_mutex_unlock(&d->state_lock);
+                pool_free(pool);
+                return api_error(resp, 409, "too_many_pools", "iovd holds at most %d pools",
+                                 IOV_POOLS_MAX);
+        }
         r = registry_add_pool(reg, pool);
         if (r == 0) {
                 r = registry_save_pools(reg, d->state);

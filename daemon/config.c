@@ -30,6 +30,10 @@ static const char usage_text[] =
         "                             host memory or other VMs' interrupts)\n"
         "  --vmm PATH                 the iovd-vmm binary VMs run in (default: next to\n"
         "                             iovd, else in the libexec directory)\n"
+        "  --memory-overcommit RATIO  the memory of all running VMs together may be up to\n"
+        "                             RATIO times the host's MemTotal (0.1 to 100, default 1)\n"
+        "  --vcpu-overcommit RATIO    the vCPUs of all running VMs together may be up to RATIO\n"
+        "                             times the online CPUs (0.1 to 100, default 1)\n"
         "  --log-level LEVEL          err, warning, notice, info (default) or debug\n"
         "  --help                     show this text\n"
         "  --version                  show the version\n";
@@ -45,6 +49,8 @@ enum {
         OPT_LOG_LEVEL,
         OPT_VMM,
         OPT_CONNECTION_TIMEOUT,
+        OPT_MEMORY_OVERCOMMIT,
+        OPT_VCPU_OVERCOMMIT,
         OPT_HELP,
         OPT_VERSION,
 };
@@ -59,6 +65,8 @@ static const struct option long_options[] = {
         {"allow-unsafe-interrupts", no_argument, NULL, OPT_ALLOW_UNSAFE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"vmm", required_argument, NULL, OPT_VMM},
+        {"memory-overcommit", required_argument, NULL, OPT_MEMORY_OVERCOMMIT},
+        {"vcpu-overcommit", required_argument, NULL, OPT_VCPU_OVERCOMMIT},
         /* Hidden (not in --help): for tests of the idle timeout. */
         {"connection-timeout-sec", required_argument, NULL, OPT_CONNECTION_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
@@ -75,6 +83,8 @@ int daemon_config_init(struct iov_daemon_config *config)
                 .dev_root = strdup("/dev"),
                 .log_level = UTIL_LOG_INFO,
                 .connection_timeout_sec = 60,
+                .memory_overcommit = 1.0,
+                .vcpu_overcommit = 1.0,
         };
         if (!config->state_dir || !config->run_dir || !config->sysfs_root || !config->dev_root) {
                 daemon_config_clear(config);
@@ -182,6 +192,21 @@ static int set_timeout(unsigned *field, const char *value)
         return 0;
 }
 
+/* A ratio of 0.1 to 100: below that no VM fits, above it the check means nothing. */
+static int set_ratio(double *field, const char *option, const char *value)
+{
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v >= 0.1 && v <= 100)) {
+                fprintf(stderr, "iovd: %s takes a ratio of 0.1 to 100, not \"%s\"\n", option,
+                        value);
+                return -EINVAL;
+        }
+        *field = v;
+        return 0;
+}
+
 static int option_apply(struct iov_daemon_config *config, int c, const char *arg)
 {
         switch (c) {
@@ -199,6 +224,10 @@ static int option_apply(struct iov_daemon_config *config, int c, const char *arg
                 return set_dir(&config->dev_root, "--dev-root", arg);
         case OPT_CONNECTION_TIMEOUT:
                 return set_timeout(&config->connection_timeout_sec, arg);
+        case OPT_MEMORY_OVERCOMMIT:
+                return set_ratio(&config->memory_overcommit, "--memory-overcommit", arg);
+        case OPT_VCPU_OVERCOMMIT:
+                return set_ratio(&config->vcpu_overcommit, "--vcpu-overcommit", arg);
         case OPT_VMM:
                 return set_dir(&config->vmm, "--vmm", arg);
         case OPT_ALLOW_UNSAFE:

@@ -41,6 +41,10 @@ struct iov_daemon_config {
         /* Seconds a silent connection is kept (60). Not in --help: tests lower it with
          * --connection-timeout-sec to check that streams outlive it. */
         unsigned connection_timeout_sec;
+        /* Admission control (vms/): the memory and vCPUs all running VMs may have together,
+         * as a multiple of the host's MemTotal and online CPUs (1.0: no overcommit). */
+        double memory_overcommit;
+        double vcpu_overcommit;
 };
 
 /* Fill config with the production defaults (docs/architecture.md). */

@@ -106,8 +106,7 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                 rec->pidfd = -1;
                 rec->finishing = false;
                 rec->exit_status = e.known && !e.signaled ? e.code : -1;
-                json_object_put(rec->stats);
-                rec->stats = TAKE_PTR(e.stats);
+                vm_record_set_stats(rec, TAKE_PTR(e.stats));
                 enum iov_vm_state state;
                 _cleanup_free_ char *reason = NULL;
                 vm_judge_exit(rec, &e, &state, &reason);
@@ -288,8 +287,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                 free(reason);
                 reason = strdup("iovd-vmm was gone when iovd started (no trace of its end)");
         }
-        json_object_put(rec->stats);
-        rec->stats = TAKE_PTR(e.stats);
+        vm_record_set_stats(rec, TAKE_PTR(e.stats));
         supervisor_exit_clear(&e);
         vm_record_set_state(t, rec, state, reason);
 }
@@ -312,11 +310,16 @@ static struct iov_vm_record *vm_wait_inactive(struct iov_vm_table *t, const char
         }
 }
 
-static int vm_reply(struct iov_vm_record *rec, struct json_object **ret)
+/* The answer with rec, or a 404 when a DELETE removed the VM while this request waited
+ * with the lock dropped (a kill or stop racing a delete): the client's race, never a 500. */
+static int vm_reply(struct iov_vm_record *rec, const char *id, struct json_object **ret,
+                    struct iov_problem *p)
 {
-        struct json_object *o = rec ? vm_record_to_json(rec) : NULL;
+        if (!rec)
+                return vm_problem_not_found(p, id);
+        struct json_object *o = vm_record_to_json(rec);
         if (!o)
-                return rec ? -ENOMEM : -ENOENT;
+                return -ENOMEM;
         *ret = o;
         return 0;
 }
@@ -368,6 +371,9 @@ static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_
                 return vm_problem_not_found(p, id);
         if (rec->starting || rec->pidfd >= 0 || rec->finishing || vm_is_active(rec))
                 return vm_problem_state(p, rec, "start");
+        int r = vm_admission_check(t, rec, true, p);
+        if (r < 0)
+                return r;
         char *dir = vm_record_dir(t, rec);
         if (!dir)
                 return -ENOMEM;
@@ -410,7 +416,7 @@ static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
                        rec->exit_status == IOV_VMM_EXIT_USAGE))
                 return daemon_problem_set(p, 422, "vmm_failed", "VM %s did not start: %s", id,
                                           rec->reason ? rec->reason : "iovd-vmm failed");
-        return vm_reply(rec, ret);
+        return vm_reply(rec, id, ret, p);
 }
 
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
@@ -501,7 +507,7 @@ static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct j
                 r = rec ? vm_problem_state(p, rec, pause ? "pause" : "resume")
                         : vm_problem_not_found(p, id);
         if (r >= 0)
-                r = vm_reply(rec, ret);
+                r = vm_reply(rec, id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
@@ -532,7 +538,7 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
         else if (!vm_is_active(rec) || rec->pidfd < 0 || rec->finishing)
                 r = vm_problem_state(p, rec, "kill");
         else
-                r = vm_reply(vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), ret);
+                r = vm_reply(vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
@@ -568,7 +574,7 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
         if (rec && rec->run == run && (vm_is_active(rec) || rec->pidfd >= 0) &&
             rec->request == IOV_VM_REQUEST_STOP)
                 rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT);
-        r = vm_reply(rec, ret);
+        r = vm_reply(rec, id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;

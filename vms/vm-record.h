@@ -12,6 +12,10 @@
 #include "vms/vms.h"
 
 #define IOV_VM_ID_MAX 24 /* "vm-" and 16 hex digits */
+/* What a VM gains in vms.json after its create, bounded so a full table still loads
+ * (vm-admission.c): the reason of its last end, and its last run's final stats. */
+#define IOV_VM_REASON_MAX 1024
+#define IOV_VM_STATS_MAX  (24 * 1024)
 
 /* What iovd itself asked of a running VM, so its end is judged right. */
 enum iov_vm_request {
@@ -75,6 +79,9 @@ struct iov_vm_record *vm_table_find(struct iov_vm_table *t, const char *id);
 int vm_table_add(struct iov_vm_table *t, struct iov_vm_record *rec);
 /* vms/vm-store.c: the durable form (vms.json). */
 struct json_object *vm_record_to_durable(const struct iov_vm_record *rec);
+/* Keep stats (taking the reference; may be NULL) as rec's last run's final stats, unless
+ * they would take more than IOV_VM_STATS_MAX bytes stored: then they are dropped. */
+void vm_record_set_stats(struct iov_vm_record *rec, struct json_object *stats);
 /* Load vms.json into the empty table at start; logs what is wrong with it. */
 int vm_table_load(struct iov_vm_table *t);
 /* Make every change so far durable. Drops the lock while writing: records found before
@@ -102,3 +109,13 @@ void vm_watcher_stop(struct iov_vm_table *t);
 /* At start, for each VM: follow its VMM again when one still runs (whatever state was
  * saved), or judge the end of one that was running. */
 void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec);
+
+/* vms/vm-admission.c (lock held): 0 when the host has room for rec, with the VMs holding it
+ * counted when others (a start) or rec alone (a create); else -EBADMSG with p filled (409
+ * insufficient_memory or insufficient_cpus). */
+int vm_admission_check(struct iov_vm_table *t, const struct iov_vm_record *rec, bool others,
+                       struct iov_problem *p);
+/* 0 when the table can take rec (a new VM); else -EBADMSG with p filled (409 too_many_vms,
+ * 422 definition_too_large). */
+int vm_admission_check_table(struct iov_vm_table *t, const struct iov_vm_record *rec,
+                             struct iov_problem *p);

@@ -45,6 +45,23 @@ struct json_object *vm_record_to_durable(const struct iov_vm_record *rec)
         return o;
 }
 
+void vm_record_set_stats(struct iov_vm_record *rec, struct json_object *stats)
+{
+        json_object_put(rec->stats);
+        rec->stats = NULL;
+        if (!stats)
+                return;
+        size_t size = strlen(json_object_to_json_string_ext(
+                stats, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        if (size > IOV_VM_STATS_MAX) {
+                log_warning("VM %s: final stats of %zu bytes dropped (at most %d are kept)",
+                            rec->id, size, IOV_VM_STATS_MAX);
+                json_object_put(stats);
+                return;
+        }
+        rec->stats = stats;
+}
+
 static struct json_object *vm_table_to_durable(struct iov_vm_table *t)
 {
         struct json_object *items = json_object_new_array();

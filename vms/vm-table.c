@@ -106,12 +106,25 @@ void vm_publish(struct iov_vm_table *t, const char *type, const struct iov_vm_re
         daemon_event_publish(t->daemon, type, data);
 }
 
+/* A copy of reason cut to IOV_VM_REASON_MAX bytes at a UTF-8 boundary: it comes from the
+ * VMM's last words and is stored in vms.json, whose size must stay bounded. */
+static char *vm_reason_bounded(const char *reason)
+{
+        size_t n = strlen(reason);
+        if (n <= IOV_VM_REASON_MAX)
+                return strdup(reason);
+        n = IOV_VM_REASON_MAX;
+        while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
+                n--; /* reason[n] continues a character: cut before it starts */
+        return strndup(reason, n);
+}
+
 void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum iov_vm_state state,
                          const char *reason)
 {
         rec->state = state;
         free(rec->reason);
-        rec->reason = reason ? strdup(reason) : NULL;
+        rec->reason = reason ? vm_reason_bounded(reason) : NULL;
         if (state == IOV_VM_STATE_STOPPED || state == IOV_VM_STATE_CRASHED)
                 rec->stopped_usec = util_realtime_usec();
         t->change_gen++;

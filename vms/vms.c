@@ -70,6 +70,21 @@ static const struct iov_vm_record *vm_table_find_name(struct iov_vm_table *t,
         return NULL;
 }
 
+/* Whether rec may join the table (lock held): a free name, room in the table and vms.json,
+ * and a host that could run it at all. */
+static int vms_create_check(struct iov_vm_table *t, const struct iov_vm_record *rec,
+                            struct iov_problem *p)
+{
+        const struct iov_vm_record *same = vm_table_find_name(t, rec);
+        if (same)
+                return daemon_problem_set(p, 409, "name_in_use", "VM %s is already named \"%s\"",
+                                          same->id, rec->spec.name);
+        int r = vm_admission_check_table(t, rec, p);
+        if (r < 0)
+                return r;
+        return vm_admission_check(t, rec, false, p);
+}
+
 int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_problem *p)
 {
@@ -79,14 +94,9 @@ int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_objec
         if (r < 0)
                 return r;
         pthread_mutex_lock(&t->lock);
-        const struct iov_vm_record *same = vm_table_find_name(t, rec);
-        if (same) {
-                r = daemon_problem_set(p, 409, "name_in_use", "VM %s is already named \"%s\"",
-                                       same->id, rec->spec.name);
-                pthread_mutex_unlock(&t->lock);
-                return r;
-        }
-        r = vm_table_add(t, rec);
+        r = vms_create_check(t, rec, p);
+        if (r >= 0)
+                r = vm_table_add(t, rec);
         if (r < 0) {
                 pthread_mutex_unlock(&t->lock);
                 return r;

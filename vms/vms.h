@@ -28,6 +28,10 @@ struct iov_problem; /* daemon/daemon.h */
 
 /* The limits of a definition (IOV_VM_MAX_VCPUS, ...) and the definition itself, struct
  * iov_vm_spec, are the VM contract's (vmm/contract/vm-contract.h). */
+/* The table's bounds, so a full vms.json always loads again (vms/vm-admission.c): at most
+ * IOV_VMS_MAX VMs, each at most IOV_VM_DURABLE_MAX bytes as stored. */
+#define IOV_VMS_MAX             128
+#define IOV_VM_DURABLE_MAX      (256 * 1024)
 #define IOV_VM_STOP_TIMEOUT_SEC 10           /* graceful stop, then SIGKILL */
 #define IOV_VM_CONSOLE_TAIL     (256 * 1024) /* GET .../console returns at most this */
 

@@ -29,6 +29,18 @@ Test(daemon_config, defaults_are_production)
         cr_assert_str_eq(c.sysfs_root, "/sys");
         cr_assert_str_eq(c.dev_root, "/dev");
         cr_assert_not(c.allow_unsafe_interrupts, "unsafe switch on by default");
+        cr_assert_eq(c.memory_overcommit, 1.0, "memory overcommit %g", c.memory_overcommit);
+        cr_assert_eq(c.vcpu_overcommit, 1.0, "vcpu overcommit %g", c.vcpu_overcommit);
+        daemon_config_clear(&c);
+}
+
+Test(daemon_config, overcommit_ratios)
+{
+        struct iov_daemon_config c;
+        const char *args[] = {"--memory-overcommit", "1.5", "--vcpu-overcommit", "4", NULL};
+        cr_assert_eq(parse(&c, args), 0);
+        cr_assert_eq(c.memory_overcommit, 1.5, "memory overcommit %g", c.memory_overcommit);
+        cr_assert_eq(c.vcpu_overcommit, 4.0, "vcpu overcommit %g", c.vcpu_overcommit);
         daemon_config_clear(&c);
 }
 
@@ -68,6 +80,11 @@ Test(daemon_config, refuses_bad_options)
                 {"--vmm", "iovd-vmm", NULL},
                 {"--connection-timeout-sec", "0", NULL},
                 {"--connection-timeout-sec", "2x", NULL},
+                {"--memory-overcommit", "0", NULL},
+                {"--memory-overcommit", "nan", NULL},
+                {"--memory-overcommit", "101", NULL},
+                {"--vcpu-overcommit", "2x", NULL},
+                {"--vcpu-overcommit", "-1", NULL},
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 struct iov_daemon_config c;
