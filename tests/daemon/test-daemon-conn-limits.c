@@ -336,3 +336,57 @@ Test(conn_limits, slow_headers_dropped)
         expect_cut_off(connect_unix(), "unix");
         expect_cut_off(connect_tcp("127.0.0.4"), "tcp");
 }
+
+#define STREAMS_PER_CLIENT 8 /* api/conn-limit.h */
+
+/* A client past its streams hears 429 too_many_streams, its connection is closed, and
+ * a stream it closes gives its place back. */
+Test(conn_limits, streams_per_client)
+{
+        if (geteuid() != 0)
+                cr_skip_test("a non-operator uid needs root");
+        cr_assert_eq(chmod(h->dir, 0711), 0);
+        cr_assert_eq(chmod(h->socket_path, 0666), 0);
+        int fds[STREAMS_PER_CLIENT];
+        long status;
+        become(NOBODY, NOBODY);
+        for (int i = 0; i < STREAMS_PER_CLIENT; i++) {
+                int r = harness_events_open(h, &fds[i], &status);
+                cr_assert_eq(r, 0, "stream %d: %s", i, strerror(-r));
+                cr_assert_eq(status, 200L, "stream %d: %ld", i, status);
+        }
+        int fd = connect_unix();
+        become(0, 0);
+        send_text(fd, "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n");
+        _cleanup_free_ char *body = NULL;
+        int s = read_status(fd, 3000, &body); /* reads to end-of-file: the slot is gone */
+        close(fd);
+        cr_expect_eq(s, 429, "stream past the client's share: %d", s);
+        cr_expect(body && strstr(body, "too_many_streams"), "refusal: %s", body);
+
+        /* The operator is not counted per client. */
+        int op;
+        cr_assert_eq(harness_events_open(h, &op, &status), 0);
+        cr_expect_eq(status, 200L, "operator's stream: %ld", status);
+        close(op);
+
+        /* The daemon notices the closed stream at its next write: the events stream's
+         * keep-alive line every 15 s at the latest. */
+        close(fds[0]);
+        uint64_t start = util_now_usec();
+        int r;
+        do {
+                usleep(200 * 1000);
+                become(NOBODY, NOBODY);
+                r = harness_events_open(h, &fds[0], &status);
+                become(0, 0);
+                if (r == 0 && status != 200)
+                        close(fds[0]);
+        } while (r == 0 && status == 429 && util_now_usec() - start < 20000000u);
+        cr_assert_eq(r, 0, "stream after one closed: %s", strerror(-r));
+        cr_expect_eq(status, 200L, "stream after one closed: %ld", status);
+        fprintf(stderr, "streams: a closed stream's place back after %llu ms\n",
+                (unsigned long long)(util_now_usec() - start) / 1000);
+        for (int i = 0; i < STREAMS_PER_CLIENT; i++)
+                close(fds[i]);
+}
