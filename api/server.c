@@ -16,14 +16,13 @@
 #include "api/listen.h"
 #include "daemon/daemon.h"
 
-/* Who may hold how many connections and for how long before its headers arrive:
- * api/conn-limit.c, which accepts for MHD. */
-/* A connection silent for --connection-timeout-sec (default 60: an idle keep-alive, a
- * client that never finishes its request) is closed, so idle clients cannot hold every
- * thread. Streams are exempt once their response is queued: a VM console may rightly
- * stay silent for hours, and a plain-text body has no room for a keep-alive. A dead
- * client of a stream is still noticed: the events stream sends a blank line every 15 s,
- * a console ends with its VM, and either one's next write to a closed socket fails. */
+/* Who may hold how many connections, and the 5 s deadline for a request's headers (an
+ * idle keep-alive included): api/conn-limit.c, which accepts for MHD. A connection
+ * silent for --connection-timeout-sec (default 60: a stalled request body) is closed by
+ * MHD, so idle clients cannot hold every thread. Streams are exempt once their response is queued:
+ * a VM console may rightly stay silent for hours, and a plain-text body has no room for a
+ * keep-alive. A dead client of a stream is still noticed: the events stream sends a blank line
+ * every 15 s, a console ends with its VM, and either one's next write to a closed socket fails. */
 /* A client sending a chunked body past the cap is read (and dropped) this far, then cut. */
 #define DISCARD_LIMIT (16 * IOV_API_BODY_MAX)
 
