@@ -483,6 +483,19 @@ static int server_limit_new(struct iov_api_server *s, bool tcp, int fd)
         return conn_limit_new(fd, tcp, st.st_gid, &s->limit);
 }
 
+/* The limiter takes fd over (closing it on failure too), then MHD and the accept loop
+ * start. */
+static int server_run(struct iov_api_server *s, bool tcp, int fd)
+{
+        int r = server_limit_new(s, tcp, fd);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        s->mhd = server_mhd_start(s);
+        return s->mhd ? conn_limit_start(s->limit, connection_add, s) : -EIO;
+}
+
 int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
                      struct iov_api_server **ret)
 {
@@ -514,14 +527,7 @@ int api_server_start(struct iov_daemon *d, const char *listen, const char *token
                 api_server_stop(s);
                 return r;
         }
-        r = server_limit_new(s, tcp, fd);
-        if (r < 0) {
-                api_server_stop(s);
-                return r;
-        }
-        TAKE_FD(fd); /* the limiter closes it at stop */
-        s->mhd = server_mhd_start(s);
-        r = s->mhd ? conn_limit_start(s->limit, connection_add, s) : -EIO;
+        r = server_run(s, tcp, TAKE_FD(fd));
         if (r < 0) {
                 api_server_stop(s);
                 return r;
