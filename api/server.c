@@ -12,22 +12,24 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "api/conn-limit.h"
 #include "api/listen.h"
 #include "daemon/daemon.h"
 
-#define CONNECTION_LIMIT 256
-/* A connection silent for --connection-timeout-sec (default 60: an idle keep-alive, a
- * client that never finishes its request) is closed, so idle clients cannot hold every
- * thread. Streams are exempt once their response is queued: a VM console may rightly
- * stay silent for hours, and a plain-text body has no room for a keep-alive. A dead
- * client of a stream is still noticed: the events stream sends a blank line every 15 s,
- * a console ends with its VM, and either one's next write to a closed socket fails. */
+/* Who may hold how many connections, and the 5 s deadline for a request's headers (an
+ * idle keep-alive included): api/conn-limit.c, which accepts for MHD. A connection
+ * silent for --connection-timeout-sec (default 60: a stalled request body) is closed by
+ * MHD, so idle clients cannot hold every thread. Streams are exempt once their response is queued:
+ * a VM console may rightly stay silent for hours, and a plain-text body has no room for a
+ * keep-alive. A dead client of a stream is still noticed: the events stream sends a blank line
+ * every 15 s, a console ends with its VM, and either one's next write to a closed socket fails. */
 /* A client sending a chunked body past the cap is read (and dropped) this far, then cut. */
 #define DISCARD_LIMIT (16 * IOV_API_BODY_MAX)
 
 struct iov_api_server {
         struct iov_daemon *d;
         struct MHD_Daemon *mhd;
+        struct iov_conn_limit *limit;
         char *unix_path; /* removed at stop */
         char *token;     /* TCP listeners only */
 };
@@ -39,6 +41,13 @@ struct connection_ctx {
         size_t discarded;
         bool too_large;
 };
+
+static int connection_fd(struct MHD_Connection *c)
+{
+        const union MHD_ConnectionInfo *info =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        return info ? info->connect_fd : -1;
+}
 
 /* MHD would decode %2f before routing; the router decodes each segment itself. */
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
@@ -128,6 +137,9 @@ static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const
                 MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
         if (status == 401)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        /* A refused client does not keep its slot (RFC 9112 §9.6: close after this). */
+        if (status == 401 || status == 429 || status == 503)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
         enum MHD_Result ret = MHD_queue_response(c, status, r);
         if (ret == MHD_YES && stream) /* no idle timeout for streams (see the top) */
                 (void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
@@ -290,6 +302,21 @@ static void request_log(struct MHD_Connection *c, const char *method, const char
                 log_debug("%s %s from %s: %u", method, url, peer, status);
 }
 
+/* Streams hold their connection for hours: they count against limits of their own. */
+static void stream_admit(struct iov_api_server *server, struct MHD_Connection *c,
+                         struct iov_api_response *resp)
+{
+        int r = conn_limit_stream_begin(server->limit, connection_fd(c));
+        if (r == 0)
+                return;
+        api_response_clear(resp); /* ends the subscription the handler made */
+        if (r == -EUSERS)
+                api_error(resp, 429, "too_many_streams", "this client has %d streams open already",
+                          IOV_CONN_STREAMS_PER_CLIENT);
+        else
+                api_error(resp, 503, "server_busy", "every stream slot is taken");
+}
+
 static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MHD_Connection *c,
                                         const char *url, const char *method,
                                         struct connection_ctx *ctx)
@@ -325,6 +352,8 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
                 if (r < 0 && resp.status == 0)
                         api_error(&resp, 500, "internal_error", "%s", strerror(-r));
         }
+        if (resp.stream_ops)
+                stream_admit(server, c, &resp);
         request_log(c, method, url, resp.status);
         return queue(c, method, route->pattern, server, &resp, ctx->started_usec);
 }
@@ -334,7 +363,9 @@ static enum MHD_Result request_begin(struct iov_api_server *server, struct MHD_C
                                      const char *method, void **con_cls)
 {
         uint64_t now = util_now_usec();
-        if (!authorized(server, c))
+        bool ok = authorized(server, c);
+        conn_limit_headers_done(server->limit, connection_fd(c), ok);
+        if (!ok)
                 return send_error(server, c, method, now, 401, "unauthorized",
                                   "missing or wrong bearer token");
         const char *len =
@@ -389,9 +420,9 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
                               enum MHD_RequestTerminationCode toe)
 {
         struct connection_ctx *ctx = *con_cls;
-        (void)cls;
-        (void)c;
+        struct iov_api_server *server = cls;
         (void)toe;
+        conn_limit_request_done(server->limit, connection_fd(c));
         if (ctx) {
                 free(ctx->body);
                 free(ctx);
@@ -407,15 +438,62 @@ _printf_(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
                 log_debug("microhttpd: %s", text);
 }
 
-static struct MHD_Daemon *server_mhd_start(struct iov_api_server *s, int fd)
+/* Called before MHD closes the socket, so its number is not reused yet. */
+static void connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+        struct iov_api_server *server = cls;
+        (void)socket_context;
+        if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+                conn_limit_release(server->limit, connection_fd(c));
+}
+
+/* conn-limit admitted fd: MHD takes it (and closes it even on failure). */
+static int connection_add(void *userdata, int fd)
+{
+        struct iov_api_server *server = userdata;
+        struct sockaddr_storage ss = {0};
+        socklen_t len = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 || len == 0)
+                len = sizeof(sa_family_t);
+        if (MHD_add_connection(server->mhd, fd, (struct sockaddr *)&ss, len) != MHD_YES)
+                return -EIO;
+        return 0;
+}
+
+/* No listening socket: conn-limit accepts and hands admitted sockets over. */
+static struct MHD_Daemon *server_mhd_start(struct iov_api_server *s)
 {
         return MHD_start_daemon(
-                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0,
-                NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
-                MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_LIMIT,
-                (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+                        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+                0, NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+                connection_notify, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned)IOV_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
                 s->d->config.connection_timeout_sec, MHD_OPTION_END);
+}
+
+/* The listener's group: its members are operators (conn-limit.h). */
+static int server_limit_new(struct iov_api_server *s, bool tcp, int fd)
+{
+        struct stat st = {0};
+        if (!tcp && stat(s->unix_path, &st) < 0)
+                return -errno;
+        return conn_limit_new(fd, tcp, st.st_gid, &s->limit);
+}
+
+/* The limiter takes fd over (closing it on failure too), then MHD and the accept loop
+ * start. */
+static int server_run(struct iov_api_server *s, bool tcp, int fd)
+{
+        int r = server_limit_new(s, tcp, fd);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        s->mhd = server_mhd_start(s);
+        return s->mhd ? conn_limit_start(s->limit, connection_add, s) : -EIO;
 }
 
 int api_server_start(struct iov_daemon *d, const char *listen, const char *token,
@@ -449,12 +527,11 @@ int api_server_start(struct iov_daemon *d, const char *listen, const char *token
                 api_server_stop(s);
                 return r;
         }
-        s->mhd = server_mhd_start(s, fd);
-        if (!s->mhd) {
+        r = server_run(s, tcp, TAKE_FD(fd));
+        if (r < 0) {
                 api_server_stop(s);
-                return -EIO;
+                return r;
         }
-        TAKE_FD(fd); /* MHD closes it at stop */
         *ret = s;
         return 0;
 }
@@ -463,8 +540,10 @@ void api_server_stop(struct iov_api_server *server)
 {
         if (!server)
                 return;
+        conn_limit_stop(server->limit); /* no new connections, then end the others */
         if (server->mhd)
-                MHD_stop_daemon(server->mhd); /* closes the listening socket */
+                MHD_stop_daemon(server->mhd);
+        conn_limit_free(server->limit); /* closes the listening socket */
         if (server->unix_path)
                 unlink(server->unix_path);
         free(server->unix_path);
