@@ -114,6 +114,22 @@ void daemon_event_publish(struct iov_daemon *d, const char *type, struct json_ob
 
 struct iov_event_subscriber;
 int daemon_event_subscribe(struct iov_daemon *d, struct iov_event_subscriber **ret);
+/* Subscribe and queue first the kept events after last_seq (Last-Event-ID resume). 0 when
+ * every later event is replayed; 1 when some are gone (older than the backlog, or
+ * last_seq is from an earlier run of iovd): *ret_missed is then how many, 0 if unknown. */
+int daemon_event_subscribe_after(struct iov_daemon *d, uint64_t last_seq,
+                                 struct iov_event_subscriber **ret, uint64_t *ret_missed);
+
+/* One published event: its seq, its type and its NDJSON line (newline-terminated). */
+struct iov_event_record {
+        uint64_t seq;
+        char *type;
+        char *line;
+};
+void daemon_event_record_clear(struct iov_event_record *e);
+/* As daemon_event_next, the whole record; *ret is cleared by the caller. */
+int daemon_event_next_record(struct iov_event_subscriber *s, unsigned timeout_ms,
+                             struct iov_event_record *ret);
 /* Wait at most timeout_ms for the next event line (newline-terminated). 0 with *ret set,
  * -EAGAIN on timeout, -EPIPE when the subscriber was dropped (its queue overflowed),
  * -ESHUTDOWN when the daemon is stopping. */
