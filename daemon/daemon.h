@@ -272,8 +272,17 @@ bool daemon_is_stopping(struct iov_daemon *d);
 /* daemon_stop_begin, then stop the modules in reverse order; the front end is closed
  * by then. Idempotent. */
 void daemon_stop(struct iov_daemon *d);
-/* Block until SIGTERM or SIGINT (which must be blocked in every thread). */
+/* The main loop: block until SIGTERM or SIGINT (which must be blocked in every thread).
+ * Meanwhile send STATUS= and, when $WATCHDOG_USEC asks for it, WATCHDOG=1 at half the
+ * interval while a health check passes (daemon/watchdog.c). */
 int daemon_wait_for_signal(struct iov_daemon *d);
+/* 1 with *ret the interval when the service manager wants watchdog pings, 0 when not,
+ * -EINVAL when $WATCHDOG_USEC is malformed (sd_watchdog_enabled(3) semantics). */
+int daemon_watchdog_usec(uint64_t *ret);
+/* STATUS=ready: N devices, M allocations, K VMs running. */
+void daemon_status_ready(struct iov_daemon *d);
+/* IOVD_TEST_HOOKS=1: SIGUSR2 wedges the state lock (tests of the watchdog only). */
+bool daemon_test_hooks_enabled(void);
 
 /* Send a datagram to $NOTIFY_SOCKET ("READY=1", "STOPPING=1"); 0 when the variable is
  * unset (not run by systemd). */
