@@ -279,8 +279,9 @@ int daemon_wait_for_signal(struct iov_daemon *d);
 /* 1 with *ret the interval when the service manager wants watchdog pings, 0 when not,
  * -EINVAL when $WATCHDOG_USEC is malformed (sd_watchdog_enabled(3) semantics). */
 int daemon_watchdog_usec(uint64_t *ret);
-/* STATUS=ready: N devices, M allocations, K VMs running. */
-void daemon_status_ready(struct iov_daemon *d);
+/* Have the main loop send STATUS=ready: ... again within a second (after "rescanning").
+ * Only sets a flag: callers may hold any lock. */
+void daemon_status_stale(struct iov_daemon *d);
 /* IOVD_TEST_HOOKS=1: SIGUSR2 wedges the state lock (tests of the watchdog only). */
 bool daemon_test_hooks_enabled(void);
 

@@ -146,6 +146,6 @@ int daemon_rescan(struct iov_daemon *d)
         }
         daemon_snapshot_replace(d, old, new);
         pthread_mutex_unlock(&d->rt->rescan_lock);
-        daemon_status_ready(d);
+        daemon_status_stale(d);
         return 0;
 }

@@ -59,7 +59,8 @@ struct iov_daemon_runtime {
         pthread_rwlock_t modules_lock;
         size_t n_modules_running;
         int lock_fd;
-        bool stopping; /* atomic: daemon_stop_begin ran */
+        bool stopping;     /* atomic: daemon_stop_begin ran */
+        bool status_stale; /* atomic: the main loop sends STATUS= again on its next wake */
 };
 
 int daemon_events_init(struct iov_event_broker *b);

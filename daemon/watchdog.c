@@ -21,6 +21,8 @@
 
 /* Without a watchdog, STATUS= is still refreshed this often. */
 #define STATUS_REFRESH_USEC (30 * 1000 * 1000ULL)
+/* How often the loop looks for a stale STATUS= (after a rescan). */
+#define STATUS_POLL_USEC (1000 * 1000ULL)
 /* The health check waits at most this long for state_lock, whatever the interval. */
 #define HEALTH_LOCK_MAX_USEC (5 * 1000 * 1000ULL)
 
@@ -162,9 +164,9 @@ static void watchdog_tick(struct iov_daemon *d, uint64_t bound_usec)
         daemon_notify("STATUS=unhealthy: state lock held too long");
 }
 
-void daemon_status_ready(struct iov_daemon *d)
+void daemon_status_stale(struct iov_daemon *d)
 {
-        status_send(d, false);
+        __atomic_store_n(&d->rt->status_stale, true, __ATOMIC_RELAXED);
 }
 
 int daemon_wait_for_signal(struct iov_daemon *d)
@@ -175,15 +177,20 @@ int daemon_wait_for_signal(struct iov_daemon *d)
         int sig;
 
         status_send(d, bound > 0);
+        uint64_t next_tick = util_now_usec() + interval;
         for (;;) {
-                uint64_t start = util_now_usec();
-                sig = signal_wait(interval);
+                uint64_t now = util_now_usec();
+                uint64_t wait = next_tick > now ? next_tick - now : 0;
+                sig = signal_wait(wait < STATUS_POLL_USEC ? wait : STATUS_POLL_USEC);
                 if (sig == SIGTERM || sig == SIGINT || sig < 0)
                         break;
                 if (sig == SIGUSR2)
                         wedge_start(&wedge);
-                if (sig == 0 || util_now_usec() - start >= interval)
+                if (util_now_usec() >= next_tick) {
                         watchdog_tick(d, bound);
+                        next_tick = util_now_usec() + interval;
+                } else if (__atomic_exchange_n(&d->rt->status_stale, false, __ATOMIC_RELAXED))
+                        status_send(d, false);
         }
         if (sig > 0)
                 log_info("Received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
