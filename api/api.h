@@ -49,12 +49,15 @@ struct iov_api_request {
         struct iov_api_param query[IOV_API_MAX_QUERY];
         size_t n_query;
         struct json_object *body; /* strictly parsed; NULL when the request had no body */
+        void *connection;         /* the server's own; for api_request_header */
 };
 
 /* A path capture ("address" for "{address}"); NULL when the route has no such name. */
 const char *api_request_param(const struct iov_api_request *req, const char *name);
 /* A query parameter; NULL when absent. Repeated parameters are refused by the server. */
 const char *api_request_query(const struct iov_api_request *req, const char *name);
+/* A request header (name case-insensitive, RFC 9110 §5.1); NULL when absent. */
+const char *api_request_header(const struct iov_api_request *req, const char *name);
 
 /* ---- responses ------------------------------------------------------------------------ */
 

@@ -164,6 +164,12 @@ static bool authorized(struct iov_api_server *server, struct MHD_Connection *c)
         return util_consttime_equal(h, strlen(h), server->token, strlen(server->token));
 }
 
+const char *api_request_header(const struct iov_api_request *req, const char *name)
+{
+        return req->connection ? MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name)
+                               : NULL;
+}
+
 struct query_ctx {
         struct iov_api_request *req;
         int error;  /* -E2BIG, -EEXIST, -EINVAL */
@@ -321,7 +327,8 @@ static enum MHD_Result request_dispatch(struct iov_api_server *server, struct MH
                                         const char *url, const char *method,
                                         struct connection_ctx *ctx)
 {
-        _cleanup_(api_request_clear) struct iov_api_request req = {.method = method, .path = url};
+        _cleanup_(api_request_clear) struct iov_api_request req = {
+                .method = method, .path = url, .connection = c};
         struct iov_api_response resp = {0};
         const struct iov_api_route *route = NULL;
         _cleanup_free_ char *allow = NULL;

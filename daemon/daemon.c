@@ -138,7 +138,7 @@ void daemon_stop_begin(struct iov_daemon *d)
         if (daemon_is_stopping(d))
                 return;
         __atomic_store_n(&d->rt->stopping, true, __ATOMIC_RELAXED);
-        daemon_notify("STOPPING=1");
+        daemon_notify("STOPPING=1\nSTATUS=stopping");
         daemon_udev_stop(TAKE_PTR(d->rt->udev));
         daemon_events_shutdown(&d->rt->events);
 }
@@ -147,20 +147,4 @@ void daemon_stop(struct iov_daemon *d)
 {
         daemon_stop_begin(d);
         daemon_modules_stop(d);
-}
-
-int daemon_wait_for_signal(struct iov_daemon *d)
-{
-        sigset_t set;
-        int sig;
-        (void)d;
-
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        int r = sigwait(&set, &sig);
-        if (r != 0)
-                return -r;
-        log_info("Received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        return 0;
 }

@@ -118,6 +118,22 @@ void daemon_event_publish(struct iov_daemon *d, const char *type, struct json_ob
 
 struct iov_event_subscriber;
 int daemon_event_subscribe(struct iov_daemon *d, struct iov_event_subscriber **ret);
+/* Subscribe and queue first the kept events after last_seq (Last-Event-ID resume). 0 when
+ * every later event is replayed; 1 when some are gone (older than the backlog, or
+ * last_seq is from an earlier run of iovd): *ret_missed is then how many, 0 if unknown. */
+int daemon_event_subscribe_after(struct iov_daemon *d, uint64_t last_seq,
+                                 struct iov_event_subscriber **ret, uint64_t *ret_missed);
+
+/* One published event: its seq, its type and its NDJSON line (newline-terminated). */
+struct iov_event_record {
+        uint64_t seq;
+        char *type;
+        char *line;
+};
+void daemon_event_record_clear(struct iov_event_record *e);
+/* As daemon_event_next, the whole record; *ret is cleared by the caller. */
+int daemon_event_next_record(struct iov_event_subscriber *s, unsigned timeout_ms,
+                             struct iov_event_record *ret);
 /* Wait at most timeout_ms for the next event line (newline-terminated). 0 with *ret set,
  * -EAGAIN on timeout, -EPIPE when the subscriber was dropped (its queue overflowed),
  * -ESHUTDOWN when the daemon is stopping. */
@@ -260,8 +276,18 @@ bool daemon_is_stopping(struct iov_daemon *d);
 /* daemon_stop_begin, then stop the modules in reverse order; the front end is closed
  * by then. Idempotent. */
 void daemon_stop(struct iov_daemon *d);
-/* Block until SIGTERM or SIGINT (which must be blocked in every thread). */
+/* The main loop: block until SIGTERM or SIGINT (which must be blocked in every thread).
+ * Meanwhile send STATUS= and, when $WATCHDOG_USEC asks for it, WATCHDOG=1 at half the
+ * interval while a health check passes (daemon/watchdog.c). */
 int daemon_wait_for_signal(struct iov_daemon *d);
+/* 1 with *ret the interval when the service manager wants watchdog pings, 0 when not,
+ * -EINVAL when $WATCHDOG_USEC is malformed (sd_watchdog_enabled(3) semantics). */
+int daemon_watchdog_usec(uint64_t *ret);
+/* Have the main loop send STATUS=ready: ... again within a second (after "rescanning").
+ * Only sets a flag: callers may hold any lock. */
+void daemon_status_stale(struct iov_daemon *d);
+/* IOVD_TEST_HOOKS=1: SIGUSR2 wedges the state lock (tests of the watchdog only). */
+bool daemon_test_hooks_enabled(void);
 
 /* Send a datagram to $NOTIFY_SOCKET ("READY=1", "STOPPING=1"); 0 when the variable is
  * unset (not run by systemd). */

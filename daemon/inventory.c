@@ -136,6 +136,7 @@ void daemon_snapshot_replace(struct iov_daemon *d, const struct iov_snapshot *ol
 int daemon_rescan(struct iov_daemon *d)
 {
         pthread_mutex_lock(&d->rt->rescan_lock);
+        daemon_notify("STATUS=rescanning");
         _cleanup_snapshot_ struct iov_snapshot *old = daemon_snapshot_get(d);
         struct iov_snapshot *new = NULL;
         int r = snapshot_scan(d, old ? old->generation + 1 : 1, &new);
@@ -145,5 +146,6 @@ int daemon_rescan(struct iov_daemon *d)
         }
         daemon_snapshot_replace(d, old, new);
         pthread_mutex_unlock(&d->rt->rescan_lock);
+        daemon_status_stale(d);
         return 0;
 }

@@ -2,7 +2,9 @@
 /*
  * notify: the sd_notify protocol, written out (no libsystemd): one datagram with
  * "READY=1" or "STOPPING=1" to the AF_UNIX socket named by $NOTIFY_SOCKET; a leading '@'
- * names an abstract socket (sd_notify(3)).
+ * names an abstract socket (sd_notify(3)). Several "VAR=value" lines may go in one
+ * datagram. Sending never blocks: when the receiver's queue is full (a manager not
+ * reading) the message is dropped with -EAGAIN rather than stall a rescan or the loop.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -27,7 +29,8 @@ int daemon_notify(const char *state)
         if (fd < 0)
                 return -errno;
         socklen_t sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-        if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, sa_len) < 0)
+        if (sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+                   sa_len) < 0)
                 return -errno;
         return 0;
 }

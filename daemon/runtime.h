@@ -6,8 +6,17 @@
 
 #include "daemon/daemon.h"
 
+/* Events kept for Last-Event-ID resume; also the size of each subscriber's queue, so a
+ * resume replays the whole backlog into a fresh queue. */
+#define IOV_EVENT_BACKLOG 256
+
+struct iov_event_record;
+
 struct iov_event_broker {
         pthread_mutex_t lock;
+        struct iov_event_record *backlog; /* ring of IOV_EVENT_BACKLOG, oldest at head */
+        size_t backlog_head;
+        size_t backlog_count;
         struct iov_event_subscriber *subscribers;
         size_t n_subscribers;
         uint64_t seq;
@@ -50,7 +59,8 @@ struct iov_daemon_runtime {
         pthread_rwlock_t modules_lock;
         size_t n_modules_running;
         int lock_fd;
-        bool stopping; /* atomic: daemon_stop_begin ran */
+        bool stopping;     /* atomic: daemon_stop_begin ran */
+        bool status_stale; /* atomic: the main loop sends STATUS= again on its next wake */
 };
 
 int daemon_events_init(struct iov_event_broker *b);

@@ -173,13 +173,13 @@ def check_example(spec, sock_path, template, method, operation, ex):
     tap(not problems, name, "\n".join(problems[:20]))
 
 
-def check_events(spec, sock_path):
+def read_events_head(sock_path, request, end):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(sock_path)
-    s.sendall(b"GET /v1/events HTTP/1.0\r\n\r\n")
+    s.sendall(request)
     data = b""
-    while b"\r\n\r\n" not in data or not data.split(b"\r\n\r\n", 1)[1].count(b"\n"):
+    while b"\r\n\r\n" not in data or end not in data.split(b"\r\n\r\n", 1)[1]:
         chunk = s.recv(4096)
         if not chunk:
             break
@@ -187,14 +187,30 @@ def check_events(spec, sock_path):
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     ok = head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0] + b" "
-    ctype_ok = b"application/x-ndjson" in head
-    line = body.split(b"\n")[0]
-    schema = spec["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]["application/x-ndjson"]["schema"]
+    return ok, head, body
+
+
+def check_event_json(spec, media, text):
+    schema = spec["paths"]["/v1/events"]["get"]["responses"]["200"]["content"][media]["schema"]
     try:
-        problems = Validator(spec).check(schema, json.loads(line))
+        return Validator(spec).check(schema, json.loads(text))
     except ValueError as e:
-        problems = ["first line is not JSON: %s" % e]
+        return ["event is not JSON: %s" % e]
+
+
+def check_events(spec, sock_path):
+    ok, head, body = read_events_head(sock_path, b"GET /v1/events HTTP/1.0\r\n\r\n", b"\n")
+    ctype_ok = b"application/x-ndjson" in head
+    problems = check_event_json(spec, "application/x-ndjson", body.split(b"\n")[0])
     tap(ok and ctype_ok and not problems, "GET /v1/events: first line matches Event",
+        "\n".join(problems) or head.decode(errors="replace"))
+    # Server-Sent Events: the first event's data line is an Event too.
+    ok, head, body = read_events_head(
+        sock_path, b"GET /v1/events HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n", b"\n\n")
+    ctype_ok = b"text/event-stream" in head
+    data = [l[5:].strip() for l in body.split(b"\n\n")[0].split(b"\n") if l.startswith(b"data:")]
+    problems = check_event_json(spec, "text/event-stream", data[0]) if data else ["no data line"]
+    tap(ok and ctype_ok and not problems, "GET /v1/events (SSE): first event's data matches Event",
         "\n".join(problems) or head.decode(errors="replace"))
 
 

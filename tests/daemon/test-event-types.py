@@ -3,7 +3,7 @@
 """The event types api/openapi.yaml lists (Event.type enum) are exactly those the code
 publishes: every daemon_event_publish(d, "type", ...) and vm_publish(t, "type", ...) call
 in daemon/, alloc/, vms/ and api/, plus "subscribed" (the stream's first line,
-api/events.c). A publish
+api/events.c) and "gap" (first SSE event of a resume that lost events, api/events.c). A publish
 call whose type is not a string literal must be one of the known wrappers, so no type
 escapes the scan. TAP output. Usage: test-event-types.py SOURCE_ROOT"""
 import os
@@ -43,6 +43,7 @@ def main():
     listed = spec["components"]["schemas"]["Event"]["properties"]["type"].get("enum", [])
     published, problems = scan(root)
     published.setdefault("subscribed", "api/events.c")
+    published.setdefault("gap", "api/events.c")  # SSE resume that lost events
     return spec_lists.tap(spec_lists.compare(
         listed, published, problems, ("publish", "type", "published", "publishes"), 10))
 
