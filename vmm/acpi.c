@@ -272,6 +272,29 @@ static void aml_pci_crs(struct aml *a)
         aml_package(a, (const uint8_t[]){0x11}, 1, &buf);
 }
 
+/* Device (RES0) { _HID PNP0C02, _CRS { Memory32Fixed (ECAM of bus 0) } }: a motherboard
+ * resource holding the MCFG window. Linux checks the window against such resources once
+ * ACPI is up (PCI Firmware Spec r3.2 §4.1.2 asks firmware to reserve it) and stops
+ * using MMCONFIG when it finds none. */
+static void aml_ecam_reservation(struct aml *scope)
+{
+        struct aml dev = {.n = 0}, r = {.n = 0};
+        aml_add(&dev, "RES0", 4);
+        aml_name_dword(&dev, "_HID", 0x020cd041); /* EisaId ("PNP0C02") */
+        uint32_t v[2] = {(uint32_t)IOV_MEM_ECAM_START, (uint32_t)IOV_MEM_ECAM_BUS_SIZE};
+        /* Memory32Fixed descriptor (§6.4.3.4): read-write, base, length; then end tag. */
+        aml_add(&r, (const uint8_t[]){0x0a, 14, 0x86, 9, 0, 1}, 6); /* BufferSize 14 */
+        for (unsigned i = 0; i < 2; i++)
+                aml_add(&r,
+                        (const uint8_t[]){(uint8_t)v[i], (uint8_t)(v[i] >> 8),
+                                          (uint8_t)(v[i] >> 16), (uint8_t)(v[i] >> 24)},
+                        4);
+        aml_add(&r, (const uint8_t[]){0x79, 0x00}, 2);
+        aml_add(&dev, (const uint8_t[]){0x08, '_', 'C', 'R', 'S'}, 5);
+        aml_package(&dev, (const uint8_t[]){0x11}, 1, &r);
+        aml_package(scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
+}
+
 /* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID, _SEG, _BBN, _CRS } } and
  * Name (_S5, Package (4) { 5, 5, 0, 0 }) for soft off (§7.4.2). Linux with ACPI finds PCI
  * root buses only through the namespace, so the host bridge must be here. */
@@ -286,7 +309,8 @@ static uint32_t acpi_build_dsdt(uint8_t *t)
         aml_pci_crs(&dev);
         aml_add(&scope, (const uint8_t[]){'\\', '_', 'S', 'B', '_'}, 5);
         aml_package(&scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
-        aml_package(&body, (const uint8_t[]){0x10}, 1, &scope);      /* ScopeOp */
+        aml_ecam_reservation(&scope);
+        aml_package(&body, (const uint8_t[]){0x10}, 1, &scope); /* ScopeOp */
         static const uint8_t s5[] = {0x08, '_',  'S',        '5',  '_',        0x12, 0x08,
                                      0x04, 0x0a, SLP_TYP_S5, 0x0a, SLP_TYP_S5, 0x00, 0x00};
         aml_add(&body, s5, sizeof(s5));

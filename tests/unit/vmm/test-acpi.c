@@ -122,6 +122,12 @@ Test(vmm_acpi, mcfg_announces_ecam_for_bus_0)
         const uint8_t bus_range[] = {0x88, 13, 0, 2, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
         cr_expect_not_null(memmem(dsdt, (size_t)get(dsdt + 4, 4), bus_range, sizeof(bus_range)),
                            "_CRS does not decode exactly bus 0");
+        /* A PNP0C02 motherboard resource reserves the window: Memory32Fixed, 1 MiB. */
+        cr_expect_not_null(memmem(dsdt, (size_t)get(dsdt + 4, 4), "\x41\xd0\x0c\x02", 4),
+                           "no PNP0C02 _HID");
+        const uint8_t fixed[] = {0x86, 9, 0, 1, 0, 0, 0, 0xe0, 0, 0, 0x10, 0};
+        cr_expect_not_null(memmem(dsdt, (size_t)get(dsdt + 4, 4), fixed, sizeof(fixed)),
+                           "ECAM not reserved as a motherboard resource");
         vmm_memory_free(vm->mem);
         fake_vm_free(vm);
 }
