@@ -7,8 +7,12 @@
  * status 0. The FADT's reset register is the i8042 reset (port 0x64, value 0xfe), and
  * its boot flags say an 8042 is present, so Linux keeps using the keyboard controller.
  *
- * Tables at 0xf1000 (after the MP table): RSDP, XSDT, FADT, FACS, MADT, DSDT; all inside
- * the e820-reserved 0x9fc00-0xfffff, where Linux looks for "RSD PTR " (§5.2.5.1).
+ * Tables at 0xf1000 (after the MP table): RSDP, XSDT, FADT, FACS, MADT, MCFG, DSDT; all
+ * inside the e820-reserved 0x9fc00-0xfffff, where Linux looks for "RSD PTR " (§5.2.5.1).
+ *
+ * The MCFG (PCI Firmware Spec r3.2 §4.1.2) announces the ECAM window for bus 0 only, the
+ * same bus range as the host bridge's _CRS, so Linux does its config accesses through
+ * MMCONFIG (one MMIO exit each) instead of CF8/CFC (two port exits each).
  */
 #include <assert.h>
 
@@ -20,7 +24,8 @@
 #define ACPI_XSDT_ADDR (ACPI_BASE + 0x040)
 #define ACPI_FADT_ADDR (ACPI_BASE + 0x100)
 #define ACPI_FACS_ADDR (ACPI_BASE + 0x240) /* 64-byte aligned (§5.2.10) */
-#define ACPI_MADT_ADDR (ACPI_BASE + 0x300)
+#define ACPI_MADT_ADDR (ACPI_BASE + 0x300) /* at most 0x148 bytes for 32 vCPUs */
+#define ACPI_MCFG_ADDR (ACPI_BASE + 0x700)
 #define ACPI_DSDT_ADDR (ACPI_BASE + 0x800)
 #define ACPI_END       (ACPI_BASE + 0x1000)
 
@@ -32,6 +37,10 @@
 #define PM1_CNT_SLP_TYP 0x1c00
 #define PM1_CNT_SLP_EN  0x2000
 #define SLP_TYP_S5      5
+
+/* The buses the host bridge decodes: only bus 0 exists (vmm/pci.h). */
+#define PCI_BUS_FIRST 0
+#define PCI_BUS_LAST  0
 
 /* ---- table building --------------------------------------------------------------- */
 
@@ -142,6 +151,22 @@ static uint32_t acpi_build_madt(uint8_t *t, unsigned n_vcpus)
         return o;
 }
 
+/* MCFG: one configuration space base address allocation structure (PCI Firmware Spec
+ * r3.2 §4.1.2, table 4-3): base address, PCI segment 0, start and end bus. The base is
+ * that of bus 0, so ECAM offset = bus << 20 | device << 15 | function << 12. */
+static uint32_t acpi_build_mcfg(uint8_t *t)
+{
+        const uint32_t len = 44 + 16;
+        header(t, "MCFG", len, 1);
+        /* bytes 36-43 reserved */
+        put(t, 44, IOV_MEM_ECAM_START, 8);
+        put(t, 52, 0, 2); /* PCI segment group */
+        t[54] = PCI_BUS_FIRST;
+        t[55] = PCI_BUS_LAST;
+        finish(t, len);
+        return len;
+}
+
 /* ---- AML for the DSDT (ACPI 6.4 chapter 20) ---------------------------------------- */
 
 struct aml {
@@ -234,7 +259,7 @@ static void res_dword_memory(struct aml *r, uint32_t min, uint32_t max)
 static void aml_pci_crs(struct aml *a)
 {
         struct aml r = {.n = 0}, buf = {.n = 0};
-        res_word(&r, 2, 0, 0, 0);
+        res_word(&r, 2, 0, PCI_BUS_FIRST, PCI_BUS_LAST);
         aml_add(&r, (const uint8_t[]){0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08}, 8);
         res_word(&r, 1, 0x03, 0x0000, 0x0cf7);
         res_word(&r, 1, 0x03, 0x0d00, 0xffff);
@@ -245,6 +270,29 @@ static void aml_pci_crs(struct aml *a)
         aml_add(&buf, r.b, r.n);
         aml_add(a, (const uint8_t[]){0x08, '_', 'C', 'R', 'S'}, 5);
         aml_package(a, (const uint8_t[]){0x11}, 1, &buf);
+}
+
+/* Device (RES0) { _HID PNP0C02, _CRS { Memory32Fixed (ECAM of bus 0) } }: a motherboard
+ * resource holding the MCFG window. Linux checks the window against such resources once
+ * ACPI is up (PCI Firmware Spec r3.2 §4.1.2 asks firmware to reserve it) and stops
+ * using MMCONFIG when it finds none. */
+static void aml_ecam_reservation(struct aml *scope)
+{
+        struct aml dev = {.n = 0}, r = {.n = 0};
+        aml_add(&dev, "RES0", 4);
+        aml_name_dword(&dev, "_HID", 0x020cd041); /* EisaId ("PNP0C02") */
+        uint32_t v[2] = {(uint32_t)IOV_MEM_ECAM_START, (uint32_t)IOV_MEM_ECAM_BUS_SIZE};
+        /* Memory32Fixed descriptor (§6.4.3.4): read-write, base, length; then end tag. */
+        aml_add(&r, (const uint8_t[]){0x0a, 14, 0x86, 9, 0, 1}, 6); /* BufferSize 14 */
+        for (unsigned i = 0; i < 2; i++)
+                aml_add(&r,
+                        (const uint8_t[]){(uint8_t)v[i], (uint8_t)(v[i] >> 8),
+                                          (uint8_t)(v[i] >> 16), (uint8_t)(v[i] >> 24)},
+                        4);
+        aml_add(&r, (const uint8_t[]){0x79, 0x00}, 2);
+        aml_add(&dev, (const uint8_t[]){0x08, '_', 'C', 'R', 'S'}, 5);
+        aml_package(&dev, (const uint8_t[]){0x11}, 1, &r);
+        aml_package(scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
 }
 
 /* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID, _SEG, _BBN, _CRS } } and
@@ -261,7 +309,8 @@ static uint32_t acpi_build_dsdt(uint8_t *t)
         aml_pci_crs(&dev);
         aml_add(&scope, (const uint8_t[]){'\\', '_', 'S', 'B', '_'}, 5);
         aml_package(&scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
-        aml_package(&body, (const uint8_t[]){0x10}, 1, &scope);      /* ScopeOp */
+        aml_ecam_reservation(&scope);
+        aml_package(&body, (const uint8_t[]){0x10}, 1, &scope); /* ScopeOp */
         static const uint8_t s5[] = {0x08, '_',  'S',        '5',  '_',        0x12, 0x08,
                                      0x04, 0x0a, SLP_TYP_S5, 0x0a, SLP_TYP_S5, 0x00, 0x00};
         aml_add(&body, s5, sizeof(s5));
@@ -275,10 +324,11 @@ static uint32_t acpi_build_dsdt(uint8_t *t)
 
 static void acpi_build_xsdt_rsdp(uint8_t *xsdt, uint8_t *rsdp)
 {
-        const uint32_t len = 36 + 2 * 8;
+        const uint32_t len = 36 + 3 * 8;
         header(xsdt, "XSDT", len, 1);
         put(xsdt, 36, ACPI_FADT_ADDR, 8);
         put(xsdt, 44, ACPI_MADT_ADDR, 8);
+        put(xsdt, 52, ACPI_MCFG_ADDR, 8);
         finish(xsdt, len);
 
         memcpy(rsdp, "RSD PTR ", 8);
@@ -299,6 +349,7 @@ int vmm_acpi_write(struct iov_vm *vm)
         acpi_build_fadt(base + (ACPI_FADT_ADDR - ACPI_BASE));
         acpi_build_facs(base + (ACPI_FACS_ADDR - ACPI_BASE));
         acpi_build_madt(base + (ACPI_MADT_ADDR - ACPI_BASE), vm->n_vcpus);
+        acpi_build_mcfg(base + (ACPI_MCFG_ADDR - ACPI_BASE));
         acpi_build_dsdt(base + (ACPI_DSDT_ADDR - ACPI_BASE));
         acpi_build_xsdt_rsdp(base + (ACPI_XSDT_ADDR - ACPI_BASE),
                              base + (ACPI_RSDP_ADDR - ACPI_BASE));

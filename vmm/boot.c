@@ -44,6 +44,10 @@ static void boot_fill_e820(struct boot_params *zp, const struct iov_guest_memory
         e820_add(zp, 0, IOV_BOOT_EBDA_START, E820_RAM);
         e820_add(zp, IOV_BOOT_EBDA_START, IOV_BOOT_HIGH_START - IOV_BOOT_EBDA_START, E820_RESERVED);
         e820_add(zp, IOV_BOOT_HIGH_START, low_end - IOV_BOOT_HIGH_START, E820_RAM);
+        /* The ECAM window of bus 0, the range the ACPI MCFG announces: Linux uses
+         * MMCONFIG only when the firmware reserved it (arch/x86/pci/mmconfig-shared.c
+         * checks the e820 map early). */
+        e820_add(zp, IOV_MEM_ECAM_START, IOV_MEM_ECAM_BUS_SIZE, E820_RESERVED);
         for (unsigned i = 1; i < mem->n_regions; i++)
                 e820_add(zp, mem->regions[i].gpa, mem->regions[i].size, E820_RAM);
 }

@@ -24,6 +24,7 @@
 #define IOV_MEM_PCI_MMIO_END   0xE0000000ULL
 #define IOV_MEM_ECAM_START     0xE0000000ULL /* PCIe r5 §7.2.2: 1 MiB per bus */
 #define IOV_MEM_ECAM_SIZE      0x10000000ULL /* room for 256 buses */
+#define IOV_MEM_ECAM_BUS_SIZE  0x00100000ULL /* one bus: 32 devices x 8 functions x 4 KiB */
 #define IOV_MEM_IOAPIC_START   0xFEC00000ULL
 #define IOV_MEM_LAPIC_START    0xFEE00000ULL
 

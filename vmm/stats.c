@@ -43,6 +43,8 @@ static struct json_object *stats_markers(struct iov_vm *vm)
                                        json_object_new_int64((int64_t)vm->markers[i].usec));
                 json_object_object_add(m, "count",
                                        json_object_new_int64((int64_t)vm->markers[i].count));
+                json_object_object_add(m, "exits",
+                                       json_object_new_int64((int64_t)vm->markers[i].exits));
                 json_object_array_add(markers, m);
         }
         pthread_mutex_unlock(&vm->marker_lock);

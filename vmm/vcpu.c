@@ -40,6 +40,106 @@ static int vcpu_setup_lapic(struct iov_vcpu *vcpu)
         return 0;
 }
 
+/* ---- CPUID leaf 0xD (Intel SDM vol. 1 §13.2-13.4, vol. 2A "CPUID leaf 0DH") ---------- */
+
+#define XSAVE_LEGACY_AND_HEADER 576 /* 512-byte legacy region + 64-byte XSAVE header */
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t function,
+                                           uint32_t index)
+{
+        for (unsigned i = 0; i < cpuid->nent; i++) {
+                struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+                if (e->function == function && e->index == index)
+                        return e;
+        }
+        return NULL;
+}
+
+static bool cpuid_has(struct kvm_cpuid2 *cpuid, uint32_t function, unsigned reg, unsigned bit)
+{
+        const struct kvm_cpuid_entry2 *e = cpuid_find(cpuid, function, 0);
+        if (!e)
+                return false;
+        uint32_t regs[4] = {e->eax, e->ebx, e->ecx, e->edx};
+        return regs[reg] >> bit & 1;
+}
+
+enum { EAX, EBX, ECX, EDX };
+
+/* The XCR0 bits a guest may enable: each user state component only when the feature
+ * that uses it is in the CPUID the guest sees (SDM vol. 1 §13.3), since Linux drops a
+ * component whose feature flag is missing and then sizes its buffer without it.
+ * Components this VMM does not know are left out. */
+static uint64_t cpuid_xcr0_allowed(struct kvm_cpuid2 *cpuid)
+{
+        uint64_t mask = 1u << 0; /* x87 */
+        if (cpuid_has(cpuid, 1, EDX, 25))
+                mask |= 1u << 1; /* SSE */
+        if (cpuid_has(cpuid, 1, ECX, 28))
+                mask |= 1u << 2; /* AVX */
+        if (cpuid_has(cpuid, 7, EBX, 14))
+                mask |= 3u << 3; /* MPX: BNDREGS, BNDCSR */
+        if (cpuid_has(cpuid, 7, EBX, 16))
+                mask |= 7u << 5; /* AVX-512: opmask, ZMM_Hi256, Hi16_ZMM */
+        if (cpuid_has(cpuid, 7, ECX, 3))
+                mask |= 1u << 9; /* PKRU */
+        if (cpuid_has(cpuid, 7, EDX, 24))
+                mask |= 3u << 17; /* AMX: TILECFG, TILEDATA */
+        return mask;
+}
+
+/* Sizes of the XSAVE area for the components in mask: standard format (sub-leaf i gives
+ * size EAX at offset EBX) and compacted format (components in order, 64-byte aligned
+ * when sub-leaf i ECX bit 1 says so; SDM vol. 1 §13.4.3). */
+static void cpuid_xsave_sizes(struct kvm_cpuid2 *cpuid, uint64_t mask, uint32_t *ret_standard,
+                              uint32_t *ret_compacted)
+{
+        uint32_t standard = XSAVE_LEGACY_AND_HEADER, compacted = XSAVE_LEGACY_AND_HEADER;
+        for (unsigned i = 2; i < 64; i++) {
+                const struct kvm_cpuid_entry2 *e = cpuid_find(cpuid, 0xd, i);
+                if (!(mask >> i & 1) || !e)
+                        continue;
+                if (e->ebx + e->eax > standard)
+                        standard = e->ebx + e->eax;
+                if (e->ecx & 2)
+                        compacted = (compacted + 63) & ~63u;
+                compacted += e->eax;
+        }
+        *ret_standard = standard;
+        *ret_compacted = compacted;
+}
+
+void vmm_vcpu_fit_xsave_cpuid(struct kvm_cpuid2 *cpuid)
+{
+        struct kvm_cpuid_entry2 *main = cpuid_find(cpuid, 0xd, 0);
+        if (!main || !cpuid_has(cpuid, 1, ECX, 26)) /* no XSAVE */
+                return;
+        uint64_t mask = ((uint64_t)main->edx << 32 | main->eax) & cpuid_xcr0_allowed(cpuid);
+        uint32_t standard, compacted;
+        cpuid_xsave_sizes(cpuid, mask, &standard, &compacted);
+        /* Sub-leaf 0: supported XCR0 bits in EDX:EAX; EBX the size for the XCR0 the guest
+         * will enable (Linux enables every supported component and checks EBX against
+         * its own sum), ECX the size for all supported components. */
+        main->eax = (uint32_t)mask;
+        main->edx = (uint32_t)(mask >> 32);
+        main->ebx = standard;
+        main->ecx = standard;
+        /* Sub-leaf 1: EBX is the compacted size for XCR0 | IA32_XSS; no supervisor
+         * component is offered (ECX:EDX = 0), so XSS stays 0. */
+        struct kvm_cpuid_entry2 *ext = cpuid_find(cpuid, 0xd, 1);
+        if (ext) {
+                ext->ebx = compacted;
+                ext->ecx = 0;
+                ext->edx = 0;
+        }
+        /* A component outside both masks is not supported: its sub-leaf reads zero. */
+        for (unsigned i = 2; i < 64; i++) {
+                struct kvm_cpuid_entry2 *e = cpuid_find(cpuid, 0xd, i);
+                if (e && !(mask >> i & 1))
+                        e->eax = e->ebx = e->ecx = e->edx = 0;
+        }
+}
+
 static int vcpu_setup_cpuid(struct iov_vcpu *vcpu, const struct kvm_cpuid2 *supported)
 {
         size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
@@ -65,6 +165,7 @@ static int vcpu_setup_cpuid(struct iov_vcpu *vcpu, const struct kvm_cpuid2 *supp
                         break;
                 }
         }
+        vmm_vcpu_fit_xsave_cpuid(cpuid);
         if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
                 return -errno;
         return 0;

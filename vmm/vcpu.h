@@ -26,6 +26,10 @@ struct iov_vcpu {
 int vmm_vcpu_new(struct iov_vm *vm, unsigned id, const struct kvm_cpuid2 *supported,
                  struct iov_vcpu **ret);
 void vmm_vcpu_free(struct iov_vcpu *vcpu);
+/* Make CPUID leaf 0xD agree with the features the other leaves expose: the supported
+ * XCR0 bits, and the XSAVE area sizes for them (sub-leaf 0 EBX/ECX, sub-leaf 1 EBX), so
+ * a guest's own size computation matches CPUID. */
+void vmm_vcpu_fit_xsave_cpuid(struct kvm_cpuid2 *cpuid);
 
 /* Put the boot vCPU in 64-bit mode at the kernel entry (Linux x86 boot protocol,
  * "64-bit boot protocol"): paging on with the loader's identity map, CS = 0x10, data

@@ -83,6 +83,7 @@ struct iov_boot_marker {
         uint32_t value;
         uint64_t usec; /* since the VMM started */
         uint64_t count;
+        uint64_t exits; /* exits of all vCPUs when the marker was first written */
 };
 
 /* ---- the VM ----------------------------------------------------------------------------- */

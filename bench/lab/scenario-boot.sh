@@ -10,10 +10,13 @@ cmdline="@CMDLINE@ bench=boot"
 guest_clock() {
   echo "guest_s=$(grep -a -o 'iovd-bench-marker: userspace at [0-9.]*' "$1" | grep -o '[0-9.]*$')"
 }
-# iovd-vmm's exit counts from its statistics at exit: all of them, and PCI config space's.
+# iovd-vmm's exit counts from its statistics at exit: all of them, PCI config space's
+# (CF8/CFC and ECAM), and all of them up to the userspace marker 42.
 exits() {
   echo "exits=$(grep -a -o '"exits":{[^}]*}' "$1" | grep -o '[0-9]*' | awk '{ s += $1 } END { print s + 0 }')" \
-    "pci_config_exits=$(grep -a -o '"pci-config":[0-9]*' "$1" | grep -o '[0-9]*$')"
+    "pci_config_exits=$(grep -a -o '"pci-config":[0-9]*' "$1" | grep -o '[0-9]*$')" \
+    "pci_ecam_exits=$(grep -a -o '"pci-ecam":[0-9]*' "$1" | grep -o '[0-9]*$')" \
+    "exits_to_marker=$(grep -a -o '"value":42,[^}]*' "$1" | grep -o '"exits":[0-9]*' | grep -o '[0-9]*$')"
 }
 i=1
 while [ $i -le @RUNS@ ]; do

@@ -60,7 +60,7 @@ chmod 755 "$WORK_DIR/l2/init"
 cat >"$WORK_DIR/scenario.sh" <<SCEN
 #!/bin/sh
 . /lab/lab.sh
-tap_plan 13
+tap_plan 15
 tap_check "kvm_amd loads" lab_modprobe kvm_amd
 # A guest-initiated reboot through iovd's API is the lab's vm-linux scenario; here iovd-vmm
 # runs alone: one VM driven over its control socket, one with 2 vCPUs powering off.
@@ -94,6 +94,12 @@ tap_check "2-vCPU L2 Linux reaches userspace" grep -q "iovd-l2-marker" /tmp/l2c.
 tap_check "boot-progress marker 42 recorded" grep -q '"value":42' /tmp/l2c.out
 tap_check "L2 Linux finds CPUs and IOAPIC through ACPI (MADT)" grep -q "Using ACPI (MADT)" /tmp/l2c.out
 tap_check "L2 Linux enumerates the PCI host bridge (ACPI PNP0A03, CF8/CFC)" grep -q "pci 0000:00:00.0: \\[1b36:0008\\]" /tmp/l2c.out
+# MCFG + ECAM: Linux announces the window ("MMCONFIG" before 6.3, "ECAM" after) and does
+# not drop it for want of a reservation.
+tap_check "L2 Linux uses MMCONFIG/ECAM for bus 0 at 0xe0000000" sh -c "grep -Eq 'PCI: (MMCONFIG|ECAM).*0xe0000000' /tmp/l2c.out && ! grep -Eq 'not using (MMCONFIG|ECAM)' /tmp/l2c.out"
+tap_check "CPUID leaf 0xD matches the guest's XSAVE size (no consistency warning)" sh -c "! grep -q 'XSAVE consistency problem' /tmp/l2c.out"
+echo "# exits before userspace (marker 42): \$(grep -o '\"value\":42,[^}]*' /tmp/l2c.out | grep -o '\"exits\":[0-9]*')"
+echo "# exits by reason: \$(grep -o '\"exits\":{[^}]*}' /tmp/l2c.out | tail -1)"
 tap_check "poweroff in the guest (ACPI S5) stops iovd-vmm with status 0" sh -c "test \$(cat /tmp/l2c.status) = 0 && grep -q 'ACPI S5' /tmp/l2c.out"
 SCEN
 

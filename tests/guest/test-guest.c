@@ -58,7 +58,7 @@ Test(vmm_guest, zeropage_has_e820_and_cmdline, .timeout = 90)
         run_payload("zeropage",
                     (const char *[]){"--memory", "128", "--cmdline",
                                      "iovtest=zeropage console=ttyS0", NULL},
-                    0, "zeropage ok e820=3\n", &res);
+                    0, "zeropage ok e820=4\n", &res);
         json_object_put(res.stats);
 }
 
@@ -167,7 +167,7 @@ Test(vmm_guest, config_file_is_the_api_json, .timeout = 90)
         struct run_result res;
         guest_run_vmm((const char *[]){"--config", path, NULL}, &res);
         cr_expect_eq(res.status, 0, "exit status %d, stderr: %s", res.status, res.err);
-        cr_expect_str_eq(res.out, "zeropage ok e820=3\n", "serial output: \"%s\"", res.out);
+        cr_expect_str_eq(res.out, "zeropage ok e820=4\n", "serial output: \"%s\"", res.out);
         json_object_put(res.stats);
         /* The command line overrides the file. */
         guest_run_vmm((const char *[]){"--config", path, "--cmdline", "other", NULL}, &res);

@@ -60,9 +60,10 @@ Test(vmm_acpi, tables_chain_and_checksum)
 
         const uint8_t *xsdt = table(vm, get(rsdp + 24, 8), "XSDT");
         uint32_t n = ((uint32_t)get(xsdt + 4, 4) - 36) / 8;
-        cr_assert_eq(n, 2u, "XSDT entries %u", n);
+        cr_assert_eq(n, 3u, "XSDT entries %u", n);
         const uint8_t *fadt = table(vm, get(xsdt + 36, 8), "FACP");
         const uint8_t *madt = table(vm, get(xsdt + 44, 8), "APIC");
+        table(vm, get(xsdt + 52, 8), "MCFG");
         const uint8_t *dsdt = table(vm, get(fadt + 140, 8), "DSDT");
         uint32_t dlen = (uint32_t)get(dsdt + 4, 4);
         cr_expect_not_null(memmem(dsdt, dlen, "PCI0", 4), "no PCI root bridge in the DSDT");
@@ -88,6 +89,45 @@ Test(vmm_acpi, tables_chain_and_checksum)
         }
         cr_expect_eq(cpus, 4u, "processors %u", cpus);
         cr_expect_eq(ioapics, 1u, "IOAPICs %u", ioapics);
+        vmm_memory_free(vm->mem);
+        fake_vm_free(vm);
+}
+
+/* The MCFG allocation (PCI Firmware Spec r3.2 §4.1.2) names the ECAM window and only bus
+ * 0, and the host bridge's _CRS decodes the same bus range. */
+Test(vmm_acpi, mcfg_announces_ecam_for_bus_0)
+{
+        struct iov_vm *vm = fake_vm_new();
+        vm->n_vcpus = 32; /* the largest MADT must not run into the MCFG */
+        cr_assert_eq(vmm_memory_new(16 << 20, &vm->mem), 0);
+        cr_assert_eq(vmm_acpi_write(vm), 0);
+        const uint8_t *rsdp = vmm_memory_ptr(vm->mem, find_rsdp(vm), 36);
+        const uint8_t *xsdt = table(vm, get(rsdp + 24, 8), "XSDT");
+        const uint8_t *madt = table(vm, get(xsdt + 44, 8), "APIC");
+        cr_expect_eq(get(madt + 4, 4), 44u + 32 * 8 + 12 + 10 + 6, "MADT length");
+        const uint8_t *mcfg = table(vm, get(xsdt + 52, 8), "MCFG");
+        cr_assert_eq(get(mcfg + 4, 4), 60u, "MCFG length %llu",
+                     (unsigned long long)get(mcfg + 4, 4));
+        cr_expect_eq(mcfg[8], 1, "MCFG revision %u", mcfg[8]);
+        cr_expect_eq(get(mcfg + 36, 8), 0u, "MCFG reserved bytes");
+        cr_expect_eq(get(mcfg + 44, 8), IOV_MEM_ECAM_START, "ECAM base 0x%llx",
+                     (unsigned long long)get(mcfg + 44, 8));
+        cr_expect_eq(get(mcfg + 52, 2), 0u, "segment %llu", (unsigned long long)get(mcfg + 52, 2));
+        cr_expect_eq(mcfg[54], 0, "start bus %u", mcfg[54]);
+        cr_expect_eq(mcfg[55], 0, "end bus %u", mcfg[55]);
+
+        /* _CRS bus number descriptor: word address space, type 2, min 0, max 0, length 1. */
+        const uint8_t *fadt = table(vm, get(xsdt + 36, 8), "FACP");
+        const uint8_t *dsdt = table(vm, get(fadt + 140, 8), "DSDT");
+        const uint8_t bus_range[] = {0x88, 13, 0, 2, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+        cr_expect_not_null(memmem(dsdt, (size_t)get(dsdt + 4, 4), bus_range, sizeof(bus_range)),
+                           "_CRS does not decode exactly bus 0");
+        /* A PNP0C02 motherboard resource reserves the window: Memory32Fixed, 1 MiB. */
+        cr_expect_not_null(memmem(dsdt, (size_t)get(dsdt + 4, 4), "\x41\xd0\x0c\x02", 4),
+                           "no PNP0C02 _HID");
+        const uint8_t fixed[] = {0x86, 9, 0, 1, 0, 0, 0, 0xe0, 0, 0, 0x10, 0};
+        cr_expect_not_null(memmem(dsdt, (size_t)get(dsdt + 4, 4), fixed, sizeof(fixed)),
+                           "ECAM not reserved as a motherboard resource");
         vmm_memory_free(vm->mem);
         fake_vm_free(vm);
 }

@@ -86,7 +86,7 @@ Test(vmm_boot, bzimage_is_loaded_per_protocol)
         cr_expect_geq(ramdisk, info.kernel_end, "initrd overlaps kernel: 0x%x", ramdisk);
         cr_expect_eq(*(uint8_t *)vmm_memory_ptr(mem, ramdisk, 1), 0xab, "initrd byte 0x%x",
                      *(uint8_t *)vmm_memory_ptr(mem, ramdisk, 1));
-        cr_expect_eq(zp[0x1e8], 3, "e820 entries %u", zp[0x1e8]);
+        cr_expect_eq(zp[0x1e8], 4, "e820 entries %u", zp[0x1e8]);
         cr_expect_eq(*(uint8_t *)vmm_memory_ptr(mem, 0x100200, 1), 0x90, "payload not at entry");
         /* Identity map: PML4[0] -> PDPT, PD[1] maps 2 MiB..4 MiB as a large page. */
         uint64_t *pml4 = vmm_memory_ptr(mem, IOV_BOOT_PML4_ADDR, 8);
@@ -256,12 +256,19 @@ Test(vmm_boot, e820_describes_ram_above_the_hole)
         int r = vmm_boot_load(big, k, ksize, NULL, 0, NULL, &info, error, sizeof(error));
         cr_assert_eq(r, 0, "load failed %d: %s", r, error);
         uint8_t *zp = vmm_memory_ptr(big, IOV_BOOT_ZERO_PAGE_ADDR, 4096);
-        cr_assert_eq(zp[0x1e8], 4, "e820 entries %u", zp[0x1e8]);
+        cr_assert_eq(zp[0x1e8], 5, "e820 entries %u", zp[0x1e8]);
         uint64_t addr, len;
         uint32_t type;
+        /* The MCFG's ECAM window must be reserved, or Linux ignores the MCFG. */
         memcpy(&addr, zp + 0x2d0 + 3 * 20, 8);
         memcpy(&len, zp + 0x2d0 + 3 * 20 + 8, 8);
         memcpy(&type, zp + 0x2d0 + 3 * 20 + 16, 4);
+        cr_expect_eq(addr, IOV_MEM_ECAM_START, "ECAM reserved at 0x%llx", (unsigned long long)addr);
+        cr_expect_eq(len, 1 * MIB, "ECAM reservation 0x%llx", (unsigned long long)len);
+        cr_expect_eq(type, 2u, "ECAM reservation type %u", type);
+        memcpy(&addr, zp + 0x2d0 + 4 * 20, 8);
+        memcpy(&len, zp + 0x2d0 + 4 * 20 + 8, 8);
+        memcpy(&type, zp + 0x2d0 + 4 * 20 + 16, 4);
         cr_expect_eq(addr, IOV_MEM_HOLE_END, "high RAM at 0x%llx", (unsigned long long)addr);
         cr_expect_eq(len, 64 * MIB, "high RAM size 0x%llx", (unsigned long long)len);
         cr_expect_eq(type, 1u, "high RAM type %u", type);

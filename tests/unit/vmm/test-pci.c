@@ -71,6 +71,47 @@ Test(vmm_pci, host_bridge_answers_both_mechanisms)
         fake_vm_free(vm);
 }
 
+static void mmio_write(struct iov_vm *vm, uint64_t addr, uint32_t v, uint32_t len)
+{
+        uint8_t d[4];
+        memcpy(d, &v, 4);
+        vmm_bus_access(&vm->mmio, addr, d, len, true);
+}
+
+/* ECAM address of bus 0, slot, register (PCIe r5 §7.2.2). */
+static uint64_t ecam(unsigned slot, unsigned reg)
+{
+        return IOV_MEM_ECAM_START + ((uint64_t)slot << 15) + reg;
+}
+
+/* Writes through one mechanism are what the other reads, for every access size. */
+Test(vmm_pci, ecam_and_cf8_see_the_same_config_space)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "pci-host");
+        mmio_write(vm, ecam(0, IOV_PCI_INTERRUPT_LINE), 0x5a, 1);
+        uint32_t v = cfg_read(vm, 0, IOV_PCI_INTERRUPT_LINE) & 0xff;
+        cr_expect_eq(v, 0x5au, "ECAM byte write, CF8 read: 0x%x", v);
+        cfg_write(vm, 0, IOV_PCI_COMMAND, IOV_PCI_COMMAND_MEMORY | IOV_PCI_COMMAND_MASTER);
+        uint8_t w[2];
+        vmm_bus_access(&vm->mmio, ecam(0, IOV_PCI_COMMAND), w, 2, false);
+        cr_expect_eq(w[0], IOV_PCI_COMMAND_MEMORY | IOV_PCI_COMMAND_MASTER,
+                     "CF8 write, ECAM word read: 0x%x", w[0]);
+        for (unsigned reg = 0; reg < 0x40; reg += 4) {
+                uint32_t a = cfg_read(vm, 0, reg), b = mmio_read32(vm, ecam(0, reg));
+                cr_expect_eq(a, b, "register 0x%02x: CF8 0x%08x, ECAM 0x%08x", reg, a, b);
+        }
+        /* Only ECAM reaches extended config space (0x100-0xfff); no capability there. */
+        v = mmio_read32(vm, ecam(0, 0x100));
+        cr_expect_eq(v, 0u, "extended capability header 0x%08x", v);
+        /* Empty slot, function 1, bus 1, and an access crossing 4 KiB read all ones. */
+        cr_expect_eq(mmio_read32(vm, ecam(7, 0)), 0xffffffffu, "empty slot");
+        cr_expect_eq(mmio_read32(vm, ecam(0, 0) + (1u << 12)), 0xffffffffu, "function 1");
+        cr_expect_eq(mmio_read32(vm, ecam(0, 0) + (1u << 20)), 0xffffffffu, "bus 1");
+        cr_expect_eq(mmio_read32(vm, ecam(0, 0xffe)), 0xffffffffu, "access across 4 KiB");
+        fake_vm_free(vm);
+}
+
 Test(vmm_pci, bar_sizing_and_moves_follow_the_spec)
 {
         struct iov_vm *vm = fake_vm_new();
