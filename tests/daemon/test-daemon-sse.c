@@ -7,33 +7,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "harness.h"
+#include "lab-suite.h"
 #include "tests/fixtures/fixture.h"
 
 /* The daemon's backlog (daemon/runtime.h IOV_EVENT_BACKLOG). */
 #define BACKLOG 256
 
-static struct fixture *fx;
-static struct iov_harness *h;
-
-static void setup(void)
-{
-        cr_assert_eq(fixture_new(&fx), 0);
-        cr_assert_eq(fixture_add_lab_preset(fx), 0);
-        struct iov_harness_options o = {.sysfs_root = fixture_sysfs_root(fx),
-                                        .dev_root = fixture_dev_root(fx)};
-        int r = harness_start(&o, &h);
-        cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
-                     h ? harness_log(h) : "");
-}
-
-static void teardown(void)
-{
-        harness_free(h);
-        fixture_free(fx);
-}
-
-TestSuite(sse, .init = setup, .fini = teardown);
+LAB_SUITE(sse);
 
 struct stream {
         int fd;
