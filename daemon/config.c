@@ -33,7 +33,7 @@ static const char usage_text[] =
         "  --memory-overcommit RATIO  the memory of all running VMs together may be up to\n"
         "                             RATIO times the host's MemTotal (0.1 to 100, default 1)\n"
         "  --vcpu-overcommit RATIO    the vCPUs of all running VMs together may be up to RATIO\n"
-        "                             times the online CPUs (0.1 to 100, default 1)\n"
+        "                             times the online CPUs (0.1 to 100, default 4)\n"
         "  --log-level LEVEL          err, warning, notice, info (default) or debug\n"
         "  --help                     show this text\n"
         "  --version                  show the version\n";
@@ -84,7 +84,9 @@ int daemon_config_init(struct iov_daemon_config *config)
                 .log_level = UTIL_LOG_INFO,
                 .connection_timeout_sec = 60,
                 .memory_overcommit = 1.0,
-                .vcpu_overcommit = 1.0,
+                /* vCPUs mostly wait: hosts commonly run several per CPU (a 1-CPU host
+                 * still runs two small VMs); memory is not overcommitted by default. */
+                .vcpu_overcommit = 4.0,
         };
         if (!config->state_dir || !config->run_dir || !config->sysfs_root || !config->dev_root) {
                 daemon_config_clear(config);

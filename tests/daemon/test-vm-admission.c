@@ -63,12 +63,15 @@ Test(vm_admission, memory_beyond_the_host_is_refused_unless_overcommitted)
 Test(vm_admission, vcpus_beyond_the_host_are_refused_unless_overcommitted)
 {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        if (cpus + 1 > API_MAX_VCPUS)
-                cr_skip_test("%ld CPUs: no VM can ask for more than the host has", cpus);
+        /* The default lets vCPUs be 4 times the online CPUs. */
+        if (4 * cpus + 1 > API_MAX_VCPUS)
+                cr_skip_test("%ld CPUs: no VM can ask for more than 4 vCPUs a CPU", cpus);
+        create_expect(64, 4 * cpus + 1, 409, "insufficient_cpus");
+        create_expect(64, 4 * cpus, 201, NULL);
+        restart_with("--vcpu-overcommit", "1");
         create_expect(64, cpus + 1, 409, "insufficient_cpus");
-        create_expect(64, cpus, 201, NULL);
-        restart_with("--vcpu-overcommit", "2");
-        create_expect(64, cpus + 1, 201, NULL);
+        restart_with("--vcpu-overcommit", "8");
+        create_expect(64, 4 * cpus + 1, 201, NULL);
 }
 
 Test(vm_admission, overcommit_options_take_a_sane_ratio)
@@ -103,6 +106,7 @@ Test(vm_admission, a_start_counts_the_vms_already_running)
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         if (cpus > API_MAX_VCPUS)
                 cr_skip_test("%ld CPUs: one VM cannot fill the host", cpus);
+        restart_with("--vcpu-overcommit", "1");
         _cleanup_free_ char *big = create_idle(cpus);
         _cleanup_free_ char *small = create_idle(1);
         struct iov_http_reply r;

@@ -30,17 +30,17 @@ Test(daemon_config, defaults_are_production)
         cr_assert_str_eq(c.dev_root, "/dev");
         cr_assert_not(c.allow_unsafe_interrupts, "unsafe switch on by default");
         cr_assert_eq(c.memory_overcommit, 1.0, "memory overcommit %g", c.memory_overcommit);
-        cr_assert_eq(c.vcpu_overcommit, 1.0, "vcpu overcommit %g", c.vcpu_overcommit);
+        cr_assert_eq(c.vcpu_overcommit, 4.0, "vcpu overcommit %g", c.vcpu_overcommit);
         daemon_config_clear(&c);
 }
 
 Test(daemon_config, overcommit_ratios)
 {
         struct iov_daemon_config c;
-        const char *args[] = {"--memory-overcommit", "1.5", "--vcpu-overcommit", "4", NULL};
+        const char *args[] = {"--memory-overcommit", "1.5", "--vcpu-overcommit", "2", NULL};
         cr_assert_eq(parse(&c, args), 0);
         cr_assert_eq(c.memory_overcommit, 1.5, "memory overcommit %g", c.memory_overcommit);
-        cr_assert_eq(c.vcpu_overcommit, 4.0, "vcpu overcommit %g", c.vcpu_overcommit);
+        cr_assert_eq(c.vcpu_overcommit, 2.0, "vcpu overcommit %g", c.vcpu_overcommit);
         daemon_config_clear(&c);
 }
 
