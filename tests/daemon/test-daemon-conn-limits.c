@@ -16,18 +16,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "harness.h"
+#include "tcp-suite.h"
 
-#define TOKEN    "q3V9xK2mT7rB1wZ8nL4p-_"
 #define HOSTILE  1000
 #define NOBODY   65534
 #define PARTIAL  "GET /v1/host HTTP/1.1\r\nHost: x\r\n"
 #define COMPLETE "GET /v1/host HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-static struct iov_harness *h;
-static char token_path[] = "/tmp/iovd-test-token-XXXXXX";
-static char base[64];
-static unsigned port;
 
 static void setup(void)
 {
@@ -36,27 +30,10 @@ static void setup(void)
         cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
         rl.rlim_cur = rl.rlim_max;
         cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %s", strerror(errno));
-        int fd = mkstemp(token_path);
-        cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
-        cr_assert_eq(write(fd, TOKEN "\n", strlen(TOKEN) + 1), (ssize_t)strlen(TOKEN) + 1);
-        close(fd);
-        cr_assert_eq(harness_free_port(&port), 0);
-        _cleanup_free_ char *listen = util_strdup_printf("tcp:127.0.0.1:%u", port);
-        snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
-        const char *const args[] = {"--listen", listen, "--token-file", token_path, NULL};
-        struct iov_harness_options o = {.extra_args = args};
-        int r = harness_start(&o, &h);
-        cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
-                     h ? harness_log(h) : "");
+        tcp_suite_start();
 }
 
-static void teardown(void)
-{
-        harness_free(h);
-        unlink(token_path);
-}
-
-TestSuite(conn_limits, .init = setup, .fini = teardown, .timeout = 90);
+TestSuite(conn_limits, .init = setup, .fini = tcp_suite_teardown, .timeout = 90);
 
 static int connect_unix(void)
 {
@@ -76,7 +53,7 @@ static int connect_tcp(const char *src)
         struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
         inet_pton(AF_INET, src, &from.sin_addr);
         inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-        to.sin_port = htons((uint16_t)port);
+        to.sin_port = htons((uint16_t)tcp_port);
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -1;

@@ -4,39 +4,9 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "harness.h"
+#include "tcp-suite.h"
 
-/* 22 base64url characters: 132 bits, the least iovd accepts in that alphabet. */
-#define TOKEN "q3V9xK2mT7rB1wZ8nL4p-_"
-
-static struct iov_harness *h;
-static char token_path[] = "/tmp/iovd-test-token-XXXXXX";
-static char base[64];
-
-static void setup(void)
-{
-        unsigned port;
-        int fd = mkstemp(token_path);
-        cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
-        cr_assert_eq(write(fd, TOKEN "\n", strlen(TOKEN) + 1), (ssize_t)strlen(TOKEN) + 1);
-        close(fd);
-        cr_assert_eq(harness_free_port(&port), 0);
-        _cleanup_free_ char *listen = util_strdup_printf("tcp:127.0.0.1:%u", port);
-        snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
-        const char *const args[] = {"--listen", listen, "--token-file", token_path, NULL};
-        struct iov_harness_options o = {.extra_args = args};
-        int r = harness_start(&o, &h);
-        cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
-                     h ? harness_log(h) : "");
-}
-
-static void teardown(void)
-{
-        harness_free(h);
-        unlink(token_path);
-}
-
-TestSuite(tcp, .init = setup, .fini = teardown);
+TestSuite(tcp, .init = tcp_suite_start, .fini = tcp_suite_teardown);
 
 static long tcp_status(const char *authorization)
 {
