@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "test-alloc-common.h"
+#include "test-cli-common.h"
 
 struct pt_env {
         struct fixture *fx;
@@ -106,7 +107,7 @@ static struct json_object *get_allocation(const char *id, long status)
         return call(env.h, "GET", path, NULL, status);
 }
 
-static size_t count_lines(const char *text, const char *line)
+static size_t count_occurrences(const char *text, const char *line)
 {
         size_t n = 0;
         for (const char *p = text; (p = strstr(p, line)); p += strlen(line))
@@ -121,7 +122,7 @@ static void expect_kernel_lines(const char *line, size_t want)
         for (int i = 0; i < 300; i++) {
                 _cleanup_free_ char *log = NULL;
                 cr_assert_eq(fixture_kernel_log(env.fx, &log), 0);
-                got = count_lines(log, line);
+                got = count_occurrences(log, line);
                 if (got == want)
                         return;
                 util_sleep_usec(10000);
@@ -557,4 +558,26 @@ Test(vm_passthrough, kill_9_at_every_step_leaves_no_device_held_twice_or_half_bo
                 expect_sysfs_driver(env.fx, "0000:01:00.2", "");
         }
         unsetenv("IOVD_TEST_HOOKS");
+}
+
+/* ---- iovctl ----------------------------------------------------------------------------- */
+
+Test(vm_passthrough, iovctl_creates_with_a_vfio_device_and_shows_it)
+{
+        struct ctl c = {0};
+        ctl_run(&c, env.h->socket_path, env.dir, NULL, "vm", "create", "web", "--kernel",
+                env.kernel, "--memory", "16", "--device", "vfio,pool=one,guest_address=5", NULL);
+        cr_assert_eq(c.status, 0, "vm create: %d\n%s%s", c.status, c.out, c.err);
+        ctl_clear(&c);
+        ctl_run(&c, env.h->socket_path, env.dir, NULL, "vm", "show", "web", NULL);
+        cr_assert_eq(c.status, 0, "vm show: %d\n%s%s", c.status, c.out, c.err);
+        _cleanup_free_ char *row = detail_value(c.out, "passthrough");
+        cr_expect(strstr(row, "0000:01:00.2") && strstr(row, "guest_address"),
+                  "passthrough row \"%s\" in:\n%s", row, c.out);
+        ctl_clear(&c);
+        struct json_object *list = call(env.h, "GET", "/v1/allocations?pool=one", NULL, 200);
+        struct json_object *a =
+                json_object_array_get_idx(json_object_object_get(list, "allocations"), 0);
+        cr_expect_str_eq(jstr(a, "owner"), "web", "%s", json_object_to_json_string(list));
+        json_object_put(list);
 }
