@@ -168,8 +168,10 @@ static int reset_locked(struct iov_daemon *d, struct iov_registry *reg, struct i
         if (set_reset_failure(reg, a, failure))
                 (void)registry_save_allocations(reg, d->state); /* best effort: shown at once */
         daemon_event_publish(d, "allocation_reset", reset_event(a));
-        if (!failure)
+        if (!failure) {
+                log_info("allocation %s (VM %s): devices reset", a->id, a->vm ? a->vm : "-");
                 return 0;
+        }
         log_warning("allocation %s (VM %s) quarantined: %s", a->id, a->vm ? a->vm : "-", failure);
         return daemon_problem_set(p, 409, "device_reset_failed",
                                   "allocation %s is quarantined: %s; it stays held", a->id,
