@@ -560,6 +560,49 @@ Test(vm_passthrough, kill_9_at_every_step_leaves_no_device_held_twice_or_half_bo
         unsetenv("IOVD_TEST_HOOKS");
 }
 
+/* ---- events ----------------------------------------------------------------------------- */
+
+/* The next event of type on the stream fd (the ones before it are skipped). */
+static struct json_object *next_event(int fd, const char *type)
+{
+        for (;;) {
+                _cleanup_free_ char *line = NULL;
+                int r = harness_events_next(fd, 5000, &line);
+                cr_assert_eq(r, 0, "no %s event: %s", type, strerror(-r));
+                struct json_object *o = json_tokener_parse(line);
+                if (o && streq_ptr(jstr(o, "type"), type))
+                        return o;
+                json_object_put(o);
+        }
+}
+
+static void expect_event_vm(int fd, const char *type, const char *vm_id)
+{
+        struct json_object *e = next_event(fd, type);
+        struct json_object *data = json_object_object_get(e, "data");
+        cr_expect_str_eq(jstr(data, "vm"), vm_id, "%s", json_object_to_json_string(e));
+        json_object_put(e);
+}
+
+Test(vm_passthrough, events_for_attach_reset_and_release_name_the_vm)
+{
+        int fd = -1;
+        long status = 0;
+        cr_assert_eq(harness_events_open(env.h, &fd, &status), 0);
+        cr_assert_eq(status, 200, "GET /v1/events: %ld", status);
+        struct json_object *vm = create_vm("web", "{\"type\":\"vfio\",\"pool\":\"one\"}", 201);
+        const char *id = jstr(vm, "id");
+        expect_event_vm(fd, "allocation_attached", id);
+        json_object_put(vm_path_call("POST", id, "start", 200));
+        expect_event_vm(fd, "allocation_reset", id);
+        json_object_put(vm_path_call("POST", id, "stop", 200));
+        expect_event_vm(fd, "allocation_reset", id);
+        json_object_put(vm_path_call("DELETE", id, NULL, 200));
+        expect_event_vm(fd, "allocation_released", id);
+        close(fd);
+        json_object_put(vm);
+}
+
 /* ---- iovctl ----------------------------------------------------------------------------- */
 
 Test(vm_passthrough, iovctl_creates_with_a_vfio_device_and_shows_it)
