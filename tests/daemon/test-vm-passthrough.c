@@ -560,6 +560,31 @@ Test(vm_passthrough, kill_9_at_every_step_leaves_no_device_held_twice_or_half_bo
         unsetenv("IOVD_TEST_HOOKS");
 }
 
+/* A create that adopted an allocation and was cut short gives it back to its owner
+ * rather than releasing it: it was the client's before the VM took it. */
+Test(vm_passthrough, kill_9_after_adopting_gives_the_allocation_back)
+{
+        struct json_object *a = allocate(env.h, "db", "device", "0000:01:00.1", 201);
+        _cleanup_free_ char *entry =
+                util_strdup_printf("{\"type\":\"vfio\",\"allocation\":\"%s\"}", jstr(a, "id"));
+        _cleanup_free_ char *body = vm_body("db", entry);
+        setenv("IOVD_TEST_HOOKS", "1", 1);
+        setenv("IOVD_TEST_CRASH_AT", "vm-create-attached", 1);
+        harness_free(TAKE_PTR(env.h));
+        pt_start(NULL);
+        cr_expect(!try_call("POST", "/v1/vms", body, 201, NULL), "the create answered");
+        unsetenv("IOVD_TEST_CRASH_AT");
+        unsetenv("IOVD_TEST_HOOKS");
+        harness_free(TAKE_PTR(env.h));
+        pt_start(NULL);
+        struct json_object *got = get_allocation(jstr(a, "id"), 200);
+        cr_expect(!jstr(got, "vm") && streq_ptr(jstr(got, "owner"), "db"), "after the restart: %s",
+                  json_object_to_json_string(got));
+        json_object_put(got);
+        expect_sysfs_driver(env.fx, "0000:01:00.1", "vfio-pci");
+        json_object_put(a);
+}
+
 /* ---- events ----------------------------------------------------------------------------- */
 
 /* The next event of type on the stream fd (the ones before it are skipped). */
