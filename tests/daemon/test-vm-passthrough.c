@@ -164,6 +164,10 @@ Test(vm_passthrough, pool_entry_is_allocated_to_the_vm_and_released_with_it)
         cr_expect_str_eq(jstr(a, "owner"), "web", "allocation %s", json_object_to_json_string(a));
         cr_expect_str_eq(jstr(a, "device"), "0000:01:00.1", "%s", json_object_to_json_string(a));
         json_object_put(a);
+        struct json_object *dev = get_device(env.h, "0000:01:00.1");
+        cr_expect_str_eq(jstr(json_object_object_get(dev, "allocation"), "vm"), id, "device %s",
+                         json_object_to_json_string(dev));
+        json_object_put(dev);
 
         /* Not released behind the VM's back. */
         _cleanup_free_ char *apath = util_strdup_printf("/v1/allocations/%s", alloc_id);
