@@ -413,6 +413,33 @@ Test(vm_passthrough, failed_reset_quarantines_the_device_and_refuses_the_start)
         json_object_put(vm);
 }
 
+/* A device that loses its reset while the guest uses it: after the VMM is killed the
+ * reset fails, the device stays held and quarantined, the VM says so and does not
+ * start again. */
+Test(vm_passthrough, reset_failing_after_a_crash_quarantines_the_held_device)
+{
+        struct json_object *vm = create_vm("web", "{\"type\":\"vfio\",\"pool\":\"one\"}", 201);
+        const char *id = jstr(vm, "id");
+        struct json_object *run = vm_path_call("POST", id, "start", 200);
+        pid_t pid = (pid_t)jint(run, "pid");
+        json_object_put(run);
+        expect_kernel_lines("reset 0000:01:00.2", 1);
+        _cleanup_free_ char *reset = util_strdup_printf("%s/bus/pci/devices/0000:01:00.2/reset",
+                                                        fixture_sysfs_root(env.fx));
+        cr_assert_eq(unlink(reset), 0, "unlink %s: %s", reset, strerror(errno));
+        cr_assert_eq(kill(pid, SIGKILL), 0, "kill %d: %s", (int)pid, strerror(errno));
+        wait_vm_state(id, "crashed");
+        struct json_object *shown = vm_path_call("GET", id, NULL, 200);
+        cr_expect_not_null(jstr(passthrough(shown, 0), "quarantined"), "%s",
+                           json_object_to_json_string(shown));
+        json_object_put(shown);
+        expect_sysfs_driver(env.fx, "0000:01:00.2", "vfio-pci");
+        struct json_object *e = vm_path_call("POST", id, "start", 409);
+        cr_expect_str_eq(error_code(e), "device_reset_failed", "%s", json_object_to_json_string(e));
+        json_object_put(e);
+        json_object_put(vm);
+}
+
 Test(vm_passthrough, start_without_interrupt_remapping_needs_the_unsafe_switch)
 {
         struct json_object *vm = create_vm("web", "{\"type\":\"vfio\",\"pool\":\"one\"}", 201);
