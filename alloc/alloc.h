@@ -139,6 +139,17 @@ struct iov_allocation {
         enum iov_allocation_state state;
         char *lost_reason;              /* set when lost */
         struct iov_allocation_net *net; /* NULL: no network settings were asked for */
+        /* The function asked for ("device") or picked from the pool: the one a VM gets.
+         * Records older than VM ownership lack it: the first member that is no bridge. */
+        struct iov_pci_address device;
+        /* The VM holding the allocation (alloc/vm-owner.c), or NULL: its id. A VM's
+         * allocation is released only with the VM. adopted: it existed before the VM took it
+         * ("allocation": ID), so a VM create that never completed gives it back instead. */
+        char *vm;
+        bool adopted;
+        /* Why the last reset of a member failed, or NULL: such a device stays held and
+         * quarantined (never given to a guest) until a reset succeeds or it is released. */
+        char *reset_failure;
 };
 
 /* A device held back on vfio-pci (it could not be reset or given back); member says what
@@ -190,6 +201,7 @@ void registry_take_pool(struct iov_registry *reg, struct iov_pool *pool);
 
 struct iov_allocation_request {
         const char *owner;
+        const char *vm;   /* the VM id holding it (vms/), or NULL */
         const char *pool; /* NULL: by device */
         struct iov_pci_address device;
         const char *mac; /* NULL, "auto" or a unicast MAC for the VF (alloc/vf-net.c) */
@@ -203,9 +215,41 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
 
 /* Reset every member (one that cannot be reset is quarantined and stays on vfio-pci),
  * give the others back to their original drivers, forget the allocation, publish
- * "allocation_released". ret: {"id", "released": [...], "quarantined": [...]}. */
+ * "allocation_released". ret: {"id", "released": [...], "quarantined": [...]}. An
+ * allocation a VM holds is refused (409 allocation_in_use naming the VM). */
 int allocations_release(struct iov_daemon *d, const char *id, struct json_object **ret,
                         struct iov_problem *p);
+
+/* ---- allocations held by VMs (alloc/vm-owner.c; vms/ is the caller) ------------------- */
+
+/* The host may give a VM a passed-through device: an IOMMU with interrupt remapping, or
+ * --allow-unsafe-interrupts (*ret_unsafe then true when either is missing). 409
+ * iommu_unavailable or interrupt_remapping_unavailable otherwise. */
+int allocations_check_host(struct iov_daemon *d, bool *ret_unsafe, struct iov_problem *p);
+/* Hand an existing allocation to VM vm_id: it must be active, held by no VM, and its
+ * owner must be vm_name (409 allocation_in_use, allocation_owner_mismatch,
+ * allocation_not_active; 404 allocation_not_found). Saved before it returns; publishes
+ * "allocation_attached". ret: the API JSON. */
+int allocations_adopt(struct iov_daemon *d, const char *id, const char *vm_id, const char *vm_name,
+                      struct json_object **ret, struct iov_problem *p);
+/* Give an adopted allocation back (it stays allocated to its owner, held by no VM);
+ * publishes "allocation_detached". -ENOENT when vm_id does not hold it. */
+int allocations_disown(struct iov_daemon *d, const char *id, const char *vm_id);
+/* Release an allocation VM vm_id holds (the VM is being deleted, or its create rolled
+ * back): as allocations_release, without the allocation_in_use refusal. */
+int allocations_release_vm(struct iov_daemon *d, const char *id, const char *vm_id,
+                           struct json_object **ret, struct iov_problem *p);
+/* Reset every member still on vfio-pci, before a VM's start and after its end. A member
+ * whose reset fails marks the allocation quarantined (reset_failure, saved; the device
+ * stays held) and gives 409 device_reset_failed; a reset that works clears the mark.
+ * Publishes "allocation_reset". */
+int allocations_reset(struct iov_daemon *d, const char *id, struct iov_problem *p);
+/* The API JSON of allocation id; -ENOENT when there is none. */
+int allocations_show(struct iov_daemon *d, const char *id, struct json_object **ret);
+/* At start, once the VMs are loaded: an allocation held by a VM that vm_exists() does
+ * not know (a create or delete cut short) is given back when adopted, else released. */
+int allocations_reconcile_vms(struct iov_daemon *d,
+                              bool (*vm_exists)(void *userdata, const char *vm_id), void *userdata);
 
 /* Whether a group looks viable in an inventory snapshot (iommu_group_viable_in on the
  * snapshot's group); false for group -1 or one the snapshot does not know. */

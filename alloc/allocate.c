@@ -10,8 +10,9 @@
 #include "alloc/alloc-internal.h"
 #include "daemon/daemon.h"
 
-/* No IOMMU or no interrupt remapping: refuse unless the operator said otherwise. */
-static int check_host(struct iov_daemon *d, struct iov_problem *p)
+/* No IOMMU or no interrupt remapping: refuse unless the operator said otherwise;
+ * ret_unsafe (may be NULL): allowed only by that switch. */
+static int check_host(struct iov_daemon *d, bool *ret_unsafe, struct iov_problem *p)
 {
         struct iov_iommu_status st;
         int r = iommu_status_read(d->config.sysfs_root, &st);
@@ -38,7 +39,14 @@ static int check_host(struct iov_daemon *d, struct iov_problem *p)
         if (!st.vfio_pci_loaded)
                 return daemon_problem_set(p, 409, "vfio_pci_unavailable",
                                           "the vfio-pci driver is not loaded (modprobe vfio-pci)");
+        if (ret_unsafe)
+                *ret_unsafe = !st.enabled || st.interrupt_remapping != IOV_YES;
         return 0;
+}
+
+int allocations_check_host(struct iov_daemon *d, bool *ret_unsafe, struct iov_problem *p)
+{
+        return check_host(d, ret_unsafe, p);
 }
 
 static int check_member_free(struct iov_registry *reg, const struct iov_pci_address *address,
@@ -220,6 +228,7 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
                 return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
                                           strerror(-r));
         }
+        daemon_test_crash_point("allocation-pending-saved");
         /* Before vfio-pci takes the VF; a refusal has changed nothing. */
         if (a->net && allocation_net_apply(d, a, p) < 0)
                 return drop_pending(d, reg, a);
@@ -234,6 +243,7 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
                 (void)registry_save_allocations(reg, d->state); /* a stale intent is harmless */
                 return -EBADMSG;
         }
+        daemon_test_crash_point("allocation-bound");
         pthread_rwlock_wrlock(&reg->lock);
         iommu_bind_records_free(a->members, a->n_members);
         a->members = records;
@@ -252,7 +262,7 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
 }
 
 static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
-                          const struct iov_iommu_group *group,
+                          const struct iov_iommu_group *group, const struct iov_pci_address *device,
                           const struct iov_allocation_request *req, struct iov_allocation **ret,
                           struct iov_problem *p)
 {
@@ -263,9 +273,11 @@ static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
                 return -ENOMEM;
         a->owner = strdup(owner);
         a->pool = pool ? strdup(pool) : NULL;
+        a->vm = req->vm ? strdup(req->vm) : NULL;
+        a->device = *device;
         a->created_usec = util_realtime_usec();
         a->state = IOV_ALLOCATION_PENDING;
-        if (!a->owner || (pool && !a->pool))
+        if (!a->owner || (pool && !a->pool) || (req->vm && !a->vm))
                 return -ENOMEM;
         int r = allocation_new_id(a->id);
         if (r < 0)
@@ -299,7 +311,8 @@ bool allocations_snapshot_viable(const struct iov_snapshot *snap, int group)
 
 /* The first matching device, in address order, whose whole group can be handed out. */
 static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const char *name,
-                          struct iov_iommu_group *ret_group, struct iov_problem *p)
+                          struct iov_iommu_group *ret_group, struct iov_pci_address *ret_device,
+                          struct iov_problem *p)
 {
         struct iov_pool *pool = registry_find_pool(reg, name);
         if (!pool)
@@ -325,6 +338,7 @@ static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const 
                         daemon_problem_clear(&ignored);
                         continue;
                 }
+                *ret_device = dev->address;
                 return 0;
         }
         return daemon_problem_set(p, 409, "pool_exhausted",
@@ -339,22 +353,27 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
         struct iov_registry *reg = registry_get(d);
         struct iov_iommu_group group = {0};
         struct iov_allocation *a = NULL;
+        struct iov_pci_address device = req->device;
 
         pthread_mutex_lock(&d->state_lock);
-        int r = check_host(d, p);
+        int r = check_host(d, NULL, p);
         if (r == 0)
-                r = req->pool ? pick_from_pool(d, reg, req->pool, &group, p)
+                r = req->pool ? pick_from_pool(d, reg, req->pool, &group, &device, p)
                               : check_device(d, reg, &req->device, &group, p);
         if (r == 0 && !req->pool)
                 r = check_viable(d, group.id, p);
         if (r == 0)
-                r = allocate_group(d, reg, &group, req, &a, p);
+                r = allocate_group(d, reg, &group, &device, req, &a, p);
         struct json_object *json = NULL;
         if (r == 0 && a) {
                 json = allocation_to_api_json(a, d->config.dev_root);
                 daemon_event_publish(d, "allocation_created",
                                      allocation_to_api_json(a, d->config.dev_root));
-                log_info("allocation %s: IOMMU group %u to %s", a->id, a->iommu_group, a->owner);
+                if (a->vm) /* as when a VM adopts an allocation (vm-owner.c) */
+                        daemon_event_publish(d, "allocation_attached",
+                                             allocation_to_api_json(a, d->config.dev_root));
+                log_info("allocation %s: IOMMU group %u to %s%s%s", a->id, a->iommu_group, a->owner,
+                         a->vm ? ", VM " : "", a->vm ? a->vm : "");
         }
         pthread_mutex_unlock(&d->state_lock);
         if (r == 0) /* drivers changed; the inventory shows it at once */

@@ -58,6 +58,33 @@ struct json_object *allocation_member_to_json(const struct iov_bind_record *m)
         return o;
 }
 
+/* The device of a record that names none: the first member that is no bridge. */
+static struct iov_pci_address default_device(const struct iov_allocation *a)
+{
+        size_t first = 0;
+        while (first + 1 < a->n_members && a->members[first].is_bridge)
+                first++;
+        return a->n_members ? a->members[first].address : (struct iov_pci_address){0};
+}
+
+/* "device", "vm", "adopted" and "reset_failure": always in the API form; in the durable
+ * form only when they say more than their defaults, so records of allocations no VM ever
+ * held stay as they were. */
+static void allocation_add_vm_fields(struct json_object *o, const struct iov_allocation *a,
+                                     bool durable)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        struct iov_pci_address first = default_device(a);
+        if (!durable || !pci_address_equal(&first, &a->device))
+                json_object_object_add(o, "device",
+                                       json_object_new_string(pci_address_format(&a->device, buf)));
+        if (durable && !a->vm && !a->reset_failure)
+                return;
+        json_object_object_add(o, "vm", string_or_null(a->vm));
+        json_object_object_add(o, "adopted", json_object_new_boolean(a->adopted));
+        json_object_object_add(o, "reset_failure", string_or_null(a->reset_failure));
+}
+
 struct json_object *allocation_to_json(const struct iov_allocation *a)
 {
         struct json_object *o = json_object_new_object();
@@ -80,6 +107,7 @@ struct json_object *allocation_to_json(const struct iov_allocation *a)
         json_object_object_add(o, "lost_reason", string_or_null(a->lost_reason));
         if (a->net) /* only then: records without it read as before */
                 json_object_object_add(o, "net", allocation_net_to_json(a->net));
+        allocation_add_vm_fields(o, a, true);
         return o;
 }
 
@@ -121,6 +149,7 @@ struct json_object *allocation_to_api_json(const struct iov_allocation *a, const
         json_object_object_add(o, "created", time_to_json(a->created_usec));
         json_object_object_add(o, "lost_reason", string_or_null(a->lost_reason));
         json_object_object_add(o, "net", a->net ? allocation_net_to_json(a->net) : NULL);
+        allocation_add_vm_fields(o, a, false);
         return o;
 }
 
@@ -132,6 +161,8 @@ void allocation_free(struct iov_allocation *a)
         free(a->pool);
         free(a->lost_reason);
         free(a->net);
+        free(a->vm);
+        free(a->reset_failure);
         iommu_bind_records_free(a->members, a->n_members);
         free(a);
 }
@@ -193,6 +224,29 @@ static int members_from_json(struct json_object *arr, struct iov_allocation *a)
         return 0;
 }
 
+/* "device", "vm", "adopted", "reset_failure": absent in records older than VM
+ * ownership (then the first member that is no bridge, no VM). */
+static int vm_fields_from_json(struct json_object *obj, struct iov_allocation *a)
+{
+        bool ok = true;
+        struct json_object *device = json_object_object_get(obj, "device");
+        struct json_object *vm = json_object_object_get(obj, "vm");
+        struct json_object *failure = json_object_object_get(obj, "reset_failure");
+        a->device = default_device(a);
+        if (device && (!json_object_is_type(device, json_type_string) ||
+                       pci_address_parse(json_object_get_string(device), &a->device) < 0))
+                ok = false;
+        if ((vm && !json_object_is_type(vm, json_type_string)) ||
+            (failure && !json_object_is_type(failure, json_type_string)))
+                ok = false;
+        if (!ok)
+                return -EBADMSG;
+        a->adopted = json_object_get_boolean(json_object_object_get(obj, "adopted"));
+        if (dup_or_null(vm, &a->vm) < 0 || dup_or_null(failure, &a->reset_failure) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int allocation_from_json(struct json_object *obj, struct iov_allocation **ret)
 {
         bool ok = json_object_is_type(obj, json_type_object);
@@ -226,6 +280,8 @@ int allocation_from_json(struct json_object *obj, struct iov_allocation **ret)
         struct json_object *net = json_object_object_get(obj, "net");
         if (r >= 0 && net) /* absent in records older than VF network settings */
                 r = allocation_net_from_json(net, &a->net);
+        if (r >= 0)
+                r = vm_fields_from_json(obj, a);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(a);

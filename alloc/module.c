@@ -25,6 +25,7 @@ static struct json_object *hook_device_allocation(struct iov_daemon *d,
         if (a) {
                 json_object_object_add(o, "id", json_object_new_string(a->id));
                 json_object_object_add(o, "owner", json_object_new_string(a->owner));
+                json_object_object_add(o, "vm", a->vm ? json_object_new_string(a->vm) : NULL);
                 json_object_object_add(
                         o, "state", json_object_new_string(allocation_state_to_string(a->state)));
         } else if (q) {

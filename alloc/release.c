@@ -159,12 +159,14 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
                 return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
                                           strerror(-r));
         }
+        daemon_test_crash_point("allocation-releasing-saved");
         struct json_object *quarantined = release_members(d, reg, a, true);
         if (!quarantined)
                 return -ENOMEM;
         allocation_net_restore(a); /* the VF's network settings as they were before */
         struct json_object *out = json_object_new_object();
         json_object_object_add(out, "id", json_object_new_string(a->id));
+        json_object_object_add(out, "vm", a->vm ? json_object_new_string(a->vm) : NULL);
         json_object_object_add(out, "released", released_devices(a, quarantined));
         json_object_object_add(out, "quarantined", quarantined);
         if (json_object_array_length(quarantined) > 0) {
@@ -189,8 +191,23 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         return 0;
 }
 
-int allocations_release(struct iov_daemon *d, const char *id, struct json_object **ret,
-                        struct iov_problem *p)
+/* A VM's allocation goes only with the VM (vm_id: the VM releasing it, NULL for a client). */
+static int check_not_in_use(const struct iov_allocation *a, const char *vm_id,
+                            struct iov_problem *p)
+{
+        if (!a->vm || streq_ptr(a->vm, vm_id))
+                return 0;
+        p->details = json_object_new_object();
+        if (p->details)
+                json_object_object_add(p->details, "vm", json_object_new_string(a->vm));
+        return daemon_problem_set(p, 409, "allocation_in_use",
+                                  "allocation %s belongs to VM %s (%s); it is released when the "
+                                  "VM is deleted",
+                                  a->id, a->vm, a->owner);
+}
+
+static int release_for(struct iov_daemon *d, const char *id, const char *vm_id,
+                       struct json_object **ret, struct iov_problem *p)
 {
         struct iov_registry *reg = registry_get(d);
         struct json_object *out = NULL;
@@ -199,8 +216,10 @@ int allocations_release(struct iov_daemon *d, const char *id, struct json_object
         /* Taken before the release forgets the allocation. */
         _cleanup_free_ struct iov_pci_address *moved = a ? member_addresses(a) : NULL;
         size_t n_moved = a ? a->n_members : 0;
-        int r = a ? release_locked(d, reg, a, &out, p)
+        int r = a ? check_not_in_use(a, vm_id, p)
                   : daemon_problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
+        if (r == 0)
+                r = release_locked(d, reg, a, &out, p);
         if (r == 0) {
                 daemon_event_publish(d, "allocation_released", json_object_get(out));
                 log_info("allocation %s released", id);
@@ -214,6 +233,18 @@ int allocations_release(struct iov_daemon *d, const char *id, struct json_object
                 (void)daemon_rescan(d); /* out of memory for the list: read everything */
         *ret = out;
         return 0;
+}
+
+int allocations_release(struct iov_daemon *d, const char *id, struct json_object **ret,
+                        struct iov_problem *p)
+{
+        return release_for(d, id, NULL, ret, p);
+}
+
+int allocations_release_vm(struct iov_daemon *d, const char *id, const char *vm_id,
+                           struct json_object **ret, struct iov_problem *p)
+{
+        return release_for(d, id, vm_id, ret, p);
 }
 
 /* ---- quarantine ----------------------------------------------------------------------- */

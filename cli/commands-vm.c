@@ -23,7 +23,8 @@ static const struct iov_cli_option_spec vm_create_options[] = {
         {"memory", 0, "MIB", "guest memory in MiB"},
         {"device", 0, "SPEC",
          "a device: TYPE,key=value,... (virtio-blk,path=F,read_only=true; virtio-net,tap=T,"
-         "mac=M; virtio-rng; virtio-console) or a JSON object (repeatable)"},
+         "mac=M; virtio-rng; virtio-console; vfio,pool=NAME|device=ADDR|allocation=ID"
+         "[,guest_address=N]) or a JSON object (repeatable)"},
         {NULL, 0, NULL, NULL},
 };
 

@@ -29,6 +29,7 @@ enum complete_source {
         SOURCE_VMS,
         SOURCE_ALLOCATIONS,
         SOURCE_GROUPS,
+        SOURCE_DEVICE_SPECS, /* vm create --device: the types, then a vfio entry's source */
 };
 
 /* A positional argument's source, by the command (exact name, or a prefix ending in a
@@ -176,12 +177,15 @@ static void state_take_words(struct complete_state *s, const char *const *words,
 struct complete_output {
         FILE *out;
         const char *prefix; /* the current word (its value part for --name=value) */
+        const char *stem;   /* printed before each candidate ("vfio,pool="), or NULL */
 };
 
 static void output_candidate(const struct complete_output *o, const char *candidate)
 {
-        if (candidate && strncmp(candidate, o->prefix, strlen(o->prefix)) == 0)
-                fprintf(o->out, "%s\n", candidate);
+        _cleanup_free_ char *text =
+                candidate ? util_strdup_printf("%s%s", o->stem ? o->stem : "", candidate) : NULL;
+        if (text && strncmp(text, o->prefix, strlen(o->prefix)) == 0)
+                fprintf(o->out, "%s\n", text);
 }
 
 static void output_options(const struct complete_output *o, const struct iov_cli_command *c)
@@ -261,6 +265,27 @@ static void output_live(const struct complete_output *o, enum complete_source so
         cli_args_clear(&args);
 }
 
+/* --device SPEC: the short forms' beginnings; after "vfio,pool=", "vfio,device=" or
+ * "vfio,allocation=" the pools, devices or allocations iovd lists. */
+static void output_device_specs(const struct complete_output *o, const struct complete_state *s)
+{
+        static const char *const kinds[] = {
+                "virtio-blk,path=", "virtio-net,tap=", "virtio-rng",       "virtio-console",
+                "vfio,pool=",       "vfio,device=",    "vfio,allocation=",
+        };
+        static const enum complete_source vfio_sources[] = {SOURCE_POOLS, SOURCE_DEVICES,
+                                                            SOURCE_ALLOCATIONS};
+        for (size_t i = 4; i < ARRAY_SIZE(kinds); i++)
+                if (strncmp(o->prefix, kinds[i], strlen(kinds[i])) == 0) {
+                        struct complete_output stemmed = *o;
+                        stemmed.stem = kinds[i];
+                        output_live(&stemmed, vfio_sources[i - 4], s);
+                        return;
+                }
+        for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+                output_candidate(o, kinds[i]);
+}
+
 static void output_source(const struct complete_output *o, enum complete_source source,
                           const char *value_name, const struct complete_state *s)
 {
@@ -271,6 +296,8 @@ static void output_source(const struct complete_output *o, enum complete_source 
         fputs("words\n", o->out);
         if (source == SOURCE_CHOICES)
                 output_choices(o, value_name);
+        else if (source == SOURCE_DEVICE_SPECS)
+                output_device_specs(o, s);
         else if (source != SOURCE_NONE)
                 output_live(o, source, s);
 }
@@ -285,7 +312,7 @@ static enum complete_source option_source(const struct iov_cli_option_spec *spec
         } rules[] = {
                 {"physfn", NULL, SOURCE_PFS},   {"pool", NULL, SOURCE_POOLS},
                 {NULL, "ADDR", SOURCE_DEVICES}, {NULL, "FILE", SOURCE_FILES},
-                {NULL, "PATH", SOURCE_FILES},
+                {NULL, "PATH", SOURCE_FILES},   {NULL, "SPEC", SOURCE_DEVICE_SPECS},
         };
         if (strchr(spec->value_name, '|'))
                 return SOURCE_CHOICES;

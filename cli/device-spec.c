@@ -4,8 +4,10 @@
  * the short form "TYPE,key=value,..." turned into {"type": TYPE, "key": value, ...}:
  *   virtio-blk,path=disk.img,read_only=true,serial=disk0
  *   virtio-net,tap=tap0,mac=52:54:00:12:34:56
+ *   vfio,pool=nics,guest_address=5      (also device=ADDRESS or allocation=ID)
  * Values are strings, true/false booleans (a serial "12" must stay a string: the JSON
- * form is there for numbers). A relative "path" is made absolute, as the daemon runs
+ * form is there for numbers), except "guest_address", a slot number, which is an integer
+ * when it is all digits. A relative "path" is made absolute, as the daemon runs
  * elsewhere. The daemon checks the fields; here only the form is checked, so a typo in
  * the form is a usage error that names the faulty part.
  */
@@ -19,8 +21,11 @@
 static struct json_object *spec_value(const char *key, const char *v)
 {
         char cwd[PATH_MAX];
+        long long slot;
         if (streq(v, "true") || streq(v, "false"))
                 return json_object_new_boolean(streq(v, "true"));
+        if (streq(key, "guest_address") && cli_parse_int(v, 0, INT32_MAX, &slot) == 0)
+                return json_object_new_int64(slot);
         if (streq(key, "path") && v[0] != '/' && v[0] != '\0' && getcwd(cwd, sizeof(cwd))) {
                 _cleanup_free_ char *abs = util_strdup_printf("%s/%s", cwd, v);
                 return abs ? json_object_new_string(abs) : NULL;

@@ -288,6 +288,9 @@ int daemon_watchdog_usec(uint64_t *ret);
 void daemon_status_stale(struct iov_daemon *d);
 /* IOVD_TEST_HOOKS=1: SIGUSR2 wedges the state lock (tests of the watchdog only). */
 bool daemon_test_hooks_enabled(void);
+/* IOVD_TEST_HOOKS=1 and IOVD_TEST_CRASH_AT=step: iovd kills itself with SIGKILL here, as
+ * a power cut or kill -9 at that point would (the durability tests of each step). */
+void daemon_test_crash_point(const char *step);
 
 /* Send a datagram to $NOTIFY_SOCKET ("READY=1", "STOPPING=1"); 0 when the variable is
  * unset (not run by systemd). */

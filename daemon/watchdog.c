@@ -8,8 +8,9 @@
  * daemon wedges) therefore stops the pings and systemd restarts iovd. Each wake also
  * sends STATUS= with what iovd holds ("ready: N devices, M allocations, K VMs running").
  *
- * Test hook: with IOVD_TEST_HOOKS=1 in the environment, SIGUSR2 makes a thread take
- * state_lock and keep it until iovd stops: a wedge the tests use to see the pings stop.
+ * Test hooks: with IOVD_TEST_HOOKS=1 in the environment, SIGUSR2 makes a thread take
+ * state_lock and keep it until iovd stops: a wedge the tests use to see the pings stop;
+ * and IOVD_TEST_CRASH_AT names a step (daemon_test_crash_point) where iovd kills itself.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -56,6 +57,15 @@ bool daemon_test_hooks_enabled(void)
 {
         const char *e = getenv("IOVD_TEST_HOOKS");
         return e && streq(e, "1");
+}
+
+void daemon_test_crash_point(const char *step)
+{
+        const char *at = getenv("IOVD_TEST_CRASH_AT");
+        if (at && streq(at, step) && daemon_test_hooks_enabled()) {
+                log_notice("test hook: killed at %s", step);
+                raise(SIGKILL);
+        }
 }
 
 static bool health_check(struct iov_daemon *d, uint64_t bound_usec)

@@ -77,6 +77,15 @@ static void vm_remove_runtime_files(const char *dir)
                 (void)unlink(pid);
 }
 
+/* What vm_finish resets once the lock is dropped (NULL: out of memory, nothing reset). */
+static struct iov_vm_passthrough *vm_passthrough_copy(const struct iov_vm_record *rec)
+{
+        struct iov_vm_passthrough *copy = calloc(rec->n_passthrough + 1, sizeof(*copy));
+        if (copy && rec->n_passthrough)
+                memcpy(copy, rec->passthrough, rec->n_passthrough * sizeof(*copy));
+        return copy;
+}
+
 /* Record the end of run `run` of VM id: read the monitor's verdict (without the lock: it
  * may take a moment to appear), then change the state. */
 static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
@@ -89,6 +98,8 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
         }
         rec->finishing = true;
         _cleanup_free_ char *dir = vm_record_dir(t, rec);
+        size_t n_passthrough = rec->n_passthrough;
+        _cleanup_free_ struct iov_vm_passthrough *passthrough = vm_passthrough_copy(rec);
         pthread_mutex_unlock(&t->lock);
 
         struct iov_vmm_exit e = {0};
@@ -97,6 +108,10 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                 /* Now, while finishing keeps a new start away from these files. */
                 vm_remove_runtime_files(dir);
         }
+        /* Whatever the guest left its devices doing (a crash mid-DMA), they are reset
+         * before the VM is seen stopped or crashed, and stay held. */
+        daemon_test_crash_point("vm-vmm-ended");
+        vm_passthrough_reset(t->daemon, id, passthrough, passthrough ? n_passthrough : 0);
 
         pthread_mutex_lock(&t->lock);
         rec = vm_table_find(t, id);
@@ -289,6 +304,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
         }
         vm_record_set_stats(rec, TAKE_PTR(e.stats));
         supervisor_exit_clear(&e);
+        vm_passthrough_reset(t->daemon, rec->id, rec->passthrough, rec->n_passthrough);
         vm_record_set_state(t, rec, state, reason);
 }
 
@@ -312,12 +328,12 @@ static struct iov_vm_record *vm_wait_inactive(struct iov_vm_table *t, const char
 
 /* The answer with rec, or a 404 when a DELETE removed the VM while this request waited
  * with the lock dropped (a kill or stop racing a delete): the client's race, never a 500. */
-static int vm_reply(struct iov_vm_record *rec, const char *id, struct json_object **ret,
-                    struct iov_problem *p)
+static int vm_reply(struct iov_vm_table *t, struct iov_vm_record *rec, const char *id,
+                    struct json_object **ret, struct iov_problem *p)
 {
         if (!rec)
                 return vm_problem_not_found(p, id);
-        struct json_object *o = vm_record_to_json(rec);
+        struct json_object *o = vm_record_to_json(t, rec);
         if (!o)
                 return -ENOMEM;
         *ret = o;
@@ -325,28 +341,25 @@ static int vm_reply(struct iov_vm_record *rec, const char *id, struct json_objec
 }
 
 /* iovd-vmm's --config: the definition in the contract's JSON form, which iovd-vmm reads
- * with the same parser as the API (vm-contract.h). */
-static int vm_write_config(const struct iov_vm_record *rec, const char *dir)
+ * with the same parser as the API (vm-contract.h), its vfio entries naming the host
+ * functions the VM's allocations hold (vm_passthrough_prepare). */
+static int vm_write_config(struct json_object *config, const char *dir)
 {
-        _cleanup_json_ struct json_object *o = NULL;
-        int r = vm_spec_to_json(&rec->spec, &o);
-        if (r < 0)
-                return r;
         _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL);
         if (!path)
                 return -ENOMEM;
-        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        r = util_mkdir_p(dir, 0700);
+        const char *text = json_object_to_json_string_ext(config, JSON_C_TO_STRING_PLAIN);
+        int r = util_mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
         return util_write_file_atomic(path, text, strlen(text), 0600);
 }
 
 /* Spawn the VMM of rec (dir prepared), lock not held. */
-static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec, const char *dir,
+static int vm_spawn(struct iov_vm_table *t, struct json_object *config, const char *dir,
                     struct iov_vmm_process *ret_process, int *ret_pidfd)
 {
-        int r = vm_write_config(rec, dir);
+        int r = vm_write_config(config, dir);
         if (r < 0)
                 return r;
         struct iov_vmm_process p;
@@ -385,9 +398,10 @@ static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_
 
 /* Record a new run of rec's VMM (lock held); returns the run's number. */
 static unsigned vm_start_record(struct iov_vm_table *t, struct iov_vm_record *rec,
-                                const struct iov_vmm_process *process, int pidfd)
+                                const struct iov_vmm_process *process, int pidfd, bool unsafe)
 {
         rec->starting = false;
+        rec->unsafe_interrupts = unsafe;
         rec->run++;
         rec->process = *process;
         rec->pidfd = pidfd;
@@ -416,7 +430,27 @@ static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
                        rec->exit_status == IOV_VMM_EXIT_USAGE))
                 return daemon_problem_set(p, 422, "vmm_failed", "VM %s did not start: %s", id,
                                           rec->reason ? rec->reason : "iovd-vmm failed");
-        return vm_reply(rec, id, ret, p);
+        return vm_reply(t, rec, id, ret, p);
+}
+
+/* The VMM's configuration for a claimed rec (lock not held): its devices reset and named
+ * by host function. A refusal leaves the VM as it was (no longer starting). */
+static int vm_start_config(struct iov_vm_table *t, struct iov_vm_record *rec,
+                           struct json_object **ret, bool *ret_unsafe, struct iov_problem *p)
+{
+        _cleanup_json_ struct json_object *config = NULL;
+        int r = vm_spec_to_json(&rec->spec, &config);
+        if (r >= 0)
+                r = vm_passthrough_prepare(t->daemon, rec, config, ret_unsafe, p);
+        if (r < 0) {
+                pthread_mutex_lock(&t->lock);
+                rec->starting = false;
+                pthread_cond_broadcast(&t->changed);
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
+        *ret = TAKE_PTR(config);
+        return 0;
 }
 
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
@@ -429,9 +463,15 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         pthread_mutex_unlock(&t->lock);
         if (r < 0)
                 return r;
+        bool unsafe = false;
+        _cleanup_json_ struct json_object *config = NULL;
+        r = vm_start_config(t, rec, &config, &unsafe, p);
+        if (r < 0)
+                return r;
         struct iov_vmm_process process = {0};
         int fd = -1;
-        r = vm_spawn(t, rec, dir, &process, &fd);
+        daemon_test_crash_point("vm-start-prepared");
+        r = vm_spawn(t, config, dir, &process, &fd);
         pthread_mutex_lock(&t->lock);
         if (r < 0) {
                 rec->starting = false;
@@ -443,7 +483,7 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                 return daemon_problem_set(p, 500, "vmm_failed", "%s",
                                           reason ? reason : "out of memory");
         }
-        unsigned run = vm_start_record(t, rec, &process, fd);
+        unsigned run = vm_start_record(t, rec, &process, fd, unsafe);
         _cleanup_close_ int wait_fd = fd >= 0 ? dup(fd) : -1;
         pthread_mutex_unlock(&t->lock);
         vm_watcher_wake(t);
@@ -507,7 +547,7 @@ static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct j
                 r = rec ? vm_problem_state(p, rec, pause ? "pause" : "resume")
                         : vm_problem_not_found(p, id);
         if (r >= 0)
-                r = vm_reply(rec, id, ret, p);
+                r = vm_reply(t, rec, id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
@@ -538,7 +578,7 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
         else if (!vm_is_active(rec) || rec->pidfd < 0 || rec->finishing)
                 r = vm_problem_state(p, rec, "kill");
         else
-                r = vm_reply(vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), id, ret, p);
+                r = vm_reply(t, vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;
@@ -574,7 +614,7 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
         if (rec && rec->run == run && (vm_is_active(rec) || rec->pidfd >= 0) &&
             rec->request == IOV_VM_REQUEST_STOP)
                 rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT);
-        r = vm_reply(rec, id, ret, p);
+        r = vm_reply(t, rec, id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);
         return r;

@@ -25,9 +25,20 @@ enum iov_vm_request {
         IOV_VM_REQUEST_STOP_TIMEOUT, /* a stop that ran out of time: SIGKILL sent */
 };
 
+/* One vfio entry of a VM's definition and the allocation the VM holds for it
+ * (vms/vm-passthrough.c). */
+struct iov_vm_passthrough {
+        size_t index; /* in spec.devices */
+        char allocation[IOV_VFIO_ALLOCATION_ID_MAX];
+};
+
 struct iov_vm_record {
         char id[IOV_VM_ID_MAX];
-        struct iov_vm_spec spec; /* the definition, parsed once (vm-contract.h) */
+        struct iov_vm_spec spec;                /* the definition, parsed once (vm-contract.h) */
+        struct iov_vm_passthrough *passthrough; /* one per vfio entry, in spec order */
+        size_t n_passthrough;
+        bool unsafe_interrupts; /* the last start passed devices through with
+                                   --allow-unsafe-interrupts on a host lacking protection */
 
         enum iov_vm_state state;
         char *reason;                                      /* why it stopped or crashed */
@@ -88,7 +99,7 @@ int vm_table_load(struct iov_vm_table *t);
  * may be gone afterwards. Failures are logged. */
 int vm_table_sync(struct iov_vm_table *t);
 char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec);
-struct json_object *vm_record_to_json(const struct iov_vm_record *rec);
+struct json_object *vm_record_to_json(struct iov_vm_table *t, const struct iov_vm_record *rec);
 /* Publish an event of type about rec: {"id", "name", "state", "reason"}. */
 void vm_publish(struct iov_vm_table *t, const char *type, const struct iov_vm_record *rec);
 /* Change state (durable at the next vm_table_sync()), publish "vm_state_changed", wake waiters.
@@ -98,6 +109,31 @@ void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum
 
 int vm_problem_not_found(struct iov_problem *p, const char *id);
 int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, const char *what);
+
+/* vms/vm-passthrough.c: the VM's vfio entries as allocations it holds. */
+/* At create, before rec joins the table: allocate or adopt one allocation per vfio entry
+ * of rec->spec (filling rec->passthrough), or, on the first refusal, give back what was
+ * taken and fail with the allocation's own problem. */
+int vm_passthrough_attach(struct iov_daemon *d, struct iov_vm_record *rec, struct iov_problem *p);
+/* Give back a VM's allocations: release them (delete), or for a create that rolls back,
+ * give adopted ones back to their owner. Failures are logged. Returns the release reports
+ * ([{"id", "released", "quarantined"}]) when ret is not NULL. */
+void vm_passthrough_detach(struct iov_daemon *d, const char *vm_id, const struct iov_vm_spec *spec,
+                           const struct iov_vm_passthrough *list, size_t n, bool rollback,
+                           struct json_object **ret);
+/* Before a start: the host check (IOMMU and interrupt remapping, or the unsafe switch),
+ * every device reset, and config (the contract JSON of the definition) rewritten with
+ * the VMM's entries ("host"). -EBADMSG with p filled when the VM must not start. */
+int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec,
+                           struct json_object *config, bool *ret_unsafe, struct iov_problem *p);
+/* After a VMM ended: reset every device (a failure quarantines it, see allocations_reset). */
+void vm_passthrough_reset(struct iov_daemon *d, const char *vm_id,
+                          const struct iov_vm_passthrough *list, size_t n);
+/* The API's "passthrough" list of rec. */
+struct json_object *vm_passthrough_to_json(struct iov_daemon *d, const struct iov_vm_record *rec);
+/* The durable "passthrough" list, and its reading back (-EBADMSG when malformed). */
+struct json_object *vm_passthrough_to_durable(const struct iov_vm_record *rec);
+int vm_passthrough_from_durable(struct json_object *o, struct iov_vm_record *rec);
 
 /* vms/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
 int vm_console_trim(const char *dir);

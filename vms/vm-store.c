@@ -42,6 +42,9 @@ struct json_object *vm_record_to_durable(const struct iov_vm_record *rec)
         json_object_object_add(o, "started_usec", usec_or_null(rec->started_usec));
         json_object_object_add(o, "stopped_usec", usec_or_null(rec->stopped_usec));
         json_object_object_add(o, "stats", json_object_get(rec->stats));
+        json_object_object_add(o, "passthrough", vm_passthrough_to_durable(rec));
+        json_object_object_add(o, "unsafe_interrupts",
+                               json_object_new_boolean(rec->unsafe_interrupts));
         return o;
 }
 
@@ -126,6 +129,11 @@ static int vm_record_from_durable(struct json_object *o, struct iov_vm_record **
         rec->started_usec = (uint64_t)int_field(o, "started_usec");
         rec->stopped_usec = (uint64_t)int_field(o, "stopped_usec");
         rec->stats = json_object_get(json_object_object_get(o, "stats"));
+        rec->unsafe_interrupts =
+                json_object_get_boolean(json_object_object_get(o, "unsafe_interrupts"));
+        r = vm_passthrough_from_durable(o, rec);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(rec);
         return 0;
 }
@@ -154,12 +162,14 @@ int vm_table_load(struct iov_vm_table *t)
         return 0;
 }
 
-struct json_object *vm_record_to_json(const struct iov_vm_record *rec)
+struct json_object *vm_record_to_json(struct iov_vm_table *t, const struct iov_vm_record *rec)
 {
         struct json_object *o = vm_record_to_durable(rec);
         if (!o)
                 return NULL;
         bool alive = rec->pidfd >= 0;
         json_object_object_add(o, "pid", alive ? json_object_new_int(rec->process.pid) : NULL);
+        /* Each device as the allocation shows it now: host function, group, quarantine. */
+        json_object_object_add(o, "passthrough", vm_passthrough_to_json(t->daemon, rec));
         return o;
 }

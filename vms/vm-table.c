@@ -64,6 +64,7 @@ void vm_record_free(struct iov_vm_record *rec)
         if (!rec)
                 return;
         vm_spec_done(&rec->spec);
+        free(rec->passthrough);
         free(rec->reason);
         json_object_put(rec->stats);
         if (rec->pidfd >= 0)

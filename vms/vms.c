@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/random.h>
 
+#include "alloc/alloc.h"
 #include "daemon/daemon.h"
 #include "vms/vm-record.h"
 
@@ -42,7 +43,8 @@ static int vm_record_new(struct iov_vm_spec *spec, struct iov_vm_record **ret)
         return 0;
 }
 
-/* Undo a create whose save failed, unless someone started the VM meanwhile. */
+/* Undo a create whose save failed, unless someone started the VM meanwhile: its devices
+ * go back too. */
 static void vm_table_forget_new(struct iov_vm_table *t, const char *id)
 {
         for (size_t i = 0; i < t->n_records; i++) {
@@ -55,6 +57,8 @@ static void vm_table_forget_new(struct iov_vm_table *t, const char *id)
                         (t->n_records - i - 1) * sizeof(*t->records));
                 t->n_records--;
                 t->change_gen++;
+                vm_passthrough_detach(t->daemon, rec->id, &rec->spec, rec->passthrough,
+                                      rec->n_passthrough, true, NULL);
                 vm_record_free(rec);
                 return;
         }
@@ -85,27 +89,47 @@ static int vms_create_check(struct iov_vm_table *t, const struct iov_vm_record *
         return vm_admission_check(t, rec, false, p);
 }
 
+/* Whether rec may join the table, checked before any device is taken for it (lock not
+ * held): a create the table would refuse anyway leaves the host untouched. */
+static int vms_create_precheck(struct iov_vm_table *t, const struct iov_vm_record *rec,
+                               struct iov_problem *p)
+{
+        pthread_mutex_lock(&t->lock);
+        int r = vms_create_check(t, rec, p);
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
 int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_problem *p)
 {
         struct iov_vm_table *t = d->vms;
         _cleanup_(vm_record_freep) struct iov_vm_record *rec = NULL;
         int r = vm_record_new(spec, &rec);
+        if (r >= 0)
+                r = vms_create_precheck(t, rec, p);
+        /* Each allocation is saved naming the VM before vms.json knows it: a crash in
+         * between leaves allocations of no VM, released at the next start. */
+        if (r >= 0)
+                r = vm_passthrough_attach(d, rec, p);
         if (r < 0)
                 return r;
+        daemon_test_crash_point("vm-create-attached");
         pthread_mutex_lock(&t->lock);
         r = vms_create_check(t, rec, p);
         if (r >= 0)
                 r = vm_table_add(t, rec);
         if (r < 0) {
                 pthread_mutex_unlock(&t->lock);
+                vm_passthrough_detach(d, rec->id, &rec->spec, rec->passthrough, rec->n_passthrough,
+                                      true, NULL);
                 return r;
         }
         struct iov_vm_record *added = TAKE_PTR(rec);
         char id[IOV_VM_ID_MAX];
         memcpy(id, added->id, sizeof(id));
         t->change_gen++;
-        _cleanup_json_ struct json_object *json = vm_record_to_json(added);
+        _cleanup_json_ struct json_object *json = vm_record_to_json(t, added);
         r = json ? vm_table_sync(t) : -ENOMEM;
         if (r < 0) {
                 vm_table_forget_new(t, id); /* not durable: it was never created */
@@ -131,7 +155,7 @@ int vms_list(struct iov_daemon *d, struct json_object **ret)
         }
         pthread_mutex_lock(&t->lock);
         for (size_t i = 0; i < t->n_records; i++)
-                json_object_array_add(vms, vm_record_to_json(t->records[i]));
+                json_object_array_add(vms, vm_record_to_json(t, t->records[i]));
         pthread_mutex_unlock(&t->lock);
         json_object_object_add(o, "vms", TAKE_PTR(vms));
         *ret = o;
@@ -160,7 +184,7 @@ int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, str
         struct iov_vm_table *t = d->vms;
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
-        struct json_object *o = rec ? vm_record_to_json(rec) : NULL;
+        struct json_object *o = rec ? vm_record_to_json(t, rec) : NULL;
         pthread_mutex_unlock(&t->lock);
         if (!rec)
                 return vm_problem_not_found(p, id);
@@ -182,6 +206,32 @@ static void vm_remove_dir(const char *dir)
                 if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
                         (void)unlinkat(dirfd(d), de->d_name, 0);
         (void)rmdir(dir);
+}
+
+/* After the VM left vms.json (lock not held): its devices go back, rec is freed, and the
+ * answer lists what was released. */
+static int vm_delete_finish(struct iov_daemon *d, struct iov_vm_record *rec,
+                            struct json_object **ret)
+{
+        /* A crash from here on leaves the VM's allocations to the next start, which
+         * releases them (alloc/vm-owner.c). */
+        struct json_object *released = NULL;
+        daemon_test_crash_point("vm-delete-forgotten");
+        vm_passthrough_detach(d, rec->id, &rec->spec, rec->passthrough, rec->n_passthrough, false,
+                              &released);
+        struct json_object *o = json_object_new_object();
+        if (o) {
+                json_object_object_add(o, "id", json_object_new_string(rec->id));
+                json_object_object_add(o, "deleted", json_object_new_boolean(true));
+                json_object_object_add(o, "released", released);
+        } else {
+                json_object_put(released);
+        }
+        vm_record_free(rec);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
 }
 
 int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
@@ -219,16 +269,7 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
         pthread_mutex_unlock(&t->lock);
         if (dir)
                 vm_remove_dir(dir);
-        struct json_object *o = json_object_new_object();
-        if (o) {
-                json_object_object_add(o, "id", json_object_new_string(rec->id));
-                json_object_object_add(o, "deleted", json_object_new_boolean(true));
-        }
-        vm_record_free(rec);
-        if (!o)
-                return -ENOMEM;
-        *ret = o;
-        return 0;
+        return vm_delete_finish(d, rec, ret);
 }
 
 /* ---- counts for /metrics and GET /v1/host --------------------------------------------- */
@@ -269,6 +310,16 @@ static void vms_host_counts(struct iov_daemon *d, struct json_object *counts)
 
 static void vms_stop(struct iov_daemon *d);
 
+/* Before the watcher and the API start: nothing else touches the table. */
+static bool vm_table_has_id(void *userdata, const char *id)
+{
+        struct iov_vm_table *t = userdata;
+        for (size_t i = 0; i < t->n_records; i++)
+                if (streq(t->records[i]->id, id))
+                        return true;
+        return false;
+}
+
 static int vms_start(struct iov_daemon *d)
 {
         if (!d->state)
@@ -302,6 +353,12 @@ static int vms_start(struct iov_daemon *d)
         pthread_mutex_lock(&t->lock);
         (void)vm_table_sync(t); /* the verdicts on VMMs that ended while iovd was away */
         pthread_mutex_unlock(&t->lock);
+        /* Allocations of VMs that a create or delete cut short left behind. */
+        r = allocations_reconcile_vms(d, vm_table_has_id, t);
+        if (r < 0) {
+                vms_stop(d);
+                return r;
+        }
         r = vm_watcher_start(t);
         if (r < 0) {
                 vms_stop(d);

@@ -233,18 +233,14 @@ static int spec_read_fields(struct json_object *o, struct iov_vm_spec *s,
 /* ---- devices ---------------------------------------------------------------------------- */
 
 /* A "vfio" entry: a host function for iovd-vmm's --config (IOV_VM_SPEC_HOST_DEVICES);
- * anywhere else refused, since the API hands devices out only through allocations. */
+ * anywhere else a pool, a device or an allocation, which iovd allocates to the VM. */
 static int spec_parse_vfio(struct json_object *entry, size_t i, unsigned flags,
                            struct iov_vm_device *ret, struct iov_vm_spec_error *err)
 {
-        if (!(flags & IOV_VM_SPEC_HOST_DEVICES))
-                return spec_fail(err, IOV_VM_SPEC_INVALID_DEVICE,
-                                 "\"devices\"[%zu]: a \"vfio\" entry naming a host function is "
-                                 "accepted by iovd-vmm --config only",
-                                 i);
         struct iov_vfio_spec vfio;
         _cleanup_free_ char *error = NULL;
-        int r = vfio_spec_parse(entry, &vfio, &error);
+        int r = (flags & IOV_VM_SPEC_HOST_DEVICES) ? vfio_spec_parse(entry, &vfio, &error)
+                                                   : vfio_spec_parse_api(entry, &vfio, &error);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)

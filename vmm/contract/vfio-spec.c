@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The vfio entries of a VM's "devices" list (iovd-vmm --config only, see
- * IOV_VM_SPEC_HOST_DEVICES; through the API, passthrough comes with VM-owned allocations):
- *   {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5}
- * host is the function on the host (bound to vfio-pci); guest_address, optional, the
- * slot on the guest's bus 0 (1..31; 0 is the host bridge). Parsed once here.
+ * The vfio entries of a VM's "devices" list, in their two forms:
+ *   iovd-vmm --config:  {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5}
+ *   the API (iovd):     {"type": "vfio", "pool": "nics" | "device": "0000:01:00.2" |
+ *                        "allocation": "a-...", "guest_address": 5}
+ * host is the function on the host (bound to vfio-pci); through the API a VM names where
+ * iovd takes the function from instead, exactly one of pool, device or allocation, and
+ * iovd writes the VMM's entry with "host" (vfio_spec_to_host_entry). guest_address,
+ * optional, is the slot on the guest's bus 0 (1..31; 0 is the host bridge). Parsed once
+ * here, for both.
  */
 #include <ctype.h>
 #include <json-c/json.h>
@@ -32,19 +36,67 @@ static int spec_parse_bdf(const char *s, char ret[static IOV_VFIO_BDF_MAX])
         return 0;
 }
 
-static int spec_field(struct iov_vfio_spec *s, bool *has_host, const char *key,
+/* Pool names: [a-z0-9_-], starting with a letter or digit (alloc/pools.c's rule). */
+static bool spec_name_valid(const char *s, size_t max, const char *extra)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > max || !isalnum((unsigned char)s[0]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) ||
+                      strchr(extra, s[i])))
+                        return false;
+        return true;
+}
+
+/* One of "host", "pool", "device", "allocation": where the function comes from. */
+static int spec_source(struct iov_vfio_spec *s, int *n_sources, const char *key,
+                       struct json_object *v, char **ret_error)
+{
+        const char *text =
+                json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        (*n_sources)++;
+        if (streq(key, "host") || streq(key, "device")) {
+                s->source = streq(key, "host") ? IOV_VFIO_SOURCE_HOST : IOV_VFIO_SOURCE_DEVICE;
+                if (!text || spec_parse_bdf(text, s->host) < 0)
+                        return util_error_printf(ret_error,
+                                                 "vfio: \"%s\" must be a PCI address "
+                                                 "DDDD:BB:SS.F",
+                                                 key);
+                return 0;
+        }
+        if (streq(key, "pool")) {
+                s->source = IOV_VFIO_SOURCE_POOL;
+                if (!text || !spec_name_valid(text, IOV_VFIO_POOL_NAME_MAX, "_-"))
+                        return util_error_printf(ret_error,
+                                                 "vfio: \"pool\" must be a pool name "
+                                                 "([a-z0-9_-], at most %d)",
+                                                 IOV_VFIO_POOL_NAME_MAX);
+                strcpy(s->pool, text);
+                return 0;
+        }
+        s->source = IOV_VFIO_SOURCE_ALLOCATION;
+        if (!text || !spec_name_valid(text, IOV_VFIO_ALLOCATION_ID_MAX - 1, "-"))
+                return util_error_printf(ret_error,
+                                         "vfio: \"allocation\" must be an allocation id");
+        strcpy(s->allocation, text);
+        return 0;
+}
+
+static bool spec_is_source(const char *key, bool api)
+{
+        if (api)
+                return streq(key, "pool") || streq(key, "device") || streq(key, "allocation");
+        return streq(key, "host");
+}
+
+static int spec_field(struct iov_vfio_spec *s, bool api, int *n_sources, const char *key,
                       struct json_object *v, char **ret_error)
 {
         if (streq(key, "type"))
                 return 0;
-        if (streq(key, "host")) {
-                if (!json_object_is_type(v, json_type_string) ||
-                    spec_parse_bdf(json_object_get_string(v), s->host) < 0)
-                        return util_error_printf(ret_error, "vfio: \"host\" must be a PCI address "
-                                                            "DDDD:BB:SS.F");
-                *has_host = true;
-                return 0;
-        }
+        if (spec_is_source(key, api))
+                return spec_source(s, n_sources, key, v, ret_error);
         if (streq(key, "guest_address")) {
                 int64_t slot = json_object_get_int64(v);
                 if (!json_object_is_type(v, json_type_int) || slot < 1 ||
@@ -56,27 +108,63 @@ static int spec_field(struct iov_vfio_spec *s, bool *has_host, const char *key,
                 s->guest_slot = (uint8_t)slot;
                 return 0;
         }
+        if (api && streq(key, "host"))
+                return util_error_printf(ret_error,
+                                         "vfio: \"host\" is for iovd-vmm --config; through the "
+                                         "API name a \"pool\", a \"device\" or an "
+                                         "\"allocation\"");
         return util_error_printf(ret_error, "vfio: unknown field \"%s\"", key);
+}
+
+static bool spec_is_vfio(struct json_object *entry)
+{
+        struct json_object *type;
+        return json_object_is_type(entry, json_type_object) &&
+               json_object_object_get_ex(entry, "type", &type) &&
+               json_object_is_type(type, json_type_string) &&
+               streq(json_object_get_string(type), "vfio");
+}
+
+static int spec_parse(struct json_object *entry, bool api, struct iov_vfio_spec *ret,
+                      char **ret_error)
+{
+        if (!spec_is_vfio(entry))
+                return 0; /* not ours; the other models (or the config parser) judge it */
+        struct iov_vfio_spec s = {0};
+        int n_sources = 0;
+        json_object_object_foreach (entry, key, v) {
+                int r = spec_field(&s, api, &n_sources, key, v, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (api && n_sources != 1)
+                return util_error_printf(ret_error, "vfio: give exactly one of \"pool\", "
+                                                    "\"device\" or \"allocation\"");
+        if (!api && n_sources != 1)
+                return util_error_printf(ret_error, "vfio: \"host\" (the PCI address) is required");
+        *ret = s;
+        return 1;
 }
 
 int vfio_spec_parse(struct json_object *entry, struct iov_vfio_spec *ret, char **ret_error)
 {
-        struct json_object *type;
-        if (!json_object_is_type(entry, json_type_object) ||
-            !json_object_object_get_ex(entry, "type", &type) ||
-            !json_object_is_type(type, json_type_string) ||
-            !streq(json_object_get_string(type), "vfio"))
-                return 0; /* not ours; the other models (or the config parser) judge it */
+        return spec_parse(entry, false, ret, ret_error);
+}
 
-        struct iov_vfio_spec s = {0};
-        bool has_host = false;
-        json_object_object_foreach (entry, key, v) {
-                int r = spec_field(&s, &has_host, key, v, ret_error);
-                if (r < 0)
-                        return r;
-        }
-        if (!has_host)
-                return util_error_printf(ret_error, "vfio: \"host\" (the PCI address) is required");
-        *ret = s;
-        return 1;
+int vfio_spec_parse_api(struct json_object *entry, struct iov_vfio_spec *ret, char **ret_error)
+{
+        return spec_parse(entry, true, ret, ret_error);
+}
+
+int vfio_spec_to_host_entry(struct json_object *entry, const char *host, struct json_object **ret)
+{
+        struct json_object *out = json_object_new_object();
+        if (!out)
+                return -ENOMEM;
+        json_object_object_foreach (entry, key, v)
+                if (!spec_is_source(key, true))
+                        json_object_object_add(out, key, json_object_get(v));
+        json_object_object_add(out, "host", json_object_new_string(host));
+        *ret = out;
+        return 0;
 }

@@ -93,15 +93,40 @@ enum iov_vm_device_kind {
 /* Guest slots on bus 0: 0 is the host bridge (PCI r3.0 §3.2.2.3.2: 32 devices a bus). */
 #define IOV_VFIO_GUEST_SLOT_MAX 31
 
-/* {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5} (vfio-spec.c). */
-struct iov_vfio_spec {
-        char host[IOV_VFIO_BDF_MAX]; /* canonical, lowercase */
-        uint8_t guest_slot;          /* 1..IOV_VFIO_GUEST_SLOT_MAX, 0: the first free slot */
+/* Pool names and allocation ids as alloc/alloc.h bounds them (IOV_POOL_NAME_MAX,
+ * IOV_ALLOCATION_ID_MAX; vms/ asserts they agree). */
+#define IOV_VFIO_POOL_NAME_MAX     63
+#define IOV_VFIO_ALLOCATION_ID_MAX 24
+
+/* Where a vfio entry's function comes from: exactly one per entry. */
+enum iov_vfio_source {
+        IOV_VFIO_SOURCE_HOST,       /* "host": ADDRESS, iovd-vmm --config only */
+        IOV_VFIO_SOURCE_POOL,       /* "pool": NAME, allocated by iovd at create */
+        IOV_VFIO_SOURCE_DEVICE,     /* "device": ADDRESS, allocated by iovd at create */
+        IOV_VFIO_SOURCE_ALLOCATION, /* "allocation": ID, an existing allocation adopted */
 };
 
-/* 0: not a vfio entry; 1: parsed into ret; -EINVAL with a message in ret_error
+/* iovd-vmm --config: {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5};
+ * the API: {"type": "vfio", "pool" | "device" | "allocation": ..., "guest_address": 5}
+ * (vfio-spec.c). Other fields of the entry are the model's (vmm/vfio/). */
+struct iov_vfio_spec {
+        enum iov_vfio_source source;
+        char host[IOV_VFIO_BDF_MAX]; /* HOST and DEVICE: canonical, lowercase */
+        char pool[IOV_VFIO_POOL_NAME_MAX + 1];
+        char allocation[IOV_VFIO_ALLOCATION_ID_MAX];
+        uint8_t guest_slot; /* 1..IOV_VFIO_GUEST_SLOT_MAX, 0: the first free slot */
+};
+
+/* The entry as iovd-vmm reads it ("host" required; pool, device and allocation refused).
+ * 0: not a vfio entry; 1: parsed into ret; -EINVAL with a message in ret_error
  * (malloc'ed) for a malformed vfio entry or an unknown field. */
 int vfio_spec_parse(struct json_object *entry, struct iov_vfio_spec *ret, char **ret_error);
+/* The entry as the API reads it: exactly one of pool, device, allocation ("host"
+ * refused: a socket user never names a host function directly). Same returns. */
+int vfio_spec_parse_api(struct json_object *entry, struct iov_vfio_spec *ret, char **ret_error);
+/* The entry iovd hands to iovd-vmm for an API entry: a copy of entry without pool,
+ * device and allocation, with "host" set to host (every other field unchanged). */
+int vfio_spec_to_host_entry(struct json_object *entry, const char *host, struct json_object **ret);
 
 struct iov_vm_device {
         enum iov_vm_device_kind kind;
@@ -153,9 +178,10 @@ struct iov_vm_spec_error {
 enum {
         /* Skip fields outside the definition (a durable record carries its state too). */
         IOV_VM_SPEC_OTHER_FIELDS = 1 << 0,
-        /* Accept "vfio" entries naming a host function: iovd-vmm's --config only. Through
-         * the API a VM gets a device only by an allocation it owns, so the API never sets
-         * this (a socket user must not pick any host function). */
+        /* "vfio" entries name a host function ("host"): iovd-vmm's --config only. Without
+         * it they name a pool, a device or an allocation, which iovd turns into an
+         * allocation the VM owns: the API never sets this (a socket user must not pick any
+         * host function past the allocation rules). */
         IOV_VM_SPEC_HOST_DEVICES = 1 << 1,
 };
 

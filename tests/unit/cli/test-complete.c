@@ -104,6 +104,18 @@ Test(cli_complete, vms_by_name_and_id_pools_and_allocations)
         assert_output("words\na-01\n");
 }
 
+/* vm create --device: the entry types, then a vfio entry's pool from the daemon. */
+Test(cli_complete, device_specs_and_vfio_pools)
+{
+        mock_server_add(&server, "GET", "/v1/pools", 200, "{\"pools\": [{\"name\": \"nic\"}]}",
+                        NULL);
+        cli_run(&run, "__complete", "5", SOCK, "vm", "create", "--device", "vf", NULL);
+        assert_output("words\nvfio,pool=\nvfio,device=\nvfio,allocation=\n");
+        cli_run_clear(&run);
+        cli_run(&run, "__complete", "5", SOCK, "vm", "create", "--device", "vfio,pool=", NULL);
+        assert_output("words\nvfio,pool=nic\n");
+}
+
 Test(cli_complete, unreachable_daemon_and_unknown_command_give_nothing)
 {
         cli_run(&run, "__complete", "3", "--socket", "/nonexistent/iovd.sock", "device", "", NULL);

@@ -169,6 +169,14 @@ Test(cli_device_spec, short_form_and_json)
         json_object_put(d);
         json_object_put(want);
 
+        /* A passthrough entry: the slot is a number, everything else a string. */
+        cr_assert_eq(cli_device_spec_parse("vfio,pool=nics,guest_address=5", &d, &error), 0,
+                     "error %s", error);
+        cr_assert_str_eq(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN),
+                         "{\"type\":\"vfio\",\"pool\":\"nics\",\"guest_address\":5}",
+                         "vfio short form");
+        json_object_put(d);
+
         cr_assert_eq(cli_device_spec_parse("{\"type\": \"virtio-rng\", \"n\": 3}", &d, &error), 0,
                      "JSON form: %s", error);
         cr_assert_str_eq(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN),

@@ -201,3 +201,36 @@ Test(records, network_settings_round_trip)
               "\"original\":{}}}",
               -EBADMSG);
 }
+
+/* A VM's allocation keeps its holder, the function given to the VM and a failed reset;
+ * records no VM ever held stay as they were (the round trip above). */
+Test(records, vm_holder_round_trips)
+{
+        static const char vm_record[] =
+                "{\"id\":\"a-00000000000000cc\",\"owner\":\"web\",\"pool\":null,\"state\":"
+                "\"active\",\"iommu_group\":30,\"members\":[{\"address\":\"0000:03:00.0\","
+                "\"original_driver\":null,\"original_override\":null,\"is_bridge\":false},"
+                "{\"address\":\"0000:03:00.1\",\"original_driver\":null,\"original_override\":"
+                "null,\"is_bridge\":false}],\"created_usec\":1,\"lost_reason\":null,\"device\":"
+                "\"0000:03:00.1\",\"vm\":\"vm-00000000000000aa\",\"adopted\":true,"
+                "\"reset_failure\":\"0000:03:00.1: reset failed\"}";
+        struct iov_allocation *a = parse(vm_record, 0);
+        cr_assert_str_eq(a->vm, "vm-00000000000000aa");
+        cr_assert(a->adopted, "adopted lost");
+        struct json_object *saved = allocation_to_json(a);
+        struct json_object *expected = json_tokener_parse(vm_record);
+        cr_assert(json_object_equal(saved, expected), "round trip gives %s",
+                  json_object_to_json_string(saved));
+        json_object_put(saved);
+        json_object_put(expected);
+        struct json_object *api = allocation_to_api_json(a, "/dev");
+        cr_assert_str_eq(json_object_get_string(json_object_object_get(api, "device")),
+                         "0000:03:00.1", "device in %s", json_object_to_json_string(api));
+        json_object_put(api);
+        allocation_free(a);
+        parse("{\"id\":\"a-00000000000000cc\",\"owner\":\"web\",\"pool\":null,\"state\":"
+              "\"active\",\"iommu_group\":30,\"members\":[{\"address\":\"0000:03:00.0\","
+              "\"original_driver\":null,\"original_override\":null,\"is_bridge\":false}],"
+              "\"created_usec\":1,\"lost_reason\":null,\"vm\":7}",
+              -EBADMSG);
+}

@@ -123,13 +123,13 @@ Test(vm_contract, spec_refusals)
                        IOV_VM_SPEC_INVALID_DEVICE, "virtio-x");
 }
 
-/* "vfio" entries name a host function: accepted only with IOV_VM_SPEC_HOST_DEVICES (the
+/* "vfio" entries naming a host function: accepted only with IOV_VM_SPEC_HOST_DEVICES (the
  * flag iovd-vmm --config passes, never the API), parsed once into the typed entry. */
 Test(vm_contract, vfio_entries_only_for_the_vmm)
 {
         const char *json = "{\"kernel\":\"/k\",\"devices\":[{\"type\":\"virtio-rng\"},"
                            "{\"type\":\"vfio\",\"host\":\"0000:00:0A.0\",\"guest_address\":5}]}";
-        expect_refused(json, IOV_VM_SPEC_INVALID_DEVICE, "iovd-vmm --config only");
+        expect_refused(json, IOV_VM_SPEC_INVALID_DEVICE, "is for iovd-vmm --config");
 
         struct json_object *o = parse(json);
         struct iov_vm_spec spec;
@@ -151,6 +151,70 @@ Test(vm_contract, vfio_entries_only_for_the_vmm)
         cr_expect(strstr(err.message, "\"devices\"[0]: vfio: \"host\""), "message \"%s\"",
                   err.message);
         json_object_put(o);
+}
+
+/* Through the API a vfio entry names exactly one of a pool, a device or an allocation;
+ * the VMM's form ("host") is refused there, and the API's forms in the VMM's config. */
+Test(vm_contract, vfio_entries_through_the_api)
+{
+        const char *json = "{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"pool\":"
+                           "\"nics\"},{\"type\":\"vfio\",\"device\":\"0000:01:00.2\","
+                           "\"guest_address\":7},{\"type\":\"vfio\",\"allocation\":"
+                           "\"a-00112233aabbccdd\"}]}";
+        struct json_object *o = parse(json);
+        struct iov_vm_spec spec;
+        struct iov_vm_spec_error err = {0};
+        int r = vm_spec_parse_json(o, 0, &spec, &err);
+        cr_assert_eq(r, 0, "%s gave %d (%s)", json, r, err.message);
+        cr_assert_eq(spec.n_devices, 3, "%zu devices", spec.n_devices);
+        cr_expect_eq(spec.devices[0].vfio.source, IOV_VFIO_SOURCE_POOL, "source %d",
+                     spec.devices[0].vfio.source);
+        cr_expect_str_eq(spec.devices[0].vfio.pool, "nics");
+        cr_expect_eq(spec.devices[1].vfio.source, IOV_VFIO_SOURCE_DEVICE, "source %d",
+                     spec.devices[1].vfio.source);
+        cr_expect_str_eq(spec.devices[1].vfio.host, "0000:01:00.2");
+        cr_expect_eq(spec.devices[1].vfio.guest_slot, 7, "slot %u",
+                     spec.devices[1].vfio.guest_slot);
+        cr_expect_eq(spec.devices[2].vfio.source, IOV_VFIO_SOURCE_ALLOCATION, "source %d",
+                     spec.devices[2].vfio.source);
+        cr_expect_str_eq(spec.devices[2].vfio.allocation, "a-00112233aabbccdd");
+        vm_spec_done(&spec);
+        r = vm_spec_parse_json(o, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
+        cr_expect_eq(r, -EINVAL, "the VMM took a pool entry: %d", r);
+        json_object_put(o);
+
+        expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\"}]}",
+                       IOV_VM_SPEC_INVALID_DEVICE, "exactly one of");
+        expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"pool\":\"a\","
+                       "\"device\":\"0000:01:00.2\"}]}",
+                       IOV_VM_SPEC_INVALID_DEVICE, "exactly one of");
+        expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"pool\":\"Bad "
+                       "Name\"}]}",
+                       IOV_VM_SPEC_INVALID_DEVICE, "\"pool\" must be a pool name");
+        expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"device\":\"1:2\"}]}",
+                       IOV_VM_SPEC_INVALID_DEVICE, "\"device\" must be a PCI address");
+        expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"allocation\":"
+                       "\"a/../x\"}]}",
+                       IOV_VM_SPEC_INVALID_DEVICE, "\"allocation\" must be");
+}
+
+/* The VMM's entry for an API entry keeps every field but the source, and names the host
+ * function: fields the daemon does not know reach the VMM unchanged. */
+Test(vm_contract, vfio_host_entry_keeps_other_fields)
+{
+        struct json_object *entry = parse("{\"type\":\"vfio\",\"pool\":\"nics\","
+                                          "\"guest_address\":5,\"extra\":{\"a\":1}}");
+        struct json_object *out = NULL;
+        cr_assert_eq(vfio_spec_to_host_entry(entry, "0000:01:00.3", &out), 0);
+        const char *text = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN);
+        cr_expect(!json_object_object_get_ex(out, "pool", NULL), "pool kept: %s", text);
+        cr_expect_str_eq(json_object_get_string(json_object_object_get(out, "host")),
+                         "0000:01:00.3", "%s", text);
+        cr_expect_eq(json_object_get_int(json_object_object_get(out, "guest_address")), 5, "%s",
+                     text);
+        cr_expect(json_object_object_get_ex(out, "extra", NULL), "extra dropped: %s", text);
+        json_object_put(out);
+        json_object_put(entry);
 }
 
 Test(vm_contract, spec_limits)

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm-passthrough: a VM's vfio entries ({"type": "vfio", "pool" | "device" | "allocation":
+ * ...}) as allocations the VM holds (alloc/alloc.h, "allocations held by VMs"). Taken at
+ * create (so a definition the host cannot satisfy is refused with the allocation's own
+ * error), reset before each start and after each end, released at delete. The VM record
+ * keeps which allocation serves which entry (vms.json "passthrough"); the allocation
+ * records name the VM (allocations.json "vm"), and each is saved before the next step,
+ * so a restart finds every device with exactly one holder (alloc/vm-owner.c reconciles
+ * the allocations of VMs that never were or are no more).
+ */
+#include <stdio.h>
+
+#include "alloc/alloc.h"
+#include "daemon/daemon.h"
+#include "vms/vm-record.h"
+
+/* The contract bounds the names alloc/ checks (vm-contract.h). */
+_Static_assert(IOV_VFIO_ALLOCATION_ID_MAX == IOV_ALLOCATION_ID_MAX, "allocation id bound");
+_Static_assert(IOV_VFIO_POOL_NAME_MAX == IOV_POOL_NAME_MAX, "pool name bound");
+
+static size_t count_vfio(const struct iov_vm_spec *spec)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < spec->n_devices; i++)
+                n += spec->devices[i].kind == IOV_VM_DEVICE_VFIO;
+        return n;
+}
+
+/* Allocate (pool, device) or adopt (allocation) the function of one entry for rec. */
+static int attach_one(struct iov_daemon *d, const struct iov_vm_record *rec,
+                      const struct iov_vfio_spec *v, char ret_id[static IOV_ALLOCATION_ID_MAX],
+                      struct iov_problem *p)
+{
+        _cleanup_json_ struct json_object *out = NULL;
+        int r;
+        if (v->source == IOV_VFIO_SOURCE_ALLOCATION) {
+                r = allocations_adopt(d, v->allocation, rec->id, rec->spec.name, &out, p);
+        } else {
+                struct iov_allocation_request req = {
+                        .owner = rec->spec.name ? rec->spec.name : rec->id,
+                        .vm = rec->id,
+                        .pool = v->source == IOV_VFIO_SOURCE_POOL ? v->pool : NULL,
+                };
+                r = req.pool ? 0 : pci_address_parse(v->host, &req.device);
+                if (r >= 0)
+                        r = allocations_create(d, &req, &out, p);
+        }
+        if (r < 0)
+                return r;
+        const char *id = json_object_get_string(json_object_object_get(out, "id"));
+        if (!id || strlen(id) >= IOV_ALLOCATION_ID_MAX)
+                return -EIO;
+        strcpy(ret_id, id);
+        return 0;
+}
+
+int vm_passthrough_attach(struct iov_daemon *d, struct iov_vm_record *rec, struct iov_problem *p)
+{
+        size_t n = count_vfio(&rec->spec);
+        if (n == 0)
+                return 0;
+        rec->passthrough = calloc(n, sizeof(*rec->passthrough));
+        if (!rec->passthrough)
+                return -ENOMEM;
+        for (size_t i = 0; i < rec->spec.n_devices; i++) {
+                if (rec->spec.devices[i].kind != IOV_VM_DEVICE_VFIO)
+                        continue;
+                struct iov_vm_passthrough *pt = &rec->passthrough[rec->n_passthrough];
+                int r = attach_one(d, rec, &rec->spec.devices[i].vfio, pt->allocation, p);
+                if (r < 0) {
+                        /* Nothing of a refused create stays allocated. */
+                        vm_passthrough_detach(d, rec->id, &rec->spec, rec->passthrough,
+                                              rec->n_passthrough, true, NULL);
+                        free(TAKE_PTR(rec->passthrough));
+                        rec->n_passthrough = 0;
+                        return r;
+                }
+                pt->index = i;
+                rec->n_passthrough++;
+        }
+        return 0;
+}
+
+void vm_passthrough_detach(struct iov_daemon *d, const char *vm_id, const struct iov_vm_spec *spec,
+                           const struct iov_vm_passthrough *list, size_t n, bool rollback,
+                           struct json_object **ret)
+{
+        struct json_object *reports = ret ? json_object_new_array() : NULL;
+        for (size_t k = 0; k < n; k++) {
+                const char *id = list[k].allocation;
+                bool adopted =
+                        spec->devices[list[k].index].vfio.source == IOV_VFIO_SOURCE_ALLOCATION;
+                struct iov_problem p = {0};
+                struct json_object *out = NULL;
+                int r = rollback && adopted ? allocations_disown(d, id, vm_id)
+                                            : allocations_release_vm(d, id, vm_id, &out, &p);
+                if (r < 0)
+                        log_warning("VM %s: cannot give back allocation %s: %s", vm_id, id,
+                                    p.message[0] ? p.message : strerror(-r));
+                daemon_problem_clear(&p);
+                if (reports && out)
+                        json_object_array_add(reports, TAKE_PTR(out));
+                json_object_put(out);
+        }
+        if (ret)
+                *ret = reports;
+}
+
+/* ---- start and end --------------------------------------------------------------------- */
+
+/* The VMM's entry for passthrough pt: the definition's entry with "host" set to the
+ * function the allocation holds for it. */
+static int host_entry(struct iov_daemon *d, struct json_object *devices,
+                      const struct iov_vm_passthrough *pt, struct iov_problem *p)
+{
+        _cleanup_json_ struct json_object *a = NULL;
+        int r = allocations_show(d, pt->allocation, &a);
+        if (r == -ENOENT)
+                return daemon_problem_set(p, 409, "allocation_not_found",
+                                          "allocation %s of devices[%zu] is gone", pt->allocation,
+                                          pt->index);
+        if (r < 0)
+                return r;
+        const char *host = json_object_get_string(json_object_object_get(a, "device"));
+        struct json_object *entry = NULL;
+        r = vfio_spec_to_host_entry(json_object_array_get_idx(devices, pt->index), host, &entry);
+        if (r < 0)
+                return r;
+        return json_object_array_put_idx(devices, pt->index, entry) < 0 ? -ENOMEM : 0;
+}
+
+int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec,
+                           struct json_object *config, bool *ret_unsafe, struct iov_problem *p)
+{
+        bool unsafe = false;
+        if (rec->n_passthrough == 0) {
+                *ret_unsafe = false;
+                return 0;
+        }
+        int r = allocations_check_host(d, &unsafe, p);
+        if (r < 0)
+                return r;
+        /* The VMM gets a copy: the record's definition stays as the client gave it. */
+        struct json_object *devices = NULL;
+        if (json_object_deep_copy(json_object_object_get(config, "devices"), &devices, NULL) < 0)
+                return -ENOMEM;
+        json_object_object_add(config, "devices", devices);
+        for (size_t k = 0; k < rec->n_passthrough; k++) {
+                r = allocations_reset(d, rec->passthrough[k].allocation, p);
+                if (r >= 0)
+                        r = host_entry(d, devices, &rec->passthrough[k], p);
+                if (r < 0)
+                        return r;
+        }
+        *ret_unsafe = unsafe;
+        return 0;
+}
+
+void vm_passthrough_reset(struct iov_daemon *d, const char *vm_id,
+                          const struct iov_vm_passthrough *list, size_t n)
+{
+        for (size_t k = 0; k < n; k++) {
+                struct iov_problem p = {0};
+                if (allocations_reset(d, list[k].allocation, &p) < 0)
+                        log_warning("VM %s: %s", vm_id, p.message);
+                daemon_problem_clear(&p);
+        }
+}
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+static void copy_field(struct json_object *to, const char *to_key, struct json_object *from,
+                       const char *key)
+{
+        json_object_object_add(to, to_key, json_object_get(json_object_object_get(from, key)));
+}
+
+static struct json_object *passthrough_json(struct iov_daemon *d, const struct iov_vm_record *rec,
+                                            const struct iov_vm_passthrough *pt)
+{
+        const struct iov_vfio_spec *v = &rec->spec.devices[pt->index].vfio;
+        struct json_object *entry = json_object_array_get_idx(rec->spec.devices_json, pt->index);
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "index", json_object_new_int64((int64_t)pt->index));
+        json_object_object_add(o, "allocation", json_object_new_string(pt->allocation));
+        json_object_object_add(o, "guest_address",
+                               v->guest_slot ? json_object_new_int(v->guest_slot) : NULL);
+        copy_field(o, "present_as", entry, "present_as");
+        _cleanup_json_ struct json_object *a = NULL;
+        if (allocations_show(d, pt->allocation, &a) < 0) {
+                json_object_object_add(o, "state", json_object_new_string("missing"));
+                return o;
+        }
+        copy_field(o, "host", a, "device");
+        copy_field(o, "iommu_group", a, "iommu_group");
+        copy_field(o, "devices", a, "devices");
+        copy_field(o, "vfio_group", a, "vfio_group");
+        copy_field(o, "state", a, "state");
+        copy_field(o, "quarantined", a, "reset_failure");
+        return o;
+}
+
+struct json_object *vm_passthrough_to_json(struct iov_daemon *d, const struct iov_vm_record *rec)
+{
+        struct json_object *arr = json_object_new_array();
+        for (size_t k = 0; arr && k < rec->n_passthrough; k++)
+                json_object_array_add(arr, passthrough_json(d, rec, &rec->passthrough[k]));
+        return arr;
+}
+
+struct json_object *vm_passthrough_to_durable(const struct iov_vm_record *rec)
+{
+        struct json_object *arr = json_object_new_array();
+        for (size_t k = 0; arr && k < rec->n_passthrough; k++) {
+                struct json_object *o = json_object_new_object();
+                json_object_object_add(o, "index",
+                                       json_object_new_int64((int64_t)rec->passthrough[k].index));
+                json_object_object_add(o, "allocation",
+                                       json_object_new_string(rec->passthrough[k].allocation));
+                json_object_array_add(arr, o);
+        }
+        return arr;
+}
+
+static int passthrough_from_item(struct json_object *item, const struct iov_vm_spec *spec,
+                                 struct iov_vm_passthrough *ret)
+{
+        struct json_object *index = json_object_object_get(item, "index");
+        struct json_object *id = json_object_object_get(item, "allocation");
+        if (!json_object_is_type(index, json_type_int) ||
+            !json_object_is_type(id, json_type_string) ||
+            strlen(json_object_get_string(id)) >= IOV_ALLOCATION_ID_MAX)
+                return -EBADMSG;
+        int64_t i = json_object_get_int64(index);
+        if (i < 0 || (size_t)i >= spec->n_devices || spec->devices[i].kind != IOV_VM_DEVICE_VFIO)
+                return -EBADMSG;
+        ret->index = (size_t)i;
+        strcpy(ret->allocation, json_object_get_string(id));
+        return 0;
+}
+
+int vm_passthrough_from_durable(struct json_object *o, struct iov_vm_record *rec)
+{
+        struct json_object *arr = json_object_object_get(o, "passthrough");
+        if (!arr) /* absent in records older than passthrough */
+                return count_vfio(&rec->spec) == 0 ? 0 : -EBADMSG;
+        if (!json_object_is_type(arr, json_type_array))
+                return -EBADMSG;
+        size_t n = json_object_array_length(arr);
+        if (n != count_vfio(&rec->spec))
+                return -EBADMSG;
+        if (n == 0)
+                return 0;
+        rec->passthrough = calloc(n, sizeof(*rec->passthrough));
+        if (!rec->passthrough)
+                return -ENOMEM;
+        for (size_t k = 0; k < n; k++) {
+                int r = passthrough_from_item(json_object_array_get_idx(arr, k), &rec->spec,
+                                              &rec->passthrough[k]);
+                if (r < 0)
+                        return r;
+                rec->n_passthrough++;
+        }
+        return 0;
+}
