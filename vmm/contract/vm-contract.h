@@ -93,10 +93,28 @@ enum iov_vm_device_kind {
 /* Guest slots on bus 0: 0 is the host bridge (PCI r3.0 §3.2.2.3.2: 32 devices a bus). */
 #define IOV_VFIO_GUEST_SLOT_MAX 31
 
-/* {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5} (vfio-spec.c). */
+/* "present_as": the ids the guest sees in place of the device's own (a hardware change
+ * stays invisible to it). Only the fields the entry gives are presented. */
+enum {
+        IOV_VFIO_PRESENT_VENDOR_ID = 1 << 0,
+        IOV_VFIO_PRESENT_DEVICE_ID = 1 << 1,
+        IOV_VFIO_PRESENT_SUBSYSTEM_VENDOR_ID = 1 << 2,
+        IOV_VFIO_PRESENT_SUBSYSTEM_ID = 1 << 3,
+        IOV_VFIO_PRESENT_REVISION = 1 << 4,
+};
+
+struct iov_vfio_present_as {
+        unsigned fields; /* IOV_VFIO_PRESENT_*: which ids are presented; 0: none */
+        uint16_t vendor_id, device_id, subsystem_vendor_id, subsystem_id;
+        uint8_t revision;
+};
+
+/* {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5,
+ *  "present_as": {"subsystem_id": "0001"}} (vfio-spec.c). */
 struct iov_vfio_spec {
         char host[IOV_VFIO_BDF_MAX]; /* canonical, lowercase */
         uint8_t guest_slot;          /* 1..IOV_VFIO_GUEST_SLOT_MAX, 0: the first free slot */
+        struct iov_vfio_present_as present_as;
 };
 
 /* 0: not a vfio entry; 1: parsed into ret; -EINVAL with a message in ret_error
