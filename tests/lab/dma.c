@@ -89,7 +89,7 @@ static int canary_find_page(uint8_t *chunk, uint64_t min_addr, uint64_t *ret_phy
                             uint64_t *highest)
 {
         for (size_t off = 0; off < CANARY_CHUNK; off += PAGE_SIZE) {
-                uint64_t phys;
+                uint64_t phys = 0; /* gcc -O3 cannot see that the call sets it */
                 if (dma_physical_address(chunk + off, &phys) < 0)
                         continue;
                 if (phys > *highest)
