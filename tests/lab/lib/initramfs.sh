@@ -79,6 +79,10 @@ lab_initramfs_programs() {
     lab_copy_with_libs "$root" "$(command -v "$tool")" "/usr/bin/$tool"
   done
   lab_copy_with_libs "$root" "$(command -v ip)" "$LAB_IPROUTE2_IP"
+  # nvme-cli (NVMe virtualization management for the NVMe VFs), when installed.
+  if command -v nvme >/dev/null; then
+    lab_copy_with_libs "$root" "$(command -v nvme)" /usr/sbin/nvme
+  fi
   mkdir -p "$root/opt/iovd/bin"
   for program in "${LAB_BUILD_PROGRAMS[@]}"; do
     [ -x "$build/$program" ] &&
