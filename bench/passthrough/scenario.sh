@@ -8,7 +8,8 @@
 #   nvme  lab-blkbench (bench/virtio/blkbench.c: 1 MiB sequential, then 4 KiB random
 #         reads, O_DIRECT) on namespace 1 of the NVMe controller in the lab, then on the
 #         same namespace passed through, and on a virtio-blk image of the same size (a file
-#         in the lab's tmpfs) beside it in the same guest.
+#         in the lab's tmpfs) beside it in the same guest; with the MSI-X interrupts per
+#         second the NVMe I/O queues got meanwhile (/proc/interrupts), both sides.
 # RUNS runs each, medians; each summary line ("# pt-bench: ...") has both figures and the
 # ratio (guest / lab: 1 is the limit). TAP, so the lab's judge reports a lab that failed.
 # lab-topology: --nvme 1 --nics 1 --memory 1536 --timeout 1800
@@ -28,10 +29,16 @@ lab_wait 20 test -b /dev/nvme0n1
 # e1000e claims its BARs exclusively (no sysfs mmap while bound): measured without it.
 echo "$NIC" >"$SYSFS_PCI/$NIC/driver/unbind"
 SIZE_MIB=$(($(cat /sys/block/nvme0n1/size) / 2048))
+# The NVMe I/O queues' MSI-X interrupts so far, and the uptime (the guest counts the same).
+nvme_irqs() { awk '/nvme0q[1-9]/ { for (c = 2; c < NF; c++) if ($c ~ /^[0-9]+$/) s += $c } END { print s + 0 }' /proc/interrupts; }
+now() { cut -d ' ' -f 1 /proc/uptime; }
 i=1
 while [ $i -le $RUNS ]; do
   echo "lab-bench: bar run=$i $(lab-barread "$NIC" 0x8 $SECONDS_EACH)"
-  echo "lab-bench: nvme run=$i $(lab-blkbench /dev/nvme0n1 $SECONDS_EACH direct)"
+  irq0=$(nvme_irqs) t0=$(now)
+  r=$(lab-blkbench /dev/nvme0n1 $SECONDS_EACH direct)
+  rate=$(awk -v n=$(($(nvme_irqs) - irq0)) -v t0="$t0" -v t1="$(now)" 'BEGIN { printf "%.0f", n / (t1 - t0) }')
+  echo "lab-bench: nvme run=$i $r irq_per_s=$rate"
   i=$((i + 1))
 done >/tmp/lab.figures
 cat /tmp/lab.figures
@@ -64,6 +71,9 @@ per_read() { awk -v t="${1:-0}" -v r="$l2_reads" 'BEGIN { if (r > 0) printf "%.6
 tap_diag "pt-bench: bar read (e1000e STATUS), ns per read, medians of $RUNS x ${SECONDS_EACH}s:" \
   "  lab $lab_ns, L2 guest $l2_ns, ratio (lab/L2: guest rate / lab rate) $(ratio "$lab_ns" "$l2_ns");" \
   "  VM exits per read: $(per_read "$trapped") trapped (${trapped:-0} accesses of the device in the guest's life, $l2_reads reads), <= $(per_read "$mmio") counting all ${mmio:-0} MMIO exits"
+lab_irq=$(values $L nvme irq_per_s | median) l2_irq=$(values $G nvme irq_per_s | median)
+tap_diag "pt-bench: NVMe MSI-X interrupts per second during those reads (I/O queues):" \
+  "  lab $lab_irq, L2 passthrough (vfio eventfd -> KVM irqfd) $l2_irq (ratio $(ratio "$l2_irq" "$lab_irq"))"
 for key in seq_mib_s rand4k_iops; do
   lab_v=$(values $L nvme $key | median) nvme_v=$(values $G nvme $key | median)
   vblk_v=$(values $G virtio-blk $key | median)
