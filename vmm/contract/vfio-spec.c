@@ -9,6 +9,9 @@
  * iovd writes the VMM's entry with "host" (vfio_spec_to_host_entry). guest_address,
  * optional, is the slot on the guest's bus 0 (1..31; 0 is the host bridge). Parsed once
  * here, for both.
+ * present_as, optional (both forms), the ids the guest sees instead of the device's
+ * (vendor_id, device_id, subsystem_vendor_id, subsystem_id: 4 lowercase hex digits, the
+ * API's HexId; revision: 2), e.g. "present_as": {"subsystem_id": "0001"}.
  */
 #include <ctype.h>
 #include <json-c/json.h>
@@ -33,6 +36,97 @@ static int spec_parse_bdf(const char *s, char ret[static IOV_VFIO_BDF_MAX])
                 return -EINVAL;
         for (size_t i = 0; i < sizeof(shape); i++)
                 ret[i] = (char)tolower((unsigned char)s[i]);
+        return 0;
+}
+
+/* Exactly digits lowercase hex digits, the API's HexId form. */
+static int spec_parse_hex(struct json_object *v, size_t digits, uint16_t *ret)
+{
+        if (!json_object_is_type(v, json_type_string))
+                return -EINVAL;
+        const char *s = json_object_get_string(v);
+        if (strlen(s) != digits)
+                return -EINVAL;
+        for (size_t i = 0; i < digits; i++)
+                if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+                        return -EINVAL;
+        *ret = (uint16_t)strtoul(s, NULL, 16);
+        return 0;
+}
+
+static const struct {
+        const char *key;
+        unsigned field;
+} present_ids[] = {
+        {"vendor_id", IOV_VFIO_PRESENT_VENDOR_ID},
+        {"device_id", IOV_VFIO_PRESENT_DEVICE_ID},
+        {"subsystem_vendor_id", IOV_VFIO_PRESENT_SUBSYSTEM_VENDOR_ID},
+        {"subsystem_id", IOV_VFIO_PRESENT_SUBSYSTEM_ID},
+};
+
+static void present_set(struct iov_vfio_present_as *p, unsigned field, uint16_t id)
+{
+        p->fields |= field;
+        if (field == IOV_VFIO_PRESENT_VENDOR_ID)
+                p->vendor_id = id;
+        else if (field == IOV_VFIO_PRESENT_DEVICE_ID)
+                p->device_id = id;
+        else if (field == IOV_VFIO_PRESENT_SUBSYSTEM_VENDOR_ID)
+                p->subsystem_vendor_id = id;
+        else
+                p->subsystem_id = id;
+}
+
+/* One id of "present_as". 0000 and ffff name no device: ffff is what a read of an absent
+ * function returns (PCI r3.0 §6.2.1), and 0000 is no vendor's. */
+static int present_field(struct iov_vfio_present_as *p, const char *key, struct json_object *v,
+                         char **ret_error)
+{
+        uint16_t id;
+        if (streq(key, "revision")) {
+                if (spec_parse_hex(v, 2, &id) < 0)
+                        return util_error_printf(ret_error, "vfio: \"present_as\".revision must "
+                                                            "be 2 lowercase hex digits");
+                p->fields |= IOV_VFIO_PRESENT_REVISION;
+                p->revision = (uint8_t)id;
+                return 0;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(present_ids); i++) {
+                if (!streq(key, present_ids[i].key))
+                        continue;
+                if (spec_parse_hex(v, 4, &id) < 0 || id == 0 || id == 0xffff)
+                        return util_error_printf(ret_error,
+                                                 "vfio: \"present_as\".%s must be 4 lowercase "
+                                                 "hex digits, not 0000 or ffff",
+                                                 key);
+                present_set(p, present_ids[i].field, id);
+                return 0;
+        }
+        /* The class is how drivers and the guest's own code tell what kind of device this
+         * is; presenting another one cannot work, so there is no field for it. */
+        if (streq(key, "class") || streq(key, "class_code"))
+                return util_error_printf(ret_error, "vfio: \"present_as\" cannot change the "
+                                                    "class (there is no class field): a device "
+                                                    "of one class cannot pass for another");
+        return util_error_printf(ret_error, "vfio: \"present_as\": unknown field \"%s\"", key);
+}
+
+static int spec_parse_present_as(struct json_object *v, struct iov_vfio_present_as *ret,
+                                 char **ret_error)
+{
+        if (!json_object_is_type(v, json_type_object))
+                return util_error_printf(ret_error, "vfio: \"present_as\" must be an object");
+        struct iov_vfio_present_as p = {0};
+        json_object_object_foreach (v, key, id) {
+                int r = present_field(&p, key, id, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (p.fields == 0)
+                return util_error_printf(ret_error, "vfio: \"present_as\" names no id (vendor_id, "
+                                                    "device_id, subsystem_vendor_id, subsystem_id, "
+                                                    "revision)");
+        *ret = p;
         return 0;
 }
 
@@ -113,6 +207,8 @@ static int spec_field(struct iov_vfio_spec *s, bool api, int *n_sources, const c
                                          "vfio: \"host\" is for iovd-vmm --config; through the "
                                          "API name a \"pool\", a \"device\" or an "
                                          "\"allocation\"");
+        if (streq(key, "present_as"))
+                return spec_parse_present_as(v, &s->present_as, ret_error);
         return util_error_printf(ret_error, "vfio: unknown field \"%s\"", key);
 }
 

@@ -93,6 +93,22 @@ enum iov_vm_device_kind {
 /* Guest slots on bus 0: 0 is the host bridge (PCI r3.0 §3.2.2.3.2: 32 devices a bus). */
 #define IOV_VFIO_GUEST_SLOT_MAX 31
 
+/* "present_as": the ids the guest sees in place of the device's own (a hardware change
+ * stays invisible to it). Only the fields the entry gives are presented. */
+enum {
+        IOV_VFIO_PRESENT_VENDOR_ID = 1 << 0,
+        IOV_VFIO_PRESENT_DEVICE_ID = 1 << 1,
+        IOV_VFIO_PRESENT_SUBSYSTEM_VENDOR_ID = 1 << 2,
+        IOV_VFIO_PRESENT_SUBSYSTEM_ID = 1 << 3,
+        IOV_VFIO_PRESENT_REVISION = 1 << 4,
+};
+
+struct iov_vfio_present_as {
+        unsigned fields; /* IOV_VFIO_PRESENT_*: which ids are presented; 0: none */
+        uint16_t vendor_id, device_id, subsystem_vendor_id, subsystem_id;
+        uint8_t revision;
+};
+
 /* Pool names and allocation ids as alloc/alloc.h bounds them (IOV_POOL_NAME_MAX,
  * IOV_ALLOCATION_ID_MAX; vms/ asserts they agree). */
 #define IOV_VFIO_POOL_NAME_MAX     63
@@ -107,14 +123,15 @@ enum iov_vfio_source {
 };
 
 /* iovd-vmm --config: {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5};
- * the API: {"type": "vfio", "pool" | "device" | "allocation": ..., "guest_address": 5}
- * (vfio-spec.c). Other fields of the entry are the model's (vmm/vfio/). */
+ * the API: {"type": "vfio", "pool" | "device" | "allocation": ..., "guest_address": 5};
+ * both: "present_as": {"subsystem_id": "0001"} (vfio-spec.c). */
 struct iov_vfio_spec {
         enum iov_vfio_source source;
         char host[IOV_VFIO_BDF_MAX]; /* HOST and DEVICE: canonical, lowercase */
         char pool[IOV_VFIO_POOL_NAME_MAX + 1];
         char allocation[IOV_VFIO_ALLOCATION_ID_MAX];
         uint8_t guest_slot; /* 1..IOV_VFIO_GUEST_SLOT_MAX, 0: the first free slot */
+        struct iov_vfio_present_as present_as;
 };
 
 /* The entry as iovd-vmm reads it ("host" required; pool, device and allocation refused).

@@ -11,6 +11,8 @@
  *     (emulated here and by vmm/pci-msix.c, mirrored into VFIO by interrupts.c), interrupt line and
  * pin (no INTx is offered), and all of extended config space except the bodies of the extended
  * capabilities that are kept;
+ *     The ids "present_as" names (vendor, device, subsystem vendor, subsystem, revision)
+ *     are the VMM's too, read-only like the device's own (PCI r3.0 §6.2.1);
  *   - the device's: everything else (ids, status errors, the power-management and PCI
  *     Express capabilities, ...). vfio-pci itself still guards what the device sees.
  */
@@ -74,6 +76,38 @@ static void config_emulate_header(struct iov_vfio_device *d)
         c[IOV_PCI_CAP_PTR] = 0;
         emulate(d, IOV_PCI_INTERRUPT_LINE, 2, true);
         put_le(&c[IOV_PCI_INTERRUPT_LINE], 0, 2);
+}
+
+/* present_as: each id it names replaces the device's. The subsystem ids sit at 0x2c only
+ * in a type 0 header (PCI r3.0 §6.2.1, Figure 6-1). */
+static int config_present_as(struct iov_vfio_device *d)
+{
+        static const struct {
+                unsigned field;
+                uint32_t offset, len;
+        } ids[] = {
+                {IOV_VFIO_PRESENT_VENDOR_ID, 0x00, 2},
+                {IOV_VFIO_PRESENT_DEVICE_ID, 0x02, 2},
+                {IOV_VFIO_PRESENT_REVISION, 0x08, 1},
+                {IOV_VFIO_PRESENT_SUBSYSTEM_VENDOR_ID, 0x2c, 2},
+                {IOV_VFIO_PRESENT_SUBSYSTEM_ID, 0x2e, 2},
+        };
+        const struct iov_vfio_present_as *p = &d->present_as;
+        const uint16_t values[] = {p->vendor_id, p->device_id, p->revision, p->subsystem_vendor_id,
+                                   p->subsystem_id};
+        const unsigned subsystem =
+                IOV_VFIO_PRESENT_SUBSYSTEM_VENDOR_ID | IOV_VFIO_PRESENT_SUBSYSTEM_ID;
+        if ((p->fields & subsystem) && (d->pci.config[IOV_PCI_HEADER_TYPE] & 0x7f) != 0) {
+                log_error("%s: present_as: a bridge has no subsystem ids to present", d->name);
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+                if (!(p->fields & ids[i].field))
+                        continue;
+                emulate(d, ids[i].offset, ids[i].len, true);
+                put_le(&d->pci.config[ids[i].offset], values[i], ids[i].len);
+        }
+        return 0;
 }
 
 static bool cap_kept(uint8_t id)
@@ -203,8 +237,11 @@ int vfio_config_build(struct iov_vfio_device *d, const uint8_t *phys)
         memset(d->emulated, 1, sizeof(d->emulated));
         emulate(d, 0, d->config_size, false);
         config_emulate_header(d);
+        int r = config_present_as(d);
+        if (r < 0)
+                return r;
         uint8_t msix_offset;
-        int r = config_filter_caps(d, phys, &msix_offset);
+        r = config_filter_caps(d, phys, &msix_offset);
         if (r < 0)
                 return r;
         if (d->config_size > 0x100)

@@ -184,6 +184,7 @@ static int device_add(struct iov_vm *vm, const struct iov_vfio_spec *spec, char 
         d->vm = vm;
         d->fd = -1;
         snprintf(d->name, sizeof(d->name), "vfio-%s", spec->host);
+        d->present_as = spec->present_as;
         r = vmm_vm_add_cleanup(vm, device_free, d);
         if (r < 0) {
                 free(d);

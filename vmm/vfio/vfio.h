@@ -10,7 +10,8 @@
  *                 IOVA = guest physical address) behind the vfio_iommu_* interface, so
  *                 iommufd can be a second implementation of the same five functions
  *   config.c      the guest's view of config space: header, BARs, ROM and the MSI-X
- *                 capability emulated, capability lists filtered, the rest forwarded
+ *                 capability emulated, the ids of "present_as" presented, capability
+ *                 lists filtered, the rest forwarded
  *   bars.c        BARs: placed by the PCI core, mmapped into KVM memory slots where the
  *                 region allows it, the rest (and the MSI-X table and PBA pages) trapped
  *                 and forwarded with pread/pwrite
@@ -24,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/contract/vm-contract.h"
 #include "vmm/memory.h"
 #include "vmm/pci.h"
 
@@ -104,6 +106,7 @@ struct iov_vfio_device {
         struct iov_pci_device pci;
         uint8_t emulated[IOV_PCI_CONFIG_SIZE]; /* 1: the byte is the VMM's, 0: the device's */
         uint32_t config_size;                  /* of the device's config region */
+        struct iov_vfio_present_as present_as; /* the ids the guest sees instead (config.c) */
         struct iov_vfio_bar_ref bar_refs[IOV_PCI_NUM_BARS];
 
         /* MSI-X as the device has it (config.c) and as the guest programs it. */

@@ -349,3 +349,37 @@ lab_vm_console_follow() {
       while IFS= read -r line; do printf '%s| %s\n' "$1" "$line"; done
   ) 3>&- &
 }
+
+# ---- passthrough ---------------------------------------------------------------------
+
+# lab_bind_vfio BDF: the function unbound from its driver and bound to vfio-pci.
+lab_bind_vfio() {
+  [ -e "$SYSFS_PCI/$1/driver" ] && echo "$1" >"$SYSFS_PCI/$1/driver/unbind"
+  echo vfio-pci >"$SYSFS_PCI/$1/driver_override"
+  echo "$1" >/sys/bus/pci/drivers_probe
+  [ "$(lab_driver_of "$1")" = vfio-pci ]
+}
+
+# lab_pt_vm_run NAME DEVICES_JSON [CMDLINE_EXTRA] [MEMORY_MIB]: the L2 kernel
+# (/lab/vmlinuz, /lab/l2.cpio.gz) with DEVICES_JSON (the entries of "devices", e.g. a
+# {"type": "vfio", ...} entry), run in the foreground until the guest reboots. The VMM's
+# exit status in VMM_STATUS, its log in /tmp/NAME.log, the guest's serial console in
+# /tmp/NAME.console (copied to the lab's console as it comes).
+# The one place passthrough scenarios start a VM: today iovd-vmm --config directly, later
+# the same definition through the API.
+lab_pt_vm_run() {
+  cat >"/tmp/$1.json" <<JSON
+{"name": "$1", "vcpus": 1, "memory_mib": ${4:-256}, "kernel": "/lab/vmlinuz",
+ "initrd": "/lab/l2.cpio.gz",
+ "cmdline": "console=ttyS0 reboot=k panic=-1 quiet ${3:-}",
+ "devices": [$2]}
+JSON
+  : >"/tmp/$1.console"
+  tail -f "/tmp/$1.console" &
+  lab_pt_follow=$!
+  iovd-vmm --config "/tmp/$1.json" --serial "file:/tmp/$1.console" >"/tmp/$1.log" 2>&1
+  VMM_STATUS=$?
+  sleep 0.5
+  kill "$lab_pt_follow" 2>/dev/null
+  sed "s/^/$1 vmm| /" "/tmp/$1.log"
+}

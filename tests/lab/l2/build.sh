@@ -5,8 +5,9 @@
 # order) and tests/lab/l2/init.
 #
 # Usage: build.sh LAB_ROOT KERNEL_IMAGE KERNEL_ROOT KERNEL_VERSION
-# L2_EXTRA_MODULES (more modules, e.g. a NIC driver) and L2_INIT (another /init) let a
-# scenario's own prepare script reuse this one (l2/build-vfio.sh).
+# L2_EXTRA_MODULES (more modules, e.g. a NIC driver), L2_PROGRAMS (static programs the lab
+# already holds in /opt/iovd/bin, e.g. lab-dma) and L2_INIT (another /init) let a
+# scenario's own prepare script reuse this one (l2/build-vfio.sh, l2/build-dma.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,6 +34,9 @@ for module in "${L2_MODULES[@]}"; do
     cp "$file" "$work/lib/modules/$name"
     echo "$name" >>"$work/lib/modules/order"
   done
+done
+for program in ${L2_PROGRAMS:-}; do
+  install -m 0755 "$lab_root/opt/iovd/bin/$program" "$work/bin/$program"
 done
 install -m 0755 "${L2_INIT:-$HERE/init}" "$work/init"
 mkdir -p "$lab_root/lab"

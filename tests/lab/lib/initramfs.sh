@@ -21,7 +21,8 @@ LAB_IPROUTE2_IP=/usr/local/sbin/ip
 # Programs taken from the meson build directory when they exist (the lab runs whatever is
 # built; a scenario that needs a missing one reports it).
 LAB_BUILD_PROGRAMS=(daemon/iovd cli/iovctl vmm/iovd-vmm tests/lab/lab-vfio-check
-  tests/lab/lab-kvm-smoke)
+  tests/lab/lab-kvm-smoke tests/lab/lab-dma bench/passthrough/lab-barread
+  bench/passthrough/lab-blkbench)
 
 # Copy a file to the same path below root, once.
 lab_copy_same_path() {
@@ -78,6 +79,10 @@ lab_initramfs_programs() {
     lab_copy_with_libs "$root" "$(command -v "$tool")" "/usr/bin/$tool"
   done
   lab_copy_with_libs "$root" "$(command -v ip)" "$LAB_IPROUTE2_IP"
+  # nvme-cli (NVMe virtualization management for the NVMe VFs), when installed.
+  if command -v nvme >/dev/null; then
+    lab_copy_with_libs "$root" "$(command -v nvme)" /usr/sbin/nvme
+  fi
   mkdir -p "$root/opt/iovd/bin"
   for program in "${LAB_BUILD_PROGRAMS[@]}"; do
     [ -x "$build/$program" ] &&

@@ -217,6 +217,32 @@ Test(vm_contract, vfio_host_entry_keeps_other_fields)
         json_object_put(entry);
 }
 
+/* present_as comes through the definition's one parser, and its refusals name the entry. */
+Test(vm_contract, vfio_present_as_through_the_definition)
+{
+        struct json_object *o = parse("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\","
+                                      "\"host\":\"0000:00:02.0\",\"present_as\":"
+                                      "{\"subsystem_id\":\"0001\"}}]}");
+        struct iov_vm_spec spec;
+        struct iov_vm_spec_error err = {0};
+        int r = vm_spec_parse_json(o, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
+        cr_assert_eq(r, 0, "parse gave %d (%s)", r, err.message);
+        const struct iov_vfio_present_as *as = &spec.devices[0].vfio.present_as;
+        cr_expect_eq(as->fields, IOV_VFIO_PRESENT_SUBSYSTEM_ID, "fields %x", as->fields);
+        cr_expect_eq(as->subsystem_id, 1, "subsystem_id %04x", as->subsystem_id);
+        vm_spec_done(&spec);
+        json_object_put(o);
+
+        o = parse("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"host\":"
+                  "\"0000:00:02.0\",\"present_as\":{\"class\":\"010802\"}}]}");
+        r = vm_spec_parse_json(o, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
+        cr_expect_eq(r, -EINVAL, "a class change gave %d", r);
+        cr_expect(
+                strstr(err.message, "\"devices\"[0]: vfio: \"present_as\" cannot change the class"),
+                "message \"%s\"", err.message);
+        json_object_put(o);
+}
+
 Test(vm_contract, spec_limits)
 {
         _cleanup_free_ char *name =

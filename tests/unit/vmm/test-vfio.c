@@ -66,6 +66,66 @@ Test(vfio_spec, refuses_malformed_entries)
         }
 }
 
+Test(vfio_spec, parses_present_as)
+{
+        struct iov_vfio_spec s;
+        int r = parse("{\"type\":\"vfio\",\"host\":\"0000:00:02.0\",\"present_as\":"
+                      "{\"subsystem_id\":\"0001\",\"revision\":\"0a\"}}",
+                      &s, NULL);
+        cr_assert_eq(r, 1, "parse returned %d", r);
+        cr_expect_eq(s.present_as.fields, IOV_VFIO_PRESENT_SUBSYSTEM_ID | IOV_VFIO_PRESENT_REVISION,
+                     "fields %x", s.present_as.fields);
+        cr_expect_eq(s.present_as.subsystem_id, 0x0001, "subsystem_id %04x",
+                     s.present_as.subsystem_id);
+        cr_expect_eq(s.present_as.revision, 0x0a, "revision %02x", s.present_as.revision);
+        r = parse("{\"type\":\"vfio\",\"host\":\"0000:00:02.0\",\"present_as\":"
+                  "{\"vendor_id\":\"8086\",\"device_id\":\"10d3\",\"subsystem_vendor_id\":"
+                  "\"1af4\",\"subsystem_id\":\"1100\"}}",
+                  &s, NULL);
+        cr_assert_eq(r, 1, "parse returned %d", r);
+        cr_expect(s.present_as.vendor_id == 0x8086 && s.present_as.device_id == 0x10d3 &&
+                          s.present_as.subsystem_vendor_id == 0x1af4 &&
+                          s.present_as.subsystem_id == 0x1100,
+                  "ids %04x:%04x %04x:%04x", s.present_as.vendor_id, s.present_as.device_id,
+                  s.present_as.subsystem_vendor_id, s.present_as.subsystem_id);
+        r = parse("{\"type\":\"vfio\",\"host\":\"0000:00:02.0\"}", &s, NULL);
+        cr_expect_eq(s.present_as.fields, 0, "no present_as: fields %x", s.present_as.fields);
+}
+
+/* Combinations that cannot work are refused, each with the reason. */
+Test(vfio_spec, refuses_present_as_that_cannot_work)
+{
+        static const struct {
+                const char *present_as, *message;
+        } bad[] = {
+                {"{}", "names no id"},
+                {"[]", "must be an object"},
+                {"{\"class\":\"020000\"}", "cannot change the class"},
+                {"{\"class_code\":\"010802\"}", "cannot change the class"},
+                {"{\"vendor_id\":\"ffff\"}", "not 0000 or ffff"},
+                {"{\"device_id\":\"0000\"}", "not 0000 or ffff"},
+                {"{\"subsystem_id\":\"FFFF\"}", "lowercase"},
+                {"{\"subsystem_vendor_id\":\"10D3\"}", "lowercase"},
+                {"{\"device_id\":\"10d\"}", "4 lowercase"},
+                {"{\"device_id\":4307}", "4 lowercase"},
+                {"{\"revision\":\"100\"}", "2 lowercase"},
+                {"{\"revision\":\"0x\"}", "2 lowercase"},
+                {"{\"device\":\"10d3\"}", "unknown field \"device\""},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                _cleanup_free_ char *json = util_strdup_printf(
+                        "{\"type\":\"vfio\",\"host\":\"0000:00:02.0\",\"present_as\":%s}",
+                        bad[i].present_as);
+                struct iov_vfio_spec s;
+                char *error = NULL;
+                int r = parse(json, &s, &error);
+                cr_expect_eq(r, -EINVAL, "%s gave %d", json, r);
+                cr_expect(error && strstr(error, bad[i].message), "%s: message \"%s\", not \"%s\"",
+                          json, error ? error : "(none)", bad[i].message);
+                free(error);
+        }
+}
+
 /* ---- host checks on a generated sysfs tree -------------------------------------------- */
 
 static char sysfs[64];
@@ -174,7 +234,8 @@ struct fake_device {
         uint8_t phys[4096];
 };
 
-static void fake_device_new(struct fake_device *f)
+/* A device built with present_as (NULL: the device's own ids). */
+static void fake_device_new_as(struct fake_device *f, const struct iov_vfio_present_as *as)
 {
         f->vm = fake_vm_new();
         fake_vm_add_device(f->vm, "pci-host");
@@ -191,6 +252,8 @@ static void fake_device_new(struct fake_device *f)
                 d->regions[i] =
                         (struct iov_vfio_region){.offset = i * REGION_STRIDE, .size = sizes[i]};
         d->config_size = 4096;
+        if (as)
+                d->present_as = *as;
         fake_config(f->phys);
         cr_assert_eq(pwrite(d->fd, f->phys, 4096, CONFIG_BASE), 4096);
         int r = vfio_config_build(d, f->phys);
@@ -200,6 +263,11 @@ static void fake_device_new(struct fake_device *f)
         r = vmm_pci_register_device(f->vm, &d->pci);
         cr_assert_eq(r, 0, "registration: %d", r);
         f->d = d;
+}
+
+static void fake_device_new(struct fake_device *f)
+{
+        fake_device_new_as(f, NULL);
 }
 
 static void fake_device_free(struct fake_device *f)
@@ -359,5 +427,36 @@ Test(vfio_config, emulates_msi_without_touching_the_device)
                      dev_read(&f, CONFIG_BASE + 0xd2, 2));
         cr_expect_eq(dev_read(&f, CONFIG_BASE + 0xd4, 4), 0, "device MSI address %08x",
                      dev_read(&f, CONFIG_BASE + 0xd4, 4));
+        fake_device_free(&f);
+}
+
+/* present_as: the presented ids are what the guest reads, its writes change nothing, and
+ * what is not presented (the vendor here) still comes from the device. */
+Test(vfio_config, presents_the_ids_of_present_as)
+{
+        const struct iov_vfio_present_as as = {
+                .fields = IOV_VFIO_PRESENT_DEVICE_ID | IOV_VFIO_PRESENT_SUBSYSTEM_VENDOR_ID |
+                          IOV_VFIO_PRESENT_SUBSYSTEM_ID | IOV_VFIO_PRESENT_REVISION,
+                .device_id = 0x10d4,
+                .subsystem_vendor_id = 0x1af4,
+                .subsystem_id = 0x1100,
+                .revision = 0x07,
+        };
+        struct fake_device f;
+        fake_device_new_as(&f, &as);
+        cr_expect_eq(cfg_read(&f, 0, 4), 0x10d48086, "ids %08x", cfg_read(&f, 0, 4));
+        cr_expect_eq(cfg_read(&f, 0x2c, 4), 0x11001af4, "subsystem %08x", cfg_read(&f, 0x2c, 4));
+        cr_expect_eq(cfg_read(&f, 0x08, 4), 0x02000007, "class and revision %08x",
+                     cfg_read(&f, 0x08, 4));
+        cfg_write(&f, 0x2c, 0x22223333, 4);
+        cfg_write(&f, 0x00, 0x44445555, 4);
+        cr_expect_eq(cfg_read(&f, 0x2c, 4), 0x11001af4, "subsystem after a write %08x",
+                     cfg_read(&f, 0x2c, 4));
+        cr_expect_eq(cfg_read(&f, 0x02, 2), 0x10d4, "device id after a write %04x",
+                     cfg_read(&f, 0x02, 2));
+        uint16_t vendor = 0x15ad;
+        cr_assert_eq(pwrite(f.d->fd, &vendor, 2, CONFIG_BASE), 2);
+        cr_expect_eq(cfg_read(&f, 0x00, 2), 0x15ad, "the vendor id is not presented: %04x",
+                     cfg_read(&f, 0x00, 2));
         fake_device_free(&f);
 }

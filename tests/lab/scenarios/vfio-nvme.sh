@@ -1,0 +1,50 @@
+#!/bin/sh
+# NVMe passthrough by iovd-vmm: the lab's NVMe controller (1b36:0010, the PF) is given to
+# an L2 Debian kernel, whose stock nvme driver must bring it up (admin and I/O queues on
+# MSI-X, the table inside BAR 0 after the doorbells). The lab writes a pattern on
+# namespace 1 before the VM starts; the L2 guest reads it and writes its own; the lab
+# reads that back through its own nvme driver after the VM stopped. No DMAR fault may
+# appear, no BUG in the L2 kernel.
+# lab-topology: --nvme 1 --nics 0 --memory 1024 --timeout 900
+# lab-prepare: l2/build-nvme.sh
+. /lab/lab.sh
+
+tap_plan 10
+tap_check "kvm_amd, vfio-pci, vfio_iommu_type1 and nvme load" \
+  lab_modprobe kvm_amd vfio-pci vfio_iommu_type1 nvme
+lab_require_programs iovd-vmm || exit 1
+
+PF=$(lab_find_pf 1b36:0010)
+tap_check "the lab's NVMe controller ($PF)" test -n "$PF" || exit 1
+# Its BAR 0 (registers, doorbells, MSI-X table and PBA) is small: the 32-bit window holds it.
+tap_diag "$PF BAR 0 (start end flags): $(head -n 1 "$SYSFS_PCI/$PF/resource")"
+lab_wait 20 test -b /dev/nvme0n1
+NONCE=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+block_text() { # block_text BLOCK: the text at 4 KiB block BLOCK of /dev/nvme0n1
+  dd if=/dev/nvme0n1 bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -c 64
+}
+printf 'iovd-lab-pattern-A-%s' "$NONCE" | dd of=/dev/nvme0n1 bs=4096 seek=256 conv=sync,fsync 2>/dev/null
+dd if=/dev/zero of=/dev/nvme0n1 bs=4096 seek=512 count=1 conv=fsync 2>/dev/null
+sync
+tap_is "the lab wrote its pattern at block 256" "$(block_text 256)" "iovd-lab-pattern-A-$NONCE"
+tap_check "$PF bound to vfio-pci" lab_bind_vfio "$PF"
+
+lab_pt_vm_run nvme "{\"type\": \"vfio\", \"host\": \"$PF\", \"guest_address\": 5}" \
+  "iovtest.nonce=$NONCE"
+grep -a "l2-nvme:" /tmp/nvme.console | while read -r line; do tap_diag "$line"; done
+tap_check "the L2 guest's stock nvme driver drives the controller" \
+  grep -q "l2-nvme: controller .* driver nvme" /tmp/nvme.console
+tap_check "the L2 guest read the lab's pattern" \
+  grep -q "l2-nvme: read iovd-lab-pattern-A-$NONCE" /tmp/nvme.console
+tap_is "iovd-vmm exits 0 after the guest's reboot" "$VMM_STATUS" 0
+
+# The controller back to the lab's nvme driver.
+echo "$PF" >"$SYSFS_PCI/$PF/driver/unbind"
+echo >"$SYSFS_PCI/$PF/driver_override"
+echo "$PF" >/sys/bus/pci/drivers_probe
+lab_wait 30 test -b /dev/nvme0n1
+tap_is "the lab reads the L2 guest's pattern at block 512" "$(block_text 512)" \
+  "iovd-l2-pattern-B-$NONCE"
+tap_is "no BUG in the L2 kernel's log" "$(grep -c 'BUG' /tmp/nvme.console)" 0
+faults=$(dmesg | grep -ci "dmar.*fault")
+tap_is "no DMAR fault in the lab's kernel log" "$faults" 0 || dmesg | grep -i dmar | tail -n 5
