@@ -296,10 +296,15 @@ static void vm_link_plan_run(struct iov_vm_table *t, struct vm_link_plan *plan)
         free(plan->driver_dir);
 }
 
+/* One vm_links_up at a time: two VMs of one link starting together would otherwise hand
+ * out two pairs interleaved, each VMM keeping an end of a different pair. */
+static pthread_mutex_t vm_links_handing = PTHREAD_MUTEX_INITIALIZER;
+
 void vm_links_up(struct iov_vm_table *t, const char *id)
 {
         struct vm_link_plan plans[IOV_VM_MAX_DEVICES];
         size_t n = 0;
+        pthread_mutex_lock(&vm_links_handing);
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
         for (size_t i = 0; vm_runs(rec) && i < rec->spec.n_devices && n < ARRAY_SIZE(plans); i++) {
@@ -311,6 +316,7 @@ void vm_links_up(struct iov_vm_table *t, const char *id)
         pthread_mutex_unlock(&t->lock);
         for (size_t i = 0; i < n; i++)
                 vm_link_plan_run(t, &plans[i]);
+        pthread_mutex_unlock(&vm_links_handing);
 }
 
 void vm_links_down(struct iov_vm_table *t, const struct iov_vm_record *rec)
