@@ -56,6 +56,7 @@ struct net_link {
         bool end_waiting; /* set with pending_fd, taken by the I/O thread */
         /* Written by the I/O thread, read by the control thread (stats): relaxed atomics. */
         struct net_link_stats stats;
+        uint64_t carrier_changed_usec; /* CLOCK_MONOTONIC, 0: never */
         struct net_link *next;
 };
 
@@ -67,7 +68,10 @@ static struct net_link *links;
 
 static void link_set_carrier(struct net_link *l, bool on)
 {
+        if (__atomic_load_n(&l->base.carrier, __ATOMIC_RELAXED) == on)
+                return;
         __atomic_store_n(&l->base.carrier, on, __ATOMIC_RELAXED);
+        __atomic_store_n(&l->carrier_changed_usec, util_now_usec(), __ATOMIC_RELAXED);
 }
 
 static void link_drop_end(struct net_link *l)
@@ -334,6 +338,7 @@ static struct json_object *link_to_json(const struct net_link *l)
         json_object_object_add(
                 o, "carrier",
                 json_object_new_boolean(__atomic_load_n(&l->base.carrier, __ATOMIC_RELAXED)));
+        link_json_add(o, "carrier_changed_usec", &l->carrier_changed_usec);
         link_json_add(o, "frames_sent", &s->frames_sent);
         link_json_add(o, "bytes_sent", &s->bytes_sent);
         link_json_add(o, "frames_received", &s->frames_received);

@@ -302,8 +302,9 @@ int virtio_net_link_name(const struct iov_virtio_net_options *opts, char *buf, s
  * -EINVAL: source_mac given to a client side or missing for a port. */
 int virtio_net_link_attach(const char *name, int fd, const uint8_t *source_mac);
 /* The links of this process as a JSON array of {"name", "role" ("port" or "client"),
- * "carrier", "frames_sent", "bytes_sent", "frames_received", "bytes_received",
- * "dropped_full", "dropped_down", "dropped_source_mac", "dropped_invalid"}. */
+ * "carrier", "carrier_changed_usec" (CLOCK_MONOTONIC of its last change, 0: never), "frames_sent",
+ * "bytes_sent", "frames_received", "bytes_received", "dropped_full", "dropped_down",
+ * "dropped_source_mac", "dropped_invalid"}. */
 struct json_object *virtio_net_links_json(void);
 /* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
 int virtio_parse_mac(const char *s, uint8_t ret[6]);

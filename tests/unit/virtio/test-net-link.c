@@ -132,6 +132,7 @@ Test(virtio_net_link, down_until_an_end_arrives)
         cr_assert_eq(status(), VIRTIO_NET_S_LINK_UP, "status %u after attach", status());
         cr_assert_eq(config_interrupts, 1, "%u config interrupts for carrier on",
                      config_interrupts);
+        cr_assert_gt(counter("carrier_changed_usec"), 0, "the carrier change has no time");
         close(peer);
 }
 
