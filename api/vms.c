@@ -156,12 +156,17 @@ static int handle_show(struct iov_daemon *d, const struct iov_api_request *req,
         return reply_result(resp, r, vm, &p);
 }
 
+static const char *const force_values[] = {"true", "false", NULL};
+static const struct iov_api_query_param delete_query[] = {{"force", force_values}, {NULL, NULL}};
+
+/* ?force=true deletes a driver VM whose ports clients still name (their links stay down). */
 static int handle_delete(struct iov_daemon *d, const struct iov_api_request *req,
                          struct iov_api_response *resp)
 {
         struct iov_problem p = {0};
         struct json_object *o = NULL;
-        int r = vms_delete(d, api_request_param(req, "id"), &o, &p);
+        const char *force = api_request_query(req, "force");
+        int r = vms_delete(d, api_request_param(req, "id"), force && streq(force, "true"), &o, &p);
         return reply_result(resp, r, o, &p);
 }
 
@@ -268,7 +273,7 @@ static int handle_console(struct iov_daemon *d, const struct iov_api_request *re
 API_ROUTE(vms_create, "POST", "/v1/vms", handle_create)
 API_ROUTE_QUERY(vms_list, "GET", "/v1/vms", handle_list, list_query)
 API_ROUTE(vms_show, "GET", "/v1/vms/{id}", handle_show)
-API_ROUTE(vms_delete, "DELETE", "/v1/vms/{id}", handle_delete)
+API_ROUTE_QUERY(vms_delete, "DELETE", "/v1/vms/{id}", handle_delete, delete_query)
 API_ROUTE(vms_start, "POST", "/v1/vms/{id}/start", handle_start)
 API_ROUTE(vms_stop, "POST", "/v1/vms/{id}/stop", handle_stop)
 API_ROUTE(vms_kill, "POST", "/v1/vms/{id}/kill", handle_kill)

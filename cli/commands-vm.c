@@ -23,8 +23,9 @@ static const struct iov_cli_option_spec vm_create_options[] = {
         {"memory", 0, "MIB", "guest memory in MiB"},
         {"device", 0, "SPEC",
          "a device: TYPE,key=value,... (virtio-blk,path=F,read_only=true; virtio-net,tap=T,"
-         "mac=M; virtio-rng; virtio-console; vfio,pool=NAME|device=ADDR|allocation=ID"
-         "[,guest_address=N]) or a JSON object (repeatable)"},
+         "mac=M; virtio-net,port=P,mac=M; virtio-rng; virtio-console; "
+         "vfio,pool=NAME|device=ADDR|allocation=ID[,guest_address=N]) or a JSON object, e.g. "
+         "a VM-to-VM link (repeatable)"},
         {NULL, 0, NULL, NULL},
 };
 
@@ -175,9 +176,15 @@ static int cmd_vm_show(struct iov_cli *cli, const struct iov_cli_args *args)
         return cli_call_resource(cli, "GET", "/v1/vms", args->positional[0], NULL, NULL);
 }
 
+static const struct iov_cli_option_spec vm_delete_options[] = {
+        {"force", 0, NULL, "delete a driver VM even though client VMs have links to its ports"},
+        {NULL, 0, NULL, NULL},
+};
+
 static int cmd_vm_delete(struct iov_cli *cli, const struct iov_cli_args *args)
 {
-        return cli_call_resource(cli, "DELETE", "/v1/vms", args->positional[0], NULL, NULL);
+        const char *suffix = cli_args_has(args, "force") ? "?force=true" : NULL;
+        return cli_call_resource(cli, "DELETE", "/v1/vms", args->positional[0], suffix, NULL);
 }
 
 /* start, stop, kill, pause, resume: POST /v1/vms/{id}/ACTION; body may be NULL. */
@@ -232,7 +239,7 @@ const struct iov_cli_command cli_commands_vm[] = {
         {"vm kill", "ID", "stop a VM at once", 1, 1, no_options, cmd_vm_kill},
         {"vm pause", "ID", "pause a running VM", 1, 1, no_options, cmd_vm_pause},
         {"vm resume", "ID", "resume a paused VM", 1, 1, no_options, cmd_vm_resume},
-        {"vm delete", "ID", "delete a VM", 1, 1, no_options, cmd_vm_delete},
+        {"vm delete", "ID [--force]", "delete a VM", 1, 1, vm_delete_options, cmd_vm_delete},
         {"vm console", "ID [--follow]", "print what the VM's serial console printed", 1, 1,
          cli_console_options, cli_cmd_vm_console},
         {NULL, NULL, NULL, 0, 0, NULL, NULL},

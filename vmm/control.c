@@ -22,6 +22,7 @@ struct control_client {
         int fd;
         char buf[CONTROL_LINE_MAX];
         size_t len;
+        int passed_fd; /* the last fd sent with SCM_RIGHTS, for "link" (-1: none) */
 };
 
 int vmm_control_open(const char *path, int *ret_fd)
@@ -93,7 +94,35 @@ static struct json_object *control_input(struct iov_vm *vm, const char *text)
         return reply_ok();
 }
 
-static struct json_object *control_command(struct iov_vm *vm, const char *line)
+/* "link NAME [MAC]" with the link's end passed along (SCM_RIGHTS): iovd hands a link of
+ * this VM its end of the channel (docs/architecture.md, "VM-to-VM links"). */
+static struct json_object *control_link(const char *args, int *passed_fd)
+{
+        char name[IOV_VIRTIO_NET_LINK_NAME_MAX], mac_text[18];
+        uint8_t mac[6];
+        int fd = *passed_fd;
+
+        *passed_fd = -1;
+        int n = sscanf(args, "%80s %17s", name, mac_text);
+        _Static_assert(IOV_VIRTIO_NET_LINK_NAME_MAX == 81, "the %80s above");
+        int r = n < 1 ? -EINVAL : fd < 0 ? -EBADF : 0;
+        if (r == 0 && n == 2 && virtio_parse_mac(mac_text, mac) < 0)
+                r = -EINVAL;
+        if (r < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return reply_error("link_failed", r == -EBADF ? "no fd was passed with the command"
+                                                              : "usage: link NAME [MAC]");
+        }
+        r = virtio_net_link_attach(name, fd, n == 2 ? mac : NULL);
+        if (r < 0)
+                return reply_error("link_failed",
+                                   r == -ENOENT ? "no such link" : "wrong MAC for this link");
+        return reply_ok();
+}
+
+static struct json_object *control_command(struct iov_vm *vm, struct control_client *c,
+                                           const char *line)
 {
         if (streq(line, "status"))
                 return control_status(vm);
@@ -115,8 +144,10 @@ static struct json_object *control_command(struct iov_vm *vm, const char *line)
         }
         if (strncmp(line, "input ", 6) == 0)
                 return control_input(vm, line + 6);
+        if (strncmp(line, "link ", 5) == 0)
+                return control_link(line + 5, &c->passed_fd);
         return reply_error("unknown_command",
-                           "commands: status stats pause resume stop kill input");
+                           "commands: status stats pause resume stop kill input link");
 }
 
 static void control_reply(int fd, struct json_object *reply)
@@ -128,10 +159,34 @@ static void control_reply(int fd, struct json_object *reply)
         json_object_put(reply);
 }
 
+/* Read what is there into c->buf; an fd passed along (SCM_RIGHTS, for "link") is kept
+ * in c->passed_fd, replacing an unused earlier one. */
+static ssize_t control_recv(struct control_client *c)
+{
+        struct iovec iov = {c->buf + c->len, sizeof(c->buf) - c->len};
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = control.buf,
+                           .msg_controllen = sizeof(control.buf)};
+        ssize_t n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+                if (c->passed_fd >= 0)
+                        close(c->passed_fd);
+                memcpy(&c->passed_fd, CMSG_DATA(cm), sizeof(int));
+        }
+        return n;
+}
+
 /* Read what is there; run each complete line. false when the client is gone. */
 static bool control_client_read(struct iov_vm *vm, struct control_client *c)
 {
-        ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+        ssize_t n = control_recv(c);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                 return false;
         if (n < 0)
@@ -142,7 +197,7 @@ static bool control_client_read(struct iov_vm *vm, struct control_client *c)
                 *nl = '\0';
                 if (nl > c->buf && nl[-1] == '\r')
                         nl[-1] = '\0';
-                control_reply(c->fd, control_command(vm, c->buf));
+                control_reply(c->fd, control_command(vm, c, c->buf));
                 size_t used = (size_t)(nl + 1 - c->buf);
                 memmove(c->buf, nl + 1, c->len - used);
                 c->len -= used;
@@ -178,14 +233,17 @@ static void control_accept(int listen_fd, struct control_client *clients)
                 close(fd);
                 return;
         }
-        clients[i] = (struct control_client){.fd = fd};
+        clients[i] = (struct control_client){.fd = fd, .passed_fd = -1};
 }
 
 static void control_client_close(struct control_client *c)
 {
         if (c->fd >= 0)
                 close(c->fd);
+        if (c->passed_fd >= 0)
+                close(c->passed_fd);
         c->fd = -1;
+        c->passed_fd = -1;
 }
 
 /* The VM has stopped: whoever has sent a command (also from the listen backlog) gets its
@@ -196,7 +254,7 @@ static void control_drain(struct iov_vm *vm, int listen_fd, struct control_clien
         int fd;
         while (listen_fd >= 0 &&
                (fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-                struct control_client c = {.fd = fd};
+                struct control_client c = {.fd = fd, .passed_fd = -1};
                 (void)control_client_read(vm, &c);
                 control_client_close(&c);
         }
@@ -215,7 +273,7 @@ void vmm_control_serve(struct iov_vm *vm, int listen_fd, int signal_fd)
 {
         struct control_client clients[CONTROL_MAX_CLIENTS];
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
-                clients[i].fd = -1;
+                clients[i] = (struct control_client){.fd = -1, .passed_fd = -1};
 
         /* No timeout: a stop from a vCPU, a signal or a client each wakes poll(). */
         while (!vmm_vm_stopping(vm)) {

@@ -73,6 +73,7 @@ static const unsigned allowed_syscalls[] = {
         SYS_tgkill,
         SYS_sched_yield,
         SYS_eventfd2,
+        SYS_epoll_ctl, /* a VM-to-VM link adopts a new end (vmm/virtio/net-link.c) */
         SYS_getrandom,
         SYS_rseq,
         SYS_set_robust_list,

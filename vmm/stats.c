@@ -54,6 +54,7 @@ static struct json_object *stats_markers(struct iov_vm *vm)
 /* The virtio devices' counters, when vmm/virtio/ is built in (a weak reference: the VMM
  * builds and runs without it). */
 struct json_object *virtio_pci_stats_json(struct iov_vm *vm) __attribute__((weak));
+struct json_object *virtio_net_links_json(void) __attribute__((weak));
 
 /* Opened before the sandbox, which forbids open(). */
 static int proc_status_fd = -1;
@@ -111,6 +112,9 @@ struct json_object *vmm_stats_json(struct iov_vm *vm)
         json_object_object_add(o, "markers", stats_markers(vm));
         if (virtio_pci_stats_json)
                 json_object_object_add(o, "virtio", virtio_pci_stats_json(vm));
+        /* VM-to-VM links (vmm/virtio/net-link.c): carrier and counters, by link name. */
+        if (virtio_net_links_json)
+                json_object_object_add(o, "links", virtio_net_links_json());
         stats_memory(o);
         return o;
 }

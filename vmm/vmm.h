@@ -20,6 +20,10 @@
  *             killed by the supervisor
  *   kill   -> {"ok":true}: stops the VM now, exit status 0
  *   input TEXT -> {"ok":true}: TEXT and a newline are queued as UART input
+ *   link NAME [MAC] -> {"ok":true}: with one fd passed along (SCM_RIGHTS), the end of a
+ *             VM-to-VM link's channel for link NAME ("PORT" or "VM/PORT"); MAC, for a
+ *             port, is the only source address it accepts (vmm/virtio/net-link.c);
+ *             "stats" lists the links under "links"
  *   errors -> {"error":{"code":"unknown_command","message":"..."}}
  * Once the VM has stopped, what clients have already sent is answered ("status" gives
  * "stopped" or "crashed" and the reason), then every connection closes and the socket

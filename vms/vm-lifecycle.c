@@ -127,6 +127,8 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                 vm_judge_exit(rec, &e, &state, &reason);
                 rec->request = IOV_VM_REQUEST_NONE;
                 vm_record_set_state(t, rec, state, reason);
+                vm_links_down(t, rec);
+                vm_restart_consider(t, rec);
                 (void)vm_table_sync(t);
         }
         pthread_mutex_unlock(&t->lock);
@@ -246,6 +248,7 @@ void vm_watcher_stop(struct iov_vm_table *t)
                 vm_watcher_wake(t);
                 pthread_join(t->watcher, NULL);
                 t->watcher_running = false;
+                vm_restart_wait_all(t);
         }
         if (t->wake_fd >= 0)
                 close(t->wake_fd);
@@ -494,6 +497,8 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                 wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD;
         if (ended && fd < 0)
                 vm_finish(t, id, run); /* ended before iovd could follow it */
+        if (!ended)
+                vm_links_up(t, id);
         pthread_mutex_lock(&t->lock);
         if (ended)
                 (void)vm_wait_inactive(t, id, run,

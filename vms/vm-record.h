@@ -74,6 +74,7 @@ struct iov_vm_table {
         pthread_t watcher;
         bool watcher_running;
         bool stopping;
+        unsigned restarts_running; /* vm-restart.c threads; stopping waits for them */
 };
 
 /* An empty record: default spec, no VMM followed (pidfd -1), no exit status yet. */
@@ -155,3 +156,21 @@ int vm_admission_check(struct iov_vm_table *t, const struct iov_vm_record *rec, 
  * 422 definition_too_large). */
 int vm_admission_check_table(struct iov_vm_table *t, const struct iov_vm_record *rec,
                              struct iov_problem *p);
+
+/* vms/vm-links.c: VM-to-VM links (docs/architecture.md). Lock held for the checks: 0, or
+ * -EBADMSG with p filled (409 link_invalid: a peer VM or port that does not exist, a port
+ * declared twice or used by another client; 409 vm_has_clients unless force). */
+int vm_links_check_new(struct iov_vm_table *t, const struct iov_vm_record *rec,
+                       struct iov_problem *p);
+int vm_links_check_delete(struct iov_vm_table *t, const struct iov_vm_record *rec, bool force,
+                          struct iov_problem *p);
+/* VM id runs now (lock not held): join each of its links whose other VM runs too. */
+void vm_links_up(struct iov_vm_table *t, const char *id);
+/* rec ended (lock held): link_down for each of its links whose other VM still runs. */
+void vm_links_down(struct iov_vm_table *t, const struct iov_vm_record *rec);
+/* "links" of GET /v1/vms/{id} into o, with the counters of o's live "stats". */
+void vm_links_add_json(struct iov_vm_table *t, const char *id, struct json_object *o);
+/* vms/vm-restart.c: rec crashed (lock held); start it again when its definition asks. */
+void vm_restart_consider(struct iov_vm_table *t, const struct iov_vm_record *rec);
+/* With stopping set: wait until every restart thread has ended (lock not held). */
+void vm_restart_wait_all(struct iov_vm_table *t);

@@ -83,7 +83,9 @@ static int vms_create_check(struct iov_vm_table *t, const struct iov_vm_record *
         if (same)
                 return daemon_problem_set(p, 409, "name_in_use", "VM %s is already named \"%s\"",
                                           same->id, rec->spec.name);
-        int r = vm_admission_check_table(t, rec, p);
+        int r = vm_links_check_new(t, rec, p);
+        if (r >= 0)
+                r = vm_admission_check_table(t, rec, p);
         if (r < 0)
                 return r;
         return vm_admission_check(t, rec, false, p);
@@ -191,6 +193,7 @@ int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, str
         if (!o)
                 return -ENOMEM;
         vm_add_live_stats(t, id, o);
+        vm_links_add_json(t, id, o);
         *ret = o;
         return 0;
 }
@@ -234,7 +237,7 @@ static int vm_delete_finish(struct iov_daemon *d, struct iov_vm_record *rec,
         return 0;
 }
 
-int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
+int vms_delete(struct iov_daemon *d, const char *id, bool force, struct json_object **ret,
                struct iov_problem *p)
 {
         struct iov_vm_table *t = d->vms;
@@ -253,10 +256,15 @@ int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
                 pthread_mutex_unlock(&t->lock);
                 return r;
         }
+        int r = vm_links_check_delete(t, rec, force, p);
+        if (r < 0) {
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
         memmove(&t->records[i], &t->records[i + 1], (t->n_records - i - 1) * sizeof(*t->records));
         t->n_records--;
         t->change_gen++;
-        int r = vm_table_sync(t);
+        r = vm_table_sync(t);
         if (r < 0) {
                 /* Keep it: the delete did not happen. */
                 if (vm_table_add(t, rec) >= 0)

@@ -54,7 +54,8 @@ int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, str
 /* stop_timeout_sec: how long a stop waits for the guest before SIGKILL (STOP only). */
 int vms_act(struct iov_daemon *d, const char *id, enum iov_vm_action action,
             unsigned stop_timeout_sec, struct json_object **ret, struct iov_problem *p);
-int vms_delete(struct iov_daemon *d, const char *id, struct json_object **ret,
+/* force: delete a driver VM even though clients' links name it (else 409 vm_has_clients). */
+int vms_delete(struct iov_daemon *d, const char *id, bool force, struct json_object **ret,
                struct iov_problem *p);
 
 /* The console: the last IOV_VM_CONSOLE_TAIL bytes the guest printed as

@@ -9,9 +9,9 @@
  *   netbench recv IFACE WAIT_S           counts frames of our EtherType from the first one
  *                                        until none came for 1 s (or WAIT_S without any)
  *
- * Frames go to the broadcast address with the IEEE 802 local experimental EtherType
- * 0x88B5, so no protocol in either kernel takes them. Packet sockets see every frame on
- * the link, whatever its destination. send prints "sent_frames=N sent_mib_s=X",
+ * Frames go from the interface's own address to the broadcast address with the IEEE 802
+ * local experimental EtherType 0x88B5, so no protocol in either kernel takes them. Packet sockets
+ * see every frame on the link, whatever its destination. send prints "sent_frames=N sent_mib_s=X",
  * recv prints "frames=N mib_s=X pps=Y seconds=Z"; the receiver's figure is the
  * throughput.
  */
@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,16 @@ static int open_packet(const char *ifname, struct sockaddr_ll *ret_addr)
         return fd;
 }
 
+/* The interface's own address: frames go out from it, as any of its traffic would (a
+ * VM-to-VM link's port drops frames from any other source). A local one if unknown. */
+static void interface_mac(int fd, int ifindex, unsigned char mac[ETH_ALEN])
+{
+        struct ifreq ifr = {0};
+        memcpy(mac, "\x02\x00\x00\x00\xbe\x01", ETH_ALEN);
+        if (if_indextoname((unsigned)ifindex, ifr.ifr_name) && ioctl(fd, SIOCGIFHWADDR, &ifr) == 0)
+                memcpy(mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+}
+
 static int do_send(int fd, struct sockaddr_ll *addr, double seconds, size_t size)
 {
         unsigned char frame[ETH_FRAME_LEN];
@@ -71,8 +82,8 @@ static int do_send(int fd, struct sockaddr_ll *addr, double seconds, size_t size
                 return 2;
         }
         memset(frame, 0xa5, sizeof(frame));
-        memset(frame, 0xff, ETH_ALEN);                                  /* broadcast destination */
-        memcpy(frame + ETH_ALEN, "\x02\x00\x00\x00\xbe\x01", ETH_ALEN); /* local source */
+        memset(frame, 0xff, ETH_ALEN); /* broadcast destination */
+        interface_mac(fd, addr->sll_ifindex, frame + ETH_ALEN);
         frame[12] = NETBENCH_ETHERTYPE >> 8;
         frame[13] = NETBENCH_ETHERTYPE & 0xff;
         addr->sll_halen = ETH_ALEN;

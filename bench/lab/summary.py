@@ -137,11 +137,22 @@ def net(runs):
                             ("lab->guest", "l2-net-rx", "veth", "mib_s")]))
 
 
+def link(runs):
+    link_rx, n = median(runs, "link-rx", "mib_s")
+    link_pps, _ = median(runs, "link-rx", "pps")
+    tap_rx, _ = median(runs, "tap-rx", "mib_s")
+    tap_pps, _ = median(runs, "tap-rx", "pps")
+    print(f"lab-bench link: 1514-byte raw frames, median of {n} runs: client VM -> driver VM "
+          f"over a VM-to-VM link {link_rx:.2f} MiB/s {link_pps:.0f} frames/s, the same client "
+          f"-> the lab over a TAP {tap_rx:.2f} MiB/s {tap_pps:.0f} frames/s, ratio link/tap "
+          f"{link_rx / tap_rx:.3f}")
+
+
 def main():
     bench, path = sys.argv[1], sys.argv[2]
     runs = load(path, bench)
     try:
-        {"boot": boot, "blk": blk, "net": net}[bench](runs)
+        {"boot": boot, "blk": blk, "net": net, "link": link}[bench](runs)
     except LookupError as e:
         print(f"lab-bench {bench}: {e}", file=sys.stderr)
         return 1

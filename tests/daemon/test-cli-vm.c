@@ -183,3 +183,37 @@ Test(cli_vm, devices_short_form_reach_the_vm)
         cr_assert(strstr(c.out, "hello from the guest\n"), "console: %s", c.out);
         ctl_clear(&c);
 }
+
+/* VM-to-VM links: a port in the short form, a peer as JSON; vm show lists the link, vm
+ * delete of the driver VM is refused naming its client until --force. */
+Test(cli_vm, links_show_and_force_delete)
+{
+        _cleanup_free_ char *kernel = vm_guest("hello");
+        struct ctl c = {0};
+        ctl(&c, "vm", "create", "netdom", "--kernel", kernel, "--memory", "16", "--device",
+            "virtio-net,port=client-a,mac=52:54:00:00:00:0a", NULL);
+        cr_assert_eq(c.status, 0, "driver VM: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        ctl(&c, "vm", "create", "c1", "--kernel", kernel, "--memory", "16", "--device",
+            "{\"type\": \"virtio-net\", \"mac\": \"52:54:00:00:00:01\", "
+            "\"peer\": {\"vm\": \"netdom\", \"port\": \"client-a\"}}",
+            NULL);
+        cr_assert_eq(c.status, 0, "client VM: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+
+        ctl(&c, "vm", "show", "c1", NULL);
+        cr_assert_eq(c.status, 0, "vm show: exit %d, stderr %s", c.status, c.err);
+        const char *links = strstr(c.out, "links");
+        cr_assert(links && strstr(links, "client-a") && strstr(links, "netdom") &&
+                          strstr(links, "down"),
+                  "vm show lists no link to netdom's client-a:\n%s", c.out);
+        ctl_clear(&c);
+
+        ctl(&c, "vm", "delete", "netdom", NULL);
+        cr_assert_eq(c.status, 1, "delete of a driver VM with a client: exit %d", c.status);
+        cr_assert(strstr(c.err, "vm_has_clients"), "stderr: %s", c.err);
+        ctl_clear(&c);
+        ctl(&c, "vm", "delete", "netdom", "--force", NULL);
+        cr_assert_eq(c.status, 0, "delete --force: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+}

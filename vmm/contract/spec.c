@@ -27,7 +27,12 @@ static const struct spec_field spec_fields[] = {
         {"name", json_type_string, true},     {"vcpus", json_type_int, false},
         {"memory_mib", json_type_int, false}, {"kernel", json_type_string, false},
         {"initrd", json_type_string, true},   {"cmdline", json_type_string, true},
-        {"devices", json_type_array, true},
+        {"devices", json_type_array, true},   {"restart", json_type_string, true},
+};
+
+static const char *const restart_names[] = {
+        [IOV_VM_RESTART_NEVER] = "never",
+        [IOV_VM_RESTART_ON_CRASH] = "on-crash",
 };
 
 _printf_(3, 4) static int spec_fail(struct iov_vm_spec_error *err, enum iov_vm_spec_problem problem,
@@ -206,6 +211,24 @@ static int spec_check_absolute(const char *field, const char *path, struct iov_v
         return 0;
 }
 
+/* "restart" (the shape is checked): one of restart_names, left alone when absent or null. */
+static int spec_read_restart(struct json_object *o, enum iov_vm_restart *field,
+                             struct iov_vm_spec_error *err)
+{
+        struct json_object *v = NULL;
+        if (!json_object_object_get_ex(o, "restart", &v) ||
+            !json_object_is_type(v, json_type_string))
+                return 0;
+        for (size_t i = 0; i < ARRAY_SIZE(restart_names); i++)
+                if (streq(json_object_get_string(v), restart_names[i])) {
+                        *field = (enum iov_vm_restart)i;
+                        return 0;
+                }
+        return spec_fail(err, IOV_VM_SPEC_INVALID_VALUE,
+                         "\"restart\" must be \"never\" or \"on-crash\", not \"%.64s\"",
+                         json_object_get_string(v));
+}
+
 static int spec_read_fields(struct json_object *o, struct iov_vm_spec *s,
                             struct iov_vm_spec_error *err)
 {
@@ -224,7 +247,9 @@ static int spec_read_fields(struct json_object *o, struct iov_vm_spec *s,
         if (r < 0)
                 return r;
         s->vcpus = (unsigned)vcpus;
-        r = spec_check_absolute("kernel", s->kernel, err);
+        r = spec_read_restart(o, &s->restart, err);
+        if (r >= 0)
+                r = spec_check_absolute("kernel", s->kernel, err);
         if (r >= 0)
                 r = spec_check_absolute("initrd", s->initrd, err);
         return r;
@@ -343,6 +368,7 @@ int vm_spec_to_json(const struct iov_vm_spec *s, struct json_object **ret)
         json_object_object_add(o, "initrd", string_or_null(s->initrd));
         json_object_object_add(o, "cmdline", string_or_null(s->cmdline));
         json_object_object_add(o, "devices", json_object_get(s->devices_json));
+        json_object_object_add(o, "restart", json_object_new_string(restart_names[s->restart]));
         *ret = o;
         return 0;
 }

@@ -156,11 +156,19 @@ struct iov_vm_device {
 /*
  * The JSON form (every field but "kernel" optional; null is the same as absent):
  *   {"name": "web1", "vcpus": 2, "memory_mib": 512, "kernel": "/abs/bzImage",
- *    "initrd": "/abs/initrd", "cmdline": "console=ttyS0", "devices": [{"type": ...}]}
+ *    "initrd": "/abs/initrd", "cmdline": "console=ttyS0", "devices": [{"type": ...}],
+ *    "restart": "never" | "on-crash"}
  * name: 1..IOV_VM_NAME_MAX letters, digits, '.', '_', '-'; kernel, initrd: absolute paths;
  * devices: at most IOV_VM_MAX_DEVICES entries, each with a "type" a device model knows
  * (vmm/virtio/spec.c); an unknown type is refused.
  */
+/* "restart": what the supervisor does when the VM crashes (not when it stops or is
+ * killed on request). */
+enum iov_vm_restart {
+        IOV_VM_RESTART_NEVER,    /* "never", the default */
+        IOV_VM_RESTART_ON_CRASH, /* "on-crash": start it again (a driver VM serving clients) */
+};
+
 struct iov_vm_spec {
         char *name; /* or NULL */
         unsigned vcpus;
@@ -173,6 +181,7 @@ struct iov_vm_spec {
         /* The "devices" array exactly as given (NULL when absent): devices[] describes
          * each of its entries. Answers show it, and the writer writes it, as given. */
         struct json_object *devices_json;
+        enum iov_vm_restart restart;
 };
 
 /* Why a definition was refused; the API turns kind into its error code. */

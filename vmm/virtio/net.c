@@ -1,67 +1,85 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-net (virtio 1.2 §5.1) on a TAP device: receiveq0 and transmitq0, no control
- * queue, no offloads. Every frame carries the 12-byte struct virtio_net_hdr_v1 in front
- * (§5.1.6, modern header); the TAP fd is set up with the same header size so frames pass
- * in one readv/writev. The guest's transmit header is not passed on: we negotiated no
- * checksum or GSO offload, so the kernel gets a zeroed one and never parses guest values.
+ * virtio-net (virtio 1.2 §5.1): receiveq0 and transmitq0, no control queue, no offloads.
+ * Every frame carries the 12-byte struct virtio_net_hdr_v1 in front (§5.1.6, modern
+ * header). The guest's transmit header is not passed on: we negotiated no checksum or
+ * GSO offload, so the backend gets a zeroed one and never sees guest values. Frames go to
+ * one backend (net-backend.h): a host TAP (net-tap.c) or a VM-to-VM link (net-link.c).
  *
  *   {"type": "virtio-net", "tap": "tap0", "mac": "52:54:00:12:34:56"}
+ *   {"type": "virtio-net", "port": "client-a", "mac": "52:54:00:00:00:0a"}
+ *   {"type": "virtio-net", "mac": "52:54:00:00:00:01",
+ *    "peer": {"vm": "netdom", "port": "client-a"}}
  *
- * tap is required: an interface name, opened (or created) with IFF_VNET_HDR, which needs
- * CAP_NET_ADMIN. Without mac the device gets a random locally administered address.
+ * Exactly one of tap (an interface name, opened or created with IFF_VNET_HDR, which
+ * needs CAP_NET_ADMIN), port (this VM serves a client on a link: its name, unique in the
+ * VM) or peer (this VM is a client of port `port` of VM `vm`; mac required, the port
+ * accepts no other source). Without mac the device gets a random locally administered
+ * address. Carrier (VIRTIO_NET_S_LINK_UP, §5.1.4) follows the backend: always on for a
+ * TAP, on while a link holds a live end; each change raises a config interrupt.
  */
 #include "vmm/virtio/virtio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
-#include <linux/if_tun.h>
+#include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
 
 #include "util/util.h"
+#include "vmm/virtio/net-backend.h"
 
 enum {
         NET_RX = 0,
         NET_TX = 1,
 };
 
-#define NET_HDR_SIZE sizeof(struct virtio_net_hdr_v1)
-/* Largest frame without GSO: 64 KiB covers jumbo frames and anything TAP may hand us. */
-#define NET_MAX_FRAME 65550u
-
 _Static_assert(IOV_VIRTIO_NET_TAP_NAME_MAX == IFNAMSIZ, "a TAP name is an interface name");
 
 struct net {
-        int tap_fd;
+        struct iov_net_backend *backend;
         struct virtio_net_config config;
         struct iovec frame[IOV_VIRTQ_MAX_SEGS + 1];
 };
+
+/* §5.1.4: status follows the backend's carrier; with VIRTIO_NET_F_STATUS negotiated and
+ * the driver running, a change raises a configuration change interrupt (§4.1.4.5). */
+static void net_sync_carrier(struct iov_virtio_dev *dev)
+{
+        struct net *n = dev->priv;
+        uint16_t status = n->backend->carrier ? VIRTIO_NET_S_LINK_UP : 0;
+
+        if (n->config.status == status)
+                return;
+        n->config.status = status;
+        dev->config_generation++;
+        if ((dev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+            virtio_dev_has_feature(dev, VIRTIO_NET_F_STATUS) && dev->transport.signal_config)
+                dev->transport.signal_config(dev);
+}
 
 static int net_handle_tx(struct iov_virtio_dev *dev, unsigned q, struct iov_virtq_req *req,
                          uint32_t *ret_written)
 {
         static const struct virtio_net_hdr_v1 zero_hdr;
         struct net *n = dev->priv;
-        size_t skip = NET_HDR_SIZE;
+        size_t skip = IOV_NET_HDR_SIZE;
         unsigned k = 0;
 
         (void)q;
         *ret_written = 0;
         /* A transmit chain is device-readable only and holds a header and a frame. */
-        if (req->n_in > 0 || req->out_len <= NET_HDR_SIZE ||
-            req->out_len - NET_HDR_SIZE > NET_MAX_FRAME) {
+        if (req->n_in > 0 || req->out_len <= IOV_NET_HDR_SIZE ||
+            req->out_len - IOV_NET_HDR_SIZE > IOV_NET_MAX_FRAME) {
                 dev->stats.requests_failed++;
                 return 0;
         }
-        n->frame[k++] = (struct iovec){(void *)&zero_hdr, NET_HDR_SIZE};
+        n->frame[k++] = (struct iovec){(void *)&zero_hdr, IOV_NET_HDR_SIZE};
         for (unsigned i = 0; i < req->n_out; i++) {
                 struct iovec v = req->out[i];
                 if (skip >= v.iov_len) {
@@ -73,13 +91,14 @@ static int net_handle_tx(struct iov_virtio_dev *dev, unsigned q, struct iov_virt
                 skip = 0;
                 n->frame[k++] = v;
         }
-        /* TAP takes a frame whole or not at all; a full queue drops it like a wire. */
-        if (writev(n->tap_fd, n->frame, (int)k) < 0) {
+        /* A backend that cannot take the frame now drops it, like a wire. */
+        if (n->backend->ops->transmit(n->backend, n->frame, k, req->out_len - IOV_NET_HDR_SIZE) <
+            0) {
                 dev->stats.requests_failed++;
                 return 0;
         }
         dev->stats.requests_written++;
-        dev->stats.bytes_written += req->out_len - NET_HDR_SIZE;
+        dev->stats.bytes_written += req->out_len - IOV_NET_HDR_SIZE;
         return 0;
 }
 
@@ -89,48 +108,55 @@ static int net_handle_rx(struct iov_virtio_dev *dev, unsigned q, struct iov_virt
         struct net *n = dev->priv;
         /* §5.1.6.3.2: without MRG_RXBUF each frame takes one buffer, num_buffers is 1. */
         uint16_t num_buffers = 1;
+        size_t got = 0;
 
         (void)q;
         *ret_written = 0;
-        if (req->n_out > 0 || req->in_len < NET_HDR_SIZE) {
+        if (req->n_out > 0 || req->in_len < IOV_NET_HDR_SIZE) {
                 /* A receive buffer with nothing or too little to write into: fail it. */
                 dev->stats.requests_failed++;
                 return 0;
         }
-        ssize_t got = readv(n->tap_fd, req->in, (int)req->n_in);
-        if (got < 0 && (errno == EAGAIN || errno == EINTR))
+        int r = n->backend->ops->receive(n->backend, req->in, req->n_in, &got);
+        if (r == -EAGAIN)
                 return -EAGAIN;
-        if (got < (ssize_t)NET_HDR_SIZE) {
+        if (r < 0 || got < IOV_NET_HDR_SIZE) {
                 dev->stats.requests_failed++;
-                return got < 0 ? -EAGAIN : 0;
+                return r < 0 ? -EAGAIN : 0;
         }
         virtio_iov_from_buf(req->in, req->n_in, offsetof(struct virtio_net_hdr_v1, num_buffers),
                             &num_buffers, sizeof(num_buffers));
         dev->stats.requests_read++;
-        dev->stats.bytes_read += (uint64_t)got - NET_HDR_SIZE;
+        dev->stats.bytes_read += got - IOV_NET_HDR_SIZE;
         *ret_written = (uint32_t)got;
         return 0;
 }
 
 static int net_queue_notify(struct iov_virtio_dev *dev, unsigned q)
 {
-        return virtio_dev_process_queue(dev, q, q == NET_TX ? net_handle_tx : net_handle_rx);
+        int r = virtio_dev_process_queue(dev, q, q == NET_TX ? net_handle_tx : net_handle_rx);
+        net_sync_carrier(dev);
+        return r;
 }
 
 static int net_backend_ready(struct iov_virtio_dev *dev)
 {
-        if (!virtio_dev_queue_ready(dev, NET_RX))
-                return 0;
-        return virtio_dev_process_queue(dev, NET_RX, net_handle_rx);
+        struct net *n = dev->priv;
+        int r = 0;
+
+        if (n->backend->ops->service)
+                n->backend->ops->service(n->backend);
+        if (virtio_dev_queue_ready(dev, NET_RX))
+                r = virtio_dev_process_queue(dev, NET_RX, net_handle_rx);
+        net_sync_carrier(dev);
+        return r;
 }
 
 static void net_destroy(struct iov_virtio_dev *dev)
 {
         struct net *n = dev->priv;
-        if (!n)
-                return;
-        if (n->tap_fd >= 0)
-                close(n->tap_fd);
+        if (n && n->backend)
+                n->backend->ops->free(n->backend);
 }
 
 /* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
@@ -153,7 +179,8 @@ int virtio_parse_mac(const char *s, uint8_t ret[6])
         return 0;
 }
 
-static bool net_tap_name_valid(const char *s)
+/* Interface names and port names: 1..15 of [A-Za-z0-9_.-] (IFNAMSIZ less its NUL). */
+static bool net_name_valid(const char *s)
 {
         size_t n = strlen(s);
         if (n == 0 || n >= IFNAMSIZ)
@@ -165,21 +192,65 @@ static bool net_tap_name_valid(const char *s)
         return true;
 }
 
+/* A VM as iovd names it: its name (1..64 of [A-Za-z0-9._-], vm-contract.h) or its id. */
+static bool net_vm_name_valid(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n >= IOV_VIRTIO_NET_PEER_VM_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-",
+                            s[i]))
+                        return false;
+        return true;
+}
+
+/* "peer": {"vm": "netdom", "port": "client-a"}, both required, nothing else. */
+static int net_parse_peer(struct iov_virtio_net_options *o, struct json_object *value,
+                          char **ret_error)
+{
+        struct json_object *vm = NULL, *port = NULL;
+
+        if (!json_object_is_type(value, json_type_object))
+                return virtio_spec_error(ret_error, "%s", "\"peer\" must be an object");
+        json_object_object_foreach (value, key, v) {
+                if (!streq(key, "vm") && !streq(key, "port"))
+                        return virtio_spec_error(ret_error, "peer: unknown field \"%.64s\"", key);
+                if (!json_object_is_type(v, json_type_string))
+                        return virtio_spec_error(ret_error, "peer: \"%s\" must be a string", key);
+        }
+        if (!json_object_object_get_ex(value, "vm", &vm) ||
+            !json_object_object_get_ex(value, "port", &port))
+                return virtio_spec_error(ret_error, "%s", "peer needs \"vm\" and \"port\"");
+        const char *vm_s = json_object_get_string(vm), *port_s = json_object_get_string(port);
+        if (!net_vm_name_valid(vm_s))
+                return virtio_spec_error(ret_error, "peer: vm \"%.64s\" is not a VM name or id",
+                                         vm_s);
+        if (!net_name_valid(port_s))
+                return virtio_spec_error(
+                        ret_error, "peer: port \"%.64s\" is not 1..15 of [A-Za-z0-9_.-]", port_s);
+        snprintf(o->peer_vm, sizeof(o->peer_vm), "%s", vm_s);
+        snprintf(o->peer_port, sizeof(o->peer_port), "%s", port_s);
+        return 0;
+}
+
 static int net_parse_field(void *options, const char *key, struct json_object *value,
                            char **ret_error)
 {
         struct iov_virtio_net_options *o = options;
 
-        if (!streq(key, "tap") && !streq(key, "mac"))
+        if (streq(key, "peer"))
+                return net_parse_peer(o, value, ret_error);
+        if (!streq(key, "tap") && !streq(key, "mac") && !streq(key, "port"))
                 return -ENOENT;
         if (!json_object_is_type(value, json_type_string))
                 return virtio_spec_error(ret_error, "\"%s\" must be a string", key);
         const char *s = json_object_get_string(value);
-        if (streq(key, "tap")) {
-                if (!net_tap_name_valid(s))
-                        return virtio_spec_error(ret_error,
-                                                 "tap \"%.64s\" is not an interface name", s);
-                snprintf(o->tap_name, sizeof(o->tap_name), "%s", s);
+        if (streq(key, "tap") || streq(key, "port")) {
+                if (!net_name_valid(s))
+                        return virtio_spec_error(
+                                ret_error, "%s \"%.64s\" is not 1..15 of [A-Za-z0-9_.-]", key, s);
+                snprintf(streq(key, "tap") ? o->tap_name : o->port, sizeof(o->port), "%s", s);
                 return 0;
         }
         if (virtio_parse_mac(s, o->mac) < 0)
@@ -192,9 +263,14 @@ static int net_parse_field(void *options, const char *key, struct json_object *v
 static int net_parse_done(void *options, char **ret_error)
 {
         struct iov_virtio_net_options *o = options;
+        int backends = !!o->tap_name[0] + !!o->port[0] + !!o->peer_vm[0];
 
-        if (!o->tap_name[0])
-                return virtio_spec_error(ret_error, "%s needs \"tap\"", "virtio-net");
+        if (backends != 1)
+                return virtio_spec_error(ret_error, "%s needs one of \"tap\", \"port\", \"peer\"",
+                                         "virtio-net");
+        /* The port accepts no other source address than this one. */
+        if (o->peer_vm[0] && !o->has_mac)
+                return virtio_spec_error(ret_error, "%s", "a \"peer\" link needs its \"mac\"");
         o->tap_fd = -1;
         return 0;
 }
@@ -223,6 +299,7 @@ static const struct iov_virtio_dev_ops net_ops = {
         .config_read = virtio_dev_read_config,
         .queue_notify = net_queue_notify,
         .backend_ready = net_backend_ready,
+        .backend_queue = NET_RX,
         .destroy = net_destroy,
         .options_size = sizeof(struct iov_virtio_net_options),
         .parse_field = net_parse_field,
@@ -232,64 +309,55 @@ static const struct iov_virtio_dev_ops net_ops = {
 
 IOV_VIRTIO_DEVICE(net_ops)
 
-/* Open (or create) TAP interface `name` with the modern virtio-net header in front of
- * every frame (Documentation/networking/tuntap.rst). */
-static int net_tap_open(const char *name, int *ret_fd)
+int virtio_net_link_name(const struct iov_virtio_net_options *opts, char *buf, size_t size)
 {
-        _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-        struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
-        int hdr_size = NET_HDR_SIZE;
+        int n;
 
-        if (fd < 0)
-                return -errno;
-        if (strlen(name) >= sizeof(ifr.ifr_name))
-                return -ENAMETOOLONG;
-        strncpy(ifr.ifr_name, name, sizeof(ifr.ifr_name) - 1);
-        if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-                return -errno;
-        if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_size) < 0)
-                return -errno;
-        /* No offloads: frames arrive whole and checksummed (we negotiate none). */
-        if (ioctl(fd, TUNSETOFFLOAD, 0) < 0)
-                return -errno;
-        *ret_fd = TAKE_FD(fd);
-        return 0;
+        if (opts->port[0])
+                n = snprintf(buf, size, "%s", opts->port);
+        else if (opts->peer_vm[0])
+                n = snprintf(buf, size, "%s/%s", opts->peer_vm, opts->peer_port);
+        else
+                return -ENOENT;
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int net_backend_new(const struct iov_virtio_net_options *opts, struct iov_net_backend **ret)
+{
+        char name[IOV_VIRTIO_NET_LINK_NAME_MAX];
+
+        if (virtio_net_link_name(opts, name, sizeof(name)) < 0)
+                return net_tap_backend_new(opts->tap_name, opts->tap_fd, ret);
+        return net_link_backend_new(name, opts->port[0] != 0, ret);
 }
 
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret)
 {
-        _cleanup_close_ int fd = -1;
+        struct iov_net_backend *backend = NULL;
         struct iov_virtio_dev *dev;
-        int r;
 
-        if (opts->tap_name[0]) {
-                r = net_tap_open(opts->tap_name, &fd);
-                if (r < 0)
-                        return r;
-        } else {
-                if (opts->tap_fd < 0)
-                        return -EBADF;
-                fd = opts->tap_fd;
-                int flags = fcntl(fd, F_GETFL);
-                if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                        return -errno;
-        }
+        int r = net_backend_new(opts, &backend);
+        if (r < 0)
+                return r;
         struct net *n = calloc(1, sizeof(*n));
-        if (!n)
+        if (!n) {
+                backend->ops->free(backend);
                 return -ENOMEM;
+        }
+        n->backend = backend;
         memcpy(n->config.mac, opts->mac, sizeof(n->config.mac));
-        n->config.status = VIRTIO_NET_S_LINK_UP;
+        n->config.status = backend->carrier ? VIRTIO_NET_S_LINK_UP : 0;
         n->config.max_virtqueue_pairs = 1;
         r = virtio_dev_new(&net_ops, 0, mem, &dev);
         if (r < 0) {
+                backend->ops->free(backend);
                 free(n);
                 return r;
         }
-        n->tap_fd = TAKE_FD(fd);
         dev->priv = n;
         dev->config = &n->config;
-        dev->backend_fd = n->tap_fd;
+        dev->backend_fd = backend->poll_fd;
         *ret = dev;
         return 0;
 }

@@ -276,14 +276,36 @@ int virtio_blk_new(const struct iov_virtio_mem *mem, const struct iov_virtio_blk
 
 #define IOV_VIRTIO_NET_TAP_NAME_MAX 16 /* IFNAMSIZ, with the NUL */
 
+#define IOV_VIRTIO_NET_PORT_MAX    16 /* a port name: 1..15 of [A-Za-z0-9_.-], with the NUL */
+#define IOV_VIRTIO_NET_PEER_VM_MAX 65 /* a VM name (at most 64) or id, with the NUL */
+/* A link's name in its VMM: "PORT" on the driver VM's side, "VM/PORT" on the client's. */
+#define IOV_VIRTIO_NET_LINK_NAME_MAX (IOV_VIRTIO_NET_PEER_VM_MAX + IOV_VIRTIO_NET_PORT_MAX)
+
+/* One backend: tap_name (or tap_fd), port, or peer_vm with peer_port. */
 struct iov_virtio_net_options {
         char tap_name[IOV_VIRTIO_NET_TAP_NAME_MAX]; /* existing or new TAP, "": use tap_fd */
         int tap_fd; /* an open TAP fd (IFF_NO_PI | IFF_VNET_HDR), taken over */
         uint8_t mac[6];
         bool has_mac; /* false: the spec gave no "mac"; its device gets a made-up one */
+        char port[IOV_VIRTIO_NET_PORT_MAX];       /* this VM serves a client here, or "" */
+        char peer_vm[IOV_VIRTIO_NET_PEER_VM_MAX]; /* this VM is a client of that VM, or "" */
+        char peer_port[IOV_VIRTIO_NET_PORT_MAX];  /* ... on that port */
 };
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret);
+/* The link name of a port or peer entry into buf; -ENOENT for a TAP entry. */
+int virtio_net_link_name(const struct iov_virtio_net_options *opts, char *buf, size_t size);
+/* Hand link `name` of this process its end of the channel (an AF_UNIX SOCK_SEQPACKET
+ * socket), taken over in every case. A port needs source_mac (its client's definition
+ * MAC, the only source it accepts); a client side takes none (NULL). The I/O thread
+ * adopts the end at its next turn, dropping the one it held. -ENOENT: no such link;
+ * -EINVAL: source_mac given to a client side or missing for a port. */
+int virtio_net_link_attach(const char *name, int fd, const uint8_t *source_mac);
+/* The links of this process as a JSON array of {"name", "role" ("port" or "client"),
+ * "carrier", "carrier_changed_usec" (CLOCK_MONOTONIC of its last change, 0: never), "frames_sent",
+ * "bytes_sent", "frames_received", "bytes_received", "dropped_full", "dropped_down",
+ * "dropped_source_mac", "dropped_invalid"}. */
+struct json_object *virtio_net_links_json(void);
 /* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
 int virtio_parse_mac(const char *s, uint8_t ret[6]);
 

@@ -128,6 +128,44 @@ Test(virtio_spec, malformed_entries_are_refused)
                        "mac");
 }
 
+/* VM-to-VM links: a port, a peer (with its mac), and one backend per entry. */
+Test(virtio_spec, net_port_and_peer)
+{
+        struct iov_virtio_spec spec;
+        char *error = NULL;
+        cr_assert_eq(parse("{\"type\":\"virtio-net\",\"port\":\"client-a\"}", &spec, &error), 1,
+                     "port refused: %s", error ? error : "");
+        const struct iov_virtio_net_options *o = spec.options;
+        cr_assert_str_eq(o->port, "client-a", "port \"%s\"", o->port);
+        virtio_spec_done(&spec);
+        cr_assert_eq(parse("{\"type\":\"virtio-net\",\"mac\":\"52:54:00:00:00:01\",\"peer\":"
+                           "{\"vm\":\"netdom\",\"port\":\"client-a\"}}",
+                           &spec, &error),
+                     1, "peer refused: %s", error ? error : "");
+        o = spec.options;
+        cr_assert_str_eq(o->peer_vm, "netdom", "peer vm \"%s\"", o->peer_vm);
+        cr_assert_str_eq(o->peer_port, "client-a", "peer port \"%s\"", o->peer_port);
+        char name[IOV_VIRTIO_NET_LINK_NAME_MAX];
+        cr_assert_eq(virtio_net_link_name(o, name, sizeof(name)), 0, "no link name");
+        cr_assert_str_eq(name, "netdom/client-a", "link name \"%s\"", name);
+        virtio_spec_done(&spec);
+
+        expect_refused("{\"type\":\"virtio-net\",\"peer\":{\"vm\":\"n\",\"port\":\"p\"}}", "mac");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"t\",\"port\":\"p\"}", "one of");
+        expect_refused("{\"type\":\"virtio-net\",\"port\":\"a/b\"}", "a/b");
+        expect_refused("{\"type\":\"virtio-net\",\"mac\":\"52:54:00:00:00:01\",\"peer\":"
+                       "{\"vm\":\"n\"}}",
+                       "port");
+        expect_refused("{\"type\":\"virtio-net\",\"mac\":\"52:54:00:00:00:01\",\"peer\":"
+                       "{\"vm\":\"n\",\"port\":\"p\",\"x\":\"1\"}}",
+                       "\"x\"");
+        expect_refused("{\"type\":\"virtio-net\",\"mac\":\"52:54:00:00:00:01\",\"peer\":"
+                       "{\"vm\":\"a/b\",\"port\":\"p\"}}",
+                       "a/b");
+        expect_refused("{\"type\":\"virtio-net\",\"mac\":\"52:54:00:00:00:01\",\"peer\":\"n\"}",
+                       "object");
+}
+
 /* Every device file registered itself once, under the name its entries use, with the
  * device id of virtio 1.2 §5 and a way to be made from a spec. A new device needs no
  * change here: only the four the VMM has always had are named. */

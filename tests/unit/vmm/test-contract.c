@@ -292,8 +292,9 @@ Test(vm_contract, spec_defaults_and_round_trip)
         o = parse("{\"name\":\"web-1\",\"vcpus\":4,\"memory_mib\":1024,\"kernel\":\"/k\","
                   "\"initrd\":\"/i\",\"cmdline\":\"console=ttyS0\",\"devices\":"
                   "[{\"type\":\"virtio-blk\",\"path\":\"/d.img\",\"read_only\":true},"
-                  "{\"type\":\"virtio-net\",\"tap\":\"tap0\"}]}");
+                  "{\"type\":\"virtio-net\",\"tap\":\"tap0\"}],\"restart\":\"on-crash\"}");
         cr_assert_eq(vm_spec_parse_json(o, 0, &spec, &err), 0, "%s", err.message);
+        cr_expect_eq(spec.restart, IOV_VM_RESTART_ON_CRASH, "restart %d", (int)spec.restart);
         cr_expect_eq(spec.n_devices, 2u, "%zu devices", spec.n_devices);
         /* The options inside each entry are virtio's (vmm/virtio/ tests them). */
         for (size_t i = 0; i < spec.n_devices; i++)

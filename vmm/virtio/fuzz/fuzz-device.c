@@ -59,19 +59,43 @@ static void backend_blk(void *options, const uint8_t *data, size_t size)
 }
 
 /* A socket pair stands in for the TAP (no CAP_NET_ADMIN here), with two frames waiting
- * for the receive queue, cut from the input. */
+ * for the receive queue, cut from the input. When bit 2 of byte 0 is set the device is a
+ * VM-to-VM link's port instead (net-link.c): its end of a SOCK_SEQPACKET pair is attached
+ * once the device exists, with the first frame's source MAC as its client's, so frames
+ * from that source pass and others are dropped. */
+static int link_end = -1;
+static uint8_t link_mac[6];
+
 static void backend_net(void *options, const uint8_t *data, size_t size)
 {
         struct iov_virtio_net_options *o = options;
+        bool link = data[0] & 4;
         int sv[2];
 
-        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) < 0)
+        if (link_end >= 0) /* the last device was never made */
+                close(link_end);
+        link_end = -1;
+        if (socketpair(AF_UNIX, (link ? SOCK_SEQPACKET : SOCK_DGRAM) | SOCK_NONBLOCK, 0, sv) < 0)
                 abort();
         backend_b = sv[1];
         for (size_t off = 0; off < 2 && size >= 32 + 64; off++)
                 (void)send(backend_b, data + off * 32, 12 + data[off] % 52, 0);
         *o = (struct iov_virtio_net_options){
                 .tap_fd = sv[0], .mac = {2, 0, 0, 0, 0, 1}, .has_mac = true};
+        if (!link)
+                return;
+        o->tap_fd = -1;
+        snprintf(o->port, sizeof(o->port), "fuzz");
+        link_end = sv[0];
+        if (size >= 12)
+                memcpy(link_mac, data + 6, sizeof(link_mac));
+}
+
+static void backend_net_attach(void)
+{
+        if (link_end >= 0)
+                (void)virtio_net_link_attach("fuzz", link_end, link_mac);
+        link_end = -1;
 }
 
 /* The input FIFO is a pipe, opened again by path as the device does with "input". */
@@ -93,10 +117,11 @@ static void backend_console(void *options, const uint8_t *data, size_t size)
 static const struct {
         const char *device;
         void (*setup)(void *options, const uint8_t *data, size_t size);
+        void (*created)(void); /* after create, or NULL */
 } backends[] = {
-        {"virtio-blk", backend_blk},
-        {"virtio-net", backend_net},
-        {"virtio-console", backend_console},
+        {"virtio-blk", backend_blk, NULL},
+        {"virtio-net", backend_net, backend_net_attach},
+        {"virtio-console", backend_console, NULL},
 };
 
 static int device_new(struct fuzz_guest *g, const uint8_t *data, size_t size,
@@ -118,7 +143,11 @@ static int device_new(struct fuzz_guest *g, const uint8_t *data, size_t size,
                 if (streq(backends[i].device, ops->name))
                         backends[i].setup(options, data, size);
         struct iov_virtio_host host = {.mem = &g->mem, .console_fd = console_out};
-        return ops->create(options, &host, ret);
+        int r = ops->create(options, &host, ret);
+        for (size_t i = 0; r == 0 && i < ARRAY_SIZE(backends); i++)
+                if (streq(backends[i].device, ops->name) && backends[i].created)
+                        backends[i].created();
+        return r;
 }
 
 static void device_start(struct iov_virtio_dev *dev, struct fuzz_guest *g, uint8_t pick)

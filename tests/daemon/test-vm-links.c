@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VM-to-VM links through the real iovd (docs/architecture.md, "VM-to-VM links"): the
+ * definitions are checked at create and delete; with /dev/kvm, two VMs joined by a link
+ * exchange frames (the tests/guest virtio-net payload in each broadcasts and receives),
+ * and a crashed driver VM takes the link down and, restarted by its restart policy, up
+ * again, with link_down and link_up on the event stream.
+ */
+#include "test-vm-common.h"
+
+VM_TEST_SUITE(vm_links, false, .timeout = 200);
+
+#define DRIVER_MAC "52:54:00:00:00:0a"
+#define CLIENT_MAC "52:54:00:00:00:01"
+
+/* A driver VM "netdom" with one port "client-a" on kernel; returns its id. */
+static char *create_driver(const char *kernel, const char *extra)
+{
+        _cleanup_free_ char *body = util_strdup_printf(
+                "{\"name\": \"netdom\", \"memory_mib\": 32, \"kernel\": \"%s\"%s, \"devices\": ["
+                "{\"type\": \"virtio-net\", \"port\": \"client-a\", \"mac\": \"" DRIVER_MAC "\"}]}",
+                kernel, extra);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", body, 201, &r);
+        char *id = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        return id;
+}
+
+static long create_client(const char *name, const char *kernel, const char *peer_vm,
+                          const char *port, struct iov_http_reply *ret)
+{
+        _cleanup_free_ char *body = util_strdup_printf(
+                "{\"name\": \"%s\", \"memory_mib\": 32, \"kernel\": \"%s\", \"devices\": ["
+                "{\"type\": \"virtio-net\", \"mac\": \"" CLIENT_MAC "\", \"peer\": "
+                "{\"vm\": \"%s\", \"port\": \"%s\"}}]}",
+                name, kernel, peer_vm, port);
+        *ret = (struct iov_http_reply){0};
+        int r = harness_request(env.h, "POST", "/v1/vms", body, ret);
+        cr_assert_eq(r, 0, "POST /v1/vms: no reply: %s", strerror(-r));
+        return ret->status;
+}
+
+/* The first link of the VM in reply r. */
+static struct json_object *first_link(struct iov_http_reply *r)
+{
+        struct json_object *links = NULL;
+        cr_assert(json_object_object_get_ex(r->json, "links", &links) &&
+                          json_object_array_length(links) == 1,
+                  "no single link in %s", r->body);
+        return json_object_array_get_idx(links, 0);
+}
+
+static int64_t link_counter(struct json_object *link, const char *key)
+{
+        struct json_object *v = NULL;
+        cr_assert(json_object_object_get_ex(link, key, &v), "no %s in %s", key,
+                  json_object_to_json_string(link));
+        return json_object_get_int64(v);
+}
+
+Test(vm_links, definitions_are_checked)
+{
+        struct iov_http_reply r;
+        _cleanup_free_ char *driver = create_driver("/etc/passwd", "");
+        cr_assert_eq(create_client("c1", "/etc/passwd", "nosuch", "client-a", &r), 409,
+                     "a client of a missing VM: %ld %s", r.status, r.body);
+        cr_assert_str_eq(vm_error_code(&r), "link_invalid", "code %s", vm_error_code(&r));
+        harness_reply_clear(&r);
+        cr_assert_eq(create_client("c1", "/etc/passwd", "netdom", "client-b", &r), 409,
+                     "a client of a missing port: %ld %s", r.status, r.body);
+        harness_reply_clear(&r);
+        cr_assert_eq(create_client("c1", "/etc/passwd", "netdom", "client-a", &r), 201,
+                     "the client: %ld %s", r.status, r.body);
+        _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        cr_assert_eq(create_client("c2", "/etc/passwd", driver, "client-a", &r), 409,
+                     "a second client of the port (driver named by id): %ld %s", r.status, r.body);
+        cr_assert(strstr(vm_error_message(&r), client), "the message names no client: %s",
+                  vm_error_message(&r));
+        harness_reply_clear(&r);
+
+        vm_get(&env, client, &r);
+        struct json_object *l = first_link(&r);
+        cr_assert_str_eq(vm_str(l, "role"), "client", "role %s", vm_str(l, "role"));
+        cr_assert_str_eq(vm_str(l, "peer_vm"), "netdom", "peer_vm %s", vm_str(l, "peer_vm"));
+        cr_assert_str_eq(vm_str(l, "state"), "down", "state %s", vm_str(l, "state"));
+        harness_reply_clear(&r);
+
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", driver);
+        vm_call(&env, "DELETE", path, NULL, 409, &r);
+        cr_assert_str_eq(vm_error_code(&r), "vm_has_clients", "code %s", vm_error_code(&r));
+        cr_assert(strstr(vm_error_message(&r), client), "409 names no client: %s",
+                  vm_error_message(&r));
+        harness_reply_clear(&r);
+        _cleanup_free_ char *forced = util_strdup_printf("/v1/vms/%s?force=true", driver);
+        vm_call(&env, "DELETE", forced, NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
+Test(vm_links, restart_policy_is_part_of_the_definition)
+{
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms",
+                "{\"kernel\": \"/etc/passwd\", \"memory_mib\": 16, \"restart\": \"on-crash\"}", 201,
+                &r);
+        cr_assert_str_eq(vm_str(r.json, "restart"), "on-crash", "restart %s",
+                         vm_str(r.json, "restart"));
+        harness_reply_clear(&r);
+        vm_call(&env, "POST", "/v1/vms",
+                "{\"kernel\": \"/etc/passwd\", \"memory_mib\": 16, \"restart\": \"always\"}", 400,
+                &r);
+        harness_reply_clear(&r);
+}
+
+/* Both VMs run the virtio-net payload: each broadcasts frames from its definition MAC
+ * until its attempts run out, and counts what it receives; the frames cross the link. */
+Test(vm_links, frames_cross_the_link)
+{
+        vm_skip_without_kvm();
+        const char *payload = getenv("VIRTIO_NET_PAYLOAD");
+        cr_assert_not_null(payload, "VIRTIO_NET_PAYLOAD is not set");
+        struct iov_http_reply r;
+        _cleanup_free_ char *driver = create_driver(payload, "");
+        cr_assert_eq(create_client("c1", payload, "netdom", "client-a", &r), 201, "client: %s",
+                     r.body);
+        _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+
+        vm_action(&env, driver, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_action(&env, client, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_state(&env, client, "stopped", &r);
+        harness_reply_clear(&r);
+        vm_wait_state(&env, driver, "stopped", &r);
+        harness_reply_clear(&r);
+
+        vm_get(&env, driver, &r);
+        struct json_object *port = first_link(&r);
+        cr_assert_str_eq(vm_str(port, "role"), "port", "role %s", vm_str(port, "role"));
+        cr_assert_gt(link_counter(port, "frames_received"), 0, "the port received nothing: %s",
+                     json_object_to_json_string(port));
+        cr_assert_gt(link_counter(port, "frames_sent"), 0, "the port sent nothing");
+        cr_assert_eq(link_counter(port, "dropped_source_mac"), 0,
+                     "frames from the client's own MAC were dropped");
+        harness_reply_clear(&r);
+        vm_get(&env, client, &r);
+        struct json_object *c = first_link(&r);
+        cr_assert_gt(link_counter(c, "frames_received"), 0, "the client received nothing: %s",
+                     json_object_to_json_string(c));
+        harness_reply_clear(&r);
+}
+
+/* The next event of type (skipping others) within timeout_ms, as JSON. */
+static struct json_object *next_event(int fd, const char *type, unsigned timeout_ms)
+{
+        uint64_t deadline = util_now_usec() + timeout_ms * 1000ULL;
+        while (util_now_usec() < deadline) {
+                _cleanup_free_ char *line = NULL;
+                if (harness_events_next(fd, 500, &line) < 0 || !line)
+                        continue;
+                struct json_object *o = json_tokener_parse(line);
+                if (o && streq(vm_str(o, "type"), type))
+                        return o;
+                json_object_put(o);
+        }
+        return NULL;
+}
+
+static void wait_link_state(const char *id, const char *state)
+{
+        uint64_t deadline = util_now_usec() + VM_WAIT_USEC;
+        for (;;) {
+                struct iov_http_reply r;
+                vm_get(&env, id, &r);
+                bool done = streq(vm_str(first_link(&r), "state"), state);
+                cr_assert(done || util_now_usec() < deadline, "link of %s never %s: %s", id, state,
+                          r.body);
+                harness_reply_clear(&r);
+                if (done)
+                        return;
+                util_sleep_usec(50000);
+        }
+}
+
+Test(vm_links, driver_crash_takes_the_link_down_and_restart_up)
+{
+        vm_skip_without_kvm();
+        _cleanup_free_ char *idle = vm_guest("idle");
+        struct iov_http_reply r;
+        _cleanup_free_ char *driver = create_driver(idle, ", \"restart\": \"on-crash\"");
+        cr_assert_eq(create_client("c1", idle, "netdom", "client-a", &r), 201, "client: %s",
+                     r.body);
+        _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        int events = -1;
+        long status = 0;
+        cr_assert_eq(harness_events_open(env.h, &events, &status), 0, "event stream");
+
+        vm_action(&env, driver, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_action(&env, client, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        struct json_object *up = next_event(events, "link_up", 10000);
+        cr_assert_not_null(up, "no link_up after both VMs started");
+        json_object_put(up);
+        wait_link_state(client, "up");
+
+        /* A run shorter than the restart delay is not restarted (a VMM that cannot build). */
+        util_sleep_usec(1500000);
+        vm_get(&env, driver, &r);
+        pid_t pid = vm_pid(&r);
+        harness_reply_clear(&r);
+        cr_assert_gt(pid, 0, "the driver VM has no pid");
+        cr_assert_eq(kill(pid, SIGKILL), 0, "kill -9 %d: %s", (int)pid, strerror(errno));
+        struct json_object *down = next_event(events, "link_down", 10000);
+        cr_assert_not_null(down, "no link_down after the driver VM's VMM was killed");
+        json_object_put(down);
+        vm_get(&env, client, &r);
+        cr_assert_str_eq(vm_str(r.json, "state"), "running", "the client is %s",
+                         vm_str(r.json, "state"));
+        harness_reply_clear(&r);
+
+        up = next_event(events, "link_up", 20000);
+        cr_assert_not_null(up, "no link_up after the driver VM was restarted");
+        json_object_put(up);
+        wait_link_state(client, "up");
+        vm_get(&env, driver, &r);
+        cr_assert_str_eq(vm_str(r.json, "state"), "running", "the driver is %s",
+                         vm_str(r.json, "state"));
+        harness_reply_clear(&r);
+        close(events);
+}

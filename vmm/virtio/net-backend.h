@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to virtio-net (net.c, net-tap.c, net-link.c): where a virtio-net device's frames
+ * go. The device (net.c) owns the queues and the guest's view; a backend moves whole
+ * frames to and from one host object: a TAP interface (net-tap.c) or one end of a
+ * VM-to-VM link (net-link.c). Neither blocks: the I/O thread serving the queues must
+ * never wait for a peer.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <linux/virtio_net.h>
+
+#include "vmm/virtio/virtio.h"
+
+#define IOV_NET_HDR_SIZE sizeof(struct virtio_net_hdr_v1)
+/* Largest frame without GSO: 64 KiB covers jumbo frames and anything TAP may hand us. */
+#define IOV_NET_MAX_FRAME 65550u
+#define IOV_NET_ETH_HLEN  14u /* destination, source, EtherType (IEEE 802.3 §3.1.1) */
+
+struct iov_net_backend;
+
+struct iov_net_backend_ops {
+        /* One frame out. frame[0] is a zeroed virtio_net_hdr_v1, frame[1..n-1] the frame
+         * itself (len bytes). 0 when sent, -ENOBUFS when dropped (the peer is full or gone),
+         * never blocks. */
+        int (*transmit)(struct iov_net_backend *b, const struct iovec *frame, unsigned n,
+                        size_t len);
+        /* One frame in, into a receive buffer whose first IOV_NET_HDR_SIZE bytes are the
+         * header: *ret_len is the bytes written, header included (the backend writes a
+         * zeroed header when its host object has none). -EAGAIN when nothing is waiting. */
+        int (*receive)(struct iov_net_backend *b, const struct iovec *buf, unsigned n,
+                       size_t *ret_len);
+        /* Things that happen to the host object besides frames (a peer's end closed, a new
+         * end arrived): handle them, update carrier. NULL: nothing ever happens. */
+        void (*service)(struct iov_net_backend *b);
+        void (*free)(struct iov_net_backend *b);
+};
+
+struct iov_net_backend {
+        const struct iov_net_backend_ops *ops;
+        int poll_fd;  /* readable when receive or service has work */
+        bool carrier; /* virtio 1.2 §5.1.4: VIRTIO_NET_S_LINK_UP */
+};
+
+/* net-tap.c: TAP interface name (opened or created), or an open TAP fd (taken over). */
+int net_tap_backend_new(const char *name, int fd, struct iov_net_backend **ret);
+/* net-link.c: a VM-to-VM link named name ("PORT" on the driver side, "VM/PORT" on the
+ * client's), down until virtio_net_link_attach() hands it an end. */
+int net_link_backend_new(const char *name, bool is_port, struct iov_net_backend **ret);
