@@ -224,6 +224,8 @@ static int uring_queue(struct iov_virtio_dev *dev, unsigned q, const struct iov_
         uring_prep(sqe, s, (uint64_t)q * IOV_BLK_QUEUE_SIZE + req->head);
         b->uring->prepared++;
         b->uring->inflight++;
+        if (s->type != VIRTIO_BLK_T_FLUSH)
+                b->queue_rw_inflight[q]++;
         return 0;
 }
 
@@ -301,7 +303,17 @@ static void uring_done(struct iov_virtio_dev *dev, uint64_t data, int res)
                 written += (uint32_t)s->len;
         (void)virtio_dev_fill_used(dev, q, head, written);
         b->completed_queues |= 1u << q;
+        if (s->type != VIRTIO_BLK_T_FLUSH && b->queue_rw_inflight[q] > 0)
+                b->queue_rw_inflight[q]--;
         slot_release(s);
+}
+
+bool blk_io_queue_busy(struct iov_virtio_dev *dev, unsigned q)
+{
+        const struct blk *b = dev->priv;
+        /* Only reads and writes: they finish quickly, a flush may take seconds, and a
+         * request the driver adds meanwhile would wait for it. */
+        return q < dev->num_queues && b->queue_rw_inflight[q] > 0;
 }
 
 int blk_io_complete(struct iov_virtio_dev *dev)
@@ -319,10 +331,16 @@ int blk_io_complete(struct iov_virtio_dev *dev)
         }
         io_uring_cq_advance(&b->uring->ring, n);
         b->uring->inflight -= n < b->uring->inflight ? n : b->uring->inflight;
-        for (unsigned q = 0; q < dev->num_queues; q++)
-                if (b->completed_queues & (1u << q))
-                        virtio_dev_flush_used(dev, q);
+        uint32_t done = b->completed_queues;
         b->completed_queues = 0;
+        for (unsigned q = 0; q < dev->num_queues; q++)
+                if (done & (1u << q))
+                        virtio_dev_flush_used(dev, q);
+        /* The queues kept notifications off while these were in flight: what the driver
+         * added meanwhile is taken now, and the ring batch goes to the kernel with it. */
+        for (unsigned q = 0; q < dev->num_queues; q++)
+                if (done & (1u << q))
+                        (void)virtio_dev_poll_queue(dev, q);
         return (int)b->uring->inflight;
 }
 
@@ -349,6 +367,7 @@ void blk_io_drain(struct iov_virtio_dev *dev)
                         slot_release(&b->inflight[data]);
         }
         b->completed_queues = 0;
+        memset(b->queue_rw_inflight, 0, sizeof(b->queue_rw_inflight));
 }
 
 void blk_io_stop(struct iov_virtio_dev *dev)

@@ -289,6 +289,7 @@ static const struct iov_virtio_dev_ops blk_ops = {
         .config_read = virtio_dev_read_config,
         .queue_notify = blk_queue_notify,
         .complete = blk_complete,
+        .queue_busy = blk_io_queue_busy,
         .reset = blk_reset,
         .destroy = blk_destroy,
         .options_size = sizeof(struct iov_virtio_blk_options),

@@ -47,6 +47,9 @@ struct blk {
         struct blk_inflight *inflight;         /* num_queues * IOV_BLK_QUEUE_SIZE slots */
         struct blk_uring *uring;               /* NULL: synchronous */
         uint32_t completed_queues;             /* bit q: completions filled, not flushed */
+        /* Reads and writes in flight per queue: while there are some, their completion
+         * serves the queue, so the driver's kicks are off (ops->queue_busy). */
+        unsigned queue_rw_inflight[IOV_VIRTIO_BLK_MAX_QUEUES];
 };
 
 /* blk-io.c */
@@ -64,8 +67,11 @@ int blk_io_flush(struct iov_virtio_dev *dev, unsigned q, const struct iov_virtq_
                  uint8_t *ret_status);
 /* After a batch of requests: hand the prepared ones to the kernel in one call. */
 void blk_io_submit(struct iov_virtio_dev *dev);
-/* ops->complete: finished requests into the used rings, one flush per queue. */
+/* ops->complete: finished requests into the used rings, one flush per queue, then each
+ * such queue is served again (its notifications were off while it was busy). */
 int blk_io_complete(struct iov_virtio_dev *dev);
+/* ops->queue_busy: reads or writes of queue q in flight. */
+bool blk_io_queue_busy(struct iov_virtio_dev *dev, unsigned q);
 /* pread/pwrite of every byte of iov at offset (O_DIRECT refusals redone buffered). */
 int blk_io_sync(struct blk *b, bool write, const struct iovec *iov, unsigned n, uint64_t offset);
 /* DISCARD and WRITE_ZEROES (§5.2.6): segments checked against the limits and the

@@ -167,6 +167,19 @@ int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q)
         return dev_check_result(dev, dev->ops->queue_notify(dev, q));
 }
 
+int virtio_dev_poll_queue(struct iov_virtio_dev *dev, unsigned q)
+{
+        if (q >= dev->num_queues)
+                return -EINVAL;
+        if (!dev_running(dev) || !dev->queues[q].enabled)
+                return 0;
+        int r = dev_check_result(dev, dev->ops->queue_notify(dev, q));
+        /* Budget spent with notifications off: nobody else would come back for the rest. */
+        if (r == 1 && dev->transport.kick_queue)
+                dev->transport.kick_queue(dev, q);
+        return r;
+}
+
 int virtio_dev_backend_ready(struct iov_virtio_dev *dev)
 {
         if (!dev_running(dev) || !dev->ops->backend_ready)
@@ -256,7 +269,13 @@ int virtio_dev_process_queue(struct iov_virtio_dev *dev, unsigned q,
                         (void)virtq_enable_notify(vq);
                         break;
                 }
-                if (r != 0 || !virtq_enable_notify(vq))
+                if (r != 0)
+                        break;
+                /* Requests in flight bring the device back here when they complete
+                 * (virtio_dev_poll_queue): until then the driver need not kick. */
+                if (dev->ops->queue_busy && dev->ops->queue_busy(dev, q))
+                        break;
+                if (!virtq_enable_notify(vq))
                         break;
                 virtq_disable_notify(vq);
         }

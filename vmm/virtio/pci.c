@@ -54,6 +54,13 @@ static void vpci_signal_queue(struct iov_virtio_dev *dev, unsigned q)
         vpci_signal_vector(p, p->queue_vector[q]);
 }
 
+static void vpci_kick_queue(struct iov_virtio_dev *dev, unsigned q)
+{
+        struct iov_virtio_pci *p = dev->transport.opaque;
+        if (q < dev->num_queues)
+                (void)eventfd_write(p->kick_fd[q], 1);
+}
+
 static void vpci_signal_config(struct iov_virtio_dev *dev)
 {
         struct iov_virtio_pci *p = dev->transport.opaque;
@@ -346,6 +353,7 @@ int vpci_attach(struct iov_vm *vm, struct iov_virtio_dev *dev, struct iov_virtio
         snprintf(p->name, sizeof(p->name), "%s%u", dev->ops->name, count++);
         dev->transport = (struct iov_virtio_transport){.signal_queue = vpci_signal_queue,
                                                        .signal_config = vpci_signal_config,
+                                                       .kick_queue = vpci_kick_queue,
                                                        .opaque = p};
         for (unsigned q = 0; q < IOV_VPCI_MAX_QUEUES; q++)
                 p->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;

@@ -137,6 +137,10 @@ struct iov_virtio_dev_ops {
          * is readable): put them into the used rings (virtio_dev_fill_used, then
          * virtio_dev_flush_used per queue). Returns how many are still in flight. */
         int (*complete)(struct iov_virtio_dev *dev);
+        /* Queue q has requests in flight whose completion (ops->complete) will look at
+         * the queue again: the driver need not kick meanwhile, so notifications stay off
+         * after a drain (virtio 1.2 §2.7.10). NULL: never. */
+        bool (*queue_busy)(struct iov_virtio_dev *dev, unsigned q);
         /* The backend fd (dev->backend_fd) is readable; -EPIPE once it never will be. */
         int (*backend_ready)(struct iov_virtio_dev *dev);
         /* The queue backend input goes to: without buffers there, the fd is not polled. */
@@ -196,6 +200,8 @@ struct iov_virtio_transport {
         /* Interrupt for a used buffer on queue q / for a config change. */
         void (*signal_queue)(struct iov_virtio_dev *dev, unsigned q);
         void (*signal_config)(struct iov_virtio_dev *dev);
+        /* Serve queue q again soon, as if the driver had kicked (work left over). */
+        void (*kick_queue)(struct iov_virtio_dev *dev, unsigned q);
         void *opaque;
 };
 
@@ -250,6 +256,9 @@ void virtio_dev_set_needs_reset(struct iov_virtio_dev *dev);
 /* Dispatch a queue notification; a protocol violation ends in NEEDS_RESET. */
 int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q);
 int virtio_dev_backend_ready(struct iov_virtio_dev *dev);
+/* Serve queue q without a notification from the driver (ops->complete, for a queue whose
+ * notifications stayed off while it was busy); what is left over is kicked again. */
+int virtio_dev_poll_queue(struct iov_virtio_dev *dev, unsigned q);
 /* dev->completion_fd is readable: ops->complete. Returns requests still in flight. */
 int virtio_dev_complete(struct iov_virtio_dev *dev);
 /* For ops->complete: a request taken asynchronously is done (written bytes in its

@@ -556,3 +556,68 @@ BLK_TEST(direct_reads_aligned_and_misaligned)
         for (int i = 0; i < 512; i++)
                 cr_assert_eq(d[i], pattern(512 + i), "misaligned read byte %d is 0x%02x", i, d[i]);
 }
+
+/* Would the driver kick after publishing new_idx (from old_idx)? Its side of §2.7.10. */
+static bool driver_kicks(uint16_t old_idx, uint16_t new_idx)
+{
+        struct iov_virtq *vq = &dev->queues[0];
+        if (vq->event_idx) {
+                uint16_t avail_event = *(volatile uint16_t *)&vq->used->ring[vq->size];
+                return vring_need_event(avail_event, new_idx, old_idx);
+        }
+        return !(vq->used->flags & VRING_USED_F_NO_NOTIFY);
+}
+
+static void add_read(uint64_t sector, struct blk_req *ret)
+{
+        *ret = (struct blk_req){fake_guest_alloc(&guest, 16), fake_guest_alloc(&guest, 512),
+                                fake_guest_alloc(&guest, 1)};
+        struct virtio_blk_outhdr h = {.type = VIRTIO_BLK_T_IN, .sector = sector};
+        memcpy(fake_guest_ptr(&guest, ret->hdr), &h, sizeof(h));
+        struct fake_buf bufs[] = {
+                {ret->hdr, 16, false}, {ret->data, 512, true}, {ret->status, 1, true}};
+        fake_ring_add(&rings[0], bufs, 3);
+}
+
+/* A busy queue takes no kick per request: while reads are in flight the driver is told
+ * not to kick, a read it adds meanwhile is taken when those complete, and once nothing
+ * is in flight it must kick again. With and without EVENT_IDX. */
+static void busy_queue_needs_no_kick(bool event_idx)
+{
+        if (sync_mode)
+                cr_skip("nothing is in flight on the synchronous path");
+        dev->queues[0].event_idx = event_idx;
+        struct blk_req q[3];
+        add_read(1, &q[0]);
+        add_read(2, &q[1]);
+        cr_assert_eq(virtio_dev_notify(dev, 0), 0, "notify failed");
+        uint16_t old = rings[0].avail_idx;
+        add_read(3, &q[2]);
+        cr_assert_not(driver_kicks(old, rings[0].avail_idx),
+                      "the driver must kick although two reads are in flight (event_idx %d)",
+                      event_idx);
+        cr_assert_eq(fake_dev_settle(dev, NULL), 0, "completions timed out");
+        uint32_t id, len;
+        for (int i = 0; i < 3; i++)
+                cr_assert_eq(fake_ring_get_used(&rings[0], &id, &len), 1, "%d of 3 used", i);
+        for (int i = 0; i < 3; i++) {
+                cr_assert_eq(status_of(&q[i]), VIRTIO_BLK_S_OK, "read %d: status", i);
+                uint8_t d = *(uint8_t *)fake_guest_ptr(&guest, q[i].data);
+                cr_assert_eq(d, pattern((uint64_t)(i + 1) * 512), "read %d: byte 0x%02x", i, d);
+        }
+        cr_assert_eq(dev->stats.notifications, 1, "%lu notifications for 3 reads",
+                     (unsigned long)dev->stats.notifications);
+        old = rings[0].avail_idx;
+        add_read(4, &q[0]);
+        cr_assert(driver_kicks(old, rings[0].avail_idx), "idle queue: no kick asked for");
+}
+
+BLK_TEST(busy_queue_needs_no_kick_event_idx)
+{
+        busy_queue_needs_no_kick(true);
+}
+
+BLK_TEST(busy_queue_needs_no_kick_without_event_idx)
+{
+        busy_queue_needs_no_kick(false);
+}
