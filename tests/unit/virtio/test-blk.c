@@ -11,7 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ring.h>
 
@@ -620,4 +626,64 @@ BLK_TEST(busy_queue_needs_no_kick_event_idx)
 BLK_TEST(busy_queue_needs_no_kick_without_event_idx)
 {
         busy_queue_needs_no_kick(false);
+}
+
+/* io_uring refused, as in a container whose seccomp profile returns EPERM for
+ * io_uring_setup: the disk is still made, on the synchronous path, and serves reads.
+ * In a child, since the filter cannot be taken off again. */
+static void refuse_io_uring_setup(void)
+{
+        struct sock_filter insns[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = ARRAY_SIZE(insns), .filter = insns};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                _exit(2);
+}
+
+/* In the child: a device asking for io_uring where io_uring_setup fails; 0 when it
+ * has no ring and reads sector 5 correctly. No criterion assertions here. */
+static int child_read_without_io_uring(void)
+{
+        struct iov_virtio_blk_options opts = {.serial = "x"};
+        struct iov_virtio_dev *d = NULL;
+
+        refuse_io_uring_setup();
+        snprintf(opts.path, sizeof(opts.path), "%s", image);
+        if (virtio_blk_new(&guest.mem, &opts, &d) < 0)
+                return 3;
+        if (d->completion_fd >= 0)
+                return 4; /* a ring although io_uring_setup fails */
+        fake_dev_start(d, &guest, rings, 16);
+        struct blk_req q;
+        add_read(5, &q);
+        uint32_t id, len;
+        if (virtio_dev_notify(d, 0) != 0 || fake_ring_get_used(&rings[0], &id, &len) != 1)
+                return 5;
+        const uint8_t *data = fake_guest_ptr(&guest, q.data);
+        if (len != 513 || status_of(&q) != VIRTIO_BLK_S_OK || data[0] != pattern(5 * 512))
+                return 6;
+        virtio_dev_free(d);
+        return 0;
+}
+
+BLK_TEST(io_uring_refused_falls_back_to_sync)
+{
+        if (sync_mode)
+                cr_skip("the synchronous suite does not ask for io_uring");
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0, "fork: %m");
+        if (pid == 0)
+                _exit(child_read_without_io_uring());
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid, "waitpid: %m");
+        cr_assert(WIFEXITED(status), "child ended by signal %d", WTERMSIG(status));
+        cr_assert_eq(WEXITSTATUS(status), 0,
+                     "child status %d (2: no filter, 3: device refused, 4: ring made, "
+                     "5: not completed, 6: wrong data)",
+                     WEXITSTATUS(status));
 }
