@@ -221,13 +221,13 @@ void virtio_dev_signal_used(struct iov_virtio_dev *dev, unsigned q)
 }
 
 /* Pop and serve chains until the ring is empty or the budget is spent; what the device
- * finished at once goes into the used ring (not yet published). *ret_filled counts those,
+ * finished at once goes into the used ring (not yet published). *filled counts those,
  * *served everything taken. 0: ring empty, 1: budget spent, negative: error. */
 static int process_batch(struct iov_virtio_dev *dev, unsigned q, virtio_request_handler_t handle,
                          unsigned *served, unsigned *filled)
 {
         struct iov_virtq *vq = &dev->queues[q];
-        int r;
+        int r = 0;
 
         while (*served < PROCESS_BUDGET && (r = virtq_pop(vq, dev->req)) > 0) {
                 uint32_t written = 0;
