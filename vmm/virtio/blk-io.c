@@ -295,6 +295,8 @@ static void uring_done(struct iov_virtio_dev *dev, uint64_t data, int res)
         if (q >= dev->num_queues)
                 return;
         struct blk_inflight *s = slot_of(b, q, head);
+        if (!s->busy)
+                return; /* not ours to complete (the kernel returns each entry once) */
         uint8_t status = inflight_status(b, s, res);
         *s->status = status;
         io_account(dev, s->type, s->len, status);
