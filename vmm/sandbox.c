@@ -39,6 +39,12 @@ static const unsigned allowed_syscalls[] = {
         SYS_pread64,
         SYS_pwrite64,
         SYS_fdatasync, /* virtio-blk FLUSH (vmm/virtio/blk.c) */
+        SYS_fallocate, /* virtio-blk DISCARD and WRITE_ZEROES (vmm/virtio/blk-io.c) */
+        /* virtio-blk's io_uring (vmm/virtio/blk-io.c): submitting and waiting. Not
+         * io_uring_setup nor io_uring_register: the ring is made before the sandbox, with
+         * IORING_REGISTER_RESTRICTIONS (read, write, sync of the image only); a ring made
+         * afterwards would run any operation (openat, connect) outside this filter. */
+        SYS_io_uring_enter,
         SYS_close,
         SYS_lseek,
         SYS_fstat,

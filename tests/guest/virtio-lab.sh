@@ -4,7 +4,9 @@
 # devices in its devices list) boots the lab's Debian kernel as an L2 guest in its own
 # iovd-vmm, and the L2 guest's /init uses the devices with Linux's own drivers:
 #   virtio-blk      reads a pattern the lab wrote into the image, writes one the lab then
-#                   finds in the image (conv=fsync: a FLUSH too)
+#                   finds in the image (conv=fsync: a FLUSH too); two request queues
+#                   (VIRTIO_BLK_F_MQ; Linux uses no more queues than CPUs, hence 2
+#                   vCPUs) and DISCARD, both taken by Linux's driver
 #   virtio-net      pings the lab's end of the TAP over IPv6 link-local
 #   virtio-console  writes on hvc0 (the VM's console stream), reads a line the lab sends
 #                   through the device's input FIFO
@@ -65,6 +67,10 @@ if [ -b /dev/vda ]; then
   echo "l2: blk-read: \$(dd if=/dev/vda bs=31 count=1 2>/dev/null)"
   printf 'written-by-l2' | dd of=/dev/vda bs=512 seek=8 conv=fsync 2>/dev/null
   echo "l2: blk-write: \$?"
+  echo "l2: blk-queues: \$(ls /sys/block/vda/mq | wc -l)"
+  echo "l2: blk-discard-max: \$(cat /sys/block/vda/queue/discard_max_bytes)"
+  blkdiscard -o 65536 -l 65536 /dev/vda
+  echo "l2: blk-discard: \$?"
 fi
 echo "l2: rng: \$(cat /sys/class/misc/hw_random/rng_current) \$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')"
 if [ -c /dev/hvc0 ]; then
@@ -89,15 +95,16 @@ cp "$LAB_KERNEL_IMAGE" "$WORK_DIR/extra/lab/vmlinuz"
 cat >"$WORK_DIR/scenario.sh" <<'SCEN'
 #!/bin/sh
 . /lab/lab.sh
-tap_plan 14
+tap_plan 16
 tap_check "kvm_amd and tun load" lab_modprobe kvm_amd tun
 dd if=/dev/zero of=/tmp/disk.img bs=1024 count=1024 2>/dev/null
 printf 'iovd-virtio-blk-pattern-0123456' | dd of=/tmp/disk.img conv=notrunc 2>/dev/null
 mkfifo /tmp/hvc.in
 cat >/tmp/vm.json <<EOF
-{"name": "l2", "vcpus": 1, "memory_mib": 256, "kernel": "/lab/vmlinuz",
+{"name": "l2", "vcpus": 2, "memory_mib": 256, "kernel": "/lab/vmlinuz",
  "initrd": "/lab/l2.cpio.gz", "cmdline": "console=ttyS0 reboot=k panic=-1",
- "devices": [{"type": "virtio-blk", "path": "/tmp/disk.img", "serial": "lab-disk"},
+ "devices": [{"type": "virtio-blk", "path": "/tmp/disk.img", "serial": "lab-disk",
+              "num_queues": 2},
              {"type": "virtio-net", "tap": "vtap0", "mac": "52:54:00:00:00:02"},
              {"type": "virtio-console", "input": "/tmp/hvc.in"},
              {"type": "virtio-rng"}]}
@@ -139,6 +146,10 @@ tap_check "virtio-blk: the guest reads the lab's pattern" \
 tap_check "virtio-blk: the guest's write and FLUSH succeed" grep -q "l2: blk-write: 0" /tmp/l2.out
 tap_is "virtio-blk: the guest's data is in the image at sector 8" \
   "$(dd if=/tmp/disk.img bs=512 skip=8 count=1 2>/dev/null | head -c 13)" "written-by-l2"
+tap_check "virtio-blk: Linux sets up both request queues (num_queues 2)" \
+  grep -q "l2: blk-queues: 2" /tmp/l2.out
+tap_check "virtio-blk: Linux takes DISCARD and a discard of 64 KiB succeeds" \
+  sh -c "grep -q 'l2: blk-discard: 0' /tmp/l2.out && ! grep -q 'l2: blk-discard-max: 0' /tmp/l2.out"
 tap_check "virtio-rng is the hw_random source and gives 16 bytes" \
   grep -Eq "l2: rng: virtio_rng.0 [0-9a-f]{32}" /tmp/l2.out
 # Only /init's write to /dev/hvc0 carries this text; the console stream interleaves the

@@ -22,13 +22,16 @@
         ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |                    \
          (1ull << VIRTIO_RING_F_EVENT_IDX))
 
-int virtio_dev_new(const struct iov_virtio_dev_ops *ops, uint64_t device_features,
-                   const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret)
+int virtio_dev_new_mq(const struct iov_virtio_dev_ops *ops, uint64_t device_features,
+                      unsigned num_queues, const struct iov_virtio_mem *mem,
+                      struct iov_virtio_dev **ret)
 {
+        if (num_queues == 0)
+                return -EINVAL;
         _cleanup_free_ struct iov_virtio_dev *dev = calloc(1, sizeof(*dev));
         if (!dev)
                 return -ENOMEM;
-        dev->queues = calloc(ops->num_queues, sizeof(*dev->queues));
+        dev->queues = calloc(num_queues, sizeof(*dev->queues));
         dev->req = malloc(sizeof(*dev->req));
         if (!dev->queues || !dev->req) {
                 free(dev->queues);
@@ -39,10 +42,18 @@ int virtio_dev_new(const struct iov_virtio_dev_ops *ops, uint64_t device_feature
         dev->mem = mem;
         dev->host_features = ops->features | device_features | COMMON_FEATURES;
         dev->backend_fd = -1;
-        for (unsigned q = 0; q < ops->num_queues; q++)
+        dev->completion_fd = -1;
+        dev->num_queues = num_queues;
+        for (unsigned q = 0; q < num_queues; q++)
                 dev->queues[q].size = ops->queue_max_size;
         *ret = TAKE_PTR(dev);
         return 0;
+}
+
+int virtio_dev_new(const struct iov_virtio_dev_ops *ops, uint64_t device_features,
+                   const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret)
+{
+        return virtio_dev_new_mq(ops, device_features, ops->num_queues, mem, ret);
 }
 
 void virtio_dev_free(struct iov_virtio_dev *dev)
@@ -70,12 +81,12 @@ bool virtio_dev_has_feature(const struct iov_virtio_dev *dev, unsigned bit)
 
 bool virtio_dev_queue_ready(const struct iov_virtio_dev *dev, unsigned q)
 {
-        return q < dev->ops->num_queues && dev->queues[q].enabled;
+        return q < dev->num_queues && dev->queues[q].enabled;
 }
 
 void virtio_dev_reset(struct iov_virtio_dev *dev)
 {
-        for (unsigned q = 0; q < dev->ops->num_queues; q++) {
+        for (unsigned q = 0; q < dev->num_queues; q++) {
                 struct iov_virtq *vq = &dev->queues[q];
                 virtq_disable(vq);
                 *vq = (struct iov_virtq){.size = dev->ops->queue_max_size};
@@ -95,7 +106,7 @@ static bool features_accept(struct iov_virtio_dev *dev)
                 return false;
         if (!virtio_dev_has_feature(dev, VIRTIO_F_VERSION_1))
                 return false;
-        for (unsigned q = 0; q < dev->ops->num_queues; q++) {
+        for (unsigned q = 0; q < dev->num_queues; q++) {
                 dev->queues[q].event_idx = virtio_dev_has_feature(dev, VIRTIO_RING_F_EVENT_IDX);
                 dev->queues[q].indirect_desc =
                         virtio_dev_has_feature(dev, VIRTIO_RING_F_INDIRECT_DESC);
@@ -148,7 +159,7 @@ static int dev_check_result(struct iov_virtio_dev *dev, int r)
 
 int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q)
 {
-        if (q >= dev->ops->num_queues)
+        if (q >= dev->num_queues)
                 return -EINVAL;
         if (!dev_running(dev) || !dev->queues[q].enabled)
                 return 0;
@@ -156,11 +167,48 @@ int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q)
         return dev_check_result(dev, dev->ops->queue_notify(dev, q));
 }
 
+int virtio_dev_poll_queue(struct iov_virtio_dev *dev, unsigned q)
+{
+        if (q >= dev->num_queues)
+                return -EINVAL;
+        if (!dev_running(dev) || !dev->queues[q].enabled)
+                return 0;
+        int r = dev_check_result(dev, dev->ops->queue_notify(dev, q));
+        /* Budget spent with notifications off: nobody else would come back for the rest. */
+        if (r == 1 && dev->transport.kick_queue)
+                dev->transport.kick_queue(dev, q);
+        return r;
+}
+
 int virtio_dev_backend_ready(struct iov_virtio_dev *dev)
 {
         if (!dev_running(dev) || !dev->ops->backend_ready)
                 return 0;
         return dev_check_result(dev, dev->ops->backend_ready(dev));
+}
+
+int virtio_dev_complete(struct iov_virtio_dev *dev)
+{
+        /* Not gated on DRIVER_OK: requests in flight finish even while the driver resets
+         * the device (the device's reset waits for them). */
+        if (!dev->ops->complete)
+                return 0;
+        return dev->ops->complete(dev);
+}
+
+int virtio_dev_fill_used(struct iov_virtio_dev *dev, unsigned q, uint16_t head, uint32_t written)
+{
+        if (q >= dev->num_queues)
+                return -EINVAL;
+        return virtq_fill(&dev->queues[q], head, written);
+}
+
+void virtio_dev_flush_used(struct iov_virtio_dev *dev, unsigned q)
+{
+        if (q >= dev->num_queues)
+                return;
+        virtq_flush(&dev->queues[q]);
+        virtio_dev_signal_used(dev, q);
 }
 
 void virtio_dev_signal_used(struct iov_virtio_dev *dev, unsigned q)
@@ -172,41 +220,69 @@ void virtio_dev_signal_used(struct iov_virtio_dev *dev, unsigned q)
                 dev->transport.signal_queue(dev, q);
 }
 
+/* Pop and serve chains until the ring is empty or the budget is spent; what the device
+ * finished at once goes into the used ring (not yet published). *filled counts those,
+ * *served everything taken. 0: ring empty, 1: budget spent, negative: error. */
+static int process_batch(struct iov_virtio_dev *dev, unsigned q, virtio_request_handler_t handle,
+                         unsigned *served, unsigned *filled)
+{
+        struct iov_virtq *vq = &dev->queues[q];
+        int r = 0;
+
+        while (*served < PROCESS_BUDGET && (r = virtq_pop(vq, dev->req)) > 0) {
+                uint32_t written = 0;
+                r = handle(dev, q, dev->req, &written);
+                if (r == -EAGAIN) {
+                        /* The backend has nothing for this buffer yet. */
+                        virtq_unpop(vq);
+                        return -EAGAIN;
+                }
+                if (r < 0)
+                        return r;
+                (*served)++;
+                if (r == IOV_VIRTIO_REQ_ASYNC)
+                        continue; /* ops->complete returns it */
+                r = virtq_fill(vq, dev->req->head, written);
+                if (r < 0)
+                        return r;
+                (*filled)++;
+        }
+        if (r < 0)
+                return r;
+        return *served >= PROCESS_BUDGET ? 1 : 0;
+}
+
 int virtio_dev_process_queue(struct iov_virtio_dev *dev, unsigned q,
                              virtio_request_handler_t handle)
 {
         struct iov_virtq *vq = &dev->queues[q];
-        unsigned served = 0;
-        int r = 0;
+        unsigned served = 0, filled = 0;
+        int r;
 
+        /* Drain with notifications off, re-enable only once the ring looks empty, then
+         * look again (§2.7.10): a busy queue costs the driver no kick per request. */
+        virtq_disable_notify(vq);
         for (;;) {
-                while (served < PROCESS_BUDGET && (r = virtq_pop(vq, dev->req)) > 0) {
-                        uint32_t written = 0;
-                        r = handle(dev, q, dev->req, &written);
-                        if (r == -EAGAIN) {
-                                /* The backend has nothing for this buffer yet. */
-                                virtq_unpop(vq);
-                                r = 0;
-                                goto out;
-                        }
-                        if (r < 0)
-                                goto out;
-                        r = virtq_push(vq, dev->req->head, written);
-                        if (r < 0)
-                                goto out;
-                        served++;
+                r = process_batch(dev, q, handle, &served, &filled);
+                if (r == -EAGAIN) {
+                        r = 0;
+                        (void)virtq_enable_notify(vq);
+                        break;
                 }
-                if (r < 0)
-                        goto out;
-                if (served >= PROCESS_BUDGET) {
-                        r = 1;
-                        goto out;
-                }
+                if (r != 0)
+                        break;
+                /* Requests in flight bring the device back here when they complete
+                 * (virtio_dev_poll_queue): until then the driver need not kick. */
+                if (dev->ops->queue_busy && dev->ops->queue_busy(dev, q))
+                        break;
                 if (!virtq_enable_notify(vq))
                         break;
+                virtq_disable_notify(vq);
         }
-out:
-        if (served > 0)
+        /* One store of used->idx and at most one interrupt for the whole batch. */
+        if (filled > 0) {
+                virtq_flush(vq);
                 virtio_dev_signal_used(dev, q);
+        }
         return r;
 }

@@ -8,6 +8,9 @@
  * iovd-vmm's seccomp allow-list (vmm/sandbox.c). The backend fd is level-triggered, so it
  * is left out of the set while the queue it feeds has no buffers (the driver's next kick
  * brings it back) or after it reached EOF; otherwise pending input would spin the thread.
+ * A device with asynchronous requests (virtio-blk on io_uring) has a completion fd, an
+ * eventfd the kernel signals as requests finish: always polled, and its requests are put
+ * into the used rings in one batch per wake-up.
  */
 #include <errno.h>
 #include <poll.h>
@@ -56,15 +59,25 @@ static void iothread_backend(struct iov_virtio_pci *p, short revents)
                 p->backend_dead = true;
 }
 
+static void iothread_complete(struct iov_virtio_pci *p)
+{
+        eventfd_t count;
+
+        (void)eventfd_read(p->vdev->completion_fd, &count);
+        pthread_mutex_lock(&p->lock);
+        (void)virtio_dev_complete(p->vdev);
+        pthread_mutex_unlock(&p->lock);
+}
+
 static void *iothread_main(void *arg)
 {
         struct iov_virtio_pci *p = arg;
-        unsigned nq = p->vdev->ops->num_queues;
+        unsigned nq = p->vdev->num_queues;
 
         for (;;) {
-                struct pollfd fds[IOV_VPCI_MAX_QUEUES + 2];
+                struct pollfd fds[IOV_VPCI_MAX_QUEUES + 3];
                 nfds_t n = 0;
-                int backend = -1;
+                int backend = -1, completion = -1;
 
                 fds[n++] = (struct pollfd){.fd = p->stop_fd, .events = POLLIN};
                 for (unsigned q = 0; q < nq; q++)
@@ -73,6 +86,10 @@ static void *iothread_main(void *arg)
                         backend = (int)n;
                         fds[n++] = (struct pollfd){.fd = p->vdev->backend_fd, .events = POLLIN};
                 }
+                if (p->vdev->completion_fd >= 0) {
+                        completion = (int)n;
+                        fds[n++] = (struct pollfd){.fd = p->vdev->completion_fd, .events = POLLIN};
+                }
                 if (ppoll(fds, n, NULL, NULL) < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -80,6 +97,9 @@ static void *iothread_main(void *arg)
                 }
                 if (fds[0].revents)
                         break;
+                /* Completions first: they free slots and batch with what the kicks add. */
+                if (completion >= 0 && fds[completion].revents)
+                        iothread_complete(p);
                 for (unsigned q = 0; q < nq; q++)
                         if (fds[1 + q].revents & POLLIN)
                                 iothread_kick(p, q);

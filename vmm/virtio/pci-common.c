@@ -15,7 +15,7 @@
 
 static struct iov_virtq *selected_queue(struct iov_virtio_pci *p)
 {
-        if (p->queue_select >= p->vdev->ops->num_queues)
+        if (p->queue_select >= p->vdev->num_queues)
                 return NULL;
         return &p->vdev->queues[p->queue_select];
 }
@@ -36,7 +36,7 @@ static void common_snapshot(struct iov_virtio_pci *p, struct virtio_pci_common_c
                 .guest_feature_select = p->driver_feature_select,
                 .guest_feature = feature_word(d->guest_features, p->driver_feature_select),
                 .msix_config = p->config_vector,
-                .num_queues = (uint16_t)d->ops->num_queues,
+                .num_queues = (uint16_t)d->num_queues,
                 .device_status = d->status,
                 .config_generation = (uint8_t)d->config_generation,
                 .queue_select = p->queue_select,

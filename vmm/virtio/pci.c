@@ -54,6 +54,13 @@ static void vpci_signal_queue(struct iov_virtio_dev *dev, unsigned q)
         vpci_signal_vector(p, p->queue_vector[q]);
 }
 
+static void vpci_kick_queue(struct iov_virtio_dev *dev, unsigned q)
+{
+        struct iov_virtio_pci *p = dev->transport.opaque;
+        if (q < dev->num_queues)
+                (void)eventfd_write(p->kick_fd[q], 1);
+}
+
 static void vpci_signal_config(struct iov_virtio_dev *dev)
 {
         struct iov_virtio_pci *p = dev->transport.opaque;
@@ -119,7 +126,7 @@ static void vpci_ioeventfd_release(struct iov_virtio_pci *p, unsigned q)
 
 static void vpci_reset(struct iov_virtio_pci *p)
 {
-        for (unsigned q = 0; q < p->vdev->ops->num_queues; q++) {
+        for (unsigned q = 0; q < p->vdev->num_queues; q++) {
                 vpci_ioeventfd_release(p, q);
                 p->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;
         }
@@ -187,7 +194,7 @@ static void vpci_notify_access(struct iov_virtio_pci *p, uint64_t offset, bool i
         uint64_t q = offset / IOV_VPCI_NOTIFY_MULTIPLIER;
 
         /* Reached only when the ioeventfd is not (yet) in place. */
-        if (is_write && q < p->vdev->ops->num_queues) {
+        if (is_write && q < p->vdev->num_queues) {
                 p->doorbell_exits++;
                 (void)eventfd_write(p->kick_fd[q], 1);
         }
@@ -267,7 +274,7 @@ static int vpci_setup_function(struct iov_virtio_pci *p)
                 r = vpci_add_cap(p, VIRTIO_PCI_CAP_COMMON_CFG, 0, IOV_VPCI_COMMON_SIZE);
         if (r >= 0)
                 r = vpci_add_cap(p, VIRTIO_PCI_CAP_NOTIFY_CFG, IOV_VPCI_NOTIFY_OFFSET,
-                                 ops->num_queues * IOV_VPCI_NOTIFY_MULTIPLIER);
+                                 p->vdev->num_queues * IOV_VPCI_NOTIFY_MULTIPLIER);
         if (r >= 0)
                 r = vpci_add_cap(p, VIRTIO_PCI_CAP_ISR_CFG, IOV_VPCI_ISR_OFFSET, 4);
         if (r >= 0 && ops->config_size)
@@ -284,7 +291,7 @@ static void vpci_free(void *data)
                 return;
         vpci_iothread_stop(p);
         for (unsigned q = 0; q < IOV_VPCI_MAX_QUEUES; q++) {
-                if (p->vdev && q < p->vdev->ops->num_queues)
+                if (p->vdev && q < p->vdev->num_queues)
                         vpci_ioeventfd_release(p, q);
                 if (p->kick_fd[q] >= 0)
                         close(p->kick_fd[q]);
@@ -309,7 +316,7 @@ static void vpci_free(void *data)
 
 static int vpci_alloc_fds(struct iov_virtio_pci *p)
 {
-        for (unsigned q = 0; q < p->vdev->ops->num_queues; q++) {
+        for (unsigned q = 0; q < p->vdev->num_queues; q++) {
                 p->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
                 if (p->kick_fd[q] < 0)
                         return -errno;
@@ -342,16 +349,17 @@ int vpci_attach(struct iov_vm *vm, struct iov_virtio_dev *dev, struct iov_virtio
         p->stop_fd = -1;
         for (unsigned i = 0; i < IOV_VPCI_MAX_QUEUES + 1; i++)
                 p->kick_fd[i % IOV_VPCI_MAX_QUEUES] = p->irqfd[i] = -1;
-        p->n_vectors = dev->ops->num_queues + 1;
+        p->n_vectors = dev->num_queues + 1;
         snprintf(p->name, sizeof(p->name), "%s%u", dev->ops->name, count++);
         dev->transport = (struct iov_virtio_transport){.signal_queue = vpci_signal_queue,
                                                        .signal_config = vpci_signal_config,
+                                                       .kick_queue = vpci_kick_queue,
                                                        .opaque = p};
         for (unsigned q = 0; q < IOV_VPCI_MAX_QUEUES; q++)
                 p->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;
         p->config_vector = VIRTIO_MSI_NO_VECTOR;
 
-        r = dev->ops->num_queues <= IOV_VPCI_MAX_QUEUES ? vpci_alloc_fds(p) : -EINVAL;
+        r = dev->num_queues <= IOV_VPCI_MAX_QUEUES ? vpci_alloc_fds(p) : -EINVAL;
         if (r >= 0)
                 r = vpci_setup_function(p);
         if (r >= 0)

@@ -22,7 +22,7 @@
 #define IOV_VPCI_MSIX_TABLE_OFFSET 0x4000u
 #define IOV_VPCI_MSIX_PBA_OFFSET   0x6000u
 
-#define IOV_VPCI_MAX_QUEUES 4
+#define IOV_VPCI_MAX_QUEUES 8 /* IOV_VIRTIO_BLK_MAX_QUEUES: the most any device has */
 
 struct iov_virtio_pci {
         struct iov_vm *vm;

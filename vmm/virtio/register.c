@@ -43,7 +43,8 @@ static int virtio_pci_init(struct iov_vm *vm)
         const struct iov_vm_spec *vm_spec = &vm->config->spec;
 
         guest_memory = (struct iov_virtio_mem){.ptr = vm_memory_ptr, .opaque = vm->mem};
-        const struct iov_virtio_host host = {.mem = &guest_memory, .console_fd = vm->serial_out_fd};
+        const struct iov_virtio_host host = {
+                .mem = &guest_memory, .console_fd = vm->serial_out_fd, .vcpus = vm_spec->vcpus};
         for (size_t i = 0; i < vm_spec->n_devices; i++) {
                 if (vm_spec->devices[i].kind != IOV_VM_DEVICE_VIRTIO)
                         continue;

@@ -88,8 +88,14 @@ int virtq_pop(struct iov_virtq *vq, struct iov_virtq_req *req);
 void virtq_unpop(struct iov_virtq *vq);
 /* Return a chain with written bytes in its device-writable part. */
 int virtq_push(struct iov_virtq *vq, uint16_t head, uint32_t written);
+/* The same in two steps, for a batch: fill writes the used element, flush publishes
+ * every filled one with a single store of used->idx. */
+int virtq_fill(struct iov_virtq *vq, uint16_t head, uint32_t written);
+void virtq_flush(struct iov_virtq *vq);
 /* After a batch of pushes: does the driver want an interrupt (§2.7.7, §2.7.10)? */
 bool virtq_should_notify(struct iov_virtq *vq);
+/* While draining the ring: ask the driver not to kick (§2.7.7.1, §2.7.10). */
+void virtq_disable_notify(struct iov_virtq *vq);
 /* Before sleeping: ask for a notification on the next avail entry. Returns true when
  * entries arrived meanwhile, so the caller must poll once more. */
 bool virtq_enable_notify(struct iov_virtq *vq);
@@ -116,7 +122,7 @@ struct iov_virtio_dev_ops {
          * come from the constructor (virtio_dev_new), VERSION_1 and the ring features
          * from the device layer. */
         uint64_t features;
-        unsigned num_queues;
+        unsigned num_queues; /* the default; virtio_dev_new_mq takes another count */
         uint16_t queue_max_size;
         size_t config_size;
         /* Device config space; reads and writes are bounds-checked by the caller. */
@@ -127,6 +133,14 @@ struct iov_virtio_dev_ops {
         int (*activate)(struct iov_virtio_dev *dev);
         /* Queue q has new buffers. Return -EBADMSG when the guest broke the protocol. */
         int (*queue_notify)(struct iov_virtio_dev *dev, unsigned q);
+        /* Requests the device took with IOV_VIRTIO_REQ_ASYNC finished (dev->completion_fd
+         * is readable): put them into the used rings (virtio_dev_fill_used, then
+         * virtio_dev_flush_used per queue). Returns how many are still in flight. */
+        int (*complete)(struct iov_virtio_dev *dev);
+        /* Queue q has requests in flight whose completion (ops->complete) will look at
+         * the queue again: the driver need not kick meanwhile, so notifications stay off
+         * after a drain (virtio 1.2 §2.7.10). NULL: never. */
+        bool (*queue_busy)(struct iov_virtio_dev *dev, unsigned q);
         /* The backend fd (dev->backend_fd) is readable; -EPIPE once it never will be. */
         int (*backend_ready)(struct iov_virtio_dev *dev);
         /* The queue backend input goes to: without buffers there, the fd is not polled. */
@@ -178,6 +192,7 @@ const struct iov_virtio_registration *virtio_devices(void);
 struct iov_virtio_host {
         const struct iov_virtio_mem *mem; /* guest memory, for the whole life of the device */
         int console_fd; /* the VM's console stream (the UART's output fd), -1: nowhere */
+        unsigned vcpus; /* the VM's vCPUs, for devices with a queue per vCPU (0: unknown) */
 };
 
 /* What a transport provides to the device layer. */
@@ -185,6 +200,8 @@ struct iov_virtio_transport {
         /* Interrupt for a used buffer on queue q / for a config change. */
         void (*signal_queue)(struct iov_virtio_dev *dev, unsigned q);
         void (*signal_config)(struct iov_virtio_dev *dev);
+        /* Serve queue q again soon, as if the driver had kicked (work left over). */
+        void (*kick_queue)(struct iov_virtio_dev *dev, unsigned q);
         void *opaque;
 };
 
@@ -206,7 +223,9 @@ struct iov_virtio_dev {
         uint8_t status;
         uint8_t isr;
         uint32_t config_generation;
-        int backend_fd; /* -1 when the device has no input to poll */
+        int backend_fd;    /* -1 when the device has no input to poll */
+        int completion_fd; /* readable when ops->complete has work; -1: none */
+        unsigned num_queues;
         struct iov_virtq *queues;
         struct iov_virtq_req *req; /* scratch for the device's current request */
         struct iov_virtio_stats stats;
@@ -215,6 +234,10 @@ struct iov_virtio_dev {
 /* Allocate the generic part; the device fills priv and backend_fd. */
 int virtio_dev_new(const struct iov_virtio_dev_ops *ops, uint64_t device_features,
                    const struct iov_virtio_mem *mem, struct iov_virtio_dev **ret);
+/* The same with num_queues queues instead of ops->num_queues (multiqueue devices). */
+int virtio_dev_new_mq(const struct iov_virtio_dev_ops *ops, uint64_t device_features,
+                      unsigned num_queues, const struct iov_virtio_mem *mem,
+                      struct iov_virtio_dev **ret);
 void virtio_dev_free(struct iov_virtio_dev *dev);
 static inline void virtio_dev_freep(struct iov_virtio_dev **p)
 {
@@ -233,13 +256,25 @@ void virtio_dev_set_needs_reset(struct iov_virtio_dev *dev);
 /* Dispatch a queue notification; a protocol violation ends in NEEDS_RESET. */
 int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q);
 int virtio_dev_backend_ready(struct iov_virtio_dev *dev);
+/* Serve queue q without a notification from the driver (ops->complete, for a queue whose
+ * notifications stayed off while it was busy); what is left over is kicked again. */
+int virtio_dev_poll_queue(struct iov_virtio_dev *dev, unsigned q);
+/* dev->completion_fd is readable: ops->complete. Returns requests still in flight. */
+int virtio_dev_complete(struct iov_virtio_dev *dev);
+/* For ops->complete: a request taken asynchronously is done (written bytes in its
+ * device-writable part); flush publishes the filled ones and interrupts the driver once
+ * for the batch if it asked (§2.7.7.2). */
+int virtio_dev_fill_used(struct iov_virtio_dev *dev, unsigned q, uint16_t head, uint32_t written);
+void virtio_dev_flush_used(struct iov_virtio_dev *dev, unsigned q);
 /* Device side: interrupt the driver for queue q if it asked for one. */
 void virtio_dev_signal_used(struct iov_virtio_dev *dev, unsigned q);
 bool virtio_dev_queue_ready(const struct iov_virtio_dev *dev, unsigned q);
 
 /* Serve one request: fill *ret_written with the bytes put into req->in. Return 0, -EAGAIN
- * to give the chain back (nothing to put in it yet), or -EBADMSG for a protocol
+ * to give the chain back (nothing to put in it yet), IOV_VIRTIO_REQ_ASYNC when the device
+ * took the chain and completes it later (ops->complete), or -EBADMSG for a protocol
  * violation. A request the device cannot honour is completed with an error status and 0. */
+#define IOV_VIRTIO_REQ_ASYNC 1
 typedef int (*virtio_request_handler_t)(struct iov_virtio_dev *dev, unsigned q,
                                         struct iov_virtq_req *req, uint32_t *ret_written);
 /* Pop, serve and push every available chain of queue q, re-arm notifications, interrupt
@@ -264,10 +299,19 @@ struct iov_virtio_console_options {
         char input[IOV_VIRTIO_PATH_MAX]; /* the input FIFO, "" for none */
 };
 
+#define IOV_VIRTIO_BLK_MAX_QUEUES 8 /* request queues of one disk at most */
+
 struct iov_virtio_blk_options {
         char path[IOV_VIRTIO_PATH_MAX]; /* a raw image file */
         bool read_only;
+        bool direct;     /* open the image with O_DIRECT (no host page cache) */
         char serial[20]; /* GET_ID answer, NUL-padded (virtio 1.2 §5.2.6) */
+        /* 1..IOV_VIRTIO_BLK_MAX_QUEUES; 0: one per vCPU of the VM up to the cap (one
+         * when virtio_blk_new is called without a VM) */
+        unsigned num_queues;
+        /* Not a field of the entry: the synchronous path even where io_uring works, as
+         * where it does not (tests, fuzzers). */
+        bool no_io_uring;
 };
 /* Largest data transfer of one request; larger ones fail with IOERR. */
 #define IOV_VIRTIO_BLK_MAX_REQUEST (4u << 20)

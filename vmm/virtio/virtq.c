@@ -228,7 +228,7 @@ void virtq_unpop(struct iov_virtq *vq)
         vq->last_avail--;
 }
 
-int virtq_push(struct iov_virtq *vq, uint16_t head, uint32_t written)
+int virtq_fill(struct iov_virtq *vq, uint16_t head, uint32_t written)
 {
         if (vq->broken)
                 return -EBADMSG;
@@ -239,9 +239,24 @@ int virtq_push(struct iov_virtq *vq, uint16_t head, uint32_t written)
         __atomic_store_n(&e->id, head, __ATOMIC_RELAXED);
         __atomic_store_n(&e->len, written, __ATOMIC_RELAXED);
         vq->used_idx++;
-        /* Release: the element and the data written into the buffers are visible
-         * before the driver sees the new index. */
+        return 0;
+}
+
+void virtq_flush(struct iov_virtq *vq)
+{
+        if (!vq->enabled || vq->broken)
+                return;
+        /* Release: the elements and the data written into the buffers are visible
+         * before the driver sees the new index (§2.7.8); one store for a whole batch. */
         __atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+int virtq_push(struct iov_virtq *vq, uint16_t head, uint32_t written)
+{
+        int r = virtq_fill(vq, head, written);
+        if (r < 0)
+                return r;
+        virtq_flush(vq);
         return 0;
 }
 
@@ -265,6 +280,17 @@ bool virtq_should_notify(struct iov_virtq *vq)
         /* §2.7.7.2: interrupt when used_event lies in [old, new). */
         uint16_t event = load16(used_event_ptr(vq));
         return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
+void virtq_disable_notify(struct iov_virtq *vq)
+{
+        if (!vq->enabled || vq->broken)
+                return;
+        /* §2.7.10: with EVENT_IDX the driver kicks only when avail->idx passes
+         * avail_event, which stays behind while we drain the ring: nothing to write.
+         * Without it, the flag asks the driver not to kick at all (§2.7.7.1). */
+        if (!vq->event_idx)
+                __atomic_store_n(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 }
 
 bool virtq_enable_notify(struct iov_virtq *vq)

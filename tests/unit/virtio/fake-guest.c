@@ -2,6 +2,8 @@
 #include "fake-guest.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/virtio_config.h>
@@ -157,11 +159,32 @@ uint8_t fake_dev_start(struct iov_virtio_dev *dev, struct fake_guest *g, struct 
         dev->guest_features = dev->host_features;
         virtio_dev_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                                            VIRTIO_CONFIG_S_FEATURES_OK);
-        for (unsigned q = 0; q < dev->ops->num_queues; q++) {
+        for (unsigned q = 0; q < dev->num_queues; q++) {
                 fake_ring_init(&rings[q], g, &dev->queues[q], queue_size, 0x1000 + q * 0x10000);
                 if (virtq_enable(&dev->queues[q], &g->mem) < 0)
                         return 0;
         }
         virtio_dev_set_status(dev, dev->status | VIRTIO_CONFIG_S_DRIVER_OK);
         return dev->status;
+}
+
+int fake_dev_settle(struct iov_virtio_dev *dev, unsigned *ret_rounds)
+{
+        unsigned rounds = 0;
+
+        for (;;) {
+                int r = virtio_dev_complete(dev);
+                if (r < 0)
+                        return r;
+                rounds++;
+                if (r == 0)
+                        break;
+                struct pollfd p = {.fd = dev->completion_fd, .events = POLLIN};
+                if (poll(&p, 1, 5000) != 1)
+                        return -ETIMEDOUT;
+                (void)eventfd_read(dev->completion_fd, &(eventfd_t){0});
+        }
+        if (ret_rounds)
+                *ret_rounds = rounds;
+        return 0;
 }

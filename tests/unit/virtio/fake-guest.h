@@ -65,3 +65,7 @@ void fake_ring_set_avail_flags(struct fake_ring *r, uint16_t flags);
  * rings[] gets one entry per queue. Returns the final status. */
 uint8_t fake_dev_start(struct iov_virtio_dev *dev, struct fake_guest *g, struct fake_ring *rings,
                        uint16_t queue_size);
+/* Wait for the requests dev took asynchronously (its completion fd) and let it complete
+ * them, until none is in flight. *ret_rounds: how many completion batches that took.
+ * 0, or -ETIMEDOUT after 5 s without a completion. */
+int fake_dev_settle(struct iov_virtio_dev *dev, unsigned *ret_rounds);

@@ -230,3 +230,65 @@ Test(virtio_registry, spec_creates_the_device)
         virtio_dev_free(dev);
         fake_guest_fini(&guest);
 }
+
+/* virtio-blk's queue count and O_DIRECT: the bounds of num_queues, booleans only, and
+ * without num_queues one queue per vCPU of the VM up to the cap. */
+Test(virtio_spec, blk_num_queues_and_direct)
+{
+        struct iov_virtio_spec spec;
+        char *error;
+        int r = parse(
+                "{\"type\":\"virtio-blk\",\"path\":\"/img\",\"num_queues\":4,\"direct\":true}",
+                &spec, &error);
+        cr_assert_eq(r, 1, "returned %d (%s)", r, error ? error : "");
+        const struct iov_virtio_blk_options *blk = spec.options;
+        cr_assert_eq(blk->num_queues, 4, "num_queues %u", blk->num_queues);
+        cr_assert(blk->direct, "direct lost");
+        virtio_spec_done(&spec);
+        expect_refused("{\"type\":\"virtio-blk\",\"path\":\"/img\",\"num_queues\":0}",
+                       "num_queues");
+        expect_refused("{\"type\":\"virtio-blk\",\"path\":\"/img\",\"num_queues\":9}",
+                       "num_queues");
+        expect_refused("{\"type\":\"virtio-blk\",\"path\":\"/img\",\"num_queues\":\"2\"}",
+                       "num_queues");
+        expect_refused("{\"type\":\"virtio-blk\",\"path\":\"/img\",\"num_queues\":1.5}",
+                       "num_queues");
+        expect_refused("{\"type\":\"virtio-blk\",\"path\":\"/img\",\"direct\":\"yes\"}", "direct");
+}
+
+static unsigned blk_queues_for_vcpus(unsigned vcpus)
+{
+        struct fake_guest guest;
+        char image[] = "/tmp/iovd-virtio-spec-XXXXXX";
+        int fd = mkstemp(image);
+        cr_assert_geq(fd, 0, "mkstemp: %m");
+        cr_assert_eq(ftruncate(fd, 4096), 0, "ftruncate: %m");
+        close(fd);
+        cr_assert_eq(fake_guest_init(&guest), 0, "fake guest allocation failed");
+        _cleanup_free_ char *json = NULL;
+        cr_assert_geq(asprintf(&json, "{\"type\":\"virtio-blk\",\"path\":\"%s\"}", image), 0,
+                      "asprintf");
+        struct iov_virtio_spec spec;
+        char *error;
+        cr_assert_eq(parse(json, &spec, &error), 1, "%s refused: %s", json, error ? error : "");
+        struct iov_virtio_host host = {.mem = &guest.mem, .console_fd = -1, .vcpus = vcpus};
+        struct iov_virtio_dev *dev = NULL;
+        int r = virtio_spec_create(&spec, &host, &dev);
+        virtio_spec_done(&spec);
+        unlink(image);
+        cr_assert_eq(r, 0, "virtio_spec_create returned %d", r);
+        unsigned n = dev->num_queues;
+        bool mq = dev->host_features & (1ull << VIRTIO_BLK_F_MQ);
+        cr_assert_eq(mq, n > 1, "%u queues, MQ offered: %d", n, mq);
+        virtio_dev_free(dev);
+        fake_guest_fini(&guest);
+        return n;
+}
+
+Test(virtio_registry, blk_has_a_queue_per_vcpu_by_default)
+{
+        cr_assert_eq(blk_queues_for_vcpus(0), 1, "no vCPU count: not one queue");
+        cr_assert_eq(blk_queues_for_vcpus(1), 1, "1 vCPU: not one queue");
+        cr_assert_eq(blk_queues_for_vcpus(3), 3, "3 vCPUs: not three queues");
+        cr_assert_eq(blk_queues_for_vcpus(64), IOV_VIRTIO_BLK_MAX_QUEUES, "64 vCPUs: not the cap");
+}

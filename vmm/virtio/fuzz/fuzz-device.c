@@ -5,14 +5,19 @@
  * registry and made by its own create). The input is guest RAM: queue q sits at
  * q * 1 KiB with 16 entries, request headers and data anywhere. Byte 0 picks the ring
  * features the driver takes. The device is driven like a driver would (status sequence,
- * queues enabled, DRIVER_OK), then every queue is notified and the backend polled.
+ * queues enabled, DRIVER_OK), then every queue is notified, the backend polled, and what
+ * the device took asynchronously (virtio-blk's io_uring) completed. Byte 1 picks the
+ * device's options where they matter (virtio-blk: synchronous or io_uring, one or three
+ * queues, read-only). Between rounds the device may be reset with requests in flight.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/virtio_config.h>
@@ -47,8 +52,11 @@ static void backend_blk(void *options, const uint8_t *data, size_t size)
         struct iov_virtio_blk_options *o = options;
         static int disk = -1;
 
-        (void)data;
-        (void)size;
+        if (size > 1) {
+                o->no_io_uring = data[1] & 1;
+                o->num_queues = data[1] & 2 ? 3 : 1;
+                o->read_only = data[1] & 4;
+        }
         if (disk < 0) {
                 disk = memfd_create("fuzz-disk", 0);
                 if (disk < 0 || ftruncate(disk, DISK_SIZE) < 0)
@@ -159,7 +167,7 @@ static void device_start(struct iov_virtio_dev *dev, struct fuzz_guest *g, uint8
         if (!(pick & 2))
                 dev->guest_features &= ~(1ull << VIRTIO_RING_F_INDIRECT_DESC);
         virtio_dev_set_status(dev, dev->status | VIRTIO_CONFIG_S_FEATURES_OK);
-        for (unsigned q = 0; q < dev->ops->num_queues; q++) {
+        for (unsigned q = 0; q < dev->num_queues; q++) {
                 struct iov_virtq *vq = &dev->queues[q];
                 vq->size = QUEUE_SIZE;
                 vq->desc_gpa = q * QUEUE_STRIDE;
@@ -168,6 +176,17 @@ static void device_start(struct iov_virtio_dev *dev, struct fuzz_guest *g, uint8
                 (void)virtq_enable(vq, &g->mem);
         }
         virtio_dev_set_status(dev, dev->status | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+/* What the device took asynchronously, completed (a bounded wait per batch). */
+static void device_settle(struct iov_virtio_dev *dev)
+{
+        for (int i = 0; i < 64 && virtio_dev_complete(dev) > 0; i++) {
+                struct pollfd p = {.fd = dev->completion_fd, .events = POLLIN};
+                if (poll(&p, 1, 1000) != 1)
+                        abort(); /* a request in flight for a second: a lost completion */
+                (void)eventfd_read(dev->completion_fd, &(eventfd_t){0});
+        }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -180,9 +199,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (device_new(&g, data, size, &dev) == 0) {
                 device_start(dev, &g, data[0]);
                 for (int round = 0; round < 4; round++) {
-                        for (unsigned q = 0; q < dev->ops->num_queues; q++)
+                        for (unsigned q = 0; q < dev->num_queues; q++)
                                 (void)virtio_dev_notify(dev, q);
                         (void)virtio_dev_backend_ready(dev);
+                        if (round == 2 && size > 2 && data[2] & 1)
+                                virtio_dev_reset(dev); /* with requests in flight */
+                        else
+                                device_settle(dev);
                 }
                 virtio_dev_free(dev);
         }
