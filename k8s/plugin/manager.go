@@ -40,6 +40,7 @@ type Manager struct {
 
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex // by device address: one Allocate at a time
+	track   *tracker
 }
 
 // NewManager checks nothing yet: iovd and kubelet may come up after the plugin.
@@ -48,13 +49,14 @@ func NewManager(cfg Config) *Manager {
 		cfg.Log = log.Default()
 	}
 	return &Manager{cfg: cfg, client: iovd.New(cfg.IovdSocket), resync: make(chan struct{}, 1),
-		plugins: map[string]*poolPlugin{}, locks: map[string]*sync.Mutex{}}
+		plugins: map[string]*poolPlugin{}, locks: map[string]*sync.Mutex{}, track: newTracker()}
 }
 
 // Run serves until ctx is done, then stops every server and removes its socket.
 func (m *Manager) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){m.followEvents, m.resyncLoop, m.watchKubelet} {
+	for _, loop := range []func(context.Context){m.followEvents, m.resyncLoop, m.watchKubelet,
+		m.reconcileLoop} {
 		wg.Add(1)
 		go func(f func(context.Context)) { defer wg.Done(); f(ctx) }(loop)
 	}

@@ -119,3 +119,38 @@ func Healthy(devices []*dp.Device) []string {
 	}
 	return ids
 }
+
+// Admit is kubelet admitting a pod with one container asking for n devices: it picks
+// from the Healthy devices it has not given out, asks GetPreferredAllocation (when
+// offered), calls Allocate, and on success records the container in pod-resources.
+func (k *Kubelet) Admit(p *Plugin, pod string, n int, taken map[string]bool) (*dp.ContainerAllocateResponse, []string, error) {
+	var available []string
+	devices, _ := p.Devices()
+	for _, id := range Healthy(devices) {
+		if !taken[id] {
+			available = append(available, id)
+		}
+	}
+	if len(available) < n {
+		return nil, nil, fmt.Errorf("%d devices free, %d asked", len(available), n)
+	}
+	ids := available[:n]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if p.Options.GetPreferredAllocationAvailable {
+		pref, err := p.Client.GetPreferredAllocation(ctx, &dp.PreferredAllocationRequest{
+			ContainerRequests: []*dp.ContainerPreferredAllocationRequest{
+				{AvailableDeviceIDs: available, AllocationSize: int32(n)}}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("GetPreferredAllocation: %v", err)
+		}
+		ids = pref.ContainerResponses[0].DeviceIDs
+	}
+	resp, err := p.Client.Allocate(ctx, &dp.AllocateRequest{
+		ContainerRequests: []*dp.ContainerAllocateRequest{{DevicesIds: ids}}})
+	if err != nil {
+		return nil, ids, err
+	}
+	k.SetContainer(pod, "main", p.Resource, ids)
+	return resp.ContainerResponses[0], ids, nil
+}

@@ -61,3 +61,26 @@ func TestVFHeldByAnotherOwnerIsUnhealthy(t *testing.T) {
 		t.Fatalf("%d Healthy, pool free %d", len(testenv.Healthy(devices)), pl.Free)
 	}
 }
+
+// A VF released by the plugin that iovd cannot reset is quarantined: Unhealthy at once.
+func TestQuarantinedVFTurnsUnhealthy(t *testing.T) {
+	env, p := start(t, 2)
+	p.WaitFor(wait, func(d []*dp.Device) bool { return len(testenv.Healthy(d)) == 2 })
+	_, got, err := env.Kubelet.Admit(p, "pod-q", 1, nil)
+	if err != nil {
+		t.Fatalf("admit: %v", err)
+	}
+	if err := env.RemoveReset(got[0]); err != nil {
+		t.Fatal(err)
+	}
+	env.Kubelet.RemovePod("pod-q")
+	devices, ok := p.WaitFor(wait, func(d []*dp.Device) bool { return has(d, got[0], "Unhealthy") })
+	if !ok {
+		t.Fatalf("%s released without a reset method is not Unhealthy: %v", got[0], ids(devices))
+	}
+	waitAllocations(t, env, wait)
+	q, err := env.Client.Quarantine(bg())
+	if err != nil || len(q) != 1 || q[0].Address != got[0] {
+		t.Fatalf("quarantine %v (%v), expected %s", q, err, got[0])
+	}
+}

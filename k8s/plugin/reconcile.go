@@ -1,0 +1,100 @@
+package plugin
+
+import (
+	"context"
+	"time"
+
+	"iovd.io/k8s/iovd"
+	pr "iovd.io/k8sapi/podresources"
+)
+
+// inUse reads kubelet's pod-resources List: for each resource, the devices some
+// container of a pod kubelet knows holds.
+func (m *Manager) inUse(ctx context.Context) (map[string]map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := dialUnix(ctx, m.cfg.PodResourcesSocket)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	reply, err := pr.NewPodResourcesListerClient(conn).List(ctx, &pr.ListPodResourcesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]map[string]bool{}
+	for _, pod := range reply.PodResources {
+		for _, c := range pod.Containers {
+			for _, d := range c.Devices {
+				if used[d.ResourceName] == nil {
+					used[d.ResourceName] = map[string]bool{}
+				}
+				for _, id := range d.DeviceIds {
+					used[d.ResourceName][id] = true
+				}
+			}
+		}
+	}
+	return used, nil
+}
+
+func (m *Manager) reconcileLoop(ctx context.Context) {
+	ticker := time.NewTicker(m.cfg.ReconcileInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			m.reconcileOnce(ctx)
+		}
+	}
+}
+
+// reconcileOnce releases this plugin's iovd allocations whose device no container has
+// held for the grace period. Nothing is released while kubelet or iovd cannot be asked:
+// not knowing is never taken for "gone".
+func (m *Manager) reconcileOnce(ctx context.Context) {
+	used, err := m.inUse(ctx)
+	if err != nil {
+		return
+	}
+	allocations, err := m.client.Allocations(ctx)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	for _, a := range allocations {
+		resource, device, ok := parseOwner(a.Owner)
+		if !ok || a.State == "pending" || a.State == "releasing" {
+			continue
+		}
+		if used[resource][device] {
+			m.track.seenInUse(device)
+			continue
+		}
+		if m.track.recentlyGiven(device, now, m.cfg.ReleaseGrace) ||
+			now.Sub(a.CreatedTime()) < m.cfg.ReleaseGrace ||
+			m.track.unusedFor(device, now) < m.cfg.ReleaseGrace {
+			continue
+		}
+		m.release(ctx, a, "no container holds it")
+	}
+}
+
+func (m *Manager) release(ctx context.Context, a iovd.Allocation, why string) {
+	lock := m.deviceLock(deviceOf(a))
+	lock.Lock()
+	defer lock.Unlock()
+	if err := m.client.Release(ctx, a.ID); err != nil {
+		m.cfg.Log.Printf("release %s (%s): %v", a.ID, a.Owner, err)
+		return
+	}
+	m.track.forget(deviceOf(a))
+	m.cfg.Log.Printf("released %s (%s): %s", a.ID, a.Owner, why)
+}
+
+func deviceOf(a iovd.Allocation) string {
+	_, device, _ := parseOwner(a.Owner)
+	return device
+}
