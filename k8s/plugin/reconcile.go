@@ -51,6 +51,18 @@ func (m *Manager) reconcileLoop(ctx context.Context) {
 	}
 }
 
+// servedResources: the resources this process registered; allocations of another
+// plugin process (other pools, another prefix) are left to it.
+func (m *Manager) servedResources() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]bool{}
+	for _, p := range m.plugins {
+		out[p.resource] = true
+	}
+	return out
+}
+
 // reconcileOnce releases this plugin's iovd allocations whose device no container has
 // held for the grace period. Nothing is released while kubelet or iovd cannot be asked:
 // not knowing is never taken for "gone".
@@ -63,10 +75,10 @@ func (m *Manager) reconcileOnce(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	now := time.Now()
+	now, served := time.Now(), m.servedResources()
 	for _, a := range allocations {
 		resource, device, ok := parseOwner(a.Owner)
-		if !ok || a.State == "pending" || a.State == "releasing" {
+		if !ok || !served[resource] || a.State == "pending" || a.State == "releasing" {
 			continue
 		}
 		if used[resource][device] {

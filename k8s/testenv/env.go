@@ -221,10 +221,18 @@ func (e *Env) Log(name string) string {
 // RemoveDevice makes a function vanish from the tree and has iovd rescan (the tree has no
 // uevents).
 func (e *Env) RemoveDevice(address string) error {
+	if err := e.Unplug(address); err != nil {
+		return err
+	}
+	return e.Client.Rescan(context.Background())
+}
+
+// Unplug makes a function vanish from the tree; iovd sees it at its next rescan.
+func (e *Env) Unplug(address string) error {
 	if out, err := exec.Command(e.P.FixtureRemove, e.Tree, address).CombinedOutput(); err != nil {
 		return fmt.Errorf("remove %s: %v: %s", address, err, out)
 	}
-	return e.Client.Rescan(context.Background())
+	return nil
 }
 
 // RemoveReset takes the reset method away from a function: iovd will quarantine it when

@@ -25,6 +25,7 @@ type Plugin struct {
 	mu      sync.Mutex
 	devices []*dp.Device
 	updates int
+	at      time.Time // when the latest list came
 	changed chan struct{}
 	err     error
 }
@@ -68,6 +69,7 @@ func (p *Plugin) watch(stream dp.DevicePlugin_ListAndWatchClient) {
 		} else {
 			p.devices = resp.Devices
 			p.updates++
+			p.at = time.Now()
 		}
 		close(p.changed)
 		p.changed = make(chan struct{})
@@ -86,6 +88,13 @@ func (p *Plugin) Devices() ([]*dp.Device, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.devices, p.updates
+}
+
+// UpdatedAt is when the latest list came.
+func (p *Plugin) UpdatedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.at
 }
 
 // WaitFor waits until the latest list satisfies ok; returns the last list either way.
