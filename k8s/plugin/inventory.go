@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"sort"
 	"strings"
 
 	"iovd.io/k8s/iovd"
@@ -14,17 +15,20 @@ const (
 )
 
 // snapshot is what iovd said in one resync: pools by name, functions by address, the
-// quarantined addresses.
+// quarantined addresses, the allocations.
 type snapshot struct {
 	pools       map[string]iovd.Pool
 	devices     []iovd.Device
 	byAddress   map[string]iovd.Device
 	quarantined map[string]bool
+	allocations []iovd.Allocation
 }
 
-func newSnapshot(pools []iovd.Pool, devices []iovd.Device, q []iovd.Quarantined) *snapshot {
+func newSnapshot(pools []iovd.Pool, devices []iovd.Device, q []iovd.Quarantined,
+	allocations []iovd.Allocation) *snapshot {
 	s := &snapshot{pools: map[string]iovd.Pool{}, devices: devices,
-		byAddress: map[string]iovd.Device{}, quarantined: map[string]bool{}}
+		byAddress: map[string]iovd.Device{}, quarantined: map[string]bool{},
+		allocations: allocations}
 	for _, p := range pools {
 		s.pools[p.Name] = p
 	}
@@ -108,13 +112,25 @@ func (s *snapshot) deviceHealth(d iovd.Device, resource string) string {
 	return healthy
 }
 
-// deviceList is the ListAndWatch answer for one pool.
+// deviceList is the ListAndWatch answer for one pool: its functions, and the devices
+// that vanished under a container (the allocation is lost), Unhealthy until the
+// container is gone and the allocation released; a vanished free VF just leaves.
 func (s *snapshot) deviceList(pool, resource string) []*dp.Device {
 	var out []*dp.Device
+	listed := map[string]bool{}
 	for _, d := range s.members(pool) {
 		out = append(out, &dp.Device{ID: d.Address, Health: s.deviceHealth(d, resource),
 			Topology: topology(d)})
+		listed[d.Address] = true
 	}
+	for _, a := range s.allocations {
+		owner, device, ok := parseOwner(a.Owner)
+		if ok && owner == resource && a.State == "lost" && !listed[device] {
+			out = append(out, &dp.Device{ID: device, Health: unhealthy})
+			listed[device] = true
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

@@ -116,7 +116,7 @@ func (m *Manager) resyncLoop(ctx context.Context) {
 	}
 }
 
-// resyncNow reads pools, devices and the quarantine and hands each pool's device list to
+// resyncNow reads pools, devices, the quarantine and the allocations and hands each pool's device list to
 // its server; pools that appeared get a server, pools that went lose theirs.
 func (m *Manager) resyncNow(ctx context.Context) error {
 	pools, err := m.client.Pools(ctx)
@@ -131,7 +131,11 @@ func (m *Manager) resyncNow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	snap := newSnapshot(pools, devices, quarantine)
+	allocations, err := m.client.Allocations(ctx)
+	if err != nil {
+		return err
+	}
+	snap := newSnapshot(pools, devices, quarantine, allocations)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.up {

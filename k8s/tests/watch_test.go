@@ -10,7 +10,7 @@ import (
 
 func bg() context.Context { return context.Background() }
 
-// A VF that vanishes (hot unplug) leaves the list at once; counts follow iovd's pool.
+// A free VF that vanishes (hot unplug) leaves the list at once; counts follow the pool.
 func TestVanishedVFLeavesTheList(t *testing.T) {
 	env, p := start(t, 4)
 	if _, ok := p.WaitFor(wait, func(d []*dp.Device) bool { return len(d) == 4 }); !ok {
@@ -83,4 +83,31 @@ func TestQuarantinedVFTurnsUnhealthy(t *testing.T) {
 	if err != nil || len(q) != 1 || q[0].Address != got[0] {
 		t.Fatalf("quarantine %v (%v), expected %s", q, err, got[0])
 	}
+}
+
+// A VF that vanishes under a container stays listed, Unhealthy (its allocation is lost),
+// until the pod is gone and the plugin released the allocation; then it leaves.
+func TestVanishedAllocatedVFUnhealthyUntilReleased(t *testing.T) {
+	env, p := start(t, 2)
+	p.WaitFor(wait, func(d []*dp.Device) bool { return len(testenv.Healthy(d)) == 2 })
+	_, got, err := env.Kubelet.Admit(p, "pod-v", 1, nil)
+	if err != nil {
+		t.Fatalf("admit: %v", err)
+	}
+	if err := env.RemoveDevice(got[0]); err != nil {
+		t.Fatal(err)
+	}
+	devices, ok := p.WaitFor(wait, func(d []*dp.Device) bool { return has(d, got[0], "Unhealthy") })
+	if !ok {
+		t.Fatalf("%s vanished under pod-v: list %v, expected it Unhealthy", got[0], ids(devices))
+	}
+	if a := ownAllocations(t, env)[got[0]]; a.State != "lost" {
+		t.Fatalf("allocation of the vanished %s: %+v, expected lost", got[0], a)
+	}
+	env.Kubelet.RemovePod("pod-v")
+	devices, ok = p.WaitFor(wait, func(d []*dp.Device) bool { return absent(d, got[0]) })
+	if !ok {
+		t.Fatalf("pod-v gone, list %v still has %s", ids(devices), got[0])
+	}
+	waitAllocations(t, env, wait)
 }
