@@ -120,7 +120,7 @@ func (p *poolPlugin) staleOwnAllocation(ctx context.Context, id, owner string) *
 			continue
 		}
 		used, err := p.m.inUse(ctx)
-		if err != nil || used[p.resource][id] {
+		if _, held := used[p.resource][id]; err != nil || held {
 			return nil
 		}
 		return &allocations[i]

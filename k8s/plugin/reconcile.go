@@ -9,8 +9,8 @@ import (
 )
 
 // inUse reads kubelet's pod-resources List: for each resource, the devices some
-// container of a pod kubelet knows holds.
-func (m *Manager) inUse(ctx context.Context) (map[string]map[string]bool, error) {
+// container of a pod kubelet knows holds, with that container (namespace/pod/container).
+func (m *Manager) inUse(ctx context.Context) (map[string]map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := dialUnix(ctx, m.cfg.PodResourcesSocket)
@@ -22,15 +22,16 @@ func (m *Manager) inUse(ctx context.Context) (map[string]map[string]bool, error)
 	if err != nil {
 		return nil, err
 	}
-	used := map[string]map[string]bool{}
+	used := map[string]map[string]string{}
 	for _, pod := range reply.PodResources {
 		for _, c := range pod.Containers {
+			holder := pod.Namespace + "/" + pod.Name + "/" + c.Name
 			for _, d := range c.Devices {
 				if used[d.ResourceName] == nil {
-					used[d.ResourceName] = map[string]bool{}
+					used[d.ResourceName] = map[string]string{}
 				}
 				for _, id := range d.DeviceIds {
-					used[d.ResourceName][id] = true
+					used[d.ResourceName][id] = holder
 				}
 			}
 		}
@@ -81,8 +82,10 @@ func (m *Manager) reconcileOnce(ctx context.Context) {
 		if !ok || !served[resource] || a.State == "pending" || a.State == "releasing" {
 			continue
 		}
-		if used[resource][device] {
-			m.track.seenInUse(device)
+		if holder, ok := used[resource][device]; ok {
+			if m.track.seenInUse(device, holder) {
+				m.cfg.Log.Printf("%s (%s) held by %s", device, a.ID, holder)
+			}
 			continue
 		}
 		if m.track.recentlyGiven(device, now, m.cfg.ReleaseGrace) ||

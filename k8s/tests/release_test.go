@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,10 @@ func TestReleaseAfterPodIsGone(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // twice the grace period: the pod still holds it
 	waitAllocations(t, env, time.Second, got[0])
+	if log := env.Log("plugin.log"); !strings.Contains(log, got[0]) ||
+		!strings.Contains(log, "held by default/pod-r/main") {
+		t.Fatalf("the plugin never said which container holds %s; log:\n%s", got[0], log)
+	}
 	env.Kubelet.RemovePod("pod-r")
 	waitAllocations(t, env, wait)
 	if pl := pool(t, env); pl.Free != 2 {
