@@ -53,7 +53,8 @@ func startEnv(p testenv.Programs, tree testenv.Tree, want int) (*testenv.Env, *t
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := env.StartPlugin("--release-grace", "1h"); err != nil {
+	// Production timings for the reconciler (the tests shorten them).
+	if err := env.StartPlugin("--release-grace", "1h", "--reconcile-interval", "5s"); err != nil {
 		env.Close()
 		return nil, nil, err
 	}
