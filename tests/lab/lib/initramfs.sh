@@ -22,7 +22,7 @@ LAB_IPROUTE2_IP=/usr/local/sbin/ip
 # built; a scenario that needs a missing one reports it).
 LAB_BUILD_PROGRAMS=(daemon/iovd cli/iovctl vmm/iovd-vmm tests/lab/lab-vfio-check
   tests/lab/lab-kvm-smoke tests/lab/lab-dma bench/passthrough/lab-barread
-  bench/passthrough/lab-blkbench)
+  bench/passthrough/lab-blkbench k8s/iovd-device-plugin k8s/lab-kubelet)
 
 # Copy a file to the same path below root, once.
 lab_copy_same_path() {
