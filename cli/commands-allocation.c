@@ -35,7 +35,13 @@ static int cmd_sriov(struct iov_cli *cli, const struct iov_cli_args *args)
         if (cli_args_has(args, "autoprobe") &&
             json_object_object_add(body, "drivers_autoprobe", json_object_new_boolean(1)) < 0)
                 return cli_usage_error(cli, "out of memory");
-        return cli_call_resource(cli, "PUT", "/v1/devices", pf, "/sriov", body);
+        /* iovd answers once the VFs are there (up to 10 s): a progress line meanwhile. */
+        _cleanup_free_ char *path = cli_path_build("/v1/devices", pf, "/sriov");
+        _cleanup_free_ char *label =
+                util_strdup_printf("sriov %s: waiting for %lld VFs", pf, num_vfs);
+        if (!path || !label)
+                return cli_usage_error(cli, "out of memory");
+        return cli_call_waiting(cli, label, "PUT", path, body);
 }
 
 /* ---- pools ---------------------------------------------------------------------------- */
