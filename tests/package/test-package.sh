@@ -13,11 +13,13 @@
 # Why a root and not the lab or the host: the lab boots a busybox initramfs, not a Debian
 # system dpkg installs into; CI's machine is a developer's machine too, and a package
 # tested there would find libraries and groups it does not declare.
-# TAP. Usage: test-package.sh SOURCE_ROOT WORK_DIR
+# Then the same root boots in the lab's QEMU with systemd as PID 1 (lab-systemd.sh).
+# TAP. Usage: test-package.sh SOURCE_ROOT WORK_DIR BUILD_DIR
 set -uo pipefail
 
 src=$1
 work=$2
+build=$3
 LAB_DIR=$src/tests/lab
 # shellcheck source=tests/lab/lib/emulator.sh
 . "$LAB_DIR/lib/emulator.sh"
@@ -88,7 +90,7 @@ for tool in dpkg-buildpackage dh lintian mmdebstrap unshare git; do
 done
 [ -e "$src/.git" ] || skip_all "$src is not a git checkout (the package is built from its files)"
 
-echo "1..10"
+echo "1..11"
 rm -rf "$work"
 mkdir -p "$work"
 copy_source "$src" "$work/iovd" || { not_ok "copy the source tree"; exit 1; }
@@ -120,4 +122,20 @@ version=$(dpkg-deb -f "$work"/iovd_*_amd64.deb Version)
 unshare --mount --propagation private -- bash "$src/tests/package/in-root.sh" "$root" \
   "$version" "$(find /sys/bus/pci/devices -mindepth 1 -maxdepth 1 | wc -l)" "$n"
 status=$?
+n=$((n + 8))
+
+# The same root booted with systemd as PID 1 in the lab (lab-systemd.sh): one result
+# here, the lab's own TAP as its diagnostics.
+name="systemd lab: Type=notify, restart keeps a VM, watchdog, systemd-analyze security"
+if [ "${IOVD_PACKAGE_LAB:-1}" = 0 ]; then
+  echo "ok $((n + 1)) # SKIP IOVD_PACKAGE_LAB=0"
+elif ! command -v qemu-system-x86_64 >/dev/null || ! command -v cpio >/dev/null ||
+  [ ! -f "$build/tests/guest/idle.bzImage" ]; then
+  echo "ok $((n + 1)) # SKIP no QEMU, cpio or guest payload (tools/install-deps, a tests build)"
+elif bash "$src/tests/package/lab-systemd.sh" "$src" "$work" "$root" "$build" >"$work/lab.tap"; then
+  ok "$name ($(grep -c '^ok' "$work/lab.tap") results)"
+  sed 's/^/#   /' "$work/lab.tap"
+else
+  not_ok "$name" "$(cat "$work/lab.tap")"
+fi
 exit $((failed || status))
