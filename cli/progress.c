@@ -24,8 +24,8 @@ struct iov_cli_progress {
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t wake; /* CLOCK_MONOTONIC: a clock change neither stalls nor races it */
-        FILE *f;              /* the terminal: the command's stderr */
-        struct iov_cli *cli;  /* its err holds the command's messages meanwhile */
+        FILE *f;             /* the terminal: the command's stderr */
+        struct iov_cli *cli; /* its err holds the command's messages meanwhile */
         FILE *held;
         char *held_text;
         size_t held_size;

@@ -45,10 +45,9 @@ const char *cli_state_sgr(const char *word)
         static const struct {
                 const char *word, *sgr;
         } states[] = {
-                {"running", "32"},  {"active", "32"},    {"created", "36"},
-                {"paused", "33"},   {"pending", "33"},   {"releasing", "33"},
-                {"stopped", "2"},   {"crashed", "1;31"}, {"lost", "1;31"},
-                {"quarantined", "1;31"},
+                {"running", "32"}, {"active", "32"},        {"created", "36"}, {"paused", "33"},
+                {"pending", "33"}, {"releasing", "33"},     {"stopped", "2"},  {"crashed", "1;31"},
+                {"lost", "1;31"},  {"quarantined", "1;31"},
         };
         for (size_t i = 0; word && i < ARRAY_SIZE(states); i++)
                 if (streq(word, states[i].word))
@@ -77,8 +76,7 @@ int cli_terminal_setup(struct iov_cli *cli, const struct iov_cli_args *args)
         int color = cli_color_decide(when, tty, getenv("NO_COLOR"), getenv("TERM"));
 
         if (color < 0)
-                return cli_usage_error(cli, "--color takes never, auto or always, not '%s'",
-                                       when);
+                return cli_usage_error(cli, "--color takes never, auto or always, not '%s'", when);
         cli->term = (struct iov_cli_terminal){
                 .color = color > 0,
                 /* On stderr, so stdout keeps only the answer; both must be the terminal. */

@@ -73,8 +73,9 @@ static int vm_wait_loop(struct iov_cli *cli, struct vm_wait *w, const char *path
                 _cleanup_free_ char *state = cli_json_field(*vm, "state");
                 int done = vm_wait_check(w, *vm, state ? state : "-");
                 if (done != 0)
-                        return done > 0 ? IOV_CLI_EXIT_OK
-                                        : vm_wait_failed(cli, w, *vm, "stopped before it got there");
+                        return done > 0
+                                       ? IOV_CLI_EXIT_OK
+                                       : vm_wait_failed(cli, w, *vm, "stopped before it got there");
                 if (util_now_usec() >= w->deadline_usec)
                         return vm_wait_failed(cli, w, *vm, "timed out");
                 cli_progress_set(w->progress, "vm start %s: %s%s", w->id, state ? state : "-",
