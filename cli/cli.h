@@ -76,6 +76,8 @@ struct iov_cli_endpoint {
         const char *url;         /* "http://HOST:PORT", no trailing path */
         char *token;             /* bearer token read from --token-file, or NULL */
         long timeout_sec;        /* a whole request; 0: the default (5 minutes) */
+        const int *cancel;       /* streams: end once non-zero (libcurl checks it about
+                                  * once a second while idle); NULL: never */
 };
 
 struct iov_cli_response {
@@ -183,6 +185,16 @@ void cli_progress_end(struct iov_cli_progress *p);
  * answer as an object (cli_print_object). Returns an exit status. */
 int cli_call_waiting(struct iov_cli *cli, const char *label, const char *method, const char *path,
                      struct json_object *body);
+
+/* --json or the answer as an object (cli_print_object); NULL prints nothing. Returns an
+ * exit status. */
+int cli_print_answer(struct iov_cli *cli, struct json_object *json);
+
+/* PUT /v1/devices/PF/sriov {body} with a progress line that counts the PF's VFs as the
+ * event stream announces them (device_added with its physfn), then the answer as
+ * cli_call_waiting. Off a terminal exactly cli_call_waiting. (sriov-watch.c) */
+int cli_sriov_call_watching(struct iov_cli *cli, const char *pf, long long num_vfs,
+                            struct json_object *body);
 
 /* ---- commands ------------------------------------------------------------------------- */
 

@@ -36,12 +36,7 @@ static int cmd_sriov(struct iov_cli *cli, const struct iov_cli_args *args)
             json_object_object_add(body, "drivers_autoprobe", json_object_new_boolean(1)) < 0)
                 return cli_usage_error(cli, "out of memory");
         /* iovd answers once the VFs are there (up to 10 s): a progress line meanwhile. */
-        _cleanup_free_ char *path = cli_path_build("/v1/devices", pf, "/sriov");
-        _cleanup_free_ char *label =
-                util_strdup_printf("sriov %s: waiting for %lld VFs", pf, num_vfs);
-        if (!path || !label)
-                return cli_usage_error(cli, "out of memory");
-        return cli_call_waiting(cli, label, "PUT", path, body);
+        return cli_sriov_call_watching(cli, pf, num_vfs, body);
 }
 
 /* ---- pools ---------------------------------------------------------------------------- */

@@ -30,6 +30,7 @@ struct iov_cli_progress {
         char *held_text;
         size_t held_size;
         char label[256];
+        unsigned frame; /* of the spinner */
         uint64_t start_usec;
         bool stop;
 };
@@ -48,7 +49,6 @@ static void *progress_thread(void *userdata)
 {
         struct iov_cli_progress *p = userdata;
         struct timespec next;
-        unsigned frame = 0;
 
         /* cli_progress_start drew frame 0: even a quick answer shows what was waited for. */
         clock_gettime(CLOCK_MONOTONIC, &next);
@@ -63,7 +63,7 @@ static void *progress_thread(void *userdata)
                         ;
                 if (p->stop)
                         break;
-                progress_draw(p, ++frame);
+                progress_draw(p, ++p->frame);
         }
         fputs("\r\033[K", p->f);
         fflush(p->f);
@@ -136,6 +136,8 @@ void cli_progress_set(struct iov_cli_progress *p, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(p->label, sizeof(p->label), fmt, ap);
         va_end(ap);
+        /* At once: a count that reaches its end just before the answer is still seen. */
+        progress_draw(p, p->frame);
         pthread_mutex_unlock(&p->lock);
 }
 
@@ -158,8 +160,13 @@ int cli_call_waiting(struct iov_cli *cli, const char *label, const char *method,
         struct iov_cli_progress *p = cli_progress_start(cli, "%s", label);
         int status = cli_call(cli, method, path, body, &json);
         cli_progress_end(p);
-        if (status != IOV_CLI_EXIT_OK || !json)
-                return status;
+        return status == IOV_CLI_EXIT_OK ? cli_print_answer(cli, json) : status;
+}
+
+int cli_print_answer(struct iov_cli *cli, struct json_object *json)
+{
+        if (!json)
+                return IOV_CLI_EXIT_OK;
         int r = cli->json ? cli_json_print(json, cli->out) : cli_print_object(cli, json);
         if (r < 0) {
                 fprintf(cli->err, "iovctl: cannot print the answer: %s\n", strerror(-r));

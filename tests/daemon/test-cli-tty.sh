@@ -3,8 +3,8 @@
 # iovctl on a terminal and off one, against a real iovd on a generated lab tree (with the
 # fake kernel, so VFs appear): run under a pseudo-terminal of a given width (pty-run),
 # list tables fit it (the widest column cut with an ellipsis), states are coloured
-# unless NO_COLOR or --color=never, sriov and vm start --wait draw a progress line on
-# the terminal; into a pipe the output is what it always was (no colour, no cut, no
+# unless NO_COLOR or --color=never, sriov (counting the VFs from the event stream) and
+# vm start --wait draw a progress line on the terminal; into a pipe the output is what it always was (no colour, no cut, no
 # progress line, whatever COLUMNS says). vm start --wait with the tiny guests on
 # /dev/kvm where it can be opened. TAP output.
 # Usage: test-cli-tty.sh IOVD IOVCTL IOV_FIXTURE IOV_FAKEKERNEL PTY_RUN GUEST_DIR
@@ -64,7 +64,7 @@ for _ in $(seq 200); do
 done
 "$iovctl" host >/dev/null 2>&1 || bail "iovd did not answer: $(cat "$dir/iovd.log")"
 
-echo "1..14"
+echo "1..15"
 
 # Tables: off a terminal the whole cells, whatever COLUMNS says; on one, its width.
 "$iovctl" devices >"$dir/plain"
@@ -99,6 +99,8 @@ check "--color=always into a pipe, over NO_COLOR" grep -q "^state *${esc}\[36mcr
 on_tty 100 sriov 0000:01:00.0 2 >"$dir/out"
 check "on a terminal: sriov's progress line, erased before the answer" \
         grep -q "${esc}\[K| sriov 0000:01:00.0: waiting for 2 VFs [0-9.]*s${esc}\[K.*address" "$dir/out"
+check "on a terminal: sriov counts the VFs as the event stream announces them" \
+        grep -q "sriov 0000:01:00.0: 2 of 2 VFs [0-9.]*s${esc}\[Kaddress" "$dir/out"
 "$iovctl" sriov 0000:01:00.0 3 >"$dir/out" 2>&1
 check "into a pipe: no progress line, no escape sequence" \
         test "$(grep -c "$esc" "$dir/out")" = 0 -a "$(head -n 1 "$dir/out")" = "address            0000:01:00.0"
