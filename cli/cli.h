@@ -28,6 +28,9 @@ enum iov_cli_exit {
 
 #define IOV_CLI_DEFAULT_SOCKET "/run/iovd/iovd.sock"
 
+struct iov_cli;
+struct iov_cli_terminal;
+
 /* ---- options -------------------------------------------------------------------------- */
 
 struct iov_cli_option_spec {
@@ -73,6 +76,8 @@ struct iov_cli_endpoint {
         const char *url;         /* "http://HOST:PORT", no trailing path */
         char *token;             /* bearer token read from --token-file, or NULL */
         long timeout_sec;        /* a whole request; 0: the default (5 minutes) */
+        const int *cancel;       /* streams: end once non-zero (libcurl checks it about
+                                  * once a second while idle); NULL: never */
 };
 
 struct iov_cli_response {
@@ -121,6 +126,13 @@ int cli_table_add_row(struct iov_cli_table *t, const char *const *cells);
 int cli_table_print(const struct iov_cli_table *t, FILE *f);
 size_t cli_table_rows(const struct iov_cli_table *t);
 
+/* The table for a person: list tables (with a header row) cut to cli->term.columns by
+ * shortening the widest column (its cells end in the ellipsis), state words coloured
+ * when cli->term.color; exactly cli_table_print's output when both are off. */
+int cli_table_show(struct iov_cli *cli, const struct iov_cli_table *t);
+int cli_table_print_styled(const struct iov_cli_table *t, FILE *f,
+                           const struct iov_cli_terminal *term);
+
 /* The text of a JSON value for a table cell: strings as they are, null or absent as
  * NULL (printed "-"), booleans yes/no, numbers in decimal, arrays joined with ",". */
 char *cli_json_cell(struct json_object *value);
@@ -139,14 +151,70 @@ int cli_json_print(struct json_object *obj, FILE *f);
 /* "error: CODE: message" from an API error body; falls back to the HTTP status. */
 char *cli_error_format(const struct iov_cli_response *r);
 
+/* ---- terminal (terminal.c, progress.c) ------------------------------------------------ */
+
+/* --color WHEN: 1 colour, 0 none, -EINVAL for a WHEN other than never, auto, always.
+ * auto: only on a terminal whose TERM is not "dumb", and never with NO_COLOR set to a
+ * non-empty value (https://no-color.org); never and always decide alone. */
+int cli_color_decide(const char *when, bool tty, const char *no_color, const char *term);
+
+/* The terminal's width for fd: COLUMNS when it holds a positive number, else the
+ * window size (TIOCGWINSZ); 0 when neither says. */
+size_t cli_terminal_columns(int fd);
+
+/* The SGR parameters for a state word (running, crashed, active, lost, ...), or NULL. */
+const char *cli_state_sgr(const char *word);
+
+/* Fill cli->term for the command's options; returns an exit status (2 for a bad
+ * --color). */
+int cli_terminal_setup(struct iov_cli *cli, const struct iov_cli_args *args);
+
+/* A status line ("| LABEL 1.2s", a spinner and the time waited) redrawn on stderr every
+ * 100 ms by a thread of its own while iovctl waits for iovd, then erased. Nothing at all
+ * unless cli->term.progress. */
+struct iov_cli_progress;
+struct iov_cli_progress *cli_progress_start(struct iov_cli *cli, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* Replace the label (NULL p: nothing). */
+void cli_progress_set(struct iov_cli_progress *p, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+/* Erase the line and stop the thread; NULL is fine. */
+void cli_progress_end(struct iov_cli_progress *p);
+
+/* cli_call with a progress line labelled label while iovd answers, then --json or the
+ * answer as an object (cli_print_object). Returns an exit status. */
+int cli_call_waiting(struct iov_cli *cli, const char *label, const char *method, const char *path,
+                     struct json_object *body);
+
+/* --json or the answer as an object (cli_print_object); NULL prints nothing. Returns an
+ * exit status. */
+int cli_print_answer(struct iov_cli *cli, struct json_object *json);
+
+/* PUT /v1/devices/PF/sriov {body} with a progress line that counts the PF's VFs as the
+ * event stream announces them (device_added with its physfn), then the answer as
+ * cli_call_waiting. Off a terminal exactly cli_call_waiting. (sriov-watch.c) */
+int cli_sriov_call_watching(struct iov_cli *cli, const char *pf, long long num_vfs,
+                            struct json_object *body);
+
 /* ---- commands ------------------------------------------------------------------------- */
 
 struct iov_cli_command;
+
+/* What the output goes to (terminal.c): set once per command from --color, --quiet,
+ * NO_COLOR, COLUMNS and the terminal itself. Off (all zero) when stdout is not a
+ * terminal: scripts get the same output as ever. */
+struct iov_cli_terminal {
+        bool color;           /* SGR colours for state words */
+        bool progress;        /* a status line on stderr while iovctl waits */
+        size_t columns;       /* list tables are cut to this width; 0: not cut */
+        const char *ellipsis; /* ends a cut cell: U+2026 in a UTF-8 locale, else "..." */
+};
 
 struct iov_cli {
         struct iov_cli_endpoint endpoint;
         const struct iov_cli_command *command; /* the one running; NULL before */
         bool json;
+        struct iov_cli_terminal term;
         FILE *out;
         FILE *err;
 };
@@ -177,7 +245,7 @@ int cli_main(int argc, const char *const *argv, FILE *out, FILE *err);
 /* Every command of every table, in help order: the i-th, or NULL past the last. */
 const struct iov_cli_command *cli_command_at(size_t i);
 
-/* --socket, --url, --token-file, --json, --help, --version. */
+/* --socket, --url, --token-file, --json, --color, --quiet, --help, --version. */
 extern const struct iov_cli_option_spec *const cli_global_options;
 
 /* Socket, URL and token from the options and the environment (IOVD_SOCKET) into
@@ -248,7 +316,9 @@ int cli_cmd_events(struct iov_cli *cli, const struct iov_cli_args *args);
  * event object. */
 char *cli_event_format(const char *line);
 
-/* vm (commands-vm.c, vm-console.c, device-spec.c) */
+/* vm (commands-vm.c, vm-console.c, vm-wait.c, device-spec.c) */
+extern const struct iov_cli_option_spec cli_vm_start_options[];
+int cli_cmd_vm_start(struct iov_cli *cli, const struct iov_cli_args *args);
 extern const struct iov_cli_option_spec cli_console_options[];
 int cli_cmd_vm_console(struct iov_cli *cli, const struct iov_cli_args *args);
 /* A --device argument: a JSON object as it is, or "TYPE,key=value,..." where values are

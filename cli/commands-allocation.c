@@ -35,7 +35,8 @@ static int cmd_sriov(struct iov_cli *cli, const struct iov_cli_args *args)
         if (cli_args_has(args, "autoprobe") &&
             json_object_object_add(body, "drivers_autoprobe", json_object_new_boolean(1)) < 0)
                 return cli_usage_error(cli, "out of memory");
-        return cli_call_resource(cli, "PUT", "/v1/devices", pf, "/sriov", body);
+        /* iovd answers once the VFs are there (up to 10 s): a progress line meanwhile. */
+        return cli_sriov_call_watching(cli, pf, num_vfs, body);
 }
 
 /* ---- pools ---------------------------------------------------------------------------- */

@@ -44,7 +44,7 @@ int cli_print_list(struct iov_cli *cli, struct json_object *json, const char *ke
                 if (r < 0)
                         return r;
         }
-        return cli_table_print(t, cli->out);
+        return cli_table_show(cli, t);
 }
 
 static int cmd_host(struct iov_cli *cli, const struct iov_cli_args *args)

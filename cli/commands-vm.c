@@ -223,7 +223,6 @@ static int cmd_vm_stop(struct iov_cli *cli, const struct iov_cli_args *args)
         {                                                                                          \
                 return vm_action(cli, args, #name_, NULL);                                         \
         }
-VM_ACTION(start)
 VM_ACTION(kill)
 VM_ACTION(pause)
 VM_ACTION(resume)
@@ -233,7 +232,8 @@ const struct iov_cli_command cli_commands_vm[] = {
          cmd_vm_create},
         {"vm list", "", "list VMs", 0, 0, no_options, cmd_vm_list},
         {"vm show", "ID", "show one VM", 1, 1, no_options, cmd_vm_show},
-        {"vm start", "ID", "start a VM", 1, 1, no_options, cmd_vm_start},
+        {"vm start", "ID [--wait [--marker N] [--timeout SEC]]", "start a VM", 1, 1,
+         cli_vm_start_options, cli_cmd_vm_start},
         {"vm stop", "ID [--timeout SEC]", "ask the guest to shut down (killed after a timeout)", 1,
          1, vm_stop_options, cmd_vm_stop},
         {"vm kill", "ID", "stop a VM at once", 1, 1, no_options, cmd_vm_kill},

@@ -20,6 +20,9 @@ static const struct iov_cli_option_spec global_options[] = {
         {"url", 0, "URL", "talk HTTP to http://HOST:PORT instead of the socket"},
         {"token-file", 0, "FILE", "bearer token for --url (first line of FILE)"},
         {"json", 0, NULL, "print the API's JSON as it is (error objects too)"},
+        {"color", 0, "never|auto|always",
+         "colour states: auto (default) on a terminal unless NO_COLOR is set"},
+        {"quiet", 'q', NULL, "no progress line while waiting (there is none off a terminal)"},
         {"help", 'h', NULL, "show help"},
         {"version", 0, NULL, "show the version"},
         {NULL, 0, NULL, NULL},
@@ -204,6 +207,8 @@ static int cli_run_command(struct iov_cli *cli, const struct iov_cli_command *c,
         } else {
                 cli->json = cli_args_has(&args, "json");
                 status = cli_setup_endpoint(cli, &args);
+                if (status == IOV_CLI_EXIT_OK)
+                        status = cli_terminal_setup(cli, &args);
                 if (status == IOV_CLI_EXIT_OK)
                         status = c->run(cli, &args);
         }

@@ -86,5 +86,5 @@ int cli_print_object(struct iov_cli *cli, struct json_object *obj)
                 if (r < 0)
                         return r;
         }
-        return cli_table_print(t, cli->out);
+        return cli_table_show(cli, t);
 }

@@ -95,6 +95,121 @@ int cli_table_print(const struct iov_cli_table *t, FILE *f)
         return ferror(f) ? -EIO : 0;
 }
 
+/* ---- tables on a terminal ------------------------------------------------------------- */
+
+/* A cut column keeps at least this many columns of text (ellipsis included). */
+#define TABLE_MIN_WIDTH 8
+
+/* Display columns of UTF-8 text: one per character (continuation bytes, 10xxxxxx, add
+ * none). Wide East Asian characters count as one; inventory text is ASCII. */
+static size_t text_columns(const char *s)
+{
+        size_t n = 0;
+        for (; *s; s++)
+                n += ((unsigned char)*s & 0xc0) != 0x80;
+        return n;
+}
+
+/* The bytes of s that fill at most `columns` display columns, never splitting a
+ * character. */
+static size_t text_prefix_bytes(const char *s, size_t columns)
+{
+        size_t i = 0;
+        for (size_t used = 0; s[i]; used++) {
+                if (used == columns)
+                        break;
+                i++;
+                while (((unsigned char)s[i] & 0xc0) == 0x80)
+                        i++;
+        }
+        return i;
+}
+
+/* Shorten the widest column so the line fits in `limit`, but not below TABLE_MIN_WIDTH:
+ * the other columns (addresses, ids, states) stay whole, and a line that still does not
+ * fit is left to the terminal to wrap. */
+static void table_fit(size_t *width, size_t n_columns, size_t limit)
+{
+        size_t total = 2 * (n_columns - 1), widest = 0;
+        for (size_t c = 0; c < n_columns; c++) {
+                total += width[c];
+                if (width[c] > width[widest])
+                        widest = c;
+        }
+        if (total <= limit || width[widest] <= TABLE_MIN_WIDTH)
+                return;
+        size_t excess = total - limit;
+        width[widest] =
+                width[widest] > excess + TABLE_MIN_WIDTH ? width[widest] - excess : TABLE_MIN_WIDTH;
+}
+
+/* Is column c of row r a state word? The STATE column of a list, or a detail view's
+ * "state" / "*.state" row. */
+static bool table_cell_is_state(const struct iov_cli_table *t, size_t r, size_t c)
+{
+        if (t->has_header)
+                return r > 0 && streq(table_cell(t, 0, c), "STATE");
+        const char *key = table_cell(t, r, 0);
+        size_t len = strlen(key);
+        return c == 1 && t->n_columns == 2 &&
+               (streq(key, "state") || (len > 6 && streq(key + len - 6, ".state")));
+}
+
+static void table_put_cell(const struct iov_cli_table *t, size_t r, size_t c, size_t width, FILE *f,
+                           const struct iov_cli_terminal *term)
+{
+        const char *s = table_cell(t, r, c), *sgr = NULL;
+        size_t shown = text_columns(s), bytes = strlen(s);
+        bool cut = shown > width;
+
+        if (cut) {
+                size_t room = text_columns(term->ellipsis) < width
+                                      ? width - text_columns(term->ellipsis)
+                                      : 0;
+                bytes = text_prefix_bytes(s, room);
+                shown = room + text_columns(term->ellipsis);
+        }
+        if (term->color && table_cell_is_state(t, r, c))
+                sgr = cli_state_sgr(s);
+        if (sgr)
+                fprintf(f, "\033[%sm", sgr);
+        fprintf(f, "%.*s%s", (int)bytes, s, cut ? term->ellipsis : "");
+        if (sgr)
+                fputs("\033[0m", f);
+        if (c + 1 < t->n_columns)
+                fprintf(f, "%*s", (int)(width - shown + 2), "");
+}
+
+int cli_table_print_styled(const struct iov_cli_table *t, FILE *f,
+                           const struct iov_cli_terminal *term)
+{
+        _cleanup_free_ size_t *width = calloc(t->n_columns, sizeof(*width));
+        if (!width)
+                return -ENOMEM;
+        for (size_t r = 0; r < t->n_rows; r++)
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        size_t w = text_columns(table_cell(t, r, c));
+                        if (w > width[c])
+                                width[c] = w;
+                }
+        if (term->columns > 0 && t->has_header)
+                table_fit(width, t->n_columns, term->columns);
+        for (size_t r = 0; r < t->n_rows; r++) {
+                for (size_t c = 0; c < t->n_columns; c++)
+                        table_put_cell(t, r, c, width[c], f, term);
+                fputc('\n', f);
+        }
+        return ferror(f) ? -EIO : 0;
+}
+
+/* Off a terminal the plain printer: byte for byte what scripts always read. */
+int cli_table_show(struct iov_cli *cli, const struct iov_cli_table *t)
+{
+        if (!cli->term.color && cli->term.columns == 0)
+                return cli_table_print(t, cli->out);
+        return cli_table_print_styled(t, cli->out, &cli->term);
+}
+
 static char *json_array_join(struct json_object *array)
 {
         size_t n = json_object_array_length(array), len = 0;

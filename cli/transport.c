@@ -76,6 +76,14 @@ static int transport_add_header(struct transport *t, const char *header)
         return 0;
 }
 
+/* libcurl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int on_progress_cancel(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+                              curl_off_t ultotal, curl_off_t ulnow)
+{
+        (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+        return __atomic_load_n((const int *)userdata, __ATOMIC_ACQUIRE);
+}
+
 static int transport_open(struct transport *t, const struct iov_cli_endpoint *e, const char *path)
 {
         int r;
@@ -100,6 +108,11 @@ static int transport_open(struct transport *t, const struct iov_cli_endpoint *e,
         /* Straight to iovd: an http_proxy from the environment must not see the token. */
         curl_easy_setopt(t->curl, CURLOPT_PROXY, "");
         curl_easy_setopt(t->curl, CURLOPT_WRITEDATA, t);
+        if (e->cancel) {
+                curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, 0L);
+                curl_easy_setopt(t->curl, CURLOPT_XFERINFOFUNCTION, on_progress_cancel);
+                curl_easy_setopt(t->curl, CURLOPT_XFERINFODATA, e->cancel);
+        }
 
         r = transport_add_header(t, "Accept: application/json");
         if (r < 0)

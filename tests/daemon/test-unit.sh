@@ -24,7 +24,8 @@ fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sed "s#^ExecStart=[^ ]*#ExecStart=$iovd#" "$unit" >"$dir/iovd.service"
-if out=$(systemd-analyze verify "$dir/iovd.service" 2>&1) && [ -z "$out" ]; then
+# --man=no: the Documentation= pages are built, not installed, when this runs.
+if out=$(systemd-analyze verify --man=no "$dir/iovd.service" 2>&1) && [ -z "$out" ]; then
         echo "ok 3 - systemd-analyze verify"
 else
         echo "not ok 3 - systemd-analyze verify:"

@@ -1,0 +1,132 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Inside the systemd lab (tests/package/lab-systemd.sh): the iovd package installed on a
+# Debian root booted with systemd as PID 1, on the lab's kernel with nested KVM. Run by
+# lab-scenario.service once iovd.service is up; TAP on ttyS1, then power off.
+# Proves: Type=notify (systemctl returns once the socket answers), STATUS= text, the
+# hardened unit still creates VFs, allocates one to vfio-pci and runs a VM, systemctl
+# restart and stop/start keep the VM (KillMode=process), the watchdog restarts an iovd
+# that stopped (SIGSTOP), and records systemd-analyze security's exposure.
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+exec 3>/dev/ttyS1
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1" >&3; }
+not_ok() {
+        n=$((n + 1))
+        echo "not ok $n - $1" >&3
+        shift
+        [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/# /' >&3
+        return 0
+}
+note() { echo "# $*" >&3; }
+main_pid() { systemctl show -p MainPID --value iovd.service; }
+vm_field() { iovctl vm show idle 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
+
+echo "1..11" >&3
+note "systemd $(systemctl --version | head -n 1 | cut -d ' ' -f 2) as PID 1 ($(cat /proc/1/comm))," \
+        "kernel $(uname -r), booted in $(cut -d ' ' -f 1 /proc/uptime) s"
+
+state=$(systemctl is-active iovd.service)
+if [ "$state" = active ] && [ "$(systemctl show -p Type --value iovd.service)" = notify ]; then
+        ok "iovd.service (Type=notify) active at boot, status: $(systemctl show -p StatusText --value iovd.service)"
+else
+        not_ok "iovd.service active at boot" "state $state" "$(systemctl status iovd.service 2>&1 | tail -n 20)"
+fi
+
+# Type=notify: systemctl restart returns once iovd sent READY=1, which it sends only once
+# its sockets listen: the socket answers at once, without a retry.
+if systemctl restart iovd.service && out=$(iovctl host 2>&1); then
+        ok "systemctl restart returns when the socket answers (iovctl host at once)"
+else
+        not_ok "systemctl restart returns when the socket answers" "$out"
+fi
+
+# SR-IOV and VFIO under ProtectSystem=strict, DevicePolicy=closed and the capability set.
+pf=$(for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1b36:0x0010 ] && [ -e "$d/sriov_totalvfs" ] &&
+                basename "$d"
+done | head -n 1)
+if [ -n "$pf" ] && out=$(iovctl sriov "$pf" 2 2>&1) &&
+        [ "$(iovctl devices --physfn "$pf" | tail -n +2 | wc -l)" = 2 ]; then
+        ok "the unit creates VFs (iovctl sriov $pf 2)"
+else
+        not_ok "the unit creates VFs" "PF '$pf'" "$out"
+fi
+vf=$(iovctl devices --physfn "$pf" 2>/dev/null | awk 'NR == 2 { print $1 }')
+alloc=$(iovctl --json alloc --owner lab --device "$vf" 2>&1)
+id=$(printf '%s\n' "$alloc" | sed -n 's/^ *"id": *"\(a-[0-9a-f]*\)".*/\1/p')
+vfio=$(printf '%s\n' "$alloc" | sed -n 's/^ *"vfio_group": *"\([^"]*\)".*/\1/p')
+driver=$(basename "$(readlink "/sys/bus/pci/devices/$vf/driver" 2>/dev/null)" 2>/dev/null)
+if [ -n "$id" ] && [ -c "$vfio" ] && [ "$driver" = vfio-pci ] && iovctl release "$id" >/dev/null; then
+        ok "the unit allocates $vf to vfio-pci ($vfio) and releases it"
+else
+        not_ok "the unit allocates a VF to vfio-pci" "driver '$driver'" "$alloc"
+fi
+
+if [ -c /dev/kvm ] && iovctl vm create idle --kernel /opt/iovd/guest/idle.bzImage --memory 96 >/dev/null &&
+        out=$(iovctl vm start idle --wait --marker 1 --timeout 300 2>&1); then
+        ok "a VM runs under the hardened unit (vm start --wait --marker 1)"
+else
+        not_ok "a VM runs under the hardened unit" "$(ls -l /dev/kvm 2>&1)" "$out" \
+                "$(journalctl -u iovd.service --no-pager | tail -n 20)"
+fi
+vmm=$(vm_field pid)
+
+systemctl restart iovd.service
+if [ -n "$vmm" ] && kill -0 "$vmm" 2>/dev/null && [ "$(vm_field state)" = running ] &&
+        [ "$(vm_field pid)" = "$vmm" ]; then
+        ok "systemctl restart iovd keeps the VM (iovd-vmm $vmm re-attached)"
+else
+        not_ok "systemctl restart iovd keeps the VM" "vmm $vmm, now: $(iovctl vm show idle 2>&1)"
+fi
+
+systemctl stop iovd.service
+alive=no
+kill -0 "$vmm" 2>/dev/null && alive=yes
+systemctl start iovd.service
+if [ -n "$vmm" ] && [ "$alive" = yes ] && [ "$(vm_field pid)" = "$vmm" ] &&
+        [ "$(vm_field state)" = running ]; then
+        ok "systemctl stop leaves the VM running, start re-attaches it"
+else
+        not_ok "systemctl stop leaves the VM running" "alive while stopped: $alive" \
+                "$(iovctl vm show idle 2>&1)"
+fi
+
+# The watchdog: a stopped iovd sends no WATCHDOG=1; after WatchdogSec systemd aborts it
+# (SIGABRT stays pending on a stopped process, so SIGKILL after TimeoutAbortSec) and
+# Restart=on-failure starts it again.
+old=$(main_pid)
+kill -STOP "$old"
+start=$(cut -d . -f 1 /proc/uptime)
+for _ in $(seq 1 200); do
+        new=$(main_pid)
+        [ "$new" != "$old" ] && [ "$new" != 0 ] && systemctl is-active -q iovd.service &&
+                iovctl host >/dev/null 2>&1 && break
+        sleep 1
+done
+waited=$(($(cut -d . -f 1 /proc/uptime) - start))
+if [ "$new" != "$old" ] && iovctl host >/dev/null 2>&1 &&
+        journalctl -u iovd.service --no-pager | grep -q 'Watchdog timeout'; then
+        ok "the watchdog restarted a stopped iovd ($old -> $new after $waited s)"
+else
+        not_ok "the watchdog restarted a stopped iovd" "main pid $old -> $new after $waited s" \
+                "$(journalctl -u iovd.service --no-pager | tail -n 20)"
+fi
+if [ -n "$vmm" ] && [ "$(vm_field pid)" = "$vmm" ] && [ "$(vm_field state)" = running ]; then
+        ok "the VM survived the watchdog's restart"
+else
+        not_ok "the VM survived the watchdog's restart" "$(iovctl vm show idle 2>&1)"
+fi
+
+exposure=$(systemd-analyze security iovd.service 2>&1 | grep -i 'overall exposure')
+if [ -n "$exposure" ]; then
+        ok "systemd-analyze security: ${exposure#*: }"
+        systemd-analyze security iovd.service 2>&1 | grep -E '^✗' | head -n 40 | sed 's/^/# /' >&3
+else
+        not_ok "systemd-analyze security" "$(systemd-analyze security iovd.service 2>&1 | tail -n 5)"
+fi
+
+if iovctl vm kill idle >/dev/null 2>&1; then ok "vm kill"; else not_ok "vm kill"; fi
+exec 3>&-
+sync
+systemctl --no-block poweroff
