@@ -45,7 +45,7 @@ cat /tmp/lab.figures
 dd if=/dev/urandom of=/tmp/disk.img bs=1M count="$SIZE_MIB" 2>/dev/null
 tap_check "$NIC and $PF bound to vfio-pci" eval "lab_bind_vfio $NIC && lab_bind_vfio $PF"
 
-lab_pt_vm_run bench "{\"type\": \"vfio\", \"host\": \"$NIC\", \"guest_address\": 4},
+lab_pt_vmm_run bench "{\"type\": \"vfio\", \"host\": \"$NIC\", \"guest_address\": 4},
   {\"type\": \"vfio\", \"host\": \"$PF\", \"guest_address\": 5},
   {\"type\": \"virtio-blk\", \"path\": \"/tmp/disk.img\", \"read_only\": true}" \
   "iovtest.runs=$RUNS iovtest.seconds=$SECONDS_EACH"

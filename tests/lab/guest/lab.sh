@@ -360,14 +360,164 @@ lab_bind_vfio() {
   [ "$(lab_driver_of "$1")" = vfio-pci ]
 }
 
+# lab_unbind BDF: the function taken from its host driver. iovd hands out only functions
+# no host driver holds (allocation.sh) and gives them back as it found them: driverless.
+lab_unbind() {
+  [ -e "$SYSFS_PCI/$1/driver" ] && echo "$1" >"$SYSFS_PCI/$1/driver/unbind"
+  [ "$(lab_driver_of "$1")" = none ]
+}
+
+# lab_pt_pool NAME BDF: one TAP result for a pool whose one device is BDF.
+lab_pt_pool() {
+  api_expect "POST /v1/pools $1: $2" 201 POST /v1/pools \
+    "{\"name\": \"$1\", \"selector\": {\"addresses\": [\"$2\"]}}"
+}
+
+# lab_pt_ids BDF: "0xVVVV:0xDDDD subsystem 0xVVVV:0xDDDD" of a function, as sysfs (the
+# lab's, or the L2 guest's for what it is shown) spells them.
+lab_pt_ids() {
+  d=$SYSFS_PCI/$1
+  echo "$(cat "$d/vendor"):$(cat "$d/device") subsystem" \
+    "$(cat "$d/subsystem_vendor"):$(cat "$d/subsystem_device")"
+}
+
+lab_pt_vm_body() { # NAME DEVICES_JSON [CMDLINE_EXTRA] [MEMORY_MIB]
+  printf '{"name": "%s", "vcpus": 1, "memory_mib": %s, "kernel": "/lab/vmlinuz",
+ "initrd": "/lab/l2.cpio.gz", "cmdline": "console=ttyS0 reboot=k panic=-1 quiet %s",
+ "devices": [%s]}\n' "$1" "${4:-256}" "${3:-}" "$2"
+}
+
+lab_pt_vm_ended() {
+  api GET "/v1/vms/$1"
+  case "$(api_jq .state)" in
+  stopped | crashed) return 0 ;;
+  esac
+  return 1
+}
+
+# lab_pt_vm_wait SECONDS NAME: until the VM has ended. Once a second, not lab_wait's ten
+# times: every look is a curl and a jq, and under TCG they take the L2 guest's CPU.
+lab_pt_vm_wait() {
+  deadline=$(($(date +%s) + $1))
+  until lab_pt_vm_ended "$2"; do
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep 1
+  done
+}
+
+# iovd-vmm's exit status as its monitor recorded it in the VM's run directory
+# (vms/supervisor.h: "exited N" or "signal N", the latter as 128 + N like the shell).
+lab_pt_exit_status() {
+  [ -f "$1/exit" ] || { echo none; return 0; }
+  read -r kind code <"$1/exit"
+  [ "$kind" = signal ] && code=$((128 + code))
+  echo "$code"
+}
+
+# Start VM NAME, copy its serial console to the lab's console as it comes and wait until
+# it ended: at most LAB_PT_WAIT seconds (420), then it is reported and killed.
+lab_pt_vm_start() {
+  api POST "/v1/vms/$1/start"
+  [ "$API_STATUS" = 200 ] || {
+    echo "lab: POST /v1/vms/$1/start -> HTTP $API_STATUS: $API_BODY"
+    return 1
+  }
+  tail -n +1 -F "$PT_VM_DIR/console.log" 2>/dev/null 3>&- &
+  lab_pt_follow=$!
+  if ! lab_pt_vm_wait "${LAB_PT_WAIT:-420}" "$1"; then
+    lab_vm_report "$1"
+    api POST "/v1/vms/$1/kill"
+    lab_pt_vm_wait 30 "$1"
+  fi
+  sleep 0.5
+  kill "$lab_pt_follow" 2>/dev/null
+  wait "$lab_pt_follow" 2>/dev/null
+  return 0
+}
+
+# What the VM left, read before its delete takes the run directory and the devices away.
+lab_pt_vm_collect() {
+  cp "$PT_VM_DIR/console.log" "/tmp/$1.console" 2>/dev/null
+  cp "$PT_VM_DIR/vmm.log" "/tmp/$1.log" 2>/dev/null
+  sed "s/^/$1 vmm| /" "/tmp/$1.log"
+  VMM_STATUS=$(lab_pt_exit_status "$PT_VM_DIR")
+  api GET "/v1/vms/$1"
+  printf '%s\n' "$API_BODY" >"/tmp/$1.vm.json"
+  PT_STATE=$(api_jq .state) PT_REASON=$(api_jq '.reason // ""')
+  PT_HOST=$(api_jq '.passthrough[0].host // "none"')
+  PT_HELD_DRIVER=$(lab_driver_of "$PT_HOST")
+  api GET "/v1/allocations/$(jq -r '.passthrough[0].allocation // "none"' "/tmp/$1.vm.json")"
+  printf '%s\n' "$API_BODY" >"/tmp/$1.alloc.json"
+}
+
 # lab_pt_vm_run NAME DEVICES_JSON [CMDLINE_EXTRA] [MEMORY_MIB]: the L2 kernel
-# (/lab/vmlinuz, /lab/l2.cpio.gz) with DEVICES_JSON (the entries of "devices", e.g. a
-# {"type": "vfio", ...} entry), run in the foreground until the guest reboots. The VMM's
-# exit status in VMM_STATUS, its log in /tmp/NAME.log, the guest's serial console in
-# /tmp/NAME.console (copied to the lab's console as it comes).
-# The one place passthrough scenarios start a VM: today iovd-vmm --config directly, later
-# the same definition through the API.
+# (/lab/vmlinuz, /lab/l2.cpio.gz) with DEVICES_JSON (the entries of "devices": a
+# passthrough entry names a "device" or a "pool", as a VM's definition does) as a VM of
+# iovd's: created, started, its serial console copied to the lab's console as it comes,
+# waited for until the guest rebooted (the VM stopped), then deleted. iovd must be up
+# (iovd_start_checked). For the scenario to judge:
+#   PT_CREATE            the create's HTTP status (201; its body in /tmp/NAME.created.json)
+#   VMM_STATUS           iovd-vmm's exit status (0 after the guest's reboot; none: no end)
+#   PT_STATE, PT_REASON  the VM's state and reason once it ended
+#   PT_HOST, PT_HELD_DRIVER  the first passthrough entry's host function and its driver
+#                        then (vfio-pci: still held)
+#   PT_DELETE            the delete's HTTP status (its body in /tmp/NAME.deleted.json)
+#   /tmp/NAME.console, /tmp/NAME.log  the guest's serial console, iovd-vmm's log
+#   /tmp/NAME.vm.json, /tmp/NAME.alloc.json  GET /v1/vms/NAME and of its first
+#                        allocation after the end, while the VM still held its devices
+# lab_pt_check_held and lab_pt_check_released judge the passthrough part.
 lab_pt_vm_run() {
+  VMM_STATUS=none PT_STATE=none PT_REASON='' PT_HOST=none PT_HELD_DRIVER=none PT_DELETE=none
+  : >"/tmp/$1.console"
+  : >"/tmp/$1.log"
+  echo '{}' >"/tmp/$1.vm.json"
+  echo '{}' >"/tmp/$1.alloc.json"
+  api POST /v1/vms "$(lab_pt_vm_body "$@")"
+  PT_CREATE=$API_STATUS
+  printf '%s\n' "$API_BODY" >"/tmp/$1.created.json"
+  [ "$PT_CREATE" = 201 ] || {
+    echo "lab: POST /v1/vms $1 -> HTTP $PT_CREATE: $API_BODY"
+    return 1
+  }
+  PT_VM_DIR=/run/iovd/vms/$(api_jq .id)
+  lab_pt_vm_start "$1"
+  lab_pt_vm_collect "$1"
+  api DELETE "/v1/vms/$1"
+  PT_DELETE=$API_STATUS
+  printf '%s\n' "$API_BODY" >"/tmp/$1.deleted.json"
+}
+
+# lab_pt_check_held NAME HOST GUEST_SLOT [PRESENT_AS]: one TAP result: GET /v1/vms/NAME
+# after the VM ended shows HOST passed through, with its IOMMU group (as sysfs has it),
+# the guest slot and the presented ids as the entry gave them (null: none), and HOST's
+# allocation names the VM, is active and has HOST on vfio-pci.
+lab_pt_check_held() {
+  present=$(printf '%s' "${4:-null}" | jq -c .)
+  got="$(jq -r '.id as $vm | .passthrough[0] | "\(.host) group \(.iommu_group) slot \(.guest_address) present_as \(.present_as | tojson) vm \($vm)"' "/tmp/$1.vm.json") $(jq -r '"\(.vm) \(.state)"' "/tmp/$1.alloc.json") $PT_HELD_DRIVER"
+  vm=$(jq -r .id "/tmp/$1.vm.json")
+  tap_is "GET /v1/vms/$1: $2, IOMMU group $(lab_group_of "$2"), guest slot $3, present_as $present; held by the VM, on vfio-pci" \
+    "$got" "$2 group $(lab_group_of "$2") slot $3 present_as $present vm $vm $vm active vfio-pci"
+}
+
+# lab_pt_check_released NAME HOST POOL: two TAP results: DELETE /v1/vms/NAME released
+# HOST's allocation (gone from the API), and HOST is back as iovd found it (no driver)
+# and free again in pool POOL.
+lab_pt_check_released() {
+  alloc=$(jq -r '.passthrough[0].allocation' "/tmp/$1.vm.json")
+  api GET "/v1/allocations/$alloc"
+  released=$(jq -r '[.released[]?.released[]?] | join(" ")' "/tmp/$1.deleted.json")
+  tap_is "DELETE /v1/vms/$1 released $released; allocation $alloc is gone" \
+    "$PT_DELETE $released $API_STATUS" "200 $2 404"
+  api GET "/v1/pools/$3"
+  tap_is "$2 is driverless again and free in pool $3" \
+    "$(lab_driver_of "$2") free $(api_jq .free)" "none free 1"
+}
+
+# lab_pt_vmm_run NAME DEVICES_JSON [CMDLINE_EXTRA] [MEMORY_MIB]: the same guest with
+# iovd-vmm --config alone, in the foreground, for what measures the VMM by itself
+# (bench/passthrough): passthrough entries name the "host" function, bound to vfio-pci
+# beforehand (lab_bind_vfio). VMM_STATUS, /tmp/NAME.log and /tmp/NAME.console as above.
+lab_pt_vmm_run() {
   cat >"/tmp/$1.json" <<JSON
 {"name": "$1", "vcpus": 1, "memory_mib": ${4:-256}, "kernel": "/lab/vmlinuz",
  "initrd": "/lab/l2.cpio.gz",

@@ -1,11 +1,14 @@
 #!/bin/sh
-# NVMe VF passthrough by iovd-vmm: a VF of the lab's NVMe controller, brought online with
+# NVMe VF passthrough through iovd's API: a VF of the lab's NVMe controller, brought online with
 # NVMe virtualization management (nvme-cli's virt-mgmt, NVMe 2.0 §5.22: the PF gives up
 # its flexible queue and interrupt resources, the secondary controller gets some and goes
 # online; QEMU refuses CC.EN on an offline VF, hw/nvme/ctrl.c nvme_start_ctrl), with
 # namespace 1 moved from the PF to it (detach, attach: QEMU's namespace is private). The
-# L2 guest's stock nvme driver must drive the VF, read the lab's pattern and write its
-# own, which the lab reads through the PF after the VM stopped and the namespace is back.
+# VF is the one device of pool "vfs" and goes to the L2 guest in a VM whose definition
+# names that pool. The L2 guest's stock nvme driver must drive the VF, read the lab's
+# pattern and write its own, which the lab reads through the PF after the VM stopped and
+# the namespace is back. GET /v1/vms shows the VF (host address, its own IOMMU group,
+# guest slot 5), the guest sees it there; the VM's delete gives it back to its pool.
 # lab-topology: --nvme 1 --max-vfs 4 --nics 0 --memory 1024 --timeout 900
 # lab-prepare: l2/build-nvme.sh
 . /lab/lab.sh
@@ -15,10 +18,10 @@ command -v nvme >/dev/null || {
   tap_skip_all "nvme-cli is not installed on the host (tools/install-deps)"
   exit 0
 }
-tap_plan 11
+tap_plan 18
 tap_check "kvm_amd, vfio-pci, vfio_iommu_type1 and nvme load" \
   lab_modprobe kvm_amd vfio-pci vfio_iommu_type1 nvme
-lab_require_programs iovd-vmm || exit 1
+lab_require_programs iovd iovd-vmm || exit 1
 PF=$(lab_find_pf 1b36:0010)
 lab_wait 20 test -b /dev/nvme0n1
 NONCE=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
@@ -61,16 +64,25 @@ move_ns() { # move_ns FROM TO: namespace 1 detached from controller FROM, attach
     nvme attach-ns /dev/nvme0 -n 1 -c "$2" >>/tmp/ns.log 2>&1 || { cat /tmp/ns.log; return 1; }
 }
 tap_check "namespace 1 moved from the PF to VF 1's controller" move_ns $PCID $SCID
-tap_check "VF $VF bound to vfio-pci" lab_bind_vfio "$VF"
+# The VF came up without a driver (sriov_drivers_autoprobe 0): iovd may hand it out.
+tap_is "VF $VF has no host driver" "$(lab_driver_of "$VF")" none
+iovd_start_checked || exit 1
+lab_pt_pool vfs "$VF"
 
-lab_pt_vm_run nvmevf "{\"type\": \"vfio\", \"host\": \"$VF\", \"guest_address\": 5}" \
-  "iovtest.nonce=$NONCE"
+lab_pt_vm_run nvmevf '{"type": "vfio", "pool": "vfs", "guest_address": 5}' "iovtest.nonce=$NONCE"
+tap_is "POST /v1/vms nvmevf with a vfio entry from pool vfs" "$PT_CREATE" 201
+lab_pt_check_held nvmevf "$VF" 5
+tap_check "the L2 guest sees the VF's ids at 00:05.0" \
+  grep -q "l2-nvme: ids $(lab_pt_ids "$VF") at 0000:00:05.0" /tmp/nvmevf.console
 grep -a "l2-nvme:" /tmp/nvmevf.console | while read -r line; do tap_diag "$line"; done
 tap_check "the L2 guest's stock nvme driver drives the VF" \
   grep -q "l2-nvme: controller .* driver nvme" /tmp/nvmevf.console
 tap_check "the L2 guest read the lab's pattern through the VF" \
   grep -q "l2-nvme: read iovd-lab-pattern-A-$NONCE" /tmp/nvmevf.console
-tap_is "iovd-vmm exits 0 after the guest's reboot" "$VMM_STATUS" 0
+tap_is "iovd-vmm exits 0 after the guest's reboot: the VM is stopped" \
+  "$VMM_STATUS $PT_STATE" "0 stopped"
+lab_pt_check_released nvmevf "$VF" vfs
+iovd_stop >/dev/null
 
 move_ns $SCID $PCID >/dev/null
 nvme ns-rescan /dev/nvme0 >/dev/null 2>&1

@@ -1,18 +1,21 @@
 #!/bin/sh
-# NVMe passthrough by iovd-vmm: the lab's NVMe controller (1b36:0010, the PF) is given to
-# an L2 Debian kernel, whose stock nvme driver must bring it up (admin and I/O queues on
+# NVMe passthrough through iovd's API: the lab's NVMe controller (1b36:0010, the PF) is
+# given to an L2 Debian kernel (a VM whose definition names the device by its address;
+# the controller is the one device of pool "disks"), whose stock nvme driver must bring it up (admin and I/O queues on
 # MSI-X, the table inside BAR 0 after the doorbells). The lab writes a pattern on
 # namespace 1 before the VM starts; the L2 guest reads it and writes its own; the lab
-# reads that back through its own nvme driver after the VM stopped. No DMAR fault may
-# appear, no BUG in the L2 kernel.
+# reads that back through its own nvme driver after the VM stopped and was deleted (the
+# delete gives the controller back to its pool, driverless). GET /v1/vms shows it (host
+# address, group, guest slot 5), the guest sees it there. No DMAR fault may appear, no
+# BUG in the L2 kernel.
 # lab-topology: --nvme 1 --nics 0 --memory 1024 --timeout 900
 # lab-prepare: l2/build-nvme.sh
 . /lab/lab.sh
 
-tap_plan 10
+tap_plan 17
 tap_check "kvm_amd, vfio-pci, vfio_iommu_type1 and nvme load" \
   lab_modprobe kvm_amd vfio-pci vfio_iommu_type1 nvme
-lab_require_programs iovd-vmm || exit 1
+lab_require_programs iovd iovd-vmm || exit 1
 
 PF=$(lab_find_pf 1b36:0010)
 tap_check "the lab's NVMe controller ($PF)" test -n "$PF" || exit 1
@@ -27,20 +30,27 @@ printf 'iovd-lab-pattern-A-%s' "$NONCE" | dd of=/dev/nvme0n1 bs=4096 seek=256 co
 dd if=/dev/zero of=/dev/nvme0n1 bs=4096 seek=512 count=1 conv=fsync 2>/dev/null
 sync
 tap_is "the lab wrote its pattern at block 256" "$(block_text 256)" "iovd-lab-pattern-A-$NONCE"
-tap_check "$PF bound to vfio-pci" lab_bind_vfio "$PF"
+tap_check "$PF taken from nvme (iovd hands out only driverless functions)" lab_unbind "$PF"
+iovd_start_checked || exit 1
+lab_pt_pool disks "$PF"
 
-lab_pt_vm_run nvme "{\"type\": \"vfio\", \"host\": \"$PF\", \"guest_address\": 5}" \
+lab_pt_vm_run nvme "{\"type\": \"vfio\", \"device\": \"$PF\", \"guest_address\": 5}" \
   "iovtest.nonce=$NONCE"
+tap_is "POST /v1/vms nvme with a vfio entry for device $PF" "$PT_CREATE" 201
+lab_pt_check_held nvme "$PF" 5
+tap_check "the L2 guest sees the controller's ids at 00:05.0" \
+  grep -q "l2-nvme: ids $(lab_pt_ids "$PF") at 0000:00:05.0" /tmp/nvme.console
 grep -a "l2-nvme:" /tmp/nvme.console | while read -r line; do tap_diag "$line"; done
 tap_check "the L2 guest's stock nvme driver drives the controller" \
   grep -q "l2-nvme: controller .* driver nvme" /tmp/nvme.console
 tap_check "the L2 guest read the lab's pattern" \
   grep -q "l2-nvme: read iovd-lab-pattern-A-$NONCE" /tmp/nvme.console
-tap_is "iovd-vmm exits 0 after the guest's reboot" "$VMM_STATUS" 0
+tap_is "iovd-vmm exits 0 after the guest's reboot: the VM is stopped" \
+  "$VMM_STATUS $PT_STATE" "0 stopped"
+lab_pt_check_released nvme "$PF" disks
+iovd_stop >/dev/null
 
 # The controller back to the lab's nvme driver.
-echo "$PF" >"$SYSFS_PCI/$PF/driver/unbind"
-echo >"$SYSFS_PCI/$PF/driver_override"
 echo "$PF" >/sys/bus/pci/drivers_probe
 lab_wait 30 test -b /dev/nvme0n1
 tap_is "the lab reads the L2 guest's pattern at block 512" "$(block_text 512)" \
