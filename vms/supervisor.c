@@ -29,6 +29,31 @@ void supervisor_exit_clear(struct iov_vmm_exit *e)
         *e = (struct iov_vmm_exit){0};
 }
 
+int supervisor_fds_add(struct iov_vmm_fds *fds, int fd, char **ret_name)
+{
+        if (fds->n == IOV_VMM_PASSED_FDS_MAX) {
+                close(fd);
+                return -EMFILE;
+        }
+        char *name = util_strdup_printf(UTIL_FD_PREFIX "%zu", IOV_VMM_FIRST_PASSED_FD + fds->n);
+        if (!name) {
+                close(fd);
+                return -ENOMEM;
+        }
+        fds->fds[fds->n++] = fd;
+        *ret_name = name;
+        return 0;
+}
+
+void supervisor_fds_clear(struct iov_vmm_fds *fds)
+{
+        if (!fds)
+                return;
+        for (size_t i = 0; i < fds->n; i++)
+                close(fds->fds[i]);
+        fds->n = 0;
+}
+
 static bool is_executable(const char *path)
 {
         return path && access(path, X_OK) == 0;
@@ -129,7 +154,27 @@ struct spawn_plan {
         char *exit_path, *exit_tmp;
         char *pid_path, *pid_tmp;
         int log_fd, null_fd, pipe_fd;
+        const struct iov_vmm_fds *fds; /* or NULL */
 };
+
+/* Put the passed descriptors at IOV_VMM_FIRST_PASSED_FD.. and close every other one above
+ * stdio (async-signal-safe: between fork and exec). */
+static int spawn_place_fds(const struct iov_vmm_fds *fds)
+{
+        size_t n = fds ? fds->n : 0;
+        int moved[IOV_VMM_PASSED_FDS_MAX];
+        /* Out of the way first: a source may sit where another one must go. */
+        for (size_t i = 0; i < n; i++) {
+                moved[i] = fcntl(fds->fds[i], F_DUPFD, IOV_VMM_FIRST_PASSED_FD + (int)n);
+                if (moved[i] < 0)
+                        return -errno;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (dup2(moved[i], IOV_VMM_FIRST_PASSED_FD + (int)i) < 0)
+                        return -errno;
+        close_range(IOV_VMM_FIRST_PASSED_FD + (unsigned)n, ~0U, 0);
+        return 0;
+}
 
 static _Noreturn void monitor_exec_vmm(const struct spawn_plan *p)
 {
@@ -137,9 +182,8 @@ static _Noreturn void monitor_exec_vmm(const struct spawn_plan *p)
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL); /* iovd blocks SIGTERM/SIGINT in all threads */
         if (dup2(p->null_fd, STDIN_FILENO) < 0 || dup2(p->log_fd, STDOUT_FILENO) < 0 ||
-            dup2(p->log_fd, STDERR_FILENO) < 0)
+            dup2(p->log_fd, STDERR_FILENO) < 0 || spawn_place_fds(p->fds) < 0)
                 _exit(127);
-        close_range(3, ~0U, 0);
         execve(p->vmm, p->argv, environ);
         /* The VMM's log is where iovd looks for its last words. */
         static const char msg[] = "iovd-vmm: cannot be executed: ";
@@ -271,7 +315,8 @@ static void remove_in(const char *dir, const char *name)
                 (void)unlink(path);
 }
 
-int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *ret)
+int supervisor_spawn(const char *vmm, const char *dir, const struct iov_vmm_fds *fds,
+                     struct iov_vmm_process *ret)
 {
         remove_in(dir, IOV_VMM_FILE_CONTROL);
         remove_in(dir, IOV_VMM_FILE_EXIT);
@@ -305,6 +350,7 @@ int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *r
                 .pid_tmp = pid_tmp,
                 .log_fd = log_fd,
                 .null_fd = null_fd,
+                .fds = fds,
         };
         struct iov_vmm_process p = {0};
         int r = spawn_fork(&plan, &p.pid);

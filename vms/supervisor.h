@@ -56,15 +56,37 @@ struct iov_vmm_exit {
 
 void supervisor_exit_clear(struct iov_vmm_exit *e);
 
+/*
+ * Descriptors handed to one iovd-vmm: the one way iovd gives a VMM a host resource (its
+ * files, and whatever else a definition needs opened by iovd, such as TAP devices). Each
+ * added fd is inherited by iovd-vmm as number IOV_VMM_FIRST_PASSED_FD + its index, and the
+ * name supervisor_fds_add returns ("fd:N") is what the config names it by; iovd-vmm opens
+ * such a name with util_open_inherited(). Everything else iovd holds is closed first.
+ */
+#define IOV_VMM_FIRST_PASSED_FD 3
+#define IOV_VMM_PASSED_FDS_MAX  64
+struct iov_vmm_fds {
+        int fds[IOV_VMM_PASSED_FDS_MAX];
+        size_t n;
+};
+
+/* Take fd (closed on failure too) and return its name in the config, malloc'ed. -EMFILE
+ * when IOV_VMM_PASSED_FDS_MAX are taken already. */
+int supervisor_fds_add(struct iov_vmm_fds *fds, int fd, char **ret_name);
+/* Close what fds holds (after the spawn: the VMM has its copies); fds may be NULL. */
+void supervisor_fds_clear(struct iov_vmm_fds *fds);
+
 /* The iovd-vmm to run: configured (--vmm) when not NULL, else $IOVD_VMM_BINARY, else
  * iovd-vmm next to the running iovd, else ../vmm/iovd-vmm from it (the build tree), else
  * IOVD_LIBEXECDIR/iovd-vmm. A configured path that cannot be executed fails (the errno
  * of access(X_OK)) rather than falling back to another binary. */
 int supervisor_find_vmm(const char *configured, char **ret);
 
-/* Start iovd-vmm on the files of dir (config.json must exist); vmm.pid is written. Stale
+/* Start iovd-vmm on the files of dir (config.json must exist) with the descriptors of fds
+ * (may be NULL); vmm.pid is written. Stale
  * control.sock, exit and vmm.log are removed first; console.log is kept (appended). */
-int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *ret);
+int supervisor_spawn(const char *vmm, const char *dir, const struct iov_vmm_fds *fds,
+                     struct iov_vmm_process *ret);
 
 /* A pidfd for p, -ESRCH when p is gone or its pid now belongs to another process. */
 int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);

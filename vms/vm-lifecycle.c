@@ -325,32 +325,29 @@ static int vm_reply(struct iov_vm_record *rec, const char *id, struct json_objec
 }
 
 /* iovd-vmm's --config: the definition in the contract's JSON form, which iovd-vmm reads
- * with the same parser as the API (vm-contract.h). */
-static int vm_write_config(const struct iov_vm_record *rec, const char *dir)
+ * with the same parser as the API (vm-contract.h), with "fd:N" for each host file. */
+static int vm_write_config(struct json_object *config, const char *dir)
 {
-        _cleanup_json_ struct json_object *o = NULL;
-        int r = vm_spec_to_json(&rec->spec, &o);
-        if (r < 0)
-                return r;
         _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL);
         if (!path)
                 return -ENOMEM;
-        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        r = util_mkdir_p(dir, 0700);
+        const char *text = json_object_to_json_string_ext(config, JSON_C_TO_STRING_PLAIN);
+        int r = util_mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
         return util_write_file_atomic(path, text, strlen(text), 0600);
 }
 
-/* Spawn the VMM of rec (dir prepared), lock not held. */
-static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec, const char *dir,
-                    struct iov_vmm_process *ret_process, int *ret_pidfd)
+/* Spawn the VMM of rec (dir prepared, its files opened into fds), lock not held. */
+static int vm_spawn(struct iov_vm_table *t, struct json_object *config, const char *dir,
+                    const struct iov_vmm_fds *fds, struct iov_vmm_process *ret_process,
+                    int *ret_pidfd)
 {
-        int r = vm_write_config(rec, dir);
+        int r = vm_write_config(config, dir);
         if (r < 0)
                 return r;
         struct iov_vmm_process p;
-        r = supervisor_spawn(t->vmm_path, dir, &p);
+        r = supervisor_spawn(t->vmm_path, dir, fds, &p);
         if (r < 0)
                 return r;
         int fd = -1;
@@ -429,9 +426,22 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         pthread_mutex_unlock(&t->lock);
         if (r < 0)
                 return r;
+        /* The files first: one that no longer opens (gone, or swapped for a way out of its
+         * image directory) is the client's 4xx and the VM keeps its state. */
+        struct iov_vmm_fds fds = {0};
+        _cleanup_json_ struct json_object *config = NULL;
+        r = vm_files_open(t, &rec->spec, &fds, &config, p);
+        if (r < 0) {
+                supervisor_fds_clear(&fds);
+                pthread_mutex_lock(&t->lock);
+                rec->starting = false;
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
         struct iov_vmm_process process = {0};
         int fd = -1;
-        r = vm_spawn(t, rec, dir, &process, &fd);
+        r = vm_spawn(t, config, dir, &fds, &process, &fd);
+        supervisor_fds_clear(&fds);
         pthread_mutex_lock(&t->lock);
         if (r < 0) {
                 rec->starting = false;

@@ -99,6 +99,14 @@ void vm_record_set_state(struct iov_vm_table *t, struct iov_vm_record *rec, enum
 int vm_problem_not_found(struct iov_problem *p, const char *id);
 int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, const char *what);
 
+/* vms/vm-files.c: the definition as iovd-vmm's config, every host file it names (kernel,
+ * initrd, the device models' host_files) opened beneath an image directory and added to
+ * fds, named "fd:N" in *ret in its place. fds and ret NULL: only check that each file
+ * opens (a create). -EBADMSG with p filled (403 path_not_allowed, 400 file_not_readable,
+ * 500 confinement_unavailable or internal_error). */
+int vm_files_open(struct iov_vm_table *t, const struct iov_vm_spec *spec, struct iov_vmm_fds *fds,
+                  struct json_object **ret, struct iov_problem *p);
+
 /* vms/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
 int vm_console_trim(const char *dir);
 

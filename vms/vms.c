@@ -95,6 +95,15 @@ int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_objec
                 return r;
         pthread_mutex_lock(&t->lock);
         r = vms_create_check(t, rec, p);
+        pthread_mutex_unlock(&t->lock);
+        /* Every file it names opens now, confined (a start opens them again); outside the
+         * lock, since it reads files. Then the table again: it may have changed meanwhile. */
+        if (r >= 0)
+                r = vm_files_open(t, &rec->spec, NULL, NULL, p);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&t->lock);
+        r = vms_create_check(t, rec, p);
         if (r >= 0)
                 r = vm_table_add(t, rec);
         if (r < 0) {

@@ -8,7 +8,9 @@
  *
  *   {"type": "virtio-blk", "path": "/var/lib/x.img", "read_only": false, "serial": "disk0"}
  *
- * path is required; serial (the GET_ID answer) is at most 20 bytes.
+ * path is required: a path, or "fd:N" for a descriptor iovd opened and passed (iovd
+ * always does: the VMM opens no host path of a definition); a regular file, or a block
+ * device. serial (the GET_ID answer) is at most 20 bytes.
  */
 #include "vmm/virtio/virtio.h"
 
@@ -17,7 +19,9 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 
@@ -249,6 +253,10 @@ static int blk_create(const void *options, const struct iov_virtio_host *host,
         return virtio_blk_new(host->mem, options, ret);
 }
 
+/* iovd opens "path" for iovd-vmm and passes it (virtio.h, host_files). */
+static const struct iov_virtio_host_file blk_host_files[] = {{"path", IOV_VIRTIO_HOST_IMAGE},
+                                                             {NULL, 0}};
+
 static const struct iov_virtio_dev_ops blk_ops = {
         .name = "virtio-blk",
         .device_id = VIRTIO_ID_BLOCK,
@@ -263,6 +271,7 @@ static const struct iov_virtio_dev_ops blk_ops = {
         .options_size = sizeof(struct iov_virtio_blk_options),
         .parse_field = blk_parse_field,
         .parse_done = blk_parse_done,
+        .host_files = blk_host_files,
         .create = blk_create,
 };
 
@@ -272,17 +281,21 @@ static int blk_open(const struct iov_virtio_blk_options *opts, struct blk *b)
 {
         struct stat st;
 
-        b->fd = open(opts->path, (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-        if (b->fd < 0)
-                return -errno;
+        uint64_t size = 0;
+        int r = util_open_inherited(opts->path, opts->read_only ? O_RDONLY : O_RDWR, &b->fd);
+        if (r < 0)
+                return r;
         if (fstat(b->fd, &st) < 0)
                 return -errno;
-        /* A raw image file; a block device's size would need BLKGETSIZE64. */
-        if (!S_ISREG(st.st_mode))
+        /* A raw image file, or a block device (iovd passes one only when its operator
+         * allowed them: --allow-block-devices). */
+        if (S_ISREG(st.st_mode) && st.st_size >= 0)
+                size = (uint64_t)st.st_size;
+        else if (!S_ISBLK(st.st_mode) || ioctl(b->fd, BLKGETSIZE64, &size) < 0)
                 return -EINVAL;
-        if (st.st_size < 0 || st.st_size % SECTOR_SIZE != 0)
+        if (size % SECTOR_SIZE != 0)
                 return -EINVAL; /* a partial last sector could not be addressed */
-        b->sectors = (uint64_t)st.st_size / SECTOR_SIZE;
+        b->sectors = size / SECTOR_SIZE;
         b->read_only = opts->read_only;
         memcpy(b->serial, opts->serial, sizeof(b->serial));
         b->config.capacity = b->sectors;

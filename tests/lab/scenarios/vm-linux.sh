@@ -28,11 +28,11 @@ vm_state_pid() {
   echo "$(api_jq .state) $(api_jq .pid)"
 }
 vm_create_linux() {
-  mkfifo "/tmp/$1.in"
+  mkfifo "$LAB_IMAGES/$1.in"
   api_expect "POST /v1/vms $1 (lab kernel, L2 initramfs, $2 MiB, virtio console input)" 201 \
     POST /v1/vms "{\"name\": \"$1\", \"vcpus\": 1, \"memory_mib\": $2,
       \"kernel\": \"/lab/vmlinuz\", \"initrd\": \"/lab/l2.cpio.gz\", \"cmdline\": \"$CMDLINE\",
-      \"devices\": [{\"type\": \"virtio-console\", \"input\": \"/tmp/$1.in\"}]}"
+      \"devices\": [{\"type\": \"virtio-console\", \"input\": \"$LAB_IMAGES/$1.in\"}]}"
 }
 elapsed() {
   echo "$(($(date +%s) - T0)) s"
@@ -89,7 +89,7 @@ api_expect "POST /v1/vms/linux-a/start while it runs: 409" 409 POST /v1/vms/linu
 tap_is "the 409 names the conflict and linux-a is still running" \
   "$(api_jq '.error.code | type') $(vm_state_pid linux-a)" "string ${before%%,*}"
 
-lab_send /tmp/linux-a.in "ping 1"
+lab_send "$LAB_IMAGES/linux-a.in" "ping 1"
 tap_check "linux-a answers on its console after the restarts" \
   lab_wait 120 vm_console_has linux-a "l2: pong 1" || lab_vm_report linux-a
 
@@ -101,11 +101,11 @@ b_reason=$(api_jq '.reason // ""')
 tap_check "b's crash has a reason ('$b_reason')" test -n "$b_reason"
 tap_is "linux-a unaffected: running in the same iovd-vmm" \
   "$(vm_state_pid linux-a)" "${before%%,*}"
-lab_send /tmp/linux-a.in "ping 2"
+lab_send "$LAB_IMAGES/linux-a.in" "ping 2"
 tap_check "linux-a still answers on its console" lab_wait 120 vm_console_has linux-a "l2: pong 2" ||
   lab_vm_report linux-a
 
-lab_send /tmp/linux-a.in "reboot"
+lab_send "$LAB_IMAGES/linux-a.in" "reboot"
 tap_check "reboot -f in linux-a: the VM is stopped" lab_wait 120 vm_state_is linux-a stopped ||
   lab_vm_report linux-a
 api GET /v1/vms/linux-a
