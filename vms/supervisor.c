@@ -99,8 +99,7 @@ int supervisor_find_vmm(const char *configured, char **ret)
 }
 
 /* Field 22 of a /proc/PID/stat text; the command (field 2) may hold spaces and
- * parentheses, so counting starts after its last ')'. No allocation, no locale: the
- * monitor uses it between fork and exec. */
+ * parentheses, so counting starts after its last ')' (as vmm/monitor.c does). */
 static int parse_starttime(const char *text, uint64_t *ret)
 {
         const char *p = strrchr(text, ')');
@@ -134,132 +133,51 @@ static int proc_starttime(pid_t pid, uint64_t *ret)
         return parse_starttime(text, ret);
 }
 
-/* Decimal of v into buf, no NUL (async-signal-safe: used between fork and exec). */
-static size_t format_u64(char *buf, uint64_t v)
-{
-        char tmp[24];
-        size_t n = 0, len = 0;
-        do {
-                tmp[n++] = (char)('0' + v % 10);
-                v /= 10;
-        } while (v);
-        while (n)
-                buf[len++] = tmp[--n];
-        return len;
-}
-
 struct spawn_plan {
-        const char *vmm;
-        char *argv[8];
-        char *exit_path, *exit_tmp;
-        char *pid_path, *pid_tmp;
+        const char *monitor;
+        char *argv[32];
         int log_fd, null_fd, pipe_fd;
         const struct iov_vmm_fds *fds; /* or NULL */
 };
 
-/* Put the passed descriptors at IOV_VMM_FIRST_PASSED_FD.. and close every other one above
- * stdio (async-signal-safe: between fork and exec). */
-static int spawn_place_fds(const struct iov_vmm_fds *fds)
+/* Put the passed descriptors at IOV_VMM_FIRST_PASSED_FD.., the report pipe right after
+ * them, and close every other one above stdio (async-signal-safe: between fork and exec). */
+static int spawn_place_fds(const struct iov_vmm_fds *fds, int pipe_fd)
 {
         size_t n = fds ? fds->n : 0;
-        int moved[IOV_VMM_PASSED_FDS_MAX];
+        int moved[IOV_VMM_PASSED_FDS_MAX + 1];
         /* Out of the way first: a source may sit where another one must go. */
-        for (size_t i = 0; i < n; i++) {
-                moved[i] = fcntl(fds->fds[i], F_DUPFD, IOV_VMM_FIRST_PASSED_FD + (int)n);
+        for (size_t i = 0; i <= n; i++) {
+                moved[i] = fcntl(i < n ? fds->fds[i] : pipe_fd, F_DUPFD,
+                                 IOV_VMM_FIRST_PASSED_FD + (int)n + 1);
                 if (moved[i] < 0)
                         return -errno;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i <= n; i++)
                 if (dup2(moved[i], IOV_VMM_FIRST_PASSED_FD + (int)i) < 0)
                         return -errno;
-        close_range(IOV_VMM_FIRST_PASSED_FD + (unsigned)n, ~0U, 0);
+        close_range(IOV_VMM_FIRST_PASSED_FD + (unsigned)n + 1, ~0U, 0);
         return 0;
 }
 
-static _Noreturn void monitor_exec_vmm(const struct spawn_plan *p)
+/* The child that becomes the monitor: stdio to the VMM's log, the descriptors in place,
+ * then exec. Only async-signal-safe calls: iovd is multi-threaded and this is a forked
+ * copy of it, which the exec replaces. */
+static _Noreturn void spawn_exec_monitor(const struct spawn_plan *p)
 {
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL); /* iovd blocks SIGTERM/SIGINT in all threads */
         if (dup2(p->null_fd, STDIN_FILENO) < 0 || dup2(p->log_fd, STDOUT_FILENO) < 0 ||
-            dup2(p->log_fd, STDERR_FILENO) < 0 || spawn_place_fds(p->fds) < 0)
-                _exit(127);
-        execve(p->vmm, p->argv, environ);
+            dup2(p->log_fd, STDERR_FILENO) < 0 || spawn_place_fds(p->fds, p->pipe_fd) < 0)
+                _exit(SUPERVISOR_EXIT_EXEC_FAILED);
+        execve(p->monitor, p->argv, environ);
         /* The VMM's log is where iovd looks for its last words. */
-        static const char msg[] = "iovd-vmm: cannot be executed: ";
+        static const char msg[] = "iovd-vmm: its monitor cannot be executed: ";
         (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-        (void)!write(STDERR_FILENO, p->vmm, strlen(p->vmm));
+        (void)!write(STDERR_FILENO, p->monitor, strlen(p->monitor));
         (void)!write(STDERR_FILENO, "\n", 1);
         _exit(SUPERVISOR_EXIT_EXEC_FAILED);
-}
-
-/* Write "PID STARTTIME" to path (through tmp, renamed): the monitor does it before iovd
- * learns the pid, so a VMM is never without its pid file, whenever iovd dies. */
-static void monitor_write_pid_file(const struct spawn_plan *p, pid_t vmm)
-{
-        char path[64] = "/proc/", text[1024], line[64];
-        size_t len = 6 + format_u64(path + 6, (uint64_t)vmm);
-        memcpy(path + len, "/stat", 6);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        ssize_t n = read(fd, text, sizeof(text) - 1);
-        close(fd);
-        uint64_t starttime;
-        if (n <= 0)
-                return;
-        text[n] = '\0';
-        if (parse_starttime(text, &starttime) < 0)
-                return;
-        len = format_u64(line, (uint64_t)vmm);
-        line[len++] = ' ';
-        len += format_u64(line + len, starttime);
-        line[len++] = '\n';
-        fd = open(p->pid_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return;
-        bool ok = write(fd, line, len) == (ssize_t)len;
-        close(fd);
-        if (ok)
-                (void)!rename(p->pid_tmp, p->pid_path);
-}
-
-/* The monitor: run the VMM, wait for it, record how it ended. Only async-signal-safe
- * calls: iovd is multi-threaded and this is a forked copy of it. */
-static _Noreturn void monitor_main(const struct spawn_plan *p)
-{
-        pid_t vmm = fork();
-        if (vmm == 0)
-                monitor_exec_vmm(p);
-        if (vmm > 0)
-                monitor_write_pid_file(p, vmm);
-        (void)!write(p->pipe_fd, &vmm, sizeof(vmm));
-        /* Nothing of iovd's may stay open here: the state-dir lock above all. */
-        close_range(3, ~0U, 0);
-        if (vmm < 0)
-                _exit(1);
-        (void)!chdir("/");
-        int status;
-        while (waitpid(vmm, &status, 0) < 0)
-                if (errno != EINTR)
-                        _exit(1);
-        char line[32];
-        size_t len;
-        if (WIFSIGNALED(status)) {
-                memcpy(line, "signal ", 7);
-                len = 7 + format_u64(line + 7, (uint64_t)WTERMSIG(status));
-        } else {
-                memcpy(line, "exited ", 7);
-                len = 7 + format_u64(line + 7, (uint64_t)WEXITSTATUS(status));
-        }
-        line[len++] = '\n';
-        int fd = open(p->exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-                (void)!write(fd, line, len);
-                close(fd);
-                (void)!rename(p->exit_tmp, p->exit_path);
-        }
-        _exit(0);
 }
 
 static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid)
@@ -277,7 +195,7 @@ static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid)
                 setsid();
                 pid_t monitor = fork();
                 if (monitor == 0)
-                        monitor_main(plan);
+                        spawn_exec_monitor(plan);
                 _exit(monitor < 0 ? 1 : 0);
         }
         int fork_errno = errno; /* close() below may change it */
@@ -315,45 +233,112 @@ static void remove_in(const char *dir, const char *name)
                 (void)unlink(path);
 }
 
+/* The monitor iovd-vmm runs under: iovd-vmm-monitor next to it (both are built into
+ * vmm/ and installed into the libexec directory). */
+static int spawn_find_monitor(const char *vmm, char **ret)
+{
+        _cleanup_free_ char *copy = strdup(vmm);
+        if (!copy)
+                return -ENOMEM;
+        char *path = util_path_join(dirname(copy), "iovd-vmm-monitor", NULL);
+        if (!path)
+                return -ENOMEM;
+        if (access(path, X_OK) < 0) {
+                int r = -errno;
+                free(path);
+                return r;
+        }
+        *ret = path;
+        return 0;
+}
+
+/* The paths of a VM's run directory a spawn names. */
+struct spawn_paths {
+        char *config, *control, *serial, *log, *exit, *pid;
+};
+
+static void spawn_paths_done(struct spawn_paths *s)
+{
+        free(s->config);
+        free(s->control);
+        free(s->serial);
+        free(s->log);
+        free(s->exit);
+        free(s->pid);
+}
+
+static int spawn_paths_init(const char *dir, struct spawn_paths *ret)
+{
+        struct spawn_paths s = {
+                .config = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL),
+                .control = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL),
+                .serial = util_strdup_printf("file:%s/%s", dir, IOV_VMM_FILE_CONSOLE),
+                .log = util_path_join(dir, IOV_VMM_FILE_LOG, NULL),
+                .exit = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL),
+                .pid = util_path_join(dir, IOV_VMM_FILE_PID, NULL),
+        };
+        if (!s.config || !s.control || !s.serial || !s.log || !s.exit || !s.pid) {
+                spawn_paths_done(&s);
+                return -ENOMEM;
+        }
+        if (strlen(s.control) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+                spawn_paths_done(&s);
+                return -ENAMETOOLONG;
+        }
+        *ret = s;
+        return 0;
+}
+
+/* monitor --pid-file P --exit-file E --report-fd N -- VMM --config ... (see vmm/monitor.c) */
+static void spawn_argv(struct spawn_plan *plan, const char *vmm, const struct spawn_paths *s,
+                       char *report_fd)
+{
+        char *argv[] = {(char *)"iovd-vmm-monitor",
+                        (char *)"--pid-file",
+                        s->pid,
+                        (char *)"--exit-file",
+                        s->exit,
+                        (char *)"--report-fd",
+                        report_fd,
+                        (char *)"--",
+                        (char *)vmm,
+                        (char *)"--config",
+                        s->config,
+                        (char *)"--control-socket",
+                        s->control,
+                        (char *)"--serial",
+                        s->serial,
+                        NULL};
+        _Static_assert(ARRAY_SIZE(argv) <= ARRAY_SIZE(plan->argv), "monitor argv");
+        memcpy(plan->argv, argv, sizeof(argv));
+}
+
 int supervisor_spawn(const char *vmm, const char *dir, const struct iov_vmm_fds *fds,
                      struct iov_vmm_process *ret)
 {
         remove_in(dir, IOV_VMM_FILE_CONTROL);
         remove_in(dir, IOV_VMM_FILE_EXIT);
         remove_in(dir, IOV_VMM_FILE_PID);
-        _cleanup_free_ char *config = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL);
-        _cleanup_free_ char *control = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL);
-        _cleanup_free_ char *serial = util_strdup_printf("file:%s/%s", dir, IOV_VMM_FILE_CONSOLE);
-        _cleanup_free_ char *log = util_path_join(dir, IOV_VMM_FILE_LOG, NULL);
-        _cleanup_free_ char *exit_path = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL);
-        _cleanup_free_ char *exit_tmp = util_path_join(dir, IOV_VMM_FILE_EXIT ".tmp", NULL);
-        _cleanup_free_ char *pid_path = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
-        _cleanup_free_ char *pid_tmp = util_path_join(dir, IOV_VMM_FILE_PID ".tmp", NULL);
-        if (!config || !control || !serial || !log || !exit_path || !exit_tmp || !pid_path ||
-            !pid_tmp)
-                return -ENOMEM;
-        if (strlen(control) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
-                return -ENAMETOOLONG;
+        _cleanup_free_ char *monitor = NULL;
+        int r = spawn_find_monitor(vmm, &monitor);
+        if (r < 0)
+                return r;
+        _cleanup_(spawn_paths_done) struct spawn_paths paths = {0};
+        r = spawn_paths_init(dir, &paths);
+        if (r < 0)
+                return r;
         _cleanup_close_ int log_fd =
-                open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+                open(paths.log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
         _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (log_fd < 0 || null_fd < 0)
                 return -errno;
-
+        char report_fd[16];
+        snprintf(report_fd, sizeof(report_fd), "%zu", IOV_VMM_FIRST_PASSED_FD + (fds ? fds->n : 0));
         struct spawn_plan plan = {
-                .vmm = vmm,
-                .argv = {(char *)"iovd-vmm", (char *)"--config", config, (char *)"--control-socket",
-                         control, (char *)"--serial", serial, NULL},
-                .exit_path = exit_path,
-                .exit_tmp = exit_tmp,
-                .pid_path = pid_path,
-                .pid_tmp = pid_tmp,
-                .log_fd = log_fd,
-                .null_fd = null_fd,
-                .fds = fds,
-        };
+                .monitor = monitor, .log_fd = log_fd, .null_fd = null_fd, .fds = fds};
+        spawn_argv(&plan, vmm, &paths, report_fd);
         struct iov_vmm_process p = {0};
-        int r = spawn_fork(&plan, &p.pid);
+        r = spawn_fork(&plan, &p.pid);
         if (r < 0)
                 return r;
         struct iov_vmm_process written;

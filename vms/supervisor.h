@@ -14,11 +14,13 @@
  *                  written by the monitor before iovd even learns the pid
  *   exit           "exited N" or "signal N", written by the VMM's monitor once it ended
  *
- * Process tree: iovd forks a helper that calls setsid() and forks the monitor, then
- * exits at once; the monitor forks and execs iovd-vmm and waits for it. The monitor and
- * the VMM thus belong to no process of iovd's (stopping iovd stops neither), and the
- * monitor is the one parent that can read the VMM's exit status, whoever restarts iovd.
- * iovd follows the VMM itself through a pidfd.
+ * Process tree: iovd forks a helper that calls setsid() and forks a child that execs
+ * iovd-vmm-monitor (vmm/monitor.c, found next to iovd-vmm), then exits at once; the
+ * monitor forks and execs iovd-vmm, writes vmm.pid, reports the pid to iovd through a
+ * pipe, and waits for it. Being exec'd, the monitor holds nothing of iovd's memory (its
+ * TCP token) nor any of its descriptors. The monitor and the VMM belong to no process of
+ * iovd's (stopping iovd stops neither), and the monitor is the one parent that can read
+ * the VMM's exit status, whoever restarts iovd. iovd follows the VMM through a pidfd.
  *
  * Private to vms/ (its public header is vms/vms.h).
  */
@@ -37,7 +39,7 @@
 #define IOV_VMM_FILE_PID     "vmm.pid"
 #define IOV_VMM_FILE_EXIT    "exit"
 
-/* The monitor's child could not execute iovd-vmm (the shell's convention). */
+/* The monitor, or its child iovd-vmm, could not be executed (the shell's convention). */
 #define SUPERVISOR_EXIT_EXEC_FAILED 127
 
 struct iov_vmm_process {

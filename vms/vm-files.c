@@ -87,17 +87,17 @@ static int files_open_error(const char *field, const char *path, int r, struct i
 }
 
 /* The file type a field needs: a regular file, a block device where allowed, a FIFO. */
-static int files_check_type(const struct iov_daemon_config *c, const char *field,
-                            const char *path, int fd, int kind, struct iov_problem *p)
+static int files_check_type(const struct iov_daemon_config *c, const char *field, const char *path,
+                            int fd, int kind, struct iov_problem *p)
 {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return files_open_error(field, path, -errno, p);
         if (kind == IOV_VIRTIO_HOST_FIFO)
-                return S_ISFIFO(st.st_mode) ? 0
-                                            : daemon_problem_set(p, 400, "file_not_readable",
-                                                                 "\"%s\": %.256s is not a FIFO",
-                                                                 field, path);
+                return S_ISFIFO(st.st_mode)
+                               ? 0
+                               : daemon_problem_set(p, 400, "file_not_readable",
+                                                    "\"%s\": %.256s is not a FIFO", field, path);
         if (S_ISREG(st.st_mode))
                 return 0;
         if (kind == IOV_VIRTIO_HOST_IMAGE && S_ISBLK(st.st_mode))
@@ -140,8 +140,8 @@ static int files_open(const struct iov_daemon_config *c, const char *field, cons
 }
 
 /* Open the file o[key] names and put its "fd:N" in its place (fds NULL: a check only). */
-static int files_replace(const struct iov_daemon_config *c, struct json_object *o,
-                         const char *key, const char *field, int kind, struct iov_vmm_fds *fds,
+static int files_replace(const struct iov_daemon_config *c, struct json_object *o, const char *key,
+                         const char *field, int kind, struct iov_vmm_fds *fds,
                          struct iov_problem *p)
 {
         struct json_object *v = json_object_object_get(o, key);

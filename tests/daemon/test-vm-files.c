@@ -270,7 +270,8 @@ Test(vm_files, the_vmm_config_names_descriptors_not_host_paths)
         vm_action(&env, id, "start", NULL, 200, &r);
         harness_reply_clear(&r);
 
-        _cleanup_free_ char *config_path = util_path_join(env.run_dir, "vms", id, "config.json", NULL);
+        _cleanup_free_ char *config_path =
+                util_path_join(env.run_dir, "vms", id, "config.json", NULL);
         struct json_object *config = json_object_from_file(config_path);
         cr_assert_not_null(config, "no %s", config_path);
         char strings[8192] = "";

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Least privilege of the processes behind a VM, read from /proc of a running one:
+ *   - its monitor is iovd-vmm-monitor, exec'd (not a fork of iovd): its exe, its command
+ *     line, no descriptor of iovd's (the token file, sockets, the state lock) and the
+ *     TCP token nowhere in its memory;
+ *   - iovd-vmm holds no descriptor of iovd's either.
+ */
+#include <sys/stat.h>
+
+#include "test-vm-common.h"
+
+/* 22 base64url characters: 132 bits, the least iovd accepts in that alphabet. */
+#define TOKEN "Zt8wQ1cV5nK0pR7yH3mB-x"
+
+static struct vm_env env;
+static char token_path[96];
+
+static void setup(void)
+{
+        vm_skip_without_kvm();
+        cr_assert_not_null(getenv("GUEST_DIR"), "GUEST_DIR is not set");
+        snprintf(env.dir, sizeof(env.dir), "/tmp/iovd-vmtest-XXXXXX");
+        cr_assert_not_null(mkdtemp(env.dir), "mkdtemp: %s", strerror(errno));
+        env.state_dir = util_path_join(env.dir, "state", NULL);
+        env.run_dir = util_path_join(env.dir, "run", NULL);
+        snprintf(token_path, sizeof(token_path), "%s/token", env.dir);
+        cr_assert_eq(util_write_file_atomic(token_path, TOKEN "\n", strlen(TOKEN) + 1, 0600), 0);
+        unsigned port;
+        cr_assert_eq(harness_free_port(&port), 0);
+        _cleanup_free_ char *listen = util_strdup_printf("tcp:127.0.0.1:%u", port);
+        const char *extra[] = {"--run-dir",  env.run_dir, "--image-dir",  env.dir,
+                               "--listen",   listen,      "--token-file", token_path,
+                               NULL};
+        struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
+        int r = harness_start(&o, &env.h);
+        cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
+                     env.h ? harness_log(env.h) : "");
+}
+
+static void teardown(void)
+{
+        vm_env_done(&env);
+}
+
+TestSuite(vm_jail, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Field 4 of /proc/PID/stat: the parent. */
+static pid_t parent_of(pid_t pid)
+{
+        _cleanup_free_ char *path = util_strdup_printf("/proc/%d/stat", (int)pid), *text = NULL;
+        cr_assert_eq(util_read_file(path, 4096, &text, NULL), 0, "read %s", path);
+        const char *p = strrchr(text, ')');
+        int ppid = 0;
+        cr_assert(p && sscanf(p + 2, "%*c %d", &ppid) == 1, "parse %s: %s", path, text);
+        return ppid;
+}
+
+static char *proc_link(pid_t pid, const char *name)
+{
+        _cleanup_free_ char *path = util_strdup_printf("/proc/%d/%s", (int)pid, name);
+        char buf[4096];
+        ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+        cr_assert_gt(n, 0, "readlink %s: %s", path, strerror(errno));
+        buf[n] = '\0';
+        return strdup(buf);
+}
+
+/* Every descriptor of pid: none may be the token file, a socket or a file of the state
+ * dir (iovd's lock). */
+static void expect_no_iovd_fds(pid_t pid, const char *who)
+{
+        _cleanup_free_ char *dir = util_strdup_printf("/proc/%d/fd", (int)pid);
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *name = util_strdup_printf("fd/%s", de->d_name);
+                _cleanup_free_ char *target = proc_link(pid, name);
+                cr_expect(!strstr(target, "token") && !strstr(target, env.state_dir),
+                          "%s holds fd %s -> %s", who, de->d_name, target);
+                /* The VMM's own sockets are its control socket: the monitor has none. */
+                if (streq(who, "the monitor"))
+                        cr_expect(!strstr(target, "socket:"), "%s holds fd %s -> %s", who,
+                                  de->d_name, target);
+        }
+        closedir(d);
+}
+
+/* Whether the token is anywhere in pid's readable memory (the monitor is small). */
+static bool memory_has_token(pid_t pid)
+{
+        _cleanup_free_ char *maps_path = util_strdup_printf("/proc/%d/maps", (int)pid);
+        _cleanup_free_ char *mem_path = util_strdup_printf("/proc/%d/mem", (int)pid);
+        _cleanup_free_ char *maps = NULL;
+        cr_assert_eq(util_read_file(maps_path, 1 << 20, &maps, NULL), 0);
+        _cleanup_close_ int fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(fd, 0, "open %s: %s", mem_path, strerror(errno));
+        bool found = false;
+        char *save = NULL;
+        for (char *line = strtok_r(maps, "\n", &save); line && !found;
+             line = strtok_r(NULL, "\n", &save)) {
+                unsigned long start, end;
+                char perms[5];
+                if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3 || perms[0] != 'r' ||
+                    end - start > (64ul << 20))
+                        continue;
+                char *buf = malloc(end - start);
+                ssize_t n = buf ? pread(fd, buf, end - start, (off_t)start) : -1;
+                found = n > 0 && memmem(buf, (size_t)n, TOKEN, strlen(TOKEN));
+                free(buf);
+        }
+        return found;
+}
+
+Test(vm_jail, the_monitor_is_exec_d_and_holds_nothing_of_iovd)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 16);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t vmm = vm_pid(&r);
+        harness_reply_clear(&r);
+        cr_assert_gt(vmm, 0, "no pid");
+        pid_t monitor = parent_of(vmm);
+        cr_assert_gt(monitor, 1, "the VMM has no monitor (parent %d)", monitor);
+
+        _cleanup_free_ char *exe = proc_link(monitor, "exe");
+        cr_expect(strstr(exe, "/iovd-vmm-monitor") != NULL, "the monitor runs %s", exe);
+        _cleanup_free_ char *cmdline_path = util_strdup_printf("/proc/%d/cmdline", (int)monitor);
+        _cleanup_free_ char *cmdline = NULL;
+        cr_assert_eq(util_read_file(cmdline_path, 1 << 16, &cmdline, NULL), 0);
+        cr_expect_str_eq(cmdline, "iovd-vmm-monitor", "the monitor's argv[0] is %s", cmdline);
+        expect_no_iovd_fds(monitor, "the monitor");
+        expect_no_iovd_fds(vmm, "iovd-vmm");
+        cr_expect(!memory_has_token(monitor), "the TCP token is in the monitor's memory");
+        /* The check itself finds the token where it is: in iovd. */
+        cr_expect(memory_has_token(env.h->pid) || access("/proc/self/mem", R_OK) != 0,
+                  "the token is not even in iovd's memory: the check proves nothing");
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
