@@ -34,6 +34,9 @@ static const char usage_text[] =
         "                             initrd, disk or console input; repeatable (default\n"
         "                             " IOV_DAEMON_DEFAULT_IMAGE_DIR ")\n"
         "  --allow-block-devices      VM disks may be block devices (below an image dir)\n"
+        "  --vmm-uid-base UID         VMMs run as uids UID to UID+127, one each (default\n"
+        "                             2000000000)\n"
+        "  --no-vmm-jail              run VMMs as root, without namespaces (debugging)\n"
         "  --memory-overcommit RATIO  the memory of all running VMs together may be up to\n"
         "                             RATIO times the host's MemTotal (0.1 to 100, default 1)\n"
         "  --vcpu-overcommit RATIO    the vCPUs of all running VMs together may be up to RATIO\n"
@@ -57,6 +60,8 @@ enum {
         OPT_VCPU_OVERCOMMIT,
         OPT_IMAGE_DIR,
         OPT_ALLOW_BLOCK_DEVICES,
+        OPT_VMM_UID_BASE,
+        OPT_NO_VMM_JAIL,
         OPT_HELP,
         OPT_VERSION,
 };
@@ -75,6 +80,8 @@ static const struct option long_options[] = {
         {"vcpu-overcommit", required_argument, NULL, OPT_VCPU_OVERCOMMIT},
         {"image-dir", required_argument, NULL, OPT_IMAGE_DIR},
         {"allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK_DEVICES},
+        {"vmm-uid-base", required_argument, NULL, OPT_VMM_UID_BASE},
+        {"no-vmm-jail", no_argument, NULL, OPT_NO_VMM_JAIL},
         /* Hidden (not in --help): for tests of the idle timeout. */
         {"connection-timeout-sec", required_argument, NULL, OPT_CONNECTION_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
@@ -95,6 +102,8 @@ int daemon_config_init(struct iov_daemon_config *config)
                 /* vCPUs mostly wait: hosts commonly run several per CPU (a 1-CPU host
                  * still runs two small VMs); memory is not overcommitted by default. */
                 .vcpu_overcommit = 4.0,
+                .vmm_uid_base = IOV_DAEMON_DEFAULT_VMM_UID_BASE,
+                .vmm_jail = true,
         };
         if (!config->state_dir || !config->run_dir || !config->sysfs_root || !config->dev_root) {
                 daemon_config_clear(config);
@@ -246,6 +255,19 @@ static int set_ratio(double *field, const char *option, const char *value)
         return 0;
 }
 
+/* 1 and up, with room for IOV_VMS_MAX uids below (uid_t)-1, which means "no change". */
+static int set_uid_base(uint32_t *field, const char *value)
+{
+        uint64_t v;
+        if (util_parse_u64(value, 10, &v) < 0 || v < 1 || v + 128 >= UINT32_MAX) {
+                fprintf(stderr, "iovd: --vmm-uid-base takes 1 to %u, not \"%s\"\n",
+                        UINT32_MAX - 129, value);
+                return -EINVAL;
+        }
+        *field = (uint32_t)v;
+        return 0;
+}
+
 static int option_apply(struct iov_daemon_config *config, int c, const char *arg)
 {
         switch (c) {
@@ -271,6 +293,11 @@ static int option_apply(struct iov_daemon_config *config, int c, const char *arg
                 return set_dir(&config->vmm, "--vmm", arg);
         case OPT_IMAGE_DIR:
                 return add_image_dir(config, arg);
+        case OPT_VMM_UID_BASE:
+                return set_uid_base(&config->vmm_uid_base, arg);
+        case OPT_NO_VMM_JAIL:
+                config->vmm_jail = false;
+                return 0;
         case OPT_ALLOW_BLOCK_DEVICES:
                 config->allow_block_devices = true;
                 return 0;

@@ -135,7 +135,7 @@ static int proc_starttime(pid_t pid, uint64_t *ret)
 
 struct spawn_plan {
         const char *monitor;
-        char *argv[32];
+        char *argv[40];
         int log_fd, null_fd, pipe_fd;
         const struct iov_vmm_fds *fds; /* or NULL */
 };
@@ -254,14 +254,14 @@ static int spawn_find_monitor(const char *vmm, char **ret)
 
 /* The paths of a VM's run directory a spawn names. */
 struct spawn_paths {
-        char *config, *control, *serial, *log, *exit, *pid;
+        char *config, *control, *console, *log, *exit, *pid;
 };
 
 static void spawn_paths_done(struct spawn_paths *s)
 {
         free(s->config);
         free(s->control);
-        free(s->serial);
+        free(s->console);
         free(s->log);
         free(s->exit);
         free(s->pid);
@@ -272,12 +272,12 @@ static int spawn_paths_init(const char *dir, struct spawn_paths *ret)
         struct spawn_paths s = {
                 .config = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL),
                 .control = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL),
-                .serial = util_strdup_printf("file:%s/%s", dir, IOV_VMM_FILE_CONSOLE),
+                .console = util_path_join(dir, IOV_VMM_FILE_CONSOLE, NULL),
                 .log = util_path_join(dir, IOV_VMM_FILE_LOG, NULL),
                 .exit = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL),
                 .pid = util_path_join(dir, IOV_VMM_FILE_PID, NULL),
         };
-        if (!s.config || !s.control || !s.serial || !s.log || !s.exit || !s.pid) {
+        if (!s.config || !s.control || !s.console || !s.log || !s.exit || !s.pid) {
                 spawn_paths_done(&s);
                 return -ENOMEM;
         }
@@ -289,32 +289,92 @@ static int spawn_paths_init(const char *dir, struct spawn_paths *ret)
         return 0;
 }
 
-/* monitor --pid-file P --exit-file E --report-fd N -- VMM --config ... (see vmm/monitor.c) */
-static void spawn_argv(struct spawn_plan *plan, const char *vmm, const struct spawn_paths *s,
-                       char *report_fd)
+/* The arguments of the monitor and of iovd-vmm after it (vmm/monitor.c, vmm/main.c). */
+struct spawn_args {
+        char report_fd[16], jail[32];
+        char *control, *serial; /* "fd:N", "file:fd:N" */
+};
+
+static void spawn_args_done(struct spawn_args *a)
 {
-        char *argv[] = {(char *)"iovd-vmm-monitor",
-                        (char *)"--pid-file",
-                        s->pid,
-                        (char *)"--exit-file",
-                        s->exit,
-                        (char *)"--report-fd",
-                        report_fd,
-                        (char *)"--",
-                        (char *)vmm,
-                        (char *)"--config",
-                        s->config,
-                        (char *)"--control-socket",
-                        s->control,
-                        (char *)"--serial",
-                        s->serial,
-                        NULL};
-        _Static_assert(ARRAY_SIZE(argv) <= ARRAY_SIZE(plan->argv), "monitor argv");
-        memcpy(plan->argv, argv, sizeof(argv));
+        free(a->control);
+        free(a->serial);
 }
 
-int supervisor_spawn(const char *vmm, const char *dir, const struct iov_vmm_fds *fds,
-                     struct iov_vmm_process *ret)
+static void spawn_argv(struct spawn_plan *plan, const char *vmm, const struct spawn_paths *s,
+                       struct spawn_args *a, const struct iov_vmm_jail *jail)
+{
+        size_t n = 0;
+        char **argv = plan->argv;
+        argv[n++] = (char *)"iovd-vmm-monitor";
+        argv[n++] = (char *)"--pid-file";
+        argv[n++] = s->pid;
+        argv[n++] = (char *)"--exit-file";
+        argv[n++] = s->exit;
+        argv[n++] = (char *)"--report-fd";
+        argv[n++] = a->report_fd;
+        if (jail)
+                argv[n++] = (char *)"--pid-namespace";
+        if (jail && jail->cgroup) {
+                argv[n++] = (char *)"--cgroup";
+                argv[n++] = (char *)jail->cgroup;
+        }
+        argv[n++] = (char *)"--";
+        argv[n++] = (char *)vmm;
+        argv[n++] = (char *)"--config";
+        argv[n++] = s->config;
+        argv[n++] = (char *)"--control-socket";
+        argv[n++] = a->control;
+        argv[n++] = (char *)"--serial";
+        argv[n++] = a->serial;
+        if (jail) {
+                snprintf(a->jail, sizeof(a->jail), "%u:%u", (unsigned)jail->uid,
+                         (unsigned)jail->gid);
+                argv[n++] = (char *)"--jail";
+                argv[n++] = a->jail;
+        }
+        argv[n] = NULL;
+}
+
+/* The control socket, bound and listening for the VMM, so that it needs no path of the
+ * host: iovd's connections queue until the VMM serves them (supervisor_wait_ready). */
+static int spawn_control_socket(const char *path, int *ret_fd)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* The control socket and the console log into fds, named in a. */
+static int spawn_pass_own_fds(const struct spawn_paths *s, struct iov_vmm_fds *fds,
+                              struct spawn_args *a)
+{
+        int control_fd = -1;
+        int r = spawn_control_socket(s->control, &control_fd);
+        if (r < 0)
+                return r;
+        r = supervisor_fds_add(fds, control_fd, &a->control);
+        if (r < 0)
+                return r;
+        int console_fd = open(s->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (console_fd < 0)
+                return -errno;
+        _cleanup_free_ char *name = NULL;
+        r = supervisor_fds_add(fds, console_fd, &name);
+        if (r < 0)
+                return r;
+        a->serial = util_strdup_printf("file:%s", name);
+        return a->serial ? 0 : -ENOMEM;
+}
+
+int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
+                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret)
 {
         remove_in(dir, IOV_VMM_FILE_CONTROL);
         remove_in(dir, IOV_VMM_FILE_EXIT);
@@ -324,7 +384,10 @@ int supervisor_spawn(const char *vmm, const char *dir, const struct iov_vmm_fds 
         if (r < 0)
                 return r;
         _cleanup_(spawn_paths_done) struct spawn_paths paths = {0};
+        _cleanup_(spawn_args_done) struct spawn_args args = {0};
         r = spawn_paths_init(dir, &paths);
+        if (r >= 0)
+                r = spawn_pass_own_fds(&paths, fds, &args);
         if (r < 0)
                 return r;
         _cleanup_close_ int log_fd =
@@ -332,11 +395,10 @@ int supervisor_spawn(const char *vmm, const char *dir, const struct iov_vmm_fds 
         _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (log_fd < 0 || null_fd < 0)
                 return -errno;
-        char report_fd[16];
-        snprintf(report_fd, sizeof(report_fd), "%zu", IOV_VMM_FIRST_PASSED_FD + (fds ? fds->n : 0));
+        snprintf(args.report_fd, sizeof(args.report_fd), "%zu", IOV_VMM_FIRST_PASSED_FD + fds->n);
         struct spawn_plan plan = {
                 .monitor = monitor, .log_fd = log_fd, .null_fd = null_fd, .fds = fds};
-        spawn_argv(&plan, vmm, &paths, report_fd);
+        spawn_argv(&plan, vmm, &paths, &args, jail);
         struct iov_vmm_process p = {0};
         r = spawn_fork(&plan, &p.pid);
         if (r < 0)
@@ -410,16 +472,41 @@ static int control_connect(const char *dir, int *ret_fd)
         return 0;
 }
 
+/* Until the VMM answers on fd (0), ends (-ECHILD) or deadline passes (-ETIMEDOUT): iovd
+ * listens on the socket for the VMM, so a connection is queued before the VMM serves. */
+static int wait_answer(int fd, int pidfd, uint64_t deadline)
+{
+        static const char status[] = "status\n";
+        if (send(fd, status, sizeof(status) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(status) - 1)
+                return -errno;
+        for (;;) {
+                struct pollfd pfds[] = {{.fd = fd, .events = POLLIN},
+                                        {.fd = pidfd, .events = POLLIN}};
+                uint64_t now = util_now_usec();
+                if (now > deadline)
+                        return -ETIMEDOUT;
+                int n = poll(pfds, 2, (int)((deadline - now) / 1000) + 1);
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+                /* An answer, or the VMM's end closing the connection: either way it is
+                 * judged by whether the VMM still runs. */
+                if (n > 0 && pfds[0].revents) {
+                        char c;
+                        return recv(fd, &c, 1, MSG_PEEK) == 1 ? 0 : -ECHILD;
+                }
+                if (n > 0 && pfds[1].revents)
+                        return -ECHILD;
+        }
+}
+
 int supervisor_wait_ready(const char *dir, int pidfd, unsigned timeout_ms)
 {
         uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
         for (;;) {
-                int fd;
+                _cleanup_close_ int fd = -1;
                 int r = control_connect(dir, &fd);
-                if (r >= 0) {
-                        close(fd);
-                        return 0;
-                }
+                if (r >= 0)
+                        return wait_answer(fd, pidfd, deadline);
                 if (r != -ENOENT && r != -ECONNREFUSED)
                         return r;
                 struct pollfd pfd = {.fd = pidfd, .events = POLLIN};

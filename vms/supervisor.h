@@ -84,11 +84,20 @@ void supervisor_fds_clear(struct iov_vmm_fds *fds);
  * of access(X_OK)) rather than falling back to another binary. */
 int supervisor_find_vmm(const char *configured, char **ret);
 
-/* Start iovd-vmm on the files of dir (config.json must exist) with the descriptors of fds
- * (may be NULL); vmm.pid is written. Stale
- * control.sock, exit and vmm.log are removed first; console.log is kept (appended). */
-int supervisor_spawn(const char *vmm, const char *dir, const struct iov_vmm_fds *fds,
-                     struct iov_vmm_process *ret);
+/* How iovd-vmm is confined (vmm/jail.c, vmm/monitor.c): its uid and gid (both not 0), and
+ * a cgroup v2 directory to run in (NULL: none). */
+struct iov_vmm_jail {
+        uid_t uid;
+        gid_t gid;
+        const char *cgroup;
+};
+
+/* Start iovd-vmm on the files of dir (config.json must exist) with the descriptors of fds,
+ * jailed as jail says (NULL: not at all); vmm.pid is written. iovd binds control.sock and
+ * opens console.log (appended) itself and passes both through fds too; stale
+ * control.sock, exit and vmm.log are removed first. */
+int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
+                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret);
 
 /* A pidfd for p, -ESRCH when p is gone or its pid now belongs to another process. */
 int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);
@@ -96,8 +105,8 @@ int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);
 /* Read dir/vmm.pid. -ENOENT when there is none. */
 int supervisor_read_pid_file(const char *dir, struct iov_vmm_process *ret);
 
-/* Wait until the control socket of dir accepts (0), the process behind pidfd ended
- * (-ECHILD) or timeout_ms passed (-ETIMEDOUT). */
+/* Wait until the VMM answers on the control socket of dir (0: it runs), the process
+ * behind pidfd ended (-ECHILD) or timeout_ms passed (-ETIMEDOUT). */
 int supervisor_wait_ready(const char *dir, int pidfd, unsigned timeout_ms);
 
 /* Send one command to the control socket of dir and return its JSON reply. -EPROTO when

@@ -2,7 +2,8 @@
 /*
  * vm-files: the host files a VM definition names (kernel, initrd, the fields of device
  * entries listed in their model's host_files: disk images, console input), confined to
- * the operator's image directories (--image-dir).
+ * the operator's image directories (--image-dir); and TAP interfaces, which iovd opens by
+ * name at a start (the VMM has no capability to).
  *
  * A path must be absolute and inside one image directory; the part below it is resolved
  * with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) (Linux >= 5.6,
@@ -139,18 +140,31 @@ static int files_open(const struct iov_daemon_config *c, const char *field, cons
         return 0;
 }
 
-/* Open the file o[key] names and put its "fd:N" in its place (fds NULL: a check only). */
+/* A TAP interface by name, at a start only: opening creates it when it does not exist. */
+static int files_open_tap(const char *field, const char *name, int *ret_fd, struct iov_problem *p)
+{
+        int r = virtio_net_tap_open(name, ret_fd);
+        if (r < 0)
+                return daemon_problem_set(p, 422, "tap_unavailable",
+                                          "\"%s\": cannot open TAP interface %.64s: %s", field,
+                                          name, strerror(-r));
+        return 0;
+}
+
+/* Open what o[key] names and put its "fd:N" in its place (fds NULL: a check only). */
 static int files_replace(const struct iov_daemon_config *c, struct json_object *o, const char *key,
                          const char *field, int kind, struct iov_vmm_fds *fds,
                          struct iov_problem *p)
 {
         struct json_object *v = json_object_object_get(o, key);
-        if (!json_object_is_type(v, json_type_string))
+        if (!json_object_is_type(v, json_type_string) || (kind == IOV_VIRTIO_HOST_TAP && !fds))
                 return 0;
         struct json_object *ro = json_object_object_get(o, "read_only");
         bool read_only = json_object_is_type(ro, json_type_boolean) && json_object_get_boolean(ro);
         _cleanup_close_ int fd = -1;
-        int r = files_open(c, field, json_object_get_string(v), kind, read_only, &fd, p);
+        int r = kind == IOV_VIRTIO_HOST_TAP
+                        ? files_open_tap(field, json_object_get_string(v), &fd, p)
+                        : files_open(c, field, json_object_get_string(v), kind, read_only, &fd, p);
         if (r < 0 || !fds)
                 return r;
         _cleanup_free_ char *name = NULL;

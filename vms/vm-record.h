@@ -41,6 +41,7 @@ struct iov_vm_record {
         bool finishing;  /* the VMM ended; its verdict is being read */
         unsigned run;    /* counts starts, so a late verdict never hits a newer run */
         int exit_status; /* of the last run's VMM, -1 when unknown or killed */
+        int vmm_slot;    /* the jailed VMM runs as --vmm-uid-base + this; -1: none yet */
         enum iov_vm_request request;
 };
 

@@ -56,6 +56,7 @@ struct iov_vm_record *vm_record_alloc(void)
         vm_spec_init(&rec->spec);
         rec->pidfd = -1;
         rec->exit_status = -1;
+        rec->vmm_slot = -1;
         return rec;
 }
 

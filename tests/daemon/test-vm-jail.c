@@ -4,7 +4,10 @@
  *   - its monitor is iovd-vmm-monitor, exec'd (not a fork of iovd): its exe, its command
  *     line, no descriptor of iovd's (the token file, sockets, the state lock) and the
  *     TCP token nowhere in its memory;
- *   - iovd-vmm holds no descriptor of iovd's either.
+ *   - iovd-vmm holds no descriptor of iovd's either, and runs jailed: its own uid and
+ *     gid (--vmm-uid-base), no capability in any set, seccomp filter and no_new_privs,
+ *     its own mount, PID (as init), IPC, UTS and network namespaces, a root holding only
+ *     dev/kvm (a node of its own uid); and the VM still runs.
  */
 #include <sys/stat.h>
 
@@ -29,9 +32,8 @@ static void setup(void)
         unsigned port;
         cr_assert_eq(harness_free_port(&port), 0);
         _cleanup_free_ char *listen = util_strdup_printf("tcp:127.0.0.1:%u", port);
-        const char *extra[] = {"--run-dir",  env.run_dir, "--image-dir",  env.dir,
-                               "--listen",   listen,      "--token-file", token_path,
-                               NULL};
+        const char *extra[] = {"--run-dir", env.run_dir,    "--image-dir", env.dir, "--listen",
+                               listen,      "--token-file", token_path,    NULL};
         struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
         int r = harness_start(&o, &env.h);
         cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
@@ -138,6 +140,85 @@ Test(vm_jail, the_monitor_is_exec_d_and_holds_nothing_of_iovd)
         /* The check itself finds the token where it is: in iovd. */
         cr_expect(memory_has_token(env.h->pid) || access("/proc/self/mem", R_OK) != 0,
                   "the token is not even in iovd's memory: the check proves nothing");
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
+/* The value of field (e.g. "CapEff") in /proc/PID/status. */
+static char *status_field(pid_t pid, const char *field)
+{
+        _cleanup_free_ char *path = util_strdup_printf("/proc/%d/status", (int)pid);
+        _cleanup_free_ char *text = NULL;
+        cr_assert_eq(util_read_file(path, 1 << 16, &text, NULL), 0, "read %s", path);
+        _cleanup_free_ char *key = util_strdup_printf("\n%s:", field);
+        const char *p = strstr(text, key);
+        cr_assert_not_null(p, "no %s in %s", field, path);
+        p += strlen(key);
+        while (*p == '\t' || *p == ' ')
+                p++;
+        return strndup(p, strcspn(p, "\n"));
+}
+
+static void expect_own_namespace(pid_t pid, const char *ns)
+{
+        _cleanup_free_ char *name = util_strdup_printf("ns/%s", ns);
+        _cleanup_free_ char *theirs = proc_link(pid, name), *ours = proc_link(getpid(), name);
+        cr_expect_str_neq(theirs, ours, "iovd-vmm shares the host's %s namespace (%s)", ns, ours);
+}
+
+Test(vm_jail, the_vmm_runs_without_privileges_in_namespaces_of_its_own)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 16);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t vmm = vm_pid(&r);
+        harness_reply_clear(&r);
+        cr_assert_gt(vmm, 0, "no pid");
+
+        /* 2000000000 is --vmm-uid-base's default; the first VM gets its first uid. */
+        const char *fields[][2] = {{"Uid", "2000000000\t2000000000\t2000000000\t2000000000"},
+                                   {"Gid", "2000000000\t2000000000\t2000000000\t2000000000"},
+                                   {"Groups", ""},
+                                   {"CapInh", "0000000000000000"},
+                                   {"CapPrm", "0000000000000000"},
+                                   {"CapEff", "0000000000000000"},
+                                   {"CapBnd", "0000000000000000"},
+                                   {"CapAmb", "0000000000000000"},
+                                   {"NoNewPrivs", "1"},
+                                   {"Seccomp", "2"}};
+        for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+                _cleanup_free_ char *value = status_field(vmm, fields[i][0]);
+                cr_expect_str_eq(value, fields[i][1], "iovd-vmm %s: \"%s\", want \"%s\"",
+                                 fields[i][0], value, fields[i][1]);
+        }
+        /* Its own PID namespace, where it is init. */
+        _cleanup_free_ char *nspid = status_field(vmm, "NSpid");
+        _cleanup_free_ char *want = util_strdup_printf("%d\t1", (int)vmm);
+        cr_expect_str_eq(nspid, want, "NSpid %s", nspid);
+        const char *namespaces[] = {"mnt", "pid", "ipc", "uts", "net"};
+        for (size_t i = 0; i < ARRAY_SIZE(namespaces); i++)
+                expect_own_namespace(vmm, namespaces[i]);
+
+        /* Its root holds /dev/kvm and nothing else. */
+        _cleanup_free_ char *root = util_strdup_printf("/proc/%d/root", (int)vmm);
+        DIR *d = opendir(root);
+        cr_assert_not_null(d, "opendir %s: %s", root, strerror(errno));
+        struct dirent *de;
+        while ((de = readdir(d)))
+                cr_expect(streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                                  streq(de->d_name, "dev"),
+                          "the VMM's root holds %s", de->d_name);
+        closedir(d);
+        _cleanup_free_ char *kvm = util_strdup_printf("%s/dev/kvm", root);
+        struct stat st;
+        cr_expect(stat(kvm, &st) == 0 && S_ISCHR(st.st_mode) && st.st_uid == 2000000000u,
+                  "%s: not a device node of the VMM's uid", kvm);
+
+        /* And the VM works: its console answers through the control socket. */
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "running", "state %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
         vm_action(&env, id, "kill", NULL, 200, &r);
         harness_reply_clear(&r);
 }

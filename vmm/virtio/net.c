@@ -9,7 +9,9 @@
  *   {"type": "virtio-net", "tap": "tap0", "mac": "52:54:00:12:34:56"}
  *
  * tap is required: an interface name, opened (or created) with IFF_VNET_HDR, which needs
- * CAP_NET_ADMIN. Without mac the device gets a random locally administered address.
+ * CAP_NET_ADMIN; or "fd:N", a TAP iovd opened so (virtio_net_tap_open) and passed, which
+ * is how iovd always hands it over (the jailed VMM has no capability and no host network).
+ * Without mac the device gets a random locally administered address.
  */
 #include "vmm/virtio/virtio.h"
 
@@ -176,7 +178,10 @@ static int net_parse_field(void *options, const char *key, struct json_object *v
                 return virtio_spec_error(ret_error, "\"%s\" must be a string", key);
         const char *s = json_object_get_string(value);
         if (streq(key, "tap")) {
-                if (!net_tap_name_valid(s))
+                /* An interface name never holds ':' (dev_valid_name), so "fd:N" is not one. */
+                bool fd_name = strncmp(s, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0 &&
+                               strlen(s) < sizeof(o->tap_name);
+                if (!fd_name && !net_tap_name_valid(s))
                         return virtio_spec_error(ret_error,
                                                  "tap \"%.64s\" is not an interface name", s);
                 snprintf(o->tap_name, sizeof(o->tap_name), "%s", s);
@@ -213,6 +218,10 @@ static int net_create(const void *options, const struct iov_virtio_host *host,
         return virtio_net_new(host->mem, &o, ret);
 }
 
+/* iovd opens the TAP named by "tap" for iovd-vmm and passes it (virtio.h, host_files). */
+static const struct iov_virtio_host_file net_host_files[] = {{"tap", IOV_VIRTIO_HOST_TAP},
+                                                             {NULL, 0}};
+
 static const struct iov_virtio_dev_ops net_ops = {
         .name = "virtio-net",
         .device_id = VIRTIO_ID_NET,
@@ -227,6 +236,7 @@ static const struct iov_virtio_dev_ops net_ops = {
         .options_size = sizeof(struct iov_virtio_net_options),
         .parse_field = net_parse_field,
         .parse_done = net_parse_done,
+        .host_files = net_host_files,
         .create = net_create,
 };
 
@@ -234,7 +244,7 @@ IOV_VIRTIO_DEVICE(net_ops)
 
 /* Open (or create) TAP interface `name` with the modern virtio-net header in front of
  * every frame (Documentation/networking/tuntap.rst). */
-static int net_tap_open(const char *name, int *ret_fd)
+int virtio_net_tap_open(const char *name, int *ret_fd)
 {
         _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
         struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
@@ -263,8 +273,15 @@ int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net
         struct iov_virtio_dev *dev;
         int r;
 
-        if (opts->tap_name[0]) {
-                r = net_tap_open(opts->tap_name, &fd);
+        if (strncmp(opts->tap_name, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0) {
+                r = util_open_inherited(opts->tap_name, 0, &fd);
+                int flags = r >= 0 ? fcntl(fd, F_GETFL) : -1;
+                if (r >= 0 && (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+                        r = -errno;
+                if (r < 0)
+                        return r;
+        } else if (opts->tap_name[0]) {
+                r = virtio_net_tap_open(opts->tap_name, &fd);
                 if (r < 0)
                         return r;
         } else {

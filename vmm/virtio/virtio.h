@@ -113,6 +113,8 @@ enum iov_virtio_host_file_kind {
         IOV_VIRTIO_HOST_IMAGE,
         /* A FIFO, read-write and non-blocking (never EOF while the VM runs). */
         IOV_VIRTIO_HOST_FIFO,
+        /* Not a path: a TAP interface name, opened with virtio_net_tap_open(). */
+        IOV_VIRTIO_HOST_TAP,
 };
 
 struct iov_virtio_host_file {
@@ -303,6 +305,10 @@ struct iov_virtio_net_options {
 };
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret);
+/* Open (or create) TAP interface name as virtio-net needs it (IFF_TAP | IFF_NO_PI |
+ * IFF_VNET_HDR, the v1 header size, no offloads); needs CAP_NET_ADMIN. iovd opens TAPs
+ * this way and passes them to iovd-vmm. */
+int virtio_net_tap_open(const char *name, int *ret_fd);
 /* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
 int virtio_parse_mac(const char *s, uint8_t ret[6]);
 
