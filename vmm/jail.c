@@ -55,7 +55,8 @@ static int jail_node(const char *host_path, const char *name, uid_t uid, gid_t g
 /* dev/vfio/N for the IOMMU group of host function bdf (once per group). */
 static int jail_vfio_group(const char *bdf, uid_t uid, gid_t gid)
 {
-        _cleanup_free_ char *link = util_path_join("/sys/bus/pci/devices", bdf, "iommu_group", NULL);
+        _cleanup_free_ char *link =
+                util_path_join("/sys/bus/pci/devices", bdf, "iommu_group", NULL);
         _cleanup_free_ char *group = NULL;
         int r = link ? util_readlink_basename(link, &group) : -ENOMEM;
         if (r < 0)
@@ -100,7 +101,8 @@ static int jail_unshare(void)
                 return -errno;
         /* Nothing mounted from here on may reach the host's namespace. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-            mount("iovd-vmm", JAIL_ROOT, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0 ||
+            mount("iovd-vmm", JAIL_ROOT, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") <
+                    0 ||
             mkdir(JAIL_ROOT "/dev", 0755) < 0)
                 return -errno;
         (void)!sethostname("iovd-vmm", 8);

@@ -9,7 +9,13 @@
  *     its own mount, PID (as init), IPC, UTS and network namespaces, a root holding only
  *     dev/kvm (a node of its own uid); and the VM still runs.
  */
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "test-vm-common.h"
 
@@ -18,6 +24,17 @@
 
 static struct vm_env env;
 static char token_path[96];
+static char listen_arg[64];
+
+static void start_iovd(void)
+{
+        const char *extra[] = {"--run-dir", env.run_dir,    "--image-dir", env.dir, "--listen",
+                               listen_arg,  "--token-file", token_path,    NULL};
+        struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
+        int r = harness_start(&o, &env.h);
+        cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
+                     env.h ? harness_log(env.h) : "");
+}
 
 static void setup(void)
 {
@@ -31,13 +48,8 @@ static void setup(void)
         cr_assert_eq(util_write_file_atomic(token_path, TOKEN "\n", strlen(TOKEN) + 1, 0600), 0);
         unsigned port;
         cr_assert_eq(harness_free_port(&port), 0);
-        _cleanup_free_ char *listen = util_strdup_printf("tcp:127.0.0.1:%u", port);
-        const char *extra[] = {"--run-dir", env.run_dir,    "--image-dir", env.dir, "--listen",
-                               listen,      "--token-file", token_path,    NULL};
-        struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
-        int r = harness_start(&o, &env.h);
-        cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
-                     env.h ? harness_log(env.h) : "");
+        snprintf(listen_arg, sizeof(listen_arg), "tcp:127.0.0.1:%u", port);
+        start_iovd();
 }
 
 static void teardown(void)
@@ -220,5 +232,101 @@ Test(vm_jail, the_vmm_runs_without_privileges_in_namespaces_of_its_own)
                          vm_str(r.json, "state"), vm_str(r.json, "reason"));
         harness_reply_clear(&r);
         vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
+/* ---- virtio-net on a TAP iovd opened and passed to the jailed VMM ---------------------- */
+
+#define NET_TAP       "iovjail0"
+#define NET_ETHERTYPE 0x88b5 /* IEEE 802 local experimental */
+static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+/* The host end (tests/guest/virtio-net.S): set the TAP up, wait for the guest's hello,
+ * answer. Exit status 0, or the step that failed. */
+static int net_peer(void)
+{
+        unsigned ifindex = 0;
+        for (int i = 0; i < 1000 && !(ifindex = if_nametoindex(NET_TAP)); i++)
+                util_sleep_usec(10000);
+        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr = {0};
+        strcpy(ifr.ifr_name, NET_TAP);
+        if (!ifindex || s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+                return 2;
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+                return 3;
+        int p = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(NET_ETHERTYPE));
+        struct sockaddr_ll ll = {.sll_family = AF_PACKET,
+                                 .sll_protocol = htons(NET_ETHERTYPE),
+                                 .sll_ifindex = (int)ifindex};
+        if (p < 0 || bind(p, (struct sockaddr *)&ll, sizeof(ll)) < 0)
+                return 4;
+        uint8_t frame[1600];
+        for (;;) {
+                ssize_t n = recv(p, frame, sizeof(frame), 0);
+                if (n >= 30 && memcmp(frame + 6, guest_mac, 6) == 0 &&
+                    memcmp(frame + 14, "iovd-guest-hello", 16) == 0)
+                        break;
+        }
+        uint8_t reply[60] = {0};
+        memcpy(reply, guest_mac, 6);
+        memcpy(reply + 6, (const uint8_t[]){0x02, 0, 0, 0, 0, 1}, 6);
+        reply[12] = NET_ETHERTYPE >> 8;
+        reply[13] = NET_ETHERTYPE & 0xff;
+        memcpy(reply + 14, "iovd-host-reply", 15);
+        for (int i = 0; i < 3; i++)
+                if (send(p, reply, sizeof(reply), 0) != (ssize_t)sizeof(reply))
+                        return 5;
+        return 0;
+}
+
+static bool has_marker(struct json_object *vm, int64_t value)
+{
+        struct json_object *stats = NULL, *markers = NULL;
+        if (!json_object_object_get_ex(vm, "stats", &stats) ||
+            !json_object_object_get_ex(stats, "markers", &markers))
+                return false;
+        for (size_t i = 0; i < json_object_array_length(markers); i++)
+                if (json_object_get_int64(json_object_object_get(
+                            json_object_array_get_idx(markers, i), "value")) == value)
+                        return true;
+        return false;
+}
+
+Test(vm_jail, virtio_net_runs_on_the_tap_iovd_passed)
+{
+        const char *payload = getenv("VIRTIO_NET_PAYLOAD");
+        if (!payload || access(payload, R_OK) < 0 || access("/dev/net/tun", R_OK | W_OK) < 0)
+                cr_skip_test("no virtio-net payload or no usable /dev/net/tun");
+        /* iovd again, in a network namespace of this test's: the TAP it makes is there. */
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        if (unshare(CLONE_NEWNET) < 0)
+                cr_skip_test("no network namespace here: %s", strerror(errno));
+        start_iovd();
+        _cleanup_free_ char *body = util_strdup_printf(
+                "{\"name\": \"net\", \"memory_mib\": 64, \"kernel\": \"%s\", \"devices\": "
+                "[{\"type\": \"virtio-net\", \"tap\": \"" NET_TAP "\", \"mac\": "
+                "\"52:54:00:12:34:56\"}]}",
+                payload);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", body, 201, &r);
+        harness_reply_clear(&r);
+        pid_t peer = fork();
+        cr_assert_geq(peer, 0, "fork: %s", strerror(errno));
+        if (peer == 0)
+                _exit(net_peer());
+        vm_action(&env, "net", "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_wait_state(&env, "net", "stopped", &r);
+        int status = 0;
+        kill(peer, SIGKILL); /* a peer still waiting means no hello came */
+        waitpid(peer, &status, 0);
+        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the host end of the TAP failed (status 0x%x)", status);
+        cr_expect(has_marker(r.json, 0x41) && !has_marker(r.json, 0xdead),
+                  "the guest got no reply over virtio-net: %s", r.body);
         harness_reply_clear(&r);
 }
