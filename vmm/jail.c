@@ -11,8 +11,8 @@
  *   - an empty root: a tmpfs holding only dev/kvm and, for passthrough, dev/vfio/vfio and
  *     dev/vfio/N of each group (nodes made here, owned by UID: the host's nodes are not
  *     touched), plus a read-only /sys when a VFIO device is configured (vmm/vfio/ reads a
- *     function's IOMMU group and driver there). pivot_root(2) into it, the old root
- *     detached, the new one read-only;
+ *     function's IOMMU group and driver there). pivot_root(2) into it (or, on an initial
+ *     ramfs, a move and chroot), the old root detached, the new one read-only;
  *   - its own uid and gid, no supplementary groups, and no capabilities at all: the
  *     bounding set is emptied first (which needs CAP_SETPCAP), then the uid change clears
  *     the permitted and effective sets and the inheritable and ambient ones are cleared.
@@ -66,7 +66,8 @@ static int jail_vfio_group(const char *bdf, uid_t uid, gid_t gid)
         if (!host || !name)
                 return -ENOMEM;
         r = jail_node(host, name, uid, gid);
-        return r == -EEXIST ? 0 : r;
+        /* No node: the function is not bound to vfio-pci, which vmm/vfio/ reports by name. */
+        return r == -EEXIST || r == -ENOENT ? 0 : r;
 }
 
 /* dev/vfio/vfio and the group node of each "vfio" device, and a read-only /sys. */
@@ -109,12 +110,22 @@ static int jail_unshare(void)
         return 0;
 }
 
-/* Into the new root; the old one detached, the new one read-only. */
+/* Into the new root; the old one detached, the new one read-only. pivot_root(2) refuses
+ * (EINVAL) when the current root is the initial ramfs, which cannot be unmounted: there
+ * the new root is moved over "/" and chroot'ed into (what switch_root does). That leaves
+ * the old root beneath, reachable only by a process able to chroot again or holding a
+ * directory of it, and the VMM has neither (no capability, and /proc is not there). */
 static int jail_pivot(void)
 {
-        if (chdir(JAIL_ROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
-            umount2(".", MNT_DETACH) < 0 || chdir("/") < 0 ||
-            mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+        if (chdir(JAIL_ROOT) < 0)
+                return -errno;
+        if (syscall(SYS_pivot_root, ".", ".") == 0) {
+                if (umount2(".", MNT_DETACH) < 0)
+                        return -errno;
+        } else if (errno != EINVAL || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0) {
+                return -errno;
+        }
+        if (chdir("/") < 0 || mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
                 return -errno;
         return 0;
 }
