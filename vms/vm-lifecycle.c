@@ -366,7 +366,11 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
         if (r < 0)
                 return r;
         uint32_t id = c->vmm_uid_base + (uint32_t)rec->vmm_slot;
-        struct iov_vmm_jail jail = {.uid = id, .gid = id};
+        _cleanup_free_ char *cgroup = NULL;
+        r = c->vmm_jail ? vm_cgroup_create(t, rec, &cgroup) : 0;
+        if (r < 0) /* limits are best effort: the VM runs all the same */
+                log_warning_errno(r, "VM %s: no cgroup limits: %m", rec->id);
+        struct iov_vmm_jail jail = {.uid = id, .gid = id, .cgroup = cgroup};
         struct iov_vmm_process p;
         r = supervisor_spawn(t->vmm_path, dir, fds, c->vmm_jail ? &jail : NULL, &p);
         if (r < 0)

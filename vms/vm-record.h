@@ -59,8 +59,9 @@ struct iov_vm_table {
         struct iov_vm_record **records;
         size_t n_records;
         char *vmm_path;
-        char *dir;   /* RUN_DIR/vms */
-        int wake_fd; /* eventfd: the watcher re-reads the table */
+        char *dir;        /* RUN_DIR/vms */
+        char *cgroup_dir; /* where VMM cgroups are made (vm-cgroup.c), NULL: none */
+        int wake_fd;      /* eventfd: the watcher re-reads the table */
         pthread_t watcher;
         bool watcher_running;
         bool stopping;
@@ -107,6 +108,11 @@ int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, con
  * 500 confinement_unavailable or internal_error). */
 int vm_files_open(struct iov_vm_table *t, const struct iov_vm_spec *spec, struct iov_vmm_fds *fds,
                   struct json_object **ret, struct iov_problem *p);
+
+/* vms/vm-cgroup.c: find (and set up) where VMMs get cgroups, at start; logs. */
+void vm_cgroup_setup(struct iov_vm_table *t);
+/* The cgroup of rec's next VMM, its limits written; *ret_dir NULL where there are none. */
+int vm_cgroup_create(struct iov_vm_table *t, const struct iov_vm_record *rec, char **ret_dir);
 
 /* vms/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
 int vm_console_trim(const char *dir);
