@@ -459,6 +459,22 @@ static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
         return vm_reply(rec, id, ret, p);
 }
 
+/* Open rec's files and spawn its VMM (lock not held). -EBADMSG with p filled when a file
+ * no longer opens (gone, or swapped for a way out of its image directory): the client's
+ * 4xx, and the VM keeps its state; another error is the spawn's. */
+static int vm_start_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec, const char *dir,
+                          struct iov_vmm_process *ret_process, int *ret_pidfd,
+                          struct iov_problem *p)
+{
+        struct iov_vmm_fds fds = {0};
+        _cleanup_json_ struct json_object *config = NULL;
+        int r = vm_files_open(t, &rec->spec, &fds, &config, p);
+        if (r >= 0)
+                r = vm_spawn(t, rec, config, dir, &fds, ret_process, ret_pidfd);
+        supervisor_fds_clear(&fds);
+        return r;
+}
+
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
                     struct iov_problem *p)
 {
@@ -469,22 +485,15 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         pthread_mutex_unlock(&t->lock);
         if (r < 0)
                 return r;
-        /* The files first: one that no longer opens (gone, or swapped for a way out of its
-         * image directory) is the client's 4xx and the VM keeps its state. */
-        struct iov_vmm_fds fds = {0};
-        _cleanup_json_ struct json_object *config = NULL;
-        r = vm_files_open(t, &rec->spec, &fds, &config, p);
-        if (r < 0) {
-                supervisor_fds_clear(&fds);
+        struct iov_vmm_process process = {0};
+        int fd = -1;
+        r = vm_start_spawn(t, rec, dir, &process, &fd, p);
+        if (r == -EBADMSG) {
                 pthread_mutex_lock(&t->lock);
                 rec->starting = false;
                 pthread_mutex_unlock(&t->lock);
                 return r;
         }
-        struct iov_vmm_process process = {0};
-        int fd = -1;
-        r = vm_spawn(t, rec, config, dir, &fds, &process, &fd);
-        supervisor_fds_clear(&fds);
         pthread_mutex_lock(&t->lock);
         if (r < 0) {
                 rec->starting = false;

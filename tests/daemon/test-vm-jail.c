@@ -178,6 +178,24 @@ static void expect_own_namespace(pid_t pid, const char *ns)
         cr_expect_str_neq(theirs, ours, "iovd-vmm shares the host's %s namespace (%s)", ns, ours);
 }
 
+/* The VMM's root holds /dev/kvm, a node of its own uid, and nothing else. */
+static void expect_bare_root(pid_t vmm)
+{
+        _cleanup_free_ char *root = util_strdup_printf("/proc/%d/root", (int)vmm);
+        DIR *d = opendir(root);
+        cr_assert_not_null(d, "opendir %s: %s", root, strerror(errno));
+        struct dirent *de;
+        while ((de = readdir(d)))
+                cr_expect(streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                                  streq(de->d_name, "dev"),
+                          "the VMM's root holds %s", de->d_name);
+        closedir(d);
+        _cleanup_free_ char *kvm = util_strdup_printf("%s/dev/kvm", root);
+        struct stat st;
+        cr_expect(stat(kvm, &st) == 0 && S_ISCHR(st.st_mode) && st.st_uid == 2000000000u,
+                  "%s: not a device node of the VMM's uid", kvm);
+}
+
 Test(vm_jail, the_vmm_runs_without_privileges_in_namespaces_of_its_own)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
@@ -211,21 +229,7 @@ Test(vm_jail, the_vmm_runs_without_privileges_in_namespaces_of_its_own)
         for (size_t i = 0; i < ARRAY_SIZE(namespaces); i++)
                 expect_own_namespace(vmm, namespaces[i]);
 
-        /* Its root holds /dev/kvm and nothing else. */
-        _cleanup_free_ char *root = util_strdup_printf("/proc/%d/root", (int)vmm);
-        DIR *d = opendir(root);
-        cr_assert_not_null(d, "opendir %s: %s", root, strerror(errno));
-        struct dirent *de;
-        while ((de = readdir(d)))
-                cr_expect(streq(de->d_name, ".") || streq(de->d_name, "..") ||
-                                  streq(de->d_name, "dev"),
-                          "the VMM's root holds %s", de->d_name);
-        closedir(d);
-        _cleanup_free_ char *kvm = util_strdup_printf("%s/dev/kvm", root);
-        struct stat st;
-        cr_expect(stat(kvm, &st) == 0 && S_ISCHR(st.st_mode) && st.st_uid == 2000000000u,
-                  "%s: not a device node of the VMM's uid", kvm);
-
+        expect_bare_root(vmm);
         /* And the VM works: its console answers through the control socket. */
         vm_get(&env, id, &r);
         cr_expect_str_eq(vm_str(r.json, "state"), "running", "state %s (%s)",
