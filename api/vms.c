@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /v1/vms: define VMs, run them (one iovd-vmm each), read their consoles. The lifecycle
- * lives in vms/ (public header vms/vms.h); this file checks requests (the definition
- * with the VM contract's parser, kernel and initrd readable at create) and shapes the
- * answers.
+ * lives in vms/ (public header vms/vms.h; the files a definition names are opened there,
+ * confined to the image directories); this file checks requests (the definition with the
+ * VM contract's parser) and shapes the answers.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -21,23 +21,6 @@ static bool int_field(struct json_object *body, const char *key, int64_t *ret)
                 return false;
         *ret = json_object_get_int64(v);
         return true;
-}
-
-/* kernel and initrd (absolute: the contract checked): a regular file iovd can read now, so
- * a missing one is a 400 at create rather than a failed start. */
-static int check_file(struct iov_api_response *resp, const char *field, const char *path)
-{
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        struct stat st;
-        if (fd < 0)
-                return api_error(resp, 400, "file_not_readable", "\"%s\": cannot read %.256s: %m",
-                                 field, path);
-        int r = fstat(fd, &st);
-        close(fd);
-        if (r < 0 || !S_ISREG(st.st_mode))
-                return api_error(resp, 400, "file_not_readable",
-                                 "\"%s\": %.256s is not a regular file", field, path);
-        return 0;
 }
 
 /* The contract's refusals (vm-contract.h) as the API's error codes. */
@@ -78,13 +61,6 @@ static int parse_definition(const struct iov_api_request *req, struct iov_api_re
                 return api_error(resp, 500, "out_of_memory", "out of memory");
         if (r < 0)
                 return r;
-        r = check_file(resp, "kernel", spec.kernel);
-        if (r >= 0 && spec.initrd)
-                r = check_file(resp, "initrd", spec.initrd);
-        if (r < 0) {
-                vm_spec_done(&spec);
-                return r;
-        }
         *ret = spec;
         return 0;
 }

@@ -30,6 +30,13 @@ static const char usage_text[] =
         "                             host memory or other VMs' interrupts)\n"
         "  --vmm PATH                 the iovd-vmm binary VMs run in (default: next to\n"
         "                             iovd, else in the libexec directory)\n"
+        "  --image-dir DIR            a directory whose files VMs may use as kernel,\n"
+        "                             initrd, disk or console input; repeatable (default\n"
+        "                             " IOV_DAEMON_DEFAULT_IMAGE_DIR ")\n"
+        "  --allow-block-devices      VM disks may be block devices (below an image dir)\n"
+        "  --vmm-uid-base UID         VMMs run as uids UID to UID+127, one each (default\n"
+        "                             2000000000)\n"
+        "  --no-vmm-jail              run VMMs as root, without namespaces (debugging)\n"
         "  --memory-overcommit RATIO  the memory of all running VMs together may be up to\n"
         "                             RATIO times the host's MemTotal (0.1 to 100, default 1)\n"
         "  --vcpu-overcommit RATIO    the vCPUs of all running VMs together may be up to RATIO\n"
@@ -51,6 +58,10 @@ enum {
         OPT_CONNECTION_TIMEOUT,
         OPT_MEMORY_OVERCOMMIT,
         OPT_VCPU_OVERCOMMIT,
+        OPT_IMAGE_DIR,
+        OPT_ALLOW_BLOCK_DEVICES,
+        OPT_VMM_UID_BASE,
+        OPT_NO_VMM_JAIL,
         OPT_HELP,
         OPT_VERSION,
 };
@@ -67,6 +78,10 @@ static const struct option long_options[] = {
         {"vmm", required_argument, NULL, OPT_VMM},
         {"memory-overcommit", required_argument, NULL, OPT_MEMORY_OVERCOMMIT},
         {"vcpu-overcommit", required_argument, NULL, OPT_VCPU_OVERCOMMIT},
+        {"image-dir", required_argument, NULL, OPT_IMAGE_DIR},
+        {"allow-block-devices", no_argument, NULL, OPT_ALLOW_BLOCK_DEVICES},
+        {"vmm-uid-base", required_argument, NULL, OPT_VMM_UID_BASE},
+        {"no-vmm-jail", no_argument, NULL, OPT_NO_VMM_JAIL},
         /* Hidden (not in --help): for tests of the idle timeout. */
         {"connection-timeout-sec", required_argument, NULL, OPT_CONNECTION_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
@@ -87,6 +102,8 @@ int daemon_config_init(struct iov_daemon_config *config)
                 /* vCPUs mostly wait: hosts commonly run several per CPU (a 1-CPU host
                  * still runs two small VMs); memory is not overcommitted by default. */
                 .vcpu_overcommit = 4.0,
+                .vmm_uid_base = IOV_DAEMON_DEFAULT_VMM_UID_BASE,
+                .vmm_jail = true,
         };
         if (!config->state_dir || !config->run_dir || !config->sysfs_root || !config->dev_root) {
                 daemon_config_clear(config);
@@ -105,6 +122,8 @@ void daemon_config_clear(struct iov_daemon_config *config)
         free(config->sysfs_root);
         free(config->dev_root);
         free(config->vmm);
+        for (size_t i = 0; i < config->n_image_dirs; i++)
+                free(config->image_dirs[i]);
         *config = (struct iov_daemon_config){0};
 }
 
@@ -167,8 +186,35 @@ static int add_listen(struct iov_daemon_config *config, const char *value)
         return 0;
 }
 
+/* An image directory, absolute and without trailing slashes, so that a path of a definition
+ * is inside it exactly when it starts with it and a slash (vms/vm-files.c). */
+static int add_image_dir(struct iov_daemon_config *config, const char *value)
+{
+        if (value[0] != '/') {
+                fprintf(stderr, "iovd: --image-dir needs an absolute path, not \"%s\"\n", value);
+                return -EINVAL;
+        }
+        if (config->n_image_dirs == IOV_DAEMON_MAX_IMAGE_DIRS) {
+                fprintf(stderr, "iovd: at most %d --image-dir options\n",
+                        IOV_DAEMON_MAX_IMAGE_DIRS);
+                return -EINVAL;
+        }
+        char *dir = strdup(value);
+        if (!dir)
+                return -ENOMEM;
+        for (size_t n = strlen(dir); n > 0 && dir[n - 1] == '/'; n--)
+                dir[n - 1] = '\0';
+        config->image_dirs[config->n_image_dirs++] = dir;
+        return 0;
+}
+
 static int config_check(struct iov_daemon_config *config)
 {
+        if (config->n_image_dirs == 0) {
+                int r = add_image_dir(config, IOV_DAEMON_DEFAULT_IMAGE_DIR);
+                if (r < 0)
+                        return r;
+        }
         bool tcp = false;
         for (size_t i = 0; i < config->n_listen; i++)
                 tcp = tcp || strncmp(config->listen[i], "tcp:", 4) == 0;
@@ -209,6 +255,19 @@ static int set_ratio(double *field, const char *option, const char *value)
         return 0;
 }
 
+/* 1 and up, with room for IOV_VMS_MAX uids below (uid_t)-1, which means "no change". */
+static int set_uid_base(uint32_t *field, const char *value)
+{
+        uint64_t v;
+        if (util_parse_u64(value, 10, &v) < 0 || v < 1 || v + 128 >= UINT32_MAX) {
+                fprintf(stderr, "iovd: --vmm-uid-base takes 1 to %u, not \"%s\"\n",
+                        UINT32_MAX - 129, value);
+                return -EINVAL;
+        }
+        *field = (uint32_t)v;
+        return 0;
+}
+
 static int option_apply(struct iov_daemon_config *config, int c, const char *arg)
 {
         switch (c) {
@@ -232,6 +291,16 @@ static int option_apply(struct iov_daemon_config *config, int c, const char *arg
                 return set_ratio(&config->vcpu_overcommit, "--vcpu-overcommit", arg);
         case OPT_VMM:
                 return set_dir(&config->vmm, "--vmm", arg);
+        case OPT_IMAGE_DIR:
+                return add_image_dir(config, arg);
+        case OPT_VMM_UID_BASE:
+                return set_uid_base(&config->vmm_uid_base, arg);
+        case OPT_NO_VMM_JAIL:
+                config->vmm_jail = false;
+                return 0;
+        case OPT_ALLOW_BLOCK_DEVICES:
+                config->allow_block_devices = true;
+                return 0;
         case OPT_ALLOW_UNSAFE:
                 config->allow_unsafe_interrupts = true;
                 return 0;

@@ -23,6 +23,11 @@
 #include "util/util.h"
 
 #define IOV_DAEMON_MAX_LISTEN 8
+/* --image-dir: at most this many, and the default when none is given. */
+#define IOV_DAEMON_MAX_IMAGE_DIRS    16
+#define IOV_DAEMON_DEFAULT_IMAGE_DIR "/var/lib/iovd/images"
+/* --vmm-uid-base: the first of the uids VMMs run as (no user of the host should have it). */
+#define IOV_DAEMON_DEFAULT_VMM_UID_BASE 2000000000u
 
 struct iov_daemon;
 
@@ -34,7 +39,17 @@ struct iov_daemon_config {
         char *run_dir;
         char *sysfs_root;
         char *dev_root;
-        char *vmm;                    /* --vmm: the iovd-vmm binary; NULL: found next to iovd */
+        char *vmm; /* --vmm: the iovd-vmm binary; NULL: found next to iovd */
+        /* --image-dir: the only directories whose files a VM definition may name (kernel,
+         * initrd, disks, console input; vms/vm-files.c), absolute, without a trailing
+         * slash ("" is "/"). IOV_DAEMON_DEFAULT_IMAGE_DIR when none is given. */
+        char *image_dirs[IOV_DAEMON_MAX_IMAGE_DIRS];
+        size_t n_image_dirs;
+        bool allow_block_devices; /* --allow-block-devices: disks may be block devices */
+        /* Each iovd-vmm runs jailed (vmm/jail.c) as uid and gid vmm_uid_base + a slot
+         * below IOV_VMS_MAX that no other running VMM has; --no-vmm-jail: as root. */
+        uint32_t vmm_uid_base;
+        bool vmm_jail;
         bool allow_unsafe_interrupts; /* the explicit, logged switch: passthrough without
                                        * an IOMMU or without interrupt remapping */
         int log_level;

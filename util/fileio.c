@@ -14,7 +14,32 @@ int util_read_file(const char *path, size_t max_size, char **ret, size_t *ret_si
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
+        return util_read_fd(fd, max_size, ret, ret_size);
+}
 
+int util_open_inherited(const char *path, int flags, int *ret_fd)
+{
+        uint64_t n;
+        if (strncmp(path, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0) {
+                if (util_parse_u64(path + strlen(UTIL_FD_PREFIX), 10, &n) < 0 || n < 3 ||
+                    n > INT_MAX)
+                        return -EBADF;
+                /* A copy: the inherited one is closed with the others at the sandbox. */
+                int fd = fcntl((int)n, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                *ret_fd = fd;
+                return 0;
+        }
+        int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+int util_read_fd(int fd, size_t max_size, char **ret, size_t *ret_size)
+{
         size_t allocated = 4096, size = 0;
         _cleanup_free_ char *buf = malloc(allocated);
         if (!buf)

@@ -80,6 +80,16 @@ static inline bool streq_ptr(const char *a, const char *b)
  * Files longer than max_size give -EFBIG. ret_size may be NULL. */
 int util_read_file(const char *path, size_t max_size, char **ret, size_t *ret_size);
 
+/* The same from an open fd (read from its current offset to the end; fd stays open). */
+int util_read_fd(int fd, size_t max_size, char **ret, size_t *ret_size);
+
+/* A file named either by path or, as "fd:N", by a descriptor this process inherited
+ * (iovd hands iovd-vmm the files of a VM that way: docs/architecture.md). "fd:N" gives a
+ * new close-on-exec copy of N (flags do not apply: N was opened with them); a path is
+ * opened with flags | O_CLOEXEC | O_NOCTTY. -EBADF for "fd:" without a number >= 3. */
+#define UTIL_FD_PREFIX "fd:"
+int util_open_inherited(const char *path, int flags, int *ret_fd);
+
 /* Read a one-line file and strip the trailing newline and white space. */
 int util_read_line(const char *path, char **ret);
 

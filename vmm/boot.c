@@ -2,6 +2,7 @@
 /* Linux x86 boot protocol: bzImage / ELF loading, zero page, page tables, GDT. */
 #include <asm/bootparam.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -336,6 +337,19 @@ int vmm_boot_load(struct iov_guest_memory *mem, const void *kernel, size_t kerne
         return 0;
 }
 
+/* A kernel or initrd named by path or by an inherited "fd:N" (util_open_inherited). */
+static int boot_read_file(const char *path, size_t max_size, char **ret, size_t *ret_size)
+{
+        _cleanup_close_ int fd = -1;
+        int r = util_open_inherited(path, O_RDONLY, &fd);
+        if (r < 0)
+                return r;
+        /* From the start, whatever offset a passed descriptor has. */
+        if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+                return -errno;
+        return util_read_fd(fd, max_size, ret, ret_size);
+}
+
 int vmm_boot_load_files(struct iov_guest_memory *mem, const char *kernel_path,
                         const char *initrd_path, const char *cmdline, struct iov_boot_info *ret,
                         char *error, size_t error_size)
@@ -343,14 +357,14 @@ int vmm_boot_load_files(struct iov_guest_memory *mem, const char *kernel_path,
         _cleanup_free_ char *kernel = NULL, *initrd = NULL;
         size_t kernel_size = 0, initrd_size = 0;
 
-        int r = util_read_file(kernel_path, IOV_BOOT_MAX_KERNEL, &kernel, &kernel_size);
+        int r = boot_read_file(kernel_path, IOV_BOOT_MAX_KERNEL, &kernel, &kernel_size);
         if (r < 0) {
                 snprintf(error, error_size, "cannot read kernel %s: %s", kernel_path,
                          r == -EFBIG ? "larger than 256 MiB" : strerror(-r));
                 return r;
         }
         if (initrd_path) {
-                r = util_read_file(initrd_path, IOV_BOOT_MAX_INITRD, &initrd, &initrd_size);
+                r = boot_read_file(initrd_path, IOV_BOOT_MAX_INITRD, &initrd, &initrd_size);
                 if (r < 0) {
                         snprintf(error, error_size, "cannot read initrd %s: %s", initrd_path,
                                  r == -EFBIG ? "larger than 2 GiB" : strerror(-r));

@@ -39,7 +39,8 @@ int vmm_config_parse_json(struct iov_vmm_config *config, const char *json, char 
                                          json_tokener_error_desc(jerr));
         struct iov_vm_spec spec;
         struct iov_vm_spec_error err;
-        int r = vm_spec_parse_json(root, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
+        int r = vm_spec_parse_json(root, IOV_VM_SPEC_HOST_DEVICES | IOV_VM_SPEC_INHERITED_FDS,
+                                   &spec, &err);
         json_object_put(root);
         if (r == -EINVAL)
                 return util_error_printf(ret_error, "%s", err.message);

@@ -5,6 +5,7 @@
  * the main thread with poll(), which also waits for the VM to stop (its stop eventfd and
  * the stop signals); several clients may be connected at once.
  */
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
@@ -27,6 +28,18 @@ struct control_client {
 
 int vmm_control_open(const char *path, int *ret_fd)
 {
+        /* "fd:N": a socket iovd bound and listens on already (util_open_inherited). */
+        if (strncmp(path, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0) {
+                _cleanup_close_ int fd = -1;
+                int r = util_open_inherited(path, 0, &fd);
+                if (r < 0)
+                        return r;
+                int flags = fcntl(fd, F_GETFL);
+                if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                        return -errno;
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;

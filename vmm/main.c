@@ -27,6 +27,8 @@ static void usage(FILE *f)
                 "                         given on the command line override its fields\n"
                 "  --control-socket PATH  listen for control commands on this Unix socket\n"
                 "  --no-seccomp           do not install the system call filter (debugging)\n"
+                "  --jail UID:GID         run in namespaces of its own, an empty root, as\n"
+                "                         UID:GID without capabilities (as iovd runs it)\n"
                 "  --help                 show this text\n"
                 "  --version              show the version\n"
                 "\n"
@@ -35,12 +37,19 @@ static void usage(FILE *f)
 }
 
 static const struct option options[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-        {"vcpus", required_argument, NULL, 'n'},   {"serial", required_argument, NULL, 's'},
-        {"config", required_argument, NULL, 'f'},  {"control-socket", required_argument, NULL, 'S'},
-        {"no-seccomp", no_argument, NULL, 'N'},    {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},       {},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"memory", required_argument, NULL, 'm'},
+        {"vcpus", required_argument, NULL, 'n'},
+        {"serial", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'f'},
+        {"control-socket", required_argument, NULL, 'S'},
+        {"no-seccomp", no_argument, NULL, 'N'},
+        {"jail", required_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {},
 };
 
 static int set_string(char **field, const char *value)
@@ -89,6 +98,25 @@ static int parse_number(const char *name, const char *value, uint64_t *ret)
         return r;
 }
 
+/* UID:GID, both decimal and neither 0 (the jail is for an unprivileged identity). */
+static int parse_jail(struct iov_vmm_config *c, const char *value)
+{
+        char *end = NULL;
+        errno = 0;
+        unsigned long uid = strtoul(value, &end, 10);
+        if (errno || end == value || *end != ':')
+                return -EINVAL;
+        const char *g = end + 1;
+        unsigned long gid = strtoul(g, &end, 10);
+        if (errno || end == g || *end || uid == 0 || gid == 0 || uid >= UINT32_MAX ||
+            gid >= UINT32_MAX)
+                return -EINVAL;
+        c->jail = true;
+        c->jail_uid = (uid_t)uid;
+        c->jail_gid = (gid_t)gid;
+        return 0;
+}
+
 static int apply_option(struct iov_vmm_config *c, int opt, const char *arg)
 {
         uint64_t n;
@@ -120,6 +148,11 @@ static int apply_option(struct iov_vmm_config *c, int opt, const char *arg)
         case 'N':
                 c->seccomp = false;
                 return 0;
+        case 'J':
+                r = parse_jail(c, arg);
+                if (r < 0)
+                        fprintf(stderr, "iovd-vmm: --jail takes UID:GID, both above 0\n");
+                return r;
         default:
                 return 0;
         }
@@ -167,6 +200,12 @@ int main(int argc, char **argv)
                 return IOV_VMM_EXIT_USAGE;
         }
 
+        char jail_error[256];
+        if (vmm_jail_enter(&config, jail_error, sizeof(jail_error)) < 0) {
+                fprintf(stderr, "iovd-vmm: %s\n", jail_error);
+                vmm_config_done(&config);
+                return IOV_VMM_EXIT_BUILD_FAILED;
+        }
         _cleanup_free_ char *reason = NULL;
         int status = vmm_run(&config, &reason);
         if (status != 0)

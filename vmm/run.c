@@ -73,10 +73,15 @@ static int vm_open_serial(struct iov_vm *vm, char *error, size_t error_size)
         if (c->serial == IOV_SERIAL_STDIO) {
                 vm->serial_out_fd = STDOUT_FILENO;
         } else if (c->serial == IOV_SERIAL_FILE) {
-                vm->serial_out_fd =
-                        open(c->serial_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                /* "fd:N": the console log iovd opened (appending) and passed. */
+                int r = strncmp(c->serial_path, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0
+                                ? util_open_inherited(c->serial_path, 0, &vm->serial_out_fd)
+                                : 0;
+                if (r >= 0 && vm->serial_out_fd < 0)
+                        vm->serial_out_fd = open(c->serial_path,
+                                                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
                 if (vm->serial_out_fd < 0) {
-                        int r = -errno;
+                        r = r < 0 ? r : -errno;
                         snprintf(error, error_size, "cannot open serial file %s: %s",
                                  c->serial_path, strerror(-r));
                         return r;

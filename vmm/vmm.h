@@ -7,9 +7,9 @@
  *
  * Exit status of iovd-vmm (and of vmm_run()): enum iov_vmm_exit_status (vm-contract.h).
  *
- * Control socket (--control-socket PATH): a Unix stream socket, listening once the VM is
- * built (its appearance means "ready"); one request per line, one JSON object per reply
- * line:
+ * Control socket (--control-socket PATH, or fd:N: a listening socket iovd bound and passed):
+ * a Unix stream socket, served once the VM runs (the first answer means "ready"); one
+ * request per line, one JSON object per reply line:
  *   status  -> {"state":"running","vcpus":1,"uptime_usec":N}
  *   stats   -> {"exits":{"io":N,...},"devices":{"uart":N,...},"unhandled":{...},
  *               "markers":[{"value":N,"usec":N,"count":N}],"virtio":[...],
@@ -33,6 +33,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "vmm/contract/vm-contract.h"
 
@@ -50,6 +51,11 @@ struct iov_vmm_config {
         char *serial_path;    /* IOV_SERIAL_FILE */
         char *control_socket; /* or NULL */
         bool seccomp;         /* default true */
+        /* --jail UID:GID: namespaces, an empty root, that uid and gid, no capabilities
+         * (vmm/jail.c), entered before the VM is built. */
+        bool jail;
+        uid_t jail_uid;
+        gid_t jail_gid;
 };
 
 void vmm_config_init(struct iov_vmm_config *config);
@@ -64,3 +70,6 @@ int vmm_config_validate(const struct iov_vmm_config *config, char **ret_error);
 /* Build the VM described by config, run it until it stops, tear it down. Returns the exit
  * status above (>= 0); writes a one-line reason (malloc'ed) to ret_reason if not NULL. */
 int vmm_run(const struct iov_vmm_config *config, char **ret_reason);
+/* Enter the jail config->jail asks for (nothing without it); -errno with a message in
+ * error. Before vmm_run(), while the process is single-threaded. */
+int vmm_jail_enter(const struct iov_vmm_config *config, char *error, size_t error_size);

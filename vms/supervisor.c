@@ -29,6 +29,31 @@ void supervisor_exit_clear(struct iov_vmm_exit *e)
         *e = (struct iov_vmm_exit){0};
 }
 
+int supervisor_fds_add(struct iov_vmm_fds *fds, int fd, char **ret_name)
+{
+        if (fds->n == IOV_VMM_PASSED_FDS_MAX) {
+                close(fd);
+                return -EMFILE;
+        }
+        char *name = util_strdup_printf(UTIL_FD_PREFIX "%zu", IOV_VMM_FIRST_PASSED_FD + fds->n);
+        if (!name) {
+                close(fd);
+                return -ENOMEM;
+        }
+        fds->fds[fds->n++] = fd;
+        *ret_name = name;
+        return 0;
+}
+
+void supervisor_fds_clear(struct iov_vmm_fds *fds)
+{
+        if (!fds)
+                return;
+        for (size_t i = 0; i < fds->n; i++)
+                close(fds->fds[i]);
+        fds->n = 0;
+}
+
 static bool is_executable(const char *path)
 {
         return path && access(path, X_OK) == 0;
@@ -74,8 +99,7 @@ int supervisor_find_vmm(const char *configured, char **ret)
 }
 
 /* Field 22 of a /proc/PID/stat text; the command (field 2) may hold spaces and
- * parentheses, so counting starts after its last ')'. No allocation, no locale: the
- * monitor uses it between fork and exec. */
+ * parentheses, so counting starts after its last ')' (as vmm/monitor.c does). */
 static int parse_starttime(const char *text, uint64_t *ret)
 {
         const char *p = strrchr(text, ')');
@@ -109,113 +133,51 @@ static int proc_starttime(pid_t pid, uint64_t *ret)
         return parse_starttime(text, ret);
 }
 
-/* Decimal of v into buf, no NUL (async-signal-safe: used between fork and exec). */
-static size_t format_u64(char *buf, uint64_t v)
-{
-        char tmp[24];
-        size_t n = 0, len = 0;
-        do {
-                tmp[n++] = (char)('0' + v % 10);
-                v /= 10;
-        } while (v);
-        while (n)
-                buf[len++] = tmp[--n];
-        return len;
-}
-
 struct spawn_plan {
-        const char *vmm;
-        char *argv[8];
-        char *exit_path, *exit_tmp;
-        char *pid_path, *pid_tmp;
+        const char *monitor;
+        char *argv[40];
         int log_fd, null_fd, pipe_fd;
+        const struct iov_vmm_fds *fds; /* or NULL */
 };
 
-static _Noreturn void monitor_exec_vmm(const struct spawn_plan *p)
+/* Put the passed descriptors at IOV_VMM_FIRST_PASSED_FD.., the report pipe right after
+ * them, and close every other one above stdio (async-signal-safe: between fork and exec). */
+static int spawn_place_fds(const struct iov_vmm_fds *fds, int pipe_fd)
+{
+        size_t n = fds ? fds->n : 0;
+        int moved[IOV_VMM_PASSED_FDS_MAX + 1];
+        /* Out of the way first: a source may sit where another one must go. */
+        for (size_t i = 0; i <= n; i++) {
+                moved[i] = fcntl(i < n ? fds->fds[i] : pipe_fd, F_DUPFD,
+                                 IOV_VMM_FIRST_PASSED_FD + (int)n + 1);
+                if (moved[i] < 0)
+                        return -errno;
+        }
+        for (size_t i = 0; i <= n; i++)
+                if (dup2(moved[i], IOV_VMM_FIRST_PASSED_FD + (int)i) < 0)
+                        return -errno;
+        close_range(IOV_VMM_FIRST_PASSED_FD + (unsigned)n + 1, ~0U, 0);
+        return 0;
+}
+
+/* The child that becomes the monitor: stdio to the VMM's log, the descriptors in place,
+ * then exec. Only async-signal-safe calls: iovd is multi-threaded and this is a forked
+ * copy of it, which the exec replaces. */
+static _Noreturn void spawn_exec_monitor(const struct spawn_plan *p)
 {
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL); /* iovd blocks SIGTERM/SIGINT in all threads */
         if (dup2(p->null_fd, STDIN_FILENO) < 0 || dup2(p->log_fd, STDOUT_FILENO) < 0 ||
-            dup2(p->log_fd, STDERR_FILENO) < 0)
-                _exit(127);
-        close_range(3, ~0U, 0);
-        execve(p->vmm, p->argv, environ);
+            dup2(p->log_fd, STDERR_FILENO) < 0 || spawn_place_fds(p->fds, p->pipe_fd) < 0)
+                _exit(SUPERVISOR_EXIT_EXEC_FAILED);
+        execve(p->monitor, p->argv, environ);
         /* The VMM's log is where iovd looks for its last words. */
-        static const char msg[] = "iovd-vmm: cannot be executed: ";
+        static const char msg[] = "iovd-vmm: its monitor cannot be executed: ";
         (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-        (void)!write(STDERR_FILENO, p->vmm, strlen(p->vmm));
+        (void)!write(STDERR_FILENO, p->monitor, strlen(p->monitor));
         (void)!write(STDERR_FILENO, "\n", 1);
         _exit(SUPERVISOR_EXIT_EXEC_FAILED);
-}
-
-/* Write "PID STARTTIME" to path (through tmp, renamed): the monitor does it before iovd
- * learns the pid, so a VMM is never without its pid file, whenever iovd dies. */
-static void monitor_write_pid_file(const struct spawn_plan *p, pid_t vmm)
-{
-        char path[64] = "/proc/", text[1024], line[64];
-        size_t len = 6 + format_u64(path + 6, (uint64_t)vmm);
-        memcpy(path + len, "/stat", 6);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        ssize_t n = read(fd, text, sizeof(text) - 1);
-        close(fd);
-        uint64_t starttime;
-        if (n <= 0)
-                return;
-        text[n] = '\0';
-        if (parse_starttime(text, &starttime) < 0)
-                return;
-        len = format_u64(line, (uint64_t)vmm);
-        line[len++] = ' ';
-        len += format_u64(line + len, starttime);
-        line[len++] = '\n';
-        fd = open(p->pid_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return;
-        bool ok = write(fd, line, len) == (ssize_t)len;
-        close(fd);
-        if (ok)
-                (void)!rename(p->pid_tmp, p->pid_path);
-}
-
-/* The monitor: run the VMM, wait for it, record how it ended. Only async-signal-safe
- * calls: iovd is multi-threaded and this is a forked copy of it. */
-static _Noreturn void monitor_main(const struct spawn_plan *p)
-{
-        pid_t vmm = fork();
-        if (vmm == 0)
-                monitor_exec_vmm(p);
-        if (vmm > 0)
-                monitor_write_pid_file(p, vmm);
-        (void)!write(p->pipe_fd, &vmm, sizeof(vmm));
-        /* Nothing of iovd's may stay open here: the state-dir lock above all. */
-        close_range(3, ~0U, 0);
-        if (vmm < 0)
-                _exit(1);
-        (void)!chdir("/");
-        int status;
-        while (waitpid(vmm, &status, 0) < 0)
-                if (errno != EINTR)
-                        _exit(1);
-        char line[32];
-        size_t len;
-        if (WIFSIGNALED(status)) {
-                memcpy(line, "signal ", 7);
-                len = 7 + format_u64(line + 7, (uint64_t)WTERMSIG(status));
-        } else {
-                memcpy(line, "exited ", 7);
-                len = 7 + format_u64(line + 7, (uint64_t)WEXITSTATUS(status));
-        }
-        line[len++] = '\n';
-        int fd = open(p->exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-                (void)!write(fd, line, len);
-                close(fd);
-                (void)!rename(p->exit_tmp, p->exit_path);
-        }
-        _exit(0);
 }
 
 static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid)
@@ -233,7 +195,7 @@ static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid)
                 setsid();
                 pid_t monitor = fork();
                 if (monitor == 0)
-                        monitor_main(plan);
+                        spawn_exec_monitor(plan);
                 _exit(monitor < 0 ? 1 : 0);
         }
         int fork_errno = errno; /* close() below may change it */
@@ -271,43 +233,174 @@ static void remove_in(const char *dir, const char *name)
                 (void)unlink(path);
 }
 
-int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *ret)
+/* The monitor iovd-vmm runs under: iovd-vmm-monitor next to it (both are built into
+ * vmm/ and installed into the libexec directory). */
+static int spawn_find_monitor(const char *vmm, char **ret)
+{
+        _cleanup_free_ char *copy = strdup(vmm);
+        if (!copy)
+                return -ENOMEM;
+        char *path = util_path_join(dirname(copy), "iovd-vmm-monitor", NULL);
+        if (!path)
+                return -ENOMEM;
+        if (access(path, X_OK) < 0) {
+                int r = -errno;
+                free(path);
+                return r;
+        }
+        *ret = path;
+        return 0;
+}
+
+/* The paths of a VM's run directory a spawn names. */
+struct spawn_paths {
+        char *config, *control, *console, *log, *exit, *pid;
+};
+
+static void spawn_paths_done(struct spawn_paths *s)
+{
+        free(s->config);
+        free(s->control);
+        free(s->console);
+        free(s->log);
+        free(s->exit);
+        free(s->pid);
+}
+
+static int spawn_paths_init(const char *dir, struct spawn_paths *ret)
+{
+        struct spawn_paths s = {
+                .config = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL),
+                .control = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL),
+                .console = util_path_join(dir, IOV_VMM_FILE_CONSOLE, NULL),
+                .log = util_path_join(dir, IOV_VMM_FILE_LOG, NULL),
+                .exit = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL),
+                .pid = util_path_join(dir, IOV_VMM_FILE_PID, NULL),
+        };
+        if (!s.config || !s.control || !s.console || !s.log || !s.exit || !s.pid) {
+                spawn_paths_done(&s);
+                return -ENOMEM;
+        }
+        if (strlen(s.control) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+                spawn_paths_done(&s);
+                return -ENAMETOOLONG;
+        }
+        *ret = s;
+        return 0;
+}
+
+/* The arguments of the monitor and of iovd-vmm after it (vmm/monitor.c, vmm/main.c). */
+struct spawn_args {
+        char report_fd[16], jail[32];
+        char *control, *serial; /* "fd:N", "file:fd:N" */
+};
+
+static void spawn_args_done(struct spawn_args *a)
+{
+        free(a->control);
+        free(a->serial);
+}
+
+static void spawn_argv(struct spawn_plan *plan, const char *vmm, const struct spawn_paths *s,
+                       struct spawn_args *a, const struct iov_vmm_jail *jail)
+{
+        size_t n = 0;
+        char **argv = plan->argv;
+        argv[n++] = (char *)"iovd-vmm-monitor";
+        argv[n++] = (char *)"--pid-file";
+        argv[n++] = s->pid;
+        argv[n++] = (char *)"--exit-file";
+        argv[n++] = s->exit;
+        argv[n++] = (char *)"--report-fd";
+        argv[n++] = a->report_fd;
+        if (jail)
+                argv[n++] = (char *)"--pid-namespace";
+        if (jail && jail->cgroup) {
+                argv[n++] = (char *)"--cgroup";
+                argv[n++] = (char *)jail->cgroup;
+        }
+        argv[n++] = (char *)"--";
+        argv[n++] = (char *)vmm;
+        argv[n++] = (char *)"--config";
+        argv[n++] = s->config;
+        argv[n++] = (char *)"--control-socket";
+        argv[n++] = a->control;
+        argv[n++] = (char *)"--serial";
+        argv[n++] = a->serial;
+        if (jail) {
+                snprintf(a->jail, sizeof(a->jail), "%u:%u", (unsigned)jail->uid,
+                         (unsigned)jail->gid);
+                argv[n++] = (char *)"--jail";
+                argv[n++] = a->jail;
+        }
+        argv[n] = NULL;
+}
+
+/* The control socket, bound and listening for the VMM, so that it needs no path of the
+ * host: iovd's connections queue until the VMM serves them (supervisor_wait_ready). */
+static int spawn_control_socket(const char *path, int *ret_fd)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* The control socket and the console log into fds, named in a. */
+static int spawn_pass_own_fds(const struct spawn_paths *s, struct iov_vmm_fds *fds,
+                              struct spawn_args *a)
+{
+        int control_fd = -1;
+        int r = spawn_control_socket(s->control, &control_fd);
+        if (r < 0)
+                return r;
+        r = supervisor_fds_add(fds, control_fd, &a->control);
+        if (r < 0)
+                return r;
+        int console_fd = open(s->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (console_fd < 0)
+                return -errno;
+        _cleanup_free_ char *name = NULL;
+        r = supervisor_fds_add(fds, console_fd, &name);
+        if (r < 0)
+                return r;
+        a->serial = util_strdup_printf("file:%s", name);
+        return a->serial ? 0 : -ENOMEM;
+}
+
+int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
+                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret)
 {
         remove_in(dir, IOV_VMM_FILE_CONTROL);
         remove_in(dir, IOV_VMM_FILE_EXIT);
         remove_in(dir, IOV_VMM_FILE_PID);
-        _cleanup_free_ char *config = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL);
-        _cleanup_free_ char *control = util_path_join(dir, IOV_VMM_FILE_CONTROL, NULL);
-        _cleanup_free_ char *serial = util_strdup_printf("file:%s/%s", dir, IOV_VMM_FILE_CONSOLE);
-        _cleanup_free_ char *log = util_path_join(dir, IOV_VMM_FILE_LOG, NULL);
-        _cleanup_free_ char *exit_path = util_path_join(dir, IOV_VMM_FILE_EXIT, NULL);
-        _cleanup_free_ char *exit_tmp = util_path_join(dir, IOV_VMM_FILE_EXIT ".tmp", NULL);
-        _cleanup_free_ char *pid_path = util_path_join(dir, IOV_VMM_FILE_PID, NULL);
-        _cleanup_free_ char *pid_tmp = util_path_join(dir, IOV_VMM_FILE_PID ".tmp", NULL);
-        if (!config || !control || !serial || !log || !exit_path || !exit_tmp || !pid_path ||
-            !pid_tmp)
-                return -ENOMEM;
-        if (strlen(control) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
-                return -ENAMETOOLONG;
+        _cleanup_free_ char *monitor = NULL;
+        int r = spawn_find_monitor(vmm, &monitor);
+        if (r < 0)
+                return r;
+        _cleanup_(spawn_paths_done) struct spawn_paths paths = {0};
+        _cleanup_(spawn_args_done) struct spawn_args args = {0};
+        r = spawn_paths_init(dir, &paths);
+        if (r >= 0)
+                r = spawn_pass_own_fds(&paths, fds, &args);
+        if (r < 0)
+                return r;
         _cleanup_close_ int log_fd =
-                open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+                open(paths.log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
         _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (log_fd < 0 || null_fd < 0)
                 return -errno;
-
+        snprintf(args.report_fd, sizeof(args.report_fd), "%zu", IOV_VMM_FIRST_PASSED_FD + fds->n);
         struct spawn_plan plan = {
-                .vmm = vmm,
-                .argv = {(char *)"iovd-vmm", (char *)"--config", config, (char *)"--control-socket",
-                         control, (char *)"--serial", serial, NULL},
-                .exit_path = exit_path,
-                .exit_tmp = exit_tmp,
-                .pid_path = pid_path,
-                .pid_tmp = pid_tmp,
-                .log_fd = log_fd,
-                .null_fd = null_fd,
-        };
+                .monitor = monitor, .log_fd = log_fd, .null_fd = null_fd, .fds = fds};
+        spawn_argv(&plan, vmm, &paths, &args, jail);
         struct iov_vmm_process p = {0};
-        int r = spawn_fork(&plan, &p.pid);
+        r = spawn_fork(&plan, &p.pid);
         if (r < 0)
                 return r;
         struct iov_vmm_process written;
@@ -379,16 +472,41 @@ static int control_connect(const char *dir, int *ret_fd)
         return 0;
 }
 
+/* Until the VMM answers on fd (0), ends (-ECHILD) or deadline passes (-ETIMEDOUT): iovd
+ * listens on the socket for the VMM, so a connection is queued before the VMM serves. */
+static int wait_answer(int fd, int pidfd, uint64_t deadline)
+{
+        static const char status[] = "status\n";
+        if (send(fd, status, sizeof(status) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(status) - 1)
+                return -errno;
+        for (;;) {
+                struct pollfd pfds[] = {{.fd = fd, .events = POLLIN},
+                                        {.fd = pidfd, .events = POLLIN}};
+                uint64_t now = util_now_usec();
+                if (now > deadline)
+                        return -ETIMEDOUT;
+                int n = poll(pfds, 2, (int)((deadline - now) / 1000) + 1);
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+                /* An answer, or the VMM's end closing the connection: either way it is
+                 * judged by whether the VMM still runs. */
+                if (n > 0 && pfds[0].revents) {
+                        char c;
+                        return recv(fd, &c, 1, MSG_PEEK) == 1 ? 0 : -ECHILD;
+                }
+                if (n > 0 && pfds[1].revents)
+                        return -ECHILD;
+        }
+}
+
 int supervisor_wait_ready(const char *dir, int pidfd, unsigned timeout_ms)
 {
         uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
         for (;;) {
-                int fd;
+                _cleanup_close_ int fd = -1;
                 int r = control_connect(dir, &fd);
-                if (r >= 0) {
-                        close(fd);
-                        return 0;
-                }
+                if (r >= 0)
+                        return wait_answer(fd, pidfd, deadline);
                 if (r != -ENOENT && r != -ECONNREFUSED)
                         return r;
                 struct pollfd pfd = {.fd = pidfd, .events = POLLIN};

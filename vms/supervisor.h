@@ -14,11 +14,13 @@
  *                  written by the monitor before iovd even learns the pid
  *   exit           "exited N" or "signal N", written by the VMM's monitor once it ended
  *
- * Process tree: iovd forks a helper that calls setsid() and forks the monitor, then
- * exits at once; the monitor forks and execs iovd-vmm and waits for it. The monitor and
- * the VMM thus belong to no process of iovd's (stopping iovd stops neither), and the
- * monitor is the one parent that can read the VMM's exit status, whoever restarts iovd.
- * iovd follows the VMM itself through a pidfd.
+ * Process tree: iovd forks a helper that calls setsid() and forks a child that execs
+ * iovd-vmm-monitor (vmm/monitor.c, found next to iovd-vmm), then exits at once; the
+ * monitor forks and execs iovd-vmm, writes vmm.pid, reports the pid to iovd through a
+ * pipe, and waits for it. Being exec'd, the monitor holds nothing of iovd's memory (its
+ * TCP token) nor any of its descriptors. The monitor and the VMM belong to no process of
+ * iovd's (stopping iovd stops neither), and the monitor is the one parent that can read
+ * the VMM's exit status, whoever restarts iovd. iovd follows the VMM through a pidfd.
  *
  * Private to vms/ (its public header is vms/vms.h).
  */
@@ -37,7 +39,7 @@
 #define IOV_VMM_FILE_PID     "vmm.pid"
 #define IOV_VMM_FILE_EXIT    "exit"
 
-/* The monitor's child could not execute iovd-vmm (the shell's convention). */
+/* The monitor, or its child iovd-vmm, could not be executed (the shell's convention). */
 #define SUPERVISOR_EXIT_EXEC_FAILED 127
 
 struct iov_vmm_process {
@@ -56,15 +58,46 @@ struct iov_vmm_exit {
 
 void supervisor_exit_clear(struct iov_vmm_exit *e);
 
+/*
+ * Descriptors handed to one iovd-vmm: the one way iovd gives a VMM a host resource (its
+ * files, and whatever else a definition needs opened by iovd, such as TAP devices). Each
+ * added fd is inherited by iovd-vmm as number IOV_VMM_FIRST_PASSED_FD + its index, and the
+ * name supervisor_fds_add returns ("fd:N") is what the config names it by; iovd-vmm opens
+ * such a name with util_open_inherited(). Everything else iovd holds is closed first.
+ */
+#define IOV_VMM_FIRST_PASSED_FD 3
+#define IOV_VMM_PASSED_FDS_MAX  64
+struct iov_vmm_fds {
+        int fds[IOV_VMM_PASSED_FDS_MAX];
+        size_t n;
+};
+
+/* Take fd (closed on failure too) and return its name in the config, malloc'ed. -EMFILE
+ * when IOV_VMM_PASSED_FDS_MAX are taken already. */
+int supervisor_fds_add(struct iov_vmm_fds *fds, int fd, char **ret_name);
+/* Close what fds holds (after the spawn: the VMM has its copies); fds may be NULL. */
+void supervisor_fds_clear(struct iov_vmm_fds *fds);
+
 /* The iovd-vmm to run: configured (--vmm) when not NULL, else $IOVD_VMM_BINARY, else
  * iovd-vmm next to the running iovd, else ../vmm/iovd-vmm from it (the build tree), else
  * IOVD_LIBEXECDIR/iovd-vmm. A configured path that cannot be executed fails (the errno
  * of access(X_OK)) rather than falling back to another binary. */
 int supervisor_find_vmm(const char *configured, char **ret);
 
-/* Start iovd-vmm on the files of dir (config.json must exist); vmm.pid is written. Stale
- * control.sock, exit and vmm.log are removed first; console.log is kept (appended). */
-int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_process *ret);
+/* How iovd-vmm is confined (vmm/jail.c, vmm/monitor.c): its uid and gid (both not 0), and
+ * a cgroup v2 directory to run in (NULL: none). */
+struct iov_vmm_jail {
+        uid_t uid;
+        gid_t gid;
+        const char *cgroup;
+};
+
+/* Start iovd-vmm on the files of dir (config.json must exist) with the descriptors of fds,
+ * jailed as jail says (NULL: not at all); vmm.pid is written. iovd binds control.sock and
+ * opens console.log (appended) itself and passes both through fds too; stale
+ * control.sock, exit and vmm.log are removed first. */
+int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
+                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret);
 
 /* A pidfd for p, -ESRCH when p is gone or its pid now belongs to another process. */
 int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);
@@ -72,8 +105,8 @@ int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);
 /* Read dir/vmm.pid. -ENOENT when there is none. */
 int supervisor_read_pid_file(const char *dir, struct iov_vmm_process *ret);
 
-/* Wait until the control socket of dir accepts (0), the process behind pidfd ended
- * (-ECHILD) or timeout_ms passed (-ETIMEDOUT). */
+/* Wait until the VMM answers on the control socket of dir (0: it runs), the process
+ * behind pidfd ended (-ECHILD) or timeout_ms passed (-ETIMEDOUT). */
 int supervisor_wait_ready(const char *dir, int pidfd, unsigned timeout_ms);
 
 /* Send one command to the control socket of dir and return its JSON reply. -EPROTO when

@@ -272,6 +272,22 @@ static enum iov_vm_state vm_vmm_state(const char *dir)
         return state;
 }
 
+/* The jail slot of a running VMM, from its uid (/proc/PID/status "Uid:"); -1 if none. */
+static int vm_read_slot(struct iov_vm_table *t, pid_t pid)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        _cleanup_free_ char *status = NULL;
+        if (util_read_file(path, 64 * 1024, &status, NULL) < 0)
+                return -1;
+        const char *line = strstr(status, "\nUid:");
+        unsigned long uid;
+        if (!line || sscanf(line + 5, "%lu", &uid) != 1)
+                return -1;
+        uint32_t base = t->daemon->config.vmm_uid_base;
+        return uid >= base && uid - base < IOV_VMS_MAX ? (int)(uid - base) : -1;
+}
+
 void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
 {
         _cleanup_free_ char *dir = vm_record_dir(t, rec);
@@ -285,6 +301,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
         if (r >= 0) {
                 rec->process = p;
                 rec->pidfd = fd;
+                rec->vmm_slot = vm_read_slot(t, p.pid);
                 /* The VMM's word is the truth: iovd may have died before it saved the
                  * state of a start or a pause. */
                 enum iov_vm_state state = vm_vmm_state(dir);
@@ -344,8 +361,8 @@ static int vm_reply(struct iov_vm_table *t, struct iov_vm_record *rec, const cha
 }
 
 /* iovd-vmm's --config: the definition in the contract's JSON form, which iovd-vmm reads
- * with the same parser as the API (vm-contract.h), its vfio entries naming the host
- * functions the VM's allocations hold (vm_passthrough_prepare). */
+ * with the same parser as the API (vm-contract.h), with "fd:N" for each host file and its
+ * vfio entries naming the host functions the VM's allocations hold (vm_passthrough_prepare). */
 static int vm_write_config(struct json_object *config, const char *dir)
 {
         _cleanup_free_ char *path = util_path_join(dir, IOV_VMM_FILE_CONFIG, NULL);
@@ -358,15 +375,24 @@ static int vm_write_config(struct json_object *config, const char *dir)
         return util_write_file_atomic(path, text, strlen(text), 0600);
 }
 
-/* Spawn the VMM of rec (dir prepared), lock not held. */
-static int vm_spawn(struct iov_vm_table *t, struct json_object *config, const char *dir,
+/* Spawn the VMM of rec (dir prepared, its files opened into fds), lock not held; jailed
+ * as uid and gid --vmm-uid-base + its slot unless --no-vmm-jail. */
+static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
+                    struct json_object *config, const char *dir, struct iov_vmm_fds *fds,
                     struct iov_vmm_process *ret_process, int *ret_pidfd)
 {
+        const struct iov_daemon_config *c = &t->daemon->config;
         int r = vm_write_config(config, dir);
         if (r < 0)
                 return r;
+        uint32_t id = c->vmm_uid_base + (uint32_t)rec->vmm_slot;
+        _cleanup_free_ char *cgroup = NULL;
+        r = c->vmm_jail ? vm_cgroup_create(t, rec, &cgroup) : 0;
+        if (r < 0) /* limits are best effort: the VM runs all the same */
+                log_warning_errno(r, "VM %s: no cgroup limits: %m", rec->id);
+        struct iov_vmm_jail jail = {.uid = id, .gid = id, .cgroup = cgroup};
         struct iov_vmm_process p;
-        r = supervisor_spawn(t->vmm_path, dir, &p);
+        r = supervisor_spawn(t->vmm_path, dir, fds, c->vmm_jail ? &jail : NULL, &p);
         if (r < 0)
                 return r;
         int fd = -1;
@@ -375,6 +401,23 @@ static int vm_spawn(struct iov_vm_table *t, struct json_object *config, const ch
         *ret_process = p;
         *ret_pidfd = fd;
         return 0;
+}
+
+/* The lowest jail slot (uid offset) no VMM of another VM has (lock held): at most
+ * IOV_VMS_MAX VMs exist, so one is always free. */
+static int vm_free_slot(struct iov_vm_table *t, const struct iov_vm_record *rec)
+{
+        bool used[IOV_VMS_MAX] = {false};
+        for (size_t i = 0; i < t->n_records; i++) {
+                const struct iov_vm_record *other = t->records[i];
+                if (other != rec && other->vmm_slot >= 0 &&
+                    (other->pidfd >= 0 || other->starting || other->finishing))
+                        used[other->vmm_slot] = true;
+        }
+        int slot = 0;
+        while (slot < IOV_VMS_MAX - 1 && used[slot])
+                slot++;
+        return slot;
 }
 
 /* Claim a VM for a start (lock held): it must be neither running nor being started or
@@ -394,6 +437,7 @@ static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_
         if (!dir)
                 return -ENOMEM;
         rec->starting = true;
+        rec->vmm_slot = vm_free_slot(t, rec);
         *ret = rec;
         *ret_dir = dir;
         return 0;
@@ -436,16 +480,21 @@ static int vm_start_answer(struct iov_vm_table *t, const char *id, unsigned run,
         return vm_reply(t, rec, id, ret, p);
 }
 
-/* The VMM's configuration for a claimed rec (lock not held): its devices reset and named
- * by host function. A refusal leaves the VM as it was (no longer starting). */
+/* The VMM's configuration for a claimed rec (lock not held): its files opened beneath the
+ * image directories into fds (named "fd:N"), its devices reset and named by host
+ * function. A refusal (-EBADMSG with p filled: a file gone, or swapped for a way out of its
+ * image directory; a device that cannot be reset) leaves the VM as it was, no longer
+ * starting, and fds empty. */
 static int vm_start_config(struct iov_vm_table *t, struct iov_vm_record *rec,
-                           struct json_object **ret, bool *ret_unsafe, struct iov_problem *p)
+                           struct iov_vmm_fds *fds, struct json_object **ret, bool *ret_unsafe,
+                           struct iov_problem *p)
 {
         _cleanup_json_ struct json_object *config = NULL;
-        int r = vm_spec_to_json(&rec->spec, &config);
+        int r = vm_files_open(t, &rec->spec, fds, &config, p);
         if (r >= 0)
                 r = vm_passthrough_prepare(t->daemon, rec, config, ret_unsafe, p);
         if (r < 0) {
+                supervisor_fds_clear(fds);
                 pthread_mutex_lock(&t->lock);
                 rec->starting = false;
                 pthread_cond_broadcast(&t->changed);
@@ -467,14 +516,16 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         if (r < 0)
                 return r;
         bool unsafe = false;
+        struct iov_vmm_fds fds = {0};
         _cleanup_json_ struct json_object *config = NULL;
-        r = vm_start_config(t, rec, &config, &unsafe, p);
+        r = vm_start_config(t, rec, &fds, &config, &unsafe, p);
         if (r < 0)
                 return r;
         struct iov_vmm_process process = {0};
         int fd = -1;
         daemon_test_crash_point("vm-start-prepared");
-        r = vm_spawn(t, config, dir, &process, &fd);
+        r = vm_spawn(t, rec, config, dir, &fds, &process, &fd);
+        supervisor_fds_clear(&fds);
         pthread_mutex_lock(&t->lock);
         if (r < 0) {
                 rec->starting = false;

@@ -52,6 +52,7 @@ struct iov_vm_record {
         bool finishing;  /* the VMM ended; its verdict is being read */
         unsigned run;    /* counts starts, so a late verdict never hits a newer run */
         int exit_status; /* of the last run's VMM, -1 when unknown or killed */
+        int vmm_slot;    /* the jailed VMM runs as --vmm-uid-base + this; -1: none yet */
         enum iov_vm_request request;
 };
 
@@ -69,8 +70,9 @@ struct iov_vm_table {
         struct iov_vm_record **records;
         size_t n_records;
         char *vmm_path;
-        char *dir;   /* RUN_DIR/vms */
-        int wake_fd; /* eventfd: the watcher re-reads the table */
+        char *dir;        /* RUN_DIR/vms */
+        char *cgroup_dir; /* where VMM cgroups are made (vm-cgroup.c), NULL: none */
+        int wake_fd;      /* eventfd: the watcher re-reads the table */
         pthread_t watcher;
         bool watcher_running;
         bool stopping;
@@ -135,6 +137,19 @@ struct json_object *vm_passthrough_to_json(struct iov_daemon *d, const struct io
 /* The durable "passthrough" list, and its reading back (-EBADMSG when malformed). */
 struct json_object *vm_passthrough_to_durable(const struct iov_vm_record *rec);
 int vm_passthrough_from_durable(struct json_object *o, struct iov_vm_record *rec);
+
+/* vms/vm-files.c: the definition as iovd-vmm's config, every host file it names (kernel,
+ * initrd, the device models' host_files) opened beneath an image directory and added to
+ * fds, named "fd:N" in *ret in its place. fds and ret NULL: only check that each file
+ * opens (a create). -EBADMSG with p filled (403 path_not_allowed, 400 file_not_readable,
+ * 500 confinement_unavailable or internal_error). */
+int vm_files_open(struct iov_vm_table *t, const struct iov_vm_spec *spec, struct iov_vmm_fds *fds,
+                  struct json_object **ret, struct iov_problem *p);
+
+/* vms/vm-cgroup.c: find (and set up) where VMMs get cgroups, at start; logs. */
+void vm_cgroup_setup(struct iov_vm_table *t);
+/* The cgroup of rec's next VMM, its limits written; *ret_dir NULL where there are none. */
+int vm_cgroup_create(struct iov_vm_table *t, const struct iov_vm_record *rec, char **ret_dir);
 
 /* vms/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
 int vm_console_trim(const char *dir);

@@ -28,6 +28,7 @@ void vm_table_free(struct iov_vm_table *t)
                 vm_record_free(t->records[i]);
         free(t->records);
         free(t->vmm_path);
+        free(t->cgroup_dir);
         free(t->dir);
         pthread_cond_destroy(&t->saved);
         pthread_cond_destroy(&t->changed);
@@ -56,6 +57,7 @@ struct iov_vm_record *vm_record_alloc(void)
         vm_spec_init(&rec->spec);
         rec->pidfd = -1;
         rec->exit_status = -1;
+        rec->vmm_slot = -1;
         return rec;
 }
 

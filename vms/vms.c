@@ -119,6 +119,15 @@ int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_objec
         daemon_test_crash_point("vm-create-attached");
         pthread_mutex_lock(&t->lock);
         r = vms_create_check(t, rec, p);
+        pthread_mutex_unlock(&t->lock);
+        /* Every file it names opens now, confined (a start opens them again); outside the
+         * lock, since it reads files. Then the table again: it may have changed meanwhile. */
+        if (r >= 0)
+                r = vm_files_open(t, &rec->spec, NULL, NULL, p);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&t->lock);
+        r = vms_create_check(t, rec, p);
         if (r >= 0)
                 r = vm_table_add(t, rec);
         if (r < 0) {
@@ -343,6 +352,8 @@ static int vms_start(struct iov_daemon *d)
                         return log_error_errno(r, "Cannot run --vmm %s: %m", d->config.vmm);
                 return log_error_errno(r, "Cannot find iovd-vmm: %m");
         }
+        if (d->config.vmm_jail)
+                vm_cgroup_setup(t);
         t->dir = util_path_join(d->config.run_dir, "vms", NULL);
         r = t->dir ? util_mkdir_p(t->dir, 0700) : -ENOMEM;
         if (r < 0)

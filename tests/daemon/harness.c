@@ -149,6 +149,18 @@ static void child_exec(struct iov_harness *h, const struct iov_harness_options *
                 argv[n++] = pairs[i][0];
                 argv[n++] = pairs[i][1];
         }
+        /* VM files come only from image directories: the harness's own (tests put
+         * images there) and the guest payloads' build directories. */
+        argv[n++] = "--image-dir";
+        argv[n++] = h->dir;
+        _cleanup_free_ char *dirs =
+                getenv("IOVD_TEST_IMAGE_DIRS") ? strdup(getenv("IOVD_TEST_IMAGE_DIRS")) : NULL;
+        char *save = NULL;
+        for (char *d = dirs ? strtok_r(dirs, ":", &save) : NULL; d && n < ARRAY_SIZE(argv) - 8;
+             d = strtok_r(NULL, ":", &save)) {
+                argv[n++] = "--image-dir";
+                argv[n++] = d;
+        }
         for (size_t i = 0; o->extra_args && o->extra_args[i] && n < ARRAY_SIZE(argv) - 1; i++)
                 argv[n++] = o->extra_args[i];
         argv[n] = NULL;

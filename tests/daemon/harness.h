@@ -23,7 +23,7 @@ struct iov_harness_options {
 };
 
 struct iov_harness {
-        char *dir;         /* removed by harness_free */
+        char *dir;         /* removed by harness_free; also an --image-dir of the daemon */
         char *socket_path; /* DIR/iovd.sock */
         char *state_dir;
         char *run_dir;

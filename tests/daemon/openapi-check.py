@@ -125,7 +125,10 @@ def start_daemon(iovd, tree, work):
                              "--state-dir", os.path.join(work, "state"),
                              "--run-dir", os.path.join(work, "run"),
                              "--sysfs-root", os.path.join(tree, "sys"),
-                             "--dev-root", os.path.join(tree, "dev")],
+                             "--dev-root", os.path.join(tree, "dev"),
+                             # The examples of api/openapi.yaml name /etc/passwd as a kernel
+                             # (a file every host has): /etc is their image directory.
+                             "--image-dir", "/etc"],
                             env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -56,7 +56,8 @@ export IOVD_SOCKET=$dir/iovd.sock
 unset NO_COLOR COLUMNS
 export LANG=C.UTF-8 TERM=xterm
 "$iovd" --listen "unix:$IOVD_SOCKET" --state-dir "$dir/state" --run-dir "$dir/run" \
-        --sysfs-root "$dir/tree/sys" --dev-root "$dir/tree/dev" >"$dir/iovd.log" 2>&1 &
+        --sysfs-root "$dir/tree/sys" --dev-root "$dir/tree/dev" --image-dir "$dir" --image-dir "$guest_dir" \
+        >"$dir/iovd.log" 2>&1 &
 dpid=$!
 for _ in $(seq 200); do
         "$iovctl" host >/dev/null 2>&1 && break

@@ -61,7 +61,7 @@ read -r line <"$dir/kernel-out"
 cat "$dir/kernel-out" >/dev/null &
 export IOVD_SOCKET=$dir/iovd.sock
 "$iovd" --listen "unix:$IOVD_SOCKET" --state-dir "$dir/state" --run-dir "$dir/run" \
-        --sysfs-root "$dir/tree/sys" --dev-root "$dir/tree/dev" >"$dir/iovd.log" 2>&1 &
+        --sysfs-root "$dir/tree/sys" --dev-root "$dir/tree/dev" --image-dir "$dir" >"$dir/iovd.log" 2>&1 &
 dpid=$!
 for _ in $(seq 200); do
         "$iovctl" host >/dev/null 2>&1 && break

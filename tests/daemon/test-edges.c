@@ -113,7 +113,7 @@ Test(edges, vm_list_state_filter)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
-        _cleanup_free_ char *kernel = util_path_join(fixture_root(fx), "bzImage", NULL);
+        _cleanup_free_ char *kernel = util_path_join(h->dir, "bzImage", NULL);
         cr_assert_eq(util_write_file_atomic(kernel, "not a kernel\n", 13, 0644), 0);
 
         _cleanup_free_ char *body =

@@ -66,15 +66,16 @@ Test(vm_api, malformed_create_bodies_define_nothing)
                 {"{\"kernel\": ", "malformed_json"},
                 {"{}", "missing_field"},
                 {"{\"kernel\": \"relative/bzImage\"}", "invalid_path"},
-                {"{\"kernel\": \"/nonexistent/bzImage\"}", "file_not_readable"},
-                {"{\"kernel\": \"/tmp\"}", "file_not_readable"},
+                /* Inside an image directory (GUEST_DIR), but no file there. */
+                {"{\"kernel\": \"@K.missing\"}", "file_not_readable"},
+                {"{\"kernel\": \"@K/..\"}", "file_not_readable"},
                 {"{\"kernel\": 7}", "wrong_type"},
                 {"{\"kernel\": \"@K\", \"vcpus\": 0}", "invalid_value"},
                 {"{\"kernel\": \"@K\", \"vcpus\": 33}", "invalid_value"},
                 {"{\"kernel\": \"@K\", \"vcpus\": 1.5}", "wrong_type"},
                 {"{\"kernel\": \"@K\", \"memory_mib\": 8}", "invalid_value"},
                 {"{\"kernel\": \"@K\", \"name\": \"bad name!\"}", "invalid_value"},
-                {"{\"kernel\": \"@K\", \"initrd\": \"/nonexistent\"}", "file_not_readable"},
+                {"{\"kernel\": \"@K\", \"initrd\": \"@K.missing\"}", "file_not_readable"},
                 {"{\"kernel\": \"@K\", \"devices\": [1]}", "invalid_value"},
                 {"{\"kernel\": \"@K\", \"devices\": [{\"path\": \"/x\"}]}", "invalid_value"},
                 /* Device entries go through iovd-vmm's own parser at create. */
@@ -167,7 +168,8 @@ Test(vm_api, delete_refused_while_running)
 Test(vm_api, unbootable_kernel_fails_at_start)
 {
         vm_skip_without_kvm();
-        char junk[] = "/tmp/iovd-vmtest-junk-XXXXXX";
+        _cleanup_free_ char *junk = util_path_join(env.dir, "junk-XXXXXX", NULL);
+        cr_assert_not_null(junk);
         int fd = mkstemp(junk);
         cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
         cr_assert_eq(write(fd, "not a kernel\n", 13), 13);

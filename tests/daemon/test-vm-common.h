@@ -35,7 +35,7 @@ static inline void vm_skip_without_kvm(void)
 
 static inline void vm_env_start_iovd(struct vm_env *e)
 {
-        const char *extra[] = {"--run-dir", e->run_dir, NULL};
+        const char *extra[] = {"--run-dir", e->run_dir, "--image-dir", e->dir, NULL};
         struct iov_harness_options o = {.state_dir = e->state_dir, .extra_args = extra};
         int r = harness_start(&o, &e->h);
         cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),

@@ -202,9 +202,14 @@ static int spec_read_int(struct json_object *o, const char *key, long long min, 
 }
 
 /* The kernel and initrd are read by another process than the one that was asked (iovd,
- * then iovd-vmm in its own directory): only absolute paths mean the same file to both. */
-static int spec_check_absolute(const char *field, const char *path, struct iov_vm_spec_error *err)
+ * then iovd-vmm in its own directory): only absolute paths mean the same file to both.
+ * "fd:N" (a descriptor iovd passed) only where the caller allows it. */
+static int spec_check_absolute(const char *field, const char *path, unsigned flags,
+                               struct iov_vm_spec_error *err)
 {
+        if (path && (flags & IOV_VM_SPEC_INHERITED_FDS) &&
+            strncmp(path, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0)
+                return 0;
         if (path && path[0] != '/')
                 return spec_fail(err, IOV_VM_SPEC_INVALID_PATH,
                                  "\"%s\" must be an absolute path, not \"%.256s\"", field, path);
@@ -229,7 +234,7 @@ static int spec_read_restart(struct json_object *o, enum iov_vm_restart *field,
                          json_object_get_string(v));
 }
 
-static int spec_read_fields(struct json_object *o, struct iov_vm_spec *s,
+static int spec_read_fields(struct json_object *o, unsigned flags, struct iov_vm_spec *s,
                             struct iov_vm_spec_error *err)
 {
         static const char *const strings[] = {"name", "kernel", "initrd", "cmdline"};
@@ -249,9 +254,9 @@ static int spec_read_fields(struct json_object *o, struct iov_vm_spec *s,
         s->vcpus = (unsigned)vcpus;
         r = spec_read_restart(o, &s->restart, err);
         if (r >= 0)
-                r = spec_check_absolute("kernel", s->kernel, err);
+                r = spec_check_absolute("kernel", s->kernel, flags, err);
         if (r >= 0)
-                r = spec_check_absolute("initrd", s->initrd, err);
+                r = spec_check_absolute("initrd", s->initrd, flags, err);
         return r;
 }
 
@@ -336,7 +341,7 @@ int vm_spec_parse_json(struct json_object *o, unsigned flags, struct iov_vm_spec
         vm_spec_init(&s);
         int r = spec_check_shape(o, flags, err);
         if (r >= 0)
-                r = spec_read_fields(o, &s, err);
+                r = spec_read_fields(o, flags, &s, err);
         if (r >= 0)
                 r = vm_spec_check(&s, err);
         if (r >= 0)

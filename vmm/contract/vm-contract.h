@@ -209,6 +209,10 @@ enum {
          * allocation the VM owns: the API never sets this (a socket user must not pick any
          * host function past the allocation rules). */
         IOV_VM_SPEC_HOST_DEVICES = 1 << 1,
+        /* Accept "fd:N" for "kernel" and "initrd": a descriptor iovd opened beneath an image
+         * directory and passed (vms/vm-files.c). iovd-vmm's --config only: a client naming
+         * a descriptor would name one of iovd's. */
+        IOV_VM_SPEC_INHERITED_FDS = 1 << 2,
 };
 
 /* The defaults: no name, IOV_VM_DEFAULT_VCPUS, IOV_VM_DEFAULT_MEMORY_MIB, no devices. */

@@ -15,6 +15,8 @@
  * path is required; serial (the GET_ID answer) is at most 20 bytes; num_queues is 1 to
  * IOV_VIRTIO_BLK_MAX_QUEUES (default: the VM's vCPUs, at most that); direct opens the
  * image with O_DIRECT, so the host's page cache holds no copy of the guest's disk.
+ * path may be "fd:N", a descriptor iovd opened and passed (iovd always does: the VMM
+ * opens no host path of a definition); a regular file, or a block device.
  */
 #include "vmm/virtio/virtio.h"
 
@@ -23,7 +25,9 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 
@@ -278,6 +282,10 @@ static int blk_create(const void *options, const struct iov_virtio_host *host,
         return virtio_blk_new(host->mem, &o, ret);
 }
 
+/* iovd opens "path" for iovd-vmm and passes it (virtio.h, host_files). */
+static const struct iov_virtio_host_file blk_host_files[] = {{"path", IOV_VIRTIO_HOST_IMAGE},
+                                                             {NULL, 0}};
+
 static const struct iov_virtio_dev_ops blk_ops = {
         .name = "virtio-blk",
         .device_id = VIRTIO_ID_BLOCK,
@@ -295,25 +303,34 @@ static const struct iov_virtio_dev_ops blk_ops = {
         .options_size = sizeof(struct iov_virtio_blk_options),
         .parse_field = blk_parse_field,
         .parse_done = blk_parse_done,
+        .host_files = blk_host_files,
         .create = blk_create,
 };
 
 IOV_VIRTIO_DEVICE(blk_ops)
 
 /* With "direct" a second descriptor through the page cache takes what O_DIRECT refuses;
- * a file system without O_DIRECT (tmpfs before Linux 6.6) refuses the option. */
+ * a file system without O_DIRECT (tmpfs before Linux 6.6) refuses the option. A
+ * descriptor iovd passed ("fd:N") is one open file: O_DIRECT is set on it (fcntl(2)
+ * F_SETFL) and there is no page-cache copy, so a request O_DIRECT refuses fails (IOERR). */
 static int blk_open_files(const struct iov_virtio_blk_options *opts, struct blk *b)
 {
-        int flags = (opts->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+        int flags = opts->read_only ? O_RDONLY : O_RDWR;
+        bool inherited = strncmp(opts->path, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0;
 
-        b->fd = open(opts->path, flags | (opts->direct ? O_DIRECT : 0));
-        if (b->fd < 0)
-                return -errno;
-        if (opts->direct) {
-                b->fd_buffered = open(opts->path, flags);
-                if (b->fd_buffered < 0)
+        int r = util_open_inherited(opts->path, flags | (opts->direct && !inherited ? O_DIRECT : 0),
+                                    &b->fd);
+        if (r < 0 || !opts->direct)
+                return r;
+        if (inherited) {
+                int status = fcntl(b->fd, F_GETFL);
+                if (status < 0 || fcntl(b->fd, F_SETFL, status | O_DIRECT) < 0)
                         return -errno;
+                return 0;
         }
+        b->fd_buffered = open(opts->path, flags | O_CLOEXEC);
+        if (b->fd_buffered < 0)
+                return -errno;
         return 0;
 }
 
@@ -337,17 +354,21 @@ static int blk_open(const struct iov_virtio_blk_options *opts, struct blk *b)
 {
         struct stat st;
 
+        uint64_t size = 0;
         int r = blk_open_files(opts, b);
         if (r < 0)
                 return r;
         if (fstat(b->fd, &st) < 0)
                 return -errno;
-        /* A raw image file; a block device's size would need BLKGETSIZE64. */
-        if (!S_ISREG(st.st_mode))
+        /* A raw image file, or a block device (iovd passes one only when its operator
+         * allowed them: --allow-block-devices). */
+        if (S_ISREG(st.st_mode) && st.st_size >= 0)
+                size = (uint64_t)st.st_size;
+        else if (!S_ISBLK(st.st_mode) || ioctl(b->fd, BLKGETSIZE64, &size) < 0)
                 return -EINVAL;
-        if (st.st_size < 0 || st.st_size % SECTOR_SIZE != 0)
+        if (size % SECTOR_SIZE != 0)
                 return -EINVAL; /* a partial last sector could not be addressed */
-        b->sectors = (uint64_t)st.st_size / SECTOR_SIZE;
+        b->sectors = size / SECTOR_SIZE;
         b->read_only = opts->read_only;
         b->no_io_uring = opts->no_io_uring;
         memcpy(b->serial, opts->serial, sizeof(b->serial));

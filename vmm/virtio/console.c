@@ -8,7 +8,7 @@
  *
  * Made from a spec, the console writes to the VM's console stream (the UART's fd) and
  * reads the FIFO named by "input", opened read-write so it never reads as EOF between
- * writers; the device owns that fd.
+ * writers; the device owns that fd. "input" may be "fd:N", a FIFO iovd opened and passed.
  */
 #include "vmm/virtio/virtio.h"
 
@@ -123,9 +123,14 @@ static int console_parse_field(void *options, const char *key, struct json_objec
 static int console_open_input(const char *path, int *ret_fd)
 {
         struct stat st;
-        _cleanup_close_ int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        _cleanup_close_ int fd = -1;
+        int r = util_open_inherited(path, O_RDWR | O_NONBLOCK, &fd);
 
-        if (fd < 0)
+        if (r < 0)
+                return r;
+        /* A passed FIFO keeps the flags iovd opened it with: never block the poller. */
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
@@ -158,6 +163,10 @@ static int console_create(const void *options, const struct iov_virtio_host *hos
         return 0;
 }
 
+/* iovd opens "input" for iovd-vmm and passes it (virtio.h, host_files). */
+static const struct iov_virtio_host_file console_host_files[] = {{"input", IOV_VIRTIO_HOST_FIFO},
+                                                                 {NULL, 0}};
+
 static const struct iov_virtio_dev_ops console_ops = {
         .name = "virtio-console",
         .device_id = VIRTIO_ID_CONSOLE,
@@ -170,6 +179,7 @@ static const struct iov_virtio_dev_ops console_ops = {
         .destroy = console_destroy,
         .options_size = sizeof(struct iov_virtio_console_options),
         .parse_field = console_parse_field,
+        .host_files = console_host_files,
         .create = console_create,
 };
 

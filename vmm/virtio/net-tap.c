@@ -62,8 +62,8 @@ static const struct iov_net_backend_ops tap_ops = {
 };
 
 /* Open (or create) TAP interface `name` with the modern virtio-net header in front of
- * every frame. */
-static int tap_open(const char *name, int *ret_fd)
+ * every frame. iovd opens TAPs this way and passes them to iovd-vmm (virtio.h). */
+int virtio_net_tap_open(const char *name, int *ret_fd)
 {
         _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
         struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
@@ -89,8 +89,16 @@ int net_tap_backend_new(const char *name, int fd_in, struct iov_net_backend **re
 {
         _cleanup_close_ int fd = -1;
 
-        if (name && name[0]) {
-                int r = tap_open(name, &fd);
+        if (name && strncmp(name, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0) {
+                /* A TAP iovd opened with virtio_net_tap_open and passed. */
+                int r = util_open_inherited(name, 0, &fd);
+                if (r < 0)
+                        return r;
+                int flags = fcntl(fd, F_GETFL);
+                if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                        return -errno;
+        } else if (name && name[0]) {
+                int r = virtio_net_tap_open(name, &fd);
                 if (r < 0)
                         return r;
         } else {

@@ -17,6 +17,8 @@
  * accepts no other source). Without mac the device gets a random locally administered
  * address. Carrier (VIRTIO_NET_S_LINK_UP, §5.1.4) follows the backend: always on for a
  * TAP, on while a link holds a live end; each change raises a config interrupt.
+ * A tap may also be "fd:N", a TAP iovd opened (virtio_net_tap_open) and passed, which is
+ * how iovd always hands it over (the jailed VMM has no capability and no host network).
  */
 #include "vmm/virtio/virtio.h"
 
@@ -247,7 +249,11 @@ static int net_parse_field(void *options, const char *key, struct json_object *v
                 return virtio_spec_error(ret_error, "\"%s\" must be a string", key);
         const char *s = json_object_get_string(value);
         if (streq(key, "tap") || streq(key, "port")) {
-                if (!net_name_valid(s))
+                /* An interface name never holds ':' (dev_valid_name), so "fd:N" is not one. */
+                bool fd_name = streq(key, "tap") &&
+                               strncmp(s, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0 &&
+                               strlen(s) < sizeof(o->tap_name);
+                if (!fd_name && !net_name_valid(s))
                         return virtio_spec_error(
                                 ret_error, "%s \"%.64s\" is not 1..15 of [A-Za-z0-9_.-]", key, s);
                 snprintf(streq(key, "tap") ? o->tap_name : o->port, sizeof(o->port), "%s", s);
@@ -289,6 +295,10 @@ static int net_create(const void *options, const struct iov_virtio_host *host,
         return virtio_net_new(host->mem, &o, ret);
 }
 
+/* iovd opens the TAP named by "tap" for iovd-vmm and passes it (virtio.h, host_files). */
+static const struct iov_virtio_host_file net_host_files[] = {{"tap", IOV_VIRTIO_HOST_TAP},
+                                                             {NULL, 0}};
+
 static const struct iov_virtio_dev_ops net_ops = {
         .name = "virtio-net",
         .device_id = VIRTIO_ID_NET,
@@ -304,6 +314,7 @@ static const struct iov_virtio_dev_ops net_ops = {
         .options_size = sizeof(struct iov_virtio_net_options),
         .parse_field = net_parse_field,
         .parse_done = net_parse_done,
+        .host_files = net_host_files,
         .create = net_create,
 };
 

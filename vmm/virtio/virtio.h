@@ -112,6 +112,22 @@ struct iov_virtio_dev;
 struct iov_virtio_host;
 struct json_object;
 
+/* How iovd opens a host file an entry names (struct iov_virtio_dev_ops.host_files). */
+enum iov_virtio_host_file_kind {
+        /* A disk image: read-write unless the entry's "read_only" is true; a regular file,
+         * or a block device where the operator allows them. */
+        IOV_VIRTIO_HOST_IMAGE,
+        /* A FIFO, read-write and non-blocking (never EOF while the VM runs). */
+        IOV_VIRTIO_HOST_FIFO,
+        /* Not a path: a TAP interface name, opened with virtio_net_tap_open(). */
+        IOV_VIRTIO_HOST_TAP,
+};
+
+struct iov_virtio_host_file {
+        const char *key; /* the entry's field holding the path */
+        enum iov_virtio_host_file_kind kind;
+};
+
 /* A device model: what it is, how the transport drives it, and how an entry of a VM's
  * "devices" list becomes one. Each device file fills one and registers it with
  * IOV_VIRTIO_DEVICE(); nothing else lists the devices. */
@@ -160,6 +176,11 @@ struct iov_virtio_dev_ops {
                            char **ret_error);
         /* After the last field: required fields, defaults. NULL: nothing to check. */
         int (*parse_done)(void *options, char **ret_error);
+        /* The entry's fields that name host files (NULL-terminated; NULL: none). iovd
+         * opens each itself, confined to its image directories, and hands iovd-vmm the
+         * descriptor as "fd:N" in their place (vms/vm-files.c); the device opens its
+         * field with util_open_inherited(), which takes either form. */
+        const struct iov_virtio_host_file *host_files;
         /* Make the device from parsed options; what it needs of the VM comes in host. */
         int (*create)(const void *options, const struct iov_virtio_host *host,
                       struct iov_virtio_dev **ret);
@@ -350,6 +371,10 @@ int virtio_net_link_attach(const char *name, int fd, const uint8_t *source_mac);
  * "bytes_sent", "frames_received", "bytes_received", "dropped_full", "dropped_down",
  * "dropped_source_mac", "dropped_invalid"}. */
 struct json_object *virtio_net_links_json(void);
+/* Open (or create) TAP interface name as virtio-net needs it (IFF_TAP | IFF_NO_PI |
+ * IFF_VNET_HDR, the v1 header size, no offloads); needs CAP_NET_ADMIN. iovd opens TAPs
+ * this way and passes them to iovd-vmm. */
+int virtio_net_tap_open(const char *name, int *ret_fd);
 /* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
 int virtio_parse_mac(const char *s, uint8_t ret[6]);
 

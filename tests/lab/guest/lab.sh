@@ -171,10 +171,15 @@ iovd_is_up() {
   [ "$code" != 000 ]
 }
 
+# The directories VM definitions may take files from (iovd --image-dir): the lab's kernel
+# and initramfs, the guest payloads, and one for what scenarios make (FIFOs, disks).
+LAB_IMAGES=/run/iovd-images
+
 # Start the daemon in the background (IOVD_PID); wait at most 60 s until it answers.
 iovd_start() {
-  mkdir -p /run/iovd "$IOVD_STATE"
+  mkdir -p /run/iovd "$IOVD_STATE" "$LAB_IMAGES"
   iovd --listen "unix:$IOVD_SOCKET" --state-dir "$IOVD_STATE" --run-dir /run/iovd \
+    --image-dir /lab --image-dir /opt/iovd/guest --image-dir "$LAB_IMAGES" \
     "$@" >>"$IOVD_LOG" 2>&1 3>&- &
   IOVD_PID=$!
   lab_wait 60 iovd_is_up && return 0

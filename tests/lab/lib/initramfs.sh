@@ -20,9 +20,10 @@ LAB_IPROUTE2_IP=/usr/local/sbin/ip
 
 # Programs taken from the meson build directory when they exist (the lab runs whatever is
 # built; a scenario that needs a missing one reports it).
-LAB_BUILD_PROGRAMS=(daemon/iovd cli/iovctl vmm/iovd-vmm tests/lab/lab-vfio-check
-  tests/lab/lab-kvm-smoke tests/lab/lab-dma bench/passthrough/lab-barread
-  bench/passthrough/lab-blkbench k8s/iovd-device-plugin k8s/lab-kubelet)
+LAB_BUILD_PROGRAMS=(daemon/iovd cli/iovctl vmm/iovd-vmm vmm/iovd-vmm-monitor
+  tests/lab/lab-vfio-check tests/lab/lab-kvm-smoke tests/lab/lab-dma
+  bench/passthrough/lab-barread bench/passthrough/lab-blkbench k8s/iovd-device-plugin
+  k8s/lab-kubelet)
 
 # Copy a file to the same path below root, once.
 lab_copy_same_path() {

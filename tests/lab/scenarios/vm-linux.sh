@@ -14,7 +14,7 @@
 # lab-prepare: l2/build.sh
 . /lab/lab.sh
 
-tap_plan 26
+tap_plan 27
 tap_check "kvm_amd loads" lab_modprobe kvm_amd
 lab_require_programs iovd iovd-vmm || exit 1
 iovd_start_checked || exit 1
@@ -28,11 +28,11 @@ vm_state_pid() {
   echo "$(api_jq .state) $(api_jq .pid)"
 }
 vm_create_linux() {
-  mkfifo "/tmp/$1.in"
+  mkfifo "$LAB_IMAGES/$1.in"
   api_expect "POST /v1/vms $1 (lab kernel, L2 initramfs, $2 MiB, virtio console input)" 201 \
     POST /v1/vms "{\"name\": \"$1\", \"vcpus\": 1, \"memory_mib\": $2,
       \"kernel\": \"/lab/vmlinuz\", \"initrd\": \"/lab/l2.cpio.gz\", \"cmdline\": \"$CMDLINE\",
-      \"devices\": [{\"type\": \"virtio-console\", \"input\": \"/tmp/$1.in\"}]}"
+      \"devices\": [{\"type\": \"virtio-console\", \"input\": \"$LAB_IMAGES/$1.in\"}]}"
 }
 elapsed() {
   echo "$(($(date +%s) - T0)) s"
@@ -72,6 +72,16 @@ tap_check "linux-a's init listens on its virtio console" \
 before="$(vm_state_pid linux-a), $(vm_state_pid b)"
 tap_is "both run, each in its own iovd-vmm ($before)" \
   "$(echo "$before" | sed -E "s/[0-9]+/N/g")" "running N, running N"
+# jailed PID: "jailed" when /proc/PID/status shows a uid not 0, no effective capability,
+# a seccomp filter and no_new_privs; else what it shows.
+jailed() {
+  awk '/^Uid:/ { u = $2 } /^CapEff:/ { c = $2 } /^Seccomp:/ { s = $2 } /^NoNewPrivs:/ { n = $2 }
+    END { if (u != 0 && c == "0000000000000000" && s == 2 && n == 1) print "jailed"
+          else print "Uid " u " CapEff " c " Seccomp " s " NoNewPrivs " n }' "/proc/$1/status"
+}
+pid_a=$(vm_state_pid linux-a | cut -d' ' -f2)
+tap_is "linux-a's iovd-vmm runs jailed: uid not 0, CapEff 0, Seccomp 2, NoNewPrivs 1" \
+  "$(jailed "$pid_a")" jailed
 kill -TERM "$IOVD_PID"
 wait "$IOVD_PID" 2>/dev/null
 iovd_start_checked || exit 1
@@ -89,7 +99,7 @@ api_expect "POST /v1/vms/linux-a/start while it runs: 409" 409 POST /v1/vms/linu
 tap_is "the 409 names the conflict and linux-a is still running" \
   "$(api_jq '.error.code | type') $(vm_state_pid linux-a)" "string ${before%%,*}"
 
-lab_send /tmp/linux-a.in "ping 1"
+lab_send "$LAB_IMAGES/linux-a.in" "ping 1"
 tap_check "linux-a answers on its console after the restarts" \
   lab_wait 120 vm_console_has linux-a "l2: pong 1" || lab_vm_report linux-a
 
@@ -101,11 +111,11 @@ b_reason=$(api_jq '.reason // ""')
 tap_check "b's crash has a reason ('$b_reason')" test -n "$b_reason"
 tap_is "linux-a unaffected: running in the same iovd-vmm" \
   "$(vm_state_pid linux-a)" "${before%%,*}"
-lab_send /tmp/linux-a.in "ping 2"
+lab_send "$LAB_IMAGES/linux-a.in" "ping 2"
 tap_check "linux-a still answers on its console" lab_wait 120 vm_console_has linux-a "l2: pong 2" ||
   lab_vm_report linux-a
 
-lab_send /tmp/linux-a.in "reboot"
+lab_send "$LAB_IMAGES/linux-a.in" "reboot"
 tap_check "reboot -f in linux-a: the VM is stopped" lab_wait 120 vm_state_is linux-a stopped ||
   lab_vm_report linux-a
 api GET /v1/vms/linux-a

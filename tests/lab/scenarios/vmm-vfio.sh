@@ -35,16 +35,19 @@ GROUP=$(lab_group_of "$NIC")
 RESET=$(cat "$SYSFS_PCI/$NIC/reset_method" 2>/dev/null)
 tap_diag "passed through: $NIC (group $GROUP, MAC $MAC, reset: $RESET); peer: $PEER ($PEER_IF)"
 
-# run_vmm NAME DEVICE_JSON [CMDLINE_EXTRA]: iovd-vmm in the foreground; status in VMM_STATUS,
-# its stderr in /tmp/NAME.log, the guest's serial console in /tmp/NAME.console.
+# run_vmm NAME DEVICE_JSON [CMDLINE_EXTRA]: iovd-vmm in the foreground, jailed as iovd runs
+# it (--jail: its own uid, no capabilities, an empty root with only its /dev/kvm and VFIO
+# nodes and a read-only /sys), so kernel, initrd and console come as descriptors; status
+# in VMM_STATUS, its stderr in /tmp/NAME.log, the guest's serial console in
+# /tmp/NAME.console.
 run_vmm() {
   cat >"/tmp/$1.json" <<JSON
-{"name": "$1", "vcpus": 1, "memory_mib": 256, "kernel": "/lab/vmlinuz",
- "initrd": "/lab/l2.cpio.gz",
+{"name": "$1", "vcpus": 1, "memory_mib": 256, "kernel": "fd:3", "initrd": "fd:4",
  "cmdline": "console=ttyS0 reboot=k panic=-1 quiet ${3:-}",
  "devices": [$2]}
 JSON
-  iovd-vmm --config "/tmp/$1.json" --serial "file:/tmp/$1.console" >"/tmp/$1.log" 2>&1
+  iovd-vmm --jail 2000000000:2000000000 --config "/tmp/$1.json" --serial "file:fd:5" \
+    3</lab/vmlinuz 4</lab/l2.cpio.gz 5>>"/tmp/$1.console" >"/tmp/$1.log" 2>&1
   VMM_STATUS=$?
 }
 refused() { # refused NAME PATTERN: exit status 1 and the pattern on stderr

@@ -63,7 +63,10 @@ else
         not_ok "the unit allocates a VF to vfio-pci" "driver '$driver'" "$alloc"
 fi
 
-if [ -c /dev/kvm ] && iovctl vm create idle --kernel /opt/iovd/guest/idle.bzImage --memory 96 >/dev/null &&
+# VM files come only from the unit's image directory (iovd --image-dir, by default
+# /var/lib/iovd/images, made by the package's tmpfiles).
+if [ -c /dev/kvm ] && cp /opt/iovd/guest/idle.bzImage /var/lib/iovd/images/ &&
+        iovctl vm create idle --kernel /var/lib/iovd/images/idle.bzImage --memory 96 >/dev/null &&
         out=$(iovctl vm start idle --wait --marker 1 --timeout 300 2>&1); then
         ok "a VM runs under the hardened unit (vm start --wait --marker 1)"
 else

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -75,4 +76,35 @@ Test(util, path_join_and_consttime)
         cr_assert(!util_consttime_equal("token", 5, "tokex", 5));
         cr_assert(!util_consttime_equal("token", 5, "toke", 4));
         cr_assert(!util_consttime_equal("token", 5, "", 0));
+}
+
+/* "fd:N" names an inherited descriptor (iovd hands iovd-vmm its files so): a new copy of
+ * N, at its offset; a path is opened; anything else after "fd:" is -EBADF. */
+Test(util, open_inherited_takes_fd_names_and_paths)
+{
+        char path[] = "/tmp/iovd-test-inherited-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+        cr_assert_eq(write(fd, "abc", 3), 3);
+        cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+        char name[32];
+        snprintf(name, sizeof(name), "fd:%d", fd);
+        int copy = -1;
+        cr_assert_eq(util_open_inherited(name, O_RDONLY, &copy), 0, "%s", name);
+        cr_expect_neq(copy, fd, "no copy of fd %d", fd);
+        cr_expect(fcntl(copy, F_GETFD) & FD_CLOEXEC, "the copy is inherited by exec");
+        _cleanup_free_ char *text = NULL;
+        cr_assert_eq(util_read_fd(copy, 16, &text, NULL), 0);
+        cr_expect_str_eq(text, "abc", "read through the copy: %s", text);
+        close(copy);
+        int opened = -1;
+        cr_assert_eq(util_open_inherited(path, O_RDONLY, &opened), 0, "%s", path);
+        close(opened);
+        const char *bad[] = {"fd:", "fd:x", "fd:2", "fd:-1", "fd:99999"};
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                int r = util_open_inherited(bad[i], O_RDONLY, &opened);
+                cr_expect_eq(r, -EBADF, "%s: %d", bad[i], r);
+        }
+        close(fd);
+        unlink(path);
 }

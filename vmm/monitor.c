@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iovd-vmm-monitor: the parent of one iovd-vmm, which iovd starts (vms/supervisor.c) so
+ * that someone can read the VMM's exit status whoever restarts iovd. A small program of
+ * its own, exec'd, so no process but iovd holds iovd's memory (its TCP token above all).
+ *
+ *   iovd-vmm-monitor --pid-file FILE --exit-file FILE --report-fd N [--pid-namespace]
+ *                    [--cgroup DIR] -- VMM [ARGS...]
+ *
+ * It forks and execs VMM with its own descriptors (stdio, and those iovd passed at 3 and
+ * up, except N), writes "PID STARTTIME" to the pid file (STARTTIME: field 22 of
+ * /proc/PID/stat), writes the pid (a pid_t) to fd N and closes everything, waits, and
+ * writes "exited STATUS" or "signal SIGNAL" to the exit file; both files through a
+ * temporary file and a rename (vms/supervisor.h reads them). --pid-namespace gives the VMM
+ * a PID namespace of its own (it is its init); --cgroup puts it into the cgroup v2
+ * directory DIR and removes DIR once it ended. A VMM that cannot be executed exits 127
+ * after saying why on stderr (the VMM's log).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXIT_EXEC_FAILED 127 /* the shell's convention (vms/supervisor.h) */
+
+struct monitor_options {
+        const char *pid_file, *exit_file, *cgroup;
+        int report_fd;
+        bool pid_namespace;
+        char **vmm_argv;
+};
+
+/* Write text to path through path.tmp and a rename: readers see all of it or nothing. */
+static void write_atomic(const char *path, const char *text)
+{
+        char tmp[4096];
+        if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+                return;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+        close(fd);
+        if (ok)
+                (void)rename(tmp, path);
+}
+
+/* Field 22 of /proc/PID/stat; the command (field 2) may hold spaces and parentheses, so
+ * counting starts after its last ')' (proc(5)). 0 when unknown. */
+static unsigned long long proc_starttime(pid_t pid)
+{
+        char path[64], text[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        const char *p = strrchr(text, ')');
+        for (int field = 3; p && field <= 22; field++)
+                p = strchr(p + 1, ' ');
+        return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static void join_cgroup(const char *dir)
+{
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        /* Not fatal: limits are best effort where the cgroup fs is writable. */
+        if (fd < 0 || write(fd, "0", 1) != 1)
+                fprintf(stderr, "iovd-vmm-monitor: cannot join cgroup %s: %m\n", dir);
+        if (fd >= 0)
+                close(fd);
+}
+
+static _Noreturn void exec_vmm(const struct monitor_options *o)
+{
+        close(o->report_fd);
+        if (o->cgroup)
+                join_cgroup(o->cgroup);
+        execv(o->vmm_argv[0], o->vmm_argv);
+        fprintf(stderr, "iovd-vmm: cannot be executed: %s: %m\n", o->vmm_argv[0]);
+        _exit(EXIT_EXEC_FAILED);
+}
+
+static int parse_options(int argc, char **argv, struct monitor_options *o)
+{
+        static const struct option options[] = {
+                {"pid-file", required_argument, NULL, 'p'},
+                {"exit-file", required_argument, NULL, 'e'},
+                {"report-fd", required_argument, NULL, 'r'},
+                {"pid-namespace", no_argument, NULL, 'n'},
+                {"cgroup", required_argument, NULL, 'c'},
+                {0},
+        };
+        int opt;
+        *o = (struct monitor_options){.report_fd = -1};
+        while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+                if (opt == 'p')
+                        o->pid_file = optarg;
+                else if (opt == 'e')
+                        o->exit_file = optarg;
+                else if (opt == 'r')
+                        o->report_fd = atoi(optarg);
+                else if (opt == 'n')
+                        o->pid_namespace = true;
+                else if (opt == 'c')
+                        o->cgroup = optarg;
+                else
+                        return -EINVAL;
+        }
+        o->vmm_argv = argv + optind;
+        if (!o->pid_file || !o->exit_file || o->report_fd < 3 || !o->vmm_argv[0])
+                return -EINVAL;
+        return 0;
+}
+
+/* Fork the VMM, tell iovd its pid, and drop everything but what waiting needs. */
+static pid_t start_vmm(const struct monitor_options *o)
+{
+        if (o->pid_namespace && unshare(CLONE_NEWPID) < 0) {
+                fprintf(stderr, "iovd-vmm: no PID namespace of its own: %m\n");
+                return -1;
+        }
+        pid_t vmm = fork();
+        if (vmm == 0)
+                exec_vmm(o);
+        if (vmm > 0) {
+                char line[64];
+                snprintf(line, sizeof(line), "%d %llu\n", (int)vmm, proc_starttime(vmm));
+                write_atomic(o->pid_file, line);
+        }
+        (void)!write(o->report_fd, &vmm, sizeof(vmm));
+        /* Nothing iovd passed stays open here, nor stdio (the VMM's log). */
+        close_range(3, ~0U, 0);
+        int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null_fd >= 0) {
+                dup2(null_fd, STDIN_FILENO);
+                dup2(null_fd, STDOUT_FILENO);
+                dup2(null_fd, STDERR_FILENO);
+                close(null_fd);
+        }
+        (void)!chdir("/");
+        return vmm;
+}
+
+int main(int argc, char **argv)
+{
+        struct monitor_options o;
+        if (parse_options(argc, argv, &o) < 0) {
+                fprintf(stderr, "Usage: iovd-vmm-monitor --pid-file FILE --exit-file FILE "
+                                "--report-fd N [--pid-namespace] [--cgroup DIR] -- VMM "
+                                "[ARGS...]\n");
+                return 2;
+        }
+        pid_t vmm = start_vmm(&o);
+        if (vmm < 0)
+                return 1;
+        int status;
+        while (waitpid(vmm, &status, 0) < 0)
+                if (errno != EINTR)
+                        return 1;
+        char line[32];
+        if (WIFSIGNALED(status))
+                snprintf(line, sizeof(line), "signal %d\n", WTERMSIG(status));
+        else
+                snprintf(line, sizeof(line), "exited %d\n", WEXITSTATUS(status));
+        write_atomic(o.exit_file, line);
+        if (o.cgroup)
+                (void)rmdir(o.cgroup);
+        return 0;
+}
