@@ -120,8 +120,7 @@ Test(vm_links, restart_policy_is_part_of_the_definition)
                          vm_str(r.json, "restart"));
         harness_reply_clear(&r);
         snprintf(body, sizeof(body),
-                 "{\"kernel\": \"%s\", \"memory_mib\": 16, \"restart\": \"always\"}",
-                 any_kernel());
+                 "{\"kernel\": \"%s\", \"memory_mib\": 16, \"restart\": \"always\"}", any_kernel());
         vm_call(&env, "POST", "/v1/vms", body, 400, &r);
         harness_reply_clear(&r);
 }

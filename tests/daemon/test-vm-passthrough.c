@@ -25,8 +25,8 @@ static struct pt_env env;
 
 static void pt_start(const char *extra)
 {
-        const char *args[] = {"--run-dir", env.run_dir, "--image-dir", env.dir,
-                              "--vmm",     getenv("FAKE_VMM"), extra, NULL};
+        const char *args[] = {"--run-dir", env.run_dir,        "--image-dir", env.dir,
+                              "--vmm",     getenv("FAKE_VMM"), extra,         NULL};
         env.h = start_iovd(env.fx, env.state_dir, args);
 }
 
