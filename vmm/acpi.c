@@ -27,7 +27,7 @@
 #define ACPI_MADT_ADDR (ACPI_BASE + 0x300) /* at most 0x148 bytes for 32 vCPUs */
 #define ACPI_MCFG_ADDR (ACPI_BASE + 0x700)
 #define ACPI_DSDT_ADDR (ACPI_BASE + 0x800)
-#define ACPI_END       (ACPI_BASE + 0x1000)
+#define ACPI_END       (ACPI_BASE + 0x2000) /* the DSDT's _PRT needs ~1.7 KiB */
 
 #define PM1A_EVT_PORT 0x600 /* PM1 status (2 bytes), PM1 enable (2 bytes) */
 #define PM1A_CNT_PORT 0x604 /* PM1 control (2 bytes) */
@@ -170,7 +170,7 @@ static uint32_t acpi_build_mcfg(uint8_t *t)
 /* ---- AML for the DSDT (ACPI 6.4 chapter 20) ---------------------------------------- */
 
 struct aml {
-        uint8_t b[512];
+        uint8_t b[4096];
         size_t n;
 };
 
@@ -272,6 +272,37 @@ static void aml_pci_crs(struct aml *a)
         aml_package(a, (const uint8_t[]){0x11}, 1, &buf);
 }
 
+/* One _PRT entry (ACPI 6.4 §6.2.13): Package (4) { Address, Pin, Source, Source Index }
+ * with Address = slot << 16 | 0xffff (any function), Pin 0..3 = INTA..INTD, Source Zero:
+ * the pin is wired to the global system interrupt Source Index, which is then
+ * level-triggered, active-low and shareable (§6.2.13). */
+static void aml_prt_entry(struct aml *a, unsigned slot, unsigned pin)
+{
+        struct aml e = {.n = 0};
+        uint32_t address = slot << 16 | 0xffff;
+        aml_add(&e, (const uint8_t[]){0x04, 0x0c}, 2); /* NumElements 4, DWordPrefix */
+        aml_add(&e,
+                (const uint8_t[]){(uint8_t)address, (uint8_t)(address >> 8),
+                                  (uint8_t)(address >> 16), (uint8_t)(address >> 24)},
+                4);
+        aml_add(&e, (const uint8_t[]){0x0a, (uint8_t)pin, 0x00}, 3); /* BytePrefix pin, Zero */
+        aml_add(&e, (const uint8_t[]){0x0a, (uint8_t)vmm_pci_intx_gsi(slot, pin + 1)}, 2);
+        aml_package(a, (const uint8_t[]){0x12}, 1, &e); /* PackageOp */
+}
+
+/* Name (_PRT, Package () { ... }): INTA..INTD of every slot of bus 0, as vmm/irq.c wires
+ * them. Without it a Linux guest with ACPI finds no interrupt for a device's pin. */
+static void aml_pci_prt(struct aml *a)
+{
+        struct aml entries = {.n = 0};
+        aml_add(&entries, (const uint8_t[]){32 * 4}, 1); /* NumElements */
+        for (unsigned slot = 0; slot < 32; slot++)
+                for (unsigned pin = 0; pin < 4; pin++)
+                        aml_prt_entry(&entries, slot, pin);
+        aml_add(a, (const uint8_t[]){0x08, '_', 'P', 'R', 'T'}, 5);
+        aml_package(a, (const uint8_t[]){0x12}, 1, &entries);
+}
+
 /* Device (RES0) { _HID PNP0C02, _CRS { Memory32Fixed (ECAM of bus 0) } }: a motherboard
  * resource holding the MCFG window. Linux checks the window against such resources once
  * ACPI is up (PCI Firmware Spec r3.2 §4.1.2 asks firmware to reserve it) and stops
@@ -295,7 +326,7 @@ static void aml_ecam_reservation(struct aml *scope)
         aml_package(scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
 }
 
-/* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID, _SEG, _BBN, _CRS } } and
+/* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID, _SEG, _BBN, _CRS, _PRT } } and
  * Name (_S5, Package (4) { 5, 5, 0, 0 }) for soft off (§7.4.2). Linux with ACPI finds PCI
  * root buses only through the namespace, so the host bridge must be here. */
 static uint32_t acpi_build_dsdt(uint8_t *t)
@@ -307,6 +338,7 @@ static uint32_t acpi_build_dsdt(uint8_t *t)
         aml_name_zero(&dev, "_SEG");
         aml_name_zero(&dev, "_BBN");
         aml_pci_crs(&dev);
+        aml_pci_prt(&dev);
         aml_add(&scope, (const uint8_t[]){'\\', '_', 'S', 'B', '_'}, 5);
         aml_package(&scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
         aml_ecam_reservation(&scope);

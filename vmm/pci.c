@@ -234,6 +234,10 @@ int vmm_pci_register_device(struct iov_vm *vm, struct iov_pci_device *dev)
         int r = vmm_pci_host_attach(host, dev);
         if (r < 0)
                 return r;
+        /* The interrupt line is what firmware writes after routing (PCI r3.0 §6.2.4): here
+         * the GSI the slot's pin is wired to, so the guest reads what _PRT says. */
+        unsigned pin = dev->config[IOV_PCI_INTERRUPT_PIN];
+        config_put(dev, IOV_PCI_INTERRUPT_LINE, vmm_pci_intx_gsi(dev->slot, pin), 1);
 
         /* Assign each BAR a naturally aligned address (PCI r3.0 §6.2.5.1). */
         for (unsigned i = 0; i < IOV_PCI_NUM_BARS; i++) {
