@@ -254,9 +254,22 @@ static void res_dword_memory(struct aml *r, uint32_t min, uint32_t max)
                         4);
 }
 
+/* QWord memory range descriptor (§6.4.3.5.1), read-write, prefetchable (type-specific
+ * flags bits 2:1 = 11b), fixed minimum and maximum. */
+static void res_qword_memory(struct aml *r, uint64_t min, uint64_t max)
+{
+        uint64_t v[5] = {0, min, max, 0, max - min + 1}; /* granularity .. length */
+        uint8_t d[6] = {0x8a, 43, 0, 0 /* memory */, 0x0c, 0x07};
+        aml_add(r, d, sizeof(d));
+        for (unsigned i = 0; i < 5; i++)
+                for (unsigned b = 0; b < 8; b++)
+                        aml_add(r, (const uint8_t[]){(uint8_t)(v[i] >> (8 * b))}, 1);
+}
+
 /* The root bridge's resources: bus 0, the CF8 ports it decodes itself, the I/O space
- * around them, and the BAR window (IOV_MEM_PCI_MMIO_*). */
-static void aml_pci_crs(struct aml *a)
+ * around them, the BAR window below 4 GiB (IOV_MEM_PCI_MMIO_*) and the one above RAM
+ * (vmm_memory_pci64_start()), where large 64-bit prefetchable BARs are (vmm/pci.c). */
+static void aml_pci_crs(struct aml *a, uint64_t pci64_start)
 {
         struct aml r = {.n = 0}, buf = {.n = 0};
         res_word(&r, 2, 0, PCI_BUS_FIRST, PCI_BUS_LAST);
@@ -264,6 +277,7 @@ static void aml_pci_crs(struct aml *a)
         res_word(&r, 1, 0x03, 0x0000, 0x0cf7);
         res_word(&r, 1, 0x03, 0x0d00, 0xffff);
         res_dword_memory(&r, (uint32_t)IOV_MEM_PCI_MMIO_START, (uint32_t)IOV_MEM_PCI_MMIO_END - 1);
+        res_qword_memory(&r, pci64_start, pci64_start + IOV_MEM_PCI64_SIZE - 1);
         aml_add(&r, (const uint8_t[]){0x79, 0x00}, 2); /* end tag */
 
         aml_add(&buf, (const uint8_t[]){0x0a, (uint8_t)r.n}, 2); /* BufferSize */
@@ -329,7 +343,7 @@ static void aml_ecam_reservation(struct aml *scope)
 /* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID, _SEG, _BBN, _CRS, _PRT } } and
  * Name (_S5, Package (4) { 5, 5, 0, 0 }) for soft off (§7.4.2). Linux with ACPI finds PCI
  * root buses only through the namespace, so the host bridge must be here. */
-static uint32_t acpi_build_dsdt(uint8_t *t)
+static uint32_t acpi_build_dsdt(uint8_t *t, uint64_t pci64_start)
 {
         struct aml dev = {.n = 0}, scope = {.n = 0}, body = {.n = 0};
         aml_add(&dev, "PCI0", 4);
@@ -337,7 +351,7 @@ static uint32_t acpi_build_dsdt(uint8_t *t)
         aml_name_zero(&dev, "_UID");
         aml_name_zero(&dev, "_SEG");
         aml_name_zero(&dev, "_BBN");
-        aml_pci_crs(&dev);
+        aml_pci_crs(&dev, pci64_start);
         aml_pci_prt(&dev);
         aml_add(&scope, (const uint8_t[]){'\\', '_', 'S', 'B', '_'}, 5);
         aml_package(&scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
@@ -382,7 +396,7 @@ int vmm_acpi_write(struct iov_vm *vm)
         acpi_build_facs(base + (ACPI_FACS_ADDR - ACPI_BASE));
         acpi_build_madt(base + (ACPI_MADT_ADDR - ACPI_BASE), vm->n_vcpus);
         acpi_build_mcfg(base + (ACPI_MCFG_ADDR - ACPI_BASE));
-        acpi_build_dsdt(base + (ACPI_DSDT_ADDR - ACPI_BASE));
+        acpi_build_dsdt(base + (ACPI_DSDT_ADDR - ACPI_BASE), vmm_memory_pci64_start(vm->mem));
         acpi_build_xsdt_rsdp(base + (ACPI_XSDT_ADDR - ACPI_BASE),
                              base + (ACPI_RSDP_ADDR - ACPI_BASE));
         return 0;

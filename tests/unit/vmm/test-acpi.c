@@ -128,6 +128,17 @@ Test(vmm_acpi, prt_routes_every_slot_and_pin_to_its_gsi)
                                            "no _PRT entry for slot %u pin %u", slot, pin);
                 }
         }
+        /* _CRS: the 64-bit window above RAM (a 16 MiB VM: it starts at 4 GiB) as a QWord
+         * memory descriptor (§6.4.3.5.1), prefetchable. */
+        uint64_t lo = 0x100000000ULL, hi = lo + IOV_MEM_PCI64_SIZE - 1;
+        uint8_t qword[46] = {0x8a, 43, 0, 0, 0x0c, 0x07};
+        for (unsigned b = 0; b < 8; b++) {
+                qword[14 + b] = (uint8_t)(lo >> (8 * b));
+                qword[22 + b] = (uint8_t)(hi >> (8 * b));
+                qword[38 + b] = (uint8_t)(IOV_MEM_PCI64_SIZE >> (8 * b));
+        }
+        cr_expect_not_null(memmem(dsdt, dlen, qword, sizeof(qword)),
+                           "no QWordMemory of the 64-bit window in PCI0's _CRS");
         cr_expect_eq(vmm_pci_intx_gsi(3, 1), 19u, "slot 3 INTA -> GSI %u", vmm_pci_intx_gsi(3, 1));
         cr_expect_eq(vmm_pci_intx_gsi(3, 2), 16u, "slot 3 INTB -> GSI %u", vmm_pci_intx_gsi(3, 2));
         cr_expect_eq(vmm_pci_intx_gsi(3, 0), 0u, "no pin -> GSI %u", vmm_pci_intx_gsi(3, 0));
