@@ -5,12 +5,14 @@
 # window above RAM (here from 4 GiB: 256 MiB of RAM), which the host bridge's _CRS
 # announces; BAR 0 (registers, doorbells, MSI-X) stays below 4 GiB. The L2 guest must see
 # BAR 2 there, 64-bit prefetchable, and its stock nvme driver must still read the lab's
-# pattern and write its own, which the lab reads back after the VM stopped.
+# pattern and write its own, which the lab reads back after the VM stopped; and a word
+# the guest writes into the CMB through BAR 2 (lab-dma bar, driver unbound) must read
+# back (where nothing is mapped, reads return all ones).
 # lab-topology: --nvme 1 --max-vfs 0 --nvme-cmb 64 --nics 0 --memory 1024 --timeout 900
-# lab-prepare: l2/build-nvme.sh
+# lab-prepare: l2/build-nvme-cmb.sh
 . /lab/lab.sh
 
-tap_plan 12
+tap_plan 13
 tap_check "kvm_amd, vfio-pci, vfio_iommu_type1 and nvme load" \
   lab_modprobe kvm_amd vfio-pci vfio_iommu_type1 nvme
 lab_require_programs iovd-vmm || exit 1
@@ -43,7 +45,7 @@ tap_is "the lab wrote its pattern at block 256" "$(block_text 256)" "iovd-lab-pa
 tap_check "$PF bound to vfio-pci" lab_bind_vfio "$PF"
 
 lab_pt_vm_run cmb "{\"type\": \"vfio\", \"host\": \"$PF\", \"guest_address\": 5}" \
-  "iovtest.nonce=$NONCE"
+  "iovtest.nonce=$NONCE iovtest.cmb=0x$NONCE"
 grep -a "l2-nvme:" /tmp/cmb.console | while read -r line; do tap_diag "$line"; done
 # bar_in_guest N: "START FLAGS" of BAR N as the guest's sysfs has it.
 bar_in_guest() {
@@ -63,6 +65,8 @@ tap_check "the L2 guest has BAR 2 above 4 GiB, 64-bit prefetchable" high_prefetc
 tap_check "and BAR 0 below 4 GiB" low_bar0
 tap_check "the L2 guest's stock nvme driver drives the controller and read the lab's pattern" \
   grep -q "l2-nvme: read iovd-lab-pattern-A-$NONCE" /tmp/cmb.console
+tap_check "the L2 guest wrote 0x$NONCE into the CMB through BAR 2 and read it back" \
+  grep -q "l2-nvme: lab-dma: bar 2 offset 0x1000 wrote 0x$NONCE read 0x$NONCE" /tmp/cmb.console
 tap_is "iovd-vmm exits 0 after the guest's reboot" "$VMM_STATUS" 0
 
 # The controller back to the lab's nvme driver.
