@@ -27,7 +27,7 @@
 #define ACPI_MADT_ADDR (ACPI_BASE + 0x300) /* at most 0x148 bytes for 32 vCPUs */
 #define ACPI_MCFG_ADDR (ACPI_BASE + 0x700)
 #define ACPI_DSDT_ADDR (ACPI_BASE + 0x800)
-#define ACPI_END       (ACPI_BASE + 0x1000)
+#define ACPI_END       (ACPI_BASE + 0x2000) /* the DSDT's _PRT needs ~1.7 KiB */
 
 #define PM1A_EVT_PORT 0x600 /* PM1 status (2 bytes), PM1 enable (2 bytes) */
 #define PM1A_CNT_PORT 0x604 /* PM1 control (2 bytes) */
@@ -170,7 +170,7 @@ static uint32_t acpi_build_mcfg(uint8_t *t)
 /* ---- AML for the DSDT (ACPI 6.4 chapter 20) ---------------------------------------- */
 
 struct aml {
-        uint8_t b[512];
+        uint8_t b[4096];
         size_t n;
 };
 
@@ -254,9 +254,22 @@ static void res_dword_memory(struct aml *r, uint32_t min, uint32_t max)
                         4);
 }
 
+/* QWord memory range descriptor (§6.4.3.5.1), read-write, prefetchable (type-specific
+ * flags bits 2:1 = 11b), fixed minimum and maximum. */
+static void res_qword_memory(struct aml *r, uint64_t min, uint64_t max)
+{
+        uint64_t v[5] = {0, min, max, 0, max - min + 1}; /* granularity .. length */
+        uint8_t d[6] = {0x8a, 43, 0, 0 /* memory */, 0x0c, 0x07};
+        aml_add(r, d, sizeof(d));
+        for (unsigned i = 0; i < 5; i++)
+                for (unsigned b = 0; b < 8; b++)
+                        aml_add(r, (const uint8_t[]){(uint8_t)(v[i] >> (8 * b))}, 1);
+}
+
 /* The root bridge's resources: bus 0, the CF8 ports it decodes itself, the I/O space
- * around them, and the BAR window (IOV_MEM_PCI_MMIO_*). */
-static void aml_pci_crs(struct aml *a)
+ * around them, the BAR window below 4 GiB (IOV_MEM_PCI_MMIO_*) and the one above RAM
+ * (vmm_memory_pci64_start()), where large 64-bit prefetchable BARs are (vmm/pci.c). */
+static void aml_pci_crs(struct aml *a, uint64_t pci64_start)
 {
         struct aml r = {.n = 0}, buf = {.n = 0};
         res_word(&r, 2, 0, PCI_BUS_FIRST, PCI_BUS_LAST);
@@ -264,12 +277,44 @@ static void aml_pci_crs(struct aml *a)
         res_word(&r, 1, 0x03, 0x0000, 0x0cf7);
         res_word(&r, 1, 0x03, 0x0d00, 0xffff);
         res_dword_memory(&r, (uint32_t)IOV_MEM_PCI_MMIO_START, (uint32_t)IOV_MEM_PCI_MMIO_END - 1);
+        res_qword_memory(&r, pci64_start, pci64_start + IOV_MEM_PCI64_SIZE - 1);
         aml_add(&r, (const uint8_t[]){0x79, 0x00}, 2); /* end tag */
 
         aml_add(&buf, (const uint8_t[]){0x0a, (uint8_t)r.n}, 2); /* BufferSize */
         aml_add(&buf, r.b, r.n);
         aml_add(a, (const uint8_t[]){0x08, '_', 'C', 'R', 'S'}, 5);
         aml_package(a, (const uint8_t[]){0x11}, 1, &buf);
+}
+
+/* One _PRT entry (ACPI 6.4 §6.2.13): Package (4) { Address, Pin, Source, Source Index }
+ * with Address = slot << 16 | 0xffff (any function), Pin 0..3 = INTA..INTD, Source Zero:
+ * the pin is wired to the global system interrupt Source Index, which is then
+ * level-triggered, active-low and shareable (§6.2.13). */
+static void aml_prt_entry(struct aml *a, unsigned slot, unsigned pin)
+{
+        struct aml e = {.n = 0};
+        uint32_t address = slot << 16 | 0xffff;
+        aml_add(&e, (const uint8_t[]){0x04, 0x0c}, 2); /* NumElements 4, DWordPrefix */
+        aml_add(&e,
+                (const uint8_t[]){(uint8_t)address, (uint8_t)(address >> 8),
+                                  (uint8_t)(address >> 16), (uint8_t)(address >> 24)},
+                4);
+        aml_add(&e, (const uint8_t[]){0x0a, (uint8_t)pin, 0x00}, 3); /* BytePrefix pin, Zero */
+        aml_add(&e, (const uint8_t[]){0x0a, (uint8_t)vmm_pci_intx_gsi(slot, pin + 1)}, 2);
+        aml_package(a, (const uint8_t[]){0x12}, 1, &e); /* PackageOp */
+}
+
+/* Name (_PRT, Package () { ... }): INTA..INTD of every slot of bus 0, as vmm/irq.c wires
+ * them. Without it a Linux guest with ACPI finds no interrupt for a device's pin. */
+static void aml_pci_prt(struct aml *a)
+{
+        struct aml entries = {.n = 0};
+        aml_add(&entries, (const uint8_t[]){32 * 4}, 1); /* NumElements */
+        for (unsigned slot = 0; slot < 32; slot++)
+                for (unsigned pin = 0; pin < 4; pin++)
+                        aml_prt_entry(&entries, slot, pin);
+        aml_add(a, (const uint8_t[]){0x08, '_', 'P', 'R', 'T'}, 5);
+        aml_package(a, (const uint8_t[]){0x12}, 1, &entries);
 }
 
 /* Device (RES0) { _HID PNP0C02, _CRS { Memory32Fixed (ECAM of bus 0) } }: a motherboard
@@ -295,10 +340,10 @@ static void aml_ecam_reservation(struct aml *scope)
         aml_package(scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
 }
 
-/* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID, _SEG, _BBN, _CRS } } and
+/* Scope (\_SB) { Device (PCI0) { _HID PNP0A03, _UID, _SEG, _BBN, _CRS, _PRT } } and
  * Name (_S5, Package (4) { 5, 5, 0, 0 }) for soft off (§7.4.2). Linux with ACPI finds PCI
  * root buses only through the namespace, so the host bridge must be here. */
-static uint32_t acpi_build_dsdt(uint8_t *t)
+static uint32_t acpi_build_dsdt(uint8_t *t, uint64_t pci64_start)
 {
         struct aml dev = {.n = 0}, scope = {.n = 0}, body = {.n = 0};
         aml_add(&dev, "PCI0", 4);
@@ -306,7 +351,8 @@ static uint32_t acpi_build_dsdt(uint8_t *t)
         aml_name_zero(&dev, "_UID");
         aml_name_zero(&dev, "_SEG");
         aml_name_zero(&dev, "_BBN");
-        aml_pci_crs(&dev);
+        aml_pci_crs(&dev, pci64_start);
+        aml_pci_prt(&dev);
         aml_add(&scope, (const uint8_t[]){'\\', '_', 'S', 'B', '_'}, 5);
         aml_package(&scope, (const uint8_t[]){0x5b, 0x82}, 2, &dev); /* DeviceOp */
         aml_ecam_reservation(&scope);
@@ -350,7 +396,7 @@ int vmm_acpi_write(struct iov_vm *vm)
         acpi_build_facs(base + (ACPI_FACS_ADDR - ACPI_BASE));
         acpi_build_madt(base + (ACPI_MADT_ADDR - ACPI_BASE), vm->n_vcpus);
         acpi_build_mcfg(base + (ACPI_MCFG_ADDR - ACPI_BASE));
-        acpi_build_dsdt(base + (ACPI_DSDT_ADDR - ACPI_BASE));
+        acpi_build_dsdt(base + (ACPI_DSDT_ADDR - ACPI_BASE), vmm_memory_pci64_start(vm->mem));
         acpi_build_xsdt_rsdp(base + (ACPI_XSDT_ADDR - ACPI_BASE),
                              base + (ACPI_RSDP_ADDR - ACPI_BASE));
         return 0;

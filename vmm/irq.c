@@ -142,3 +142,10 @@ int vmm_gsi_route_msi(struct iov_vm *vm, unsigned gsi, const struct iov_msi_mess
         pthread_mutex_unlock(&vm->gsi_lock);
         return r;
 }
+
+unsigned vmm_pci_intx_gsi(unsigned slot, unsigned pin)
+{
+        if (pin < 1 || pin > 4 || slot > 31)
+                return 0;
+        return IOV_PCI_INTX_GSI_BASE + (slot + pin - 1) % IOV_PCI_INTX_GSI_COUNT;
+}

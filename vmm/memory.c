@@ -95,3 +95,12 @@ uint64_t vmm_memory_low_end(const struct iov_guest_memory *mem)
 {
         return mem->regions[0].size;
 }
+
+uint64_t vmm_memory_pci64_start(const struct iov_guest_memory *mem)
+{
+        uint64_t end = IOV_MEM_HOLE_END;
+        for (unsigned i = 0; i < mem->n_regions; i++)
+                if (mem->regions[i].gpa + mem->regions[i].size > end)
+                        end = mem->regions[i].gpa + mem->regions[i].size;
+        return (end + IOV_MEM_PCI64_ALIGN - 1) & ~(IOV_MEM_PCI64_ALIGN - 1);
+}

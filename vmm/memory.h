@@ -10,6 +10,7 @@
  *   [0, low_size)                 RAM, low_size = min(size, IOV_MEM_HOLE_START)
  *   [IOV_MEM_HOLE_START, 4 GiB)   hole: PCI MMIO window, ECAM, IOAPIC, local APIC
  *   [4 GiB, 4 GiB + high_size)    the rest of RAM, if any
+ *   above RAM, 1 GiB aligned      the 64-bit PCI window (IOV_MEM_PCI64_SIZE)
  */
 #pragma once
 
@@ -27,6 +28,12 @@
 #define IOV_MEM_ECAM_BUS_SIZE  0x00100000ULL /* one bus: 32 devices x 8 functions x 4 KiB */
 #define IOV_MEM_IOAPIC_START   0xFEC00000ULL
 #define IOV_MEM_LAPIC_START    0xFEE00000ULL
+
+/* Above RAM (at least 4 GiB, aligned to 1 GiB): the window of the large 64-bit
+ * prefetchable BARs (vmm/pci.c), announced in the host bridge's _CRS (vmm/acpi.c) and
+ * left out of the e820 map, a gap like the hole below 4 GiB. */
+#define IOV_MEM_PCI64_ALIGN (1ULL << 30)
+#define IOV_MEM_PCI64_SIZE  (64ULL << 30)
 
 #define IOV_MEM_MAX_REGIONS 2
 
@@ -60,3 +67,6 @@ int vmm_memory_read(const struct iov_guest_memory *mem, uint64_t gpa, void *dst,
 
 /* Highest RAM address + 1 below the hole (where low RAM ends). */
 uint64_t vmm_memory_low_end(const struct iov_guest_memory *mem);
+/* Where the 64-bit PCI window starts: the end of RAM or 4 GiB, whichever is higher,
+ * rounded up to IOV_MEM_PCI64_ALIGN. */
+uint64_t vmm_memory_pci64_start(const struct iov_guest_memory *mem);

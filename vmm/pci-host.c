@@ -38,12 +38,17 @@ int vmm_pci_host_attach(struct iov_pci_host *host, struct iov_pci_device *dev)
         return r;
 }
 
-int vmm_pci_host_allocate(struct iov_pci_host *host, bool io, uint64_t size, uint64_t *ret_addr)
+int vmm_pci_host_allocate(struct iov_pci_host *host, enum iov_pci_window window, uint64_t size,
+                          uint64_t *ret_addr)
 {
         int r = 0;
         pthread_mutex_lock(&host->lock);
-        uint64_t *next = io ? &host->next_io : &host->next_mmio;
-        uint64_t end = io ? IOV_PCI_IO_WINDOW_END : IOV_MEM_PCI_MMIO_END;
+        uint64_t *next = window == IOV_PCI_WINDOW_IO       ? &host->next_io
+                         : window == IOV_PCI_WINDOW_MMIO64 ? &host->next_mmio64
+                                                           : &host->next_mmio;
+        uint64_t end = window == IOV_PCI_WINDOW_IO       ? IOV_PCI_IO_WINDOW_END
+                       : window == IOV_PCI_WINDOW_MMIO64 ? host->mmio64_end
+                                                         : IOV_MEM_PCI_MMIO_END;
         uint64_t addr = (*next + size - 1) & ~(size - 1);
         if (addr < *next || addr > end || size > end - addr)
                 r = -ENOSPC;
@@ -150,6 +155,9 @@ static int pci_host_init(struct iov_vm *vm)
         host->vm = vm;
         pthread_mutex_init(&host->lock, NULL);
         host->next_mmio = IOV_MEM_PCI_MMIO_START;
+        /* A VM without RAM (unit tests) still gets a window above 4 GiB. */
+        host->next_mmio64 = vm->mem ? vmm_memory_pci64_start(vm->mem) : IOV_MEM_HOLE_END;
+        host->mmio64_end = host->next_mmio64 + IOV_MEM_PCI64_SIZE;
         host->next_io = IOV_PCI_IO_WINDOW_START;
         int r = vmm_vm_add_cleanup(vm, host_free, host);
         if (r < 0) {

@@ -224,6 +224,20 @@ void vmm_pci_config_access(struct iov_pci_device *dev, uint32_t offset, uint8_t 
                 dev->config_written(dev, offset, len);
 }
 
+/* Where a BAR goes. A large 64-bit prefetchable one above RAM, as firmware does (it would
+ * crowd or not fit the 512 MiB below 4 GiB); a non-prefetchable one stays below 4 GiB,
+ * where a PCI-to-PCI bridge's non-prefetchable window has to be (PCI-to-PCI Bridge
+ * Architecture r1.2 §3.2.5.8: 32-bit only), so its driver works behind one too. */
+static enum iov_pci_window bar_window(const struct iov_pci_bar *bar)
+{
+        if (bar->type == IOV_PCI_BAR_IO)
+                return IOV_PCI_WINDOW_IO;
+        if (bar->type == IOV_PCI_BAR_MEM64 && bar->prefetchable &&
+            bar->size >= IOV_PCI_BAR_HIGH_MIN)
+                return IOV_PCI_WINDOW_MMIO64;
+        return IOV_PCI_WINDOW_MMIO32;
+}
+
 int vmm_pci_register_device(struct iov_vm *vm, struct iov_pci_device *dev)
 {
         struct iov_pci_host *host = vm->pci;
@@ -234,6 +248,10 @@ int vmm_pci_register_device(struct iov_vm *vm, struct iov_pci_device *dev)
         int r = vmm_pci_host_attach(host, dev);
         if (r < 0)
                 return r;
+        /* The interrupt line is what firmware writes after routing (PCI r3.0 §6.2.4): here
+         * the GSI the slot's pin is wired to, so the guest reads what _PRT says. */
+        unsigned pin = dev->config[IOV_PCI_INTERRUPT_PIN];
+        config_put(dev, IOV_PCI_INTERRUPT_LINE, vmm_pci_intx_gsi(dev->slot, pin), 1);
 
         /* Assign each BAR a naturally aligned address (PCI r3.0 §6.2.5.1). */
         for (unsigned i = 0; i < IOV_PCI_NUM_BARS; i++) {
@@ -241,7 +259,7 @@ int vmm_pci_register_device(struct iov_vm *vm, struct iov_pci_device *dev)
                 if (bar->type == IOV_PCI_BAR_NONE)
                         continue;
                 uint64_t addr;
-                r = vmm_pci_host_allocate(host, bar->type == IOV_PCI_BAR_IO, bar->size, &addr);
+                r = vmm_pci_host_allocate(host, bar_window(bar), bar->size, &addr);
                 if (r < 0)
                         return r;
                 uint32_t reg = IOV_PCI_BAR0 + 4 * i;

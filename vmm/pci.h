@@ -7,7 +7,9 @@
  * sizes and moves BARs the way the spec says, and keeps the MMIO/PIO buses in step with
  * the BAR addresses and the command register's decode bits.
  *
- * BARs are assigned addresses at registration (the guest has no firmware to do it);
+ * BARs are assigned addresses at registration (the guest has no firmware to do it): I/O
+ * BARs from port 0xc000, memory BARs in the 512 MiB below 4 GiB, except 64-bit
+ * prefetchable ones of IOV_PCI_BAR_HIGH_MIN or more, which go to the window above RAM;
  * the guest may move them, which re-registers the range on the bus.
  */
 #pragma once
@@ -22,6 +24,8 @@
 #define IOV_PCI_CONFIG_SIZE 4096 /* PCIe extended config space */
 #define IOV_PCI_MAX_DEVICES 32   /* one function per slot on bus 0 */
 #define IOV_PCI_NUM_BARS    6
+/* 64-bit prefetchable BARs this large or larger are placed above RAM (vmm/pci.c). */
+#define IOV_PCI_BAR_HIGH_MIN (64ULL << 20)
 
 /* Standard header offsets (PCI r3.0 §6.1). */
 #define IOV_PCI_VENDOR_ID      0x00

@@ -90,7 +90,7 @@ static const unsigned long allowed_ioctls[] = {
         TCGETS, FIONBIO,
         /* vmm/vfio/: what a passed-through function needs once the guest runs. Every
          * VFIO fd (container, group, device) is opened before the sandbox. */
-        VFIO_DEVICE_SET_IRQS,       /* the guest turns MSI-X on or off */
+        VFIO_DEVICE_SET_IRQS,       /* the guest turns MSI-X or MSI on or off (and INTx off, on) */
         KVM_SET_USER_MEMORY_REGION, /* the guest moves a BAR or toggles its decode bit:
                                      * the BAR's mmapped slots follow */
         VFIO_DEVICE_RESET,          /* at teardown: nothing of the guest stays behind */

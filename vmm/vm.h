@@ -182,6 +182,18 @@ int vmm_msi_signal(struct iov_vm *vm, const struct iov_msi_message *msg);
 /* Install the default routing table (ISA lines); called once after KVM_CREATE_IRQCHIP. */
 int vmm_irq_init(struct iov_vm *vm);
 
+/* PCI INTx (vmm/irq.c): every slot of bus 0 has INTA..INTD wired to IOAPIC pins 16..19,
+ * swizzled like the pins behind a PCI-to-PCI bridge (PCI-to-PCI Bridge Architecture r1.2
+ * §9.1: pin (slot + pin) mod 4), so neighbouring devices' INTA lines spread over the four
+ * pins. Level-triggered and active-low (PCI r3.0 §2.2.6); KVM's IOAPIC takes level 1 as
+ * asserted whatever the guest programs as polarity. The ACPI _PRT (vmm/acpi.c) and the
+ * MP table (vmm/mptable.c) describe this map to the guest. */
+#define IOV_PCI_INTX_GSI_BASE  16
+#define IOV_PCI_INTX_GSI_COUNT 4
+/* The GSI (= IOAPIC pin) of slot's interrupt pin (1 INTA .. 4 INTD, as the interrupt-pin
+ * register says); 0 for pin 0 (no INTx) or out of range. */
+unsigned vmm_pci_intx_gsi(unsigned slot, unsigned pin);
+
 /* ---- boot markers (vmm/debugport.c) ------------------------------------------------------ */
 
 #define IOV_DEBUG_PORT 0x510 /* boot-progress port: 1, 2 or 4-byte writes are markers */

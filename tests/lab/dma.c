@@ -15,6 +15,11 @@
  *       transmit ring based there (a descriptor read, 82574 datasheet §7.2.3) and receive
  *       descriptors in guest RAM whose buffers point there (a frame write, §7.1.4). The
  *       IOMMU must stop both; this program only reports what the device did.
+ *   lab-dma bar BDF N OFFSET VALUE
+ *       In the L2 guest, with no driver bound to BDF: write the 32-bit VALUE at OFFSET of
+ *       memory BAR N (sysfs resourceN, mmapped) and read it back: prints "bar N offset
+ *       0xOFFSET wrote 0xVALUE read 0xREAD", exit 0 when they match (vfio-nvme-cmb: a
+ *       controller memory buffer holds what is written; nothing mapped reads all ones).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -287,6 +292,31 @@ static int e1000e_run(const char *bdf, uint64_t addr)
         return 0;
 }
 
+static int bar_run(const char *bdf, unsigned bar, uint64_t offset, uint32_t value)
+{
+        char path[128];
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%u", bdf, bar);
+        int fd = open(path, O_RDWR | O_SYNC);
+        if (fd < 0) {
+                perror("lab-dma: open resource");
+                return 1;
+        }
+        uint64_t page = offset & ~(uint64_t)(PAGE_SIZE - 1);
+        void *p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)page);
+        close(fd);
+        if (p == MAP_FAILED) {
+                perror("lab-dma: mmap resource");
+                return 1;
+        }
+        volatile uint32_t *word = (volatile uint32_t *)((uint8_t *)p + (offset - page));
+        *word = value;
+        uint32_t read = *word;
+        printf("lab-dma: bar %u offset 0x%" PRIx64 " wrote 0x%08x read 0x%08x\n", bar, offset,
+               value, read);
+        munmap(p, PAGE_SIZE);
+        return read == value ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -294,6 +324,10 @@ int main(int argc, char **argv)
                 return canary_run(strtoull(argv[2], NULL, 0));
         if (argc == 4 && strcmp(argv[1], "e1000e") == 0)
                 return e1000e_run(argv[2], strtoull(argv[3], NULL, 0));
-        fprintf(stderr, "usage: lab-dma canary MIN_ADDR | lab-dma e1000e BDF ADDR\n");
+        if (argc == 6 && strcmp(argv[1], "bar") == 0)
+                return bar_run(argv[2], (unsigned)strtoul(argv[3], NULL, 0),
+                               strtoull(argv[4], NULL, 0), (uint32_t)strtoul(argv[5], NULL, 0));
+        fprintf(stderr, "usage: lab-dma canary MIN_ADDR | lab-dma e1000e BDF ADDR | "
+                        "lab-dma bar BDF N OFFSET VALUE\n");
         return 2;
 }

@@ -9,8 +9,8 @@
  *     it sizes as 0: PCI r3.0 §6.2.5.2), the capability pointer and every capability's
  *     ID and next bytes (the list is filtered), the MSI and MSI-X capabilities
  *     (emulated here and by vmm/pci-msix.c, mirrored into VFIO by interrupts.c), interrupt line and
- * pin (no INTx is offered), and all of extended config space except the bodies of the extended
- * capabilities that are kept;
+ * pin (the device's pin when vfio-pci offers INTx, else 0; the line is the slot's GSI), and all
+ * of extended config space except the bodies of the extended capabilities that are kept;
  *     The ids "present_as" names (vendor, device, subsystem vendor, subsystem, revision)
  *     are the VMM's too, read-only like the device's own (PCI r3.0 §6.2.1);
  *   - the device's: everything else (ids, status errors, the power-management and PCI
@@ -74,8 +74,13 @@ static void config_emulate_header(struct iov_vfio_device *d)
         memset(&c[0x30], 0, 4);
         emulate(d, IOV_PCI_CAP_PTR, 1, true);
         c[IOV_PCI_CAP_PTR] = 0;
+        /* The pin is the device's when INTx is offered (interrupts.c), else 0: no INTx.
+         * The line is filled when the function gets its slot (vmm/pci.c). */
         emulate(d, IOV_PCI_INTERRUPT_LINE, 2, true);
-        put_le(&c[IOV_PCI_INTERRUPT_LINE], 0, 2);
+        d->intx_pin = d->has_intx && c[IOV_PCI_INTERRUPT_PIN] <= 4 ? c[IOV_PCI_INTERRUPT_PIN] : 0;
+        d->has_intx = d->intx_pin != 0;
+        c[IOV_PCI_INTERRUPT_LINE] = 0;
+        c[IOV_PCI_INTERRUPT_PIN] = d->intx_pin;
 }
 
 /* present_as: each id it names replaces the device's. The subsystem ids sit at 0x2c only
@@ -261,18 +266,21 @@ int vfio_config_build(struct iov_vfio_device *d, const uint8_t *phys)
         return r;
 }
 
-/* The guest's decode, bus-master and INTx-disable bits go to the device; INTx stays
- * disabled there since this model never routes it (MSI-X only). */
+/* The guest's decode and bus-master bits go to the device. Its INTx-disable bit too when
+ * INTx is offered (vfio-pci emulates that bit by masking the interrupt, vfio_pci_config.c),
+ * otherwise INTx stays disabled on the device. */
 static void config_write_command(struct iov_vfio_device *d)
 {
-        const uint16_t guest_bits =
-                IOV_PCI_COMMAND_IO | IOV_PCI_COMMAND_MEMORY | IOV_PCI_COMMAND_MASTER;
+        const uint16_t guest_bits = IOV_PCI_COMMAND_IO | IOV_PCI_COMMAND_MEMORY |
+                                    IOV_PCI_COMMAND_MASTER |
+                                    (d->has_intx ? IOV_PCI_COMMAND_INTX_DISABLE : 0);
         uint64_t base = d->regions[VFIO_PCI_CONFIG_REGION_INDEX].offset;
         uint8_t raw[2];
         if (pread(d->fd, raw, 2, (off_t)(base + IOV_PCI_COMMAND)) != 2)
                 return;
         uint16_t cmd = (uint16_t)get_le(raw, 2), guest = (uint16_t)get_le(&d->pci.config[4], 2);
-        cmd = (uint16_t)((cmd & ~guest_bits) | (guest & guest_bits) | IOV_PCI_COMMAND_INTX_DISABLE);
+        cmd = (uint16_t)((cmd & ~guest_bits) | (guest & guest_bits) |
+                         (d->has_intx ? 0 : IOV_PCI_COMMAND_INTX_DISABLE));
         put_le(raw, cmd, 2);
         if (pwrite(d->fd, raw, 2, (off_t)(base + IOV_PCI_COMMAND)) != 2)
                 log_debug("%s: writing the command register: %m", d->name);

@@ -5,9 +5,9 @@
  * order the kernel requires (vfio.rst): the host checks (host.c), the container and
  * group with guest RAM mapped (container.c), the device fd, its reset, its regions, the
  * guest's config space (config.c), BARs (bars.c), MSI-X (interrupts.c), registration on
- * the guest's bus. Everything is opened here, before the sandbox; what the running VM
- * still calls (VFIO_DEVICE_SET_IRQS, KVM slots for BAR moves, the reset and DMA unmap at
- * teardown) is on the seccomp allow-list (vmm/sandbox.c).
+ * the guest's bus, INTx on the slot's GSI (interrupts.c). Everything is opened here, before the
+ * sandbox; what the running VM still calls (VFIO_DEVICE_SET_IRQS, KVM slots for BAR moves, the
+ * reset and DMA unmap at teardown) is on the seccomp allow-list (vmm/sandbox.c).
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -83,6 +83,11 @@ static int device_probe(struct iov_vfio_device *d, char *error, size_t error_siz
                 return -ENODEV;
         }
         d->can_reset = info.flags & VFIO_DEVICE_FLAGS_RESET;
+        /* vfio-pci reports one INTx interrupt for a function with an interrupt pin, none
+         * for an SR-IOV VF (VFs have no INTx; their interrupt pin reads 0). */
+        struct vfio_irq_info intx = {.argsz = sizeof(intx), .index = VFIO_PCI_INTX_IRQ_INDEX};
+        d->has_intx = ioctl(d->fd, VFIO_DEVICE_GET_IRQ_INFO, &intx) == 0 && intx.count == 1 &&
+                      (intx.flags & VFIO_IRQ_INFO_EVENTFD);
         /* Start from a known state: a failed reset leaves the device as the last user
          * left it, which the guest must not inherit. */
         if (d->can_reset && ioctl(d->fd, VFIO_DEVICE_RESET) < 0) {
@@ -153,6 +158,8 @@ static int device_build(struct iov_vfio_device *d, uint8_t slot, char *error, si
                 r = vmm_pci_register_device(d->vm, &d->pci);
         if (r >= 0)
                 r = vfio_bars_map(d);
+        if (r >= 0)
+                r = vfio_interrupts_intx_start(d);
         if (r < 0)
                 snprintf(error, error_size, "vfio: %s cannot be given to the guest%s: %s", d->name,
                          r == -EADDRINUSE ? " at the requested guest_address" : "", strerror(-r));
@@ -182,7 +189,7 @@ static int device_add(struct iov_vm *vm, const struct iov_vfio_spec *spec, char 
         if (!d)
                 return -ENOMEM;
         d->vm = vm;
-        d->fd = -1;
+        d->fd = d->intx_fd = d->intx_resample_fd = -1;
         snprintf(d->name, sizeof(d->name), "vfio-%s", spec->host);
         d->present_as = spec->present_as;
         r = vmm_vm_add_cleanup(vm, device_free, d);

@@ -11,9 +11,16 @@
  * A masked vector (vector mask, function mask, or the capability off) has its irqfd
  * detached: the eventfd keeps counting, and KVM delivers a count it finds when the irqfd
  * is attached again on unmask, which is the pending-bit behaviour of PCI r3.0 §6.8.2.9
- * and §6.8.1.7 (the pending bits the guest reads stay 0). INTx is never enabled on the
- * device by this model (vfio-pci starts with no interrupt type), so nothing needs
- * disabling before MSI or MSI-X; the command register keeps INTx disabled too.
+ * and §6.8.1.7 (the pending bits the guest reads stay 0).
+ *
+ * INTx (vfio.rst; vfio.h, VFIO_DEVICE_SET_IRQS): vfio-pci masks the line when it fires
+ * and signals the trigger eventfd; that eventfd is a KVM irqfd with KVM_IRQFD_FLAG_RESAMPLE
+ * on the slot's GSI (vmm/irq.c), so KVM asserts the level-triggered IOAPIC pin, and at the
+ * guest's EOI de-asserts it and signals the resample eventfd, which vfio-pci takes as the
+ * unmask (VFIO_IRQ_SET_ACTION_UNMASK with an eventfd): a still-pending device interrupts
+ * again. INTx is on from the start (the guest may never turn MSI on, e.g. pci=nomsi), off
+ * before MSI or MSI-X go on (vfio-pci takes one interrupt type at a time, and PCI r3.0
+ * §6.8.1.3 and §6.8.2.3 forbid INTx while they are enabled), back on when both are off.
  */
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -74,6 +81,89 @@ static int interrupts_set_device(struct iov_vfio_device *d, unsigned index, unsi
         if (ioctl(d->fd, VFIO_DEVICE_SET_IRQS, set) < 0)
                 return -errno;
         return 0;
+}
+
+/* One INTx action for VFIO: fd >= 0 hands it that eventfd, fd < 0 (trigger) turns INTx off. */
+static int intx_set_irqs(struct iov_vfio_device *d, uint32_t action, int fd)
+{
+        uint32_t count = fd >= 0 ? 1 : 0;
+        size_t size = sizeof(struct vfio_irq_set) + count * sizeof(int32_t);
+        _cleanup_free_ struct vfio_irq_set *set = calloc(1, size);
+        if (!set)
+                return -ENOMEM;
+        *set = (struct vfio_irq_set){
+                .argsz = (uint32_t)size,
+                .flags = action | (count ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE),
+                .index = VFIO_PCI_INTX_IRQ_INDEX,
+                .start = 0,
+                .count = count,
+        };
+        memcpy(set->data, &fd, count * sizeof(int32_t));
+        if (ioctl(d->fd, VFIO_DEVICE_SET_IRQS, set) < 0)
+                return -errno;
+        return 0;
+}
+
+static int intx_set_irqfd(struct iov_vfio_device *d, bool assign)
+{
+        struct kvm_irqfd irqfd = {
+                .fd = (uint32_t)d->intx_fd,
+                .gsi = vmm_pci_intx_gsi(d->pci.slot, d->intx_pin),
+                .flags = assign ? KVM_IRQFD_FLAG_RESAMPLE : KVM_IRQFD_FLAG_DEASSIGN,
+                .resamplefd = assign ? (uint32_t)d->intx_resample_fd : 0,
+        };
+        if (ioctl(vmm_vm_fd(d->vm), KVM_IRQFD, &irqfd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* KVM first, so a trigger VFIO signals at once is not lost (an irqfd attached to an
+ * eventfd that already counts injects it); then VFIO's trigger, then its unmask. */
+static int intx_enable(struct iov_vfio_device *d)
+{
+        if (!d->has_intx || d->intx_on)
+                return 0;
+        int r = intx_set_irqfd(d, true);
+        if (r < 0)
+                return r;
+        r = intx_set_irqs(d, VFIO_IRQ_SET_ACTION_TRIGGER, d->intx_fd);
+        if (r >= 0)
+                r = intx_set_irqs(d, VFIO_IRQ_SET_ACTION_UNMASK, d->intx_resample_fd);
+        if (r < 0) {
+                (void)intx_set_irqs(d, VFIO_IRQ_SET_ACTION_TRIGGER, -1);
+                (void)intx_set_irqfd(d, false);
+                return r;
+        }
+        d->intx_on = true;
+        return 0;
+}
+
+/* VFIO first (no new trigger; its unmask eventfd goes with it), then the irqfd, whose
+ * removal de-asserts the line. */
+static void intx_disable(struct iov_vfio_device *d)
+{
+        if (!d->intx_on)
+                return;
+        int r = intx_set_irqs(d, VFIO_IRQ_SET_ACTION_TRIGGER, -1);
+        if (r < 0)
+                log_error_errno(r, "%s: turning INTx off: %m", d->name);
+        (void)intx_set_irqfd(d, false);
+        d->intx_on = false;
+}
+
+int vfio_interrupts_intx_start(struct iov_vfio_device *d)
+{
+        if (!d->has_intx)
+                return 0;
+        d->intx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        d->intx_resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (d->intx_fd < 0 || d->intx_resample_fd < 0)
+                return -errno;
+        int r = intx_enable(d);
+        if (r < 0)
+                log_error_errno(r, "%s: INTx on GSI %u: %m", d->name,
+                                vmm_pci_intx_gsi(d->pci.slot, d->intx_pin));
+        return r;
 }
 
 static uint32_t config_le(const struct iov_vfio_device *d, unsigned offset, unsigned len)
@@ -168,10 +258,15 @@ static void interrupts_switch(struct iov_vfio_device *d)
                 (void)interrupts_set_device(d, d->irq_index, 0);
         d->irq_index = IRQ_NONE;
         d->irq_count = 0;
-        int r = index == IRQ_NONE ? 0 : interrupts_set_device(d, index, count);
+        if (index != IRQ_NONE)
+                intx_disable(d);
+        int r = index == IRQ_NONE ? intx_enable(d) : interrupts_set_device(d, index, count);
         if (r < 0)
                 log_error_errno(r, "%s: VFIO_DEVICE_SET_IRQS %s x%u: %m", d->name,
-                                index == VFIO_PCI_MSI_IRQ_INDEX ? "MSI" : "MSI-X", count);
+                                index == VFIO_PCI_MSI_IRQ_INDEX ? "MSI"
+                                : index == IRQ_NONE             ? "INTx"
+                                                                : "MSI-X",
+                                count);
         else if (index != IRQ_NONE)
                 d->irq_index = index, d->irq_count = count;
 }
@@ -197,8 +292,19 @@ void vfio_interrupts_msi_written(struct iov_vfio_device *d)
         interrupts_update(d, 0xffff);
 }
 
+static void intx_done(struct iov_vfio_device *d)
+{
+        intx_disable(d);
+        if (d->intx_fd >= 0)
+                close(d->intx_fd);
+        if (d->intx_resample_fd >= 0)
+                close(d->intx_resample_fd);
+        d->intx_fd = d->intx_resample_fd = -1;
+}
+
 void vfio_interrupts_done(struct iov_vfio_device *d)
 {
+        intx_done(d);
         if (!d->irq_fds)
                 return;
         if (d->irq_index != IRQ_NONE)

@@ -15,7 +15,7 @@
  *   bars.c        BARs: placed by the PCI core, mmapped into KVM memory slots where the
  *                 region allows it, the rest (and the MSI-X table and PBA pages) trapped
  *                 and forwarded with pread/pwrite
- *   interrupts.c  MSI-X and MSI: VFIO_DEVICE_SET_IRQS eventfds wired to KVM irqfds
+ *   interrupts.c  MSI-X, MSI and INTx: VFIO_DEVICE_SET_IRQS eventfds wired to KVM irqfds
  *   device.c      the device model: open, reset, build, register, tear down
  */
 #pragma once
@@ -128,6 +128,16 @@ struct iov_vfio_device {
         unsigned *gsis;
         bool *irqfd_assigned;
         struct iov_msi_message *routed;
+        /* INTx (VFIO_PCI_INTX_IRQ_INDEX), offered when vfio-pci reports it (the function
+         * has an interrupt pin and is not a VF): its pin as the device has it, the
+         * trigger eventfd (a KVM irqfd on the slot's GSI) and the resample eventfd KVM
+         * signals at the guest's EOI, which vfio-pci takes as the unmask; -1 until
+         * opened. intx_on: VFIO and KVM have them now (INTx is off while MSI or MSI-X
+         * is on). */
+        bool has_intx;
+        uint8_t intx_pin;
+        int intx_fd, intx_resample_fd;
+        bool intx_on;
 
         struct iov_vfio_map maps[IOV_VFIO_MAX_MAPS];
         unsigned n_maps;
@@ -158,6 +168,9 @@ void vfio_bars_unmap(struct iov_vfio_device *device);
 int vfio_interrupts_init(struct iov_vfio_device *device);
 /* The MSI-X core's vector_changed callback (PCI device lock held). */
 void vfio_interrupts_vector_changed(struct iov_pci_msix *msix, uint16_t vector, void *opaque);
+/* INTx on, once the function has its slot: eventfds, then the resample irqfd on the
+ * slot's GSI, then VFIO's trigger and unmask. 0 without INTx. */
+int vfio_interrupts_intx_start(struct iov_vfio_device *device);
 /* The guest wrote the MSI capability (PCI device lock held). */
 void vfio_interrupts_msi_written(struct iov_vfio_device *device);
 void vfio_interrupts_done(struct iov_vfio_device *device);

@@ -12,13 +12,15 @@
 # messages.
 
 : "${LAB_NVME:=1}" "${LAB_MAX_VFS:=4}" "${LAB_NICS:=1}" "${LAB_MEMORY:=1024}" "${LAB_CPUS:=1}"
-: "${LAB_IGB:=0}"
+: "${LAB_IGB:=0}" "${LAB_NVME_CMB:=0}"
 # shellcheck source=emulator.sh
 . "$LAB_DIR/lib/emulator.sh"
 : "${LAB_IOMMU:=1}"
 
 lab_qemu_nvme_args() {
-  local work=$1 i
+  local work=$1 i cmb=""
+  # A controller memory buffer: BAR 2, 64-bit prefetchable (QEMU hw/nvme/ctrl.c).
+  if [ "$LAB_NVME_CMB" -gt 0 ]; then cmb=",cmb_size_mb=$LAB_NVME_CMB"; fi
   for ((i = 0; i < LAB_NVME; i++)); do
     truncate -s 16M "$work/nvme$i.img"
     # QEMU's NVMe controller offers SR-IOV only inside an NVM subsystem; its VFs share
@@ -27,7 +29,7 @@ lab_qemu_nvme_args() {
       -device "pcie-root-port,id=rp$i,bus=pcie.0,chassis=$((i + 1))"
       -device "nvme-subsys,id=subsys$i"
       -drive "file=$work/nvme$i.img,if=none,id=nv$i,format=raw"
-      -device "nvme,id=nvme$i,serial=lab$i,subsys=subsys$i,bus=rp$i,sriov_max_vfs=$LAB_MAX_VFS,sriov_vq_flexible=$((2 * LAB_MAX_VFS)),sriov_vi_flexible=$LAB_MAX_VFS,max_ioqpairs=$((2 * LAB_MAX_VFS + 4)),msix_qsize=$((LAB_MAX_VFS + 4))"
+      -device "nvme,id=nvme$i,serial=lab$i,subsys=subsys$i,bus=rp$i,sriov_max_vfs=$LAB_MAX_VFS,sriov_vq_flexible=$((2 * LAB_MAX_VFS)),sriov_vi_flexible=$LAB_MAX_VFS,max_ioqpairs=$((2 * LAB_MAX_VFS + 4)),msix_qsize=$((LAB_MAX_VFS + 4))$cmb"
       -device "nvme-ns,drive=nv$i,bus=nvme$i,shared=false"
     )
   done

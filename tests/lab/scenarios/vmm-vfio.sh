@@ -121,7 +121,7 @@ tap_check "its interrupts were MSI-X" grep -q "l2-vfio: irq mode msix " /tmp/l2.
 tap_is "iovd-vmm exits 0 after the guest's reboot" "$VMM_STATUS" 0
 
 # MSI: the same guest with e1000e's IntMode=1. Not a check yet: e1000e tests MSI at open
-# (one interrupt within 100 ms, else INTx, which this VM does not offer) and that test
+# (one interrupt within 100 ms, else it falls back to INTx, which works) and that test
 # passed in one lab run and failed in five others, also with MSI first, while the MSI-X
 # runs always pass and vmm/vfio's MSI emulation passes its unit test. A lead: in this
 # nested lab the first interrupt after a NIC's vectors are programmed comes late (the

@@ -95,6 +95,57 @@ Test(vmm_acpi, tables_chain_and_checksum)
 
 /* The MCFG allocation (PCI Firmware Spec r3.2 §4.1.2) names the ECAM window and only bus
  * 0, and the host bridge's _CRS decodes the same bus range. */
+/* _PRT (ACPI 6.4 §6.2.13): Package (4) { slot << 16 | 0xffff, pin, Zero, GSI } for every
+ * slot and pin, the GSI being the one vmm/irq.c wires and the MP table names. */
+Test(vmm_acpi, prt_routes_every_slot_and_pin_to_its_gsi)
+{
+        struct iov_vm *vm = fake_vm_new();
+        cr_assert_eq(vmm_memory_new(16 << 20, &vm->mem), 0);
+        cr_assert_eq(vmm_acpi_write(vm), 0);
+        const uint8_t *rsdp = vmm_memory_ptr(vm->mem, find_rsdp(vm), 36);
+        const uint8_t *xsdt = table(vm, get(rsdp + 24, 8), "XSDT");
+        const uint8_t *fadt = table(vm, get(xsdt + 36, 8), "FACP");
+        const uint8_t *dsdt = table(vm, get(fadt + 140, 8), "DSDT");
+        size_t dlen = (size_t)get(dsdt + 4, 4);
+        cr_assert_not_null(memmem(dsdt, dlen, "_PRT", 4), "no _PRT in the DSDT");
+        for (unsigned slot = 0; slot < 32; slot++) {
+                for (unsigned pin = 0; pin < 4; pin++) {
+                        uint32_t address = slot << 16 | 0xffff;
+                        const uint8_t entry[] = {0x12,
+                                                 12,
+                                                 0x04,
+                                                 0x0c,
+                                                 (uint8_t)address,
+                                                 (uint8_t)(address >> 8),
+                                                 (uint8_t)(address >> 16),
+                                                 (uint8_t)(address >> 24),
+                                                 0x0a,
+                                                 (uint8_t)pin,
+                                                 0x00,
+                                                 0x0a,
+                                                 (uint8_t)vmm_pci_intx_gsi(slot, pin + 1)};
+                        cr_expect_not_null(memmem(dsdt, dlen, entry, sizeof(entry)),
+                                           "no _PRT entry for slot %u pin %u", slot, pin);
+                }
+        }
+        /* _CRS: the 64-bit window above RAM (a 16 MiB VM: it starts at 4 GiB) as a QWord
+         * memory descriptor (§6.4.3.5.1), prefetchable. */
+        uint64_t lo = 0x100000000ULL, hi = lo + IOV_MEM_PCI64_SIZE - 1;
+        uint8_t qword[46] = {0x8a, 43, 0, 0, 0x0c, 0x07};
+        for (unsigned b = 0; b < 8; b++) {
+                qword[14 + b] = (uint8_t)(lo >> (8 * b));
+                qword[22 + b] = (uint8_t)(hi >> (8 * b));
+                qword[38 + b] = (uint8_t)(IOV_MEM_PCI64_SIZE >> (8 * b));
+        }
+        cr_expect_not_null(memmem(dsdt, dlen, qword, sizeof(qword)),
+                           "no QWordMemory of the 64-bit window in PCI0's _CRS");
+        cr_expect_eq(vmm_pci_intx_gsi(3, 1), 19u, "slot 3 INTA -> GSI %u", vmm_pci_intx_gsi(3, 1));
+        cr_expect_eq(vmm_pci_intx_gsi(3, 2), 16u, "slot 3 INTB -> GSI %u", vmm_pci_intx_gsi(3, 2));
+        cr_expect_eq(vmm_pci_intx_gsi(3, 0), 0u, "no pin -> GSI %u", vmm_pci_intx_gsi(3, 0));
+        vmm_memory_free(vm->mem);
+        fake_vm_free(vm);
+}
+
 Test(vmm_acpi, mcfg_announces_ecam_for_bus_0)
 {
         struct iov_vm *vm = fake_vm_new();

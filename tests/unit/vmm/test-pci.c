@@ -175,6 +175,45 @@ Test(vmm_pci, bar_sizing_and_moves_follow_the_spec)
         fake_vm_free(vm);
 }
 
+/* Placement: a 64-bit prefetchable BAR of IOV_PCI_BAR_HIGH_MIN or more goes above RAM
+ * (here 4 GiB: a VM without RAM above it), naturally aligned; a smaller one, or a large
+ * non-prefetchable one, stays in the window below 4 GiB. */
+Test(vmm_pci, large_prefetchable_64bit_bars_go_above_4gib)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "pci-host");
+        static struct iov_pci_device dev;
+        struct bar_hits hits = {0};
+        vmm_pci_device_init(&dev, "bigbar", 0x1b36, 0x0010, 0x010802, 2);
+        cr_assert_eq(vmm_pci_device_set_bar(&dev, 0, IOV_PCI_BAR_MEM64, 0x4000, false, bar_access,
+                                            &hits),
+                     0);
+        cr_assert_eq(vmm_pci_device_set_bar(&dev, 2, IOV_PCI_BAR_MEM64, IOV_PCI_BAR_HIGH_MIN, true,
+                                            bar_access, &hits),
+                     0);
+        cr_assert_eq(vmm_pci_device_set_bar(&dev, 4, IOV_PCI_BAR_MEM64, 256ULL << 20, false,
+                                            bar_access, &hits),
+                     0);
+        cr_assert_eq(vmm_pci_register_device(vm, &dev), 0);
+        uint64_t bar0 = vmm_pci_device_bar_address(&dev, 0);
+        uint64_t bar2 = vmm_pci_device_bar_address(&dev, 2);
+        uint64_t bar4 = vmm_pci_device_bar_address(&dev, 4);
+        cr_expect(bar0 >= 0xc0000000u && bar0 < 0xe0000000u, "small BAR0 at 0x%llx",
+                  (unsigned long long)bar0);
+        cr_expect(bar2 >= 0x100000000ULL, "large prefetchable BAR2 at 0x%llx, below 4 GiB",
+                  (unsigned long long)bar2);
+        cr_expect_eq(bar2 % IOV_PCI_BAR_HIGH_MIN, 0u, "BAR2 0x%llx not naturally aligned",
+                     (unsigned long long)bar2);
+        cr_expect(bar4 >= 0xc0000000u && bar4 + (256ULL << 20) <= 0xe0000000u,
+                  "non-prefetchable BAR4 at 0x%llx", (unsigned long long)bar4);
+        /* The guest reads the high half from BAR3. */
+        cr_expect_eq(cfg_read(vm, dev.slot, 0x1c), (uint32_t)(bar2 >> 32), "BAR3 0x%08x",
+                     cfg_read(vm, dev.slot, 0x1c));
+        cfg_write(vm, dev.slot, 0x04, IOV_PCI_COMMAND_MEMORY);
+        cr_expect_eq(mmio_read32(vm, bar2 + 0x100), 0xababababu, "BAR2 not decoded above 4 GiB");
+        fake_vm_free(vm);
+}
+
 Test(vmm_pci, capabilities_form_a_list)
 {
         struct iov_vm *vm = fake_vm_new();

@@ -234,8 +234,10 @@ struct fake_device {
         uint8_t phys[4096];
 };
 
-/* A device built with present_as (NULL: the device's own ids). */
-static void fake_device_new_as(struct fake_device *f, const struct iov_vfio_present_as *as)
+/* A device built with present_as (NULL: the device's own ids), INTx offered by vfio-pci
+ * or not. */
+static void fake_device_build(struct fake_device *f, const struct iov_vfio_present_as *as,
+                              bool intx)
 {
         f->vm = fake_vm_new();
         fake_vm_add_device(f->vm, "pci-host");
@@ -254,6 +256,7 @@ static void fake_device_new_as(struct fake_device *f, const struct iov_vfio_pres
         d->config_size = 4096;
         if (as)
                 d->present_as = *as;
+        d->has_intx = intx;
         fake_config(f->phys);
         cr_assert_eq(pwrite(d->fd, f->phys, 4096, CONFIG_BASE), 4096);
         int r = vfio_config_build(d, f->phys);
@@ -265,9 +268,14 @@ static void fake_device_new_as(struct fake_device *f, const struct iov_vfio_pres
         f->d = d;
 }
 
+static void fake_device_new_as(struct fake_device *f, const struct iov_vfio_present_as *as)
+{
+        fake_device_build(f, as, false);
+}
+
 static void fake_device_new(struct fake_device *f)
 {
-        fake_device_new_as(f, NULL);
+        fake_device_build(f, NULL, false);
 }
 
 static void fake_device_free(struct fake_device *f)
@@ -323,6 +331,34 @@ Test(vfio_config, forwards_the_device_and_emulates_the_header)
         cr_expect_eq(cfg_read(&f, 0x04, 2), 0x0006, "command %04x", cfg_read(&f, 0x04, 2));
         cr_expect_eq(dev_read(&f, CONFIG_BASE + 0x04, 2), 0x0406, "device command %04x",
                      dev_read(&f, CONFIG_BASE + 0x04, 2));
+        fake_device_free(&f);
+}
+
+/* With INTx offered: the device's pin, the line of the slot's GSI (the map of vmm/irq.c
+ * the guest's _PRT and MP table describe), and the guest's INTx-disable bit reaches the
+ * device (vfio-pci masks the interrupt on it). */
+Test(vfio_config, offers_intx_on_the_slot_gsi)
+{
+        struct fake_device f;
+        fake_device_build(&f, NULL, true);
+        unsigned slot = f.d->pci.slot, gsi = vmm_pci_intx_gsi(slot, 1);
+        cr_expect_eq(cfg_read(&f, 0x3d, 1), 1, "interrupt pin %u", cfg_read(&f, 0x3d, 1));
+        cr_expect(gsi >= 16 && gsi <= 19, "slot %u INTA on GSI %u", slot, gsi);
+        cr_expect_eq(cfg_read(&f, 0x3c, 1), gsi, "interrupt line %u, slot %u's GSI is %u",
+                     cfg_read(&f, 0x3c, 1), slot, gsi);
+        cfg_write(&f, 0x04, 0x0006, 2);
+        cr_expect_eq(dev_read(&f, CONFIG_BASE + 0x04, 2), 0x0006,
+                     "device command %04x: INTx must stay enabled",
+                     dev_read(&f, CONFIG_BASE + 0x04, 2));
+        cfg_write(&f, 0x04, 0x0406, 2);
+        cr_expect_eq(cfg_read(&f, 0x04, 2), 0x0406, "command %04x", cfg_read(&f, 0x04, 2));
+        cr_expect_eq(dev_read(&f, CONFIG_BASE + 0x04, 2), 0x0406,
+                     "device command %04x: the guest's INTx disable",
+                     dev_read(&f, CONFIG_BASE + 0x04, 2));
+        /* Without INTx from vfio-pci (a VF has none): pin and line 0. */
+        fake_device_free(&f);
+        fake_device_build(&f, NULL, false);
+        cr_expect_eq(cfg_read(&f, 0x3c, 1), 0, "line %u without INTx", cfg_read(&f, 0x3c, 1));
         fake_device_free(&f);
 }
 
