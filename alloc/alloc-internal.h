@@ -33,15 +33,36 @@ int allocation_member_from_json(struct json_object *obj, struct iov_bind_record 
 /* A fresh random id, "a-" and 16 lowercase hex digits. */
 int allocation_new_id(char ret[static IOV_ALLOCATION_ID_MAX]);
 
+/* ---- the index (alloc/index.c) ----------------------------------------------------------- */
+
+/* The value under key, or NULL. */
+void *index_get(const struct iov_index *ix, const char *key);
+/* Map key to value (replacing what it had); -ENOMEM leaves the index as it was. */
+int index_put(struct iov_index *ix, const char *key, void *value);
+/* Forget key, only while it still maps to value (any value when value is NULL). */
+void index_del(struct iov_index *ix, const char *key, const void *value);
+void index_clear(struct iov_index *ix);
+
 /* ---- the registry (alloc/registry.c) ---------------------------------------------------- */
 
 int registry_new(struct iov_registry **ret);
 void registry_free(struct iov_registry *reg);
 
-/* Load the three collections; on a corrupt file log an error naming it and fail. */
+/* Load the three collections, each item checked like a request (legacy single-document
+ * collections are migrated to one file per item); on a bad file log an error naming it
+ * and fail, leaving it untouched. */
 int registry_load(struct iov_registry *reg, struct iov_state *state);
-int registry_save_allocations(struct iov_registry *reg, struct iov_state *state);
-int registry_save_quarantine(struct iov_registry *reg, struct iov_state *state);
+/* One allocation's file (STATE_DIR/allocations/ID.json), written or removed. */
+int registry_save_allocation(struct iov_registry *reg, struct iov_state *state,
+                             const struct iov_allocation *a);
+int registry_forget_allocation(struct iov_state *state, const char *id);
+/* registry_remove_allocation (a is freed), then its file removed. */
+int registry_drop_allocation(struct iov_registry *reg, struct iov_state *state,
+                             struct iov_allocation *a);
+/* The quarantine entry of address as it is in the registry: written, or removed when
+ * there is none. */
+int registry_save_quarantined(struct iov_registry *reg, struct iov_state *state,
+                              const struct iov_pci_address *address);
 
 /* Mutations made only by handing out and taking back; they take the write lock. */
 int registry_add_allocation(struct iov_registry *reg, struct iov_allocation *a);
@@ -52,6 +73,9 @@ int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_reco
 void registry_remove_quarantine(struct iov_registry *reg, struct iov_quarantine_entry *q);
 void registry_set_state(struct iov_registry *reg, struct iov_allocation *a,
                         enum iov_allocation_state state, const char *lost_reason);
+/* Replace a's members with what the bind recorded (taking records) and mark it active. */
+int registry_set_bound(struct iov_registry *reg, struct iov_allocation *a,
+                       struct iov_bind_record *records, size_t n);
 
 /* ---- taking back (alloc/release.c) ---------------------------------------------------- */
 
@@ -61,3 +85,6 @@ int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg);
 /* Mark active allocations whose members vanished or left vfio-pci as lost, publish
  * "allocation_lost" for each. Takes d->state_lock. */
 int allocations_check_active(struct iov_daemon *d);
+/* The same for the allocation holding address only (an event named it): what one
+ * device's change costs, whatever the number of allocations. */
+int allocations_check_device(struct iov_daemon *d, const struct iov_pci_address *address);

@@ -43,8 +43,13 @@
 #define IOV_POOL_NAME_MAX      63
 #define IOV_POOL_DRIVER_MAX    63
 #define IOV_POOL_ADDRESSES_MAX 4096
-/* Pools iovd holds (409 too_many_pools beyond), so pools.json stays loadable (pools.c). */
-#define IOV_POOLS_MAX 64
+/* Pools iovd holds (409 too_many_pools beyond), and the addresses their selectors list
+ * together (409 too_many_pool_addresses beyond). Each pool is its own state file (under
+ * IOV_STATE_ITEM_MAX_SIZE, pools.c), so what bounds them is what a restart loads and
+ * memory holds: 16,384 pools load in about a second (bench/alloc/scale.py), and the
+ * address lists, 8 bytes each in memory, stay under 2 MiB together. */
+#define IOV_POOLS_MAX                16384
+#define IOV_POOL_ADDRESSES_TOTAL_MAX 262144
 
 struct iov_pool_selector {
         int vendor_id;         /* -1: any */
@@ -149,14 +154,29 @@ struct iov_quarantine_entry {
         uint64_t since_usec; /* CLOCK_REALTIME */
 };
 
+/* A string-keyed hash map (alloc/index.c). */
+struct iov_index_entry;
+struct iov_index {
+        struct iov_index_entry **buckets;
+        size_t n_buckets; /* a power of two, or 0 */
+        size_t n;
+};
+
 struct iov_registry {
         pthread_rwlock_t lock;
         struct iov_allocation **allocations;
         size_t n_allocations;
         struct iov_pool **pools;
         size_t n_pools;
+        size_t n_pool_addresses; /* listed by every pool's selector together */
         struct iov_quarantine_entry *quarantine;
         size_t n_quarantine;
+        /* The lookups below, kept with the arrays under the same lock. */
+        struct iov_index allocation_by_id;
+        struct iov_index allocation_by_device; /* members but bridges, any state */
+        struct iov_index allocation_by_group;  /* allocations not lost */
+        struct iov_index pool_by_name;
+        struct iov_index pool_use; /* pool name -> allocations made from it (uintptr_t) */
 };
 
 const char *allocation_state_to_string(enum iov_allocation_state state);
@@ -168,7 +188,10 @@ DEFINE_CLEANUP_FUNC(struct iov_allocation, allocation_free)
 
 /* ---- the registry (callers hold d->state_lock to change it) --------------------------- */
 
-int registry_save_pools(struct iov_registry *reg, struct iov_state *state);
+/* Durably write one pool as its own state file (STATE_DIR/pools/NAME.json), or remove
+ * it: a change costs the same with 10 pools or 10,000. */
+int registry_save_pool(struct iov_state *state, const struct iov_pool *pool);
+int registry_forget_pool(struct iov_state *state, const char *name);
 
 /* Lookups; the caller holds the rwlock (either side) or d->state_lock. */
 struct iov_allocation *registry_find_allocation(struct iov_registry *reg, const char *id);
@@ -179,6 +202,8 @@ struct iov_allocation *registry_find_by_group(struct iov_registry *reg, unsigned
 struct iov_quarantine_entry *registry_find_quarantined(struct iov_registry *reg,
                                                        const struct iov_pci_address *address);
 struct iov_pool *registry_find_pool(struct iov_registry *reg, const char *name);
+/* How many allocations (any state) name pool name. */
+size_t registry_pool_allocations(struct iov_registry *reg, const char *name);
 
 /* Mutations take the write lock themselves; add takes ownership (also on failure). */
 int registry_add_pool(struct iov_registry *reg, struct iov_pool *pool);

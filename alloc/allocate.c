@@ -204,8 +204,7 @@ static int bind_problem(int r, unsigned group, struct iov_problem *p)
 static int drop_pending(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a)
 {
         allocation_net_restore(a);
-        registry_remove_allocation(reg, a);
-        (void)registry_save_allocations(reg, d->state); /* a stale intent is harmless */
+        (void)registry_drop_allocation(reg, d->state, a); /* a stale intent is harmless */
         return -EBADMSG;
 }
 
@@ -214,9 +213,9 @@ static int drop_pending(struct iov_daemon *d, struct iov_registry *reg, struct i
 static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
                            struct iov_problem *p)
 {
-        int r = registry_save_allocations(reg, d->state);
+        int r = registry_save_allocation(reg, d->state, a);
         if (r < 0) {
-                registry_remove_allocation(reg, a);
+                (void)registry_drop_allocation(reg, d->state, a);
                 return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
                                           strerror(-r));
         }
@@ -230,19 +229,15 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
         if (r < 0) {
                 bind_problem(r, a->iommu_group, p);
                 allocation_net_restore(a);
-                registry_remove_allocation(reg, a);
-                (void)registry_save_allocations(reg, d->state); /* a stale intent is harmless */
+                (void)registry_drop_allocation(reg, d->state, a); /* a stale intent is harmless */
                 return -EBADMSG;
         }
-        pthread_rwlock_wrlock(&reg->lock);
-        iommu_bind_records_free(a->members, a->n_members);
-        a->members = records;
-        a->n_members = n;
-        a->state = IOV_ALLOCATION_ACTIVE;
-        pthread_rwlock_unlock(&reg->lock);
-        r = registry_save_allocations(reg, d->state);
+        r = registry_set_bound(reg, a, records, n);
+        if (r == 0)
+                r = registry_save_allocation(reg, d->state, a);
         if (r < 0) {
-                (void)iommu_group_restore(d->config.sysfs_root, records, n, IOV_BIND_TIMEOUT_MS);
+                (void)iommu_group_restore(d->config.sysfs_root, a->members, a->n_members,
+                                          IOV_BIND_TIMEOUT_MS);
                 daemon_problem_set(p, 500, "state_write_failed",
                                    "cannot save the allocation (%s); the group was given back",
                                    strerror(-r));

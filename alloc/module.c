@@ -82,18 +82,37 @@ static void hook_host_counts(struct iov_daemon *d, struct json_object *counts)
         pthread_rwlock_unlock(&registry->lock);
 }
 
-/* Events that can mean a held device went away or changed hands behind our back. */
-static bool event_concerns_devices(const char *line)
+/* Events that can mean a held device went away or changed hands behind our back: the
+ * device they name is checked (a PF's vfs_changed comes with device_removed for each VF
+ * that went). 1 with *ret_address, 0 for other events, -EBADMSG when the event names no
+ * address (everything is checked then). */
+static int event_device_address(const char *line, struct iov_pci_address *ret_address)
 {
-        struct json_object *ev = json_tokener_parse(line), *type;
-        bool yes = false;
+        struct json_object *ev = json_tokener_parse(line), *type, *data, *address;
+        int r = 0;
         if (ev && json_object_object_get_ex(ev, "type", &type)) {
                 const char *t = json_object_get_string(type);
-                yes = streq(t, "device_removed") || streq(t, "vfs_changed") ||
-                      streq(t, "driver_changed");
+                if (streq(t, "device_removed") || streq(t, "vfs_changed") ||
+                    streq(t, "driver_changed"))
+                        r = json_object_object_get_ex(ev, "data", &data) &&
+                                            json_object_object_get_ex(data, "address", &address) &&
+                                            pci_address_parse(json_object_get_string(address),
+                                                              ret_address) == 0
+                                    ? 1
+                                    : -EBADMSG;
         }
         json_object_put(ev);
-        return yes;
+        return r;
+}
+
+static void watcher_handle(struct iov_daemon *d, const char *line)
+{
+        struct iov_pci_address address;
+        int r = event_device_address(line, &address);
+        if (r > 0)
+                (void)allocations_check_device(d, &address);
+        else if (r < 0)
+                (void)allocations_check_active(d);
 }
 
 static void *watcher_main(void *userdata)
@@ -116,8 +135,7 @@ static void *watcher_main(void *userdata)
                         (void)allocations_check_active(d);
                         continue;
                 }
-                if (event_concerns_devices(line))
-                        (void)allocations_check_active(d);
+                watcher_handle(d, line);
                 free(line);
         }
         daemon_event_unsubscribe(sub);

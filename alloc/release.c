@@ -8,6 +8,7 @@
 
 #include "alloc/alloc-internal.h"
 #include "daemon/daemon.h"
+#include "util/json.h"
 
 #define VFIO_PCI "vfio-pci"
 
@@ -118,6 +119,24 @@ static struct json_object *release_members(struct iov_daemon *d, struct iov_regi
         return quarantined;
 }
 
+/* Write the quarantine entries a release just made (the report's addresses). */
+static int save_quarantined(struct iov_daemon *d, struct iov_registry *reg,
+                            struct json_object *quarantined)
+{
+        int result = 0;
+        for (size_t i = 0; i < json_object_array_length(quarantined); i++) {
+                struct json_object *q = json_object_array_get_idx(quarantined, i);
+                struct iov_pci_address address;
+                if (pci_address_parse(json_object_get_string(json_object_object_get(q, "address")),
+                                      &address) < 0)
+                        continue;
+                int r = registry_save_quarantined(reg, d->state, &address);
+                if (r < 0 && result == 0)
+                        result = r;
+        }
+        return result;
+}
+
 static struct json_object *released_devices(const struct iov_allocation *a,
                                             struct json_object *quarantined)
 {
@@ -153,7 +172,7 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
 {
         enum iov_allocation_state before = a->state;
         registry_set_state(reg, a, IOV_ALLOCATION_RELEASING, NULL);
-        int r = registry_save_allocations(reg, d->state);
+        int r = registry_save_allocation(reg, d->state, a);
         if (r < 0) {
                 registry_set_state(reg, a, before, NULL); /* nothing was touched */
                 return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
@@ -170,7 +189,7 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         if (json_object_array_length(quarantined) > 0) {
                 /* The releasing record stays on disk until the quarantine is: a restart
                  * must never find such a device free without having reset it. */
-                r = registry_save_quarantine(reg, d->state);
+                r = save_quarantined(d, reg, quarantined);
                 if (r < 0) {
                         json_object_put(out);
                         return daemon_problem_set(
@@ -180,8 +199,7 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
                                 strerror(-r), a->id);
                 }
         }
-        registry_remove_allocation(reg, a);
-        r = registry_save_allocations(reg, d->state);
+        r = registry_drop_allocation(reg, d->state, a);
         if (r < 0)
                 log_warning_errno(r, "cannot save state after a release: %m; the next start "
                                      "finishes it");
@@ -223,7 +241,8 @@ static int unquarantine_locked(struct iov_daemon *d, struct iov_registry *reg,
                                struct iov_problem *p)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
-        pci_address_format(&q->member.address, buf);
+        const struct iov_pci_address address = q->member.address;
+        pci_address_format(&address, buf);
         /* The operator vouches for the device: hand it back as release would have. */
         if (needs_restore(d, &q->member)) {
                 int r = iommu_group_restore(d->config.sysfs_root, &q->member, 1,
@@ -240,7 +259,7 @@ static int unquarantine_locked(struct iov_daemon *d, struct iov_registry *reg,
         _cleanup_free_ char *driver = NULL, *override = NULL;
         (void)read_binding(d, &q->member.address, &driver, &override);
         registry_remove_quarantine(reg, q);
-        int r = registry_save_quarantine(reg, d->state);
+        int r = registry_save_quarantined(reg, d->state, &address);
         if (r < 0)
                 log_warning_errno(r, "cannot save the quarantine after clearing %s: %m", buf);
         struct json_object *o = json_object_new_object();
@@ -315,48 +334,83 @@ static void refresh_members(struct iov_daemon *d, const struct iov_allocation *a
                 (void)daemon_refresh_devices(d, moved, a->n_members);
 }
 
+/* A crash mid-bind or mid-release: no client holds the group. Give it back, write what
+ * was quarantined, then forget the record (a crash in between finds it again). */
+static int reconcile_interrupted(struct iov_daemon *d, struct iov_registry *reg,
+                                 struct iov_allocation *a)
+{
+        log_notice("allocation %s was %s when iovd stopped; giving its devices back", a->id,
+                   allocation_state_to_string(a->state));
+        _cleanup_json_ struct json_object *quarantined =
+                release_members(d, reg, a, a->state == IOV_ALLOCATION_RELEASING);
+        if (!quarantined)
+                return -ENOMEM;
+        allocation_net_restore(a);
+        refresh_members(d, a);
+        int r = save_quarantined(d, reg, quarantined);
+        if (r < 0)
+                return r;
+        return registry_drop_allocation(reg, d->state, a);
+}
+
 int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg)
 {
         int changed = 0;
         for (size_t i = 0; i < reg->n_allocations;) {
                 struct iov_allocation *a = reg->allocations[i];
                 if (a->state == IOV_ALLOCATION_PENDING || a->state == IOV_ALLOCATION_RELEASING) {
-                        /* A crash mid-bind or mid-release: no client holds the group. */
-                        log_notice("allocation %s was %s when iovd stopped; giving its devices "
-                                   "back",
-                                   a->id, allocation_state_to_string(a->state));
-                        json_object_put(
-                                release_members(d, reg, a, a->state == IOV_ALLOCATION_RELEASING));
-                        allocation_net_restore(a);
-                        refresh_members(d, a);
-                        registry_remove_allocation(reg, a);
+                        int r = reconcile_interrupted(d, reg, a);
+                        if (r < 0)
+                                return r;
                         changed++;
                         continue;
                 }
                 _cleanup_free_ char *reason = NULL;
-                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a)))
+                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a))) {
                         changed += mark_lost(d, reg, a, reason);
+                        int r = registry_save_allocation(reg, d->state, a);
+                        if (r < 0)
+                                return r;
+                }
                 i++;
         }
-        if (changed == 0)
-                return 0;
-        (void)registry_save_quarantine(reg, d->state);
-        int r = registry_save_allocations(reg, d->state);
-        return r < 0 ? r : changed;
+        return changed;
+}
+
+int allocations_check_device(struct iov_daemon *d, const struct iov_pci_address *address)
+{
+        struct iov_registry *reg = registry_get(d);
+        int r = 0;
+        pthread_mutex_lock(&d->state_lock);
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = registry_find_by_device(reg, address);
+        bool active = a && a->state == IOV_ALLOCATION_ACTIVE;
+        pthread_rwlock_unlock(&reg->lock);
+        _cleanup_free_ char *reason = active ? lost_reason(d, a) : NULL;
+        if (reason) {
+                mark_lost(d, reg, a, reason);
+                r = registry_save_allocation(reg, d->state, a);
+        }
+        pthread_mutex_unlock(&d->state_lock);
+        if (r < 0)
+                return log_error_errno(r, "cannot save a lost allocation: %m");
+        return reason ? 1 : 0;
 }
 
 int allocations_check_active(struct iov_daemon *d)
 {
         struct iov_registry *reg = registry_get(d);
-        int changed = 0;
+        int changed = 0, r = 0;
         pthread_mutex_lock(&d->state_lock);
         for (size_t i = 0; reg && i < reg->n_allocations; i++) {
                 struct iov_allocation *a = reg->allocations[i];
                 _cleanup_free_ char *reason = NULL;
-                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a)))
+                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a))) {
                         changed += mark_lost(d, reg, a, reason);
+                        int w = registry_save_allocation(reg, d->state, a);
+                        r = r < 0 ? r : w;
+                }
         }
-        int r = changed ? registry_save_allocations(reg, d->state) : 0;
         pthread_mutex_unlock(&d->state_lock);
         if (r < 0)
                 return log_error_errno(r, "cannot save lost allocations: %m");

@@ -55,17 +55,31 @@ def vf_addresses(pfs, vfs_per_pf):
 
 
 def create_all(sock, path, bodies, refusal, before=0):
-    """POST each body; stop at the first 409 with code refusal. Returns (seconds, ids)."""
-    times, ids = [], []
+    """POST each body; stop at the first 409 with code refusal. A 5xx (a bind the fake
+    kernel did not finish in time on a loaded machine) is counted and skipped. Prints the
+    median of each 1,000th block so a long run shows its trend as it goes.
+    Returns (seconds, ids)."""
+    times, ids, failed = [], [], 0
     for body in bodies:
         t, status, data = timed(sock, "POST", path, json.dumps(body))
         if status == 409 and json.loads(data)["error"]["code"] == refusal:
-            print("# %s: iovd refused the %dth with 409 %s" % (path, before + len(times) + 1, refusal))
+            print("# %s: iovd refused the %dth with 409 %s" % (path, before + len(times) + 1,
+                                                                refusal), flush=True)
             break
+        if status >= 500:
+            failed += 1
+            print("# %s: %d %s" % (path, status, data[:200]), flush=True)
+            continue
         if status != 201:
             raise RuntimeError("POST %s %s: %d %s" % (path, body, status, data[:300]))
         times.append(t)
         ids.append(json.loads(data).get("id") or body.get("name"))
+        n = before + len(times)
+        if n % 1000 == 0:
+            print("# %s: %d created, median of the last 100 %.2f ms" % (
+                path, n, statistics.median(times[-100:]) * 1e3), flush=True)
+    if failed:
+        print("# %s: %d refused with 5xx and skipped" % (path, failed), flush=True)
     return times, ids
 
 
