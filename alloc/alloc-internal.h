@@ -10,9 +10,28 @@
 
 #include "alloc/alloc.h"
 
+/* ---- locks named after hardware (alloc/hwlock.c) ------------------------------------- */
+
+#define IOV_HWLOCK_KEY_MAX 32
+
+struct iov_hwlocks {
+        pthread_mutex_t lock; /* guards entries */
+        struct iov_hwlock *entries;
+};
+
+/* Take the lock named key, shared or exclusive, waiting for it. */
+int hwlock_take(struct iov_hwlocks *t, const char *key, bool shared, struct iov_hwlock **ret);
+/* The same without waiting: -EBUSY while someone else holds it. */
+int hwlock_try(struct iov_hwlocks *t, const char *key, bool shared, struct iov_hwlock **ret);
+/* Accepts NULL. */
+void hwlock_release(struct iov_hwlocks *t, struct iov_hwlock *l);
+void hwlock_key_group(unsigned group, char ret[static IOV_HWLOCK_KEY_MAX]);
+void hwlock_key_pf(const struct iov_pci_address *pf, char ret[static IOV_HWLOCK_KEY_MAX]);
+
 /* The allocations module's state, hung off the daemon (d->alloc) while it runs. */
 struct iov_alloc {
         struct iov_registry *registry;
+        struct iov_hwlocks hwlocks;
         pthread_t watcher; /* follows the daemon's events for devices that went away */
         bool watcher_running;
         atomic_bool watcher_stop;
@@ -70,7 +89,13 @@ void registry_remove_allocation(struct iov_registry *reg, struct iov_allocation 
 /* Copies member's strings. */
 int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_record *member,
                             const char *reason, uint64_t since_usec);
-void registry_remove_quarantine(struct iov_registry *reg, struct iov_quarantine_entry *q);
+void registry_remove_quarantine(struct iov_registry *reg, const struct iov_pci_address *address);
+/* Add a pending allocation if none of its members is held or quarantined and no other
+ * allocation has (or is about to set) the MAC it asks for, all under the write lock, so
+ * two requests can never both take a device. -EBUSY with *ret_why (static text) when it
+ * is refused; a is freed then too. */
+int registry_claim_allocation(struct iov_registry *reg, struct iov_allocation *a,
+                              const char **ret_why);
 void registry_set_state(struct iov_registry *reg, struct iov_allocation *a,
                         enum iov_allocation_state state, const char *lost_reason);
 /* Replace a's members with what the bind recorded (taking records) and mark it active. */

@@ -15,9 +15,12 @@
  *   lost       a member vanished or left vfio-pci behind iovd's back; kept and reported,
  *              its devices never handed out again until the allocation is deleted
  *
- * Locking: d->state_lock serializes every decision with its binding and save (so nothing
- * is handed out twice); the registry's rwlock guards the arrays so readers (device JSON,
- * pool counts) never wait for a bind.
+ * Locking (alloc/hwlock.c): an IOMMU group's lock is held across its bind, reset or
+ * restore, a PF's while its VFs change, so a slow one blocks only requests for the same
+ * hardware; d->state_lock guards the pool table and is never held across hardware work;
+ * the registry's rwlock guards the arrays and indexes for moments only, so readers
+ * (device JSON, pool counts, lists) never wait for a bind. Nothing is handed out twice
+ * because a pending record is claimed (registry_claim_allocation) before the bind.
  *
  * Pools are named selectors over the host's PCI functions ("every VF of 0000:01:00.0 on
  * NUMA node 0"). A pool holds no devices of its own: its capacity is what matches in the
@@ -256,6 +259,17 @@ int allocation_net_apply(struct iov_daemon *d, struct iov_allocation *a, struct 
 void allocation_net_restore(struct iov_allocation *a);
 struct json_object *allocation_net_to_json(const struct iov_allocation_net *n);
 int allocation_net_from_json(struct json_object *obj, struct iov_allocation_net **ret);
+
+/* ---- locks named after hardware (alloc/hwlock.c) ---------------------------------------- */
+
+struct iov_hwlock;
+/* Hold the PF of address (its physfn when address is a VF, else address itself): shared
+ * while a decision depends on its VFs staying, exclusive while they are created or
+ * destroyed. Waits for it; -ENOENT when address is gone, -ESRCH while the module is not
+ * running. */
+int alloc_lock_pf_of(struct iov_daemon *d, const struct iov_pci_address *address, bool shared,
+                     struct iov_hwlock **ret);
+void alloc_unlock(struct iov_daemon *d, struct iov_hwlock *l);
 
 /* The registry of the running daemon (d->alloc, set by the allocations module's start);
  * NULL while the module is not running. */

@@ -172,11 +172,33 @@ static int alloc_open_state(struct iov_daemon *d)
         return 0;
 }
 
+int alloc_lock_pf_of(struct iov_daemon *d, const struct iov_pci_address *address, bool shared,
+                     struct iov_hwlock **ret)
+{
+        if (!d->alloc)
+                return -ESRCH;
+        struct iov_pci_device dev = {0};
+        char key[IOV_HWLOCK_KEY_MAX];
+        int r = pci_device_read(d->config.sysfs_root, address, &dev);
+        if (r < 0)
+                return r;
+        hwlock_key_pf(dev.is_vf ? &dev.physfn : address, key);
+        pci_device_clear(&dev);
+        return hwlock_take(&d->alloc->hwlocks, key, shared, ret);
+}
+
+void alloc_unlock(struct iov_daemon *d, struct iov_hwlock *l)
+{
+        if (d->alloc)
+                hwlock_release(&d->alloc->hwlocks, l);
+}
+
 static int alloc_start(struct iov_daemon *d)
 {
         d->alloc = calloc(1, sizeof(*d->alloc));
         if (!d->alloc)
                 return -ENOMEM;
+        pthread_mutex_init(&d->alloc->hwlocks.lock, NULL);
         int r = alloc_open_state(d);
         if (r >= 0)
                 r = registry_new(&d->alloc->registry);
@@ -208,6 +230,7 @@ static void alloc_stop(struct iov_daemon *d)
         }
         d->alloc = NULL;
         registry_free(alloc->registry);
+        pthread_mutex_destroy(&alloc->hwlocks.lock);
         if (alloc->owns_state)
                 state_free(TAKE_PTR(d->state));
         free(alloc);

@@ -213,8 +213,6 @@ void registry_take_pool(struct iov_registry *reg, struct iov_pool *pool)
 int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_record *member,
                             const char *reason, uint64_t since_usec)
 {
-        if (registry_find_quarantined(reg, &member->address))
-                return 0; /* a retried release: already held back */
         struct iov_quarantine_entry q = {
                 .member = {.address = member->address, .is_bridge = member->is_bridge},
                 .reason = strdup(reason),
@@ -230,25 +228,83 @@ int registry_add_quarantine(struct iov_registry *reg, const struct iov_bind_reco
                 return -ENOMEM;
         }
         pthread_rwlock_wrlock(&reg->lock);
-        int r = grow(&reg->quarantine, reg->n_quarantine, sizeof(*reg->quarantine));
-        if (r == 0)
+        /* A retried release finds the device already held back. */
+        bool known = registry_find_quarantined(reg, &member->address) != NULL;
+        int r = known ? 0 : grow(&reg->quarantine, reg->n_quarantine, sizeof(*reg->quarantine));
+        if (r == 0 && !known)
                 reg->quarantine[reg->n_quarantine++] = q;
         pthread_rwlock_unlock(&reg->lock);
-        if (r < 0)
+        if (r < 0 || known)
                 quarantine_entry_clear(&q);
         return r;
 }
 
-void registry_remove_quarantine(struct iov_registry *reg, struct iov_quarantine_entry *q)
+void registry_remove_quarantine(struct iov_registry *reg, const struct iov_pci_address *address)
 {
+        struct iov_quarantine_entry gone = {0};
         pthread_rwlock_wrlock(&reg->lock);
-        size_t i = (size_t)(q - reg->quarantine);
-        struct iov_quarantine_entry gone = *q;
-        memmove(&reg->quarantine[i], &reg->quarantine[i + 1],
-                (reg->n_quarantine - i - 1) * sizeof(*reg->quarantine));
-        reg->n_quarantine--;
+        struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
+        if (q) {
+                size_t i = (size_t)(q - reg->quarantine);
+                gone = *q;
+                memmove(&reg->quarantine[i], &reg->quarantine[i + 1],
+                        (reg->n_quarantine - i - 1) * sizeof(*reg->quarantine));
+                reg->n_quarantine--;
+        }
         pthread_rwlock_unlock(&reg->lock);
         quarantine_entry_clear(&gone);
+}
+
+/* The MAC an allocation has set on its VF, or is about to set; NULL when none. */
+static const uint8_t *allocation_mac(const struct iov_allocation *a)
+{
+        if (!a->net)
+                return NULL;
+        if (a->net->applied && a->net->now.has_mac)
+                return a->net->now.mac;
+        return a->net->change.set_mac ? a->net->change.mac : NULL;
+}
+
+static const char *claim_conflict(struct iov_registry *reg, const struct iov_allocation *a)
+{
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct iov_pci_address *m = &a->members[i].address;
+                if (a->members[i].is_bridge)
+                        continue;
+                if (registry_find_by_device(reg, m))
+                        return "device_allocated";
+                if (registry_find_quarantined(reg, m))
+                        return "device_quarantined";
+        }
+        const uint8_t *mac = allocation_mac(a);
+        for (size_t i = 0; mac && i < reg->n_allocations; i++) {
+                const uint8_t *other = allocation_mac(reg->allocations[i]);
+                if (other && memcmp(other, mac, IOV_NETDEV_MAC_LEN) == 0)
+                        return "mac_in_use";
+        }
+        return NULL;
+}
+
+int registry_claim_allocation(struct iov_registry *reg, struct iov_allocation *a,
+                              const char **ret_why)
+{
+        pthread_rwlock_wrlock(&reg->lock);
+        const char *why = claim_conflict(reg, a);
+        int r = why ? -EBUSY
+                    : grow(&reg->allocations, reg->n_allocations, sizeof(*reg->allocations));
+        if (r == 0)
+                r = index_allocation(reg, a);
+        if (r == 0) {
+                reg->allocations[reg->n_allocations++] = a;
+                if (a->pool)
+                        pool_use_add(reg, a->pool, 1);
+        }
+        pthread_rwlock_unlock(&reg->lock);
+        if (r < 0)
+                allocation_free(a);
+        if (why)
+                *ret_why = why;
+        return r;
 }
 
 void registry_set_state(struct iov_registry *reg, struct iov_allocation *a,

@@ -207,23 +207,44 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         return 0;
 }
 
+/* Wait for the group of allocation id: whoever binds or releases it finishes first. */
+static int lock_allocation_group(struct iov_daemon *d, struct iov_registry *reg, const char *id,
+                                 struct iov_hwlock **ret)
+{
+        char key[IOV_HWLOCK_KEY_MAX];
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = registry_find_allocation(reg, id);
+        if (a)
+                hwlock_key_group(a->iommu_group, key);
+        pthread_rwlock_unlock(&reg->lock);
+        if (!a)
+                return -ENOENT;
+        return hwlock_take(&d->alloc->hwlocks, key, false, ret);
+}
+
 int allocations_release(struct iov_daemon *d, const char *id, struct json_object **ret,
                         struct iov_problem *p)
 {
         struct iov_registry *reg = registry_get(d);
         struct json_object *out = NULL;
-        pthread_mutex_lock(&d->state_lock);
-        struct iov_allocation *a = registry_find_allocation(reg, id);
+        struct iov_hwlock *lock = NULL;
+        int r = lock_allocation_group(d, reg, id, &lock);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        /* Under the group's lock nobody else changes or frees the record. */
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = lock ? registry_find_allocation(reg, id) : NULL;
+        pthread_rwlock_unlock(&reg->lock);
         /* Taken before the release forgets the allocation. */
         _cleanup_free_ struct iov_pci_address *moved = a ? member_addresses(a) : NULL;
         size_t n_moved = a ? a->n_members : 0;
-        int r = a ? release_locked(d, reg, a, &out, p)
-                  : daemon_problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
+        r = a ? release_locked(d, reg, a, &out, p)
+              : daemon_problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
         if (r == 0) {
                 daemon_event_publish(d, "allocation_released", json_object_get(out));
                 log_info("allocation %s released", id);
         }
-        pthread_mutex_unlock(&d->state_lock);
+        hwlock_release(&d->alloc->hwlocks, lock);
         if (r < 0)
                 return r;
         if (moved)
@@ -237,29 +258,27 @@ int allocations_release(struct iov_daemon *d, const char *id, struct json_object
 /* ---- quarantine ----------------------------------------------------------------------- */
 
 static int unquarantine_locked(struct iov_daemon *d, struct iov_registry *reg,
-                               struct iov_quarantine_entry *q, struct json_object **ret,
+                               const struct iov_bind_record *member, struct json_object **ret,
                                struct iov_problem *p)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
-        const struct iov_pci_address address = q->member.address;
-        pci_address_format(&address, buf);
+        pci_address_format(&member->address, buf);
         /* The operator vouches for the device: hand it back as release would have. */
-        if (needs_restore(d, &q->member)) {
-                int r = iommu_group_restore(d->config.sysfs_root, &q->member, 1,
-                                            IOV_BIND_TIMEOUT_MS);
+        if (needs_restore(d, member)) {
+                int r = iommu_group_restore(d->config.sysfs_root, member, 1, IOV_BIND_TIMEOUT_MS);
                 if (r < 0)
-                        return daemon_problem_set(
-                                p, 500, "restore_failed",
-                                "%s could not be given back to %s (%s); it stays "
-                                "quarantined",
-                                buf,
-                                q->member.original_driver ? q->member.original_driver : "no driver",
-                                strerror(-r));
+                        return daemon_problem_set(p, 500, "restore_failed",
+                                                  "%s could not be given back to %s (%s); it stays "
+                                                  "quarantined",
+                                                  buf,
+                                                  member->original_driver ? member->original_driver
+                                                                          : "no driver",
+                                                  strerror(-r));
         }
         _cleanup_free_ char *driver = NULL, *override = NULL;
-        (void)read_binding(d, &q->member.address, &driver, &override);
-        registry_remove_quarantine(reg, q);
-        int r = registry_save_quarantined(reg, d->state, &address);
+        (void)read_binding(d, &member->address, &driver, &override);
+        registry_remove_quarantine(reg, &member->address);
+        int r = registry_save_quarantined(reg, d->state, &member->address);
         if (r < 0)
                 log_warning_errno(r, "cannot save the quarantine after clearing %s: %m", buf);
         struct json_object *o = json_object_new_object();
@@ -269,22 +288,63 @@ static int unquarantine_locked(struct iov_daemon *d, struct iov_registry *reg,
         return 0;
 }
 
+/* A copy of the quarantine entry of address (the array moves as entries come and go);
+ * false when there is none. */
+static bool copy_quarantined(struct iov_registry *reg, const struct iov_pci_address *address,
+                             struct iov_bind_record *ret)
+{
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
+        if (q) {
+                *ret = (struct iov_bind_record){.address = *address,
+                                                .is_bridge = q->member.is_bridge};
+                ret->original_driver =
+                        q->member.original_driver ? strdup(q->member.original_driver) : NULL;
+                ret->original_override =
+                        q->member.original_override ? strdup(q->member.original_override) : NULL;
+        }
+        pthread_rwlock_unlock(&reg->lock);
+        return q != NULL;
+}
+
+/* The device's group lock, when it still has a group. */
+static int lock_device_group(struct iov_daemon *d, const struct iov_pci_address *address,
+                             struct iov_hwlock **ret)
+{
+        struct iov_pci_device dev = {0};
+        char key[IOV_HWLOCK_KEY_MAX];
+        if (pci_device_read(d->config.sysfs_root, address, &dev) < 0)
+                return 0; /* gone: nothing left to bind or reset */
+        int group = dev.iommu_group;
+        pci_device_clear(&dev);
+        if (group < 0)
+                return 0;
+        hwlock_key_group((unsigned)group, key);
+        return hwlock_take(&d->alloc->hwlocks, key, false, ret);
+}
+
 int allocations_unquarantine(struct iov_daemon *d, const struct iov_pci_address *address,
                              struct json_object **ret, struct iov_problem *p)
 {
         struct iov_registry *reg = registry_get(d);
         struct json_object *out = NULL;
+        struct iov_hwlock *lock = NULL;
+        struct iov_bind_record member = {0};
         char buf[IOV_PCI_ADDRESS_MAX];
-        pthread_mutex_lock(&d->state_lock);
-        struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
-        int r = q ? unquarantine_locked(d, reg, q, &out, p)
+        int r = lock_device_group(d, address, &lock);
+        if (r < 0)
+                return r;
+        bool found = copy_quarantined(reg, address, &member);
+        r = found ? unquarantine_locked(d, reg, &member, &out, p)
                   : daemon_problem_set(p, 404, "not_quarantined", "%s is not quarantined",
                                        pci_address_format(address, buf));
         if (r == 0) {
                 daemon_event_publish(d, "device_unquarantined", json_object_get(out));
                 log_info("%s cleared from quarantine", pci_address_format(address, buf));
         }
-        pthread_mutex_unlock(&d->state_lock);
+        hwlock_release(&d->alloc->hwlocks, lock);
+        free(member.original_driver);
+        free(member.original_override);
         if (r < 0)
                 return r;
         (void)daemon_refresh_devices(d, address, 1);
@@ -377,42 +437,73 @@ int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg)
         return changed;
 }
 
-int allocations_check_device(struct iov_daemon *d, const struct iov_pci_address *address)
+/* Whether allocation id (of group) still holds its group; lost when not. The group's
+ * lock is only tried: whoever holds it is binding or releasing that group and leaves it
+ * consistent itself. */
+static int check_one(struct iov_daemon *d, struct iov_registry *reg, const char *id, unsigned group)
 {
-        struct iov_registry *reg = registry_get(d);
-        int r = 0;
-        pthread_mutex_lock(&d->state_lock);
+        char key[IOV_HWLOCK_KEY_MAX];
+        struct iov_hwlock *lock = NULL;
+        hwlock_key_group(group, key);
+        if (hwlock_try(&d->alloc->hwlocks, key, false, &lock) < 0)
+                return 0;
         pthread_rwlock_rdlock(&reg->lock);
-        struct iov_allocation *a = registry_find_by_device(reg, address);
+        struct iov_allocation *a = registry_find_allocation(reg, id);
         bool active = a && a->state == IOV_ALLOCATION_ACTIVE;
         pthread_rwlock_unlock(&reg->lock);
         _cleanup_free_ char *reason = active ? lost_reason(d, a) : NULL;
+        int r = 0;
         if (reason) {
                 mark_lost(d, reg, a, reason);
                 r = registry_save_allocation(reg, d->state, a);
         }
-        pthread_mutex_unlock(&d->state_lock);
+        hwlock_release(&d->alloc->hwlocks, lock);
         if (r < 0)
-                return log_error_errno(r, "cannot save a lost allocation: %m");
+                return log_error_errno(r, "cannot save lost allocation %s: %m", id);
         return reason ? 1 : 0;
 }
+
+int allocations_check_device(struct iov_daemon *d, const struct iov_pci_address *address)
+{
+        struct iov_registry *reg = registry_get(d);
+        char id[IOV_ALLOCATION_ID_MAX] = "";
+        unsigned group = 0;
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = registry_find_by_device(reg, address);
+        if (a && a->state == IOV_ALLOCATION_ACTIVE) {
+                snprintf(id, sizeof(id), "%s", a->id);
+                group = a->iommu_group;
+        }
+        pthread_rwlock_unlock(&reg->lock);
+        return id[0] ? check_one(d, reg, id, group) : 0;
+}
+
+struct active_ref {
+        char id[IOV_ALLOCATION_ID_MAX];
+        unsigned group;
+};
 
 int allocations_check_active(struct iov_daemon *d)
 {
         struct iov_registry *reg = registry_get(d);
-        int changed = 0, r = 0;
-        pthread_mutex_lock(&d->state_lock);
-        for (size_t i = 0; reg && i < reg->n_allocations; i++) {
-                struct iov_allocation *a = reg->allocations[i];
-                _cleanup_free_ char *reason = NULL;
-                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a))) {
-                        changed += mark_lost(d, reg, a, reason);
-                        int w = registry_save_allocation(reg, d->state, a);
-                        r = r < 0 ? r : w;
+        if (!reg)
+                return 0;
+        pthread_rwlock_rdlock(&reg->lock);
+        size_t n = 0;
+        struct active_ref *refs = calloc(reg->n_allocations + 1, sizeof(*refs));
+        for (size_t i = 0; refs && i < reg->n_allocations; i++)
+                if (reg->allocations[i]->state == IOV_ALLOCATION_ACTIVE) {
+                        snprintf(refs[n].id, sizeof(refs[n].id), "%s", reg->allocations[i]->id);
+                        refs[n++].group = reg->allocations[i]->iommu_group;
                 }
+        pthread_rwlock_unlock(&reg->lock);
+        if (!refs)
+                return -ENOMEM;
+        int changed = 0;
+        for (size_t i = 0; i < n; i++) {
+                int r = check_one(d, reg, refs[i].id, refs[i].group);
+                changed += r > 0;
         }
-        pthread_mutex_unlock(&d->state_lock);
-        if (r < 0)
-                return log_error_errno(r, "cannot save lost allocations: %m");
+        free(refs);
         return changed;
 }
