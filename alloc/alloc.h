@@ -157,6 +157,21 @@ struct iov_quarantine_entry {
         uint64_t since_usec; /* CLOCK_REALTIME */
 };
 
+/* Where an allocation's time goes, summed per step (GET /metrics,
+ * iovd_allocation_step_seconds_total): what bench/vf-net profiles. */
+enum iov_alloc_step {
+        IOV_STEP_DECIDE,      /* host check, picking, sysfs reads, the claim */
+        IOV_STEP_NET_READ,    /* reading the VF's settings over rtnetlink */
+        IOV_STEP_STATE_WRITE, /* each durable item write or removal (fsyncs) */
+        IOV_STEP_NET_APPLY,   /* setting the VF's settings and reading them back */
+        IOV_STEP_BIND,        /* moving the group to vfio-pci */
+        IOV_STEP_REFRESH,     /* the inventory refresh after a change */
+        IOV_STEP_RESET,       /* resetting members on release */
+        IOV_STEP_RESTORE,     /* giving members back to their drivers */
+        IOV_STEP_NET_RESTORE, /* putting the VF's settings back */
+        IOV_STEP_COUNT,
+};
+
 /* A string-keyed hash map (alloc/index.c). */
 struct iov_index_entry;
 struct iov_index {
@@ -179,8 +194,14 @@ struct iov_registry {
         struct iov_index allocation_by_device; /* members but bridges, any state */
         struct iov_index allocation_by_group;  /* allocations not lost */
         struct iov_index pool_by_name;
-        struct iov_index pool_use; /* pool name -> allocations made from it (uintptr_t) */
+        struct iov_index pool_use;           /* pool name -> allocations made from it (uintptr_t) */
+        uint64_t step_usec[IOV_STEP_COUNT];  /* atomic */
+        uint64_t step_count[IOV_STEP_COUNT]; /* atomic */
 };
+
+/* Add a step's duration (since start_usec, util_now_usec) to the registry's sums. */
+void registry_time_step(struct iov_registry *reg, enum iov_alloc_step step, uint64_t start_usec);
+const char *registry_step_name(enum iov_alloc_step step);
 
 const char *allocation_state_to_string(enum iov_allocation_state state);
 /* The API form: the durable one plus "devices" (without bridges) and "vfio_group". */

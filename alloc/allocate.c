@@ -224,12 +224,17 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
                                           strerror(-r));
         }
         /* Before vfio-pci takes the VF; a refusal has changed nothing. */
+        uint64_t start = util_now_usec();
         if (a->net && allocation_net_apply(d, a, p) < 0)
                 return drop_pending(d, reg, a);
+        if (a->net)
+                registry_time_step(reg, IOV_STEP_NET_APPLY, start);
         struct iov_bind_record *records = NULL;
         size_t n = 0;
+        start = util_now_usec();
         r = iommu_group_bind_vfio(d->config.sysfs_root, a->iommu_group, IOV_BIND_TIMEOUT_MS,
                                   &records, &n);
+        registry_time_step(reg, IOV_STEP_BIND, start);
         if (r < 0) {
                 bind_problem(r, a->iommu_group, p);
                 allocation_net_restore(a);
@@ -293,7 +298,10 @@ static int prepare_claim(struct iov_daemon *d, struct iov_registry *reg,
                                           r == -ENOENT ? "device_vanished" : "device_unreadable",
                                           "cannot read a member of IOMMU group %u: %s", group->id,
                                           strerror(-r));
+        uint64_t start = util_now_usec();
         r = allocation_net_prepare(d, reg, a, from ? from->net : NULL, req->mac, p);
+        if (a->net)
+                registry_time_step(reg, IOV_STEP_NET_READ, start);
         if (r < 0)
                 return r;
         struct iov_allocation *claimed = TAKE_PTR(a);
@@ -460,9 +468,11 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
         struct iov_allocation *a = NULL;
         struct hold h = {.group_id = -1};
 
+        uint64_t start = util_now_usec();
         int r = check_host(d, p);
         if (r == 0)
                 r = decide(d, reg, req, &group, &h, &a, p);
+        registry_time_step(reg, IOV_STEP_DECIDE, start);
         hwlock_release(&d->alloc->hwlocks, TAKE_PTR(h.pf)); /* claimed, or refused */
         if (r == 0)
                 r = bind_and_commit(d, reg, a, p);
@@ -474,8 +484,11 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
                 log_info("allocation %s: IOMMU group %u to %s", a->id, a->iommu_group, a->owner);
         }
         hold_release(d, &h);
-        if (r == 0) /* drivers changed; the inventory shows it at once */
+        start = util_now_usec();
+        if (r == 0) { /* drivers changed; the inventory shows it at once */
                 (void)daemon_refresh_devices(d, group.devices, group.n_devices);
+                registry_time_step(reg, IOV_STEP_REFRESH, start);
+        }
         iommu_group_clear(&group);
         if (r < 0)
                 return r;

@@ -6,6 +6,7 @@
  * JSON. While running, a watcher follows the daemon's own events: when a device goes
  * away (udev remove, rescan) the allocations holding it become lost at once.
  */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -47,6 +48,24 @@ static struct json_object *hook_group_owner(struct iov_daemon *d, unsigned group
         return o;
 }
 
+/* Where allocations and releases spent their time, per step (enum iov_alloc_step). */
+static void step_metrics(struct iov_registry *registry, FILE *out)
+{
+        fputs("# HELP iovd_allocation_step_seconds_total Time allocations and releases spent "
+              "per step.\n# TYPE iovd_allocation_step_seconds_total counter\n"
+              "# HELP iovd_allocation_steps_total Steps taken by allocations and releases.\n"
+              "# TYPE iovd_allocation_steps_total counter\n",
+              out);
+        for (int s = 0; s < IOV_STEP_COUNT; s++) {
+                uint64_t usec = __atomic_load_n(&registry->step_usec[s], __ATOMIC_RELAXED);
+                uint64_t n = __atomic_load_n(&registry->step_count[s], __ATOMIC_RELAXED);
+                const char *name = registry_step_name((enum iov_alloc_step)s);
+                fprintf(out, "iovd_allocation_step_seconds_total{step=\"%s\"} %.6f\n", name,
+                        (double)usec / 1e6);
+                fprintf(out, "iovd_allocation_steps_total{step=\"%s\"} %" PRIu64 "\n", name, n);
+        }
+}
+
 static void hook_metrics(struct iov_daemon *d, FILE *out)
 {
         struct iov_registry *registry = d->alloc->registry;
@@ -68,6 +87,7 @@ static void hook_metrics(struct iov_daemon *d, FILE *out)
                 "# HELP iovd_quarantined_devices Devices held back after a failed reset.\n"
                 "# TYPE iovd_quarantined_devices gauge\niovd_quarantined_devices %zu\n",
                 pools, quarantined);
+        step_metrics(registry, out);
 }
 
 static void hook_host_counts(struct iov_daemon *d, struct json_object *counts)

@@ -363,6 +363,32 @@ size_t registry_pool_allocations(struct iov_registry *reg, const char *name)
         return (uintptr_t)index_get(&reg->pool_use, name);
 }
 
+/* ---- timing ------------------------------------------------------------------------------ */
+
+void registry_time_step(struct iov_registry *reg, enum iov_alloc_step step, uint64_t start_usec)
+{
+        if (!reg)
+                return;
+        __atomic_add_fetch(&reg->step_usec[step], util_now_usec() - start_usec, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&reg->step_count[step], 1, __ATOMIC_RELAXED);
+}
+
+const char *registry_step_name(enum iov_alloc_step step)
+{
+        static const char *const names[IOV_STEP_COUNT] = {
+                [IOV_STEP_DECIDE] = "decide",
+                [IOV_STEP_NET_READ] = "net_read",
+                [IOV_STEP_STATE_WRITE] = "state_write",
+                [IOV_STEP_NET_APPLY] = "net_apply",
+                [IOV_STEP_BIND] = "bind",
+                [IOV_STEP_REFRESH] = "refresh",
+                [IOV_STEP_RESET] = "reset",
+                [IOV_STEP_RESTORE] = "restore",
+                [IOV_STEP_NET_RESTORE] = "net_restore",
+        };
+        return names[step];
+}
+
 /* ---- durability: one file per item (daemon.h, "Collections of one file per item") ---- */
 
 static struct json_object *quarantine_to_json(const struct iov_quarantine_entry *q)
@@ -385,13 +411,22 @@ static int save_item(struct iov_state *state, const char *kind, const char *key,
         return r;
 }
 
+static int timed_save(struct iov_registry *reg, struct iov_state *state, const char *kind,
+                      const char *key, struct json_object *item)
+{
+        uint64_t start = util_now_usec();
+        int r = save_item(state, kind, key, item);
+        registry_time_step(reg, IOV_STEP_STATE_WRITE, start);
+        return r;
+}
+
 int registry_save_allocation(struct iov_registry *reg, struct iov_state *state,
                              const struct iov_allocation *a)
 {
         pthread_rwlock_rdlock(&reg->lock); /* a consistent copy of state and members */
         struct json_object *item = allocation_to_json(a);
         pthread_rwlock_unlock(&reg->lock);
-        return save_item(state, KIND_ALLOCATIONS, a->id, item);
+        return timed_save(reg, state, KIND_ALLOCATIONS, a->id, item);
 }
 
 int registry_forget_allocation(struct iov_state *state, const char *id)
@@ -405,7 +440,10 @@ int registry_drop_allocation(struct iov_registry *reg, struct iov_state *state,
         char id[IOV_ALLOCATION_ID_MAX];
         snprintf(id, sizeof(id), "%s", a->id);
         registry_remove_allocation(reg, a);
-        return registry_forget_allocation(state, id);
+        uint64_t start = util_now_usec();
+        int r = registry_forget_allocation(state, id);
+        registry_time_step(reg, IOV_STEP_STATE_WRITE, start);
+        return r;
 }
 
 int registry_save_pool(struct iov_state *state, const struct iov_pool *pool)

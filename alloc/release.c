@@ -75,7 +75,9 @@ static size_t reset_members(struct iov_daemon *d, struct iov_registry *reg,
                 if (m->is_bridge || read_binding(d, &m->address, &driver, &override) < 0)
                         continue; /* bridges were never moved; vanished ones are gone */
                 if (reset && streq_ptr(driver, VFIO_PCI)) {
+                        uint64_t start = util_now_usec();
                         int r = pci_device_reset(d->config.sysfs_root, &m->address);
+                        registry_time_step(reg, IOV_STEP_RESET, start);
                         if (r < 0) {
                                 quarantine(reg, m, quarantined,
                                            r == -ENOTTY ? "no reset method" : "reset failed", r);
@@ -95,7 +97,9 @@ static void restore_members(struct iov_daemon *d, struct iov_registry *reg,
 {
         if (n == 0)
                 return;
+        uint64_t start = util_now_usec();
         int r = iommu_group_restore(d->config.sysfs_root, restore, n, IOV_BIND_TIMEOUT_MS);
+        registry_time_step(reg, IOV_STEP_RESTORE, start);
         if (r == 0)
                 return;
         for (size_t i = 0; i < n; i++)
@@ -181,7 +185,10 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         struct json_object *quarantined = release_members(d, reg, a, true);
         if (!quarantined)
                 return -ENOMEM;
+        uint64_t start = util_now_usec();
         allocation_net_restore(a); /* the VF's network settings as they were before */
+        if (a->net)
+                registry_time_step(reg, IOV_STEP_NET_RESTORE, start);
         struct json_object *out = json_object_new_object();
         json_object_object_add(out, "id", json_object_new_string(a->id));
         json_object_object_add(out, "released", released_devices(a, quarantined));
@@ -247,10 +254,12 @@ int allocations_release(struct iov_daemon *d, const char *id, struct json_object
         hwlock_release(&d->alloc->hwlocks, lock);
         if (r < 0)
                 return r;
+        uint64_t start = util_now_usec();
         if (moved)
                 (void)daemon_refresh_devices(d, moved, n_moved);
         else
                 (void)daemon_rescan(d); /* out of memory for the list: read everything */
+        registry_time_step(reg, IOV_STEP_REFRESH, start);
         *ret = out;
         return 0;
 }

@@ -73,5 +73,10 @@ for round in $(seq 1 "$ROUNDS"); do
     done
   done
 done
+# Where iovd's time went, summed over every iovd and plain cycle (GET /metrics).
+curl -s --max-time 30 --unix-socket "$IOVD_SOCKET" http://localhost/metrics |
+  grep '^iovd_allocation_step\|^iovd_device_refresh' | while read -r line; do
+  tap_diag "bench-step: $line"
+done
 tap_is "every cycle succeeded" "${failed:-none}" none || tap_diag "$API_BODY"
 iovd_stop
