@@ -58,9 +58,10 @@ def create_all(sock, path, bodies, refusal, before=0):
     """POST each body; stop at the first 409 with code refusal. A 5xx (a bind the fake
     kernel did not finish in time on a loaded machine) is counted and skipped. Prints the
     median of each 1,000th block so a long run shows its trend as it goes.
-    Returns (seconds, ids)."""
-    times, ids, failed = [], [], 0
+    Returns (seconds, ids, bodies used)."""
+    times, ids, failed, used = [], [], 0, 0
     for body in bodies:
+        used += 1
         t, status, data = timed(sock, "POST", path, json.dumps(body))
         if status == 409 and json.loads(data)["error"]["code"] == refusal:
             print("# %s: iovd refused the %dth with 409 %s" % (path, before + len(times) + 1,
@@ -80,7 +81,7 @@ def create_all(sock, path, bodies, refusal, before=0):
                 path, n, statistics.median(times[-100:]) * 1e3), flush=True)
     if failed:
         print("# %s: %d refused with 5xx and skipped" % (path, failed), flush=True)
-    return times, ids
+    return times, ids, used
 
 
 def list_time(sock, path, key):
@@ -140,22 +141,23 @@ def main():
 
         pool_bodies = [{"name": "p-%d" % i, "selector": {"addresses": [vf]}}
                        for i, vf in enumerate(vfs)]
-        pool_times, pools = create_all(sock, "/v1/pools", pool_bodies[:args.window],
-                                       "too_many_pools")
+        pool_times, pools, used = create_all(sock, "/v1/pools", pool_bodies[:args.window],
+                                             "too_many_pools")
         lists = [("GET /v1/pools", len(pools)) + list_time(sock, "/v1/pools", "pools")]
-        more, more_pools = create_all(sock, "/v1/pools", pool_bodies[len(pools):],
-                                      "too_many_pools", len(pools))
-        pool_times += more
-        pools += more_pools
+        if len(pools) == used:  # not capped yet
+            more, more_pools, _ = create_all(sock, "/v1/pools", pool_bodies[used:],
+                                             "too_many_pools", len(pools))
+            pool_times += more
+            pools += more_pools
         lists.append(("GET /v1/pools", len(pools)) + list_time(sock, "/v1/pools", "pools"))
 
         alloc_bodies = [{"owner": "bench", "device": vf} for vf in vfs]
-        alloc_times, allocs = create_all(sock, "/v1/allocations", alloc_bodies[:args.window],
-                                         "none")
+        alloc_times, allocs, used = create_all(sock, "/v1/allocations",
+                                               alloc_bodies[:args.window], "none")
         lists.append(("GET /v1/allocations", len(allocs)) +
                      list_time(sock, "/v1/allocations", "allocations"))
-        more, more_allocs = create_all(sock, "/v1/allocations", alloc_bodies[len(allocs):],
-                                       "none", len(allocs))
+        more, more_allocs, _ = create_all(sock, "/v1/allocations", alloc_bodies[used:], "none",
+                                          len(allocs))
         alloc_times += more
         allocs += more_allocs
         lists.append(("GET /v1/allocations", len(allocs)) +
