@@ -123,8 +123,13 @@ def main():
     ap.add_argument("--pfs", type=int, default=40)
     ap.add_argument("--vfs-per-pf", type=int, default=255)
     ap.add_argument("--count", type=int, default=10000, help="pools and allocations each")
+    ap.add_argument("--allocations", type=int,
+                    help="allocations, when fewer than --count (each waits for the fake "
+                         "kernel's reactions, seconds apiece on a loaded machine)")
     ap.add_argument("--window", type=int, default=100, help="operations per start/end figure")
     args = ap.parse_args()
+    if args.allocations is None or args.allocations > args.count:
+        args.allocations = args.count
 
     work = tempfile.mkdtemp(prefix="iov-alloc-scale-")
     procs = []
@@ -137,7 +142,7 @@ def main():
         procs.append(iovd)
         vfs = vf_addresses(args.pfs, args.vfs_per_pf)[:args.count]
         print("# tree: %d PFs x %d VFs; %d pools and %d allocations asked for"
-              % (args.pfs, args.vfs_per_pf, len(vfs), len(vfs)))
+              % (args.pfs, args.vfs_per_pf, len(vfs), args.allocations))
 
         pool_bodies = [{"name": "p-%d" % i, "selector": {"addresses": [vf]}}
                        for i, vf in enumerate(vfs)]
@@ -151,7 +156,7 @@ def main():
             pools += more_pools
         lists.append(("GET /v1/pools", len(pools)) + list_time(sock, "/v1/pools", "pools"))
 
-        alloc_bodies = [{"owner": "bench", "device": vf} for vf in vfs]
+        alloc_bodies = [{"owner": "bench", "device": vf} for vf in vfs[:args.allocations]]
         alloc_times, allocs, used = create_all(sock, "/v1/allocations",
                                                alloc_bodies[:args.window], "none")
         lists.append(("GET /v1/allocations", len(allocs)) +
