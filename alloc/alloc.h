@@ -15,9 +15,12 @@
  *   lost       a member vanished or left vfio-pci behind iovd's back; kept and reported,
  *              its devices never handed out again until the allocation is deleted
  *
- * Locking: d->state_lock serializes every decision with its binding and save (so nothing
- * is handed out twice); the registry's rwlock guards the arrays so readers (device JSON,
- * pool counts) never wait for a bind.
+ * Locking (alloc/hwlock.c): an IOMMU group's lock is held across its bind, reset or
+ * restore, a PF's while its VFs change, so a slow one blocks only requests for the same
+ * hardware; d->state_lock guards the pool table and is never held across hardware work;
+ * the registry's rwlock guards the arrays and indexes for moments only, so readers
+ * (device JSON, pool counts, lists) never wait for a bind. Nothing is handed out twice
+ * because a pending record is claimed (registry_claim_allocation) before the bind.
  *
  * Pools are named selectors over the host's PCI functions ("every VF of 0000:01:00.0 on
  * NUMA node 0"). A pool holds no devices of its own: its capacity is what matches in the
@@ -43,8 +46,13 @@
 #define IOV_POOL_NAME_MAX      63
 #define IOV_POOL_DRIVER_MAX    63
 #define IOV_POOL_ADDRESSES_MAX 4096
-/* Pools iovd holds (409 too_many_pools beyond), so pools.json stays loadable (pools.c). */
-#define IOV_POOLS_MAX 64
+/* Pools iovd holds (409 too_many_pools beyond), and the addresses their selectors list
+ * together (409 too_many_pool_addresses beyond). Each pool is its own state file (under
+ * IOV_STATE_ITEM_MAX_SIZE, pools.c), so what bounds them is what a restart loads and
+ * memory holds: 16,384 pools load in about a second (bench/alloc/scale.py), and the
+ * address lists, 8 bytes each in memory, stay under 2 MiB together. */
+#define IOV_POOLS_MAX                16384
+#define IOV_POOL_ADDRESSES_TOTAL_MAX 262144
 
 struct iov_pool_selector {
         int vendor_id;         /* -1: any */
@@ -160,15 +168,51 @@ struct iov_quarantine_entry {
         uint64_t since_usec; /* CLOCK_REALTIME */
 };
 
+/* Where an allocation's time goes, summed per step (GET /metrics,
+ * iovd_allocation_step_seconds_total): what bench/vf-net profiles. */
+enum iov_alloc_step {
+        IOV_STEP_DECIDE,      /* host check, picking, sysfs reads, the claim */
+        IOV_STEP_NET_READ,    /* reading the VF's settings over rtnetlink */
+        IOV_STEP_STATE_WRITE, /* each durable item write or removal (fsyncs) */
+        IOV_STEP_NET_APPLY,   /* setting the VF's settings and reading them back */
+        IOV_STEP_BIND,        /* moving the group to vfio-pci */
+        IOV_STEP_REFRESH,     /* the inventory refresh after a change */
+        IOV_STEP_RESET,       /* resetting members on release */
+        IOV_STEP_RESTORE,     /* giving members back to their drivers */
+        IOV_STEP_NET_RESTORE, /* putting the VF's settings back */
+        IOV_STEP_COUNT,
+};
+
+/* A string-keyed hash map (alloc/index.c). */
+struct iov_index_entry;
+struct iov_index {
+        struct iov_index_entry **buckets;
+        size_t n_buckets; /* a power of two, or 0 */
+        size_t n;
+};
+
 struct iov_registry {
         pthread_rwlock_t lock;
         struct iov_allocation **allocations;
         size_t n_allocations;
         struct iov_pool **pools;
         size_t n_pools;
+        size_t n_pool_addresses; /* listed by every pool's selector together */
         struct iov_quarantine_entry *quarantine;
         size_t n_quarantine;
+        /* The lookups below, kept with the arrays under the same lock. */
+        struct iov_index allocation_by_id;
+        struct iov_index allocation_by_device; /* members but bridges, any state */
+        struct iov_index allocation_by_group;  /* allocations not lost */
+        struct iov_index pool_by_name;
+        struct iov_index pool_use;           /* pool name -> allocations made from it (uintptr_t) */
+        uint64_t step_usec[IOV_STEP_COUNT];  /* atomic */
+        uint64_t step_count[IOV_STEP_COUNT]; /* atomic */
 };
+
+/* Add a step's duration (since start_usec, util_now_usec) to the registry's sums. */
+void registry_time_step(struct iov_registry *reg, enum iov_alloc_step step, uint64_t start_usec);
+const char *registry_step_name(enum iov_alloc_step step);
 
 const char *allocation_state_to_string(enum iov_allocation_state state);
 /* The API form: the durable one plus "devices" (without bridges) and "vfio_group". */
@@ -179,7 +223,10 @@ DEFINE_CLEANUP_FUNC(struct iov_allocation, allocation_free)
 
 /* ---- the registry (callers hold d->state_lock to change it) --------------------------- */
 
-int registry_save_pools(struct iov_registry *reg, struct iov_state *state);
+/* Durably write one pool as its own state file (STATE_DIR/pools/NAME.json), or remove
+ * it: a change costs the same with 10 pools or 10,000. */
+int registry_save_pool(struct iov_state *state, const struct iov_pool *pool);
+int registry_forget_pool(struct iov_state *state, const char *name);
 
 /* Lookups; the caller holds the rwlock (either side) or d->state_lock. */
 struct iov_allocation *registry_find_allocation(struct iov_registry *reg, const char *id);
@@ -190,6 +237,8 @@ struct iov_allocation *registry_find_by_group(struct iov_registry *reg, unsigned
 struct iov_quarantine_entry *registry_find_quarantined(struct iov_registry *reg,
                                                        const struct iov_pci_address *address);
 struct iov_pool *registry_find_pool(struct iov_registry *reg, const char *name);
+/* How many allocations (any state) name pool name. */
+size_t registry_pool_allocations(struct iov_registry *reg, const char *name);
 
 /* Mutations take the write lock themselves; add takes ownership (also on failure). */
 int registry_add_pool(struct iov_registry *reg, struct iov_pool *pool);
@@ -275,6 +324,17 @@ int allocation_net_apply(struct iov_daemon *d, struct iov_allocation *a, struct 
 void allocation_net_restore(struct iov_allocation *a);
 struct json_object *allocation_net_to_json(const struct iov_allocation_net *n);
 int allocation_net_from_json(struct json_object *obj, struct iov_allocation_net **ret);
+
+/* ---- locks named after hardware (alloc/hwlock.c) ---------------------------------------- */
+
+struct iov_hwlock;
+/* Hold the PF of address (its physfn when address is a VF, else address itself): shared
+ * while a decision depends on its VFs staying, exclusive while they are created or
+ * destroyed. Waits for it; -ENOENT when address is gone, -ESRCH while the module is not
+ * running. */
+int alloc_lock_pf_of(struct iov_daemon *d, const struct iov_pci_address *address, bool shared,
+                     struct iov_hwlock **ret);
+void alloc_unlock(struct iov_daemon *d, struct iov_hwlock *l);
 
 /* The registry of the running daemon (d->alloc, set by the allocations module's start);
  * NULL while the module is not running. */

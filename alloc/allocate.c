@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Handing out an IOMMU group and taking it back. Every decision is made under
- * d->state_lock together with the binding and the save, so two requests can never both
- * see a group as free. The order of each step is chosen so that a crash anywhere leaves
- * a record that start-up reconciliation can finish (see alloc.h).
+ * Handing out an IOMMU group. Each request holds its own hardware's locks (the group's
+ * across the bind, the PF's until the claim; alloc/hwlock.c) and claims a pending
+ * record before it touches anything, so two requests can never both take a group and a
+ * slow bind delays only requests for the same group. The order of each step is chosen so that a
+ * crash anywhere leaves a record that start-up reconciliation can finish (see alloc.h).
  */
 #include <stdio.h>
 
@@ -53,17 +54,20 @@ static int check_member_free(struct iov_registry *reg, const struct iov_pci_addr
                              struct iov_problem *p)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
+        int r = 0;
+        pci_address_format(address, buf);
+        pthread_rwlock_rdlock(&reg->lock);
         struct iov_allocation *a = registry_find_by_device(reg, address);
+        struct iov_quarantine_entry *q = a ? NULL : registry_find_quarantined(reg, address);
         if (a)
-                return daemon_problem_set(p, 409, "device_allocated",
-                                          "%s is held by allocation %s (%s)",
-                                          pci_address_format(address, buf), a->id,
-                                          allocation_state_to_string(a->state));
-        struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
-        if (q)
-                return daemon_problem_set(p, 409, "device_quarantined", "%s is quarantined: %s",
-                                          pci_address_format(address, buf), q->reason);
-        return 0;
+                r = daemon_problem_set(p, 409, "device_allocated",
+                                       "%s is held by allocation %s (%s)", buf, a->id,
+                                       allocation_state_to_string(a->state));
+        else if (q)
+                r = daemon_problem_set(p, 409, "device_quarantined", "%s is quarantined: %s", buf,
+                                       q->reason);
+        pthread_rwlock_unlock(&reg->lock);
+        return r;
 }
 
 static struct json_object *blockers_to_json(const struct iov_group_blocker *b, size_t n)
@@ -212,8 +216,7 @@ static int bind_problem(int r, unsigned group, struct iov_problem *p)
 static int drop_pending(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a)
 {
         allocation_net_restore(a);
-        registry_remove_allocation(reg, a);
-        (void)registry_save_allocations(reg, d->state); /* a stale intent is harmless */
+        (void)registry_drop_allocation(reg, d->state, a); /* a stale intent is harmless */
         return -EBADMSG;
 }
 
@@ -222,37 +225,38 @@ static int drop_pending(struct iov_daemon *d, struct iov_registry *reg, struct i
 static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
                            struct iov_problem *p)
 {
-        int r = registry_save_allocations(reg, d->state);
+        int r = registry_save_allocation(reg, d->state, a);
         if (r < 0) {
-                registry_remove_allocation(reg, a);
+                (void)registry_drop_allocation(reg, d->state, a);
                 return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
                                           strerror(-r));
         }
         daemon_test_crash_point("allocation-pending-saved");
         /* Before vfio-pci takes the VF; a refusal has changed nothing. */
+        uint64_t start = util_now_usec();
         if (a->net && allocation_net_apply(d, a, p) < 0)
                 return drop_pending(d, reg, a);
+        if (a->net)
+                registry_time_step(reg, IOV_STEP_NET_APPLY, start);
         struct iov_bind_record *records = NULL;
         size_t n = 0;
+        start = util_now_usec();
         r = iommu_group_bind_vfio(d->config.sysfs_root, a->iommu_group, IOV_BIND_TIMEOUT_MS,
                                   &records, &n);
+        registry_time_step(reg, IOV_STEP_BIND, start);
         if (r < 0) {
                 bind_problem(r, a->iommu_group, p);
                 allocation_net_restore(a);
-                registry_remove_allocation(reg, a);
-                (void)registry_save_allocations(reg, d->state); /* a stale intent is harmless */
+                (void)registry_drop_allocation(reg, d->state, a); /* a stale intent is harmless */
                 return -EBADMSG;
         }
         daemon_test_crash_point("allocation-bound");
-        pthread_rwlock_wrlock(&reg->lock);
-        iommu_bind_records_free(a->members, a->n_members);
-        a->members = records;
-        a->n_members = n;
-        a->state = IOV_ALLOCATION_ACTIVE;
-        pthread_rwlock_unlock(&reg->lock);
-        r = registry_save_allocations(reg, d->state);
+        r = registry_set_bound(reg, a, records, n);
+        if (r == 0)
+                r = registry_save_allocation(reg, d->state, a);
         if (r < 0) {
-                (void)iommu_group_restore(d->config.sysfs_root, records, n, IOV_BIND_TIMEOUT_MS);
+                (void)iommu_group_restore(d->config.sysfs_root, a->members, a->n_members,
+                                          IOV_BIND_TIMEOUT_MS);
                 daemon_problem_set(p, 500, "state_write_failed",
                                    "cannot save the allocation (%s); the group was given back",
                                    strerror(-r));
@@ -261,13 +265,32 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
         return 0;
 }
 
-static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
-                          const struct iov_iommu_group *group, const struct iov_pci_address *device,
-                          const struct iov_allocation_request *req, struct iov_allocation **ret,
-                          struct iov_problem *p)
+static int claim_problem(const char *why, unsigned group, struct iov_problem *p)
+{
+        if (streq(why, "mac_in_use"))
+                return daemon_problem_set(p, 409, "mac_in_use",
+                                          "the MAC asked for is set, or about to be set, on the VF "
+                                          "of another allocation");
+        if (streq(why, "device_quarantined"))
+                return daemon_problem_set(p, 409, "device_quarantined",
+                                          "a member of IOMMU group %u was quarantined meanwhile",
+                                          group);
+        return daemon_problem_set(p, 409, "device_allocated",
+                                  "a member of IOMMU group %u was taken by another request "
+                                  "meanwhile",
+                                  group);
+}
+
+/* The pending record: what each member has now (to undo a crash), the VF settings to
+ * apply, claimed so no other request can take a member. Changes no hardware. */
+static int prepare_claim(struct iov_daemon *d, struct iov_registry *reg,
+                         const struct iov_iommu_group *group,
+                         const struct iov_pci_address *device,
+                         const struct iov_allocation_request *req, struct iov_allocation **ret,
+                         struct iov_problem *p)
 {
         const char *owner = req->owner, *pool = req->pool;
-        struct iov_pool *from = pool ? registry_find_pool(reg, pool) : NULL;
+        struct iov_pool *from = pool ? registry_find_pool(reg, pool) : NULL; /* state_lock */
         _cleanup_(allocation_freep) struct iov_allocation *a = calloc(1, sizeof(*a));
         if (!a)
                 return -ENOMEM;
@@ -288,17 +311,20 @@ static int allocate_group(struct iov_daemon *d, struct iov_registry *reg,
                                           r == -ENOENT ? "device_vanished" : "device_unreadable",
                                           "cannot read a member of IOMMU group %u: %s", group->id,
                                           strerror(-r));
+        uint64_t start = util_now_usec();
         r = allocation_net_prepare(d, reg, a, from ? from->net : NULL, req->mac, p);
+        if (a->net)
+                registry_time_step(reg, IOV_STEP_NET_READ, start);
         if (r < 0)
                 return r;
-        struct iov_allocation *added = TAKE_PTR(a);
-        r = registry_add_allocation(reg, added);
+        struct iov_allocation *claimed = TAKE_PTR(a);
+        const char *why = NULL;
+        r = registry_claim_allocation(reg, claimed, &why);
+        if (r == -EBUSY)
+                return claim_problem(why, group->id, p);
         if (r < 0)
                 return r;
-        r = bind_and_commit(d, reg, added, p);
-        if (r < 0)
-                return r;
-        *ret = added;
+        *ret = claimed;
         return 0;
 }
 
@@ -309,10 +335,95 @@ bool allocations_snapshot_viable(const struct iov_snapshot *snap, int group)
         return g && iommu_group_viable_in(g, snap->pci);
 }
 
-/* The first matching device, in address order, whose whole group can be handed out. */
+/* The hardware locks an allocation holds: its PF's, shared, until the claim (a VF change
+ * of that PF waits meanwhile, then sees the pending record and refuses), and its
+ * group's, exclusive, until the bind is committed or undone. */
+struct hold {
+        struct iov_hwlock *pf;
+        struct iov_hwlock *group;
+        int group_id;
+};
+
+static void hold_release(struct iov_daemon *d, struct hold *h)
+{
+        hwlock_release(&d->alloc->hwlocks, TAKE_PTR(h->group));
+        hwlock_release(&d->alloc->hwlocks, TAKE_PTR(h->pf));
+}
+
+/* Take the locks of address, a PF before a group (alloc/hwlock.c); try: only if free
+ * (the caller holds the pool table's lock and must not wait). */
+static int hold_take(struct iov_daemon *d, const struct iov_pci_address *address, bool try,
+                     struct hold *h)
+{
+        struct iov_hwlocks *t = &d->alloc->hwlocks;
+        struct iov_pci_device dev = {0};
+        char key[IOV_HWLOCK_KEY_MAX];
+        int r = pci_device_read(d->config.sysfs_root, address, &dev);
+        if (r < 0)
+                return r;
+        hwlock_key_pf(dev.is_vf ? &dev.physfn : address, key);
+        h->group_id = dev.iommu_group;
+        pci_device_clear(&dev);
+        r = try ? hwlock_try(t, key, true, &h->pf) : hwlock_take(t, key, true, &h->pf);
+        if (r == 0 && h->group_id >= 0) {
+                hwlock_key_group((unsigned)h->group_id, key);
+                r = try ? hwlock_try(t, key, false, &h->group)
+                        : hwlock_take(t, key, false, &h->group);
+        }
+        if (r < 0)
+                hold_release(d, h);
+        return r;
+}
+
+/* Under the locks: the device as it is now may be handed out, in the group locked. */
+static int check_locked(struct iov_daemon *d, struct iov_registry *reg,
+                        const struct iov_pci_address *address, const struct hold *h,
+                        struct iov_iommu_group *ret_group, struct iov_problem *p)
+{
+        int r = check_device(d, reg, address, ret_group, p);
+        if (r < 0)
+                return r;
+        if ((int)ret_group->id != h->group_id)
+                r = daemon_problem_set(p, 409, "device_vanished",
+                                       "the device was replaced while the request waited");
+        else
+                r = check_viable(d, ret_group->id, p);
+        if (r < 0)
+                iommu_group_clear(ret_group);
+        return r;
+}
+
+/* By address: refuse at once what is refused anyway, else wait for the device's
+ * hardware (a bind of another group never delays this one) and decide again. */
+static int pick_device(struct iov_daemon *d, struct iov_registry *reg,
+                       const struct iov_pci_address *address, struct iov_iommu_group *ret_group,
+                       struct hold *h, struct iov_problem *p)
+{
+        int r = check_device(d, reg, address, ret_group, p);
+        if (r < 0)
+                return r;
+        iommu_group_clear(ret_group);
+        r = hold_take(d, address, false, h);
+        if (r == -ENOENT)
+                return check_device(d, reg, address, ret_group, p); /* it vanished: say so */
+        if (r < 0)
+                return r;
+        return check_locked(d, reg, address, h, ret_group, p);
+}
+
+static bool held_or_quarantined(struct iov_registry *reg, const struct iov_pci_address *address)
+{
+        pthread_rwlock_rdlock(&reg->lock);
+        bool yes = registry_find_by_device(reg, address) || registry_find_quarantined(reg, address);
+        pthread_rwlock_unlock(&reg->lock);
+        return yes;
+}
+
+/* The first matching device, in address order, whose whole group can be handed out and
+ * whose hardware no other request is working on. The caller holds d->state_lock. */
 static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const char *name,
                           struct iov_iommu_group *ret_group, struct iov_pci_address *ret_device,
-                          struct iov_problem *p)
+                          struct hold *h, struct iov_problem *p)
 {
         struct iov_pool *pool = registry_find_pool(reg, name);
         if (!pool)
@@ -321,30 +432,49 @@ static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const 
         size_t matching = 0;
         for (size_t i = 0; snap && i < snap->pci->n_devices; i++) {
                 const struct iov_pci_device *dev = &snap->pci->devices[i];
-                if (registry_find_by_device(reg, &dev->address) ||
-                    registry_find_quarantined(reg, &dev->address) || dev->iommu_group < 0 ||
-                    !pool_selector_match(&pool->selector, dev, dev->driver))
+                if (dev->iommu_group < 0 ||
+                    !pool_selector_match(&pool->selector, dev, dev->driver) ||
+                    held_or_quarantined(reg, &dev->address))
                         continue;
                 matching++;
                 if (!allocations_snapshot_viable(snap, dev->iommu_group))
                         continue; /* a host driver holds a member: skip without sysfs reads */
+                if (hold_take(d, &dev->address, true, h) < 0)
+                        continue; /* busy: a bind, reset or VF change is under way there */
                 struct iov_problem ignored = {0};
-                if (check_device(d, reg, &dev->address, ret_group, &ignored) < 0) {
-                        daemon_problem_clear(&ignored);
-                        continue;
+                if (check_locked(d, reg, &dev->address, h, ret_group, &ignored) == 0) {
+                        *ret_device = dev->address;
+                        return 0;
                 }
-                if (check_viable(d, ret_group->id, &ignored) < 0) {
-                        iommu_group_clear(ret_group);
-                        daemon_problem_clear(&ignored);
-                        continue;
-                }
-                *ret_device = dev->address;
-                return 0;
+                daemon_problem_clear(&ignored);
+                hold_release(d, h);
         }
         return daemon_problem_set(p, 409, "pool_exhausted",
                                   "pool %s has no free device whose IOMMU group can be handed out "
                                   "(%zu unallocated matching devices)",
                                   name, matching);
+}
+
+/* Decide and claim: from a pool under the pool table's lock (so the pool and its
+ * template stay while the claim is made), by address without it. */
+static int decide(struct iov_daemon *d, struct iov_registry *reg,
+                  const struct iov_allocation_request *req, struct iov_iommu_group *group,
+                  struct hold *h, struct iov_allocation **ret, struct iov_problem *p)
+{
+        int r;
+        struct iov_pci_address device = req->device; /* or the one picked from the pool */
+        if (req->pool) {
+                pthread_mutex_lock(&d->state_lock);
+                r = pick_from_pool(d, reg, req->pool, group, &device, h, p);
+                if (r == 0)
+                        r = prepare_claim(d, reg, group, &device, req, ret, p);
+                pthread_mutex_unlock(&d->state_lock);
+        } else {
+                r = pick_device(d, reg, &req->device, group, h, p);
+                if (r == 0)
+                        r = prepare_claim(d, reg, group, &device, req, ret, p);
+        }
+        return r;
 }
 
 int allocations_create(struct iov_daemon *d, const struct iov_allocation_request *req,
@@ -353,19 +483,18 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
         struct iov_registry *reg = registry_get(d);
         struct iov_iommu_group group = {0};
         struct iov_allocation *a = NULL;
-        struct iov_pci_address device = req->device;
+        struct hold h = {.group_id = -1};
 
-        pthread_mutex_lock(&d->state_lock);
+        uint64_t start = util_now_usec();
         int r = check_host(d, NULL, p);
         if (r == 0)
-                r = req->pool ? pick_from_pool(d, reg, req->pool, &group, &device, p)
-                              : check_device(d, reg, &req->device, &group, p);
-        if (r == 0 && !req->pool)
-                r = check_viable(d, group.id, p);
+                r = decide(d, reg, req, &group, &h, &a, p);
+        registry_time_step(reg, IOV_STEP_DECIDE, start);
+        hwlock_release(&d->alloc->hwlocks, TAKE_PTR(h.pf)); /* claimed, or refused */
         if (r == 0)
-                r = allocate_group(d, reg, &group, &device, req, &a, p);
+                r = bind_and_commit(d, reg, a, p);
         struct json_object *json = NULL;
-        if (r == 0 && a) {
+        if (r == 0) {
                 json = allocation_to_api_json(a, d->config.dev_root);
                 daemon_event_publish(d, "allocation_created",
                                      allocation_to_api_json(a, d->config.dev_root));
@@ -375,9 +504,12 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
                 log_info("allocation %s: IOMMU group %u to %s%s%s", a->id, a->iommu_group, a->owner,
                          a->vm ? ", VM " : "", a->vm ? a->vm : "");
         }
-        pthread_mutex_unlock(&d->state_lock);
-        if (r == 0) /* drivers changed; the inventory shows it at once */
+        hold_release(d, &h);
+        start = util_now_usec();
+        if (r == 0) { /* drivers changed; the inventory shows it at once */
                 (void)daemon_refresh_devices(d, group.devices, group.n_devices);
+                registry_time_step(reg, IOV_STEP_REFRESH, start);
+        }
         iommu_group_clear(&group);
         if (r < 0)
                 return r;

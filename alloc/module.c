@@ -6,6 +6,7 @@
  * JSON. While running, a watcher follows the daemon's own events: when a device goes
  * away (udev remove, rescan) the allocations holding it become lost at once.
  */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -48,6 +49,24 @@ static struct json_object *hook_group_owner(struct iov_daemon *d, unsigned group
         return o;
 }
 
+/* Where allocations and releases spent their time, per step (enum iov_alloc_step). */
+static void step_metrics(struct iov_registry *registry, FILE *out)
+{
+        fputs("# HELP iovd_allocation_step_seconds_total Time allocations and releases spent "
+              "per step.\n# TYPE iovd_allocation_step_seconds_total counter\n"
+              "# HELP iovd_allocation_steps_total Steps taken by allocations and releases.\n"
+              "# TYPE iovd_allocation_steps_total counter\n",
+              out);
+        for (int s = 0; s < IOV_STEP_COUNT; s++) {
+                uint64_t usec = __atomic_load_n(&registry->step_usec[s], __ATOMIC_RELAXED);
+                uint64_t n = __atomic_load_n(&registry->step_count[s], __ATOMIC_RELAXED);
+                const char *name = registry_step_name((enum iov_alloc_step)s);
+                fprintf(out, "iovd_allocation_step_seconds_total{step=\"%s\"} %.6f\n", name,
+                        (double)usec / 1e6);
+                fprintf(out, "iovd_allocation_steps_total{step=\"%s\"} %" PRIu64 "\n", name, n);
+        }
+}
+
 static void hook_metrics(struct iov_daemon *d, FILE *out)
 {
         struct iov_registry *registry = d->alloc->registry;
@@ -69,6 +88,7 @@ static void hook_metrics(struct iov_daemon *d, FILE *out)
                 "# HELP iovd_quarantined_devices Devices held back after a failed reset.\n"
                 "# TYPE iovd_quarantined_devices gauge\niovd_quarantined_devices %zu\n",
                 pools, quarantined);
+        step_metrics(registry, out);
 }
 
 static void hook_host_counts(struct iov_daemon *d, struct json_object *counts)
@@ -83,18 +103,37 @@ static void hook_host_counts(struct iov_daemon *d, struct json_object *counts)
         pthread_rwlock_unlock(&registry->lock);
 }
 
-/* Events that can mean a held device went away or changed hands behind our back. */
-static bool event_concerns_devices(const char *line)
+/* Events that can mean a held device went away or changed hands behind our back: the
+ * device they name is checked (a PF's vfs_changed comes with device_removed for each VF
+ * that went). 1 with *ret_address, 0 for other events, -EBADMSG when the event names no
+ * address (everything is checked then). */
+static int event_device_address(const char *line, struct iov_pci_address *ret_address)
 {
-        struct json_object *ev = json_tokener_parse(line), *type;
-        bool yes = false;
+        struct json_object *ev = json_tokener_parse(line), *type, *data, *address;
+        int r = 0;
         if (ev && json_object_object_get_ex(ev, "type", &type)) {
                 const char *t = json_object_get_string(type);
-                yes = streq(t, "device_removed") || streq(t, "vfs_changed") ||
-                      streq(t, "driver_changed");
+                if (streq(t, "device_removed") || streq(t, "vfs_changed") ||
+                    streq(t, "driver_changed"))
+                        r = json_object_object_get_ex(ev, "data", &data) &&
+                                            json_object_object_get_ex(data, "address", &address) &&
+                                            pci_address_parse(json_object_get_string(address),
+                                                              ret_address) == 0
+                                    ? 1
+                                    : -EBADMSG;
         }
         json_object_put(ev);
-        return yes;
+        return r;
+}
+
+static void watcher_handle(struct iov_daemon *d, const char *line)
+{
+        struct iov_pci_address address;
+        int r = event_device_address(line, &address);
+        if (r > 0)
+                (void)allocations_check_device(d, &address);
+        else if (r < 0)
+                (void)allocations_check_active(d);
 }
 
 static void *watcher_main(void *userdata)
@@ -117,8 +156,7 @@ static void *watcher_main(void *userdata)
                         (void)allocations_check_active(d);
                         continue;
                 }
-                if (event_concerns_devices(line))
-                        (void)allocations_check_active(d);
+                watcher_handle(d, line);
                 free(line);
         }
         daemon_event_unsubscribe(sub);
@@ -155,11 +193,33 @@ static int alloc_open_state(struct iov_daemon *d)
         return 0;
 }
 
+int alloc_lock_pf_of(struct iov_daemon *d, const struct iov_pci_address *address, bool shared,
+                     struct iov_hwlock **ret)
+{
+        if (!d->alloc)
+                return -ESRCH;
+        struct iov_pci_device dev = {0};
+        char key[IOV_HWLOCK_KEY_MAX];
+        int r = pci_device_read(d->config.sysfs_root, address, &dev);
+        if (r < 0)
+                return r;
+        hwlock_key_pf(dev.is_vf ? &dev.physfn : address, key);
+        pci_device_clear(&dev);
+        return hwlock_take(&d->alloc->hwlocks, key, shared, ret);
+}
+
+void alloc_unlock(struct iov_daemon *d, struct iov_hwlock *l)
+{
+        if (d->alloc)
+                hwlock_release(&d->alloc->hwlocks, l);
+}
+
 static int alloc_start(struct iov_daemon *d)
 {
         d->alloc = calloc(1, sizeof(*d->alloc));
         if (!d->alloc)
                 return -ENOMEM;
+        pthread_mutex_init(&d->alloc->hwlocks.lock, NULL);
         int r = alloc_open_state(d);
         if (r >= 0)
                 r = registry_new(&d->alloc->registry);
@@ -191,6 +251,7 @@ static void alloc_stop(struct iov_daemon *d)
         }
         d->alloc = NULL;
         registry_free(alloc->registry);
+        pthread_mutex_destroy(&alloc->hwlocks.lock);
         if (alloc->owns_state)
                 state_free(TAKE_PTR(d->state));
         free(alloc);

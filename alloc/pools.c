@@ -18,11 +18,11 @@ _printf_(3, 4) static int fail(struct iov_pool_parse_error *e, const char *field
         return -EINVAL;
 }
 
-/* A full pools.json must load again: each pool's address list (at most
- * IOV_POOL_ADDRESSES_MAX entries of at most 32 bytes as stored) and its other fields (under
- * 4 KiB) times IOV_POOLS_MAX stays within the loader's IOV_STATE_MAX_SIZE. */
-_Static_assert((uint64_t)IOV_POOLS_MAX *(IOV_POOL_ADDRESSES_MAX * 32 + 4096) <= IOV_STATE_MAX_SIZE,
-               "a full pool table must fit in a state document the loader accepts");
+/* Every accepted pool must load again: its file (at most IOV_POOL_ADDRESSES_MAX addresses
+ * of at most 32 bytes as stored, and under 4 KiB of other fields) stays within the
+ * loader's IOV_STATE_ITEM_MAX_SIZE. */
+_Static_assert((uint64_t)IOV_POOL_ADDRESSES_MAX * 32 + 4096 <= IOV_STATE_ITEM_MAX_SIZE,
+               "a pool with the most addresses must fit in a state file the loader accepts");
 
 bool pool_name_is_valid(const char *name)
 {

@@ -8,6 +8,7 @@
 
 #include "alloc/alloc-internal.h"
 #include "daemon/daemon.h"
+#include "util/json.h"
 
 #define VFIO_PCI "vfio-pci"
 
@@ -74,7 +75,9 @@ static size_t reset_members(struct iov_daemon *d, struct iov_registry *reg,
                 if (m->is_bridge || read_binding(d, &m->address, &driver, &override) < 0)
                         continue; /* bridges were never moved; vanished ones are gone */
                 if (reset && streq_ptr(driver, VFIO_PCI)) {
+                        uint64_t start = util_now_usec();
                         int r = pci_device_reset(d->config.sysfs_root, &m->address);
+                        registry_time_step(reg, IOV_STEP_RESET, start);
                         if (r < 0) {
                                 quarantine(reg, m, quarantined,
                                            r == -ENOTTY ? "no reset method" : "reset failed", r);
@@ -94,7 +97,9 @@ static void restore_members(struct iov_daemon *d, struct iov_registry *reg,
 {
         if (n == 0)
                 return;
+        uint64_t start = util_now_usec();
         int r = iommu_group_restore(d->config.sysfs_root, restore, n, IOV_BIND_TIMEOUT_MS);
+        registry_time_step(reg, IOV_STEP_RESTORE, start);
         if (r == 0)
                 return;
         for (size_t i = 0; i < n; i++)
@@ -116,6 +121,24 @@ static struct json_object *release_members(struct iov_daemon *d, struct iov_regi
         size_t n = reset_members(d, reg, a, reset, restore, quarantined);
         restore_members(d, reg, restore, n, quarantined);
         return quarantined;
+}
+
+/* Write the quarantine entries a release just made (the report's addresses). */
+static int save_quarantined(struct iov_daemon *d, struct iov_registry *reg,
+                            struct json_object *quarantined)
+{
+        int result = 0;
+        for (size_t i = 0; i < json_object_array_length(quarantined); i++) {
+                struct json_object *q = json_object_array_get_idx(quarantined, i);
+                struct iov_pci_address address;
+                if (pci_address_parse(json_object_get_string(json_object_object_get(q, "address")),
+                                      &address) < 0)
+                        continue;
+                int r = registry_save_quarantined(reg, d->state, &address);
+                if (r < 0 && result == 0)
+                        result = r;
+        }
+        return result;
 }
 
 static struct json_object *released_devices(const struct iov_allocation *a,
@@ -153,7 +176,7 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
 {
         enum iov_allocation_state before = a->state;
         registry_set_state(reg, a, IOV_ALLOCATION_RELEASING, NULL);
-        int r = registry_save_allocations(reg, d->state);
+        int r = registry_save_allocation(reg, d->state, a);
         if (r < 0) {
                 registry_set_state(reg, a, before, NULL); /* nothing was touched */
                 return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
@@ -163,7 +186,10 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         struct json_object *quarantined = release_members(d, reg, a, true);
         if (!quarantined)
                 return -ENOMEM;
+        uint64_t start = util_now_usec();
         allocation_net_restore(a); /* the VF's network settings as they were before */
+        if (a->net)
+                registry_time_step(reg, IOV_STEP_NET_RESTORE, start);
         struct json_object *out = json_object_new_object();
         json_object_object_add(out, "id", json_object_new_string(a->id));
         json_object_object_add(out, "vm", a->vm ? json_object_new_string(a->vm) : NULL);
@@ -172,7 +198,7 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
         if (json_object_array_length(quarantined) > 0) {
                 /* The releasing record stays on disk until the quarantine is: a restart
                  * must never find such a device free without having reset it. */
-                r = registry_save_quarantine(reg, d->state);
+                r = save_quarantined(d, reg, quarantined);
                 if (r < 0) {
                         json_object_put(out);
                         return daemon_problem_set(
@@ -182,8 +208,7 @@ static int release_locked(struct iov_daemon *d, struct iov_registry *reg, struct
                                 strerror(-r), a->id);
                 }
         }
-        registry_remove_allocation(reg, a);
-        r = registry_save_allocations(reg, d->state);
+        r = registry_drop_allocation(reg, d->state, a);
         if (r < 0)
                 log_warning_errno(r, "cannot save state after a release: %m; the next start "
                                      "finishes it");
@@ -206,31 +231,53 @@ static int check_not_in_use(const struct iov_allocation *a, const char *vm_id,
                                   a->id, a->vm, a->owner);
 }
 
+int alloc_lock_allocation_group(struct iov_daemon *d, struct iov_registry *reg, const char *id,
+                                 struct iov_hwlock **ret)
+{
+        char key[IOV_HWLOCK_KEY_MAX];
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = registry_find_allocation(reg, id);
+        if (a)
+                hwlock_key_group(a->iommu_group, key);
+        pthread_rwlock_unlock(&reg->lock);
+        if (!a)
+                return -ENOENT;
+        return hwlock_take(&d->alloc->hwlocks, key, false, ret);
+}
+
 static int release_for(struct iov_daemon *d, const char *id, const char *vm_id,
                        struct json_object **ret, struct iov_problem *p)
 {
         struct iov_registry *reg = registry_get(d);
         struct json_object *out = NULL;
-        pthread_mutex_lock(&d->state_lock);
-        struct iov_allocation *a = registry_find_allocation(reg, id);
+        struct iov_hwlock *lock = NULL;
+        int r = alloc_lock_allocation_group(d, reg, id, &lock);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        /* Under the group's lock nobody else changes or frees the record. */
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = lock ? registry_find_allocation(reg, id) : NULL;
+        pthread_rwlock_unlock(&reg->lock);
         /* Taken before the release forgets the allocation. */
         _cleanup_free_ struct iov_pci_address *moved = a ? member_addresses(a) : NULL;
         size_t n_moved = a ? a->n_members : 0;
-        int r = a ? check_not_in_use(a, vm_id, p)
-                  : daemon_problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
+        r = a ? check_not_in_use(a, vm_id, p)
+              : daemon_problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
         if (r == 0)
                 r = release_locked(d, reg, a, &out, p);
         if (r == 0) {
                 daemon_event_publish(d, "allocation_released", json_object_get(out));
                 log_info("allocation %s released", id);
         }
-        pthread_mutex_unlock(&d->state_lock);
+        hwlock_release(&d->alloc->hwlocks, lock);
         if (r < 0)
                 return r;
+        uint64_t start = util_now_usec();
         if (moved)
                 (void)daemon_refresh_devices(d, moved, n_moved);
         else
                 (void)daemon_rescan(d); /* out of memory for the list: read everything */
+        registry_time_step(reg, IOV_STEP_REFRESH, start);
         *ret = out;
         return 0;
 }
@@ -250,28 +297,27 @@ int allocations_release_vm(struct iov_daemon *d, const char *id, const char *vm_
 /* ---- quarantine ----------------------------------------------------------------------- */
 
 static int unquarantine_locked(struct iov_daemon *d, struct iov_registry *reg,
-                               struct iov_quarantine_entry *q, struct json_object **ret,
+                               const struct iov_bind_record *member, struct json_object **ret,
                                struct iov_problem *p)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
-        pci_address_format(&q->member.address, buf);
+        pci_address_format(&member->address, buf);
         /* The operator vouches for the device: hand it back as release would have. */
-        if (needs_restore(d, &q->member)) {
-                int r = iommu_group_restore(d->config.sysfs_root, &q->member, 1,
-                                            IOV_BIND_TIMEOUT_MS);
+        if (needs_restore(d, member)) {
+                int r = iommu_group_restore(d->config.sysfs_root, member, 1, IOV_BIND_TIMEOUT_MS);
                 if (r < 0)
-                        return daemon_problem_set(
-                                p, 500, "restore_failed",
-                                "%s could not be given back to %s (%s); it stays "
-                                "quarantined",
-                                buf,
-                                q->member.original_driver ? q->member.original_driver : "no driver",
-                                strerror(-r));
+                        return daemon_problem_set(p, 500, "restore_failed",
+                                                  "%s could not be given back to %s (%s); it stays "
+                                                  "quarantined",
+                                                  buf,
+                                                  member->original_driver ? member->original_driver
+                                                                          : "no driver",
+                                                  strerror(-r));
         }
         _cleanup_free_ char *driver = NULL, *override = NULL;
-        (void)read_binding(d, &q->member.address, &driver, &override);
-        registry_remove_quarantine(reg, q);
-        int r = registry_save_quarantine(reg, d->state);
+        (void)read_binding(d, &member->address, &driver, &override);
+        registry_remove_quarantine(reg, &member->address);
+        int r = registry_save_quarantined(reg, d->state, &member->address);
         if (r < 0)
                 log_warning_errno(r, "cannot save the quarantine after clearing %s: %m", buf);
         struct json_object *o = json_object_new_object();
@@ -281,22 +327,63 @@ static int unquarantine_locked(struct iov_daemon *d, struct iov_registry *reg,
         return 0;
 }
 
+/* A copy of the quarantine entry of address (the array moves as entries come and go);
+ * false when there is none. */
+static bool copy_quarantined(struct iov_registry *reg, const struct iov_pci_address *address,
+                             struct iov_bind_record *ret)
+{
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
+        if (q) {
+                *ret = (struct iov_bind_record){.address = *address,
+                                                .is_bridge = q->member.is_bridge};
+                ret->original_driver =
+                        q->member.original_driver ? strdup(q->member.original_driver) : NULL;
+                ret->original_override =
+                        q->member.original_override ? strdup(q->member.original_override) : NULL;
+        }
+        pthread_rwlock_unlock(&reg->lock);
+        return q != NULL;
+}
+
+/* The device's group lock, when it still has a group. */
+static int lock_device_group(struct iov_daemon *d, const struct iov_pci_address *address,
+                             struct iov_hwlock **ret)
+{
+        struct iov_pci_device dev = {0};
+        char key[IOV_HWLOCK_KEY_MAX];
+        if (pci_device_read(d->config.sysfs_root, address, &dev) < 0)
+                return 0; /* gone: nothing left to bind or reset */
+        int group = dev.iommu_group;
+        pci_device_clear(&dev);
+        if (group < 0)
+                return 0;
+        hwlock_key_group((unsigned)group, key);
+        return hwlock_take(&d->alloc->hwlocks, key, false, ret);
+}
+
 int allocations_unquarantine(struct iov_daemon *d, const struct iov_pci_address *address,
                              struct json_object **ret, struct iov_problem *p)
 {
         struct iov_registry *reg = registry_get(d);
         struct json_object *out = NULL;
+        struct iov_hwlock *lock = NULL;
+        struct iov_bind_record member = {0};
         char buf[IOV_PCI_ADDRESS_MAX];
-        pthread_mutex_lock(&d->state_lock);
-        struct iov_quarantine_entry *q = registry_find_quarantined(reg, address);
-        int r = q ? unquarantine_locked(d, reg, q, &out, p)
+        int r = lock_device_group(d, address, &lock);
+        if (r < 0)
+                return r;
+        bool found = copy_quarantined(reg, address, &member);
+        r = found ? unquarantine_locked(d, reg, &member, &out, p)
                   : daemon_problem_set(p, 404, "not_quarantined", "%s is not quarantined",
                                        pci_address_format(address, buf));
         if (r == 0) {
                 daemon_event_publish(d, "device_unquarantined", json_object_get(out));
                 log_info("%s cleared from quarantine", pci_address_format(address, buf));
         }
-        pthread_mutex_unlock(&d->state_lock);
+        hwlock_release(&d->alloc->hwlocks, lock);
+        free(member.original_driver);
+        free(member.original_override);
         if (r < 0)
                 return r;
         (void)daemon_refresh_devices(d, address, 1);
@@ -346,50 +433,116 @@ static void refresh_members(struct iov_daemon *d, const struct iov_allocation *a
                 (void)daemon_refresh_devices(d, moved, a->n_members);
 }
 
+/* A crash mid-bind or mid-release: no client holds the group. Give it back, write what
+ * was quarantined, then forget the record (a crash in between finds it again). */
+static int reconcile_interrupted(struct iov_daemon *d, struct iov_registry *reg,
+                                 struct iov_allocation *a)
+{
+        log_notice("allocation %s was %s when iovd stopped; giving its devices back", a->id,
+                   allocation_state_to_string(a->state));
+        _cleanup_json_ struct json_object *quarantined =
+                release_members(d, reg, a, a->state == IOV_ALLOCATION_RELEASING);
+        if (!quarantined)
+                return -ENOMEM;
+        allocation_net_restore(a);
+        refresh_members(d, a);
+        int r = save_quarantined(d, reg, quarantined);
+        if (r < 0)
+                return r;
+        return registry_drop_allocation(reg, d->state, a);
+}
+
 int allocations_reconcile(struct iov_daemon *d, struct iov_registry *reg)
 {
         int changed = 0;
         for (size_t i = 0; i < reg->n_allocations;) {
                 struct iov_allocation *a = reg->allocations[i];
                 if (a->state == IOV_ALLOCATION_PENDING || a->state == IOV_ALLOCATION_RELEASING) {
-                        /* A crash mid-bind or mid-release: no client holds the group. */
-                        log_notice("allocation %s was %s when iovd stopped; giving its devices "
-                                   "back",
-                                   a->id, allocation_state_to_string(a->state));
-                        json_object_put(
-                                release_members(d, reg, a, a->state == IOV_ALLOCATION_RELEASING));
-                        allocation_net_restore(a);
-                        refresh_members(d, a);
-                        registry_remove_allocation(reg, a);
+                        int r = reconcile_interrupted(d, reg, a);
+                        if (r < 0)
+                                return r;
                         changed++;
                         continue;
                 }
                 _cleanup_free_ char *reason = NULL;
-                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a)))
+                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a))) {
                         changed += mark_lost(d, reg, a, reason);
+                        int r = registry_save_allocation(reg, d->state, a);
+                        if (r < 0)
+                                return r;
+                }
                 i++;
         }
-        if (changed == 0)
-                return 0;
-        (void)registry_save_quarantine(reg, d->state);
-        int r = registry_save_allocations(reg, d->state);
-        return r < 0 ? r : changed;
+        return changed;
 }
+
+/* Whether allocation id (of group) still holds its group; lost when not. The group's
+ * lock is only tried: whoever holds it is binding or releasing that group and leaves it
+ * consistent itself. */
+static int check_one(struct iov_daemon *d, struct iov_registry *reg, const char *id, unsigned group)
+{
+        char key[IOV_HWLOCK_KEY_MAX];
+        struct iov_hwlock *lock = NULL;
+        hwlock_key_group(group, key);
+        if (hwlock_try(&d->alloc->hwlocks, key, false, &lock) < 0)
+                return 0;
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = registry_find_allocation(reg, id);
+        bool active = a && a->state == IOV_ALLOCATION_ACTIVE;
+        pthread_rwlock_unlock(&reg->lock);
+        _cleanup_free_ char *reason = active ? lost_reason(d, a) : NULL;
+        int r = 0;
+        if (reason) {
+                mark_lost(d, reg, a, reason);
+                r = registry_save_allocation(reg, d->state, a);
+        }
+        hwlock_release(&d->alloc->hwlocks, lock);
+        if (r < 0)
+                return log_error_errno(r, "cannot save lost allocation %s: %m", id);
+        return reason ? 1 : 0;
+}
+
+int allocations_check_device(struct iov_daemon *d, const struct iov_pci_address *address)
+{
+        struct iov_registry *reg = registry_get(d);
+        char id[IOV_ALLOCATION_ID_MAX] = "";
+        unsigned group = 0;
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = registry_find_by_device(reg, address);
+        if (a && a->state == IOV_ALLOCATION_ACTIVE) {
+                snprintf(id, sizeof(id), "%s", a->id);
+                group = a->iommu_group;
+        }
+        pthread_rwlock_unlock(&reg->lock);
+        return id[0] ? check_one(d, reg, id, group) : 0;
+}
+
+struct active_ref {
+        char id[IOV_ALLOCATION_ID_MAX];
+        unsigned group;
+};
 
 int allocations_check_active(struct iov_daemon *d)
 {
         struct iov_registry *reg = registry_get(d);
+        if (!reg)
+                return 0;
+        pthread_rwlock_rdlock(&reg->lock);
+        size_t n = 0;
+        struct active_ref *refs = calloc(reg->n_allocations + 1, sizeof(*refs));
+        for (size_t i = 0; refs && i < reg->n_allocations; i++)
+                if (reg->allocations[i]->state == IOV_ALLOCATION_ACTIVE) {
+                        snprintf(refs[n].id, sizeof(refs[n].id), "%s", reg->allocations[i]->id);
+                        refs[n++].group = reg->allocations[i]->iommu_group;
+                }
+        pthread_rwlock_unlock(&reg->lock);
+        if (!refs)
+                return -ENOMEM;
         int changed = 0;
-        pthread_mutex_lock(&d->state_lock);
-        for (size_t i = 0; reg && i < reg->n_allocations; i++) {
-                struct iov_allocation *a = reg->allocations[i];
-                _cleanup_free_ char *reason = NULL;
-                if (a->state == IOV_ALLOCATION_ACTIVE && (reason = lost_reason(d, a)))
-                        changed += mark_lost(d, reg, a, reason);
+        for (size_t i = 0; i < n; i++) {
+                int r = check_one(d, reg, refs[i].id, refs[i].group);
+                changed += r > 0;
         }
-        int r = changed ? registry_save_allocations(reg, d->state) : 0;
-        pthread_mutex_unlock(&d->state_lock);
-        if (r < 0)
-                return log_error_errno(r, "cannot save lost allocations: %m");
+        free(refs);
         return changed;
 }

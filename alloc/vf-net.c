@@ -33,18 +33,22 @@ static int find_network_vf(struct iov_daemon *d, const struct iov_allocation *a,
         return r;
 }
 
+/* Whether another allocation set mac, or another VF of the PF (not vf_index) has it. The
+ * claim (registry_claim_allocation) checks allocations again, atomically. */
 static bool mac_taken(struct iov_registry *reg, const struct iov_netdev_link *link,
-                      const uint8_t mac[IOV_NETDEV_MAC_LEN])
+                      uint32_t vf_index, const uint8_t mac[IOV_NETDEV_MAC_LEN])
 {
-        for (size_t i = 0; i < reg->n_allocations; i++) {
+        bool taken = false;
+        pthread_rwlock_rdlock(&reg->lock);
+        for (size_t i = 0; !taken && i < reg->n_allocations; i++) {
                 const struct iov_allocation_net *n = reg->allocations[i]->net;
-                if (n && n->applied && memcmp(n->now.mac, mac, IOV_NETDEV_MAC_LEN) == 0)
-                        return true;
+                taken = n && n->applied && memcmp(n->now.mac, mac, IOV_NETDEV_MAC_LEN) == 0;
         }
-        for (size_t i = 0; i < link->n_vfs; i++)
-                if (memcmp(link->vfs[i].mac, mac, IOV_NETDEV_MAC_LEN) == 0)
-                        return true;
-        return false;
+        pthread_rwlock_unlock(&reg->lock);
+        for (size_t i = 0; !taken && i < link->n_vfs; i++)
+                taken = link->vfs[i].index != vf_index &&
+                        memcmp(link->vfs[i].mac, mac, IOV_NETDEV_MAC_LEN) == 0;
+        return taken;
 }
 
 /* Seeded by the PF's own MAC (unique to the card), the VF's index and the owner. */
@@ -59,7 +63,7 @@ static void derive_mac(struct iov_registry *reg, const struct iov_netdev_link *l
         size_t size = IOV_NETDEV_MAC_LEN + sizeof(vf_index) + owner_len;
         for (uint32_t attempt = 0;; attempt++) {
                 netdev_mac_derive(seed, size, attempt, ret);
-                if (!mac_taken(reg, link, ret))
+                if (!mac_taken(reg, link, vf_index, ret))
                         return;
         }
 }
@@ -93,6 +97,8 @@ static int net_record(struct iov_registry *reg, struct iov_allocation *a,
         else if (mac && (netdev_mac_parse(mac, n->change.mac) < 0 ||
                          !netdev_mac_assignable(n->change.mac)))
                 return -EINVAL;
+        else if (mac && mac_taken(reg, link, n->vf_index, n->change.mac))
+                return -EADDRINUSE; /* two VFs with one MAC: frames reach one at random */
         n->change.set_mac = mac != NULL;
         return 0;
 }
@@ -132,6 +138,11 @@ int allocation_net_prepare(struct iov_daemon *d, struct iov_registry *reg, struc
                 return daemon_problem_set(p, 400, "invalid_value",
                                           "mac must be \"auto\" or a unicast, "
                                           "non-zero address");
+        if (r == -EADDRINUSE)
+                return daemon_problem_set(p, 409, "mac_in_use",
+                                          "%s is already the MAC of another VF of %s or of "
+                                          "another allocation",
+                                          mac, loc.ifname);
         return r < 0 ? net_problem(r, loc.ifname, p) : 0;
 }
 

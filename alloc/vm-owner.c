@@ -6,17 +6,19 @@
  * existing allocation, reset before each start and after each end, released with the VM.
  * An allocation a VM holds is never released on its own (release.c: allocation_in_use).
  *
- * Every change here is saved before the caller goes on, under d->state_lock like the rest
- * of alloc/, so a crash leaves either the old or the new holder on disk, never both.
+ * Every change here is saved before the caller goes on, under the allocation's group lock
+ * (alloc_lock_allocation_group) like the rest of alloc/, so a crash leaves either the old
+ * or the new holder on disk, never both.
  */
 #include <stdio.h>
 
 #include "alloc/alloc-internal.h"
 #include "daemon/daemon.h"
 
-static int save_or_fail(struct iov_daemon *d, struct iov_registry *reg, struct iov_problem *p)
+static int save_or_fail(struct iov_daemon *d, struct iov_registry *reg,
+                        const struct iov_allocation *a, struct iov_problem *p)
 {
-        int r = registry_save_allocations(reg, d->state);
+        int r = registry_save_allocation(reg, d->state, a);
         if (r < 0)
                 return daemon_problem_set(p, 500, "state_write_failed", "cannot save state: %s",
                                           strerror(-r));
@@ -58,18 +60,32 @@ static int check_adoptable(const struct iov_allocation *a, const char *vm_name,
         return 0;
 }
 
+/* The allocation id under its group lock (*ret_lock; release with hwlock_release), or
+ * NULL when there is none. */
+static struct iov_allocation *find_locked(struct iov_daemon *d, struct iov_registry *reg,
+                                          const char *id, struct iov_hwlock **ret_lock)
+{
+        *ret_lock = NULL;
+        if (alloc_lock_allocation_group(d, reg, id, ret_lock) < 0)
+                return NULL;
+        pthread_rwlock_rdlock(&reg->lock);
+        struct iov_allocation *a = registry_find_allocation(reg, id);
+        pthread_rwlock_unlock(&reg->lock);
+        return a;
+}
+
 int allocations_adopt(struct iov_daemon *d, const char *id, const char *vm_id, const char *vm_name,
                       struct json_object **ret, struct iov_problem *p)
 {
         struct iov_registry *reg = registry_get(d);
         struct json_object *json = NULL;
-        pthread_mutex_lock(&d->state_lock);
-        struct iov_allocation *a = registry_find_allocation(reg, id);
+        struct iov_hwlock *lock = NULL;
+        struct iov_allocation *a = find_locked(d, reg, id, &lock);
         int r = a ? check_adoptable(a, vm_name, p)
                   : daemon_problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
         if (r == 0)
                 r = set_holder(reg, a, vm_id, true);
-        if (r == 0 && (r = save_or_fail(d, reg, p)) < 0)
+        if (r == 0 && (r = save_or_fail(d, reg, a, p)) < 0)
                 (void)set_holder(reg, a, NULL, false); /* not durable: not adopted */
         if (r == 0) {
                 json = allocation_to_api_json(a, d->config.dev_root);
@@ -77,7 +93,7 @@ int allocations_adopt(struct iov_daemon *d, const char *id, const char *vm_id, c
                                      allocation_to_api_json(a, d->config.dev_root));
                 log_info("allocation %s adopted by VM %s", id, vm_id);
         }
-        pthread_mutex_unlock(&d->state_lock);
+        hwlock_release(&d->alloc->hwlocks, lock);
         if (r < 0)
                 return r;
         if (!json)
@@ -99,15 +115,15 @@ static struct json_object *holder_event(const struct iov_allocation *a, const ch
 int allocations_disown(struct iov_daemon *d, const char *id, const char *vm_id)
 {
         struct iov_registry *reg = registry_get(d);
-        pthread_mutex_lock(&d->state_lock);
-        struct iov_allocation *a = registry_find_allocation(reg, id);
+        struct iov_hwlock *lock = NULL;
+        struct iov_allocation *a = find_locked(d, reg, id, &lock);
         int r = a && streq_ptr(a->vm, vm_id) ? set_holder(reg, a, NULL, false) : -ENOENT;
         if (r == 0) {
-                r = registry_save_allocations(reg, d->state);
+                r = registry_save_allocation(reg, d->state, a);
                 daemon_event_publish(d, "allocation_detached", holder_event(a, vm_id));
                 log_info("allocation %s given back by VM %s", id, vm_id);
         }
-        pthread_mutex_unlock(&d->state_lock);
+        hwlock_release(&d->alloc->hwlocks, lock);
         return r;
 }
 
@@ -166,7 +182,7 @@ static int reset_locked(struct iov_daemon *d, struct iov_registry *reg, struct i
                         a->lost_reason ? a->lost_reason : "");
         char *failure = reset_members_now(d, a);
         if (set_reset_failure(reg, a, failure))
-                (void)registry_save_allocations(reg, d->state); /* best effort: shown at once */
+                (void)registry_save_allocation(reg, d->state, a); /* best effort: shown at once */
         daemon_event_publish(d, "allocation_reset", reset_event(a));
         if (!failure) {
                 log_info("allocation %s (VM %s): devices reset", a->id, a->vm ? a->vm : "-");
@@ -181,12 +197,12 @@ static int reset_locked(struct iov_daemon *d, struct iov_registry *reg, struct i
 int allocations_reset(struct iov_daemon *d, const char *id, struct iov_problem *p)
 {
         struct iov_registry *reg = registry_get(d);
-        pthread_mutex_lock(&d->state_lock);
-        struct iov_allocation *a = registry_find_allocation(reg, id);
+        struct iov_hwlock *lock = NULL;
+        struct iov_allocation *a = find_locked(d, reg, id, &lock);
         int r = a ? reset_locked(d, reg, a, p)
                   : daemon_problem_set(p, 409, "allocation_not_found",
                                        "allocation %s is gone (released or never saved)", id);
-        pthread_mutex_unlock(&d->state_lock);
+        hwlock_release(&d->alloc->hwlocks, lock);
         return r;
 }
 
@@ -235,9 +251,9 @@ int allocations_reconcile_vms(struct iov_daemon *d,
         bool adopted = false;
         int n = 0;
         for (;;) {
-                pthread_mutex_lock(&d->state_lock);
+                pthread_rwlock_rdlock(&reg->lock);
                 bool found = find_orphan(reg, vm_exists, userdata, id, &vm, &adopted);
-                pthread_mutex_unlock(&d->state_lock);
+                pthread_rwlock_unlock(&reg->lock);
                 if (!found)
                         return n;
                 log_notice("allocation %s belongs to VM %s, which does not exist (a create or "

@@ -26,22 +26,36 @@ static const char *effective_driver(const struct iov_allocation *a,
         return dev->driver;
 }
 
-/* Called with the registry's read lock held. */
+static void count_device(struct iov_registry *reg, const struct iov_pool *pool,
+                         const struct iov_snapshot *snap, const struct iov_pci_device *dev,
+                         struct pool_counts *c)
+{
+        struct iov_allocation *a = registry_find_by_device(reg, &dev->address);
+        if (!pool_selector_match(&pool->selector, dev, effective_driver(a, dev)))
+                return;
+        c->capacity++;
+        if (!a && dev->iommu_group >= 0 && !registry_find_quarantined(reg, &dev->address) &&
+            !registry_find_by_group(reg, (unsigned)dev->iommu_group) &&
+            allocations_snapshot_viable(snap, dev->iommu_group))
+                c->free++;
+}
+
+/* Called with the registry's read lock held. A selector that lists addresses is counted
+ * on those alone (looked up in the snapshot), so 10,000 such pools do not each walk
+ * every function of the host. */
 static struct pool_counts pool_count(struct iov_registry *reg, const struct iov_pool *pool,
                                      const struct iov_snapshot *snap)
 {
         struct pool_counts c = {0};
-        for (size_t i = 0; snap && i < snap->pci->n_devices; i++) {
-                const struct iov_pci_device *dev = &snap->pci->devices[i];
-                struct iov_allocation *a = registry_find_by_device(reg, &dev->address);
-                if (!pool_selector_match(&pool->selector, dev, effective_driver(a, dev)))
-                        continue;
-                c.capacity++;
-                if (!a && dev->iommu_group >= 0 && !registry_find_quarantined(reg, &dev->address) &&
-                    !registry_find_by_group(reg, (unsigned)dev->iommu_group) &&
-                    allocations_snapshot_viable(snap, dev->iommu_group))
-                        c.free++;
+        const struct iov_pool_selector *sel = &pool->selector;
+        for (size_t i = 0; snap && sel->addresses && i < sel->n_addresses; i++) {
+                const struct iov_pci_device *dev =
+                        pci_inventory_find(snap->pci, &sel->addresses[i]);
+                if (dev)
+                        count_device(reg, pool, snap, dev, &c);
         }
+        for (size_t i = 0; snap && !sel->addresses && i < snap->pci->n_devices; i++)
+                count_device(reg, pool, snap, &snap->pci->devices[i], &c);
         return c;
 }
 
@@ -52,9 +66,7 @@ static struct json_object *pool_api_json(struct iov_registry *reg, const struct 
         if (!o)
                 return NULL;
         struct pool_counts c = pool_count(reg, pool, snap);
-        size_t allocations = 0;
-        for (size_t i = 0; i < reg->n_allocations; i++)
-                allocations += streq_ptr(reg->allocations[i]->pool, pool->name);
+        size_t allocations = registry_pool_allocations(reg, pool->name);
         json_object_object_add(o, "capacity", json_object_new_int64((int64_t)c.capacity));
         json_object_object_add(o, "free", json_object_new_int64((int64_t)c.free));
         json_object_object_add(o, "allocations", json_object_new_int64((int64_t)allocations));
@@ -127,9 +139,17 @@ static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
                 return api_error(resp, 409, "too_many_pools", "iovd holds at most %d pools",
                                  IOV_POOLS_MAX);
         }
+        if (reg->n_pool_addresses + pool->selector.n_addresses > IOV_POOL_ADDRESSES_TOTAL_MAX) {
+                pthread_mutex_unlock(&d->state_lock);
+                pool_free(pool);
+                return api_error(resp, 409, "too_many_pool_addresses",
+                                 "the selectors of all pools list at most %d addresses "
+                                 "together; %zu are listed",
+                                 IOV_POOL_ADDRESSES_TOTAL_MAX, reg->n_pool_addresses);
+        }
         r = registry_add_pool(reg, pool);
         if (r == 0) {
-                r = registry_save_pools(reg, d->state);
+                r = registry_save_pool(d->state, pool);
                 if (r < 0)
                         registry_remove_pool(reg, pool);
         }
@@ -157,10 +177,10 @@ static int pools_delete(struct iov_daemon *d, const struct iov_api_request *req,
         struct iov_registry *reg = registry_get(d);
         int r;
         pthread_mutex_lock(&d->state_lock);
+        pthread_rwlock_rdlock(&reg->lock);
         struct iov_pool *pool = registry_find_pool(reg, name);
-        size_t in_use = 0;
-        for (size_t i = 0; pool && i < reg->n_allocations; i++)
-                in_use += streq_ptr(reg->allocations[i]->pool, name);
+        size_t in_use = registry_pool_allocations(reg, name);
+        pthread_rwlock_unlock(&reg->lock);
         if (!pool)
                 r = api_error(resp, 404, "pool_not_found", "no pool named %s", name);
         else if (in_use > 0)
@@ -170,7 +190,7 @@ static int pools_delete(struct iov_daemon *d, const struct iov_api_request *req,
         else {
                 r = reply_pool(d, resp, 200, name);
                 registry_take_pool(reg, pool);
-                int w = registry_save_pools(reg, d->state);
+                int w = registry_forget_pool(d->state, name);
                 if (w < 0) {
                         /* Not saved: put it back so memory and disk agree. */
                         (void)registry_add_pool(reg, pool);

@@ -14,26 +14,30 @@
 
 #define IOV_SRIOV_TIMEOUT_MS 10000
 
-/* Under d->state_lock: a function of this PF that iovd holds blocks the change. */
+/* With the PF's lock held exclusively (no allocation can claim one of its functions
+ * meanwhile): a function of this PF that iovd holds, or is binding, blocks the change. */
 static int check_not_held(struct iov_registry *reg, const struct iov_pci_device *pf,
                           struct iov_api_response *resp)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
-        for (size_t i = 0; i <= pf->n_vfs; i++) {
+        int r = 0;
+        pthread_rwlock_rdlock(&reg->lock);
+        for (size_t i = 0; r == 0 && i <= pf->n_vfs; i++) {
                 const struct iov_pci_address *addr = i < pf->n_vfs ? &pf->vfs[i] : &pf->address;
                 struct iov_allocation *a = registry_find_by_device(reg, addr);
                 if (a)
-                        return api_error(resp, 409, "vf_allocated",
-                                         "%s is held by allocation %s (owner %s); release it "
-                                         "before changing the VFs of %s",
-                                         pci_address_format(addr, buf), a->id, a->owner, pf->name);
-                if (registry_find_quarantined(reg, addr))
-                        return api_error(resp, 409, "vf_quarantined",
-                                         "%s is quarantined; changing the VFs of %s would "
-                                         "destroy it",
-                                         pci_address_format(addr, buf), pf->name);
+                        r = api_error(resp, 409, "vf_allocated",
+                                      "%s is held by allocation %s (owner %s); release it "
+                                      "before changing the VFs of %s",
+                                      pci_address_format(addr, buf), a->id, a->owner, pf->name);
+                else if (registry_find_quarantined(reg, addr))
+                        r = api_error(resp, 409, "vf_quarantined",
+                                      "%s is quarantined; changing the VFs of %s would "
+                                      "destroy it",
+                                      pci_address_format(addr, buf), pf->name);
         }
-        return 0;
+        pthread_rwlock_unlock(&reg->lock);
+        return r;
 }
 
 static int sriov_error(struct iov_api_response *resp, int r, const struct iov_pci_device *pf,
@@ -129,9 +133,16 @@ static int sriov_put(struct iov_daemon *d, const struct iov_api_request *req,
         struct json_object *ap = json_object_object_get(req->body, "drivers_autoprobe");
         bool autoprobe = ap && json_object_get_boolean(ap);
 
-        pthread_mutex_lock(&d->state_lock);
+        /* This PF alone: a VF change elsewhere, or a bind, does not wait for it. */
+        struct iov_hwlock *lock = NULL;
+        r = alloc_lock_pf_of(d, &address, false, &lock);
+        if (r == -ENOENT)
+                return api_error(resp, 404, "device_not_found", "no PCI function %s",
+                                 api_request_param(req, "address"));
+        if (r < 0)
+                return r;
         r = set_num_vfs_locked(d, &address, (unsigned)n, autoprobe, resp);
-        pthread_mutex_unlock(&d->state_lock);
+        alloc_unlock(d, lock);
         if (r < 0)
                 return r;
         /* The PF and its VFs, old and new: publishes vfs_changed, device_added/removed. */

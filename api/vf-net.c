@@ -216,7 +216,7 @@ static int netlink_error(struct iov_api_response *resp, int r,
                          strerror(-r));
 }
 
-/* Under d->state_lock, so VFs are not destroyed (PUT .../sriov) in between. */
+/* With the PF's lock held shared, so VFs are not destroyed (PUT .../sriov) in between. */
 static int net_put_locked(struct iov_daemon *d, const struct iov_pci_address *address,
                           struct iov_netdev_vf_change *c, unsigned given,
                           struct iov_api_response *resp, struct json_object **ret)
@@ -266,9 +266,12 @@ static int net_put(struct iov_daemon *d, const struct iov_api_request *req,
                                  "give at least one of mac, vlan, qos, spoof_check, trust, "
                                  "link_state, min_tx_rate, max_tx_rate");
         struct json_object *o = NULL;
-        pthread_mutex_lock(&d->state_lock);
+        struct iov_hwlock *lock = NULL;
+        r = alloc_lock_pf_of(d, &address, true, &lock); /* -ENOENT: located (and refused) below */
+        if (r < 0 && r != -ENOENT)
+                return r;
         r = net_put_locked(d, &address, &c, given, resp, &o);
-        pthread_mutex_unlock(&d->state_lock);
+        alloc_unlock(d, lock);
         if (r < 0)
                 return r;
         daemon_event_publish(d, "vf_net_changed", json_object_get(o));

@@ -49,6 +49,9 @@ static const struct iov_cli_option_spec pool_create_options[] = {
         {"physfn", 0, "ADDR", "VFs of this physical function"},
         {"numa-node", 0, "N", "NUMA node"},
         {"address", 0, "ADDR", "an explicit device (repeatable)"},
+        {"net", 0, "KEY=VALUE,...",
+         "network template for allocated VFs: vlan, qos, spoof_check, trust, link_state, "
+         "min_tx_rate, max_tx_rate"},
         {NULL, 0, NULL, NULL},
 };
 
@@ -140,6 +143,61 @@ static int pool_addresses_add(const struct iov_cli_args *args, struct json_objec
         return 0;
 }
 
+/* One KEY=VALUE of --net as its JSON value: numbers and on/off (true/false) checked
+ * here, link_state passed on for the daemon to judge; NULL for an unknown key. */
+static struct json_object *net_value(const char *key, const char *value, bool *ret_bad)
+{
+        static const char *const numbers[] = {"vlan", "qos", "min_tx_rate", "max_tx_rate"};
+        long long n;
+        *ret_bad = false;
+        for (size_t i = 0; i < ARRAY_SIZE(numbers); i++)
+                if (streq(key, numbers[i])) {
+                        *ret_bad = cli_parse_int(value, 0, UINT32_MAX, &n) < 0;
+                        return *ret_bad ? NULL : json_object_new_int64(n);
+                }
+        if (streq(key, "spoof_check") || streq(key, "trust")) {
+                bool on = streq(value, "on") || streq(value, "true");
+                *ret_bad = !on && !streq(value, "off") && !streq(value, "false");
+                return *ret_bad ? NULL : json_object_new_boolean(on);
+        }
+        if (streq(key, "link_state"))
+                return json_object_new_string(value);
+        *ret_bad = true;
+        return NULL;
+}
+
+/* --net vlan=100,spoof_check=off,...: the pool's "net" template. */
+static int pool_net_add(struct iov_cli *cli, const struct iov_cli_args *args,
+                        struct json_object *body)
+{
+        const char *spec = cli_args_get(args, "net");
+        if (!spec)
+                return 0;
+        _cleanup_free_ char *copy = strdup(spec);
+        struct json_object *net = json_object_new_object();
+        if (!copy || !net || json_object_object_add(body, "net", net) < 0) {
+                json_object_put(net);
+                return -ENOMEM;
+        }
+        char *save = NULL;
+        for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(item, '=');
+                bool bad = !eq;
+                struct json_object *v = eq ? (*eq = '\0', net_value(item, eq + 1, &bad)) : NULL;
+                if (eq && (bad || !v))
+                        *eq = '='; /* the whole item in the message */
+                if (bad || !v)
+                        return cli_usage_error(cli,
+                                               "--net takes KEY=VALUE,... with vlan, qos, "
+                                               "min_tx_rate, max_tx_rate (numbers), spoof_check, "
+                                               "trust (on/off), link_state; not '%s'",
+                                               item);
+                if (json_object_object_add(net, item, v) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 static int cli_check_addresses(struct iov_cli *cli, const struct iov_cli_args *args)
 {
         const char *physfn = cli_args_get(args, "physfn");
@@ -173,6 +231,10 @@ static int cmd_pool_create(struct iov_cli *cli, const struct iov_cli_args *args)
                 return r;
         if (r >= 0)
                 r = pool_addresses_add(args, selector);
+        if (r >= 0)
+                r = pool_net_add(cli, args, body);
+        if (r == IOV_CLI_EXIT_USAGE)
+                return r;
         if (r < 0)
                 return cli_usage_error(cli, "out of memory");
         return cli_call_and_show(cli, "POST", "/v1/pools", body, cli_print_object);
@@ -257,8 +319,8 @@ const struct iov_cli_command cli_commands_allocation[] = {
          sriov_options, cmd_sriov},
         {"pools", "", "list pools with capacity and free devices", 0, 0, no_options, cmd_pools},
         {"pool show", "NAME", "show one pool", 1, 1, no_options, cmd_pool_show},
-        {"pool create", "NAME [SELECTORS] [--address ADDR]...", "create a pool of devices", 1, 1,
-         pool_create_options, cmd_pool_create},
+        {"pool create", "NAME [SELECTORS] [--address ADDR]... [--net KEY=VALUE,...]",
+         "create a pool of devices", 1, 1, pool_create_options, cmd_pool_create},
         {"pool delete", "NAME", "delete a pool (refused while allocations use it)", 1, 1,
          no_options, cmd_pool_delete},
         {"alloc", "--owner OWNER (--device ADDR | --pool NAME)",

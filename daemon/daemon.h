@@ -253,6 +253,55 @@ int state_load(const struct iov_state *state, const char *kind, struct json_obje
 /* Durably replace the collection with items (a JSON array, not consumed). */
 int state_save(const struct iov_state *state, const char *kind, struct json_object *items);
 
+/*
+ * Collections of one file per item (pools, allocations, quarantine), so a change costs
+ * one small write whatever the number of items:
+ *
+ *   STATE_DIR/KIND/KEY.json   {"format": "iovd-state", "version": 1, "kind": KIND,
+ *                              "item": {...}}
+ *   STATE_DIR/KIND.json       {"format": "iovd-state", "version": 2, "kind": KIND,
+ *                              "items_in": "KIND/"}: the marker
+ *
+ * An item is saved atomically (temporary file, fsync, rename, fsync of the directory)
+ * and removed with unlink and an fsync of the directory: after a crash each item is the
+ * old or the new one, and items are independent (every multi-step change is ordered so
+ * that each prefix of its writes is a state start-up reconciliation understands).
+ * The marker is version 2 so an iovd from before this layout refuses to start on it
+ * instead of seeing no state. A legacy KIND.json (version 1, every item in one document)
+ * is loaded as it is; the caller then saves every item and calls state_items_commit,
+ * which replaces the document with the marker: a crash before that leaves the legacy
+ * document, which is loaded (and migrated) again.
+ *
+ * Loading checks each file like a request: the wrapper, then the item through fn; the
+ * first file that fails is named in ret_error and nothing is changed. A file in KIND/
+ * that is not KEY.json (other than an interrupted save's temporary, which is removed) is
+ * refused too.
+ */
+#define IOV_STATE_ITEMS_VERSION 2
+/* An item file: a pool of IOV_POOL_ADDRESSES_MAX addresses is under 100 KiB. */
+#define IOV_STATE_ITEM_MAX_SIZE (1024u * 1024)
+#define IOV_STATE_ITEM_KEY_MAX  128
+
+/* Check item (its key, the file name without .json; NULL for an item of a legacy
+ * document) as a request is checked and take it in; negative errno and *ret_why (may stay
+ * NULL) when it is refused. */
+typedef int (*state_item_fn)(struct json_object *item, const char *key, void *userdata,
+                             char **ret_why);
+
+/* Hand every item of KIND to fn in key order. *ret_commit is set when the caller must
+ * save every item it took and call state_items_commit (a legacy document, or no marker
+ * yet). -EBADMSG and friends with ret_error as state_load. */
+int state_items_load(const struct iov_state *state, const char *kind, state_item_fn fn,
+                     void *userdata, bool *ret_commit, char **ret_error);
+/* Durably write item as STATE_DIR/KIND/KEY.json; -EINVAL for a key that is not a plain
+ * file name, -EFBIG for an item the loader would refuse as too large. */
+int state_item_save(const struct iov_state *state, const char *kind, const char *key,
+                    struct json_object *item);
+/* Durably remove STATE_DIR/KIND/KEY.json (absent is fine). */
+int state_item_remove(const struct iov_state *state, const char *kind, const char *key);
+/* fsync KIND/ and write the marker (after a migration or on a new state dir). */
+int state_items_commit(const struct iov_state *state, const char *kind);
+
 /* ---- the daemon ----------------------------------------------------------------------- */
 
 struct iov_daemon_runtime; /* private to daemon/ */

@@ -8,6 +8,8 @@
 #         back, driver_override + drivers_probe to vfio-pci, wait for /dev/vfio/G; then
 #         reset, unbind, clear the override, ip link set the settings back
 #   plain iovd again, from a pool without a template and with no MAC: the allocation alone
+#   client the scenario's own cost per iovd cycle: two curl and one jq, two HTTP round
+#         trips that do no work
 # Times from /proc/uptime (10 ms steps; a cycle takes far longer under TCG), printed as
 # "# bench: ARM round=R cycle=C ms=N" for run to summarise.
 # lab-topology: --nvme 0 --nics 1 --igb 1
@@ -62,16 +64,26 @@ iovd_cycle() {
 plain_cycle() {
   alloc_release '{"owner": "bench", "pool": "plain"}'
 }
+# The client's share of an iovd cycle: the same processes (two curl, one jq) and two
+# HTTP round trips on a request that does no work (GET /v1/host reads no hardware).
+client_cycle() {
+  api GET /v1/host && api_jq .counts >/dev/null && api GET /v1/host
+}
 
 failed=""
 for round in $(seq 1 "$ROUNDS"); do
-  for arm in iovd plain bare; do
+  for arm in iovd plain bare client; do
     for cycle in $(seq 1 "$CYCLES"); do
       start=$(now_ms)
       ${arm}_cycle || failed="$failed $arm/$round/$cycle"
       tap_diag "bench: $arm round=$round cycle=$cycle ms=$(($(now_ms) - start))"
     done
   done
+done
+# Where iovd's time went, summed over every iovd and plain cycle (GET /metrics).
+curl -s --max-time 30 --unix-socket "$IOVD_SOCKET" http://localhost/metrics |
+  grep '^iovd_allocation_step\|^iovd_device_refresh' | while read -r line; do
+  tap_diag "bench-step: $line"
 done
 tap_is "every cycle succeeded" "${failed:-none}" none || tap_diag "$API_BODY"
 iovd_stop

@@ -2,6 +2,7 @@
 /* Allocations through the real iovd on a generated tree with the fake kernel: by device,
  * by pool, whole groups, viability, injected failures, release, quarantine, the IOMMU
  * safety switch, and a race for the last free VF. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -426,18 +427,20 @@ Test(alloc, release_gives_back_the_previous_override_and_driver)
 
 /* Make the state document doc unwritable: a directory where it goes makes the rename of
  * an atomic write fail, also for root. A saved document is kept aside meanwhile. */
-static void block_state_doc(const char *doc, const char *aside)
+/* Make every save in a collection fail: its directory (STATE_DIR/KIND/, one file per
+ * item) moved aside and a plain file in its place. */
+static void block_state_dir(const char *dir, const char *aside)
 {
-        if (aside)
-                cr_assert_eq(rename(doc, aside), 0, "rename %s: %s", doc, strerror(errno));
-        cr_assert_eq(mkdir(doc, 0700), 0, "mkdir %s: %s", doc, strerror(errno));
+        cr_assert_eq(rename(dir, aside), 0, "rename %s: %s", dir, strerror(errno));
+        int fd = open(dir, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        cr_assert_geq(fd, 0, "create %s: %s", dir, strerror(errno));
+        close(fd);
 }
 
-static void unblock_state_doc(const char *doc, const char *aside)
+static void unblock_state_dir(const char *dir, const char *aside)
 {
-        cr_assert_eq(rmdir(doc), 0, "rmdir %s: %s", doc, strerror(errno));
-        if (aside)
-                cr_assert_eq(rename(aside, doc), 0, "rename %s: %s", aside, strerror(errno));
+        cr_assert_eq(unlink(dir), 0, "unlink %s: %s", dir, strerror(errno));
+        cr_assert_eq(rename(aside, dir), 0, "rename %s: %s", aside, strerror(errno));
 }
 
 /* When the state cannot be saved nothing is handed out, and a release that cannot be
@@ -446,26 +449,26 @@ Test(alloc, state_write_failure_refuses_and_changes_nothing)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
-        _cleanup_free_ char *doc = util_path_join(h->state_dir, "allocations.json", NULL);
-        _cleanup_free_ char *aside = util_path_join(h->state_dir, "aside.json", NULL);
+        _cleanup_free_ char *doc = util_path_join(h->state_dir, "allocations", NULL);
+        _cleanup_free_ char *aside = util_path_join(h->state_dir, "aside", NULL);
 
-        block_state_doc(doc, NULL);
+        block_state_dir(doc, aside);
         expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\",\"device\":\"0000:01:00.1\"}",
                      500, "state_write_failed");
         expect_sysfs_driver(fx, "0000:01:00.1", "");
         expect_allocation_count(h, 0, "after a failed save");
-        unblock_state_doc(doc, NULL);
+        unblock_state_dir(doc, aside);
 
         struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
         _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
-        block_state_doc(doc, aside);
+        block_state_dir(doc, aside);
         expect_error(h, "DELETE", path, NULL, 500, "state_write_failed");
         expect_sysfs_driver(fx, "0000:01:00.1", "vfio-pci");
         struct json_object *got = call(h, "GET", path, NULL, 200);
         cr_assert_str_eq(jstr(got, "state"), "active", "after a failed release: %s",
                          json_object_to_json_string(got));
         json_object_put(got);
-        unblock_state_doc(doc, aside);
+        unblock_state_dir(doc, aside);
         json_object_put(call(h, "DELETE", path, NULL, 200));
         expect_sysfs_driver(fx, "0000:01:00.1", "");
         json_object_put(a);
@@ -475,20 +478,20 @@ Test(alloc, pool_changes_that_cannot_be_saved_are_refused)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
-        _cleanup_free_ char *doc = util_path_join(h->state_dir, "pools.json", NULL);
-        _cleanup_free_ char *aside = util_path_join(h->state_dir, "aside.json", NULL);
+        _cleanup_free_ char *doc = util_path_join(h->state_dir, "pools", NULL);
+        _cleanup_free_ char *aside = util_path_join(h->state_dir, "aside", NULL);
         const char *body = "{\"name\":\"p\",\"selector\":{\"vendor_id\":\"1b36\"}}";
 
-        block_state_doc(doc, NULL);
+        block_state_dir(doc, aside);
         expect_error(h, "POST", "/v1/pools", body, 500, "state_write_failed");
         call(h, "GET", "/v1/pools/p", NULL, 404);
-        unblock_state_doc(doc, NULL);
+        unblock_state_dir(doc, aside);
 
         json_object_put(call(h, "POST", "/v1/pools", body, 201));
-        block_state_doc(doc, aside);
+        block_state_dir(doc, aside);
         expect_error(h, "DELETE", "/v1/pools/p", NULL, 500, "state_write_failed");
         json_object_put(call(h, "GET", "/v1/pools/p", NULL, 200));
-        unblock_state_doc(doc, aside);
+        unblock_state_dir(doc, aside);
         json_object_put(call(h, "DELETE", "/v1/pools/p", NULL, 200));
         call(h, "GET", "/v1/pools/p", NULL, 404);
 }

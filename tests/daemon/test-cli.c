@@ -275,6 +275,37 @@ Test(cli, pools_create_list_delete)
         ctl_clear(&c);
 }
 
+/* --net KEY=VALUE,...: the pool's network template, numbers and on/off checked before
+ * any request. */
+Test(cli, pool_create_takes_a_net_template)
+{
+        struct ctl c = {0};
+        ctl(&c, "pool", "create", "nics", "--physfn", "0000:01:00.0", "--net",
+            "vlan=100,spoof_check=off,trust=on,max_tx_rate=500", NULL);
+        cr_assert_eq(c.status, 0, "pool create --net: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        ctl(&c, "--json", "pool", "show", "nics", NULL);
+        struct json_object *pool = json_tokener_parse(c.out);
+        struct json_object *net = json_object_object_get(pool, "net");
+        cr_assert_eq(json_object_get_int(json_object_object_get(net, "vlan")), 100, "net: %s",
+                     c.out);
+        cr_assert(!json_object_get_boolean(json_object_object_get(net, "spoof_check")) &&
+                          json_object_get_boolean(json_object_object_get(net, "trust")) &&
+                          json_object_get_int(json_object_object_get(net, "max_tx_rate")) == 500,
+                  "net: %s", c.out);
+        json_object_put(pool);
+        ctl_clear(&c);
+        static const char *const bad[] = {"vlan=x", "colour=red", "trust=maybe", "vlan"};
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                ctl(&c, "pool", "create", "bad", "--physfn", "0000:01:00.0", "--net", bad[i], NULL);
+                cr_assert_eq(c.status, 2, "--net %s: exit %d", bad[i], c.status);
+                ctl_clear(&c);
+        }
+        ctl(&c, "pool", "create", "bad", "--physfn", "0000:01:00.0", "--net", "vlan=5000", NULL);
+        cr_assert_eq(c.status, 1, "--net vlan=5000: exit %d (the daemon refuses)", c.status);
+        ctl_clear(&c);
+}
+
 Test(cli, events_prints_one_line_per_event)
 {
         const char *const args[] = {"events", "--count", "2", NULL};

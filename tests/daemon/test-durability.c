@@ -6,9 +6,10 @@
 
 #include "test-alloc-common.h"
 
-static char *state_file(struct iov_harness *h, const char *kind)
+/* An item's own file: STATE_DIR/KIND/KEY.json (daemon.h). */
+static char *item_file(struct iov_harness *h, const char *kind, const char *key)
 {
-        return util_strdup_printf("%s/%s.json", h->state_dir, kind);
+        return util_strdup_printf("%s/%s/%s.json", h->state_dir, kind, key);
 }
 
 /* A state dir that outlives the daemons started on it. */
@@ -200,8 +201,8 @@ Test(durability, device_gone_while_stopped_is_lost_not_handed_out)
                          json_object_to_json_string(a));
         json_object_put(a);
         _cleanup_free_ char *saved = NULL;
-        _cleanup_free_ char *file = state_file(h, "allocations");
-        cr_assert_eq(util_read_file(file, 1 << 20, &saved, NULL), 0);
+        _cleanup_free_ char *file = item_file(h, "allocations", path + strlen("/v1/allocations/"));
+        cr_assert_eq(util_read_file(file, 1 << 20, &saved, NULL), 0, "read %s", file);
         cr_assert(strstr(saved, "\"lost\""), "lost state not saved: %s", saved);
         /* Releasing a lost allocation forgets it. */
         json_object_put(call(h, "DELETE", path, NULL, 200));

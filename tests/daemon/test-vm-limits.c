@@ -161,34 +161,3 @@ Test(vm_limits, a_definition_too_large_to_store_is_refused)
                      "a refused VM is listed: %.200s", r.body);
         harness_reply_clear(&r);
 }
-
-#define MAX_POOLS 64 /* api/openapi.yaml, alloc/alloc.h */
-
-static void create_pool(unsigned index, long status)
-{
-        _cleanup_free_ char *body = util_strdup_printf(
-                "{\"name\": \"pool%u\", \"selector\": {\"vendor_id\": \"1b36\"}}", index);
-        struct iov_http_reply r;
-        vm_call(&env, "POST", "/v1/pools", body, status, &r);
-        if (status == 409)
-                cr_expect_str_eq(vm_error_code(&r), "too_many_pools", "pool %u: code %s", index,
-                                 vm_error_code(&r));
-        harness_reply_clear(&r);
-}
-
-Test(vm_limits, pools_are_bounded_and_load_after_a_restart)
-{
-        for (unsigned k = 0; k < MAX_POOLS; k++)
-                create_pool(k, 201);
-        create_pool(MAX_POOLS, 409);
-        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
-        harness_free(env.h);
-        env.h = NULL;
-        vm_env_start_iovd(&env);
-        struct iov_http_reply r;
-        vm_call(&env, "GET", "/v1/pools", NULL, 200, &r);
-        struct json_object *pools = json_object_object_get(r.json, "pools");
-        cr_expect_eq(json_object_array_length(pools), MAX_POOLS, "pools after restart: %.200s",
-                     r.body);
-        harness_reply_clear(&r);
-}

@@ -8,7 +8,7 @@
 # nothing.
 . /lab/lab.sh
 
-tap_plan 28
+tap_plan 29
 tap_check "modules load (nvme, e1000e, ahci, vfio-pci)" \
   lab_modprobe nvme e1000e ahci vfio-pci vfio_iommu_type1
 lab_require_programs iovd iovctl lab-vfio-check || exit 1
@@ -64,6 +64,13 @@ tap_is "allocating $sata is refused while ahci drives it (HTTP 409)" "$API_STATU
 tap_is "after the refusal nothing moved" \
   "$(for m in $members; do lab_driver_of "$m"; done | tr '\n' ' ')" "none ahci none "
 echo "$sata" >"$SYSFS_PCI/$sata/driver/unbind"
+# An unbind outside iovd reaches the inventory through its uevent (the udev thread skips
+# only binds and unbinds the snapshot already shows).
+api_shows_no_driver() {
+  api GET "/v1/devices/$1" && [ "$(api_jq .driver)" = null ]
+}
+tap_check "GET /v1/devices/$sata shows no driver once the unbind's uevent is in" \
+  lab_wait 10 api_shows_no_driver "$sata"
 api_expect "with ahci unbound, POST /v1/allocations {device: $sata} is granted" 201 \
   POST /v1/allocations "{\"owner\": \"lab\", \"device\": \"$sata\"}"
 group_alloc=$(api_jq .id)

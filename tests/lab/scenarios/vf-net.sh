@@ -15,7 +15,7 @@ MAC0=02:00:00:00:20:01
 MAC1=02:00:00:00:20:02
 MAC2=02:00:00:00:20:03
 
-tap_plan 38
+tap_plan 40
 tap_check "modules load (igb, nvme)" lab_modprobe igb nvme
 lab_require_programs iovd iovctl || exit 1
 iovd_start_checked || exit 1
@@ -128,5 +128,8 @@ iovd_start_checked || exit 1
 first_mac=$auto_mac
 allocate_auto
 tap_is "after a restart the same owner gets the same MAC" "$auto_mac" "$first_mac"
+api_expect "POST /v1/allocations {pool nics, mac $auto_mac} (the first one's): 409" 409 POST \
+  /v1/allocations "{\"owner\": \"vm-other\", \"pool\": \"nics\", \"mac\": \"$auto_mac\"}"
+tap_is "refused as mac_in_use" "$(api_jq .error.code)" mac_in_use
 api_expect "DELETE the allocation" 200 DELETE "/v1/allocations/$alloc"
 iovd_stop

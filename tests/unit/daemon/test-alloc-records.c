@@ -151,7 +151,7 @@ Test(records, lookups_find_members_but_not_bridges)
         registry_set_state(reg, a, IOV_ALLOCATION_LOST, "0000:01:00.1 vanished");
         cr_assert_eq(registry_find_by_device(reg, &vf), a, "lost allocation released its VF");
         cr_assert_null(registry_find_by_group(reg, 7), "lost allocation still owns group 7");
-        cr_assert_eq(registry_save_allocations(reg, state), 0);
+        cr_assert_eq(registry_save_allocation(reg, state, a), 0);
         registry_free(reg);
 
         cr_assert_eq(registry_new(&reg), 0);

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/* The state store at its limits and under crashes: every pool limit filled then a
+ * restart, legacy single-document state migrated to one file per item, a bad item file
+ * refused by name and left alone, and kill -9 at each step of an allocation's create and
+ * delete with the invariants checked after each restart. */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "alloc/alloc.h"
+#include "test-alloc-common.h"
+
+#define N_VFS 2
+
+static char *make_state_dir(void)
+{
+        char tmpl[] = "/tmp/iovd-test-state-limits-XXXXXX";
+        cr_assert_not_null(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
+        return strdup(tmpl);
+}
+
+static void remove_dir(const char *dir)
+{
+        _cleanup_free_ char *cmd = util_strdup_printf("rm -rf '%s'", dir);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void write_text(const char *path, const char *text)
+{
+        int r = util_write_file_atomic(path, text, strlen(text), 0600);
+        cr_assert_eq(r, 0, "write %s: %s", path, strerror(-r));
+}
+
+static void stop_iovd(struct iov_harness *h)
+{
+        int status = -1;
+        cr_assert_eq(harness_stop(h, &status), 0, "iovd did not stop");
+        cr_assert_eq(status, 0, "iovd exit status %d; log:\n%s", status, harness_log(h));
+}
+
+static int64_t host_count(struct iov_harness *h, const char *key)
+{
+        struct json_object *host = call(h, "GET", "/v1/host", NULL, 200);
+        int64_t n = jint(json_object_object_get(host, "counts"), key);
+        json_object_put(host);
+        return n;
+}
+
+/* A body for a pool listing IOV_POOL_ADDRESSES_MAX addresses (none need to exist). */
+static char *big_pool_body(unsigned index)
+{
+        size_t size = 64 + IOV_POOL_ADDRESSES_MAX * 18;
+        char *body = malloc(size);
+        cr_assert_not_null(body);
+        int used =
+                snprintf(body, size, "{\"name\":\"big-%u\",\"selector\":{\"addresses\":[", index);
+        for (unsigned i = 0; i < IOV_POOL_ADDRESSES_MAX; i++)
+                used += snprintf(body + used, size - (size_t)used, "%s\"0010:%02x:%02x.%u\"",
+                                 i ? "," : "", i / 128, (i / 4) % 32, i % 4);
+        snprintf(body + used, size - (size_t)used, "]}}");
+        return body;
+}
+
+/* start_iovd with time to load 16,384 files on a loaded machine. */
+static struct iov_harness *start_iovd_patiently(struct fixture *fx, const char *dir)
+{
+        struct iov_harness_options o = {
+                .sysfs_root = fixture_sysfs_root(fx),
+                .dev_root = fixture_dev_root(fx),
+                .state_dir = dir,
+                .no_wait = true,
+        };
+        struct iov_harness *h = NULL;
+        int r = harness_start(&o, &h);
+        if (r == 0)
+                r = harness_wait_ready(h, 120 * 1000);
+        _cleanup_free_ char *log = h ? harness_log(h) : NULL;
+        cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r), log ? log : "");
+        return h;
+}
+
+/* Pool files as an earlier iovd wrote them: the marker and n small pools. */
+static void write_small_pools(const char *dir, unsigned n)
+{
+        _cleanup_free_ char *pools = util_path_join(dir, "pools", NULL);
+        cr_assert_eq(util_mkdir_p(pools, 0700), 0);
+        _cleanup_free_ char *marker = util_path_join(dir, "pools.json", NULL);
+        write_text(marker, "{\"format\": \"iovd-state\", \"version\": 2, \"kind\": \"pools\", "
+                           "\"items_in\": \"pools/\"}\n");
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_free_ char *path = util_strdup_printf("%s/small-%u.json", pools, i);
+                _cleanup_free_ char *text = util_strdup_printf(
+                        "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"pools\",\"item\":"
+                        "{\"name\":\"small-%u\",\"selector\":{\"vendor_id\":\"1b36\"},"
+                        "\"created_usec\":%u}}\n",
+                        i, i + 1);
+                FILE *f = fopen(path, "we");
+                cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+                fputs(text, f);
+                cr_assert_eq(fclose(f), 0);
+        }
+}
+
+/* Every pool limit at once: IOV_POOLS_MAX pools, IOV_POOL_ADDRESSES_TOTAL_MAX addresses
+ * in their selectors. Beyond either, 409; after a restart everything is there. */
+Test(state_limits, every_pool_limit_filled_loads_again, .timeout = 240)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
+        _cleanup_free_ char *dir = make_state_dir();
+        const unsigned big = IOV_POOL_ADDRESSES_TOTAL_MAX / IOV_POOL_ADDRESSES_MAX;
+        /* Most pools as files a running iovd accepted before, the rest through the API. */
+        write_small_pools(dir, IOV_POOLS_MAX - big - 1);
+        {
+                _cleanup_harness_ struct iov_harness *h = start_iovd_patiently(fx, dir);
+                for (unsigned i = 0; i < big; i++) {
+                        _cleanup_free_ char *body = big_pool_body(i);
+                        json_object_put(call(h, "POST", "/v1/pools", body, 201));
+                }
+                _cleanup_free_ char *one_more = big_pool_body(big);
+                expect_error(h, "POST", "/v1/pools", one_more, 409, "too_many_pool_addresses");
+                json_object_put(call(h, "POST", "/v1/pools",
+                                     "{\"name\":\"last\",\"selector\":{\"class\":\"01\"}}", 201));
+                expect_error(h, "POST", "/v1/pools",
+                             "{\"name\":\"beyond\",\"selector\":{\"class\":\"01\"}}", 409,
+                             "too_many_pools");
+                cr_assert_eq(host_count(h, "pools"), IOV_POOLS_MAX, "pools before the restart");
+                stop_iovd(h);
+        }
+        _cleanup_harness_ struct iov_harness *h = start_iovd_patiently(fx, dir);
+        cr_assert_eq(host_count(h, "pools"), IOV_POOLS_MAX, "pools after the restart");
+        _cleanup_free_ char *path = util_strdup_printf("/v1/pools/big-%u", big - 1);
+        struct json_object *pool = call(h, "GET", path, NULL, 200);
+        struct json_object *sel = json_object_object_get(pool, "selector");
+        size_t n = json_object_array_length(json_object_object_get(sel, "addresses"));
+        cr_assert_eq(n, IOV_POOL_ADDRESSES_MAX, "%s lists %zu addresses after the restart", path,
+                     n);
+        json_object_put(pool);
+        json_object_put(call(h, "GET", "/v1/pools/last", NULL, 200));
+        remove_dir(dir);
+}
+
+static const char legacy_allocation[] =
+        "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"allocations\",\"items\":["
+        "{\"id\":\"a-00000000000000a1\",\"owner\":\"vm-1\",\"pool\":\"nvme\",\"state\":"
+        "\"active\",\"iommu_group\":6,\"members\":[{\"address\":\"0000:01:00.1\","
+        "\"original_driver\":null,\"original_override\":null,\"is_bridge\":false}],"
+        "\"created_usec\":1,\"lost_reason\":null}]}\n";
+
+/* State written by an iovd from before per-item files loads, is rewritten as one file
+ * per item, and the old documents become markers an older iovd refuses. */
+Test(state_limits, legacy_documents_are_migrated)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(N_VFS, NULL);
+        _cleanup_free_ char *dir = make_state_dir();
+        bind_outside_iovd(fx, "0000:01:00.1", "vfio-pci", "vfio-pci");
+        _cleanup_free_ char *pools = util_path_join(dir, "pools.json", NULL);
+        _cleanup_free_ char *allocations = util_path_join(dir, "allocations.json", NULL);
+        write_text(pools, "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"pools\",\"items\":["
+                          "{\"name\":\"nvme\",\"selector\":{\"physfn\":\"0000:01:00.0\"},"
+                          "\"created_usec\":5}]}\n");
+        write_text(allocations, legacy_allocation);
+        for (int round = 0; round < 2; round++) {
+                _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+                struct json_object *a =
+                        call(h, "GET", "/v1/allocations/a-00000000000000a1", NULL, 200);
+                cr_assert_str_eq(jstr(a, "state"), "active", "round %d: %s", round,
+                                 json_object_to_json_string(a));
+                json_object_put(a);
+                struct json_object *p = call(h, "GET", "/v1/pools/nvme", NULL, 200);
+                cr_assert_eq(jint(p, "allocations"), 1, "round %d: %s", round,
+                             json_object_to_json_string(p));
+                json_object_put(p);
+                stop_iovd(h);
+        }
+        _cleanup_free_ char *item =
+                util_path_join(dir, "allocations/a-00000000000000a1.json", NULL);
+        _cleanup_free_ char *marker = NULL, *text = NULL;
+        cr_assert_eq(util_read_file(item, 1 << 20, &text, NULL), 0, "%s was not written", item);
+        cr_assert_eq(util_read_file(allocations, 1 << 20, &marker, NULL), 0);
+        cr_assert(strstr(marker, "\"version\": 2") && strstr(marker, "\"items_in\""),
+                  "allocations.json is not the marker: %s", marker);
+        remove_dir(dir);
+}
+
+static void expect_refused(struct fixture *fx, const char *dir, const char *file,
+                           const char *content)
+{
+        struct iov_harness_options o = {
+                .sysfs_root = fixture_sysfs_root(fx),
+                .dev_root = fixture_dev_root(fx),
+                .state_dir = dir,
+        };
+        _cleanup_harness_ struct iov_harness *h = NULL;
+        int r = harness_start(&o, &h);
+        cr_assert_eq(r, -ECHILD, "iovd started with %s", file);
+        _cleanup_free_ char *log = harness_log(h);
+        cr_assert(strstr(log, file), "the log does not name %s:\n%s", file, log);
+        _cleanup_free_ char *after = NULL;
+        cr_assert_eq(util_read_file(file, 1 << 20, &after, NULL), 0, "%s is gone", file);
+        cr_assert_str_eq(after, content, "%s was changed", file);
+}
+
+/* Every item file is checked like a request: one that fails stops the start, named in
+ * the log, and stays as it is. */
+Test(state_limits, a_bad_item_file_is_refused_by_name_and_left_alone)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(N_VFS, NULL);
+        static const char *const cases[][2] = {
+                /* a pool in another pool's file */
+                {"pools/other.json", "{\"format\":\"iovd-state\",\"version\":1,\"kind\":"
+                                     "\"pools\",\"item\":{\"name\":\"p\",\"selector\":{"
+                                     "\"class\":\"01\"},\"created_usec\":1}}\n"},
+                /* an owner with a control character, as the API never accepts */
+                {"allocations/a-00000000000000b2.json",
+                 "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"allocations\",\"item\":"
+                 "{\"id\":\"a-00000000000000b2\",\"owner\":\"vm\\u0001\",\"pool\":null,"
+                 "\"state\":\"active\",\"iommu_group\":6,\"members\":[{\"address\":"
+                 "\"0000:01:00.1\",\"original_driver\":null,\"original_override\":null,"
+                 "\"is_bridge\":false}],\"created_usec\":1,\"lost_reason\":null}}\n"},
+                /* an id iovd never makes, pointing out of the directory once used */
+                {"allocations/a-..json", "{}\n"},
+                /* a file that is not KEY.json */
+                {"quarantine/notes.txt", "hello\n"},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                _cleanup_free_ char *dir = make_state_dir();
+                _cleanup_free_ char *file = util_path_join(dir, cases[i][0], NULL);
+                _cleanup_free_ char *parent = strdup(file);
+                *strrchr(parent, '/') = '\0';
+                cr_assert_eq(util_mkdir_p(parent, 0700), 0);
+                write_text(file, cases[i][1]);
+                expect_refused(fx, dir, file, cases[i][1]);
+                remove_dir(dir);
+        }
+}
+
+/* ---- kill -9 at each step ------------------------------------------------------------- */
+
+struct request {
+        struct iov_harness *h;
+        const char *method;
+        char *path;
+        char *body;
+};
+
+static void *send_request(void *userdata)
+{
+        struct request *req = userdata;
+        struct iov_http_reply reply = {0};
+        (void)harness_request(req->h, req->method, req->path, req->body, &reply);
+        harness_reply_clear(&reply);
+        return NULL;
+}
+
+/* The kernel carries out a sysfs write before the write returns, so nothing a killed
+ * iovd wrote is still in flight; the fake kernel reacts later (60 ms here). Wait until
+ * its log has been quiet for 300 ms, as the real kernel would be the moment iovd died. */
+static void wait_kernel_quiet(struct fixture *fx)
+{
+        size_t last = SIZE_MAX;
+        for (int quiet = 0; quiet < 3;) {
+                _cleanup_free_ char *log = NULL;
+                cr_assert_eq(fixture_kernel_log(fx, &log), 0);
+                size_t now = strlen(log);
+                quiet = now == last ? quiet + 1 : 0;
+                last = now;
+                util_sleep_usec(100 * 1000);
+        }
+}
+
+/* Send the request and kill -9 the daemon after delay_ms, whatever it was doing. */
+static void kill_during(struct fixture *fx, struct iov_harness *h, const char *method,
+                        const char *path, const char *body, unsigned delay_ms)
+{
+        struct request req = {h, method, strdup(path), body ? strdup(body) : NULL};
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, send_request, &req), 0);
+        util_sleep_usec(delay_ms * 1000ull);
+        cr_assert_eq(kill(h->pid, SIGKILL), 0, "kill: %s", strerror(errno));
+        waitpid(h->pid, NULL, 0);
+        h->pid = 0;
+        pthread_join(t, NULL);
+        wait_kernel_quiet(fx);
+        free(req.path);
+        free(req.body);
+}
+
+/* After a restart: each allocation is active with its VF on vfio-pci; no VF is held
+ * twice; every VF nobody holds is back as it was (no driver, no override). */
+static void check_invariants(struct fixture *fx, struct iov_harness *h, const char *when)
+{
+        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
+        struct json_object *arr = json_object_object_get(list, "allocations");
+        bool held[N_VFS + 1] = {0};
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                struct json_object *a = json_object_array_get_idx(arr, i);
+                cr_assert_str_eq(jstr(a, "state"), "active", "%s: %s", when,
+                                 json_object_to_json_string(a));
+                struct json_object *devices = json_object_object_get(a, "devices");
+                for (size_t j = 0; j < json_object_array_length(devices); j++) {
+                        const char *dev =
+                                json_object_get_string(json_object_array_get_idx(devices, j));
+                        unsigned fn = (unsigned)(dev[strlen(dev) - 1] - '0');
+                        cr_assert(fn >= 1 && fn <= N_VFS && !held[fn],
+                                  "%s: %s held twice or "
+                                  "unknown",
+                                  when, dev);
+                        held[fn] = true;
+                        expect_sysfs_driver(fx, dev, "vfio-pci");
+                }
+        }
+        for (unsigned fn = 1; fn <= N_VFS; fn++) {
+                _cleanup_free_ char *dev = util_strdup_printf("0000:01:00.%u", fn);
+                if (held[fn])
+                        continue;
+                expect_sysfs_driver(fx, dev, "");
+                expect_no_override(fx, dev);
+        }
+        json_object_put(list);
+}
+
+/* The first allocation's path, or NULL when there is none. */
+static char *first_allocation(struct iov_harness *h)
+{
+        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
+        struct json_object *arr = json_object_object_get(list, "allocations");
+        char *path = json_object_array_length(arr) == 0
+                             ? NULL
+                             : util_strdup_printf("/v1/allocations/%s",
+                                                  jstr(json_object_array_get_idx(arr, 0), "id"));
+        json_object_put(list);
+        return path;
+}
+
+static void kill_during_create(struct fixture *fx, const char *dir, unsigned delay_ms)
+{
+        _cleanup_free_ char *when = util_strdup_printf("kill after %u ms of a create", delay_ms);
+        {
+                _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+                kill_during(fx, h, "POST", "/v1/allocations",
+                            "{\"owner\":\"vm-1\",\"device\":\"0000:01:00.1\"}", delay_ms);
+        }
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+        check_invariants(fx, h, when);
+        /* The delete that follows needs something held. */
+        _cleanup_free_ char *path = first_allocation(h);
+        if (!path)
+                json_object_put(allocate(h, "vm-1", "device", "0000:01:00.1", 201));
+        stop_iovd(h);
+}
+
+static void kill_during_delete(struct fixture *fx, const char *dir, unsigned delay_ms)
+{
+        _cleanup_free_ char *when = util_strdup_printf("kill after %u ms of a delete", delay_ms);
+        {
+                _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+                _cleanup_free_ char *victim = first_allocation(h);
+                cr_assert_not_null(victim, "%s: nothing to delete", when);
+                kill_during(fx, h, "DELETE", victim, NULL, delay_ms);
+        }
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
+        check_invariants(fx, h, when);
+        /* The next round starts with nothing held. */
+        for (char *path; (path = first_allocation(h)); free(path))
+                json_object_put(call(h, "DELETE", path, NULL, 200));
+        stop_iovd(h);
+}
+
+/* The fake kernel takes 60 ms per reaction, so an allocation and a release each span a
+ * few hundred ms: across the delays the kill lands before the intent, between intent and
+ * bind, mid-bind, between bind and the active record, mid-reset and mid-restore. */
+Test(state_limits, kill_9_at_each_step_of_create_and_delete, .timeout = 240)
+{
+        const struct fixture_kernel_options slow = {.delay_ms = 60};
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(N_VFS, &slow);
+        _cleanup_free_ char *dir = make_state_dir();
+        static const unsigned delays_ms[] = {1, 15, 40, 80, 130, 200, 300, 450};
+        for (size_t i = 0; i < ARRAY_SIZE(delays_ms); i++) {
+                kill_during_create(fx, dir, delays_ms[i]);
+                kill_during_delete(fx, dir, delays_ms[i]);
+        }
+        remove_dir(dir);
+}
