@@ -284,8 +284,7 @@ static int claim_problem(const char *why, unsigned group, struct iov_problem *p)
 /* The pending record: what each member has now (to undo a crash), the VF settings to
  * apply, claimed so no other request can take a member. Changes no hardware. */
 static int prepare_claim(struct iov_daemon *d, struct iov_registry *reg,
-                         const struct iov_iommu_group *group,
-                         const struct iov_pci_address *device,
+                         const struct iov_iommu_group *group, const struct iov_pci_address *device,
                          const struct iov_allocation_request *req, struct iov_allocation **ret,
                          struct iov_problem *p)
 {

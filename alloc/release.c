@@ -232,7 +232,7 @@ static int check_not_in_use(const struct iov_allocation *a, const char *vm_id,
 }
 
 int alloc_lock_allocation_group(struct iov_daemon *d, struct iov_registry *reg, const char *id,
-                                 struct iov_hwlock **ret)
+                                struct iov_hwlock **ret)
 {
         char key[IOV_HWLOCK_KEY_MAX];
         pthread_rwlock_rdlock(&reg->lock);
