@@ -125,17 +125,24 @@ static int index_allocation(struct iov_registry *reg, struct iov_allocation *a)
 
 /* ---- mutations (they take the write lock) ------------------------------------------------ */
 
-int registry_add_allocation(struct iov_registry *reg, struct iov_allocation *a)
+/* Append a to the list, its index and its pool's count; the write lock is held. */
+static int insert_allocation_locked(struct iov_registry *reg, struct iov_allocation *a)
 {
-        pthread_rwlock_wrlock(&reg->lock);
         int r = grow(&reg->allocations, reg->n_allocations, sizeof(*reg->allocations));
         if (r == 0)
                 r = index_allocation(reg, a);
-        if (r == 0) {
-                reg->allocations[reg->n_allocations++] = a;
-                if (a->pool)
-                        pool_use_add(reg, a->pool, 1);
-        }
+        if (r < 0)
+                return r;
+        reg->allocations[reg->n_allocations++] = a;
+        if (a->pool)
+                pool_use_add(reg, a->pool, 1);
+        return 0;
+}
+
+int registry_add_allocation(struct iov_registry *reg, struct iov_allocation *a)
+{
+        pthread_rwlock_wrlock(&reg->lock);
+        int r = insert_allocation_locked(reg, a);
         pthread_rwlock_unlock(&reg->lock);
         if (r < 0)
                 allocation_free(a);
@@ -290,15 +297,7 @@ int registry_claim_allocation(struct iov_registry *reg, struct iov_allocation *a
 {
         pthread_rwlock_wrlock(&reg->lock);
         const char *why = claim_conflict(reg, a);
-        int r = why ? -EBUSY
-                    : grow(&reg->allocations, reg->n_allocations, sizeof(*reg->allocations));
-        if (r == 0)
-                r = index_allocation(reg, a);
-        if (r == 0) {
-                reg->allocations[reg->n_allocations++] = a;
-                if (a->pool)
-                        pool_use_add(reg, a->pool, 1);
-        }
+        int r = why ? -EBUSY : insert_allocation_locked(reg, a);
         pthread_rwlock_unlock(&reg->lock);
         if (r < 0)
                 allocation_free(a);

@@ -44,19 +44,8 @@
 static unsigned blk_data_iov(struct blk *b, const struct iovec *iov, unsigned n, size_t skip,
                              size_t trim)
 {
-        unsigned out = 0;
+        unsigned out = virtq_iov_skip(iov, n, skip, b->data, ARRAY_SIZE(b->data));
 
-        for (unsigned i = 0; i < n; i++) {
-                struct iovec v = iov[i];
-                if (skip >= v.iov_len) {
-                        skip -= v.iov_len;
-                        continue;
-                }
-                v.iov_base = (uint8_t *)v.iov_base + skip;
-                v.iov_len -= skip;
-                skip = 0;
-                b->data[out++] = v;
-        }
         while (trim > 0 && out > 0) {
                 struct iovec *v = &b->data[out - 1];
                 size_t cut = trim < v->iov_len ? trim : v->iov_len;

@@ -156,21 +156,7 @@ static int link_transmit(struct iov_net_backend *b, const struct iovec *frame, u
 /* buf less its first IOV_NET_HDR_SIZE bytes (the header) into l->rx_iov. */
 static unsigned link_rx_iov(struct net_link *l, const struct iovec *buf, unsigned n)
 {
-        size_t skip = IOV_NET_HDR_SIZE;
-        unsigned k = 0;
-
-        for (unsigned i = 0; i < n && k < ARRAY_SIZE(l->rx_iov); i++) {
-                struct iovec v = buf[i];
-                if (skip >= v.iov_len) {
-                        skip -= v.iov_len;
-                        continue;
-                }
-                v.iov_base = (uint8_t *)v.iov_base + skip;
-                v.iov_len -= skip;
-                skip = 0;
-                l->rx_iov[k++] = v;
-        }
-        return k;
+        return virtq_iov_skip(buf, n, IOV_NET_HDR_SIZE, l->rx_iov, ARRAY_SIZE(l->rx_iov));
 }
 
 /* One message into the buffer: 1 for a frame to keep, 0 for one dropped, -EAGAIN. */

@@ -82,17 +82,7 @@ static int net_handle_tx(struct iov_virtio_dev *dev, unsigned q, struct iov_virt
                 return 0;
         }
         n->frame[k++] = (struct iovec){(void *)&zero_hdr, IOV_NET_HDR_SIZE};
-        for (unsigned i = 0; i < req->n_out; i++) {
-                struct iovec v = req->out[i];
-                if (skip >= v.iov_len) {
-                        skip -= v.iov_len;
-                        continue;
-                }
-                v.iov_base = (uint8_t *)v.iov_base + skip;
-                v.iov_len -= skip;
-                skip = 0;
-                n->frame[k++] = v;
-        }
+        k += virtq_iov_skip(req->out, req->n_out, skip, n->frame + k, ARRAY_SIZE(n->frame) - k);
         /* A backend that cannot take the frame now drops it, like a wire. */
         if (n->backend->ops->transmit(n->backend, n->frame, k, req->out_len - IOV_NET_HDR_SIZE) <
             0) {
@@ -181,11 +171,12 @@ int virtio_parse_mac(const char *s, uint8_t ret[6])
         return 0;
 }
 
-/* Interface names and port names: 1..15 of [A-Za-z0-9_.-] (IFNAMSIZ less its NUL). */
-static bool net_name_valid(const char *s)
+/* 1..size-1 of [A-Za-z0-9_.-]: interface and port names (size IFNAMSIZ, with the NUL),
+ * and VMs as iovd names them, by name (1..64, vm-contract.h) or id. */
+static bool net_word_valid(const char *s, size_t size)
 {
         size_t n = strlen(s);
-        if (n == 0 || n >= IFNAMSIZ)
+        if (n == 0 || n >= size)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-",
@@ -194,17 +185,14 @@ static bool net_name_valid(const char *s)
         return true;
 }
 
-/* A VM as iovd names it: its name (1..64 of [A-Za-z0-9._-], vm-contract.h) or its id. */
+static bool net_name_valid(const char *s)
+{
+        return net_word_valid(s, IFNAMSIZ);
+}
+
 static bool net_vm_name_valid(const char *s)
 {
-        size_t n = strlen(s);
-        if (n == 0 || n >= IOV_VIRTIO_NET_PEER_VM_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-",
-                            s[i]))
-                        return false;
-        return true;
+        return net_word_valid(s, IOV_VIRTIO_NET_PEER_VM_MAX);
 }
 
 /* "peer": {"vm": "netdom", "port": "client-a"}, both required, nothing else. */

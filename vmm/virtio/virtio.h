@@ -77,6 +77,11 @@ struct iov_virtq_req {
         struct iovec in[IOV_VIRTQ_MAX_SEGS];
 };
 
+/* The buffers of in[0..n) less their first skip bytes (a header the device handles
+ * itself) into out, at most max of them; returns how many. */
+unsigned virtq_iov_skip(const struct iovec *in, unsigned n, size_t skip, struct iovec *out,
+                        unsigned max);
+
 /* Map the rings; -EINVAL for a bad size, -EFAULT for rings outside RAM. */
 int virtq_enable(struct iov_virtq *vq, const struct iov_virtio_mem *mem);
 void virtq_disable(struct iov_virtq *vq);

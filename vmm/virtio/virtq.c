@@ -343,3 +343,22 @@ size_t virtio_iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, con
         /* Only read through buf: iov_copy writes to it only when to_iov is false. */
         return iov_copy(iov, n, skip, (uint8_t *)buf, len, true);
 }
+
+unsigned virtq_iov_skip(const struct iovec *in, unsigned n, size_t skip, struct iovec *out,
+                        unsigned max)
+{
+        unsigned k = 0;
+
+        for (unsigned i = 0; i < n && k < max; i++) {
+                struct iovec v = in[i];
+                if (skip >= v.iov_len) {
+                        skip -= v.iov_len;
+                        continue;
+                }
+                v.iov_base = (uint8_t *)v.iov_base + skip;
+                v.iov_len -= skip;
+                skip = 0;
+                out[k++] = v;
+        }
+        return k;
+}

@@ -95,6 +95,26 @@ lab_driver_of() {
   fi
 }
 
+# lab_e1000e_pair: the lab's two e1000e functions (8086:10d3) as NIC (the one passed
+# through) and PEER (its link partner, which stays in the lab), each waited for until its
+# interface exists; sets NIC, PEER, MAC (NIC's address) and PEER_IF, defines net_of ADDR
+# (the interface of a function) and has_net; one TAP result; 1 when there are not two.
+lab_e1000e_pair() {
+  nics=""
+  for d in "$SYSFS_PCI"/*; do
+    [ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x8086:0x10d3" ] && nics="$nics $(basename "$d")"
+  done
+  set -- $nics
+  NIC=${1:-} PEER=${2:-}
+  tap_is "two e1000e functions ($nics)" "$#" 2 || return 1
+  net_of() { ls "$SYSFS_PCI/$1/net" 2>/dev/null | head -n 1; }
+  has_net() { [ -n "$(net_of "$1")" ]; }
+  lab_wait 20 has_net "$NIC"
+  lab_wait 20 has_net "$PEER"
+  MAC=$(cat "$SYSFS_PCI/$NIC/net/$(net_of "$NIC")/address")
+  PEER_IF=$(net_of "$PEER")
+}
+
 lab_group_of() {
   if [ -e "$SYSFS_PCI/$1/iommu_group" ]; then
     basename "$(readlink "$SYSFS_PCI/$1/iommu_group")"

@@ -17,19 +17,7 @@ tap_check "kvm_amd, vfio-pci, vfio_iommu_type1 and e1000e load" \
   lab_modprobe kvm_amd vfio-pci vfio_iommu_type1 e1000e
 lab_require_programs iovd-vmm || exit 1
 
-nics=""
-for d in "$SYSFS_PCI"/*; do
-  [ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x8086:0x10d3" ] && nics="$nics $(basename "$d")"
-done
-set -- $nics
-NIC=${1:-} PEER=${2:-}
-tap_is "two e1000e functions ($nics)" "$#" 2 || exit 1
-net_of() { ls "$SYSFS_PCI/$1/net" 2>/dev/null | head -n 1; }
-has_net() { [ -n "$(net_of "$1")" ]; }
-lab_wait 20 has_net "$NIC"
-lab_wait 20 has_net "$PEER"
-MAC=$(cat "$SYSFS_PCI/$NIC/net/$(net_of "$NIC")/address")
-PEER_IF=$(net_of "$PEER")
+lab_e1000e_pair || exit 1
 PIN=$(od -An -tu1 -j61 -N1 "$SYSFS_PCI/$NIC/config" | tr -d ' ')
 tap_diag "passed through: $NIC (MAC $MAC, interrupt pin $PIN: 1 is INTA); peer $PEER ($PEER_IF)"
 tap_check "$NIC bound to vfio-pci" lab_bind_vfio "$NIC"

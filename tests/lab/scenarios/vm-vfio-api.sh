@@ -18,19 +18,7 @@ tap_check "vfio-pci, vfio_iommu_type1 and e1000e load" \
   lab_modprobe vfio-pci vfio_iommu_type1 e1000e
 lab_require_programs iovd iovd-vmm || exit 1
 
-nics=""
-for d in "$SYSFS_PCI"/*; do
-  [ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x8086:0x10d3" ] && nics="$nics $(basename "$d")"
-done
-set -- $nics
-NIC=${1:-} PEER=${2:-}
-tap_is "two e1000e functions ($nics)" "$#" 2 || exit 1
-net_of() { ls "$SYSFS_PCI/$1/net" 2>/dev/null | head -n 1; }
-has_net() { [ -n "$(net_of "$1")" ]; }
-lab_wait 20 has_net "$NIC"
-lab_wait 20 has_net "$PEER"
-MAC=$(cat "$SYSFS_PCI/$NIC/net/$(net_of "$NIC")/address")
-PEER_IF=$(net_of "$PEER")
+lab_e1000e_pair || exit 1
 tap_diag "passed through: $NIC (group $(lab_group_of "$NIC"), MAC $MAC); peer: $PEER ($PEER_IF)"
 
 # The peer's link-local address (fe80::/64 from its MAC), once it is no longer tentative.

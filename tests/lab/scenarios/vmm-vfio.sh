@@ -18,19 +18,7 @@ tap_check "vfio-pci, vfio_iommu_type1, e1000e and ahci load" \
   lab_modprobe vfio-pci vfio_iommu_type1 e1000e ahci
 lab_require_programs iovd-vmm || exit 1
 
-nics=""
-for d in "$SYSFS_PCI"/*; do
-  [ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x8086:0x10d3" ] && nics="$nics $(basename "$d")"
-done
-set -- $nics
-NIC=${1:-} PEER=${2:-}
-tap_is "two e1000e functions ($nics)" "$#" 2 || exit 1
-net_of() { ls "$SYSFS_PCI/$1/net" 2>/dev/null | head -n 1; }
-has_net() { [ -n "$(net_of "$1")" ]; }
-lab_wait 20 has_net "$NIC"
-lab_wait 20 has_net "$PEER"
-MAC=$(cat "$SYSFS_PCI/$NIC/net/$(net_of "$NIC")/address")
-PEER_IF=$(net_of "$PEER")
+lab_e1000e_pair || exit 1
 GROUP=$(lab_group_of "$NIC")
 RESET=$(cat "$SYSFS_PCI/$NIC/reset_method" 2>/dev/null)
 tap_diag "passed through: $NIC (group $GROUP, MAC $MAC, reset: $RESET); peer: $PEER ($PEER_IF)"
