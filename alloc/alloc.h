@@ -253,12 +253,15 @@ struct iov_allocation_request {
         const char *vm;   /* the VM id holding it (vms/), or NULL */
         const char *pool; /* NULL: by device */
         struct iov_pci_address device;
-        const char *mac; /* NULL, "auto" or a unicast MAC for the VF (alloc/vf-net.c) */
+        bool pool_device; /* pool and device both: this device, as a member of that pool */
+        const char *mac;  /* NULL, "auto" or a unicast MAC for the VF (alloc/vf-net.c) */
 };
 
 /* Decide, bind the whole group to vfio-pci, save, publish "allocation_created"; ret is
- * the API JSON. Negative errno; -EBADMSG with p filled for every refusal (group_not_viable: the
- * blocking members as details "blockers", [{"address", "driver"}]). */
+ * the API JSON. With pool_device, the device must match the pool's selector
+ * (device_not_in_pool) and the allocation counts in the pool. Negative errno; -EBADMSG with p
+ * filled for every refusal (group_not_viable: the blocking members as details "blockers",
+ * [{"address", "driver"}]). */
 int allocations_create(struct iov_daemon *d, const struct iov_allocation_request *req,
                        struct json_object **ret, struct iov_problem *p);
 

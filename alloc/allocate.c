@@ -454,6 +454,56 @@ static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const 
                                   name, matching);
 }
 
+/* The device as a member of the pool named: the pool exists and its selector takes the
+ * device as it is now (the same test pick_from_pool makes). The caller holds
+ * d->state_lock. */
+static int check_pool_member(struct iov_daemon *d, struct iov_registry *reg, const char *name,
+                             const struct iov_pci_address *address, struct iov_problem *p)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        struct iov_pool *pool = registry_find_pool(reg, name);
+        if (!pool)
+                return daemon_problem_set(p, 404, "pool_not_found", "no pool named %s", name);
+        struct iov_pci_device dev = {0};
+        int r = pci_device_read(d->config.sysfs_root, address, &dev);
+        if (r == -ENOENT)
+                return daemon_problem_set(p, 404, "device_not_found", "no PCI function %s",
+                                          pci_address_format(address, buf));
+        if (r < 0)
+                return daemon_problem_set(p, 500, "device_unreadable", "cannot read %s: %s",
+                                          pci_address_format(address, buf), strerror(-r));
+        bool member = pool_selector_match(&pool->selector, &dev, dev.driver);
+        pci_device_clear(&dev);
+        if (member)
+                return 0;
+        return daemon_problem_set(p, 409, "device_not_in_pool",
+                                  "%s does not match the selector of pool %s",
+                                  pci_address_format(address, buf), name);
+}
+
+/* A named device counted in a pool: the pool's refusals first, then the device's checks
+ * and locks as by address. The locks are waited for without the pool table's lock (whoever
+ * holds it only tries them, alloc/hwlock.c), so the pool is looked at again under it
+ * before the claim: it may have gone meanwhile. */
+static int pick_pool_member(struct iov_daemon *d, struct iov_registry *reg,
+                            const struct iov_allocation_request *req, struct iov_iommu_group *group,
+                            struct hold *h, struct iov_allocation **ret, struct iov_problem *p)
+{
+        pthread_mutex_lock(&d->state_lock);
+        int r = check_pool_member(d, reg, req->pool, &req->device, p);
+        pthread_mutex_unlock(&d->state_lock);
+        if (r == 0)
+                r = pick_device(d, reg, &req->device, group, h, p);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&d->state_lock);
+        r = check_pool_member(d, reg, req->pool, &req->device, p);
+        if (r == 0)
+                r = prepare_claim(d, reg, group, &req->device, req, ret, p);
+        pthread_mutex_unlock(&d->state_lock);
+        return r;
+}
+
 /* Decide and claim: from a pool under the pool table's lock (so the pool and its
  * template stay while the claim is made), by address without it. */
 static int decide(struct iov_daemon *d, struct iov_registry *reg,
@@ -462,6 +512,8 @@ static int decide(struct iov_daemon *d, struct iov_registry *reg,
 {
         int r;
         struct iov_pci_address device = req->device; /* or the one picked from the pool */
+        if (req->pool && req->pool_device)
+                return pick_pool_member(d, reg, req, group, h, ret, p);
         if (req->pool) {
                 pthread_mutex_lock(&d->state_lock);
                 r = pick_from_pool(d, reg, req->pool, group, &device, h, p);

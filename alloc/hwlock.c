@@ -10,7 +10,9 @@
  *                staying (an allocation's claim, PUT .../net)
  *
  * Order, so no two requests ever wait on each other in a circle: a PF before a group;
- * whoever holds d->state_lock (the pool table) only ever tries them (hwlock_try). An entry
+ * whoever holds d->state_lock (the pool table) only ever tries them (hwlock_try), so a
+ * request holding them may wait for d->state_lock (a device allocated as a member of a
+ * pool, alloc/allocate.c pick_pool_member). An entry
  * exists while someone holds or waits for it, so the table stays as small as the number
  * of requests in flight.
  */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * /v1/allocations: hand a device's whole IOMMU group to an owner (by address or from a
- * pool), list and release. The decisions live in alloc/allocate.c and alloc/release.c;
- * this file checks the request and shapes the answer.
+ * /v1/allocations: hand a device's whole IOMMU group to an owner (by address, from a
+ * pool, or a named device counted in its pool), list and release. The decisions live in
+ * alloc/allocate.c and alloc/release.c; this file checks the request and shapes the answer.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -72,20 +72,21 @@ static int parse_request(const struct iov_api_request *req, struct iov_api_respo
                 return api_error(resp, 400, "invalid_value",
                                  "owner must be 1 to %d printable ASCII characters",
                                  IOV_ALLOCATION_OWNER_MAX);
-        if (!device == !pool)
-                return api_error(resp, 400, device ? "conflicting_fields" : "missing_field",
-                                 "give exactly one of device (an address) or pool (a name)");
+        if (!device && !pool)
+                return api_error(resp, 400, "missing_field",
+                                 "give device (an address), pool (a name), or both (that "
+                                 "device as a member of that pool)");
         *ret = (struct iov_allocation_request){
                 .owner = json_object_get_string(owner),
                 .mac = json_object_get_string(json_object_object_get(req->body, "mac")),
+                .pool = pool ? json_object_get_string(pool) : NULL,
+                .pool_device = pool && device,
         };
-        if (pool) {
-                ret->pool = json_object_get_string(pool);
-                if (!pool_name_is_valid(ret->pool))
-                        return api_error(resp, 400, "invalid_value",
-                                         "pool must be a pool name ([a-z0-9_-], at most %d)",
-                                         IOV_POOL_NAME_MAX);
-        } else if (pci_address_parse(json_object_get_string(device), &ret->device) < 0)
+        if (pool && !pool_name_is_valid(ret->pool))
+                return api_error(resp, 400, "invalid_value",
+                                 "pool must be a pool name ([a-z0-9_-], at most %d)",
+                                 IOV_POOL_NAME_MAX);
+        if (device && pci_address_parse(json_object_get_string(device), &ret->device) < 0)
                 return api_error(resp, 400, "invalid_address",
                                  "device must be a PCI address like \"0000:01:00.0\"");
         return 0;

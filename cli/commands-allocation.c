@@ -250,7 +250,8 @@ static int cmd_pool_delete(struct iov_cli *cli, const struct iov_cli_args *args)
 static const struct iov_cli_option_spec alloc_options[] = {
         {"owner", 0, "OWNER", "who holds the allocation (required)"},
         {"device", 0, "ADDR", "allocate this device (with its whole IOMMU group)"},
-        {"pool", 0, "NAME", "allocate any free device of this pool"},
+        {"pool", 0, "NAME",
+         "allocate any free device of this pool (with --device: that device, counted in the pool)"},
         {"mac", 0, "MAC", "give the VF this MAC, or auto: a stable one iovd derives"},
         {NULL, 0, NULL, NULL},
 };
@@ -262,15 +263,16 @@ static int cmd_alloc(struct iov_cli *cli, const struct iov_cli_args *args)
 
         if (!owner)
                 return cli_usage_error(cli, "alloc: --owner is required");
-        if (!!device == !!pool)
-                return cli_usage_error(cli, "alloc: give exactly one of --device and --pool");
+        if (!device && !pool)
+                return cli_usage_error(cli, "alloc: give --device, --pool, or both");
         if (device && cli_check_address(cli, "--device", device) != IOV_CLI_EXIT_OK)
                 return IOV_CLI_EXIT_USAGE;
 
         _cleanup_json_ struct json_object *body = json_object_new_object();
         if (!body || json_object_object_add(body, "owner", json_object_new_string(owner)) < 0 ||
-            json_object_object_add(body, device ? "device" : "pool",
-                                   json_object_new_string(device ? device : pool)) < 0)
+            (device &&
+             json_object_object_add(body, "device", json_object_new_string(device)) < 0) ||
+            (pool && json_object_object_add(body, "pool", json_object_new_string(pool)) < 0))
                 return cli_usage_error(cli, "out of memory");
         const char *mac = cli_args_get(args, "mac"); /* checked by the daemon */
         if (mac && json_object_object_add(body, "mac", json_object_new_string(mac)) < 0)
@@ -323,7 +325,7 @@ const struct iov_cli_command cli_commands_allocation[] = {
          "create a pool of devices", 1, 1, pool_create_options, cmd_pool_create},
         {"pool delete", "NAME", "delete a pool (refused while allocations use it)", 1, 1,
          no_options, cmd_pool_delete},
-        {"alloc", "--owner OWNER (--device ADDR | --pool NAME)",
+        {"alloc", "--owner OWNER (--device ADDR | --pool NAME | --pool NAME --device ADDR)",
          "allocate a device and its IOMMU group for vfio-pci", 0, 0, alloc_options, cmd_alloc},
         {"release", "ID", "release an allocation (restores the host drivers)", 1, 1, no_options,
          cmd_release},

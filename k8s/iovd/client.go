@@ -161,6 +161,18 @@ func (c *Client) Allocate(ctx context.Context, owner, device string) (*Allocatio
 	return &a, nil
 }
 
+// AllocateInPool is POST /v1/allocations of one device to owner as a member of pool:
+// iovd refuses a device the pool's selector does not match (409 device_not_in_pool), and
+// the allocation counts in the pool (GET /v1/pools, DELETE refused while it is held).
+func (c *Client) AllocateInPool(ctx context.Context, owner, pool, device string) (*Allocation, error) {
+	body := map[string]string{"owner": owner, "pool": pool, "device": device}
+	var a Allocation
+	if err := c.do(ctx, http.MethodPost, "/v1/allocations", body, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 // Release is DELETE /v1/allocations/{id}: iovd resets the devices and gives them back
 // (or quarantines those it cannot reset).
 func (c *Client) Release(ctx context.Context, id string) error {

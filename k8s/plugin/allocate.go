@@ -19,7 +19,9 @@ import (
 
 // Allocate makes one iovd allocation per requested device (its whole IOMMU group on
 // vfio-pci, reset by iovd), owned by this resource, and answers with the VFIO device
-// nodes, PCIDEVICE_<RESOURCE> and the network settings iovd applied. Either every device
+// nodes, PCIDEVICE_<RESOURCE> and the network settings iovd applied. Each device is
+// allocated as a member of the pool, so iovd counts it there (GET /v1/pools matches what
+// ListAndWatch shows) and refuses to delete the pool while a pod holds it. Either every device
 // of the request is allocated or none is (the ones made are released again).
 func (p *poolPlugin) Allocate(ctx context.Context, req *dp.AllocateRequest) (*dp.AllocateResponse, error) {
 	if len(req.ContainerRequests) == 0 {
@@ -87,7 +89,7 @@ func (p *poolPlugin) allocateDevice(ctx context.Context, id string) (*iovd.Alloc
 	lock.Lock()
 	defer lock.Unlock()
 	owner := ownerFor(p.resource, id)
-	a, err := p.m.client.Allocate(ctx, owner, id)
+	a, err := p.m.client.AllocateInPool(ctx, owner, p.pool, id)
 	var apiErr *iovd.APIError
 	if err != nil && errors.As(err, &apiErr) && apiErr.Status == 409 {
 		if stale := p.staleOwnAllocation(ctx, id, owner); stale != nil {
@@ -133,7 +135,7 @@ func (p *poolPlugin) reallocate(ctx context.Context, stale *iovd.Allocation, own
 		return nil, err
 	}
 	p.m.cfg.Log.Printf("released %s (%s): handed out again", stale.ID, owner)
-	return p.m.client.Allocate(ctx, owner, id)
+	return p.m.client.AllocateInPool(ctx, owner, p.pool, id)
 }
 
 func (p *poolPlugin) rollback(made []*iovd.Allocation) {

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"iovd.io/k8s/iovd"
 	"iovd.io/k8s/testenv"
 	dp "iovd.io/k8sapi/deviceplugin"
 )
@@ -146,5 +148,33 @@ func TestPreferredAllocationNumaAndSpread(t *testing.T) {
 	got = preferred(t, p, all, []string{must}, 2)
 	if got[0] != must || info[got[1]].numa != 1 || info[got[1]].pf == info[must].pf {
 		t.Fatalf("preferred %v with %s required: expected it first, then NUMA 1 on another PF", got, must)
+	}
+}
+
+// Allocate counts in the pool: GET /v1/pools shows the plugin's allocation there (its
+// counts match what ListAndWatch lists), and the pool cannot be deleted while a pod holds
+// one of its VFs, as for any other allocation from it.
+func TestAllocationCountsInItsPool(t *testing.T) {
+	env, p := start(t, 2)
+	p.WaitFor(wait, func(d []*dp.Device) bool { return len(testenv.Healthy(d)) == 2 })
+	_, got, err := env.Kubelet.Admit(p, "pod-p", 1, nil)
+	if err != nil {
+		t.Fatalf("admit: %v", err)
+	}
+	a := waitAllocations(t, env, wait, got[0])[got[0]]
+	if a.Pool == nil || *a.Pool != env.Pool {
+		t.Fatalf("allocation %+v: pool is not %s", a, env.Pool)
+	}
+	devices, _ := p.WaitFor(wait, func(d []*dp.Device) bool { return len(d) == 2 })
+	pl := pool(t, env)
+	if pl.Capacity != len(devices) || pl.Allocations != 1 ||
+		pl.Free != len(testenv.Healthy(devices))-pl.Allocations {
+		t.Fatalf("pool capacity %d free %d allocations %d; the plugin lists %v with 1 allocated",
+			pl.Capacity, pl.Free, pl.Allocations, ids(devices))
+	}
+	err = env.Client.Do(bg(), "DELETE", "/v1/pools/"+env.Pool, nil, nil)
+	var apiErr *iovd.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != 409 || apiErr.Code != "pool_in_use" {
+		t.Fatalf("DELETE pool %s while pod-p holds %s: %v, expected 409 pool_in_use", env.Pool, got[0], err)
 	}
 }

@@ -77,8 +77,11 @@ Test(alloc, bad_requests_are_refused_clearly)
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
         expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\"}", 400, "missing_field");
         expect_error(h, "POST", "/v1/allocations",
-                     "{\"owner\":\"x\",\"device\":\"0000:01:00.1\",\"pool\":\"p\"}", 400,
-                     "conflicting_fields");
+                     "{\"owner\":\"x\",\"device\":\"0000:01:00.1\",\"pool\":\"p\"}", 404,
+                     "pool_not_found");
+        expect_error(h, "POST", "/v1/allocations",
+                     "{\"owner\":\"x\",\"device\":\"01:00.1\",\"pool\":\"p\"}", 400,
+                     "invalid_address");
         expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\",\"device\":\"01:00.1\"}", 400,
                      "invalid_address");
         expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"\",\"device\":\"0000:01:00.1\"}",
@@ -97,6 +100,77 @@ Test(alloc, bad_requests_are_refused_clearly)
         /* Nothing was touched. */
         expect_sysfs_driver(fx, "0000:01:00.1", "");
         expect_allocation_count(h, 0, "after refusals");
+}
+
+/* Allocate device as a member of pool for owner; expect status. */
+static struct json_object *allocate_member(struct iov_harness *h, const char *owner,
+                                           const char *pool, const char *device, long expected)
+{
+        _cleanup_free_ char *body = util_strdup_printf(
+                "{\"owner\":\"%s\",\"pool\":\"%s\",\"device\":\"%s\"}", owner, pool, device);
+        return call(h, "POST", "/v1/allocations", body, expected);
+}
+
+/* GET /v1/pools/name shows free and allocations as expected. */
+static void expect_pool_counts(struct iov_harness *h, const char *name, int64_t free,
+                               int64_t allocations)
+{
+        _cleanup_free_ char *path = util_strdup_printf("/v1/pools/%s", name);
+        struct json_object *pool = call(h, "GET", path, NULL, 200);
+        cr_assert_eq(jint(pool, "free"), free, "free %lld, expected %lld: %s",
+                     (long long)jint(pool, "free"), (long long)free,
+                     json_object_to_json_string(pool));
+        cr_assert_eq(jint(pool, "allocations"), allocations, "allocations %lld, expected %lld: %s",
+                     (long long)jint(pool, "allocations"), (long long)allocations,
+                     json_object_to_json_string(pool));
+        json_object_put(pool);
+}
+
+Test(alloc, device_named_in_its_pool_counts_there)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(2, NULL);
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+        json_object_put(call(h, "POST", "/v1/pools",
+                             "{\"name\":\"nvme-vfs\",\"selector\":{\"physfn\":\"0000:01:00.0\"}}",
+                             201));
+        json_object_put(
+                call(h, "POST", "/v1/pools",
+                     "{\"name\":\"second\",\"selector\":{\"addresses\":[\"0000:01:00.2\"]}}", 201));
+
+        struct json_object *o = allocate_member(h, "vm-1", "nope", "0000:01:00.1", 404);
+        cr_assert_str_eq(error_code(o), "pool_not_found", "%s", json_object_to_json_string(o));
+        json_object_put(o);
+        o = allocate_member(h, "vm-1", "second", "0000:01:00.1", 409);
+        cr_assert_str_eq(error_code(o), "device_not_in_pool", "%s", json_object_to_json_string(o));
+        json_object_put(o);
+        o = allocate_member(h, "vm-1", "nvme-vfs", "0000:09:00.0", 404);
+        cr_assert_str_eq(error_code(o), "device_not_found", "%s", json_object_to_json_string(o));
+        json_object_put(o);
+        expect_sysfs_driver(fx, "0000:01:00.1", "");
+        expect_allocation_count(h, 0, "after refusals");
+
+        struct json_object *a = allocate_member(h, "vm-1", "nvme-vfs", "0000:01:00.2", 201);
+        cr_assert_str_eq(jstr(a, "pool") ? jstr(a, "pool") : "", "nvme-vfs", "pool in %s",
+                         json_object_to_json_string(a));
+        const char *dev = json_object_get_string(
+                json_object_array_get_idx(json_object_object_get(a, "devices"), 0));
+        cr_assert_str_eq(dev ? dev : "", "0000:01:00.2", "devices in %s",
+                         json_object_to_json_string(a));
+        expect_sysfs_driver(fx, "0000:01:00.2", "vfio-pci");
+        expect_pool_counts(h, "nvme-vfs", 1, 1);
+
+        /* The pool path's refusals, and the pool is held. */
+        o = allocate_member(h, "vm-2", "nvme-vfs", "0000:01:00.2", 409);
+        cr_assert_str_eq(error_code(o), "device_allocated", "%s", json_object_to_json_string(o));
+        json_object_put(o);
+        expect_error(h, "DELETE", "/v1/pools/nvme-vfs", NULL, 409, "pool_in_use");
+        json_object_put(allocate(h, "vm-2", "pool", "nvme-vfs", 201)); /* the other VF */
+        expect_pool_counts(h, "nvme-vfs", 0, 2);
+
+        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
+        json_object_put(call(h, "DELETE", path, NULL, 200));
+        expect_pool_counts(h, "nvme-vfs", 1, 1);
+        json_object_put(a);
 }
 
 Test(alloc, group_member_on_host_driver_blocks_and_is_listed)

@@ -244,6 +244,23 @@ Test(cli, alloc_refused_lists_blockers)
         ctl_clear(&c);
 }
 
+/* --pool with --device: that device as a member of the pool; the daemon decides. */
+Test(cli, alloc_pool_and_device_together)
+{
+        struct ctl c = {0};
+        ctl(&c, "pool", "create", "nvme", "--physfn", "0000:01:00.0", NULL);
+        cr_assert_eq(c.status, 0, "pool create: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        ctl(&c, "alloc", "--owner", "vm1", "--pool", "nvme", "--device", "0000:00:1f.2", NULL);
+        cr_assert_eq(c.status, 1, "device outside the pool: exit %d, stdout %s", c.status, c.out);
+        cr_assert_eq(strncmp(c.err, "error: device_not_in_pool: ", 27), 0, "stderr: %s", c.err);
+        ctl_clear(&c);
+        ctl(&c, "alloc", "--owner", "vm1", "--pool", "nope", "--device", "0000:00:1f.2", NULL);
+        cr_assert_eq(c.status, 1, "no such pool: exit %d, stdout %s", c.status, c.out);
+        cr_assert_eq(strncmp(c.err, "error: pool_not_found: ", 23), 0, "stderr: %s", c.err);
+        ctl_clear(&c);
+}
+
 Test(cli, pools_create_list_delete)
 {
         struct ctl c = {0};
