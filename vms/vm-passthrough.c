@@ -107,19 +107,25 @@ void vm_passthrough_detach(struct iov_daemon *d, const char *vm_id, const struct
                 *ret = reports;
 }
 
-/* ---- start and end --------------------------------------------------------------------- */
-
 /* ---- the group's other functions -------------------------------------------------------
  * An allocation holds a whole IOMMU group, and the VMM's VFIO container takes every group
  * it opens whole: a function of that group left out of the guest is held for nothing, and
  * the guest's driver for the second port of a two-port NIC finds no device. So every
- * non-bridge member (the allocation's "devices") reaches the guest: the named one as its
- * entry says (guest_address, present_as), each other one as a plain entry of its own on a
- * slot of its own. The guest bus has one function per slot (vmm/pci.h), so the others
- * take free slots from the top of bus 0 downward (31, 30, ...), skipping every slot an
- * entry names: devices without a guest_address take the lowest free slots, and with at
- * most IOV_VM_MAX_DEVICES entries in all (checked at start) the two never meet. The slots follow
- * from the definition and the allocations alone, so start and GET agree without the VMM. */
+ * non-bridge member (the allocation's "devices") reaches the guest, the named one as its
+ * entry says (guest_address, present_as: a sibling keeps its own ids), each other one as
+ * a plain entry of its own:
+ * - when the named one is function 0 of its host slot, its siblings in that slot become
+ *   the same functions of its guest slot (the guest sees DEVICE.0, DEVICE.1, ... as on
+ *   the host; vmm/pci.h marks function 0 multi-function); the guest slot must then be
+ *   known here, so one is taken for the named function when its entry names none;
+ * - every other sibling (another host slot, or the named one is not function 0: a
+ *   function 1 alone in a guest slot would never be scanned, PCI r3.0 §6.2.1) gets a
+ *   slot of its own.
+ * Slots taken here come from the top of bus 0 downward (31, 30, ...), skipping every slot
+ * an entry names: devices without a guest_address take the lowest free slots, and with at
+ * most IOV_VM_MAX_DEVICES entries in all (checked at start) the two never meet. All of it
+ * follows from the definition and the allocations, so start and GET agree without the
+ * VMM. */
 
 /* The slots the definition's vfio entries name (bit n: slot n; bit 0 is the host bridge). */
 static uint32_t named_slots(const struct iov_vm_spec *spec)
@@ -143,36 +149,58 @@ static int take_slot(uint32_t *used)
         return -ENOSPC;
 }
 
-/* One function the guest gets: {"host", "guest_address"} (guest_address null: the VMM's
- * first free slot). */
-static struct json_object *function_json(const char *host, int slot)
+/* One function the guest gets: {"host", "guest_address", "guest_function"}
+ * (guest_address null: the VMM's first free slot). */
+static struct json_object *function_json(const char *host, int slot, int function)
 {
         struct json_object *o = json_object_new_object();
         if (!o)
                 return NULL;
         json_object_object_add(o, "host", json_object_new_string(host));
         json_object_object_add(o, "guest_address", slot ? json_object_new_int(slot) : NULL);
+        json_object_object_add(o, "guest_function", json_object_new_int(function));
         return o;
 }
 
-/* Every function allocation a gives the guest, the named one (its entry's guest_slot)
- * first, the others on slots taken from *used: [{"host", "guest_address"}, ...]. */
+/* Host addresses are canonical "DDDD:BB:SS.F" (pci_address_format). */
+static bool same_host_slot(const char *a, const char *b)
+{
+        return strncmp(a, b, sizeof("DDDD:BB:SS") - 1) == 0;
+}
+
+static int host_function_number(const char *host)
+{
+        return host[sizeof("DDDD:BB:SS.") - 1] - '0';
+}
+
+/* Every function allocation a gives the guest, the named one first, then the others in
+ * the allocation's order: [{"host", "guest_address", "guest_function"}, ...]. */
 static int passthrough_functions(struct json_object *a, uint8_t guest_slot, uint32_t *used,
                                  struct json_object **ret)
 {
         const char *named = json_object_get_string(json_object_object_get(a, "device"));
         struct json_object *devices = json_object_object_get(a, "devices");
         _cleanup_json_ struct json_object *list = json_object_new_array();
-        if (!named || !list || json_object_array_add(list, function_json(named, guest_slot)) < 0)
+        if (!named || strlen(named) != IOV_VFIO_BDF_MAX - 1 || !list)
+                return -ENOMEM;
+        /* A multi-function device: its functions share a guest slot, which must be known. */
+        bool multi = host_function_number(named) == 0 && json_object_array_length(devices) > 1;
+        int slot = guest_slot;
+        if (multi && slot == 0 && (slot = take_slot(used)) < 0)
+                return slot;
+        if (json_object_array_add(list, function_json(named, slot, 0)) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < json_object_array_length(devices); i++) {
                 const char *host = json_object_get_string(json_object_array_get_idx(devices, i));
-                if (!host || streq(host, named))
+                if (!host || streq(host, named) || strlen(host) != strlen(named))
                         continue;
-                int slot = take_slot(used);
-                if (slot < 0)
-                        return slot;
-                if (json_object_array_add(list, function_json(host, slot)) < 0)
+                bool beside = multi && same_host_slot(host, named);
+                int own = beside ? slot : take_slot(used);
+                if (own < 0)
+                        return own;
+                struct json_object *f =
+                        function_json(host, own, beside ? host_function_number(host) : 0);
+                if (json_object_array_add(list, f) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(list);
@@ -214,6 +242,10 @@ static int host_entries(struct iov_daemon *d, struct json_object *devices,
                            : vfio_spec_to_host_entry(f, host, &entry);
                 if (r < 0)
                         return r;
+                if (i == 0) /* the slot it shares with its other functions, when taken here */
+                        json_object_object_add(
+                                entry, "guest_address",
+                                json_object_get(json_object_object_get(f, "guest_address")));
                 json_object_object_add(entry, "type", json_object_new_string("vfio"));
                 r = i == 0 ? json_object_array_put_idx(devices, pt->index, entry)
                            : json_object_array_add(devices, entry);
