@@ -210,9 +210,9 @@ static int passthrough_functions(struct json_object *a, uint8_t guest_slot, uint
 /* ---- start and end --------------------------------------------------------------------- */
 
 /* The VMM's entries for passthrough pt: the definition's entry with "host" set to the
- * function the allocation holds for it, and one {"type": "vfio", "host", "guest_address"}
- * appended to devices for each other function of the group (indexes of the definition's
- * entries stay as they are). */
+ * function the allocation holds for it, and one {"type": "vfio", "host", "guest_address",
+ * "guest_function"} appended to devices for each other function of the group (indexes of
+ * the definition's entries stay as they are). */
 static int host_entries(struct iov_daemon *d, struct json_object *devices,
                         const struct iov_vm_passthrough *pt, const struct iov_vfio_spec *v,
                         uint32_t *used, struct iov_problem *p)
@@ -242,10 +242,11 @@ static int host_entries(struct iov_daemon *d, struct json_object *devices,
                            : vfio_spec_to_host_entry(f, host, &entry);
                 if (r < 0)
                         return r;
-                if (i == 0) /* the slot it shares with its other functions, when taken here */
-                        json_object_object_add(
-                                entry, "guest_address",
-                                json_object_get(json_object_object_get(f, "guest_address")));
+                /* The named one: the slot it shares with its other functions, when taken
+                 * here (a null guest_address is no field for iovd-vmm). */
+                struct json_object *slot = json_object_object_get(f, "guest_address");
+                if (i == 0 && slot)
+                        json_object_object_add(entry, "guest_address", json_object_get(slot));
                 json_object_object_add(entry, "type", json_object_new_string("vfio"));
                 r = i == 0 ? json_object_array_put_idx(devices, pt->index, entry)
                            : json_object_array_add(devices, entry);
@@ -281,7 +282,7 @@ int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec
                 if (r < 0)
                         return r;
         }
-        /* Each entry is a function on a slot of its own (vm-contract.h). */
+        /* iovd-vmm reads at most IOV_VM_MAX_DEVICES entries (vm-contract.h). */
         if (json_object_array_length(devices) > IOV_VM_MAX_DEVICES)
                 return daemon_problem_set(p, 409, "no_guest_slot",
                                           "with every function of their IOMMU groups the VM has "

@@ -470,6 +470,15 @@ Test(vm_passthrough, killed_vmm_leaves_the_vm_crashed_with_the_device_reset_and_
         json_object_put(run);
         cr_assert_gt(pid, 0, "no pid");
         expect_kernel_lines("reset 0000:01:00.2", 1);
+        /* A single function without guest_address: none in its entry (iovd-vmm refuses a
+         * null one). */
+        _cleanup_free_ char *config = config_of(id);
+        struct json_object *c = json_tokener_parse(config);
+        struct json_object *entry =
+                json_object_array_get_idx(json_object_object_get(c, "devices"), 0);
+        cr_expect_str_eq(jstr(entry, "host"), "0000:01:00.2", "config %s", config);
+        cr_expect(!json_object_object_get_ex(entry, "guest_address", NULL), "config %s", config);
+        json_object_put(c);
         cr_assert_eq(kill(pid, SIGKILL), 0, "kill %d: %s", (int)pid, strerror(errno));
         wait_vm_state(id, "crashed");
         expect_kernel_lines("reset 0000:01:00.2", 2);
