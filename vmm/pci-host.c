@@ -12,29 +12,60 @@
 #define PCI_CONFIG_DATA_PORT    0xcfc
 #define PCI_CONFIG_ENABLE       0x80000000u
 
+/* Function 0 of a slot: the requested one or the first free. Host lock held. */
+static int host_attach_slot(struct iov_pci_host *host, struct iov_pci_device *dev)
+{
+        unsigned slot = dev->requested_slot;
+        if (slot >= IOV_PCI_MAX_DEVICES)
+                return -EINVAL;
+        if (slot == 0)
+                while (slot < IOV_PCI_MAX_DEVICES && host->devices[slot])
+                        slot++;
+        if (slot >= IOV_PCI_MAX_DEVICES)
+                return -ENOSPC;
+        if (host->devices[slot])
+                return -EADDRINUSE;
+        dev->slot = (uint8_t)slot;
+        dev->function = 0;
+        host->devices[slot] = dev;
+        return 0;
+}
+
+/* Function 1..7 of a slot, beside its function 0: software scans the other functions of
+ * a slot only when function 0 is there (PCI r3.0 §6.2.1), so one without it is refused.
+ * Host lock held; *ret_first is function 0, whose header the caller marks. */
+static int host_attach_function(struct iov_pci_host *host, struct iov_pci_device *dev,
+                                struct iov_pci_device **ret_first)
+{
+        unsigned slot = dev->requested_slot, function = dev->requested_function;
+        if (slot == 0 || slot >= IOV_PCI_MAX_DEVICES || function >= IOV_PCI_MAX_FUNCTIONS)
+                return -EINVAL;
+        if (!host->devices[slot])
+                return -ENODEV;
+        if (host->functions[slot][function - 1])
+                return -EADDRINUSE;
+        dev->slot = (uint8_t)slot;
+        dev->function = (uint8_t)function;
+        host->functions[slot][function - 1] = dev;
+        *ret_first = host->devices[slot];
+        return 0;
+}
+
 int vmm_pci_host_attach(struct iov_pci_host *host, struct iov_pci_device *dev)
 {
-        int r = -ENOSPC;
+        struct iov_pci_device *first = NULL;
         pthread_mutex_lock(&host->lock);
-        if (dev->requested_slot) {
-                unsigned slot = dev->requested_slot;
-                r = slot >= IOV_PCI_MAX_DEVICES ? -EINVAL : host->devices[slot] ? -EADDRINUSE : 0;
-                if (r == 0) {
-                        dev->slot = (uint8_t)slot;
-                        host->devices[slot] = dev;
-                }
-                pthread_mutex_unlock(&host->lock);
-                return r;
-        }
-        for (unsigned slot = 0; slot < IOV_PCI_MAX_DEVICES; slot++) {
-                if (host->devices[slot])
-                        continue;
-                dev->slot = (uint8_t)slot;
-                host->devices[slot] = dev;
-                r = 0;
-                break;
-        }
+        int r = dev->requested_function ? host_attach_function(host, dev, &first)
+                                        : host_attach_slot(host, dev);
         pthread_mutex_unlock(&host->lock);
+        /* Bit 7 of function 0's header type: the slot has other functions (PCI r3.0
+         * §6.2.1). Read-only to the guest (no wmask bit); set outside the host lock, which
+         * config accesses do not hold while they take a device's. */
+        if (first) {
+                pthread_mutex_lock(&first->lock);
+                first->config[IOV_PCI_HEADER_TYPE] |= 0x80;
+                pthread_mutex_unlock(&first->lock);
+        }
         return r;
 }
 
@@ -70,15 +101,29 @@ struct iov_pci_device *vmm_pci_host_device(struct iov_pci_host *host, unsigned s
         return dev;
 }
 
+/* The device at slot and function of bus 0, or NULL. */
+static struct iov_pci_device *host_function(struct iov_pci_host *host, unsigned slot,
+                                            unsigned function)
+{
+        if (function == 0)
+                return vmm_pci_host_device(host, slot);
+        if (slot >= IOV_PCI_MAX_DEVICES || function >= IOV_PCI_MAX_FUNCTIONS)
+                return NULL;
+        pthread_mutex_lock(&host->lock);
+        struct iov_pci_device *dev = host->functions[slot][function - 1];
+        pthread_mutex_unlock(&host->lock);
+        return dev;
+}
+
 /* One config access to bus 0: slot and function from the address; nothing answers for
- * other buses or functions > 0 (reads all ones: "no device", PCI r3.0 §6.1). */
+ * other buses or absent functions (reads all ones: "no device", PCI r3.0 §6.1). */
 static void host_config_access(struct iov_pci_host *host, unsigned bus, unsigned slot,
                                unsigned function, uint32_t offset, uint8_t *data, uint32_t len,
                                bool is_write)
 {
         struct iov_pci_device *dev = NULL;
-        if (bus == 0 && function == 0)
-                dev = vmm_pci_host_device(host, slot);
+        if (bus == 0)
+                dev = host_function(host, slot, function);
         if (!dev) {
                 if (!is_write)
                         memset(data, 0xff, len);

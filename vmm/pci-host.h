@@ -13,15 +13,18 @@
 struct iov_pci_host {
         struct iov_vm *vm;
         pthread_mutex_t lock;
-        uint32_t config_address; /* the 0xCF8 register */
-        struct iov_pci_device *devices[IOV_PCI_MAX_DEVICES];
+        uint32_t config_address;                             /* the 0xCF8 register */
+        struct iov_pci_device *devices[IOV_PCI_MAX_DEVICES]; /* function 0 of each slot */
+        /* functions 1..7 of each slot, beside its function 0 */
+        struct iov_pci_device *functions[IOV_PCI_MAX_DEVICES][IOV_PCI_MAX_FUNCTIONS - 1];
         uint64_t next_mmio;
         uint64_t next_mmio64, mmio64_end; /* the window above RAM */
         uint64_t next_io;
         struct iov_pci_device bridge; /* 00:00.0 */
 };
 
-/* Put dev in the first free slot. -ENOSPC when the bus is full. */
+/* Put dev at its requested slot and function, or in the first free slot. -ENOSPC when
+ * the bus is full. */
 int vmm_pci_host_attach(struct iov_pci_host *host, struct iov_pci_device *dev);
 enum iov_pci_window {
         IOV_PCI_WINDOW_IO,     /* I/O ports from IOV_PCI_IO_WINDOW_START */

@@ -36,6 +36,8 @@ void vmm_pci_device_init(struct iov_pci_device *dev, const char *name, uint16_t 
         dev->msix = NULL;
         dev->config_forward = NULL;
         dev->requested_slot = 0;
+        dev->requested_function = 0;
+        dev->function = 0;
         dev->next_cap_offset = 0x40; /* first byte after the type-0 header */
 
         pthread_mutexattr_t attr;

@@ -21,9 +21,10 @@
 #include "vmm/bus.h"
 #include "vmm/vm.h"
 
-#define IOV_PCI_CONFIG_SIZE 4096 /* PCIe extended config space */
-#define IOV_PCI_MAX_DEVICES 32   /* one function per slot on bus 0 */
-#define IOV_PCI_NUM_BARS    6
+#define IOV_PCI_CONFIG_SIZE   4096 /* PCIe extended config space */
+#define IOV_PCI_MAX_DEVICES   32   /* slots on bus 0 */
+#define IOV_PCI_MAX_FUNCTIONS 8    /* functions of a slot (PCI r3.0 §3.2.2.3.2) */
+#define IOV_PCI_NUM_BARS      6
 /* 64-bit prefetchable BARs this large or larger are placed above RAM (vmm/pci.c). */
 #define IOV_PCI_BAR_HIGH_MIN (64ULL << 20)
 
@@ -75,7 +76,8 @@ struct iov_pci_msix;
 struct iov_pci_device {
         const char *name;
         struct iov_vm *vm;
-        uint8_t slot; /* device number on bus 0, set by registration */
+        uint8_t slot;     /* device number on bus 0, set by registration */
+        uint8_t function; /* function number in its slot, set by registration */
         pthread_mutex_t lock;
         uint8_t config[IOV_PCI_CONFIG_SIZE];
         uint8_t wmask[IOV_PCI_CONFIG_SIZE]; /* bits the guest may change */
@@ -93,6 +95,10 @@ struct iov_pci_device {
         /* Slot the device asks for (1..31), set after vmm_pci_device_init() and before
          * registration; 0: the first free slot. */
         uint8_t requested_slot;
+        /* Function the device asks for in requested_slot (0..7), set like it; one other
+         * than 0 needs function 0 of that slot registered first, whose header type then
+         * says multi-function (PCI r3.0 §6.2.1). 0: function 0 of its slot. */
+        uint8_t requested_function;
         void *opaque;
 };
 
@@ -111,8 +117,9 @@ int vmm_pci_device_add_capability(struct iov_pci_device *dev, const void *cap, u
 int vmm_pci_device_set_bar(struct iov_pci_device *dev, unsigned idx, enum iov_pci_bar_type type,
                            uint64_t size, bool prefetchable, iov_bus_access_fn fn, void *opaque);
 
-/* Put the device on bus 0 at its requested slot (-EADDRINUSE when taken) or the first
- * free one, assign BAR addresses. */
+/* Put the device on bus 0 at its requested slot and function (-EADDRINUSE when taken;
+ * -ENODEV for a function other than 0 of a slot without function 0) or the first free
+ * slot, assign BAR addresses. */
 int vmm_pci_register_device(struct iov_vm *vm, struct iov_pci_device *dev);
 
 /* Current guest-programmed address of BAR idx (0 when unassigned). */

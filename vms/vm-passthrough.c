@@ -107,14 +107,117 @@ void vm_passthrough_detach(struct iov_daemon *d, const char *vm_id, const struct
                 *ret = reports;
 }
 
+/* ---- the group's other functions -------------------------------------------------------
+ * An allocation holds a whole IOMMU group, and the VMM's VFIO container takes every group
+ * it opens whole: a function of that group left out of the guest is held for nothing, and
+ * the guest's driver for the second port of a two-port NIC finds no device. So every
+ * non-bridge member (the allocation's "devices") reaches the guest, the named one as its
+ * entry says (guest_address, present_as: a sibling keeps its own ids), each other one as
+ * a plain entry of its own:
+ * - when the named one is function 0 of its host slot, its siblings in that slot become
+ *   the same functions of its guest slot (the guest sees DEVICE.0, DEVICE.1, ... as on
+ *   the host; vmm/pci.h marks function 0 multi-function); the guest slot must then be
+ *   known here, so one is taken for the named function when its entry names none;
+ * - every other sibling (another host slot, or the named one is not function 0: a
+ *   function 1 alone in a guest slot would never be scanned, PCI r3.0 §6.2.1) gets a
+ *   slot of its own.
+ * Slots taken here come from the top of bus 0 downward (31, 30, ...), skipping every slot
+ * an entry names: devices without a guest_address take the lowest free slots, and with at
+ * most IOV_VM_MAX_DEVICES entries in all (checked at start) the two never meet. All of it
+ * follows from the definition and the allocations, so start and GET agree without the
+ * VMM. */
+
+/* The slots the definition's vfio entries name (bit n: slot n; bit 0 is the host bridge). */
+static uint32_t named_slots(const struct iov_vm_spec *spec)
+{
+        uint32_t used = 1;
+        for (size_t i = 0; i < spec->n_devices; i++)
+                if (spec->devices[i].kind == IOV_VM_DEVICE_VFIO)
+                        used |= UINT32_C(1) << spec->devices[i].vfio.guest_slot;
+        return used;
+}
+
+/* The highest slot not in *used, taken; -ENOSPC when the bus is full. */
+static int take_slot(uint32_t *used)
+{
+        for (int slot = IOV_VFIO_GUEST_SLOT_MAX; slot > 0; slot--) {
+                if (!(*used & (UINT32_C(1) << slot))) {
+                        *used |= UINT32_C(1) << slot;
+                        return slot;
+                }
+        }
+        return -ENOSPC;
+}
+
+/* One function the guest gets: {"host", "guest_address", "guest_function"}
+ * (guest_address null: the VMM's first free slot). */
+static struct json_object *function_json(const char *host, int slot, int function)
+{
+        struct json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "host", json_object_new_string(host));
+        json_object_object_add(o, "guest_address", slot ? json_object_new_int(slot) : NULL);
+        json_object_object_add(o, "guest_function", json_object_new_int(function));
+        return o;
+}
+
+/* Host addresses are canonical "DDDD:BB:SS.F" (pci_address_format). */
+static bool same_host_slot(const char *a, const char *b)
+{
+        return strncmp(a, b, sizeof("DDDD:BB:SS") - 1) == 0;
+}
+
+static int host_function_number(const char *host)
+{
+        return host[sizeof("DDDD:BB:SS.") - 1] - '0';
+}
+
+/* Every function allocation a gives the guest, the named one first, then the others in
+ * the allocation's order: [{"host", "guest_address", "guest_function"}, ...]. */
+static int passthrough_functions(struct json_object *a, uint8_t guest_slot, uint32_t *used,
+                                 struct json_object **ret)
+{
+        const char *named = json_object_get_string(json_object_object_get(a, "device"));
+        struct json_object *devices = json_object_object_get(a, "devices");
+        _cleanup_json_ struct json_object *list = json_object_new_array();
+        if (!named || strlen(named) != IOV_VFIO_BDF_MAX - 1 || !list)
+                return -ENOMEM;
+        /* A multi-function device: its functions share a guest slot, which must be known. */
+        bool multi = host_function_number(named) == 0 && json_object_array_length(devices) > 1;
+        int slot = guest_slot;
+        if (multi && slot == 0 && (slot = take_slot(used)) < 0)
+                return slot;
+        if (json_object_array_add(list, function_json(named, slot, 0)) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < json_object_array_length(devices); i++) {
+                const char *host = json_object_get_string(json_object_array_get_idx(devices, i));
+                if (!host || streq(host, named) || strlen(host) != strlen(named))
+                        continue;
+                bool beside = multi && same_host_slot(host, named);
+                int own = beside ? slot : take_slot(used);
+                if (own < 0)
+                        return own;
+                struct json_object *f =
+                        function_json(host, own, beside ? host_function_number(host) : 0);
+                if (json_object_array_add(list, f) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
 /* ---- start and end --------------------------------------------------------------------- */
 
-/* The VMM's entry for passthrough pt: the definition's entry with "host" set to the
- * function the allocation holds for it. */
-static int host_entry(struct iov_daemon *d, struct json_object *devices,
-                      const struct iov_vm_passthrough *pt, struct iov_problem *p)
+/* The VMM's entries for passthrough pt: the definition's entry with "host" set to the
+ * function the allocation holds for it, and one {"type": "vfio", "host", "guest_address",
+ * "guest_function"} appended to devices for each other function of the group (indexes of
+ * the definition's entries stay as they are). */
+static int host_entries(struct iov_daemon *d, struct json_object *devices,
+                        const struct iov_vm_passthrough *pt, const struct iov_vfio_spec *v,
+                        uint32_t *used, struct iov_problem *p)
 {
-        _cleanup_json_ struct json_object *a = NULL;
+        _cleanup_json_ struct json_object *a = NULL, *functions = NULL;
         int r = allocations_show(d, pt->allocation, &a);
         if (r == -ENOENT)
                 return daemon_problem_set(p, 409, "allocation_not_found",
@@ -122,12 +225,35 @@ static int host_entry(struct iov_daemon *d, struct json_object *devices,
                                           pt->index);
         if (r < 0)
                 return r;
-        const char *host = json_object_get_string(json_object_object_get(a, "device"));
-        struct json_object *entry = NULL;
-        r = vfio_spec_to_host_entry(json_object_array_get_idx(devices, pt->index), host, &entry);
+        r = passthrough_functions(a, v->guest_slot, used, &functions);
+        if (r == -ENOSPC)
+                return daemon_problem_set(
+                        p, 409, "no_guest_slot",
+                        "devices[%zu]: the functions of IOMMU group %d do not "
+                        "fit on the guest's bus (31 slots)",
+                        pt->index, json_object_get_int(json_object_object_get(a, "iommu_group")));
         if (r < 0)
                 return r;
-        return json_object_array_put_idx(devices, pt->index, entry) < 0 ? -ENOMEM : 0;
+        for (size_t i = 0; i < json_object_array_length(functions); i++) {
+                struct json_object *f = json_object_array_get_idx(functions, i), *entry = NULL;
+                const char *host = json_object_get_string(json_object_object_get(f, "host"));
+                r = i == 0 ? vfio_spec_to_host_entry(json_object_array_get_idx(devices, pt->index),
+                                                     host, &entry)
+                           : vfio_spec_to_host_entry(f, host, &entry);
+                if (r < 0)
+                        return r;
+                /* The named one: the slot it shares with its other functions, when taken
+                 * here (a null guest_address is no field for iovd-vmm). */
+                struct json_object *slot = json_object_object_get(f, "guest_address");
+                if (i == 0 && slot)
+                        json_object_object_add(entry, "guest_address", json_object_get(slot));
+                json_object_object_add(entry, "type", json_object_new_string("vfio"));
+                r = i == 0 ? json_object_array_put_idx(devices, pt->index, entry)
+                           : json_object_array_add(devices, entry);
+                if (r < 0)
+                        return -ENOMEM;
+        }
+        return 0;
 }
 
 int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec,
@@ -146,13 +272,22 @@ int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec
         if (json_object_deep_copy(json_object_object_get(config, "devices"), &devices, NULL) < 0)
                 return -ENOMEM;
         json_object_object_add(config, "devices", devices);
+        uint32_t used = named_slots(&rec->spec);
         for (size_t k = 0; k < rec->n_passthrough; k++) {
-                r = allocations_reset(d, rec->passthrough[k].allocation, p);
+                const struct iov_vm_passthrough *pt = &rec->passthrough[k];
+                r = allocations_reset(d, pt->allocation, p);
                 if (r >= 0)
-                        r = host_entry(d, devices, &rec->passthrough[k], p);
+                        r = host_entries(d, devices, pt, &rec->spec.devices[pt->index].vfio, &used,
+                                         p);
                 if (r < 0)
                         return r;
         }
+        /* iovd-vmm reads at most IOV_VM_MAX_DEVICES entries (vm-contract.h). */
+        if (json_object_array_length(devices) > IOV_VM_MAX_DEVICES)
+                return daemon_problem_set(p, 409, "no_guest_slot",
+                                          "with every function of their IOMMU groups the VM has "
+                                          "%zu devices, more than the %d the guest's bus holds",
+                                          json_object_array_length(devices), IOV_VM_MAX_DEVICES);
         *ret_unsafe = unsafe;
         return 0;
 }
@@ -177,7 +312,7 @@ static void copy_field(struct json_object *to, const char *to_key, struct json_o
 }
 
 static struct json_object *passthrough_json(struct iov_daemon *d, const struct iov_vm_record *rec,
-                                            const struct iov_vm_passthrough *pt)
+                                            const struct iov_vm_passthrough *pt, uint32_t *used)
 {
         const struct iov_vfio_spec *v = &rec->spec.devices[pt->index].vfio;
         struct json_object *entry = json_object_array_get_idx(rec->spec.devices_json, pt->index);
@@ -197,6 +332,9 @@ static struct json_object *passthrough_json(struct iov_daemon *d, const struct i
         copy_field(o, "host", a, "device");
         copy_field(o, "iommu_group", a, "iommu_group");
         copy_field(o, "devices", a, "devices");
+        struct json_object *functions = NULL;
+        if (passthrough_functions(a, v->guest_slot, used, &functions) >= 0)
+                json_object_object_add(o, "functions", functions);
         copy_field(o, "vfio_group", a, "vfio_group");
         copy_field(o, "state", a, "state");
         copy_field(o, "quarantined", a, "reset_failure");
@@ -206,8 +344,9 @@ static struct json_object *passthrough_json(struct iov_daemon *d, const struct i
 struct json_object *vm_passthrough_to_json(struct iov_daemon *d, const struct iov_vm_record *rec)
 {
         struct json_object *arr = json_object_new_array();
+        uint32_t used = named_slots(&rec->spec); /* the slots vm_passthrough_prepare gives */
         for (size_t k = 0; arr && k < rec->n_passthrough; k++)
-                json_object_array_add(arr, passthrough_json(d, rec, &rec->passthrough[k]));
+                json_object_array_add(arr, passthrough_json(d, rec, &rec->passthrough[k], &used));
         return arr;
 }
 

@@ -366,6 +366,101 @@ Test(vm_passthrough, start_and_stop_reset_the_device_and_keep_it)
         json_object_put(vm);
 }
 
+/* The function at guest slot slot of a VMM config's or a VM's list: its host address
+ * ("" when none is there). */
+static const char *function_at(struct json_object *list, int slot)
+{
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+                struct json_object *f = json_object_array_get_idx(list, i);
+                struct json_object *ga = json_object_object_get(f, "guest_address");
+                if (json_object_is_type(ga, json_type_int) && json_object_get_int(ga) == slot)
+                        return jstr(f, "host") ? jstr(f, "host") : "";
+        }
+        return "";
+}
+
+/* Every non-bridge function of the group reaches the VMM: the named one (not function 0)
+ * with its entry's guest_address and present_as, the others plain, on the highest free
+ * slots (31 is named here, so 30 and 29 in the allocation's order); GET shows the same. */
+Test(vm_passthrough, every_function_of_a_multi_device_group_reaches_the_vmm)
+{
+        add_triple(env.fx, NULL);
+        struct json_object *vm = create_vm("a",
+                                           "{\"type\":\"vfio\",\"device\":\"0000:03:00.1\","
+                                           "\"guest_address\":31,"
+                                           "\"present_as\":{\"subsystem_id\":\"0001\"}}",
+                                           201);
+        const char *id = jstr(vm, "id");
+        json_object_put(vm_path_call("POST", id, "start", 200));
+        wait_vm_state(id, "running");
+
+        _cleanup_free_ char *config = config_of(id);
+        struct json_object *c = json_tokener_parse(config);
+        struct json_object *devices = json_object_object_get(c, "devices");
+        cr_assert_eq(json_object_array_length(devices), 3, "config %s", config);
+        cr_expect_str_eq(function_at(devices, 31), "0000:03:00.1", "config %s", config);
+        cr_expect_str_eq(function_at(devices, 30), "0000:03:00.0", "config %s", config);
+        cr_expect_str_eq(function_at(devices, 29), "0000:03:00.2", "config %s", config);
+        for (size_t i = 0; i < 3; i++) {
+                struct json_object *e = json_object_array_get_idx(devices, i);
+                cr_expect_str_eq(jstr(e, "type"), "vfio", "config %s", config);
+                /* present_as is the named function's: its siblings have ids of their own. */
+                cr_expect_eq(json_object_object_get_ex(e, "present_as", NULL),
+                             streq(jstr(e, "host"), "0000:03:00.1"), "config %s", config);
+        }
+        json_object_put(c);
+
+        struct json_object *shown = vm_path_call("GET", id, NULL, 200);
+        struct json_object *functions = json_object_object_get(passthrough(shown, 0), "functions");
+        const char *text = json_object_to_json_string(shown);
+        cr_expect_eq(json_object_array_length(functions), 3, "%s", text);
+        cr_expect_str_eq(jstr(json_object_array_get_idx(functions, 0), "host"), "0000:03:00.1",
+                         "%s", text);
+        cr_expect_str_eq(function_at(functions, 31), "0000:03:00.1", "%s", text);
+        cr_expect_str_eq(function_at(functions, 30), "0000:03:00.0", "%s", text);
+        cr_expect_str_eq(function_at(functions, 29), "0000:03:00.2", "%s", text);
+        json_object_put(shown);
+        json_object_put(vm);
+}
+
+/* Named by its function 0, a multi-function device keeps its shape: the other functions
+ * of its host slot become the same functions of its guest slot (05.1, 05.2). */
+Test(vm_passthrough, a_multi_function_device_keeps_its_functions_in_one_guest_slot)
+{
+        add_triple(env.fx, NULL);
+        struct json_object *vm = create_vm(
+                "a", "{\"type\":\"vfio\",\"device\":\"0000:03:00.0\",\"guest_address\":5}", 201);
+        const char *id = jstr(vm, "id");
+        json_object_put(vm_path_call("POST", id, "start", 200));
+        wait_vm_state(id, "running");
+
+        _cleanup_free_ char *config = config_of(id);
+        struct json_object *c = json_tokener_parse(config);
+        struct json_object *devices = json_object_object_get(c, "devices");
+        cr_assert_eq(json_object_array_length(devices), 3, "config %s", config);
+        for (int i = 0; i < 3; i++) {
+                struct json_object *e = json_object_array_get_idx(devices, (size_t)i);
+                _cleanup_free_ char *host = util_strdup_printf("0000:03:00.%d", i);
+                cr_expect_str_eq(jstr(e, "host"), host, "config %s", config);
+                cr_expect_eq(jint(e, "guest_address"), 5, "config %s", config);
+                struct json_object *fn = json_object_object_get(e, "guest_function");
+                cr_expect_eq(fn ? json_object_get_int(fn) : 0, i, "config %s", config);
+        }
+        json_object_put(c);
+
+        struct json_object *shown = vm_path_call("GET", id, NULL, 200);
+        struct json_object *functions = json_object_object_get(passthrough(shown, 0), "functions");
+        const char *text = json_object_to_json_string(shown);
+        cr_assert_eq(json_object_array_length(functions), 3, "%s", text);
+        for (int i = 0; i < 3; i++) {
+                struct json_object *f = json_object_array_get_idx(functions, (size_t)i);
+                cr_expect_eq(jint(f, "guest_address"), 5, "%s", text);
+                cr_expect_eq(jint(f, "guest_function"), i, "%s", text);
+        }
+        json_object_put(shown);
+        json_object_put(vm);
+}
+
 Test(vm_passthrough, killed_vmm_leaves_the_vm_crashed_with_the_device_reset_and_held)
 {
         struct json_object *vm = create_vm("web", "{\"type\":\"vfio\",\"pool\":\"one\"}", 201);
@@ -375,6 +470,15 @@ Test(vm_passthrough, killed_vmm_leaves_the_vm_crashed_with_the_device_reset_and_
         json_object_put(run);
         cr_assert_gt(pid, 0, "no pid");
         expect_kernel_lines("reset 0000:01:00.2", 1);
+        /* A single function without guest_address: none in its entry (iovd-vmm refuses a
+         * null one). */
+        _cleanup_free_ char *config = config_of(id);
+        struct json_object *c = json_tokener_parse(config);
+        struct json_object *entry =
+                json_object_array_get_idx(json_object_object_get(c, "devices"), 0);
+        cr_expect_str_eq(jstr(entry, "host"), "0000:01:00.2", "config %s", config);
+        cr_expect(!json_object_object_get_ex(entry, "guest_address", NULL), "config %s", config);
+        json_object_put(c);
         cr_assert_eq(kill(pid, SIGKILL), 0, "kill %d: %s", (int)pid, strerror(errno));
         wait_vm_state(id, "crashed");
         expect_kernel_lines("reset 0000:01:00.2", 2);

@@ -8,7 +8,9 @@
  * iovd takes the function from instead, exactly one of pool, device or allocation, and
  * iovd writes the VMM's entry with "host" (vfio_spec_to_host_entry). guest_address,
  * optional, is the slot on the guest's bus 0 (1..31; 0 is the host bridge). Parsed once
- * here, for both.
+ * here, for both. guest_function (iovd-vmm --config only, with guest_address; iovd writes
+ * it for the other functions of a multi-function device) puts the function at 1..7 of
+ * that slot, whose function 0 an earlier entry is.
  * present_as, optional (both forms), the ids the guest sees instead of the device's
  * (vendor_id, device_id, subsystem_vendor_id, subsystem_id: 4 lowercase hex digits, the
  * API's HexId; revision: 2), e.g. "present_as": {"subsystem_id": "0001"}.
@@ -202,6 +204,14 @@ static int spec_field(struct iov_vfio_spec *s, bool api, int *n_sources, const c
                 s->guest_slot = (uint8_t)slot;
                 return 0;
         }
+        if (!api && streq(key, "guest_function")) {
+                int64_t function = json_object_get_int64(v);
+                if (!json_object_is_type(v, json_type_int) || function < 0 || function > 7)
+                        return util_error_printf(ret_error, "vfio: \"guest_function\" must be "
+                                                            "0..7");
+                s->guest_function = (uint8_t)function;
+                return 0;
+        }
         if (api && streq(key, "host"))
                 return util_error_printf(ret_error,
                                          "vfio: \"host\" is for iovd-vmm --config; through the "
@@ -238,6 +248,9 @@ static int spec_parse(struct json_object *entry, bool api, struct iov_vfio_spec 
                                                     "\"device\" or \"allocation\"");
         if (!api && n_sources != 1)
                 return util_error_printf(ret_error, "vfio: \"host\" (the PCI address) is required");
+        if (s.guest_function && !s.guest_slot)
+                return util_error_printf(ret_error, "vfio: \"guest_function\" needs a "
+                                                    "\"guest_address\"");
         *ret = s;
         return 1;
 }

@@ -131,6 +131,9 @@ struct iov_vfio_spec {
         char pool[IOV_VFIO_POOL_NAME_MAX + 1];
         char allocation[IOV_VFIO_ALLOCATION_ID_MAX];
         uint8_t guest_slot; /* 1..IOV_VFIO_GUEST_SLOT_MAX, 0: the first free slot */
+        /* iovd-vmm --config only: function 1..7 of guest_slot, beside the entry that is
+         * function 0 there (an earlier entry); 0: function 0 */
+        uint8_t guest_function;
         struct iov_vfio_present_as present_as;
 };
 

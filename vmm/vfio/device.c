@@ -135,7 +135,8 @@ static void device_config_written(struct iov_pci_device *pci, uint32_t offset, u
 }
 
 /* The guest's function from the device: config space, BARs, MSI-X, then the bus. */
-static int device_build(struct iov_vfio_device *d, uint8_t slot, char *error, size_t error_size)
+static int device_build(struct iov_vfio_device *d, const struct iov_vfio_spec *spec, char *error,
+                        size_t error_size)
 {
         const struct iov_vfio_region *config = &d->regions[VFIO_PCI_CONFIG_REGION_INDEX];
         _cleanup_free_ uint8_t *phys = calloc(1, IOV_PCI_CONFIG_SIZE);
@@ -153,7 +154,8 @@ static int device_build(struct iov_vfio_device *d, uint8_t slot, char *error, si
         if (r >= 0)
                 r = vfio_interrupts_init(d);
         d->pci.config_written = device_config_written;
-        d->pci.requested_slot = slot;
+        d->pci.requested_slot = spec->guest_slot;
+        d->pci.requested_function = spec->guest_function;
         if (r >= 0)
                 r = vmm_pci_register_device(d->vm, &d->pci);
         if (r >= 0)
@@ -162,7 +164,10 @@ static int device_build(struct iov_vfio_device *d, uint8_t slot, char *error, si
                 r = vfio_interrupts_intx_start(d);
         if (r < 0)
                 snprintf(error, error_size, "vfio: %s cannot be given to the guest%s: %s", d->name,
-                         r == -EADDRINUSE ? " at the requested guest_address" : "", strerror(-r));
+                         r == -EADDRINUSE ? " at the requested guest_address"
+                         : r == -ENODEV   ? " (its slot has no function 0)"
+                                          : "",
+                         strerror(-r));
         return r;
 }
 
@@ -201,7 +206,7 @@ static int device_add(struct iov_vm *vm, const struct iov_vfio_spec *spec, char 
         if (r >= 0)
                 r = device_probe(d, error, error_size);
         if (r >= 0)
-                r = device_build(d, spec->guest_slot, error, error_size);
+                r = device_build(d, spec, error, error_size);
         return r;
 }
 

@@ -330,3 +330,38 @@ Test(vm_contract, durable_records_carry_other_fields)
         vm_spec_done(&spec);
         json_object_put(o);
 }
+
+/* "guest_function" (iovd-vmm --config only) puts a function beside function 0 of its
+ * guest_address; without a guest_address, out of range, or through the API it is refused. */
+Test(vm_contract, vfio_guest_function_only_with_a_slot_and_for_the_vmm)
+{
+        const char *json = "{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"host\":"
+                           "\"0000:03:00.1\",\"guest_address\":5,\"guest_function\":1}]}";
+        struct json_object *o = parse(json);
+        struct iov_vm_spec spec;
+        struct iov_vm_spec_error err = {0};
+        int r = vm_spec_parse_json(o, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
+        cr_assert_eq(r, 0, "%s gave %d (%s)", json, r, err.message);
+        cr_expect_eq(spec.devices[0].vfio.guest_slot, 5);
+        cr_expect_eq(spec.devices[0].vfio.guest_function, 1);
+        vm_spec_done(&spec);
+        json_object_put(o);
+
+        static const char *const refused[] = {
+                "{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"host\":"
+                "\"0000:03:00.1\",\"guest_function\":1}]}",
+                "{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"host\":"
+                "\"0000:03:00.1\",\"guest_address\":5,\"guest_function\":8}]}",
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+                o = parse(refused[i]);
+                r = vm_spec_parse_json(o, IOV_VM_SPEC_HOST_DEVICES, &spec, &err);
+                cr_expect_eq(r, -EINVAL, "%s gave %d", refused[i], r);
+                if (r == 0)
+                        vm_spec_done(&spec);
+                json_object_put(o);
+        }
+        expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"device\":"
+                       "\"0000:03:00.1\",\"guest_address\":5,\"guest_function\":1}]}",
+                       IOV_VM_SPEC_INVALID_DEVICE, "guest_function");
+}

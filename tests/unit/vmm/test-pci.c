@@ -321,3 +321,54 @@ Test(vmm_pci, msix_table_and_enable)
         vmm_pci_msix_done(&d.msix);
         fake_vm_free(vm);
 }
+
+static uint32_t cfg_read_function(struct iov_vm *vm, unsigned slot, unsigned function, unsigned reg)
+{
+        pio_write(vm, CF8, 0x80000000u | slot << 11 | function << 8 | reg, 4);
+        return pio_read(vm, CFC, 4);
+}
+
+/* A multi-function slot: functions 1..7 answer beside function 0 through both mechanisms,
+ * function 0's header type says multi-function (PCI r3.0 §6.2.1: bit 7), and a function
+ * whose slot has no function 0 is refused (software would never scan it). */
+Test(vmm_pci, functions_share_a_slot_behind_function_0)
+{
+        struct iov_vm *vm = fake_vm_new();
+        fake_vm_add_device(vm, "pci-host");
+        static struct iov_pci_device f0, f1, orphan, twice;
+        vmm_pci_device_init(&f0, "port0", 0x8086, 0x10c9, 0x020000, 1);
+        vmm_pci_device_init(&f1, "port1", 0x8086, 0x10ca, 0x020000, 1);
+        vmm_pci_device_init(&orphan, "orphan", 0x8086, 0x10cb, 0x020000, 1);
+        vmm_pci_device_init(&twice, "twice", 0x8086, 0x10cc, 0x020000, 1);
+        f0.requested_slot = 5;
+        f1.requested_slot = 5;
+        f1.requested_function = 1;
+        orphan.requested_slot = 6;
+        orphan.requested_function = 1;
+        cr_expect_eq(vmm_pci_register_device(vm, &orphan), -ENODEV, "function 1 without 0");
+        cr_assert_eq(vmm_pci_register_device(vm, &f0), 0);
+        cr_expect_eq(cfg_read_function(vm, 5, 0, IOV_PCI_HEADER_TYPE & ~3u) >> 16 & 0xff, 0,
+                     "single-function header type");
+        cr_assert_eq(vmm_pci_register_device(vm, &f1), 0);
+        cr_expect_eq(f1.slot, 5);
+        cr_expect_eq(f1.function, 1);
+        twice.requested_slot = 5;
+        twice.requested_function = 1;
+        cr_expect_eq(vmm_pci_register_device(vm, &twice), -EADDRINUSE, "function 1 twice");
+
+        cr_expect_eq(cfg_read_function(vm, 5, 0, 0), 0x10c98086u, "05.0: 0x%08x",
+                     cfg_read_function(vm, 5, 0, 0));
+        cr_expect_eq(cfg_read_function(vm, 5, 1, 0), 0x10ca8086u, "05.1: 0x%08x",
+                     cfg_read_function(vm, 5, 1, 0));
+        cr_expect_eq(mmio_read32(vm, IOV_MEM_ECAM_START | 5u << 15 | 1u << 12), 0x10ca8086u,
+                     "05.1 via ECAM");
+        cr_expect_eq(cfg_read_function(vm, 5, 2, 0), 0xffffffffu, "05.2 is empty");
+        cr_expect_eq(cfg_read_function(vm, 6, 1, 0), 0xffffffffu, "06.1 was refused");
+        uint32_t header = cfg_read_function(vm, 5, 0, IOV_PCI_HEADER_TYPE & ~3u) >> 16 & 0xff;
+        cr_expect_eq(header, 0x80, "05.0 header type 0x%02x: multi-function, type 0", header);
+        /* Read-only: the guest cannot clear it. */
+        cfg_write(vm, 5, IOV_PCI_HEADER_TYPE & ~3u, 0);
+        header = cfg_read_function(vm, 5, 0, IOV_PCI_HEADER_TYPE & ~3u) >> 16 & 0xff;
+        cr_expect_eq(header, 0x80, "header type after a write 0x%02x", header);
+        fake_vm_free(vm);
+}
