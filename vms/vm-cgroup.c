@@ -6,11 +6,14 @@
  *
  * cgroup v2 enables controllers for children only in a cgroup without processes of its
  * own ("no internal processes", Documentation/admin-guide/cgroup-v2.rst), so iovd first
- * moves itself into a leaf "daemon" of its cgroup, then enables +memory +pids there, and
- * gives each running VM a child named by its id ("vm-...") with
+ * moves itself into a leaf "daemon" of its cgroup, then enables +memory +pids (and +cpu
+ * where offered) there, and gives each running VM a child named after it ("vm-NAME", or
+ * its id "vm-HEX" when unnamed, so systemd-cgls shows VMs by name) with
  *   memory.max = the VM's memory + IOV_VM_CGROUP_OVERHEAD_MIB (page tables, the VMM's
  *                own heap, virtio buffers),
- *   pids.max   = its vCPUs + IOV_VM_CGROUP_EXTRA_PIDS (main, I/O and console threads).
+ *   pids.max   = its vCPUs + IOV_VM_CGROUP_EXTRA_PIDS (main, I/O and console threads),
+ *   cpu.max    = vCPUs * IOV_VM_CGROUP_CPU_PERIOD_US per period: at most as much CPU
+ *                time as its vCPUs could use, the VMM's own threads included.
  * iovd-vmm-monitor puts the VMM in before exec and removes the cgroup once it ended.
  */
 #include <fcntl.h>
@@ -22,9 +25,10 @@
 #include "daemon/daemon.h"
 #include "vms/vm-record.h"
 
-#define CGROUP_ROOT                "/sys/fs/cgroup"
-#define IOV_VM_CGROUP_OVERHEAD_MIB 256
-#define IOV_VM_CGROUP_EXTRA_PIDS   64
+#define CGROUP_ROOT                 "/sys/fs/cgroup"
+#define IOV_VM_CGROUP_OVERHEAD_MIB  256
+#define IOV_VM_CGROUP_EXTRA_PIDS    64
+#define IOV_VM_CGROUP_CPU_PERIOD_US 100000 /* the kernel's default cpu.max period */
 
 /* The directory of iovd's own cgroup ("0::PATH" in /proc/self/cgroup). */
 static int cgroup_own_dir(char **ret)
@@ -70,7 +74,29 @@ static bool cgroup_only_self(const char *own)
         return true;
 }
 
-/* iovd into own/daemon, then memory and pids for the children of own. */
+/* Whether the space-separated list holds word ("cpu", not "cpuset"). */
+static bool cgroup_has_word(const char *list, const char *word)
+{
+        size_t n = strlen(word);
+        for (const char *p = list; (p = strstr(p, word)); p += n)
+                if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+                        return true;
+        return false;
+}
+
+/* cpu is optional: without it VMMs still get memory.max and pids.max, and cpu.max is
+ * skipped (vm_cgroup_create finds no cpu.max file in the VM's cgroup). */
+static void cgroup_enable_cpu(const char *own, const char *controllers)
+{
+        if (!cgroup_has_word(controllers, "cpu"))
+                log_info("VMMs get no cpu.max: the cpu controller is not delegated to iovd "
+                         "(Delegate=cpu)");
+        else if (cgroup_write(own, "cgroup.subtree_control", "+cpu") < 0)
+                log_info("VMMs get no cpu.max: +cpu in %s/cgroup.subtree_control failed", own);
+}
+
+/* iovd into own/daemon, then memory, pids and (where delegated) cpu for the children of
+ * own. */
 static int cgroup_delegate(const char *own)
 {
         if (!cgroup_only_self(own))
@@ -80,7 +106,7 @@ static int cgroup_delegate(const char *own)
         int r = path ? util_read_line(path, &controllers) : -ENOMEM;
         if (r < 0)
                 return r;
-        if (!strstr(controllers, "memory") || !strstr(controllers, "pids"))
+        if (!cgroup_has_word(controllers, "memory") || !cgroup_has_word(controllers, "pids"))
                 return -EOPNOTSUPP;
         _cleanup_free_ char *leaf = util_path_join(own, "daemon", NULL);
         if (!leaf)
@@ -90,6 +116,8 @@ static int cgroup_delegate(const char *own)
         r = cgroup_write(leaf, "cgroup.procs", "0");
         if (r >= 0)
                 r = cgroup_write(own, "cgroup.subtree_control", "+memory +pids");
+        if (r >= 0)
+                cgroup_enable_cpu(own, controllers);
         return r;
 }
 
@@ -106,7 +134,29 @@ void vm_cgroup_setup(struct iov_vm_table *t)
                 return;
         }
         t->cgroup_dir = TAKE_PTR(own);
-        log_info("VMMs get cgroups below %s (memory.max, pids.max)", t->cgroup_dir);
+        log_info("VMMs get cgroups below %s (memory.max, pids.max, cpu.max)", t->cgroup_dir);
+}
+
+/* The VM's limits into its cgroup dir; cpu.max only where the cpu controller is on. */
+static int cgroup_write_limits(const char *dir, const struct iov_vm_spec *spec)
+{
+        char memory[32], pids[32], cpu[48];
+        snprintf(memory, sizeof(memory), "%llu",
+                 (unsigned long long)(spec->memory_mib + IOV_VM_CGROUP_OVERHEAD_MIB) << 20);
+        snprintf(pids, sizeof(pids), "%u", spec->vcpus + IOV_VM_CGROUP_EXTRA_PIDS);
+        /* "$MAX $PERIOD" (cgroup-v2.rst, cpu.max): vcpus periods of CPU time per period. */
+        snprintf(cpu, sizeof(cpu), "%llu %u",
+                 (unsigned long long)spec->vcpus * IOV_VM_CGROUP_CPU_PERIOD_US,
+                 IOV_VM_CGROUP_CPU_PERIOD_US);
+        int r = cgroup_write(dir, "memory.max", memory);
+        if (r >= 0)
+                r = cgroup_write(dir, "pids.max", pids);
+        if (r >= 0) {
+                r = cgroup_write(dir, "cpu.max", cpu);
+                if (r == -ENOENT) /* no cpu controller delegated: logged at start */
+                        r = 0;
+        }
+        return r;
 }
 
 int vm_cgroup_create(struct iov_vm_table *t, const struct iov_vm_record *rec, char **ret_dir)
@@ -115,19 +165,17 @@ int vm_cgroup_create(struct iov_vm_table *t, const struct iov_vm_record *rec, ch
                 *ret_dir = NULL;
                 return 0;
         }
-        _cleanup_free_ char *dir = util_path_join(t->cgroup_dir, rec->id, NULL);
+        /* Named after the VM: names are letters, digits, '.', '_', '-' (vm-contract.h), so
+         * "vm-NAME" is a valid cgroup name that never clashes with an interface file. */
+        _cleanup_free_ char *name =
+                rec->spec.name ? util_strdup_printf("vm-%s", rec->spec.name) : strdup(rec->id);
+        _cleanup_free_ char *dir = name ? util_path_join(t->cgroup_dir, name, NULL) : NULL;
         if (!dir)
                 return -ENOMEM;
         (void)rmdir(dir); /* left by a monitor that was killed: empty, or in use (EBUSY) */
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
                 return -errno;
-        char memory[32], pids[32];
-        snprintf(memory, sizeof(memory), "%llu",
-                 (unsigned long long)(rec->spec.memory_mib + IOV_VM_CGROUP_OVERHEAD_MIB) << 20);
-        snprintf(pids, sizeof(pids), "%u", rec->spec.vcpus + IOV_VM_CGROUP_EXTRA_PIDS);
-        int r = cgroup_write(dir, "memory.max", memory);
-        if (r >= 0)
-                r = cgroup_write(dir, "pids.max", pids);
+        int r = cgroup_write_limits(dir, &rec->spec);
         if (r < 0)
                 return r;
         *ret_dir = TAKE_PTR(dir);

@@ -6,7 +6,9 @@
 # Proves: Type=notify (systemctl returns once the socket answers), STATUS= text, the
 # hardened unit still creates VFs, allocates one to vfio-pci and runs a VM, systemctl
 # restart and stop/start keep the VM (KillMode=process), the watchdog restarts an iovd
-# that stopped (SIGSTOP), and records systemd-analyze security's exposure.
+# that stopped (SIGSTOP), the VM runs in its own cgroup named after it (vm-idle) with the
+# definition's memory.max and cpu.max, listed by systemd-cgls, and records
+# systemd-analyze security's exposure.
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1
 n=0
@@ -22,7 +24,7 @@ note() { echo "# $*" >&3; }
 main_pid() { systemctl show -p MainPID --value iovd.service; }
 vm_field() { iovctl vm show idle 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
 
-echo "1..11" >&3
+echo "1..12" >&3
 note "systemd $(systemctl --version | head -n 1 | cut -d ' ' -f 2) as PID 1 ($(cat /proc/1/comm))," \
         "kernel $(uname -r), booted in $(cut -d ' ' -f 1 /proc/uptime) s"
 
@@ -74,6 +76,23 @@ else
                 "$(journalctl -u iovd.service --no-pager | tail -n 20)"
 fi
 vmm=$(vm_field pid)
+
+# The VM's cgroup (vms/vm-cgroup.c): vm-NAME below iovd.service (Delegate=cpu memory pids),
+# memory.max = 96 MiB + 256 MiB, cpu.max = 1 vCPU * the 100000 us period.
+cg=$(sed -n 's/^0:://p' "/proc/$vmm/cgroup" 2>/dev/null)
+mem=$(cat "/sys/fs/cgroup$cg/memory.max" 2>/dev/null)
+cpu=$(cat "/sys/fs/cgroup$cg/cpu.max" 2>/dev/null)
+cgls=$(systemd-cgls --no-pager --unit iovd.service 2>&1)
+if [ -n "$vmm" ] && [ "$cg" = /system.slice/iovd.service/vm-idle ] &&
+        [ "$mem" = "$(((96 + 256) << 20))" ] && [ "$cpu" = "100000 100000" ] &&
+        printf '%s\n' "$cgls" | grep -q 'vm-idle'; then
+        ok "the VM runs in its cgroup $cg (memory.max $mem, cpu.max $cpu), listed by systemd-cgls"
+        printf '%s\n' "$cgls" | sed 's/^/# /' >&3
+else
+        not_ok "the VM runs in its own named cgroup" "vmm $vmm in '$cg'" \
+                "memory.max '$mem', cpu.max '$cpu'" "$cgls" \
+                "$(journalctl -u iovd.service --no-pager | grep -i cgroup | tail -n 5)"
+fi
 
 systemctl restart iovd.service
 if [ -n "$vmm" ] && kill -0 "$vmm" 2>/dev/null && [ "$(vm_field state)" = running ] &&
