@@ -336,8 +336,9 @@ Test(vm_jail, virtio_net_runs_on_the_tap_iovd_passed)
 }
 
 /* Where iovd can make cgroups (cgroup v2 with memory and pids, iovd alone in its cgroup),
- * the VMM runs in one of its VM's, with memory.max = memory + 256 MiB and pids.max =
- * vCPUs + 64 (vms/vm-cgroup.c); elsewhere iovd says why in its log and this skips. */
+ * the VMM runs in one of its VM's (the unnamed VM's id), with memory.max = memory + 256 MiB,
+ * pids.max = vCPUs + 64 and, with cpu delegated, cpu.max = vCPUs periods (vms/vm-cgroup.c);
+ * elsewhere iovd says why in its log and this skips. */
 Test(vm_jail, the_vmm_runs_in_a_cgroup_with_limits_where_there_are_cgroups)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
@@ -366,6 +367,11 @@ Test(vm_jail, the_vmm_runs_in_a_cgroup_with_limits_where_there_are_cgroups)
         cr_expect_eq(util_read_line(pids_path, &pids), 0, "read %s", pids_path);
         cr_expect_str_eq(max ? max : "", "285212672", "memory.max %s", max ? max : "");
         cr_expect_str_eq(pids ? pids : "", "65", "pids.max %s", pids ? pids : "");
+        /* cpu.max only where the cpu controller is delegated too: 1 vCPU, one period. */
+        _cleanup_free_ char *cpu_path = util_strdup_printf("/sys/fs/cgroup%s/cpu.max", cgroup);
+        _cleanup_free_ char *cpu = NULL;
+        if (util_read_line(cpu_path, &cpu) == 0)
+                cr_expect_str_eq(cpu, "100000 100000", "cpu.max %s", cpu);
         vm_action(&env, id, "kill", NULL, 200, &r);
         harness_reply_clear(&r);
 }
