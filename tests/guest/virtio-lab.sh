@@ -97,16 +97,18 @@ cat >"$WORK_DIR/scenario.sh" <<'SCEN'
 . /lab/lab.sh
 tap_plan 16
 tap_check "kvm_amd and tun load" lab_modprobe kvm_amd tun
-dd if=/dev/zero of=/tmp/disk.img bs=1024 count=1024 2>/dev/null
-printf 'iovd-virtio-blk-pattern-0123456' | dd of=/tmp/disk.img conv=notrunc 2>/dev/null
-mkfifo /tmp/hvc.in
+# VM files come only from iovd's image directories (iovd_start passes $LAB_IMAGES).
+mkdir -p "$LAB_IMAGES"
+dd if=/dev/zero of=$LAB_IMAGES/disk.img bs=1024 count=1024 2>/dev/null
+printf 'iovd-virtio-blk-pattern-0123456' | dd of=$LAB_IMAGES/disk.img conv=notrunc 2>/dev/null
+mkfifo $LAB_IMAGES/hvc.in
 cat >/tmp/vm.json <<EOF
 {"name": "l2", "vcpus": 2, "memory_mib": 256, "kernel": "/lab/vmlinuz",
  "initrd": "/lab/l2.cpio.gz", "cmdline": "console=ttyS0 reboot=k panic=-1",
- "devices": [{"type": "virtio-blk", "path": "/tmp/disk.img", "serial": "lab-disk",
+ "devices": [{"type": "virtio-blk", "path": "$LAB_IMAGES/disk.img", "serial": "lab-disk",
               "num_queues": 2},
              {"type": "virtio-net", "tap": "vtap0", "mac": "52:54:00:00:00:02"},
-             {"type": "virtio-console", "input": "/tmp/hvc.in"},
+             {"type": "virtio-console", "input": "$LAB_IMAGES/hvc.in"},
              {"type": "virtio-rng"}]}
 EOF
 lab_require_programs iovd iovd-vmm || exit 1
@@ -132,7 +134,7 @@ lab_wait 60 test -e /sys/class/net/vtap0 &&
 # waits add up to less than the lab's timeout: a guest that never gets there is reported
 # from inside the lab (lab_vm_report) rather than cut off by the runner.
 lab_wait 420 console_ready_or_vm_ended || lab_vm_report l2
-grep -q "l2: hvc0-ready" /tmp/l2.out && lab_send /tmp/hvc.in lab-says-hi
+grep -q "l2: hvc0-ready" /tmp/l2.out && lab_send $LAB_IMAGES/hvc.in lab-says-hi
 tap_check "the L2 guest reboots and l2 is stopped" lab_wait 240 vm_state_is l2 stopped ||
   lab_vm_report l2
 api GET /v1/vms/l2
@@ -145,7 +147,7 @@ tap_check "virtio-blk: the guest reads the lab's pattern" \
   grep -q "l2: blk-read: iovd-virtio-blk-pattern-0123456" /tmp/l2.out
 tap_check "virtio-blk: the guest's write and FLUSH succeed" grep -q "l2: blk-write: 0" /tmp/l2.out
 tap_is "virtio-blk: the guest's data is in the image at sector 8" \
-  "$(dd if=/tmp/disk.img bs=512 skip=8 count=1 2>/dev/null | head -c 13)" "written-by-l2"
+  "$(dd if=$LAB_IMAGES/disk.img bs=512 skip=8 count=1 2>/dev/null | head -c 13)" "written-by-l2"
 tap_check "virtio-blk: Linux sets up both request queues (num_queues 2)" \
   grep -q "l2: blk-queues: 2" /tmp/l2.out
 tap_check "virtio-blk: Linux takes DISCARD and a discard of 64 KiB succeeds" \

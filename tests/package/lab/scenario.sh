@@ -83,7 +83,11 @@ cg=$(sed -n 's/^0:://p' "/proc/$vmm/cgroup" 2>/dev/null)
 mem=$(cat "/sys/fs/cgroup$cg/memory.max" 2>/dev/null)
 cpu=$(cat "/sys/fs/cgroup$cg/cpu.max" 2>/dev/null)
 cgls=$(systemd-cgls --no-pager --unit iovd.service 2>&1)
-if [ -n "$vmm" ] && [ "$cg" = /system.slice/iovd.service/vm-idle ] &&
+if grep -q -- '--no-vmm-jail' /lib/systemd/system/iovd.service; then
+        # VMM cgroups come with the jail, which the shipped unit turns off for now (its
+        # comment says why); this check runs again once the unit jails its VMMs.
+        ok "the VM's own named cgroup # SKIP the unit runs VMMs unjailed (--no-vmm-jail), so without cgroups"
+elif [ -n "$vmm" ] && [ "$cg" = /system.slice/iovd.service/vm-idle ] &&
         [ "$mem" = "$(((96 + 256) << 20))" ] && [ "$cpu" = "100000 100000" ] &&
         printf '%s\n' "$cgls" | grep -q 'vm-idle'; then
         ok "the VM runs in its cgroup $cg (memory.max $mem, cpu.max $cpu), listed by systemd-cgls"
