@@ -54,16 +54,17 @@ port_counter() {
   api_jq ".links[0].$1 // 0"
 }
 
-mkfifo /tmp/netdom.in /tmp/client.in
+# Console FIFOs in an image directory: VM files come only from there (iovd --image-dir).
+mkfifo "$LAB_IMAGES/netdom.in" "$LAB_IMAGES/client.in"
 api_expect "POST /v1/vms netdom: port client-a, restart on crash" 201 POST /v1/vms \
   "{\"name\": \"netdom\", \"memory_mib\": 192, \"kernel\": \"/lab/vmlinuz\",
     \"initrd\": \"/lab/l2.cpio.gz\", \"cmdline\": \"$CMDLINE\", \"restart\": \"on-crash\",
-    \"devices\": [{\"type\": \"virtio-console\", \"input\": \"/tmp/netdom.in\"},
+    \"devices\": [{\"type\": \"virtio-console\", \"input\": \"$LAB_IMAGES/netdom.in\"},
       {\"type\": \"virtio-net\", \"port\": \"client-a\", \"mac\": \"$DRIVER_MAC\"}]}"
 api_expect "POST /v1/vms client: virtio-net linked to netdom's port client-a" 201 POST /v1/vms \
   "{\"name\": \"client\", \"memory_mib\": 192, \"kernel\": \"/lab/vmlinuz\",
     \"initrd\": \"/lab/l2.cpio.gz\", \"cmdline\": \"$CMDLINE\",
-    \"devices\": [{\"type\": \"virtio-console\", \"input\": \"/tmp/client.in\"},
+    \"devices\": [{\"type\": \"virtio-console\", \"input\": \"$LAB_IMAGES/client.in\"},
       {\"type\": \"virtio-net\", \"mac\": \"$CLIENT_MAC\",
        \"peer\": {\"vm\": \"netdom\", \"port\": \"client-a\"}}]}"
 api_expect "POST /v1/vms/netdom/start" 200 POST /v1/vms/netdom/start
@@ -88,7 +89,7 @@ tap_is "GET /v1/vms/client: its link to netdom's port client-a is up" \
 tap_check "the client's guest sees carrier" lab_wait 60 console_carrier_is client 1 ||
   report_and_exit
 
-lab_send /tmp/client.in "pingpeer a $DRIVER_LL"
+lab_send "$LAB_IMAGES/client.in" "pingpeer a $DRIVER_LL"
 tap_check "the client pings netdom over the link" \
   lab_wait 120 vm_console_has client "pingpeer a ok" || report_and_exit
 received=$(port_counter frames_received)
@@ -114,7 +115,7 @@ tap_check "the client's guest sees carrier off" \
   lab_wait 30 console_count_above client "l2-link: carrier 0" "$downs"
 t_seen=$(uptime_s)
 tap_diag "carrier off on the client's console $(echo "$t_seen $t_kill" | awk '{printf "%.2f", $1 - $2}') s after the kill (the guest polls every 0.1 s, the lab polls the console)"
-lab_send /tmp/client.in "ping 1"
+lab_send "$LAB_IMAGES/client.in" "ping 1"
 tap_check "the client keeps running and answers" lab_wait 60 vm_console_has client "l2: pong 1"
 tap_check "the client VM is running" vm_state_is client running
 
@@ -126,13 +127,13 @@ tap_check "netdom's init is up again" \
 echo "lab: netdom up again after $(elapsed)"
 tap_check "the client's guest sees carrier again" lab_wait 120 console_carrier_is client 1 ||
   report_and_exit
-lab_send /tmp/client.in "pingpeer b $DRIVER_LL"
+lab_send "$LAB_IMAGES/client.in" "pingpeer b $DRIVER_LL"
 tap_check "traffic flows again: the client pings netdom" \
   lab_wait 120 vm_console_has client "pingpeer b ok" || lab_vm_report client
 
 forged_before=$(port_counter dropped_source_mac)
-lab_send /tmp/client.in "mac $FORGED_MAC"
-lab_send /tmp/client.in "pingpeer c $DRIVER_LL"
+lab_send "$LAB_IMAGES/client.in" "mac $FORGED_MAC"
+lab_send "$LAB_IMAGES/client.in" "pingpeer c $DRIVER_LL"
 tap_check "from a forged source MAC the client's ping fails" \
   lab_wait 120 vm_console_has client "pingpeer c failed"
 forged_after=$(port_counter dropped_source_mac)
