@@ -68,6 +68,16 @@ static int read_total(const char *pf_dir, unsigned *ret)
         return r;
 }
 
+/* Written only when it changes: a request that keeps the setting writes nothing (and
+ * a reader of the PF never meets a write in progress on a tree of plain files). */
+static int set_autoprobe(const char *path, bool on)
+{
+        uint64_t now = 0;
+        if (util_read_u64(path, &now) == 0 && (now != 0) == on)
+                return 0;
+        return util_write_attr(path, on ? "1" : "0");
+}
+
 int sriov_set_num_vfs(const char *sysfs_root, const struct iov_pci_address *pf, unsigned num_vfs,
                       bool drivers_autoprobe, unsigned timeout_ms)
 {
@@ -83,7 +93,7 @@ int sriov_set_num_vfs(const char *sysfs_root, const struct iov_pci_address *pf, 
         /* Checked before any write: a refused request leaves the device as it was. */
         if (num_vfs > total)
                 return -EINVAL;
-        r = util_write_attr(autoprobe, drivers_autoprobe ? "1" : "0");
+        r = set_autoprobe(autoprobe, drivers_autoprobe);
         if (r < 0)
                 return r;
         unsigned current = count_vfs(dir, total);

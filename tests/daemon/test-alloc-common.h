@@ -196,6 +196,56 @@ static inline void expect_no_override(struct fixture *fx, const char *address)
                   address, ovr);
 }
 
+/* Marks the VF `dev` (0000:01:00.N, 1 <= N <= n_vfs) held; a second mark is a failure. */
+static inline void mark_vf_held(bool *held, unsigned n_vfs, const char *dev, const char *what,
+                                const char *when)
+{
+        unsigned fn = (unsigned)(dev[strlen(dev) - 1] - '0');
+        cr_assert(fn >= 1 && fn <= n_vfs && !held[fn], "%s: %s %s, held twice or unknown", when,
+                  dev, what);
+        held[fn] = true;
+}
+
+/* What every mix of requests, crashes and restarts must leave on the PF 0000:01:00.0's VFs
+ * 1..n_vfs (at most 7): each allocation active with its VFs on vfio-pci, a quarantined VF
+ * on vfio-pci and in no allocation, no VF held twice, and every VF nobody holds back as it
+ * was (no driver, no override). `when` names the moment in failures. */
+static inline void expect_vf_invariants(struct fixture *fx, struct iov_harness *h,
+                                        unsigned n_vfs, const char *when)
+{
+        bool held[8] = {0};
+        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
+        struct json_object *arr = json_object_object_get(list, "allocations");
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                struct json_object *a = json_object_array_get_idx(arr, i);
+                cr_assert_str_eq(jstr(a, "state"), "active", "%s: %s", when,
+                                 json_object_to_json_string(a));
+                struct json_object *devices = json_object_object_get(a, "devices");
+                for (size_t j = 0; j < json_object_array_length(devices); j++) {
+                        const char *dev =
+                                json_object_get_string(json_object_array_get_idx(devices, j));
+                        mark_vf_held(held, n_vfs, dev, "allocated", when);
+                        expect_sysfs_driver(fx, dev, "vfio-pci");
+                }
+        }
+        json_object_put(list);
+        list = call(h, "GET", "/v1/quarantine", NULL, 200);
+        arr = json_object_object_get(list, "quarantined");
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                const char *dev = jstr(json_object_array_get_idx(arr, i), "address");
+                mark_vf_held(held, n_vfs, dev, "quarantined", when);
+                expect_sysfs_driver(fx, dev, "vfio-pci");
+        }
+        json_object_put(list);
+        for (unsigned fn = 1; fn <= n_vfs; fn++) {
+                _cleanup_free_ char *dev = util_strdup_printf("0000:01:00.%u", fn);
+                if (held[fn])
+                        continue;
+                expect_sysfs_driver(fx, dev, "");
+                expect_no_override(fx, dev);
+        }
+}
+
 static inline struct json_object *allocate(struct iov_harness *h, const char *owner,
                                            const char *key, const char *value, long expected)
 {

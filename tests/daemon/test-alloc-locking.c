@@ -204,47 +204,6 @@ static void *work(void *userdata)
         return NULL;
 }
 
-/* No VF is in two allocations; each allocation is active on vfio-pci; every VF nobody
- * holds is back as it was. */
-static void check_invariants(struct fixture *fx, struct iov_harness *h, unsigned seed)
-{
-        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
-        struct json_object *arr = json_object_object_get(list, "allocations");
-        bool held[N_VFS + 1] = {0};
-        for (size_t i = 0; i < json_object_array_length(arr); i++) {
-                struct json_object *a = json_object_array_get_idx(arr, i);
-                cr_assert_str_eq(jstr(a, "state"), "active", "seed %u: %s", seed,
-                                 json_object_to_json_string(a));
-                struct json_object *devices = json_object_object_get(a, "devices");
-                for (size_t j = 0; j < json_object_array_length(devices); j++) {
-                        const char *dev =
-                                json_object_get_string(json_object_array_get_idx(devices, j));
-                        unsigned fn = (unsigned)(dev[strlen(dev) - 1] - '0');
-                        cr_assert(fn >= 1 && fn <= N_VFS && !held[fn], "seed %u: %s held twice",
-                                  seed, dev);
-                        held[fn] = true;
-                        expect_sysfs_driver(fx, dev, "vfio-pci");
-                }
-        }
-        json_object_put(list);
-        list = call(h, "GET", "/v1/quarantine", NULL, 200);
-        arr = json_object_object_get(list, "quarantined");
-        for (size_t i = 0; i < json_object_array_length(arr); i++) {
-                const char *dev = jstr(json_object_array_get_idx(arr, i), "address");
-                unsigned fn = (unsigned)(dev[strlen(dev) - 1] - '0');
-                cr_assert(fn >= 1 && fn <= N_VFS && !held[fn], "seed %u: %s quarantined and held",
-                          seed, dev);
-                held[fn] = true;
-                expect_sysfs_driver(fx, dev, "vfio-pci");
-        }
-        json_object_put(list);
-        for (unsigned fn = 1; fn <= N_VFS; fn++) {
-                _cleanup_free_ char *dev = util_strdup_printf("0000:01:00.%u", fn);
-                if (!held[fn])
-                        expect_sysfs_driver(fx, dev, "");
-        }
-}
-
 /* IOVD_TEST_SEED=N replays a run; the seed is printed either way. */
 Test(alloc_locking, randomized_mix_neither_deadlocks_nor_double_allocates, .timeout = 300)
 {
@@ -272,6 +231,8 @@ Test(alloc_locking, randomized_mix_neither_deadlocks_nor_double_allocates, .time
                 lost += w[i].lost_writes;
         }
         fprintf(stderr, "randomized mix: %u binds lost a write in the fake kernel\n", lost);
-        check_invariants(fx, h, m.seed);
+        char when[40];
+        snprintf(when, sizeof(when), "IOVD_TEST_SEED=%u", m.seed);
+        expect_vf_invariants(fx, h, N_VFS, when);
         pthread_mutex_destroy(&m.lock);
 }

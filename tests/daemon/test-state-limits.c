@@ -285,40 +285,6 @@ static void kill_during(struct fixture *fx, struct iov_harness *h, const char *m
         free(req.body);
 }
 
-/* After a restart: each allocation is active with its VF on vfio-pci; no VF is held
- * twice; every VF nobody holds is back as it was (no driver, no override). */
-static void check_invariants(struct fixture *fx, struct iov_harness *h, const char *when)
-{
-        struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
-        struct json_object *arr = json_object_object_get(list, "allocations");
-        bool held[N_VFS + 1] = {0};
-        for (size_t i = 0; i < json_object_array_length(arr); i++) {
-                struct json_object *a = json_object_array_get_idx(arr, i);
-                cr_assert_str_eq(jstr(a, "state"), "active", "%s: %s", when,
-                                 json_object_to_json_string(a));
-                struct json_object *devices = json_object_object_get(a, "devices");
-                for (size_t j = 0; j < json_object_array_length(devices); j++) {
-                        const char *dev =
-                                json_object_get_string(json_object_array_get_idx(devices, j));
-                        unsigned fn = (unsigned)(dev[strlen(dev) - 1] - '0');
-                        cr_assert(fn >= 1 && fn <= N_VFS && !held[fn],
-                                  "%s: %s held twice or "
-                                  "unknown",
-                                  when, dev);
-                        held[fn] = true;
-                        expect_sysfs_driver(fx, dev, "vfio-pci");
-                }
-        }
-        for (unsigned fn = 1; fn <= N_VFS; fn++) {
-                _cleanup_free_ char *dev = util_strdup_printf("0000:01:00.%u", fn);
-                if (held[fn])
-                        continue;
-                expect_sysfs_driver(fx, dev, "");
-                expect_no_override(fx, dev);
-        }
-        json_object_put(list);
-}
-
 /* The first allocation's path, or NULL when there is none. */
 static char *first_allocation(struct iov_harness *h)
 {
@@ -341,7 +307,7 @@ static void kill_during_create(struct fixture *fx, const char *dir, unsigned del
                             "{\"owner\":\"vm-1\",\"device\":\"0000:01:00.1\"}", delay_ms);
         }
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-        check_invariants(fx, h, when);
+        expect_vf_invariants(fx, h, N_VFS, when);
         /* The delete that follows needs something held. */
         _cleanup_free_ char *path = first_allocation(h);
         if (!path)
@@ -359,7 +325,7 @@ static void kill_during_delete(struct fixture *fx, const char *dir, unsigned del
                 kill_during(fx, h, "DELETE", victim, NULL, delay_ms);
         }
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
-        check_invariants(fx, h, when);
+        expect_vf_invariants(fx, h, N_VFS, when);
         /* The next round starts with nothing held. */
         for (char *path; (path = first_allocation(h)); free(path))
                 json_object_put(call(h, "DELETE", path, NULL, 200));
