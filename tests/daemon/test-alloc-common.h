@@ -210,8 +210,8 @@ static inline void mark_vf_held(bool *held, unsigned n_vfs, const char *dev, con
  * 1..n_vfs (at most 7): each allocation active with its VFs on vfio-pci, a quarantined VF
  * on vfio-pci and in no allocation, no VF held twice, and every VF nobody holds back as it
  * was (no driver, no override). `when` names the moment in failures. */
-static inline void expect_vf_invariants(struct fixture *fx, struct iov_harness *h,
-                                        unsigned n_vfs, const char *when)
+static inline void expect_vf_invariants(struct fixture *fx, struct iov_harness *h, unsigned n_vfs,
+                                        const char *when)
 {
         bool held[8] = {0};
         struct json_object *list = call(h, "GET", "/v1/allocations", NULL, 200);
