@@ -83,6 +83,17 @@ def start_iovd(iovd, tree, work):
     raise RuntimeError("iovd did not answer within 300 s")
 
 
+def stop_all(procs, work, timeout=30):
+    """Ends what the benchmark started, last started first, and removes its directory."""
+    for p in reversed(procs):
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def iovd_round(sock, address):
     start = time.monotonic()
     status, body = request(sock, "POST", "/v1/allocations",
@@ -164,13 +175,7 @@ def main():
         print("%-34s %12.2f %12.2f" % ("limit (raw sysfs writes)", ml * 1e3, pl * 1e3))
         print("%-34s %12.2f %12.2f" % ("ratio iovd / limit", mo / ml, po / pl))
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(procs, work)
     return 0
 
 

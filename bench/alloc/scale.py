@@ -20,7 +20,6 @@ the end and after the restart.
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import percentile, request, start_fakekernel, start_iovd  # noqa: E402
+from run import percentile, request, start_fakekernel, start_iovd, stop_all  # noqa: E402
 
 
 def timed(sock, method, path, body=None):
@@ -185,13 +184,7 @@ def main():
         print("restart: %.2f s until GET /v1/host answered with every pool and allocation"
               % up)
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(procs, work, timeout=60)
     return 0
 
 
