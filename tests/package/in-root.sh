@@ -11,21 +11,8 @@ version=$2
 host_devices=$3
 n=$4
 failed=0
-ok() {
-  n=$((n + 1))
-  echo "ok $n - $1"
-}
-not_ok() {
-  n=$((n + 1))
-  failed=1
-  echo "not ok $n - $1"
-  shift
-  [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/# /'
-  return 0
-}
-expect() {
-  if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2" "got: $3"; fi
-}
+# shellcheck source=tests/package/tap.sh
+. "$(dirname "$0")/tap.sh"
 in_root() {
   chroot "$root" "$@"
 }

@@ -28,18 +28,8 @@ LAB_DIR=$src/tests/lab
 
 n=0
 failed=0
-ok() {
-  n=$((n + 1))
-  echo "ok $n - $1"
-}
-not_ok() {
-  n=$((n + 1))
-  failed=1
-  echo "not ok $n - $1"
-  shift
-  [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/# /'
-  return 0
-}
+# shellcheck source=tests/package/tap.sh
+. "$src/tests/package/tap.sh"
 skip_all() {
   echo "1..0 # SKIP $1"
   exit 0
