@@ -105,6 +105,24 @@ static int pools_list(struct iov_daemon *d, const struct iov_api_request *req,
         return api_reply_list(resp, "pools", arr);
 }
 
+/* Under the state lock: a new pool's name is free and the limits leave room for it. */
+static int check_room_for(struct iov_registry *reg, const struct iov_pool *pool,
+                          struct iov_api_response *resp)
+{
+        if (registry_find_pool(reg, pool->name))
+                return api_error(resp, 409, "pool_exists", "a pool named %s already exists",
+                                 pool->name);
+        if (reg->n_pools >= IOV_POOLS_MAX)
+                return api_error(resp, 409, "too_many_pools", "iovd holds at most %d pools",
+                                 IOV_POOLS_MAX);
+        if (reg->n_pool_addresses + pool->selector.n_addresses > IOV_POOL_ADDRESSES_TOTAL_MAX)
+                return api_error(resp, 409, "too_many_pool_addresses",
+                                 "the selectors of all pools list at most %d addresses "
+                                 "together; %zu are listed",
+                                 IOV_POOL_ADDRESSES_TOTAL_MAX, reg->n_pool_addresses);
+        return 0;
+}
+
 static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
                         struct iov_api_response *resp)
 {
@@ -128,24 +146,11 @@ static int pools_create(struct iov_daemon *d, const struct iov_api_request *req,
         char name[IOV_POOL_NAME_MAX + 1];
         snprintf(name, sizeof(name), "%s", pool->name);
         pthread_mutex_lock(&d->state_lock);
-        if (registry_find_pool(reg, name)) {
+        r = check_room_for(reg, pool, resp);
+        if (r < 0) {
                 pthread_mutex_unlock(&d->state_lock);
                 pool_free(pool);
-                return api_error(resp, 409, "pool_exists", "a pool named %s already exists", name);
-        }
-        if (reg->n_pools >= IOV_POOLS_MAX) {
-                pthread_mutex_unlock(&d->state_lock);
-                pool_free(pool);
-                return api_error(resp, 409, "too_many_pools", "iovd holds at most %d pools",
-                                 IOV_POOLS_MAX);
-        }
-        if (reg->n_pool_addresses + pool->selector.n_addresses > IOV_POOL_ADDRESSES_TOTAL_MAX) {
-                pthread_mutex_unlock(&d->state_lock);
-                pool_free(pool);
-                return api_error(resp, 409, "too_many_pool_addresses",
-                                 "the selectors of all pools list at most %d addresses "
-                                 "together; %zu are listed",
-                                 IOV_POOL_ADDRESSES_TOTAL_MAX, reg->n_pool_addresses);
+                return r;
         }
         r = registry_add_pool(reg, pool);
         if (r == 0) {
