@@ -11,13 +11,8 @@
 set -u
 iovd=$1 iovctl=$2 fixture=$3 fakekernel=$4 pty_run=$5 guest_dir=$6
 dir=$(mktemp -d)
-dpid='' kpid=''
-cleanup() {
-        [ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-        [ -n "$kpid" ] && kill "$kpid" 2>/dev/null && wait "$kpid" 2>/dev/null
-        rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=tests/daemon/iovd-on-tree.sh
+. "$(dirname "$0")/iovd-on-tree.sh"
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -28,7 +23,6 @@ notok() {
         [ $# -gt 0 ] && printf '%s\n' "$@" | cat -v | sed 's/^/# /'
 }
 skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
-bail() { echo "Bail out! $1"; exit 1; }
 # check NAME COMMAND...: a TAP line for a test command's status.
 check() {
         local name=$1
@@ -45,25 +39,9 @@ on_tty() {
 # Display columns (wc -L counts characters in the UTF-8 locale set below, not bytes).
 widest_line() { wc -L | tr -d ' '; }
 
-"$fixture" --lab "$dir/tree" >/dev/null || bail "iov-fixture failed"
-mkfifo "$dir/kernel-out"
-"$fakekernel" "$dir/tree" >"$dir/kernel-out" 2>&1 &
-kpid=$!
-read -r line <"$dir/kernel-out"
-[ "$line" = READY ] || bail "fake kernel said '$line'"
-cat "$dir/kernel-out" >/dev/null &
-export IOVD_SOCKET=$dir/iovd.sock
 unset NO_COLOR COLUMNS
 export LANG=C.UTF-8 TERM=xterm
-"$iovd" --listen "unix:$IOVD_SOCKET" --state-dir "$dir/state" --run-dir "$dir/run" \
-        --sysfs-root "$dir/tree/sys" --dev-root "$dir/tree/dev" --image-dir "$dir" --image-dir "$guest_dir" \
-        >"$dir/iovd.log" 2>&1 &
-dpid=$!
-for _ in $(seq 200); do
-        "$iovctl" host >/dev/null 2>&1 && break
-        sleep 0.05
-done
-"$iovctl" host >/dev/null 2>&1 || bail "iovd did not answer: $(cat "$dir/iovd.log")"
+iovd_on_tree --image-dir "$guest_dir"
 
 echo "1..15"
 

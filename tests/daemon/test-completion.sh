@@ -11,18 +11,12 @@
 set -u
 iovd=$1 iovctl=$2 fixture=$3 fakekernel=$4 script=$5 zsh_script=$6
 dir=$(mktemp -d)
-dpid= kpid=
-cleanup() {
-        [ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-        [ -n "$kpid" ] && kill "$kpid" 2>/dev/null && wait "$kpid" 2>/dev/null
-        rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=tests/daemon/iovd-on-tree.sh
+. "$(dirname "$0")/iovd-on-tree.sh"
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); echo "not ok $n - $1"; }
-bail() { echo "Bail out! $1"; exit 1; }
 
 # Complete the last argument: complete WORD... (the first word is the iovctl to run).
 complete_words() {
@@ -52,22 +46,7 @@ check() {
 source "$script" || bail "cannot source $script"
 declare -F _iovctl >/dev/null || bail "$script defines no _iovctl"
 
-"$fixture" --lab "$dir/tree" >/dev/null || bail "iov-fixture failed"
-mkfifo "$dir/kernel-out"
-"$fakekernel" "$dir/tree" >"$dir/kernel-out" 2>&1 &
-kpid=$!
-read -r line <"$dir/kernel-out"
-[ "$line" = READY ] || bail "fake kernel said '$line'"
-cat "$dir/kernel-out" >/dev/null &
-export IOVD_SOCKET=$dir/iovd.sock
-"$iovd" --listen "unix:$IOVD_SOCKET" --state-dir "$dir/state" --run-dir "$dir/run" \
-        --sysfs-root "$dir/tree/sys" --dev-root "$dir/tree/dev" --image-dir "$dir" >"$dir/iovd.log" 2>&1 &
-dpid=$!
-for _ in $(seq 200); do
-        "$iovctl" host >/dev/null 2>&1 && break
-        sleep 0.05
-done
-"$iovctl" host >/dev/null 2>&1 || bail "iovd did not answer: $(cat "$dir/iovd.log")"
+iovd_on_tree
 
 echo "1..19"
 
