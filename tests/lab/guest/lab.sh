@@ -558,3 +558,35 @@ JSON
   kill "$lab_pt_follow" 2>/dev/null
   sed "s/^/$1 vmm| /" "/tmp/$1.log"
 }
+
+# ---- NVMe patterns: what the lab writes for an L2 guest to read, and reads back ----------
+# lab_nvme_block_text BLOCK: the text at 4 KiB block BLOCK of /dev/nvme0n1.
+lab_nvme_block_text() {
+  dd if=/dev/nvme0n1 bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -c 64
+}
+
+# lab_nvme_write_pattern [WHERE]: sets NONCE, writes "iovd-lab-pattern-A-NONCE" at block 256
+# (the L2 guest's l2-nvme init reads it there) and zeroes block 512 (where it writes
+# "iovd-l2-pattern-B-NONCE"); one TAP result that the lab reads its pattern back.
+lab_nvme_write_pattern() {
+  NONCE=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+  printf 'iovd-lab-pattern-A-%s' "$NONCE" |
+    dd of=/dev/nvme0n1 bs=4096 seek=256 conv=sync,fsync 2>/dev/null
+  dd if=/dev/zero of=/dev/nvme0n1 bs=4096 seek=512 count=1 conv=fsync 2>/dev/null
+  sync
+  tap_is "the lab wrote its pattern at block 256${1:+ $1}" "$(lab_nvme_block_text 256)" \
+    "iovd-lab-pattern-A-$NONCE"
+}
+
+# lab_nvme_check_guest CONSOLE BDF WHAT: three TAP results from an l2-nvme guest's console:
+# it saw BDF's ids at 00:05.0, its stock nvme driver drove WHAT ("the controller", "the
+# VF"), it read the lab's pattern; its l2-nvme lines as diagnostics.
+lab_nvme_check_guest() {
+  tap_check "the L2 guest sees $3's ids at 00:05.0" \
+    grep -q "l2-nvme: ids $(lab_pt_ids "$2") at 0000:00:05.0" "$1"
+  grep -a "l2-nvme:" "$1" | while read -r line; do tap_diag "$line"; done
+  tap_check "the L2 guest's stock nvme driver drives $3" \
+    grep -q "l2-nvme: controller .* driver nvme" "$1"
+  tap_check "the L2 guest read the lab's pattern through $3" \
+    grep -q "l2-nvme: read iovd-lab-pattern-A-$NONCE" "$1"
+}

@@ -34,14 +34,7 @@ bar2_size() {
 tap_is "the lab's controller has a 64 MiB 64-bit prefetchable BAR 2 (its CMB)" \
   "$(bar2_size)" "67108864 1056768"
 lab_wait 20 test -b /dev/nvme0n1
-NONCE=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
-block_text() { # block_text BLOCK: the text at 4 KiB block BLOCK of /dev/nvme0n1
-  dd if=/dev/nvme0n1 bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -c 64
-}
-printf 'iovd-lab-pattern-A-%s' "$NONCE" | dd of=/dev/nvme0n1 bs=4096 seek=256 conv=sync,fsync 2>/dev/null
-dd if=/dev/zero of=/dev/nvme0n1 bs=4096 seek=512 count=1 conv=fsync 2>/dev/null
-sync
-tap_is "the lab wrote its pattern at block 256" "$(block_text 256)" "iovd-lab-pattern-A-$NONCE"
+lab_nvme_write_pattern
 tap_check "$PF bound to vfio-pci" lab_bind_vfio "$PF"
 
 lab_pt_vmm_run cmb "{\"type\": \"vfio\", \"host\": \"$PF\", \"guest_address\": 5}" \
@@ -74,7 +67,7 @@ echo "$PF" >"$SYSFS_PCI/$PF/driver/unbind"
 echo >"$SYSFS_PCI/$PF/driver_override"
 echo "$PF" >/sys/bus/pci/drivers_probe
 lab_wait 30 test -b /dev/nvme0n1
-tap_is "the lab reads the L2 guest's pattern at block 512" "$(block_text 512)" \
+tap_is "the lab reads the L2 guest's pattern at block 512" "$(lab_nvme_block_text 512)" \
   "iovd-l2-pattern-B-$NONCE"
 tap_is "no BUG in the L2 kernel's log" "$(grep -c 'BUG' /tmp/cmb.console)" 0
 faults=$(dmesg | grep -ci "dmar.*fault")

@@ -24,14 +24,7 @@ tap_check "kvm_amd, vfio-pci, vfio_iommu_type1 and nvme load" \
 lab_require_programs iovd iovd-vmm || exit 1
 PF=$(lab_find_pf 1b36:0010)
 lab_wait 20 test -b /dev/nvme0n1
-NONCE=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
-block_text() { # block_text BLOCK: the text at 4 KiB block BLOCK of /dev/nvme0n1
-  dd if=/dev/nvme0n1 bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -c 64
-}
-printf 'iovd-lab-pattern-A-%s' "$NONCE" | dd of=/dev/nvme0n1 bs=4096 seek=256 conv=sync,fsync 2>/dev/null
-dd if=/dev/zero of=/dev/nvme0n1 bs=4096 seek=512 count=1 conv=fsync 2>/dev/null
-tap_is "the lab wrote its pattern at block 256 through the PF" "$(block_text 256)" \
-  "iovd-lab-pattern-A-$NONCE"
+lab_nvme_write_pattern "through the PF"
 
 nvme list-secondary /dev/nvme0 >/tmp/secondary.txt 2>&1
 # The secondary controller of VF 1 and its primary (nvme-cli's list: "SCID ... : 0x0001").
@@ -72,13 +65,7 @@ lab_pt_pool vfs "$VF"
 lab_pt_vm_run nvmevf '{"type": "vfio", "pool": "vfs", "guest_address": 5}' "iovtest.nonce=$NONCE"
 tap_is "POST /v1/vms nvmevf with a vfio entry from pool vfs" "$PT_CREATE" 201
 lab_pt_check_held nvmevf "$VF" 5
-tap_check "the L2 guest sees the VF's ids at 00:05.0" \
-  grep -q "l2-nvme: ids $(lab_pt_ids "$VF") at 0000:00:05.0" /tmp/nvmevf.console
-grep -a "l2-nvme:" /tmp/nvmevf.console | while read -r line; do tap_diag "$line"; done
-tap_check "the L2 guest's stock nvme driver drives the VF" \
-  grep -q "l2-nvme: controller .* driver nvme" /tmp/nvmevf.console
-tap_check "the L2 guest read the lab's pattern through the VF" \
-  grep -q "l2-nvme: read iovd-lab-pattern-A-$NONCE" /tmp/nvmevf.console
+lab_nvme_check_guest /tmp/nvmevf.console "$VF" "the VF"
 tap_is "iovd-vmm exits 0 after the guest's reboot: the VM is stopped" \
   "$VMM_STATUS $PT_STATE" "0 stopped"
 lab_pt_check_released nvmevf "$VF" vfs
@@ -87,7 +74,7 @@ iovd_stop >/dev/null
 move_ns $SCID $PCID >/dev/null
 nvme ns-rescan /dev/nvme0 >/dev/null 2>&1
 lab_wait 30 test -b /dev/nvme0n1
-tap_is "the lab reads the L2 guest's pattern at block 512 through the PF" "$(block_text 512)" \
+tap_is "the lab reads the L2 guest's pattern at block 512 through the PF" "$(lab_nvme_block_text 512)" \
   "iovd-l2-pattern-B-$NONCE"
 faults=$(dmesg | grep -ci "dmar.*fault")
 tap_is "no DMAR fault in the lab's kernel log" "$faults" 0 || dmesg | grep -i dmar | tail -n 5

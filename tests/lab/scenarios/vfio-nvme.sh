@@ -22,14 +22,7 @@ tap_check "the lab's NVMe controller ($PF)" test -n "$PF" || exit 1
 # Its BAR 0 (registers, doorbells, MSI-X table and PBA) is small: the 32-bit window holds it.
 tap_diag "$PF BAR 0 (start end flags): $(head -n 1 "$SYSFS_PCI/$PF/resource")"
 lab_wait 20 test -b /dev/nvme0n1
-NONCE=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
-block_text() { # block_text BLOCK: the text at 4 KiB block BLOCK of /dev/nvme0n1
-  dd if=/dev/nvme0n1 bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -c 64
-}
-printf 'iovd-lab-pattern-A-%s' "$NONCE" | dd of=/dev/nvme0n1 bs=4096 seek=256 conv=sync,fsync 2>/dev/null
-dd if=/dev/zero of=/dev/nvme0n1 bs=4096 seek=512 count=1 conv=fsync 2>/dev/null
-sync
-tap_is "the lab wrote its pattern at block 256" "$(block_text 256)" "iovd-lab-pattern-A-$NONCE"
+lab_nvme_write_pattern
 tap_check "$PF taken from nvme (iovd hands out only driverless functions)" lab_unbind "$PF"
 iovd_start_checked || exit 1
 lab_pt_pool disks "$PF"
@@ -38,13 +31,7 @@ lab_pt_vm_run nvme "{\"type\": \"vfio\", \"device\": \"$PF\", \"guest_address\":
   "iovtest.nonce=$NONCE"
 tap_is "POST /v1/vms nvme with a vfio entry for device $PF" "$PT_CREATE" 201
 lab_pt_check_held nvme "$PF" 5
-tap_check "the L2 guest sees the controller's ids at 00:05.0" \
-  grep -q "l2-nvme: ids $(lab_pt_ids "$PF") at 0000:00:05.0" /tmp/nvme.console
-grep -a "l2-nvme:" /tmp/nvme.console | while read -r line; do tap_diag "$line"; done
-tap_check "the L2 guest's stock nvme driver drives the controller" \
-  grep -q "l2-nvme: controller .* driver nvme" /tmp/nvme.console
-tap_check "the L2 guest read the lab's pattern" \
-  grep -q "l2-nvme: read iovd-lab-pattern-A-$NONCE" /tmp/nvme.console
+lab_nvme_check_guest /tmp/nvme.console "$PF" "the controller"
 tap_is "iovd-vmm exits 0 after the guest's reboot: the VM is stopped" \
   "$VMM_STATUS $PT_STATE" "0 stopped"
 lab_pt_check_released nvme "$PF" disks
@@ -53,7 +40,7 @@ iovd_stop >/dev/null
 # The controller back to the lab's nvme driver.
 echo "$PF" >/sys/bus/pci/drivers_probe
 lab_wait 30 test -b /dev/nvme0n1
-tap_is "the lab reads the L2 guest's pattern at block 512" "$(block_text 512)" \
+tap_is "the lab reads the L2 guest's pattern at block 512" "$(lab_nvme_block_text 512)" \
   "iovd-l2-pattern-B-$NONCE"
 tap_is "no BUG in the L2 kernel's log" "$(grep -c 'BUG' /tmp/nvme.console)" 0
 faults=$(dmesg | grep -ci "dmar.*fault")
