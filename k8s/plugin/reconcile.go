@@ -92,7 +92,7 @@ func (m *Manager) reconcileOnce(ctx context.Context) {
 			continue
 		}
 		if holder, ok := used[c.resource][c.device]; ok {
-			m.track.seenInUse(c.device, holder)
+			m.track.seenInUse(c.device)
 			if c.holder != holder {
 				m.setHolder(ctx, a, c.device, holder)
 			}
