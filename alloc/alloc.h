@@ -272,6 +272,14 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
 int allocations_release(struct iov_daemon *d, const char *id, struct json_object **ret,
                         struct iov_problem *p);
 
+/* Give allocation id the owner label owner (checked by the caller, as at create), under
+ * its group lock, so a release racing it either comes after (and releases the renamed
+ * allocation) or before (404 allocation_not_found): never a record lost or brought back.
+ * Saved before it returns; publishes "allocation_updated" when the label changed. 409
+ * allocation_in_use for an allocation a VM holds (its owner is the VM). ret: the API JSON. */
+int allocations_set_owner(struct iov_daemon *d, const char *id, const char *owner,
+                          struct json_object **ret, struct iov_problem *p);
+
 /* ---- allocations held by VMs (alloc/vm-owner.c; vms/ is the caller) ------------------- */
 
 /* The host may give a VM a passed-through device: an IOMMU with interrupt remapping, or

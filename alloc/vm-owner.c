@@ -4,7 +4,10 @@
  * whose typed owner is the VM (struct iov_allocation.vm, its id; "owner" keeps the VM's
  * name for people): created at the VM's create (allocate.c, with req->vm), adopted from an
  * existing allocation, reset before each start and after each end, released with the VM.
- * An allocation a VM holds is never released on its own (release.c: allocation_in_use).
+ * An allocation a VM holds is never released on its own (release.c: allocation_in_use),
+ * and its owner stays the VM's; any other allocation's owner label may be changed
+ * (allocations_set_owner: the Kubernetes device plugin names the pod's container once
+ * kubelet says which one holds the device).
  *
  * Every change here is saved before the caller goes on, under the allocation's group lock
  * (alloc_lock_allocation_group) like the rest of alloc/, so a crash leaves either the old
@@ -125,6 +128,78 @@ int allocations_disown(struct iov_daemon *d, const char *id, const char *vm_id)
         }
         hwlock_release(&d->alloc->hwlocks, lock);
         return r;
+}
+
+/* ---- the owner label ------------------------------------------------------------------ */
+
+/* An allocation's owner becomes the VM's (its name) while a VM holds it. */
+static int check_owner_settable(const struct iov_allocation *a, struct iov_problem *p)
+{
+        if (!a->vm)
+                return 0;
+        p->details = json_object_new_object();
+        if (p->details)
+                json_object_object_add(p->details, "vm", json_object_new_string(a->vm));
+        return daemon_problem_set(p, 409, "allocation_in_use",
+                                  "allocation %s belongs to VM %s (%s); its owner is the VM", a->id,
+                                  a->vm, a->owner);
+}
+
+/* Swap a's owner with *owner under the registry's write lock: readers see the old label
+ * or the new one, and *owner holds the other afterwards (to put back, or to free). */
+static void swap_owner(struct iov_registry *reg, struct iov_allocation *a, char **owner)
+{
+        pthread_rwlock_wrlock(&reg->lock);
+        char *before = a->owner;
+        a->owner = *owner;
+        *owner = before;
+        pthread_rwlock_unlock(&reg->lock);
+}
+
+/* The new label saved, or the old one back in memory; 0 when nothing changed (*changed
+ * false: the same label again costs no write and no event). */
+static int owner_change(struct iov_daemon *d, struct iov_registry *reg, struct iov_allocation *a,
+                        char **owner, bool *changed, struct iov_problem *p)
+{
+        *changed = !streq(a->owner, *owner);
+        if (!*changed)
+                return 0;
+        swap_owner(reg, a, owner);
+        int r = save_or_fail(d, reg, a, p);
+        if (r < 0)
+                swap_owner(reg, a, owner); /* not durable: not changed */
+        return r;
+}
+
+int allocations_set_owner(struct iov_daemon *d, const char *id, const char *owner,
+                          struct json_object **ret, struct iov_problem *p)
+{
+        struct iov_registry *reg = registry_get(d);
+        struct json_object *json = NULL;
+        struct iov_hwlock *lock = NULL;
+        _cleanup_free_ char *label = strdup(owner);
+        bool changed = false;
+        if (!label)
+                return -ENOMEM;
+        struct iov_allocation *a = find_locked(d, reg, id, &lock);
+        int r = a ? check_owner_settable(a, p)
+                  : daemon_problem_set(p, 404, "allocation_not_found", "no allocation %s", id);
+        if (r == 0)
+                r = owner_change(d, reg, a, &label, &changed, p);
+        if (r == 0)
+                json = allocation_to_api_json(a, d->config.dev_root);
+        if (r == 0 && changed) {
+                daemon_event_publish(d, "allocation_updated",
+                                     allocation_to_api_json(a, d->config.dev_root));
+                log_info("allocation %s: owner \"%s\" (was \"%s\")", id, a->owner, label);
+        }
+        hwlock_release(&d->alloc->hwlocks, lock);
+        if (r < 0)
+                return r;
+        if (!json)
+                return -ENOMEM;
+        *ret = json;
+        return 0;
 }
 
 /* ---- reset ----------------------------------------------------------------------------- */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * /v1/allocations: hand a device's whole IOMMU group to an owner (by address, from a
- * pool, or a named device counted in its pool), list and release. The decisions live in
- * alloc/allocate.c and alloc/release.c; this file checks the request and shapes the answer.
+ * pool, or a named device counted in its pool), list, relabel the owner and release. The
+ * decisions live in alloc/allocate.c, alloc/release.c and alloc/vm-owner.c; this file
+ * checks the request and shapes the answer.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -164,6 +165,27 @@ static int allocations_delete(struct iov_daemon *d, const struct iov_api_request
         return reply_outcome(resp, r, 200, out, &p);
 }
 
+/* PATCH /v1/allocations/{id} {"owner"}: a new owner label, checked as at create. */
+static int allocations_patch(struct iov_daemon *d, const struct iov_api_request *req,
+                             struct iov_api_response *resp)
+{
+        static const struct iov_api_field fields[] = {
+                {"owner", json_type_string, true, false},
+        };
+        int r = api_body_check(req, resp, fields, ARRAY_SIZE(fields));
+        if (r < 0)
+                return r;
+        const char *owner = json_object_get_string(json_object_object_get(req->body, "owner"));
+        if (!owner_is_valid(owner))
+                return api_error(resp, 400, "invalid_value",
+                                 "owner must be 1 to %d printable ASCII characters",
+                                 IOV_ALLOCATION_OWNER_MAX);
+        struct iov_problem p = {0};
+        struct json_object *out = NULL;
+        r = allocations_set_owner(d, api_request_param(req, "id"), owner, &out, &p);
+        return reply_outcome(resp, r, 200, out, &p);
+}
+
 static struct json_object *quarantine_json(const struct iov_quarantine_entry *q)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
@@ -208,6 +230,7 @@ static int quarantine_delete(struct iov_daemon *d, const struct iov_api_request 
 API_ROUTE_QUERY(allocations_list, "GET", "/v1/allocations", allocations_list, list_query)
 API_ROUTE(allocations_post, "POST", "/v1/allocations", allocations_post)
 API_ROUTE(allocations_get, "GET", "/v1/allocations/{id}", allocations_get)
+API_ROUTE(allocations_patch, "PATCH", "/v1/allocations/{id}", allocations_patch)
 API_ROUTE(allocations_delete, "DELETE", "/v1/allocations/{id}", allocations_delete)
 API_ROUTE(quarantine_list, "GET", "/v1/quarantine", quarantine_list)
 API_ROUTE(quarantine_delete, "DELETE", "/v1/quarantine/{address}", quarantine_delete)

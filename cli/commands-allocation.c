@@ -311,6 +311,16 @@ static int cmd_allocation(struct iov_cli *cli, const struct iov_cli_args *args)
         return cli_call_resource(cli, "GET", "/v1/allocations", args->positional[0], NULL, NULL);
 }
 
+/* The owner is checked by the daemon, as at alloc: one rule, one place. */
+static int cmd_alloc_set_owner(struct iov_cli *cli, const struct iov_cli_args *args)
+{
+        _cleanup_json_ struct json_object *body = json_object_new_object();
+        if (!body ||
+            json_object_object_add(body, "owner", json_object_new_string(args->positional[1])) < 0)
+                return cli_usage_error(cli, "out of memory");
+        return cli_call_resource(cli, "PATCH", "/v1/allocations", args->positional[0], NULL, body);
+}
+
 static int cmd_release(struct iov_cli *cli, const struct iov_cli_args *args)
 {
         return cli_call_resource(cli, "DELETE", "/v1/allocations", args->positional[0], NULL, NULL);
@@ -325,6 +335,10 @@ const struct iov_cli_command cli_commands_allocation[] = {
          "create a pool of devices", 1, 1, pool_create_options, cmd_pool_create},
         {"pool delete", "NAME", "delete a pool (refused while allocations use it)", 1, 1,
          no_options, cmd_pool_delete},
+        /* Before "alloc": the first command whose name matches the words wins. */
+        {"alloc set-owner", "ID OWNER",
+         "give an allocation a new owner label (refused for a VM's allocation)", 2, 2, no_options,
+         cmd_alloc_set_owner},
         {"alloc", "--owner OWNER (--device ADDR | --pool NAME | --pool NAME --device ADDR)",
          "allocate a device and its IOMMU group for vfio-pci", 0, 0, alloc_options, cmd_alloc},
         {"release", "ID", "release an allocation (restores the host drivers)", 1, 1, no_options,

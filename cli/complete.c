@@ -43,6 +43,7 @@ static const struct {
         {"pool ", "NAME", SOURCE_POOLS},
         {"vm create", "NAME", SOURCE_NONE},
         {"vm ", "ID", SOURCE_VMS},
+        {"alloc set-owner", "ID", SOURCE_ALLOCATIONS},
         {"release", "ID", SOURCE_ALLOCATIONS},
         {"allocation", "ID", SOURCE_ALLOCATIONS},
         {"group", "ID", SOURCE_GROUPS},
@@ -77,11 +78,12 @@ static void file_closep(FILE **f)
 
 /* What the words before the current one say. */
 struct complete_state {
-        const struct iov_cli_command *command;     /* NULL while the command is not complete */
-        const char *group;                         /* "vm" given, its subcommand not yet */
-        bool unknown;                              /* a word that is no command: give up */
-        bool options_done;                         /* after "--" */
-        size_t n_positional;                       /* the command's arguments so far */
+        const struct iov_cli_command *command; /* NULL while the command is not complete */
+        const char *group;   /* "vm" given, its subcommand not yet; with command set, a command
+                                that is also a group ("alloc"): a subcommand may still follow */
+        bool unknown;        /* a word that is no command: give up */
+        bool options_done;   /* after "--" */
+        size_t n_positional; /* the command's arguments so far */
         const struct iov_cli_option_spec *pending; /* the option whose value comes next */
         const char **endpoint_words;               /* --socket X, --url Y...: to ask iovd */
         int n_endpoint_words;
@@ -133,12 +135,25 @@ static void state_take_command_word(struct complete_state *s, const char *word)
 
         if (c && used == n) {
                 s->command = c;
-                s->group = NULL;
+                s->group = n == 1 && word_is_group(word) ? word : NULL;
         } else if (!s->group && word_is_group(word)) {
                 s->group = word;
         } else {
                 s->unknown = true;
         }
+}
+
+/* The word after a command that is also a group: its subcommand, or its first argument. */
+static void state_take_subcommand(struct complete_state *s, const char *word)
+{
+        const char *words[] = {s->group, word};
+        int used = 0;
+        const struct iov_cli_command *c = cli_command_find(2, words, &used);
+        s->group = NULL;
+        if (c && used == 2)
+                s->command = c;
+        else
+                s->n_positional++;
 }
 
 static void state_take_option(struct complete_state *s, const char *const *words, int i)
@@ -166,6 +181,8 @@ static void state_take_words(struct complete_state *s, const char *const *words,
                         state_take_option(s, words, i);
                 } else if (!s->command) {
                         state_take_command_word(s, w);
+                } else if (s->group) {
+                        state_take_subcommand(s, w);
                 } else {
                         s->n_positional++;
                 }
@@ -408,7 +425,9 @@ int cli_complete_main(int argc, const char *const *argv, FILE *out)
         } else if (!s.options_done && current[0] == '-') {
                 fputs("words\n", out);
                 output_options(&o, s.command);
-        } else if (!s.command) {
+        } else if (!s.command || s.group) {
+                /* A command that is also a group takes no argument of its own ("alloc"
+                 * has only options): what may follow it is a subcommand. */
                 fputs("words\n", out);
                 output_commands(&o, s.group);
         } else {

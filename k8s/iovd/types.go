@@ -57,6 +57,8 @@ type Allocation struct {
 	Pool       *string         `json:"pool"`
 	State      string          `json:"state"`
 	Devices    []string        `json:"devices"`
+	Device     string          `json:"device"` // the function asked for; the others of its group come with it
+	VM         *string         `json:"vm"`
 	IOMMUGroup int             `json:"iommu_group"`
 	VFIOGroup  string          `json:"vfio_group"`
 	Created    string          `json:"created"`

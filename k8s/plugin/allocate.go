@@ -92,7 +92,7 @@ func (p *poolPlugin) allocateDevice(ctx context.Context, id string) (*iovd.Alloc
 	a, err := p.m.client.AllocateInPool(ctx, owner, p.pool, id)
 	var apiErr *iovd.APIError
 	if err != nil && errors.As(err, &apiErr) && apiErr.Status == 409 {
-		if stale := p.staleOwnAllocation(ctx, id, owner); stale != nil {
+		if stale := p.staleOwnAllocation(ctx, id); stale != nil {
 			a, err = p.reallocate(ctx, stale, owner, id)
 		}
 	}
@@ -109,7 +109,7 @@ func (p *poolPlugin) allocateDevice(ctx context.Context, id string) (*iovd.Alloc
 // that allocation may be released and made anew, so the next tenant gets a reset device.
 // A device Allocate gave out moments ago, or that pod-resources shows in use, is not
 // stale; nor is anything while kubelet cannot be asked.
-func (p *poolPlugin) staleOwnAllocation(ctx context.Context, id, owner string) *iovd.Allocation {
+func (p *poolPlugin) staleOwnAllocation(ctx context.Context, id string) *iovd.Allocation {
 	if p.m.track.recentlyGiven(id, time.Now(), p.m.cfg.ReleaseGrace) {
 		return nil
 	}
@@ -118,7 +118,8 @@ func (p *poolPlugin) staleOwnAllocation(ctx context.Context, id, owner string) *
 		return nil
 	}
 	for i := range allocations {
-		if allocations[i].Owner != owner || allocations[i].State != "active" {
+		c, own := claimOf(allocations[i], p.m.poolResource)
+		if !own || c.resource != p.resource || c.device != id || allocations[i].State != "active" {
 			continue
 		}
 		used, err := p.m.inUse(ctx)
@@ -134,7 +135,7 @@ func (p *poolPlugin) reallocate(ctx context.Context, stale *iovd.Allocation, own
 	if err := p.m.client.Release(ctx, stale.ID); err != nil {
 		return nil, err
 	}
-	p.m.cfg.Log.Printf("released %s (%s): handed out again", stale.ID, owner)
+	p.m.cfg.Log.Printf("released %s (%s): handed out again", stale.ID, stale.Owner)
 	return p.m.client.AllocateInPool(ctx, owner, p.pool, id)
 }
 

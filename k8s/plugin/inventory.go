@@ -22,13 +22,17 @@ type snapshot struct {
 	byAddress   map[string]iovd.Device
 	quarantined map[string]bool
 	allocations []iovd.Allocation
+	byID        map[string]iovd.Allocation
 }
 
 func newSnapshot(pools []iovd.Pool, devices []iovd.Device, q []iovd.Quarantined,
 	allocations []iovd.Allocation) *snapshot {
 	s := &snapshot{pools: map[string]iovd.Pool{}, devices: devices,
 		byAddress: map[string]iovd.Device{}, quarantined: map[string]bool{},
-		allocations: allocations}
+		allocations: allocations, byID: map[string]iovd.Allocation{}}
+	for _, a := range allocations {
+		s.byID[a.ID] = a
+	}
 	for _, p := range pools {
 		s.pools[p.Name] = p
 	}
@@ -96,7 +100,7 @@ func (s *snapshot) members(pool string) []iovd.Device {
 // deviceHealth: a member kubelet may hand out (free, or held by this plugin for this
 // resource) is Healthy; one quarantined, lost, or held by another owner (a VM, an
 // operator) is Unhealthy, so kubelet stops counting it at once.
-func (s *snapshot) deviceHealth(d iovd.Device, resource string) string {
+func (s *snapshot) deviceHealth(d iovd.Device, pool, resource string) string {
 	if s.quarantined[d.Address] {
 		return unhealthy
 	}
@@ -106,10 +110,25 @@ func (s *snapshot) deviceHealth(d iovd.Device, resource string) string {
 	if d.Allocation.State == "quarantined" || d.Allocation.State == "lost" {
 		return unhealthy
 	}
-	if !strings.HasPrefix(d.Allocation.Owner, ownerPrefix(resource)) {
+	a, ok := s.byID[d.Allocation.ID]
+	if !ok { // the device's own view: enough for an owner that names the resource
+		a = iovd.Allocation{ID: d.Allocation.ID, Owner: d.Allocation.Owner}
+	}
+	if c, ok := claimIn(a, pool, resource); !ok || c.resource != resource {
 		return unhealthy
 	}
 	return healthy
+}
+
+// claimIn: the plugin's claim on allocation a as the plugin of pool (serving resource)
+// reads it; false for an allocation that is not the plugin's.
+func claimIn(a iovd.Allocation, pool, resource string) (claim, bool) {
+	return claimOf(a, func(p string) string {
+		if p == pool {
+			return resource
+		}
+		return ""
+	})
 }
 
 // deviceList is the ListAndWatch answer for one pool: its functions, and the devices
@@ -119,15 +138,15 @@ func (s *snapshot) deviceList(pool, resource string) []*dp.Device {
 	var out []*dp.Device
 	listed := map[string]bool{}
 	for _, d := range s.members(pool) {
-		out = append(out, &dp.Device{ID: d.Address, Health: s.deviceHealth(d, resource),
+		out = append(out, &dp.Device{ID: d.Address, Health: s.deviceHealth(d, pool, resource),
 			Topology: topology(d)})
 		listed[d.Address] = true
 	}
 	for _, a := range s.allocations {
-		owner, device, ok := parseOwner(a.Owner)
-		if ok && owner == resource && a.State == "lost" && !listed[device] {
-			out = append(out, &dp.Device{ID: device, Health: unhealthy})
-			listed[device] = true
+		c, ok := claimIn(a, pool, resource)
+		if ok && c.resource == resource && a.State == "lost" && !listed[c.device] {
+			out = append(out, &dp.Device{ID: c.device, Health: unhealthy})
+			listed[c.device] = true
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

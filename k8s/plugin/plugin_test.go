@@ -34,6 +34,42 @@ func TestOwnerRoundTrip(t *testing.T) {
 	}
 }
 
+// The owner naming the container: recognised with its pool's resource and iovd's device,
+// never mistaken for the resource:device form or another owner's label.
+func TestHolderOwnerIsThePlugins(t *testing.T) {
+	pool, vm := "p", "vm-id"
+	resourceOf := func(p string) string {
+		if p == pool {
+			return "iovd.io/p"
+		}
+		return ""
+	}
+	a := iovd.Allocation{ID: "a-1", Owner: holderOwner("default/app/main"), Pool: &pool,
+		Device: "0000:01:00.2"}
+	c, ok := claimOf(a, resourceOf)
+	if !ok || c.resource != "iovd.io/p" || c.device != "0000:01:00.2" || c.holder != "default/app/main" {
+		t.Fatalf("claimOf(%q) = %+v %v", a.Owner, c, ok)
+	}
+	old := iovd.Allocation{ID: "a-2", Owner: ownerFor("iovd.io/p", "0000:01:00.3"), Pool: &pool}
+	if c, ok := claimOf(old, resourceOf); !ok || c.device != "0000:01:00.3" || c.holder != "" {
+		t.Fatalf("claimOf(%q) = %+v %v: the first form is assigned, pod not yet known", old.Owner, c, ok)
+	}
+	other := "q"
+	for _, b := range []iovd.Allocation{
+		{Owner: "k8s:default/app", Pool: &pool, Device: "0000:01:00.2"},
+		{Owner: "k8s:a/b/c/d", Pool: &pool, Device: "0000:01:00.2"},
+		{Owner: "k8s:default//main", Pool: &pool, Device: "0000:01:00.2"},
+		{Owner: "default/app/main", Pool: &pool, Device: "0000:01:00.2"},
+		{Owner: holderOwner("default/app/main"), Device: "0000:01:00.2"},
+		{Owner: holderOwner("default/app/main"), Pool: &other, Device: "0000:01:00.2"},
+		{Owner: holderOwner("default/app/main"), Pool: &pool, Device: "0000:01:00.2", VM: &vm},
+	} {
+		if c, ok := claimOf(b, resourceOf); ok {
+			t.Errorf("claimOf(%+v) = %+v: not the plugin's", b, c)
+		}
+	}
+}
+
 // The network settings iovd applied reach the container, by address.
 func TestContainerResponseCarriesNetSettings(t *testing.T) {
 	net := map[string]any{"vf": "0000:03:10.2", "applied": map[string]any{"vlan": 42.0}}
@@ -102,11 +138,18 @@ func TestDeviceHealth(t *testing.T) {
 	own := iovd.Device{Address: "0000:01:00.2", Allocation: &iovd.Held{Owner: ownerFor("iovd.io/p", "0000:01:00.2"), State: "active"}}
 	vm := iovd.Device{Address: "0000:01:00.3", Allocation: &iovd.Held{Owner: "vm-1", State: "active"}}
 	quarantined := iovd.Device{Address: "0000:01:00.4", Allocation: &iovd.Held{State: "quarantined"}}
-	s := newSnapshot(nil, []iovd.Device{free, own, vm, quarantined}, nil, nil)
+	pool, other := "p", "q"
+	named := iovd.Device{Address: "0000:01:00.5", Allocation: &iovd.Held{ID: "a-5", Owner: "k8s:ns/pod/c", State: "active"}}
+	elsewhere := iovd.Device{Address: "0000:01:00.6", Allocation: &iovd.Held{ID: "a-6", Owner: "k8s:ns/pod/c", State: "active"}}
+	allocations := []iovd.Allocation{
+		{ID: "a-5", Owner: "k8s:ns/pod/c", Pool: &pool, Device: named.Address, State: "active"},
+		{ID: "a-6", Owner: "k8s:ns/pod/c", Pool: &other, Device: elsewhere.Address, State: "active"},
+	}
+	s := newSnapshot(nil, []iovd.Device{free, own, vm, quarantined, named, elsewhere}, nil, allocations)
 	want := map[string]string{free.Address: healthy, own.Address: healthy, vm.Address: unhealthy,
-		quarantined.Address: unhealthy}
+		quarantined.Address: unhealthy, named.Address: healthy, elsewhere.Address: unhealthy}
 	for _, d := range s.devices {
-		if got := s.deviceHealth(d, "iovd.io/p"); got != want[d.Address] {
+		if got := s.deviceHealth(d, pool, "iovd.io/p"); got != want[d.Address] {
 			t.Errorf("%s: %s, expected %s", d.Address, got, want[d.Address])
 		}
 	}

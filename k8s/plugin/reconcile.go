@@ -64,7 +64,16 @@ func (m *Manager) servedResources() map[string]bool {
 	return out
 }
 
-// reconcileOnce releases this plugin's iovd allocations whose device no container has
+// poolResource names the resource of a pool this process serves, "" for any other.
+func (m *Manager) poolResource(pool string) string {
+	if !m.served(pool) {
+		return ""
+	}
+	return m.resourceName(pool)
+}
+
+// reconcileOnce names in iovd the container holding each of this plugin's allocations
+// (owner k8s:NAMESPACE/POD/CONTAINER) and releases those whose device no container has
 // held for the grace period. Nothing is released while kubelet or iovd cannot be asked:
 // not knowing is never taken for "gone".
 func (m *Manager) reconcileOnce(ctx context.Context) {
@@ -78,38 +87,47 @@ func (m *Manager) reconcileOnce(ctx context.Context) {
 	}
 	now, served := time.Now(), m.servedResources()
 	for _, a := range allocations {
-		resource, device, ok := parseOwner(a.Owner)
-		if !ok || !served[resource] || a.State == "pending" || a.State == "releasing" {
+		c, ok := claimOf(a, m.poolResource)
+		if !ok || !served[c.resource] || a.State == "pending" || a.State == "releasing" {
 			continue
 		}
-		if holder, ok := used[resource][device]; ok {
-			if m.track.seenInUse(device, holder) {
-				m.cfg.Log.Printf("%s (%s) held by %s", device, a.ID, holder)
+		if holder, ok := used[c.resource][c.device]; ok {
+			m.track.seenInUse(c.device)
+			if c.holder != holder {
+				m.setHolder(ctx, a, c.device, holder)
 			}
 			continue
 		}
-		if m.track.recentlyGiven(device, now, m.cfg.ReleaseGrace) ||
+		if m.track.recentlyGiven(c.device, now, m.cfg.ReleaseGrace) ||
 			now.Sub(a.CreatedTime()) < m.cfg.ReleaseGrace ||
-			m.track.unusedFor(device, now) < m.cfg.ReleaseGrace {
+			m.track.unusedFor(c.device, now) < m.cfg.ReleaseGrace {
 			continue
 		}
-		m.release(ctx, a, "no container holds it")
+		m.release(ctx, a, c.device, "no container holds it")
 	}
 }
 
-func (m *Manager) release(ctx context.Context, a iovd.Allocation, why string) {
-	lock := m.deviceLock(deviceOf(a))
+// setHolder relabels allocation a with the container pod-resources shows holding its
+// device, under the device's lock (an Allocate or release of it goes first or after).
+func (m *Manager) setHolder(ctx context.Context, a iovd.Allocation, device, holder string) {
+	lock := m.deviceLock(device)
+	lock.Lock()
+	defer lock.Unlock()
+	if _, err := m.client.SetOwner(ctx, a.ID, holderOwner(holder)); err != nil {
+		m.cfg.Log.Printf("name the holder of %s (%s): %v", a.ID, a.Owner, err)
+		return
+	}
+	m.cfg.Log.Printf("%s (%s) held by %s: owner %s", device, a.ID, holder, holderOwner(holder))
+}
+
+func (m *Manager) release(ctx context.Context, a iovd.Allocation, device, why string) {
+	lock := m.deviceLock(device)
 	lock.Lock()
 	defer lock.Unlock()
 	if err := m.client.Release(ctx, a.ID); err != nil {
 		m.cfg.Log.Printf("release %s (%s): %v", a.ID, a.Owner, err)
 		return
 	}
-	m.track.forget(deviceOf(a))
+	m.track.forget(device)
 	m.cfg.Log.Printf("released %s (%s): %s", a.ID, a.Owner, why)
-}
-
-func deviceOf(a iovd.Allocation) string {
-	_, device, _ := parseOwner(a.Owner)
-	return device
 }

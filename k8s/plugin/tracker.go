@@ -12,12 +12,10 @@ type tracker struct {
 	mu      sync.Mutex
 	given   map[string]time.Time // device -> when Allocate answered
 	missing map[string]time.Time // device -> first reconcile that did not see it in use
-	holder  map[string]string    // device -> the container pod-resources last showed
 }
 
 func newTracker() *tracker {
-	return &tracker{given: map[string]time.Time{}, missing: map[string]time.Time{},
-		holder: map[string]string{}}
+	return &tracker{given: map[string]time.Time{}, missing: map[string]time.Time{}}
 }
 
 func (t *tracker) allocated(device string, at time.Time) {
@@ -32,7 +30,6 @@ func (t *tracker) forget(device string) {
 	defer t.mu.Unlock()
 	delete(t.given, device)
 	delete(t.missing, device)
-	delete(t.holder, device)
 }
 
 // recentlyGiven: Allocate answered within grace, so the container may not be listed by
@@ -44,15 +41,12 @@ func (t *tracker) recentlyGiven(device string, now time.Time, grace time.Duratio
 	return ok && now.Sub(at) < grace
 }
 
-// seenInUse: pod-resources shows holder holding the device; true when that is news (the
-// plugin logs which container an allocation serves, since iovd's owner cannot say).
-func (t *tracker) seenInUse(device, holder string) bool {
+// seenInUse: pod-resources shows a container holding the device, so its unused clock
+// stops (which container it is goes to iovd as the allocation's owner: reconcile.go).
+func (t *tracker) seenInUse(device string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.missing, device)
-	news := t.holder[device] != holder
-	t.holder[device] = holder
-	return news
 }
 
 // unusedFor: how long the device has been seen unused; the first call starts the clock.

@@ -138,6 +138,28 @@ func waitAllocations(t *testing.T, env *testenv.Env, timeout time.Duration, devi
 	}
 }
 
+// waitOwner waits until GET /v1/allocations/{id} of the plugin's allocation of device
+// names owner; returns that allocation.
+func waitOwner(t *testing.T, env *testenv.Env, timeout time.Duration, device, owner string) iovd.Allocation {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var a iovd.Allocation
+		own, ok := ownAllocations(t, env)[device]
+		if !ok {
+			t.Fatalf("no allocation of %s", device)
+		}
+		err := env.Client.Do(context.Background(), "GET", "/v1/allocations/"+own.ID, nil, &a)
+		if err == nil && a.Owner == owner {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("allocation %s of %s: owner %q (%v), expected %q", own.ID, device, a.Owner, err, owner)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func containsAll(m map[string]iovd.Allocation, devices []string) bool {
 	for _, d := range devices {
 		if _, ok := m[d]; !ok {

@@ -37,7 +37,8 @@ func TestKubeletRestart(t *testing.T) {
 }
 
 // The plugin dies (SIGKILL) with an allocation outstanding and comes back: iovd still
-// holds it, the plugin lists it Healthy, keeps it while the pod lives, releases it after.
+// holds it, the plugin recognises it by its owner (the pod's container), lists it
+// Healthy, keeps it while the pod lives, releases it after.
 func TestPluginRestartKeepsAllocations(t *testing.T) {
 	env, p := start(t, 2)
 	p.WaitFor(wait, func(d []*dp.Device) bool { return len(testenv.Healthy(d)) == 2 })
@@ -45,6 +46,7 @@ func TestPluginRestartKeepsAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("admit: %v", err)
 	}
+	waitOwner(t, env, wait, got[0], "k8s:default/pod-p/main")
 	env.KillPlugin()
 	waitAllocations(t, env, time.Second, got[0])
 	if err := env.StartPlugin(); err != nil {
@@ -57,7 +59,27 @@ func TestPluginRestartKeepsAllocations(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	waitAllocations(t, env, time.Second, got[0])
+	waitOwner(t, env, time.Second, got[0], "k8s:default/pod-p/main")
 	env.Kubelet.RemovePod("pod-p")
+	waitAllocations(t, env, wait)
+}
+
+// An allocation in the first owner form (k8s:RESOURCE:DEVICE: assigned, pod not yet
+// known), as a plugin killed before its reconcile left it, is the plugin's: named after
+// its container once pod-resources shows it, released once the pod is gone.
+func TestAssignedOwnerFormIsNamedThenReleased(t *testing.T) {
+	env, p := start(t, 2)
+	p.WaitFor(wait, func(d []*dp.Device) bool { return len(testenv.Healthy(d)) == 2 })
+	dev := "0000:01:00.1"
+	if _, err := env.Client.AllocateInPool(bg(), "k8s:"+resource+":"+dev, "nvme", dev); err != nil {
+		t.Fatalf("allocate as the plugin does: %v", err)
+	}
+	env.Kubelet.SetContainer("pod-o", "main", resource, []string{dev})
+	waitOwner(t, env, wait, dev, "k8s:default/pod-o/main")
+	if devices, _ := p.WaitFor(wait, func(d []*dp.Device) bool { return has(d, dev, "Healthy") }); !has(devices, dev, "Healthy") {
+		t.Fatalf("%s held by the plugin's allocation not Healthy: %v", dev, ids(devices))
+	}
+	env.Kubelet.RemovePod("pod-o")
 	waitAllocations(t, env, wait)
 }
 

@@ -233,6 +233,51 @@ Test(cli, sriov_then_alloc_release_cycle)
         free(alloc_id);
 }
 
+/* alloc set-owner: the new label in the answer and the list; refusals exit 1 with the
+ * daemon's code, a missing argument is a usage error. */
+Test(cli, alloc_set_owner_relabels_an_allocation)
+{
+        struct ctl c = {0};
+        ctl(&c, "sriov", "0000:01:00.0", "1", NULL);
+        cr_assert_eq(c.status, 0, "sriov 1: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        ctl(&c, "alloc", "--owner", "k8s:iovd.io/n:0000:01:00.1", "--device", "0000:01:00.1",
+            "--json", NULL);
+        cr_assert_eq(c.status, 0, "alloc: exit %d, stderr %s", c.status, c.err);
+        struct json_object *a = json_tokener_parse(c.out), *id = NULL;
+        cr_assert(a && json_object_object_get_ex(a, "id", &id), "alloc answer: %s", c.out);
+        _cleanup_free_ char *alloc_id = strdup(json_object_get_string(id));
+        json_object_put(a);
+        ctl_clear(&c);
+
+        ctl(&c, "alloc", "set-owner", alloc_id, "k8s:default/app/main", NULL);
+        cr_assert_eq(c.status, 0, "set-owner: exit %d, stderr %s", c.status, c.err);
+        _cleanup_free_ char *owner = detail_value(c.out, "owner");
+        cr_assert_str_eq(owner, "k8s:default/app/main", "owner in the answer:\n%s", c.out);
+        ctl_clear(&c);
+        ctl(&c, "allocations", NULL);
+        const char *row = table_row(c.out, alloc_id);
+        cr_assert(row && strstr(row, "k8s:default/app/main"), "row of %s:\n%s", alloc_id, c.out);
+        ctl_clear(&c);
+
+        ctl(&c, "alloc", "set-owner", "a-0000000000000000", "x", NULL);
+        cr_assert_eq(c.status, 1, "unknown id: exit %d", c.status);
+        cr_assert_eq(strncmp(c.err, "error: allocation_not_found: ", 29), 0, "stderr: %s", c.err);
+        ctl_clear(&c);
+        ctl(&c, "alloc", "set-owner", alloc_id, "", NULL);
+        cr_assert_eq(c.status, 1, "empty owner: exit %d", c.status);
+        cr_assert_eq(strncmp(c.err, "error: invalid_value: ", 22), 0, "stderr: %s", c.err);
+        ctl_clear(&c);
+        ctl(&c, "alloc", "set-owner", alloc_id, NULL);
+        cr_assert_eq(c.status, 2, "missing owner: exit %d, stderr %s", c.status, c.err);
+        ctl_clear(&c);
+        /* "alloc" alone still allocates. */
+        ctl(&c, "alloc", "--owner", "x", NULL);
+        cr_assert_eq(c.status, 2, "alloc without a device: exit %d", c.status);
+        cr_assert(strstr(c.err, "give --device, --pool, or both"), "stderr: %s", c.err);
+        ctl_clear(&c);
+}
+
 Test(cli, alloc_refused_lists_blockers)
 {
         struct ctl c = {0};

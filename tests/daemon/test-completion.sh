@@ -48,7 +48,7 @@ declare -F _iovctl >/dev/null || bail "$script defines no _iovctl"
 
 iovd_on_tree
 
-echo "1..19"
+echo "1..21"
 
 # Commands: the first words of what iovctl --help lists; "vm" completes to its
 # subcommands. Derived from the help, so a new command is expected here too.
@@ -82,6 +82,8 @@ check "--pool=PREFIX as bash splits it" "nvme-vfs" alloc --pool = nv
 id=$("$iovctl" --json alloc --owner t --pool nvme-vfs | sed -n 's/^ *"id": *"\(a-[0-9a-f]*\)".*/\1/p')
 [ -n "$id" ] || bail "alloc gave no id"
 check "allocation ids" "$id" release ""
+check "alloc is also a group: set-owner" "set-owner" alloc ""
+check "allocation ids for alloc set-owner" "$id" alloc set-owner ""
 touch "$dir/kernel.img"
 "$iovctl" vm create demo --kernel "$dir/kernel.img" >/dev/null || bail "vm create"
 vm_id=$("$iovctl" vm list | awk '$2 == "demo" {print $1}')

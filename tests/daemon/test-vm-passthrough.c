@@ -322,6 +322,24 @@ Test(vm_passthrough, adopting_an_allocation_checks_its_owner)
         json_object_put(a);
 }
 
+/* A VM's allocation keeps the VM as its owner: PATCH is refused, naming the VM. */
+Test(vm_passthrough, owner_of_a_vm_allocation_cannot_be_changed)
+{
+        struct json_object *vm = create_vm("web", "{\"type\":\"vfio\",\"pool\":\"one\"}", 201);
+        const char *alloc_id = jstr(passthrough(vm, 0), "allocation");
+        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", alloc_id);
+        struct json_object *e = call(env.h, "PATCH", path, "{\"owner\":\"k8s:ns/pod/c\"}", 409);
+        cr_expect_str_eq(error_code(e), "allocation_in_use", "%s", json_object_to_json_string(e));
+        struct json_object *error = json_object_object_get(e, "error");
+        cr_expect_str_eq(jstr(error, "vm") ? jstr(error, "vm") : "", jstr(vm, "id"), "%s",
+                         json_object_to_json_string(e));
+        json_object_put(e);
+        struct json_object *a = get_allocation(alloc_id, 200);
+        cr_expect_str_eq(jstr(a, "owner"), "web", "%s", json_object_to_json_string(a));
+        json_object_put(a);
+        json_object_put(vm);
+}
+
 /* ---- running ---------------------------------------------------------------------------- */
 
 static char *config_of(const char *id)

@@ -102,6 +102,16 @@ Test(cli_complete, vms_by_name_and_id_pools_and_allocations)
         cli_run_clear(&run);
         cli_run(&run, "__complete", "3", SOCK, "release", "", NULL);
         assert_output("words\na-01\n");
+        /* "alloc" is a command and the group of "alloc set-owner". */
+        cli_run_clear(&run);
+        cli_run(&run, "__complete", "3", SOCK, "alloc", "", NULL);
+        assert_output("words\nset-owner\n");
+        cli_run_clear(&run);
+        cli_run(&run, "__complete", "4", SOCK, "alloc", "set-owner", "", NULL);
+        assert_output("words\na-01\n");
+        cli_run_clear(&run);
+        cli_run(&run, "__complete", "5", SOCK, "alloc", "set-owner", "a-01", "", NULL);
+        assert_output("words\n");
 }
 
 /* vm create --device: the entry types, then a vfio entry's pool from the daemon. */
