@@ -8,10 +8,11 @@
  * is the guest's message (KVM_SET_GSI_ROUTING, KVM_IRQFD: Documentation/virt/kvm/api.rst),
  * so an interrupt goes from the device to the guest without this process.
  *
- * A masked vector (vector mask, function mask, or the capability off) has its irqfd
- * detached: the eventfd keeps counting, and KVM delivers a count it finds when the irqfd
- * is attached again on unmask, which is the pending-bit behaviour of PCI r3.0 §6.8.2.9
- * and §6.8.1.7 (the pending bits the guest reads stay 0).
+ * A masked vector (vector mask, function mask, the capability off, or an MSI message
+ * with no interrupt address, msi.c) has its irqfd detached: the eventfd keeps counting,
+ * and KVM delivers a count it finds when the irqfd is attached again on unmask, which is
+ * the pending-bit behaviour of PCI r3.0 §6.8.2.9 and §6.8.1.7 (the pending bits the
+ * guest reads stay 0).
  *
  * INTx (vfio.rst; vfio.h, VFIO_DEVICE_SET_IRQS): vfio-pci masks the line when it fires
  * and signals the trigger eventfd; that eventfd is a KVM irqfd with KVM_IRQFD_FLAG_RESAMPLE
