@@ -8,9 +8,10 @@
  *     function is given), the BARs and the expansion ROM (virtual; the ROM is absent, so
  *     it sizes as 0: PCI r3.0 §6.2.5.2), the capability pointer and every capability's
  *     ID and next bytes (the list is filtered), the MSI and MSI-X capabilities
- *     (emulated here and by vmm/pci-msix.c, mirrored into VFIO by interrupts.c), interrupt line and
- * pin (the device's pin when vfio-pci offers INTx, else 0; the line is the slot's GSI), and all
- * of extended config space except the bodies of the extended capabilities that are kept;
+ *     (emulated by msi.c and vmm/pci-msix.c, mirrored into VFIO by interrupts.c), the
+ *     interrupt line and pin (the device's pin when vfio-pci offers INTx, else 0; the
+ *     line is the slot's GSI), and all of extended config space except the bodies of the
+ *     extended capabilities that are kept;
  *     The ids "present_as" names (vendor, device, subsystem vendor, subsystem, revision)
  *     are the VMM's too, read-only like the device's own (PCI r3.0 §6.2.1);
  *   - the device's: everything else (ids, status errors, the power-management and PCI
@@ -137,36 +138,6 @@ static int config_read_msix(struct iov_vfio_device *d, const uint8_t *phys, uint
         return 0;
 }
 
-/* MSI (PCI r3.0 §6.8.1) is the VMM's: the guest programs this copy, interrupts.c gives
- * the device host vectors through VFIO. Layout by the control word: 64-bit address
- * (bit 7) moves the data up 4 bytes, per-vector masking (bit 8) adds mask and pending
- * words after the data. Returns the capability's length. */
-static unsigned config_emulate_msi(struct iov_vfio_device *d, uint8_t p)
-{
-        uint8_t *c = d->pci.config, *w = d->pci.wmask;
-        uint16_t control = (uint16_t)get_le(&c[p + 2], 2);
-        d->msi_offset = p;
-        d->msi_64bit = control & 0x80;
-        d->msi_per_vector_mask = control & 0x100;
-        unsigned mmc = (control >> 1) & 7;
-        d->msi_vectors = (uint8_t)(1u << (mmc > 5 ? 5 : mmc));
-        unsigned data_at = p + (d->msi_64bit ? 12u : 8u);
-        unsigned len = data_at + 2 - p;
-        put_le(&c[p + 2], control & ~0x71u, 2); /* off, one message */
-        w[p + 2] = 0x71;                        /* enable, multiple message enable */
-        put_le(&w[p + 4], 0xfffffffc, 4);       /* DWORD-aligned address */
-        if (d->msi_64bit)
-                put_le(&w[p + 8], 0xffffffff, 4);
-        put_le(&w[data_at], 0xffff, 2);
-        if (d->msi_per_vector_mask) {
-                len = data_at + 12 - p;
-                put_le(&c[data_at + 4], 0, 8); /* unmasked, nothing pending after reset */
-                put_le(&w[data_at + 4], (uint32_t)((1ULL << d->msi_vectors) - 1), 4);
-        }
-        emulate(d, p, len, true);
-        return len;
-}
-
 /* Relink the standard list (PCI r3.0 §6.7) through the kept capabilities, in the
  * device's order; MSI-X is added back at its own offset by the PCI core. */
 static int config_filter_caps(struct iov_vfio_device *d, const uint8_t *phys, uint8_t *ret_msix)
@@ -185,7 +156,7 @@ static int config_filter_caps(struct iov_vfio_device *d, const uint8_t *phys, ui
                                 return r;
                         *ret_msix = p;
                 } else if (id == CAP_ID_MSI && !d->msi_offset) {
-                        config_emulate_msi(d, p);
+                        emulate(d, p, vfio_msi_emulate(d, p), true);
                         c[link] = p;
                         c[IOV_PCI_STATUS] |= IOV_PCI_STATUS_CAP_LIST;
                         link = p + 1u;
@@ -317,8 +288,7 @@ static void config_forward_write(struct iov_vfio_device *d, uint32_t offset, con
         }
         if (offset < IOV_PCI_COMMAND + 2 && offset + len > IOV_PCI_COMMAND)
                 config_write_command(d);
-        /* 0x18: the longest MSI capability (64-bit, per-vector masking). */
-        if (d->msi_offset && offset < d->msi_offset + 0x18u && offset + len > d->msi_offset)
+        if (vfio_msi_written(d, offset, len))
                 vfio_interrupts_msi_written(d);
 }
 

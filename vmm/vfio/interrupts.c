@@ -8,10 +8,11 @@
  * is the guest's message (KVM_SET_GSI_ROUTING, KVM_IRQFD: Documentation/virt/kvm/api.rst),
  * so an interrupt goes from the device to the guest without this process.
  *
- * A masked vector (vector mask, function mask, or the capability off) has its irqfd
- * detached: the eventfd keeps counting, and KVM delivers a count it finds when the irqfd
- * is attached again on unmask, which is the pending-bit behaviour of PCI r3.0 §6.8.2.9
- * and §6.8.1.7 (the pending bits the guest reads stay 0).
+ * A masked vector (vector mask, function mask, the capability off, or an MSI message
+ * with no interrupt address, msi.c) has its irqfd detached: the eventfd keeps counting,
+ * and KVM delivers a count it finds when the irqfd is attached again on unmask, which is
+ * the pending-bit behaviour of PCI r3.0 §6.8.2.9 and §6.8.1.7 (the pending bits the
+ * guest reads stay 0).
  *
  * INTx (vfio.rst; vfio.h, VFIO_DEVICE_SET_IRQS): vfio-pci masks the line when it fires
  * and signals the trigger eventfd; that eventfd is a KVM irqfd with KVM_IRQFD_FLAG_RESAMPLE
@@ -166,40 +167,6 @@ int vfio_interrupts_intx_start(struct iov_vfio_device *d)
         return r;
 }
 
-static uint32_t config_le(const struct iov_vfio_device *d, unsigned offset, unsigned len)
-{
-        uint32_t v = 0;
-        for (unsigned i = 0; i < len; i++)
-                v |= (uint32_t)d->pci.config[offset + i] << (8 * i);
-        return v;
-}
-
-/* MSI as the guest programmed it (PCI r3.0 §6.8.1): enabled vectors (multiple message
- * enable, bits 6:4, at most what the device can do), and vector v's message: the data's
- * low bits carry the vector number (§6.8.1.6). */
-static unsigned msi_enabled_count(const struct iov_vfio_device *d)
-{
-        uint16_t control = (uint16_t)config_le(d, d->msi_offset + 2u, 2);
-        if (!d->msi_offset || !(control & 1))
-                return 0;
-        unsigned n = 1u << ((control >> 4) & 7);
-        return n > d->msi_vectors ? d->msi_vectors : n;
-}
-
-static void msi_vector(const struct iov_vfio_device *d, unsigned v, struct iov_msi_message *msg,
-                       bool *masked)
-{
-        unsigned o = d->msi_offset, data_at = o + (d->msi_64bit ? 12u : 8u);
-        unsigned n = msi_enabled_count(d);
-        msg->address = config_le(d, o + 4, 4);
-        if (d->msi_64bit)
-                msg->address |= (uint64_t)config_le(d, o + 8, 4) << 32;
-        msg->data = config_le(d, data_at, 2);
-        if (n > 1)
-                msg->data = (msg->data & ~(n - 1)) | v;
-        *masked = v >= n || (d->msi_per_vector_mask && (config_le(d, data_at + 4, 4) >> v & 1));
-}
-
 static void interrupts_message(struct iov_vfio_device *d, unsigned v, struct iov_msi_message *msg,
                                bool *masked)
 {
@@ -207,7 +174,7 @@ static void interrupts_message(struct iov_vfio_device *d, unsigned v, struct iov
         if (d->irq_index == VFIO_PCI_MSIX_IRQ_INDEX)
                 (void)vmm_pci_msix_vector(&d->msix, (uint16_t)v, msg, masked);
         else if (d->irq_index == VFIO_PCI_MSI_IRQ_INDEX)
-                msi_vector(d, v, msg, masked);
+                vfio_msi_vector(d, v, msg, masked);
         *masked = *masked || v >= d->irq_count;
 }
 
@@ -250,7 +217,7 @@ static void interrupts_switch(struct iov_vfio_device *d)
         unsigned index = IRQ_NONE, count = 0;
         if (d->has_msix && vmm_pci_msix_enabled(&d->msix))
                 index = VFIO_PCI_MSIX_IRQ_INDEX, count = d->msix_vectors;
-        else if ((count = msi_enabled_count(d)) > 0)
+        else if ((count = vfio_msi_enabled(d)) > 0)
                 index = VFIO_PCI_MSI_IRQ_INDEX;
         if (index == d->irq_index && count == d->irq_count)
                 return;

@@ -15,6 +15,7 @@
  *   bars.c        BARs: placed by the PCI core, mmapped into KVM memory slots where the
  *                 region allows it, the rest (and the MSI-X table and PBA pages) trapped
  *                 and forwarded with pread/pwrite
+ *   msi.c         the MSI capability, emulated: what the guest programmed, decoded
  *   interrupts.c  MSI-X, MSI and INTx: VFIO_DEVICE_SET_IRQS eventfds wired to KVM irqfds
  *   device.c      the device model: open, reset, build, register, tear down
  */
@@ -163,6 +164,19 @@ int vfio_bars_map(struct iov_vfio_device *device);
 /* Keep the KVM memory slots where the guest decodes the BARs now. */
 void vfio_bars_sync(struct iov_vfio_device *device);
 void vfio_bars_unmap(struct iov_vfio_device *device);
+
+/* msi.c: emulate the device's MSI capability at offset (device->pci.config holds the
+ * device's copy); returns its length. */
+unsigned vfio_msi_emulate(struct iov_vfio_device *device, uint8_t offset);
+/* Vectors the guest has enabled: 0 while MSI is off, else multiple message enable, at
+ * most what the device can do. */
+unsigned vfio_msi_enabled(const struct iov_vfio_device *device);
+/* Vector's message as the guest programmed it, and whether it must not be delivered now
+ * (not enabled, masked, or no interrupt address). */
+void vfio_msi_vector(const struct iov_vfio_device *device, unsigned vector,
+                     struct iov_msi_message *ret_msg, bool *ret_masked);
+/* Whether a config write at [offset, offset + len) touched the MSI capability. */
+bool vfio_msi_written(const struct iov_vfio_device *device, uint32_t offset, uint32_t len);
 
 /* interrupts.c */
 int vfio_interrupts_init(struct iov_vfio_device *device);

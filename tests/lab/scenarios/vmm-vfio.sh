@@ -2,17 +2,17 @@
 # VFIO passthrough by iovd-vmm run standalone: the lab's first e1000e (8086:10d3) is
 # bound to vfio-pci and given to an L2 Debian kernel, whose stock e1000e driver must probe
 # it, read the MAC the lab machine gave that NIC, bring the link up and ping the lab's
-# second e1000e (same QEMU hub) over IPv6 link-local, with MSI-X; a run on MSI is
-# reported (see below). Before that, iovd-vmm must refuse a function still bound to its
-# host driver and one whose IOMMU group is not viable (the ICH9 SMBus, grouped with the
-# LPC bridge and SATA). No DMAR fault may appear in the lab's
-# kernel log, and no BUG in the L2 kernels' logs: the device's DMA goes to guest RAM
+# second e1000e (same QEMU hub) over IPv6 link-local, with MSI-X, and again with
+# e1000e's IntMode=1 (MSI, see below). Before that, iovd-vmm must refuse a function still
+# bound to its host driver and one whose IOMMU group is not viable (the ICH9 SMBus,
+# grouped with the LPC bridge and SATA). No DMAR fault may appear in the lab's kernel
+# log, and no BUG in the L2 kernels' logs: the device's DMA goes to guest RAM
 # mapped at IOVA = guest physical address, and nowhere else.
 # lab-topology: --nvme 0 --nics 2 --memory 1024 --timeout 900
 # lab-prepare: l2/build-vfio.sh
 . /lab/lab.sh
 
-tap_plan 16
+tap_plan 18
 tap_check "kvm_amd loads" lab_modprobe kvm_amd
 tap_check "vfio-pci, vfio_iommu_type1, e1000e and ahci load" \
   lab_modprobe vfio-pci vfio_iommu_type1 e1000e ahci
@@ -108,20 +108,32 @@ tap_check "L2 pings the lab's $PEER_IF through the passed-through NIC (MSI-X)" \
 tap_check "its interrupts were MSI-X" grep -q "l2-vfio: irq mode msix " /tmp/l2.console
 tap_is "iovd-vmm exits 0 after the guest's reboot" "$VMM_STATUS" 0
 
-# MSI: the same guest with e1000e's IntMode=1. Not a check yet: e1000e tests MSI at open
-# (one interrupt within 100 ms, else it falls back to INTx, which works) and that test
-# passed in one lab run and failed in five others, also with MSI first, while the MSI-X
-# runs always pass and vmm/vfio's MSI emulation passes its unit test. A lead: in this
-# nested lab the first interrupt after a NIC's vectors are programmed comes late (the
-# MSI-X guest's first ping takes 150-230 ms, the next ones 3-35 ms), later than that
-# test's 100 ms. Until the cause is known, what the guest saw is reported and only the
-# VMM's exit status is checked.
+# MSI: the same guest with e1000e's IntMode=1. At open the driver tests MSI
+# (e1000_test_msi_interrupt): it enables IMS (RXT0, TXDW, RXDMT0, RXSEQ, LSC), writes
+# ICS.RXSEQ and waits 100 ms for its handler to see RXSEQ in ICR, else it falls back to
+# INTx. QEMU's e1000e (hw/net/e1000e_core.c, e1000e_set_ims) keeps only the IMS bits of
+# its ims_valid_mask, which has no RXSEQ: the ICS write sets ICR.RXSEQ but raises no
+# interrupt (QEMU's trace: "ICR PENDING: 0x0 (ICR: 0x80000008, IMS: 0x95)" after IMS
+# 0x9d and ICS 0x8, no MSI sent, no vfio-msi interrupt in the lab). The test passes only
+# when another cause (link up, a frame) interrupts within those 100 ms, through the same
+# MSI vector; a run with MSI kept and one fallen back to INTx are both what the emulator
+# can give, so: the ping must work either way, and when the driver kept MSI, eth0's
+# interrupts must be PCI-MSI and have come (else that check is skipped, with the reason).
 l2_run l2-msi 1
-MSI_PING=$(grep -a -o 'l2-vfio: ping [a-z]*' /tmp/l2-msi.console | head -n 1)
-tap_diag "MSI run: $MSI_PING, $(grep -a -o 'l2-vfio: irq mode [a-z]*' /tmp/l2-msi.console)"
+tap_check "L2 pings the lab's $PEER_IF through the passed-through NIC (IntMode=1)" \
+  grep -q "l2-vfio: ping ok" /tmp/l2-msi.console
 grep -a 'e1000e.*\(MSI\|interrupt\)' /tmp/l2-msi.console | while read -r line; do
   tap_diag "$line"
 done
+msi_delivered() { # the guest's eth0 line of /proc/interrupts: PCI-MSI, count > 0
+  grep -a "l2-vfio: irq .*PCI-MSI.*eth0" /tmp/l2-msi.console |
+    awk '{ if ($4 > 0) ok = 1 } END { exit !ok }'
+}
+if grep -aq "MSI interrupt test failed" /tmp/l2-msi.console; then
+  tap_ok "L2's e1000e kept MSI and its interrupts came as PCI-MSI # SKIP its self-test fell back to INTx: QEMU's e1000e raises no interrupt for ICS.RXSEQ"
+else
+  tap_check "L2's e1000e kept MSI and its interrupts came as PCI-MSI" msi_delivered
+fi
 tap_is "iovd-vmm exits 0 after the MSI run" "$VMM_STATUS" 0
 
 # A stray DMA into guest RAM shows up as a kernel BUG there (bad page map, bad page state).

@@ -198,8 +198,10 @@ static void put32(uint8_t *c, unsigned off, uint32_t v)
 
 /* 8086:10d3 with PM (0xc8) -> MSI (0xd0, 64-bit) -> PCIe (0xe0) -> MSI-X (0xa0, 5 vectors,
  * table BAR3+0, PBA BAR3+0x2000); extended: AER (0x100) -> ARI (0x140) -> SR-IOV (0x150)
- * -> DSN (0x190). BAR0/1 128 KiB memory, BAR2 32 bytes of I/O, BAR3 16 KiB memory. */
-static void fake_config(uint8_t *c)
+ * -> DSN (0x190). BAR0/1 128 KiB memory, BAR2 32 bytes of I/O, BAR3 16 KiB memory.
+ * msi_control: the MSI capability's message control (0x0082: 64-bit, 2 messages); with
+ * per-vector masking the capability is longer and PCIe moves to 0xf0. */
+static void fake_config(uint8_t *c, uint16_t msi_control)
 {
         memset(c, 0, 4096);
         put32(c, 0x00, 0x10d38086);
@@ -214,8 +216,10 @@ static void fake_config(uint8_t *c)
         c[0x34] = 0xc8;
         c[0x3d] = 1;
         c[0xc8] = 0x01, c[0xc9] = 0xd0;
-        c[0xd0] = 0x05, c[0xd1] = 0xe0, c[0xd2] = 0x82; /* 64-bit, 2 messages */
-        c[0xe0] = 0x10, c[0xe1] = 0xa0, c[0xe2] = 0x02;
+        uint8_t pcie = (msi_control & 0x100) ? 0xf0 : 0xe0;
+        c[0xd0] = 0x05, c[0xd1] = pcie;
+        c[0xd2] = (uint8_t)msi_control, c[0xd3] = (uint8_t)(msi_control >> 8);
+        c[pcie] = 0x10, c[pcie + 1] = 0xa0, c[pcie + 2] = 0x02;
         c[0xa0] = 0x11, c[0xa1] = 0x00, c[0xa2] = 0x04;
         put32(c, 0xa4, 0x00000003);
         put32(c, 0xa8, 0x00002003);
@@ -235,9 +239,9 @@ struct fake_device {
 };
 
 /* A device built with present_as (NULL: the device's own ids), INTx offered by vfio-pci
- * or not. */
-static void fake_device_build(struct fake_device *f, const struct iov_vfio_present_as *as,
-                              bool intx)
+ * or not, and its MSI capability's message control. */
+static void fake_device_build_msi(struct fake_device *f, const struct iov_vfio_present_as *as,
+                                  bool intx, uint16_t msi_control)
 {
         f->vm = fake_vm_new();
         fake_vm_add_device(f->vm, "pci-host");
@@ -257,7 +261,7 @@ static void fake_device_build(struct fake_device *f, const struct iov_vfio_prese
         if (as)
                 d->present_as = *as;
         d->has_intx = intx;
-        fake_config(f->phys);
+        fake_config(f->phys, msi_control);
         cr_assert_eq(pwrite(d->fd, f->phys, 4096, CONFIG_BASE), 4096);
         int r = vfio_config_build(d, f->phys);
         cr_assert_eq(r, 0, "config build: %d", r);
@@ -266,6 +270,12 @@ static void fake_device_build(struct fake_device *f, const struct iov_vfio_prese
         r = vmm_pci_register_device(f->vm, &d->pci);
         cr_assert_eq(r, 0, "registration: %d", r);
         f->d = d;
+}
+
+static void fake_device_build(struct fake_device *f, const struct iov_vfio_present_as *as,
+                              bool intx)
+{
+        fake_device_build_msi(f, as, intx, 0x0082);
 }
 
 static void fake_device_new_as(struct fake_device *f, const struct iov_vfio_present_as *as)
@@ -494,5 +504,188 @@ Test(vfio_config, presents_the_ids_of_present_as)
         cr_assert_eq(pwrite(f.d->fd, &vendor, 2, CONFIG_BASE), 2);
         cr_expect_eq(cfg_read(&f, 0x00, 2), 0x15ad, "the vendor id is not presented: %04x",
                      cfg_read(&f, 0x00, 2));
+        fake_device_free(&f);
+}
+
+/* ---- MSI (PCI r3.0 §6.8.1) as the guest programs it ------------------------------------- */
+
+/* One guest config write: offset, value, width. */
+struct msi_write {
+        uint32_t offset, value;
+        unsigned len;
+};
+
+static void msi_expect(struct fake_device *f, unsigned vector, uint64_t address, uint32_t data,
+                       bool masked)
+{
+        struct iov_msi_message msg = {0};
+        bool is_masked = !masked;
+        vfio_msi_vector(f->d, vector, &msg, &is_masked);
+        cr_expect_eq(is_masked, masked, "vector %u masked %d, expected %d", vector, is_masked,
+                     masked);
+        if (masked)
+                return;
+        cr_expect_eq(msg.address, address, "vector %u address %llx, expected %llx", vector,
+                     (unsigned long long)msg.address, (unsigned long long)address);
+        cr_expect_eq(msg.data, data, "vector %u data %x, expected %x", vector, msg.data, data);
+}
+
+/* Linux writes address and data, then the enable bit; other guests enable first. Every
+ * one of the 24 orders of the four writes must end in the same two vectors. */
+Test(vfio_msi, every_order_of_the_writes_gives_the_same_messages)
+{
+        const struct msi_write writes[4] = {
+                {0xd2, 0x0011, 2},     /* enable, two messages */
+                {0xd4, 0xfee01004, 4}, /* address */
+                {0xd8, 0x00000000, 4}, /* upper address */
+                {0xdc, 0x4040, 2},     /* data: vector 0 in bit 0 */
+        };
+        unsigned orders = 0;
+        for (unsigned a = 0; a < 4; a++)
+                for (unsigned b = 0; b < 4; b++)
+                        for (unsigned c = 0; c < 4; c++) {
+                                unsigned d = 6 - a - b - c;
+                                if (a == b || a == c || b == c || d > 3 || d == a || d == b ||
+                                    d == c)
+                                        continue;
+                                const unsigned order[4] = {a, b, c, d};
+                                struct fake_device f;
+                                fake_device_new(&f);
+                                cr_expect_eq(vfio_msi_enabled(f.d), 0, "enabled before writes");
+                                for (unsigned i = 0; i < 4; i++) {
+                                        const struct msi_write *w = &writes[order[i]];
+                                        cfg_write(&f, w->offset, w->value, w->len);
+                                }
+                                cr_expect_eq(vfio_msi_enabled(f.d), 2, "order %u%u%u%u: %u vectors",
+                                             a, b, c, d, vfio_msi_enabled(f.d));
+                                msi_expect(&f, 0, 0xfee01004, 0x4040, false);
+                                msi_expect(&f, 1, 0xfee01004, 0x4041, false);
+                                msi_expect(&f, 2, 0, 0, true);
+                                fake_device_free(&f);
+                                orders++;
+                        }
+        cr_expect_eq(orders, 24, "%u orders tried", orders);
+}
+
+/* Byte by byte, as a guest may access config space, and the upper address used. */
+Test(vfio_msi, byte_writes_and_a_64bit_address)
+{
+        struct fake_device f;
+        fake_device_new(&f);
+        const uint8_t address[8] = {0x00, 0x20, 0xe0, 0xfe, 0x01, 0x00, 0x00, 0x00};
+        for (unsigned i = 0; i < 8; i++)
+                cfg_write(&f, 0xd4 + i, address[i], 1);
+        cfg_write(&f, 0xdc, 0x31, 1);
+        cfg_write(&f, 0xdd, 0x00, 1);
+        cfg_write(&f, 0xd2, 0x01, 1);
+        cr_expect_eq(cfg_read(&f, 0xd4, 4), 0xfee02000, "address %08x", cfg_read(&f, 0xd4, 4));
+        cr_expect_eq(cfg_read(&f, 0xd8, 4), 1, "upper address %08x", cfg_read(&f, 0xd8, 4));
+        cr_expect_eq(vfio_msi_enabled(f.d), 1, "%u vectors", vfio_msi_enabled(f.d));
+        msi_expect(&f, 0, 0x1fee02000ULL, 0x31, false);
+        /* A low address outside 0xFEExxxxx is no interrupt on x86: never delivered. */
+        cfg_write(&f, 0xd6, 0x00d0, 2);
+        msi_expect(&f, 0, 0, 0, true);
+        fake_device_free(&f);
+}
+
+/* 32-bit: the data follows the address at +8; the upper address does not exist, and the
+ * bytes after the capability are the device's. */
+Test(vfio_msi, a_32bit_capability)
+{
+        struct fake_device f;
+        fake_device_build_msi(&f, NULL, false, 0x0000);
+        cr_expect_eq(cfg_read(&f, 0xd2, 2), 0x0000, "control %04x", cfg_read(&f, 0xd2, 2));
+        cfg_write(&f, 0xd4, 0xfee00003, 4); /* bits 1:0 are reserved */
+        cfg_write(&f, 0xd8, 0x0025, 2);
+        cfg_write(&f, 0xd2, 0x0001, 2);
+        cr_expect_eq(cfg_read(&f, 0xd4, 4), 0xfee00000, "address %08x", cfg_read(&f, 0xd4, 4));
+        cr_expect_eq(cfg_read(&f, 0xd8, 2), 0x0025, "data %04x", cfg_read(&f, 0xd8, 2));
+        msi_expect(&f, 0, 0xfee00000, 0x25, false);
+        cfg_write(&f, 0xdc, 0x1234, 2);
+        cr_expect_eq(dev_read(&f, CONFIG_BASE + 0xdc, 2), 0x1234, "device byte after the cap %x",
+                     dev_read(&f, CONFIG_BASE + 0xdc, 2));
+        msi_expect(&f, 0, 0xfee00000, 0x25, false);
+        fake_device_free(&f);
+}
+
+/* Per-vector masking, 64-bit, 8 messages: mask bits 4 bytes after the data, writable
+ * only for implemented vectors, pending bits read only; a masked vector is not
+ * delivered, unmasking delivers it again. */
+Test(vfio_msi, per_vector_masking_64bit)
+{
+        struct fake_device f;
+        fake_device_build_msi(&f, NULL, false, 0x0186);
+        cfg_write(&f, 0xd4, 0xfee00000, 4);
+        cfg_write(&f, 0xdc, 0x0040, 2);
+        cfg_write(&f, 0xe0, 0xffffff02, 4);
+        cfg_write(&f, 0xe4, 0xffffffff, 4);
+        cfg_write(&f, 0xd2, 0x0031, 2); /* enable, eight messages */
+        cr_expect_eq(cfg_read(&f, 0xd2, 2), 0x01b7, "control %04x", cfg_read(&f, 0xd2, 2));
+        cr_expect_eq(cfg_read(&f, 0xe0, 4), 0x02, "mask bits %08x", cfg_read(&f, 0xe0, 4));
+        cr_expect_eq(cfg_read(&f, 0xe4, 4), 0, "pending bits %08x", cfg_read(&f, 0xe4, 4));
+        cr_expect_eq(vfio_msi_enabled(f.d), 8, "%u vectors", vfio_msi_enabled(f.d));
+        msi_expect(&f, 0, 0xfee00000, 0x40, false);
+        msi_expect(&f, 1, 0, 0, true);
+        msi_expect(&f, 7, 0xfee00000, 0x47, false);
+        msi_expect(&f, 8, 0, 0, true);
+        cfg_write(&f, 0xe0, 0x80, 1);
+        msi_expect(&f, 1, 0xfee00000, 0x41, false);
+        msi_expect(&f, 7, 0, 0, true);
+        cr_expect_eq(cfg_read(&f, 0xf0, 1), 0x10, "PCIe capability after it: %02x",
+                     cfg_read(&f, 0xf0, 1));
+        fake_device_free(&f);
+}
+
+/* Per-vector masking, 32-bit: data at +8, mask bits at +0xc. */
+Test(vfio_msi, per_vector_masking_32bit)
+{
+        struct fake_device f;
+        fake_device_build_msi(&f, NULL, false, 0x0102);
+        cfg_write(&f, 0xdc, 0x1, 4);
+        cfg_write(&f, 0xd4, 0xfee00000, 4);
+        cfg_write(&f, 0xd8, 0x0050, 2);
+        cfg_write(&f, 0xd2, 0x0011, 2);
+        cr_expect_eq(cfg_read(&f, 0xdc, 4), 1, "mask bits %08x", cfg_read(&f, 0xdc, 4));
+        msi_expect(&f, 0, 0, 0, true);
+        msi_expect(&f, 1, 0xfee00000, 0x51, false);
+        cfg_write(&f, 0xdc, 0x0, 4);
+        msi_expect(&f, 0, 0xfee00000, 0x50, false);
+        fake_device_free(&f);
+}
+
+/* While enabled, Linux rewrites the message to move the interrupt and writes an all-zero
+ * one while it takes the vector away; that one is never delivered. Turning MSI off
+ * leaves no vector. */
+Test(vfio_msi, rewrites_while_enabled_and_disable)
+{
+        struct fake_device f;
+        fake_device_new(&f);
+        cfg_write(&f, 0xd4, 0xfee00000, 4);
+        cfg_write(&f, 0xdc, 0x0025, 2);
+        cfg_write(&f, 0xd2, 0x0001, 2);
+        msi_expect(&f, 0, 0xfee00000, 0x25, false);
+        cfg_write(&f, 0xd4, 0, 4);
+        cfg_write(&f, 0xdc, 0, 2);
+        msi_expect(&f, 0, 0, 0, true);
+        cfg_write(&f, 0xd4, 0xfee01000, 4);
+        cfg_write(&f, 0xdc, 0x0026, 2);
+        msi_expect(&f, 0, 0xfee01000, 0x26, false);
+        cfg_write(&f, 0xd2, 0x0000, 2);
+        cr_expect_eq(vfio_msi_enabled(f.d), 0, "%u vectors after disable", vfio_msi_enabled(f.d));
+        msi_expect(&f, 0, 0, 0, true);
+        fake_device_free(&f);
+}
+
+/* More messages enabled than the device can do (undefined, §6.8.1.3): what it can. */
+Test(vfio_msi, more_messages_than_capable)
+{
+        struct fake_device f;
+        fake_device_new(&f);
+        cfg_write(&f, 0xd4, 0xfee00000, 4);
+        cfg_write(&f, 0xdc, 0x0040, 2);
+        cfg_write(&f, 0xd2, 0x0051, 2);
+        cr_expect_eq(vfio_msi_enabled(f.d), 2, "%u vectors", vfio_msi_enabled(f.d));
+        msi_expect(&f, 1, 0xfee00000, 0x41, false);
+        msi_expect(&f, 2, 0, 0, true);
         fake_device_free(&f);
 }
