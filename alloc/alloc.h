@@ -295,6 +295,12 @@ int allocations_adopt(struct iov_daemon *d, const char *id, const char *vm_id, c
 /* Give an adopted allocation back (it stays allocated to its owner, held by no VM);
  * publishes "allocation_detached". -ENOENT when vm_id does not hold it. */
 int allocations_disown(struct iov_daemon *d, const char *id, const char *vm_id);
+/* The VM's delete makes an allocation it adopted its own, saved before the VM leaves the
+ * table: a crash from then on releases it at the next start, as the delete would, where
+ * an adopted one would be given back (right for a create cut short, not for a delete).
+ * 0 when vm_id holds no such allocation; 500 state_write_failed when it cannot be saved. */
+int allocations_take_over(struct iov_daemon *d, const char *id, const char *vm_id,
+                          struct iov_problem *p);
 /* Release an allocation VM vm_id holds (the VM is being deleted, or its create rolled
  * back): as allocations_release, without the allocation_in_use refusal. */
 int allocations_release_vm(struct iov_daemon *d, const char *id, const char *vm_id,

@@ -130,6 +130,22 @@ int allocations_disown(struct iov_daemon *d, const char *id, const char *vm_id)
         return r;
 }
 
+int allocations_take_over(struct iov_daemon *d, const char *id, const char *vm_id,
+                          struct iov_problem *p)
+{
+        struct iov_registry *reg = registry_get(d);
+        struct iov_hwlock *lock = NULL;
+        struct iov_allocation *a = find_locked(d, reg, id, &lock);
+        int r = 0;
+        if (a && a->adopted && streq_ptr(a->vm, vm_id)) {
+                r = set_holder(reg, a, vm_id, false);
+                if (r == 0 && (r = save_or_fail(d, reg, a, p)) < 0)
+                        (void)set_holder(reg, a, vm_id, true); /* not durable: still adopted */
+        }
+        hwlock_release(&d->alloc->hwlocks, lock);
+        return r;
+}
+
 /* ---- the owner label ------------------------------------------------------------------ */
 
 /* An allocation's owner becomes the VM's (its name) while a VM holds it. */

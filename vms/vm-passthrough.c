@@ -82,6 +82,20 @@ int vm_passthrough_attach(struct iov_daemon *d, struct iov_vm_record *rec, struc
         return 0;
 }
 
+int vm_passthrough_take_over(struct iov_daemon *d, const struct iov_vm_record *rec,
+                             struct iov_problem *p)
+{
+        for (size_t k = 0; k < rec->n_passthrough; k++) {
+                const struct iov_vm_passthrough *pt = &rec->passthrough[k];
+                if (rec->spec.devices[pt->index].vfio.source != IOV_VFIO_SOURCE_ALLOCATION)
+                        continue;
+                int r = allocations_take_over(d, pt->allocation, rec->id, p);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 void vm_passthrough_detach(struct iov_daemon *d, const char *vm_id, const struct iov_vm_spec *spec,
                            const struct iov_vm_passthrough *list, size_t n, bool rollback,
                            struct json_object **ret)

@@ -121,6 +121,10 @@ int vm_passthrough_attach(struct iov_daemon *d, struct iov_vm_record *rec, struc
 /* Give back a VM's allocations: release them (delete), or for a create that rolls back,
  * give adopted ones back to their owner. Failures are logged. Returns the release reports
  * ([{"id", "released", "quarantined"}]) when ret is not NULL. */
+/* At delete, before rec leaves the table: the allocations it adopted become its own, so a
+ * crash from then on releases them (allocations_take_over). */
+int vm_passthrough_take_over(struct iov_daemon *d, const struct iov_vm_record *rec,
+                             struct iov_problem *p);
 void vm_passthrough_detach(struct iov_daemon *d, const char *vm_id, const struct iov_vm_spec *spec,
                            const struct iov_vm_passthrough *list, size_t n, bool rollback,
                            struct json_object **ret);

@@ -266,6 +266,9 @@ int vms_delete(struct iov_daemon *d, const char *id, bool force, struct json_obj
                 return r;
         }
         int r = vm_links_check_delete(t, rec, force, p);
+        /* Lock order: the table, then a group's lock (alloc/ never takes the table's). */
+        if (r >= 0)
+                r = vm_passthrough_take_over(d, rec, p);
         if (r < 0) {
                 pthread_mutex_unlock(&t->lock);
                 return r;

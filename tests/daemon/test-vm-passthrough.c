@@ -739,6 +739,34 @@ Test(vm_passthrough, kill_9_after_adopting_gives_the_allocation_back)
         json_object_put(a);
 }
 
+/* A delete cut short releases an adopted allocation, as the delete would have: the
+ * delete made it the VM's own before the VM left the table. */
+Test(vm_passthrough, kill_9_during_a_delete_releases_an_adopted_allocation)
+{
+        struct json_object *a = allocate(env.h, "db", "device", "0000:01:00.1", 201);
+        _cleanup_free_ char *entry =
+                util_strdup_printf("{\"type\":\"vfio\",\"allocation\":\"%s\"}", jstr(a, "id"));
+        _cleanup_free_ char *body = vm_body("db", entry);
+        struct json_object *vm = call(env.h, "POST", "/v1/vms", body, 201);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", jstr(vm, "id"));
+        setenv("IOVD_TEST_HOOKS", "1", 1);
+        setenv("IOVD_TEST_CRASH_AT", "vm-delete-forgotten", 1);
+        harness_free(TAKE_PTR(env.h));
+        pt_start(NULL);
+        cr_expect(!try_call("DELETE", path, NULL, 200, NULL), "the delete answered");
+        unsetenv("IOVD_TEST_CRASH_AT");
+        unsetenv("IOVD_TEST_HOOKS");
+        harness_free(TAKE_PTR(env.h));
+        pt_start(NULL);
+        json_object_put(call(env.h, "GET", path, NULL, 404));
+        _cleanup_free_ char *apath = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
+        json_object_put(call(env.h, "GET", apath, NULL, 404));
+        expect_sysfs_driver(env.fx, "0000:01:00.1", "");
+        expect_no_override(env.fx, "0000:01:00.1");
+        json_object_put(vm);
+        json_object_put(a);
+}
+
 /* ---- events ----------------------------------------------------------------------------- */
 
 /* The next event of type on the stream fd (the ones before it are skipped). */
