@@ -26,14 +26,28 @@ static struct vm_env env;
 static char token_path[96];
 static char listen_arg[64];
 
-static void start_iovd(void)
+/* iovd on the test's directories, with one more option (or NULL). */
+static void start_iovd_with(const char *option)
 {
         const char *extra[] = {"--run-dir", env.run_dir,    "--image-dir", env.dir, "--listen",
-                               listen_arg,  "--token-file", token_path,    NULL};
+                               listen_arg,  "--token-file", token_path,    option,  NULL};
         struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
         int r = harness_start(&o, &env.h);
         cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
                      env.h ? harness_log(env.h) : "");
+}
+
+static void start_iovd(void)
+{
+        start_iovd_with(NULL);
+}
+
+static void restart_iovd_with(const char *option)
+{
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        start_iovd_with(option);
 }
 
 static void setup(void)
@@ -336,16 +350,19 @@ Test(vm_jail, virtio_net_runs_on_the_tap_iovd_passed)
 }
 
 /* Where iovd can make cgroups (cgroup v2 with memory and pids, iovd alone in its cgroup),
- * the VMM runs in one of its VM's (the unnamed VM's id), with memory.max = memory + 256 MiB,
- * pids.max = vCPUs + 64 and, with cpu delegated, cpu.max = vCPUs periods (vms/vm-cgroup.c);
- * elsewhere iovd says why in its log and this skips. */
-Test(vm_jail, the_vmm_runs_in_a_cgroup_with_limits_where_there_are_cgroups)
+ * the VMM of a started VM runs in one of its VM's (the unnamed VM's id), with memory.max =
+ * memory + 256 MiB, pids.max = vCPUs + 64 and, with cpu delegated, cpu.max = vCPUs periods
+ * (vms/vm-cgroup.c), jailed or not; elsewhere iovd says why in its log and this skips. The
+ * VMM's uid is that of its mode (the jail's first, or root). */
+static void expect_vm_cgroup(const char *uid)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
         struct iov_http_reply r;
         vm_action(&env, id, "start", NULL, 200, &r);
         pid_t vmm = vm_pid(&r);
         harness_reply_clear(&r);
+        _cleanup_free_ char *uids = status_field(vmm, "Uid");
+        cr_expect(strncmp(uids, uid, strlen(uid)) == 0, "iovd-vmm runs as %s, want %s", uids, uid);
         _cleanup_free_ char *path = util_strdup_printf("/proc/%d/cgroup", (int)vmm);
         _cleanup_free_ char *text = NULL;
         cr_assert_eq(util_read_file(path, 1 << 16, &text, NULL), 0, "read %s", path);
@@ -374,4 +391,16 @@ Test(vm_jail, the_vmm_runs_in_a_cgroup_with_limits_where_there_are_cgroups)
                 cr_expect_str_eq(cpu, "100000 100000", "cpu.max %s", cpu);
         vm_action(&env, id, "kill", NULL, 200, &r);
         harness_reply_clear(&r);
+}
+
+Test(vm_jail, the_vmm_runs_in_a_cgroup_with_limits_where_there_are_cgroups)
+{
+        expect_vm_cgroup("2000000000\t");
+}
+
+/* The cgroup does not come with the jail: an unjailed VMM gets its VM's too. */
+Test(vm_jail, an_unjailed_vmm_runs_in_its_cgroup_too)
+{
+        restart_iovd_with("--no-vmm-jail");
+        expect_vm_cgroup("0\t");
 }
