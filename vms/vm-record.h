@@ -141,8 +141,8 @@ int vm_passthrough_from_durable(struct json_object *o, struct iov_vm_record *rec
 /* vms/vm-files.c: the definition as iovd-vmm's config, every host file it names (kernel,
  * initrd, the device models' host_files) opened beneath an image directory and added to
  * fds, named "fd:N" in *ret in its place. fds and ret NULL: only check that each file
- * opens (a create). -EBADMSG with p filled (403 path_not_allowed, 400 file_not_readable,
- * 500 confinement_unavailable or internal_error). */
+ * opens (a create). -EBADMSG with p filled (403 path_not_allowed, 400 file_not_readable
+ * or 500 internal_error). */
 int vm_files_open(struct iov_vm_table *t, const struct iov_vm_spec *spec, struct iov_vmm_fds *fds,
                   struct json_object **ret, struct iov_problem *p);
 
