@@ -7,7 +7,8 @@
  *   - iovd-vmm holds no descriptor of iovd's either, and runs jailed: its own uid and
  *     gid (--vmm-uid-base), no capability in any set, seccomp filter and no_new_privs,
  *     its own mount, PID (as init), IPC, UTS and network namespaces, a root holding only
- *     dev/kvm (a node of its own uid); and the VM still runs.
+ *     dev/kvm (a node of its own uid); and the VM still runs, also when iovd runs with
+ *     iovd.service's UMask=0027.
  */
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
@@ -403,4 +404,27 @@ Test(vm_jail, an_unjailed_vmm_runs_in_its_cgroup_too)
 {
         restart_iovd_with("--no-vmm-jail");
         expect_vm_cgroup("0\t");
+}
+
+/* iovd.service runs iovd with UMask=0027: the jail's directories must not inherit it (a
+ * dev/ of mode 0750 root:iovd kept the VMM's uid from its dev/kvm: EACCES). */
+Test(vm_jail, a_jailed_vmm_opens_its_kvm_node_under_the_units_umask)
+{
+        umask(027);
+        restart_iovd_with(NULL);
+        _cleanup_free_ char *id = vm_create(&env, "idle", 16);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t vmm = vm_pid(&r);
+        harness_reply_clear(&r);
+        _cleanup_free_ char *dev = util_strdup_printf("/proc/%d/root/dev", (int)vmm);
+        struct stat st;
+        cr_expect(stat(dev, &st) == 0 && (st.st_mode & 07777) == 0755, "%s: mode %o", dev,
+                  (unsigned)(st.st_mode & 07777));
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "running", "state %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
 }
