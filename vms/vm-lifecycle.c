@@ -302,6 +302,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                 rec->process = p;
                 rec->pidfd = fd;
                 rec->vmm_slot = vm_read_slot(t, p.pid);
+                vm_cgroup_restore(t, rec);
                 /* The VMM's word is the truth: iovd may have died before it saved the
                  * state of a start or a pause. */
                 enum iov_vm_state state = vm_vmm_state(dir);

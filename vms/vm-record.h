@@ -150,6 +150,9 @@ int vm_files_open(struct iov_vm_table *t, const struct iov_vm_spec *spec, struct
 void vm_cgroup_setup(struct iov_vm_table *t);
 /* The cgroup of rec's next VMM, its limits written; *ret_dir NULL where there are none. */
 int vm_cgroup_create(struct iov_vm_table *t, const struct iov_vm_record *rec, char **ret_dir);
+/* vms/vm-cgroup.c: the limits of a re-attached VM's existing cgroup written again (they are
+ * gone once its controllers were turned off while no iovd ran: iovd.service's ExecStopPost). */
+void vm_cgroup_restore(struct iov_vm_table *t, const struct iov_vm_record *rec);
 
 /* vms/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
 int vm_console_trim(const char *dir);
