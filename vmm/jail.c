@@ -98,6 +98,11 @@ static int jail_vfio(const struct iov_vm_spec *spec, uid_t uid, gid_t gid)
 /* Namespaces of its own and an empty tmpfs at JAIL_ROOT, private to them. */
 static int jail_unshare(void)
 {
+        /* The modes below exactly as written, whatever umask iovd runs with: under
+         * iovd.service's UMask=0027, dev/ came out 0750 root:iovd, which the VMM's own uid
+         * cannot search, so its open of dev/kvm failed with EACCES. Nothing it makes
+         * after this is a file. */
+        umask(0);
         if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) < 0)
                 return -errno;
         /* Nothing mounted from here on may reach the host's namespace. */

@@ -302,7 +302,7 @@ static void spawn_args_done(struct spawn_args *a)
 }
 
 static void spawn_argv(struct spawn_plan *plan, const char *vmm, const struct spawn_paths *s,
-                       struct spawn_args *a, const struct iov_vmm_jail *jail)
+                       struct spawn_args *a, const struct iov_vmm_confinement *c)
 {
         size_t n = 0;
         char **argv = plan->argv;
@@ -313,11 +313,11 @@ static void spawn_argv(struct spawn_plan *plan, const char *vmm, const struct sp
         argv[n++] = s->exit;
         argv[n++] = (char *)"--report-fd";
         argv[n++] = a->report_fd;
-        if (jail)
+        if (c->jail)
                 argv[n++] = (char *)"--pid-namespace";
-        if (jail && jail->cgroup) {
+        if (c->cgroup) {
                 argv[n++] = (char *)"--cgroup";
-                argv[n++] = (char *)jail->cgroup;
+                argv[n++] = (char *)c->cgroup;
         }
         argv[n++] = (char *)"--";
         argv[n++] = (char *)vmm;
@@ -327,9 +327,8 @@ static void spawn_argv(struct spawn_plan *plan, const char *vmm, const struct sp
         argv[n++] = a->control;
         argv[n++] = (char *)"--serial";
         argv[n++] = a->serial;
-        if (jail) {
-                snprintf(a->jail, sizeof(a->jail), "%u:%u", (unsigned)jail->uid,
-                         (unsigned)jail->gid);
+        if (c->jail) {
+                snprintf(a->jail, sizeof(a->jail), "%u:%u", (unsigned)c->uid, (unsigned)c->gid);
                 argv[n++] = (char *)"--jail";
                 argv[n++] = a->jail;
         }
@@ -374,7 +373,7 @@ static int spawn_pass_own_fds(const struct spawn_paths *s, struct iov_vmm_fds *f
 }
 
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
-                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret)
+                     const struct iov_vmm_confinement *c, struct iov_vmm_process *ret)
 {
         remove_in(dir, IOV_VMM_FILE_CONTROL);
         remove_in(dir, IOV_VMM_FILE_EXIT);
@@ -398,7 +397,7 @@ int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
         snprintf(args.report_fd, sizeof(args.report_fd), "%zu", IOV_VMM_FIRST_PASSED_FD + fds->n);
         struct spawn_plan plan = {
                 .monitor = monitor, .log_fd = log_fd, .null_fd = null_fd, .fds = fds};
-        spawn_argv(&plan, vmm, &paths, &args, jail);
+        spawn_argv(&plan, vmm, &paths, &args, c);
         struct iov_vmm_process p = {0};
         r = spawn_fork(&plan, &p.pid);
         if (r < 0)

@@ -84,20 +84,22 @@ void supervisor_fds_clear(struct iov_vmm_fds *fds);
  * of access(X_OK)) rather than falling back to another binary. */
 int supervisor_find_vmm(const char *configured, char **ret);
 
-/* How iovd-vmm is confined (vmm/jail.c, vmm/monitor.c): its uid and gid (both not 0), and
- * a cgroup v2 directory to run in (NULL: none). */
-struct iov_vmm_jail {
+/* How iovd-vmm is confined, two independent things: jailed (vmm/jail.c; its own PID
+ * namespace from vmm/monitor.c) as uid and gid (both not 0), or not at all; and run in a
+ * cgroup v2 directory (NULL: none; vmm/monitor.c puts it there), jailed or not. */
+struct iov_vmm_confinement {
+        bool jail;
         uid_t uid;
         gid_t gid;
         const char *cgroup;
 };
 
 /* Start iovd-vmm on the files of dir (config.json must exist) with the descriptors of fds,
- * jailed as jail says (NULL: not at all); vmm.pid is written. iovd binds control.sock and
- * opens console.log (appended) itself and passes both through fds too; stale
- * control.sock, exit and vmm.log are removed first. */
+ * confined as c says; vmm.pid is written. iovd binds control.sock and opens console.log
+ * (appended) itself and passes both through fds too; stale control.sock, exit and vmm.log
+ * are removed first. */
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
-                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret);
+                     const struct iov_vmm_confinement *c, struct iov_vmm_process *ret);
 
 /* A pidfd for p, -ESRCH when p is gone or its pid now belongs to another process. */
 int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);

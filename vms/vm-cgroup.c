@@ -159,17 +159,33 @@ static int cgroup_write_limits(const char *dir, const struct iov_vm_spec *spec)
         return r;
 }
 
+/* The VM's cgroup directory, named after the VM: names are letters, digits, '.', '_', '-'
+ * (vm-contract.h), so "vm-NAME" is a valid cgroup name that never clashes with an
+ * interface file. */
+static char *cgroup_vm_dir(const struct iov_vm_table *t, const struct iov_vm_record *rec)
+{
+        _cleanup_free_ char *name =
+                rec->spec.name ? util_strdup_printf("vm-%s", rec->spec.name) : strdup(rec->id);
+        return name ? util_path_join(t->cgroup_dir, name, NULL) : NULL;
+}
+
+void vm_cgroup_restore(struct iov_vm_table *t, const struct iov_vm_record *rec)
+{
+        _cleanup_free_ char *dir = t->cgroup_dir ? cgroup_vm_dir(t, rec) : NULL;
+        if (!dir || access(dir, F_OK) < 0)
+                return;
+        int r = cgroup_write_limits(dir, &rec->spec);
+        if (r < 0)
+                log_warning_errno(r, "VM %s: cannot write its cgroup limits again: %m", rec->id);
+}
+
 int vm_cgroup_create(struct iov_vm_table *t, const struct iov_vm_record *rec, char **ret_dir)
 {
         if (!t->cgroup_dir) {
                 *ret_dir = NULL;
                 return 0;
         }
-        /* Named after the VM: names are letters, digits, '.', '_', '-' (vm-contract.h), so
-         * "vm-NAME" is a valid cgroup name that never clashes with an interface file. */
-        _cleanup_free_ char *name =
-                rec->spec.name ? util_strdup_printf("vm-%s", rec->spec.name) : strdup(rec->id);
-        _cleanup_free_ char *dir = name ? util_path_join(t->cgroup_dir, name, NULL) : NULL;
+        _cleanup_free_ char *dir = cgroup_vm_dir(t, rec);
         if (!dir)
                 return -ENOMEM;
         (void)rmdir(dir); /* left by a monitor that was killed: empty, or in use (EBUSY) */

@@ -9,12 +9,16 @@
  * with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) (Linux >= 5.6,
  * Documentation/filesystems/path-lookup.rst), so neither "..", an absolute symlink nor a
  * symlink swapped in at any moment leads out of it: the kernel refuses the walk, iovd
- * never opens a file outside. iovd opens each file at create (to refuse a bad one at
- * once) and again at every start, where it hands the descriptor to iovd-vmm: the
+ * never opens a file outside. Where openat2 answers ENOSYS (a kernel before 5.6, or a
+ * seccomp filter such as systemd's RestrictSUIDSGID=, which cannot inspect struct
+ * open_how and so refuses the whole call), iovd walks the path itself, one component at a
+ * time with O_NOFOLLOW (files_walk: weaker, see there). iovd opens each file at create (to refuse a
+ * bad one at once) and again at every start, where it hands the descriptor to iovd-vmm: the
  * config.json iovd-vmm reads names it "fd:N", never a host path (docs/architecture.md).
  */
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -54,18 +58,76 @@ static const char *files_find_dir(const struct iov_daemon_config *c, const char 
         return NULL;
 }
 
+/* The last component of a walk, or a directory to go on from: never a symlink, never "..". */
+static int files_walk_step(int at, const char *name, bool last, int flags)
+{
+        if (streq(name, ".."))
+                return -EXDEV;
+        int fd = openat(at, name, last ? flags | O_NOFOLLOW : O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (!last && fstat(fd, &st) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        if (!last && !S_ISDIR(st.st_mode)) {
+                close(fd);
+                return S_ISLNK(st.st_mode) ? -ELOOP : -ENOTDIR;
+        }
+        return fd;
+}
+
+/* rest beneath dir_fd without openat2: each component opened from the one before with
+ * O_NOFOLLOW, ".." refused (-EXDEV), any symlink refused (-ELOOP). Stricter than
+ * RESOLVE_BENEATH (a symlink that stays inside is refused too: 403) and weaker in one
+ * way: openat2 checks at the end that the file is still beneath the directory, a walk
+ * cannot, so a directory of the path renamed out of the image directory while the walk
+ * is in it goes unnoticed. Only who may rename inside the image directory (the operator)
+ * can do that; an API client cannot. */
+static int files_walk(int dir_fd, const char *rest, int flags, int *ret_fd)
+{
+        _cleanup_free_ char *copy = strdup(rest);
+        if (!copy)
+                return -ENOMEM;
+        _cleanup_close_ int at = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (at < 0)
+                return -errno;
+        char *save = NULL;
+        for (char *name = strtok_r(copy, "/", &save); name;) {
+                char *next = strtok_r(NULL, "/", &save);
+                int fd = files_walk_step(at, name, !next, flags);
+                if (fd < 0)
+                        return fd;
+                close(at);
+                at = fd;
+                name = next;
+        }
+        *ret_fd = TAKE_FD(at);
+        return 0;
+}
+
 /* Open rest beneath dir; O_NONBLOCK so that a FIFO or device where a file belongs never
  * hangs the request (the type is checked on the descriptor afterwards). */
-static int files_openat2(const char *dir, const char *rest, int flags, int *ret_fd)
+static int files_open_beneath(const char *dir, const char *rest, int flags, int *ret_fd)
 {
         _cleanup_close_ int dir_fd = open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
                 return -errno;
+        flags |= O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY),
+                .flags = (uint64_t)flags,
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
         };
         int fd = (int)syscall(SYS_openat2, dir_fd, rest, &how, sizeof(how));
+        if (fd < 0 && errno == ENOSYS) {
+                static atomic_bool said;
+                if (!atomic_exchange(&said, true))
+                        log_info("openat2 answers ENOSYS here (an old kernel or a seccomp "
+                                 "filter): VM files are opened by a walk without symlinks");
+                return files_walk(dir_fd, rest, flags, ret_fd);
+        }
         if (fd < 0)
                 return -errno;
         *ret_fd = fd;
@@ -74,11 +136,6 @@ static int files_openat2(const char *dir, const char *rest, int flags, int *ret_
 
 static int files_open_error(const char *field, const char *path, int r, struct iov_problem *p)
 {
-        if (r == -ENOSYS)
-                return daemon_problem_set(p, 500, "confinement_unavailable",
-                                          "\"%s\": this kernel has no openat2 (Linux 5.6 or "
-                                          "later): iovd opens no VM files without it",
-                                          field);
         if (r == -EXDEV || r == -ELOOP)
                 return daemon_problem_set(p, 403, "path_not_allowed",
                                           "\"%s\": %.256s leads out of its image directory", field,
@@ -130,7 +187,7 @@ static int files_open(const struct iov_daemon_config *c, const char *field, cons
                                           field, path);
         int flags = kind == VM_FILE_BOOT || read_only ? O_RDONLY : O_RDWR;
         _cleanup_close_ int fd = -1;
-        int r = files_openat2(dir, *rest ? rest : ".", flags, &fd);
+        int r = files_open_beneath(dir, *rest ? rest : ".", flags, &fd);
         if (r < 0)
                 return files_open_error(field, path, r, p);
         r = files_check_type(c, field, path, fd, kind, p);

@@ -302,6 +302,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                 rec->process = p;
                 rec->pidfd = fd;
                 rec->vmm_slot = vm_read_slot(t, p.pid);
+                vm_cgroup_restore(t, rec);
                 /* The VMM's word is the truth: iovd may have died before it saved the
                  * state of a start or a pause. */
                 enum iov_vm_state state = vm_vmm_state(dir);
@@ -376,7 +377,8 @@ static int vm_write_config(struct json_object *config, const char *dir)
 }
 
 /* Spawn the VMM of rec (dir prepared, its files opened into fds), lock not held; jailed
- * as uid and gid --vmm-uid-base + its slot unless --no-vmm-jail. */
+ * as uid and gid --vmm-uid-base + its slot unless --no-vmm-jail, and in a cgroup of its
+ * own wherever iovd may make cgroups (vm-cgroup.c), jailed or not. */
 static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                     struct json_object *config, const char *dir, struct iov_vmm_fds *fds,
                     struct iov_vmm_process *ret_process, int *ret_pidfd)
@@ -387,12 +389,13 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                 return r;
         uint32_t id = c->vmm_uid_base + (uint32_t)rec->vmm_slot;
         _cleanup_free_ char *cgroup = NULL;
-        r = c->vmm_jail ? vm_cgroup_create(t, rec, &cgroup) : 0;
+        r = vm_cgroup_create(t, rec, &cgroup);
         if (r < 0) /* limits are best effort: the VM runs all the same */
                 log_warning_errno(r, "VM %s: no cgroup limits: %m", rec->id);
-        struct iov_vmm_jail jail = {.uid = id, .gid = id, .cgroup = cgroup};
+        struct iov_vmm_confinement confinement = {
+                .jail = c->vmm_jail, .uid = id, .gid = id, .cgroup = cgroup};
         struct iov_vmm_process p;
-        r = supervisor_spawn(t->vmm_path, dir, fds, c->vmm_jail ? &jail : NULL, &p);
+        r = supervisor_spawn(t->vmm_path, dir, fds, &confinement, &p);
         if (r < 0)
                 return r;
         int fd = -1;

@@ -145,8 +145,8 @@ int vm_passthrough_from_durable(struct json_object *o, struct iov_vm_record *rec
 /* vms/vm-files.c: the definition as iovd-vmm's config, every host file it names (kernel,
  * initrd, the device models' host_files) opened beneath an image directory and added to
  * fds, named "fd:N" in *ret in its place. fds and ret NULL: only check that each file
- * opens (a create). -EBADMSG with p filled (403 path_not_allowed, 400 file_not_readable,
- * 500 confinement_unavailable or internal_error). */
+ * opens (a create). -EBADMSG with p filled (403 path_not_allowed, 400 file_not_readable
+ * or 500 internal_error). */
 int vm_files_open(struct iov_vm_table *t, const struct iov_vm_spec *spec, struct iov_vmm_fds *fds,
                   struct json_object **ret, struct iov_problem *p);
 
@@ -154,6 +154,9 @@ int vm_files_open(struct iov_vm_table *t, const struct iov_vm_spec *spec, struct
 void vm_cgroup_setup(struct iov_vm_table *t);
 /* The cgroup of rec's next VMM, its limits written; *ret_dir NULL where there are none. */
 int vm_cgroup_create(struct iov_vm_table *t, const struct iov_vm_record *rec, char **ret_dir);
+/* vms/vm-cgroup.c: the limits of a re-attached VM's existing cgroup written again (they are
+ * gone once its controllers were turned off while no iovd ran: iovd.service's ExecStopPost). */
+void vm_cgroup_restore(struct iov_vm_table *t, const struct iov_vm_record *rec);
 
 /* vms/vm-console.c: bound the console file of dir; 1 when it was trimmed. */
 int vm_console_trim(const char *dir);

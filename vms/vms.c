@@ -355,8 +355,7 @@ static int vms_start(struct iov_daemon *d)
                         return log_error_errno(r, "Cannot run --vmm %s: %m", d->config.vmm);
                 return log_error_errno(r, "Cannot find iovd-vmm: %m");
         }
-        if (d->config.vmm_jail)
-                vm_cgroup_setup(t);
+        vm_cgroup_setup(t);
         t->dir = util_path_join(d->config.run_dir, "vms", NULL);
         r = t->dir ? util_mkdir_p(t->dir, 0700) : -ENOMEM;
         if (r < 0)

@@ -7,7 +7,8 @@
  *   - iovd-vmm holds no descriptor of iovd's either, and runs jailed: its own uid and
  *     gid (--vmm-uid-base), no capability in any set, seccomp filter and no_new_privs,
  *     its own mount, PID (as init), IPC, UTS and network namespaces, a root holding only
- *     dev/kvm (a node of its own uid); and the VM still runs.
+ *     dev/kvm (a node of its own uid); and the VM still runs, also when iovd runs with
+ *     iovd.service's UMask=0027.
  */
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
@@ -26,14 +27,28 @@ static struct vm_env env;
 static char token_path[96];
 static char listen_arg[64];
 
-static void start_iovd(void)
+/* iovd on the test's directories, with one more option (or NULL). */
+static void start_iovd_with(const char *option)
 {
         const char *extra[] = {"--run-dir", env.run_dir,    "--image-dir", env.dir, "--listen",
-                               listen_arg,  "--token-file", token_path,    NULL};
+                               listen_arg,  "--token-file", token_path,    option,  NULL};
         struct iov_harness_options o = {.state_dir = env.state_dir, .extra_args = extra};
         int r = harness_start(&o, &env.h);
         cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
                      env.h ? harness_log(env.h) : "");
+}
+
+static void start_iovd(void)
+{
+        start_iovd_with(NULL);
+}
+
+static void restart_iovd_with(const char *option)
+{
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        start_iovd_with(option);
 }
 
 static void setup(void)
@@ -336,16 +351,19 @@ Test(vm_jail, virtio_net_runs_on_the_tap_iovd_passed)
 }
 
 /* Where iovd can make cgroups (cgroup v2 with memory and pids, iovd alone in its cgroup),
- * the VMM runs in one of its VM's (the unnamed VM's id), with memory.max = memory + 256 MiB,
- * pids.max = vCPUs + 64 and, with cpu delegated, cpu.max = vCPUs periods (vms/vm-cgroup.c);
- * elsewhere iovd says why in its log and this skips. */
-Test(vm_jail, the_vmm_runs_in_a_cgroup_with_limits_where_there_are_cgroups)
+ * the VMM of a started VM runs in one of its VM's (the unnamed VM's id), with memory.max =
+ * memory + 256 MiB, pids.max = vCPUs + 64 and, with cpu delegated, cpu.max = vCPUs periods
+ * (vms/vm-cgroup.c), jailed or not; elsewhere iovd says why in its log and this skips. The
+ * VMM's uid is that of its mode (the jail's first, or root). */
+static void expect_vm_cgroup(const char *uid)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
         struct iov_http_reply r;
         vm_action(&env, id, "start", NULL, 200, &r);
         pid_t vmm = vm_pid(&r);
         harness_reply_clear(&r);
+        _cleanup_free_ char *uids = status_field(vmm, "Uid");
+        cr_expect(strncmp(uids, uid, strlen(uid)) == 0, "iovd-vmm runs as %s, want %s", uids, uid);
         _cleanup_free_ char *path = util_strdup_printf("/proc/%d/cgroup", (int)vmm);
         _cleanup_free_ char *text = NULL;
         cr_assert_eq(util_read_file(path, 1 << 16, &text, NULL), 0, "read %s", path);
@@ -372,6 +390,41 @@ Test(vm_jail, the_vmm_runs_in_a_cgroup_with_limits_where_there_are_cgroups)
         _cleanup_free_ char *cpu = NULL;
         if (util_read_line(cpu_path, &cpu) == 0)
                 cr_expect_str_eq(cpu, "100000 100000", "cpu.max %s", cpu);
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
+Test(vm_jail, the_vmm_runs_in_a_cgroup_with_limits_where_there_are_cgroups)
+{
+        expect_vm_cgroup("2000000000\t");
+}
+
+/* The cgroup does not come with the jail: an unjailed VMM gets its VM's too. */
+Test(vm_jail, an_unjailed_vmm_runs_in_its_cgroup_too)
+{
+        restart_iovd_with("--no-vmm-jail");
+        expect_vm_cgroup("0\t");
+}
+
+/* iovd.service runs iovd with UMask=0027: the jail's directories must not inherit it (a
+ * dev/ of mode 0750 root:iovd kept the VMM's uid from its dev/kvm: EACCES). */
+Test(vm_jail, a_jailed_vmm_opens_its_kvm_node_under_the_units_umask)
+{
+        umask(027);
+        restart_iovd_with(NULL);
+        _cleanup_free_ char *id = vm_create(&env, "idle", 16);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t vmm = vm_pid(&r);
+        harness_reply_clear(&r);
+        _cleanup_free_ char *dev = util_strdup_printf("/proc/%d/root/dev", (int)vmm);
+        struct stat st;
+        cr_expect(stat(dev, &st) == 0 && (st.st_mode & 07777) == 0755, "%s: mode %o", dev,
+                  (unsigned)(st.st_mode & 07777));
+        vm_get(&env, id, &r);
+        cr_expect_str_eq(vm_str(r.json, "state"), "running", "state %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
         vm_action(&env, id, "kill", NULL, 200, &r);
         harness_reply_clear(&r);
 }

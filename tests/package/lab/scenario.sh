@@ -6,7 +6,7 @@
 # Proves: Type=notify (systemctl returns once the socket answers), STATUS= text, the
 # hardened unit still creates VFs, allocates one to vfio-pci and runs a VM, systemctl
 # restart and stop/start keep the VM (KillMode=process), the watchdog restarts an iovd
-# that stopped (SIGSTOP), the VM runs in its own cgroup named after it (vm-idle) with the
+# that stopped (SIGSTOP), the VMM runs jailed (its own uid, no capability), the VM runs in its own cgroup named after it (vm-idle) with the
 # definition's memory.max and cpu.max, listed by systemd-cgls, and records
 # systemd-analyze security's exposure.
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
@@ -24,7 +24,7 @@ note() { echo "# $*" >&3; }
 main_pid() { systemctl show -p MainPID --value iovd.service; }
 vm_field() { iovctl vm show idle 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
 
-echo "1..12" >&3
+echo "1..13" >&3
 note "systemd $(systemctl --version | head -n 1 | cut -d ' ' -f 2) as PID 1 ($(cat /proc/1/comm))," \
         "kernel $(uname -r), booted in $(cut -d ' ' -f 1 /proc/uptime) s"
 
@@ -77,17 +77,21 @@ else
 fi
 vmm=$(vm_field pid)
 
+# The VMM is jailed (vmm/jail.c): its own uid (--vmm-uid-base's first), no capability.
+uid=$(awk '$1 == "Uid:" { print $2 }' "/proc/$vmm/status" 2>/dev/null)
+capeff=$(awk '$1 == "CapEff:" { print $2 }' "/proc/$vmm/status" 2>/dev/null)
+if [ "$uid" = 2000000000 ] && [ "$capeff" = 0000000000000000 ]; then
+        ok "the VMM runs jailed under the unit (uid $uid, CapEff $capeff)"
+else
+        not_ok "the VMM runs jailed under the unit" "vmm '$vmm': uid '$uid', CapEff '$capeff'"
+fi
 # The VM's cgroup (vms/vm-cgroup.c): vm-NAME below iovd.service (Delegate=cpu memory pids),
 # memory.max = 96 MiB + 256 MiB, cpu.max = 1 vCPU * the 100000 us period.
 cg=$(sed -n 's/^0:://p' "/proc/$vmm/cgroup" 2>/dev/null)
 mem=$(cat "/sys/fs/cgroup$cg/memory.max" 2>/dev/null)
 cpu=$(cat "/sys/fs/cgroup$cg/cpu.max" 2>/dev/null)
 cgls=$(systemd-cgls --no-pager --unit iovd.service 2>&1)
-if grep -q -- '--no-vmm-jail' /lib/systemd/system/iovd.service; then
-        # VMM cgroups come with the jail, which the shipped unit turns off for now (its
-        # comment says why); this check runs again once the unit jails its VMMs.
-        ok "the VM's own named cgroup # SKIP the unit runs VMMs unjailed (--no-vmm-jail), so without cgroups"
-elif [ -n "$vmm" ] && [ "$cg" = /system.slice/iovd.service/vm-idle ] &&
+if [ -n "$vmm" ] && [ "$cg" = /system.slice/iovd.service/vm-idle ] &&
         [ "$mem" = "$(((96 + 256) << 20))" ] && [ "$cpu" = "100000 100000" ] &&
         printf '%s\n' "$cgls" | grep -q 'vm-idle'; then
         ok "the VM runs in its cgroup $cg (memory.max $mem, cpu.max $cpu), listed by systemd-cgls"
@@ -99,11 +103,16 @@ else
 fi
 
 systemctl restart iovd.service
+# The unit's ExecStopPost turned the controllers off so the new iovd could start in the
+# unit's cgroup; the new iovd wrote the VM's limits again.
+mem_after=$(cat "/sys/fs/cgroup$cg/memory.max" 2>/dev/null)
 if [ -n "$vmm" ] && kill -0 "$vmm" 2>/dev/null && [ "$(vm_field state)" = running ] &&
-        [ "$(vm_field pid)" = "$vmm" ]; then
-        ok "systemctl restart iovd keeps the VM (iovd-vmm $vmm re-attached)"
+        [ "$(vm_field pid)" = "$vmm" ] && [ "$mem_after" = "$mem" ]; then
+        ok "systemctl restart iovd keeps the VM (iovd-vmm $vmm re-attached, memory.max $mem_after)"
 else
-        not_ok "systemctl restart iovd keeps the VM" "vmm $vmm, now: $(iovctl vm show idle 2>&1)"
+        not_ok "systemctl restart iovd keeps the VM" "vmm $vmm, memory.max '$mem_after'," \
+                "now: $(iovctl vm show idle 2>&1)" \
+                "$(journalctl -u iovd.service --no-pager | tail -n 15)"
 fi
 
 systemctl stop iovd.service
