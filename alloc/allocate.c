@@ -236,8 +236,10 @@ static int bind_and_commit(struct iov_daemon *d, struct iov_registry *reg, struc
         uint64_t start = util_now_usec();
         if (a->net && allocation_net_apply(d, a, p) < 0)
                 return drop_pending(d, reg, a);
-        if (a->net)
+        if (a->net) {
                 registry_time_step(reg, IOV_STEP_NET_APPLY, start);
+                daemon_test_crash_point("allocation-net-applied");
+        }
         struct iov_bind_record *records = NULL;
         size_t n = 0;
         start = util_now_usec();

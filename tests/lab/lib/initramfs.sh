@@ -23,7 +23,7 @@ LAB_IPROUTE2_IP=/usr/local/sbin/ip
 LAB_BUILD_PROGRAMS=(daemon/iovd cli/iovctl vmm/iovd-vmm vmm/iovd-vmm-monitor
   tests/lab/lab-vfio-check tests/lab/lab-kvm-smoke tests/lab/lab-dma
   bench/passthrough/lab-barread bench/passthrough/lab-blkbench k8s/iovd-device-plugin
-  k8s/lab-kubelet)
+  k8s/lab-kubelet bench/vf-net/lab-vf-net-bench)
 
 # Copy a file to the same path below root, once.
 lab_copy_same_path() {
