@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <linux/vfio.h>
@@ -88,6 +89,7 @@ static const unsigned allowed_syscalls[] = {
 static const unsigned long allowed_ioctls[] = {
         KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
         TCGETS, FIONBIO,
+        TUNSETOFFLOAD, /* virtio-net: the TAP hands over what the guest acked (net-tap.c) */
         /* vmm/vfio/: what a passed-through function needs once the guest runs. Every
          * VFIO fd (container, group, device) is opened before the sandbox. */
         VFIO_DEVICE_SET_IRQS,       /* the guest turns MSI-X or MSI on or off (and INTx off, on) */

@@ -29,7 +29,8 @@ static void iothread_update_starved(struct iov_virtio_pci *p)
 {
         struct iov_virtio_dev *d = p->vdev;
         if (d->backend_fd >= 0)
-                p->backend_starved = !virtq_has_avail(&d->queues[d->ops->backend_queue]);
+                p->backend_starved = !virtq_has_avail(&d->queues[d->ops->backend_queue]) ||
+                                     (d->ops->backend_blocked && d->ops->backend_blocked(d));
 }
 
 static void iothread_kick(struct iov_virtio_pci *p, unsigned q)
