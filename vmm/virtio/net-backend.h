@@ -52,6 +52,9 @@ struct iov_net_backend {
         /* virtio-net feature bits the backend carries (offloads, mergeable receive
          * buffers): what the device offers besides MAC and STATUS; 0 for the plain path. */
         uint64_t features;
+        /* The fd vhost-net can take as its backend (VHOST_NET_SET_BACKEND: a TAP), or -1
+         * (a link, or a stand-in): such a backend stays on the userspace path. */
+        int vhost_backend_fd;
 };
 
 /* The offloads a TAP carries: checksum and TSO both ways, and mergeable receive buffers

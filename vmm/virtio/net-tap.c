@@ -153,6 +153,7 @@ int net_tap_backend_new(const char *name, int fd_in, bool stand_in, struct iov_n
         /* An fd that is no TAP (a socket standing in for one in tests) takes no offload
          * unless asked to pretend. */
         t->is_tap = ioctl(t->fd, TUNSETOFFLOAD, 0UL) == 0;
+        t->base.vhost_backend_fd = t->is_tap ? t->fd : -1;
         if (t->is_tap || stand_in)
                 t->base.features = IOV_NET_TAP_FEATURES;
         *ret = &t->base;

@@ -13,7 +13,9 @@
  * hands over only what the guest acked (GUEST_CSUM, GUEST_TSO4/6; set at DRIVER_OK).
  * With MRG_RXBUF (§5.1.6.4.2) a frame is read whole into the device's buffer and spread
  * over as many receive chains as it needs, num_buffers saying how many; without, each
- * frame takes one chain.
+ * frame takes one chain. On a TAP the kernel's vhost-net may serve both queues instead
+ * ("vhost": true, false, "auto" by default): the device opens it here and the transport
+ * hands it the rings at DRIVER_OK (vhost.c); the frame code below then stays idle.
  *
  *   {"type": "virtio-net", "tap": "tap0", "mac": "52:54:00:12:34:56"}
  *   {"type": "virtio-net", "port": "client-a", "mac": "52:54:00:00:00:0a"}
@@ -32,14 +34,18 @@
 #include "vmm/virtio/virtio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
+#include <linux/vhost.h>
 #include <linux/virtio_net.h>
 
 #include "util/util.h"
@@ -407,6 +413,32 @@ static int net_parse_peer(struct iov_virtio_net_options *o, struct json_object *
         return 0;
 }
 
+/* "vhost": true, false or "auto"; iovd puts "fd:N" in its place when it opened
+ * /dev/vhost-net for a jailed VMM (vms/vm-files.c). */
+static int net_parse_vhost(struct iov_virtio_net_options *o, struct json_object *value,
+                           char **ret_error)
+{
+        const char *s =
+                json_object_is_type(value, json_type_string) ? json_object_get_string(value) : NULL;
+
+        if (json_object_is_type(value, json_type_boolean)) {
+                o->vhost = json_object_get_boolean(value) ? IOV_VIRTIO_NET_VHOST_ON
+                                                          : IOV_VIRTIO_NET_VHOST_OFF;
+                return 0;
+        }
+        if (s && streq(s, "auto")) {
+                o->vhost = IOV_VIRTIO_NET_VHOST_AUTO;
+                return 0;
+        }
+        if (s && strncmp(s, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0 &&
+            strlen(s) < sizeof(o->vhost_fd)) {
+                o->vhost = IOV_VIRTIO_NET_VHOST_ON;
+                snprintf(o->vhost_fd, sizeof(o->vhost_fd), "%s", s);
+                return 0;
+        }
+        return virtio_spec_error(ret_error, "%s", "\"vhost\" must be true, false or \"auto\"");
+}
+
 static int net_parse_field(void *options, const char *key, struct json_object *value,
                            char **ret_error)
 {
@@ -414,6 +446,8 @@ static int net_parse_field(void *options, const char *key, struct json_object *v
 
         if (streq(key, "peer"))
                 return net_parse_peer(o, value, ret_error);
+        if (streq(key, "vhost"))
+                return net_parse_vhost(o, value, ret_error);
         if (!streq(key, "tap") && !streq(key, "mac") && !streq(key, "port"))
                 return -ENOENT;
         if (!json_object_is_type(value, json_type_string))
@@ -448,6 +482,9 @@ static int net_parse_done(void *options, char **ret_error)
         /* The port accepts no other source address than this one. */
         if (o->peer_vm[0] && !o->has_mac)
                 return virtio_spec_error(ret_error, "%s", "a \"peer\" link needs its \"mac\"");
+        /* vhost-net takes a TAP as its backend; a link stays on the userspace path. */
+        if (o->vhost == IOV_VIRTIO_NET_VHOST_ON && !o->tap_name[0])
+                return virtio_spec_error(ret_error, "%s", "\"vhost\": true needs a \"tap\"");
         o->tap_fd = -1;
         return 0;
 }
@@ -517,6 +554,52 @@ static int net_backend_new(const struct iov_virtio_net_options *opts, struct iov
         return net_link_backend_new(name, opts->port[0] != 0, ret);
 }
 
+/* /dev/vhost-net (drivers/vhost/net.c), opened here before the sandbox or taken as the
+ * "fd:N" iovd passed, and owned by this process (VHOST_SET_OWNER: its worker thread is
+ * ours, in our cgroup); it must serve modern rings (VERSION_1). */
+static int net_vhost_open(const struct iov_virtio_net_options *o, int *ret_fd,
+                          uint64_t *ret_features)
+{
+        _cleanup_close_ int fd = -1;
+        uint64_t features = 0;
+
+        int r = o->vhost_fd[0] ? util_open_inherited(o->vhost_fd, O_RDWR, &fd) : 0;
+        if (r < 0)
+                return r;
+        if (fd < 0 && (fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC | O_NONBLOCK)) < 0)
+                return -errno;
+        if (ioctl(fd, VHOST_SET_OWNER) < 0 || ioctl(fd, VHOST_GET_FEATURES, &features) < 0)
+                return -errno;
+        if (!(features & (1ull << VIRTIO_F_VERSION_1)))
+                return -EOPNOTSUPP;
+        *ret_fd = TAKE_FD(fd);
+        *ret_features = features;
+        return 0;
+}
+
+/* The kernel's data path for a TAP where it can be had; otherwise this device serves the
+ * queues itself (logged). Ring features vhost lacks are not offered. */
+static int net_vhost_setup(struct iov_virtio_dev *dev, const struct iov_virtio_net_options *o,
+                           int backend_fd)
+{
+        const uint64_t ring = (1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
+                              (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+
+        if (o->vhost == IOV_VIRTIO_NET_VHOST_OFF || backend_fd < 0)
+                return 0;
+        int r = net_vhost_open(o, &dev->vhost_fd, &dev->vhost_features);
+        if (r < 0 && o->vhost == IOV_VIRTIO_NET_VHOST_ON)
+                return log_error_errno(r, "virtio-net: vhost-net required, unavailable: %m");
+        if (r < 0) {
+                log_info("virtio-net: vhost-net unavailable (%s): userspace data path",
+                         strerror(-r));
+                return 0;
+        }
+        dev->vhost_backend_fd = backend_fd;
+        dev->host_features &= ~(ring & ~dev->vhost_features);
+        return 0;
+}
+
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret)
 {
@@ -548,6 +631,11 @@ int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net
         dev->priv = n;
         dev->config = &n->config;
         dev->backend_fd = backend->poll_fd;
+        r = net_vhost_setup(dev, opts, backend->vhost_backend_fd);
+        if (r < 0) {
+                virtio_dev_free(dev);
+                return r;
+        }
         *ret = dev;
         return 0;
 }

@@ -247,8 +247,13 @@ struct iov_virtio_stats {
 
 struct iov_virtio_dev {
         const struct iov_virtio_dev_ops *ops;
-        void *priv;         /* freed by the core after ops->destroy */
-        const void *config; /* plain config space read by virtio_dev_read_config */
+        /* A kernel data path (vhost-net): the transport hands the rings to vhost_fd at
+         * DRIVER_OK with vhost_backend_fd as the backend and takes them back at reset;
+         * the device's own queue service then stays idle. -1: none, the userspace path. */
+        int vhost_fd, vhost_backend_fd;
+        uint64_t vhost_features; /* what the vhost device supports (VHOST_GET_FEATURES) */
+        void *priv;              /* freed by the core after ops->destroy */
+        const void *config;      /* plain config space read by virtio_dev_read_config */
         const struct iov_virtio_mem *mem;
         struct iov_virtio_transport transport;
         uint64_t host_features;
@@ -358,6 +363,14 @@ int virtio_blk_new(const struct iov_virtio_mem *mem, const struct iov_virtio_blk
 /* A link's name in its VMM: "PORT" on the driver VM's side, "VM/PORT" on the client's. */
 #define IOV_VIRTIO_NET_LINK_NAME_MAX (IOV_VIRTIO_NET_PEER_VM_MAX + IOV_VIRTIO_NET_PORT_MAX)
 
+/* "vhost" of a TAP entry: the kernel's vhost-net as the data path where it can be had
+ * (auto, the default), required (on: the device is not made without it) or never (off). */
+enum iov_virtio_net_vhost {
+        IOV_VIRTIO_NET_VHOST_AUTO = 0,
+        IOV_VIRTIO_NET_VHOST_ON,
+        IOV_VIRTIO_NET_VHOST_OFF,
+};
+
 /* One backend: tap_name (or tap_fd), port, or peer_vm with peer_port. */
 struct iov_virtio_net_options {
         char tap_name[IOV_VIRTIO_NET_TAP_NAME_MAX]; /* existing or new TAP, "": use tap_fd */
@@ -370,6 +383,10 @@ struct iov_virtio_net_options {
         /* Not a field of the entry: offer a TAP's offloads and mergeable buffers even when
          * tap_fd is no TAP (a socket standing in for one in tests and fuzzers). */
         bool offload_stand_in;
+        enum iov_virtio_net_vhost vhost;
+        /* "fd:N": /dev/vhost-net as iovd opened and passed it (then vhost is ON); "":
+         * iovd-vmm opens it itself, before the sandbox. */
+        char vhost_fd[IOV_VIRTIO_NET_TAP_NAME_MAX];
 };
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret);

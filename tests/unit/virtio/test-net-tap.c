@@ -75,7 +75,8 @@ static void tap_start(uint64_t guest_features)
         tap_ifreq(SIOCSIFFLAGS, &ifr);
 
         cr_assert_eq(fake_guest_init(&guest), 0, "fake guest allocation failed");
-        struct iov_virtio_net_options opts = {.tap_fd = fd, .mac = {2, 0, 0, 0, 0, 9}};
+        struct iov_virtio_net_options opts = {
+                .tap_fd = fd, .mac = {2, 0, 0, 0, 0, 9}, .vhost = IOV_VIRTIO_NET_VHOST_OFF};
         r = virtio_net_new(&guest.mem, &opts, &dev);
         cr_assert_eq(r, 0, "virtio_net_new returned %d", r);
         cr_assert_eq(dev->host_features & NET_OFFLOADS, NET_OFFLOADS, "a TAP device offers 0x%llx",
