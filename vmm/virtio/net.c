@@ -503,9 +503,10 @@ static int net_create(const void *options, const struct iov_virtio_host *host,
         return virtio_net_new(host->mem, &o, ret);
 }
 
-/* iovd opens the TAP named by "tap" for iovd-vmm and passes it (virtio.h, host_files). */
-static const struct iov_virtio_host_file net_host_files[] = {{"tap", IOV_VIRTIO_HOST_TAP},
-                                                             {NULL, 0}};
+/* iovd opens the TAP named by "tap" and /dev/vhost-net for iovd-vmm and passes them
+ * (virtio.h, host_files): a jailed VMM can open neither. */
+static const struct iov_virtio_host_file net_host_files[] = {
+        {"tap", IOV_VIRTIO_HOST_TAP}, {"vhost", IOV_VIRTIO_HOST_VHOST_NET}, {NULL, 0}};
 
 static const struct iov_virtio_dev_ops net_ops = {
         .name = "virtio-net",

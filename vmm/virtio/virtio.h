@@ -130,6 +130,9 @@ enum iov_virtio_host_file_kind {
         IOV_VIRTIO_HOST_FIFO,
         /* Not a path: a TAP interface name, opened with virtio_net_tap_open(). */
         IOV_VIRTIO_HOST_TAP,
+        /* Not a path: true, false or "auto" (missing: auto) for /dev/vhost-net, opened for
+         * an entry with a "tap" unless false; auto becomes false where it cannot be. */
+        IOV_VIRTIO_HOST_VHOST_NET,
 };
 
 struct iov_virtio_host_file {
