@@ -10,7 +10,7 @@
 # lab-prepare: l2/build-link.sh
 . /lab/lab.sh
 
-tap_plan 13
+tap_plan 15
 tap_check "kvm_amd, tun and vhost_net load" lab_modprobe kvm_amd tun vhost_net
 lab_require_programs iovd iovd-vmm || exit 1
 iovd_start_checked || exit 1
