@@ -15,8 +15,10 @@
 #include <dirent.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <linux/vhost.h>
 #include <linux/vfio.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -88,6 +90,13 @@ static const unsigned allowed_syscalls[] = {
 static const unsigned long allowed_ioctls[] = {
         KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
         TCGETS, FIONBIO,
+        TUNSETOFFLOAD, /* virtio-net: the TAP hands over what the guest acked (net-tap.c) */
+        /* vmm/virtio/vhost.c: the rings to vhost-net at DRIVER_OK and back at reset (a
+         * driver reload repeats it). VHOST_SET_OWNER and VHOST_GET_FEATURES happen before
+         * the sandbox and stay refused. */
+        VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE, VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE,
+        VHOST_SET_VRING_ADDR, VHOST_SET_VRING_KICK, VHOST_SET_VRING_CALL, VHOST_GET_VRING_BASE,
+        VHOST_NET_SET_BACKEND,
         /* vmm/vfio/: what a passed-through function needs once the guest runs. Every
          * VFIO fd (container, group, device) is opened before the sandbox. */
         VFIO_DEVICE_SET_IRQS,       /* the guest turns MSI-X or MSI on or off (and INTx off, on) */

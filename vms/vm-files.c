@@ -208,6 +208,37 @@ static int files_open_tap(const char *field, const char *name, int *ret_fd, stru
         return 0;
 }
 
+/* /dev/vhost-net for an entry with a tap, at a start only, unless "vhost" is false: the
+ * jailed VMM has no /dev. Where it does not open, "auto" becomes false (the VMM's own
+ * path, logged) and true is refused. */
+static int files_open_vhost(struct json_object *o, const char *key, const char *field,
+                            struct iov_vmm_fds *fds, struct iov_problem *p)
+{
+        struct json_object *v = json_object_object_get(o, key);
+        bool required = json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+
+        if (!fds || !json_object_object_get(o, "tap") ||
+            (json_object_is_type(v, json_type_boolean) && !required))
+                return 0;
+        int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+        if (fd < 0 && required)
+                return daemon_problem_set(p, 422, "vhost_unavailable",
+                                          "\"%s\": cannot open /dev/vhost-net: %s", field,
+                                          strerror(errno));
+        if (fd < 0) {
+                log_info("%s: no vhost-net (%m): the VMM moves the frames", field);
+                json_object_object_add(o, key, json_object_new_boolean(false));
+                return 0;
+        }
+        _cleanup_free_ char *name = NULL;
+        int r = supervisor_fds_add(fds, fd, &name);
+        if (r < 0)
+                return daemon_problem_set(p, 500, "internal_error", "\"%s\": %s", field,
+                                          strerror(-r));
+        json_object_object_add(o, key, json_object_new_string(name));
+        return 0;
+}
+
 /* Open what o[key] names and put its "fd:N" in its place (fds NULL: a check only). */
 static int files_replace(const struct iov_daemon_config *c, struct json_object *o, const char *key,
                          const char *field, int kind, struct iov_vmm_fds *fds,
@@ -243,7 +274,9 @@ static int files_replace_device(const struct iov_daemon_config *c, const struct 
         for (const struct iov_virtio_host_file *f = dev->virtio.ops->host_files; f->key; f++) {
                 char field[64];
                 snprintf(field, sizeof(field), "devices[%zu].%s", i, f->key);
-                int r = files_replace(c, entry, f->key, field, (int)f->kind, fds, p);
+                int r = f->kind == IOV_VIRTIO_HOST_VHOST_NET
+                                ? files_open_vhost(entry, f->key, field, fds, p)
+                                : files_replace(c, entry, f->key, field, (int)f->kind, fds, p);
                 if (r < 0)
                         return r;
         }

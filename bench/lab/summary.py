@@ -159,6 +159,22 @@ def net(runs):
           f"(limit) {limit:.2f} MiB/s"
           + cpu_note(runs, [("guest->lab", "tap-rx", "veth", "mib_s"),
                             ("lab->guest", "l2-net-rx", "veth", "mib_s")]))
+    vhost_net(runs, limit, tx, rx)
+
+
+def vhost_net(runs, limit, tx, rx):
+    """The same guest on vhost-net, beside the userspace path and the veth limit."""
+    try:
+        vtx, n = median(runs, "vhost-tap-rx", "mib_s")
+        vrx, _ = median(runs, "vhost-l2-net-rx", "mib_s")
+    except LookupError as e:
+        print(f"lab-bench net: no vhost-net figures ({e})")
+        return
+    print(f"lab-bench net vhost: median of {n} runs: guest->lab on vhost-net {vtx:.2f} MiB/s "
+          f"(ratio to veth {vtx / limit:.3f}, to userspace {vtx / tx:.2f}), lab->guest "
+          f"{vrx:.2f} MiB/s (ratio to veth {vrx / limit:.3f}, to userspace {vrx / rx:.2f})"
+          + cpu_note(runs, [("guest->lab", "vhost-tap-rx", "veth", "mib_s"),
+                            ("lab->guest", "vhost-l2-net-rx", "veth", "mib_s")]))
 
 
 def link(runs):

@@ -347,6 +347,18 @@ Test(vm_jail, virtio_net_runs_on_the_tap_iovd_passed)
                   "the host end of the TAP failed (status 0x%x)", status);
         cr_expect(has_marker(r.json, 0x41) && !has_marker(r.json, 0xdead),
                   "the guest got no reply over virtio-net: %s", r.body);
+        /* "vhost" is auto: iovd passes /dev/vhost-net where it opens, else the jailed VMM
+         * moves the frames itself, and GET says which. */
+        struct json_object *stats, *list, *path;
+        const char *want = access("/dev/vhost-net", R_OK | W_OK) == 0 ? "vhost" : "userspace";
+        cr_assert(json_object_object_get_ex(r.json, "stats", &stats) &&
+                          json_object_object_get_ex(stats, "virtio", &list) &&
+                          json_object_array_length(list) == 1 &&
+                          json_object_object_get_ex(json_object_array_get_idx(list, 0), "data_path",
+                                                    &path),
+                  "no virtio data_path in %s", r.body);
+        cr_expect_str_eq(json_object_get_string(path), want, "data_path %s, expected %s",
+                         json_object_get_string(path), want);
         harness_reply_clear(&r);
 }
 

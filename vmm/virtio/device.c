@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <linux/virtio_config.h>
 
 #include "util/util.h"
@@ -43,6 +44,7 @@ int virtio_dev_new_mq(const struct iov_virtio_dev_ops *ops, uint64_t device_feat
         dev->host_features = ops->features | device_features | COMMON_FEATURES;
         dev->backend_fd = -1;
         dev->completion_fd = -1;
+        dev->vhost_fd = dev->vhost_backend_fd = -1;
         dev->num_queues = num_queues;
         for (unsigned q = 0; q < num_queues; q++)
                 dev->queues[q].size = ops->queue_max_size;
@@ -62,6 +64,8 @@ void virtio_dev_free(struct iov_virtio_dev *dev)
                 return;
         if (dev->ops->destroy)
                 dev->ops->destroy(dev);
+        if (dev->vhost_fd >= 0)
+                close(dev->vhost_fd);
         free(dev->priv);
         free(dev->queues);
         free(dev->req);

@@ -19,9 +19,15 @@
 
 #include "vmm/virtio/pci.h"
 
+static bool iothread_vhost(const struct iov_virtio_pci *p)
+{
+        return __atomic_load_n(&p->vhost_running, __ATOMIC_ACQUIRE);
+}
+
 static bool iothread_polls_backend(const struct iov_virtio_pci *p)
 {
-        return p->vdev->backend_fd >= 0 && !p->backend_dead && !p->backend_starved;
+        return p->vdev->backend_fd >= 0 && !p->backend_dead && !p->backend_starved &&
+               !iothread_vhost(p);
 }
 
 /* p->lock held. */
@@ -29,7 +35,8 @@ static void iothread_update_starved(struct iov_virtio_pci *p)
 {
         struct iov_virtio_dev *d = p->vdev;
         if (d->backend_fd >= 0)
-                p->backend_starved = !virtq_has_avail(&d->queues[d->ops->backend_queue]);
+                p->backend_starved = !virtq_has_avail(&d->queues[d->ops->backend_queue]) ||
+                                     (d->ops->backend_blocked && d->ops->backend_blocked(d));
 }
 
 static void iothread_kick(struct iov_virtio_pci *p, unsigned q)
@@ -37,8 +44,13 @@ static void iothread_kick(struct iov_virtio_pci *p, unsigned q)
         eventfd_t count;
         int r;
 
-        (void)eventfd_read(p->kick_fd[q], &count);
         pthread_mutex_lock(&p->lock);
+        /* The doorbell is vhost's now (it woke us once more before we left its fd). */
+        if (p->vhost_running) {
+                pthread_mutex_unlock(&p->lock);
+                return;
+        }
+        (void)eventfd_read(p->kick_fd[q], &count);
         r = virtio_dev_notify(p->vdev, q);
         iothread_update_starved(p);
         pthread_mutex_unlock(&p->lock);
@@ -52,6 +64,10 @@ static void iothread_backend(struct iov_virtio_pci *p, short revents)
         int r;
 
         pthread_mutex_lock(&p->lock);
+        if (p->vhost_running) {
+                pthread_mutex_unlock(&p->lock);
+                return;
+        }
         r = virtio_dev_backend_ready(p->vdev);
         iothread_update_starved(p);
         pthread_mutex_unlock(&p->lock);
@@ -79,9 +95,12 @@ static void *iothread_main(void *arg)
                 nfds_t n = 0;
                 int backend = -1, completion = -1;
 
+                bool vhost = iothread_vhost(p);
                 fds[n++] = (struct pollfd){.fd = p->stop_fd, .events = POLLIN};
+                /* Under vhost the doorbells are the kernel's: a negative fd is skipped. */
                 for (unsigned q = 0; q < nq; q++)
-                        fds[n++] = (struct pollfd){.fd = p->kick_fd[q], .events = POLLIN};
+                        fds[n++] =
+                                (struct pollfd){.fd = vhost ? -1 : p->kick_fd[q], .events = POLLIN};
                 if (iothread_polls_backend(p)) {
                         backend = (int)n;
                         fds[n++] = (struct pollfd){.fd = p->vdev->backend_fd, .events = POLLIN};

@@ -24,9 +24,10 @@
 struct iov_net_backend;
 
 struct iov_net_backend_ops {
-        /* One frame out. frame[0] is a zeroed virtio_net_hdr_v1, frame[1..n-1] the frame
-         * itself (len bytes). 0 when sent, -ENOBUFS when dropped (the peer is full or gone),
-         * never blocks. */
+        /* One frame out. frame[0] is a virtio_net_hdr_v1 in host memory, zeroed unless the
+         * guest negotiated an offload of the backend's features (then the guest's own,
+         * copied once), frame[1..n-1] the frame itself (len bytes). 0 when sent, -ENOBUFS
+         * when dropped (the peer is full or gone), never blocks. */
         int (*transmit)(struct iov_net_backend *b, const struct iovec *frame, unsigned n,
                         size_t len);
         /* One frame in, into a receive buffer whose first IOV_NET_HDR_SIZE bytes are the
@@ -37,6 +38,10 @@ struct iov_net_backend_ops {
         /* Things that happen to the host object besides frames (a peer's end closed, a new
          * end arrived): handle them, update carrier. NULL: nothing ever happens. */
         void (*service)(struct iov_net_backend *b);
+        /* The guest's features are final (DRIVER_OK) or back to none (reset): hand the
+         * guest only the offloaded frames it acked (virtio 1.2 §5.1.6.4). NULL when the
+         * backend offers no offload (features 0). */
+        int (*set_offload)(struct iov_net_backend *b, uint64_t guest_features);
         void (*free)(struct iov_net_backend *b);
 };
 
@@ -44,10 +49,25 @@ struct iov_net_backend {
         const struct iov_net_backend_ops *ops;
         int poll_fd;  /* readable when receive or service has work */
         bool carrier; /* virtio 1.2 §5.1.4: VIRTIO_NET_S_LINK_UP */
+        /* virtio-net feature bits the backend carries (offloads, mergeable receive
+         * buffers): what the device offers besides MAC and STATUS; 0 for the plain path. */
+        uint64_t features;
+        /* The fd vhost-net can take as its backend (VHOST_NET_SET_BACKEND: a TAP), or -1
+         * (a link, or a stand-in): such a backend stays on the userspace path. */
+        int vhost_backend_fd;
 };
 
-/* net-tap.c: TAP interface name (opened or created), or an open TAP fd (taken over). */
-int net_tap_backend_new(const char *name, int fd, struct iov_net_backend **ret);
+/* The offloads a TAP carries: checksum and TSO both ways, and mergeable receive buffers
+ * (the device's side, offered with them; virtio 1.2 §5.1.3). */
+#define IOV_NET_TAP_FEATURES                                                                       \
+        ((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |                         \
+         (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |                     \
+         (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |                   \
+         (1ull << VIRTIO_NET_F_MRG_RXBUF))
+
+/* net-tap.c: TAP interface name (opened or created), or an open TAP fd (taken over).
+ * stand_in: offer the offloads although fd may be no TAP (its TUNSETOFFLOAD is skipped). */
+int net_tap_backend_new(const char *name, int fd, bool stand_in, struct iov_net_backend **ret);
 /* net-link.c: a VM-to-VM link named name ("PORT" on the driver side, "VM/PORT" on the
  * client's), down until virtio_net_link_attach() hands it an end. */
 int net_link_backend_new(const char *name, bool is_port, struct iov_net_backend **ret);

@@ -258,8 +258,10 @@ int net_link_backend_new(const char *name, bool is_port, struct iov_net_backend 
         struct net_link *l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
-        *l = (struct net_link){
-                .base = {.ops = &link_ops}, .is_port = is_port, .end_fd = -1, .pending_fd = -1};
+        *l = (struct net_link){.base = {.ops = &link_ops, .vhost_backend_fd = -1},
+                               .is_port = is_port,
+                               .end_fd = -1,
+                               .pending_fd = -1};
         snprintf(l->name, sizeof(l->name), "%s", name);
         l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -2,9 +2,15 @@
 /*
  * The TAP backend of virtio-net: frames go to and come from a host TAP interface. The TAP
  * fd is set up with the same 12-byte header virtio-net uses (Documentation/networking/
- * tuntap.rst, IFF_VNET_HDR, TUNSETVNETHDRSZ), so a frame passes in one readv/writev. The
- * guest's transmit header never reaches the kernel: the device hands over a zeroed one
- * (no checksum or GSO offload was negotiated), so the kernel never parses guest values.
+ * tuntap.rst, IFF_VNET_HDR, TUNSETVNETHDRSZ), so a frame passes in one readv/writev.
+ *
+ * Offloads (virtio 1.2 §5.1.6.2, §5.1.6.4): the header passes through unchanged in both
+ * directions once the guest acked them. Transmit: with CSUM or HOST_TSO4/6 the device
+ * hands over the guest's header (copied out of guest memory once) and the kernel checks
+ * it as it checks any vnet header (virtio_net_hdr_to_skb), finishing the checksum or
+ * segmenting; otherwise a zeroed one. Receive: TUNSETOFFLOAD lets the TAP hand us
+ * partially checksummed frames and TSO superframes only for what the guest acked
+ * (GUEST_CSUM, GUEST_TSO4/6), so the kernel's header is exactly what the guest may get.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +27,7 @@
 struct net_tap {
         struct iov_net_backend base;
         int fd;
+        bool is_tap; /* false: a stand-in (tests, fuzzers) that takes no TUNSETOFFLOAD */
 };
 
 static int tap_transmit(struct iov_net_backend *b, const struct iovec *frame, unsigned n,
@@ -45,6 +52,33 @@ static int tap_receive(struct iov_net_backend *b, const struct iovec *buf, unsig
         return 0;
 }
 
+/* TUN_F_* for the guest's features: TSO needs the checksum offload on both sides
+ * (§5.1.3.1: GUEST_TSO4/6 require GUEST_CSUM; the TAP refuses TSO without TUN_F_CSUM). */
+static unsigned tap_offload_flags(uint64_t guest_features)
+{
+        unsigned flags = 0;
+
+        if (!(guest_features & (1ull << VIRTIO_NET_F_GUEST_CSUM)))
+                return 0;
+        flags |= TUN_F_CSUM;
+        if (guest_features & (1ull << VIRTIO_NET_F_GUEST_TSO4))
+                flags |= TUN_F_TSO4;
+        if (guest_features & (1ull << VIRTIO_NET_F_GUEST_TSO6))
+                flags |= TUN_F_TSO6;
+        return flags;
+}
+
+static int tap_set_offload(struct iov_net_backend *b, uint64_t guest_features)
+{
+        struct net_tap *t = (struct net_tap *)b;
+
+        if (!t->is_tap)
+                return 0;
+        if (ioctl(t->fd, TUNSETOFFLOAD, (unsigned long)tap_offload_flags(guest_features)) < 0)
+                return -errno;
+        return 0;
+}
+
 static void tap_free(struct iov_net_backend *b)
 {
         struct net_tap *t = (struct net_tap *)b;
@@ -58,6 +92,7 @@ static void tap_free(struct iov_net_backend *b)
 static const struct iov_net_backend_ops tap_ops = {
         .transmit = tap_transmit,
         .receive = tap_receive,
+        .set_offload = tap_set_offload,
         .free = tap_free,
 };
 
@@ -78,14 +113,15 @@ int virtio_net_tap_open(const char *name, int *ret_fd)
                 return -errno;
         if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_size) < 0)
                 return -errno;
-        /* No offloads: frames arrive whole and checksummed (we negotiate none). */
+        /* No offloads until a guest acks some (tap_set_offload): frames arrive whole and
+         * checksummed. */
         if (ioctl(fd, TUNSETOFFLOAD, 0) < 0)
                 return -errno;
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-int net_tap_backend_new(const char *name, int fd_in, struct iov_net_backend **ret)
+int net_tap_backend_new(const char *name, int fd_in, bool stand_in, struct iov_net_backend **ret)
 {
         _cleanup_close_ int fd = -1;
 
@@ -114,6 +150,12 @@ int net_tap_backend_new(const char *name, int fd_in, struct iov_net_backend **re
                 return -ENOMEM;
         t->fd = TAKE_FD(fd);
         t->base = (struct iov_net_backend){.ops = &tap_ops, .poll_fd = t->fd, .carrier = true};
+        /* An fd that is no TAP (a socket standing in for one in tests) takes no offload
+         * unless asked to pretend. */
+        t->is_tap = ioctl(t->fd, TUNSETOFFLOAD, 0UL) == 0;
+        t->base.vhost_backend_fd = t->is_tap ? t->fd : -1;
+        if (t->is_tap || stand_in)
+                t->base.features = IOV_NET_TAP_FEATURES;
         *ret = &t->base;
         return 0;
 }

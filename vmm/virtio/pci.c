@@ -126,6 +126,8 @@ static void vpci_ioeventfd_release(struct iov_virtio_pci *p, unsigned q)
 
 static void vpci_reset(struct iov_virtio_pci *p)
 {
+        /* The rings come back from vhost before they go (§2.4: nothing used after). */
+        vpci_vhost_stop(p);
         for (unsigned q = 0; q < p->vdev->num_queues; q++) {
                 vpci_ioeventfd_release(p, q);
                 p->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;
@@ -143,7 +145,13 @@ void vpci_set_status(struct iov_virtio_pci *p, uint8_t status)
                 vpci_reset(p);
                 return;
         }
+        uint8_t old = p->vdev->status;
         virtio_dev_set_status(p->vdev, status);
+        /* DRIVER_OK accepted: from here the kernel may serve the queues (vhost.c); if it
+         * refuses them, this process does (logged). */
+        if ((p->vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK) &&
+            !(p->vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+                (void)vpci_vhost_start(p);
 }
 
 void vpci_queue_enable(struct iov_virtio_pci *p, unsigned q)
@@ -290,6 +298,8 @@ static void vpci_free(void *data)
         if (!p)
                 return;
         vpci_iothread_stop(p);
+        if (p->vdev)
+                vpci_vhost_stop(p);
         for (unsigned q = 0; q < IOV_VPCI_MAX_QUEUES; q++) {
                 if (p->vdev && q < p->vdev->num_queues)
                         vpci_ioeventfd_release(p, q);
@@ -389,6 +399,7 @@ struct json_object *virtio_pci_stats_json(struct iov_vm *vm)
                 pthread_mutex_lock(&p->lock);
                 struct iov_virtio_stats s = p->vdev->stats;
                 bool needs_reset = p->vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET;
+                bool vhost = p->vdev->vhost_fd >= 0;
                 pthread_mutex_unlock(&p->lock);
                 json_object_object_add(o, "type", json_object_new_string(p->vdev->ops->name));
                 json_object_object_add(o, "slot", json_object_new_int(p->pci.slot));
@@ -404,6 +415,9 @@ struct json_object *virtio_pci_stats_json(struct iov_vm *vm)
                 json_object_object_add(o, "doorbell_exits",
                                        json_object_new_int64((int64_t)p->doorbell_exits));
                 json_object_object_add(o, "needs_reset", json_object_new_boolean(needs_reset));
+                /* Who moves the frames: the kernel (vhost-net) or this process. */
+                json_object_object_add(o, "data_path",
+                                       json_object_new_string(vhost ? "vhost" : "userspace"));
                 json_object_array_add(a, o);
         }
         return a;

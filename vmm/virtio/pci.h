@@ -56,6 +56,9 @@ struct iov_virtio_pci {
         pthread_t thread;
         bool thread_started;
         bool backend_dead, backend_starved;
+        /* The rings are vhost's (vhost.c): the I/O thread neither serves the queues nor
+         * reads the backend. Written under lock, read by the I/O thread atomically. */
+        bool vhost_running;
 
         struct iov_virtio_pci *next;
 };
@@ -68,6 +71,11 @@ void vpci_queue_enable(struct iov_virtio_pci *p, unsigned q);
 /* pci-common.c: the common configuration structure (§4.1.4.3), p->lock held. */
 void vpci_common_access(struct iov_virtio_pci *p, uint64_t offset, uint8_t *data, uint32_t len,
                         bool is_write);
+
+/* vhost.c, p->lock held: hand the rings to the device's vhost_fd (at DRIVER_OK; 0 and
+ * nothing done without one) and take them back (at reset and teardown). */
+int vpci_vhost_start(struct iov_virtio_pci *p);
+void vpci_vhost_stop(struct iov_virtio_pci *p);
 
 /* iothread.c */
 int vpci_iothread_start(struct iov_virtio_pci *p);

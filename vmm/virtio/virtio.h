@@ -104,6 +104,10 @@ void virtq_disable_notify(struct iov_virtq *vq);
 /* Before sleeping: ask for a notification on the next avail entry. Returns true when
  * entries arrived meanwhile, so the caller must poll once more. */
 bool virtq_enable_notify(struct iov_virtq *vq);
+/* The same when the entries up to avail index seen are not enough for the next request
+ * (one frame over several chains): a kick only for an entry beyond them. Returns true
+ * when one arrived meanwhile. */
+bool virtq_enable_notify_beyond(struct iov_virtq *vq, uint16_t seen);
 bool virtq_has_avail(struct iov_virtq *vq);
 
 /* Copy between iovecs and flat buffers; return bytes copied. */
@@ -126,6 +130,9 @@ enum iov_virtio_host_file_kind {
         IOV_VIRTIO_HOST_FIFO,
         /* Not a path: a TAP interface name, opened with virtio_net_tap_open(). */
         IOV_VIRTIO_HOST_TAP,
+        /* Not a path: true, false or "auto" (missing: auto) for /dev/vhost-net, opened for
+         * an entry with a "tap" unless false; auto becomes false where it cannot be. */
+        IOV_VIRTIO_HOST_VHOST_NET,
 };
 
 struct iov_virtio_host_file {
@@ -164,6 +171,9 @@ struct iov_virtio_dev_ops {
         bool (*queue_busy)(struct iov_virtio_dev *dev, unsigned q);
         /* The backend fd (dev->backend_fd) is readable; -EPIPE once it never will be. */
         int (*backend_ready)(struct iov_virtio_dev *dev);
+        /* Input waits for more buffers than backend_queue holds: the fd is not polled
+         * until the driver kicks that queue. NULL: input waits only for an empty queue. */
+        bool (*backend_blocked)(struct iov_virtio_dev *dev);
         /* The queue backend input goes to: without buffers there, the fd is not polled. */
         unsigned backend_queue;
         /* Back to the state after creation (device reset, §2.4). */
@@ -240,8 +250,13 @@ struct iov_virtio_stats {
 
 struct iov_virtio_dev {
         const struct iov_virtio_dev_ops *ops;
-        void *priv;         /* freed by the core after ops->destroy */
-        const void *config; /* plain config space read by virtio_dev_read_config */
+        /* A kernel data path (vhost-net): the transport hands the rings to vhost_fd at
+         * DRIVER_OK with vhost_backend_fd as the backend and takes them back at reset;
+         * the device's own queue service then stays idle. -1: none, the userspace path. */
+        int vhost_fd, vhost_backend_fd;
+        uint64_t vhost_features; /* what the vhost device supports (VHOST_GET_FEATURES) */
+        void *priv;              /* freed by the core after ops->destroy */
+        const void *config;      /* plain config space read by virtio_dev_read_config */
         const struct iov_virtio_mem *mem;
         struct iov_virtio_transport transport;
         uint64_t host_features;
@@ -351,6 +366,14 @@ int virtio_blk_new(const struct iov_virtio_mem *mem, const struct iov_virtio_blk
 /* A link's name in its VMM: "PORT" on the driver VM's side, "VM/PORT" on the client's. */
 #define IOV_VIRTIO_NET_LINK_NAME_MAX (IOV_VIRTIO_NET_PEER_VM_MAX + IOV_VIRTIO_NET_PORT_MAX)
 
+/* "vhost" of a TAP entry: the kernel's vhost-net as the data path where it can be had
+ * (auto, the default), required (on: the device is not made without it) or never (off). */
+enum iov_virtio_net_vhost {
+        IOV_VIRTIO_NET_VHOST_AUTO = 0,
+        IOV_VIRTIO_NET_VHOST_ON,
+        IOV_VIRTIO_NET_VHOST_OFF,
+};
+
 /* One backend: tap_name (or tap_fd), port, or peer_vm with peer_port. */
 struct iov_virtio_net_options {
         char tap_name[IOV_VIRTIO_NET_TAP_NAME_MAX]; /* existing or new TAP, "": use tap_fd */
@@ -360,6 +383,13 @@ struct iov_virtio_net_options {
         char port[IOV_VIRTIO_NET_PORT_MAX];       /* this VM serves a client here, or "" */
         char peer_vm[IOV_VIRTIO_NET_PEER_VM_MAX]; /* this VM is a client of that VM, or "" */
         char peer_port[IOV_VIRTIO_NET_PORT_MAX];  /* ... on that port */
+        /* Not a field of the entry: offer a TAP's offloads and mergeable buffers even when
+         * tap_fd is no TAP (a socket standing in for one in tests and fuzzers). */
+        bool offload_stand_in;
+        enum iov_virtio_net_vhost vhost;
+        /* "fd:N": /dev/vhost-net as iovd opened and passed it (then vhost is ON); "":
+         * iovd-vmm opens it itself, before the sandbox. */
+        char vhost_fd[IOV_VIRTIO_NET_TAP_NAME_MAX];
 };
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret);
@@ -377,7 +407,8 @@ int virtio_net_link_attach(const char *name, int fd, const uint8_t *source_mac);
  * "dropped_source_mac", "dropped_invalid"}. */
 struct json_object *virtio_net_links_json(void);
 /* Open (or create) TAP interface name as virtio-net needs it (IFF_TAP | IFF_NO_PI |
- * IFF_VNET_HDR, the v1 header size, no offloads); needs CAP_NET_ADMIN. iovd opens TAPs
+ * IFF_VNET_HDR, the v1 header size, offloads off until a guest acks some); needs
+ * CAP_NET_ADMIN. iovd opens TAPs
  * this way and passes them to iovd-vmm. */
 int virtio_net_tap_open(const char *name, int *ret_fd);
 /* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */

@@ -307,6 +307,20 @@ bool virtq_enable_notify(struct iov_virtq *vq)
         return virtq_has_avail(vq);
 }
 
+bool virtq_enable_notify_beyond(struct iov_virtq *vq, uint16_t seen)
+{
+        if (!vq->enabled || vq->broken)
+                return false;
+        /* §2.7.10: the driver kicks once avail->idx passes avail_event; entries before
+         * seen are there but too few, so only a new one is worth a kick. */
+        if (vq->event_idx)
+                __atomic_store_n(avail_event_ptr(vq), seen, __ATOMIC_RELAXED);
+        else
+                __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != seen;
+}
+
 /* Walk iov from byte skip on, copying up to len bytes to it (to_iov) or from it. */
 static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, uint8_t *buf, size_t len,
                        bool to_iov)

@@ -8,8 +8,8 @@
 
 # Modules the scenarios load. Dependencies (nvme-core, vfio, kvm, ccp, irqbypass, libata,
 # ...) are resolved from the kernel's own modules.dep. igb and igbvf: the SR-IOV NIC's PF
-# and VF drivers (dca, i2c-algo-bit).
-LAB_MODULES=(nvme vfio-pci vfio_iommu_type1 kvm_amd e1000e ahci lpc_ich i2c_i801 igb igbvf)
+# and VF drivers (dca, i2c-algo-bit). tun and vhost_net: TAP NICs of L2 guests on vhost-net.
+LAB_MODULES=(nvme vfio-pci vfio_iommu_type1 kvm_amd e1000e ahci lpc_ich i2c_i801 igb igbvf tun vhost_net)
 
 # Host tools the scenarios run inside the lab, beside busybox.
 LAB_HOST_TOOLS=(curl jq)

@@ -292,3 +292,35 @@ Test(virtio_registry, blk_has_a_queue_per_vcpu_by_default)
         cr_assert_eq(blk_queues_for_vcpus(3), 3, "3 vCPUs: not three queues");
         cr_assert_eq(blk_queues_for_vcpus(64), IOV_VIRTIO_BLK_MAX_QUEUES, "64 vCPUs: not the cap");
 }
+
+static enum iov_virtio_net_vhost parse_vhost(const char *value)
+{
+        struct iov_virtio_spec spec;
+        char *error = NULL;
+        _cleanup_free_ char *json =
+                util_strdup_printf("{\"type\":\"virtio-net\",\"tap\":\"t\"%s%s}",
+                                   value ? ",\"vhost\":" : "", value ? value : "");
+        cr_assert_eq(parse(json, &spec, &error), 1, "%s refused: %s", json, error ? error : "");
+        enum iov_virtio_net_vhost v = ((const struct iov_virtio_net_options *)spec.options)->vhost;
+        virtio_spec_done(&spec);
+        return v;
+}
+
+Test(virtio_spec, net_vhost_option)
+{
+        cr_assert_eq(parse_vhost(NULL), IOV_VIRTIO_NET_VHOST_AUTO, "default is not auto");
+        cr_assert_eq(parse_vhost("\"auto\""), IOV_VIRTIO_NET_VHOST_AUTO, "\"auto\" not auto");
+        cr_assert_eq(parse_vhost("true"), IOV_VIRTIO_NET_VHOST_ON, "true not on");
+        cr_assert_eq(parse_vhost("false"), IOV_VIRTIO_NET_VHOST_OFF, "false not off");
+        cr_assert_eq(parse_vhost("\"fd:7\""), IOV_VIRTIO_NET_VHOST_ON, "a passed fd not on");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"t\",\"vhost\":1}", "vhost");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"t\",\"vhost\":\"yes\"}", "vhost");
+        expect_refused("{\"type\":\"virtio-net\",\"port\":\"p\",\"vhost\":true}", "tap");
+        /* auto and false on a link: it stays on the userspace path, nothing to refuse */
+        struct iov_virtio_spec spec;
+        char *error = NULL;
+        cr_assert_eq(
+                parse("{\"type\":\"virtio-net\",\"port\":\"p\",\"vhost\":\"auto\"}", &spec, &error),
+                1, "auto on a port refused: %s", error ? error : "");
+        virtio_spec_done(&spec);
+}

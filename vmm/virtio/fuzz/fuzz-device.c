@@ -67,7 +67,8 @@ static void backend_blk(void *options, const uint8_t *data, size_t size)
 }
 
 /* A socket pair stands in for the TAP (no CAP_NET_ADMIN here), with two frames waiting
- * for the receive queue, cut from the input. When bit 2 of byte 0 is set the device is a
+ * for the receive queue, cut from the input (with bit 3 of byte 0, a TAP with offloads and
+ * mergeable receive buffers: see below). When bit 2 of byte 0 is set the device is a
  * VM-to-VM link's port instead (net-link.c): its end of a SOCK_SEQPACKET pair is attached
  * once the device exists, with the first frame's source MAC as its client's, so frames
  * from that source pass and others are dropped. */
@@ -88,8 +89,12 @@ static void backend_net(void *options, const uint8_t *data, size_t size)
         backend_b = sv[1];
         for (size_t off = 0; off < 2 && size >= 32 + 64; off++)
                 (void)send(backend_b, data + off * 32, 12 + data[off] % 52, 0);
-        *o = (struct iov_virtio_net_options){
-                .tap_fd = sv[0], .mac = {2, 0, 0, 0, 0, 1}, .has_mac = true};
+        /* Bit 3: the TAP's offloads and mergeable receive buffers (the guest takes every
+         * feature offered: headers passed through, frames spread over chains). */
+        *o = (struct iov_virtio_net_options){.tap_fd = sv[0],
+                                             .mac = {2, 0, 0, 0, 0, 1},
+                                             .has_mac = true,
+                                             .offload_stand_in = data[0] & 8};
         if (!link)
                 return;
         o->tap_fd = -1;
