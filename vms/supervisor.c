@@ -180,7 +180,7 @@ static _Noreturn void spawn_exec_monitor(const struct spawn_plan *p)
         _exit(SUPERVISOR_EXIT_EXEC_FAILED);
 }
 
-static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid)
+static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid, uint64_t *ret_forked_usec)
 {
         int pipe_fds[2];
         if (pipe2(pipe_fds, O_CLOEXEC) < 0)
@@ -205,6 +205,8 @@ static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid)
         int status;
         while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
                 ;
+        if (ret_forked_usec)
+                *ret_forked_usec = util_now_usec();
         pid_t vmm = -1;
         ssize_t n;
         do
@@ -374,7 +376,8 @@ static int spawn_pass_own_fds(const struct spawn_paths *s, struct iov_vmm_fds *f
 }
 
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
-                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret)
+                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret,
+                     uint64_t *ret_forked_usec)
 {
         remove_in(dir, IOV_VMM_FILE_CONTROL);
         remove_in(dir, IOV_VMM_FILE_EXIT);
@@ -400,7 +403,7 @@ int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
                 .monitor = monitor, .log_fd = log_fd, .null_fd = null_fd, .fds = fds};
         spawn_argv(&plan, vmm, &paths, &args, jail);
         struct iov_vmm_process p = {0};
-        r = spawn_fork(&plan, &p.pid);
+        r = spawn_fork(&plan, &p.pid, ret_forked_usec);
         if (r < 0)
                 return r;
         struct iov_vmm_process written;

@@ -95,9 +95,11 @@ struct iov_vmm_jail {
 /* Start iovd-vmm on the files of dir (config.json must exist) with the descriptors of fds,
  * jailed as jail says (NULL: not at all); vmm.pid is written. iovd binds control.sock and
  * opens console.log (appended) itself and passes both through fds too; stale
- * control.sock, exit and vmm.log are removed first. */
+ * control.sock, exit and vmm.log are removed first. ret_forked_usec (may be NULL): when the
+ * monitor was on its own, before it reported the VMM's pid (util_now_usec), for timing. */
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
-                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret);
+                     const struct iov_vmm_jail *jail, struct iov_vmm_process *ret,
+                     uint64_t *ret_forked_usec);
 
 /* A pidfd for p, -ESRCH when p is gone or its pid now belongs to another process. */
 int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);

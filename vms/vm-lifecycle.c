@@ -104,7 +104,9 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
 
         struct iov_vmm_exit e = {0};
         if (dir) {
+                uint64_t start = util_now_usec();
                 (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+                vm_time_step(t, IOV_VM_STEP_EXIT_READ, start);
                 /* Now, while finishing keeps a new start away from these files. */
                 vm_remove_runtime_files(dir);
         }
@@ -382,19 +384,27 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                     struct iov_vmm_process *ret_process, int *ret_pidfd)
 {
         const struct iov_daemon_config *c = &t->daemon->config;
+        uint64_t start = util_now_usec();
         int r = vm_write_config(config, dir);
         if (r < 0)
                 return r;
+        vm_time_step(t, IOV_VM_STEP_CONFIG_WRITE, start);
         uint32_t id = c->vmm_uid_base + (uint32_t)rec->vmm_slot;
         _cleanup_free_ char *cgroup = NULL;
+        start = util_now_usec();
         r = c->vmm_jail ? vm_cgroup_create(t, rec, &cgroup) : 0;
         if (r < 0) /* limits are best effort: the VM runs all the same */
                 log_warning_errno(r, "VM %s: no cgroup limits: %m", rec->id);
+        vm_time_step(t, IOV_VM_STEP_JAIL_SETUP, start);
         struct iov_vmm_jail jail = {.uid = id, .gid = id, .cgroup = cgroup};
         struct iov_vmm_process p;
-        r = supervisor_spawn(t->vmm_path, dir, fds, c->vmm_jail ? &jail : NULL, &p);
+        uint64_t forked = start = util_now_usec();
+        r = supervisor_spawn(t->vmm_path, dir, fds, c->vmm_jail ? &jail : NULL, &p, &forked);
         if (r < 0)
                 return r;
+        /* Spawn ends where the monitor is on its own (its exec is timed apart). */
+        vm_time_step(t, IOV_VM_STEP_SPAWN, start + (util_now_usec() - forked));
+        vm_time_step(t, IOV_VM_STEP_MONITOR_EXEC, forked);
         int fd = -1;
         if (supervisor_open_pidfd(&p, &fd) < 0)
                 fd = -1; /* ended already: judged at once below */
@@ -455,6 +465,8 @@ static unsigned vm_start_record(struct iov_vm_table *t, struct iov_vm_record *re
         rec->request = IOV_VM_REQUEST_NONE;
         rec->exit_status = -1;
         rec->started_usec = util_realtime_usec();
+        rec->started_mono_usec = util_now_usec();
+        rec->marker_seen = false;
         json_object_put(rec->stats);
         rec->stats = NULL;
         vm_record_set_state(t, rec, IOV_VM_STATE_RUNNING, NULL);
@@ -490,9 +502,11 @@ static int vm_start_config(struct iov_vm_table *t, struct iov_vm_record *rec,
                            struct iov_problem *p)
 {
         _cleanup_json_ struct json_object *config = NULL;
+        uint64_t start = util_now_usec();
         int r = vm_files_open(t, &rec->spec, fds, &config, p);
         if (r >= 0)
                 r = vm_passthrough_prepare(t->daemon, rec, config, ret_unsafe, p);
+        vm_time_step(t, IOV_VM_STEP_FILE_OPEN, start);
         if (r < 0) {
                 supervisor_fds_clear(fds);
                 pthread_mutex_lock(&t->lock);
@@ -544,8 +558,10 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
 
         /* Answer once the control socket is up, or once the end of a VMM that did not
          * get that far was judged. */
+        uint64_t start = util_now_usec();
         bool ended =
                 wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD;
+        vm_time_step(t, IOV_VM_STEP_VMM_READY, start);
         if (ended && fd < 0)
                 vm_finish(t, id, run); /* ended before iovd could follow it */
         if (!ended)
@@ -616,10 +632,13 @@ static struct iov_vm_record *vm_kill_and_wait(struct iov_vm_table *t, struct iov
         char id[IOV_VM_ID_MAX];
         memcpy(id, rec->id, sizeof(id));
         unsigned run = rec->run;
+        uint64_t start = util_now_usec();
         rec->request = why;
         if (rec->pidfd >= 0 && pidfd_send_signal(rec->pidfd, SIGKILL, NULL, 0) < 0)
                 log_warning_errno(-errno, "VM %s: cannot kill iovd-vmm: %m", id);
-        return vm_wait_inactive(t, id, run, util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
+        rec = vm_wait_inactive(t, id, run, util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
+        vm_time_step(t, IOV_VM_STEP_STOP, start);
+        return rec;
 }
 
 static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **ret,

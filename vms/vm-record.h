@@ -47,13 +47,34 @@ struct iov_vm_record {
 
         /* Runtime only. */
         struct iov_vmm_process process;
-        int pidfd;       /* -1 when no VMM is followed */
-        bool starting;   /* a start is between spawn and the first state */
-        bool finishing;  /* the VMM ended; its verdict is being read */
-        unsigned run;    /* counts starts, so a late verdict never hits a newer run */
-        int exit_status; /* of the last run's VMM, -1 when unknown or killed */
-        int vmm_slot;    /* the jailed VMM runs as --vmm-uid-base + this; -1: none yet */
+        int pidfd;                  /* -1 when no VMM is followed */
+        bool starting;              /* a start is between spawn and the first state */
+        bool finishing;             /* the VMM ended; its verdict is being read */
+        unsigned run;               /* counts starts, so a late verdict never hits a newer run */
+        int exit_status;            /* of the last run's VMM, -1 when unknown or killed */
+        int vmm_slot;               /* the jailed VMM runs as --vmm-uid-base + this; -1: none yet */
+        uint64_t started_mono_usec; /* util_now_usec of the last start */
+        bool marker_seen;           /* a show saw a marker of this run (its step is timed) */
         enum iov_vm_request request;
+};
+
+/* Where a VM's way through iovd spends its time, summed per step (GET /metrics,
+ * iovd_vm_step_seconds_total): what bench/vms profiles. */
+enum iov_vm_step {
+        IOV_VM_STEP_VALIDATE,     /* a create's checks and file opens, before it is saved */
+        IOV_VM_STEP_STATE_WRITE,  /* each save of vms.json (its fsyncs) */
+        IOV_VM_STEP_FILE_OPEN,    /* a start's file opens and device preparation */
+        IOV_VM_STEP_CONFIG_WRITE, /* the VMM's --config in its run directory */
+        IOV_VM_STEP_JAIL_SETUP,   /* the VMM's cgroup and its limits */
+        IOV_VM_STEP_SPAWN,        /* run files, fork, until the monitor is on its own */
+        IOV_VM_STEP_MONITOR_EXEC, /* from there until the monitor reports the VMM's pid */
+        IOV_VM_STEP_VMM_READY,    /* from there until the VMM answers on its socket */
+        IOV_VM_STEP_MARKER_SEEN,  /* from the start until a show first sees a marker */
+        IOV_VM_STEP_LIVE_STATS,   /* each show's "stats" asked of the running VMM */
+        IOV_VM_STEP_STOP,         /* a kill or stop, until the VM's end is judged */
+        IOV_VM_STEP_EXIT_READ,    /* reading how the VMM ended (exit file, log) */
+        IOV_VM_STEP_DELETE,       /* a delete, but its save */
+        IOV_VM_STEP_COUNT,
 };
 
 /* The table of VMs; one per daemon (d->vms), kept by vms/vm-table.c. */
@@ -76,8 +97,14 @@ struct iov_vm_table {
         pthread_t watcher;
         bool watcher_running;
         bool stopping;
-        unsigned restarts_running; /* vm-restart.c threads; stopping waits for them */
+        unsigned restarts_running;              /* vm-restart.c threads; stopping waits for them */
+        uint64_t step_usec[IOV_VM_STEP_COUNT];  /* atomic */
+        uint64_t step_count[IOV_VM_STEP_COUNT]; /* atomic */
 };
+
+/* Add a step's duration (since start_usec, util_now_usec) to the table's sums. */
+void vm_time_step(struct iov_vm_table *t, enum iov_vm_step step, uint64_t start_usec);
+const char *vm_step_name(enum iov_vm_step step);
 
 /* An empty record: default spec, no VMM followed (pidfd -1), no exit status yet. */
 struct iov_vm_record *vm_record_alloc(void);

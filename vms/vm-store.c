@@ -90,7 +90,9 @@ int vm_table_sync(struct iov_vm_table *t)
                         return log_error_errno(-ENOMEM, "Cannot save the VM definitions: %m");
                 t->saving = true;
                 pthread_mutex_unlock(&t->lock);
+                uint64_t start = util_now_usec();
                 int r = state_save(t->daemon->state, KIND_VMS, items);
+                vm_time_step(t, IOV_VM_STEP_STATE_WRITE, start);
                 pthread_mutex_lock(&t->lock);
                 t->saving = false;
                 if (r >= 0 && gen > t->saved_gen)
