@@ -131,7 +131,12 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                 vm_record_set_state(t, rec, state, reason);
                 vm_links_down(t, rec);
                 vm_restart_consider(t, rec);
-                (void)vm_table_sync(t);
+                /* Saved by the saver, not here: the watcher follows every VMM and must not
+                 * wait for the disk (a save takes milliseconds, and the ends of several VMs
+                 * queued behind each other's). A kill or stop waiting for this verdict
+                 * saves before it answers; an iovd that dies before the save judges the
+                 * end again at its start, from the exit file (vm_reattach). */
+                vm_table_save_soon(t);
         }
         pthread_mutex_unlock(&t->lock);
         supervisor_exit_clear(&e);
@@ -234,7 +239,10 @@ int vm_watcher_start(struct iov_vm_table *t)
         t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (t->wake_fd < 0)
                 return -errno;
-        int r = pthread_create(&t->watcher, NULL, watcher_main, t);
+        int r = vm_saver_start(t);
+        if (r < 0)
+                return r;
+        r = pthread_create(&t->watcher, NULL, watcher_main, t);
         if (r != 0)
                 return -r;
         t->watcher_running = true;
@@ -252,6 +260,7 @@ void vm_watcher_stop(struct iov_vm_table *t)
                 t->watcher_running = false;
                 vm_restart_wait_all(t);
         }
+        vm_saver_stop(t); /* after everything that changes the table */
         if (t->wake_fd >= 0)
                 close(t->wake_fd);
         t->wake_fd = -1;

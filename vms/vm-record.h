@@ -87,6 +87,12 @@ struct iov_vm_table {
         pthread_cond_t saved;
         uint64_t change_gen, saved_gen;
         bool saving;
+        /* Changes no request waits for (a VMM that ended on its own) are saved by the saver
+         * thread (vm_table_save_soon), so the watcher never waits for the disk. */
+        pthread_cond_t save_wanted_cond;
+        bool save_wanted, saver_stopping;
+        pthread_t saver;
+        bool saver_running;
         struct iov_daemon *daemon;
         struct iov_vm_record **records;
         size_t n_records;
@@ -128,6 +134,12 @@ int vm_table_load(struct iov_vm_table *t);
 /* Make every change so far durable. Drops the lock while writing: records found before
  * may be gone afterwards. Failures are logged. */
 int vm_table_sync(struct iov_vm_table *t);
+/* Have the saver thread make every change so far durable soon (lock held); returns at once.
+ * A request that answers on these changes still calls vm_table_sync(). */
+void vm_table_save_soon(struct iov_vm_table *t);
+/* The saver thread, started and stopped with the watcher; stop saves what is left. */
+int vm_saver_start(struct iov_vm_table *t);
+void vm_saver_stop(struct iov_vm_table *t);
 char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec);
 struct json_object *vm_record_to_json(struct iov_vm_table *t, const struct iov_vm_record *rec);
 /* Publish an event of type about rec: {"id", "name", "state", "reason"}. */

@@ -14,6 +14,7 @@ int vm_table_new(struct iov_daemon *d, struct iov_vm_table **ret)
         pthread_mutex_init(&t->lock, NULL);
         pthread_cond_init(&t->changed, NULL);
         pthread_cond_init(&t->saved, NULL);
+        pthread_cond_init(&t->save_wanted_cond, NULL);
         t->wake_fd = -1;
         t->daemon = d;
         *ret = t;
@@ -30,6 +31,7 @@ void vm_table_free(struct iov_vm_table *t)
         free(t->vmm_path);
         free(t->cgroup_dir);
         free(t->dir);
+        pthread_cond_destroy(&t->save_wanted_cond);
         pthread_cond_destroy(&t->saved);
         pthread_cond_destroy(&t->changed);
         pthread_mutex_destroy(&t->lock);
