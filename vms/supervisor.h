@@ -96,7 +96,7 @@ struct iov_vmm_jail {
  * jailed as jail says (NULL: not at all); vmm.pid is written. iovd binds control.sock and
  * opens console.log (appended) itself and passes both through fds too; stale
  * control.sock, exit and vmm.log are removed first. ret_forked_usec (may be NULL): when the
- * monitor was on its own, before it reported the VMM's pid (util_now_usec), for timing. */
+ * monitor was exec'd, before it reported the VMM's pid (util_now_usec), for timing. */
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
                      const struct iov_vmm_jail *jail, struct iov_vmm_process *ret,
                      uint64_t *ret_forked_usec);

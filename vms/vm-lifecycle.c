@@ -530,6 +530,30 @@ static int vm_start_config(struct iov_vm_table *t, struct iov_vm_record *rec,
         return 0;
 }
 
+/* Answer a start once run `run`'s control socket is up, or once the end of a VMM that did
+ * not get that far was judged (wait_fd: a pidfd of the VMM, -1 when it ended before iovd
+ * could follow it). */
+static int vm_start_wait(struct iov_vm_table *t, const char *id, unsigned run, const char *dir,
+                         int wait_fd, struct json_object **ret, struct iov_problem *p)
+{
+        uint64_t start = util_now_usec();
+        bool ended =
+                wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD;
+        vm_time_step(t, IOV_VM_STEP_VMM_READY, start);
+        if (ended && wait_fd < 0)
+                vm_finish(t, id, run); /* ended before iovd could follow it */
+        if (!ended)
+                vm_links_up(t, id);
+        pthread_mutex_lock(&t->lock);
+        if (ended)
+                (void)vm_wait_inactive(t, id, run,
+                                       util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
+        int r = vm_start_answer(t, id, run, ret, p);
+        (void)vm_table_sync(t);
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
                     struct iov_problem *p)
 {
@@ -563,28 +587,13 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                                           reason ? reason : "out of memory");
         }
         unsigned run = vm_start_record(t, rec, &process, fd, unsafe);
+        /* The running state is saved while the VMM builds the VM, not after: the answer
+         * still waits for that save (vm_start_wait). */
+        vm_table_save_soon(t);
         _cleanup_close_ int wait_fd = fd >= 0 ? dup(fd) : -1;
         pthread_mutex_unlock(&t->lock);
         vm_watcher_wake(t);
-
-        /* Answer once the control socket is up, or once the end of a VMM that did not
-         * get that far was judged. */
-        uint64_t start = util_now_usec();
-        bool ended =
-                wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD;
-        vm_time_step(t, IOV_VM_STEP_VMM_READY, start);
-        if (ended && fd < 0)
-                vm_finish(t, id, run); /* ended before iovd could follow it */
-        if (!ended)
-                vm_links_up(t, id);
-        pthread_mutex_lock(&t->lock);
-        if (ended)
-                (void)vm_wait_inactive(t, id, run,
-                                       util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
-        r = vm_start_answer(t, id, run, ret, p);
-        (void)vm_table_sync(t);
-        pthread_mutex_unlock(&t->lock);
-        return r;
+        return vm_start_wait(t, id, run, dir, wait_fd, ret, p);
 }
 
 /* Find an active VM with its VMM followed and no stop under way; lock held. */
