@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -652,14 +653,32 @@ static int read_exit_file(const char *dir, struct iov_vmm_exit *e)
         return 0;
 }
 
+/* Until the monitor's exit file is in dir (0) or deadline passed: woken by its rename into
+ * place (IN_MOVED_TO) instead of looking every few milliseconds. */
+static int wait_exit_file(const char *dir, uint64_t deadline, struct iov_vmm_exit *e)
+{
+        _cleanup_close_ int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        bool watched = fd >= 0 && inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0;
+        for (;;) {
+                int r = read_exit_file(dir, e); /* after the watch: no rename is missed */
+                uint64_t now = util_now_usec();
+                if (r != -ENOENT || now >= deadline)
+                        return r;
+                struct pollfd pfd = {.fd = fd, .events = POLLIN};
+                int ms = watched ? (int)((deadline - now) / 1000) + 1 : 2;
+                if (poll(&pfd, watched ? 1 : 0, ms) > 0) {
+                        char events[4096];
+                        (void)!read(fd, events, sizeof(events));
+                }
+        }
+}
+
 int supervisor_read_exit(const char *dir, unsigned timeout_ms, struct iov_vmm_exit *ret)
 {
         struct iov_vmm_exit e = {0};
         /* The monitor writes the file right after the VMM ended; a monitor that was
          * killed itself never does, hence the bound. */
-        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
-        while (read_exit_file(dir, &e) == -ENOENT && util_now_usec() < deadline)
-                util_sleep_usec(2000);
+        (void)wait_exit_file(dir, util_now_usec() + (uint64_t)timeout_ms * 1000, &e);
         _cleanup_free_ char *log = NULL;
         if (read_log_tail(dir, &log) >= 0)
                 parse_log(log, &e);
