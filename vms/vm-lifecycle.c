@@ -97,6 +97,10 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                 return;
         }
         rec->finishing = true;
+        /* Killed on request: the verdict needs nothing of the monitor's (vm_judge_exit), so
+         * it does not wait for its exit file, which a monitor woken late writes tens of ms
+         * after the VMM ended (bench/vms exit_read); the next start waits for it instead. */
+        bool killed = rec->request == IOV_VM_REQUEST_KILL;
         _cleanup_free_ char *dir = vm_record_dir(t, rec);
         size_t n_passthrough = rec->n_passthrough;
         _cleanup_free_ struct iov_vm_passthrough *passthrough = vm_passthrough_copy(rec);
@@ -105,7 +109,7 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
         struct iov_vmm_exit e = {0};
         if (dir) {
                 uint64_t start = util_now_usec();
-                (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+                (void)supervisor_read_exit(dir, killed ? 0 : VM_EXIT_FILE_WAIT_MS, &e);
                 vm_time_step(t, IOV_VM_STEP_EXIT_READ, start);
                 /* Now, while finishing keeps a new start away from these files. */
                 vm_remove_runtime_files(dir);
@@ -122,6 +126,7 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                         close(rec->pidfd);
                 rec->pidfd = -1;
                 rec->finishing = false;
+                rec->exit_pending = !e.known;
                 rec->exit_status = e.known && !e.signaled ? e.code : -1;
                 vm_record_set_stats(rec, TAKE_PTR(e.stats));
                 enum iov_vm_state state;
@@ -554,6 +559,16 @@ static int vm_start_wait(struct iov_vm_table *t, const char *id, unsigned run, c
         return r;
 }
 
+/* The monitor of the last run may not have written its exit file yet (vm_finish of a kill):
+ * let it, before this start clears the run directory, so that it never lands on the new
+ * run's files. */
+static void vm_wait_last_exit(const char *dir)
+{
+        struct iov_vmm_exit e = {0};
+        (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+        supervisor_exit_clear(&e);
+}
+
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
                     struct iov_problem *p)
 {
@@ -561,9 +576,16 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         _cleanup_free_ char *dir = NULL;
         pthread_mutex_lock(&t->lock);
         int r = vm_start_claim(t, id, &rec, &dir, p);
+        bool exit_pending = false;
+        if (r >= 0 && rec) {
+                exit_pending = rec->exit_pending;
+                rec->exit_pending = false;
+        }
         pthread_mutex_unlock(&t->lock);
         if (r < 0)
                 return r;
+        if (exit_pending)
+                vm_wait_last_exit(dir);
         bool unsafe = false;
         struct iov_vmm_fds fds = {0};
         _cleanup_json_ struct json_object *config = NULL;

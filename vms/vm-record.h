@@ -50,6 +50,7 @@ struct iov_vm_record {
         int pidfd;                  /* -1 when no VMM is followed */
         bool starting;              /* a start is between spawn and the first state */
         bool finishing;             /* the VMM ended; its verdict is being read */
+        bool exit_pending;          /* judged before the monitor's exit file came */
         unsigned run;               /* counts starts, so a late verdict never hits a newer run */
         int exit_status;            /* of the last run's VMM, -1 when unknown or killed */
         int vmm_slot;               /* the jailed VMM runs as --vmm-uid-base + this; -1: none yet */
