@@ -86,6 +86,32 @@ static struct iov_vm_passthrough *vm_passthrough_copy(const struct iov_vm_record
         return copy;
 }
 
+/* The verdict e on rec's run, which ended (lock held). */
+static void vm_finish_record(struct iov_vm_table *t, struct iov_vm_record *rec,
+                             struct iov_vmm_exit *e)
+{
+        if (rec->pidfd >= 0)
+                close(rec->pidfd);
+        rec->pidfd = -1;
+        rec->finishing = false;
+        rec->exit_pending = !e->known;
+        rec->exit_status = e->known && !e->signaled ? e->code : -1;
+        vm_record_set_stats(rec, TAKE_PTR(e->stats));
+        enum iov_vm_state state;
+        _cleanup_free_ char *reason = NULL;
+        vm_judge_exit(rec, e, &state, &reason);
+        rec->request = IOV_VM_REQUEST_NONE;
+        vm_record_set_state(t, rec, state, reason);
+        vm_links_down(t, rec);
+        vm_restart_consider(t, rec);
+        /* Saved by the saver, not here: the watcher follows every VMM and must not wait for
+         * the disk (a save takes milliseconds, and the ends of several VMs queued behind
+         * each other's). A kill or stop waiting for this verdict saves before it answers;
+         * an iovd that dies before the save judges the end again at its start, from the
+         * exit file (vm_reattach). */
+        vm_table_save_soon(t);
+}
+
 /* Record the end of run `run` of VM id: read the monitor's verdict (without the lock: it
  * may take a moment to appear), then change the state. */
 static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
@@ -121,28 +147,8 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
 
         pthread_mutex_lock(&t->lock);
         rec = vm_table_find(t, id);
-        if (rec && rec->run == run) {
-                if (rec->pidfd >= 0)
-                        close(rec->pidfd);
-                rec->pidfd = -1;
-                rec->finishing = false;
-                rec->exit_pending = !e.known;
-                rec->exit_status = e.known && !e.signaled ? e.code : -1;
-                vm_record_set_stats(rec, TAKE_PTR(e.stats));
-                enum iov_vm_state state;
-                _cleanup_free_ char *reason = NULL;
-                vm_judge_exit(rec, &e, &state, &reason);
-                rec->request = IOV_VM_REQUEST_NONE;
-                vm_record_set_state(t, rec, state, reason);
-                vm_links_down(t, rec);
-                vm_restart_consider(t, rec);
-                /* Saved by the saver, not here: the watcher follows every VMM and must not
-                 * wait for the disk (a save takes milliseconds, and the ends of several VMs
-                 * queued behind each other's). A kill or stop waiting for this verdict
-                 * saves before it answers; an iovd that dies before the save judges the
-                 * end again at its start, from the exit file (vm_reattach). */
-                vm_table_save_soon(t);
-        }
+        if (rec && rec->run == run)
+                vm_finish_record(t, rec, &e);
         pthread_mutex_unlock(&t->lock);
         supervisor_exit_clear(&e);
 }

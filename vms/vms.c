@@ -103,6 +103,29 @@ static int vms_create_precheck(struct iov_vm_table *t, const struct iov_vm_recor
         return r;
 }
 
+/* Make the VM just added durable (lock held, dropped on return) and answer with it; one
+ * whose save failed is forgotten again: it was never created. */
+static int vms_create_save(struct iov_vm_table *t, struct iov_vm_record *added,
+                           struct json_object **ret)
+{
+        char id[IOV_VM_ID_MAX];
+        memcpy(id, added->id, sizeof(id));
+        t->change_gen++;
+        _cleanup_json_ struct json_object *json = vm_record_to_json(t, added);
+        int r = json ? vm_table_sync(t) : -ENOMEM;
+        if (r < 0) {
+                vm_table_forget_new(t, id);
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
+        struct iov_vm_record *now = vm_table_find(t, id);
+        if (now)
+                vm_publish(t, "vm_created", now);
+        pthread_mutex_unlock(&t->lock);
+        *ret = TAKE_PTR(json);
+        return 0;
+}
+
 int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_problem *p)
 {
@@ -138,24 +161,8 @@ int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_objec
                                       true, NULL);
                 return r;
         }
-        struct iov_vm_record *added = TAKE_PTR(rec);
-        char id[IOV_VM_ID_MAX];
-        memcpy(id, added->id, sizeof(id));
-        t->change_gen++;
-        _cleanup_json_ struct json_object *json = vm_record_to_json(t, added);
         vm_time_step(t, IOV_VM_STEP_VALIDATE, start);
-        r = json ? vm_table_sync(t) : -ENOMEM;
-        if (r < 0) {
-                vm_table_forget_new(t, id); /* not durable: it was never created */
-                pthread_mutex_unlock(&t->lock);
-                return r;
-        }
-        struct iov_vm_record *now = vm_table_find(t, id);
-        if (now)
-                vm_publish(t, "vm_created", now);
-        pthread_mutex_unlock(&t->lock);
-        *ret = TAKE_PTR(json);
-        return 0;
+        return vms_create_save(t, TAKE_PTR(rec), ret);
 }
 
 int vms_list(struct iov_daemon *d, struct json_object **ret)
