@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
-#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -653,23 +652,17 @@ static int read_exit_file(const char *dir, struct iov_vmm_exit *e)
         return 0;
 }
 
-/* Until the monitor's exit file is in dir (0) or deadline passed: woken by its rename into
- * place (IN_MOVED_TO) instead of looking every few milliseconds. */
+/* Until the monitor's exit file is in dir (0) or deadline passed. Looked for every
+ * millisecond, not watched with inotify: closing an inotify instance waits for an RCU grace
+ * period (about 12 ms a verdict here, bench/vms exit_read), and verdicts are read one after
+ * the other by the watcher. */
 static int wait_exit_file(const char *dir, uint64_t deadline, struct iov_vmm_exit *e)
 {
-        _cleanup_close_ int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        bool watched = fd >= 0 && inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0;
         for (;;) {
-                int r = read_exit_file(dir, e); /* after the watch: no rename is missed */
-                uint64_t now = util_now_usec();
-                if (r != -ENOENT || now >= deadline)
+                int r = read_exit_file(dir, e);
+                if (r != -ENOENT || util_now_usec() >= deadline)
                         return r;
-                struct pollfd pfd = {.fd = fd, .events = POLLIN};
-                int ms = watched ? (int)((deadline - now) / 1000) + 1 : 2;
-                if (poll(&pfd, watched ? 1 : 0, ms) > 0) {
-                        char events[4096];
-                        (void)!read(fd, events, sizeof(events));
-                }
+                util_sleep_usec(1000);
         }
 }
 
