@@ -159,7 +159,10 @@ int util_write_all(int fd, const void *data, size_t size)
         return 0;
 }
 
-int util_write_file_atomic(const char *path, const void *data, size_t size, unsigned mode)
+/* Write data to a temporary file beside path and rename it over path; fsync the file
+ * first when durable. */
+static int write_file_rename(const char *path, const void *data, size_t size, unsigned mode,
+                             bool durable)
 {
         _cleanup_free_ char *tmp = util_strdup_printf("%s.tmp.%d", path, (int)getpid());
         if (!tmp)
@@ -169,17 +172,26 @@ int util_write_file_atomic(const char *path, const void *data, size_t size, unsi
         if (fd < 0)
                 return -errno;
         int r = util_write_all(fd, data, size);
-        if (r == 0 && fsync(fd) < 0)
+        if (r == 0 && durable && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)
                 r = -errno;
         if (r == 0 && rename(tmp, path) < 0)
                 r = -errno;
-        if (r < 0) {
+        if (r < 0)
                 unlink(tmp);
-                return r;
-        }
-        return fsync_parent_dir(path);
+        return r;
+}
+
+int util_write_file_atomic(const char *path, const void *data, size_t size, unsigned mode)
+{
+        int r = write_file_rename(path, data, size, mode, true);
+        return r < 0 ? r : fsync_parent_dir(path);
+}
+
+int util_write_file_replace(const char *path, const void *data, size_t size, unsigned mode)
+{
+        return write_file_rename(path, data, size, mode, false);
 }
 
 int util_mkdir_p(const char *path, unsigned mode)

@@ -106,6 +106,9 @@ int util_write_attr(const char *path, const char *value);
  * it, rename it over path, fsync the directory. Readers see the old or the new file,
  * never a mix, also after a crash. */
 int util_write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
+/* The same without the fsyncs, for runtime files (RUN_DIR) that need not outlive a crash of
+ * the host: readers still see the old or the new file, never a mix. */
+int util_write_file_replace(const char *path, const void *data, size_t size, unsigned mode);
 
 /* write(2) until every byte is out, retrying on EINTR and short writes. */
 int util_write_all(int fd, const void *data, size_t size);

@@ -7,8 +7,10 @@
  *   iovd-vmm-monitor --pid-file FILE --exit-file FILE --report-fd N [--pid-namespace]
  *                    [--cgroup DIR] -- VMM [ARGS...]
  *
- * It forks and execs VMM with its own descriptors (stdio, and those iovd passed at 3 and
- * up, except N), writes "PID STARTTIME" to the pid file (STARTTIME: field 22 of
+ * iovd spawns it as its child; it leaves iovd's children at once (it forks, and the first
+ * process exits, which iovd reaps), so the VMM's parent is never a child of an iovd that
+ * may restart. It forks and execs VMM with its own descriptors (stdio, and those iovd
+ * passed at 3 and up, except N), writes "PID STARTTIME" to the pid file (STARTTIME: field 22 of
  * /proc/PID/stat), writes the pid (a pid_t) to fd N and closes everything, waits, and
  * writes "exited STATUS" or "signal SIGNAL" to the exit file; both files through a
  * temporary file and a rename (vms/supervisor.h reads them). --pid-namespace gives the VMM
@@ -162,6 +164,14 @@ int main(int argc, char **argv)
                                 "[ARGS...]\n");
                 return 2;
         }
+        /* Away from iovd as a parent: re-parented to init (or a subreaper) at once. */
+        pid_t self = fork();
+        if (self < 0) {
+                fprintf(stderr, "iovd-vmm: its monitor cannot leave iovd: %m\n");
+                return 1;
+        }
+        if (self > 0)
+                _exit(0);
         pid_t vmm = start_vmm(&o);
         if (vmm < 0)
                 return 1;

@@ -97,9 +97,11 @@ struct iov_vmm_confinement {
 /* Start iovd-vmm on the files of dir (config.json must exist) with the descriptors of fds,
  * confined as c says; vmm.pid is written. iovd binds control.sock and opens console.log
  * (appended) itself and passes both through fds too; stale control.sock, exit and vmm.log
- * are removed first. */
+ * are removed first. ret_forked_usec (may be NULL): when the monitor was exec'd, before it
+ * reported the VMM's pid (util_now_usec), for timing. */
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
-                     const struct iov_vmm_confinement *c, struct iov_vmm_process *ret);
+                     const struct iov_vmm_confinement *c, struct iov_vmm_process *ret,
+                     uint64_t *ret_forked_usec);
 
 /* A pidfd for p, -ESRCH when p is gone or its pid now belongs to another process. */
 int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);

@@ -86,6 +86,32 @@ static struct iov_vm_passthrough *vm_passthrough_copy(const struct iov_vm_record
         return copy;
 }
 
+/* The verdict e on rec's run, which ended (lock held). */
+static void vm_finish_record(struct iov_vm_table *t, struct iov_vm_record *rec,
+                             struct iov_vmm_exit *e)
+{
+        if (rec->pidfd >= 0)
+                close(rec->pidfd);
+        rec->pidfd = -1;
+        rec->finishing = false;
+        rec->exit_pending = !e->known;
+        rec->exit_status = e->known && !e->signaled ? e->code : -1;
+        vm_record_set_stats(rec, TAKE_PTR(e->stats));
+        enum iov_vm_state state;
+        _cleanup_free_ char *reason = NULL;
+        vm_judge_exit(rec, e, &state, &reason);
+        rec->request = IOV_VM_REQUEST_NONE;
+        vm_record_set_state(t, rec, state, reason);
+        vm_links_down(t, rec);
+        vm_restart_consider(t, rec);
+        /* Saved by the saver, not here: the watcher follows every VMM and must not wait for
+         * the disk (a save takes milliseconds, and the ends of several VMs queued behind
+         * each other's). A kill or stop waiting for this verdict saves before it answers;
+         * an iovd that dies before the save judges the end again at its start, from the
+         * exit file (vm_reattach). */
+        vm_table_save_soon(t);
+}
+
 /* Record the end of run `run` of VM id: read the monitor's verdict (without the lock: it
  * may take a moment to appear), then change the state. */
 static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
@@ -97,6 +123,10 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
                 return;
         }
         rec->finishing = true;
+        /* Killed on request: the verdict needs nothing of the monitor's (vm_judge_exit), so
+         * it does not wait for its exit file, which a monitor woken late writes tens of ms
+         * after the VMM ended (bench/vms exit_read); the next start waits for it instead. */
+        bool killed = rec->request == IOV_VM_REQUEST_KILL;
         _cleanup_free_ char *dir = vm_record_dir(t, rec);
         size_t n_passthrough = rec->n_passthrough;
         _cleanup_free_ struct iov_vm_passthrough *passthrough = vm_passthrough_copy(rec);
@@ -104,7 +134,9 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
 
         struct iov_vmm_exit e = {0};
         if (dir) {
-                (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+                uint64_t start = util_now_usec();
+                (void)supervisor_read_exit(dir, killed ? 0 : VM_EXIT_FILE_WAIT_MS, &e);
+                vm_time_step(t, IOV_VM_STEP_EXIT_READ, start);
                 /* Now, while finishing keeps a new start away from these files. */
                 vm_remove_runtime_files(dir);
         }
@@ -115,22 +147,8 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
 
         pthread_mutex_lock(&t->lock);
         rec = vm_table_find(t, id);
-        if (rec && rec->run == run) {
-                if (rec->pidfd >= 0)
-                        close(rec->pidfd);
-                rec->pidfd = -1;
-                rec->finishing = false;
-                rec->exit_status = e.known && !e.signaled ? e.code : -1;
-                vm_record_set_stats(rec, TAKE_PTR(e.stats));
-                enum iov_vm_state state;
-                _cleanup_free_ char *reason = NULL;
-                vm_judge_exit(rec, &e, &state, &reason);
-                rec->request = IOV_VM_REQUEST_NONE;
-                vm_record_set_state(t, rec, state, reason);
-                vm_links_down(t, rec);
-                vm_restart_consider(t, rec);
-                (void)vm_table_sync(t);
-        }
+        if (rec && rec->run == run)
+                vm_finish_record(t, rec, &e);
         pthread_mutex_unlock(&t->lock);
         supervisor_exit_clear(&e);
 }
@@ -232,7 +250,10 @@ int vm_watcher_start(struct iov_vm_table *t)
         t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (t->wake_fd < 0)
                 return -errno;
-        int r = pthread_create(&t->watcher, NULL, watcher_main, t);
+        int r = vm_saver_start(t);
+        if (r < 0)
+                return r;
+        r = pthread_create(&t->watcher, NULL, watcher_main, t);
         if (r != 0)
                 return -r;
         t->watcher_running = true;
@@ -250,6 +271,7 @@ void vm_watcher_stop(struct iov_vm_table *t)
                 t->watcher_running = false;
                 vm_restart_wait_all(t);
         }
+        vm_saver_stop(t); /* after everything that changes the table */
         if (t->wake_fd >= 0)
                 close(t->wake_fd);
         t->wake_fd = -1;
@@ -373,7 +395,9 @@ static int vm_write_config(struct json_object *config, const char *dir)
         int r = util_mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
-        return util_write_file_atomic(path, text, strlen(text), 0600);
+        /* A runtime file, read once by the VMM this start spawns: nothing reads it after a
+         * crash of the host, so no fsync (they cost about 16 ms a start, bench/vms). */
+        return util_write_file_replace(path, text, strlen(text), 0600);
 }
 
 /* Spawn the VMM of rec (dir prepared, its files opened into fds), lock not held; jailed
@@ -384,20 +408,28 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                     struct iov_vmm_process *ret_process, int *ret_pidfd)
 {
         const struct iov_daemon_config *c = &t->daemon->config;
+        uint64_t start = util_now_usec();
         int r = vm_write_config(config, dir);
         if (r < 0)
                 return r;
+        vm_time_step(t, IOV_VM_STEP_CONFIG_WRITE, start);
         uint32_t id = c->vmm_uid_base + (uint32_t)rec->vmm_slot;
         _cleanup_free_ char *cgroup = NULL;
+        start = util_now_usec();
         r = vm_cgroup_create(t, rec, &cgroup);
         if (r < 0) /* limits are best effort: the VM runs all the same */
                 log_warning_errno(r, "VM %s: no cgroup limits: %m", rec->id);
+        vm_time_step(t, IOV_VM_STEP_JAIL_SETUP, start);
         struct iov_vmm_confinement confinement = {
                 .jail = c->vmm_jail, .uid = id, .gid = id, .cgroup = cgroup};
         struct iov_vmm_process p;
-        r = supervisor_spawn(t->vmm_path, dir, fds, &confinement, &p);
+        uint64_t forked = start = util_now_usec();
+        r = supervisor_spawn(t->vmm_path, dir, fds, &confinement, &p, &forked);
         if (r < 0)
                 return r;
+        /* Spawn ends where the monitor is on its own (its exec is timed apart). */
+        vm_time_step(t, IOV_VM_STEP_SPAWN, start + (util_now_usec() - forked));
+        vm_time_step(t, IOV_VM_STEP_MONITOR_EXEC, forked);
         int fd = -1;
         if (supervisor_open_pidfd(&p, &fd) < 0)
                 fd = -1; /* ended already: judged at once below */
@@ -458,6 +490,8 @@ static unsigned vm_start_record(struct iov_vm_table *t, struct iov_vm_record *re
         rec->request = IOV_VM_REQUEST_NONE;
         rec->exit_status = -1;
         rec->started_usec = util_realtime_usec();
+        rec->started_mono_usec = util_now_usec();
+        rec->marker_seen = false;
         json_object_put(rec->stats);
         rec->stats = NULL;
         vm_record_set_state(t, rec, IOV_VM_STATE_RUNNING, NULL);
@@ -493,9 +527,11 @@ static int vm_start_config(struct iov_vm_table *t, struct iov_vm_record *rec,
                            struct iov_problem *p)
 {
         _cleanup_json_ struct json_object *config = NULL;
+        uint64_t start = util_now_usec();
         int r = vm_files_open(t, &rec->spec, fds, &config, p);
         if (r >= 0)
                 r = vm_passthrough_prepare(t->daemon, rec, config, ret_unsafe, p);
+        vm_time_step(t, IOV_VM_STEP_FILE_OPEN, start);
         if (r < 0) {
                 supervisor_fds_clear(fds);
                 pthread_mutex_lock(&t->lock);
@@ -508,6 +544,40 @@ static int vm_start_config(struct iov_vm_table *t, struct iov_vm_record *rec,
         return 0;
 }
 
+/* Answer a start once run `run`'s control socket is up, or once the end of a VMM that did
+ * not get that far was judged (wait_fd: a pidfd of the VMM, -1 when it ended before iovd
+ * could follow it). */
+static int vm_start_wait(struct iov_vm_table *t, const char *id, unsigned run, const char *dir,
+                         int wait_fd, struct json_object **ret, struct iov_problem *p)
+{
+        uint64_t start = util_now_usec();
+        bool ended =
+                wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD;
+        vm_time_step(t, IOV_VM_STEP_VMM_READY, start);
+        if (ended && wait_fd < 0)
+                vm_finish(t, id, run); /* ended before iovd could follow it */
+        if (!ended)
+                vm_links_up(t, id);
+        pthread_mutex_lock(&t->lock);
+        if (ended)
+                (void)vm_wait_inactive(t, id, run,
+                                       util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
+        int r = vm_start_answer(t, id, run, ret, p);
+        (void)vm_table_sync(t);
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+/* The monitor of the last run may not have written its exit file yet (vm_finish of a kill):
+ * let it, before this start clears the run directory, so that it never lands on the new
+ * run's files. */
+static void vm_wait_last_exit(const char *dir)
+{
+        struct iov_vmm_exit e = {0};
+        (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+        supervisor_exit_clear(&e);
+}
+
 static int vm_start(struct iov_vm_table *t, const char *id, struct json_object **ret,
                     struct iov_problem *p)
 {
@@ -515,9 +585,16 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         _cleanup_free_ char *dir = NULL;
         pthread_mutex_lock(&t->lock);
         int r = vm_start_claim(t, id, &rec, &dir, p);
+        bool exit_pending = false;
+        if (r >= 0 && rec) {
+                exit_pending = rec->exit_pending;
+                rec->exit_pending = false;
+        }
         pthread_mutex_unlock(&t->lock);
         if (r < 0)
                 return r;
+        if (exit_pending)
+                vm_wait_last_exit(dir);
         bool unsafe = false;
         struct iov_vmm_fds fds = {0};
         _cleanup_json_ struct json_object *config = NULL;
@@ -541,26 +618,13 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                                           reason ? reason : "out of memory");
         }
         unsigned run = vm_start_record(t, rec, &process, fd, unsafe);
+        /* The running state is saved while the VMM builds the VM, not after: the answer
+         * still waits for that save (vm_start_wait). */
+        vm_table_save_soon(t);
         _cleanup_close_ int wait_fd = fd >= 0 ? dup(fd) : -1;
         pthread_mutex_unlock(&t->lock);
         vm_watcher_wake(t);
-
-        /* Answer once the control socket is up, or once the end of a VMM that did not
-         * get that far was judged. */
-        bool ended =
-                wait_fd < 0 || supervisor_wait_ready(dir, wait_fd, VM_READY_TIMEOUT_MS) == -ECHILD;
-        if (ended && fd < 0)
-                vm_finish(t, id, run); /* ended before iovd could follow it */
-        if (!ended)
-                vm_links_up(t, id);
-        pthread_mutex_lock(&t->lock);
-        if (ended)
-                (void)vm_wait_inactive(t, id, run,
-                                       util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
-        r = vm_start_answer(t, id, run, ret, p);
-        (void)vm_table_sync(t);
-        pthread_mutex_unlock(&t->lock);
-        return r;
+        return vm_start_wait(t, id, run, dir, wait_fd, ret, p);
 }
 
 /* Find an active VM with its VMM followed and no stop under way; lock held. */
@@ -619,10 +683,13 @@ static struct iov_vm_record *vm_kill_and_wait(struct iov_vm_table *t, struct iov
         char id[IOV_VM_ID_MAX];
         memcpy(id, rec->id, sizeof(id));
         unsigned run = rec->run;
+        uint64_t start = util_now_usec();
         rec->request = why;
         if (rec->pidfd >= 0 && pidfd_send_signal(rec->pidfd, SIGKILL, NULL, 0) < 0)
                 log_warning_errno(-errno, "VM %s: cannot kill iovd-vmm: %m", id);
-        return vm_wait_inactive(t, id, run, util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
+        rec = vm_wait_inactive(t, id, run, util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
+        vm_time_step(t, IOV_VM_STEP_STOP, start);
+        return rec;
 }
 
 static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **ret,

@@ -47,13 +47,35 @@ struct iov_vm_record {
 
         /* Runtime only. */
         struct iov_vmm_process process;
-        int pidfd;       /* -1 when no VMM is followed */
-        bool starting;   /* a start is between spawn and the first state */
-        bool finishing;  /* the VMM ended; its verdict is being read */
-        unsigned run;    /* counts starts, so a late verdict never hits a newer run */
-        int exit_status; /* of the last run's VMM, -1 when unknown or killed */
-        int vmm_slot;    /* the jailed VMM runs as --vmm-uid-base + this; -1: none yet */
+        int pidfd;                  /* -1 when no VMM is followed */
+        bool starting;              /* a start is between spawn and the first state */
+        bool finishing;             /* the VMM ended; its verdict is being read */
+        bool exit_pending;          /* judged before the monitor's exit file came */
+        unsigned run;               /* counts starts, so a late verdict never hits a newer run */
+        int exit_status;            /* of the last run's VMM, -1 when unknown or killed */
+        int vmm_slot;               /* the jailed VMM runs as --vmm-uid-base + this; -1: none yet */
+        uint64_t started_mono_usec; /* util_now_usec of the last start */
+        bool marker_seen;           /* a show saw a marker of this run (its step is timed) */
         enum iov_vm_request request;
+};
+
+/* Where a VM's way through iovd spends its time, summed per step (GET /metrics,
+ * iovd_vm_step_seconds_total): what bench/vms profiles. */
+enum iov_vm_step {
+        IOV_VM_STEP_VALIDATE,     /* a create's checks and file opens, before it is saved */
+        IOV_VM_STEP_STATE_WRITE,  /* each save of vms.json (its fsyncs) */
+        IOV_VM_STEP_FILE_OPEN,    /* a start's file opens and device preparation */
+        IOV_VM_STEP_CONFIG_WRITE, /* the VMM's --config in its run directory */
+        IOV_VM_STEP_JAIL_SETUP,   /* the VMM's cgroup and its limits */
+        IOV_VM_STEP_SPAWN,        /* run files, fork, until the monitor is on its own */
+        IOV_VM_STEP_MONITOR_EXEC, /* from there until the monitor reports the VMM's pid */
+        IOV_VM_STEP_VMM_READY,    /* from there until the VMM answers on its socket */
+        IOV_VM_STEP_MARKER_SEEN,  /* from the start until a show first sees a marker */
+        IOV_VM_STEP_LIVE_STATS,   /* each show's "stats" asked of the running VMM */
+        IOV_VM_STEP_STOP,         /* a kill or stop, until the VM's end is judged */
+        IOV_VM_STEP_EXIT_READ,    /* reading how the VMM ended (exit file, log) */
+        IOV_VM_STEP_DELETE,       /* a delete, but its save */
+        IOV_VM_STEP_COUNT,
 };
 
 /* The table of VMs; one per daemon (d->vms), kept by vms/vm-table.c. */
@@ -66,6 +88,12 @@ struct iov_vm_table {
         pthread_cond_t saved;
         uint64_t change_gen, saved_gen;
         bool saving;
+        /* Changes no request waits for (a VMM that ended on its own) are saved by the saver
+         * thread (vm_table_save_soon), so the watcher never waits for the disk. */
+        pthread_cond_t save_wanted_cond;
+        bool save_wanted, saver_stopping;
+        pthread_t saver;
+        bool saver_running;
         struct iov_daemon *daemon;
         struct iov_vm_record **records;
         size_t n_records;
@@ -76,8 +104,14 @@ struct iov_vm_table {
         pthread_t watcher;
         bool watcher_running;
         bool stopping;
-        unsigned restarts_running; /* vm-restart.c threads; stopping waits for them */
+        unsigned restarts_running;              /* vm-restart.c threads; stopping waits for them */
+        uint64_t step_usec[IOV_VM_STEP_COUNT];  /* atomic */
+        uint64_t step_count[IOV_VM_STEP_COUNT]; /* atomic */
 };
+
+/* Add a step's duration (since start_usec, util_now_usec) to the table's sums. */
+void vm_time_step(struct iov_vm_table *t, enum iov_vm_step step, uint64_t start_usec);
+const char *vm_step_name(enum iov_vm_step step);
 
 /* An empty record: default spec, no VMM followed (pidfd -1), no exit status yet. */
 struct iov_vm_record *vm_record_alloc(void);
@@ -101,6 +135,12 @@ int vm_table_load(struct iov_vm_table *t);
 /* Make every change so far durable. Drops the lock while writing: records found before
  * may be gone afterwards. Failures are logged. */
 int vm_table_sync(struct iov_vm_table *t);
+/* Have the saver thread make every change so far durable soon (lock held); returns at once.
+ * A request that answers on these changes still calls vm_table_sync(). */
+void vm_table_save_soon(struct iov_vm_table *t);
+/* The saver thread, started and stopped with the watcher; stop saves what is left. */
+int vm_saver_start(struct iov_vm_table *t);
+void vm_saver_stop(struct iov_vm_table *t);
 char *vm_record_dir(struct iov_vm_table *t, const struct iov_vm_record *rec);
 struct json_object *vm_record_to_json(struct iov_vm_table *t, const struct iov_vm_record *rec);
 /* Publish an event of type about rec: {"id", "name", "state", "reason"}. */

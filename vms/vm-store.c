@@ -90,7 +90,9 @@ int vm_table_sync(struct iov_vm_table *t)
                         return log_error_errno(-ENOMEM, "Cannot save the VM definitions: %m");
                 t->saving = true;
                 pthread_mutex_unlock(&t->lock);
+                uint64_t start = util_now_usec();
                 int r = state_save(t->daemon->state, KIND_VMS, items);
+                vm_time_step(t, IOV_VM_STEP_STATE_WRITE, start);
                 pthread_mutex_lock(&t->lock);
                 t->saving = false;
                 if (r >= 0 && gen > t->saved_gen)
@@ -100,6 +102,49 @@ int vm_table_sync(struct iov_vm_table *t)
                         return log_error_errno(r, "Cannot save the VM definitions: %m");
         }
         return 0;
+}
+
+void vm_table_save_soon(struct iov_vm_table *t)
+{
+        t->save_wanted = true;
+        pthread_cond_signal(&t->save_wanted_cond);
+}
+
+static void *saver_main(void *userdata)
+{
+        struct iov_vm_table *t = userdata;
+        pthread_mutex_lock(&t->lock);
+        while (t->save_wanted || !t->saver_stopping) {
+                if (!t->save_wanted) {
+                        pthread_cond_wait(&t->save_wanted_cond, &t->lock);
+                        continue;
+                }
+                t->save_wanted = false;
+                (void)vm_table_sync(t); /* logs; the next change tries again */
+        }
+        pthread_mutex_unlock(&t->lock);
+        return NULL;
+}
+
+int vm_saver_start(struct iov_vm_table *t)
+{
+        int r = pthread_create(&t->saver, NULL, saver_main, t);
+        if (r != 0)
+                return -r;
+        t->saver_running = true;
+        return 0;
+}
+
+void vm_saver_stop(struct iov_vm_table *t)
+{
+        if (!t->saver_running)
+                return;
+        pthread_mutex_lock(&t->lock);
+        t->saver_stopping = true;
+        pthread_cond_signal(&t->save_wanted_cond);
+        pthread_mutex_unlock(&t->lock);
+        pthread_join(t->saver, NULL);
+        t->saver_running = false;
 }
 
 static int64_t int_field(struct json_object *o, const char *key)

@@ -14,6 +14,7 @@ int vm_table_new(struct iov_daemon *d, struct iov_vm_table **ret)
         pthread_mutex_init(&t->lock, NULL);
         pthread_cond_init(&t->changed, NULL);
         pthread_cond_init(&t->saved, NULL);
+        pthread_cond_init(&t->save_wanted_cond, NULL);
         t->wake_fd = -1;
         t->daemon = d;
         *ret = t;
@@ -30,10 +31,37 @@ void vm_table_free(struct iov_vm_table *t)
         free(t->vmm_path);
         free(t->cgroup_dir);
         free(t->dir);
+        pthread_cond_destroy(&t->save_wanted_cond);
         pthread_cond_destroy(&t->saved);
         pthread_cond_destroy(&t->changed);
         pthread_mutex_destroy(&t->lock);
         free(t);
+}
+
+void vm_time_step(struct iov_vm_table *t, enum iov_vm_step step, uint64_t start_usec)
+{
+        __atomic_add_fetch(&t->step_usec[step], util_now_usec() - start_usec, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&t->step_count[step], 1, __ATOMIC_RELAXED);
+}
+
+const char *vm_step_name(enum iov_vm_step step)
+{
+        static const char *const names[IOV_VM_STEP_COUNT] = {
+                [IOV_VM_STEP_VALIDATE] = "validate",
+                [IOV_VM_STEP_STATE_WRITE] = "state_write",
+                [IOV_VM_STEP_FILE_OPEN] = "file_open",
+                [IOV_VM_STEP_CONFIG_WRITE] = "config_write",
+                [IOV_VM_STEP_JAIL_SETUP] = "jail_setup",
+                [IOV_VM_STEP_SPAWN] = "spawn",
+                [IOV_VM_STEP_MONITOR_EXEC] = "monitor_exec",
+                [IOV_VM_STEP_VMM_READY] = "vmm_ready",
+                [IOV_VM_STEP_MARKER_SEEN] = "marker_seen",
+                [IOV_VM_STEP_LIVE_STATS] = "live_stats",
+                [IOV_VM_STEP_STOP] = "stop",
+                [IOV_VM_STEP_EXIT_READ] = "exit_read",
+                [IOV_VM_STEP_DELETE] = "delete",
+        };
+        return names[step];
 }
 
 int vm_problem_not_found(struct iov_problem *p, const char *id)

@@ -2,6 +2,7 @@
 /* vms: the module's requests (create, list, show, delete), its counts for /metrics and
  * GET /v1/host, and its start and stop (DAEMON_MODULE). */
 #include <dirent.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <sys/random.h>
 
@@ -102,10 +103,34 @@ static int vms_create_precheck(struct iov_vm_table *t, const struct iov_vm_recor
         return r;
 }
 
+/* Make the VM just added durable (lock held, dropped on return) and answer with it; one
+ * whose save failed is forgotten again: it was never created. */
+static int vms_create_save(struct iov_vm_table *t, struct iov_vm_record *added,
+                           struct json_object **ret)
+{
+        char id[IOV_VM_ID_MAX];
+        memcpy(id, added->id, sizeof(id));
+        t->change_gen++;
+        _cleanup_json_ struct json_object *json = vm_record_to_json(t, added);
+        int r = json ? vm_table_sync(t) : -ENOMEM;
+        if (r < 0) {
+                vm_table_forget_new(t, id);
+                pthread_mutex_unlock(&t->lock);
+                return r;
+        }
+        struct iov_vm_record *now = vm_table_find(t, id);
+        if (now)
+                vm_publish(t, "vm_created", now);
+        pthread_mutex_unlock(&t->lock);
+        *ret = TAKE_PTR(json);
+        return 0;
+}
+
 int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_object **ret,
                struct iov_problem *p)
 {
         struct iov_vm_table *t = d->vms;
+        uint64_t start = util_now_usec();
         _cleanup_(vm_record_freep) struct iov_vm_record *rec = NULL;
         int r = vm_record_new(spec, &rec);
         if (r >= 0)
@@ -136,23 +161,8 @@ int vms_create(struct iov_daemon *d, struct iov_vm_spec *spec, struct json_objec
                                       true, NULL);
                 return r;
         }
-        struct iov_vm_record *added = TAKE_PTR(rec);
-        char id[IOV_VM_ID_MAX];
-        memcpy(id, added->id, sizeof(id));
-        t->change_gen++;
-        _cleanup_json_ struct json_object *json = vm_record_to_json(t, added);
-        r = json ? vm_table_sync(t) : -ENOMEM;
-        if (r < 0) {
-                vm_table_forget_new(t, id); /* not durable: it was never created */
-                pthread_mutex_unlock(&t->lock);
-                return r;
-        }
-        struct iov_vm_record *now = vm_table_find(t, id);
-        if (now)
-                vm_publish(t, "vm_created", now);
-        pthread_mutex_unlock(&t->lock);
-        *ret = TAKE_PTR(json);
-        return 0;
+        vm_time_step(t, IOV_VM_STEP_VALIDATE, start);
+        return vms_create_save(t, TAKE_PTR(rec), ret);
 }
 
 int vms_list(struct iov_daemon *d, struct json_object **ret)
@@ -173,21 +183,46 @@ int vms_list(struct iov_daemon *d, struct json_object **ret)
         return 0;
 }
 
+/* The first show of run `run` whose live stats hold a marker times the way from the start
+ * to it (IOV_VM_STEP_MARKER_SEEN). */
+static void vm_note_marker(struct iov_vm_table *t, const char *id, unsigned run,
+                           struct json_object *stats)
+{
+        struct json_object *markers = json_object_object_get(stats, "markers");
+        if (json_object_array_length(markers) == 0)
+                return;
+        pthread_mutex_lock(&t->lock);
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (rec && rec->run == run && !rec->marker_seen) {
+                rec->marker_seen = true;
+                vm_time_step(t, IOV_VM_STEP_MARKER_SEEN, rec->started_mono_usec);
+        }
+        pthread_mutex_unlock(&t->lock);
+}
+
 /* Exit counts and boot-progress markers of a running VM, straight from its VMM. */
 static void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct json_object *o)
 {
         _cleanup_free_ char *dir = NULL;
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
+        unsigned run = rec ? rec->run : 0;
         if (rec && rec->pidfd >= 0 && !rec->starting)
                 dir = vm_record_dir(t, rec);
         pthread_mutex_unlock(&t->lock);
+        if (!dir)
+                return;
         struct json_object *stats = NULL;
+        uint64_t start = util_now_usec();
         /* Short: a VMM whose guest just reset stops answering a moment before it exits. */
-        if (dir && supervisor_command(dir, "stats", 250, &stats) >= 0)
-                json_object_object_add(o, "stats", stats);
-        else
+        int r = supervisor_command(dir, "stats", 250, &stats);
+        vm_time_step(t, IOV_VM_STEP_LIVE_STATS, start);
+        if (r < 0) {
                 json_object_put(stats);
+                return;
+        }
+        vm_note_marker(t, id, run, stats);
+        json_object_object_add(o, "stats", stats);
 }
 
 int vms_show(struct iov_daemon *d, const char *id, struct json_object **ret, struct iov_problem *p)
@@ -250,6 +285,7 @@ int vms_delete(struct iov_daemon *d, const char *id, bool force, struct json_obj
                struct iov_problem *p)
 {
         struct iov_vm_table *t = d->vms;
+        uint64_t start = util_now_usec();
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
         if (!rec) {
@@ -276,7 +312,9 @@ int vms_delete(struct iov_daemon *d, const char *id, bool force, struct json_obj
         memmove(&t->records[i], &t->records[i + 1], (t->n_records - i - 1) * sizeof(*t->records));
         t->n_records--;
         t->change_gen++;
+        uint64_t save_start = util_now_usec();
         r = vm_table_sync(t);
+        start += util_now_usec() - save_start; /* the save is a step of its own */
         if (r < 0) {
                 /* Keep it: the delete did not happen. */
                 if (vm_table_add(t, rec) >= 0)
@@ -289,7 +327,9 @@ int vms_delete(struct iov_daemon *d, const char *id, bool force, struct json_obj
         pthread_mutex_unlock(&t->lock);
         if (dir)
                 vm_remove_dir(dir);
-        return vm_delete_finish(d, rec, ret);
+        r = vm_delete_finish(d, rec, ret);
+        vm_time_step(t, IOV_VM_STEP_DELETE, start);
+        return r;
 }
 
 /* ---- counts for /metrics and GET /v1/host --------------------------------------------- */
@@ -304,6 +344,25 @@ static void vm_count_by_state(struct iov_vm_table *t, size_t ret[static IOV_VM_S
         pthread_mutex_unlock(&t->lock);
 }
 
+/* Where VMs' creates, starts, shows, stops and deletes spent their time (enum
+ * iov_vm_step). */
+static void vm_step_metrics(struct iov_vm_table *t, FILE *out)
+{
+        fputs("# HELP iovd_vm_step_seconds_total Time VM requests spent per step.\n"
+              "# TYPE iovd_vm_step_seconds_total counter\n"
+              "# HELP iovd_vm_steps_total Steps taken by VM requests.\n"
+              "# TYPE iovd_vm_steps_total counter\n",
+              out);
+        for (int s = 0; s < IOV_VM_STEP_COUNT; s++) {
+                uint64_t usec = __atomic_load_n(&t->step_usec[s], __ATOMIC_RELAXED);
+                uint64_t n = __atomic_load_n(&t->step_count[s], __ATOMIC_RELAXED);
+                const char *name = vm_step_name((enum iov_vm_step)s);
+                fprintf(out, "iovd_vm_step_seconds_total{step=\"%s\"} %.6f\n", name,
+                        (double)usec / 1e6);
+                fprintf(out, "iovd_vm_steps_total{step=\"%s\"} %" PRIu64 "\n", name, n);
+        }
+}
+
 static void vms_metrics(struct iov_daemon *d, FILE *out)
 {
         size_t by_state[IOV_VM_STATE_COUNT] = {0}, total;
@@ -312,6 +371,7 @@ static void vms_metrics(struct iov_daemon *d, FILE *out)
         for (size_t s = 0; s < ARRAY_SIZE(by_state); s++)
                 fprintf(out, "iovd_vms{state=\"%s\"} %zu\n",
                         vm_state_to_string((enum iov_vm_state)s), by_state[s]);
+        vm_step_metrics(d->vms, out);
 }
 
 static void vms_host_counts(struct iov_daemon *d, struct json_object *counts)

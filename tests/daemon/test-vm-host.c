@@ -55,6 +55,50 @@ Test(vm_host, counts_by_state_in_host_and_metrics)
         harness_reply_clear(&r);
 }
 
+/* The value of the metric line that starts with name (the labels included), or -1. */
+static double metric_value(const char *metrics, const char *name)
+{
+        _cleanup_free_ char *needle = util_strdup_printf("\n%s ", name);
+        const char *line = strstr(metrics, needle);
+        return line ? strtod(line + strlen(needle), NULL) : -1;
+}
+
+/* Each step a VM took through iovd is counted and timed (iovd_vm_step_seconds_total), so
+ * bench/vms can say where a VM's time goes. */
+Test(vm_host, vm_steps_are_timed_in_metrics)
+{
+        vm_skip_without_kvm();
+        _cleanup_free_ char *id = vm_create(&env, "idle", 16);
+        cr_assert(id, "VM not created");
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
+        vm_call(&env, "DELETE", path, NULL, 200, &r);
+        harness_reply_clear(&r);
+
+        vm_call(&env, "GET", "/metrics", NULL, 200, &r);
+        const char *taken[] = {"validate",  "state_write",  "file_open", "config_write",
+                               "spawn",     "monitor_exec", "vmm_ready", "stop",
+                               "exit_read", "delete"};
+        for (size_t i = 0; i < ARRAY_SIZE(taken); i++) {
+                _cleanup_free_ char *count =
+                        util_strdup_printf("iovd_vm_steps_total{step=\"%s\"}", taken[i]);
+                _cleanup_free_ char *seconds =
+                        util_strdup_printf("iovd_vm_step_seconds_total{step=\"%s\"}", taken[i]);
+                cr_expect_geq(metric_value(r.body, count), 1, "%s: %g, in:\n%s", count,
+                              metric_value(r.body, count), r.body);
+                cr_expect_gt(metric_value(r.body, seconds), 0, "%s: %g", seconds,
+                             metric_value(r.body, seconds));
+        }
+        /* A kill and a delete cost a save each at least, the create one. */
+        cr_expect_geq(metric_value(r.body, "iovd_vm_steps_total{step=\"state_write\"}"), 3,
+                      "state_write count");
+        harness_reply_clear(&r);
+}
+
 /* Restart iovd with extra arguments and IOVD_VMM_BINARY unset; 0 or harness_start's error. */
 static int restart_with(const char *const *extra, struct iov_harness **ret)
 {

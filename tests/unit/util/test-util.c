@@ -36,6 +36,29 @@ Test(util, atomic_write_replaces_and_leaves_no_temp)
         cr_assert_eq(system(rm), 0);
 }
 
+Test(util, replace_write_replaces_and_leaves_no_temp)
+{
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *path = util_path_join(dir, "config.json", NULL);
+        cr_assert_eq(util_write_file_replace(path, "first", 5, 0600), 0);
+        cr_assert_eq(util_write_file_replace(path, "2nd", 3, 0640), 0);
+
+        _cleanup_free_ char *content = NULL;
+        size_t size = 0;
+        cr_assert_eq(util_read_file(path, 1024, &content, &size), 0);
+        cr_assert_str_eq(content, "2nd", "content is \"%s\"", content);
+        cr_assert_eq(size, 3u, "size is %zu", size);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0640u, "mode is %o", st.st_mode & 0777);
+        _cleanup_free_ char *cmd = util_strdup_printf("test $(ls %s | wc -l) -eq 1", dir);
+        cr_assert_eq(system(cmd), 0, "temporary file left behind in %s", dir);
+        _cleanup_free_ char *missing = util_path_join(dir, "no", "such", NULL);
+        cr_assert_eq(util_write_file_replace(missing, "x", 1, 0600), -ENOENT);
+        _cleanup_free_ char *rm = util_strdup_printf("rm -rf %s", dir);
+        cr_assert_eq(system(rm), 0);
+}
+
 Test(util, read_file_enforces_max_size)
 {
         _cleanup_free_ char *dir = make_tmpdir();
