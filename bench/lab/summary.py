@@ -188,11 +188,30 @@ def link(runs):
           f"{link_rx / tap_rx:.3f}")
 
 
+def domain(runs):
+    arms = [("own-rx", "the driver VM's own passthrough (limit)"),
+            ("domain-rx", "client through the device domain"),
+            ("tap-rx", "the same client on a TAP bridged by the lab")]
+    fig = {}
+    for who, _ in arms:
+        mib, n = median(runs, who, "mib_s")
+        fig[who] = (mib, median(runs, who, "pps")[0], n)
+    own = fig["own-rx"][0]
+    parts = [f"{label} {fig[who][0]:.2f} MiB/s {fig[who][1]:.0f} frames/s (median of "
+             f"{fig[who][2]})" for who, label in arms]
+    print(f"lab-bench domain: 1514-byte raw frames to the lab's end of the e1000e: "
+          + ", ".join(parts)
+          + f"; ratios domain/limit {fig['domain-rx'][0] / own:.3f}, tap/limit "
+          f"{fig['tap-rx'][0] / own:.3f}, domain/tap "
+          f"{fig['domain-rx'][0] / fig['tap-rx'][0]:.3f}")
+
+
 def main():
     bench, path = sys.argv[1], sys.argv[2]
     runs = load(path, bench)
     try:
-        {"boot": boot, "blk": blk, "net": net, "link": link}[bench](runs)
+        {"boot": boot, "blk": blk, "net": net, "link": link,
+         "domain": domain}[bench](runs)
     except LookupError as e:
         print(f"lab-bench {bench}: {e}", file=sys.stderr)
         return 1

@@ -6,8 +6,9 @@
 #
 # Usage: build.sh LAB_ROOT KERNEL_IMAGE KERNEL_ROOT KERNEL_VERSION
 # L2_EXTRA_MODULES (more modules, e.g. a NIC driver), L2_PROGRAMS (static programs the lab
-# already holds in /opt/iovd/bin, e.g. lab-dma) and L2_INIT (another /init) let a
-# scenario's own prepare script reuse this one (l2/build-vfio.sh, l2/build-dma.sh).
+# already holds in /opt/iovd/bin, e.g. lab-dma), L2_INIT (another /init) and L2_OUT
+# (another name in /lab, for a second image) let a scenario's own prepare script reuse
+# this one (l2/build-vfio.sh, l2/build-dma.sh, l2/build-domain.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,5 +41,5 @@ for program in ${L2_PROGRAMS:-}; do
 done
 install -m 0755 "${L2_INIT:-$HERE/init}" "$work/init"
 mkdir -p "$lab_root/lab"
-(cd "$work" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$lab_root/lab/l2.cpio.gz"
+(cd "$work" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$lab_root/lab/${L2_OUT:-l2.cpio.gz}"
 cp "$kernel" "$lab_root/lab/vmlinuz"
