@@ -43,6 +43,7 @@ int virtio_dev_new_mq(const struct iov_virtio_dev_ops *ops, uint64_t device_feat
         dev->mem = mem;
         dev->host_features = ops->features | device_features | COMMON_FEATURES;
         dev->backend_fd = -1;
+        dev->watch_fd = -1;
         dev->completion_fd = -1;
         dev->vhost_fd = dev->vhost_backend_fd = -1;
         dev->num_queues = num_queues;
@@ -189,6 +190,14 @@ int virtio_dev_backend_ready(struct iov_virtio_dev *dev)
         if (!dev_running(dev) || !dev->ops->backend_ready)
                 return 0;
         return dev_check_result(dev, dev->ops->backend_ready(dev));
+}
+
+/* Not gated on DRIVER_OK: the backend follows its host object whatever the driver does
+ * (a carrier change reaches the driver only once it runs). */
+void virtio_dev_backend_watch(struct iov_virtio_dev *dev)
+{
+        if (dev->ops->backend_watch)
+                dev->ops->backend_watch(dev);
 }
 
 int virtio_dev_complete(struct iov_virtio_dev *dev)

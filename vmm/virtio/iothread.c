@@ -75,6 +75,15 @@ static void iothread_backend(struct iov_virtio_pci *p, short revents)
                 p->backend_dead = true;
 }
 
+/* Not under vhost: vhost serves TAP backends only, and a TAP has no watch fd. */
+static void iothread_watch(struct iov_virtio_pci *p)
+{
+        pthread_mutex_lock(&p->lock);
+        virtio_dev_backend_watch(p->vdev);
+        iothread_update_starved(p);
+        pthread_mutex_unlock(&p->lock);
+}
+
 static void iothread_complete(struct iov_virtio_pci *p)
 {
         eventfd_t count;
@@ -91,9 +100,9 @@ static void *iothread_main(void *arg)
         unsigned nq = p->vdev->num_queues;
 
         for (;;) {
-                struct pollfd fds[IOV_VPCI_MAX_QUEUES + 3];
+                struct pollfd fds[IOV_VPCI_MAX_QUEUES + 4];
                 nfds_t n = 0;
-                int backend = -1, completion = -1;
+                int backend = -1, completion = -1, watch = -1;
 
                 bool vhost = iothread_vhost(p);
                 fds[n++] = (struct pollfd){.fd = p->stop_fd, .events = POLLIN};
@@ -104,6 +113,10 @@ static void *iothread_main(void *arg)
                 if (iothread_polls_backend(p)) {
                         backend = (int)n;
                         fds[n++] = (struct pollfd){.fd = p->vdev->backend_fd, .events = POLLIN};
+                }
+                if (p->vdev->watch_fd >= 0 && !p->backend_dead) {
+                        watch = (int)n;
+                        fds[n++] = (struct pollfd){.fd = p->vdev->watch_fd, .events = POLLIN};
                 }
                 if (p->vdev->completion_fd >= 0) {
                         completion = (int)n;
@@ -124,6 +137,8 @@ static void *iothread_main(void *arg)
                                 iothread_kick(p, q);
                 if (backend >= 0 && fds[backend].revents)
                         iothread_backend(p, fds[backend].revents);
+                if (watch >= 0 && fds[watch].revents)
+                        iothread_watch(p);
         }
         return NULL;
 }

@@ -38,6 +38,10 @@ struct iov_net_backend_ops {
         /* Things that happen to the host object besides frames (a peer's end closed, a new
          * end arrived): handle them, update carrier. NULL: nothing ever happens. */
         void (*service)(struct iov_net_backend *b);
+        /* watch_fd is readable: the same as service, also while the guest has posted no
+         * receive buffer (poll_fd then rests, and a closed peer would go unnoticed until
+         * the guest's next frame). NULL with watch_fd -1. */
+        void (*watch)(struct iov_net_backend *b);
         /* The guest's features are final (DRIVER_OK) or back to none (reset): hand the
          * guest only the offloaded frames it acked (virtio 1.2 §5.1.6.4). NULL when the
          * backend offers no offload (features 0). */
@@ -48,6 +52,7 @@ struct iov_net_backend_ops {
 struct iov_net_backend {
         const struct iov_net_backend_ops *ops;
         int poll_fd;  /* readable when receive or service has work */
+        int watch_fd; /* readable on events besides frames (ops->watch), or -1 */
         bool carrier; /* virtio 1.2 §5.1.4: VIRTIO_NET_S_LINK_UP */
         /* virtio-net feature bits the backend carries (offloads, mergeable receive
          * buffers): what the device offers besides MAC and STATUS; 0 for the plain path. */

@@ -46,6 +46,8 @@ struct net_link {
         char name[IOV_VIRTIO_NET_LINK_NAME_MAX];
         bool is_port;
         int epoll_fd, wake_fd;
+        /* The end's hang-up and the wake-up, without its frames: polled always. */
+        int watch_epoll_fd;
         /* The I/O thread's (device lock). */
         int end_fd;
         uint8_t source_mac[6];
@@ -79,6 +81,7 @@ static void link_drop_end(struct net_link *l)
         if (l->end_fd < 0)
                 return;
         (void)epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, l->end_fd, NULL);
+        (void)epoll_ctl(l->watch_epoll_fd, EPOLL_CTL_DEL, l->end_fd, NULL);
         close(l->end_fd);
         l->end_fd = -1;
         link_set_carrier(l, false);
@@ -87,9 +90,14 @@ static void link_drop_end(struct net_link *l)
 static void link_adopt(struct net_link *l, int fd, const uint8_t mac[6])
 {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = fd};
+        /* Hang-up only (EPOLLHUP and EPOLLERR are always reported): frames must not
+         * wake a device that has no buffer for them. */
+        struct epoll_event hup = {.events = EPOLLRDHUP, .data.fd = fd};
 
         link_drop_end(l);
-        if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ||
+            epoll_ctl(l->watch_epoll_fd, EPOLL_CTL_ADD, fd, &hup) < 0) {
+                (void)epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
                 close(fd);
                 return;
         }
@@ -125,6 +133,16 @@ static void link_service(struct iov_net_backend *b)
         pthread_mutex_unlock(&links_lock);
         if (fd >= 0)
                 link_adopt(l, fd, mac);
+}
+
+/* A new end or a closed one, seen even while the guest has no receive buffer posted: the
+ * carrier goes off when the peer's VMM ends, not at the guest's next frame. */
+static void link_watch(struct iov_net_backend *b)
+{
+        struct net_link *l = (struct net_link *)b;
+        link_service(b);
+        if (l->end_fd >= 0 && link_end_closed(l))
+                link_drop_end(l);
 }
 
 static int link_transmit(struct iov_net_backend *b, const struct iovec *frame, unsigned n,
@@ -235,6 +253,8 @@ static void link_free(struct iov_net_backend *b)
                 close(l->wake_fd);
         if (l->epoll_fd >= 0)
                 close(l->epoll_fd);
+        if (l->watch_epoll_fd >= 0)
+                close(l->watch_epoll_fd);
         free(l);
 }
 
@@ -242,6 +262,7 @@ static const struct iov_net_backend_ops link_ops = {
         .transmit = link_transmit,
         .receive = link_receive,
         .service = link_service,
+        .watch = link_watch,
         .free = link_free,
 };
 
@@ -258,21 +279,25 @@ int net_link_backend_new(const char *name, bool is_port, struct iov_net_backend 
         struct net_link *l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
-        *l = (struct net_link){.base = {.ops = &link_ops, .vhost_backend_fd = -1},
+        *l = (struct net_link){.base = {.ops = &link_ops, .watch_fd = -1, .vhost_backend_fd = -1},
                                .is_port = is_port,
                                .end_fd = -1,
-                               .pending_fd = -1};
+                               .pending_fd = -1,
+                               .watch_epoll_fd = -1};
         snprintf(l->name, sizeof(l->name), "%s", name);
         l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        l->watch_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->wake_fd};
-        if (l->epoll_fd < 0 || l->wake_fd < 0 ||
-            epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0) {
+        if (l->epoll_fd < 0 || l->watch_epoll_fd < 0 || l->wake_fd < 0 ||
+            epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0 ||
+            epoll_ctl(l->watch_epoll_fd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0) {
                 int r = -errno;
                 link_free(&l->base);
                 return r;
         }
         l->base.poll_fd = l->epoll_fd;
+        l->base.watch_fd = l->watch_epoll_fd;
         pthread_mutex_lock(&links_lock);
         int r = link_find(name) ? -EEXIST : 0;
         if (r == 0) {

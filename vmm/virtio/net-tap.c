@@ -149,7 +149,8 @@ int net_tap_backend_new(const char *name, int fd_in, bool stand_in, struct iov_n
         if (!t)
                 return -ENOMEM;
         t->fd = TAKE_FD(fd);
-        t->base = (struct iov_net_backend){.ops = &tap_ops, .poll_fd = t->fd, .carrier = true};
+        t->base = (struct iov_net_backend){
+                .ops = &tap_ops, .poll_fd = t->fd, .watch_fd = -1, .carrier = true};
         /* An fd that is no TAP (a socket standing in for one in tests) takes no offload
          * unless asked to pretend. */
         t->is_tap = ioctl(t->fd, TUNSETOFFLOAD, 0UL) == 0;

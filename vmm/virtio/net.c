@@ -302,6 +302,15 @@ static int net_backend_ready(struct iov_virtio_dev *dev)
         return r;
 }
 
+static void net_backend_watch(struct iov_virtio_dev *dev)
+{
+        struct net *n = dev->priv;
+
+        if (n->backend->ops->watch)
+                n->backend->ops->watch(n->backend);
+        net_sync_carrier(dev);
+}
+
 /* A frame waits for more receive chains than the ring holds: reading on would only take
  * more frames off the backend, so its fd rests until the driver adds buffers. */
 static bool net_backend_blocked(struct iov_virtio_dev *dev)
@@ -520,6 +529,7 @@ static const struct iov_virtio_dev_ops net_ops = {
         .queue_notify = net_queue_notify,
         .backend_ready = net_backend_ready,
         .backend_blocked = net_backend_blocked,
+        .backend_watch = net_backend_watch,
         .backend_queue = NET_RX,
         .reset = net_reset,
         .destroy = net_destroy,
@@ -632,6 +642,7 @@ int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net
         dev->priv = n;
         dev->config = &n->config;
         dev->backend_fd = backend->poll_fd;
+        dev->watch_fd = backend->watch_fd;
         r = net_vhost_setup(dev, opts, backend->vhost_backend_fd);
         if (r < 0) {
                 virtio_dev_free(dev);

@@ -171,6 +171,9 @@ struct iov_virtio_dev_ops {
         bool (*queue_busy)(struct iov_virtio_dev *dev, unsigned q);
         /* The backend fd (dev->backend_fd) is readable; -EPIPE once it never will be. */
         int (*backend_ready)(struct iov_virtio_dev *dev);
+        /* dev->watch_fd is readable: an event of the backend besides input (a peer gone),
+         * watched even while backend_fd rests for want of buffers. NULL: none. */
+        void (*backend_watch)(struct iov_virtio_dev *dev);
         /* Input waits for more buffers than backend_queue holds: the fd is not polled
          * until the driver kicks that queue. NULL: input waits only for an empty queue. */
         bool (*backend_blocked)(struct iov_virtio_dev *dev);
@@ -265,6 +268,7 @@ struct iov_virtio_dev {
         uint8_t isr;
         uint32_t config_generation;
         int backend_fd;    /* -1 when the device has no input to poll */
+        int watch_fd;      /* ops->backend_watch's, polled always; -1: none */
         int completion_fd; /* readable when ops->complete has work; -1: none */
         unsigned num_queues;
         struct iov_virtq *queues;
@@ -297,6 +301,7 @@ void virtio_dev_set_needs_reset(struct iov_virtio_dev *dev);
 /* Dispatch a queue notification; a protocol violation ends in NEEDS_RESET. */
 int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q);
 int virtio_dev_backend_ready(struct iov_virtio_dev *dev);
+void virtio_dev_backend_watch(struct iov_virtio_dev *dev);
 /* Serve queue q without a notification from the driver (ops->complete, for a queue whose
  * notifications stayed off while it was busy); what is left over is kicked again. */
 int virtio_dev_poll_queue(struct iov_virtio_dev *dev, unsigned q);
