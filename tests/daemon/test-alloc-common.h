@@ -246,6 +246,29 @@ static inline void expect_vf_invariants(struct fixture *fx, struct iov_harness *
         }
 }
 
+/* A state directory that outlives the daemons started on it (remove_state_dir() at the
+ * end); name says whose, in /tmp. */
+static inline char *make_state_dir(const char *name)
+{
+        _cleanup_free_ char *tmpl = util_strdup_printf("/tmp/iovd-test-%s-XXXXXX", name);
+        cr_assert_not_null(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
+        return strdup(tmpl);
+}
+
+static inline void remove_state_dir(const char *dir)
+{
+        _cleanup_free_ char *cmd = util_strdup_printf("rm -rf '%s'", dir);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* SIGTERM, and a clean exit (status 0) expected. */
+static inline void stop_iovd(struct iov_harness *h)
+{
+        int status = -1;
+        cr_assert_eq(harness_stop(h, &status), 0, "iovd did not stop");
+        cr_assert_eq(status, 0, "iovd exit status %d; log:\n%s", status, harness_log(h));
+}
+
 static inline struct json_object *allocate(struct iov_harness *h, const char *owner,
                                            const char *key, const char *value, long expected)
 {

@@ -12,26 +12,6 @@
 
 #define OWNER_MAX 128 /* IOV_ALLOCATION_OWNER_MAX: api/openapi.yaml, AllocationRequest */
 
-static char *make_state_dir(void)
-{
-        char tmpl[] = "/tmp/iovd-test-owner-XXXXXX";
-        cr_assert_not_null(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
-        return strdup(tmpl);
-}
-
-static void remove_dir(const char *dir)
-{
-        _cleanup_free_ char *cmd = util_strdup_printf("rm -rf '%s'", dir);
-        cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
-static void stop_iovd(struct iov_harness *h)
-{
-        int status = -1;
-        cr_assert_eq(harness_stop(h, &status), 0, "iovd did not stop");
-        cr_assert_eq(status, 0, "iovd exit status %d", status);
-}
-
 static char *owner_body(const char *owner)
 {
         return util_strdup_printf("{\"owner\":\"%s\"}", owner);
@@ -138,7 +118,7 @@ Test(alloc_owner, bad_owners_and_unknown_ids_are_refused)
 Test(alloc_owner, restart_keeps_the_new_owner)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("owner");
         struct iov_harness *h = start_iovd(fx, dir, NULL);
         struct json_object *a =
                 allocate(h, "k8s:iovd.io/n:0000:01:00.1", "device", "0000:01:00.1", 201);
@@ -155,7 +135,7 @@ Test(alloc_owner, restart_keeps_the_new_owner)
         expect_sysfs_driver(fx, "0000:01:00.1", "vfio-pci");
         harness_free(h);
         json_object_put(a);
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 /* A save that fails leaves the old owner, in memory and on disk. */
@@ -235,7 +215,7 @@ static void race_round(struct iov_harness *h, int round)
 Test(alloc_owner, racing_a_release_never_brings_the_allocation_back, .timeout = 120)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("owner");
         struct iov_harness *h = start_iovd(fx, dir, NULL);
         for (int round = 0; round < 12; round++)
                 race_round(h, round);
@@ -249,5 +229,5 @@ Test(alloc_owner, racing_a_release_never_brings_the_allocation_back, .timeout = 
         json_object_put(list);
         expect_sysfs_driver(fx, "0000:01:00.1", "");
         harness_free(h);
-        remove_dir(dir);
+        remove_state_dir(dir);
 }

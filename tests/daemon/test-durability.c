@@ -12,27 +12,6 @@ static char *item_file(struct iov_harness *h, const char *kind, const char *key)
         return util_strdup_printf("%s/%s/%s.json", h->state_dir, kind, key);
 }
 
-/* A state dir that outlives the daemons started on it. */
-static char *make_state_dir(void)
-{
-        char tmpl[] = "/tmp/iovd-test-durability-XXXXXX";
-        cr_assert_not_null(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
-        return strdup(tmpl);
-}
-
-static void remove_dir(const char *dir)
-{
-        _cleanup_free_ char *cmd = util_strdup_printf("rm -rf '%s'", dir);
-        cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
-static void stop_iovd(struct iov_harness *h)
-{
-        int status = -1;
-        cr_assert_eq(harness_stop(h, &status), 0, "iovd did not stop");
-        cr_assert_eq(status, 0, "iovd exit status %d; log:\n%s", status, harness_log(h));
-}
-
 /* Allocate (owner vm-1) on h; returns the new allocation's path, /v1/allocations/ID. */
 static char *allocate_path(struct iov_harness *h, const char *key, const char *value)
 {
@@ -65,7 +44,7 @@ static void write_interrupted_record(struct fixture *fx, const char *dir, const 
 Test(durability, restart_keeps_pools_and_allocations)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(2, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         _cleanup_free_ char *path = NULL;
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
@@ -93,13 +72,13 @@ Test(durability, restart_keeps_pools_and_allocations)
         json_object_put(allocate(h, "vm-2", "pool", "nvme", 201));
         expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"vm-3\",\"pool\":\"nvme\"}", 409,
                      "pool_exhausted");
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 Test(durability, kill_9_right_after_201_keeps_the_allocation)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         _cleanup_free_ char *path = NULL;
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
@@ -116,13 +95,13 @@ Test(durability, kill_9_right_after_201_keeps_the_allocation)
         expect_sysfs_driver(fx, "0000:01:00.1", "vfio-pci");
         expect_error(h, "POST", "/v1/allocations", "{\"owner\":\"x\",\"device\":\"0000:01:00.1\"}",
                      409, "device_allocated");
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 Test(durability, corrupt_state_file_refuses_start_and_is_left_untouched)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         _cleanup_free_ char *file = util_path_join(dir, "allocations.json", NULL);
         const char garbage[] = "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"alloc";
         cr_assert_eq(util_write_file_atomic(file, garbage, sizeof(garbage) - 1, 0600), 0);
@@ -142,13 +121,13 @@ Test(durability, corrupt_state_file_refuses_start_and_is_left_untouched)
         _cleanup_free_ char *after = NULL;
         cr_assert_eq(util_read_file(file, 1 << 20, &after, NULL), 0);
         cr_assert_str_eq(after, garbage, "the corrupt file was changed to: %s", after);
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 Test(durability, newer_state_version_refuses_start)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         _cleanup_free_ char *file = util_path_join(dir, "pools.json", NULL);
         const char newer[] = "{\"format\":\"iovd-state\",\"version\":7,\"kind\":\"pools\","
                              "\"items\":[]}\n";
@@ -165,7 +144,7 @@ Test(durability, newer_state_version_refuses_start)
         _cleanup_free_ char *after = NULL;
         cr_assert_eq(util_read_file(file, 1 << 20, &after, NULL), 0);
         cr_assert_str_eq(after, newer, "the file was changed to: %s", after);
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 /* A crash after binding but before the allocation was saved as active leaves a pending
@@ -173,7 +152,7 @@ Test(durability, newer_state_version_refuses_start)
 Test(durability, pending_record_from_a_crash_is_undone_at_start)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         write_interrupted_record(fx, dir, "a-00000000000000aa", "pending");
 
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
@@ -181,13 +160,13 @@ Test(durability, pending_record_from_a_crash_is_undone_at_start)
         expect_no_override(fx, "0000:01:00.1");
         call(h, "GET", "/v1/allocations/a-00000000000000aa", NULL, 404);
         json_object_put(allocate(h, "vm-2", "device", "0000:01:00.1", 201));
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 Test(durability, device_gone_while_stopped_is_lost_not_handed_out)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(2, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         _cleanup_free_ char *path = NULL;
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
@@ -207,14 +186,14 @@ Test(durability, device_gone_while_stopped_is_lost_not_handed_out)
         /* Releasing a lost allocation forgets it. */
         json_object_put(call(h, "DELETE", path, NULL, 200));
         call(h, "GET", path, NULL, 404);
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 Test(durability, quarantine_survives_a_restart)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
         add_no_reset_device(fx);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
                 _cleanup_free_ char *path = allocate_path(h, "device", "0000:04:00.0");
@@ -226,7 +205,7 @@ Test(durability, quarantine_survives_a_restart)
                      409, "device_quarantined");
         json_object_put(call(h, "DELETE", "/v1/quarantine/0000:04:00.0", NULL, 200));
         json_object_put(allocate(h, "vm-2", "device", "0000:04:00.0", 201));
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 /* A crash in the middle of a release leaves a releasing record: the next start finishes
@@ -234,7 +213,7 @@ Test(durability, quarantine_survives_a_restart)
 Test(durability, releasing_record_from_a_crash_is_finished_at_start)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         write_interrupted_record(fx, dir, "a-00000000000000bb", "releasing");
 
         _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
@@ -249,7 +228,7 @@ Test(durability, releasing_record_from_a_crash_is_finished_at_start)
         _cleanup_free_ char *file = util_path_join(dir, "allocations.json", NULL);
         cr_assert_eq(util_read_file(file, 1 << 20, &saved, NULL), 0);
         cr_assert_null(strstr(saved, "a-00000000000000bb"), "record still saved: %s", saved);
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 /* After a reboot a held VF can come back on a host driver: the allocation is lost, and
@@ -257,7 +236,7 @@ Test(durability, releasing_record_from_a_crash_is_finished_at_start)
 Test(durability, device_retaken_by_a_host_driver_is_lost_and_left_alone)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(1, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("durability");
         _cleanup_free_ char *path = NULL;
         {
                 _cleanup_harness_ struct iov_harness *h = start_iovd(fx, dir, NULL);
@@ -274,5 +253,5 @@ Test(durability, device_retaken_by_a_host_driver_is_lost_and_left_alone)
         json_object_put(a);
         json_object_put(call(h, "DELETE", path, NULL, 200));
         expect_sysfs_driver(fx, "0000:01:00.1", "nvme");
-        remove_dir(dir);
+        remove_state_dir(dir);
 }

@@ -12,30 +12,10 @@
 
 #define N_VFS 2
 
-static char *make_state_dir(void)
-{
-        char tmpl[] = "/tmp/iovd-test-state-limits-XXXXXX";
-        cr_assert_not_null(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
-        return strdup(tmpl);
-}
-
-static void remove_dir(const char *dir)
-{
-        _cleanup_free_ char *cmd = util_strdup_printf("rm -rf '%s'", dir);
-        cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
 static void write_text(const char *path, const char *text)
 {
         int r = util_write_file_atomic(path, text, strlen(text), 0600);
         cr_assert_eq(r, 0, "write %s: %s", path, strerror(-r));
-}
-
-static void stop_iovd(struct iov_harness *h)
-{
-        int status = -1;
-        cr_assert_eq(harness_stop(h, &status), 0, "iovd did not stop");
-        cr_assert_eq(status, 0, "iovd exit status %d; log:\n%s", status, harness_log(h));
 }
 
 static int64_t host_count(struct iov_harness *h, const char *key)
@@ -106,7 +86,7 @@ static void write_small_pools(const char *dir, unsigned n)
 Test(state_limits, every_pool_limit_filled_loads_again, .timeout = 240)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(0, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("state-limits");
         const unsigned big = IOV_POOL_ADDRESSES_TOTAL_MAX / IOV_POOL_ADDRESSES_MAX;
         /* Most pools as files a running iovd accepted before, the rest through the API. */
         write_small_pools(dir, IOV_POOLS_MAX - big - 1);
@@ -136,7 +116,7 @@ Test(state_limits, every_pool_limit_filled_loads_again, .timeout = 240)
                      n);
         json_object_put(pool);
         json_object_put(call(h, "GET", "/v1/pools/last", NULL, 200));
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 static const char legacy_allocation[] =
@@ -151,7 +131,7 @@ static const char legacy_allocation[] =
 Test(state_limits, legacy_documents_are_migrated)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(N_VFS, NULL);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("state-limits");
         bind_outside_iovd(fx, "0000:01:00.1", "vfio-pci", "vfio-pci");
         _cleanup_free_ char *pools = util_path_join(dir, "pools.json", NULL);
         _cleanup_free_ char *allocations = util_path_join(dir, "allocations.json", NULL);
@@ -179,7 +159,7 @@ Test(state_limits, legacy_documents_are_migrated)
         cr_assert_eq(util_read_file(allocations, 1 << 20, &marker, NULL), 0);
         cr_assert(strstr(marker, "\"version\": 2") && strstr(marker, "\"items_in\""),
                   "allocations.json is not the marker: %s", marker);
-        remove_dir(dir);
+        remove_state_dir(dir);
 }
 
 static void expect_refused(struct fixture *fx, const char *dir, const char *file,
@@ -223,14 +203,14 @@ Test(state_limits, a_bad_item_file_is_refused_by_name_and_left_alone)
                 {"quarantine/notes.txt", "hello\n"},
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-                _cleanup_free_ char *dir = make_state_dir();
+                _cleanup_free_ char *dir = make_state_dir("state-limits");
                 _cleanup_free_ char *file = util_path_join(dir, cases[i][0], NULL);
                 _cleanup_free_ char *parent = strdup(file);
                 *strrchr(parent, '/') = '\0';
                 cr_assert_eq(util_mkdir_p(parent, 0700), 0);
                 write_text(file, cases[i][1]);
                 expect_refused(fx, dir, file, cases[i][1]);
-                remove_dir(dir);
+                remove_state_dir(dir);
         }
 }
 
@@ -339,11 +319,11 @@ Test(state_limits, kill_9_at_each_step_of_create_and_delete, .timeout = 240)
 {
         const struct fixture_kernel_options slow = {.delay_ms = 60};
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(N_VFS, &slow);
-        _cleanup_free_ char *dir = make_state_dir();
+        _cleanup_free_ char *dir = make_state_dir("state-limits");
         static const unsigned delays_ms[] = {1, 15, 40, 80, 130, 200, 300, 450};
         for (size_t i = 0; i < ARRAY_SIZE(delays_ms); i++) {
                 kill_during_create(fx, dir, delays_ms[i]);
                 kill_during_delete(fx, dir, delays_ms[i]);
         }
-        remove_dir(dir);
+        remove_state_dir(dir);
 }

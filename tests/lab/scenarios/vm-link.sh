@@ -14,10 +14,7 @@
 tap_plan 24
 tap_check "kvm_amd loads" lab_modprobe kvm_amd
 lab_require_programs iovd iovd-vmm || exit 1
-# --no-vmm-jail: with jailed VMMs the client's carrier goes off 3.7 s after netdom's VMM is
-# killed (CI, QEMU 10 lab), not within a second as unjailed (0.067 s): a defect of the jail
-# path under investigation (issue 13/11 notes); this scenario proves the link itself.
-iovd_start_checked --no-vmm-jail || exit 1
+iovd_start_checked || exit 1
 
 CMDLINE="console=ttyS0 reboot=k panic=-1 quiet"
 DRIVER_MAC=52:54:00:00:00:0a
