@@ -193,6 +193,28 @@ int harness_events_next(int fd, unsigned timeout_ms, char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
+int harness_events_next_of_type(int fd, const char *type, unsigned timeout_ms,
+                                struct json_object **ret)
+{
+        uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
+        for (;;) {
+                uint64_t now = util_now_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                _cleanup_free_ char *line = NULL;
+                int r = harness_events_next(fd, (unsigned)((deadline - now) / 1000) + 1, &line);
+                if (r < 0)
+                        return r;
+                struct json_object *o = json_tokener_parse(line), *t = NULL;
+                if (o && json_object_object_get_ex(o, "type", &t) &&
+                    streq_ptr(json_object_get_string(t), type)) {
+                        *ret = o;
+                        return 0;
+                }
+                json_object_put(o);
+        }
+}
+
 int harness_events_open(struct iov_harness *h, int *ret_fd, long *ret_status)
 {
         return harness_stream_open(h, "/v1/events", ret_fd, ret_status);

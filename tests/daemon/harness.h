@@ -98,6 +98,10 @@ int harness_stream_open(struct iov_harness *h, const char *path, int *ret_fd, lo
 /* The next newline-terminated line (without the newline), waiting at most timeout_ms:
  * 0, -ETIMEDOUT, or -EPIPE when the stream ended. */
 int harness_events_next(int fd, unsigned timeout_ms, char **ret);
+/* The next event whose "type" is type within timeout_ms, the others skipped: 0 and the
+ * event in *ret, -ETIMEDOUT, or -EPIPE when the stream ended. */
+int harness_events_next_of_type(int fd, const char *type, unsigned timeout_ms,
+                                struct json_object **ret);
 
 /* A free TCP port on 127.0.0.1 right now. */
 int harness_free_port(unsigned *ret);

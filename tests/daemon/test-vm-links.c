@@ -164,20 +164,11 @@ Test(vm_links, frames_cross_the_link)
         harness_reply_clear(&r);
 }
 
-/* The next event of type (skipping others) within timeout_ms, as JSON. */
+/* The next event of type (skipping others) within timeout_ms, as JSON; NULL if none. */
 static struct json_object *next_event(int fd, const char *type, unsigned timeout_ms)
 {
-        uint64_t deadline = util_now_usec() + timeout_ms * 1000ULL;
-        while (util_now_usec() < deadline) {
-                _cleanup_free_ char *line = NULL;
-                if (harness_events_next(fd, 500, &line) < 0 || !line)
-                        continue;
-                struct json_object *o = json_tokener_parse(line);
-                if (o && streq(vm_str(o, "type"), type))
-                        return o;
-                json_object_put(o);
-        }
-        return NULL;
+        struct json_object *e = NULL;
+        return harness_events_next_of_type(fd, type, timeout_ms, &e) == 0 ? e : NULL;
 }
 
 static void wait_link_state(const char *id, const char *state)

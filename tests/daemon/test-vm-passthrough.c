@@ -769,18 +769,13 @@ Test(vm_passthrough, kill_9_during_a_delete_releases_an_adopted_allocation)
 
 /* ---- events ----------------------------------------------------------------------------- */
 
-/* The next event of type on the stream fd (the ones before it are skipped). */
+/* The next event of type on the stream (the ones before it skipped); fails after 5 s. */
 static struct json_object *next_event(int fd, const char *type)
 {
-        for (;;) {
-                _cleanup_free_ char *line = NULL;
-                int r = harness_events_next(fd, 5000, &line);
-                cr_assert_eq(r, 0, "no %s event: %s", type, strerror(-r));
-                struct json_object *o = json_tokener_parse(line);
-                if (o && streq_ptr(jstr(o, "type"), type))
-                        return o;
-                json_object_put(o);
-        }
+        struct json_object *e = NULL;
+        int r = harness_events_next_of_type(fd, type, 5000, &e);
+        cr_assert_eq(r, 0, "no %s event: %s", type, strerror(-r));
+        return e;
 }
 
 static void expect_event_vm(int fd, const char *type, const char *vm_id)
