@@ -15,7 +15,8 @@
 #include "daemon/daemon.h"
 #include "vms/vm-record.h"
 
-#define LINK_COMMAND_TIMEOUT_MS 2000
+#define LINK_COMMAND_TIMEOUT_MS 5000
+#define LINK_HAND_ATTEMPTS      3
 
 /* One link as the definitions describe it; either side may be missing (a port no
  * client uses, a client whose driver VM was deleted with force). Lock held. */
@@ -274,23 +275,38 @@ static int vm_link_plan_make(struct iov_vm_table *t, const struct vm_link *l,
         return 0;
 }
 
-/* Make the channel of one link and hand both ends over; link_up once both took theirs. */
-static void vm_link_plan_run(struct iov_vm_table *t, struct vm_link_plan *plan)
+/* One channel made and both ends handed over. */
+static int vm_link_plan_hand(const struct vm_link_plan *plan)
 {
         int sv[2];
-        int r = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ? -errno : 0;
-        if (r >= 0) {
-                r = vm_link_hand_end(plan->driver_dir, plan->driver_name, plan->mac, sv[0]);
-                if (r >= 0)
-                        r = vm_link_hand_end(plan->client_dir, plan->client_name, NULL, sv[1]);
-                close(sv[0]);
-                close(sv[1]);
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        int r = vm_link_hand_end(plan->driver_dir, plan->driver_name, plan->mac, sv[0]);
+        if (r >= 0)
+                r = vm_link_hand_end(plan->client_dir, plan->client_name, NULL, sv[1]);
+        close(sv[0]);
+        close(sv[1]);
+        return r;
+}
+
+/* Make the channel of one link and hand both ends over; link_up once both took theirs.
+ * A VMM slow to answer (a loaded host) gets a new channel: each side keeps the last end
+ * it was handed (the old one closes, vmm/virtio/net-link.c), and hand-overs are one at a
+ * time in this order, so both end up with the same channel even if a late one lands. */
+static void vm_link_plan_run(struct iov_vm_table *t, struct vm_link_plan *plan)
+{
+        int r = -EAGAIN;
+        for (unsigned attempt = 1; r < 0 && attempt <= LINK_HAND_ATTEMPTS; attempt++) {
+                r = vm_link_plan_hand(plan);
+                if (r < 0)
+                        log_warning_errno(r,
+                                          "Link %s of %s: cannot hand the channel over "
+                                          "(attempt %u of %u): %m",
+                                          plan->client_name, plan->client_dir, attempt,
+                                          LINK_HAND_ATTEMPTS);
         }
         if (r >= 0)
                 daemon_event_publish(t->daemon, "link_up", TAKE_PTR(plan->event));
-        else
-                log_warning_errno(r, "Link %s of %s: cannot hand the channel over: %m",
-                                  plan->client_name, plan->client_dir);
         json_object_put(plan->event);
         free(plan->client_dir);
         free(plan->driver_dir);
