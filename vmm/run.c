@@ -16,6 +16,7 @@
 #include "vmm/kvm.h"
 #include "vmm/run.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio/virtio.h"
 
 static struct iov_vm *vm_new(const struct iov_vmm_config *config)
 {
@@ -118,7 +119,16 @@ static int vm_create_vcpus(struct iov_vm *vm, const struct iov_boot_info *boot, 
 static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
 {
         const struct iov_vmm_config *c = vm->config;
-        int r = vmm_kvm_open("/dev/kvm", &vm->kvm_fd, error, error_size);
+        unsigned n_virtio = 0;
+        for (size_t i = 0; i < c->spec.n_devices; i++)
+                n_virtio += c->spec.devices[i].kind == IOV_VM_DEVICE_VIRTIO;
+        /* First: below every KVM and VFIO descriptor (virtio.h says why). */
+        int r = virtio_net_link_reserve_fds(n_virtio);
+        if (r < 0) {
+                snprintf(error, error_size, "cannot reserve link descriptors: %s", strerror(-r));
+                return r;
+        }
+        r = vmm_kvm_open("/dev/kvm", &vm->kvm_fd, error, error_size);
         if (r < 0)
                 return r;
         r = vmm_memory_new(c->spec.memory_mib << 20, &vm->mem);

@@ -82,6 +82,7 @@ static const unsigned allowed_syscalls[] = {
         SYS_sched_yield,
         SYS_eventfd2,
         SYS_epoll_ctl, /* a VM-to-VM link adopts a new end (vmm/virtio/net-link.c) */
+        SYS_dup3,      /* and moves it to its reserved low descriptor number */
         SYS_getrandom,
         SYS_rseq,
         SYS_set_robust_list,

@@ -18,6 +18,7 @@
  * dropped and counted, so a client cannot pose as another host behind the driver VM.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <pthread.h>
@@ -48,6 +49,9 @@ struct net_link {
         int epoll_fd, wake_fd;
         /* The end's hang-up and the wake-up, without its frames: polled always. */
         int watch_epoll_fd;
+        /* A low descriptor number the end is moved to, or -1 (virtio_net_link_reserve_fds);
+         * without an end it holds a duplicate of wake_fd, so the number stays ours. */
+        int slot_fd;
         /* The I/O thread's (device lock). */
         int end_fd;
         uint8_t source_mac[6];
@@ -67,6 +71,25 @@ struct net_link {
 /* The links of this process, found by name by the control socket. */
 static pthread_mutex_t links_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct net_link *links;
+/* Descriptor numbers kept low for link ends, taken by links as they are created. */
+#define LINK_RESERVED_FDS_MAX 32
+static int reserved_fds[LINK_RESERVED_FDS_MAX];
+static unsigned n_reserved_fds;
+
+int virtio_net_link_reserve_fds(unsigned n)
+{
+        int r = 0;
+        pthread_mutex_lock(&links_lock);
+        while (r == 0 && n-- > 0 && n_reserved_fds < LINK_RESERVED_FDS_MAX) {
+                int fd = eventfd(0, EFD_CLOEXEC);
+                if (fd < 0)
+                        r = -errno;
+                else
+                        reserved_fds[n_reserved_fds++] = fd;
+        }
+        pthread_mutex_unlock(&links_lock);
+        return r;
+}
 
 static void link_set_carrier(struct net_link *l, bool on)
 {
@@ -82,7 +105,9 @@ static void link_drop_end(struct net_link *l)
                 return;
         (void)epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, l->end_fd, NULL);
         (void)epoll_ctl(l->watch_epoll_fd, EPOLL_CTL_DEL, l->end_fd, NULL);
-        close(l->end_fd);
+        /* dup3 closes the end and keeps the number (a wake_fd duplicate stands in). */
+        if (l->end_fd != l->slot_fd || dup3(l->wake_fd, l->slot_fd, O_CLOEXEC) < 0)
+                close(l->end_fd);
         l->end_fd = -1;
         link_set_carrier(l, false);
 }
@@ -95,6 +120,11 @@ static void link_adopt(struct net_link *l, int fd, const uint8_t mac[6])
         struct epoll_event hup = {.events = EPOLLRDHUP, .data.fd = fd};
 
         link_drop_end(l);
+        if (l->slot_fd >= 0 && dup3(fd, l->slot_fd, O_CLOEXEC) >= 0) {
+                close(fd);
+                fd = l->slot_fd;
+                ev.data.fd = hup.data.fd = fd;
+        }
         if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ||
             epoll_ctl(l->watch_epoll_fd, EPOLL_CTL_ADD, fd, &hup) < 0) {
                 (void)epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
@@ -255,6 +285,8 @@ static void link_free(struct iov_net_backend *b)
                 close(l->epoll_fd);
         if (l->watch_epoll_fd >= 0)
                 close(l->watch_epoll_fd);
+        if (l->slot_fd >= 0)
+                close(l->slot_fd);
         free(l);
 }
 
@@ -283,7 +315,8 @@ int net_link_backend_new(const char *name, bool is_port, struct iov_net_backend 
                                .is_port = is_port,
                                .end_fd = -1,
                                .pending_fd = -1,
-                               .watch_epoll_fd = -1};
+                               .watch_epoll_fd = -1,
+                               .slot_fd = -1};
         snprintf(l->name, sizeof(l->name), "%s", name);
         l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         l->watch_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -303,6 +336,8 @@ int net_link_backend_new(const char *name, bool is_port, struct iov_net_backend 
         if (r == 0) {
                 l->next = links;
                 links = l;
+                if (n_reserved_fds > 0)
+                        l->slot_fd = reserved_fds[--n_reserved_fds];
         }
         pthread_mutex_unlock(&links_lock);
         if (r < 0) {
