@@ -343,6 +343,10 @@ int blk_io_complete(struct iov_virtio_dev *dev)
         for (unsigned q = 0; q < dev->num_queues; q++)
                 if (done & (1u << q))
                         (void)virtio_dev_poll_queue(dev, q);
+        /* Entries the kernel refused while its completion queue was full (io_uring_submit:
+         * -EBUSY) go now that completions were reaped: left for the driver's next kick,
+         * they were lost to a driver that waits for them and never kicks. */
+        blk_io_submit(dev);
         return (int)b->uring->inflight;
 }
 

@@ -11,6 +11,7 @@
  * queues, read-only). Between rounds the device may be reset with requests in flight.
  */
 #include <fcntl.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -188,10 +189,13 @@ static void device_settle(struct iov_virtio_dev *dev)
 {
         for (int i = 0; i < 64 && virtio_dev_complete(dev) > 0; i++) {
                 struct pollfd p = {.fd = dev->completion_fd, .events = POLLIN};
-                /* Ten seconds without a completion is a lost one: a second was not enough
-                 * on a loaded machine (CI runs tests side by side; io_uring may hand the
-                 * request to a worker thread). */
-                if (poll(&p, 1, 10000) != 1)
+                /* Ten seconds without a completion is a lost one (a loaded machine can take
+                 * more than one). libFuzzer's -timeout alarm (SIGALRM every few seconds)
+                 * interrupts the wait: EINTR is no lost completion, wait again. */
+                int r;
+                while ((r = poll(&p, 1, 10000)) < 0 && errno == EINTR)
+                        ;
+                if (r != 1)
                         abort();
                 (void)eventfd_read(dev->completion_fd, &(eventfd_t){0});
         }
