@@ -245,13 +245,14 @@ Test(virtio_net_tap, mergeable_frame_waits_for_enough_buffers)
         uint32_t id, len;
         cr_assert_eq(fake_ring_get_used(&rings[0], &id, &len), 0,
                      "part of a frame published (%u bytes)", len);
-        cr_assert(dev->ops->backend_blocked(dev), "the TAP is still polled with a frame waiting");
+        cr_assert(dev->ops->backend_blocked(dev, 0),
+                  "the TAP is still polled with a frame waiting");
 
         (void)rx_post(1526, NULL);
         cr_assert_eq(virtio_dev_notify(dev, 0), 0, "notify failed");
         cr_assert_eq(fake_ring_get_used(&rings[0], &id, &len), 1, "waiting frame not delivered");
         cr_assert_eq(first->num_buffers, 2, "num_buffers %u, expected 2", first->num_buffers);
-        cr_assert_not(dev->ops->backend_blocked(dev), "backend still blocked after delivery");
+        cr_assert_not(dev->ops->backend_blocked(dev, 0), "backend still blocked after delivery");
 }
 
 Test(virtio_net_tap, without_mergeable_a_frame_takes_one_chain)
