@@ -434,11 +434,28 @@ Test(vm_jail, virtio_net_queues_open_a_multiqueue_tap)
         harness_reply_clear(&r);
         vm_action(&env, "mq", "kill", NULL, 200, &r);
         harness_reply_clear(&r);
-        vm_call(&env, "POST", "/v1/vms",
-                "{\"name\": \"mqlink\", \"memory_mib\": 16, \"kernel\": \"/x\", \"devices\": "
+}
+
+/* Refused at create: queues on a link (one channel, one pair), and descriptors in a
+ * definition's "tap" (iovd's to pass, never a client's to name). */
+Test(vm_jail, virtio_net_queues_refused_on_links_and_fd_lists)
+{
+        _cleanup_free_ char *kernel = vm_guest("idle");
+        _cleanup_free_ char *link = util_strdup_printf(
+                "{\"name\": \"mqlink\", \"memory_mib\": 16, \"kernel\": \"%s\", \"devices\": "
                 "[{\"type\": \"virtio-net\", \"port\": \"p\", \"queues\": 2}]}",
-                400, &r);
+                kernel);
+        _cleanup_free_ char *fds = util_strdup_printf(
+                "{\"name\": \"mqfds\", \"memory_mib\": 16, \"kernel\": \"%s\", \"devices\": "
+                "[{\"type\": \"virtio-net\", \"tap\": [\"fd:3\", \"fd:4\"], \"queues\": 2}]}",
+                kernel);
+        struct iov_http_reply r;
+
+        vm_call(&env, "POST", "/v1/vms", link, 400, &r);
         cr_expect(strstr(r.body, "one queue pair"), "a link with queues 2: %s", r.body);
+        harness_reply_clear(&r);
+        vm_call(&env, "POST", "/v1/vms", fds, 400, &r);
+        cr_expect(strstr(r.body, "interface name"), "a tap of descriptors: %s", r.body);
         harness_reply_clear(&r);
 }
 
