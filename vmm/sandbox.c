@@ -92,6 +92,8 @@ static const unsigned long allowed_ioctls[] = {
         KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
         TCGETS, FIONBIO,
         TUNSETOFFLOAD, /* virtio-net: the TAP hands over what the guest acked (net-tap.c) */
+        TUNSETQUEUE,   /* virtio-net: the queues of pairs the guest does not use leave the
+                        * TAP's set (attach and detach only; TUNGETIFF is before the sandbox) */
         /* vmm/virtio/vhost.c: the rings to vhost-net at DRIVER_OK and back at reset (a
          * driver reload repeats it). VHOST_SET_OWNER and VHOST_GET_FEATURES happen before
          * the sandbox and stay refused. */

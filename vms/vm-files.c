@@ -197,15 +197,63 @@ static int files_open(const struct iov_daemon_config *c, const char *field, cons
         return 0;
 }
 
-/* A TAP interface by name, at a start only: opening creates it when it does not exist. */
-static int files_open_tap(const char *field, const char *name, int *ret_fd, struct iov_problem *p)
+/* The entry's "queues" (virtio-net pairs; the parser checked it): 1 when absent. */
+static unsigned files_queue_pairs(struct json_object *o)
 {
-        int r = virtio_net_tap_open(name, ret_fd);
+        struct json_object *v = json_object_object_get(o, "queues");
+        int64_t n = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 1;
+        return n >= 1 && n <= IOV_VIRTIO_NET_MAX_PAIRS ? (unsigned)n : 1;
+}
+
+/* fds[0..n) passed to the VMM, their "fd:N" names in o[key]: a string for one, an array
+ * for several (a multiqueue TAP's queues, a vhost device per pair). Takes the fds. */
+static int files_pass(struct json_object *o, const char *key, const char *field, int *fds,
+                      unsigned n, struct iov_vmm_fds *passed, struct iov_problem *p)
+{
+        _cleanup_json_ struct json_object *names = json_object_new_array();
+        int r = names ? 0 : -ENOMEM;
+
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_free_ char *name = NULL;
+                int fd = TAKE_FD(fds[i]);
+                if (r >= 0)
+                        r = supervisor_fds_add(passed, fd, &name); /* closes fd on failure */
+                else
+                        close(fd);
+                if (r >= 0 && json_object_array_add(names, json_object_new_string(name)) < 0)
+                        r = -ENOMEM;
+        }
+        if (r < 0)
+                return daemon_problem_set(p, 500, "internal_error", "\"%s\": %s", field,
+                                          strerror(-r)); /* 64 files at most */
+        json_object_object_add(o, key,
+                               n == 1 ? json_object_get(json_object_array_get_idx(names, 0))
+                                      : json_object_get(names));
+        return 0;
+}
+
+/* A TAP interface by name, at a start only: opening creates it when it does not exist;
+ * with "queues": N, N queues of a multiqueue TAP. */
+static int files_open_tap(struct json_object *o, const char *key, const char *field,
+                          struct iov_vmm_fds *fds, struct iov_problem *p)
+{
+        struct json_object *v = json_object_object_get(o, key);
+        int tap_fds[IOV_VIRTIO_NET_MAX_PAIRS];
+        unsigned n = files_queue_pairs(o);
+
+        /* A definition names an interface; descriptors are iovd's to pass (vm_files_open). */
+        if (!json_object_is_type(v, json_type_string))
+                return daemon_problem_set(p, 400, "wrong_type", "\"%s\" must be an interface name",
+                                          field);
+        if (!fds)
+                return 0; /* opened at a start only */
+        const char *name = json_object_get_string(v);
+        int r = virtio_net_tap_open_queues(name, n, tap_fds);
         if (r < 0)
                 return daemon_problem_set(p, 422, "tap_unavailable",
-                                          "\"%s\": cannot open TAP interface %.64s: %s", field,
-                                          name, strerror(-r));
-        return 0;
+                                          "\"%s\": cannot open TAP interface %.64s%s: %s", field,
+                                          name, n > 1 ? " (multiqueue)" : "", strerror(-r));
+        return files_pass(o, key, field, tap_fds, n, fds, p);
 }
 
 /* /dev/vhost-net for an entry with a tap, at a start only, unless "vhost" is false: the
@@ -220,22 +268,22 @@ static int files_open_vhost(struct json_object *o, const char *key, const char *
         if (!fds || !json_object_object_get(o, "tap") ||
             (json_object_is_type(v, json_type_boolean) && !required))
                 return 0;
-        int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
-        if (fd < 0 && required)
+        int vhost_fds[IOV_VIRTIO_NET_MAX_PAIRS];
+        unsigned n = files_queue_pairs(o), opened = 0;
+        /* One vhost device per queue pair (vmm/virtio/vhost.c). */
+        while (opened < n && (vhost_fds[opened] = open("/dev/vhost-net", O_RDWR | O_CLOEXEC)) >= 0)
+                opened++;
+        if (opened == n)
+                return files_pass(o, key, field, vhost_fds, n, fds, p);
+        int err = errno;
+        while (opened > 0)
+                close(vhost_fds[--opened]);
+        if (required)
                 return daemon_problem_set(p, 422, "vhost_unavailable",
                                           "\"%s\": cannot open /dev/vhost-net: %s", field,
-                                          strerror(errno));
-        if (fd < 0) {
-                log_info("%s: no vhost-net (%m): the VMM moves the frames", field);
-                json_object_object_add(o, key, json_object_new_boolean(false));
-                return 0;
-        }
-        _cleanup_free_ char *name = NULL;
-        int r = supervisor_fds_add(fds, fd, &name);
-        if (r < 0)
-                return daemon_problem_set(p, 500, "internal_error", "\"%s\": %s", field,
-                                          strerror(-r));
-        json_object_object_add(o, key, json_object_new_string(name));
+                                          strerror(err));
+        log_info("%s: no vhost-net (%s): the VMM moves the frames", field, strerror(err));
+        json_object_object_add(o, key, json_object_new_boolean(false));
         return 0;
 }
 
@@ -245,14 +293,14 @@ static int files_replace(const struct iov_daemon_config *c, struct json_object *
                          struct iov_problem *p)
 {
         struct json_object *v = json_object_object_get(o, key);
-        if (!json_object_is_type(v, json_type_string) || (kind == IOV_VIRTIO_HOST_TAP && !fds))
+        if (kind == IOV_VIRTIO_HOST_TAP)
+                return v ? files_open_tap(o, key, field, fds, p) : 0;
+        if (!json_object_is_type(v, json_type_string))
                 return 0;
         struct json_object *ro = json_object_object_get(o, "read_only");
         bool read_only = json_object_is_type(ro, json_type_boolean) && json_object_get_boolean(ro);
         _cleanup_close_ int fd = -1;
-        int r = kind == IOV_VIRTIO_HOST_TAP
-                        ? files_open_tap(field, json_object_get_string(v), &fd, p)
-                        : files_open(c, field, json_object_get_string(v), kind, read_only, &fd, p);
+        int r = files_open(c, field, json_object_get_string(v), kind, read_only, &fd, p);
         if (r < 0 || !fds)
                 return r;
         _cleanup_free_ char *name = NULL;

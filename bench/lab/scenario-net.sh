@@ -2,7 +2,8 @@
 # Lab side of `bench/lab/run net` (@...@ filled in by run). The limit first: netbench over
 # a veth pair in the lab, @RUNS@ runs. Then an L2 guest under iovd-vmm with virtio-net on
 # the TAP vtap0, twice: on iovd-vmm's userspace path ("vhost": false) and on vhost-net
-# ("vhost": true; its results are named vhost-...). Each time the guest sends @RUNS@ runs
+# ("vhost": true; its results are named vhost-...), and on the userspace path again with
+# the adaptive poll ("poll_us": 50; poll-...). Each time the guest sends @RUNS@ runs
 # to the lab's receiver on vtap0, then receives @RUNS@ runs the lab sends. Raw frames
 # only: no interface here gets an IP address.
 . /lab/lab.sh
@@ -29,15 +30,16 @@ while [ $i -le @RUNS@ ]; do
 done
 ip link del vb0
 
-# One L2 guest on data path $1 (vhost true or false); its results prefixed with $2.
+# One L2 guest on data path $1 (vhost true or false); its results prefixed with $2; $3 its
+# adaptive poll in microseconds (0: off).
 l2_net() {
-  vhost=$1 p=$2
+  vhost=$1 p=$2 poll_us=${3:-0}
   rm -f /tmp/l2.status /tmp/l2.out
   cat >/tmp/vm.json <<JSON
 {"name": "bench", "vcpus": 1, "memory_mib": 256, "kernel": "/lab/vmlinuz",
  "initrd": "/lab/l2.cpio", "cmdline": "@CMDLINE@ bench=net",
  "devices": [{"type": "virtio-net", "tap": "vtap0", "mac": "52:54:00:00:00:02",
-              "vhost": $vhost}]}
+              "vhost": $vhost, "poll_us": $poll_us}]}
 JSON
   # The L2 console goes to the lab console as it comes, and to /tmp/l2.out.
   ( { timeout 1200 iovd-vmm --config /tmp/vm.json 2>&1; echo $? >/tmp/l2.status; } |
@@ -75,3 +77,4 @@ JSON
 }
 l2_net false ""
 l2_net true vhost-
+l2_net false poll- 50

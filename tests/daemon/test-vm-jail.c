@@ -11,10 +11,12 @@
  *     iovd.service's UMask=0027.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -359,6 +361,101 @@ Test(vm_jail, virtio_net_runs_on_the_tap_iovd_passed)
                   "no virtio data_path in %s", r.body);
         cr_expect_str_eq(json_object_get_string(path), want, "data_path %s, expected %s",
                          json_object_get_string(path), want);
+        harness_reply_clear(&r);
+}
+
+/* Entries of /sys/class/net/TAP/queues/ named prefix-N: the TAP's real queue count. The
+ * sysfs mounted at /sys shows the network namespace of its mounter, so a child reads a
+ * sysfs of this test's namespace, mounted in a mount namespace of its own. */
+static unsigned tap_queue_count(const char *tap, const char *prefix)
+{
+        pid_t pid = fork();
+        int status = 0;
+
+        cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+                    mount("sysfs", "/sys", "sysfs", 0, NULL) < 0)
+                        _exit(255);
+                _cleanup_free_ char *path = util_strdup_printf("/sys/class/net/%s/queues", tap);
+                DIR *d = opendir(path);
+                unsigned n = 0;
+                for (struct dirent *e; d && (e = readdir(d));)
+                        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+                                n++;
+                _exit((int)n);
+        }
+        waitpid(pid, &status, 0);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 255,
+                  "no sysfs of the test's network namespace (status 0x%x)", status);
+        return (unsigned)WEXITSTATUS(status);
+}
+
+/* "queues": 2 on a TAP: iovd opens two queues of a multiqueue TAP for the jailed VMM,
+ * which serves them (tx-0 and tx-1 while the VM runs); a link refuses it at create. */
+Test(vm_jail, virtio_net_queues_open_a_multiqueue_tap)
+{
+        if (access("/dev/net/tun", R_OK | W_OK) < 0)
+                cr_skip_test("no usable /dev/net/tun");
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        if (unshare(CLONE_NEWNET) < 0)
+                cr_skip_test("no network namespace here: %s", strerror(errno));
+        start_iovd();
+        _cleanup_free_ char *kernel = vm_guest("idle");
+        _cleanup_free_ char *body = util_strdup_printf(
+                "{\"name\": \"mq\", \"vcpus\": 2, \"memory_mib\": 16, \"kernel\": \"%s\", "
+                "\"devices\": [{\"type\": \"virtio-net\", \"tap\": \"" NET_TAP "\", "
+                "\"queues\": 2, \"poll_us\": 20}]}",
+                kernel);
+        struct iov_http_reply r;
+        vm_call(&env, "POST", "/v1/vms", body, 201, &r);
+        harness_reply_clear(&r);
+        vm_action(&env, "mq", "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        unsigned tx = tap_queue_count(NET_TAP, "tx-"), rx = tap_queue_count(NET_TAP, "rx-");
+        cr_expect_eq(tx, 2, "%s has %u transmit queues, expected 2", NET_TAP, tx);
+        cr_expect_eq(rx, 2, "%s has %u receive queues, expected 2", NET_TAP, rx);
+        vm_get(&env, "mq", &r);
+        struct json_object *stats, *list, *queues;
+        cr_assert(json_object_object_get_ex(r.json, "stats", &stats) &&
+                          json_object_object_get_ex(stats, "virtio", &list) &&
+                          json_object_array_length(list) == 1 &&
+                          json_object_object_get_ex(json_object_array_get_idx(list, 0),
+                                                    "queue_requests", &queues),
+                  "no virtio queue_requests in %s", r.body);
+        /* two pairs and the control queue; under vhost-net one vhost device per pair */
+        cr_expect_eq(json_object_array_length(queues), 5, "%zu queues in %s",
+                     json_object_array_length(queues), r.body);
+        const char *want = access("/dev/vhost-net", R_OK | W_OK) == 0 ? "vhost" : "userspace";
+        const char *path = vm_str(json_object_array_get_idx(list, 0), "data_path");
+        cr_expect_str_eq(path, want, "data_path %s, expected %s", path, want);
+        harness_reply_clear(&r);
+        vm_action(&env, "mq", "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
+/* Refused at create: queues on a link (one channel, one pair), and descriptors in a
+ * definition's "tap" (iovd's to pass, never a client's to name). */
+Test(vm_jail, virtio_net_queues_refused_on_links_and_fd_lists)
+{
+        _cleanup_free_ char *kernel = vm_guest("idle");
+        _cleanup_free_ char *link = util_strdup_printf(
+                "{\"name\": \"mqlink\", \"memory_mib\": 16, \"kernel\": \"%s\", \"devices\": "
+                "[{\"type\": \"virtio-net\", \"port\": \"p\", \"queues\": 2}]}",
+                kernel);
+        _cleanup_free_ char *fds = util_strdup_printf(
+                "{\"name\": \"mqfds\", \"memory_mib\": 16, \"kernel\": \"%s\", \"devices\": "
+                "[{\"type\": \"virtio-net\", \"tap\": [\"fd:3\", \"fd:4\"], \"queues\": 2}]}",
+                kernel);
+        struct iov_http_reply r;
+
+        vm_call(&env, "POST", "/v1/vms", link, 400, &r);
+        cr_expect(strstr(r.body, "one queue pair"), "a link with queues 2: %s", r.body);
+        harness_reply_clear(&r);
+        vm_call(&env, "POST", "/v1/vms", fds, 400, &r);
+        cr_expect(strstr(r.body, "interface name"), "a tap of descriptors: %s", r.body);
         harness_reply_clear(&r);
 }
 

@@ -10,11 +10,13 @@
  * DISCARD and WRITE_ZEROES (on a writable disk) punch holes or zero ranges of the file.
  *
  *   {"type": "virtio-blk", "path": "/var/lib/x.img", "read_only": false, "serial": "disk0",
- *    "num_queues": 2, "direct": false}
+ *    "num_queues": 2, "direct": false, "poll_us": 0}
  *
  * path is required; serial (the GET_ID answer) is at most 20 bytes; num_queues is 1 to
  * IOV_VIRTIO_BLK_MAX_QUEUES (default: the VM's vCPUs, at most that); direct opens the
- * image with O_DIRECT, so the host's page cache holds no copy of the guest's disk.
+ * image with O_DIRECT, so the host's page cache holds no copy of the guest's disk;
+ * poll_us (0..IOV_VIRTIO_POLL_US_MAX, 0 by default: off) lets the I/O thread watch a
+ * drained queue that long before it asks the driver to notify again (device.c).
  * path may be "fd:N", a descriptor iovd opened and passed (iovd always does: the VMM
  * opens no host path of a definition); a regular file, or a block device.
  */
@@ -244,6 +246,8 @@ static int blk_parse_field(void *options, const char *key, struct json_object *v
                 return blk_parse_bool(&o->direct, key, value, ret_error);
         if (streq(key, "num_queues"))
                 return blk_parse_queues(o, value, ret_error);
+        if (streq(key, "poll_us"))
+                return virtio_spec_poll_us(value, &o->poll_us, ret_error);
         return -ENOENT;
 }
 
@@ -402,6 +406,7 @@ int virtio_blk_new(const struct iov_virtio_mem *mem, const struct iov_virtio_blk
         }
         dev->priv = b;
         dev->config = &b->config;
+        dev->poll_us = opts->poll_us;
         r = blk_io_start(dev, num_queues);
         if (r < 0) {
                 virtio_dev_free(dev);

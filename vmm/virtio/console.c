@@ -88,10 +88,11 @@ static int console_queue_notify(struct iov_virtio_dev *dev, unsigned q)
                                         q == CONSOLE_TX ? console_handle_tx : console_handle_rx);
 }
 
-static int console_backend_ready(struct iov_virtio_dev *dev)
+static int console_backend_ready(struct iov_virtio_dev *dev, unsigned b)
 {
         struct console *c = dev->priv;
 
+        (void)b; /* one input, backend 0 */
         if (!virtio_dev_queue_ready(dev, CONSOLE_RX))
                 return 0;
         int r = virtio_dev_process_queue(dev, CONSOLE_RX, console_handle_rx);
@@ -207,7 +208,7 @@ int virtio_console_new(const struct iov_virtio_mem *mem, int in_fd, int out_fd,
                 return r;
         dev->config = &c->config;
         dev->priv = TAKE_PTR(c);
-        dev->backend_fd = in_fd;
+        dev->backend_fd[0] = in_fd;
         *ret = dev;
         return 0;
 }

@@ -42,10 +42,10 @@ int virtio_dev_new_mq(const struct iov_virtio_dev_ops *ops, uint64_t device_feat
         dev->ops = ops;
         dev->mem = mem;
         dev->host_features = ops->features | device_features | COMMON_FEATURES;
-        dev->backend_fd = -1;
+        for (unsigned b = 0; b < IOV_VIRTIO_MAX_BACKENDS; b++)
+                dev->backend_fd[b] = dev->vhost_fd[b] = dev->vhost_backend_fd[b] = -1;
         dev->watch_fd = -1;
         dev->completion_fd = -1;
-        dev->vhost_fd = dev->vhost_backend_fd = -1;
         dev->num_queues = num_queues;
         for (unsigned q = 0; q < num_queues; q++)
                 dev->queues[q].size = ops->queue_max_size;
@@ -65,8 +65,9 @@ void virtio_dev_free(struct iov_virtio_dev *dev)
                 return;
         if (dev->ops->destroy)
                 dev->ops->destroy(dev);
-        if (dev->vhost_fd >= 0)
-                close(dev->vhost_fd);
+        for (unsigned b = 0; b < dev->n_vhost; b++)
+                if (dev->vhost_fd[b] >= 0)
+                        close(dev->vhost_fd[b]);
         free(dev->priv);
         free(dev->queues);
         free(dev->req);
@@ -185,11 +186,21 @@ int virtio_dev_poll_queue(struct iov_virtio_dev *dev, unsigned q)
         return r;
 }
 
+int virtio_dev_backend_ready_at(struct iov_virtio_dev *dev, unsigned b)
+{
+        if (b >= IOV_VIRTIO_MAX_BACKENDS || !dev_running(dev) || !dev->ops->backend_ready)
+                return 0;
+        return dev_check_result(dev, dev->ops->backend_ready(dev, b));
+}
+
 int virtio_dev_backend_ready(struct iov_virtio_dev *dev)
 {
-        if (!dev_running(dev) || !dev->ops->backend_ready)
-                return 0;
-        return dev_check_result(dev, dev->ops->backend_ready(dev));
+        return virtio_dev_backend_ready_at(dev, 0);
+}
+
+unsigned virtio_dev_backend_queue(const struct iov_virtio_dev *dev, unsigned b)
+{
+        return dev->ops->backend_queue + b * dev->ops->backend_queue_stride;
 }
 
 /* Not gated on DRIVER_OK: the backend follows its host object whatever the driver does
@@ -253,6 +264,8 @@ static int process_batch(struct iov_virtio_dev *dev, unsigned q, virtio_request_
                 if (r < 0)
                         return r;
                 (*served)++;
+                if (q < IOV_VIRTIO_STATS_QUEUES)
+                        dev->stats.queue_requests[q]++;
                 if (r == IOV_VIRTIO_REQ_ASYNC)
                         continue; /* ops->complete returns it */
                 r = virtq_fill(vq, dev->req->head, written);
@@ -263,6 +276,26 @@ static int process_batch(struct iov_virtio_dev *dev, unsigned q, virtio_request_
         if (r < 0)
                 return r;
         return *served >= PROCESS_BUDGET ? 1 : 0;
+}
+
+/* Adaptive poll: a drained queue's avail index watched for dev->poll_us before the
+ * driver is asked to kick again, so a guest that posts its next request within that time
+ * costs neither a notification nor a wake-up of this thread (§2.7.10 leaves the
+ * suppression to the device). Bounded, off by default: it burns this thread's CPU. */
+static bool process_poll(struct iov_virtio_dev *dev, struct iov_virtq *vq)
+{
+        if (dev->poll_us == 0)
+                return false;
+        uint64_t end = util_now_usec() + dev->poll_us;
+        do {
+                if (virtq_has_avail(vq)) {
+                        dev->stats.poll_hits++;
+                        return true;
+                }
+                __builtin_ia32_pause(); /* a spin-wait hint to the sibling hyperthread */
+        } while (util_now_usec() < end);
+        dev->stats.poll_misses++;
+        return false;
 }
 
 int virtio_dev_process_queue(struct iov_virtio_dev *dev, unsigned q,
@@ -288,6 +321,8 @@ int virtio_dev_process_queue(struct iov_virtio_dev *dev, unsigned q,
                  * (virtio_dev_poll_queue): until then the driver need not kick. */
                 if (dev->ops->queue_busy && dev->ops->queue_busy(dev, q))
                         break;
+                if (process_poll(dev, vq))
+                        continue;
                 if (!virtq_enable_notify(vq))
                         break;
                 virtq_disable_notify(vq);

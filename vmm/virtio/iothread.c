@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One I/O thread per virtio-pci device: it sleeps in ppoll(2) on the queues' doorbell
- * eventfds (written by KVM, no exit to userspace) and on the device's backend fd, and
+ * eventfds (written by KVM, no exit to userspace) and on the device's backend fds (one,
+ * or one per virtio-net queue pair), and
  * serves the queues under the device lock, so vCPU threads only ever touch registers.
  *
  * ppoll rather than epoll: a handful of fds per device, and ppoll is already on
@@ -24,19 +25,29 @@ static bool iothread_vhost(const struct iov_virtio_pci *p)
         return __atomic_load_n(&p->vhost_running, __ATOMIC_ACQUIRE);
 }
 
-static bool iothread_polls_backend(const struct iov_virtio_pci *p)
+/* Queue q is vhost's now: its doorbell and its backend are the kernel's. */
+static bool iothread_vhost_queue(const struct iov_virtio_pci *p, unsigned q)
 {
-        return p->vdev->backend_fd >= 0 && !p->backend_dead && !p->backend_starved &&
-               !iothread_vhost(p);
+        return iothread_vhost(p) && vpci_vhost_owns_queue(p, q);
+}
+
+static bool iothread_polls_backend(const struct iov_virtio_pci *p, unsigned b)
+{
+        return p->vdev->backend_fd[b] >= 0 && !p->backend_dead[b] && !p->backend_starved[b] &&
+               !iothread_vhost_queue(p, virtio_dev_backend_queue(p->vdev, b));
 }
 
 /* p->lock held. */
 static void iothread_update_starved(struct iov_virtio_pci *p)
 {
         struct iov_virtio_dev *d = p->vdev;
-        if (d->backend_fd >= 0)
-                p->backend_starved = !virtq_has_avail(&d->queues[d->ops->backend_queue]) ||
-                                     (d->ops->backend_blocked && d->ops->backend_blocked(d));
+        for (unsigned b = 0; b < IOV_VIRTIO_MAX_BACKENDS; b++) {
+                unsigned q = virtio_dev_backend_queue(d, b);
+                if (d->backend_fd[b] >= 0 && q < d->num_queues)
+                        p->backend_starved[b] =
+                                !virtq_has_avail(&d->queues[q]) ||
+                                (d->ops->backend_blocked && d->ops->backend_blocked(d, b));
+        }
 }
 
 static void iothread_kick(struct iov_virtio_pci *p, unsigned q)
@@ -46,7 +57,7 @@ static void iothread_kick(struct iov_virtio_pci *p, unsigned q)
 
         pthread_mutex_lock(&p->lock);
         /* The doorbell is vhost's now (it woke us once more before we left its fd). */
-        if (p->vhost_running) {
+        if (p->vhost_running && vpci_vhost_owns_queue(p, q)) {
                 pthread_mutex_unlock(&p->lock);
                 return;
         }
@@ -59,20 +70,20 @@ static void iothread_kick(struct iov_virtio_pci *p, unsigned q)
                 (void)eventfd_write(p->kick_fd[q], 1);
 }
 
-static void iothread_backend(struct iov_virtio_pci *p, short revents)
+static void iothread_backend(struct iov_virtio_pci *p, unsigned b, short revents)
 {
         int r;
 
         pthread_mutex_lock(&p->lock);
-        if (p->vhost_running) {
+        if (p->vhost_running && vpci_vhost_owns_queue(p, virtio_dev_backend_queue(p->vdev, b))) {
                 pthread_mutex_unlock(&p->lock);
                 return;
         }
-        r = virtio_dev_backend_ready(p->vdev);
+        r = virtio_dev_backend_ready_at(p->vdev, b);
         iothread_update_starved(p);
         pthread_mutex_unlock(&p->lock);
         if (r == -EPIPE || (revents & (POLLERR | POLLNVAL)))
-                p->backend_dead = true;
+                p->backend_dead[b] = true;
 }
 
 /* Not under vhost: vhost serves TAP backends only, and a TAP has no watch fd. */
@@ -94,51 +105,69 @@ static void iothread_complete(struct iov_virtio_pci *p)
         pthread_mutex_unlock(&p->lock);
 }
 
+/* What one ppoll waits for, and where each kind sits in fds (-1: not polled). */
+struct iothread_set {
+        struct pollfd fds[IOV_VPCI_MAX_QUEUES + IOV_VIRTIO_MAX_BACKENDS + 3];
+        nfds_t n;
+        int backend[IOV_VIRTIO_MAX_BACKENDS];
+        int completion, watch;
+};
+
+static int iothread_add(struct iothread_set *set, int fd)
+{
+        set->fds[set->n] = (struct pollfd){.fd = fd, .events = POLLIN};
+        return (int)set->n++;
+}
+
+/* fds[0] the stop fd, fds[1 + q] queue q's doorbell, then the rest. */
+static void iothread_fill(struct iov_virtio_pci *p, struct iothread_set *set)
+{
+        struct iov_virtio_dev *d = p->vdev;
+
+        *set = (struct iothread_set){.completion = -1, .watch = -1};
+        (void)iothread_add(set, p->stop_fd);
+        /* Under vhost the doorbells are the kernel's: a negative fd is skipped. */
+        for (unsigned q = 0; q < d->num_queues; q++)
+                (void)iothread_add(set, iothread_vhost_queue(p, q) ? -1 : p->kick_fd[q]);
+        for (unsigned b = 0; b < IOV_VIRTIO_MAX_BACKENDS; b++)
+                set->backend[b] =
+                        iothread_polls_backend(p, b) ? iothread_add(set, d->backend_fd[b]) : -1;
+        if (d->watch_fd >= 0 && !p->backend_dead[0])
+                set->watch = iothread_add(set, d->watch_fd);
+        if (d->completion_fd >= 0)
+                set->completion = iothread_add(set, d->completion_fd);
+}
+
+static void iothread_dispatch(struct iov_virtio_pci *p, const struct iothread_set *set)
+{
+        /* Completions first: they free slots and batch with what the kicks add. */
+        if (set->completion >= 0 && set->fds[set->completion].revents)
+                iothread_complete(p);
+        for (unsigned q = 0; q < p->vdev->num_queues; q++)
+                if (set->fds[1 + q].revents & POLLIN)
+                        iothread_kick(p, q);
+        for (unsigned b = 0; b < IOV_VIRTIO_MAX_BACKENDS; b++)
+                if (set->backend[b] >= 0 && set->fds[set->backend[b]].revents)
+                        iothread_backend(p, b, set->fds[set->backend[b]].revents);
+        if (set->watch >= 0 && set->fds[set->watch].revents)
+                iothread_watch(p);
+}
+
 static void *iothread_main(void *arg)
 {
         struct iov_virtio_pci *p = arg;
-        unsigned nq = p->vdev->num_queues;
+        struct iothread_set set;
 
         for (;;) {
-                struct pollfd fds[IOV_VPCI_MAX_QUEUES + 4];
-                nfds_t n = 0;
-                int backend = -1, completion = -1, watch = -1;
-
-                bool vhost = iothread_vhost(p);
-                fds[n++] = (struct pollfd){.fd = p->stop_fd, .events = POLLIN};
-                /* Under vhost the doorbells are the kernel's: a negative fd is skipped. */
-                for (unsigned q = 0; q < nq; q++)
-                        fds[n++] =
-                                (struct pollfd){.fd = vhost ? -1 : p->kick_fd[q], .events = POLLIN};
-                if (iothread_polls_backend(p)) {
-                        backend = (int)n;
-                        fds[n++] = (struct pollfd){.fd = p->vdev->backend_fd, .events = POLLIN};
-                }
-                if (p->vdev->watch_fd >= 0 && !p->backend_dead) {
-                        watch = (int)n;
-                        fds[n++] = (struct pollfd){.fd = p->vdev->watch_fd, .events = POLLIN};
-                }
-                if (p->vdev->completion_fd >= 0) {
-                        completion = (int)n;
-                        fds[n++] = (struct pollfd){.fd = p->vdev->completion_fd, .events = POLLIN};
-                }
-                if (ppoll(fds, n, NULL, NULL) < 0) {
+                iothread_fill(p, &set);
+                if (ppoll(set.fds, set.n, NULL, NULL) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
-                if (fds[0].revents)
+                if (set.fds[0].revents)
                         break;
-                /* Completions first: they free slots and batch with what the kicks add. */
-                if (completion >= 0 && fds[completion].revents)
-                        iothread_complete(p);
-                for (unsigned q = 0; q < nq; q++)
-                        if (fds[1 + q].revents & POLLIN)
-                                iothread_kick(p, q);
-                if (backend >= 0 && fds[backend].revents)
-                        iothread_backend(p, fds[backend].revents);
-                if (watch >= 0 && fds[watch].revents)
-                        iothread_watch(p);
+                iothread_dispatch(p, &set);
         }
         return NULL;
 }

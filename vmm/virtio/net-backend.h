@@ -46,6 +46,9 @@ struct iov_net_backend_ops {
          * guest only the offloaded frames it acked (virtio 1.2 §5.1.6.4). NULL when the
          * backend offers no offload (features 0). */
         int (*set_offload)(struct iov_net_backend *b, uint64_t guest_features);
+        /* A multiqueue TAP's queue in or out of the TAP's set (TUNSETQUEUE): the kernel
+         * steers frames only to attached queues. NULL: always in. */
+        int (*set_enabled)(struct iov_net_backend *b, bool enabled);
         void (*free)(struct iov_net_backend *b);
 };
 

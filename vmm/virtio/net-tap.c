@@ -28,6 +28,7 @@ struct net_tap {
         struct iov_net_backend base;
         int fd;
         bool is_tap; /* false: a stand-in (tests, fuzzers) that takes no TUNSETOFFLOAD */
+        bool multi_queue, attached; /* IFF_MULTI_QUEUE; in the TAP's set of queues */
 };
 
 static int tap_transmit(struct iov_net_backend *b, const struct iovec *frame, unsigned n,
@@ -79,6 +80,21 @@ static int tap_set_offload(struct iov_net_backend *b, uint64_t guest_features)
         return 0;
 }
 
+/* Only a queue of a multiqueue TAP can leave the set (tun_set_queue: EINVAL otherwise);
+ * a detached queue's fd stays open and is attached again with the same call. */
+static int tap_set_enabled(struct iov_net_backend *b, bool enabled)
+{
+        struct net_tap *t = (struct net_tap *)b;
+        struct ifreq ifr = {.ifr_flags = enabled ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE};
+
+        if (!t->multi_queue || t->attached == enabled)
+                return 0;
+        if (ioctl(t->fd, TUNSETQUEUE, &ifr) < 0)
+                return -errno;
+        t->attached = enabled;
+        return 0;
+}
+
 static void tap_free(struct iov_net_backend *b)
 {
         struct net_tap *t = (struct net_tap *)b;
@@ -93,15 +109,17 @@ static const struct iov_net_backend_ops tap_ops = {
         .transmit = tap_transmit,
         .receive = tap_receive,
         .set_offload = tap_set_offload,
+        .set_enabled = tap_set_enabled,
         .free = tap_free,
 };
 
 /* Open (or create) TAP interface `name` with the modern virtio-net header in front of
- * every frame. iovd opens TAPs this way and passes them to iovd-vmm (virtio.h). */
-int virtio_net_tap_open(const char *name, int *ret_fd)
+ * every frame; flags adds IFF_MULTI_QUEUE for one queue of several. iovd opens TAPs this
+ * way and passes them to iovd-vmm (virtio.h). */
+static int tap_open(const char *name, short flags, int *ret_fd)
 {
         _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-        struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+        struct ifreq ifr = {.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | flags)};
         int hdr_size = IOV_NET_HDR_SIZE;
 
         if (fd < 0)
@@ -118,6 +136,37 @@ int virtio_net_tap_open(const char *name, int *ret_fd)
         if (ioctl(fd, TUNSETOFFLOAD, 0) < 0)
                 return -errno;
         *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int virtio_net_tap_open(const char *name, int *ret_fd)
+{
+        return tap_open(name, 0, ret_fd);
+}
+
+/* Each TUNSETIFF with IFF_MULTI_QUEUE on a new fd adds a queue to the same TAP (created
+ * by the first; an existing TAP made without the flag refuses it with EINVAL). */
+int virtio_net_tap_open_queues(const char *name, unsigned n, int *ret_fds)
+{
+        int fds[IOV_VIRTIO_NET_MAX_PAIRS];
+        int r = 0;
+
+        if (n == 0 || n > IOV_VIRTIO_NET_MAX_PAIRS)
+                return -EINVAL;
+        if (n == 1)
+                return virtio_net_tap_open(name, ret_fds);
+        unsigned opened = 0;
+        while (r >= 0 && opened < n) {
+                r = tap_open(name, IFF_MULTI_QUEUE, &fds[opened]);
+                if (r >= 0)
+                        opened++;
+        }
+        if (r < 0) {
+                while (opened > 0)
+                        close(fds[--opened]);
+                return r;
+        }
+        memcpy(ret_fds, fds, n * sizeof(int));
         return 0;
 }
 
@@ -154,6 +203,10 @@ int net_tap_backend_new(const char *name, int fd_in, bool stand_in, struct iov_n
         /* An fd that is no TAP (a socket standing in for one in tests) takes no offload
          * unless asked to pretend. */
         t->is_tap = ioctl(t->fd, TUNSETOFFLOAD, 0UL) == 0;
+        struct ifreq ifr = {0};
+        t->multi_queue = t->is_tap && ioctl(t->fd, TUNGETIFF, &ifr) == 0 &&
+                         (ifr.ifr_flags & IFF_MULTI_QUEUE);
+        t->attached = true;
         t->base.vhost_backend_fd = t->is_tap ? t->fd : -1;
         if (t->is_tap || stand_in)
                 t->base.features = IOV_NET_TAP_FEATURES;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-net (virtio 1.2 §5.1): receiveq0 and transmitq0, no control queue. Every frame
+ * virtio-net (virtio 1.2 §5.1): receiveq1 and transmitq1; with "queues": N > 1 (a TAP
+ * only) N pairs and a control queue (§5.1.2: receiveq1, transmitq1, ..., receiveqN,
+ * transmitqN, controlq), VIRTIO_NET_F_MQ with max_virtqueue_pairs N. Every frame
  * carries the 12-byte struct virtio_net_hdr_v1 in front (§5.1.6, modern header). Frames
  * go to one backend (net-backend.h): a host TAP (net-tap.c) or a VM-to-VM link
  * (net-link.c).
@@ -17,7 +19,18 @@
  * ("vhost": true, false, "auto" by default): the device opens it here and the transport
  * hands it the rings at DRIVER_OK (vhost.c); the frame code below then stays idle.
  *
- *   {"type": "virtio-net", "tap": "tap0", "mac": "52:54:00:12:34:56"}
+ * Multiqueue (§5.1.6.5.5): each pair has its own TAP queue (IFF_MULTI_QUEUE, one fd per
+ * queue; the kernel spreads flows over the attached ones) and, under vhost-net, its own
+ * vhost device and worker; the control queue stays with this process. The driver starts
+ * with one pair and chooses how many it uses with VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET: the
+ * TAP queues of the pairs beyond are detached (TUNSETQUEUE), so the kernel steers no
+ * flow to a queue nobody reads, and reattached at reset. On the userspace path one I/O
+ * thread serves every pair: the device has one lock, the vCPUs' kicks cost no exit
+ * either way, and the path that scales over CPUs is vhost-net's, a worker per pair.
+ * "poll_us" (0..IOV_VIRTIO_POLL_US_MAX, 0: off) is the adaptive poll of the transmit
+ * queues (device.c).
+ *
+ *   {"type": "virtio-net", "tap": "tap0", "mac": "52:54:00:12:34:56", "queues": 2}
  *   {"type": "virtio-net", "port": "client-a", "mac": "52:54:00:00:00:0a"}
  *   {"type": "virtio-net", "mac": "52:54:00:00:00:01",
  *    "peer": {"vm": "netdom", "port": "client-a"}}
@@ -29,7 +42,8 @@
  * address. Carrier (VIRTIO_NET_S_LINK_UP, §5.1.4) follows the backend: always on for a
  * TAP, on while a link holds a live end; each change raises a config interrupt.
  * A tap may also be "fd:N", a TAP iovd opened (virtio_net_tap_open) and passed, which is
- * how iovd always hands it over (the jailed VMM has no capability and no host network).
+ * how iovd always hands it over (the jailed VMM has no capability and no host network);
+ * with queues > 1, ["fd:N", ...], one per pair, and "vhost" the same. A link has one pair.
  */
 #include "vmm/virtio/virtio.h"
 
@@ -51,11 +65,6 @@
 #include "util/util.h"
 #include "vmm/virtio/net-backend.h"
 
-enum {
-        NET_RX = 0,
-        NET_TX = 1,
-};
-
 _Static_assert(IOV_VIRTIO_NET_TAP_NAME_MAX == IFNAMSIZ, "a TAP name is an interface name");
 
 /* Guest features that make the transmit header meaningful to the backend (§5.1.6.2). */
@@ -65,26 +74,39 @@ _Static_assert(IOV_VIRTIO_NET_TAP_NAME_MAX == IFNAMSIZ, "a TAP name is an interf
 
 #define NET_RX_BUF_SIZE (IOV_NET_HDR_SIZE + IOV_NET_MAX_FRAME)
 
-struct net {
+/* One queue pair: receiveq at 2 * i, transmitq at 2 * i + 1 (§5.1.2). */
+struct net_pair {
         struct iov_net_backend *backend;
-        struct virtio_net_config config;
-        struct iovec frame[IOV_VIRTQ_MAX_SEGS + 1];
-        struct virtio_net_hdr_v1 tx_hdr;
         /* MRG_RXBUF: the frame read from the backend (rx_len bytes, header included; 0:
-         * none) waiting for enough receive chains, and the chains it is spread over. */
+         * none) waiting for enough receive chains. */
         uint8_t *rx_buf;
         size_t rx_len;
         uint16_t rx_wait_idx; /* avail index when the ring held too little for it */
+};
+
+struct net {
+        struct net_pair pairs[IOV_VIRTIO_NET_MAX_PAIRS];
+        unsigned n_pairs;      /* max_virtqueue_pairs */
+        unsigned active_pairs; /* the driver's VQ_PAIRS_SET; 1 after reset (§5.1.6.5.5) */
+        struct virtio_net_config config;
+        struct iovec frame[IOV_VIRTQ_MAX_SEGS + 1];
+        struct virtio_net_hdr_v1 tx_hdr;
+        /* MRG_RXBUF: the chains a frame is spread over (one pair at a time). */
         uint16_t rx_heads[IOV_VIRTQ_MAX_SIZE];
         uint32_t rx_lens[IOV_VIRTQ_MAX_SIZE];
 };
+
+static unsigned net_rx_queue(unsigned pair)
+{
+        return 2 * pair;
+}
 
 /* §5.1.4: status follows the backend's carrier; with VIRTIO_NET_F_STATUS negotiated and
  * the driver running, a change raises a configuration change interrupt (§4.1.4.5). */
 static void net_sync_carrier(struct iov_virtio_dev *dev)
 {
         struct net *n = dev->priv;
-        uint16_t status = n->backend->carrier ? VIRTIO_NET_S_LINK_UP : 0;
+        uint16_t status = n->pairs[0].backend->carrier ? VIRTIO_NET_S_LINK_UP : 0;
 
         if (n->config.status == status)
                 return;
@@ -99,10 +121,10 @@ static int net_handle_tx(struct iov_virtio_dev *dev, unsigned q, struct iov_virt
                          uint32_t *ret_written)
 {
         struct net *n = dev->priv;
+        struct iov_net_backend *backend = n->pairs[q / 2].backend;
         size_t skip = IOV_NET_HDR_SIZE;
         unsigned k = 0;
 
-        (void)q;
         *ret_written = 0;
         /* A transmit chain is device-readable only and holds a header and a frame. */
         if (req->n_in > 0 || req->out_len <= IOV_NET_HDR_SIZE ||
@@ -118,8 +140,7 @@ static int net_handle_tx(struct iov_virtio_dev *dev, unsigned q, struct iov_virt
         n->frame[k++] = (struct iovec){&n->tx_hdr, IOV_NET_HDR_SIZE};
         k += virtq_iov_skip(req->out, req->n_out, skip, n->frame + k, ARRAY_SIZE(n->frame) - k);
         /* A backend that cannot take the frame now drops it, like a wire. */
-        if (n->backend->ops->transmit(n->backend, n->frame, k, req->out_len - IOV_NET_HDR_SIZE) <
-            0) {
+        if (backend->ops->transmit(backend, n->frame, k, req->out_len - IOV_NET_HDR_SIZE) < 0) {
                 dev->stats.requests_failed++;
                 return 0;
         }
@@ -132,18 +153,18 @@ static int net_handle_rx(struct iov_virtio_dev *dev, unsigned q, struct iov_virt
                          uint32_t *ret_written)
 {
         struct net *n = dev->priv;
+        struct iov_net_backend *backend = n->pairs[q / 2].backend;
         /* §5.1.6.3.2: without MRG_RXBUF each frame takes one buffer, num_buffers is 1. */
         uint16_t num_buffers = 1;
         size_t got = 0;
 
-        (void)q;
         *ret_written = 0;
         if (req->n_out > 0 || req->in_len < IOV_NET_HDR_SIZE) {
                 /* A receive buffer with nothing or too little to write into: fail it. */
                 dev->stats.requests_failed++;
                 return 0;
         }
-        int r = n->backend->ops->receive(n->backend, req->in, req->n_in, &got);
+        int r = backend->ops->receive(backend, req->in, req->n_in, &got);
         if (r == -EAGAIN)
                 return -EAGAIN;
         if (r < 0 || got < IOV_NET_HDR_SIZE) {
@@ -160,19 +181,19 @@ static int net_handle_rx(struct iov_virtio_dev *dev, unsigned q, struct iov_virt
 
 /* ---- mergeable receive buffers (§5.1.6.4.2) ---- */
 
-/* The next frame into n->rx_buf unless one is waiting there. -EAGAIN: none. */
-static int net_rx_fetch(struct iov_virtio_dev *dev, struct net *n)
+/* The next frame into pair->rx_buf unless one is waiting there. -EAGAIN: none. */
+static int net_rx_fetch(struct iov_virtio_dev *dev, struct net_pair *pair)
 {
-        struct iovec iov = {n->rx_buf, NET_RX_BUF_SIZE};
+        struct iovec iov = {pair->rx_buf, NET_RX_BUF_SIZE};
         size_t got = 0;
 
-        while (n->rx_len == 0) {
-                int r = n->backend->ops->receive(n->backend, &iov, 1, &got);
+        while (pair->rx_len == 0) {
+                int r = pair->backend->ops->receive(pair->backend, &iov, 1, &got);
                 if (r < 0)
                         return -EAGAIN; /* nothing, or a backend error: retried on the next wake-up
                                          */
                 if (got >= IOV_NET_HDR_SIZE)
-                        n->rx_len = got;
+                        pair->rx_len = got;
                 else
                         dev->stats.requests_failed++; /* a frame without its header */
         }
@@ -191,20 +212,22 @@ static int net_rx_unpop(struct iov_virtq *vq, unsigned chains)
  * in n->rx_heads/rx_lens. -EAGAIN when the ring holds too little (nothing consumed),
  * -EBADMSG for a chain the driver must not post (§5.1.6.3.1: writable only, each at
  * least a header long). */
-static int net_rx_spread(struct iov_virtio_dev *dev, struct net *n, unsigned *ret_chains)
+static int net_rx_spread(struct iov_virtio_dev *dev, struct net *n, unsigned i,
+                         unsigned *ret_chains)
 {
-        struct iov_virtq *vq = &dev->queues[NET_RX];
+        struct iov_virtq *vq = &dev->queues[net_rx_queue(i)];
+        struct net_pair *pair = &n->pairs[i];
         struct iov_virtq_req *req = dev->req;
         struct iovec nb[2];
         unsigned chains = 0, n_nb = 0;
         size_t off = 0;
 
-        while (off < n->rx_len) {
+        while (off < pair->rx_len) {
                 int r = virtq_pop(vq, req);
                 if (r < 0)
                         return r;
                 if (r == 0) {
-                        n->rx_wait_idx = vq->last_avail;
+                        pair->rx_wait_idx = vq->last_avail;
                         return net_rx_unpop(vq, chains);
                 }
                 if (req->n_out > 0 || req->in_len < IOV_NET_HDR_SIZE || chains >= vq->size)
@@ -213,8 +236,8 @@ static int net_rx_spread(struct iov_virtio_dev *dev, struct net *n, unsigned *re
                         n_nb = virtq_iov_skip(req->in, req->n_in,
                                               offsetof(struct virtio_net_hdr_v1, num_buffers), nb,
                                               ARRAY_SIZE(nb));
-                size_t put = virtio_iov_from_buf(req->in, req->n_in, 0, n->rx_buf + off,
-                                                 n->rx_len - off);
+                size_t put = virtio_iov_from_buf(req->in, req->n_in, 0, pair->rx_buf + off,
+                                                 pair->rx_len - off);
                 n->rx_heads[chains] = req->head;
                 n->rx_lens[chains++] = (uint32_t)put;
                 off += put;
@@ -225,38 +248,41 @@ static int net_rx_spread(struct iov_virtio_dev *dev, struct net *n, unsigned *re
         return 0;
 }
 
-/* One waiting frame into the used ring (published by the caller). */
-static int net_rx_deliver(struct iov_virtio_dev *dev, struct net *n)
+/* Pair i's waiting frame into its used ring (published by the caller). */
+static int net_rx_deliver(struct iov_virtio_dev *dev, struct net *n, unsigned i)
 {
-        unsigned chains = 0;
+        unsigned q = net_rx_queue(i), chains = 0;
 
-        int r = net_rx_spread(dev, n, &chains);
-        for (unsigned i = 0; r == 0 && i < chains; i++)
-                r = virtq_fill(&dev->queues[NET_RX], n->rx_heads[i], n->rx_lens[i]);
+        int r = net_rx_spread(dev, n, i, &chains);
+        for (unsigned c = 0; r == 0 && c < chains; c++)
+                r = virtq_fill(&dev->queues[q], n->rx_heads[c], n->rx_lens[c]);
         if (r < 0)
                 return r;
         dev->stats.requests_read++;
-        dev->stats.bytes_read += n->rx_len - IOV_NET_HDR_SIZE;
-        n->rx_len = 0;
+        dev->stats.bytes_read += n->pairs[i].rx_len - IOV_NET_HDR_SIZE;
+        if (q < IOV_VIRTIO_STATS_QUEUES)
+                dev->stats.queue_requests[q]++;
+        n->pairs[i].rx_len = 0;
         return 0;
 }
 
 /* Frames until the backend or the ring runs dry, at most a queue's worth per call (1:
  * call again), then one used->idx store and at most one interrupt (§2.7.7.2). */
-static int net_rx_mergeable(struct iov_virtio_dev *dev)
+static int net_rx_mergeable(struct iov_virtio_dev *dev, unsigned i)
 {
-        struct iov_virtq *vq = &dev->queues[NET_RX];
+        struct iov_virtq *vq = &dev->queues[net_rx_queue(i)];
         struct net *n = dev->priv;
+        struct net_pair *pair = &n->pairs[i];
         unsigned frames = 0;
         int r = 0;
 
         virtq_disable_notify(vq);
         while (frames < vq->size) {
-                r = net_rx_fetch(dev, n);
+                r = net_rx_fetch(dev, pair);
                 if (r == 0)
-                        r = net_rx_deliver(dev, n);
-                if (r == -EAGAIN && n->rx_len > 0 &&
-                    virtq_enable_notify_beyond(vq, n->rx_wait_idx)) {
+                        r = net_rx_deliver(dev, n, i);
+                if (r == -EAGAIN && pair->rx_len > 0 &&
+                    virtq_enable_notify_beyond(vq, pair->rx_wait_idx)) {
                         virtq_disable_notify(vq); /* buffers arrived meanwhile */
                         continue;
                 }
@@ -264,79 +290,172 @@ static int net_rx_mergeable(struct iov_virtio_dev *dev)
                         break;
                 frames++;
         }
-        if (r == -EAGAIN && n->rx_len == 0)
+        if (r == -EAGAIN && pair->rx_len == 0)
                 (void)virtq_enable_notify(vq);
         /* -EAGAIN: wait for a frame or for buffers; 0: budget spent, call again. */
         r = r == -EAGAIN ? 0 : r == 0 ? 1 : r;
         if (frames > 0) {
                 virtq_flush(vq);
-                virtio_dev_signal_used(dev, NET_RX);
+                virtio_dev_signal_used(dev, net_rx_queue(i));
         }
         return r;
 }
 
-static int net_rx_serve(struct iov_virtio_dev *dev)
+static int net_rx_serve(struct iov_virtio_dev *dev, unsigned i)
 {
         if (virtio_dev_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF))
-                return net_rx_mergeable(dev);
-        return virtio_dev_process_queue(dev, NET_RX, net_handle_rx);
+                return net_rx_mergeable(dev, i);
+        return virtio_dev_process_queue(dev, net_rx_queue(i), net_handle_rx);
+}
+
+/* ---- the control queue (§5.1.6.5) ---- */
+
+/* §5.1.2: the control queue follows the pairs the driver may use: max_virtqueue_pairs
+ * of them with MQ, one without. */
+static bool net_is_ctrl_queue(const struct iov_virtio_dev *dev, unsigned q)
+{
+        const struct net *n = dev->priv;
+
+        if (!virtio_dev_has_feature(dev, VIRTIO_NET_F_CTRL_VQ))
+                return false;
+        return q == (virtio_dev_has_feature(dev, VIRTIO_NET_F_MQ) ? 2 * n->n_pairs : 2);
+}
+
+/* Pairs the driver does not use get no frames: their TAP queues leave the TAP's set, so
+ * the kernel steers no flow to them (tuntap.rst §3.4, TUNSETQUEUE). */
+static void net_attach_pairs(struct net *n)
+{
+        for (unsigned i = 0; i < n->n_pairs; i++) {
+                struct iov_net_backend *b = n->pairs[i].backend;
+                if (b->ops->set_enabled && b->ops->set_enabled(b, i < n->active_pairs) < 0)
+                        log_info("virtio-net: TAP queue %u not %s: %m", i,
+                                 i < n->active_pairs ? "attached" : "detached");
+        }
+}
+
+/* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET (§5.1.6.5.5): le16 virtqueue_pairs after the header,
+ * 1..max_virtqueue_pairs. */
+static uint8_t net_ctrl_pairs_set(struct iov_virtio_dev *dev, const struct iov_virtq_req *req)
+{
+        struct net *n = dev->priv;
+        uint16_t pairs = 0;
+
+        if (!virtio_dev_has_feature(dev, VIRTIO_NET_F_MQ) ||
+            virtio_iov_to_buf(req->out, req->n_out, sizeof(struct virtio_net_ctrl_hdr), &pairs,
+                              sizeof(pairs)) != sizeof(pairs) ||
+            pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > n->n_pairs)
+                return VIRTIO_NET_ERR;
+        n->active_pairs = pairs;
+        net_attach_pairs(n);
+        return VIRTIO_NET_OK;
+}
+
+/* A command: header and data the device reads, one ack byte it writes (§5.1.6.5). Only
+ * the MQ class is offered (the other CTRL_* features are not); anything else is ERR. */
+static int net_handle_ctrl(struct iov_virtio_dev *dev, unsigned q, struct iov_virtq_req *req,
+                           uint32_t *ret_written)
+{
+        struct virtio_net_ctrl_hdr hdr;
+        uint8_t ack = VIRTIO_NET_ERR;
+
+        (void)q;
+        *ret_written = 0;
+        if (req->in_len < sizeof(ack) ||
+            virtio_iov_to_buf(req->out, req->n_out, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
+                dev->stats.requests_failed++;
+                return 0;
+        }
+        if (hdr.class == VIRTIO_NET_CTRL_MQ && hdr.cmd == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET)
+                ack = net_ctrl_pairs_set(dev, req);
+        if (ack != VIRTIO_NET_OK)
+                dev->stats.requests_failed++;
+        *ret_written = (uint32_t)virtio_iov_from_buf(req->in, req->n_in, 0, &ack, sizeof(ack));
+        return 0;
 }
 
 static int net_queue_notify(struct iov_virtio_dev *dev, unsigned q)
 {
-        int r = q == NET_TX ? virtio_dev_process_queue(dev, q, net_handle_tx) : net_rx_serve(dev);
+        int r;
+
+        if (net_is_ctrl_queue(dev, q))
+                r = virtio_dev_process_queue(dev, q, net_handle_ctrl);
+        else if (q % 2 == 1)
+                r = virtio_dev_process_queue(dev, q, net_handle_tx);
+        else
+                r = net_rx_serve(dev, q / 2);
         net_sync_carrier(dev);
         return r;
 }
 
-static int net_backend_ready(struct iov_virtio_dev *dev)
+static int net_backend_ready(struct iov_virtio_dev *dev, unsigned i)
 {
         struct net *n = dev->priv;
         int r = 0;
 
-        if (n->backend->ops->service)
-                n->backend->ops->service(n->backend);
-        if (virtio_dev_queue_ready(dev, NET_RX))
-                r = net_rx_serve(dev);
+        if (i >= n->n_pairs)
+                return 0;
+        struct iov_net_backend *b = n->pairs[i].backend;
+        if (b->ops->service)
+                b->ops->service(b);
+        if (i < n->active_pairs && virtio_dev_queue_ready(dev, net_rx_queue(i)))
+                r = net_rx_serve(dev, i);
         net_sync_carrier(dev);
         return r;
 }
 
+/* A link's events; a link has one pair. */
 static void net_backend_watch(struct iov_virtio_dev *dev)
 {
         struct net *n = dev->priv;
+        struct iov_net_backend *b = n->pairs[0].backend;
 
-        if (n->backend->ops->watch)
-                n->backend->ops->watch(n->backend);
+        if (b->ops->watch)
+                b->ops->watch(b);
         net_sync_carrier(dev);
 }
 
 /* A frame waits for more receive chains than the ring holds: reading on would only take
- * more frames off the backend, so its fd rests until the driver adds buffers. */
-static bool net_backend_blocked(struct iov_virtio_dev *dev)
+ * more frames off the backend, so its fd rests until the driver adds buffers. A pair the
+ * driver does not use rests too (§5.1.6.5.5: no frames on its receive queue). */
+static bool net_backend_blocked(struct iov_virtio_dev *dev, unsigned i)
 {
         const struct net *n = dev->priv;
-        return n->rx_len > 0;
+        return i >= n->active_pairs || n->pairs[i].rx_len > 0;
 }
 
-/* Features are final: the backend hands over only the offloads the guest acked. */
+/* Features are final: the backend hands over only the offloads the guest acked. The
+ * driver starts on pair 1 alone (§5.1.6.5.5) until it sets more. */
 static int net_activate(struct iov_virtio_dev *dev)
 {
         struct net *n = dev->priv;
 
-        if (!n->backend->features || !n->backend->ops->set_offload)
-                return 0;
-        return n->backend->ops->set_offload(n->backend, dev->guest_features);
+        net_attach_pairs(n);
+        for (unsigned i = 0; i < n->n_pairs; i++) {
+                struct iov_net_backend *b = n->pairs[i].backend;
+                if (!b->features || !b->ops->set_offload)
+                        continue;
+                int r = b->ops->set_offload(b, dev->guest_features);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static void net_reset(struct iov_virtio_dev *dev)
 {
         struct net *n = dev->priv;
 
-        /* A frame read for the old driver is dropped with its rings (§2.4). */
-        n->rx_len = 0;
-        if (n->backend->features && n->backend->ops->set_offload)
-                (void)n->backend->ops->set_offload(n->backend, 0);
+        for (unsigned i = 0; i < n->n_pairs; i++) {
+                struct iov_net_backend *b = n->pairs[i].backend;
+                /* A frame read for the old driver is dropped with its rings (§2.4). */
+                n->pairs[i].rx_len = 0;
+                if (b->features && b->ops->set_offload)
+                        (void)b->ops->set_offload(b, 0);
+        }
+        /* Every TAP queue back until the next driver's DRIVER_OK (net_activate). */
+        n->active_pairs = n->n_pairs;
+        net_attach_pairs(n);
+        n->active_pairs = 1;
 }
 
 static void net_destroy(struct iov_virtio_dev *dev)
@@ -344,9 +463,11 @@ static void net_destroy(struct iov_virtio_dev *dev)
         struct net *n = dev->priv;
         if (!n)
                 return;
-        if (n->backend)
-                n->backend->ops->free(n->backend);
-        free(n->rx_buf);
+        for (unsigned i = 0; i < n->n_pairs; i++) {
+                if (n->pairs[i].backend)
+                        n->pairs[i].backend->ops->free(n->pairs[i].backend);
+                free(n->pairs[i].rx_buf);
+        }
 }
 
 /* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
@@ -422,14 +543,65 @@ static int net_parse_peer(struct iov_virtio_net_options *o, struct json_object *
         return 0;
 }
 
-/* "vhost": true, false or "auto"; iovd puts "fd:N" in its place when it opened
- * /dev/vhost-net for a jailed VMM (vms/vm-files.c). */
+static bool net_fd_name_valid(const char *s)
+{
+        return strncmp(s, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0 &&
+               strlen(s) < IOV_VIRTIO_NET_TAP_NAME_MAX;
+}
+
+/* ["fd:N", ...]: descriptors iovd opened and passed, one per queue pair, into names. */
+static int net_parse_fd_list(const char *key, struct json_object *value,
+                             char names[][IOV_VIRTIO_NET_TAP_NAME_MAX], char **ret_error)
+{
+        size_t len = json_object_array_length(value);
+
+        if (len < 1 || len > IOV_VIRTIO_NET_MAX_PAIRS)
+                return virtio_spec_error(ret_error, "\"%s\" lists 1 to %u descriptors", key,
+                                         IOV_VIRTIO_NET_MAX_PAIRS);
+        for (size_t i = 0; i < len; i++) {
+                struct json_object *v = json_object_array_get_idx(value, i);
+                const char *s =
+                        json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+                if (!net_fd_name_valid(s))
+                        return virtio_spec_error(ret_error, "\"%s\"[%zu] is not \"fd:N\"", key, i);
+                snprintf(names[i], IOV_VIRTIO_NET_TAP_NAME_MAX, "%s", s);
+        }
+        return 0;
+}
+
+static unsigned net_fd_list_count(const char names[][IOV_VIRTIO_NET_TAP_NAME_MAX])
+{
+        unsigned n = 0;
+        while (n < IOV_VIRTIO_NET_MAX_PAIRS && names[n][0])
+                n++;
+        return n;
+}
+
+/* "queues": pairs, 1..IOV_VIRTIO_NET_MAX_PAIRS. */
+static int net_parse_queues(struct iov_virtio_net_options *o, struct json_object *value,
+                            char **ret_error)
+{
+        int64_t n = json_object_get_int64(value);
+
+        if (!json_object_is_type(value, json_type_int) || n < 1 || n > IOV_VIRTIO_NET_MAX_PAIRS)
+                return virtio_spec_error(ret_error, "\"queues\" must be an integer from 1 to %u",
+                                         IOV_VIRTIO_NET_MAX_PAIRS);
+        o->queues = (unsigned)n;
+        return 0;
+}
+
+/* "vhost": true, false or "auto"; iovd puts "fd:N" (["fd:N", ...] with queues > 1) in its
+ * place when it opened /dev/vhost-net for a jailed VMM (vms/vm-files.c). */
 static int net_parse_vhost(struct iov_virtio_net_options *o, struct json_object *value,
                            char **ret_error)
 {
         const char *s =
                 json_object_is_type(value, json_type_string) ? json_object_get_string(value) : NULL;
 
+        if (json_object_is_type(value, json_type_array)) {
+                o->vhost = IOV_VIRTIO_NET_VHOST_ON;
+                return net_parse_fd_list("vhost", value, o->vhost_fd, ret_error);
+        }
         if (json_object_is_type(value, json_type_boolean)) {
                 o->vhost = json_object_get_boolean(value) ? IOV_VIRTIO_NET_VHOST_ON
                                                           : IOV_VIRTIO_NET_VHOST_OFF;
@@ -439,10 +611,9 @@ static int net_parse_vhost(struct iov_virtio_net_options *o, struct json_object 
                 o->vhost = IOV_VIRTIO_NET_VHOST_AUTO;
                 return 0;
         }
-        if (s && strncmp(s, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0 &&
-            strlen(s) < sizeof(o->vhost_fd)) {
+        if (s && net_fd_name_valid(s)) {
                 o->vhost = IOV_VIRTIO_NET_VHOST_ON;
-                snprintf(o->vhost_fd, sizeof(o->vhost_fd), "%s", s);
+                snprintf(o->vhost_fd[0], sizeof(o->vhost_fd[0]), "%s", s);
                 return 0;
         }
         return virtio_spec_error(ret_error, "%s", "\"vhost\" must be true, false or \"auto\"");
@@ -457,6 +628,16 @@ static int net_parse_field(void *options, const char *key, struct json_object *v
                 return net_parse_peer(o, value, ret_error);
         if (streq(key, "vhost"))
                 return net_parse_vhost(o, value, ret_error);
+        if (streq(key, "queues"))
+                return net_parse_queues(o, value, ret_error);
+        if (streq(key, "poll_us"))
+                return virtio_spec_poll_us(value, &o->poll_us, ret_error);
+        if (streq(key, "tap") && json_object_is_type(value, json_type_array)) {
+                int r = net_parse_fd_list(key, value, o->tap_queue_fds, ret_error);
+                if (r == 0)
+                        snprintf(o->tap_name, sizeof(o->tap_name), "%s", o->tap_queue_fds[0]);
+                return r;
+        }
         if (!streq(key, "tap") && !streq(key, "mac") && !streq(key, "port"))
                 return -ENOENT;
         if (!json_object_is_type(value, json_type_string))
@@ -464,9 +645,7 @@ static int net_parse_field(void *options, const char *key, struct json_object *v
         const char *s = json_object_get_string(value);
         if (streq(key, "tap") || streq(key, "port")) {
                 /* An interface name never holds ':' (dev_valid_name), so "fd:N" is not one. */
-                bool fd_name = streq(key, "tap") &&
-                               strncmp(s, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0 &&
-                               strlen(s) < sizeof(o->tap_name);
+                bool fd_name = streq(key, "tap") && net_fd_name_valid(s);
                 if (!fd_name && !net_name_valid(s))
                         return virtio_spec_error(
                                 ret_error, "%s \"%.64s\" is not 1..15 of [A-Za-z0-9_.-]", key, s);
@@ -477,6 +656,30 @@ static int net_parse_field(void *options, const char *key, struct json_object *v
                 return virtio_spec_error(ret_error,
                                          "mac \"%.64s\" is not a unicast xx:xx:xx:xx:xx:xx", s);
         o->has_mac = true;
+        return 0;
+}
+
+/* A link is one channel with one pair; passed descriptors come one per pair. */
+static int net_check_queues(struct iov_virtio_net_options *o, char **ret_error)
+{
+        unsigned taps = net_fd_list_count(o->tap_queue_fds);
+        unsigned vhosts = net_fd_list_count(o->vhost_fd);
+
+        o->tap_fd = -1;
+        if (o->queues > 1 && !o->tap_name[0])
+                return virtio_spec_error(ret_error,
+                                         "\"queues\": %u needs a \"tap\": a VM-to-VM link "
+                                         "(\"port\", \"peer\") has one queue pair",
+                                         o->queues);
+        if (o->queues > 1 && taps == 0 && net_fd_name_valid(o->tap_name))
+                return virtio_spec_error(ret_error, "%s",
+                                         "\"tap\": one \"fd:N\" per pair with \"queues\" > 1");
+        if (taps > 0 && taps != o->queues)
+                return virtio_spec_error(ret_error, "\"tap\" lists %u queues, \"queues\" is %u",
+                                         taps, o->queues);
+        if (vhosts > 0 && vhosts != o->queues)
+                return virtio_spec_error(ret_error, "\"vhost\" lists %u devices, \"queues\" is %u",
+                                         vhosts, o->queues);
         return 0;
 }
 
@@ -494,8 +697,9 @@ static int net_parse_done(void *options, char **ret_error)
         /* vhost-net takes a TAP as its backend; a link stays on the userspace path. */
         if (o->vhost == IOV_VIRTIO_NET_VHOST_ON && !o->tap_name[0])
                 return virtio_spec_error(ret_error, "%s", "\"vhost\": true needs a \"tap\"");
-        o->tap_fd = -1;
-        return 0;
+        if (o->queues == 0)
+                o->queues = 1;
+        return net_check_queues(o, ret_error);
 }
 
 static int net_create(const void *options, const struct iov_virtio_host *host,
@@ -530,7 +734,8 @@ static const struct iov_virtio_dev_ops net_ops = {
         .backend_ready = net_backend_ready,
         .backend_blocked = net_backend_blocked,
         .backend_watch = net_backend_watch,
-        .backend_queue = NET_RX,
+        .backend_queue = 0,
+        .backend_queue_stride = 2,
         .reset = net_reset,
         .destroy = net_destroy,
         .options_size = sizeof(struct iov_virtio_net_options),
@@ -555,26 +760,50 @@ int virtio_net_link_name(const struct iov_virtio_net_options *opts, char *buf, s
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static int net_backend_new(const struct iov_virtio_net_options *opts, struct iov_net_backend **ret)
+/* Pair i's backend: the TAP queue iovd passed, the one the name gave (n_pairs > 1:
+ * opened by the caller into tap_fds), the TAP, or the link. */
+static int net_backend_new(const struct iov_virtio_net_options *opts, unsigned i, int *tap_fds,
+                           struct iov_net_backend **ret)
 {
         char name[IOV_VIRTIO_NET_LINK_NAME_MAX];
 
-        if (virtio_net_link_name(opts, name, sizeof(name)) < 0)
-                return net_tap_backend_new(opts->tap_name, opts->tap_fd, opts->offload_stand_in,
-                                           ret);
-        return net_link_backend_new(name, opts->port[0] != 0, ret);
+        if (virtio_net_link_name(opts, name, sizeof(name)) == 0)
+                return net_link_backend_new(name, opts->port[0] != 0, ret);
+        if (opts->tap_queue_fds[i][0])
+                return net_tap_backend_new(opts->tap_queue_fds[i], -1, opts->offload_stand_in, ret);
+        if (opts->queues > 1) {
+                int fd = TAKE_FD(tap_fds[i]);
+                return net_tap_backend_new(NULL, fd, opts->offload_stand_in, ret);
+        }
+        return net_tap_backend_new(opts->tap_name, opts->tap_fd, opts->offload_stand_in, ret);
+}
+
+/* A multiqueue TAP by name (a VMM run by hand, with CAP_NET_ADMIN): its queues opened at
+ * once, IFF_MULTI_QUEUE (iovd passes them as ["fd:N", ...] instead). */
+static int net_open_tap_queues(const struct iov_virtio_net_options *opts, int *tap_fds)
+{
+        if (opts->queues < 2 || opts->tap_queue_fds[0][0] || !opts->tap_name[0] ||
+            strncmp(opts->tap_name, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX)) == 0)
+                return 0;
+        return virtio_net_tap_open_queues(opts->tap_name, opts->queues, tap_fds);
+}
+
+static void net_close_fds(int *fds, unsigned n)
+{
+        for (unsigned i = 0; i < n; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
 }
 
 /* /dev/vhost-net (drivers/vhost/net.c), opened here before the sandbox or taken as the
  * "fd:N" iovd passed, and owned by this process (VHOST_SET_OWNER: its worker thread is
  * ours, in our cgroup); it must serve modern rings (VERSION_1). */
-static int net_vhost_open(const struct iov_virtio_net_options *o, int *ret_fd,
-                          uint64_t *ret_features)
+static int net_vhost_open(const char *passed, int *ret_fd, uint64_t *ret_features)
 {
         _cleanup_close_ int fd = -1;
         uint64_t features = 0;
 
-        int r = o->vhost_fd[0] ? util_open_inherited(o->vhost_fd, O_RDWR, &fd) : 0;
+        int r = passed[0] ? util_open_inherited(passed, O_RDWR, &fd) : 0;
         if (r < 0)
                 return r;
         if (fd < 0 && (fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC | O_NONBLOCK)) < 0)
@@ -588,17 +817,42 @@ static int net_vhost_open(const struct iov_virtio_net_options *o, int *ret_fd,
         return 0;
 }
 
+/* One vhost device per pair, each with its TAP queue as backend; all or none. */
+static int net_vhost_open_pairs(struct iov_virtio_dev *dev, const struct iov_virtio_net_options *o)
+{
+        const struct net *n = dev->priv;
+        uint64_t features = ~0ull;
+
+        for (unsigned i = 0; i < n->n_pairs; i++) {
+                uint64_t f = 0;
+                int backend_fd = n->pairs[i].backend->vhost_backend_fd;
+                int r = backend_fd < 0 ? -EOPNOTSUPP
+                                       : net_vhost_open(o->vhost_fd[i], &dev->vhost_fd[i], &f);
+                if (r < 0) {
+                        net_close_fds(dev->vhost_fd, i);
+                        for (unsigned k = 0; k < i; k++)
+                                dev->vhost_fd[k] = -1;
+                        return r;
+                }
+                dev->vhost_backend_fd[i] = backend_fd;
+                features &= f;
+        }
+        dev->vhost_features = features;
+        dev->n_vhost = n->n_pairs;
+        return 0;
+}
+
 /* The kernel's data path for a TAP where it can be had; otherwise this device serves the
  * queues itself (logged). Ring features vhost lacks are not offered. */
-static int net_vhost_setup(struct iov_virtio_dev *dev, const struct iov_virtio_net_options *o,
-                           int backend_fd)
+static int net_vhost_setup(struct iov_virtio_dev *dev, const struct iov_virtio_net_options *o)
 {
         const uint64_t ring = (1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
                               (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+        const struct net *n = dev->priv;
 
-        if (o->vhost == IOV_VIRTIO_NET_VHOST_OFF || backend_fd < 0)
+        if (o->vhost == IOV_VIRTIO_NET_VHOST_OFF || n->pairs[0].backend->vhost_backend_fd < 0)
                 return 0;
-        int r = net_vhost_open(o, &dev->vhost_fd, &dev->vhost_features);
+        int r = net_vhost_open_pairs(dev, o);
         if (r < 0 && o->vhost == IOV_VIRTIO_NET_VHOST_ON)
                 return log_error_errno(r, "virtio-net: vhost-net required, unavailable: %m");
         if (r < 0) {
@@ -606,44 +860,92 @@ static int net_vhost_setup(struct iov_virtio_dev *dev, const struct iov_virtio_n
                          strerror(-r));
                 return 0;
         }
-        dev->vhost_backend_fd = backend_fd;
         dev->host_features &= ~(ring & ~dev->vhost_features);
+        return 0;
+}
+
+/* The pairs' backends and receive buffers; tap_fds (n_pairs > 1, by name) taken over. */
+static int net_pairs_new(struct net *n, const struct iov_virtio_net_options *opts, int *tap_fds)
+{
+        for (unsigned i = 0; i < n->n_pairs; i++) {
+                struct net_pair *pair = &n->pairs[i];
+                int r = net_backend_new(opts, i, tap_fds, &pair->backend);
+                if (r < 0)
+                        return r;
+                if (!(pair->backend->features & (1ull << VIRTIO_NET_F_MRG_RXBUF)))
+                        continue;
+                pair->rx_buf = malloc(NET_RX_BUF_SIZE);
+                if (!pair->rx_buf)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static void net_pairs_free(struct net *n)
+{
+        for (unsigned i = 0; i < n->n_pairs; i++) {
+                if (n->pairs[i].backend)
+                        n->pairs[i].backend->ops->free(n->pairs[i].backend);
+                free(n->pairs[i].rx_buf);
+        }
+        free(n);
+}
+
+/* Device features besides the backend's: the control queue and MQ with several pairs. */
+static uint64_t net_mq_features(unsigned pairs)
+{
+        return pairs > 1 ? (1ull << VIRTIO_NET_F_CTRL_VQ) | (1ull << VIRTIO_NET_F_MQ) : 0;
+}
+
+static int net_priv_new(const struct iov_virtio_net_options *opts, struct net **ret)
+{
+        int tap_fds[IOV_VIRTIO_NET_MAX_PAIRS] = {-1, -1, -1, -1};
+        struct net *n = calloc(1, sizeof(*n));
+
+        if (!n)
+                return -ENOMEM;
+        n->n_pairs = opts->queues ? opts->queues : 1;
+        n->active_pairs = 1;
+        int r = n->n_pairs <= IOV_VIRTIO_NET_MAX_PAIRS ? net_open_tap_queues(opts, tap_fds)
+                                                       : -EINVAL;
+        if (r >= 0)
+                r = net_pairs_new(n, opts, tap_fds);
+        net_close_fds(tap_fds, IOV_VIRTIO_NET_MAX_PAIRS);
+        if (r < 0) {
+                net_pairs_free(n);
+                return r;
+        }
+        *ret = n;
         return 0;
 }
 
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret)
 {
-        struct iov_net_backend *backend = NULL;
         struct iov_virtio_dev *dev;
+        struct net *n;
 
-        int r = net_backend_new(opts, &backend);
+        int r = net_priv_new(opts, &n);
         if (r < 0)
                 return r;
-        struct net *n = calloc(1, sizeof(*n));
-        if (n && (backend->features & (1ull << VIRTIO_NET_F_MRG_RXBUF)))
-                n->rx_buf = malloc(NET_RX_BUF_SIZE);
-        if (!n || ((backend->features & (1ull << VIRTIO_NET_F_MRG_RXBUF)) && !n->rx_buf)) {
-                backend->ops->free(backend);
-                free(n);
-                return -ENOMEM;
-        }
-        n->backend = backend;
+        struct iov_net_backend *backend = n->pairs[0].backend;
         memcpy(n->config.mac, opts->mac, sizeof(n->config.mac));
         n->config.status = backend->carrier ? VIRTIO_NET_S_LINK_UP : 0;
-        n->config.max_virtqueue_pairs = 1;
-        r = virtio_dev_new(&net_ops, backend->features, mem, &dev);
+        n->config.max_virtqueue_pairs = (uint16_t)n->n_pairs;
+        /* §5.1.2: 2N queues and the control queue with MQ; 2 without. */
+        r = virtio_dev_new_mq(&net_ops, backend->features | net_mq_features(n->n_pairs),
+                              n->n_pairs > 1 ? 2 * n->n_pairs + 1 : 2, mem, &dev);
         if (r < 0) {
-                backend->ops->free(backend);
-                free(n->rx_buf);
-                free(n);
+                net_pairs_free(n);
                 return r;
         }
         dev->priv = n;
         dev->config = &n->config;
-        dev->backend_fd = backend->poll_fd;
+        dev->poll_us = opts->poll_us;
+        for (unsigned i = 0; i < n->n_pairs; i++)
+                dev->backend_fd[i] = n->pairs[i].backend->poll_fd;
         dev->watch_fd = backend->watch_fd;
-        r = net_vhost_setup(dev, opts, backend->vhost_backend_fd);
+        r = net_vhost_setup(dev, opts);
         if (r < 0) {
                 virtio_dev_free(dev);
                 return r;

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
@@ -135,7 +136,7 @@ static void vpci_reset(struct iov_virtio_pci *p)
         p->config_vector = VIRTIO_MSI_NO_VECTOR;
         p->device_feature_select = p->driver_feature_select = 0;
         p->queue_select = 0;
-        p->backend_starved = false;
+        memset(p->backend_starved, 0, sizeof(p->backend_starved));
         virtio_dev_reset(p->vdev);
 }
 
@@ -389,6 +390,18 @@ int vpci_attach(struct iov_vm *vm, struct iov_virtio_dev *dev, struct iov_virtio
         return 0;
 }
 
+/* Chains served per queue, for the queues the stats count (vhost's are not seen here). */
+static struct json_object *vpci_queue_requests_json(const struct iov_virtio_pci *p,
+                                                    const struct iov_virtio_stats *s)
+{
+        struct json_object *a = json_object_new_array();
+        unsigned n = p->vdev->num_queues;
+
+        for (unsigned q = 0; q < n && q < IOV_VIRTIO_STATS_QUEUES; q++)
+                json_object_array_add(a, json_object_new_int64((int64_t)s->queue_requests[q]));
+        return a;
+}
+
 struct json_object *virtio_pci_stats_json(struct iov_vm *vm)
 {
         struct json_object *a = json_object_new_array();
@@ -399,7 +412,7 @@ struct json_object *virtio_pci_stats_json(struct iov_vm *vm)
                 pthread_mutex_lock(&p->lock);
                 struct iov_virtio_stats s = p->vdev->stats;
                 bool needs_reset = p->vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET;
-                bool vhost = p->vdev->vhost_fd >= 0;
+                bool vhost = p->vdev->n_vhost > 0;
                 pthread_mutex_unlock(&p->lock);
                 json_object_object_add(o, "type", json_object_new_string(p->vdev->ops->name));
                 json_object_object_add(o, "slot", json_object_new_int(p->pci.slot));
@@ -411,7 +424,10 @@ struct json_object *virtio_pci_stats_json(struct iov_vm *vm)
                 ADD(requests_failed);
                 ADD(notifications);
                 ADD(interrupts);
+                ADD(poll_hits);
+                ADD(poll_misses);
 #undef ADD
+                json_object_object_add(o, "queue_requests", vpci_queue_requests_json(p, &s));
                 json_object_object_add(o, "doorbell_exits",
                                        json_object_new_int64((int64_t)p->doorbell_exits));
                 json_object_object_add(o, "needs_reset", json_object_new_boolean(needs_reset));

@@ -22,7 +22,10 @@
 #define IOV_VPCI_MSIX_TABLE_OFFSET 0x4000u
 #define IOV_VPCI_MSIX_PBA_OFFSET   0x6000u
 
-#define IOV_VPCI_MAX_QUEUES 8 /* IOV_VIRTIO_BLK_MAX_QUEUES: the most any device has */
+/* The most any device has: IOV_VIRTIO_BLK_MAX_QUEUES (8), or virtio-net's pairs and its
+ * control queue (2 * IOV_VIRTIO_NET_MAX_PAIRS + 1). */
+#define IOV_VPCI_MAX_QUEUES (2 * IOV_VIRTIO_NET_MAX_PAIRS + 1)
+_Static_assert(IOV_VPCI_MAX_QUEUES >= IOV_VIRTIO_BLK_MAX_QUEUES, "every blk queue has a doorbell");
 
 struct iov_virtio_pci {
         struct iov_vm *vm;
@@ -55,10 +58,11 @@ struct iov_virtio_pci {
         int stop_fd;
         pthread_t thread;
         bool thread_started;
-        bool backend_dead, backend_starved;
+        bool backend_dead[IOV_VIRTIO_MAX_BACKENDS], backend_starved[IOV_VIRTIO_MAX_BACKENDS];
         /* The rings are vhost's (vhost.c): the I/O thread neither serves the queues nor
          * reads the backend. Written under lock, read by the I/O thread atomically. */
         bool vhost_running;
+        unsigned vhost_devices; /* vhost devices given rings: the first n of vdev->n_vhost */
 
         struct iov_virtio_pci *next;
 };
@@ -76,6 +80,9 @@ void vpci_common_access(struct iov_virtio_pci *p, uint64_t offset, uint8_t *data
  * nothing done without one) and take them back (at reset and teardown). */
 int vpci_vhost_start(struct iov_virtio_pci *p);
 void vpci_vhost_stop(struct iov_virtio_pci *p);
+/* Queue q is served by a vhost device (while vhost_running); the others, the control
+ * queue, stay the I/O thread's. */
+bool vpci_vhost_owns_queue(const struct iov_virtio_pci *p, unsigned q);
 
 /* iothread.c */
 int vpci_iothread_start(struct iov_virtio_pci *p);

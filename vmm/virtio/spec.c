@@ -79,6 +79,17 @@ int virtio_spec_string(struct json_object *value, const char *key, char *buf, si
         return 0;
 }
 
+int virtio_spec_poll_us(struct json_object *value, unsigned *ret, char **ret_error)
+{
+        int64_t n = json_object_get_int64(value);
+
+        if (!json_object_is_type(value, json_type_int) || n < 0 || n > IOV_VIRTIO_POLL_US_MAX)
+                return virtio_spec_error(ret_error, "\"poll_us\" must be an integer from 0 to %u",
+                                         IOV_VIRTIO_POLL_US_MAX);
+        *ret = (unsigned)n;
+        return 0;
+}
+
 /* The entry's "type": every entry has one, whichever device model it is for. */
 static int spec_type(struct json_object *entry, const char **ret, char **ret_error)
 {

@@ -169,16 +169,19 @@ struct iov_virtio_dev_ops {
          * the queue again: the driver need not kick meanwhile, so notifications stay off
          * after a drain (virtio 1.2 §2.7.10). NULL: never. */
         bool (*queue_busy)(struct iov_virtio_dev *dev, unsigned q);
-        /* The backend fd (dev->backend_fd) is readable; -EPIPE once it never will be. */
-        int (*backend_ready)(struct iov_virtio_dev *dev);
+        /* Backend b's fd (dev->backend_fd[b]) is readable; -EPIPE once it never will be. */
+        int (*backend_ready)(struct iov_virtio_dev *dev, unsigned b);
         /* dev->watch_fd is readable: an event of the backend besides input (a peer gone),
          * watched even while backend_fd rests for want of buffers. NULL: none. */
         void (*backend_watch)(struct iov_virtio_dev *dev);
-        /* Input waits for more buffers than backend_queue holds: the fd is not polled
-         * until the driver kicks that queue. NULL: input waits only for an empty queue. */
-        bool (*backend_blocked)(struct iov_virtio_dev *dev);
-        /* The queue backend input goes to: without buffers there, the fd is not polled. */
-        unsigned backend_queue;
+        /* Backend b's input waits for more buffers than its queue holds, or the driver
+         * left b idle: the fd is not polled until the driver kicks a queue. NULL: input
+         * waits only for an empty queue. */
+        bool (*backend_blocked)(struct iov_virtio_dev *dev, unsigned b);
+        /* The queue backend 0's input goes to, and the queues between one backend's and
+         * the next's (virtio-net: 2, a receive and a transmit queue per pair): without
+         * buffers there, the backend's fd is not polled. */
+        unsigned backend_queue, backend_queue_stride;
         /* Back to the state after creation (device reset, §2.4). */
         void (*reset)(struct iov_virtio_dev *dev);
         /* Release what priv holds besides its memory: the core frees priv afterwards. */
@@ -244,19 +247,34 @@ struct iov_virtio_transport {
         void *opaque;
 };
 
+/* Queues whose requests are counted one by one in the stats (queue_requests). */
+#define IOV_VIRTIO_STATS_QUEUES 16
+
 struct iov_virtio_stats {
         uint64_t requests_read, requests_written;
         uint64_t bytes_read, bytes_written; /* from the guest's point of view */
         uint64_t requests_failed;
         uint64_t notifications, interrupts;
+        /* Adaptive poll (poll_us): a drained queue got new requests within the poll
+         * (hit) or did not and notifications were re-enabled (miss). */
+        uint64_t poll_hits, poll_misses;
+        uint64_t queue_requests[IOV_VIRTIO_STATS_QUEUES]; /* chains served, by queue */
 };
+
+/* Backends of one device at most: virtio-net's queue pairs, one TAP queue each. */
+#define IOV_VIRTIO_MAX_BACKENDS 4
+/* The longest adaptive poll a device takes (poll_us of blk and net entries). */
+#define IOV_VIRTIO_POLL_US_MAX 1000u
 
 struct iov_virtio_dev {
         const struct iov_virtio_dev_ops *ops;
-        /* A kernel data path (vhost-net): the transport hands the rings to vhost_fd at
-         * DRIVER_OK with vhost_backend_fd as the backend and takes them back at reset;
-         * the device's own queue service then stays idle. -1: none, the userspace path. */
-        int vhost_fd, vhost_backend_fd;
+        /* A kernel data path (vhost-net), one vhost device per backend b: the transport
+         * hands vhost_fd[b] the rings of b's queues (backend_queue_stride of them from
+         * b * stride) at DRIVER_OK with vhost_backend_fd[b] as the backend and takes them
+         * back at reset; the device's own service of those queues then stays idle (other
+         * queues, the control queue, stay its own). n_vhost 0: the userspace path. */
+        int vhost_fd[IOV_VIRTIO_MAX_BACKENDS], vhost_backend_fd[IOV_VIRTIO_MAX_BACKENDS];
+        unsigned n_vhost;
         uint64_t vhost_features; /* what the vhost device supports (VHOST_GET_FEATURES) */
         void *priv;              /* freed by the core after ops->destroy */
         const void *config;      /* plain config space read by virtio_dev_read_config */
@@ -267,7 +285,10 @@ struct iov_virtio_dev {
         uint8_t status;
         uint8_t isr;
         uint32_t config_generation;
-        int backend_fd;    /* -1 when the device has no input to poll */
+        int backend_fd[IOV_VIRTIO_MAX_BACKENDS]; /* input to poll, -1: none */
+        /* Spin on a drained queue's avail index this long before re-enabling
+         * notifications (virtio_dev_process_queue); 0: off. */
+        unsigned poll_us;
         int watch_fd;      /* ops->backend_watch's, polled always; -1: none */
         int completion_fd; /* readable when ops->complete has work; -1: none */
         unsigned num_queues;
@@ -300,7 +321,11 @@ void virtio_dev_reset(struct iov_virtio_dev *dev);
 void virtio_dev_set_needs_reset(struct iov_virtio_dev *dev);
 /* Dispatch a queue notification; a protocol violation ends in NEEDS_RESET. */
 int virtio_dev_notify(struct iov_virtio_dev *dev, unsigned q);
+/* Backend 0's fd is readable; _at: backend b's. */
 int virtio_dev_backend_ready(struct iov_virtio_dev *dev);
+int virtio_dev_backend_ready_at(struct iov_virtio_dev *dev, unsigned b);
+/* The queue backend b's input goes to (ops->backend_queue, backend_queue_stride). */
+unsigned virtio_dev_backend_queue(const struct iov_virtio_dev *dev, unsigned b);
 void virtio_dev_backend_watch(struct iov_virtio_dev *dev);
 /* Serve queue q without a notification from the driver (ops->complete, for a queue whose
  * notifications stayed off while it was busy); what is left over is kicked again. */
@@ -350,8 +375,9 @@ struct iov_virtio_console_options {
 struct iov_virtio_blk_options {
         char path[IOV_VIRTIO_PATH_MAX]; /* a raw image file */
         bool read_only;
-        bool direct;     /* open the image with O_DIRECT (no host page cache) */
-        char serial[20]; /* GET_ID answer, NUL-padded (virtio 1.2 §5.2.6) */
+        bool direct;      /* open the image with O_DIRECT (no host page cache) */
+        unsigned poll_us; /* adaptive poll, 0..IOV_VIRTIO_POLL_US_MAX (0: off) */
+        char serial[20];  /* GET_ID answer, NUL-padded (virtio 1.2 §5.2.6) */
         /* 1..IOV_VIRTIO_BLK_MAX_QUEUES; 0: one per vCPU of the VM up to the cap (one
          * when virtio_blk_new is called without a VM) */
         unsigned num_queues;
@@ -379,10 +405,19 @@ enum iov_virtio_net_vhost {
         IOV_VIRTIO_NET_VHOST_OFF,
 };
 
+/* Queue pairs of one virtio-net device at most ("queues"; virtio 1.2 §5.1.6.5.5): a
+ * TAP queue each, and with vhost-net a vhost device and its worker thread each. */
+#define IOV_VIRTIO_NET_MAX_PAIRS IOV_VIRTIO_MAX_BACKENDS
+
 /* One backend: tap_name (or tap_fd), port, or peer_vm with peer_port. */
 struct iov_virtio_net_options {
         char tap_name[IOV_VIRTIO_NET_TAP_NAME_MAX]; /* existing or new TAP, "": use tap_fd */
-        int tap_fd; /* an open TAP fd (IFF_NO_PI | IFF_VNET_HDR), taken over */
+        /* "tap": ["fd:N", ...]: the TAP's queues iovd opened, one per pair (then tap_name
+         * is the first of them). */
+        char tap_queue_fds[IOV_VIRTIO_NET_MAX_PAIRS][IOV_VIRTIO_NET_TAP_NAME_MAX];
+        unsigned queues;  /* queue pairs, 1..IOV_VIRTIO_NET_MAX_PAIRS (0 in a spec: 1) */
+        unsigned poll_us; /* adaptive poll of the transmit queues, 0: off */
+        int tap_fd;       /* an open TAP fd (IFF_NO_PI | IFF_VNET_HDR), taken over */
         uint8_t mac[6];
         bool has_mac; /* false: the spec gave no "mac"; its device gets a made-up one */
         char port[IOV_VIRTIO_NET_PORT_MAX];       /* this VM serves a client here, or "" */
@@ -392,9 +427,10 @@ struct iov_virtio_net_options {
          * tap_fd is no TAP (a socket standing in for one in tests and fuzzers). */
         bool offload_stand_in;
         enum iov_virtio_net_vhost vhost;
-        /* "fd:N": /dev/vhost-net as iovd opened and passed it (then vhost is ON); "":
-         * iovd-vmm opens it itself, before the sandbox. */
-        char vhost_fd[IOV_VIRTIO_NET_TAP_NAME_MAX];
+        /* "fd:N": /dev/vhost-net as iovd opened and passed it (then vhost is ON), one per
+         * pair ("vhost": ["fd:N", ...] with queues > 1); "": iovd-vmm opens it itself,
+         * before the sandbox. */
+        char vhost_fd[IOV_VIRTIO_NET_MAX_PAIRS][IOV_VIRTIO_NET_TAP_NAME_MAX];
 };
 int virtio_net_new(const struct iov_virtio_mem *mem, const struct iov_virtio_net_options *opts,
                    struct iov_virtio_dev **ret);
@@ -422,6 +458,9 @@ struct json_object *virtio_net_links_json(void);
  * CAP_NET_ADMIN. iovd opens TAPs
  * this way and passes them to iovd-vmm. */
 int virtio_net_tap_open(const char *name, int *ret_fd);
+/* The same for n queues of a multiqueue TAP (IFF_MULTI_QUEUE when n > 1; Documentation/
+ * networking/tuntap.rst §3.4): one fd per queue into ret_fds[0..n). */
+int virtio_net_tap_open_queues(const char *name, unsigned n, int *ret_fds);
 /* "52:54:00:12:34:56": six two-digit hex octets, a unicast address. */
 int virtio_parse_mac(const char *s, uint8_t ret[6]);
 
@@ -448,6 +487,8 @@ int virtio_spec_create(const struct iov_virtio_spec *spec, const struct iov_virt
                        struct iov_virtio_dev **ret);
 /* For parse_field and parse_done: put a message in *ret_error, return -EINVAL. */
 int virtio_spec_error(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For parse_field: "poll_us", an integer 0..IOV_VIRTIO_POLL_US_MAX. */
+int virtio_spec_poll_us(struct json_object *value, unsigned *ret, char **ret_error);
 /* For parse_field: a non-empty string no longer than size - 1 bytes, copied into buf. */
 int virtio_spec_string(struct json_object *value, const char *key, char *buf, size_t size,
                        char **ret_error);

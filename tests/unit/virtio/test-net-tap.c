@@ -4,10 +4,12 @@
  * device offers and sets on the TAP (only what the guest acked, off again at reset), the
  * guest's transmit header passed through unchanged, and mergeable receive buffers (one
  * frame over several chains, num_buffers, a frame waiting for more buffers). Frames are
- * put on and taken off the TAP's host side with packet sockets. Needs root and
+ * put on and taken off the TAP's host side with packet sockets. A two-queue TAP follows
+ * the pairs the driver uses (queues detached and attached again). Needs root and
  * /dev/net/tun; skips without them.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -17,7 +19,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <linux/ethtool.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -245,13 +249,14 @@ Test(virtio_net_tap, mergeable_frame_waits_for_enough_buffers)
         uint32_t id, len;
         cr_assert_eq(fake_ring_get_used(&rings[0], &id, &len), 0,
                      "part of a frame published (%u bytes)", len);
-        cr_assert(dev->ops->backend_blocked(dev), "the TAP is still polled with a frame waiting");
+        cr_assert(dev->ops->backend_blocked(dev, 0),
+                  "the TAP is still polled with a frame waiting");
 
         (void)rx_post(1526, NULL);
         cr_assert_eq(virtio_dev_notify(dev, 0), 0, "notify failed");
         cr_assert_eq(fake_ring_get_used(&rings[0], &id, &len), 1, "waiting frame not delivered");
         cr_assert_eq(first->num_buffers, 2, "num_buffers %u, expected 2", first->num_buffers);
-        cr_assert_not(dev->ops->backend_blocked(dev), "backend still blocked after delivery");
+        cr_assert_not(dev->ops->backend_blocked(dev, 0), "backend still blocked after delivery");
 }
 
 Test(virtio_net_tap, without_mergeable_a_frame_takes_one_chain)
@@ -266,4 +271,85 @@ Test(virtio_net_tap, without_mergeable_a_frame_takes_one_chain)
         cr_assert_eq(len, HDR + 3000, "used len %u", len);
         cr_assert_eq(h->num_buffers, 1, "num_buffers %u, expected 1", h->num_buffers);
         cr_assert_eq(h->flags, 0, "flags 0x%x for a guest without offloads", h->flags);
+}
+
+/* Transmit queues of TAP in /sys/class/net/TAP/queues: the queues attached. A sysfs of
+ * this test's network namespace, mounted in a child's mount namespace (the one at /sys
+ * shows its mounter's network namespace). */
+static unsigned tap_tx_queues(const char *tap)
+{
+        pid_t pid = fork();
+        int status = 0;
+
+        cr_assert_geq(pid, 0, "fork: %m");
+        if (pid == 0) {
+                if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+                    mount("sysfs", "/sys", "sysfs", 0, NULL) < 0)
+                        _exit(255);
+                char path[64];
+                snprintf(path, sizeof(path), "/sys/class/net/%s/queues", tap);
+                DIR *d = opendir(path);
+                unsigned n = 0;
+                for (struct dirent *e; d && (e = readdir(d));)
+                        n += strncmp(e->d_name, "tx-", 3) == 0;
+                _exit((int)n);
+        }
+        waitpid(pid, &status, 0);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 255,
+                  "no sysfs of the test's network namespace (status 0x%x)", status);
+        return (unsigned)WEXITSTATUS(status);
+}
+
+static struct fake_ring mq_rings[5];
+
+/* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET on the control queue (queue 4 with two pairs). */
+static uint8_t mq_pairs_set(uint16_t pairs)
+{
+        uint64_t h = fake_guest_alloc(&guest, 2), d = fake_guest_alloc(&guest, 2),
+                 a = fake_guest_alloc(&guest, 1);
+        uint8_t *hdr = fake_guest_ptr(&guest, h), *ack = fake_guest_ptr(&guest, a);
+
+        hdr[0] = VIRTIO_NET_CTRL_MQ;
+        hdr[1] = VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET;
+        memcpy(fake_guest_ptr(&guest, d), &pairs, sizeof(pairs));
+        struct fake_buf bufs[] = {{h, 2, false}, {d, 2, false}, {a, 1, true}};
+        fake_ring_add(&mq_rings[4], bufs, 3);
+        cr_assert_eq(virtio_dev_notify(dev, 4), 0, "control queue notify failed");
+        return *ack;
+}
+
+/* A two-queue TAP: both queues attached until the driver runs, the second detached while
+ * the driver uses one pair, attached again when it sets two and after a reset. */
+Test(virtio_net_tap, multiqueue_tap_follows_the_pairs_in_use)
+{
+        int fds[2];
+        char names[2][IOV_VIRTIO_NET_TAP_NAME_MAX];
+
+        if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) < 0)
+                cr_skip_test("needs root and a usable /dev/net/tun");
+        cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %m");
+        int r = virtio_net_tap_open_queues("iovmq0", 2, fds);
+        cr_assert_eq(r, 0, "virtio_net_tap_open_queues: %s", strerror(-r));
+        cr_assert_eq(tap_tx_queues("iovmq0"), 2, "a two-queue TAP without two queues");
+        cr_assert_eq(fake_guest_init(&guest), 0, "fake guest allocation failed");
+        struct iov_virtio_net_options opts = {
+                .queues = 2, .mac = {2, 0, 0, 0, 0, 9}, .vhost = IOV_VIRTIO_NET_VHOST_OFF};
+        for (int i = 0; i < 2; i++) {
+                snprintf(names[i], sizeof(names[i]), "fd:%d", fds[i]);
+                memcpy(opts.tap_queue_fds[i], names[i], sizeof(names[i]));
+        }
+        memcpy(opts.tap_name, names[0], sizeof(names[0]));
+        r = virtio_net_new(&guest.mem, &opts, &dev);
+        close(fds[0]); /* the device holds copies */
+        close(fds[1]);
+        cr_assert_eq(r, 0, "virtio_net_new returned %d", r);
+        fake_dev_start(dev, &guest, mq_rings, QUEUE);
+        cr_assert_eq(tap_tx_queues("iovmq0"), 1, "pair 2 unused but its TAP queue attached");
+        cr_assert_eq(mq_pairs_set(2), VIRTIO_NET_OK, "VQ_PAIRS_SET 2 refused");
+        cr_assert_eq(tap_tx_queues("iovmq0"), 2, "pair 2 in use but its TAP queue detached");
+        cr_assert_eq(mq_pairs_set(1), VIRTIO_NET_OK, "VQ_PAIRS_SET 1 refused");
+        cr_assert_eq(tap_tx_queues("iovmq0"), 1, "back to one pair, two TAP queues attached");
+        virtio_dev_set_status(dev, 0);
+        cr_assert_eq(tap_tx_queues("iovmq0"), 2, "after a reset the TAP has %u queue(s)",
+                     tap_tx_queues("iovmq0"));
 }

@@ -324,3 +324,57 @@ Test(virtio_spec, net_vhost_option)
                 1, "auto on a port refused: %s", error ? error : "");
         virtio_spec_done(&spec);
 }
+
+static const struct iov_virtio_net_options *net_options(const char *json,
+                                                        struct iov_virtio_spec *spec)
+{
+        char *error = NULL;
+        int r = parse(json, spec, &error);
+        cr_assert_eq(r, 1, "%s: returned %d (%s)", json, r, error ? error : "");
+        return spec->options;
+}
+
+Test(virtio_spec, net_queues_and_passed_queue_fds)
+{
+        struct iov_virtio_spec spec;
+
+        const struct iov_virtio_net_options *o =
+                net_options("{\"type\":\"virtio-net\",\"tap\":\"t\"}", &spec);
+        cr_assert_eq(o->queues, 1, "default queues %u, expected 1", o->queues);
+        virtio_spec_done(&spec);
+        o = net_options("{\"type\":\"virtio-net\",\"tap\":\"t\",\"queues\":4,\"poll_us\":50}",
+                        &spec);
+        cr_assert_eq(o->queues, 4, "queues %u, expected 4", o->queues);
+        cr_assert_eq(o->poll_us, 50, "poll_us %u, expected 50", o->poll_us);
+        virtio_spec_done(&spec);
+        /* how iovd hands a multiqueue TAP and its vhost devices to iovd-vmm */
+        o = net_options("{\"type\":\"virtio-net\",\"tap\":[\"fd:5\",\"fd:6\"],\"queues\":2,"
+                        "\"vhost\":[\"fd:7\",\"fd:8\"]}",
+                        &spec);
+        cr_assert_str_eq(o->tap_queue_fds[1], "fd:6", "second TAP queue %s", o->tap_queue_fds[1]);
+        cr_assert_str_eq(o->tap_name, "fd:5", "tap_name %s, expected the first queue", o->tap_name);
+        cr_assert_str_eq(o->vhost_fd[1], "fd:8", "second vhost fd %s", o->vhost_fd[1]);
+        cr_assert_eq(o->vhost, IOV_VIRTIO_NET_VHOST_ON, "passed vhost fds not on");
+        virtio_spec_done(&spec);
+}
+
+Test(virtio_spec, net_queues_refused)
+{
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"t\",\"queues\":0}", "queues");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"t\",\"queues\":5}", "queues");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"t\",\"queues\":\"2\"}", "queues");
+        /* a VM-to-VM link is one channel: one pair */
+        expect_refused("{\"type\":\"virtio-net\",\"port\":\"p\",\"queues\":2}", "one queue pair");
+        expect_refused("{\"type\":\"virtio-net\",\"mac\":\"52:54:00:00:00:01\",\"queues\":2,"
+                       "\"peer\":{\"vm\":\"n\",\"port\":\"p\"}}",
+                       "one queue pair");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":[\"fd:5\"],\"queues\":2}", "lists 1");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"fd:5\",\"queues\":2}", "per pair");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":[\"tap0\",\"fd:6\"],\"queues\":2}",
+                       "fd:N");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":[],\"queues\":1}", "tap");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"t\",\"queues\":2,\"vhost\":\"fd:7\"}",
+                       "vhost");
+        expect_refused("{\"type\":\"virtio-net\",\"tap\":\"t\",\"poll_us\":1001}", "poll_us");
+        expect_refused("{\"type\":\"virtio-blk\",\"path\":\"/img\",\"poll_us\":-1}", "poll_us");
+}

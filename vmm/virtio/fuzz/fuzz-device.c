@@ -37,6 +37,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int backend_a = -1, backend_b = -1;
+/* virtio-net with two pairs: both socket pairs, passed as "fd:N" names (the device takes
+ * copies). */
+static int mq_fds[4] = {-1, -1, -1, -1};
 
 static void backend_close(void)
 {
@@ -45,6 +48,11 @@ static void backend_close(void)
         if (backend_b >= 0)
                 close(backend_b);
         backend_a = backend_b = -1;
+        for (size_t i = 0; i < ARRAY_SIZE(mq_fds); i++)
+                if (mq_fds[i] >= 0)
+                        close(mq_fds[i]);
+        for (size_t i = 0; i < ARRAY_SIZE(mq_fds); i++)
+                mq_fds[i] = -1;
 }
 
 /* The disk: one memory file for the whole run, reached by path like an image. */
@@ -72,9 +80,29 @@ static void backend_blk(void *options, const uint8_t *data, size_t size)
  * mergeable receive buffers: see below). When bit 2 of byte 0 is set the device is a
  * VM-to-VM link's port instead (net-link.c): its end of a SOCK_SEQPACKET pair is attached
  * once the device exists, with the first frame's source MAC as its client's, so frames
- * from that source pass and others are dropped. */
+ * from that source pass and others are dropped. With bit 4 (and no link) the device has
+ * two queue pairs, each on a socket pair of its own, and a control queue. */
 static int link_end = -1;
 static uint8_t link_mac[6];
+
+static void backend_net_mq(struct iov_virtio_net_options *o, const int sv[2], const uint8_t *data,
+                           size_t size)
+{
+        int sv2[2];
+
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv2) < 0)
+                abort();
+        if (size >= 3 * 32 + 64)
+                (void)send(sv2[1], data + 64, 12 + data[2] % 52, 0);
+        mq_fds[0] = sv[0];
+        mq_fds[1] = sv2[0];
+        mq_fds[2] = sv2[1];
+        o->tap_fd = -1;
+        o->queues = 2;
+        snprintf(o->tap_queue_fds[0], sizeof(o->tap_queue_fds[0]), "fd:%d", sv[0]);
+        snprintf(o->tap_queue_fds[1], sizeof(o->tap_queue_fds[1]), "fd:%d", sv2[0]);
+        snprintf(o->tap_name, sizeof(o->tap_name), "%s", o->tap_queue_fds[0]);
+}
 
 static void backend_net(void *options, const uint8_t *data, size_t size)
 {
@@ -96,6 +124,10 @@ static void backend_net(void *options, const uint8_t *data, size_t size)
                                              .mac = {2, 0, 0, 0, 0, 1},
                                              .has_mac = true,
                                              .offload_stand_in = data[0] & 8};
+        if (!link && (data[0] & 0x10)) {
+                backend_net_mq(o, sv, data, size);
+                return;
+        }
         if (!link)
                 return;
         o->tap_fd = -1;
@@ -213,7 +245,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (int round = 0; round < 4; round++) {
                         for (unsigned q = 0; q < dev->num_queues; q++)
                                 (void)virtio_dev_notify(dev, q);
-                        (void)virtio_dev_backend_ready(dev);
+                        for (unsigned b = 0; b < IOV_VIRTIO_MAX_BACKENDS; b++)
+                                if (dev->backend_fd[b] >= 0)
+                                        (void)virtio_dev_backend_ready_at(dev, b);
                         if (round == 2 && size > 2 && data[2] & 1)
                                 virtio_dev_reset(dev); /* with requests in flight */
                         else
