@@ -15,7 +15,9 @@ Then, timed from the client (HTTP over the Unix socket):
                every pool and allocation counted
 Per-operation figures are the median and p99 of the first and the last --window
 operations; the target is the last median within 2x of the first. RSS is iovd's VmRSS at
-the end and after the restart.
+the end and after the restart. Where the time of an allocation goes, in the first and the
+last window: iovd's own per-step timings (/metrics iovd_allocation_step_seconds_total),
+so a change in the client's figure can be told from the machine's load.
 """
 import argparse
 import json
@@ -81,6 +83,23 @@ def create_all(sock, path, bodies, refusal, before=0):
     if failed:
         print("# %s: %d refused with 5xx and skipped" % (path, failed), flush=True)
     return times, ids, used
+
+
+def step_seconds(sock):
+    """iovd's cumulative time per allocation step, {step: seconds}."""
+    status, data = request(sock, "GET", "/metrics")
+    out = {}
+    for line in data.decode().splitlines():
+        if line.startswith("iovd_allocation_step_seconds_total{step=\""):
+            out[line.split('"')[1]] = float(line.split()[-1])
+    return out
+
+
+def step_report(name, before, after, n):
+    """Milliseconds per allocation in each step between two step_seconds() readings."""
+    steps = ["%s %.2f" % (k, (after[k] - before.get(k, 0.0)) * 1e3 / n)
+             for k in sorted(after) if after[k] > before.get(k, 0.0)]
+    print("%-28s ms/allocation: %s" % (name, ", ".join(steps)))
 
 
 def list_time(sock, path, key):
@@ -156,14 +175,21 @@ def main():
         lists.append(("GET /v1/pools", len(pools)) + list_time(sock, "/v1/pools", "pools"))
 
         alloc_bodies = [{"owner": "bench", "device": vf} for vf in vfs[:args.allocations]]
+        steps = [step_seconds(sock)]
         alloc_times, allocs, used = create_all(sock, "/v1/allocations",
                                                alloc_bodies[:args.window], "none")
+        steps.append(step_seconds(sock))
         lists.append(("GET /v1/allocations", len(allocs)) +
                      list_time(sock, "/v1/allocations", "allocations"))
-        more, more_allocs, _ = create_all(sock, "/v1/allocations", alloc_bodies[used:], "none",
-                                          len(allocs))
-        alloc_times += more
-        allocs += more_allocs
+        cut = max(used, len(alloc_bodies) - args.window)
+        more, more_allocs, _ = create_all(sock, "/v1/allocations", alloc_bodies[used:cut],
+                                          "none", len(allocs))
+        steps.append(step_seconds(sock))
+        last, last_allocs, _ = create_all(sock, "/v1/allocations", alloc_bodies[cut:], "none",
+                                          len(allocs) + len(more_allocs))
+        steps.append(step_seconds(sock))
+        alloc_times += more + last
+        allocs += more_allocs + last_allocs
         lists.append(("GET /v1/allocations", len(allocs)) +
                      list_time(sock, "/v1/allocations", "allocations"))
         rss = rss_kib(iovd.pid)
@@ -173,6 +199,9 @@ def main():
                                                      "last/1st"))
         report("POST /v1/pools", pool_times, args.window)
         report("POST /v1/allocations", alloc_times, args.window)
+        step_report("  first %d, iovd's steps" % len(alloc_times[:args.window]), steps[0],
+                    steps[1], max(1, len(alloc_times[:args.window])))
+        step_report("  last %d, iovd's steps" % len(last), steps[2], steps[3], max(1, len(last)))
         for name, n, t, listed in lists:
             print("%-28s %7d %10.2f   (%d listed)" % ("%s at %d" % (name, n), 1, t * 1e3,
                                                       listed))
