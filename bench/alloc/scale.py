@@ -16,8 +16,10 @@ Then, timed from the client (HTTP over the Unix socket):
 Per-operation figures are the median and p99 of the first and the last --window
 operations; the target is the last median within 2x of the first. On a shared machine the
 load changes between the start and the end of a run, so the last --window operations also
-alternate, one by one, with the same operation on a second, fresh iovd (its own small tree
-and fake kernel): "last/fresh" compares the two at the same moment, under the same load. RSS is iovd's VmRSS at
+alternate, one by one, with the same operation on a second, fresh iovd: "last/fresh"
+compares the two at the same moment, under the same load. The fresh iovd runs on the same
+tree (so a cost that grows with the host's size is the same for both) with VFs past
+--count; where the tree has no spare VFs, on a small tree of its own. RSS is iovd's VmRSS at
 the end and after the restart. Where the time of an allocation goes, in the first and the
 last window: iovd's own per-step timings (/metrics iovd_allocation_step_seconds_total),
 so a change in the client's figure can be told from the machine's load.
@@ -113,13 +115,19 @@ def report_beside(name, last, fresh):
         percentile(last, 99) * 1e3, ml / mf))
 
 
-def start_fresh(args, work, n):
-    """A second iovd on a tree of one PF with n VFs, and its fake kernel."""
+def start_fresh(args, work, tree, spare, n):
+    """A second iovd with its own state on tree, given the spare VFs there; where fewer
+    than n are spare, on a tree of one PF with n VFs and its own fake kernel."""
+    if len(spare) >= n:
+        iovd, sock = start_iovd(args.iovd, tree, os.path.join(work, "fresh"))
+        print("# fresh iovd: on the same tree, VFs %s..%s" % (spare[0], spare[n - 1]), flush=True)
+        return [iovd], sock, spare[:n]
     tree = os.path.join(work, "fresh-tree")
     subprocess.run([args.fixture, "--pfs", "1", "--vfs-per-pf", str(n), "--iommu",
                     "--vfs-driverless", tree], check=True, stdout=subprocess.DEVNULL)
     kernel = start_fakekernel(args.fakekernel, tree)
     iovd, sock = start_iovd(args.iovd, tree, os.path.join(work, "fresh"))
+    print("# fresh iovd: on a tree of its own (1 PF x %d VFs)" % n, flush=True)
     return [kernel, iovd], sock, vf_addresses(1, n)
 
 
@@ -196,11 +204,13 @@ def main():
         procs.append(start_fakekernel(args.fakekernel, tree))
         iovd, sock = start_iovd(args.iovd, tree, work)
         procs.append(iovd)
-        vfs = vf_addresses(args.pfs, args.vfs_per_pf)[:args.count]
+        all_vfs = vf_addresses(args.pfs, args.vfs_per_pf)
+        vfs = all_vfs[:args.count]
         print("# tree: %d PFs x %d VFs; %d pools and %d allocations asked for"
-              % (args.pfs, args.vfs_per_pf, len(vfs), args.allocations))
+              % (args.pfs, args.vfs_per_pf, len(vfs), args.allocations), flush=True)
 
-        fresh_procs, fresh_sock, fresh_vfs = start_fresh(args, work, min(args.window, 255))
+        fresh_procs, fresh_sock, fresh_vfs = start_fresh(args, work, tree, all_vfs[len(vfs):],
+                                                         min(args.window, 255))
         procs += fresh_procs
         window = len(fresh_vfs)
 
