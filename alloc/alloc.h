@@ -114,7 +114,11 @@ bool pool_selector_match(const struct iov_pool_selector *selector,
 
 #define IOV_ALLOCATION_ID_MAX    24 /* "a-" + 16 hex digits + NUL, with room */
 #define IOV_ALLOCATION_OWNER_MAX 128
-#define IOV_BIND_TIMEOUT_MS      5000
+/* Allocation records iovd holds, lost ones included (409 too_many_allocations beyond).
+ * Each takes a whole IOMMU group, so a host rarely has this many; the bound is for what
+ * the hardware does not bound: lost records of devices that vanished and came back. */
+#define IOV_ALLOCATIONS_MAX 16384
+#define IOV_BIND_TIMEOUT_MS 5000
 
 enum iov_allocation_state {
         IOV_ALLOCATION_PENDING,

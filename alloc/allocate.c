@@ -277,6 +277,9 @@ static int claim_problem(const char *why, unsigned group, struct iov_problem *p)
                 return daemon_problem_set(p, 409, "device_quarantined",
                                           "a member of IOMMU group %u was quarantined meanwhile",
                                           group);
+        if (streq(why, "too_many_allocations"))
+                return daemon_problem_set(p, 409, "too_many_allocations",
+                                          "iovd holds at most %d allocations", IOV_ALLOCATIONS_MAX);
         return daemon_problem_set(p, 409, "device_allocated",
                                   "a member of IOMMU group %u was taken by another request "
                                   "meanwhile",

@@ -274,6 +274,8 @@ static const uint8_t *allocation_mac(const struct iov_allocation *a)
 
 static const char *claim_conflict(struct iov_registry *reg, const struct iov_allocation *a)
 {
+        if (reg->n_allocations >= IOV_ALLOCATIONS_MAX)
+                return "too_many_allocations";
         for (size_t i = 0; i < a->n_members; i++) {
                 const struct iov_pci_address *m = &a->members[i].address;
                 if (a->members[i].is_bridge)

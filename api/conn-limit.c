@@ -7,7 +7,9 @@
  * TCP) and admitted only within that client's share; operators keep reserved slots; a
  * client that does not finish its headers in time is cut off (shutdown(2) from this
  * thread: MHD's connection thread then reads end-of-file and closes the socket). A
- * refused client gets an HTTP answer written here and its socket closed at once.
+ * refused client gets an HTTP answer written here and its socket closed at once. A
+ * stream's client that hangs up is seen here too, so its place is free at once and its
+ * stream ends at its next read rather than at its next write (a keep-alive 15 s later).
  */
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -23,10 +25,12 @@
 
 struct conn_slot {
         bool used;
+        bool privileged; /* uid 0 or the daemon's uid: not counted per client */
         bool operator;
         bool authorized;      /* TCP: a request showed the token */
         bool headers_pending; /* waiting for a request's headers */
         bool stream;
+        bool gone; /* a stream whose client hung up: counted no more */
         int fd;
         uint8_t key[16]; /* the client: uid, IPv4 address or IPv6 /64 */
         uint64_t deadline_usec;
@@ -47,6 +51,7 @@ struct iov_conn_limit {
 
 struct conn_peer {
         uint8_t key[16];
+        bool privileged;
         bool operator;
 };
 
@@ -68,8 +73,34 @@ int conn_limit_new(int listen_fd, bool tcp, gid_t gid, struct iov_conn_limit **r
         return 0;
 }
 
-/* Operators: root, the daemon's own user, members (by primary group) of the socket's group,
- * whom the 0660 socket lets in on purpose. */
+/* Whether the Unix socket's peer had group gid among its groups at connect(2): SO_PEERCRED
+ * gives its primary group, SO_PEERGROUPS (socket(7), Linux 4.13) the supplementary ones,
+ * which is how `adduser NAME iovd` makes NAME a member. */
+static bool peer_in_group(int fd, gid_t primary, gid_t gid)
+{
+        gid_t some[64];
+        _cleanup_free_ gid_t *all = NULL;
+        gid_t *groups = some;
+        socklen_t len = sizeof(some);
+        if (primary == gid)
+                return true;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+                /* ERANGE: len now says how much room the list needs. */
+                if (errno != ERANGE || !(all = malloc(len)))
+                        return false;
+                groups = all;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+                        return false;
+        }
+        for (size_t i = 0; i < len / sizeof(gid_t); i++)
+                if (groups[i] == gid)
+                        return true;
+        return false;
+}
+
+/* Operators: root, the daemon's own user, members of the socket's group, whom the 0660
+ * socket lets in on purpose. Only the first two are not counted per client: a member of
+ * the group is still one client, so one hostile member cannot take every slot. */
 static int peer_identify(const struct iov_conn_limit *l, int fd, struct conn_peer *ret)
 {
         struct conn_peer p = {0};
@@ -79,7 +110,8 @@ static int peer_identify(const struct iov_conn_limit *l, int fd, struct conn_pee
                 if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
                         return -errno;
                 memcpy(p.key, &cred.uid, sizeof(cred.uid));
-                p.operator= cred.uid == 0 || cred.uid == geteuid() || cred.gid == l->gid;
+                p.privileged = cred.uid == 0 || cred.uid == geteuid();
+                p.operator= p.privileged || peer_in_group(fd, cred.gid, l->gid);
                 *ret = p;
                 return 0;
         }
@@ -114,8 +146,8 @@ static void slots_count(const struct iov_conn_limit *l, const uint8_t *key, stru
                 c->client += mine;
                 c->unauthenticated += unauthenticated;
                 c->client_unauthenticated += mine && unauthenticated;
-                c->streams += s->stream;
-                c->client_streams += mine && s->stream;
+                c->streams += s->stream && !s->gone;
+                c->client_streams += mine && s->stream && !s->gone;
         }
 }
 
@@ -124,11 +156,11 @@ static int slots_admit(const struct iov_conn_limit *l, const struct conn_peer *p
 {
         struct conn_counts c;
         slots_count(l, p->key, &c);
+        if (!p->privileged && (c.client >= IOV_CONN_PER_CLIENT ||
+                               c.client_unauthenticated >= IOV_CONN_UNAUTHENTICATED_PER_CLIENT))
+                return -EUSERS;
         if (p->operator&& c.total >= IOV_CONN_MAX)
                 return -EBUSY;
-        if (!p->operator&&(c.client >= IOV_CONN_PER_CLIENT ||
-                           c.client_unauthenticated >= IOV_CONN_UNAUTHENTICATED_PER_CLIENT))
-                return -EUSERS;
         if (!p->operator&&(c.shared >= IOV_CONN_SHARED ||
                            c.unauthenticated >= IOV_CONN_UNAUTHENTICATED))
                 return -EBUSY;
@@ -190,6 +222,7 @@ static void conn_accept_one(struct iov_conn_limit *l)
         if (i >= 0)
                 l->slots[i] = (struct conn_slot){
                         .used = true,
+                        .privileged = p.privileged,
                         .operator= p.operator,
                         .authorized = !l->tcp,
                         .headers_pending = true,
@@ -224,6 +257,29 @@ static void conn_sweep(struct iov_conn_limit *l)
         pthread_mutex_unlock(&l->lock);
 }
 
+/* A stream's client sends nothing after its request, so a hang-up or error on its socket
+ * means it went away (poll(2): POLLRDHUP, the peer closed or shut down its writing; a
+ * peer that half-closes and still reads is taken as gone too, as it said it is done).
+ * The socket stays MHD's: shut down here, it ends at the stream's next read. */
+static void conn_sweep_streams(struct iov_conn_limit *l)
+{
+        struct pollfd p[IOV_CONN_MAX];
+        size_t slot[IOV_CONN_MAX], n = 0;
+        pthread_mutex_lock(&l->lock);
+        for (size_t i = 0; i < IOV_CONN_MAX; i++)
+                if (l->slots[i].used && l->slots[i].stream && !l->slots[i].gone) {
+                        p[n] = (struct pollfd){.fd = l->slots[i].fd, .events = POLLRDHUP};
+                        slot[n++] = i;
+                }
+        if (n > 0 && poll(p, n, 0) > 0)
+                for (size_t k = 0; k < n; k++)
+                        if (p[k].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+                                l->slots[slot[k]].gone = true;
+                                shutdown(p[k].fd, SHUT_RDWR);
+                        }
+        pthread_mutex_unlock(&l->lock);
+}
+
 static void *conn_thread(void *userdata)
 {
         struct iov_conn_limit *l = userdata;
@@ -236,6 +292,7 @@ static void *conn_thread(void *userdata)
                 if (n > 0 && pfd[0].revents & POLLIN)
                         conn_accept_one(l);
                 conn_sweep(l);
+                conn_sweep_streams(l);
         }
 }
 
@@ -301,15 +358,25 @@ int conn_limit_stream_begin(struct iov_conn_limit *l, int fd)
         struct conn_slot *s = slot_find(l, fd);
         if (s) {
                 slots_count(l, s->key, &c);
-                if (!s->operator&& c.client_streams >= IOV_CONN_STREAMS_PER_CLIENT)
+                if (!s->privileged && c.client_streams >= IOV_CONN_STREAMS_PER_CLIENT)
                         r = -EUSERS;
-                else if (c.streams >= IOV_CONN_STREAMS)
+                else if (c.streams >=
+                         IOV_CONN_STREAMS + (s->operator? IOV_CONN_STREAMS_RESERVED : 0))
                         r = -EBUSY;
                 else
                         s->stream = true;
         }
         pthread_mutex_unlock(&l->lock);
         return r;
+}
+
+bool conn_limit_peer_gone(struct iov_conn_limit *l, int fd)
+{
+        pthread_mutex_lock(&l->lock);
+        struct conn_slot *s = slot_find(l, fd);
+        bool gone = s && s->gone;
+        pthread_mutex_unlock(&l->lock);
+        return gone;
 }
 
 void conn_limit_release(struct iov_conn_limit *l, int fd)

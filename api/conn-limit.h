@@ -9,19 +9,23 @@
 #include "util/util.h"
 
 /* Unix socket and TCP: connections one client (a uid, an IPv4 address, an IPv6 /64) may
- * hold. Operators (below) are not counted per client. */
+ * hold. Only uid 0 and the daemon's own uid are not counted per client: a member of the
+ * socket's group is an operator but still one client. */
 #define IOV_CONN_PER_CLIENT 32
 /* Connections all non-operator clients of one listener share. */
 #define IOV_CONN_SHARED 192
 /* Unix socket: slots above the shared ones that only operators (uid 0, the daemon's own
- * uid, the socket's group) may take, so stop and kill answer under any load. */
+ * uid, members of the socket's group by any of their groups) may take, so stop and kill
+ * answer under any load. */
 #define IOV_CONN_RESERVED 32
 /* TCP: connections that have not yet shown the token, all clients together / one client. */
 #define IOV_CONN_UNAUTHENTICATED            32
 #define IOV_CONN_UNAUTHENTICATED_PER_CLIENT 8
-/* Open streams (events, console follow): one non-operator client / all clients. */
+/* Open streams (events, console follow): one client (uid 0 and the daemon's uid excepted,
+ * as above) / all non-operator clients together / further ones only operators may open. */
 #define IOV_CONN_STREAMS_PER_CLIENT 8
 #define IOV_CONN_STREAMS            64
+#define IOV_CONN_STREAMS_RESERVED   16
 /* A client must finish a request's headers this long after connecting (or after its
  * previous request ended) or is cut off. */
 #define IOV_CONN_HEADER_TIMEOUT_SEC 5
@@ -44,5 +48,8 @@ void conn_limit_headers_done(struct iov_conn_limit *l, int fd, bool authorized);
 void conn_limit_request_done(struct iov_conn_limit *l, int fd);
 /* 0, or -EUSERS (the client has its streams) or -EBUSY (every stream slot is taken). */
 int conn_limit_stream_begin(struct iov_conn_limit *l, int fd);
+/* Whether the stream's client went away (its socket was hung up); the stream then ends at
+ * its next read instead of its next write. */
+bool conn_limit_peer_gone(struct iov_conn_limit *l, int fd);
 /* The socket is being closed by MHD. */
 void conn_limit_release(struct iov_conn_limit *l, int fd);

@@ -69,10 +69,22 @@ static int send_error(struct iov_api_server *server, struct MHD_Connection *c, c
         return queue(c, method, NULL, server, &resp, start_usec);
 }
 
+/* A streamed response and the connection it goes to. */
+struct stream_body {
+        struct iov_api_response resp;
+        struct iov_conn_limit *limit;
+        int fd;
+};
+
+/* A stream's read returns within about a second (api.h), so a client that hung up
+ * (conn-limit watches its socket) ends its stream within that second. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-        struct iov_api_response *resp = cls;
+        struct stream_body *body = cls;
+        struct iov_api_response *resp = &body->resp;
         (void)pos;
+        if (conn_limit_peer_gone(body->limit, body->fd))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
         ssize_t n = resp->stream_ops->read(resp->stream_userdata, buf, max);
         if (n == IOV_API_STREAM_END)
                 return MHD_CONTENT_READER_END_OF_STREAM;
@@ -83,18 +95,20 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-        struct iov_api_response *resp = cls;
-        api_response_clear(resp);
-        free(resp);
+        struct stream_body *body = cls;
+        api_response_clear(&body->resp);
+        free(body);
 }
 
-static struct MHD_Response *response_build(struct iov_api_response *resp)
+static struct MHD_Response *response_build(struct iov_api_server *server, struct MHD_Connection *c,
+                                           struct iov_api_response *resp)
 {
         if (resp->stream_ops) {
-                struct iov_api_response *owned = malloc(sizeof(*owned));
+                struct stream_body *owned = malloc(sizeof(*owned));
                 if (!owned)
                         return NULL;
-                *owned = *resp;
+                *owned = (struct stream_body){
+                        .resp = *resp, .limit = server->limit, .fd = connection_fd(c)};
                 *resp = (struct iov_api_response){0};
                 return MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, owned,
                                                          stream_free);
@@ -123,7 +137,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, const char *method, const
         const char *content_type = resp->content_type;
         bool stream = resp->stream_ops != NULL;
         unsigned status = resp->status ? resp->status : 500;
-        struct MHD_Response *r = response_build(resp);
+        struct MHD_Response *r = response_build(server, c, resp);
         if (r && resp->status == 500 && status != 500)
                 status = 500; /* the JSON body could not be built */
 

@@ -12,7 +12,10 @@
 #include "daemon/runtime.h"
 
 #define SUBSCRIBER_QUEUE IOV_EVENT_BACKLOG
-#define SUBSCRIBERS_MAX  64
+/* A backstop above what the API admits (api/conn-limit.h: 64 streams per listener, and 16
+ * more for operators on the Unix socket), so the broker never refuses an operator's stream
+ * that the connection limits let in. */
+#define SUBSCRIBERS_MAX 256
 
 struct iov_event_subscriber {
         struct iov_event_broker *broker;

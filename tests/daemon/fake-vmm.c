@@ -2,7 +2,8 @@
 /*
  * fake-vmm: what iovd sees of an iovd-vmm, for the tests whose VMs pass through functions
  * of a generated sysfs tree (no VFIO behind them): the same command line (--config,
- * --control-socket, --serial), a control socket answering status, stats, pause, resume
+ * --control-socket, --serial), a control socket (inherited as fd:N, as iovd passes it, or
+ * a path) answering status, stats, pause, resume
  * and stop (vmm/vmm.h's protocol, one line each way), exit status 0 after a stop and on
  * SIGTERM. It checks nothing of its configuration: the tests read config.json themselves.
  */
@@ -74,7 +75,9 @@ int main(int argc, char **argv)
                 return 2;
         }
         signal(SIGTERM, SIG_DFL);
-        int fd = listen_on(control);
+        /* iovd binds the control socket itself and passes it as fd:N (vms/supervisor.c);
+         * a path is for a run by hand. */
+        int fd = strncmp(control, "fd:", 3) == 0 ? atoi(control + 3) : listen_on(control);
         if (fd < 0) {
                 fprintf(stderr, "fake-vmm: cannot listen on %s: %s\n", control, strerror(errno));
                 return 1;

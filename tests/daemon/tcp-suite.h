@@ -21,7 +21,8 @@ static char token_path[] = "/tmp/iovd-test-token-XXXXXX";
 static char base[64];
 static unsigned tcp_port;
 
-static void tcp_suite_start(void)
+/* more: further iovd arguments, NULL-terminated (may be NULL). */
+static void tcp_suite_start_with(const char *const *more)
 {
         int fd = mkstemp(token_path);
         cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
@@ -30,11 +31,20 @@ static void tcp_suite_start(void)
         cr_assert_eq(harness_free_port(&tcp_port), 0);
         _cleanup_free_ char *listen = util_strdup_printf("tcp:127.0.0.1:%u", tcp_port);
         snprintf(base, sizeof(base), "http://127.0.0.1:%u", tcp_port);
-        const char *const args[] = {"--listen", listen, "--token-file", token_path, NULL};
+        const char *args[16] = {"--listen", listen, "--token-file", token_path};
+        for (size_t i = 0; more && more[i]; i++) {
+                cr_assert_lt(4 + i, ARRAY_SIZE(args) - 1, "too many arguments");
+                args[4 + i] = more[i];
+        }
         struct iov_harness_options o = {.extra_args = args};
         int r = harness_start(&o, &h);
         cr_assert_eq(r, 0, "iovd did not start: %s; log:\n%s", strerror(-r),
                      h ? harness_log(h) : "");
+}
+
+static inline void tcp_suite_start(void)
+{
+        tcp_suite_start_with(NULL);
 }
 
 static void tcp_suite_teardown(void)

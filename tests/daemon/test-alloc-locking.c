@@ -93,6 +93,57 @@ Test(alloc_locking, a_hung_bind_blocks_only_its_own_group, .timeout = 60)
         expect_sysfs_driver(fx, "0000:01:00.2", "vfio-pci");
 }
 
+struct hung_sriov {
+        struct iov_harness *h;
+        long status;
+};
+
+static void *sriov_hung(void *userdata)
+{
+        struct hung_sriov *x = userdata;
+        struct iov_http_reply reply = {0};
+        int r = harness_request(x->h, "PUT", "/v1/devices/0000:01:00.0/sriov", "{\"num_vfs\":3}",
+                                &reply);
+        x->status = r == 0 ? reply.status : -1;
+        harness_reply_clear(&reply);
+        return NULL;
+}
+
+/* Issue 11: PUT .../sriov held the global lock for up to 10 s while VFs appeared. A VF
+ * creation that never completes holds only its PF: a whole group elsewhere is handed out
+ * and given back, and reads (the PF itself included) answer at once. */
+Test(alloc_locking, a_hung_vf_creation_blocks_only_its_own_pf, .timeout = 60)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(N_VFS, NULL);
+        add_triple(fx, NULL);
+        _cleanup_harness_ struct iov_harness *h = start_iovd(fx, NULL, NULL);
+        cr_assert_eq(fixture_kernel_control(fx, "hang-sriov 0000:01:00.0"), 0);
+        struct hung_sriov slow = {.h = h};
+        pthread_t t;
+        uint64_t start = util_now_usec();
+        cr_assert_eq(pthread_create(&t, NULL, sriov_hung, &slow), 0);
+        for (int i = 0; i < 500; i++) { /* until the fake kernel saw the write */
+                _cleanup_free_ char *log = NULL;
+                cr_assert_eq(fixture_kernel_log(fx, &log), 0);
+                if (strstr(log, "sriov_numvfs 0000:01:00.0 hung"))
+                        break;
+                util_sleep_usec(10 * 1000);
+        }
+
+        struct json_object *a = allocate(h, "vm-2", "device", "0000:03:00.1", 201);
+        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
+        json_object_put(a);
+        expect_fast(h, "GET", "/v1/devices/0000:01:00.0", NULL, 200);
+        expect_fast(h, "GET", "/v1/devices", NULL, 200);
+        expect_fast(h, "GET", "/v1/allocations", NULL, 200);
+        expect_fast(h, "DELETE", path, NULL, 200);
+        cr_assert_lt(elapsed_ms(start), 5000, "the other group waited for the hung VF creation");
+
+        pthread_join(t, NULL);
+        cr_assert_geq(slow.status, 500L, "the hung VF creation answered %ld", slow.status);
+        expect_sysfs_driver(fx, "0000:03:00.1", "");
+}
+
 /* ---- randomized concurrency ---------------------------------------------------------------- */
 
 #define N_THREADS 4

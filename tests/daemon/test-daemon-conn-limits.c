@@ -2,14 +2,20 @@
 /*
  * Connection limits: 1,000 slow connections from one client (another uid on the Unix
  * socket, another loopback address on TCP) leave the operator served within a second or
- * two; the slow client is refused with an answer, cut off when its headers are late, and
- * gets in again once its connections are gone.
+ * two, VM stop, start and kill included (the VMM is tests/daemon/fake-vmm.c); the slow
+ * client is refused with an answer, cut off when its headers are late, and gets in again
+ * once its connections are gone. Members of the socket's group (by a supplementary group
+ * too) get the operators' reserved connections and streams, each still one client; a
+ * stream whose client hangs up gives its place back at once.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -30,10 +36,29 @@ static void setup(void)
         cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
         rl.rlim_cur = rl.rlim_max;
         cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %s", strerror(errno));
-        tcp_suite_start();
+        cr_assert_not_null(getenv("FAKE_VMM"), "FAKE_VMM is not set");
+        const char *const args[] = {"--vmm", getenv("FAKE_VMM"), NULL};
+        tcp_suite_start_with(args);
 }
 
-TestSuite(conn_limits, .init = setup, .fini = tcp_suite_teardown, .timeout = 90);
+/* VMMs outlive iovd by design: kill the one a pid file still names. */
+static void teardown(void)
+{
+        _cleanup_free_ char *pid_path = util_path_join(h->run_dir, "vms", NULL);
+        DIR *d = pid_path ? opendir(pid_path) : NULL;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                _cleanup_free_ char *path = util_path_join(pid_path, de->d_name, "vmm.pid", NULL);
+                _cleanup_free_ char *line = NULL;
+                if (path && util_read_line(path, &line) >= 0 && atoi(line) > 0)
+                        kill(atoi(line), SIGKILL);
+        }
+        if (d)
+                closedir(d);
+        tcp_suite_teardown();
+}
+
+TestSuite(conn_limits, .init = setup, .fini = teardown, .timeout = 90);
 
 static int connect_unix(void)
 {
@@ -181,37 +206,67 @@ static long timed_tcp(const char *method, const char *path, const char *body, ui
 
 #define POOL "{\"name\":\"p\",\"selector\":{\"vendor_id\":\"15b3\"}}"
 
-/* GET /v1/host, then a pool created and deleted: each answers within 2 s. */
+/* A VM named "op" on the fake VMM, created and started before the flood. */
+static void vm_start_op(void)
+{
+        _cleanup_free_ char *kernel = util_path_join(h->dir, "bzImage", NULL);
+        cr_assert_eq(util_write_file_atomic(kernel, "k", 1, 0600), 0);
+        _cleanup_free_ char *body =
+                util_strdup_printf("{\"name\":\"op\",\"kernel\":\"%s\",\"memory_mib\":16}", kernel);
+        uint64_t usec;
+        long s = timed_unix("POST", "/v1/vms", body, &usec);
+        cr_assert_eq(s, 201L, "POST /v1/vms: %ld", s);
+        s = timed_unix("POST", "/v1/vms/op/start", NULL, &usec);
+        cr_assert_eq(s, 200L, "POST /v1/vms/op/start: %ld", s);
+}
+
+/* One operator request under flood: the status expected, within 2 s. */
+static void expect_answer(long (*timed)(const char *, const char *, const char *, uint64_t *),
+                          const char *where, const char *method, const char *path, const char *body,
+                          long expected)
+{
+        uint64_t usec;
+        long s = timed(method, path, body, &usec);
+        cr_expect_eq(s, expected, "%s: %s %s under flood: %ld", where, method, path, s);
+        cr_expect_lt(usec, 2000000u, "%s: %s %s took %llu us", where, method, path,
+                     (unsigned long long)usec);
+        fprintf(stderr, "%s: %s %s under flood: %ld in %llu us\n", where, method, path, s,
+                (unsigned long long)usec);
+}
+
+/* GET /v1/host, VM "op" stopped, started and killed, a pool created and deleted: each
+ * answers within 2 s. */
 static void expect_operator_served(long (*timed)(const char *, const char *, const char *,
                                                  uint64_t *),
                                    const char *where)
 {
-        uint64_t usec;
-        long s = timed("GET", "/v1/host", NULL, &usec);
-        cr_expect_eq(s, 200L, "%s: GET /v1/host under flood: %ld", where, s);
-        cr_expect_lt(usec, 2000000u, "%s: GET /v1/host took %llu us", where,
-                     (unsigned long long)usec);
-        s = timed("POST", "/v1/pools", POOL, &usec);
-        cr_expect_eq(s, 201L, "%s: POST /v1/pools under flood: %ld", where, s);
-        cr_expect_lt(usec, 2000000u, "%s: POST took %llu us", where, (unsigned long long)usec);
-        s = timed("DELETE", "/v1/pools/p", NULL, &usec);
-        cr_expect(s == 200L || s == 204L, "%s: DELETE /v1/pools/p under flood: %ld", where, s);
-        cr_expect_lt(usec, 2000000u, "%s: DELETE took %llu us", where, (unsigned long long)usec);
-        fprintf(stderr,
-                "%s: operator's GET+POST+DELETE answered under flood, the last in %llu us\n", where,
-                (unsigned long long)usec);
+        expect_answer(timed, where, "GET", "/v1/host", NULL, 200);
+        expect_answer(timed, where, "POST", "/v1/vms/op/stop", NULL, 200);
+        expect_answer(timed, where, "POST", "/v1/vms/op/start", NULL, 200);
+        expect_answer(timed, where, "POST", "/v1/vms/op/kill", NULL, 200);
+        expect_answer(timed, where, "POST", "/v1/pools", POOL, 201);
+        expect_answer(timed, where, "DELETE", "/v1/pools/p", NULL, 200);
 }
 
-/* SO_PEERCRED reports the effective ids at connect(2) time (socket(7)). */
-static void become(uid_t uid, gid_t gid)
+/* SO_PEERCRED and SO_PEERGROUPS report the effective ids and the supplementary groups at
+ * connect(2) time (socket(7)): the test becomes each client for its connects. groups:
+ * the supplementary groups, n of them. */
+static void become_with(uid_t uid, gid_t gid, size_t n, const gid_t *groups)
 {
+        cr_assert_eq(seteuid(0), 0, "seteuid 0: %s", strerror(errno)); /* the real uid is 0 */
+        cr_assert_eq(setgroups(n, groups), 0, "setgroups: %s", strerror(errno));
         if (uid == 0) {
-                cr_assert_eq(seteuid(0), 0, "seteuid 0: %s", strerror(errno));
                 cr_assert_eq(setegid(gid), 0, "setegid %u: %s", (unsigned)gid, strerror(errno));
                 return;
         }
         cr_assert_eq(setegid(gid), 0, "setegid %u: %s", (unsigned)gid, strerror(errno));
         cr_assert_eq(seteuid(uid), 0, "seteuid %u: %s", (unsigned)uid, strerror(errno));
+}
+
+/* Another uid, in no group but its own (root's supplementary groups would be kept). */
+static void become(uid_t uid, gid_t gid)
+{
+        become_with(uid, gid, 0, NULL);
 }
 
 /* One complete request on a new connection; its status. */
@@ -233,6 +288,7 @@ Test(conn_limits, unix_operator_served_under_flood)
         cr_assert_eq(chmod(h->socket_path, 0666), 0);
         _cleanup_free_ int *fds = calloc(HOSTILE, sizeof(int));
         cr_assert_not_null(fds);
+        vm_start_op();
 
         uint64_t start = util_now_usec();
         become(NOBODY, NOBODY);
@@ -273,6 +329,7 @@ Test(conn_limits, tcp_operator_served_under_flood_without_token)
 {
         _cleanup_free_ int *fds = calloc(HOSTILE, sizeof(int));
         cr_assert_not_null(fds);
+        vm_start_op();
         uint64_t start = util_now_usec();
         flood_open("127.0.0.2", fds, HOSTILE);
         fprintf(stderr, "tcp: %d connections opened in %llu ms\n", HOSTILE,
@@ -350,23 +407,119 @@ Test(conn_limits, streams_per_client)
         cr_expect_eq(status, 200L, "operator's stream: %ld", status);
         close(op);
 
-        /* The daemon notices the closed stream at its next write: the events stream's
-         * keep-alive line every 15 s at the latest. */
+        /* The daemon sees the hang-up on the stream's socket (it polls them every quarter
+         * second), not only at its next write, a keep-alive line up to 15 s later. */
         close(fds[0]);
         uint64_t start = util_now_usec();
         int r;
         do {
-                usleep(200 * 1000);
+                usleep(100 * 1000);
                 become(NOBODY, NOBODY);
                 r = harness_events_open(h, &fds[0], &status);
                 become(0, 0);
                 if (r == 0 && status != 200)
                         close(fds[0]);
         } while (r == 0 && status == 429 && util_now_usec() - start < 20000000u);
+        uint64_t usec = util_now_usec() - start;
         cr_assert_eq(r, 0, "stream after one closed: %s", strerror(-r));
         cr_expect_eq(status, 200L, "stream after one closed: %ld", status);
+        cr_expect_lt(usec, 3000000u, "a closed stream's place came back after %llu ms",
+                     (unsigned long long)usec / 1000);
         fprintf(stderr, "streams: a closed stream's place back after %llu ms\n",
-                (unsigned long long)(util_now_usec() - start) / 1000);
+                (unsigned long long)usec / 1000);
         for (int i = 0; i < STREAMS_PER_CLIENT; i++)
                 close(fds[i]);
+}
+
+#define STREAMS_SHARED 64 /* api/conn-limit.h: every non-operator together */
+#define FIRST_UID      60001
+
+/* The socket's group, here root's: a client with it as a supplementary group only. */
+static gid_t socket_group(void)
+{
+        struct stat st;
+        cr_assert_eq(stat(h->socket_path, &st), 0, "stat %s: %s", h->socket_path, strerror(errno));
+        return st.st_gid;
+}
+
+/* n connections from uid (in no group) that send part of their headers. */
+static void open_partial_as(uid_t uid, int *fds, size_t n)
+{
+        become(uid, uid);
+        flood_open(NULL, fds, n);
+        become(0, 0);
+        for (size_t i = 0; i < n; i++)
+                cr_assert_geq(fds[i], 0, "uid %u: connection %zu not made", (unsigned)uid, i);
+}
+
+/* Six other uids fill the connections non-operators share; then a seventh is refused with
+ * 503, while a member of the socket's group by a supplementary group only gets an
+ * operator's reserved slot, and is still one client (429 past its share). Done within the
+ * 5 s the flood's headers may take. */
+Test(conn_limits, a_supplementary_member_of_the_group_is_an_operator_and_one_client)
+{
+        if (geteuid() != 0)
+                cr_skip_test("other uids and groups need root");
+        cr_assert_eq(chmod(h->dir, 0711), 0);
+        cr_assert_eq(chmod(h->socket_path, 0666), 0);
+        gid_t group = socket_group();
+        int flood[6 * 32], mine[33];
+        for (uid_t k = 0; k < 6; k++)
+                open_partial_as(FIRST_UID + k, flood + 32 * k, 32);
+        usleep(300 * 1000); /* the accept thread takes the backlog */
+
+        become(FIRST_UID + 6, FIRST_UID + 6);
+        int s = one_request(connect_unix(), COMPLETE);
+        cr_expect_eq(s, 503, "a seventh non-member uid while the shared slots are full: %d", s);
+        become_with(FIRST_UID + 7, FIRST_UID + 7, 1, &group);
+        s = one_request(connect_unix(), COMPLETE);
+        cr_expect_eq(s, 200, "a member by a supplementary group: %d", s);
+        for (size_t i = 0; i < ARRAY_SIZE(mine); i++) {
+                mine[i] = connect_unix();
+                send_text(mine[i], PARTIAL);
+        }
+        become(0, 0);
+        _cleanup_free_ char *body = NULL;
+        s = read_status(mine[32], 2000, &body);
+        cr_expect_eq(s, 429, "the member's 33rd connection: %d", s);
+        cr_expect(body && strstr(body, "too_many_connections"), "refusal: %s", body);
+        close_all(mine, ARRAY_SIZE(mine));
+        close_all(flood, ARRAY_SIZE(flood));
+}
+
+/* Eight uids hold every stream non-operators may open; a ninth gets 503, a member of the
+ * socket's group and root still open theirs. */
+Test(conn_limits, operators_have_streams_of_their_own)
+{
+        if (geteuid() != 0)
+                cr_skip_test("other uids and groups need root");
+        cr_assert_eq(chmod(h->dir, 0711), 0);
+        cr_assert_eq(chmod(h->socket_path, 0666), 0);
+        gid_t group = socket_group();
+        int fds[STREAMS_SHARED], extra[3];
+        long status;
+        for (size_t i = 0; i < STREAMS_SHARED; i++) {
+                uid_t uid = FIRST_UID + (uid_t)(i / STREAMS_PER_CLIENT);
+                become(uid, uid);
+                int r = harness_events_open(h, &fds[i], &status);
+                become(0, 0);
+                cr_assert_eq(r, 0, "stream %zu: %s", i, strerror(-r));
+                cr_assert_eq(status, 200L, "stream %zu: %ld", i, status);
+        }
+        become(FIRST_UID + 8, FIRST_UID + 8);
+        int r = harness_events_open(h, &extra[0], &status);
+        become(0, 0);
+        cr_assert_eq(r, 0, "a ninth uid's stream: %s", strerror(-r));
+        cr_expect_eq(status, 503L, "a ninth uid's stream while the shared ones are taken: %ld",
+                     status);
+        become_with(FIRST_UID + 9, FIRST_UID + 9, 1, &group);
+        r = harness_events_open(h, &extra[1], &status);
+        become(0, 0);
+        cr_assert_eq(r, 0, "a member's stream: %s", strerror(-r));
+        cr_expect_eq(status, 200L, "a member's stream: %ld", status);
+        r = harness_events_open(h, &extra[2], &status);
+        cr_assert_eq(r, 0, "root's stream: %s", strerror(-r));
+        cr_expect_eq(status, 200L, "root's stream: %ld", status);
+        close_all(extra, ARRAY_SIZE(extra));
+        close_all(fds, STREAMS_SHARED);
 }

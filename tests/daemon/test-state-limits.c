@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The state store at its limits and under crashes: every pool limit filled then a
- * restart, legacy single-document state migrated to one file per item, a bad item file
- * refused by name and left alone, and kill -9 at each step of an allocation's create and
+/* The state store at its limits and under crashes: every pool limit and the allocations
+ * limit filled then a restart, legacy single-document state migrated to one file per item, a bad
+ * item file refused by name and left alone, and kill -9 at each step of an allocation's create and
  * delete with the invariants checked after each restart. */
 #include <pthread.h>
 #include <signal.h>
@@ -116,6 +116,65 @@ Test(state_limits, every_pool_limit_filled_loads_again, .timeout = 240)
                      n);
         json_object_put(pool);
         json_object_put(call(h, "GET", "/v1/pools/last", NULL, 200));
+        remove_state_dir(dir);
+}
+
+/* Allocation files as an earlier iovd wrote them: the marker and n records of devices
+ * that vanished (domain 0010, which no generated device has), so they load as lost. */
+static void write_lost_allocations(const char *dir, unsigned n)
+{
+        _cleanup_free_ char *items = util_path_join(dir, "allocations", NULL);
+        cr_assert_eq(util_mkdir_p(items, 0700), 0);
+        _cleanup_free_ char *marker = util_path_join(dir, "allocations.json", NULL);
+        write_text(marker, "{\"format\": \"iovd-state\", \"version\": 2, \"kind\": "
+                           "\"allocations\", \"items_in\": \"allocations/\"}\n");
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_free_ char *path = util_strdup_printf("%s/a-%016x.json", items, i);
+                _cleanup_free_ char *text = util_strdup_printf(
+                        "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"allocations\","
+                        "\"item\":{\"id\":\"a-%016x\",\"owner\":\"gone\",\"pool\":null,"
+                        "\"state\":\"lost\",\"iommu_group\":%u,\"members\":[{\"address\":"
+                        "\"0010:%02x:%02x.%u\",\"original_driver\":null,\"original_override\":"
+                        "null,\"is_bridge\":false}],\"created_usec\":%u,\"lost_reason\":"
+                        "\"the device vanished\"}}\n",
+                        i, 100000 + i, i >> 8, (i >> 3) & 0x1f, i & 7, i + 1);
+                FILE *f = fopen(path, "we");
+                cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+                fputs(text, f);
+                cr_assert_eq(fclose(f), 0);
+        }
+}
+
+/* IOV_ALLOCATIONS_MAX records, all but one lost ones an earlier iovd kept: the last one
+ * through the API, then 409 too_many_allocations; after a restart everything is there. */
+Test(state_limits, every_allocation_limit_filled_loads_again, .timeout = 240)
+{
+        _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(N_VFS, NULL);
+        _cleanup_free_ char *dir = make_state_dir("state-limits");
+        write_lost_allocations(dir, IOV_ALLOCATIONS_MAX - 1);
+        _cleanup_free_ char *id = NULL;
+        {
+                _cleanup_harness_ struct iov_harness *h = start_iovd_patiently(fx, dir);
+                struct json_object *a = allocate(h, "last", "device", "0000:01:00.1", 201);
+                id = strdup(jstr(a, "id"));
+                json_object_put(a);
+                expect_error(h, "POST", "/v1/allocations",
+                             "{\"owner\":\"beyond\",\"device\":\"0000:01:00.2\"}", 409,
+                             "too_many_allocations");
+                cr_assert_eq(host_count(h, "allocations"), IOV_ALLOCATIONS_MAX,
+                             "allocations before the restart");
+                stop_iovd(h);
+        }
+        _cleanup_harness_ struct iov_harness *h = start_iovd_patiently(fx, dir);
+        cr_assert_eq(host_count(h, "allocations"), IOV_ALLOCATIONS_MAX,
+                     "allocations after the restart");
+        _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", id);
+        struct json_object *a = call(h, "GET", path, NULL, 200);
+        cr_assert_str_eq(jstr(a, "state"), "active", "%s", json_object_to_json_string(a));
+        json_object_put(a);
+        a = call(h, "GET", "/v1/allocations/a-0000000000000007", NULL, 200);
+        cr_assert_str_eq(jstr(a, "state"), "lost", "%s", json_object_to_json_string(a));
+        json_object_put(a);
         remove_state_dir(dir);
 }
 

@@ -316,6 +316,14 @@ vm_state_is() {
   [ "$(api_jq .state)" = "$2" ]
 }
 
+# lab_vmm_jailed PID: "jailed" when /proc/PID/status shows a uid not 0, no effective
+# capability, a seccomp filter and no_new_privs (the jailed iovd-vmm); else what it shows.
+lab_vmm_jailed() {
+  awk '/^Uid:/ { u = $2 } /^CapEff:/ { c = $2 } /^Seccomp:/ { s = $2 } /^NoNewPrivs:/ { n = $2 }
+    END { if (u != 0 && c == "0000000000000000" && s == 2 && n == 1) print "jailed"
+          else print "Uid " u " CapEff " c " Seccomp " s " NoNewPrivs " n }' "/proc/$1/status"
+}
+
 # vm_console_has NAME PATTERN: what the VM printed (GET /v1/vms/NAME/console) matches.
 vm_console_has() {
   api GET "/v1/vms/$1/console"

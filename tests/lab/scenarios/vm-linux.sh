@@ -72,16 +72,9 @@ tap_check "linux-a's init listens on its virtio console" \
 before="$(vm_state_pid linux-a), $(vm_state_pid b)"
 tap_is "both run, each in its own iovd-vmm ($before)" \
   "$(echo "$before" | sed -E "s/[0-9]+/N/g")" "running N, running N"
-# jailed PID: "jailed" when /proc/PID/status shows a uid not 0, no effective capability,
-# a seccomp filter and no_new_privs; else what it shows.
-jailed() {
-  awk '/^Uid:/ { u = $2 } /^CapEff:/ { c = $2 } /^Seccomp:/ { s = $2 } /^NoNewPrivs:/ { n = $2 }
-    END { if (u != 0 && c == "0000000000000000" && s == 2 && n == 1) print "jailed"
-          else print "Uid " u " CapEff " c " Seccomp " s " NoNewPrivs " n }' "/proc/$1/status"
-}
 pid_a=$(vm_state_pid linux-a | cut -d' ' -f2)
 tap_is "linux-a's iovd-vmm runs jailed: uid not 0, CapEff 0, Seccomp 2, NoNewPrivs 1" \
-  "$(jailed "$pid_a")" jailed
+  "$(lab_vmm_jailed "$pid_a")" jailed
 kill -TERM "$IOVD_PID"
 wait "$IOVD_PID" 2>/dev/null
 iovd_start_checked || exit 1

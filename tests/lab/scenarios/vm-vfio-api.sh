@@ -7,12 +7,14 @@
 # the VM is stopped, the NIC reset and still held. Started again, its VMM is killed
 # with SIGKILL mid-run: the VM is crashed, the NIC reset and still held. Deleting the VM
 # gives the NIC back to its pool, driverless as iovd found it. No DMAR fault in the lab's kernel log.
+# The VMM runs jailed (its own uid, no capability, seccomp, no_new_privs) with the NIC's
+# VFIO descriptors and a virtio console whose input iovd opened for it.
 # The L2 guest is l2/build-vfio.sh's (l2/init-vfio).
 # lab-topology: --nvme 0 --nics 2 --memory 1024 --timeout 900
 # lab-prepare: l2/build-vfio.sh
 . /lab/lab.sh
 
-tap_plan 29
+tap_plan 31
 tap_check "kvm_amd loads" lab_modprobe kvm_amd
 tap_check "vfio-pci, vfio_iommu_type1 and e1000e load" \
   lab_modprobe vfio-pci vfio_iommu_type1 e1000e
@@ -43,8 +45,10 @@ CMDLINE="console=ttyS0 reboot=k panic=-1 quiet iovtest.peer=$PEER_ADDR iovtest.i
 vm_body() { # vm_body NAME
   echo "{\"name\": \"$1\", \"vcpus\": 1, \"memory_mib\": 256, \"kernel\": \"/lab/vmlinuz\",
     \"initrd\": \"/lab/l2.cpio.gz\", \"cmdline\": \"$CMDLINE\",
-    \"devices\": [{\"type\": \"vfio\", \"pool\": \"nics\", \"guest_address\": 4}]}"
+    \"devices\": [{\"type\": \"vfio\", \"pool\": \"nics\", \"guest_address\": 4},
+      {\"type\": \"virtio-console\", \"input\": \"$LAB_IMAGES/$1.in\"}]}"
 }
+mkfifo "$LAB_IMAGES/l2.in" "$LAB_IMAGES/other.in"
 api_expect "POST /v1/vms l2 with a vfio entry from pool nics" 201 POST /v1/vms "$(vm_body l2)"
 VM=$(api_jq .id)
 ALLOC=$(api_jq '.passthrough[0].allocation')
@@ -86,8 +90,13 @@ tap_is "after the stop: still held by the VM, on vfio-pci" \
 # Run 2: SIGKILL of the VMM while the guest uses the NIC.
 api_expect "POST /v1/vms/l2/start again" 200 POST /v1/vms/l2/start
 PID=$(api_jq .pid)
+tap_is "iovd-vmm $PID runs jailed: uid not 0, CapEff 0, Seccomp 2, NoNewPrivs 1" \
+  "$(lab_vmm_jailed "$PID")" jailed
 tap_check "the guest's e1000e driver probed the NIC again" \
   lab_wait 300 vm_console_has l2 "l2-vfio: eth0 driver e1000e" || report_and_exit
+api GET /v1/vms/l2
+tap_is "the jailed VMM runs the virtio console beside the NIC" \
+  "$(api_jq '[.stats.virtio[]?.type] | index("virtio-console") != null')" true
 kill -9 "$PID"
 tap_check "after kill -9 of iovd-vmm $PID the VM is crashed" lab_wait 30 vm_state_is l2 crashed
 tap_is "reset before the start and after the crash" "$(resets)" 4

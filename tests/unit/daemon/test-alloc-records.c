@@ -234,3 +234,32 @@ Test(records, vm_holder_round_trips)
               "\"created_usec\":1,\"lost_reason\":null,\"vm\":7}",
               -EBADMSG);
 }
+
+/* A record of group g with one member, its address made from g. */
+static struct iov_allocation *numbered(unsigned g)
+{
+        _cleanup_free_ char *text = util_strdup_printf(
+                "{\"id\":\"a-%016x\",\"owner\":\"o\",\"pool\":null,\"state\":\"active\","
+                "\"iommu_group\":%u,\"members\":[{\"address\":\"%04x:%02x:%02x.%u\","
+                "\"original_driver\":null,\"original_override\":null,\"is_bridge\":false}],"
+                "\"created_usec\":1,\"lost_reason\":null}",
+                g, g, g >> 16, (g >> 8) & 0xff, (g >> 3) & 0x1f, g & 7);
+        return parse(text, 0);
+}
+
+Test(records, registry_claims_at_most_the_allocations_limit)
+{
+        struct iov_registry *reg = NULL;
+        cr_assert_eq(registry_new(&reg), 0);
+        const char *why = NULL;
+        for (unsigned g = 0; g < IOV_ALLOCATIONS_MAX; g++) {
+                int r = registry_claim_allocation(reg, numbered(g), &why);
+                cr_assert_eq(r, 0, "claim %u: %d (%s)", g, r, why ? why : "");
+        }
+        int r = registry_claim_allocation(reg, numbered(IOV_ALLOCATIONS_MAX), &why);
+        cr_expect_eq(r, -EBUSY, "claim past the limit: %d", r);
+        cr_expect_str_eq(why ? why : "", "too_many_allocations", "refused as %s", why);
+        cr_expect_eq(reg->n_allocations, (size_t)IOV_ALLOCATIONS_MAX, "%zu held",
+                     reg->n_allocations);
+        registry_free(reg);
+}
