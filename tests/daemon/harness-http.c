@@ -170,10 +170,16 @@ static int read_byte(int fd, unsigned timeout_ms, char *ret)
         return k == 0 ? -EPIPE : 0;
 }
 
+/* The timeout bounds the wait for a line to begin. Once its first byte is read the rest
+ * gets at least LINE_REST_MS more: the daemon writes each event line whole, and a short
+ * "quiet" timeout must not cut a line in two and drop its first part. */
+#define LINE_REST_MS 10000
+
 int harness_events_next(int fd, unsigned timeout_ms, char **ret)
 {
         char line[65536];
         size_t n = 0;
+        bool started = false;
         uint64_t deadline = util_now_usec() + (uint64_t)timeout_ms * 1000;
         for (;;) {
                 uint64_t now = util_now_usec();
@@ -183,6 +189,12 @@ int harness_events_next(int fd, unsigned timeout_ms, char **ret)
                 int r = read_byte(fd, (unsigned)((deadline - now) / 1000) + 1, &c);
                 if (r < 0)
                         return r;
+                if (!started) {
+                        started = true;
+                        uint64_t rest = util_now_usec() + (uint64_t)LINE_REST_MS * 1000;
+                        if (rest > deadline)
+                                deadline = rest;
+                }
                 if (c == '\n')
                         break;
                 if (n < sizeof(line) - 1)
