@@ -140,6 +140,8 @@ def kvm_per(runs, who, count_who, count_key):
             e, i = int(fields["kvm_exits"]), int(fields["kvm_irq_injections"])
         except (KeyError, ValueError):
             continue
+        if e < 0 or i < 0:
+            continue  # the guest went away within the run: its counters left KVM's sums
         exits, irqs, count = exits + e, irqs + i, count + n
     if count == 0:
         return ""
