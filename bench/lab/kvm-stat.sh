@@ -4,9 +4,14 @@
 # (Documentation/virt/kvm/api.rst, "KVM statistics"); the benchmarks run one L2 guest at
 # a time, so a difference between two readings is that guest's.
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-# exits: every VM exit (kicks handled by an ioeventfd in the kernel included); io_exits
-# and mmio_exits: the ones that went out to the VMM; irq_injections: interrupts injected.
-KVM_STATS="exits io_exits mmio_exits halt_exits irq_injections"
+# exits: every VM exit; io_exits: port I/O exits (those an ioeventfd serves in the kernel
+# included); mmio_exits: MMIO exits that went out to the VMM; halt_exits: HLT;
+# irq_injections: interrupts injected; irq_exits: exits for the lab's own interrupts (its
+# timer, its devices); irq_window_exits: waits for the guest to accept an interrupt;
+# insn_emulation: instructions KVM emulated (MMIO among them). What the names leave out
+# (MSR writes: the x2APIC's EOI and the TSC deadline; nested page faults) is the rest.
+KVM_STATS="exits io_exits mmio_exits halt_exits irq_injections irq_exits irq_window_exits
+  insn_emulation"
 
 kvm_stat() {
   for k in $KVM_STATS; do
