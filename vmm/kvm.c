@@ -85,9 +85,9 @@ int vmm_kvm_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **ret)
                          * them, leave it out of this table:
                          * userspace adds it when KVM_CAP_TSC_DEADLINE_TIMER is present
                          * (api.rst, "Known KVM API problems", local APIC features).
-                         * Without it Linux calibrates its APIC timer against the PIT and,
-                         * where that fails (nested, loaded hosts), keeps the PIT as its
-                         * clock event device: port exits each time it arms a timer. */
+                         * Without it Linux has to calibrate its APIC timer and, where
+                         * that fails (the nested lab), keeps the PIT as its clock event
+                         * device: port exits each time it arms a timer. */
                         if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
                                 vmm_vcpu_add_tsc_deadline_cpuid(cpuid);
                         *ret = TAKE_PTR(cpuid);
