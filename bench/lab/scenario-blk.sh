@@ -46,4 +46,4 @@ echo "bench-result: blk iovd-vmm-counters $(grep -a -o '"virtio":\[[^]]*\]' /tmp
 # shellcheck disable=SC2086 # QEMU_L2 is a list of words
 l2_blk qemu-l2-virtio $QEMU_L2 -append "@CMDLINE@ bench=blk bench.arm=qemu-" \
   -drive file=/tmp/disk.img,if=none,id=d,format=raw,readonly=on,aio=io_uring \
-  -device virtio-blk-pci,drive=d
+  -device virtio-blk-pci,drive=d@QEMU_BLK@
