@@ -140,6 +140,13 @@ void vmm_vcpu_fit_xsave_cpuid(struct kvm_cpuid2 *cpuid)
         }
 }
 
+void vmm_vcpu_add_tsc_deadline_cpuid(struct kvm_cpuid2 *cpuid)
+{
+        for (unsigned i = 0; i < cpuid->nent; i++)
+                if (cpuid->entries[i].function == 1)
+                        cpuid->entries[i].ecx |= 1u << 24; /* SDM vol. 2A, CPUID leaf 01H */
+}
+
 static int vcpu_setup_cpuid(struct iov_vcpu *vcpu, const struct kvm_cpuid2 *supported)
 {
         size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);

@@ -30,6 +30,9 @@ void vmm_vcpu_free(struct iov_vcpu *vcpu);
  * XCR0 bits, and the XSAVE area sizes for them (sub-leaf 0 EBX/ECX, sub-leaf 1 EBX), so
  * a guest's own size computation matches CPUID. */
 void vmm_vcpu_fit_xsave_cpuid(struct kvm_cpuid2 *cpuid);
+/* Offer the TSC-deadline timer (CPUID.1:ECX[24]), which KVM's in-kernel local APIC
+ * emulates; for a host whose KVM_CAP_TSC_DEADLINE_TIMER is present (vmm_kvm_supported_cpuid). */
+void vmm_vcpu_add_tsc_deadline_cpuid(struct kvm_cpuid2 *cpuid);
 
 /* Put the boot vCPU in 64-bit mode at the kernel entry (Linux x86 boot protocol,
  * "64-bit boot protocol"): paging on with the loader's identity map, CS = 0x10, data

@@ -128,24 +128,69 @@ def blk_counters(runs):
             f"{get['interrupts'] / requests:.3f} interrupts ({requests} requests)")
 
 
+def kvm_per(runs, who, count_who, count_key):
+    """KVM's exits and interrupt injections (kvm-stat.sh, over WHO's runs) per request or
+    frame (COUNT_KEY of COUNT_WHO's same runs): the cost behind a figure, counted by KVM the
+    same way under any VMM. " (exits, irqs)" text, or "" without the counters."""
+    exits = irqs = count = 0
+    counts = {f.get("run"): f for f in runs.get(count_who, [])}
+    for fields in runs.get(who, []):
+        try:
+            n = int(counts[fields.get("run")][count_key])
+            e, i = int(fields["kvm_exits"]), int(fields["kvm_irq_injections"])
+        except (KeyError, ValueError):
+            continue
+        if e < 0 or i < 0:
+            continue  # the guest went away within the run: its counters left KVM's sums
+        exits, irqs, count = exits + e, irqs + i, count + n
+    if count == 0:
+        return ""
+    return f" ({exits / count:.3f} exits, {irqs / count:.3f} interrupts per {count_key.split('_')[-1].rstrip('s')})"
+
+
+def blk_row(runs, label, key, unit, fmt):
+    """One row: iovd-vmm, QEMU and the limit, raw medians and corrected for the lab's CPU
+    share, with the ratios iovd-vmm/limit and iovd-vmm/QEMU."""
+    ours, n = median(runs, "l2-virtio", key)
+    lab, _ = median(runs, "lab", key)
+    text = f"{label}: iovd-vmm {ours:{fmt}}"
+    try:
+        qemu, _ = median(runs, "qemu-l2-virtio", key)
+        text += f", QEMU {qemu:{fmt}}"
+        vs_qemu = f", iovd-vmm/QEMU {ours / qemu:.3f}"
+    except LookupError:
+        qemu, vs_qemu = None, ""
+    text += f", limit {lab:{fmt}} {unit} (median of {n}); iovd-vmm/limit {ours / lab:.4f}{vs_qemu}"
+    try:
+        c_ours, c_lab = corrected(runs, "l2-virtio", key), corrected(runs, "lab", key)
+        text += f"; per lab CPU: iovd-vmm {c_ours:{fmt}}"
+        if qemu is not None:
+            c_qemu = corrected(runs, "qemu-l2-virtio", key)
+            text += f", QEMU {c_qemu:{fmt}}"
+        text += f", limit {c_lab:{fmt}}; iovd-vmm/limit {c_ours / c_lab:.4f}"
+        if qemu is not None:
+            text += f", iovd-vmm/QEMU {c_ours / c_qemu:.3f}"
+    except LookupError:
+        pass
+    return text
+
+
 def blk(runs):
     rows = [("sequential 1 MiB", "seq_mib_s", "MiB/s", ".1f"),
             ("random 4 KiB", "rand4k_iops", "IOPS", ".0f"),
             ("sequential 1 MiB depth 16", "seq_qd16_mib_s", "MiB/s", ".1f"),
             ("random 4 KiB depth 16", "rand4k_qd16_iops", "IOPS", ".0f")]
-    parts, pairs, n = [], [], 0
+    print("lab-bench blk: L2 guest virtio-blk (O_DIRECT) under iovd-vmm and QEMU (KVM, "
+          "aio=io_uring) vs the image file in the lab (limit)" + blk_counters(runs))
     for label, key, unit, fmt in rows:
         try:
-            ours, n = median(runs, "l2-virtio", key)
-            lab, _ = median(runs, "lab", key)
+            print(f"lab-bench blk {blk_row(runs, label, key, unit, fmt)}")
         except LookupError:
             if key in ("seq_mib_s", "rand4k_iops"):
                 raise
-            continue  # an older blkbench: depth 1 only
-        parts.append(f"{label} {ours:{fmt}} vs {lab:{fmt}} {unit} (ratio {ours / lab:.4f})")
-        pairs.append((label, "l2-virtio", "lab", key))
-    print(f"lab-bench blk: median of {n} runs, L2 guest virtio-blk (O_DIRECT) vs the image "
-          f"file in the lab: " + ", ".join(parts) + blk_counters(runs) + cpu_note(runs, pairs))
+    print("lab-bench blk KVM counters over the runs: iovd-vmm"
+          + (kvm_per(runs, "l2-virtio", "l2-virtio", "requests") or " (none)")
+          + ", QEMU" + (kvm_per(runs, "qemu-l2-virtio", "qemu-l2-virtio", "requests") or " (none)"))
 
 
 def net(runs):
@@ -160,6 +205,33 @@ def net(runs):
           + cpu_note(runs, [("guest->lab", "tap-rx", "veth", "mib_s"),
                             ("lab->guest", "l2-net-rx", "veth", "mib_s")]))
     vhost_net(runs, limit, tx, rx)
+    qemu_net(runs, limit)
+    for p, label in (("", "iovd-vmm userspace"), ("vhost-", "iovd-vmm vhost-net"),
+                     ("qemu-vhost-", "QEMU vhost-net")):
+        print(f"lab-bench net KVM counters, {label}: guest->lab"
+              + (kvm_per(runs, f"{p}tap-rx", f"{p}l2-net-tx", "sent_frames") or " (none)")
+              + ", lab->guest" + (kvm_per(runs, f"{p}l2-net-rx", f"{p}l2-net-rx", "frames")
+                                  or " (none)"))
+
+
+def qemu_net(runs, limit):
+    """The same guest under QEMU with vhost-net, beside iovd-vmm on vhost-net."""
+    try:
+        qtx, n = median(runs, "qemu-vhost-tap-rx", "mib_s")
+        qrx, _ = median(runs, "qemu-vhost-l2-net-rx", "mib_s")
+        vtx, _ = median(runs, "vhost-tap-rx", "mib_s")
+        vrx, _ = median(runs, "vhost-l2-net-rx", "mib_s")
+    except LookupError as e:
+        print(f"lab-bench net: no QEMU figures ({e})")
+        return
+    print(f"lab-bench net QEMU: median of {n} runs: guest->lab on QEMU with vhost-net "
+          f"{qtx:.2f} MiB/s (ratio to veth {qtx / limit:.3f}; iovd-vmm vhost/QEMU "
+          f"{vtx / qtx:.2f}), lab->guest {qrx:.2f} MiB/s (ratio to veth {qrx / limit:.3f}; "
+          f"iovd-vmm vhost/QEMU {vrx / qrx:.2f})"
+          + cpu_note(runs, [("guest->lab iovd-vmm vhost/QEMU", "vhost-tap-rx",
+                             "qemu-vhost-tap-rx", "mib_s"),
+                            ("lab->guest iovd-vmm vhost/QEMU", "vhost-l2-net-rx",
+                             "qemu-vhost-l2-net-rx", "mib_s")]))
 
 
 def vhost_net(runs, limit, tx, rx):

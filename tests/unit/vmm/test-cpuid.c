@@ -97,3 +97,15 @@ Test(vmm_cpuid, no_xsave_no_change)
         cr_expect_eq(leaf_d(c, 1)->ebx, 576u, "sub-leaf 1 changed without XSAVE");
         free(c);
 }
+
+/* The TSC-deadline bit is added to leaf 1 and nothing else changes there. */
+Test(vmm_cpuid, tsc_deadline_added_to_leaf_1)
+{
+        struct kvm_cpuid2 *c = host_cpuid(true, true);
+        uint32_t ecx = c->entries[0].ecx, edx = c->entries[0].edx;
+        vmm_vcpu_add_tsc_deadline_cpuid(c);
+        cr_expect_eq(c->entries[0].ecx, ecx | 1u << 24, "leaf 1 ECX 0x%x", c->entries[0].ecx);
+        cr_expect_eq(c->entries[0].edx, edx, "leaf 1 EDX changed");
+        cr_expect_eq(c->entries[1].ecx, 1u << 3, "leaf 7 changed");
+        free(c);
+}

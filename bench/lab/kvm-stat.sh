@@ -1,0 +1,54 @@
+# Sourced by the lab side of `bench/lab/run blk` and `net`: KVM's own counters, which count
+# the same way under any VMM, so iovd-vmm and QEMU can be set side by side. debugfs has
+# one file per statistic at the top of kvm/, the sum over every VM and vCPU in the lab
+# (Documentation/virt/kvm/api.rst, "KVM statistics"); the benchmarks run one L2 guest at
+# a time, so a difference between two readings is that guest's.
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+# exits: every VM exit; io_exits: port I/O exits (those an ioeventfd serves in the kernel
+# included); mmio_exits: MMIO exits that went out to the VMM; halt_exits: HLT;
+# irq_injections: interrupts injected; irq_exits: exits for the lab's own interrupts (its
+# timer, its devices); irq_window_exits: waits for the guest to accept an interrupt;
+# insn_emulation: instructions KVM emulated (MMIO among them). What the names leave out
+# (MSR writes: the x2APIC's EOI and the TSC deadline; nested page faults) is the rest.
+KVM_STATS="exits io_exits mmio_exits halt_exits irq_injections irq_exits irq_window_exits
+  insn_emulation"
+
+kvm_stat() {
+  for k in $KVM_STATS; do
+    printf '%s ' "$(cat "/sys/kernel/debug/kvm/$k" 2>/dev/null || echo 0)"
+  done
+}
+
+# kvm_delta "$(kvm_stat)" "$(kvm_stat)": kvm_NAME=N for each counter, end minus begin.
+kvm_delta() {
+  echo "$1 $2" | awk -v names="$KVM_STATS" '{
+    n = split(names, k)
+    for (i = 1; i <= n; i++) printf "kvm_%s=%d ", k[i], $(n + i) - $i
+  }'
+}
+
+# Passes an L2 console through and, for every run the guest brackets with "bench-cpu:
+# begin/end BENCH WHO run=N" lines, prints "bench-result: BENCH WHO run=N kvm_...=..." with
+# KVM's counters over that run. Each line is read as the guest prints it: cpumon.py times
+# the runs by when those lines reach the lab's console.
+kvm_runs() {
+  cr=$(printf '\r') begin=
+  while IFS= read -r line; do
+    line=${line%"$cr"}
+    echo "$line"
+    case "$line" in
+    *"bench-cpu: begin "*) begin=$(kvm_stat) ;;
+    *"bench-cpu: end "*)
+      echo "bench-result: ${line#*bench-cpu: end } $(kvm_delta "$begin" "$(kvm_stat)")"
+      ;;
+    esac
+  done
+}
+
+# The QEMU arm's command line up to the kernel's: q35 (virtio-pci devices with MSI-X, as
+# iovd-vmm has; microvm's virtio-mmio has one interrupt line and a status read per
+# interrupt), KVM, the same vCPU and memory as the iovd-vmm arm. The serial console goes
+# to QEMU's stdout (no -serial stdio: that would put the lab's console in raw mode).
+QEMU_L2="qemu-system-x86_64 -M q35 -accel kvm -cpu host -m 256 -smp 1 -nodefaults
+  -no-user-config -display none -monitor none -no-reboot -serial file:/proc/self/fd/1
+  -kernel /lab/vmlinuz -initrd /lab/l2.cpio"
