@@ -11,9 +11,11 @@
  * process exits, which iovd reaps), so the VMM's parent is never a child of an iovd that
  * may restart. It forks and execs VMM with its own descriptors (stdio, and those iovd
  * passed at 3 and up, except N), writes "PID STARTTIME" to the pid file (STARTTIME: field 22 of
- * /proc/PID/stat), writes the pid (a pid_t) to fd N and closes everything, waits, and
+ * /proc/PID/stat), writes the pid (a pid_t) to fd N and closes everything but N, waits, and
  * writes "exited STATUS" or "signal SIGNAL" to the exit file; both files through a
- * temporary file and a rename (vms/supervisor.h reads them). --pid-namespace gives the VMM
+ * temporary file and a rename (vms/supervisor.h reads them). N is closed right after the
+ * exit file is written: its hang-up tells iovd that the file is there, so iovd sleeps
+ * until then instead of looking for the file. --pid-namespace gives the VMM
  * a PID namespace of its own (it is its init); --cgroup puts it into the cgroup v2
  * directory DIR and removes DIR once it ended. A VMM that cannot be executed exits 127
  * after saying why on stderr (the VMM's log).
@@ -142,8 +144,10 @@ static pid_t start_vmm(const struct monitor_options *o)
                 write_atomic(o->pid_file, line);
         }
         (void)!write(o->report_fd, &vmm, sizeof(vmm));
-        /* Nothing iovd passed stays open here, nor stdio (the VMM's log). */
-        close_range(3, ~0U, 0);
+        /* Nothing iovd passed stays open here but the report pipe (its hang-up is iovd's
+         * news of the exit file), nor stdio (the VMM's log). */
+        close_range(3, (unsigned)o->report_fd - 1, 0);
+        close_range((unsigned)o->report_fd + 1, ~0U, 0);
         int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null_fd >= 0) {
                 dup2(null_fd, STDIN_FILENO);
@@ -185,6 +189,7 @@ int main(int argc, char **argv)
         else
                 snprintf(line, sizeof(line), "exited %d\n", WEXITSTATUS(status));
         write_atomic(o.exit_file, line);
+        close(o.report_fd); /* before the cgroup's removal: iovd need not wait for that */
         if (o.cgroup)
                 (void)rmdir(o.cgroup);
         return 0;

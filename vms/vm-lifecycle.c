@@ -6,6 +6,7 @@
  * else, with the reason), whether or not a request is waiting for it.
  */
 #include <assert.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -95,6 +96,10 @@ static void vm_finish_record(struct iov_vm_table *t, struct iov_vm_record *rec,
         rec->pidfd = -1;
         rec->finishing = false;
         rec->exit_pending = !e->known;
+        if (e->known && rec->monitor_fd >= 0) { /* its exit file is read: nothing to wait for */
+                close(rec->monitor_fd);
+                rec->monitor_fd = -1;
+        }
         rec->exit_status = e->known && !e->signaled ? e->code : -1;
         vm_record_set_stats(rec, TAKE_PTR(e->stats));
         enum iov_vm_state state;
@@ -130,12 +135,14 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
         _cleanup_free_ char *dir = vm_record_dir(t, rec);
         size_t n_passthrough = rec->n_passthrough;
         _cleanup_free_ struct iov_vm_passthrough *passthrough = vm_passthrough_copy(rec);
+        _cleanup_close_ int monitor_fd =
+                rec->monitor_fd >= 0 ? fcntl(rec->monitor_fd, F_DUPFD_CLOEXEC, 3) : -1;
         pthread_mutex_unlock(&t->lock);
 
         struct iov_vmm_exit e = {0};
         if (dir) {
                 uint64_t start = util_now_usec();
-                (void)supervisor_read_exit(dir, killed ? 0 : VM_EXIT_FILE_WAIT_MS, &e);
+                (void)supervisor_read_exit(dir, monitor_fd, killed ? 0 : VM_EXIT_FILE_WAIT_MS, &e);
                 vm_time_step(t, IOV_VM_STEP_EXIT_READ, start);
                 /* Now, while finishing keeps a new start away from these files. */
                 vm_remove_runtime_files(dir);
@@ -323,6 +330,10 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
         if (r >= 0) {
                 rec->process = p;
                 rec->pidfd = fd;
+                /* Its verdict waits on the monitor as a spawned one's does on its pipe;
+                 * without it (gone already) the exit file is read at once. */
+                if (supervisor_open_monitor_pidfd(&p, &rec->monitor_fd) < 0)
+                        rec->monitor_fd = -1;
                 rec->vmm_slot = vm_read_slot(t, p.pid);
                 vm_cgroup_restore(t, rec);
                 /* The VMM's word is the truth: iovd may have died before it saved the
@@ -337,7 +348,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                 return;
         /* The VMM ended while iovd was not running (or the host rebooted: no pid file). */
         struct iov_vmm_exit e = {0};
-        (void)supervisor_read_exit(dir, 0, &e);
+        (void)supervisor_read_exit(dir, -1, 0, &e);
         enum iov_vm_state state;
         _cleanup_free_ char *reason = NULL;
         vm_judge_exit(rec, &e, &state, &reason);
@@ -405,7 +416,7 @@ static int vm_write_config(struct json_object *config, const char *dir)
  * own wherever iovd may make cgroups (vm-cgroup.c), jailed or not. */
 static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                     struct json_object *config, const char *dir, struct iov_vmm_fds *fds,
-                    struct iov_vmm_process *ret_process, int *ret_pidfd)
+                    struct iov_vmm_process *ret_process, int *ret_pidfd, int *ret_monitor_fd)
 {
         const struct iov_daemon_config *c = &t->daemon->config;
         uint64_t start = util_now_usec();
@@ -424,7 +435,8 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                 .jail = c->vmm_jail, .uid = id, .gid = id, .cgroup = cgroup};
         struct iov_vmm_process p;
         uint64_t forked = start = util_now_usec();
-        r = supervisor_spawn(t->vmm_path, dir, fds, &confinement, &p, &forked);
+        int monitor_fd = -1;
+        r = supervisor_spawn(t->vmm_path, dir, fds, &confinement, &p, &monitor_fd, &forked);
         if (r < 0)
                 return r;
         /* Spawn ends where the monitor is on its own (its exec is timed apart). */
@@ -435,6 +447,7 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                 fd = -1; /* ended already: judged at once below */
         *ret_process = p;
         *ret_pidfd = fd;
+        *ret_monitor_fd = monitor_fd;
         return 0;
 }
 
@@ -480,9 +493,11 @@ static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_
 
 /* Record a new run of rec's VMM (lock held); returns the run's number. */
 static unsigned vm_start_record(struct iov_vm_table *t, struct iov_vm_record *rec,
-                                const struct iov_vmm_process *process, int pidfd, bool unsafe)
+                                const struct iov_vmm_process *process, int pidfd, int monitor_fd,
+                                bool unsafe)
 {
         rec->starting = false;
+        rec->monitor_fd = monitor_fd; /* the last run's was taken by vm_start */
         rec->unsafe_interrupts = unsafe;
         rec->run++;
         rec->process = *process;
@@ -571,10 +586,10 @@ static int vm_start_wait(struct iov_vm_table *t, const char *id, unsigned run, c
 /* The monitor of the last run may not have written its exit file yet (vm_finish of a kill):
  * let it, before this start clears the run directory, so that it never lands on the new
  * run's files. */
-static void vm_wait_last_exit(const char *dir)
+static void vm_wait_last_exit(const char *dir, int monitor_fd)
 {
         struct iov_vmm_exit e = {0};
-        (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+        (void)supervisor_read_exit(dir, monitor_fd, VM_EXIT_FILE_WAIT_MS, &e);
         supervisor_exit_clear(&e);
 }
 
@@ -586,15 +601,17 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         pthread_mutex_lock(&t->lock);
         int r = vm_start_claim(t, id, &rec, &dir, p);
         bool exit_pending = false;
+        _cleanup_close_ int last_monitor_fd = -1;
         if (r >= 0 && rec) {
                 exit_pending = rec->exit_pending;
                 rec->exit_pending = false;
+                last_monitor_fd = TAKE_FD(rec->monitor_fd);
         }
         pthread_mutex_unlock(&t->lock);
         if (r < 0)
                 return r;
         if (exit_pending)
-                vm_wait_last_exit(dir);
+                vm_wait_last_exit(dir, last_monitor_fd);
         bool unsafe = false;
         struct iov_vmm_fds fds = {0};
         _cleanup_json_ struct json_object *config = NULL;
@@ -602,9 +619,9 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         if (r < 0)
                 return r;
         struct iov_vmm_process process = {0};
-        int fd = -1;
+        int fd = -1, monitor_fd = -1;
         daemon_test_crash_point("vm-start-prepared");
-        r = vm_spawn(t, rec, config, dir, &fds, &process, &fd);
+        r = vm_spawn(t, rec, config, dir, &fds, &process, &fd, &monitor_fd);
         supervisor_fds_clear(&fds);
         pthread_mutex_lock(&t->lock);
         if (r < 0) {
@@ -617,7 +634,7 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                 return daemon_problem_set(p, 500, "vmm_failed", "%s",
                                           reason ? reason : "out of memory");
         }
-        unsigned run = vm_start_record(t, rec, &process, fd, unsafe);
+        unsigned run = vm_start_record(t, rec, &process, fd, monitor_fd, unsafe);
         /* The running state is saved while the VMM builds the VM, not after: the answer
          * still waits for that save (vm_start_wait). */
         vm_table_save_soon(t);

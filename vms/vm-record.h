@@ -48,6 +48,8 @@ struct iov_vm_record {
         /* Runtime only. */
         struct iov_vmm_process process;
         int pidfd;                  /* -1 when no VMM is followed */
+        int monitor_fd;             /* the last run's monitor: hangs up once it wrote the
+                                       exit file (supervisor_read_exit); -1: none known */
         bool starting;              /* a start is between spawn and the first state */
         bool finishing;             /* the VMM ended; its verdict is being read */
         bool exit_pending;          /* judged before the monitor's exit file came */

@@ -84,6 +84,7 @@ struct iov_vm_record *vm_record_alloc(void)
                 return NULL;
         vm_spec_init(&rec->spec);
         rec->pidfd = -1;
+        rec->monitor_fd = -1;
         rec->exit_status = -1;
         rec->vmm_slot = -1;
         return rec;
@@ -99,6 +100,8 @@ void vm_record_free(struct iov_vm_record *rec)
         json_object_put(rec->stats);
         if (rec->pidfd >= 0)
                 close(rec->pidfd);
+        if (rec->monitor_fd >= 0)
+                close(rec->monitor_fd);
         free(rec);
 }
 

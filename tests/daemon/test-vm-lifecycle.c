@@ -221,6 +221,40 @@ Test(vm_lifecycle, vmm_gone_while_iovd_down_is_crashed)
         harness_reply_clear(&r);
 }
 
+/* A re-attached VMM has no report pipe to its monitor: iovd follows the monitor by a pidfd
+ * instead, so a VMM killed from outside afterwards is judged from the monitor's exit file
+ * (the signal), not as an end whose status is lost. */
+Test(vm_lifecycle, reattached_vmm_killed_is_judged_from_its_exit_file)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t pid = vm_pid(&r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, id, "idle");
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        vm_env_start_iovd(&env);
+        vm_get(&env, id, &r);
+        cr_assert_eq(vm_pid(&r), pid, "re-attached pid %d, want %d", vm_pid(&r), pid);
+        harness_reply_clear(&r);
+
+        for (int i = 0; i < 5; i++) { /* the verdict never waits for a file that came */
+                cr_assert_eq(kill(pid, SIGKILL), 0, "kill %d: %s", pid, strerror(errno));
+                vm_wait_state(&env, id, "crashed", &r);
+                cr_expect(strstr(vm_str(r.json, "reason"), "signal 9") != NULL, "crash reason: %s",
+                          vm_str(r.json, "reason"));
+                harness_reply_clear(&r);
+                vm_action(&env, id, "start", NULL, 200, &r);
+                pid = vm_pid(&r);
+                harness_reply_clear(&r);
+                cr_assert(pid > 0, "no pid after start %d", i);
+        }
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
 Test(vm_lifecycle, graceful_stop_lets_the_guest_shut_down)
 {
         const char *kernel = getenv("VM_CTRLALTDEL");
