@@ -334,6 +334,10 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                  * without it (gone already) the exit file is read at once. */
                 if (supervisor_open_monitor_pidfd(&p, &rec->monitor_fd) < 0)
                         rec->monitor_fd = -1;
+                /* A kill saved before iovd died, its VMM still there: finish it. */
+                if (rec->request == IOV_VM_REQUEST_KILL ||
+                    rec->request == IOV_VM_REQUEST_STOP_TIMEOUT)
+                        (void)pidfd_send_signal(fd, SIGKILL, NULL, 0);
                 rec->vmm_slot = vm_read_slot(t, p.pid);
                 vm_cgroup_restore(t, rec);
                 /* The VMM's word is the truth: iovd may have died before it saved the
@@ -359,6 +363,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
         vm_record_set_stats(rec, TAKE_PTR(e.stats));
         supervisor_exit_clear(&e);
         vm_passthrough_reset(t->daemon, rec->id, rec->passthrough, rec->n_passthrough);
+        rec->request = IOV_VM_REQUEST_NONE;
         vm_record_set_state(t, rec, state, reason);
 }
 
@@ -693,15 +698,20 @@ static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct j
         return r;
 }
 
-/* SIGKILL through the pidfd (lock held) and wait for the watcher's verdict. */
+/* SIGKILL through the pidfd (lock held) and wait for the watcher's verdict. The request is
+ * saved (vms.json's "request") while the VMM ends, not after: the verdict of a kill is
+ * known before it comes, so the answer needs that save only (*ret_gen), and an iovd that
+ * dies before it saved the verdict judges the end the same at its start (vm_reattach). */
 static struct iov_vm_record *vm_kill_and_wait(struct iov_vm_table *t, struct iov_vm_record *rec,
-                                              enum iov_vm_request why)
+                                              enum iov_vm_request why, uint64_t *ret_gen)
 {
         char id[IOV_VM_ID_MAX];
         memcpy(id, rec->id, sizeof(id));
         unsigned run = rec->run;
         uint64_t start = util_now_usec();
         rec->request = why;
+        *ret_gen = ++t->change_gen;
+        vm_table_save_soon(t);
         if (rec->pidfd >= 0 && pidfd_send_signal(rec->pidfd, SIGKILL, NULL, 0) < 0)
                 log_warning_errno(-errno, "VM %s: cannot kill iovd-vmm: %m", id);
         rec = vm_wait_inactive(t, id, run, util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
@@ -714,6 +724,7 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
 {
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
+        uint64_t gen = t->change_gen;
         int r;
         /* A kill may overtake a stop that is waiting for the guest. */
         if (!rec)
@@ -721,8 +732,11 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
         else if (!vm_is_active(rec) || rec->pidfd < 0 || rec->finishing)
                 r = vm_problem_state(p, rec, "kill");
         else
-                r = vm_reply(t, vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), id, ret, p);
-        (void)vm_table_sync(t);
+                r = vm_reply(t, vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL, &gen), id, ret, p);
+        /* The kill's request, saved while the VMM ended; the verdict is the saver's. */
+        (void)vm_table_sync_gen(t, gen);
+        if (r >= 0)
+                daemon_test_crash_point("vm-kill-saved");
         pthread_mutex_unlock(&t->lock);
         return r;
 }
@@ -754,9 +768,10 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
         pthread_mutex_lock(&t->lock);
         uint64_t deadline = util_realtime_usec() + (asked ? timeout_sec * 1000000ULL : 0);
         rec = vm_wait_inactive(t, id, run, deadline);
+        uint64_t gen;
         if (rec && rec->run == run && (vm_is_active(rec) || rec->pidfd >= 0) &&
             rec->request == IOV_VM_REQUEST_STOP)
-                rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT);
+                rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT, &gen);
         r = vm_reply(t, rec, id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);

@@ -137,6 +137,9 @@ int vm_table_load(struct iov_vm_table *t);
 /* Make every change so far durable. Drops the lock while writing: records found before
  * may be gone afterwards. Failures are logged. */
 int vm_table_sync(struct iov_vm_table *t);
+/* The same for the changes up to generation gen (a change_gen read earlier): what a request
+ * needs durable before it answers, not what others changed since. */
+int vm_table_sync_gen(struct iov_vm_table *t, uint64_t gen);
 /* Have the saver thread make every change so far durable soon (lock held); returns at once.
  * A request that answers on these changes still calls vm_table_sync(). */
 void vm_table_save_soon(struct iov_vm_table *t);

@@ -255,6 +255,53 @@ Test(vm_lifecycle, reattached_vmm_killed_is_judged_from_its_exit_file)
         harness_reply_clear(&r);
 }
 
+/* A kill answers once the kill itself is saved (vms.json's "request"), not its verdict: an
+ * iovd killed at that point, before the saver wrote the verdict, still judges the end as
+ * the kill's at its next start, never as a crash by signal 9. */
+Test(vm_lifecycle, kill_9_after_a_kill_keeps_it_a_kill)
+{
+        setenv("IOVD_TEST_HOOKS", "1", 1);
+        setenv("IOVD_TEST_CRASH_AT", "vm-kill-saved", 1);
+        harness_free(TAKE_PTR(env.h));
+        vm_env_start_iovd(&env);
+        unsetenv("IOVD_TEST_CRASH_AT");
+        unsetenv("IOVD_TEST_HOOKS");
+        for (int i = 0; i < 3; i++) {
+                _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+                struct iov_http_reply r;
+                vm_action(&env, id, "start", NULL, 200, &r);
+                pid_t pid = vm_pid(&r);
+                harness_reply_clear(&r);
+                vm_wait_console(&env, id, "idle");
+                _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s/kill", id);
+                /* No answer: iovd is killed at the step. */
+                (void)harness_request(env.h, "POST", path, NULL, &r);
+                harness_reply_clear(&r);
+                int status = -1;
+                cr_assert_eq(harness_stop(env.h, &status), 0, "iovd did not end");
+                cr_expect_eq(status, 128 + SIGKILL, "iovd was not killed at the step: %d", status);
+                harness_free(TAKE_PTR(env.h));
+                cr_expect_neq(kill(pid, 0), 0, "VMM %d still runs after the kill", pid);
+                vm_env_start_iovd(&env);
+                vm_get(&env, id, &r);
+                cr_expect_str_eq(vm_str(r.json, "state"), "stopped", "after restart: %s (%s)",
+                                 vm_str(r.json, "state"), vm_str(r.json, "reason"));
+                cr_expect_str_eq(vm_str(r.json, "reason"), "killed on request", "reason: %s",
+                                 vm_str(r.json, "reason"));
+                cr_expect_null(json_object_object_get(r.json, "request"), "request shown: %s",
+                               r.body);
+                harness_reply_clear(&r);
+                if (i < 2) { /* the next round's iovd dies at the step again */
+                        harness_free(TAKE_PTR(env.h));
+                        setenv("IOVD_TEST_HOOKS", "1", 1);
+                        setenv("IOVD_TEST_CRASH_AT", "vm-kill-saved", 1);
+                        vm_env_start_iovd(&env);
+                        unsetenv("IOVD_TEST_CRASH_AT");
+                        unsetenv("IOVD_TEST_HOOKS");
+                }
+        }
+}
+
 Test(vm_lifecycle, graceful_stop_lets_the_guest_shut_down)
 {
         const char *kernel = getenv("VM_CTRLALTDEL");
