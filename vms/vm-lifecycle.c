@@ -481,7 +481,8 @@ static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_
         struct iov_vm_record *rec = vm_table_find(t, id);
         if (!rec)
                 return vm_problem_not_found(p, id);
-        if (rec->starting || rec->pidfd >= 0 || rec->finishing || vm_is_active(rec))
+        if (rec->starting || rec->deleting || rec->pidfd >= 0 || rec->finishing ||
+            vm_is_active(rec))
                 return vm_problem_state(p, rec, "start");
         int r = vm_admission_check(t, rec, true, p);
         if (r < 0)

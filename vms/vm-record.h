@@ -52,6 +52,7 @@ struct iov_vm_record {
                                        exit file (supervisor_read_exit); -1: none known */
         bool starting;              /* a start is between spawn and the first state */
         bool finishing;             /* the VMM ended; its verdict is being read */
+        bool deleting;              /* a delete takes its allocations over, lock dropped */
         bool exit_pending;          /* judged before the monitor's exit file came */
         unsigned run;               /* counts starts, so a late verdict never hits a newer run */
         int exit_status;            /* of the last run's VMM, -1 when unknown or killed */

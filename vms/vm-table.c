@@ -74,7 +74,9 @@ int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, con
         return daemon_problem_set(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what,
                                   rec->id,
                                   rec->starting ? "starting" : vm_state_to_string(rec->state),
-                                  rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
+                                  rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)"
+                                  : rec->deleting                     ? " (being deleted)"
+                                                                      : "");
 }
 
 struct iov_vm_record *vm_record_alloc(void)
