@@ -191,7 +191,7 @@ static pid_t start_vmm(const struct monitor_options *o, int *ret_keeper)
         }
         (void)!write(o->report_fd, &vmm, sizeof(vmm));
         /* Nothing iovd passed stays open here but the report pipe (its hang-up is iovd's
-         * news of the exit file), nor stdio (the VMM's log). */
+         * news of the exit file), nor stdio (the VMM's log); and the keeper's socket. */
         int keep = keeper[0] >= 0 ? keeper[0] : o->report_fd;
         close_all_but((unsigned)(keep < o->report_fd ? keep : o->report_fd),
                       (unsigned)(keep < o->report_fd ? o->report_fd : keep));
