@@ -16,6 +16,7 @@ void vmm_config_init(struct iov_vmm_config *config)
         *config = (struct iov_vmm_config){
                 .serial = IOV_SERIAL_STDIO,
                 .seccomp = true,
+                .keeper_fd = -1,
         };
         vm_spec_init(&config->spec);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* iovd-vmm: command line, then vmm_run(). Exit statuses are listed in vmm/vmm.h. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -29,6 +30,8 @@ static void usage(FILE *f)
                 "  --no-seccomp           do not install the system call filter (debugging)\n"
                 "  --jail UID:GID         run in namespaces of its own, an empty root, as\n"
                 "                         UID:GID without capabilities (as iovd runs it)\n"
+                "  --keeper-fd N          hand the VM's KVM descriptor to the Unix socket N,\n"
+                "                         so its teardown runs after this process ended\n"
                 "  --help                 show this text\n"
                 "  --version              show the version\n"
                 "\n"
@@ -47,6 +50,7 @@ static const struct option options[] = {
         {"control-socket", required_argument, NULL, 'S'},
         {"no-seccomp", no_argument, NULL, 'N'},
         {"jail", required_argument, NULL, 'J'},
+        {"keeper-fd", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {},
@@ -152,6 +156,13 @@ static int apply_option(struct iov_vmm_config *c, int opt, const char *arg)
                 r = parse_jail(c, arg);
                 if (r < 0)
                         fprintf(stderr, "iovd-vmm: --jail takes UID:GID, both above 0\n");
+                return r;
+        case 'K':
+                r = parse_number("keeper-fd", arg, &n);
+                if (r >= 0 && (n < 3 || n > INT_MAX))
+                        r = -EINVAL;
+                if (r >= 0)
+                        c->keeper_fd = (int)n;
                 return r;
         default:
                 return 0;

@@ -11,12 +11,19 @@
  * process exits, which iovd reaps), so the VMM's parent is never a child of an iovd that
  * may restart. It forks and execs VMM with its own descriptors (stdio, and those iovd
  * passed at 3 and up, except N), writes "PID STARTTIME" to the pid file (STARTTIME: field 22 of
- * /proc/PID/stat), writes the pid (a pid_t) to fd N and closes everything, waits, and
+ * /proc/PID/stat), writes the pid (a pid_t) to fd N and closes everything but N, waits, and
  * writes "exited STATUS" or "signal SIGNAL" to the exit file; both files through a
- * temporary file and a rename (vms/supervisor.h reads them). --pid-namespace gives the VMM
+ * temporary file and a rename (vms/supervisor.h reads them). N is closed right after the
+ * exit file is written: its hang-up tells iovd that the file is there, so iovd sleeps
+ * until then instead of looking for the file. --pid-namespace gives the VMM
  * a PID namespace of its own (it is its init); --cgroup puts it into the cgroup v2
  * directory DIR and removes DIR once it ended. A VMM that cannot be executed exits 127
  * after saying why on stderr (the VMM's log).
+ *
+ * It also keeps the VM: VMM is run with --keeper-fd (in place of N) on a socket through
+ * which the VMM hands over a copy of its KVM descriptor, closed here after the exit file
+ * is written and N closed, so that the kernel's teardown of the VM (about 15 ms of SRCU
+ * grace periods) comes after the VMM's end that iovd waits for, not before it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,12 +92,36 @@ static void join_cgroup(const char *dir)
                 close(fd);
 }
 
-static _Noreturn void exec_vmm(const struct monitor_options *o)
+/* VMM's argv with "--keeper-fd N" after its name (NULL: out of memory). */
+static char **keeper_argv(char **vmm_argv, char *fd_text)
 {
-        close(o->report_fd);
+        size_t n = 0;
+        while (vmm_argv[n])
+                n++;
+        char **argv = calloc(n + 3, sizeof(*argv));
+        if (!argv)
+                return NULL;
+        argv[0] = vmm_argv[0];
+        argv[1] = (char *)"--keeper-fd";
+        argv[2] = fd_text;
+        for (size_t i = 1; i <= n; i++)
+                argv[i + 2] = vmm_argv[i];
+        return argv;
+}
+
+/* In the child: the keeper's socket takes the report pipe's place (closing the pipe). */
+static _Noreturn void exec_vmm(const struct monitor_options *o, int keeper)
+{
+        char fd_text[16];
+        snprintf(fd_text, sizeof(fd_text), "%d", o->report_fd);
+        char **argv = NULL;
+        if (keeper >= 0 && dup2(keeper, o->report_fd) == o->report_fd)
+                argv = keeper_argv(o->vmm_argv, fd_text);
+        if (!argv)
+                close(o->report_fd);
         if (o->cgroup)
                 join_cgroup(o->cgroup);
-        execv(o->vmm_argv[0], o->vmm_argv);
+        execv(o->vmm_argv[0], argv ? argv : o->vmm_argv);
         fprintf(stderr, "iovd-vmm: cannot be executed: %s: %m\n", o->vmm_argv[0]);
         _exit(EXIT_EXEC_FAILED);
 }
@@ -126,24 +158,44 @@ static int parse_options(int argc, char **argv, struct monitor_options *o)
         return 0;
 }
 
-/* Fork the VMM, tell iovd its pid, and drop everything but what waiting needs. */
-static pid_t start_vmm(const struct monitor_options *o)
+/* Every descriptor from 3 up closed but a and b (a < b). */
+static void close_all_but(unsigned a, unsigned b)
+{
+        if (a > 3)
+                close_range(3, a - 1, 0);
+        if (b > a + 1)
+                close_range(a + 1, b - 1, 0);
+        close_range(b + 1, ~0U, 0);
+}
+
+/* Fork the VMM, tell iovd its pid, and drop everything but what waiting needs: the
+ * report pipe and *ret_keeper, this end of the VM's keeper socket (-1: none). */
+static pid_t start_vmm(const struct monitor_options *o, int *ret_keeper)
 {
         if (o->pid_namespace && unshare(CLONE_NEWPID) < 0) {
                 fprintf(stderr, "iovd-vmm: no PID namespace of its own: %m\n");
                 return -1;
         }
+        int keeper[2] = {-1, -1};
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, keeper) < 0)
+                keeper[0] = keeper[1] = -1; /* the VM runs all the same, without a keeper */
         pid_t vmm = fork();
         if (vmm == 0)
-                exec_vmm(o);
+                exec_vmm(o, keeper[1]);
+        if (keeper[1] >= 0)
+                close(keeper[1]);
         if (vmm > 0) {
                 char line[64];
                 snprintf(line, sizeof(line), "%d %llu\n", (int)vmm, proc_starttime(vmm));
                 write_atomic(o->pid_file, line);
         }
         (void)!write(o->report_fd, &vmm, sizeof(vmm));
-        /* Nothing iovd passed stays open here, nor stdio (the VMM's log). */
-        close_range(3, ~0U, 0);
+        /* Nothing iovd passed stays open here but the report pipe (its hang-up is iovd's
+         * news of the exit file), nor stdio (the VMM's log); and the keeper's socket. */
+        int keep = keeper[0] >= 0 ? keeper[0] : o->report_fd;
+        close_all_but((unsigned)(keep < o->report_fd ? keep : o->report_fd),
+                      (unsigned)(keep < o->report_fd ? o->report_fd : keep));
+        *ret_keeper = keeper[0];
         int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null_fd >= 0) {
                 dup2(null_fd, STDIN_FILENO);
@@ -153,6 +205,35 @@ static pid_t start_vmm(const struct monitor_options *o)
         }
         (void)!chdir("/");
         return vmm;
+}
+
+/* The VM's descriptor if the VMM hands it over, -1 once it will not: its end of the
+ * socket closed (at its sandbox, or its end) without it. */
+static int keeper_receive(int keeper)
+{
+        if (keeper < 0)
+                return -1;
+        char byte;
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = control.buf,
+                           .msg_controllen = sizeof(control.buf)};
+        ssize_t n;
+        do
+                n = recvmsg(keeper, &m, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        close(keeper);
+        struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+        int fd = -1;
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int)))
+                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+        return fd;
 }
 
 int main(int argc, char **argv)
@@ -172,9 +253,11 @@ int main(int argc, char **argv)
         }
         if (self > 0)
                 _exit(0);
-        pid_t vmm = start_vmm(&o);
+        int keeper = -1;
+        pid_t vmm = start_vmm(&o, &keeper);
         if (vmm < 0)
                 return 1;
+        int vm_fd = keeper_receive(keeper);
         int status;
         while (waitpid(vmm, &status, 0) < 0)
                 if (errno != EINTR)
@@ -185,6 +268,10 @@ int main(int argc, char **argv)
         else
                 snprintf(line, sizeof(line), "exited %d\n", WEXITSTATUS(status));
         write_atomic(o.exit_file, line);
+        close(o.report_fd); /* before the VM's teardown and the cgroup's removal: iovd
+                               need not wait for either */
+        if (vm_fd >= 0)
+                close(vm_fd); /* the VM's last descriptor: the kernel frees it here */
         if (o.cgroup)
                 (void)rmdir(o.cgroup);
         return 0;

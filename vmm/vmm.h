@@ -56,6 +56,9 @@ struct iov_vmm_config {
         bool jail;
         uid_t jail_uid;
         gid_t jail_gid;
+        /* --keeper-fd N: a Unix socket (SOCK_SEQPACKET) the VM's descriptor is handed to
+         * once made (vmm/run.c), -1: none. */
+        int keeper_fd;
 };
 
 void vmm_config_init(struct iov_vmm_config *config);

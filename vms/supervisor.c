@@ -207,8 +207,10 @@ static int spawn_exec_monitor(const struct spawn_plan *p, pid_t *ret_pid)
 
 /* Start the monitor and wait for the pid of the VMM it started. The monitor leaves iovd's
  * children at once (vmm/monitor.c: its first process forks and exits), so that the VMM's
- * parent outlives any restart of iovd; iovd reaps that first process. */
-static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid, uint64_t *ret_forked_usec)
+ * parent outlives any restart of iovd; iovd reaps that first process. The pipe's read end
+ * is kept (ret_monitor_fd): it hangs up once the monitor wrote the exit file. */
+static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid, int *ret_monitor_fd,
+                      uint64_t *ret_forked_usec)
 {
         int pipe_fds[2];
         if (pipe2(pipe_fds, O_CLOEXEC) < 0)
@@ -233,6 +235,7 @@ static int spawn_fork(struct spawn_plan *plan, pid_t *ret_pid, uint64_t *ret_for
         if (n != (ssize_t)sizeof(vmm) || vmm <= 0)
                 return -ECHILD;
         *ret_pid = vmm;
+        *ret_monitor_fd = TAKE_FD(read_fd);
         return 0;
 }
 
@@ -395,7 +398,7 @@ static int spawn_pass_own_fds(const struct spawn_paths *s, struct iov_vmm_fds *f
 
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
                      const struct iov_vmm_confinement *c, struct iov_vmm_process *ret,
-                     uint64_t *ret_forked_usec)
+                     int *ret_monitor_fd, uint64_t *ret_forked_usec)
 {
         remove_in(dir, IOV_VMM_FILE_CONTROL);
         remove_in(dir, IOV_VMM_FILE_EXIT);
@@ -421,12 +424,14 @@ int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
                 .monitor = monitor, .log_fd = log_fd, .null_fd = null_fd, .fds = fds};
         spawn_argv(&plan, vmm, &paths, &args, c);
         struct iov_vmm_process p = {0};
-        r = spawn_fork(&plan, &p.pid, ret_forked_usec);
+        _cleanup_close_ int monitor_fd = -1;
+        r = spawn_fork(&plan, &p.pid, &monitor_fd, ret_forked_usec);
         if (r < 0)
                 return r;
         struct iov_vmm_process written;
         if (supervisor_read_pid_file(dir, &written) >= 0 && written.pid == p.pid) {
                 *ret = written;
+                *ret_monitor_fd = TAKE_FD(monitor_fd);
                 return 0;
         }
         /* The monitor could not write it: do it here. A VMM that already ended (and was
@@ -436,6 +441,7 @@ int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
         if (r < 0)
                 return r;
         *ret = p;
+        *ret_monitor_fd = TAKE_FD(monitor_fd);
         return 0;
 }
 
@@ -450,6 +456,45 @@ int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd)
         uint64_t starttime;
         int r = proc_starttime(p->pid, &starttime);
         if (r < 0 || starttime != p->starttime)
+                return -ESRCH;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Field 4 of /proc/PID/stat, the parent's pid: after the command's last ')' and the state. */
+static int proc_ppid(pid_t pid, pid_t *ret)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        _cleanup_free_ char *text = NULL;
+        int r = util_read_file(path, 4096, &text, NULL);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        const char *p = strrchr(text, ')');
+        int ppid;
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+                return -EBADMSG;
+        *ret = ppid;
+        return 0;
+}
+
+int supervisor_open_monitor_pidfd(const struct iov_vmm_process *p, int *ret_fd)
+{
+        pid_t monitor;
+        int r = proc_ppid(p->pid, &monitor);
+        if (r < 0)
+                return r;
+        if (monitor <= 1) /* the monitor is gone: the VMM was re-parented */
+                return -ESRCH;
+        _cleanup_close_ int fd = pidfd_open(monitor, 0);
+        if (fd < 0)
+                return -errno;
+        /* Still the VMM's parent once the pidfd pins it: not a process that took the
+         * pid of a monitor that ended in between (the VMM would have a new parent). */
+        pid_t again;
+        uint64_t starttime;
+        if (proc_ppid(p->pid, &again) < 0 || again != monitor ||
+            proc_starttime(p->pid, &starttime) < 0 || starttime != p->starttime)
                 return -ESRCH;
         *ret_fd = TAKE_FD(fd);
         return 0;
@@ -651,26 +696,20 @@ static int read_exit_file(const char *dir, struct iov_vmm_exit *e)
         return 0;
 }
 
-/* Until the monitor's exit file is in dir (0) or deadline passed. Looked for every
- * millisecond, not watched with inotify: closing an inotify instance waits for an RCU grace
- * period (about 12 ms a verdict here, bench/vms exit_read), and verdicts are read one after
- * the other by the watcher. */
-static int wait_exit_file(const char *dir, uint64_t deadline, struct iov_vmm_exit *e)
-{
-        for (;;) {
-                int r = read_exit_file(dir, e);
-                if (r != -ENOENT || util_now_usec() >= deadline)
-                        return r;
-                util_sleep_usec(1000);
-        }
-}
-
-int supervisor_read_exit(const char *dir, unsigned timeout_ms, struct iov_vmm_exit *ret)
+int supervisor_read_exit(const char *dir, int monitor_fd, unsigned timeout_ms,
+                         struct iov_vmm_exit *ret)
 {
         struct iov_vmm_exit e = {0};
-        /* The monitor writes the file right after the VMM ended; a monitor that was
-         * killed itself never does, hence the bound. */
-        (void)wait_exit_file(dir, util_now_usec() + (uint64_t)timeout_ms * 1000, &e);
+        /* The monitor writes the file right after the VMM ended and only then lets go of
+         * monitor_fd (a pipe it holds, or a pidfd of it): sleep until then, not polling for
+         * the file (an inotify watch costs more: closing one waits for an RCU grace
+         * period, about 12 ms a verdict here, bench/vms exit_read). A monitor that was
+         * killed itself never writes it, hence the bound. */
+        struct pollfd pfd = {.fd = monitor_fd, .events = POLLIN};
+        if (monitor_fd >= 0 && timeout_ms > 0)
+                while (poll(&pfd, 1, (int)timeout_ms) < 0 && errno == EINTR)
+                        ;
+        (void)read_exit_file(dir, &e);
         _cleanup_free_ char *log = NULL;
         if (read_log_tail(dir, &log) >= 0)
                 parse_log(log, &e);

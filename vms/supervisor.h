@@ -17,7 +17,8 @@
  * Process tree: iovd forks a helper that calls setsid() and forks a child that execs
  * iovd-vmm-monitor (vmm/monitor.c, found next to iovd-vmm), then exits at once; the
  * monitor forks and execs iovd-vmm, writes vmm.pid, reports the pid to iovd through a
- * pipe, and waits for it. Being exec'd, the monitor holds nothing of iovd's memory (its
+ * pipe, waits for it, writes exit and only then closes the pipe (iovd sleeps on its
+ * hang-up). Being exec'd, the monitor holds nothing of iovd's memory (its
  * TCP token) nor any of its descriptors. The monitor and the VMM belong to no process of
  * iovd's (stopping iovd stops neither), and the monitor is the one parent that can read
  * the VMM's exit status, whoever restarts iovd. iovd follows the VMM through a pidfd.
@@ -97,14 +98,19 @@ struct iov_vmm_confinement {
 /* Start iovd-vmm on the files of dir (config.json must exist) with the descriptors of fds,
  * confined as c says; vmm.pid is written. iovd binds control.sock and opens console.log
  * (appended) itself and passes both through fds too; stale control.sock, exit and vmm.log
- * are removed first. ret_forked_usec (may be NULL): when the monitor was exec'd, before it
- * reported the VMM's pid (util_now_usec), for timing. */
+ * are removed first. ret_monitor_fd: the read end of the monitor's report pipe, which hangs
+ * up (POLLHUP) once the monitor wrote the exit file or ended (supervisor_read_exit).
+ * ret_forked_usec (may be NULL): when the monitor was exec'd, before it reported the VMM's
+ * pid (util_now_usec), for timing. */
 int supervisor_spawn(const char *vmm, const char *dir, struct iov_vmm_fds *fds,
                      const struct iov_vmm_confinement *c, struct iov_vmm_process *ret,
-                     uint64_t *ret_forked_usec);
+                     int *ret_monitor_fd, uint64_t *ret_forked_usec);
 
 /* A pidfd for p, -ESRCH when p is gone or its pid now belongs to another process. */
 int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd);
+/* A pidfd for the monitor of the running VMM p (its parent), what a re-attached VM has in
+ * place of the report pipe; -ESRCH when p or its monitor is gone. */
+int supervisor_open_monitor_pidfd(const struct iov_vmm_process *p, int *ret_fd);
 
 /* Read dir/vmm.pid. -ENOENT when there is none. */
 int supervisor_read_pid_file(const char *dir, struct iov_vmm_process *ret);
@@ -118,5 +124,8 @@ int supervisor_wait_ready(const char *dir, int pidfd, unsigned timeout_ms);
 int supervisor_command(const char *dir, const char *command, unsigned timeout_ms,
                        struct json_object **ret);
 
-/* Read how the VMM of dir ended, waiting at most timeout_ms for the monitor's exit file. */
-int supervisor_read_exit(const char *dir, unsigned timeout_ms, struct iov_vmm_exit *ret);
+/* Read how the VMM of dir ended, waiting at most timeout_ms for the monitor's exit file:
+ * until monitor_fd (from supervisor_spawn or supervisor_open_monitor_pidfd) is readable or
+ * hangs up; monitor_fd -1 (no monitor known) or timeout_ms 0: no wait. */
+int supervisor_read_exit(const char *dir, int monitor_fd, unsigned timeout_ms,
+                         struct iov_vmm_exit *ret);

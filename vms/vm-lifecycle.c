@@ -6,6 +6,7 @@
  * else, with the reason), whether or not a request is waiting for it.
  */
 #include <assert.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -95,6 +96,10 @@ static void vm_finish_record(struct iov_vm_table *t, struct iov_vm_record *rec,
         rec->pidfd = -1;
         rec->finishing = false;
         rec->exit_pending = !e->known;
+        if (e->known && rec->monitor_fd >= 0) { /* its exit file is read: nothing to wait for */
+                close(rec->monitor_fd);
+                rec->monitor_fd = -1;
+        }
         rec->exit_status = e->known && !e->signaled ? e->code : -1;
         vm_record_set_stats(rec, TAKE_PTR(e->stats));
         enum iov_vm_state state;
@@ -130,12 +135,14 @@ static void vm_finish(struct iov_vm_table *t, const char *id, unsigned run)
         _cleanup_free_ char *dir = vm_record_dir(t, rec);
         size_t n_passthrough = rec->n_passthrough;
         _cleanup_free_ struct iov_vm_passthrough *passthrough = vm_passthrough_copy(rec);
+        _cleanup_close_ int monitor_fd =
+                rec->monitor_fd >= 0 ? fcntl(rec->monitor_fd, F_DUPFD_CLOEXEC, 3) : -1;
         pthread_mutex_unlock(&t->lock);
 
         struct iov_vmm_exit e = {0};
         if (dir) {
                 uint64_t start = util_now_usec();
-                (void)supervisor_read_exit(dir, killed ? 0 : VM_EXIT_FILE_WAIT_MS, &e);
+                (void)supervisor_read_exit(dir, monitor_fd, killed ? 0 : VM_EXIT_FILE_WAIT_MS, &e);
                 vm_time_step(t, IOV_VM_STEP_EXIT_READ, start);
                 /* Now, while finishing keeps a new start away from these files. */
                 vm_remove_runtime_files(dir);
@@ -323,6 +330,14 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
         if (r >= 0) {
                 rec->process = p;
                 rec->pidfd = fd;
+                /* Its verdict waits on the monitor as a spawned one's does on its pipe;
+                 * without it (gone already) the exit file is read at once. */
+                if (supervisor_open_monitor_pidfd(&p, &rec->monitor_fd) < 0)
+                        rec->monitor_fd = -1;
+                /* A kill saved before iovd died, its VMM still there: finish it. */
+                if (rec->request == IOV_VM_REQUEST_KILL ||
+                    rec->request == IOV_VM_REQUEST_STOP_TIMEOUT)
+                        (void)pidfd_send_signal(fd, SIGKILL, NULL, 0);
                 rec->vmm_slot = vm_read_slot(t, p.pid);
                 vm_cgroup_restore(t, rec);
                 /* The VMM's word is the truth: iovd may have died before it saved the
@@ -337,7 +352,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
                 return;
         /* The VMM ended while iovd was not running (or the host rebooted: no pid file). */
         struct iov_vmm_exit e = {0};
-        (void)supervisor_read_exit(dir, 0, &e);
+        (void)supervisor_read_exit(dir, -1, 0, &e);
         enum iov_vm_state state;
         _cleanup_free_ char *reason = NULL;
         vm_judge_exit(rec, &e, &state, &reason);
@@ -348,6 +363,7 @@ void vm_reattach(struct iov_vm_table *t, struct iov_vm_record *rec)
         vm_record_set_stats(rec, TAKE_PTR(e.stats));
         supervisor_exit_clear(&e);
         vm_passthrough_reset(t->daemon, rec->id, rec->passthrough, rec->n_passthrough);
+        rec->request = IOV_VM_REQUEST_NONE;
         vm_record_set_state(t, rec, state, reason);
 }
 
@@ -405,7 +421,7 @@ static int vm_write_config(struct json_object *config, const char *dir)
  * own wherever iovd may make cgroups (vm-cgroup.c), jailed or not. */
 static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                     struct json_object *config, const char *dir, struct iov_vmm_fds *fds,
-                    struct iov_vmm_process *ret_process, int *ret_pidfd)
+                    struct iov_vmm_process *ret_process, int *ret_pidfd, int *ret_monitor_fd)
 {
         const struct iov_daemon_config *c = &t->daemon->config;
         uint64_t start = util_now_usec();
@@ -424,7 +440,8 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                 .jail = c->vmm_jail, .uid = id, .gid = id, .cgroup = cgroup};
         struct iov_vmm_process p;
         uint64_t forked = start = util_now_usec();
-        r = supervisor_spawn(t->vmm_path, dir, fds, &confinement, &p, &forked);
+        int monitor_fd = -1;
+        r = supervisor_spawn(t->vmm_path, dir, fds, &confinement, &p, &monitor_fd, &forked);
         if (r < 0)
                 return r;
         /* Spawn ends where the monitor is on its own (its exec is timed apart). */
@@ -435,6 +452,7 @@ static int vm_spawn(struct iov_vm_table *t, const struct iov_vm_record *rec,
                 fd = -1; /* ended already: judged at once below */
         *ret_process = p;
         *ret_pidfd = fd;
+        *ret_monitor_fd = monitor_fd;
         return 0;
 }
 
@@ -463,7 +481,8 @@ static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_
         struct iov_vm_record *rec = vm_table_find(t, id);
         if (!rec)
                 return vm_problem_not_found(p, id);
-        if (rec->starting || rec->pidfd >= 0 || rec->finishing || vm_is_active(rec))
+        if (rec->starting || rec->deleting || rec->pidfd >= 0 || rec->finishing ||
+            vm_is_active(rec))
                 return vm_problem_state(p, rec, "start");
         int r = vm_admission_check(t, rec, true, p);
         if (r < 0)
@@ -480,9 +499,11 @@ static int vm_start_claim(struct iov_vm_table *t, const char *id, struct iov_vm_
 
 /* Record a new run of rec's VMM (lock held); returns the run's number. */
 static unsigned vm_start_record(struct iov_vm_table *t, struct iov_vm_record *rec,
-                                const struct iov_vmm_process *process, int pidfd, bool unsafe)
+                                const struct iov_vmm_process *process, int pidfd, int monitor_fd,
+                                bool unsafe)
 {
         rec->starting = false;
+        rec->monitor_fd = monitor_fd; /* the last run's was taken by vm_start */
         rec->unsafe_interrupts = unsafe;
         rec->run++;
         rec->process = *process;
@@ -571,10 +592,10 @@ static int vm_start_wait(struct iov_vm_table *t, const char *id, unsigned run, c
 /* The monitor of the last run may not have written its exit file yet (vm_finish of a kill):
  * let it, before this start clears the run directory, so that it never lands on the new
  * run's files. */
-static void vm_wait_last_exit(const char *dir)
+static void vm_wait_last_exit(const char *dir, int monitor_fd)
 {
         struct iov_vmm_exit e = {0};
-        (void)supervisor_read_exit(dir, VM_EXIT_FILE_WAIT_MS, &e);
+        (void)supervisor_read_exit(dir, monitor_fd, VM_EXIT_FILE_WAIT_MS, &e);
         supervisor_exit_clear(&e);
 }
 
@@ -586,15 +607,17 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         pthread_mutex_lock(&t->lock);
         int r = vm_start_claim(t, id, &rec, &dir, p);
         bool exit_pending = false;
+        _cleanup_close_ int last_monitor_fd = -1;
         if (r >= 0 && rec) {
                 exit_pending = rec->exit_pending;
                 rec->exit_pending = false;
+                last_monitor_fd = TAKE_FD(rec->monitor_fd);
         }
         pthread_mutex_unlock(&t->lock);
         if (r < 0)
                 return r;
         if (exit_pending)
-                vm_wait_last_exit(dir);
+                vm_wait_last_exit(dir, last_monitor_fd);
         bool unsafe = false;
         struct iov_vmm_fds fds = {0};
         _cleanup_json_ struct json_object *config = NULL;
@@ -602,9 +625,9 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
         if (r < 0)
                 return r;
         struct iov_vmm_process process = {0};
-        int fd = -1;
+        int fd = -1, monitor_fd = -1;
         daemon_test_crash_point("vm-start-prepared");
-        r = vm_spawn(t, rec, config, dir, &fds, &process, &fd);
+        r = vm_spawn(t, rec, config, dir, &fds, &process, &fd, &monitor_fd);
         supervisor_fds_clear(&fds);
         pthread_mutex_lock(&t->lock);
         if (r < 0) {
@@ -617,7 +640,7 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                 return daemon_problem_set(p, 500, "vmm_failed", "%s",
                                           reason ? reason : "out of memory");
         }
-        unsigned run = vm_start_record(t, rec, &process, fd, unsafe);
+        unsigned run = vm_start_record(t, rec, &process, fd, monitor_fd, unsafe);
         /* The running state is saved while the VMM builds the VM, not after: the answer
          * still waits for that save (vm_start_wait). */
         vm_table_save_soon(t);
@@ -676,15 +699,20 @@ static int vm_pause(struct iov_vm_table *t, const char *id, bool pause, struct j
         return r;
 }
 
-/* SIGKILL through the pidfd (lock held) and wait for the watcher's verdict. */
+/* SIGKILL through the pidfd (lock held) and wait for the watcher's verdict. The request is
+ * saved (vms.json's "request") while the VMM ends, not after: the verdict of a kill is
+ * known before it comes, so the answer needs that save only (*ret_gen), and an iovd that
+ * dies before it saved the verdict judges the end the same at its start (vm_reattach). */
 static struct iov_vm_record *vm_kill_and_wait(struct iov_vm_table *t, struct iov_vm_record *rec,
-                                              enum iov_vm_request why)
+                                              enum iov_vm_request why, uint64_t *ret_gen)
 {
         char id[IOV_VM_ID_MAX];
         memcpy(id, rec->id, sizeof(id));
         unsigned run = rec->run;
         uint64_t start = util_now_usec();
         rec->request = why;
+        *ret_gen = ++t->change_gen;
+        vm_table_save_soon(t);
         if (rec->pidfd >= 0 && pidfd_send_signal(rec->pidfd, SIGKILL, NULL, 0) < 0)
                 log_warning_errno(-errno, "VM %s: cannot kill iovd-vmm: %m", id);
         rec = vm_wait_inactive(t, id, run, util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
@@ -697,6 +725,7 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
 {
         pthread_mutex_lock(&t->lock);
         struct iov_vm_record *rec = vm_table_find(t, id);
+        uint64_t gen = t->change_gen;
         int r;
         /* A kill may overtake a stop that is waiting for the guest. */
         if (!rec)
@@ -704,8 +733,11 @@ static int vm_kill(struct iov_vm_table *t, const char *id, struct json_object **
         else if (!vm_is_active(rec) || rec->pidfd < 0 || rec->finishing)
                 r = vm_problem_state(p, rec, "kill");
         else
-                r = vm_reply(t, vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL), id, ret, p);
-        (void)vm_table_sync(t);
+                r = vm_reply(t, vm_kill_and_wait(t, rec, IOV_VM_REQUEST_KILL, &gen), id, ret, p);
+        /* The kill's request, saved while the VMM ended; the verdict is the saver's. */
+        (void)vm_table_sync_gen(t, gen);
+        if (r >= 0)
+                daemon_test_crash_point("vm-kill-saved");
         pthread_mutex_unlock(&t->lock);
         return r;
 }
@@ -737,9 +769,10 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
         pthread_mutex_lock(&t->lock);
         uint64_t deadline = util_realtime_usec() + (asked ? timeout_sec * 1000000ULL : 0);
         rec = vm_wait_inactive(t, id, run, deadline);
+        uint64_t gen;
         if (rec && rec->run == run && (vm_is_active(rec) || rec->pidfd >= 0) &&
             rec->request == IOV_VM_REQUEST_STOP)
-                rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT);
+                rec = vm_kill_and_wait(t, rec, IOV_VM_REQUEST_STOP_TIMEOUT, &gen);
         r = vm_reply(t, rec, id, ret, p);
         (void)vm_table_sync(t);
         pthread_mutex_unlock(&t->lock);

@@ -48,8 +48,11 @@ struct iov_vm_record {
         /* Runtime only. */
         struct iov_vmm_process process;
         int pidfd;                  /* -1 when no VMM is followed */
+        int monitor_fd;             /* the last run's monitor: hangs up once it wrote the
+                                       exit file (supervisor_read_exit); -1: none known */
         bool starting;              /* a start is between spawn and the first state */
         bool finishing;             /* the VMM ended; its verdict is being read */
+        bool deleting;              /* a delete takes its allocations over, lock dropped */
         bool exit_pending;          /* judged before the monitor's exit file came */
         unsigned run;               /* counts starts, so a late verdict never hits a newer run */
         int exit_status;            /* of the last run's VMM, -1 when unknown or killed */
@@ -135,6 +138,9 @@ int vm_table_load(struct iov_vm_table *t);
 /* Make every change so far durable. Drops the lock while writing: records found before
  * may be gone afterwards. Failures are logged. */
 int vm_table_sync(struct iov_vm_table *t);
+/* The same for the changes up to generation gen (a change_gen read earlier): what a request
+ * needs durable before it answers, not what others changed since. */
+int vm_table_sync_gen(struct iov_vm_table *t, uint64_t gen);
 /* Have the saver thread make every change so far durable soon (lock held); returns at once.
  * A request that answers on these changes still calls vm_table_sync(). */
 void vm_table_save_soon(struct iov_vm_table *t);

@@ -45,7 +45,25 @@ struct json_object *vm_record_to_durable(const struct iov_vm_record *rec)
         json_object_object_add(o, "passthrough", vm_passthrough_to_durable(rec));
         json_object_object_add(o, "unsafe_interrupts",
                                json_object_new_boolean(rec->unsafe_interrupts));
+        /* A kill on its way: saved before the VMM's end is judged, so that a kill answers
+         * without waiting for a second save (vm-lifecycle.c) and an iovd that dies in
+         * between judges the end as the kill's all the same (vm_reattach). */
+        if (rec->request == IOV_VM_REQUEST_KILL || rec->request == IOV_VM_REQUEST_STOP_TIMEOUT)
+                json_object_object_add(o, "request",
+                                       json_object_new_string(rec->request == IOV_VM_REQUEST_KILL
+                                                                      ? "kill"
+                                                                      : "stop_timeout"));
         return o;
+}
+
+static enum iov_vm_request request_from_durable(struct json_object *o)
+{
+        const char *s = json_object_get_string(json_object_object_get(o, "request"));
+        if (s && streq(s, "kill"))
+                return IOV_VM_REQUEST_KILL;
+        if (s && streq(s, "stop_timeout"))
+                return IOV_VM_REQUEST_STOP_TIMEOUT;
+        return IOV_VM_REQUEST_NONE;
 }
 
 void vm_record_set_stats(struct iov_vm_record *rec, struct json_object *stats)
@@ -78,7 +96,11 @@ static struct json_object *vm_table_to_durable(struct iov_vm_table *t)
 
 int vm_table_sync(struct iov_vm_table *t)
 {
-        uint64_t target = t->change_gen;
+        return vm_table_sync_gen(t, t->change_gen);
+}
+
+int vm_table_sync_gen(struct iov_vm_table *t, uint64_t target)
+{
         while (t->saved_gen < target) {
                 if (t->saving) {
                         pthread_cond_wait(&t->saved, &t->lock);
@@ -176,6 +198,7 @@ static int vm_record_from_durable(struct json_object *o, struct iov_vm_record **
         rec->stats = json_object_get(json_object_object_get(o, "stats"));
         rec->unsafe_interrupts =
                 json_object_get_boolean(json_object_object_get(o, "unsafe_interrupts"));
+        rec->request = request_from_durable(o);
         r = vm_passthrough_from_durable(o, rec);
         if (r < 0)
                 return r;
@@ -213,6 +236,7 @@ struct json_object *vm_record_to_json(struct iov_vm_table *t, const struct iov_v
         if (!o)
                 return NULL;
         bool alive = rec->pidfd >= 0;
+        json_object_object_del(o, "request"); /* iovd's own business */
         json_object_object_add(o, "pid", alive ? json_object_new_int(rec->process.pid) : NULL);
         /* Each device as the allocation shows it now: host function, group, quarantine. */
         json_object_object_add(o, "passthrough", vm_passthrough_to_json(t->daemon, rec));

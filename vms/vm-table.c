@@ -74,7 +74,9 @@ int vm_problem_state(struct iov_problem *p, const struct iov_vm_record *rec, con
         return daemon_problem_set(p, 409, "invalid_state", "cannot %s VM %s: it is %s%s", what,
                                   rec->id,
                                   rec->starting ? "starting" : vm_state_to_string(rec->state),
-                                  rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)" : "");
+                                  rec->request != IOV_VM_REQUEST_NONE ? " (being stopped)"
+                                  : rec->deleting                     ? " (being deleted)"
+                                                                      : "");
 }
 
 struct iov_vm_record *vm_record_alloc(void)
@@ -84,6 +86,7 @@ struct iov_vm_record *vm_record_alloc(void)
                 return NULL;
         vm_spec_init(&rec->spec);
         rec->pidfd = -1;
+        rec->monitor_fd = -1;
         rec->exit_status = -1;
         rec->vmm_slot = -1;
         return rec;
@@ -99,6 +102,8 @@ void vm_record_free(struct iov_vm_record *rec)
         json_object_put(rec->stats);
         if (rec->pidfd >= 0)
                 close(rec->pidfd);
+        if (rec->monitor_fd >= 0)
+                close(rec->monitor_fd);
         free(rec);
 }
 

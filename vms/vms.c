@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vms: the module's requests (create, list, show, delete), its counts for /metrics and
  * GET /v1/host, and its start and stop (DAEMON_MODULE). */
+#include <assert.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,25 +45,24 @@ static int vm_record_new(struct iov_vm_spec *spec, struct iov_vm_record **ret)
         return 0;
 }
 
-/* Undo a create whose save failed, unless someone started the VM meanwhile: its devices
- * go back too. */
-static void vm_table_forget_new(struct iov_vm_table *t, const char *id)
+/* Undo a create whose save failed (lock held), unless someone started or is deleting the
+ * VM meanwhile; returns the record taken out (its devices go back once the lock is
+ * dropped, docs/architecture.md's lock order), or NULL. */
+static struct iov_vm_record *vm_table_forget_new(struct iov_vm_table *t, const char *id)
 {
         for (size_t i = 0; i < t->n_records; i++) {
                 struct iov_vm_record *rec = t->records[i];
                 if (!streq(rec->id, id))
                         continue;
-                if (rec->state != IOV_VM_STATE_CREATED || rec->starting)
-                        return;
+                if (rec->state != IOV_VM_STATE_CREATED || rec->starting || rec->deleting)
+                        return NULL;
                 memmove(&t->records[i], &t->records[i + 1],
                         (t->n_records - i - 1) * sizeof(*t->records));
                 t->n_records--;
                 t->change_gen++;
-                vm_passthrough_detach(t->daemon, rec->id, &rec->spec, rec->passthrough,
-                                      rec->n_passthrough, true, NULL);
-                vm_record_free(rec);
-                return;
+                return rec;
         }
+        return NULL;
 }
 
 /* Another VM of the table named like rec (lock held), or NULL. */
@@ -114,8 +114,12 @@ static int vms_create_save(struct iov_vm_table *t, struct iov_vm_record *added,
         _cleanup_json_ struct json_object *json = vm_record_to_json(t, added);
         int r = json ? vm_table_sync(t) : -ENOMEM;
         if (r < 0) {
-                vm_table_forget_new(t, id);
+                struct iov_vm_record *gone = vm_table_forget_new(t, id);
                 pthread_mutex_unlock(&t->lock);
+                if (gone)
+                        vm_passthrough_detach(t->daemon, gone->id, &gone->spec, gone->passthrough,
+                                              gone->n_passthrough, true, NULL);
+                vm_record_free(gone);
                 return r;
         }
         struct iov_vm_record *now = vm_table_find(t, id);
@@ -281,44 +285,64 @@ static int vm_delete_finish(struct iov_daemon *d, struct iov_vm_record *rec,
         return 0;
 }
 
+/* A VM that may be deleted (lock held), now marked deleting: no start and no other delete
+ * takes it until vms_delete ends, so it stays in the table with the lock dropped. */
+static int vm_delete_claim(struct iov_vm_table *t, const char *id, bool force,
+                           struct iov_vm_record **ret, struct iov_problem *p)
+{
+        struct iov_vm_record *rec = vm_table_find(t, id);
+        if (!rec)
+                return vm_problem_not_found(p, id);
+        if (rec->starting || rec->deleting || rec->pidfd >= 0 ||
+            rec->state == IOV_VM_STATE_RUNNING || rec->state == IOV_VM_STATE_PAUSED)
+                return vm_problem_state(p, rec, "delete");
+        int r = vm_links_check_delete(t, rec, force, p);
+        if (r < 0)
+                return r;
+        rec->deleting = true;
+        *ret = rec;
+        return 0;
+}
+
+/* Take rec out of the table and make that durable (lock held); on failure it stays. */
+static int vm_delete_forget(struct iov_vm_table *t, struct iov_vm_record *rec)
+{
+        size_t i = 0;
+        while (t->records[i] != rec)
+                i++;
+        memmove(&t->records[i], &t->records[i + 1], (t->n_records - i - 1) * sizeof(*t->records));
+        t->n_records--;
+        t->change_gen++;
+        int r = vm_table_sync(t);
+        if (r < 0 && vm_table_add(t, rec) >= 0) /* keep it: the delete did not happen */
+                t->change_gen++;
+        return r;
+}
+
 int vms_delete(struct iov_daemon *d, const char *id, bool force, struct json_object **ret,
                struct iov_problem *p)
 {
         struct iov_vm_table *t = d->vms;
         uint64_t start = util_now_usec();
+        struct iov_vm_record *rec = NULL;
         pthread_mutex_lock(&t->lock);
-        struct iov_vm_record *rec = vm_table_find(t, id);
+        int r = vm_delete_claim(t, id, force, &rec, p);
+        pthread_mutex_unlock(&t->lock);
         if (!rec) {
-                pthread_mutex_unlock(&t->lock);
-                return vm_problem_not_found(p, id);
-        }
-        size_t i = 0;
-        while (t->records[i] != rec)
-                i++;
-        if (rec->starting || rec->pidfd >= 0 || rec->state == IOV_VM_STATE_RUNNING ||
-            rec->state == IOV_VM_STATE_PAUSED) {
-                int r = vm_problem_state(p, rec, "delete");
-                pthread_mutex_unlock(&t->lock);
+                assert(r < 0);
                 return r;
         }
-        int r = vm_links_check_delete(t, rec, force, p);
-        /* Lock order: the table, then a group's lock (alloc/ never takes the table's). */
-        if (r >= 0)
-                r = vm_passthrough_take_over(d, rec, p);
-        if (r < 0) {
-                pthread_mutex_unlock(&t->lock);
-                return r;
-        }
-        memmove(&t->records[i], &t->records[i + 1], (t->n_records - i - 1) * sizeof(*t->records));
-        t->n_records--;
-        t->change_gen++;
+        /* Lock order: a group's lock is never taken under the table's. A group's lock may
+         * be held for seconds (a bind, a reset); under the table's lock that would stall
+         * every VM request and the watcher's verdicts. */
+        r = vm_passthrough_take_over(d, rec, p);
+        pthread_mutex_lock(&t->lock);
+        rec->deleting = false;
         uint64_t save_start = util_now_usec();
-        r = vm_table_sync(t);
+        if (r >= 0)
+                r = vm_delete_forget(t, rec);
         start += util_now_usec() - save_start; /* the save is a step of its own */
         if (r < 0) {
-                /* Keep it: the delete did not happen. */
-                if (vm_table_add(t, rec) >= 0)
-                        t->change_gen++;
                 pthread_mutex_unlock(&t->lock);
                 return r;
         }

@@ -3,7 +3,7 @@
  * Least privilege of the processes behind a VM, read from /proc of a running one:
  *   - its monitor is iovd-vmm-monitor, exec'd (not a fork of iovd): its exe, its command
  *     line, no descriptor of iovd's (the token file, sockets, the state lock) and the
- *     TCP token nowhere in its memory;
+ *     TCP token nowhere in its memory; it keeps a copy of the VM's KVM descriptor;
  *   - iovd-vmm holds no descriptor of iovd's either, and runs jailed: its own uid and
  *     gid (--vmm-uid-base), no capability in any set, seccomp filter and no_new_privs,
  *     its own mount, PID (as init), IPC, UTS and network namespaces, a root holding only
@@ -120,6 +120,44 @@ static void expect_no_iovd_fds(pid_t pid, const char *who)
         closedir(d);
 }
 
+/* Whether pid holds a KVM VM's descriptor. */
+static bool holds_kvm_vm(pid_t pid)
+{
+        _cleanup_free_ char *dir = util_strdup_printf("/proc/%d/fd", (int)pid);
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
+        bool found = false;
+        struct dirent *de;
+        while ((de = readdir(d)) && !found) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *name = util_strdup_printf("fd/%s", de->d_name);
+                _cleanup_free_ char *target = proc_link(pid, name);
+                found = streq(target, "anon_inode:kvm-vm");
+        }
+        closedir(d);
+        return found;
+}
+
+/* Whether pid holds a socket. */
+static bool holds_socket(pid_t pid)
+{
+        _cleanup_free_ char *dir = util_strdup_printf("/proc/%d/fd", (int)pid);
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
+        bool found = false;
+        struct dirent *de;
+        while ((de = readdir(d)) && !found) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *name = util_strdup_printf("fd/%s", de->d_name);
+                _cleanup_free_ char *target = proc_link(pid, name);
+                found = strncmp(target, "socket:", 7) == 0;
+        }
+        closedir(d);
+        return found;
+}
+
 /* Whether the token is anywhere in pid's readable memory (the monitor is small). */
 static bool memory_has_token(pid_t pid)
 {
@@ -163,8 +201,16 @@ Test(vm_jail, the_monitor_is_exec_d_and_holds_nothing_of_iovd)
         _cleanup_free_ char *cmdline = NULL;
         cr_assert_eq(util_read_file(cmdline_path, 1 << 16, &cmdline, NULL), 0);
         cr_expect_str_eq(cmdline, "iovd-vmm-monitor", "the monitor's argv[0] is %s", cmdline);
+        /* It keeps the VM (iovd-vmm --keeper-fd), so that the kernel's teardown of the VM
+         * comes after the VMM's end, which a kill waits for. The VMM hands it over long
+         * before it answers, but the monitor, woken on a loaded host, may take a moment to
+         * take it and close the keeper's socket. */
+        for (int i = 0; i < 500 && (!holds_kvm_vm(monitor) || holds_socket(monitor)); i++)
+                util_sleep_usec(10000);
+        cr_expect(holds_kvm_vm(monitor), "the monitor holds no copy of the VM's descriptor");
         expect_no_iovd_fds(monitor, "the monitor");
         expect_no_iovd_fds(vmm, "iovd-vmm");
+        cr_expect(holds_kvm_vm(vmm), "the check finds no VM even in iovd-vmm");
         cr_expect(!memory_has_token(monitor), "the TCP token is in the monitor's memory");
         /* The check itself finds the token where it is: in iovd. */
         cr_expect(memory_has_token(env.h->pid) || access("/proc/self/mem", R_OK) != 0,

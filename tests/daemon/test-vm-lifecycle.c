@@ -221,6 +221,90 @@ Test(vm_lifecycle, vmm_gone_while_iovd_down_is_crashed)
         harness_reply_clear(&r);
 }
 
+/* A re-attached VMM has no report pipe to its monitor: iovd follows the monitor by a pidfd
+ * instead, so a VMM killed from outside afterwards is judged from the monitor's exit file
+ * (the signal), not as an end whose status is lost. */
+Test(vm_lifecycle, reattached_vmm_killed_is_judged_from_its_exit_file)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        pid_t pid = vm_pid(&r);
+        harness_reply_clear(&r);
+        vm_wait_console(&env, id, "idle");
+        cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
+        harness_free(env.h);
+        env.h = NULL;
+        vm_env_start_iovd(&env);
+        vm_get(&env, id, &r);
+        cr_assert_eq(vm_pid(&r), pid, "re-attached pid %d, want %d", vm_pid(&r), pid);
+        harness_reply_clear(&r);
+
+        for (int i = 0; i < 5; i++) { /* the verdict never waits for a file that came */
+                cr_assert_eq(kill(pid, SIGKILL), 0, "kill %d: %s", pid, strerror(errno));
+                vm_wait_state(&env, id, "crashed", &r);
+                cr_expect(strstr(vm_str(r.json, "reason"), "signal 9") != NULL, "crash reason: %s",
+                          vm_str(r.json, "reason"));
+                harness_reply_clear(&r);
+                vm_action(&env, id, "start", NULL, 200, &r);
+                pid = vm_pid(&r);
+                harness_reply_clear(&r);
+                cr_assert(pid > 0, "no pid after start %d", i);
+        }
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
+/* A kill answers once the kill itself is saved (vms.json's "request"), not its verdict: an
+ * iovd killed at that point, before the saver wrote the verdict, still judges the end as
+ * the kill's at its next start, never as a crash by signal 9. */
+Test(vm_lifecycle, kill_9_after_a_kill_keeps_it_a_kill)
+{
+        setenv("IOVD_TEST_HOOKS", "1", 1);
+        setenv("IOVD_TEST_CRASH_AT", "vm-kill-saved", 1);
+        harness_free(TAKE_PTR(env.h));
+        vm_env_start_iovd(&env);
+        unsetenv("IOVD_TEST_CRASH_AT");
+        unsetenv("IOVD_TEST_HOOKS");
+        for (int i = 0; i < 3; i++) {
+                _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+                struct iov_http_reply r;
+                vm_action(&env, id, "start", NULL, 200, &r);
+                pid_t pid = vm_pid(&r);
+                harness_reply_clear(&r);
+                vm_wait_console(&env, id, "idle");
+                _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s/kill", id);
+                /* No answer: iovd is killed at the step. */
+                (void)harness_request(env.h, "POST", path, NULL, &r);
+                harness_reply_clear(&r);
+                int status = -1;
+                cr_assert_eq(harness_stop(env.h, &status), 0, "iovd did not end");
+                cr_expect_eq(status, 128 + SIGKILL, "iovd was not killed at the step: %d", status);
+                harness_free(TAKE_PTR(env.h));
+                /* Ended, and reaped by its monitor soon after. */
+                for (int w = 0; w < 200 && kill(pid, 0) == 0; w++)
+                        util_sleep_usec(10000);
+                cr_expect_neq(kill(pid, 0), 0, "VMM %d still there after the kill", pid);
+                vm_env_start_iovd(&env);
+                vm_get(&env, id, &r);
+                cr_expect_str_eq(vm_str(r.json, "state"), "stopped", "after restart: %s (%s)",
+                                 vm_str(r.json, "state"), vm_str(r.json, "reason"));
+                cr_expect_str_eq(vm_str(r.json, "reason"), "killed on request", "reason: %s",
+                                 vm_str(r.json, "reason"));
+                cr_expect_null(json_object_object_get(r.json, "request"), "request shown: %s",
+                               r.body);
+                harness_reply_clear(&r);
+                if (i < 2) { /* the next round's iovd dies at the step again */
+                        harness_free(TAKE_PTR(env.h));
+                        setenv("IOVD_TEST_HOOKS", "1", 1);
+                        setenv("IOVD_TEST_CRASH_AT", "vm-kill-saved", 1);
+                        vm_env_start_iovd(&env);
+                        unsetenv("IOVD_TEST_CRASH_AT");
+                        unsetenv("IOVD_TEST_HOOKS");
+                }
+        }
+}
+
 Test(vm_lifecycle, graceful_stop_lets_the_guest_shut_down)
 {
         const char *kernel = getenv("VM_CTRLALTDEL");
