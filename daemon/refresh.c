@@ -71,10 +71,11 @@ static int add_vfs(struct refresh_set *set, const struct iov_pci_device *pf)
         return 0;
 }
 
-/* Field by field: an address has a padding byte memcmp would compare. */
+/* Field by field: an address has a padding byte memcmp would compare. A function that
+ * came or went (NULL) has not the same VFs. */
 static bool same_vfs(const struct iov_pci_device *a, const struct iov_pci_device *b)
 {
-        if (a->n_vfs != b->n_vfs || a->num_vfs != b->num_vfs)
+        if (!a || !b || a->n_vfs != b->n_vfs || a->num_vfs != b->num_vfs)
                 return false;
         for (size_t i = 0; i < a->n_vfs; i++)
                 if (!pci_address_equal(&a->vfs[i], &b->vfs[i]))
@@ -108,7 +109,7 @@ static int refresh_set_expand(struct refresh_set *set, const struct iov_snapshot
                 r = refresh_set_add(set, &was->physfn);
         if (r == 0 && !same && now && now->is_vf)
                 r = refresh_set_add(set, &now->physfn);
-        bool changed = !was || !now || !same_vfs(was, now);
+        bool changed = !same_vfs(was, now);
         if (r == 0 && (asked || changed))
                 r = add_vfs(set, was);
         if (r == 0 && (asked || changed))
