@@ -71,11 +71,10 @@ static int add_vfs(struct refresh_set *set, const struct iov_pci_device *pf)
         return 0;
 }
 
-/* Field by field: an address has a padding byte memcmp would compare. A function that
- * came or went (NULL) has not the same VFs. */
+/* Field by field: an address has a padding byte memcmp would compare. */
 static bool same_vfs(const struct iov_pci_device *a, const struct iov_pci_device *b)
 {
-        if (!a || !b || a->n_vfs != b->n_vfs || a->num_vfs != b->num_vfs)
+        if (a->n_vfs != b->n_vfs || a->num_vfs != b->num_vfs)
                 return false;
         for (size_t i = 0; i < a->n_vfs; i++)
                 if (!pci_address_equal(&a->vfs[i], &b->vfs[i]))
@@ -83,11 +82,11 @@ static bool same_vfs(const struct iov_pci_device *a, const struct iov_pci_device
         return true;
 }
 
-/* Whether the entry is there now as it was, in the same place: a driver bound or
+/* Whether the entry, read now, is there as it was, in the same place: a driver bound or
  * unbound, which changes nothing about its PF or its IOMMU group. */
 static bool stayed(const struct iov_pci_device *was, const struct iov_pci_device *now)
 {
-        if (!was || !now || was->iommu_group != now->iommu_group || was->is_vf != now->is_vf)
+        if (!was || was->iommu_group != now->iommu_group || was->is_vf != now->is_vf)
                 return false;
         return !now->is_vf || pci_address_equal(&was->physfn, &now->physfn);
 }
@@ -102,14 +101,15 @@ static int refresh_set_expand(struct refresh_set *set, const struct iov_snapshot
         const struct iov_pci_device *was = pci_inventory_find(old->pci, &set->entries[i].address);
         /* A shallow copy: adding may move the entries, not the arrays they point to. */
         struct iov_pci_device fresh = set->entries[i].device;
-        const struct iov_pci_device *now = set->entries[i].found ? &fresh : NULL;
-        bool same = stayed(was, now);
+        bool found = set->entries[i].found;
+        const struct iov_pci_device *now = found ? &fresh : NULL;
+        bool same = found && stayed(was, &fresh);
         int r = 0;
         if (!same && was && was->is_vf)
                 r = refresh_set_add(set, &was->physfn);
-        if (r == 0 && !same && now && now->is_vf)
-                r = refresh_set_add(set, &now->physfn);
-        bool changed = !same_vfs(was, now);
+        if (r == 0 && !same && found && fresh.is_vf)
+                r = refresh_set_add(set, &fresh.physfn);
+        bool changed = !was || !found || !same_vfs(was, &fresh);
         if (r == 0 && (asked || changed))
                 r = add_vfs(set, was);
         if (r == 0 && (asked || changed))
