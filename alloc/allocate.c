@@ -86,16 +86,49 @@ static struct json_object *blockers_to_json(const struct iov_group_blocker *b, s
         return arr;
 }
 
-static int check_viable(struct iov_daemon *d, unsigned group, struct iov_problem *p)
+/* The group as read under its locks: each member read once (struct member_reads), so
+ * the target's checks, the group's viability and the intent record come from the same
+ * reads. Every pci_device_read is a round of sysfs opens; reading each member three
+ * times was a tenth of an allocation's cost in the lab (bench/vf-net). */
+struct member_reads {
+        struct iov_iommu_group group;
+        struct iov_pci_device *devices; /* devices[i] of group.devices[i]; name "" if gone */
+};
+
+static void member_reads_clear(struct member_reads *m)
 {
-        struct iov_group_blocker *blockers = NULL;
+        for (size_t i = 0; m->devices && i < m->group.n_devices; i++)
+                pci_device_clear(&m->devices[i]);
+        free(m->devices);
+        m->devices = NULL;
+        iommu_group_clear(&m->group);
+}
+
+/* The members that keep the group from vfio-pci (iommu_member_blocks); one that left
+ * the group meanwhile does not. */
+static size_t find_blockers(const struct member_reads *m, struct iov_group_blocker *ret)
+{
         size_t n = 0;
-        int r = iommu_group_check_viable(d->config.sysfs_root, group, &blockers, &n);
-        if (r < 0)
-                return daemon_problem_set(p, 500, "iommu_group_unreadable",
-                                          "cannot check IOMMU group %u: %s", group, strerror(-r));
-        if (r > 0)
+        for (size_t i = 0; i < m->group.n_devices; i++) {
+                const struct iov_pci_device *dev = &m->devices[i];
+                if (!dev->name[0] || !iommu_member_blocks(dev->class_code, dev->driver))
+                        continue;
+                ret[n].address = dev->address;
+                ret[n++].driver = dev->driver ? strdup(dev->driver) : NULL;
+        }
+        return n;
+}
+
+static int check_viable(const struct member_reads *m, struct iov_problem *p)
+{
+        struct iov_group_blocker *blockers = calloc(m->group.n_devices + 1, sizeof(*blockers));
+        if (!blockers)
+                return -ENOMEM;
+        size_t n = find_blockers(m, blockers);
+        if (n == 0) {
+                free(blockers);
                 return 0;
+        }
         char list[160] = "", buf[IOV_PCI_ADDRESS_MAX];
         for (size_t i = 0; i < n; i++) {
                 size_t used = strlen(list);
@@ -108,8 +141,8 @@ static int check_viable(struct iov_daemon *d, unsigned group, struct iov_problem
                 json_object_object_add(p->details, "blockers", blockers_to_json(blockers, n));
         iommu_group_blockers_free(blockers, n);
         return daemon_problem_set(p, 409, "group_not_viable",
-                                  "IOMMU group %u has members bound to host drivers: %s", group,
-                                  list);
+                                  "IOMMU group %u has members bound to host drivers: %s",
+                                  m->group.id, list);
 }
 
 /* The platform's own plumbing (host, ISA and PCI-to-PCI bridges, interrupt controllers, the
@@ -128,73 +161,110 @@ static int check_target_class(const struct iov_pci_address *address, uint32_t cl
                                   pci_address_format(address, buf), what, class_code);
 }
 
-/* The device exists, may be handed out, has a group, and no member of that group is held
- * or quarantined. */
-static int check_device(struct iov_daemon *d, struct iov_registry *reg,
-                        const struct iov_pci_address *address, struct iov_iommu_group *ret_group,
-                        struct iov_problem *p)
+static int read_target(struct iov_daemon *d, const struct iov_pci_address *address,
+                       struct iov_pci_device *ret, struct iov_problem *p)
 {
         char buf[IOV_PCI_ADDRESS_MAX];
-        struct iov_pci_device dev = {0};
-        int r = pci_device_read(d->config.sysfs_root, address, &dev);
+        int r = pci_device_read(d->config.sysfs_root, address, ret);
         if (r == -ENOENT)
                 return daemon_problem_set(p, 404, "device_not_found", "no PCI function %s",
                                           pci_address_format(address, buf));
         if (r < 0)
                 return daemon_problem_set(p, 500, "device_unreadable", "cannot read %s: %s",
                                           pci_address_format(address, buf), strerror(-r));
-        int group = dev.iommu_group;
-        unsigned vfs = dev.is_pf ? dev.num_vfs : 0;
-        uint32_t class_code = dev.class_code;
-        pci_device_clear(&dev);
-        if (check_target_class(address, class_code, p) < 0)
+        return 0;
+}
+
+/* The device as read may be handed out and has a group. */
+static int check_target(const struct iov_pci_device *dev, struct iov_problem *p)
+{
+        char buf[IOV_PCI_ADDRESS_MAX];
+        if (check_target_class(&dev->address, dev->class_code, p) < 0)
                 return -EBADMSG;
         /* Whoever holds a PF can disable SR-IOV and pull every VF from under its users
          * (PCIe r5 §9.3.3.3.1, VF Enable): a PF is handed out only without VFs. */
-        if (vfs > 0)
+        if (dev->is_pf && dev->num_vfs > 0)
                 return daemon_problem_set(p, 409, "pf_has_vfs",
                                           "%s has %u VFs enabled; set num_vfs to 0 before handing "
                                           "the PF out",
-                                          pci_address_format(address, buf), vfs);
-        if (group < 0)
+                                          pci_address_format(&dev->address, buf), dev->num_vfs);
+        if (dev->iommu_group < 0)
                 return daemon_problem_set(p, 409, "no_iommu_group",
                                           "%s is in no IOMMU group; VFIO cannot hand it out",
-                                          pci_address_format(address, buf));
-        r = iommu_group_read(d->config.sysfs_root, (unsigned)group, ret_group);
-        if (r < 0)
-                return daemon_problem_set(p, 500, "iommu_group_unreadable",
-                                          "cannot read IOMMU group %d: %s", group, strerror(-r));
-        for (size_t i = 0; i < ret_group->n_devices; i++) {
+                                          pci_address_format(&dev->address, buf));
+        return 0;
+}
+
+/* The device exists, may be handed out, has a group, and no member of that group is held
+ * or quarantined; ret_dev: the device as read. */
+static int check_device(struct iov_daemon *d, struct iov_registry *reg,
+                        const struct iov_pci_address *address, struct iov_pci_device *ret_dev,
+                        struct iov_iommu_group *ret_group, struct iov_problem *p)
+{
+        struct iov_pci_device dev = {0};
+        int r = read_target(d, address, &dev, p);
+        if (r == 0)
+                r = check_target(&dev, p);
+        if (r == 0) {
+                r = iommu_group_read(d->config.sysfs_root, (unsigned)dev.iommu_group, ret_group);
+                if (r < 0)
+                        daemon_problem_set(p, 500, "iommu_group_unreadable",
+                                           "cannot read IOMMU group %d: %s", dev.iommu_group,
+                                           strerror(-r));
+        }
+        for (size_t i = 0; r == 0 && i < ret_group->n_devices; i++)
                 r = check_member_free(reg, &ret_group->devices[i], p);
-                if (r < 0) {
+        if (r < 0) {
+                if (dev.iommu_group >= 0)
                         iommu_group_clear(ret_group);
-                        return r;
+                pci_device_clear(&dev);
+                return r;
+        }
+        *ret_dev = dev;
+        return 0;
+}
+
+/* Every member of the group read once, the target's own read (target) moved in. A member
+ * that vanished meanwhile stays unread (name ""): the intent cannot be built for it. */
+static int read_members(struct iov_daemon *d, struct iov_pci_device *target, struct member_reads *m)
+{
+        m->devices = calloc(m->group.n_devices + 1, sizeof(*m->devices));
+        if (!m->devices)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->group.n_devices; i++) {
+                if (pci_address_equal(&m->group.devices[i], &target->address)) {
+                        m->devices[i] = *target;
+                        *target = (struct iov_pci_device){0};
+                        continue;
                 }
+                int r = pci_device_read(d->config.sysfs_root, &m->group.devices[i], &m->devices[i]);
+                if (r < 0 && r != -ENOENT)
+                        return r;
         }
         return 0;
 }
 
 /* What each member is bound to now, saved before binding so a crash can be undone. */
-static int build_intent(struct iov_daemon *d, const struct iov_iommu_group *group,
-                        struct iov_allocation *a)
+static int build_intent(const struct member_reads *m, struct iov_allocation *a)
 {
-        a->members = calloc(group->n_devices, sizeof(*a->members));
+        a->members = calloc(m->group.n_devices, sizeof(*a->members));
         if (!a->members)
                 return -ENOMEM;
-        for (size_t i = 0; i < group->n_devices; i++) {
-                struct iov_bind_record *m = &a->members[a->n_members];
-                struct iov_pci_device dev = {0};
-                int r = pci_device_read(d->config.sysfs_root, &group->devices[i], &dev);
-                if (r < 0)
-                        return r;
-                m->address = group->devices[i];
-                m->is_bridge = pci_class_is_pci_bridge(dev.class_code);
-                m->original_driver = TAKE_PTR(dev.driver);
-                m->original_override = TAKE_PTR(dev.driver_override);
+        for (size_t i = 0; i < m->group.n_devices; i++) {
+                struct iov_bind_record *rec = &a->members[a->n_members];
+                const struct iov_pci_device *dev = &m->devices[i];
+                if (!dev->name[0])
+                        return -ENOENT;
+                rec->address = m->group.devices[i];
+                rec->is_bridge = pci_class_is_pci_bridge(dev->class_code);
+                rec->original_driver = dev->driver ? strdup(dev->driver) : NULL;
+                rec->original_override = dev->driver_override ? strdup(dev->driver_override) : NULL;
                 a->n_members++;
-                pci_device_clear(&dev);
+                if ((dev->driver && !rec->original_driver) ||
+                    (dev->driver_override && !rec->original_override))
+                        return -ENOMEM;
         }
-        a->iommu_group = group->id;
+        a->iommu_group = m->group.id;
         return 0;
 }
 
@@ -289,7 +359,7 @@ static int claim_problem(const char *why, unsigned group, struct iov_problem *p)
 /* The pending record: what each member has now (to undo a crash), the VF settings to
  * apply, claimed so no other request can take a member. Changes no hardware. */
 static int prepare_claim(struct iov_daemon *d, struct iov_registry *reg,
-                         const struct iov_iommu_group *group, const struct iov_pci_address *device,
+                         const struct member_reads *group, const struct iov_pci_address *device,
                          const struct iov_allocation_request *req, struct iov_allocation **ret,
                          struct iov_problem *p)
 {
@@ -309,12 +379,12 @@ static int prepare_claim(struct iov_daemon *d, struct iov_registry *reg,
         int r = allocation_new_id(a->id);
         if (r < 0)
                 return r;
-        r = build_intent(d, group, a);
+        r = build_intent(group, a);
         if (r < 0)
                 return daemon_problem_set(p, r == -ENOENT ? 409 : 500,
                                           r == -ENOENT ? "device_vanished" : "device_unreadable",
-                                          "cannot read a member of IOMMU group %u: %s", group->id,
-                                          strerror(-r));
+                                          "cannot read a member of IOMMU group %u: %s",
+                                          group->group.id, strerror(-r));
         uint64_t start = util_now_usec();
         r = allocation_net_prepare(d, reg, a, from ? from->net : NULL, req->mac, p);
         if (a->net)
@@ -325,7 +395,7 @@ static int prepare_claim(struct iov_daemon *d, struct iov_registry *reg,
         const char *why = NULL;
         r = registry_claim_allocation(reg, claimed, &why);
         if (r == -EBUSY)
-                return claim_problem(why, group->id, p);
+                return claim_problem(why, group->group.id, p);
         if (r < 0)
                 return r;
         *ret = claimed;
@@ -346,6 +416,7 @@ struct hold {
         struct iov_hwlock *pf;
         struct iov_hwlock *group;
         int group_id;
+        char pf_key[IOV_HWLOCK_KEY_MAX];
 };
 
 static void hold_release(struct iov_daemon *d, struct hold *h)
@@ -354,21 +425,24 @@ static void hold_release(struct iov_daemon *d, struct hold *h)
         hwlock_release(&d->alloc->hwlocks, TAKE_PTR(h->pf));
 }
 
-/* Take the locks of address, a PF before a group (alloc/hwlock.c); try: only if free
- * (the caller holds the pool table's lock and must not wait). */
-static int hold_take(struct iov_daemon *d, const struct iov_pci_address *address, bool try,
+/* The PF lock's name for a device: its PF's, or its own when it is not a VF. */
+static void pf_key_of(const struct iov_pci_device *dev, char ret[static IOV_HWLOCK_KEY_MAX])
+{
+        hwlock_key_pf(dev->is_vf ? &dev->physfn : &dev->address, ret);
+}
+
+/* Take the locks of dev as last seen (a snapshot's or a read's), a PF before a group
+ * (alloc/hwlock.c); try: only if free (the caller holds the pool table's lock and must
+ * not wait). check_locked reads the device again under them. */
+static int hold_take(struct iov_daemon *d, const struct iov_pci_device *dev, bool try,
                      struct hold *h)
 {
         struct iov_hwlocks *t = &d->alloc->hwlocks;
-        struct iov_pci_device dev = {0};
         char key[IOV_HWLOCK_KEY_MAX];
-        int r = pci_device_read(d->config.sysfs_root, address, &dev);
-        if (r < 0)
-                return r;
-        hwlock_key_pf(dev.is_vf ? &dev.physfn : address, key);
-        h->group_id = dev.iommu_group;
-        pci_device_clear(&dev);
-        r = try ? hwlock_try(t, key, true, &h->pf) : hwlock_take(t, key, true, &h->pf);
+        pf_key_of(dev, h->pf_key);
+        h->group_id = dev->iommu_group;
+        int r = try ? hwlock_try(t, h->pf_key, true, &h->pf)
+                    : hwlock_take(t, h->pf_key, true, &h->pf);
         if (r == 0 && h->group_id >= 0) {
                 hwlock_key_group((unsigned)h->group_id, key);
                 r = try ? hwlock_try(t, key, false, &h->group)
@@ -379,40 +453,48 @@ static int hold_take(struct iov_daemon *d, const struct iov_pci_address *address
         return r;
 }
 
-/* Under the locks: the device as it is now may be handed out, in the group locked. */
+/* Under the locks: the device as it is now may be handed out, in the group locked, under
+ * the PF locked; each member read once into ret. */
 static int check_locked(struct iov_daemon *d, struct iov_registry *reg,
                         const struct iov_pci_address *address, const struct hold *h,
-                        struct iov_iommu_group *ret_group, struct iov_problem *p)
+                        struct member_reads *ret, struct iov_problem *p)
 {
-        int r = check_device(d, reg, address, ret_group, p);
+        struct iov_pci_device dev = {0};
+        char key[IOV_HWLOCK_KEY_MAX];
+        int r = check_device(d, reg, address, &dev, &ret->group, p);
         if (r < 0)
                 return r;
-        if ((int)ret_group->id != h->group_id)
+        pf_key_of(&dev, key);
+        if ((int)ret->group.id != h->group_id || !streq(key, h->pf_key))
                 r = daemon_problem_set(p, 409, "device_vanished",
                                        "the device was replaced while the request waited");
-        else
-                r = check_viable(d, ret_group->id, p);
+        if (r == 0)
+                r = read_members(d, &dev, ret);
+        if (r == 0)
+                r = check_viable(ret, p);
+        pci_device_clear(&dev);
         if (r < 0)
-                iommu_group_clear(ret_group);
+                member_reads_clear(ret);
         return r;
 }
 
 /* By address: refuse at once what is refused anyway, else wait for the device's
  * hardware (a bind of another group never delays this one) and decide again. */
 static int pick_device(struct iov_daemon *d, struct iov_registry *reg,
-                       const struct iov_pci_address *address, struct iov_iommu_group *ret_group,
+                       const struct iov_pci_address *address, struct member_reads *ret,
                        struct hold *h, struct iov_problem *p)
 {
-        int r = check_device(d, reg, address, ret_group, p);
+        struct iov_pci_device dev = {0};
+        struct iov_iommu_group group = {0};
+        int r = check_device(d, reg, address, &dev, &group, p);
         if (r < 0)
                 return r;
-        iommu_group_clear(ret_group);
-        r = hold_take(d, address, false, h);
-        if (r == -ENOENT)
-                return check_device(d, reg, address, ret_group, p); /* it vanished: say so */
+        iommu_group_clear(&group);
+        r = hold_take(d, &dev, false, h);
+        pci_device_clear(&dev);
         if (r < 0)
                 return r;
-        return check_locked(d, reg, address, h, ret_group, p);
+        return check_locked(d, reg, address, h, ret, p);
 }
 
 static bool held_or_quarantined(struct iov_registry *reg, const struct iov_pci_address *address)
@@ -426,7 +508,7 @@ static bool held_or_quarantined(struct iov_registry *reg, const struct iov_pci_a
 /* The first matching device, in address order, whose whole group can be handed out and
  * whose hardware no other request is working on. The caller holds d->state_lock. */
 static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const char *name,
-                          struct iov_iommu_group *ret_group, struct iov_pci_address *ret_device,
+                          struct member_reads *ret_group, struct iov_pci_address *ret_device,
                           struct hold *h, struct iov_problem *p)
 {
         struct iov_pool *pool = registry_find_pool(reg, name);
@@ -443,7 +525,7 @@ static int pick_from_pool(struct iov_daemon *d, struct iov_registry *reg, const 
                 matching++;
                 if (!allocations_snapshot_viable(snap, dev->iommu_group))
                         continue; /* a host driver holds a member: skip without sysfs reads */
-                if (hold_take(d, &dev->address, true, h) < 0)
+                if (hold_take(d, dev, true, h) < 0)
                         continue; /* busy: a bind, reset or VF change is under way there */
                 struct iov_problem ignored = {0};
                 if (check_locked(d, reg, &dev->address, h, ret_group, &ignored) == 0) {
@@ -491,7 +573,7 @@ static int check_pool_member(struct iov_daemon *d, struct iov_registry *reg, con
  * holds it only tries them, alloc/hwlock.c), so the pool is looked at again under it
  * before the claim: it may have gone meanwhile. */
 static int pick_pool_member(struct iov_daemon *d, struct iov_registry *reg,
-                            const struct iov_allocation_request *req, struct iov_iommu_group *group,
+                            const struct iov_allocation_request *req, struct member_reads *group,
                             struct hold *h, struct iov_allocation **ret, struct iov_problem *p)
 {
         pthread_mutex_lock(&d->state_lock);
@@ -512,7 +594,7 @@ static int pick_pool_member(struct iov_daemon *d, struct iov_registry *reg,
 /* Decide and claim: from a pool under the pool table's lock (so the pool and its
  * template stay while the claim is made), by address without it. */
 static int decide(struct iov_daemon *d, struct iov_registry *reg,
-                  const struct iov_allocation_request *req, struct iov_iommu_group *group,
+                  const struct iov_allocation_request *req, struct member_reads *group,
                   struct hold *h, struct iov_allocation **ret, struct iov_problem *p)
 {
         int r;
@@ -537,7 +619,7 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
                        struct json_object **ret, struct iov_problem *p)
 {
         struct iov_registry *reg = registry_get(d);
-        struct iov_iommu_group group = {0};
+        struct member_reads group = {0};
         struct iov_allocation *a = NULL;
         struct hold h = {.group_id = -1};
 
@@ -563,10 +645,10 @@ int allocations_create(struct iov_daemon *d, const struct iov_allocation_request
         hold_release(d, &h);
         start = util_now_usec();
         if (r == 0) { /* drivers changed; the inventory shows it at once */
-                (void)daemon_refresh_devices(d, group.devices, group.n_devices);
+                (void)daemon_refresh_devices(d, group.group.devices, group.group.n_devices);
                 registry_time_step(reg, IOV_STEP_REFRESH, start);
         }
-        iommu_group_clear(&group);
+        member_reads_clear(&group);
         if (r < 0)
                 return r;
         if (!json)

@@ -16,14 +16,7 @@
 static int read_binding(struct iov_daemon *d, const struct iov_pci_address *address,
                         char **ret_driver, char **ret_override)
 {
-        struct iov_pci_device dev = {0};
-        int r = pci_device_read(d->config.sysfs_root, address, &dev);
-        if (r < 0)
-                return r;
-        *ret_driver = TAKE_PTR(dev.driver);
-        *ret_override = TAKE_PTR(dev.driver_override);
-        pci_device_clear(&dev);
-        return 0;
+        return iommu_device_binding(d->config.sysfs_root, address, ret_driver, ret_override);
 }
 
 /* Only what iovd itself did is undone: a member on vfio-pci, or carrying the vfio-pci

@@ -82,21 +82,34 @@ static bool same_vfs(const struct iov_pci_device *a, const struct iov_pci_device
         return true;
 }
 
-/* What reading entry i brings in: a VF its PF (whose VF list may have changed); a PF its
- * VFs, the ones it had and the ones it has, when it was asked for or its list changed. */
+/* Whether the entry, read now, is there as it was, in the same place: a driver bound or
+ * unbound, which changes nothing about its PF or its IOMMU group. */
+static bool stayed(const struct iov_pci_device *was, const struct iov_pci_device *now)
+{
+        if (!was || was->iommu_group != now->iommu_group || was->is_vf != now->is_vf)
+                return false;
+        return !now->is_vf || pci_address_equal(&was->physfn, &now->physfn);
+}
+
+/* What reading entry i brings in: a VF that came or went its PF (whose VF list changed;
+ * a VF that stayed leaves it as it was: an allocation's refresh reads one function, not
+ * two); a PF its VFs, the ones it had and the ones it has, when it was asked for or its
+ * list changed. */
 static int refresh_set_expand(struct refresh_set *set, const struct iov_snapshot *old, size_t i,
                               bool asked)
 {
         const struct iov_pci_device *was = pci_inventory_find(old->pci, &set->entries[i].address);
         /* A shallow copy: adding may move the entries, not the arrays they point to. */
         struct iov_pci_device fresh = set->entries[i].device;
-        const struct iov_pci_device *now = set->entries[i].found ? &fresh : NULL;
+        bool found = set->entries[i].found;
+        const struct iov_pci_device *now = found ? &fresh : NULL;
+        bool same = found && stayed(was, &fresh);
         int r = 0;
-        if (was && was->is_vf)
+        if (!same && was && was->is_vf)
                 r = refresh_set_add(set, &was->physfn);
-        if (r == 0 && now && now->is_vf)
-                r = refresh_set_add(set, &now->physfn);
-        bool changed = !was || !now || !same_vfs(was, now);
+        if (r == 0 && !same && found && fresh.is_vf)
+                r = refresh_set_add(set, &fresh.physfn);
+        bool changed = !was || !found || !same_vfs(was, &fresh);
         if (r == 0 && (asked || changed))
                 r = add_vfs(set, was);
         if (r == 0 && (asked || changed))
@@ -187,7 +200,9 @@ static int id_compare(const void *a, const void *b)
 }
 
 /* The IOMMU groups a refresh may have changed: those the touched functions were in and
- * those they are in now. */
+ * those they are in now, when they came, went or moved (a group's members are the
+ * functions whose iommu_group names it; a function that stayed leaves its group as it
+ * was, and reading it again was a directory walk per request). */
 static int affected_groups(const struct iov_snapshot *old, const struct refresh_set *set,
                            unsigned **ret, size_t *ret_n)
 {
@@ -198,6 +213,8 @@ static int affected_groups(const struct iov_snapshot *old, const struct refresh_
         for (size_t i = 0; i < set->n; i++) {
                 const struct iov_pci_device *was =
                         pci_inventory_find(old->pci, &set->entries[i].address);
+                if (set->entries[i].found && stayed(was, &set->entries[i].device))
+                        continue;
                 if (was && was->iommu_group >= 0)
                         ids[n++] = (unsigned)was->iommu_group;
                 if (set->entries[i].found && set->entries[i].device.iommu_group >= 0)

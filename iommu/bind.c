@@ -99,6 +99,20 @@ static int read_override(const char *sysfs_root, const struct iov_pci_address *a
         return 0;
 }
 
+int iommu_device_binding(const char *sysfs_root, const struct iov_pci_address *a, char **ret_driver,
+                         char **ret_override)
+{
+        _cleanup_free_ char *driver = NULL, *override = NULL;
+        int r = iommu_device_driver(sysfs_root, a, &driver);
+        if (r == 0)
+                r = read_override(sysfs_root, a, &override);
+        if (r < 0)
+                return r == -ENODEV ? -ENOENT : r;
+        *ret_driver = TAKE_PTR(driver);
+        *ret_override = TAKE_PTR(override);
+        return 0;
+}
+
 static int record_member(const char *sysfs_root, const struct iov_pci_address *a,
                          struct iov_bind_record *ret)
 {

@@ -88,6 +88,11 @@ struct iov_bind_record {
 int iommu_group_bind_vfio(const char *sysfs_root, unsigned id, unsigned timeout_ms,
                           struct iov_bind_record **ret, size_t *ret_n);
 
+/* What a function is bound to now: its driver and driver_override (each NULL when none),
+ * two sysfs reads instead of a whole pci_device_read; -ENOENT when it is gone. */
+int iommu_device_binding(const char *sysfs_root, const struct iov_pci_address *a, char **ret_driver,
+                         char **ret_override);
+
 /* Give every member back: unbind from vfio-pci, restore the override, reprobe, verify. */
 int iommu_group_restore(const char *sysfs_root, const struct iov_bind_record *records, size_t n,
                         unsigned timeout_ms);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * daemon_refresh_devices on a generated tree changed behind the daemon's back: the
- * functions named are read again with what they bring in (a VF its PF, a PF whose VF list
- * changed all its VFs, old and new, and the IOMMU groups of all of them); the rest of the
+ * functions named are read again with what they bring in (a VF that came or went its PF,
+ * a PF whose VF list changed all its VFs, old and new, and the IOMMU groups of all of
+ * them); a VF that stayed (a driver bound or unbound) is read alone; the rest of the
  * snapshot is copied as it was.
  */
 #include <criterion/criterion.h>
@@ -54,14 +55,15 @@ Test(refresh, a_vf_brings_its_pf_and_a_changed_vf_list)
         cr_assert_not_null(find(before, "0000:01:00.2"), "VF 2 missing at start");
         cr_assert_null(find(before, "0000:01:00.3"), "VF 3 present at start");
 
-        /* Behind the daemon's back: 3 VFs instead of 2; only VF 1 is named. */
+        /* Behind the daemon's back: 3 VFs instead of 2; only the new VF 3 is named (as
+         * its "add" uevent names it). */
         int r = fixture_set_num_vfs(e.fx, "0000:01:00.0", 0);
         if (r == 0) /* 0 then N, as the kernel requires */
                 r = fixture_set_num_vfs(e.fx, "0000:01:00.0", 3);
         cr_assert_eq(r, 0, "fixture_set_num_vfs(3): %s", strerror(-r));
-        struct iov_pci_address vf1;
-        cr_assert_eq(pci_address_parse("0000:01:00.1", &vf1), 0);
-        r = daemon_refresh_devices(e.d, &vf1, 1);
+        struct iov_pci_address vf3_address;
+        cr_assert_eq(pci_address_parse("0000:01:00.3", &vf3_address), 0);
+        r = daemon_refresh_devices(e.d, &vf3_address, 1);
         cr_assert_eq(r, 0, "daemon_refresh_devices: %s", strerror(-r));
 
         _cleanup_snapshot_ struct iov_snapshot *after = daemon_snapshot_get(e.d);
@@ -110,5 +112,41 @@ Test(refresh, a_named_function_that_vanished_is_dropped_with_its_group)
         cr_expect_null(daemon_snapshot_find_group(after, (unsigned)group),
                        "group %d of the removed VF still listed", group);
         cr_expect_not_null(find(after, "0000:01:00.1"), "VF 1 dropped");
+        env_free(&e);
+}
+
+Test(refresh, a_vf_whose_driver_changed_is_read_alone)
+{
+        struct env e = env_new(2);
+        _cleanup_snapshot_ struct iov_snapshot *before = daemon_snapshot_get(e.d);
+        const struct iov_pci_device *vf1 = find(before, "0000:01:00.1");
+        cr_assert_not_null(vf1, "VF 1 missing at start");
+        cr_assert(!streq_ptr(vf1->driver, "vfio-pci"), "VF 1 on vfio-pci at start");
+
+        /* Behind the daemon's back a third VF, which only its own uevent names; then VF 1
+         * bound to vfio-pci (an allocation's bind). */
+        int r = fixture_set_num_vfs(e.fx, "0000:01:00.0", 0);
+        if (r == 0)
+                r = fixture_set_num_vfs(e.fx, "0000:01:00.0", 3);
+        cr_assert_eq(r, 0, "fixture_set_num_vfs(3): %s", strerror(-r));
+        r = fixture_set_driver(e.fx, "0000:01:00.1", "vfio-pci");
+        cr_assert_eq(r, 0, "fixture_set_driver: %s", strerror(-r));
+        struct iov_pci_address a;
+        cr_assert_eq(pci_address_parse("0000:01:00.1", &a), 0);
+        r = daemon_refresh_devices(e.d, &a, 1);
+        cr_assert_eq(r, 0, "daemon_refresh_devices: %s", strerror(-r));
+
+        _cleanup_snapshot_ struct iov_snapshot *after = daemon_snapshot_get(e.d);
+        const struct iov_pci_device *now = find(after, "0000:01:00.1");
+        cr_assert_not_null(now, "VF 1 dropped");
+        cr_expect_str_eq(now->driver ? now->driver : "none", "vfio-pci", "VF 1's driver %s",
+                         now->driver ? now->driver : "none");
+        cr_assert_geq(now->iommu_group, 0, "VF 1 has no group");
+        cr_expect_not_null(daemon_snapshot_find_group(after, (unsigned)now->iommu_group),
+                           "group %d of VF 1 not in the snapshot", now->iommu_group);
+        /* Its PF was not read: still as the snapshot had it, VF 3 not yet listed. */
+        cr_expect_eq(find(after, "0000:01:00.0")->num_vfs, 2u, "PF num_vfs %u",
+                     find(after, "0000:01:00.0")->num_vfs);
+        cr_expect_null(find(after, "0000:01:00.3"), "VF 3 read though nobody named it");
         env_free(&e);
 }

@@ -197,3 +197,25 @@ Test(iommu_bind, restore_rebinds_a_hand_bound_driver_explicitly)
         expect_driver("0000:02:00.0", "pci-stub");
         iommu_bind_records_free(rec, n);
 }
+
+Test(iommu_bind, binding_reads_driver_and_override_and_knows_a_gone_device)
+{
+        char *path = util_strdup_printf("%s/bus/pci/devices/0000:00:02.0/driver_override",
+                                        fixture_sysfs_root(fx));
+        cr_assert_eq(util_write_attr(path, "e1000e\n"), 0);
+        struct iov_pci_address a, gone;
+        cr_assert_eq(pci_address_parse("0000:00:02.0", &a), 0);
+        cr_assert_eq(pci_address_parse("0000:00:1f.7", &gone), 0);
+        char *driver = NULL, *override = NULL;
+        int r = iommu_device_binding(fixture_sysfs_root(fx), &a, &driver, &override);
+        cr_assert_eq(r, 0, "iommu_device_binding: %s", strerror(-r));
+        cr_expect_str_eq(driver ? driver : "none", "e1000e", "driver %s", driver);
+        cr_expect_str_eq(override ? override : "none", "e1000e", "override %s", override);
+        free(driver);
+        free(override);
+        driver = override = NULL;
+        r = iommu_device_binding(fixture_sysfs_root(fx), &gone, &driver, &override);
+        cr_expect_eq(r, -ENOENT, "a missing function: %s", strerror(-r));
+        cr_expect_null(driver, "driver set for a missing function");
+        free(path);
+}
