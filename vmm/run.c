@@ -158,8 +158,8 @@ static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
         unsigned n_virtio = 0;
         for (size_t i = 0; i < c->spec.n_devices; i++)
                 n_virtio += c->spec.devices[i].kind == IOV_VM_DEVICE_VIRTIO;
-        /* First: below every KVM and VFIO descriptor (virtio.h says why). */
-        int r = virtio_net_link_reserve_fds(n_virtio);
+        /* First: above every KVM and VFIO descriptor (virtio.h says why). */
+        int r = virtio_net_link_reserve_fds(n_virtio, VMM_FD_LIMIT - 1);
         if (r < 0) {
                 snprintf(error, error_size, "cannot reserve link descriptors: %s", strerror(-r));
                 return r;

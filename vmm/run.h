@@ -16,6 +16,9 @@ int vmm_console_start_input(struct iov_vm *vm, pthread_t *ret_thread);
 /* Change the run state from outside the vCPUs (control socket): pause, resume. */
 int vmm_vm_set_paused(struct iov_vm *vm, bool paused);
 
+/* RLIMIT_NOFILE in the sandbox: every descriptor of the running VMM is below it. */
+#define VMM_FD_LIMIT 256
+
 /* Give up what the running VM does not need (vmm/sandbox.c). keep_fds lists the fds
  * to keep open besides 0-2 (entries < 0 are ignored). */
 int vmm_sandbox_enter(const int *keep_fds, size_t n_keep, bool seccomp, char *error,

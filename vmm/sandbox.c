@@ -82,7 +82,7 @@ static const unsigned allowed_syscalls[] = {
         SYS_sched_yield,
         SYS_eventfd2,
         SYS_epoll_ctl, /* a VM-to-VM link adopts a new end (vmm/virtio/net-link.c) */
-        SYS_dup3,      /* and moves it to its reserved low descriptor number */
+        SYS_dup3,      /* and moves it to its reserved high descriptor number */
         SYS_getrandom,
         SYS_rseq,
         SYS_set_robust_list,
@@ -157,7 +157,7 @@ static void filter_build(struct filter *f)
 }
 
 /* The descriptors this process inherited (numbers >= 3), noted before it opened any. */
-static bool inherited[256];
+static bool inherited[VMM_FD_LIMIT];
 
 void vmm_sandbox_note_inherited_fds(void)
 {
@@ -168,7 +168,7 @@ void vmm_sandbox_note_inherited_fds(void)
         struct dirent *de;
         while ((de = readdir(d))) {
                 uint64_t fd;
-                if (util_parse_u64(de->d_name, 10, &fd) >= 0 && fd >= 3 && fd < 256 &&
+                if (util_parse_u64(de->d_name, 10, &fd) >= 0 && fd >= 3 && fd < VMM_FD_LIMIT &&
                     (int)fd != self)
                         inherited[fd] = true;
         }
@@ -179,7 +179,7 @@ void vmm_sandbox_note_inherited_fds(void)
  * eventfds, device backends) stay. */
 static void sandbox_close_fds(const int *keep_fds, size_t n_keep)
 {
-        for (int fd = 3; fd < 256; fd++) {
+        for (int fd = 3; fd < VMM_FD_LIMIT; fd++) {
                 if (!inherited[fd])
                         continue;
                 bool keep = false;
@@ -196,7 +196,7 @@ int vmm_sandbox_enter(const int *keep_fds, size_t n_keep, bool seccomp, char *er
 {
         int r;
         sandbox_close_fds(keep_fds, n_keep);
-        struct rlimit none = {0, 0}, fds = {256, 256};
+        struct rlimit none = {0, 0}, fds = {VMM_FD_LIMIT, VMM_FD_LIMIT};
         if (setrlimit(RLIMIT_CORE, &none) < 0 || setrlimit(RLIMIT_NOFILE, &fds) < 0 ||
             prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
                 r = -errno;

@@ -282,10 +282,18 @@ static int vm_link_plan_hand(const struct vm_link_plan *plan)
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
         int r = vm_link_hand_end(plan->driver_dir, plan->driver_name, plan->mac, sv[0]);
-        if (r >= 0)
+        const char *side = "the driver VM";
+        if (r >= 0) {
                 r = vm_link_hand_end(plan->client_dir, plan->client_name, NULL, sv[1]);
+                side = "the client VM";
+        }
         close(sv[0]);
         close(sv[1]);
+        /* Which VMM did not take its end: a late answer has been seen from either. */
+        if (r < 0)
+                log_warning_errno(
+                        r, "Link %s: %s did not take its end (EAGAIN: no answer in %u ms): %m",
+                        plan->client_name, side, LINK_COMMAND_TIMEOUT_MS);
         return r;
 }
 

@@ -20,6 +20,14 @@ vm_console() {
   api GET "/v1/vms/$1/console"
   api_jq .output | tr -d '\r'
 }
+# vm_exits VM WHEN: the VM's exit and per-device counters now (cumulative since its VMM
+# started). Taken once the sender's guest says it is ready (it then waits 2-3 s) and
+# after the arm's last run: the difference over the frames sent is exits per frame.
+vm_exits() {
+  api GET "/v1/vms/$1"
+  echo "bench-result: domain vmstats-$1-$2 exits=$(api_jq -c .stats.exits)" \
+    "devices=$(api_jq -c .stats.devices)"
+}
 # recv WHO: @RUNS@ runs of the lab's receiver on the NIC's other end; the first one waits
 # for the sender's guest to boot.
 recv() {
@@ -49,12 +57,22 @@ client client "{\"type\": \"virtio-net\", \"mac\": \"52:54:00:00:00:01\",
   \"peer\": {\"vm\": \"netdom\", \"port\": \"client-a\"}}"
 api POST /v1/vms/netdom/start >/dev/null
 lab_vm_console_follow netdom
+(lab_wait 900 vm_console_has netdom domain-own-ready && vm_exits netdom own-before) &
+snapshot=$!
 recv own-rx
+wait $snapshot
+vm_exits netdom own-after
 lab_wait 120 vm_console_has netdom domain-bridge-ready ||
   echo "bench-error: netdom's bridge never got ready"
 api POST /v1/vms/client/start >/dev/null
 lab_vm_console_follow client
+(lab_wait 900 vm_console_has client link-tx-ready && vm_exits netdom domain-before &&
+  vm_exits client domain-before) &
+snapshot=$!
 recv domain-rx
+wait $snapshot
+vm_exits netdom domain-after
+vm_exits client domain-after
 lab_wait 300 vm_state_is client stopped || echo "bench-error: client did not finish"
 vm_console netdom | grep "^l2: domain-own run=" | while read -r _ _ figures; do
   echo "bench-result: domain own-sender $figures"
@@ -84,7 +102,11 @@ lab_vm_console_follow tapclient
 lab_wait 60 test -e /sys/class/net/vtap0 || echo "bench-error: no vtap0"
 $IP link set dev vtap0 master br0
 $IP link set dev vtap0 up
+(lab_wait 900 vm_console_has tapclient link-tx-ready && vm_exits tapclient tap-before) &
+snapshot=$!
 recv tap-rx
+wait $snapshot
+vm_exits tapclient tap-after
 lab_wait 300 vm_state_is tapclient stopped || echo "bench-error: tapclient did not finish"
 vm_console tapclient | grep "^l2: link-tx run=" | while read -r _ _ figures; do
   echo "bench-result: domain tap-sender $figures"

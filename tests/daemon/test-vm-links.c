@@ -312,3 +312,58 @@ Test(vm_links, driver_kill_is_seen_by_a_client_without_receive_buffers)
         double seconds = carrier_off_after_driver_kill(guest);
         cr_expect_lt(seconds, 1.0, "carrier off %.3f s after the kill (limit 1 s)", seconds);
 }
+
+/* The highest descriptor number of process pid and what it points to ("socket:[N]"). */
+static int highest_fd(pid_t pid, char *target, size_t size)
+{
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
+        int highest = -1;
+        for (struct dirent *de; (de = readdir(d));) {
+                int fd = atoi(de->d_name);
+                if (de->d_name[0] != '.' && fd > highest)
+                        highest = fd;
+        }
+        closedir(d);
+        char path[96];
+        snprintf(path, sizeof(path), "%s/%d", dir, highest);
+        ssize_t n = readlink(path, target, size - 1);
+        target[n > 0 ? n : 0] = '\0';
+        return highest;
+}
+
+/* A dying process releases its files last closed, first released: the highest number
+ * first (vmm/virtio/virtio.h). The driver VMM's link end must be its highest descriptor,
+ * or a killed driver VM's clients wait for its KVM (and VFIO) teardown before they see
+ * the hang-up. */
+Test(vm_links, the_link_end_is_the_driver_vmms_highest_descriptor)
+{
+        vm_skip_without_kvm();
+        const char *idle = getenv("VIRTIO_NET_IDLE_PAYLOAD");
+        cr_assert_not_null(idle, "VIRTIO_NET_IDLE_PAYLOAD is not set");
+        struct iov_http_reply r;
+        _cleanup_free_ char *driver = create_driver(idle, "");
+        cr_assert_eq(create_client("c1", idle, "netdom", "client-a", &r), 201, "client: %s",
+                     r.body);
+        _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        vm_action(&env, driver, "start", NULL, 200, &r);
+        pid_t pid = vm_pid(&r);
+        harness_reply_clear(&r);
+        vm_action(&env, client, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        wait_link_state(client, "up");
+
+        /* The hand-over ends when the VMM's I/O thread adopts the end: wait for it. */
+        char target[128] = "";
+        for (unsigned i = 0; i < 500 && !strstr(target, "socket:"); i++) {
+                (void)highest_fd(pid, target, sizeof(target));
+                util_sleep_usec(10000);
+        }
+        int fd = highest_fd(pid, target, sizeof(target));
+        cr_expect(strncmp(target, "socket:", 7) == 0,
+                  "the driver VMM's highest descriptor %d is %s, not its link end", fd, target);
+        cr_expect_gt(fd, 200, "the link end is on %d, not at the top of the range", fd);
+}

@@ -49,7 +49,7 @@ struct net_link {
         int epoll_fd, wake_fd;
         /* The end's hang-up and the wake-up, without its frames: polled always. */
         int watch_epoll_fd;
-        /* A low descriptor number the end is moved to, or -1 (virtio_net_link_reserve_fds);
+        /* A high descriptor number the end is moved to, or -1 (virtio_net_link_reserve_fds);
          * without an end it holds a duplicate of wake_fd, so the number stays ours. */
         int slot_fd;
         /* The I/O thread's (device lock). */
@@ -71,24 +71,38 @@ struct net_link {
 /* The links of this process, found by name by the control socket. */
 static pthread_mutex_t links_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct net_link *links;
-/* Descriptor numbers kept low for link ends, taken by links as they are created. */
+/* Descriptor numbers kept high for link ends, taken by links as they are created. */
 #define LINK_RESERVED_FDS_MAX 32
 static int reserved_fds[LINK_RESERVED_FDS_MAX];
 static unsigned n_reserved_fds;
 
-int virtio_net_link_reserve_fds(unsigned n)
+/* A new eventfd on number fd (it keeps the number for a link end), or on the lowest free
+ * number when fd is beyond the process's limit. */
+static int link_reserve_fd(int fd)
+{
+        _cleanup_close_ int e = eventfd(0, EFD_CLOEXEC);
+        if (e < 0)
+                return -errno;
+        if (e == fd || dup3(e, fd, O_CLOEXEC) < 0)
+                return TAKE_FD(e);
+        return fd;
+}
+
+int virtio_net_link_reserve_fds(unsigned n, int highest)
 {
         int r = 0;
         pthread_mutex_lock(&links_lock);
-        while (r == 0 && n-- > 0 && n_reserved_fds < LINK_RESERVED_FDS_MAX) {
-                int fd = eventfd(0, EFD_CLOEXEC);
-                if (fd < 0)
-                        r = -errno;
-                else
-                        reserved_fds[n_reserved_fds++] = fd;
+        /* Taken from the end of the array: the first link gets the highest number. */
+        for (int fd = highest - (int)n + 1; r >= 0 && fd <= highest; fd++) {
+                if (n_reserved_fds == LINK_RESERVED_FDS_MAX)
+                        break;
+                /* A number in use stays with its owner: the lowest free one instead. */
+                r = link_reserve_fd(fcntl(fd, F_GETFD) < 0 ? fd : -1);
+                if (r >= 0)
+                        reserved_fds[n_reserved_fds++] = r;
         }
         pthread_mutex_unlock(&links_lock);
-        return r;
+        return r < 0 ? r : 0;
 }
 
 static void link_set_carrier(struct net_link *l, bool on)

@@ -156,6 +156,8 @@ downs_b=$(console_count client-b "l2-link: carrier 0")
 api GET /v1/vms/netdom
 netdom_pid=$(api_jq .pid)
 rm -f /tmp/carrier-false-client-a /tmp/carrier-false-client-b
+tracing=
+lab_exit_trace_start "$netdom_pid" && tracing=1
 t_kill=$(uptime_s)
 kill -9 "$netdom_pid"
 tap_check "kill -9 of netdom's iovd-vmm ($netdom_pid): both clients' iovd-vmm turn carrier off" \
@@ -167,6 +169,8 @@ for c in client-a client-b; do
   tap_check "carrier off in $c's device $latency s after the kill: within a second" \
     awk "BEGIN { exit !($latency < 1) }"
 done
+tap_diag "killed at $t_kill s; carrier off at $(cat /tmp/carrier-false-client-a) and $(cat /tmp/carrier-false-client-b) us (CLOCK_MONOTONIC)"
+[ -z "$tracing" ] || lab_exit_trace_report /tmp/netdom-exit.trace
 clients_saw_carrier_off() {
   console_count_above client-a "l2-link: carrier 0" "$downs_a" &&
     console_count_above client-b "l2-link: carrier 0" "$downs_b"
