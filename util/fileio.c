@@ -5,6 +5,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "util/util.h"
@@ -225,4 +226,26 @@ int util_readlink_basename(const char *path, char **ret)
                 return -ENOMEM;
         *ret = s;
         return 0;
+}
+
+ssize_t util_recv_with_fd(int sock, void *buf, size_t size, int flags, int *ret_fd)
+{
+        struct iovec iov = {.iov_base = buf, .iov_len = size};
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = control.buf,
+                           .msg_controllen = sizeof(control.buf)};
+        *ret_fd = -1;
+        ssize_t n = recvmsg(sock, &m, flags | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+                return -errno;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int)))
+                memcpy(ret_fd, CMSG_DATA(cm), sizeof(int));
+        return n;
 }

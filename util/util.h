@@ -113,6 +113,11 @@ int util_write_file_replace(const char *path, const void *data, size_t size, uns
 /* write(2) until every byte is out, retrying on EINTR and short writes. */
 int util_write_all(int fd, const void *data, size_t size);
 
+/* recvmsg(2) of up to size bytes into buf with flags (MSG_CMSG_CLOEXEC is added), keeping
+ * one descriptor passed along with them (SCM_RIGHTS, unix(7)) in *ret_fd (-1: none came).
+ * Returns the bytes read (0: the peer is gone) or -errno; *ret_fd is set either way. */
+ssize_t util_recv_with_fd(int sock, void *buf, size_t size, int flags, int *ret_fd);
+
 /* mkdir -p with mode for the components created. */
 int util_mkdir_p(const char *path, unsigned mode);
 

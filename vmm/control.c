@@ -176,22 +176,17 @@ static void control_reply(int fd, struct json_object *reply)
  * in c->passed_fd, replacing an unused earlier one. */
 static ssize_t control_recv(struct control_client *c)
 {
-        struct iovec iov = {c->buf + c->len, sizeof(c->buf) - c->len};
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control;
-        struct msghdr m = {.msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = control.buf,
-                           .msg_controllen = sizeof(control.buf)};
-        ssize_t n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+        int fd;
+        ssize_t n = util_recv_with_fd(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT,
+                                      &fd);
+        if (fd >= 0) {
                 if (c->passed_fd >= 0)
                         close(c->passed_fd);
-                memcpy(&c->passed_fd, CMSG_DATA(cm), sizeof(int));
+                c->passed_fd = fd;
+        }
+        if (n < 0) {
+                errno = (int)-n;
+                return -1;
         }
         return n;
 }

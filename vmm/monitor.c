@@ -38,6 +38,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/util.h"
+
 #define EXIT_EXEC_FAILED 127 /* the shell's convention (vms/supervisor.h) */
 
 struct monitor_options {
@@ -214,25 +216,12 @@ static int keeper_receive(int keeper)
         if (keeper < 0)
                 return -1;
         char byte;
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control;
-        struct msghdr m = {.msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = control.buf,
-                           .msg_controllen = sizeof(control.buf)};
+        int fd;
         ssize_t n;
         do
-                n = recvmsg(keeper, &m, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
+                n = util_recv_with_fd(keeper, &byte, 1, 0, &fd);
+        while (n == -EINTR);
         close(keeper);
-        struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
-        int fd = -1;
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len == CMSG_LEN(sizeof(int)))
-                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
         return fd;
 }
 

@@ -123,14 +123,21 @@ static int parse_starttime(const char *text, uint64_t *ret)
         return 0;
 }
 
-static int proc_starttime(pid_t pid, uint64_t *ret)
+/* The text of /proc/PID/stat; -ESRCH when the process is gone. */
+static int proc_stat_read(pid_t pid, char **ret)
 {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        int r = util_read_file(path, 4096, ret, NULL);
+        return r == -ENOENT ? -ESRCH : r;
+}
+
+static int proc_starttime(pid_t pid, uint64_t *ret)
+{
         _cleanup_free_ char *text = NULL;
-        int r = util_read_file(path, 4096, &text, NULL);
+        int r = proc_stat_read(pid, &text);
         if (r < 0)
-                return r == -ENOENT ? -ESRCH : r;
+                return r;
         return parse_starttime(text, ret);
 }
 
@@ -464,12 +471,10 @@ int supervisor_open_pidfd(const struct iov_vmm_process *p, int *ret_fd)
 /* Field 4 of /proc/PID/stat, the parent's pid: after the command's last ')' and the state. */
 static int proc_ppid(pid_t pid, pid_t *ret)
 {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
         _cleanup_free_ char *text = NULL;
-        int r = util_read_file(path, 4096, &text, NULL);
+        int r = proc_stat_read(pid, &text);
         if (r < 0)
-                return r == -ENOENT ? -ESRCH : r;
+                return r;
         const char *p = strrchr(text, ')');
         int ppid;
         if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
