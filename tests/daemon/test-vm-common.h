@@ -227,3 +227,13 @@ static inline pid_t vm_pid(struct iov_http_reply *r)
                 return 0;
         return (pid_t)json_object_get_int(v);
 }
+
+/* Start VM id (200 expected) and return its VMM's pid. */
+static inline pid_t vm_start_pid(struct vm_env *e, const char *id)
+{
+        struct iov_http_reply r;
+        vm_action(e, id, "start", NULL, 200, &r);
+        pid_t pid = vm_pid(&r);
+        harness_reply_clear(&r);
+        return pid;
+}

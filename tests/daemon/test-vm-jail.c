@@ -188,9 +188,7 @@ Test(vm_jail, the_monitor_is_exec_d_and_holds_nothing_of_iovd)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        pid_t vmm = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t vmm = vm_start_pid(&env, id);
         cr_assert_gt(vmm, 0, "no pid");
         pid_t monitor = parent_of(vmm);
         cr_assert_gt(monitor, 1, "the VMM has no monitor (parent %d)", monitor);
@@ -263,9 +261,7 @@ Test(vm_jail, the_vmm_runs_without_privileges_in_namespaces_of_its_own)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        pid_t vmm = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t vmm = vm_start_pid(&env, id);
         cr_assert_gt(vmm, 0, "no pid");
 
         /* 2000000000 is --vmm-uid-base's default; the first VM gets its first uid. */
@@ -514,9 +510,7 @@ static void expect_vm_cgroup(const char *uid)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        pid_t vmm = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t vmm = vm_start_pid(&env, id);
         _cleanup_free_ char *uids = status_field(vmm, "Uid");
         cr_expect(strncmp(uids, uid, strlen(uid)) == 0, "iovd-vmm runs as %s, want %s", uids, uid);
         _cleanup_free_ char *path = util_strdup_printf("/proc/%d/cgroup", (int)vmm);
@@ -569,9 +563,7 @@ Test(vm_jail, a_jailed_vmm_opens_its_kvm_node_under_the_units_umask)
         restart_iovd_with(NULL);
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        pid_t vmm = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t vmm = vm_start_pid(&env, id);
         _cleanup_free_ char *dev = util_strdup_printf("/proc/%d/root/dev", (int)vmm);
         struct stat st;
         cr_expect(stat(dev, &st) == 0 && (st.st_mode & 07777) == 0755, "%s: mode %o", dev,

@@ -113,9 +113,7 @@ Test(vm_lifecycle, vm_survives_iovd_restart)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 96);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        pid_t pid = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t pid = vm_start_pid(&env, id);
         vm_wait_console(&env, id, "idle");
 
         int status = -1;
@@ -176,9 +174,7 @@ Test(vm_lifecycle, paused_vm_is_paused_after_iovd_restart)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 96);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        pid_t pid = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t pid = vm_start_pid(&env, id);
         vm_wait_console(&env, id, "idle");
         vm_action(&env, id, "pause", NULL, 200, &r);
         harness_reply_clear(&r);
@@ -203,9 +199,7 @@ Test(vm_lifecycle, vmm_gone_while_iovd_down_is_crashed)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 96);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        pid_t pid = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t pid = vm_start_pid(&env, id);
         cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
         harness_free(env.h);
         env.h = NULL;
@@ -228,9 +222,7 @@ Test(vm_lifecycle, reattached_vmm_killed_is_judged_from_its_exit_file)
 {
         _cleanup_free_ char *id = vm_create(&env, "idle", 96);
         struct iov_http_reply r;
-        vm_action(&env, id, "start", NULL, 200, &r);
-        pid_t pid = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t pid = vm_start_pid(&env, id);
         vm_wait_console(&env, id, "idle");
         cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
         harness_free(env.h);
@@ -269,9 +261,7 @@ Test(vm_lifecycle, kill_9_after_a_kill_keeps_it_a_kill)
         for (int i = 0; i < 3; i++) {
                 _cleanup_free_ char *id = vm_create(&env, "idle", 96);
                 struct iov_http_reply r;
-                vm_action(&env, id, "start", NULL, 200, &r);
-                pid_t pid = vm_pid(&r);
-                harness_reply_clear(&r);
+                pid_t pid = vm_start_pid(&env, id);
                 vm_wait_console(&env, id, "idle");
                 _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s/kill", id);
                 /* No answer: iovd is killed at the step. */
