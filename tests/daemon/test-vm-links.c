@@ -41,6 +41,17 @@ static long create_client(const char *name, const char *kernel, const char *peer
         return ret->status;
 }
 
+/* Client c1 on netdom's port client-a (201 expected); its id. */
+static char *create_client_a(const char *kernel)
+{
+        struct iov_http_reply r;
+        cr_assert_eq(create_client("c1", kernel, "netdom", "client-a", &r), 201, "client: %s",
+                     r.body);
+        char *id = strdup(vm_str(r.json, "id"));
+        harness_reply_clear(&r);
+        return id;
+}
+
 /* The first link of the VM in reply r. */
 static struct json_object *first_link(struct iov_http_reply *r)
 {
@@ -134,10 +145,7 @@ Test(vm_links, frames_cross_the_link)
         cr_assert_not_null(payload, "VIRTIO_NET_PAYLOAD is not set");
         struct iov_http_reply r;
         _cleanup_free_ char *driver = create_driver(payload, "");
-        cr_assert_eq(create_client("c1", payload, "netdom", "client-a", &r), 201, "client: %s",
-                     r.body);
-        _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
-        harness_reply_clear(&r);
+        _cleanup_free_ char *client = create_client_a(payload);
 
         vm_action(&env, driver, "start", NULL, 200, &r);
         harness_reply_clear(&r);
@@ -193,10 +201,7 @@ Test(vm_links, driver_crash_takes_the_link_down_and_restart_up)
         _cleanup_free_ char *idle = vm_guest("idle");
         struct iov_http_reply r;
         _cleanup_free_ char *driver = create_driver(idle, ", \"restart\": \"on-crash\"");
-        cr_assert_eq(create_client("c1", idle, "netdom", "client-a", &r), 201, "client: %s",
-                     r.body);
-        _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
-        harness_reply_clear(&r);
+        _cleanup_free_ char *client = create_client_a(idle);
         int events = -1;
         long status = 0;
         cr_assert_eq(harness_events_open(env.h, &events, &status), 0, "event stream");
@@ -272,9 +277,7 @@ static double carrier_off_after_driver_kill(const char *client_guest)
                 201, "client: %s", r.body);
         _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
         harness_reply_clear(&r);
-        vm_action(&env, driver, "start", NULL, 200, &r);
-        pid_t pid = vm_pid(&r);
-        harness_reply_clear(&r);
+        pid_t pid = vm_start_pid(&env, driver);
         vm_action(&env, client, "start", NULL, 200, &r);
         harness_reply_clear(&r);
         wait_link_state(client, "up");
@@ -345,13 +348,8 @@ Test(vm_links, the_link_end_is_the_driver_vmms_highest_descriptor)
         cr_assert_not_null(idle, "VIRTIO_NET_IDLE_PAYLOAD is not set");
         struct iov_http_reply r;
         _cleanup_free_ char *driver = create_driver(idle, "");
-        cr_assert_eq(create_client("c1", idle, "netdom", "client-a", &r), 201, "client: %s",
-                     r.body);
-        _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
-        harness_reply_clear(&r);
-        vm_action(&env, driver, "start", NULL, 200, &r);
-        pid_t pid = vm_pid(&r);
-        harness_reply_clear(&r);
+        _cleanup_free_ char *client = create_client_a(idle);
+        pid_t pid = vm_start_pid(&env, driver);
         vm_action(&env, client, "start", NULL, 200, &r);
         harness_reply_clear(&r);
         wait_link_state(client, "up");
