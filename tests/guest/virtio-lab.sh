@@ -75,6 +75,9 @@ fi
 echo "l2: rng: \$(cat /sys/class/misc/hw_random/rng_current) \$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')"
 if [ -c /dev/hvc0 ]; then
   echo "hvc0-says-hello" >/dev/hvc0
+  # No echo: the tty would echo the lab's line to hvc0 while the serial port prints the
+  # "hvc0-got" line a byte at a time, and the console stream interleaves the two.
+  stty -F /dev/hvc0 -echo 2>/dev/null
   exec 3</dev/hvc0
   echo "l2: hvc0-ready"
   echo "l2: hvc0-got: \$(timeout 120 head -n 1 <&3)"
@@ -161,7 +164,8 @@ tap_check "virtio-rng is the hw_random source and gives 16 bytes" \
 tap_check "virtio-console: hvc0 output reaches the console stream" \
   grep -q "hvc0-says-hello" /tmp/l2.out
 tap_check "virtio-console: the line sent to the input FIFO reaches the guest" \
-  grep -q "l2: hvc0-got: lab-says-hi" /tmp/l2.out
+  grep -q "l2: hvc0-got: lab-says-hi" /tmp/l2.out ||
+  tap_diag "the console's hvc0 lines: $(grep -a hvc0 /tmp/l2.out | tr '\n' '|')"
 tap_check "virtio-net: the guest pings the lab over IPv6 link-local" \
   grep -q "l2: ping6: 0" /tmp/l2.out
 tap_check "GET /v1/vms/l2 counts the guest's virtio-blk writes (${blk_written:-none} bytes)" \

@@ -330,6 +330,18 @@ vm_console_has() {
   echo "$API_BODY" | grep -q "$2"
 }
 
+# vm_console_wait SECONDS NAME PATTERN: wait until the VM's console matches, giving up as
+# soon as the VM is no longer running (a guest that crashed at boot is reported at once,
+# not after the whole wait). Only for VMs nothing restarts while it waits.
+vm_console_wait() {
+  lab_wait "$1" vm_console_has_or_ended "$2" "$3"
+  vm_console_has "$2" "$3"
+}
+
+vm_console_has_or_ended() {
+  vm_console_has "$1" "$2" || ! vm_state_is "$1" running
+}
+
 # lab_vm_report NAME: TAP diagnostics for a VM that did not do what a scenario waited for:
 # its state and reason, its exit counters sampled twice 2 s apart (growing: the guest runs
 # but is stuck in a loop; unchanged: every vCPU waits for an interrupt that never comes),
@@ -350,8 +362,9 @@ lab_vm_report() {
         "  $(grep '^State' "$task/status" 2>/dev/null) wchan $(cat "$task/wchan" 2>/dev/null)"
     done
   fi
-  dir=/run/iovd/vms/$1
-  [ -d "$dir" ] || dir=$(dirname "$(grep -l "\"$1\"" /run/iovd/vms/*/config.json 2>/dev/null | head -n 1)")
+  # The VM's run directory is named by its id; a name matched in config.json files could
+  # be another VM's (a name is also text in other definitions).
+  dir=/run/iovd/vms/$(api_jq '.id // "none"')
   tap_diag "vm $1: last console lines ($dir/console.log):"
   [ -f "$dir/console.log" ] && tap_diag "$(tail -n 15 "$dir/console.log" | tr -d '\r' | sed 's/^/  /')"
   tap_diag "vm $1: iovd-vmm's log ($dir/vmm.log):"

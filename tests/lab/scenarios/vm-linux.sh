@@ -53,13 +53,13 @@ report_and_exit() {
   exit 1
 }
 tap_check "linux-a's console shows the L2 init's marker" \
-  lab_wait 480 vm_console_has linux-a iovd-l2-marker || report_and_exit
+  vm_console_wait 480 linux-a iovd-l2-marker || report_and_exit
 echo "lab: linux-a marker after $(elapsed)"
 api GET /v1/vms/linux-a
 tap_is "GET /v1/vms/linux-a reports boot marker 42 with its time" \
   "$(api_jq '[.stats.markers[] | select(.value == 42 and .usec > 0)] | length')" 1
 tap_diag "linux-a boot marker 42 at $(api_jq '.stats.markers[0].usec') us after its VMM started"
-tap_check "b's console shows the L2 init's marker" lab_wait 240 vm_console_has b iovd-l2-marker ||
+tap_check "b's console shows the L2 init's marker" vm_console_wait 240 b iovd-l2-marker ||
   report_and_exit
 echo "lab: b marker after $(elapsed)"
 for vm in linux-a b; do
@@ -67,7 +67,7 @@ for vm in linux-a b; do
   tap_diag "$vm: $(api_jq .output | tr -d "\r" | grep -m 1 iovd-l2-marker)"
 done
 tap_check "linux-a's init listens on its virtio console" \
-  lab_wait 120 vm_console_has linux-a "l2: hvc0-ready" || report_and_exit
+  vm_console_wait 120 linux-a "l2: hvc0-ready" || report_and_exit
 
 before="$(vm_state_pid linux-a), $(vm_state_pid b)"
 tap_is "both run, each in its own iovd-vmm ($before)" \

@@ -68,7 +68,7 @@ run_arm() {
   api_expect "POST /v1/vms/$vm/start" 200 POST "/v1/vms/$vm/start"
   lab_vm_console_follow "$vm"
   tap_check "$vm's init is up (eth0 up, console served)" \
-    lab_wait 900 vm_console_has "$vm" "l2: hvc0-ready" || report_and_exit "$vm"
+    vm_console_wait 900 "$vm" "l2: hvc0-ready" || report_and_exit "$vm"
   api GET "/v1/vms/$vm"
   tap_is "GET /v1/vms/$vm: the NIC's data path is $5" "$(api_jq -r "$net | .data_path")" "$5"
   tap_is "the lab's $tap has two transmit queues" \

@@ -93,7 +93,7 @@ PID=$(api_jq .pid)
 tap_is "iovd-vmm $PID runs jailed: uid not 0, CapEff 0, Seccomp 2, NoNewPrivs 1" \
   "$(lab_vmm_jailed "$PID")" jailed
 tap_check "the guest's e1000e driver probed the NIC again" \
-  lab_wait 300 vm_console_has l2 "l2-vfio: eth0 driver e1000e" || report_and_exit
+  vm_console_wait 300 l2 "l2-vfio: eth0 driver e1000e" || report_and_exit
 api GET /v1/vms/l2
 tap_is "the jailed VMM runs the virtio console beside the NIC" \
   "$(api_jq '[.stats.virtio[]?.type] | index("virtio-console") != null')" true

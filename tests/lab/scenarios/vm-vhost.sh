@@ -39,7 +39,7 @@ api_expect "POST /v1/vms vh: virtio-net on TAP $TAP with vhost true" 201 POST /v
 api_expect "POST /v1/vms/vh/start" 200 POST /v1/vms/vh/start
 lab_vm_console_follow vh
 tap_check "vh's init is up (eth0 up, console served)" \
-  lab_wait 480 vm_console_has vh "l2: hvc0-ready" || report_and_exit
+  vm_console_wait 480 vh "l2: hvc0-ready" || report_and_exit
 
 api GET /v1/vms/vh
 vmm_pid=$(api_jq .pid)
