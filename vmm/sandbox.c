@@ -90,6 +90,7 @@ static const unsigned allowed_syscalls[] = {
 
 static const unsigned long allowed_ioctls[] = {
         KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
+        KVM_GET_REGS, KVM_GET_SREGS, /* read only: the vCPU's state logged at a guest crash */
         TCGETS, FIONBIO,
         TUNSETOFFLOAD, /* virtio-net: the TAP hands over what the guest acked (net-tap.c) */
         TUNSETQUEUE,   /* virtio-net: the queues of pairs the guest does not use leave the

@@ -36,6 +36,27 @@ const char *vmm_exit_reason_name(unsigned reason)
         return "other";
 }
 
+/* Where the vCPU was when the guest crashed, for the VMM's log: what an operator (or a
+ * kernel developer) needs to tell a guest bug from a VMM one. Read-only ioctls on the
+ * vCPU's own fd; a failure just leaves the line out. */
+static void vcpu_log_state(const struct iov_vcpu *vcpu)
+{
+        struct kvm_regs regs;
+        struct kvm_sregs sregs;
+
+        if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+                return;
+        log_error("vCPU %u: rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x (base 0x%llx, %s)",
+                  vcpu->id, (unsigned long long)regs.rip, (unsigned long long)regs.rsp,
+                  (unsigned long long)regs.rflags, sregs.cs.selector,
+                  (unsigned long long)sregs.cs.base, sregs.cs.l ? "64-bit" : "not 64-bit");
+        log_error("vCPU %u: cr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx idt 0x%llx/%u",
+                  vcpu->id, (unsigned long long)sregs.cr0, (unsigned long long)sregs.cr2,
+                  (unsigned long long)sregs.cr3, (unsigned long long)sregs.cr4,
+                  (unsigned long long)sregs.efer, (unsigned long long)sregs.idt.base,
+                  sregs.idt.limit);
+}
+
 static void vcpu_crash(struct iov_vcpu *vcpu, const char *what, uint64_t detail)
 {
         char reason[160];
@@ -112,6 +133,7 @@ bool vmm_vcpu_handle_exit(struct iov_vcpu *vcpu)
                 vmm_vm_request_stop(vcpu->vm, false, IOV_VMM_EXIT_STOPPED, "guest halted");
                 return false;
         case KVM_EXIT_SHUTDOWN:
+                vcpu_log_state(vcpu);
                 vcpu_crash(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)", 0);
                 return false;
         case KVM_EXIT_FAIL_ENTRY:
@@ -119,6 +141,7 @@ bool vmm_vcpu_handle_exit(struct iov_vcpu *vcpu)
                            run->fail_entry.hardware_entry_failure_reason);
                 return false;
         case KVM_EXIT_INTERNAL_ERROR:
+                vcpu_log_state(vcpu);
                 vcpu_crash(vcpu, "KVM internal error, suberror", run->internal.suberror);
                 return false;
         case KVM_EXIT_SYSTEM_EVENT:

@@ -93,6 +93,10 @@ Test(vmm_guest, triple_fault_stops_with_crash_status, .timeout = 90)
         run_payload("triplefault", (const char *[]){"--memory", "64", NULL}, 3,
                     "about to triple fault\n", &res);
         cr_expect(strstr(res.err, "triple fault") != NULL, "no triple fault message: %s", res.err);
+        /* Where it happened: the guest's ud2 runs in 64-bit mode with an empty IDT. */
+        cr_expect(strstr(res.err, "vCPU 0: rip 0x") != NULL && strstr(res.err, "64-bit)") != NULL,
+                  "no register line: %s", res.err);
+        cr_expect(strstr(res.err, "idt 0x0/0") != NULL, "no empty IDT in the log: %s", res.err);
         json_object_put(res.stats);
 }
 
