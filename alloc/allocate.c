@@ -16,7 +16,7 @@
 static int check_host(struct iov_daemon *d, bool *ret_unsafe, struct iov_problem *p)
 {
         struct iov_iommu_status st;
-        int r = iommu_status_read(d->config.sysfs_root, &st);
+        int r = iommu_status_probe(d->config.sysfs_root, &st);
         if (r < 0)
                 return daemon_problem_set(p, 500, "iommu_status_failed",
                                           "cannot read the IOMMU status: %s", strerror(-r));

@@ -31,6 +31,9 @@ struct iov_iommu_status {
 };
 
 int iommu_status_read(const char *sysfs_root, struct iov_iommu_status *ret);
+/* The same without counting the groups past the first (n_groups is 0 or 1): for checks
+ * that only ask whether the IOMMU is on, such as every allocation's. */
+int iommu_status_probe(const char *sysfs_root, struct iov_iommu_status *ret);
 
 struct iov_iommu_group {
         unsigned id;

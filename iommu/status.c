@@ -5,6 +5,7 @@
  * remapped, which is what keeps a passed-through device's MSIs inside its VM.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "iommu/iommu.h"
@@ -73,7 +74,8 @@ static int read_units(const char *sysfs_root, unsigned *ret_n, enum iov_tristate
         return 0;
 }
 
-static int count_groups(const char *sysfs_root, unsigned *ret)
+/* The numbered entries of kernel/iommu_groups, counting no further than max. */
+static int count_groups(const char *sysfs_root, unsigned max, unsigned *ret)
 {
         _cleanup_free_ char *dir = util_path_join(sysfs_root, "kernel/iommu_groups", NULL);
         if (!dir)
@@ -86,7 +88,7 @@ static int count_groups(const char *sysfs_root, unsigned *ret)
                 return 0;
         }
         unsigned n = 0;
-        for (struct dirent *de; (de = readdir(d));) {
+        for (struct dirent *de; n < max && (de = readdir(d));) {
                 uint64_t id;
                 if (util_parse_u64(de->d_name, 10, &id) == 0)
                         n++;
@@ -107,13 +109,13 @@ static bool read_allow_unsafe(const char *sysfs_root)
         return streq(value, "Y") || streq(value, "1");
 }
 
-int iommu_status_read(const char *sysfs_root, struct iov_iommu_status *ret)
+static int status_read(const char *sysfs_root, unsigned max_groups, struct iov_iommu_status *ret)
 {
         struct iov_iommu_status st = {0};
         unsigned units = 0;
         int r = read_units(sysfs_root, &units, &st.interrupt_remapping);
         if (r == 0)
-                r = count_groups(sysfs_root, &st.n_groups);
+                r = count_groups(sysfs_root, max_groups, &st.n_groups);
         if (r < 0)
                 return r;
         st.enabled = units > 0 && st.n_groups > 0;
@@ -124,4 +126,16 @@ int iommu_status_read(const char *sysfs_root, struct iov_iommu_status *ret)
         st.allow_unsafe_interrupts = read_allow_unsafe(sysfs_root);
         *ret = st;
         return 0;
+}
+
+int iommu_status_read(const char *sysfs_root, struct iov_iommu_status *ret)
+{
+        return status_read(sysfs_root, UINT_MAX, ret);
+}
+
+/* Every allocation asks; a host with one group per VF has tens of thousands of entries in
+ * kernel/iommu_groups, and "groups exist" needs only the first. */
+int iommu_status_probe(const char *sysfs_root, struct iov_iommu_status *ret)
+{
+        return status_read(sysfs_root, 1, ret);
 }

@@ -44,6 +44,17 @@ Test(iommu_status, lab_has_everything)
         cr_expect_eq(st.n_groups, 6u, "groups %u", st.n_groups);
 }
 
+Test(iommu_status, the_probe_answers_the_same_and_stops_at_the_first_group)
+{
+        struct iov_iommu_status full = status(), probe;
+        cr_assert_eq(iommu_status_probe(fixture_sysfs_root(fx), &probe), 0);
+        cr_expect_eq(probe.enabled, full.enabled);
+        cr_expect_eq(probe.interrupt_remapping, full.interrupt_remapping);
+        cr_expect_eq(probe.vfio_pci_loaded, full.vfio_pci_loaded);
+        cr_expect_eq(probe.allow_unsafe_interrupts, full.allow_unsafe_interrupts);
+        cr_expect_eq(probe.n_groups, 1u, "groups %u", probe.n_groups);
+}
+
 Test(iommu_status, intel_without_ecap_ir)
 {
         cr_assert_eq(fixture_set_iommu(fx, true, false), 0);
