@@ -210,6 +210,16 @@ def net_arm(runs, p):
     return tx, rx, n
 
 
+def net_arms(runs, what, *prefixes):
+    """net_arm of each prefix, or None after a line saying that WHAT's figures are missing
+    (an optional arm of the benchmark)."""
+    try:
+        return [net_arm(runs, p) for p in prefixes]
+    except LookupError as e:
+        print(f"lab-bench net: no {what} figures ({e})")
+        return None
+
+
 def net_cpu_note(runs, p, over=None, label=""):
     """cpu_note of arm p's two directions over arm `over`'s, or over the veth limit (None)."""
     tx_base, rx_base = (("veth", "veth") if over is None
@@ -238,12 +248,10 @@ def net(runs):
 
 def qemu_net(runs, limit):
     """The same guest under QEMU with vhost-net, beside iovd-vmm on vhost-net."""
-    try:
-        qtx, qrx, n = net_arm(runs, "qemu-vhost-")
-        vtx, vrx, _ = net_arm(runs, "vhost-")
-    except LookupError as e:
-        print(f"lab-bench net: no QEMU figures ({e})")
+    arms = net_arms(runs, "QEMU", "qemu-vhost-", "vhost-")
+    if arms is None:
         return
+    (qtx, qrx, n), (vtx, vrx, _) = arms
     print(f"lab-bench net QEMU: median of {n} runs: guest->lab on QEMU with vhost-net "
           f"{qtx:.2f} MiB/s (ratio to veth {qtx / limit:.3f}; iovd-vmm vhost/QEMU "
           f"{vtx / qtx:.2f}), lab->guest {qrx:.2f} MiB/s (ratio to veth {qrx / limit:.3f}; "
@@ -253,11 +261,10 @@ def qemu_net(runs, limit):
 
 def vhost_net(runs, limit, tx, rx):
     """The same guest on vhost-net, beside the userspace path and the veth limit."""
-    try:
-        vtx, vrx, n = net_arm(runs, "vhost-")
-    except LookupError as e:
-        print(f"lab-bench net: no vhost-net figures ({e})")
+    arms = net_arms(runs, "vhost-net", "vhost-")
+    if arms is None:
         return
+    ((vtx, vrx, n),) = arms
     print(f"lab-bench net vhost: median of {n} runs: guest->lab on vhost-net {vtx:.2f} MiB/s "
           f"(ratio to veth {vtx / limit:.3f}, to userspace {vtx / tx:.2f}), lab->guest "
           f"{vrx:.2f} MiB/s (ratio to veth {vrx / limit:.3f}, to userspace {vrx / rx:.2f})"
