@@ -45,6 +45,13 @@ def median(runs, who, key):
     return statistics.median(v), len(v)
 
 
+def medians(runs, key, *whos):
+    """The medians of KEY from each of WHOS, in that order, and the first one's run count;
+    LookupError names the first of them without the figure."""
+    found = [median(runs, who, key) for who in whos]
+    return [m for m, _ in found], found[0][1]
+
+
 def corrected(runs, who, key):
     """Median of the figure divided by the lab's CPU share during that run (lab CPU
     seconds / wall seconds, cpumon.py): the rate with a whole core for the lab."""
@@ -87,8 +94,7 @@ def boot(runs):
           f"iovd-vmm {ours:.0f} ms{port}, QEMU -M microvm (KVM) {peer:.0f} ms; "
           f"ratio iovd-vmm/QEMU {ours / peer:.2f}{clocks}")
     try:
-        cpu_ours, _ = median(runs, "iovd-vmm", "lab_cpu_s")
-        cpu_peer, _ = median(runs, "qemu-microvm", "lab_cpu_s")
+        (cpu_ours, cpu_peer), _ = medians(runs, "lab_cpu_s", "iovd-vmm", "qemu-microvm")
         print(f"lab-bench boot (lab CPU seconds, independent of the machine's load): "
               f"iovd-vmm {cpu_ours:.1f} s, QEMU -M microvm {cpu_peer:.1f} s; ratio "
               f"{cpu_ours / cpu_peer:.2f}")
@@ -148,28 +154,32 @@ def kvm_per(runs, who, count_who, count_key):
     return f" ({exits / count:.3f} exits, {irqs / count:.3f} interrupts per {count_key.split('_')[-1].rstrip('s')})"
 
 
+def blk_compare(ours, qemu, lab, fmt, after_limit):
+    """iovd-vmm, QEMU (None: not measured) and the limit, then the ratios iovd-vmm/limit and
+    iovd-vmm/QEMU; after_limit follows the limit's figure."""
+    text = f"iovd-vmm {ours:{fmt}}"
+    if qemu is not None:
+        text += f", QEMU {qemu:{fmt}}"
+    text += f", limit {lab:{fmt}}{after_limit}; iovd-vmm/limit {ours / lab:.4f}"
+    if qemu is not None:
+        text += f", iovd-vmm/QEMU {ours / qemu:.3f}"
+    return text
+
+
 def blk_row(runs, label, key, unit, fmt):
     """One row: iovd-vmm, QEMU and the limit, raw medians and corrected for the lab's CPU
     share, with the ratios iovd-vmm/limit and iovd-vmm/QEMU."""
     ours, n = median(runs, "l2-virtio", key)
     lab, _ = median(runs, "lab", key)
-    text = f"{label}: iovd-vmm {ours:{fmt}}"
     try:
         qemu, _ = median(runs, "qemu-l2-virtio", key)
-        text += f", QEMU {qemu:{fmt}}"
-        vs_qemu = f", iovd-vmm/QEMU {ours / qemu:.3f}"
     except LookupError:
-        qemu, vs_qemu = None, ""
-    text += f", limit {lab:{fmt}} {unit} (median of {n}); iovd-vmm/limit {ours / lab:.4f}{vs_qemu}"
+        qemu = None
+    text = f"{label}: " + blk_compare(ours, qemu, lab, fmt, f" {unit} (median of {n})")
     try:
         c_ours, c_lab = corrected(runs, "l2-virtio", key), corrected(runs, "lab", key)
-        text += f"; per lab CPU: iovd-vmm {c_ours:{fmt}}"
-        if qemu is not None:
-            c_qemu = corrected(runs, "qemu-l2-virtio", key)
-            text += f", QEMU {c_qemu:{fmt}}"
-        text += f", limit {c_lab:{fmt}}; iovd-vmm/limit {c_ours / c_lab:.4f}"
-        if qemu is not None:
-            text += f", iovd-vmm/QEMU {c_ours / c_qemu:.3f}"
+        c_qemu = corrected(runs, "qemu-l2-virtio", key) if qemu is not None else None
+        text += "; per lab CPU: " + blk_compare(c_ours, c_qemu, c_lab, fmt, "")
     except LookupError:
         pass
     return text
@@ -193,17 +203,39 @@ def blk(runs):
           + ", QEMU" + (kvm_per(runs, "qemu-l2-virtio", "qemu-l2-virtio", "requests") or " (none)"))
 
 
+def net_arm(runs, p):
+    """An arm of the net benchmark (results prefixed with p): the medians of guest->lab
+    (the lab's TAP receiver) and lab->guest (the guest's receiver), and the run count."""
+    (tx, rx), n = medians(runs, "mib_s", f"{p}tap-rx", f"{p}l2-net-rx")
+    return tx, rx, n
+
+
+def net_arms(runs, what, *prefixes):
+    """net_arm of each prefix, or None after a line saying that WHAT's figures are missing
+    (an optional arm of the benchmark)."""
+    try:
+        return [net_arm(runs, p) for p in prefixes]
+    except LookupError as e:
+        print(f"lab-bench net: no {what} figures ({e})")
+        return None
+
+
+def net_cpu_note(runs, p, over=None, label=""):
+    """cpu_note of arm p's two directions over arm `over`'s, or over the veth limit (None)."""
+    tx_base, rx_base = (("veth", "veth") if over is None
+                        else (f"{over}tap-rx", f"{over}l2-net-rx"))
+    return cpu_note(runs, [(f"guest->lab{label}", f"{p}tap-rx", tx_base, "mib_s"),
+                           (f"lab->guest{label}", f"{p}l2-net-rx", rx_base, "mib_s")])
+
+
 def net(runs):
     limit, n = median(runs, "veth", "mib_s")
-    tx, _ = median(runs, "tap-rx", "mib_s")
-    rx, _ = median(runs, "l2-net-rx", "mib_s")
+    tx, rx, _ = net_arm(runs, "")
     offered, _ = median(runs, "tap-tx-sender", "sent_mib_s")
     print(f"lab-bench net: 1514-byte raw frames, median of {n} runs: guest->lab over "
           f"virtio-net/TAP {tx:.2f} MiB/s (ratio {tx / limit:.3f}), lab->guest {rx:.2f} MiB/s "
           f"received of {offered:.2f} sent (ratio {rx / limit:.3f}), veth pair in the lab "
-          f"(limit) {limit:.2f} MiB/s"
-          + cpu_note(runs, [("guest->lab", "tap-rx", "veth", "mib_s"),
-                            ("lab->guest", "l2-net-rx", "veth", "mib_s")]))
+          f"(limit) {limit:.2f} MiB/s" + net_cpu_note(runs, ""))
     vhost_net(runs, limit, tx, rx)
     qemu_net(runs, limit)
     for p, label in (("", "iovd-vmm userspace"), ("vhost-", "iovd-vmm vhost-net"),
@@ -216,44 +248,38 @@ def net(runs):
 
 def qemu_net(runs, limit):
     """The same guest under QEMU with vhost-net, beside iovd-vmm on vhost-net."""
-    try:
-        qtx, n = median(runs, "qemu-vhost-tap-rx", "mib_s")
-        qrx, _ = median(runs, "qemu-vhost-l2-net-rx", "mib_s")
-        vtx, _ = median(runs, "vhost-tap-rx", "mib_s")
-        vrx, _ = median(runs, "vhost-l2-net-rx", "mib_s")
-    except LookupError as e:
-        print(f"lab-bench net: no QEMU figures ({e})")
+    arms = net_arms(runs, "QEMU", "qemu-vhost-", "vhost-")
+    if arms is None:
         return
+    (qtx, qrx, n), (vtx, vrx, _) = arms
     print(f"lab-bench net QEMU: median of {n} runs: guest->lab on QEMU with vhost-net "
           f"{qtx:.2f} MiB/s (ratio to veth {qtx / limit:.3f}; iovd-vmm vhost/QEMU "
           f"{vtx / qtx:.2f}), lab->guest {qrx:.2f} MiB/s (ratio to veth {qrx / limit:.3f}; "
           f"iovd-vmm vhost/QEMU {vrx / qrx:.2f})"
-          + cpu_note(runs, [("guest->lab iovd-vmm vhost/QEMU", "vhost-tap-rx",
-                             "qemu-vhost-tap-rx", "mib_s"),
-                            ("lab->guest iovd-vmm vhost/QEMU", "vhost-l2-net-rx",
-                             "qemu-vhost-l2-net-rx", "mib_s")]))
+          + net_cpu_note(runs, "vhost-", "qemu-vhost-", " iovd-vmm vhost/QEMU"))
 
 
 def vhost_net(runs, limit, tx, rx):
     """The same guest on vhost-net, beside the userspace path and the veth limit."""
-    try:
-        vtx, n = median(runs, "vhost-tap-rx", "mib_s")
-        vrx, _ = median(runs, "vhost-l2-net-rx", "mib_s")
-    except LookupError as e:
-        print(f"lab-bench net: no vhost-net figures ({e})")
+    arms = net_arms(runs, "vhost-net", "vhost-")
+    if arms is None:
         return
+    ((vtx, vrx, n),) = arms
     print(f"lab-bench net vhost: median of {n} runs: guest->lab on vhost-net {vtx:.2f} MiB/s "
           f"(ratio to veth {vtx / limit:.3f}, to userspace {vtx / tx:.2f}), lab->guest "
           f"{vrx:.2f} MiB/s (ratio to veth {vrx / limit:.3f}, to userspace {vrx / rx:.2f})"
-          + cpu_note(runs, [("guest->lab", "vhost-tap-rx", "veth", "mib_s"),
-                            ("lab->guest", "vhost-l2-net-rx", "veth", "mib_s")]))
+          + net_cpu_note(runs, "vhost-"))
+
+
+def frame_rate(runs, who):
+    """WHO's medians of MiB/s and frames/s (netbench recv), and its run count."""
+    mib, n = median(runs, who, "mib_s")
+    return mib, median(runs, who, "pps")[0], n
 
 
 def link(runs):
-    link_rx, n = median(runs, "link-rx", "mib_s")
-    link_pps, _ = median(runs, "link-rx", "pps")
-    tap_rx, _ = median(runs, "tap-rx", "mib_s")
-    tap_pps, _ = median(runs, "tap-rx", "pps")
+    link_rx, link_pps, n = frame_rate(runs, "link-rx")
+    tap_rx, tap_pps, _ = frame_rate(runs, "tap-rx")
     print(f"lab-bench link: 1514-byte raw frames, median of {n} runs: client VM -> driver VM "
           f"over a VM-to-VM link {link_rx:.2f} MiB/s {link_pps:.0f} frames/s, the same client "
           f"-> the lab over a TAP {tap_rx:.2f} MiB/s {tap_pps:.0f} frames/s, ratio link/tap "
@@ -264,10 +290,7 @@ def domain(runs):
     arms = [("own-rx", "the driver VM's own passthrough (limit)"),
             ("domain-rx", "client through the device domain"),
             ("tap-rx", "the same client on a TAP bridged by the lab")]
-    fig = {}
-    for who, _ in arms:
-        mib, n = median(runs, who, "mib_s")
-        fig[who] = (mib, median(runs, who, "pps")[0], n)
+    fig = {who: frame_rate(runs, who) for who, _ in arms}
     own = fig["own-rx"][0]
     parts = [f"{label} {fig[who][0]:.2f} MiB/s {fig[who][1]:.0f} frames/s (median of "
              f"{fig[who][2]})" for who, label in arms]

@@ -3,6 +3,7 @@
  * harness: the real iovd under test. See harness.h.
  */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -251,6 +252,21 @@ void harness_free(struct iov_harness *h)
         free(h->dev_root);
         free(h->log_path);
         free(h);
+}
+
+void harness_kill_vmms(const char *run_dir)
+{
+        _cleanup_free_ char *vms = run_dir ? util_path_join(run_dir, "vms", NULL) : NULL;
+        DIR *d = vms ? opendir(vms) : NULL;
+        if (!d)
+                return;
+        for (struct dirent *de; (de = readdir(d));) {
+                _cleanup_free_ char *pid_path = util_path_join(vms, de->d_name, "vmm.pid", NULL);
+                _cleanup_free_ char *line = NULL;
+                if (pid_path && util_read_line(pid_path, &line) >= 0 && atoi(line) > 0)
+                        kill(atoi(line), SIGKILL);
+        }
+        closedir(d);
 }
 
 char *harness_log(const struct iov_harness *h)

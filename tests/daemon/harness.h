@@ -50,6 +50,9 @@ int harness_stop(struct iov_harness *h, int *ret_status);
 void harness_free(struct iov_harness *h);
 DEFINE_CLEANUP_FUNC(struct iov_harness, harness_free)
 #define _cleanup_harness_ _cleanup_(harness_freep)
+/* SIGKILL to every VMM a pid file RUN_DIR/vms/ID/vmm.pid names: VMMs outlive iovd by
+ * design, so a test that started VMs ends them itself. Accepts NULL. */
+void harness_kill_vmms(const char *run_dir);
 
 /* The daemon's stderr so far; "" when empty. Caller frees. */
 char *harness_log(const struct iov_harness *h);

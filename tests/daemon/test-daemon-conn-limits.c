@@ -10,7 +10,6 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
@@ -44,17 +43,7 @@ static void setup(void)
 /* VMMs outlive iovd by design: kill the one a pid file still names. */
 static void teardown(void)
 {
-        _cleanup_free_ char *pid_path = util_path_join(h->run_dir, "vms", NULL);
-        DIR *d = pid_path ? opendir(pid_path) : NULL;
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                _cleanup_free_ char *path = util_path_join(pid_path, de->d_name, "vmm.pid", NULL);
-                _cleanup_free_ char *line = NULL;
-                if (path && util_read_line(path, &line) >= 0 && atoi(line) > 0)
-                        kill(atoi(line), SIGKILL);
-        }
-        if (d)
-                closedir(d);
+        harness_kill_vmms(h->run_dir);
         tcp_suite_teardown();
 }
 
@@ -280,13 +269,19 @@ static int one_request(int fd, const char *request)
         return status;
 }
 
-Test(conn_limits, unix_operator_served_under_flood)
+/* Let other uids reach the socket, 0660 in a 0700 directory; only root can be them, so
+ * elsewhere the test is skipped with reason. */
+static void open_socket_to_other_uids(const char *reason)
 {
         if (geteuid() != 0)
-                cr_skip_test("another uid to flood from needs root");
-        /* Let uid NOBODY reach the socket: it is 0660 in a 0700 directory. */
+                cr_skip_test("%s", reason);
         cr_assert_eq(chmod(h->dir, 0711), 0);
         cr_assert_eq(chmod(h->socket_path, 0666), 0);
+}
+
+Test(conn_limits, unix_operator_served_under_flood)
+{
+        open_socket_to_other_uids("another uid to flood from needs root");
         _cleanup_free_ int *fds = calloc(HOSTILE, sizeof(int));
         cr_assert_not_null(fds);
         vm_start_op();
@@ -381,10 +376,7 @@ Test(conn_limits, slow_headers_dropped)
  * a stream it closes gives its place back. */
 Test(conn_limits, streams_per_client)
 {
-        if (geteuid() != 0)
-                cr_skip_test("a non-operator uid needs root");
-        cr_assert_eq(chmod(h->dir, 0711), 0);
-        cr_assert_eq(chmod(h->socket_path, 0666), 0);
+        open_socket_to_other_uids("a non-operator uid needs root");
         int fds[STREAMS_PER_CLIENT];
         long status;
         become(NOBODY, NOBODY);
@@ -459,10 +451,7 @@ static void open_partial_as(uid_t uid, int *fds, size_t n)
  * 5 s the flood's headers may take. */
 Test(conn_limits, a_supplementary_member_of_the_group_is_an_operator_and_one_client)
 {
-        if (geteuid() != 0)
-                cr_skip_test("other uids and groups need root");
-        cr_assert_eq(chmod(h->dir, 0711), 0);
-        cr_assert_eq(chmod(h->socket_path, 0666), 0);
+        open_socket_to_other_uids("other uids and groups need root");
         gid_t group = socket_group();
         int flood[6 * 32], mine[33];
         for (uid_t k = 0; k < 6; k++)
@@ -488,38 +477,38 @@ Test(conn_limits, a_supplementary_member_of_the_group_is_an_operator_and_one_cli
         close_all(flood, ARRAY_SIZE(flood));
 }
 
+/* An event stream opened as uid, with n supplementary groups, then back to root: its HTTP
+ * status, the stream in *ret_fd; what names the stream in a failure. */
+static long stream_as(uid_t uid, size_t n, const gid_t *groups, int *ret_fd, const char *what)
+{
+        long status = 0;
+        become_with(uid, uid, n, groups);
+        int r = harness_events_open(h, ret_fd, &status);
+        become(0, 0);
+        cr_assert_eq(r, 0, "%s: %s", what, strerror(-r));
+        return status;
+}
+
 /* Eight uids hold every stream non-operators may open; a ninth gets 503, a member of the
  * socket's group and root still open theirs. */
 Test(conn_limits, operators_have_streams_of_their_own)
 {
-        if (geteuid() != 0)
-                cr_skip_test("other uids and groups need root");
-        cr_assert_eq(chmod(h->dir, 0711), 0);
-        cr_assert_eq(chmod(h->socket_path, 0666), 0);
+        open_socket_to_other_uids("other uids and groups need root");
         gid_t group = socket_group();
         int fds[STREAMS_SHARED], extra[3];
-        long status;
         for (size_t i = 0; i < STREAMS_SHARED; i++) {
-                uid_t uid = FIRST_UID + (uid_t)(i / STREAMS_PER_CLIENT);
-                become(uid, uid);
-                int r = harness_events_open(h, &fds[i], &status);
-                become(0, 0);
-                cr_assert_eq(r, 0, "stream %zu: %s", i, strerror(-r));
+                char what[32];
+                snprintf(what, sizeof(what), "stream %zu", i);
+                long status = stream_as(FIRST_UID + (uid_t)(i / STREAMS_PER_CLIENT), 0, NULL,
+                                        &fds[i], what);
                 cr_assert_eq(status, 200L, "stream %zu: %ld", i, status);
         }
-        become(FIRST_UID + 8, FIRST_UID + 8);
-        int r = harness_events_open(h, &extra[0], &status);
-        become(0, 0);
-        cr_assert_eq(r, 0, "a ninth uid's stream: %s", strerror(-r));
+        long status = stream_as(FIRST_UID + 8, 0, NULL, &extra[0], "a ninth uid's stream");
         cr_expect_eq(status, 503L, "a ninth uid's stream while the shared ones are taken: %ld",
                      status);
-        become_with(FIRST_UID + 9, FIRST_UID + 9, 1, &group);
-        r = harness_events_open(h, &extra[1], &status);
-        become(0, 0);
-        cr_assert_eq(r, 0, "a member's stream: %s", strerror(-r));
+        status = stream_as(FIRST_UID + 9, 1, &group, &extra[1], "a member's stream");
         cr_expect_eq(status, 200L, "a member's stream: %ld", status);
-        r = harness_events_open(h, &extra[2], &status);
-        cr_assert_eq(r, 0, "root's stream: %s", strerror(-r));
+        status = stream_as(0, 0, NULL, &extra[2], "root's stream");
         cr_expect_eq(status, 200L, "root's stream: %ld", status);
         close_all(extra, ARRAY_SIZE(extra));
         close_all(fds, STREAMS_SHARED);

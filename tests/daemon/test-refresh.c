@@ -26,6 +26,24 @@ static const char *driver_of(struct json_object *dev)
         return driver ? driver : "";
 }
 
+/* The driver of the function at address is want ("": none); when says at which step. */
+static void expect_driver(struct iov_harness *h, const char *address, const char *want,
+                          const char *when)
+{
+        struct json_object *dev = get_device(h, address);
+        cr_assert_str_eq(driver_of(dev), want, "%s: %s", when, json_object_to_json_string(dev));
+        json_object_put(dev);
+}
+
+/* After step what: no full rescan since rescans was read, refreshes_total refreshes. */
+static void expect_refreshed_only(struct iov_harness *h, const char *what,
+                                  unsigned long long rescans, unsigned long long refreshes_total)
+{
+        cr_assert_eq(metric(h, "iovd_rescans_total"), rescans, "%s ran a full rescan", what);
+        cr_assert_eq(metric(h, "iovd_device_refreshes_total"), refreshes_total,
+                     "%s did not refresh its group", what);
+}
+
 static size_t count_devices(struct iov_harness *h)
 {
         struct json_object *o = call(h, "GET", "/v1/devices", NULL, 200);
@@ -45,27 +63,16 @@ Test(refresh, allocate_and_release_reread_only_the_group)
         size_t n = count_devices(h);
 
         struct json_object *a = allocate(h, "vm-1", "device", "0000:01:00.1", 201);
-        struct json_object *dev = get_device(h, "0000:01:00.1");
-        cr_assert_str_eq(driver_of(dev), "vfio-pci", "after allocate: %s",
-                         json_object_to_json_string(dev));
-        json_object_put(dev);
-        cr_assert_eq(metric(h, "iovd_rescans_total"), rescans, "allocate ran a full rescan");
-        cr_assert_eq(metric(h, "iovd_device_refreshes_total"), refreshes + 1,
-                     "allocate did not refresh its group");
+        expect_driver(h, "0000:01:00.1", "vfio-pci", "after allocate");
+        expect_refreshed_only(h, "allocate", rescans, refreshes + 1);
         cr_assert_eq(count_devices(h), n, "device count changed by an allocation (was %zu)", n);
         /* The untouched sibling is copied as it was. */
-        dev = get_device(h, "0000:01:00.2");
-        cr_assert_str_eq(driver_of(dev), "", "sibling VF: %s", json_object_to_json_string(dev));
-        json_object_put(dev);
+        expect_driver(h, "0000:01:00.2", "", "sibling VF");
 
         _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", jstr(a, "id"));
         json_object_put(call(h, "DELETE", path, NULL, 200));
-        dev = get_device(h, "0000:01:00.1");
-        cr_assert_str_eq(driver_of(dev), "", "after release: %s", json_object_to_json_string(dev));
-        json_object_put(dev);
-        cr_assert_eq(metric(h, "iovd_rescans_total"), rescans, "release ran a full rescan");
-        cr_assert_eq(metric(h, "iovd_device_refreshes_total"), refreshes + 2,
-                     "release did not refresh its group");
+        expect_driver(h, "0000:01:00.1", "", "after release");
+        expect_refreshed_only(h, "release", rescans, refreshes + 2);
         json_object_put(a);
 }
 

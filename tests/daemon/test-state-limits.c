@@ -59,26 +59,53 @@ static struct iov_harness *start_iovd_patiently(struct fixture *fx, const char *
         return h;
 }
 
-/* Pool files as an earlier iovd wrote them: the marker and n small pools. */
-static void write_small_pools(const char *dir, unsigned n)
+/* n item files of kind ("pools", "allocations") as an earlier iovd wrote them: the marker
+ * <kind>.json and <kind>/<key>.json, with key and item from item_json(i, &key). Plain
+ * writes: thousands of renames and fsyncs would take minutes on a loaded machine. */
+static void write_item_files(const char *dir, const char *kind, unsigned n,
+                             char *(*item_json)(unsigned i, char **ret_key))
 {
-        _cleanup_free_ char *pools = util_path_join(dir, "pools", NULL);
-        cr_assert_eq(util_mkdir_p(pools, 0700), 0);
-        _cleanup_free_ char *marker = util_path_join(dir, "pools.json", NULL);
-        write_text(marker, "{\"format\": \"iovd-state\", \"version\": 2, \"kind\": \"pools\", "
-                           "\"items_in\": \"pools/\"}\n");
+        _cleanup_free_ char *items = util_path_join(dir, kind, NULL);
+        cr_assert_eq(util_mkdir_p(items, 0700), 0);
+        _cleanup_free_ char *marker = util_strdup_printf("%s/%s.json", dir, kind);
+        _cleanup_free_ char *marker_text =
+                util_strdup_printf("{\"format\": \"iovd-state\", \"version\": 2, \"kind\": \"%s\", "
+                                   "\"items_in\": \"%s/\"}\n",
+                                   kind, kind);
+        write_text(marker, marker_text);
         for (unsigned i = 0; i < n; i++) {
-                _cleanup_free_ char *path = util_strdup_printf("%s/small-%u.json", pools, i);
-                _cleanup_free_ char *text = util_strdup_printf(
-                        "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"pools\",\"item\":"
-                        "{\"name\":\"small-%u\",\"selector\":{\"vendor_id\":\"1b36\"},"
-                        "\"created_usec\":%u}}\n",
-                        i, i + 1);
+                _cleanup_free_ char *key = NULL;
+                _cleanup_free_ char *item = item_json(i, &key);
+                _cleanup_free_ char *path = util_strdup_printf("%s/%s.json", items, key);
                 FILE *f = fopen(path, "we");
                 cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-                fputs(text, f);
+                fprintf(f,
+                        "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"%s\",\"item\":%s}\n",
+                        kind, item);
                 cr_assert_eq(fclose(f), 0);
         }
+}
+
+/* The iovd counts of key on /v1/host are want; then a clean stop and a start on the same
+ * state, where they are want again. Returns the new iovd. */
+static struct iov_harness *restart_counting(struct fixture *fx, const char *dir,
+                                            struct iov_harness *h, const char *key, int64_t want)
+{
+        cr_assert_eq(host_count(h, key), want, "%s before the restart", key);
+        stop_iovd(h);
+        harness_free(h);
+        h = start_iovd_patiently(fx, dir);
+        cr_assert_eq(host_count(h, key), want, "%s after the restart", key);
+        return h;
+}
+
+/* Small pool i: a vendor selector, none of the address budget. */
+static char *small_pool_item(unsigned i, char **ret_key)
+{
+        *ret_key = util_strdup_printf("small-%u", i);
+        return util_strdup_printf(
+                "{\"name\":\"small-%u\",\"selector\":{\"vendor_id\":\"1b36\"},\"created_usec\":%u}",
+                i, i + 1);
 }
 
 /* Every pool limit at once: IOV_POOLS_MAX pools, IOV_POOL_ADDRESSES_TOTAL_MAX addresses
@@ -89,25 +116,20 @@ Test(state_limits, every_pool_limit_filled_loads_again, .timeout = 240)
         _cleanup_free_ char *dir = make_state_dir("state-limits");
         const unsigned big = IOV_POOL_ADDRESSES_TOTAL_MAX / IOV_POOL_ADDRESSES_MAX;
         /* Most pools as files a running iovd accepted before, the rest through the API. */
-        write_small_pools(dir, IOV_POOLS_MAX - big - 1);
-        {
-                _cleanup_harness_ struct iov_harness *h = start_iovd_patiently(fx, dir);
-                for (unsigned i = 0; i < big; i++) {
-                        _cleanup_free_ char *body = big_pool_body(i);
-                        json_object_put(call(h, "POST", "/v1/pools", body, 201));
-                }
-                _cleanup_free_ char *one_more = big_pool_body(big);
-                expect_error(h, "POST", "/v1/pools", one_more, 409, "too_many_pool_addresses");
-                json_object_put(call(h, "POST", "/v1/pools",
-                                     "{\"name\":\"last\",\"selector\":{\"class\":\"01\"}}", 201));
-                expect_error(h, "POST", "/v1/pools",
-                             "{\"name\":\"beyond\",\"selector\":{\"class\":\"01\"}}", 409,
-                             "too_many_pools");
-                cr_assert_eq(host_count(h, "pools"), IOV_POOLS_MAX, "pools before the restart");
-                stop_iovd(h);
-        }
+        write_item_files(dir, "pools", IOV_POOLS_MAX - big - 1, small_pool_item);
         _cleanup_harness_ struct iov_harness *h = start_iovd_patiently(fx, dir);
-        cr_assert_eq(host_count(h, "pools"), IOV_POOLS_MAX, "pools after the restart");
+        for (unsigned i = 0; i < big; i++) {
+                _cleanup_free_ char *body = big_pool_body(i);
+                json_object_put(call(h, "POST", "/v1/pools", body, 201));
+        }
+        _cleanup_free_ char *one_more = big_pool_body(big);
+        expect_error(h, "POST", "/v1/pools", one_more, 409, "too_many_pool_addresses");
+        json_object_put(call(h, "POST", "/v1/pools",
+                             "{\"name\":\"last\",\"selector\":{\"class\":\"01\"}}", 201));
+        expect_error(h, "POST", "/v1/pools",
+                     "{\"name\":\"beyond\",\"selector\":{\"class\":\"01\"}}", 409,
+                     "too_many_pools");
+        h = restart_counting(fx, dir, TAKE_PTR(h), "pools", IOV_POOLS_MAX);
         _cleanup_free_ char *path = util_strdup_printf("/v1/pools/big-%u", big - 1);
         struct json_object *pool = call(h, "GET", path, NULL, 200);
         struct json_object *sel = json_object_object_get(pool, "selector");
@@ -119,30 +141,17 @@ Test(state_limits, every_pool_limit_filled_loads_again, .timeout = 240)
         remove_state_dir(dir);
 }
 
-/* Allocation files as an earlier iovd wrote them: the marker and n records of devices
- * that vanished (domain 0010, which no generated device has), so they load as lost. */
-static void write_lost_allocations(const char *dir, unsigned n)
+/* Allocation i of a device that vanished (domain 0010, which no generated device has),
+ * so it loads as lost. */
+static char *lost_allocation_item(unsigned i, char **ret_key)
 {
-        _cleanup_free_ char *items = util_path_join(dir, "allocations", NULL);
-        cr_assert_eq(util_mkdir_p(items, 0700), 0);
-        _cleanup_free_ char *marker = util_path_join(dir, "allocations.json", NULL);
-        write_text(marker, "{\"format\": \"iovd-state\", \"version\": 2, \"kind\": "
-                           "\"allocations\", \"items_in\": \"allocations/\"}\n");
-        for (unsigned i = 0; i < n; i++) {
-                _cleanup_free_ char *path = util_strdup_printf("%s/a-%016x.json", items, i);
-                _cleanup_free_ char *text = util_strdup_printf(
-                        "{\"format\":\"iovd-state\",\"version\":1,\"kind\":\"allocations\","
-                        "\"item\":{\"id\":\"a-%016x\",\"owner\":\"gone\",\"pool\":null,"
-                        "\"state\":\"lost\",\"iommu_group\":%u,\"members\":[{\"address\":"
-                        "\"0010:%02x:%02x.%u\",\"original_driver\":null,\"original_override\":"
-                        "null,\"is_bridge\":false}],\"created_usec\":%u,\"lost_reason\":"
-                        "\"the device vanished\"}}\n",
-                        i, 100000 + i, i >> 8, (i >> 3) & 0x1f, i & 7, i + 1);
-                FILE *f = fopen(path, "we");
-                cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-                fputs(text, f);
-                cr_assert_eq(fclose(f), 0);
-        }
+        *ret_key = util_strdup_printf("a-%016x", i);
+        return util_strdup_printf(
+                "{\"id\":\"a-%016x\",\"owner\":\"gone\",\"pool\":null,\"state\":\"lost\","
+                "\"iommu_group\":%u,\"members\":[{\"address\":\"0010:%02x:%02x.%u\","
+                "\"original_driver\":null,\"original_override\":null,\"is_bridge\":false}],"
+                "\"created_usec\":%u,\"lost_reason\":\"the device vanished\"}",
+                i, 100000 + i, i >> 8, (i >> 3) & 0x1f, i & 7, i + 1);
 }
 
 /* IOV_ALLOCATIONS_MAX records, all but one lost ones an earlier iovd kept: the last one
@@ -151,25 +160,17 @@ Test(state_limits, every_allocation_limit_filled_loads_again, .timeout = 240)
 {
         _cleanup_(fixture_freep) struct fixture *fx = lab_fixture(N_VFS, NULL);
         _cleanup_free_ char *dir = make_state_dir("state-limits");
-        write_lost_allocations(dir, IOV_ALLOCATIONS_MAX - 1);
-        _cleanup_free_ char *id = NULL;
-        {
-                _cleanup_harness_ struct iov_harness *h = start_iovd_patiently(fx, dir);
-                struct json_object *a = allocate(h, "last", "device", "0000:01:00.1", 201);
-                id = strdup(jstr(a, "id"));
-                json_object_put(a);
-                expect_error(h, "POST", "/v1/allocations",
-                             "{\"owner\":\"beyond\",\"device\":\"0000:01:00.2\"}", 409,
-                             "too_many_allocations");
-                cr_assert_eq(host_count(h, "allocations"), IOV_ALLOCATIONS_MAX,
-                             "allocations before the restart");
-                stop_iovd(h);
-        }
+        write_item_files(dir, "allocations", IOV_ALLOCATIONS_MAX - 1, lost_allocation_item);
         _cleanup_harness_ struct iov_harness *h = start_iovd_patiently(fx, dir);
-        cr_assert_eq(host_count(h, "allocations"), IOV_ALLOCATIONS_MAX,
-                     "allocations after the restart");
+        struct json_object *a = allocate(h, "last", "device", "0000:01:00.1", 201);
+        _cleanup_free_ char *id = strdup(jstr(a, "id"));
+        json_object_put(a);
+        expect_error(h, "POST", "/v1/allocations",
+                     "{\"owner\":\"beyond\",\"device\":\"0000:01:00.2\"}", 409,
+                     "too_many_allocations");
+        h = restart_counting(fx, dir, TAKE_PTR(h), "allocations", IOV_ALLOCATIONS_MAX);
         _cleanup_free_ char *path = util_strdup_printf("/v1/allocations/%s", id);
-        struct json_object *a = call(h, "GET", path, NULL, 200);
+        a = call(h, "GET", path, NULL, 200);
         cr_assert_str_eq(jstr(a, "state"), "active", "%s", json_object_to_json_string(a));
         json_object_put(a);
         a = call(h, "GET", "/v1/allocations/a-0000000000000007", NULL, 200);

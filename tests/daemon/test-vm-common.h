@@ -59,18 +59,7 @@ static inline void vm_env_done(struct vm_env *e)
 {
         harness_free(e->h);
         e->h = NULL;
-        _cleanup_free_ char *vms =
-                util_path_join(e->run_dir ? e->run_dir : "/nonexistent", "vms", NULL);
-        DIR *d = vms ? opendir(vms) : NULL;
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                _cleanup_free_ char *pid_path = util_path_join(vms, de->d_name, "vmm.pid", NULL);
-                _cleanup_free_ char *line = NULL;
-                if (pid_path && util_read_line(pid_path, &line) >= 0 && atoi(line) > 0)
-                        kill(atoi(line), SIGKILL);
-        }
-        if (d)
-                closedir(d);
+        harness_kill_vmms(e->run_dir);
         _cleanup_free_ char *cmd = util_strdup_printf("rm -rf '%s'", e->dir);
         if (cmd && e->dir[0])
                 (void)!system(cmd);

@@ -70,13 +70,19 @@ static int64_t link_counter(struct json_object *link, const char *key)
         return json_object_get_int64(v);
 }
 
+/* A guest payload the build names in environment variable name (meson.build). */
+static const char *payload_from_env(const char *name)
+{
+        const char *payload = getenv(name);
+        cr_assert_not_null(payload, "%s is not set", name);
+        return payload;
+}
+
 /* A file in an image directory (iovd --image-dir): definitions that never start only need
  * their kernel to open. */
 static const char *any_kernel(void)
 {
-        const char *payload = getenv("VIRTIO_NET_PAYLOAD");
-        cr_assert_not_null(payload, "VIRTIO_NET_PAYLOAD is not set");
-        return payload;
+        return payload_from_env("VIRTIO_NET_PAYLOAD");
 }
 
 Test(vm_links, definitions_are_checked)
@@ -141,8 +147,7 @@ Test(vm_links, restart_policy_is_part_of_the_definition)
 Test(vm_links, frames_cross_the_link)
 {
         vm_skip_without_kvm();
-        const char *payload = getenv("VIRTIO_NET_PAYLOAD");
-        cr_assert_not_null(payload, "VIRTIO_NET_PAYLOAD is not set");
+        const char *payload = payload_from_env("VIRTIO_NET_PAYLOAD");
         struct iov_http_reply r;
         _cleanup_free_ char *driver = create_driver(payload, "");
         _cleanup_free_ char *client = create_client_a(payload);
@@ -193,6 +198,19 @@ static void wait_link_state(const char *id, const char *state)
                         return;
                 util_sleep_usec(50000);
         }
+}
+
+/* Starts the driver VM, then the client, and waits for the client's link to be up;
+ * returns the driver VMM's pid. */
+static pid_t start_linked(const char *driver, const char *client)
+{
+        struct iov_http_reply r;
+        pid_t pid = vm_start_pid(&env, driver);
+        vm_action(&env, client, "start", NULL, 200, &r);
+        harness_reply_clear(&r);
+        wait_link_state(client, "up");
+        cr_assert_gt(pid, 0, "the driver VM has no pid");
+        return pid;
 }
 
 Test(vm_links, driver_crash_takes_the_link_down_and_restart_up)
@@ -268,20 +286,10 @@ static uint64_t wait_carrier_off(const char *client, unsigned timeout_ms)
 static double carrier_off_after_driver_kill(const char *client_guest)
 {
         vm_skip_without_kvm();
-        const char *idle = getenv("VIRTIO_NET_IDLE_PAYLOAD");
-        cr_assert_not_null(idle, "VIRTIO_NET_IDLE_PAYLOAD is not set");
-        struct iov_http_reply r;
+        const char *idle = payload_from_env("VIRTIO_NET_IDLE_PAYLOAD");
         _cleanup_free_ char *driver = create_driver(idle, "");
-        cr_assert_eq(
-                create_client("c1", client_guest ? client_guest : idle, "netdom", "client-a", &r),
-                201, "client: %s", r.body);
-        _cleanup_free_ char *client = strdup(vm_str(r.json, "id"));
-        harness_reply_clear(&r);
-        pid_t pid = vm_start_pid(&env, driver);
-        vm_action(&env, client, "start", NULL, 200, &r);
-        harness_reply_clear(&r);
-        wait_link_state(client, "up");
-        cr_assert_gt(pid, 0, "the driver VM has no pid");
+        _cleanup_free_ char *client = create_client_a(client_guest ? client_guest : idle);
+        pid_t pid = start_linked(driver, client);
 
         uint64_t killed = util_now_usec();
         cr_assert_eq(kill(pid, SIGKILL), 0, "kill -9 %d: %s", (int)pid, strerror(errno));
@@ -289,6 +297,7 @@ static double carrier_off_after_driver_kill(const char *client_guest)
         cr_assert_neq(off, 0, "the client's carrier is still on 10 s after the kill");
         double seconds = (double)(int64_t)(off - killed) / 1e6;
         fprintf(stderr, "# carrier off %.3f s after kill -9 of the driver VM's VMM\n", seconds);
+        struct iov_http_reply r;
         vm_get(&env, client, &r);
         cr_expect_str_eq(vm_str(r.json, "state"), "running", "the client is %s",
                          vm_str(r.json, "state"));
@@ -344,15 +353,10 @@ static int highest_fd(pid_t pid, char *target, size_t size)
 Test(vm_links, the_link_end_is_the_driver_vmms_highest_descriptor)
 {
         vm_skip_without_kvm();
-        const char *idle = getenv("VIRTIO_NET_IDLE_PAYLOAD");
-        cr_assert_not_null(idle, "VIRTIO_NET_IDLE_PAYLOAD is not set");
-        struct iov_http_reply r;
+        const char *idle = payload_from_env("VIRTIO_NET_IDLE_PAYLOAD");
         _cleanup_free_ char *driver = create_driver(idle, "");
         _cleanup_free_ char *client = create_client_a(idle);
-        pid_t pid = vm_start_pid(&env, driver);
-        vm_action(&env, client, "start", NULL, 200, &r);
-        harness_reply_clear(&r);
-        wait_link_state(client, "up");
+        pid_t pid = start_linked(driver, client);
 
         /* The hand-over ends when the VMM's I/O thread adopts the end: wait for it. */
         char target[128] = "";

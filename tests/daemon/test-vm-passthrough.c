@@ -55,10 +55,8 @@ static void pt_teardown(void)
 {
         harness_free(env.h);
         env.h = NULL;
-        _cleanup_free_ char *cmd = util_strdup_printf(
-                "for f in '%s'/run/vms/*/vmm.pid; do [ -f \"$f\" ] && kill -9 $(cut -d' ' -f1 "
-                "\"$f\") 2>/dev/null; done; rm -rf '%s'",
-                env.dir, env.dir);
+        harness_kill_vmms(env.run_dir);
+        _cleanup_free_ char *cmd = util_strdup_printf("rm -rf '%s'", env.dir);
         (void)!system(cmd);
         free(env.state_dir);
         free(env.run_dir);
