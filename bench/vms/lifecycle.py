@@ -141,9 +141,13 @@ def start_iovd(iovd, vmm, tmp, images, jail, trace):
                           "--log-level", "debug" if trace else "warning"] + ([] if jail else ["--no-vmm-jail"]),
                          env=env, stdout=log, stderr=log)
     for _ in range(500):
-        if os.path.exists(sock):
+        # The socket file exists from bind(); connections are refused until listen().
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(sock)
             return p, sock
-        time.sleep(0.01)
+        except (FileNotFoundError, ConnectionRefusedError):
+            time.sleep(0.01)
     p.kill()
     sys.exit("iovd did not start; see " + log.name)
 
