@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "util/util.h"
+#include "vmm/run.h"
 #include "vmm/vmm.h"
 
 /* One line per option, as iovd --help does; docs/man/iovd-vmm.1.scd documents the same
@@ -201,6 +202,7 @@ static int parse_argv(struct iov_vmm_config *c, int argc, char **argv)
 int main(int argc, char **argv)
 {
         struct iov_vmm_config config;
+        vmm_trace_init();
         vmm_config_init(&config);
 
         _cleanup_free_ char *error = NULL;
@@ -217,6 +219,7 @@ int main(int argc, char **argv)
                 vmm_config_done(&config);
                 return IOV_VMM_EXIT_BUILD_FAILED;
         }
+        vmm_trace_mark(IOV_VMM_TRACE_JAIL);
         _cleanup_free_ char *reason = NULL;
         int status = vmm_run(&config, &reason);
         if (status != 0)

@@ -152,6 +152,23 @@ static void vm_hand_to_keeper(const struct iov_vmm_config *c, int vm_fd)
                 fprintf(stderr, "iovd-vmm: cannot hand the VM to its keeper: %m\n");
 }
 
+/* The kernel (and initrd, command line) into guest memory, then the MP and ACPI tables. */
+static int vm_load_guest(struct iov_vm *vm, struct iov_boot_info *boot, char *error,
+                         size_t error_size)
+{
+        const struct iov_vmm_config *c = vm->config;
+        int r = vmm_boot_load_files(vm->mem, c->spec.kernel, c->spec.initrd, c->spec.cmdline, boot,
+                                    error, error_size);
+        if (r < 0)
+                return r;
+        r = vmm_mptable_write(vm);
+        if (r >= 0)
+                r = vmm_acpi_write(vm);
+        if (r < 0)
+                snprintf(error, error_size, "no room for the MP / ACPI tables: %s", strerror(-r));
+        return r;
+}
+
 static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
 {
         const struct iov_vmm_config *c = vm->config;
@@ -167,12 +184,14 @@ static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
         r = vmm_kvm_open("/dev/kvm", &vm->kvm_fd, error, error_size);
         if (r < 0)
                 return r;
+        vmm_trace_mark(IOV_VMM_TRACE_KVM_OPEN);
         r = vmm_memory_new(c->spec.memory_mib << 20, &vm->mem);
         if (r < 0) {
                 snprintf(error, error_size, "cannot allocate %llu MiB of guest memory: %s",
                          (unsigned long long)c->spec.memory_mib, strerror(-r));
                 return r;
         }
+        vmm_trace_mark(IOV_VMM_TRACE_MEMORY);
         r = vmm_kvm_create_vm(vm, error, error_size);
         if (r >= 0)
                 vm_hand_to_keeper(c, vm->vm_fd);
@@ -180,24 +199,19 @@ static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
                 r = vm_open_serial(vm, error, error_size);
         if (r < 0)
                 return r;
+        vmm_trace_mark(IOV_VMM_TRACE_VM_CREATE);
         r = vmm_devices_init(vm);
         if (r < 0) {
                 snprintf(error, error_size, "%s", vm->exit_reason);
                 return r;
         }
+        vmm_trace_mark(IOV_VMM_TRACE_DEVICES);
 
         struct iov_boot_info boot;
-        r = vmm_boot_load_files(vm->mem, c->spec.kernel, c->spec.initrd, c->spec.cmdline, &boot,
-                                error, error_size);
+        r = vm_load_guest(vm, &boot, error, error_size);
         if (r < 0)
                 return r;
-        r = vmm_mptable_write(vm);
-        if (r >= 0)
-                r = vmm_acpi_write(vm);
-        if (r < 0) {
-                snprintf(error, error_size, "no room for the MP / ACPI tables: %s", strerror(-r));
-                return r;
-        }
+        vmm_trace_mark(IOV_VMM_TRACE_BOOT_LOAD);
         return vm_create_vcpus(vm, &boot, error, error_size);
 }
 
@@ -276,6 +290,7 @@ static int vm_execute(struct iov_vm *vm, int control_fd_arg, int signal_fd, char
         /* Threads first, so the seccomp filter need not allow clone(); TSYNC puts it on
          * them too. They wait for RUNNING. */
         int r = vmm_vcpus_start(vm);
+        vmm_trace_mark(IOV_VMM_TRACE_VCPUS);
         if (r < 0)
                 snprintf(error, error_size, "cannot start vCPU threads: %s", strerror(-r));
         if (r >= 0 && vm->config->serial == IOV_SERIAL_STDIO)
@@ -286,8 +301,10 @@ static int vm_execute(struct iov_vm *vm, int control_fd_arg, int signal_fd, char
                 r = vmm_sandbox_enter(keep, ARRAY_SIZE(keep), vm->config->seccomp, error,
                                       error_size);
         }
+        vmm_trace_mark(IOV_VMM_TRACE_SANDBOX);
         if (r >= 0) {
                 vm_set_running(vm);
+                vmm_trace_mark(IOV_VMM_TRACE_RUNNING);
                 vmm_control_serve(vm, TAKE_FD(control_fd), signal_fd);
         } else {
                 vmm_vm_request_stop(vm, true, IOV_VMM_EXIT_BUILD_FAILED, error);

@@ -7,6 +7,26 @@
 struct json_object;
 
 struct json_object *vmm_stats_json(struct iov_vm *vm);
+
+/* Start-up steps stamped with IOVD_TRACE=1 (vmm/trace.c), each when it is done. */
+enum iov_vmm_trace_point {
+        IOV_VMM_TRACE_EXEC,      /* main() entered */
+        IOV_VMM_TRACE_JAIL,      /* namespaces, mounts, identity (vmm/jail.c) */
+        IOV_VMM_TRACE_KVM_OPEN,  /* /dev/kvm open, API checked */
+        IOV_VMM_TRACE_MEMORY,    /* guest memory allocated (memfd) */
+        IOV_VMM_TRACE_VM_CREATE, /* KVM_CREATE_VM, memory region, irqchip, PIT */
+        IOV_VMM_TRACE_DEVICES,   /* the device models */
+        IOV_VMM_TRACE_BOOT_LOAD, /* kernel, initrd, tables in guest memory */
+        IOV_VMM_TRACE_VCPUS,     /* vCPUs made and their threads started */
+        IOV_VMM_TRACE_SANDBOX,   /* fds closed, limits, seccomp */
+        IOV_VMM_TRACE_RUNNING,   /* the VM runs, the control socket answers */
+        IOV_VMM_TRACE_MARKER,    /* the guest's first boot marker */
+        IOV_VMM_TRACE_COUNT,
+};
+void vmm_trace_init(void);
+void vmm_trace_mark(enum iov_vmm_trace_point point);
+/* {"exec": [CLOCK_MONOTONIC usec, CPU usec], ...}, or NULL without IOVD_TRACE. */
+struct json_object *vmm_trace_json(void);
 /* Open what the statistics read later (before the sandbox); returns the fd to keep. */
 int vmm_stats_open(void);
 /* Feed the UART from stdin on a thread of its own (serial stdio); the thread ends once

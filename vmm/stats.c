@@ -116,5 +116,8 @@ struct json_object *vmm_stats_json(struct iov_vm *vm)
         if (virtio_net_links_json)
                 json_object_object_add(o, "links", virtio_net_links_json());
         stats_memory(o);
+        struct json_object *trace = vmm_trace_json();
+        if (trace)
+                json_object_object_add(o, "trace", trace);
         return o;
 }

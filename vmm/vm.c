@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "util/util.h"
+#include "vmm/run.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -47,6 +48,8 @@ static uint64_t vm_count_exits(struct iov_vm *vm)
 void vmm_vm_record_marker(struct iov_vm *vm, uint32_t value)
 {
         uint64_t usec = util_now_usec() - vm->start_usec;
+
+        vmm_trace_mark(IOV_VMM_TRACE_MARKER);
 
         pthread_mutex_lock(&vm->marker_lock);
         struct iov_boot_marker *m = NULL;

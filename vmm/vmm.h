@@ -13,7 +13,8 @@
  *   status  -> {"state":"running","vcpus":1,"uptime_usec":N}
  *   stats   -> {"exits":{"io":N,...},"devices":{"uart":N,...},"unhandled":{...},
  *               "markers":[{"value":N,"usec":N,"count":N}],"virtio":[...],
- *               "rss_kib":N,"rss_guest_kib":N}
+ *               "rss_kib":N,"rss_guest_kib":N}, with IOVD_TRACE=1 also
+ *               "trace":{"exec":[MONOTONIC_USEC,CPU_USEC],...} (vmm/trace.c)
  *   pause / resume -> {"ok":true} (vCPUs leave / re-enter KVM_RUN)
  *   stop   -> {"ok":true}: asks the guest to shut down (Ctrl-Alt-Del through the i8042
  *             keyboard; Linux reboots, the VM stops with 0); a guest that ignores it is

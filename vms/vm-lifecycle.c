@@ -567,9 +567,11 @@ static int vm_start_config(struct iov_vm_table *t, struct iov_vm_record *rec,
 
 /* Answer a start once run `run`'s control socket is up, or once the end of a VMM that did
  * not get that far was judged (wait_fd: a pidfd of the VMM, -1 when it ended before iovd
- * could follow it). */
+ * could follow it). A VM that runs waits for the save of its running state (generation
+ * gen) only, not for those of what other VMs changed since; an end judged here is saved
+ * with everything before it. */
 static int vm_start_wait(struct iov_vm_table *t, const char *id, unsigned run, const char *dir,
-                         int wait_fd, struct json_object **ret, struct iov_problem *p)
+                         int wait_fd, uint64_t gen, struct json_object **ret, struct iov_problem *p)
 {
         uint64_t start = util_now_usec();
         bool ended =
@@ -584,7 +586,7 @@ static int vm_start_wait(struct iov_vm_table *t, const char *id, unsigned run, c
                 (void)vm_wait_inactive(t, id, run,
                                        util_realtime_usec() + VM_KILL_WAIT_SEC * 1000000ULL);
         int r = vm_start_answer(t, id, run, ret, p);
-        (void)vm_table_sync(t);
+        (void)vm_table_sync_gen(t, ended ? t->change_gen : gen);
         pthread_mutex_unlock(&t->lock);
         return r;
 }
@@ -641,13 +643,13 @@ static int vm_start(struct iov_vm_table *t, const char *id, struct json_object *
                                           reason ? reason : "out of memory");
         }
         unsigned run = vm_start_record(t, rec, &process, fd, monitor_fd, unsafe);
-        /* The running state is saved while the VMM builds the VM, not after: the answer
-         * still waits for that save (vm_start_wait). */
+        uint64_t gen = t->change_gen;
+        /* The running state is saved while the VMM builds the VM; the answer waits for it. */
         vm_table_save_soon(t);
         _cleanup_close_ int wait_fd = fd >= 0 ? dup(fd) : -1;
         pthread_mutex_unlock(&t->lock);
         vm_watcher_wake(t);
-        return vm_start_wait(t, id, run, dir, wait_fd, ret, p);
+        return vm_start_wait(t, id, run, dir, wait_fd, gen, ret, p);
 }
 
 /* Find an active VM with its VMM followed and no stop under way; lock held. */

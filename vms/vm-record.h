@@ -86,7 +86,8 @@ struct iov_vm_table {
         pthread_mutex_t lock;
         pthread_cond_t changed; /* broadcast on every state change */
         /* Group commit of STATE_DIR/vms.json: every change bumps change_gen; a request
-         * that changed something calls vm_table_sync() before it answers, and one save
+         * that changed something calls vm_table_sync() (or vm_table_sync_gen() for its own
+         * change, not what others changed since) before it answers, and one save
          * (about 7 ms of fsyncs here) covers every change made before it began. */
         pthread_cond_t saved;
         uint64_t change_gen, saved_gen;

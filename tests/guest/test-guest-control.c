@@ -166,3 +166,54 @@ Test(vmm_guest, open_stdin_does_not_hold_up_the_stop, .timeout = 60)
                 close(out[0]);
         }
 }
+
+/* IOVD_TRACE=1: "stats" lists the start-up steps, each stamped once, in the order they
+ * happen (CLOCK_MONOTONIC and CPU time never go back; "jail" too, at once without
+ * --jail), the guest's marker last; without it, no "trace" (vmm/trace.c). */
+Test(vmm_guest, trace_lists_the_start_up_steps_in_order, .timeout = 90)
+{
+        static const char *const steps[] = {"exec",      "jail",    "kvm_open",  "memory",
+                                            "vm_create", "devices", "boot_load", "vcpus",
+                                            "sandbox",   "running", "marker"};
+        guest_skip_without_kvm();
+        cr_assert_eq(setenv("IOVD_TRACE", "1", 1), 0);
+        struct idle_vmm v;
+        idle_vmm_start(&v, true, -1);
+        int fd = control_connect(v.sock);
+        struct json_object *o = control(fd, "stats"), *trace = NULL;
+        cr_assert(json_object_object_get_ex(o, "trace", &trace), "no trace: %s",
+                  json_object_to_json_string(o));
+        int64_t last_usec = 0, last_cpu = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+                struct json_object *p = json_object_object_get(trace, steps[i]);
+                cr_assert_eq(json_object_array_length(p), 2u, "%s: %s", steps[i],
+                             json_object_to_json_string(trace));
+                int64_t usec = json_object_get_int64(json_object_array_get_idx(p, 0));
+                int64_t cpu = json_object_get_int64(json_object_array_get_idx(p, 1));
+                cr_expect(usec >= last_usec && cpu >= last_cpu, "%s at %lld (CPU %lld) before %lld",
+                          steps[i], (long long)usec, (long long)cpu, (long long)last_usec);
+                last_usec = usec;
+                last_cpu = cpu;
+        }
+        json_object_put(o);
+        unsetenv("IOVD_TRACE");
+        close(fd);
+        kill(v.pid, SIGTERM);
+        expect_exit_zero(idle_vmm_wait(&v), "after SIGTERM");
+}
+
+Test(vmm_guest, no_trace_without_iovd_trace, .timeout = 90)
+{
+        guest_skip_without_kvm();
+        unsetenv("IOVD_TRACE");
+        struct idle_vmm v;
+        idle_vmm_start(&v, true, -1);
+        int fd = control_connect(v.sock);
+        struct json_object *o = control(fd, "stats");
+        cr_expect_null(json_object_object_get(o, "trace"), "trace without IOVD_TRACE: %s",
+                       json_object_to_json_string(o));
+        json_object_put(o);
+        close(fd);
+        kill(v.pid, SIGTERM);
+        expect_exit_zero(idle_vmm_wait(&v), "after SIGTERM");
+}
