@@ -35,8 +35,7 @@ void vmm_config_done(struct iov_vmm_config *config)
 
 /* root[key], a device node (a path or "fd:N"), taken out of root into *ret (NULL when
  * absent): it is how this process reaches the VM's devices, not a part of the definition. */
-static int config_take_node(struct json_object *root, const char *key, char **ret,
-                            char **ret_error)
+static int config_take_node(struct json_object *root, const char *key, char **ret, char **ret_error)
 {
         struct json_object *v = NULL;
         if (!json_object_object_get_ex(root, key, &v)) {

@@ -21,9 +21,9 @@
  *     the permitted and effective sets and the inheritable and ambient ones are cleared.
  *
  * Everything the VM uses comes as descriptors (util_open_inherited): its device nodes, its
- * files, the console log, the control socket, TAP and vhost-net devices. What is opened by path before the root is
- * gone: /proc/self/fd (the descriptors to close at the sandbox) and /proc/self/status
- * (the statistics). seccomp and no_new_privs follow later, as without the jail
+ * files, the console log, the control socket, TAP and vhost-net devices. What is opened by path
+ * before the root is gone: /proc/self/fd (the descriptors to close at the sandbox) and
+ * /proc/self/status (the statistics). seccomp and no_new_privs follow later, as without the jail
  * (vmm/sandbox.c).
  */
 #include <fcntl.h>

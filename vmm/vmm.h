@@ -56,7 +56,7 @@ struct iov_vmm_config {
          * its "vfio_group" (vm-contract.h). */
         char *kvm;
         char *vfio_container;
-        bool seccomp;         /* default true */
+        bool seccomp; /* default true */
         /* --jail UID:GID: namespaces, an empty root, that uid and gid, no capabilities
          * (vmm/jail.c), entered before the VM is built. */
         bool jail;

@@ -297,8 +297,8 @@ static int files_open_kvm(struct json_object *o, struct iov_vmm_fds *fds, struct
         int kvm_fd[1] = {open("/dev/kvm", O_RDWR | O_CLOEXEC)};
         if (kvm_fd[0] < 0) {
                 int err = errno;
-                return daemon_problem_set(p, 422, "kvm_unavailable",
-                                          "cannot open /dev/kvm: %s%s", strerror(err),
+                return daemon_problem_set(p, 422, "kvm_unavailable", "cannot open /dev/kvm: %s%s",
+                                          strerror(err),
                                           err == ENOENT || err == ENXIO || err == ENODEV
                                                   ? " (enable virtualization, load kvm_intel "
                                                     "or kvm_amd)"

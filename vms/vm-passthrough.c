@@ -234,15 +234,13 @@ static int open_vfio_node(const char *path, struct iov_vmm_fds *fds, char **ret_
         if (fd < 0) {
                 int err = errno;
                 /* A group is opened by one process at a time (vfio.rst). */
-                return daemon_problem_set(p, 409, "vfio_unavailable", "cannot open %s: %s%s",
-                                          path, strerror(err),
-                                          err == EBUSY ? " (another process holds the group)"
-                                                       : "");
+                return daemon_problem_set(p, 409, "vfio_unavailable", "cannot open %s: %s%s", path,
+                                          strerror(err),
+                                          err == EBUSY ? " (another process holds the group)" : "");
         }
         int r = supervisor_fds_add(fds, fd, ret_name); /* closes fd on failure */
         if (r < 0)
-                return daemon_problem_set(p, 500, "internal_error", "%s: %s", path,
-                                          strerror(-r));
+                return daemon_problem_set(p, 500, "internal_error", "%s: %s", path, strerror(-r));
         return 0;
 }
 
@@ -256,7 +254,8 @@ static int put_entries(struct json_object *devices, const struct iov_vm_passthro
                 struct json_object *f = json_object_array_get_idx(functions, i), *entry = NULL;
                 const char *host = json_object_get_string(json_object_object_get(f, "host"));
                 int r = i == 0 ? vfio_spec_to_host_entry(
-                                         json_object_array_get_idx(devices, pt->index), host, &entry)
+                                         json_object_array_get_idx(devices, pt->index), host,
+                                         &entry)
                                : vfio_spec_to_host_entry(f, host, &entry);
                 if (r < 0)
                         return r;
@@ -309,8 +308,8 @@ static int host_entries(struct iov_daemon *d, struct json_object *devices,
 }
 
 /* The container's node as config's "vfio_container" (one per VM: every group joins it). */
-static int pass_container(struct iov_daemon *d, struct json_object *config,
-                          struct iov_vmm_fds *fds, struct iov_problem *p)
+static int pass_container(struct iov_daemon *d, struct json_object *config, struct iov_vmm_fds *fds,
+                          struct iov_problem *p)
 {
         _cleanup_free_ char *path = util_path_join(d->config.dev_root, "vfio", "vfio", NULL);
         _cleanup_free_ char *name = NULL;

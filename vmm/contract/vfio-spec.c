@@ -215,9 +215,8 @@ static int spec_field(struct iov_vfio_spec *s, bool api, int *n_sources, const c
                 return 0;
         }
         if (!api && streq(key, "vfio_group")) {
-                const char *node = json_object_is_type(v, json_type_string)
-                                           ? json_object_get_string(v)
-                                           : "";
+                const char *node =
+                        json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
                 if ((node[0] != '/' && strncmp(node, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX))) ||
                     strlen(node) >= sizeof(s->vfio_group))
                         return util_error_printf(ret_error, "vfio: \"vfio_group\" must be "

@@ -161,8 +161,8 @@ static int iommu_map_ram(struct iov_vfio_iommu *iommu, char *error, size_t error
 
 /* Open group, check it, put it in the container; the first one also sets the IOMMU type
  * (only possible once a group is in: vfio.rst) and maps guest RAM. */
-static int iommu_add_group(struct iov_vfio_iommu *iommu, unsigned id, const char *node,
-                           int *ret_fd, char *error, size_t error_size)
+static int iommu_add_group(struct iov_vfio_iommu *iommu, unsigned id, const char *node, int *ret_fd,
+                           char *error, size_t error_size)
 {
         for (unsigned i = 0; i < iommu->n_groups; i++)
                 if (iommu->groups[i].id == id) {

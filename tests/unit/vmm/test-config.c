@@ -104,11 +104,12 @@ Test(vmm_config, takes_the_device_nodes_iovd_passed)
         struct iov_vmm_config c;
         vmm_config_init(&c);
         _cleanup_free_ char *error = NULL;
-        int r = vmm_config_parse_json(&c,
-                                      "{\"kernel\":\"fd:4\",\"kvm\":\"fd:3\","
-                                      "\"vfio_container\":\"fd:5\",\"devices\":[{\"type\":"
-                                      "\"vfio\",\"host\":\"0000:01:00.0\",\"vfio_group\":\"fd:6\"}]}",
-                                      &error);
+        int r = vmm_config_parse_json(
+                &c,
+                "{\"kernel\":\"fd:4\",\"kvm\":\"fd:3\","
+                "\"vfio_container\":\"fd:5\",\"devices\":[{\"type\":"
+                "\"vfio\",\"host\":\"0000:01:00.0\",\"vfio_group\":\"fd:6\"}]}",
+                &error);
         cr_assert_eq(r, 0, "parse: %d %s", r, error ? error : "");
         cr_expect_str_eq(c.kvm, "fd:3");
         cr_expect_str_eq(c.vfio_container, "fd:5");
