@@ -109,8 +109,15 @@ static void expect_no_iovd_fds(pid_t pid, const char *who)
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_free_ char *name = util_strdup_printf("fd/%s", de->d_name);
-                _cleanup_free_ char *target = proc_link(pid, name);
+                _cleanup_free_ char *link = util_strdup_printf("%s/%s", dir, de->d_name);
+                char target[4096];
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                /* Gone since readdir: a connection to the control socket the VMM accepted
+                 * and closed (an inherited descriptor stays until the process ends). */
+                if (n < 0 && errno == ENOENT)
+                        continue;
+                cr_assert_gt(n, 0, "readlink %s: %s", link, strerror(errno));
+                target[n] = '\0';
                 cr_expect(!strstr(target, "token") && !strstr(target, env.state_dir),
                           "%s holds fd %s -> %s", who, de->d_name, target);
                 /* The VMM's own sockets are its control socket: the monitor has none. */
