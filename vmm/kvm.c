@@ -36,9 +36,9 @@ static const struct {
 
 int vmm_kvm_open(const char *path, int *ret_fd, char *error, size_t error_size)
 {
-        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0) {
-                int r = -errno;
+        _cleanup_close_ int fd = -1;
+        int r = util_open_inherited(path, O_RDWR, &fd);
+        if (r < 0) {
                 if (r == -ENOENT || r == -ENXIO || r == -ENODEV)
                         snprintf(error, error_size,
                                  "%s not found: KVM is not available (enable virtualization, "

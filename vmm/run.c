@@ -181,7 +181,7 @@ static int vm_build(struct iov_vm *vm, char *error, size_t error_size)
                 snprintf(error, error_size, "cannot reserve link descriptors: %s", strerror(-r));
                 return r;
         }
-        r = vmm_kvm_open("/dev/kvm", &vm->kvm_fd, error, error_size);
+        r = vmm_kvm_open(c->kvm ? c->kvm : "/dev/kvm", &vm->kvm_fd, error, error_size);
         if (r < 0)
                 return r;
         vmm_trace_mark(IOV_VMM_TRACE_KVM_OPEN);

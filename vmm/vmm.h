@@ -51,7 +51,13 @@ struct iov_vmm_config {
         enum iov_serial_mode serial;
         char *serial_path;    /* IOV_SERIAL_FILE */
         char *control_socket; /* or NULL */
-        bool seccomp;         /* default true */
+        /* The device nodes, each a path or "fd:N" (util_open_inherited): the --config file's
+         * "kvm" and "vfio_container" (NULL: /dev/kvm, /dev/vfio/vfio). iovd opens them and
+         * passes descriptors, since the jail has no /dev; a vfio entry's group node is
+         * its "vfio_group" (vm-contract.h). */
+        char *kvm;
+        char *vfio_container;
+        bool seccomp; /* default true */
         /* --jail UID:GID: namespaces, an empty root, that uid and gid, no capabilities
          * (vmm/jail.c), entered before the VM is built. */
         bool jail;

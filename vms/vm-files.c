@@ -287,6 +287,26 @@ static int files_open_vhost(struct json_object *o, const char *key, const char *
         return 0;
 }
 
+/* /dev/kvm as o's "kvm", at a start only: the jailed VMM has no /dev (vmm/jail.c), so
+ * iovd opens the node as it opens the VM's files. The host's node, as vhost-net's: the
+ * VM runs on this host's KVM whatever --dev-root the inventory reads. */
+static int files_open_kvm(struct json_object *o, struct iov_vmm_fds *fds, struct iov_problem *p)
+{
+        if (!fds)
+                return 0;
+        int kvm_fd[1] = {open("/dev/kvm", O_RDWR | O_CLOEXEC)};
+        if (kvm_fd[0] < 0) {
+                int err = errno;
+                return daemon_problem_set(p, 422, "kvm_unavailable", "cannot open /dev/kvm: %s%s",
+                                          strerror(err),
+                                          err == ENOENT || err == ENXIO || err == ENODEV
+                                                  ? " (enable virtualization, load kvm_intel "
+                                                    "or kvm_amd)"
+                                                  : "");
+        }
+        return files_pass(o, "kvm", "kvm", kvm_fd, 1, fds, p);
+}
+
 /* Open what o[key] names and put its "fd:N" in its place (fds NULL: a check only). */
 static int files_replace(const struct iov_daemon_config *c, struct json_object *o, const char *key,
                          const char *field, int kind, struct iov_vmm_fds *fds,
@@ -339,7 +359,9 @@ int vm_files_open(struct iov_vm_table *t, const struct iov_vm_spec *spec, struct
         int r = vm_spec_to_json(spec, &o);
         if (r < 0)
                 return r;
-        r = files_replace(c, o, "kernel", "kernel", VM_FILE_BOOT, fds, p);
+        r = files_open_kvm(o, fds, p);
+        if (r >= 0)
+                r = files_replace(c, o, "kernel", "kernel", VM_FILE_BOOT, fds, p);
         if (r >= 0)
                 r = files_replace(c, o, "initrd", "initrd", VM_FILE_BOOT, fds, p);
         if (r < 0)

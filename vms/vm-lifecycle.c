@@ -551,7 +551,7 @@ static int vm_start_config(struct iov_vm_table *t, struct iov_vm_record *rec,
         uint64_t start = util_now_usec();
         int r = vm_files_open(t, &rec->spec, fds, &config, p);
         if (r >= 0)
-                r = vm_passthrough_prepare(t->daemon, rec, config, ret_unsafe, p);
+                r = vm_passthrough_prepare(t->daemon, rec, config, fds, ret_unsafe, p);
         vm_time_step(t, IOV_VM_STEP_FILE_OPEN, start);
         if (r < 0) {
                 supervisor_fds_clear(fds);

@@ -9,6 +9,7 @@
  * so a restart finds every device with exactly one holder (alloc/vm-owner.c reconciles
  * the allocations of VMs that never were or are no more).
  */
+#include <fcntl.h>
 #include <stdio.h>
 
 #include "alloc/alloc.h"
@@ -223,13 +224,63 @@ static int passthrough_functions(struct json_object *a, uint8_t guest_slot, uint
 
 /* ---- start and end --------------------------------------------------------------------- */
 
+/* A VFIO node (the container, a group's /dev/vfio/N) opened for the VMM and passed: the
+ * jailed VMM has no /dev (vmm/jail.c) and makes no node. Below --dev-root, where the
+ * allocations' vfio_group is. */
+static int open_vfio_node(const char *path, struct iov_vmm_fds *fds, char **ret_name,
+                          struct iov_problem *p)
+{
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+                int err = errno;
+                /* A group is opened by one process at a time (vfio.rst). */
+                return daemon_problem_set(p, 409, "vfio_unavailable", "cannot open %s: %s%s", path,
+                                          strerror(err),
+                                          err == EBUSY ? " (another process holds the group)" : "");
+        }
+        int r = supervisor_fds_add(fds, fd, ret_name); /* closes fd on failure */
+        if (r < 0)
+                return daemon_problem_set(p, 500, "internal_error", "%s: %s", path, strerror(-r));
+        return 0;
+}
+
+/* The VMM's entry of each function of the list passthrough_functions gives, the named one
+ * (the first) in the definition's place at pt->index, the others appended; each with
+ * "vfio_group", the group's node passed as group. */
+static int put_entries(struct json_object *devices, const struct iov_vm_passthrough *pt,
+                       struct json_object *functions, const char *group)
+{
+        for (size_t i = 0; i < json_object_array_length(functions); i++) {
+                struct json_object *f = json_object_array_get_idx(functions, i), *entry = NULL;
+                const char *host = json_object_get_string(json_object_object_get(f, "host"));
+                int r = i == 0 ? vfio_spec_to_host_entry(
+                                         json_object_array_get_idx(devices, pt->index), host,
+                                         &entry)
+                               : vfio_spec_to_host_entry(f, host, &entry);
+                if (r < 0)
+                        return r;
+                /* The named one: the slot it shares with its other functions, when taken
+                 * here (a null guest_address is no field for iovd-vmm). */
+                struct json_object *slot = json_object_object_get(f, "guest_address");
+                if (i == 0 && slot)
+                        json_object_object_add(entry, "guest_address", json_object_get(slot));
+                json_object_object_add(entry, "type", json_object_new_string("vfio"));
+                json_object_object_add(entry, "vfio_group", json_object_new_string(group));
+                r = i == 0 ? json_object_array_put_idx(devices, pt->index, entry)
+                           : json_object_array_add(devices, entry);
+                if (r < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 /* The VMM's entries for passthrough pt: the definition's entry with "host" set to the
  * function the allocation holds for it, and one {"type": "vfio", "host", "guest_address",
  * "guest_function"} appended to devices for each other function of the group (indexes of
- * the definition's entries stay as they are). */
+ * the definition's entries stay as they are); the group's node opened into fds. */
 static int host_entries(struct iov_daemon *d, struct json_object *devices,
                         const struct iov_vm_passthrough *pt, const struct iov_vfio_spec *v,
-                        uint32_t *used, struct iov_problem *p)
+                        uint32_t *used, struct iov_vmm_fds *fds, struct iov_problem *p)
 {
         _cleanup_json_ struct json_object *a = NULL, *functions = NULL;
         int r = allocations_show(d, pt->allocation, &a);
@@ -248,30 +299,30 @@ static int host_entries(struct iov_daemon *d, struct json_object *devices,
                         pt->index, json_object_get_int(json_object_object_get(a, "iommu_group")));
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < json_object_array_length(functions); i++) {
-                struct json_object *f = json_object_array_get_idx(functions, i), *entry = NULL;
-                const char *host = json_object_get_string(json_object_object_get(f, "host"));
-                r = i == 0 ? vfio_spec_to_host_entry(json_object_array_get_idx(devices, pt->index),
-                                                     host, &entry)
-                           : vfio_spec_to_host_entry(f, host, &entry);
-                if (r < 0)
-                        return r;
-                /* The named one: the slot it shares with its other functions, when taken
-                 * here (a null guest_address is no field for iovd-vmm). */
-                struct json_object *slot = json_object_object_get(f, "guest_address");
-                if (i == 0 && slot)
-                        json_object_object_add(entry, "guest_address", json_object_get(slot));
-                json_object_object_add(entry, "type", json_object_new_string("vfio"));
-                r = i == 0 ? json_object_array_put_idx(devices, pt->index, entry)
-                           : json_object_array_add(devices, entry);
-                if (r < 0)
-                        return -ENOMEM;
-        }
+        const char *path = json_object_get_string(json_object_object_get(a, "vfio_group"));
+        _cleanup_free_ char *group = NULL;
+        r = path ? open_vfio_node(path, fds, &group, p) : -EIO;
+        if (r < 0)
+                return r;
+        return put_entries(devices, pt, functions, group);
+}
+
+/* The container's node as config's "vfio_container" (one per VM: every group joins it). */
+static int pass_container(struct iov_daemon *d, struct json_object *config, struct iov_vmm_fds *fds,
+                          struct iov_problem *p)
+{
+        _cleanup_free_ char *path = util_path_join(d->config.dev_root, "vfio", "vfio", NULL);
+        _cleanup_free_ char *name = NULL;
+        int r = path ? open_vfio_node(path, fds, &name, p) : -ENOMEM;
+        if (r < 0)
+                return r;
+        json_object_object_add(config, "vfio_container", json_object_new_string(name));
         return 0;
 }
 
 int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec,
-                           struct json_object *config, bool *ret_unsafe, struct iov_problem *p)
+                           struct json_object *config, struct iov_vmm_fds *fds, bool *ret_unsafe,
+                           struct iov_problem *p)
 {
         bool unsafe = false;
         if (rec->n_passthrough == 0) {
@@ -279,6 +330,8 @@ int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec
                 return 0;
         }
         int r = allocations_check_host(d, &unsafe, p);
+        if (r >= 0)
+                r = pass_container(d, config, fds, p);
         if (r < 0)
                 return r;
         /* The VMM gets a copy: the record's definition stays as the client gave it. */
@@ -292,7 +345,7 @@ int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec
                 r = allocations_reset(d, pt->allocation, p);
                 if (r >= 0)
                         r = host_entries(d, devices, pt, &rec->spec.devices[pt->index].vfio, &used,
-                                         p);
+                                         fds, p);
                 if (r < 0)
                         return r;
         }

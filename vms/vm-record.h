@@ -177,9 +177,12 @@ void vm_passthrough_detach(struct iov_daemon *d, const char *vm_id, const struct
                            struct json_object **ret);
 /* Before a start: the host check (IOMMU and interrupt remapping, or the unsafe switch),
  * every device reset, and config (the contract JSON of the definition) rewritten with
- * the VMM's entries ("host"). -EBADMSG with p filled when the VM must not start. */
+ * the VMM's entries ("host"), the VFIO container and each group's node opened into fds
+ * ("vfio_container", each entry's "vfio_group"). -EBADMSG with p filled when the VM must
+ * not start. */
 int vm_passthrough_prepare(struct iov_daemon *d, const struct iov_vm_record *rec,
-                           struct json_object *config, bool *ret_unsafe, struct iov_problem *p);
+                           struct json_object *config, struct iov_vmm_fds *fds, bool *ret_unsafe,
+                           struct iov_problem *p);
 /* After a VMM ended: reset every device (a failure quarantines it, see allocations_reset). */
 void vm_passthrough_reset(struct iov_daemon *d, const char *vm_id,
                           const struct iov_vm_passthrough *list, size_t n);

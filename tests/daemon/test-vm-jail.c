@@ -6,9 +6,9 @@
  *     TCP token nowhere in its memory; it keeps a copy of the VM's KVM descriptor;
  *   - iovd-vmm holds no descriptor of iovd's either, and runs jailed: its own uid and
  *     gid (--vmm-uid-base), no capability in any set, seccomp filter and no_new_privs,
- *     its own mount, PID (as init), IPC, UTS and network namespaces, a root holding only
- *     dev/kvm (a node of its own uid); and the VM still runs, also when iovd runs with
- *     iovd.service's UMask=0027.
+ *     its own mount, PID (as init), IPC, UTS and network namespaces, an empty root (not a
+ *     single device node: it holds the host's /dev/kvm as a descriptor iovd opened and
+ *     passed); and the VM still runs, also when iovd runs with iovd.service's UMask=0077.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "test-vm-common.h"
+#include "util/json.h"
 
 /* 22 base64url characters: 132 bits, the least iovd accepts in that alphabet. */
 #define TOKEN "Zt8wQ1cV5nK0pR7yH3mB-x"
@@ -108,8 +109,15 @@ static void expect_no_iovd_fds(pid_t pid, const char *who)
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_free_ char *name = util_strdup_printf("fd/%s", de->d_name);
-                _cleanup_free_ char *target = proc_link(pid, name);
+                _cleanup_free_ char *link = util_strdup_printf("%s/%s", dir, de->d_name);
+                char target[4096];
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                /* Gone since readdir: a connection to the control socket the VMM accepted
+                 * and closed (an inherited descriptor stays until the process ends). */
+                if (n < 0 && errno == ENOENT)
+                        continue;
+                cr_assert_gt(n, 0, "readlink %s: %s", link, strerror(errno));
+                target[n] = '\0';
                 cr_expect(!strstr(target, "token") && !strstr(target, env.state_dir),
                           "%s holds fd %s -> %s", who, de->d_name, target);
                 /* The VMM's own sockets are its control socket: the monitor has none. */
@@ -239,7 +247,7 @@ static void expect_own_namespace(pid_t pid, const char *ns)
         cr_expect_str_neq(theirs, ours, "iovd-vmm shares the host's %s namespace (%s)", ns, ours);
 }
 
-/* The VMM's root holds /dev/kvm, a node of its own uid, and nothing else. */
+/* The VMM's root is empty: no dev/, no device node it could open (or was made for it). */
 static void expect_bare_root(pid_t vmm)
 {
         _cleanup_free_ char *root = util_strdup_printf("/proc/%d/root", (int)vmm);
@@ -247,14 +255,31 @@ static void expect_bare_root(pid_t vmm)
         cr_assert_not_null(d, "opendir %s: %s", root, strerror(errno));
         struct dirent *de;
         while ((de = readdir(d)))
-                cr_expect(streq(de->d_name, ".") || streq(de->d_name, "..") ||
-                                  streq(de->d_name, "dev"),
+                cr_expect(streq(de->d_name, ".") || streq(de->d_name, ".."),
                           "the VMM's root holds %s", de->d_name);
         closedir(d);
-        _cleanup_free_ char *kvm = util_strdup_printf("%s/dev/kvm", root);
-        struct stat st;
-        cr_expect(stat(kvm, &st) == 0 && S_ISCHR(st.st_mode) && st.st_uid == 2000000000u,
-                  "%s: not a device node of the VMM's uid", kvm);
+}
+
+/* The descriptor of the VMM that is the host's /dev/kvm itself (the same inode, not a
+ * node made elsewhere with its device number); -1 when it holds none. */
+static int find_host_kvm_fd(pid_t vmm)
+{
+        struct stat host, st;
+        cr_assert_eq(stat("/dev/kvm", &host), 0, "stat /dev/kvm: %s", strerror(errno));
+        _cleanup_free_ char *dir = util_strdup_printf("/proc/%d/fd", (int)vmm);
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
+        struct dirent *de;
+        int found = -1;
+        while (found < 0 && (de = readdir(d))) {
+                _cleanup_free_ char *link = util_strdup_printf("%s/%s", dir, de->d_name);
+                if (de->d_name[0] != '.' && stat(link, &st) == 0 && S_ISCHR(st.st_mode) &&
+                    st.st_rdev == host.st_rdev && st.st_dev == host.st_dev &&
+                    st.st_ino == host.st_ino)
+                        found = atoi(de->d_name);
+        }
+        closedir(d);
+        return found;
 }
 
 Test(vm_jail, the_vmm_runs_without_privileges_in_namespaces_of_its_own)
@@ -294,6 +319,38 @@ Test(vm_jail, the_vmm_runs_without_privileges_in_namespaces_of_its_own)
         cr_expect_str_eq(vm_str(r.json, "state"), "running", "state %s (%s)",
                          vm_str(r.json, "state"), vm_str(r.json, "reason"));
         harness_reply_clear(&r);
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
+/* The jail makes no device node (no CAP_MKNOD, no CAP_CHOWN in iovd.service): iovd opens
+ * /dev/kvm and passes it, named "fd:N" as "kvm" in the VMM's config.json. */
+Test(vm_jail, the_vmm_holds_the_hosts_kvm_as_a_descriptor_and_no_node)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 16);
+        struct iov_http_reply r;
+        pid_t vmm = vm_start_pid(&env, id);
+        cr_assert_gt(vmm, 0, "no pid");
+        vm_get(&env, id, &r);
+        cr_assert_str_eq(vm_str(r.json, "state"), "running", "state %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        harness_reply_clear(&r);
+
+        expect_bare_root(vmm);
+        int fd = find_host_kvm_fd(vmm);
+        cr_expect_geq(fd, 0, "iovd-vmm pid %d holds no descriptor of the host's /dev/kvm",
+                      (int)vmm);
+        _cleanup_free_ char *link = util_strdup_printf("/proc/%d/fd/%d", (int)vmm, fd);
+        char target[64] = "";
+        cr_expect(readlink(link, target, sizeof(target) - 1) > 0 && streq(target, "/dev/kvm"),
+                  "%s -> \"%s\", want /dev/kvm", link, target);
+
+        _cleanup_free_ char *path = util_strdup_printf("%s/vms/%s/config.json", env.run_dir, id);
+        _cleanup_free_ char *text = NULL;
+        cr_assert_eq(util_read_file(path, 1 << 20, &text, NULL), 0, "cannot read %s", path);
+        _cleanup_json_ struct json_object *config = json_tokener_parse(text);
+        const char *kvm = vm_str(config, "kvm");
+        cr_expect(strncmp(kvm, "fd:", 3) == 0, "config.json \"kvm\": %s, want fd:N", kvm);
         vm_action(&env, id, "kill", NULL, 200, &r);
         harness_reply_clear(&r);
 }
@@ -555,18 +612,18 @@ Test(vm_jail, an_unjailed_vmm_runs_in_its_cgroup_too)
         expect_vm_cgroup("0\t");
 }
 
-/* iovd.service runs iovd with UMask=0027: the jail's directories must not inherit it (a
- * dev/ of mode 0750 root:iovd kept the VMM's uid from its dev/kvm: EACCES). */
-Test(vm_jail, a_jailed_vmm_opens_its_kvm_node_under_the_units_umask)
+/* iovd.service runs iovd with UMask=0077: the jail's root must not inherit it (a dir of
+ * mode 0700 root would keep the VMM's uid out of its own root). */
+Test(vm_jail, a_jailed_vmm_runs_under_the_units_umask)
 {
-        umask(027);
+        umask(077);
         restart_iovd_with(NULL);
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
         struct iov_http_reply r;
         pid_t vmm = vm_start_pid(&env, id);
-        _cleanup_free_ char *dev = util_strdup_printf("/proc/%d/root/dev", (int)vmm);
+        _cleanup_free_ char *root = util_strdup_printf("/proc/%d/root", (int)vmm);
         struct stat st;
-        cr_expect(stat(dev, &st) == 0 && (st.st_mode & 07777) == 0755, "%s: mode %o", dev,
+        cr_expect(stat(root, &st) == 0 && (st.st_mode & 07777) == 0755, "%s: mode %o", root,
                   (unsigned)(st.st_mode & 07777));
         vm_get(&env, id, &r);
         cr_expect_str_eq(vm_str(r.json, "state"), "running", "state %s (%s)",

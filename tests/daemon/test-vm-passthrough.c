@@ -340,6 +340,21 @@ Test(vm_passthrough, owner_of_a_vm_allocation_cannot_be_changed)
 
 /* ---- running ---------------------------------------------------------------------------- */
 
+/* name is "fd:N" and descriptor N of process pid is the file below the fixture's dev root
+ * whose path ends with (or, ending in '/', continues) tail. */
+static void expect_passed_node(pid_t pid, const char *name, const char *tail, const char *config)
+{
+        cr_assert(name && strncmp(name, "fd:", 3) == 0, "\"%s\" is no fd:N: %s", name, config);
+        _cleanup_free_ char *link = util_strdup_printf("/proc/%d/fd/%s", (int)pid, name + 3);
+        char target[512] = "";
+        cr_assert_gt(readlink(link, target, sizeof(target) - 1), 0, "%s: %s", link,
+                     strerror(errno));
+        _cleanup_free_ char *want = util_strdup_printf("%s%s", fixture_dev_root(env.fx), tail + 4);
+        cr_expect(strncmp(target, want, strlen(want)) == 0 &&
+                          (tail[strlen(tail) - 1] == '/' || streq(target, want)),
+                  "%s -> %s, want %s", link, target, want);
+}
+
 static char *config_of(const char *id)
 {
         _cleanup_free_ char *path = util_strdup_printf("%s/vms/%s/config.json", env.run_dir, id);
@@ -407,19 +422,27 @@ Test(vm_passthrough, every_function_of_a_multi_device_group_reaches_the_vmm)
                                            "\"present_as\":{\"subsystem_id\":\"0001\"}}",
                                            201);
         const char *id = jstr(vm, "id");
-        json_object_put(vm_path_call("POST", id, "start", 200));
+        struct json_object *run = vm_path_call("POST", id, "start", 200);
+        pid_t pid = (pid_t)jint(run, "pid");
+        json_object_put(run);
         wait_vm_state(id, "running");
 
         _cleanup_free_ char *config = config_of(id);
         struct json_object *c = json_tokener_parse(config);
         struct json_object *devices = json_object_object_get(c, "devices");
         cr_assert_eq(json_object_array_length(devices), 3, "config %s", config);
+        /* iovd opened the container and the group's node (below --dev-root) and passed
+         * them: the VMM holds them as the descriptors config.json names. */
+        expect_passed_node(pid, jstr(c, "vfio_container"), "/dev/vfio/vfio", config);
+        const char *group = jstr(json_object_array_get_idx(devices, 0), "vfio_group");
+        expect_passed_node(pid, group, "/dev/vfio/", config);
         cr_expect_str_eq(function_at(devices, 31), "0000:03:00.1", "config %s", config);
         cr_expect_str_eq(function_at(devices, 30), "0000:03:00.0", "config %s", config);
         cr_expect_str_eq(function_at(devices, 29), "0000:03:00.2", "config %s", config);
         for (size_t i = 0; i < 3; i++) {
                 struct json_object *e = json_object_array_get_idx(devices, i);
                 cr_expect_str_eq(jstr(e, "type"), "vfio", "config %s", config);
+                cr_expect_str_eq(jstr(e, "vfio_group"), group, "one group, one node: %s", config);
                 /* present_as is the named function's: its siblings have ids of their own. */
                 cr_expect_eq(json_object_object_get_ex(e, "present_as", NULL),
                              streq(jstr(e, "host"), "0000:03:00.1"), "config %s", config);
@@ -447,13 +470,20 @@ Test(vm_passthrough, a_multi_function_device_keeps_its_functions_in_one_guest_sl
         struct json_object *vm = create_vm(
                 "a", "{\"type\":\"vfio\",\"device\":\"0000:03:00.0\",\"guest_address\":5}", 201);
         const char *id = jstr(vm, "id");
-        json_object_put(vm_path_call("POST", id, "start", 200));
+        struct json_object *run = vm_path_call("POST", id, "start", 200);
+        pid_t pid = (pid_t)jint(run, "pid");
+        json_object_put(run);
         wait_vm_state(id, "running");
 
         _cleanup_free_ char *config = config_of(id);
         struct json_object *c = json_tokener_parse(config);
         struct json_object *devices = json_object_object_get(c, "devices");
         cr_assert_eq(json_object_array_length(devices), 3, "config %s", config);
+        /* iovd opened the container and the group's node (below --dev-root) and passed
+         * them: the VMM holds them as the descriptors config.json names. */
+        expect_passed_node(pid, jstr(c, "vfio_container"), "/dev/vfio/vfio", config);
+        const char *group = jstr(json_object_array_get_idx(devices, 0), "vfio_group");
+        expect_passed_node(pid, group, "/dev/vfio/", config);
         for (int i = 0; i < 3; i++) {
                 struct json_object *e = json_object_array_get_idx(devices, (size_t)i);
                 _cleanup_free_ char *host = util_strdup_printf("0000:03:00.%d", i);

@@ -10,7 +10,9 @@
  * optional, is the slot on the guest's bus 0 (1..31; 0 is the host bridge). Parsed once
  * here, for both. guest_function (iovd-vmm --config only, with guest_address; iovd writes
  * it for the other functions of a multi-function device) puts the function at 1..7 of
- * that slot, whose function 0 an earlier entry is.
+ * that slot, whose function 0 an earlier entry is. vfio_group (iovd-vmm --config only) is
+ * the node of the function's IOMMU group, "fd:N" for a descriptor iovd opened and passed
+ * (the jailed VMM has no /dev; entries of one group name the same one), or a path.
  * present_as, optional (both forms), the ids the guest sees instead of the device's
  * (vendor_id, device_id, subsystem_vendor_id, subsystem_id: 4 lowercase hex digits, the
  * API's HexId; revision: 2), e.g. "present_as": {"subsystem_id": "0001"}.
@@ -186,6 +188,20 @@ static bool spec_is_source(const char *key, bool api)
         return streq(key, "host");
 }
 
+/* "vfio_group": "fd:N" (a descriptor iovd passed) or a path, the group's node. */
+static int spec_parse_group_node(struct json_object *v, char ret[static IOV_VFIO_GROUP_NODE_MAX],
+                                 char **ret_error)
+{
+        const char *node =
+                json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+        if ((node[0] != '/' && strncmp(node, UTIL_FD_PREFIX, strlen(UTIL_FD_PREFIX))) ||
+            strlen(node) >= IOV_VFIO_GROUP_NODE_MAX)
+                return util_error_printf(ret_error,
+                                         "vfio: \"vfio_group\" must be \"fd:N\" or a path");
+        strcpy(ret, node);
+        return 0;
+}
+
 static int spec_field(struct iov_vfio_spec *s, bool api, int *n_sources, const char *key,
                       struct json_object *v, char **ret_error)
 {
@@ -212,6 +228,8 @@ static int spec_field(struct iov_vfio_spec *s, bool api, int *n_sources, const c
                 s->guest_function = (uint8_t)function;
                 return 0;
         }
+        if (!api && streq(key, "vfio_group"))
+                return spec_parse_group_node(v, s->vfio_group, ret_error);
         if (api && streq(key, "host"))
                 return util_error_printf(ret_error,
                                          "vfio: \"host\" is for iovd-vmm --config; through the "

@@ -113,6 +113,8 @@ struct iov_vfio_present_as {
  * IOV_ALLOCATION_ID_MAX; vms/ asserts they agree). */
 #define IOV_VFIO_POOL_NAME_MAX     63
 #define IOV_VFIO_ALLOCATION_ID_MAX 24
+/* A vfio entry's "vfio_group": "fd:N" or a path, with its NUL. */
+#define IOV_VFIO_GROUP_NODE_MAX 64
 
 /* Where a vfio entry's function comes from: exactly one per entry. */
 enum iov_vfio_source {
@@ -122,9 +124,9 @@ enum iov_vfio_source {
         IOV_VFIO_SOURCE_ALLOCATION, /* "allocation": ID, an existing allocation adopted */
 };
 
-/* iovd-vmm --config: {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5};
- * the API: {"type": "vfio", "pool" | "device" | "allocation": ..., "guest_address": 5};
- * both: "present_as": {"subsystem_id": "0001"} (vfio-spec.c). */
+/* iovd-vmm --config: {"type": "vfio", "host": "0000:00:03.0", "guest_address": 5,
+ * "vfio_group": "fd:7"}; the API: {"type": "vfio", "pool" | "device" | "allocation": ...,
+ * "guest_address": 5}; both: "present_as": {"subsystem_id": "0001"} (vfio-spec.c). */
 struct iov_vfio_spec {
         enum iov_vfio_source source;
         char host[IOV_VFIO_BDF_MAX]; /* HOST and DEVICE: canonical, lowercase */
@@ -135,6 +137,9 @@ struct iov_vfio_spec {
          * function 0 there (an earlier entry); 0: function 0 */
         uint8_t guest_function;
         struct iov_vfio_present_as present_as;
+        /* iovd-vmm --config only: the node of the function's IOMMU group, "fd:N" (iovd
+         * opened it: the jailed VMM has no /dev) or a path; "": /dev/vfio/GROUP */
+        char vfio_group[IOV_VFIO_GROUP_NODE_MAX];
 };
 
 /* The entry as iovd-vmm reads it ("host" required; pool, device and allocation refused).

@@ -2,7 +2,8 @@
 /*
  * The IOMMU side of VFIO through the container/group interface (the Debian 6.1 and 6.12
  * kernels have no iommufd), in the order Documentation/driver-api/vfio.rst gives:
- * open /dev/vfio/vfio, check VFIO_API_VERSION and the type1v2 extension, open the group,
+ * open /dev/vfio/vfio (or take the descriptor iovd opened: the jailed VMM has no /dev),
+ * check VFIO_API_VERSION and the type1v2 extension, open the group,
  * check that it is viable, add it to the container, set the IOMMU type (with the first
  * group), map guest RAM, then ask the group for the device fd.
  *
@@ -38,14 +39,14 @@ struct iov_vfio_iommu {
         unsigned n_ranges;
 };
 
-int vfio_iommu_open(const struct iov_guest_memory *mem, struct iov_vfio_iommu **ret, char *error,
-                    size_t error_size)
+int vfio_iommu_open(const struct iov_guest_memory *mem, const char *node,
+                    struct iov_vfio_iommu **ret, char *error, size_t error_size)
 {
-        _cleanup_close_ int fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-        if (fd < 0) {
-                int r = -errno;
-                snprintf(error, error_size, "vfio: cannot open /dev/vfio/vfio: %s (load vfio-pci)",
-                         strerror(-r));
+        _cleanup_close_ int fd = -1;
+        int r = util_open_inherited(node ? node : "/dev/vfio/vfio", O_RDWR, &fd);
+        if (r < 0) {
+                snprintf(error, error_size, "vfio: cannot open %s: %s (load vfio-pci)",
+                         node ? node : "/dev/vfio/vfio", strerror(-r));
                 return r;
         }
         int version = ioctl(fd, VFIO_GET_API_VERSION);
@@ -160,8 +161,8 @@ static int iommu_map_ram(struct iov_vfio_iommu *iommu, char *error, size_t error
 
 /* Open group, check it, put it in the container; the first one also sets the IOMMU type
  * (only possible once a group is in: vfio.rst) and maps guest RAM. */
-static int iommu_add_group(struct iov_vfio_iommu *iommu, unsigned id, int *ret_fd, char *error,
-                           size_t error_size)
+static int iommu_add_group(struct iov_vfio_iommu *iommu, unsigned id, const char *node, int *ret_fd,
+                           char *error, size_t error_size)
 {
         for (unsigned i = 0; i < iommu->n_groups; i++)
                 if (iommu->groups[i].id == id) {
@@ -172,10 +173,11 @@ static int iommu_add_group(struct iov_vfio_iommu *iommu, unsigned id, int *ret_f
                 return -ENOSPC;
         char path[64];
         snprintf(path, sizeof(path), "/dev/vfio/%u", id);
-        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0) {
-                int r = -errno;
-                snprintf(error, error_size, "vfio: cannot open %s: %s%s", path, strerror(-r),
+        _cleanup_close_ int fd = -1;
+        int r = util_open_inherited(node && *node ? node : path, O_RDWR, &fd);
+        if (r < 0) {
+                snprintf(error, error_size, "vfio: cannot open %s: %s%s",
+                         node && *node ? node : path, strerror(-r),
                          r == -EBUSY ? " (another process holds the group)" : "");
                 return r;
         }
@@ -213,11 +215,11 @@ static int iommu_setup(struct iov_vfio_iommu *iommu, char *error, size_t error_s
         return iommu_map_ram(iommu, error, error_size);
 }
 
-int vfio_iommu_open_device(struct iov_vfio_iommu *iommu, unsigned group, const char *bdf,
-                           int *ret_fd, char *error, size_t error_size)
+int vfio_iommu_open_device(struct iov_vfio_iommu *iommu, unsigned group, const char *node,
+                           const char *bdf, int *ret_fd, char *error, size_t error_size)
 {
         int group_fd = -1;
-        int r = iommu_add_group(iommu, group, &group_fd, error, error_size);
+        int r = iommu_add_group(iommu, group, node, &group_fd, error, error_size);
         if (r >= 0)
                 r = iommu_setup(iommu, error, error_size);
         if (r < 0) {

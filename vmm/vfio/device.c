@@ -181,7 +181,8 @@ static int device_add(struct iov_vm *vm, const struct iov_vfio_spec *spec, char 
         if (!vm_iommu) {
                 r = vfio_host_check_memlock(vm->mem->size, error, error_size);
                 if (r >= 0)
-                        r = vfio_iommu_open(vm->mem, &vm_iommu, error, error_size);
+                        r = vfio_iommu_open(vm->mem, vm->config->vfio_container, &vm_iommu, error,
+                                            error_size);
                 if (r < 0)
                         return r;
                 r = vmm_vm_add_cleanup(vm, iommu_cleanup, vm_iommu);
@@ -202,7 +203,8 @@ static int device_add(struct iov_vm *vm, const struct iov_vfio_spec *spec, char 
                 free(d);
                 return r;
         }
-        r = vfio_iommu_open_device(vm_iommu, group, spec->host, &d->fd, error, error_size);
+        r = vfio_iommu_open_device(vm_iommu, group, spec->vfio_group, spec->host, &d->fd, error,
+                                   error_size);
         if (r >= 0)
                 r = device_probe(d, error, error_size);
         if (r >= 0)

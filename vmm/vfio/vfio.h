@@ -49,13 +49,15 @@ int vfio_host_check_memlock(uint64_t ram_bytes, char *error, size_t error_size);
 
 struct iov_vfio_iommu;
 
-/* /dev/vfio/vfio, API version, the type1v2 IOMMU. */
-int vfio_iommu_open(const struct iov_guest_memory *mem, struct iov_vfio_iommu **ret, char *error,
-                    size_t error_size);
-/* Attach the function's group (viable, set container; the IOMMU type and the guest RAM
- * mappings with the first group), then return the device fd. */
-int vfio_iommu_open_device(struct iov_vfio_iommu *iommu, unsigned group, const char *bdf,
-                           int *ret_fd, char *error, size_t error_size);
+/* The container node (a path or "fd:N"; NULL: /dev/vfio/vfio), API version, the type1v2
+ * IOMMU. */
+int vfio_iommu_open(const struct iov_guest_memory *mem, const char *node,
+                    struct iov_vfio_iommu **ret, char *error, size_t error_size);
+/* Attach the function's group (its node, a path or "fd:N"; NULL or "": /dev/vfio/GROUP;
+ * viable, set container; the IOMMU type and the guest RAM mappings with the first group),
+ * then return the device fd. */
+int vfio_iommu_open_device(struct iov_vfio_iommu *iommu, unsigned group, const char *node,
+                           const char *bdf, int *ret_fd, char *error, size_t error_size);
 /* Unmap guest RAM, detach the groups, close the container. Accepts NULL. */
 void vfio_iommu_free(struct iov_vfio_iommu *iommu);
 /* Whether [iova, iova + size) lies inside one of the usable IOVA ranges (ranges as the

@@ -24,18 +24,22 @@ RESET=$(cat "$SYSFS_PCI/$NIC/reset_method" 2>/dev/null)
 tap_diag "passed through: $NIC (group $GROUP, MAC $MAC, reset: $RESET); peer: $PEER ($PEER_IF)"
 
 # run_vmm NAME DEVICE_JSON [CMDLINE_EXTRA]: iovd-vmm in the foreground, jailed as iovd runs
-# it (--jail: its own uid, no capabilities, an empty root with only its /dev/kvm and VFIO
-# nodes and a read-only /sys), so kernel, initrd and console come as descriptors; status
-# in VMM_STATUS, its stderr in /tmp/NAME.log, the guest's serial console in
-# /tmp/NAME.console.
+# it (--jail: its own uid, no capabilities, an empty root without a device node and a
+# read-only /sys), so kernel, initrd, console and the device nodes come as descriptors,
+# as iovd passes them: /dev/kvm ("kvm": "fd:6"), /dev/vfio/vfio ("vfio_container":
+# "fd:7") and $VMM_GROUP, the group's node, as fd 8 (a device entry names it with
+# "vfio_group": "fd:8"; there is none before vfio-pci drives the function). Status in
+# VMM_STATUS, its stderr in /tmp/NAME.log, the guest's serial console in /tmp/NAME.console.
 run_vmm() {
   cat >"/tmp/$1.json" <<JSON
 {"name": "$1", "vcpus": 1, "memory_mib": 256, "kernel": "fd:3", "initrd": "fd:4",
+ "kvm": "fd:6", "vfio_container": "fd:7",
  "cmdline": "console=ttyS0 reboot=k panic=-1 quiet ${3:-}",
  "devices": [$2]}
 JSON
   iovd-vmm --jail 2000000000:2000000000 --config "/tmp/$1.json" --serial "file:fd:5" \
-    3</lab/vmlinuz 4</lab/l2.cpio.gz 5>>"/tmp/$1.console" >"/tmp/$1.log" 2>&1
+    3</lab/vmlinuz 4</lab/l2.cpio.gz 5>>"/tmp/$1.console" 6<>/dev/kvm 7<>/dev/vfio/vfio \
+    8<>"${VMM_GROUP:-/dev/null}" >"/tmp/$1.log" 2>&1
   VMM_STATUS=$?
 }
 refused() { # refused NAME PATTERN: exit status 1 and the pattern on stderr
@@ -65,7 +69,8 @@ for d in "$SYSFS_PCI"/*; do
   [ "$(cat "$d/class")" = 0x0c0500 ] && SMBUS=$(basename "$d")
 done
 bind_vfio "$SMBUS" >/dev/null 2>&1
-run_vmm smbus "{\"type\": \"vfio\", \"host\": \"$SMBUS\"}"
+VMM_GROUP=/dev/vfio/$(lab_group_of "$SMBUS")
+run_vmm smbus "{\"type\": \"vfio\", \"host\": \"$SMBUS\", \"vfio_group\": \"fd:8\"}"
 tap_check "iovd-vmm refuses $SMBUS: group $(lab_group_of "$SMBUS") is not viable" \
   refused smbus "is not viable"
 echo "$SMBUS" >"$SYSFS_PCI/$SMBUS/driver/unbind" 2>/dev/null
@@ -89,7 +94,8 @@ l2_run() {
   : >"/tmp/$1.console"
   tail -f "/tmp/$1.console" &
   FOLLOW=$!
-  run_vmm "$1" "{\"type\": \"vfio\", \"host\": \"$NIC\", \"guest_address\": 4}" \
+  VMM_GROUP=/dev/vfio/$GROUP
+  run_vmm "$1" "{\"type\": \"vfio\", \"host\": \"$NIC\", \"guest_address\": 4, \"vfio_group\": \"fd:8\"}" \
     "iovtest.peer=$PEER_ADDR iovtest.intmode=$2"
   kill "$FOLLOW" 2>/dev/null
   echo "lab: the L2 guest $1 ran $(($(date +%s) - T0)) s"

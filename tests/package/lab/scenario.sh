@@ -8,7 +8,8 @@
 # restart and stop/start keep the VM (KillMode=process), the watchdog restarts an iovd
 # that stopped (SIGSTOP), the VMM runs jailed (its own uid, no capability), the VM runs in its own cgroup named after it (vm-idle) with the
 # definition's memory.max and cpu.max, listed by systemd-cgls, and records
-# systemd-analyze security's exposure.
+# systemd-analyze security's exposure; the unit uses no IP as shipped, and the drop-in
+# iovd.service(8) gives for TCP makes it answer on 127.0.0.1.
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1
 n=0
@@ -24,7 +25,7 @@ note() { echo "# $*" >&3; }
 main_pid() { systemctl show -p MainPID --value iovd.service; }
 vm_field() { iovctl vm show idle 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
 
-echo "1..13" >&3
+echo "1..14" >&3
 note "systemd $(systemctl --version | head -n 1 | cut -d ' ' -f 2) as PID 1 ($(cat /proc/1/comm))," \
         "kernel $(uname -r), booted in $(cut -d ' ' -f 1 /proc/uptime) s"
 
@@ -160,6 +161,30 @@ if [ -n "$exposure" ]; then
 else
         not_ok "systemd-analyze security" "$(systemd-analyze security iovd.service 2>&1 | tail -n 5)"
 fi
+
+# RestrictAddressFamilies= without AF_INET and IPAddressDeny=any: a TCP listener needs the
+# drop-in of iovd.service(8), CHANGING THE OPTIONS, which adds both back for localhost.
+token=/etc/iovd-token
+head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$token" && chmod 600 "$token"
+mkdir -p /etc/systemd/system/iovd.service.d
+cat >/etc/systemd/system/iovd.service.d/tcp.conf <<CONF
+[Service]
+ExecStart=
+ExecStart=/usr/sbin/iovd --listen unix:/run/iovd/iovd.sock --listen tcp:127.0.0.1:7070 --token-file $token --state-dir /var/lib/iovd --run-dir /run/iovd
+RestrictAddressFamilies=AF_INET AF_INET6
+IPAddressAllow=localhost
+CONF
+systemctl daemon-reload
+if systemctl restart iovd.service &&
+        out=$(iovctl --url http://127.0.0.1:7070 --token-file "$token" host 2>&1); then
+        ok "with the TCP drop-in iovd answers on 127.0.0.1:7070"
+else
+        not_ok "with the TCP drop-in iovd answers on 127.0.0.1:7070" "$out" \
+                "$(journalctl -u iovd.service --no-pager | tail -n 20)"
+fi
+rm -r /etc/systemd/system/iovd.service.d
+systemctl daemon-reload
+systemctl restart iovd.service
 
 if iovctl vm kill idle >/dev/null 2>&1; then ok "vm kill"; else not_ok "vm kill"; fi
 exec 3>&-

@@ -55,6 +55,11 @@ Test(vmm_config, rejects_bad_json_and_fields)
                 {"{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio-pci\"}]}",
                  "unknown device type \"vfio-pci\""},
                 {"{\"kernel\":\"/k\",\"devices\":[{\"type\":\"virtio-blk\"}]}", "needs \"path\""},
+                /* The device nodes iovd passes: "fd:N" or a path, nothing else. */
+                {"{\"kernel\":\"/k\",\"kvm\":5}", "\"kvm\" must be a path or \"fd:N\""},
+                {"{\"kernel\":\"/k\",\"kvm\":\"kvm\"}", "\"kvm\" must be a path or \"fd:N\""},
+                {"{\"kernel\":\"/k\",\"vfio_container\":null}",
+                 "\"vfio_container\" must be a path or \"fd:N\""},
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 struct iov_vmm_config c;
@@ -90,5 +95,31 @@ Test(vmm_config, validation_limits)
         c.spec.vcpus = 1;
         c.spec.memory_mib = 8;
         cr_expect_eq(vmm_config_validate(&c, NULL), -EINVAL, "8 MiB accepted");
+        vmm_config_done(&c);
+}
+
+/* iovd names the device nodes it opened for the jailed VMM (which has no /dev). */
+Test(vmm_config, takes_the_device_nodes_iovd_passed)
+{
+        struct iov_vmm_config c;
+        vmm_config_init(&c);
+        _cleanup_free_ char *error = NULL;
+        int r = vmm_config_parse_json(
+                &c,
+                "{\"kernel\":\"fd:4\",\"kvm\":\"fd:3\","
+                "\"vfio_container\":\"fd:5\",\"devices\":[{\"type\":"
+                "\"vfio\",\"host\":\"0000:01:00.0\",\"vfio_group\":\"fd:6\"}]}",
+                &error);
+        cr_assert_eq(r, 0, "parse: %d %s", r, error ? error : "");
+        cr_expect_str_eq(c.kvm, "fd:3");
+        cr_expect_str_eq(c.vfio_container, "fd:5");
+        cr_assert_eq(c.spec.n_devices, 1u, "devices %zu", c.spec.n_devices);
+        cr_expect_str_eq(c.spec.devices[0].vfio.vfio_group, "fd:6");
+        vmm_config_done(&c);
+        vmm_config_init(&c);
+        r = vmm_config_parse_json(&c, "{\"kernel\":\"/k\"}", NULL);
+        cr_assert_eq(r, 0, "parse: %d", r);
+        cr_expect_null(c.kvm, "no \"kvm\": /dev/kvm, kvm %s", c.kvm);
+        cr_expect_null(c.vfio_container, "vfio_container %s", c.vfio_container);
         vmm_config_done(&c);
 }

@@ -130,6 +130,12 @@ Test(vm_contract, vfio_entries_only_for_the_vmm)
         const char *json = "{\"kernel\":\"/k\",\"devices\":[{\"type\":\"virtio-rng\"},"
                            "{\"type\":\"vfio\",\"host\":\"0000:00:0A.0\",\"guest_address\":5}]}";
         expect_refused(json, IOV_VM_SPEC_INVALID_DEVICE, "is for iovd-vmm --config");
+        /* The device nodes iovd passes the VMM are never a client's to name. */
+        expect_refused("{\"kernel\":\"/k\",\"devices\":[{\"type\":\"vfio\",\"pool\":\"p\","
+                       "\"vfio_group\":\"fd:3\"}]}",
+                       IOV_VM_SPEC_INVALID_DEVICE, "unknown field \"vfio_group\"");
+        expect_refused("{\"kernel\":\"/k\",\"kvm\":\"fd:3\"}", IOV_VM_SPEC_UNKNOWN_FIELD,
+                       "\"kvm\"");
 
         struct json_object *o = parse(json);
         struct iov_vm_spec spec;

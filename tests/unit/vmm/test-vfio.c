@@ -55,6 +55,8 @@ Test(vfio_spec, refuses_malformed_entries)
                 "{\"type\":\"vfio\",\"host\":\"0000:00:03.0\",\"guest_address\":0}",
                 "{\"type\":\"vfio\",\"host\":\"0000:00:03.0\",\"guest_address\":32}",
                 "{\"type\":\"vfio\",\"host\":\"0000:00:03.0\",\"rom\":true}",
+                "{\"type\":\"vfio\",\"host\":\"0000:00:03.0\",\"vfio_group\":7}",
+                "{\"type\":\"vfio\",\"host\":\"0000:00:03.0\",\"vfio_group\":\"vfio/7\"}",
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 struct iov_vfio_spec s;
