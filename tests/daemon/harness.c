@@ -316,3 +316,12 @@ int harness_run(const char *const *args, int *ret_status, char **ret_output)
         *ret_status = h.exit_status;
         return 0;
 }
+
+int harness_kvm_usable(void)
+{
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        return 0;
+}

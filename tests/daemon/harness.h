@@ -59,6 +59,20 @@ char *harness_log(const struct iov_harness *h);
 
 /* Run iovd with args (NULL-terminated, argv[0] excluded) to completion (10 s at most);
  * ret_output gets stdout and stderr together (may be NULL). */
+/* 0 when /dev/kvm opens read-write, else -errno. iovd opens it at every VM start (the
+ * VMM gets it as a descriptor), so tests that start a VM, even with the fake VMM, need it. */
+int harness_kvm_usable(void);
+
+/* In a Criterion test or .init: skip it, with the reason, where harness_kvm_usable() fails. */
+#define HARNESS_SKIP_WITHOUT_KVM()                                                                 \
+        do {                                                                                       \
+                int kvm_error_ = harness_kvm_usable();                                             \
+                if (kvm_error_ < 0)                                                                \
+                        cr_skip_test("/dev/kvm cannot be opened (%s): iovd opens it at every "     \
+                                     "VM start",                                                   \
+                                     strerror(-kvm_error_));                                       \
+        } while (0)
+
 int harness_run(const char *const *args, int *ret_status, char **ret_output);
 
 /* ---- HTTP ----------------------------------------------------------------------------- */

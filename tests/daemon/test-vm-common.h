@@ -27,10 +27,7 @@ struct vm_env {
 
 static inline void vm_skip_without_kvm(void)
 {
-        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                cr_skip_test("/dev/kvm cannot be opened (%s): no KVM here", strerror(errno));
-        close(fd);
+        HARNESS_SKIP_WITHOUT_KVM();
 }
 
 static inline void vm_env_start_iovd(struct vm_env *e)

@@ -33,6 +33,7 @@ static void pt_start(const char *extra)
 static void pt_setup(void)
 {
         cr_assert_not_null(getenv("FAKE_VMM"), "FAKE_VMM is not set");
+        HARNESS_SKIP_WITHOUT_KVM();
         env.fx = lab_fixture(2, NULL);
         snprintf(env.dir, sizeof(env.dir), "/tmp/iovd-pt-XXXXXX");
         cr_assert_not_null(mkdtemp(env.dir), "mkdtemp: %s", strerror(errno));
