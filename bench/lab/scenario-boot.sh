@@ -32,7 +32,7 @@ while [ $i -le @RUNS@ ]; do
   echo "bench-cpu: begin boot qemu-microvm run=$i"
   r=$(BOOTTIME_ANNOUNCE="bench-cpu: end boot qemu-microvm run=$i" \
     /lab/boottime iovd-bench-marker /tmp/qemu.$i.log 300 5 -- \
-    qemu-system-x86_64 -M microvm -accel kvm -cpu host -m 256 -smp 1 -nodefaults \
+    qemu-system-x86_64 -M microvm -accel kvm -cpu "${QEMU_CPU:-host}" -m 256 -smp 1 -nodefaults \
     -no-user-config -display none -monitor none -serial stdio -no-reboot \
     -kernel /lab/vmlinuz -initrd /lab/l2.cpio -append "$cmdline")
   echo "bench-result: boot qemu-microvm run=$i $r $(guest_clock /tmp/qemu.$i.log)"
