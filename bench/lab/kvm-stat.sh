@@ -29,7 +29,7 @@ kvm_stat() {
 # vCPUs), of the VMMs in this network namespace (the benchmark runs in one of its own),
 # and their processes' CPU time (utime + stime in clock ticks, proc(5)) as vmm_cpu_ticks.
 kvm_stat_netns() {
-  ns=$(readlink /proc/self/ns/net) dirs= pids=
+  ns=$(readlink /proc/self/ns/net) dirs='' pids=''
   for d in /sys/kernel/debug/kvm/*-*; do
     pid=${d##*/}
     pid=${pid%%-*}
