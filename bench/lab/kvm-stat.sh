@@ -8,10 +8,12 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # included); mmio_exits: MMIO exits that went out to the VMM; halt_exits: HLT;
 # irq_injections: interrupts injected; irq_exits: exits for the lab's own interrupts (its
 # timer, its devices); irq_window_exits: waits for the guest to accept an interrupt;
-# insn_emulation: instructions KVM emulated (MMIO among them). What the names leave out
-# (MSR writes: the x2APIC's EOI and the TSC deadline; nested page faults) is the rest.
+# insn_emulation: instructions KVM emulated (MMIO among them); pf_fixed: page faults KVM
+# fixed by mapping guest memory (with nested paging, one exit per first touch of a page
+# the host maps small). What the names leave out (MSR writes: the x2APIC's EOI and the
+# TSC deadline; CPUID) is the rest.
 KVM_STATS="exits io_exits mmio_exits halt_exits irq_injections irq_exits irq_window_exits
-  insn_emulation${KVM_STAT_NETNS:+ vmm_cpu_ticks}"
+  insn_emulation pf_fixed${KVM_STAT_NETNS:+ vmm_cpu_ticks}"
 
 kvm_stat() {
   if [ -n "${KVM_STAT_NETNS:-}" ]; then
