@@ -6,6 +6,9 @@
 # loaded) or modprobe loads it.
 . @LAB_SH@
 
+# The scenarios leave the host's settings alone (scenario-boot.sh's shmem_enabled).
+HOST_BENCH=1
+
 lab_modprobe() {
   for m in "$@"; do
     case "$m" in
