@@ -7,6 +7,7 @@
 . @LAB_SH@
 
 # The scenarios leave the host's settings alone (scenario-boot.sh's shmem_enabled).
+# shellcheck disable=SC2034 # read by the scenarios that source this file
 HOST_BENCH=1
 
 lab_modprobe() {
