@@ -8,8 +8,10 @@
  *
  * Usage: boottime MARKER LOG TIMEOUT_S GRACE_S -- COMMAND [ARGS...]
  * Prints "boot_ms=X exit=Y" (exit: the VMM's status, or "killed"); with BOOTTIME_ANNOUNCE
- * set, prints its value on stderr the moment the marker is seen. Exit status 0 when the
- * marker was seen, 1 when not (timeout or the VMM ended first), 2 on usage errors.
+ * set, prints its value on stderr the moment the marker is seen; with BOOTTIME_AT_MARKER
+ * set, runs it with /bin/sh then, while the VMM still runs (KVM's statistics of a VM
+ * leave debugfs's sums when the VM ends: bench/lab/scenario-boot.sh reads them here). Exit status 0
+ * when the marker was seen, 1 when not (timeout or the VMM ended first), 2 on usage errors.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -139,6 +141,9 @@ int main(int argc, char **argv)
         const char *announce = getenv("BOOTTIME_ANNOUNCE");
         if (t >= 0 && announce)
                 fprintf(stderr, "%s\n", announce);
+        const char *at_marker = getenv("BOOTTIME_AT_MARKER");
+        if (t >= 0 && at_marker && system(at_marker) != 0)
+                fprintf(stderr, "boottime: BOOTTIME_AT_MARKER failed\n");
         char status[16];
         finish(pid, fd, log, t < 0 ? 0 : atof(argv[4]) * 1e3, status, sizeof(status));
         fclose(log);

@@ -28,6 +28,10 @@ l2_blk() {
   grep -a "^l2: blk run=" /tmp/l2.out | while read -r _ _ figures; do
     echo "bench-result: blk $who $figures"
   done
+  # The sequential depth-16 row's shape (l2-init: queue limits, bytes per request).
+  grep -a "^l2: blk-" /tmp/l2.out | tr -d '\r' | while read -r _ kind figures; do
+    echo "bench-result: blk ${who%virtio}${kind#blk-} $figures"
+  done
 }
 
 cat >/tmp/vm.json <<JSON

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * blkbench FILE SECONDS direct|cached: of FILE, for SECONDS each, at queue depth 1
- * (one reader) and 16 (16 threads, each with one read in flight): sequential 1 MiB
+ * blkbench FILE SECONDS direct|cached [seq16]: of FILE, for SECONDS each, at queue depth
+ * 1 (one reader) and 16 (16 threads, each with one read in flight): sequential 1 MiB
  * reads and random 4 KiB reads. Prints "seq_mib_s=X rand4k_iops=Y seq_qd16_mib_s=Z
- * rand4k_qd16_iops=W". Runs in the lab's L2 guest on /dev/vda (O_DIRECT, so the guest's
- * page cache is out of the way) and in the lab on the backing file (page cache: the
+ * rand4k_qd16_iops=W". With seq16 only the sequential depth-16 row runs (prints
+ * "seq_qd16_mib_s=Z"), so that the block layer's counters around it describe that row
+ * alone (bytes per request, bench/lab/l2-init). Runs in the lab's L2 guest on /dev/vda (O_DIRECT,
+ * so the guest's page cache is out of the way) and in the lab on the backing file (page cache: the
  * limit). Built static, it needs nothing from the guest.
  */
 #define _GNU_SOURCE
@@ -13,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,8 +97,8 @@ static double measure(int fd, off_t size, double seconds, size_t block, unsigned
 
 int main(int argc, char **argv)
 {
-        if (argc != 4) {
-                fprintf(stderr, "usage: blkbench FILE SECONDS direct|cached\n");
+        if (argc != 4 && !(argc == 5 && strcmp(argv[4], "seq16") == 0)) {
+                fprintf(stderr, "usage: blkbench FILE SECONDS direct|cached [seq16]\n");
                 return 2;
         }
         int direct = argv[3][0] == 'd';
@@ -108,6 +111,13 @@ int main(int argc, char **argv)
         double seconds = atof(argv[2]);
         if (size < (DEPTH << 20))
                 return 1;
+        if (argc == 5) {
+                double only = measure(fd, size, seconds, 1 << 20, DEPTH);
+                if (only < 0)
+                        return 1;
+                printf("seq_qd16_mib_s=%.1f\n", only);
+                return 0;
+        }
         double seq = measure(fd, size, seconds, 1 << 20, 1);
         double rnd = measure(fd, size, seconds, 4096, 1);
         double seq16 = measure(fd, size, seconds, 1 << 20, DEPTH);

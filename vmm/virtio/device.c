@@ -179,7 +179,10 @@ int virtio_dev_poll_queue(struct iov_virtio_dev *dev, unsigned q)
                 return -EINVAL;
         if (!dev_running(dev) || !dev->queues[q].enabled)
                 return 0;
+        uint64_t before = q < IOV_VIRTIO_STATS_QUEUES ? dev->stats.queue_requests[q] : 0;
         int r = dev_check_result(dev, dev->ops->queue_notify(dev, q));
+        if (q < IOV_VIRTIO_STATS_QUEUES)
+                dev->stats.requests_deferred += dev->stats.queue_requests[q] - before;
         /* Budget spent with notifications off: nobody else would come back for the rest. */
         if (r == 1 && dev->transport.kick_queue)
                 dev->transport.kick_queue(dev, q);

@@ -426,6 +426,7 @@ struct json_object *virtio_pci_stats_json(struct iov_vm *vm)
                 ADD(interrupts);
                 ADD(poll_hits);
                 ADD(poll_misses);
+                ADD(requests_deferred);
 #undef ADD
                 json_object_object_add(o, "queue_requests", vpci_queue_requests_json(p, &s));
                 json_object_object_add(o, "doorbell_exits",

@@ -258,6 +258,10 @@ struct iov_virtio_stats {
         /* Adaptive poll (poll_us): a drained queue got new requests within the poll
          * (hit) or did not and notifications were re-enabled (miss). */
         uint64_t poll_hits, poll_misses;
+        /* Requests the driver added while notifications were off for requests in flight,
+         * taken only when one of those completed (virtio_dev_poll_queue): how many waited
+         * in the ring for a completion instead of being kicked. */
+        uint64_t requests_deferred;
         uint64_t queue_requests[IOV_VIRTIO_STATS_QUEUES]; /* chains served, by queue */
 };
 

@@ -613,6 +613,9 @@ static void busy_queue_needs_no_kick(bool event_idx)
         }
         cr_assert_eq(dev->stats.notifications, 1, "%lu notifications for 3 reads",
                      (unsigned long)dev->stats.notifications);
+        cr_assert_eq(dev->stats.requests_deferred, 1,
+                     "%lu reads counted as taken on a completion, expected the third",
+                     (unsigned long)dev->stats.requests_deferred);
         old = rings[0].avail_idx;
         add_read(4, &q[0]);
         cr_assert(driver_kicks(old, rings[0].avail_idx), "idle queue: no kick asked for");

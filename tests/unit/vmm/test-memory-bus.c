@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Guest memory bounds checks and bus dispatch (no /dev/kvm needed). */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "util/util.h"
 #include "vmm/bus.h"
@@ -28,6 +30,40 @@ Test(vmm_memory, ptr_checks_every_byte)
         cr_expect_eq(back, v, "read back 0x%x", back);
         r = vmm_memory_write(mem, (16 << 20) - 2, &v, 4);
         cr_expect_eq(r, -EFAULT, "write across the end gave %d", r);
+        vmm_memory_free(mem);
+}
+
+/* The VmFlags line of the /proc/self/smaps entry that starts at addr, or "" if none. */
+static void smaps_flags_of(const void *addr, char *out, size_t size)
+{
+        char want[32], line[512];
+        bool in = false;
+        snprintf(want, sizeof(want), "%lx-", (unsigned long)addr);
+        out[0] = '\0';
+        FILE *f = fopen("/proc/self/smaps", "r");
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+                        in = strncmp(line, want, strlen(want)) == 0;
+                else if (in && strncmp(line, "VmFlags:", 8) == 0)
+                        snprintf(out, size, "%s", line);
+        }
+        fclose(f);
+}
+
+/* Guest RAM asks for transparent huge pages (VM_HUGEPAGE: "hg" in smaps, proc(5)), which
+ * the kernel grants shared memory where shmem_enabled allows: 4 KiB pages cost a nested
+ * page fault per page the guest touches first. */
+Test(vmm_memory, ram_asks_for_huge_pages)
+{
+        struct iov_guest_memory *mem = NULL;
+        int r = vmm_memory_new(16 << 20, &mem);
+        cr_assert_eq(r, 0, "vmm_memory_new: %d", r);
+        char flags[512];
+        smaps_flags_of(mem->host, flags, sizeof(flags));
+        cr_assert_neq(flags[0], '\0', "no smaps entry for guest RAM at %p", mem->host);
+        cr_expect_not_null(strstr(flags, " hg"), "guest RAM without MADV_HUGEPAGE: %s", flags);
         vmm_memory_free(mem);
 }
 
