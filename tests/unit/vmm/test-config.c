@@ -7,18 +7,21 @@
 #include "util/util.h"
 #include "vmm/vmm.h"
 
+/* c initialized and json parsed into it, which must succeed. */
+static void parse_ok(struct iov_vmm_config *c, const char *json)
+{
+        vmm_config_init(c);
+        _cleanup_free_ char *error = NULL;
+        int r = vmm_config_parse_json(c, json, &error);
+        cr_assert_eq(r, 0, "parse: %d %s", r, error ? error : "");
+}
+
 Test(vmm_config, parses_the_api_json)
 {
         struct iov_vmm_config c;
-        vmm_config_init(&c);
-        _cleanup_free_ char *error = NULL;
-        int r = vmm_config_parse_json(
-                &c,
-                "{\"name\":\"vm1\",\"vcpus\":2,\"memory_mib\":512,\"kernel\":\"/k\","
-                "\"initrd\":\"/i\",\"cmdline\":\"console=ttyS0\","
-                "\"devices\":[{\"type\":\"virtio-rng\"}]}",
-                &error);
-        cr_assert_eq(r, 0, "parse: %d %s", r, error ? error : "");
+        parse_ok(&c, "{\"name\":\"vm1\",\"vcpus\":2,\"memory_mib\":512,\"kernel\":\"/k\","
+                     "\"initrd\":\"/i\",\"cmdline\":\"console=ttyS0\","
+                     "\"devices\":[{\"type\":\"virtio-rng\"}]}");
         cr_expect_str_eq(c.spec.name, "vm1");
         cr_expect_eq(c.spec.vcpus, 2u, "vcpus %u", c.spec.vcpus);
         cr_expect_eq(c.spec.memory_mib, 512u, "memory_mib %llu",
@@ -29,7 +32,7 @@ Test(vmm_config, parses_the_api_json)
         cr_expect_eq(c.spec.n_devices, 1u, "devices %zu", c.spec.n_devices);
         cr_expect_eq(c.spec.devices[0].kind, IOV_VM_DEVICE_VIRTIO, "device kind %d",
                      (int)c.spec.devices[0].kind);
-        r = vmm_config_validate(&c, NULL);
+        int r = vmm_config_validate(&c, NULL);
         cr_expect_eq(r, 0, "validate gave %d", r);
         vmm_config_done(&c);
         cr_expect_null(c.spec.kernel, "config_done left the kernel");
@@ -102,23 +105,15 @@ Test(vmm_config, validation_limits)
 Test(vmm_config, takes_the_device_nodes_iovd_passed)
 {
         struct iov_vmm_config c;
-        vmm_config_init(&c);
-        _cleanup_free_ char *error = NULL;
-        int r = vmm_config_parse_json(
-                &c,
-                "{\"kernel\":\"fd:4\",\"kvm\":\"fd:3\","
-                "\"vfio_container\":\"fd:5\",\"devices\":[{\"type\":"
-                "\"vfio\",\"host\":\"0000:01:00.0\",\"vfio_group\":\"fd:6\"}]}",
-                &error);
-        cr_assert_eq(r, 0, "parse: %d %s", r, error ? error : "");
+        parse_ok(&c, "{\"kernel\":\"fd:4\",\"kvm\":\"fd:3\","
+                     "\"vfio_container\":\"fd:5\",\"devices\":[{\"type\":"
+                     "\"vfio\",\"host\":\"0000:01:00.0\",\"vfio_group\":\"fd:6\"}]}");
         cr_expect_str_eq(c.kvm, "fd:3");
         cr_expect_str_eq(c.vfio_container, "fd:5");
         cr_assert_eq(c.spec.n_devices, 1u, "devices %zu", c.spec.n_devices);
         cr_expect_str_eq(c.spec.devices[0].vfio.vfio_group, "fd:6");
         vmm_config_done(&c);
-        vmm_config_init(&c);
-        r = vmm_config_parse_json(&c, "{\"kernel\":\"/k\"}", NULL);
-        cr_assert_eq(r, 0, "parse: %d", r);
+        parse_ok(&c, "{\"kernel\":\"/k\"}");
         cr_expect_null(c.kvm, "no \"kvm\": /dev/kvm, kvm %s", c.kvm);
         cr_expect_null(c.vfio_container, "vfio_container %s", c.vfio_container);
         vmm_config_done(&c);
