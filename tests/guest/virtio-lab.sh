@@ -77,8 +77,10 @@ if [ -c /dev/hvc0 ]; then
   echo "hvc0-says-hello" >/dev/hvc0
   # No echo: the tty would echo the lab's line to hvc0 while the serial port prints the
   # "hvc0-got" line a byte at a time, and the console stream interleaves the two.
-  stty -F /dev/hvc0 -echo 2>/dev/null
   exec 3</dev/hvc0
+  # On the open descriptor: hvc resets a console's termios when its last
+  # descriptor closes (TTY_DRIVER_RESET_TERMIOS), so stty -F before the open is lost.
+  stty -echo <&3 2>/dev/null
   echo "l2: hvc0-ready"
   echo "l2: hvc0-got: \$(timeout 120 head -n 1 <&3)"
 fi
