@@ -781,13 +781,29 @@ static int vm_stop(struct iov_vm_table *t, const char *id, unsigned timeout_sec,
         return r;
 }
 
+/* The start's answer carries the live stats, as a GET does: the VMM answers its control
+ * socket only once the VM is built, and a small guest's first boot marker often comes
+ * before the start's save is done, so a client waiting for one sees it here instead of a
+ * poll later (bench/vms: 2.4 ms from the marker to seeing it, the first GET's). */
+static int vm_start_with_stats(struct iov_vm_table *t, const char *id, struct json_object **ret,
+                               struct iov_problem *p)
+{
+        struct json_object *o = NULL;
+        int r = vm_start(t, id, &o, p);
+        if (r < 0 || !o)
+                return r;
+        vm_add_live_stats(t, id, o);
+        *ret = o;
+        return r;
+}
+
 int vms_act(struct iov_daemon *d, const char *id, enum iov_vm_action action,
             unsigned stop_timeout_sec, struct json_object **ret, struct iov_problem *p)
 {
         struct iov_vm_table *t = d->vms;
         switch (action) {
         case IOV_VM_ACTION_START:
-                return vm_start(t, id, ret, p);
+                return vm_start_with_stats(t, id, ret, p);
         case IOV_VM_ACTION_STOP:
                 return vm_stop(t, id, stop_timeout_sec, ret, p);
         case IOV_VM_ACTION_KILL:

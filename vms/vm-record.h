@@ -242,6 +242,8 @@ void vm_links_up(struct iov_vm_table *t, const char *id);
 void vm_links_down(struct iov_vm_table *t, const struct iov_vm_record *rec);
 /* "links" of GET /v1/vms/{id} into o, with the counters of o's live "stats". */
 void vm_links_add_json(struct iov_vm_table *t, const char *id, struct json_object *o);
+/* vms.c: o's "stats" from the VMM of VM id while it runs (as GET /v1/vms/{id} shows them). */
+void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct json_object *o);
 /* vms/vm-restart.c: rec crashed (lock held); start it again when its definition asks. */
 void vm_restart_consider(struct iov_vm_table *t, const struct iov_vm_record *rec);
 /* With stopping set: wait until every restart thread has ended (lock not held). */

@@ -207,7 +207,7 @@ static void vm_note_marker(struct iov_vm_table *t, const char *id, unsigned run,
 }
 
 /* Exit counts and boot-progress markers of a running VM, straight from its VMM. */
-static void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct json_object *o)
+void vm_add_live_stats(struct iov_vm_table *t, const char *id, struct json_object *o)
 {
         _cleanup_free_ char *dir = NULL;
         pthread_mutex_lock(&t->lock);

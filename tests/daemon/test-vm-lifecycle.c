@@ -56,6 +56,26 @@ Test(vm_lifecycle, guest_prints_and_resets_to_stopped)
         harness_reply_clear(&r);
 }
 
+/* The start's answer shows the running VMM's live stats, as a GET does, so that a client
+ * waiting for a boot marker may see it there without a poll. */
+Test(vm_lifecycle, start_answer_has_live_stats)
+{
+        _cleanup_free_ char *id = vm_create(&env, "idle", 96);
+        struct iov_http_reply r;
+        vm_action(&env, id, "start", NULL, 200, &r);
+        cr_assert_str_eq(vm_str(r.json, "state"), "running", "state after start: %s (%s)",
+                         vm_str(r.json, "state"), vm_str(r.json, "reason"));
+        struct json_object *stats, *exits, *markers;
+        cr_assert(json_object_object_get_ex(r.json, "stats", &stats) &&
+                          json_object_object_get_ex(stats, "exits", &exits) &&
+                          json_object_object_get_ex(stats, "markers", &markers) &&
+                          json_object_is_type(markers, json_type_array),
+                  "no live stats in the start's answer: %s", r.body);
+        harness_reply_clear(&r);
+        vm_action(&env, id, "kill", NULL, 200, &r);
+        harness_reply_clear(&r);
+}
+
 Test(vm_lifecycle, console_follow_streams_until_stopped)
 {
         _cleanup_free_ char *id = vm_create(&env, "hello", 16);
