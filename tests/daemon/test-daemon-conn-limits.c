@@ -471,7 +471,10 @@ Test(conn_limits, a_supplementary_member_of_the_group_is_an_operator_and_one_cli
         }
         become(0, 0);
         _cleanup_free_ char *body = NULL;
-        s = read_status(mine[32], 2000, &body);
+        /* The refusal comes when the accept thread reaches the connection, behind the 192
+         * of the flood: on a loaded host that took over 2 s. Within the 5 s header
+         * deadline, after which the member's first 32 would be dropped and free its share. */
+        s = read_status(mine[32], 4500, &body);
         cr_expect_eq(s, 429, "the member's 33rd connection: %d", s);
         cr_expect(body && strstr(body, "too_many_connections"), "refusal: %s", body);
         close_all(mine, ARRAY_SIZE(mine));
