@@ -12,11 +12,12 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 # follows `enabled` (the lab's Debian kernel: always; "madvise" would do too, QEMU asks).
 # With 4 KiB pages every first touch of a guest page is a nested page fault exit
 # (pf_fixed). Documentation/admin-guide/mm/transhuge.rst. On a host (bench/host/run,
-# HOST_BENCH set) the host's settings stay as they are.
+# HOST_BENCH set) the host's settings stay as they are. $1: shmem_enabled, advise unless
+# never is asked for (LAB_BENCH_SHMEM_THP: iovd-vmm's RAM in 4 KiB pages, for comparison).
 lab_guest_ram_huge() {
   thp=/sys/kernel/mm/transparent_hugepage
   if [ -z "${HOST_BENCH:-}" ]; then
-    echo advise >$thp/shmem_enabled
+    echo "${1:-advise}" >$thp/shmem_enabled
     grep -q '\[never\]' $thp/enabled && echo madvise >$thp/enabled
   fi
   echo "lab: transparent_hugepage enabled $(cat $thp/enabled)," \

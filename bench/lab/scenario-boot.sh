@@ -5,7 +5,7 @@
 . /lab/lab.sh
 . /lab/kvm-stat.sh
 lab_modprobe kvm_amd || echo "bench-error: kvm_amd does not load"
-lab_guest_ram_huge
+lab_guest_ram_huge @SHMEM_THP@
 cmdline="@CMDLINE@ bench=boot"
 # KVM's counters (kvm-stat.sh) from the VMM's start to the guest's userspace marker, read
 # by boottime at the marker while the VM still exists: every exit, those KVM serves
