@@ -1,9 +1,28 @@
-# Sourced by the lab side of `bench/lab/run blk` and `net`: KVM's own counters, which count
+# Sourced by the lab side of `bench/lab/run boot`, `blk` and `net`: guest RAM in huge pages
+# for both VMMs (lab_guest_ram_huge), and KVM's own counters, which count
 # the same way under any VMM, so iovd-vmm and QEMU can be set side by side. debugfs has
 # one file per statistic at the top of kvm/, the sum over every VM and vCPU in the lab
 # (Documentation/virt/kvm/api.rst, "KVM statistics"); the benchmarks run one L2 guest at
 # a time, so a difference between two readings is that guest's.
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+
+# Guest RAM in huge pages for both VMMs, by the same rule: each asks with MADV_HUGEPAGE.
+# iovd-vmm's RAM is shared memory (a memfd), which Linux backs with huge pages only with
+# shmem_enabled "advise" or more (Debian: never); QEMU's is anonymous memory, which
+# follows `enabled` (the lab's Debian kernel: always; "madvise" would do too, QEMU asks).
+# With 4 KiB pages every first touch of a guest page is a nested page fault exit
+# (pf_fixed). Documentation/admin-guide/mm/transhuge.rst. On a host (bench/host/run,
+# HOST_BENCH set) the host's settings stay as they are. $1: shmem_enabled, advise unless
+# never is asked for (LAB_BENCH_SHMEM_THP: iovd-vmm's RAM in 4 KiB pages, for comparison).
+lab_guest_ram_huge() {
+  thp=/sys/kernel/mm/transparent_hugepage
+  if [ -z "${HOST_BENCH:-}" ]; then
+    echo "${1:-advise}" >$thp/shmem_enabled
+    grep -q '\[never\]' $thp/enabled && echo madvise >$thp/enabled
+  fi
+  echo "lab: transparent_hugepage enabled $(cat $thp/enabled)," \
+    "shmem_enabled $(cat $thp/shmem_enabled)"
+}
 # exits: every VM exit; io_exits: port I/O exits (those an ioeventfd serves in the kernel
 # included); mmio_exits: MMIO exits that went out to the VMM; halt_exits: HLT;
 # irq_injections: interrupts injected; irq_exits: exits for the lab's own interrupts (its

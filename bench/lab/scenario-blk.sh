@@ -8,6 +8,7 @@
 . /lab/lab.sh
 . /lab/kvm-stat.sh
 lab_modprobe kvm_amd || echo "bench-error: kvm_amd does not load"
+lab_guest_ram_huge @SHMEM_THP@
 dd if=/dev/urandom of=/tmp/disk.img bs=1M count=64 2>/dev/null
 i=1
 while [ $i -le @RUNS@ ]; do

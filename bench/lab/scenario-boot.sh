@@ -5,12 +5,7 @@
 . /lab/lab.sh
 . /lab/kvm-stat.sh
 lab_modprobe kvm_amd || echo "bench-error: kvm_amd does not load"
-# iovd-vmm's guest RAM is shared memory (a memfd) and asks for huge pages (MADV_HUGEPAGE),
-# which Linux grants shared memory only with shmem_enabled "advise" or more (Debian:
-# never); QEMU's is anonymous memory (enabled: always). The lab's own setting; on a host
-# (bench/host/run) the host's stays as it is.
-[ -n "${HOST_BENCH:-}" ] || echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled
-echo "lab: shmem_enabled $(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled)"
+lab_guest_ram_huge @SHMEM_THP@
 cmdline="@CMDLINE@ bench=boot"
 # KVM's counters (kvm-stat.sh) from the VMM's start to the guest's userspace marker, read
 # by boottime at the marker while the VM still exists: every exit, those KVM serves

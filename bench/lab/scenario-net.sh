@@ -10,6 +10,7 @@
 . /lab/lab.sh
 . /lab/kvm-stat.sh
 lab_modprobe kvm_amd tun veth || echo "bench-error: kvm_amd, tun or veth does not load"
+lab_guest_ram_huge @SHMEM_THP@
 lab_modprobe vhost_net || echo "bench-error: vhost_net does not load"
 # busybox ip names only the first end of a veth pair; the peer is the interface whose
 # ifindex is vb0's iflink.

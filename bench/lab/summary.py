@@ -137,8 +137,10 @@ def blk_counters(runs):
 def kvm_per(runs, who, count_who, count_key):
     """KVM's exits and interrupt injections (kvm-stat.sh, over WHO's runs) per request or
     frame (COUNT_KEY of COUNT_WHO's same runs): the cost behind a figure, counted by KVM the
-    same way under any VMM. " (exits, irqs)" text, or "" without the counters."""
-    exits = irqs = count = 0
+    same way under any VMM; with the page faults KVM fixed (pf_fixed: guest RAM the host
+    maps in 4 KiB pages costs one per first touch) where every run has them. " (exits,
+    irqs[, faults])" text, or "" without the counters."""
+    exits = irqs = faults = count = 0
     counts = {f.get("run"): f for f in runs.get(count_who, [])}
     for fields in runs.get(who, []):
         try:
@@ -149,9 +151,15 @@ def kvm_per(runs, who, count_who, count_key):
         if e < 0 or i < 0:
             continue  # the guest went away within the run: its counters left KVM's sums
         exits, irqs, count = exits + e, irqs + i, count + n
+        faults = (faults + int(fields["kvm_pf_fixed"])
+                  if faults is not None and "kvm_pf_fixed" in fields else None)
     if count == 0:
         return ""
-    return f" ({exits / count:.3f} exits, {irqs / count:.3f} interrupts per {count_key.split('_')[-1].rstrip('s')})"
+    unit = count_key.split('_')[-1].rstrip('s')
+    text = f" ({exits / count:.3f} exits, {irqs / count:.3f} interrupts"
+    if faults is not None:
+        text += f", {faults / count:.4f} page faults"
+    return text + f" per {unit})"
 
 
 def blk_compare(ours, qemu, lab, fmt, after_limit):
