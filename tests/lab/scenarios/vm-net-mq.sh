@@ -41,7 +41,10 @@ ping_answers() {
   api GET "/v1/vms/$1/console"
   api_jq .output | grep "l2-link: pingcpu $2 [of]"
 }
-ping_answers_above() { [ "$(ping_answers "$1" "$2" | wc -l)" -gt "$3" ]; }
+# (or the VM no longer runs: a crashed guest is reported at once, not after 120 s)
+ping_answers_above() {
+  [ "$(ping_answers "$1" "$2" | wc -l)" -gt "$3" ] || ! vm_state_is "$1" running
+}
 # ping_from VM CPU ADDR: up to three tries, 2 s apart: right after carrier the guest's own
 # link-local address may still be tentative (ping6: "Cannot assign requested address").
 ping_from() {
@@ -83,7 +86,8 @@ run_arm() {
   lab_wait 30 sh -c "ip -6 addr show dev $tap | grep 'fe80::.*scope link' | grep -vq tentative"
   lab_ll=$(ip -6 addr show dev "$tap" | sed -n 's/.*inet6 \(fe80::[0-9a-f:]*\)\/64.*/\1/p' | head -n 1)
   for cpu in 0 1; do
-    tap_check "$vm pings the lab ($lab_ll) from CPU $cpu" ping_from "$vm" "$cpu" "$lab_ll"
+    tap_check "$vm pings the lab ($lab_ll) from CPU $cpu" ping_from "$vm" "$cpu" "$lab_ll" ||
+      { vm_state_is "$vm" running || report_and_exit "$vm"; }
   done
   lab_send "$LAB_IMAGES/$vm.in" "irqs"
   lab_wait 60 vm_console_has "$vm" "l2-link: irqs"
