@@ -102,7 +102,7 @@ static char *create_idle(long vcpus)
 
 Test(vm_admission, a_start_counts_the_vms_already_running)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         if (cpus > API_MAX_VCPUS)
                 cr_skip_test("%ld CPUs: one VM cannot fill the host", cpus);

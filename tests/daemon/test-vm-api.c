@@ -147,7 +147,7 @@ Test(vm_api, wrong_state_requests_name_the_state)
 
 Test(vm_api, delete_refused_while_running)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         _cleanup_free_ char *id = vm_create(&env, "idle", 96);
         _cleanup_free_ char *path = util_strdup_printf("/v1/vms/%s", id);
         struct iov_http_reply r;
@@ -167,7 +167,7 @@ Test(vm_api, delete_refused_while_running)
 
 Test(vm_api, unbootable_kernel_fails_at_start)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         _cleanup_free_ char *junk = util_path_join(env.dir, "junk-XXXXXX", NULL);
         cr_assert_not_null(junk);
         int fd = mkstemp(junk);
@@ -239,7 +239,7 @@ Test(vm_api, unreadable_vm_state_is_refused_and_kept)
 Test(vm_api, missing_vmm_binary_fails_start_clearly)
 {
         /* Without KVM the start fails earlier, on /dev/kvm (422 kvm_unavailable). */
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         cr_assert_eq(harness_stop(env.h, NULL), 0, "iovd did not stop");
         harness_free(env.h);
         env.h = NULL;
@@ -266,7 +266,7 @@ Test(vm_api, missing_vmm_binary_fails_start_clearly)
 
 Test(vm_api, devices_reach_the_vmm)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         _cleanup_free_ char *k = vm_guest("hello");
         _cleanup_free_ char *good = with_kernel("{\"kernel\": \"@K\", \"memory_mib\": 16, "
                                                 "\"devices\": [{\"type\": \"virtio-rng\"}]}",

@@ -25,11 +25,6 @@ struct vm_env {
         struct iov_harness *h;
 };
 
-static inline void vm_skip_without_kvm(void)
-{
-        HARNESS_SKIP_WITHOUT_KVM();
-}
-
 static inline void vm_env_start_iovd(struct vm_env *e)
 {
         const char *extra[] = {"--run-dir", e->run_dir, "--image-dir", e->dir, NULL};
@@ -72,7 +67,7 @@ static inline void vm_env_done(struct vm_env *e)
         static void vm_suite_setup(void)                                                           \
         {                                                                                          \
                 if (needs_kvm)                                                                     \
-                        vm_skip_without_kvm();                                                     \
+                        HARNESS_SKIP_WITHOUT_KVM();                                                \
                 vm_env_init(&env);                                                                 \
         }                                                                                          \
         static void vm_suite_teardown(void)                                                        \

@@ -272,7 +272,7 @@ static void collect_strings(struct json_object *v, char *buf, size_t size)
 
 Test(vm_files, the_vmm_config_names_descriptors_not_host_paths)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         _cleanup_free_ char *kernel = vm_guest("idle"), *disk = in_env("disk.img");
         _cleanup_free_ char *fifo = in_env("console.in");
         char zeros[4096] = {0};

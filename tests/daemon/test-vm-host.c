@@ -67,7 +67,7 @@ static double metric_value(const char *metrics, const char *name)
  * bench/vms can say where a VM's time goes. */
 Test(vm_host, vm_steps_are_timed_in_metrics)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         _cleanup_free_ char *id = vm_create(&env, "idle", 16);
         cr_assert(id, "VM not created");
         struct iov_http_reply r;
@@ -187,7 +187,7 @@ static int next_line(int fd, unsigned timeout_ms, char **ret)
 
 Test(vm_host, streams_outlive_the_idle_timeout)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         restart_with_short_timeout();
         _cleanup_free_ char *id = vm_create(&env, "idle", 96);
         struct iov_http_reply r;

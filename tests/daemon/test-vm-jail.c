@@ -56,7 +56,7 @@ static void restart_iovd_with(const char *option)
 
 static void setup(void)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         cr_assert_not_null(getenv("GUEST_DIR"), "GUEST_DIR is not set");
         snprintf(env.dir, sizeof(env.dir), "/tmp/iovd-vmtest-XXXXXX");
         cr_assert_not_null(mkdtemp(env.dir), "mkdtemp: %s", strerror(errno));
@@ -128,42 +128,41 @@ static void expect_no_iovd_fds(pid_t pid, const char *who)
         closedir(d);
 }
 
-/* Whether pid holds a KVM VM's descriptor. */
-static bool holds_kvm_vm(pid_t pid)
+/* Whether one of pid's descriptors links to a target starting with prefix. A descriptor
+ * closed between readdir and readlink is skipped, as in expect_no_iovd_fds. */
+static bool holds_fd_starting_with(pid_t pid, const char *prefix)
 {
         _cleanup_free_ char *dir = util_strdup_printf("/proc/%d/fd", (int)pid);
         DIR *d = opendir(dir);
         cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
         bool found = false;
         struct dirent *de;
-        while ((de = readdir(d)) && !found) {
+        while (!found && (de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_free_ char *name = util_strdup_printf("fd/%s", de->d_name);
-                _cleanup_free_ char *target = proc_link(pid, name);
-                found = streq(target, "anon_inode:kvm-vm");
+                _cleanup_free_ char *link = util_strdup_printf("%s/%s", dir, de->d_name);
+                char target[4096];
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                if (n < 0 && errno == ENOENT)
+                        continue;
+                cr_assert_gt(n, 0, "readlink %s: %s", link, strerror(errno));
+                target[n] = '\0';
+                found = strncmp(target, prefix, strlen(prefix)) == 0;
         }
         closedir(d);
         return found;
 }
 
+/* Whether pid holds a KVM VM's descriptor. */
+static bool holds_kvm_vm(pid_t pid)
+{
+        return holds_fd_starting_with(pid, "anon_inode:kvm-vm");
+}
+
 /* Whether pid holds a socket. */
 static bool holds_socket(pid_t pid)
 {
-        _cleanup_free_ char *dir = util_strdup_printf("/proc/%d/fd", (int)pid);
-        DIR *d = opendir(dir);
-        cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
-        bool found = false;
-        struct dirent *de;
-        while ((de = readdir(d)) && !found) {
-                if (de->d_name[0] == '.')
-                        continue;
-                _cleanup_free_ char *name = util_strdup_printf("fd/%s", de->d_name);
-                _cleanup_free_ char *target = proc_link(pid, name);
-                found = strncmp(target, "socket:", 7) == 0;
-        }
-        closedir(d);
-        return found;
+        return holds_fd_starting_with(pid, "socket:");
 }
 
 /* Whether the token is anywhere in pid's readable memory (the monitor is small). */

@@ -146,7 +146,7 @@ Test(vm_links, restart_policy_is_part_of_the_definition)
  * until its attempts run out, and counts what it receives; the frames cross the link. */
 Test(vm_links, frames_cross_the_link)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         const char *payload = payload_from_env("VIRTIO_NET_PAYLOAD");
         struct iov_http_reply r;
         _cleanup_free_ char *driver = create_driver(payload, "");
@@ -215,7 +215,7 @@ static pid_t start_linked(const char *driver, const char *client)
 
 Test(vm_links, driver_crash_takes_the_link_down_and_restart_up)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         _cleanup_free_ char *idle = vm_guest("idle");
         struct iov_http_reply r;
         _cleanup_free_ char *driver = create_driver(idle, ", \"restart\": \"on-crash\"");
@@ -285,7 +285,7 @@ static uint64_t wait_carrier_off(const char *client, unsigned timeout_ms)
  * returns when the client VMM's carrier went off, in seconds after the kill. */
 static double carrier_off_after_driver_kill(const char *client_guest)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         const char *idle = payload_from_env("VIRTIO_NET_IDLE_PAYLOAD");
         _cleanup_free_ char *driver = create_driver(idle, "");
         _cleanup_free_ char *client = create_client_a(client_guest ? client_guest : idle);
@@ -352,7 +352,7 @@ static int highest_fd(pid_t pid, char *target, size_t size)
  * the hang-up. */
 Test(vm_links, the_link_end_is_the_driver_vmms_highest_descriptor)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         const char *idle = payload_from_env("VIRTIO_NET_IDLE_PAYLOAD");
         _cleanup_free_ char *driver = create_driver(idle, "");
         _cleanup_free_ char *client = create_client_a(idle);

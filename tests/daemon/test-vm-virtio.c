@@ -11,7 +11,7 @@ static struct vm_env env;
 
 static void setup(void)
 {
-        vm_skip_without_kvm();
+        HARNESS_SKIP_WITHOUT_KVM();
         cr_assert_not_null(getenv("VIRTIO_DEVICES_PAYLOAD"), "VIRTIO_DEVICES_PAYLOAD is not set");
         vm_env_init(&env);
 }
