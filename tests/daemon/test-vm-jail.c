@@ -98,6 +98,20 @@ static char *proc_link(pid_t pid, const char *name)
         return strdup(buf);
 }
 
+/* The target of descriptor fd listed in dir (/proc/PID/fd); false when it is gone since
+ * readdir: a connection to the control socket the VMM accepted and closed, or the keeper's
+ * socket the monitor closes (an inherited descriptor stays until the process ends). */
+static bool fd_target(const char *dir, const char *fd, char *target, size_t size)
+{
+        _cleanup_free_ char *link = util_strdup_printf("%s/%s", dir, fd);
+        ssize_t n = readlink(link, target, size - 1);
+        if (n < 0 && errno == ENOENT)
+                return false;
+        cr_assert_gt(n, 0, "readlink %s: %s", link, strerror(errno));
+        target[n] = '\0';
+        return true;
+}
+
 /* Every descriptor of pid: none may be the token file, a socket or a file of the state
  * dir (iovd's lock). */
 static void expect_no_iovd_fds(pid_t pid, const char *who)
@@ -109,15 +123,9 @@ static void expect_no_iovd_fds(pid_t pid, const char *who)
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_free_ char *link = util_strdup_printf("%s/%s", dir, de->d_name);
                 char target[4096];
-                ssize_t n = readlink(link, target, sizeof(target) - 1);
-                /* Gone since readdir: a connection to the control socket the VMM accepted
-                 * and closed (an inherited descriptor stays until the process ends). */
-                if (n < 0 && errno == ENOENT)
+                if (!fd_target(dir, de->d_name, target, sizeof(target)))
                         continue;
-                cr_assert_gt(n, 0, "readlink %s: %s", link, strerror(errno));
-                target[n] = '\0';
                 cr_expect(!strstr(target, "token") && !strstr(target, env.state_dir),
                           "%s holds fd %s -> %s", who, de->d_name, target);
                 /* The VMM's own sockets are its control socket: the monitor has none. */
@@ -128,8 +136,7 @@ static void expect_no_iovd_fds(pid_t pid, const char *who)
         closedir(d);
 }
 
-/* Whether one of pid's descriptors links to a target starting with prefix. A descriptor
- * closed between readdir and readlink is skipped, as in expect_no_iovd_fds. */
+/* Whether one of pid's descriptors links to a target starting with prefix. */
 static bool holds_fd_starting_with(pid_t pid, const char *prefix)
 {
         _cleanup_free_ char *dir = util_strdup_printf("/proc/%d/fd", (int)pid);
@@ -140,13 +147,9 @@ static bool holds_fd_starting_with(pid_t pid, const char *prefix)
         while (!found && (de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_free_ char *link = util_strdup_printf("%s/%s", dir, de->d_name);
                 char target[4096];
-                ssize_t n = readlink(link, target, sizeof(target) - 1);
-                if (n < 0 && errno == ENOENT)
+                if (!fd_target(dir, de->d_name, target, sizeof(target)))
                         continue;
-                cr_assert_gt(n, 0, "readlink %s: %s", link, strerror(errno));
-                target[n] = '\0';
                 found = strncmp(target, prefix, strlen(prefix)) == 0;
         }
         closedir(d);
